@@ -1,0 +1,1691 @@
+//! Block execution: the coupon state machine.
+//!
+//! [`execute_block`] takes read-only state, the block context and the block's signed txs,
+//! and returns one [`TxResult`] per tx plus the block's [`WriteSet`]. It is a pure
+//! function of its inputs: the same state, context and txs give byte-identical results and
+//! writes on every node and in every audit replay.
+//!
+//! Each tx runs against the state left by the txs before it. A tx passes the envelope
+//! checks first (signature, chain, staleness, replay, signer key), then the checks of its
+//! kind; a rejected tx writes nothing, an applied one writes its changes and records its id
+//! for replay protection until its `valid_until_ms` has passed. Block-level housekeeping
+//! (forgetting expired tx ids) runs before the first tx.
+//!
+//! [`dry_run`] runs every check of one tx without keeping its writes: the validate call
+//! a terminal makes before charging a customer.
+
+use crate::discount::{Quote, quote};
+use crate::ids::{MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
+use crate::reject::{RejectReason, Rejection};
+use crate::state::{Overlay, StateError, StateReader, WriteSet};
+use crate::tx::{
+    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, PreparedTx, ProposeGovernanceTx,
+    RedeemTarget, RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeTokenTx, RollbackTx, SignedTx,
+    TransferTokenTx, TransitionPoolTx, TxKind, UpdatePoolTx, is_acceptable_key, verify_signatures,
+};
+use crate::types::{
+    BlockContext, ChainParams, CodeIndexEntry, Consortium, Currency, Discount, GovernanceChange,
+    KeyRecord, OrgRecord, PoolAction, PoolKind, PoolRecord, PoolSpec, PoolStatus, ProposalRecord,
+    RedemptionRecord, Role, TokenRecord, TokenStatus,
+};
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// Most housekeeping steps (forgotten tx ids or empty seconds) per block, so a block after
+/// a long idle gap or a burst of txs stays cheap; the rest continues in the next blocks.
+pub const MAX_PRUNE_STEPS_PER_BLOCK: u32 = 4_096;
+/// Longest display text (pool names, org names), bytes.
+pub const MAX_NAME_BYTES: usize = 200;
+/// Most entries in any list of a pool spec.
+pub const MAX_SPEC_LIST: usize = 64;
+
+/// What happened to one tx.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct TxResult {
+    /// The tx's id.
+    pub tx_id: TxId,
+    /// Applied with events, or rejected with a reason.
+    pub outcome: TxOutcome,
+}
+
+/// Applied or rejected.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum TxOutcome {
+    /// The tx took effect.
+    Applied {
+        /// What it did.
+        events: Vec<Event>,
+    },
+    /// The tx changed nothing.
+    Rejected {
+        /// Why.
+        rejection: Rejection,
+    },
+}
+
+impl TxOutcome {
+    /// The rejection, if rejected.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            TxOutcome::Rejected { rejection } => Some(rejection),
+            TxOutcome::Applied { .. } => None,
+        }
+    }
+
+    /// The events, if applied.
+    pub fn events(&self) -> Option<&[Event]> {
+        match self {
+            TxOutcome::Applied { events } => Some(events),
+            TxOutcome::Rejected { .. } => None,
+        }
+    }
+}
+
+/// A fact recorded by an applied tx.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    /// A key was registered.
+    KeyRegistered {
+        /// The key.
+        key: PublicKey,
+        /// Its org.
+        org: OrgId,
+        /// Its role.
+        role: Role,
+    },
+    /// A key was revoked.
+    KeyRevoked {
+        /// The key.
+        key: PublicKey,
+    },
+    /// A governance proposal was opened (its id is the proposing tx's id).
+    ProposalOpened {
+        /// The proposal.
+        proposal: TxId,
+        /// Approvals so far.
+        approvals: u32,
+        /// Approvals needed.
+        needed: u32,
+    },
+    /// A proposal got an approval.
+    ProposalApproved {
+        /// The proposal.
+        proposal: TxId,
+        /// Approvals so far.
+        approvals: u32,
+        /// Approvals needed.
+        needed: u32,
+    },
+    /// A proposal reached its quorum and took effect.
+    GovernanceApplied {
+        /// The proposal.
+        proposal: TxId,
+        /// What changed.
+        change: GovernanceChange,
+    },
+    /// A pool was created in draft.
+    PoolCreated {
+        /// The pool.
+        pool: PoolId,
+    },
+    /// A draft pool's spec was replaced.
+    PoolUpdated {
+        /// The pool.
+        pool: PoolId,
+    },
+    /// A pool changed status.
+    PoolStatusChanged {
+        /// The pool.
+        pool: PoolId,
+        /// Old status.
+        from: PoolStatus,
+        /// New status.
+        to: PoolStatus,
+    },
+    /// Codes were issued.
+    CodesIssued {
+        /// The pool.
+        pool: PoolId,
+        /// Serial of the first new token (shared code: 0).
+        first_serial: u64,
+        /// How many codes.
+        count: u64,
+    },
+    /// A token was allocated to a member.
+    Allocated {
+        /// The token.
+        token: TokenId,
+        /// Its holder.
+        member: MemberId,
+        /// True when the claim key had been used already and the earlier token is returned.
+        repeat: bool,
+    },
+    /// A coupon was redeemed.
+    Redeemed {
+        /// The redemption's id (the redeem tx's id).
+        redemption: TxId,
+        /// The pool.
+        pool: PoolId,
+        /// The token (unique codes).
+        token: Option<TokenId>,
+        /// The member, where known.
+        member: Option<MemberId>,
+        /// Amount the discount applied to.
+        eligible_minor: u64,
+        /// The discount.
+        discount_minor: u64,
+        /// Its currency.
+        currency: Currency,
+    },
+    /// A redemption was rolled back.
+    RolledBack {
+        /// The redemption.
+        redemption: TxId,
+        /// The pool.
+        pool: PoolId,
+        /// The token restored (unique codes).
+        token: Option<TokenId>,
+    },
+    /// A token was revoked.
+    TokenRevoked {
+        /// The token.
+        token: TokenId,
+    },
+    /// A token changed hands.
+    TokenTransferred {
+        /// The token.
+        token: TokenId,
+        /// Old holder.
+        from: MemberId,
+        /// New holder.
+        to: MemberId,
+    },
+}
+
+/// A block's results and writes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockOutcome {
+    /// One per tx, in block order.
+    pub results: Vec<TxResult>,
+    /// Every state change of the block.
+    pub writes: WriteSet,
+}
+
+/// Why a tx did not apply: rejected (normal), or state could not be read (abort the block).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ExecError {
+    /// The tx is rejected.
+    #[error("rejected: {0}")]
+    Rejected(Rejection),
+    /// State could not be read.
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl From<Rejection> for ExecError {
+    fn from(r: Rejection) -> Self {
+        ExecError::Rejected(r)
+    }
+}
+
+type Exec<T> = Result<T, ExecError>;
+
+fn fail<T>(reason: RejectReason, message: impl Into<String>) -> Exec<T> {
+    Err(ExecError::Rejected(Rejection::new(reason, message)))
+}
+
+/// Executes a block: every tx gets a result; state errors abort the whole block.
+pub fn execute_block<S: StateReader + ?Sized>(
+    state: &S,
+    ctx: &BlockContext,
+    txs: &[SignedTx],
+) -> Result<BlockOutcome, StateError> {
+    let prepared: Vec<PreparedTx<'_>> = txs.iter().map(PreparedTx::new).collect();
+    let signatures = verify_signatures(&prepared);
+    let mut block = WriteSet::default();
+    forget_expired_tx_ids(state, &mut block, ctx)?;
+
+    let mut results = Vec::with_capacity(txs.len());
+    for (p, signature) in prepared.iter().zip(signatures) {
+        let mut view = Overlay {
+            base: state,
+            block: &block,
+            tx: WriteSet::default(),
+        };
+        let outcome = match signature {
+            Err(e) => Err(ExecError::Rejected(Rejection::new(
+                RejectReason::BadSignature,
+                e.to_string(),
+            ))),
+            Ok(()) => execute_tx(&mut view, ctx, p),
+        };
+        let outcome = match outcome {
+            Ok(events) => {
+                let writes = view.tx;
+                block.merge(writes);
+                TxOutcome::Applied { events }
+            }
+            Err(ExecError::Rejected(rejection)) => TxOutcome::Rejected { rejection },
+            Err(ExecError::State(e)) => return Err(e),
+        };
+        results.push(TxResult {
+            tx_id: p.id,
+            outcome,
+        });
+    }
+    Ok(BlockOutcome {
+        results,
+        writes: block,
+    })
+}
+
+/// Runs every check of `tx` (signature included) as if it were the next tx in a block at
+/// `ctx`, and returns its events without writing anything.
+pub fn dry_run<S: StateReader + ?Sized>(
+    state: &S,
+    ctx: &BlockContext,
+    tx: &SignedTx,
+) -> Result<Vec<Event>, ExecError> {
+    let p = PreparedTx::new(tx);
+    if let Err(e) = tx.verify() {
+        return fail(RejectReason::BadSignature, e.to_string());
+    }
+    let empty = WriteSet::default();
+    let mut view = Overlay {
+        base: state,
+        block: &empty,
+        tx: WriteSet::default(),
+    };
+    execute_tx(&mut view, ctx, &p)
+}
+
+/// Prices a redemption for a terminal without signing anything: the same checks as a
+/// redeem by `terminal` at `ctx`, except replay and staleness.
+pub fn quote_redemption<S: StateReader + ?Sized>(
+    state: &S,
+    ctx: &BlockContext,
+    terminal: &PublicKey,
+    tx: &RedeemTx,
+) -> Result<Quote, ExecError> {
+    let empty = WriteSet::default();
+    let view = Overlay {
+        base: state,
+        block: &empty,
+        tx: WriteSet::default(),
+    };
+    let signer = active_key(&view, terminal)?;
+    let plan = plan_redemption(&view, ctx, &signer, tx)?;
+    Ok(plan.quote)
+}
+
+fn execute_tx<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    p: &PreparedTx<'_>,
+) -> Exec<Vec<Event>> {
+    let body = &p.tx.body;
+    if body.chain_id != ctx.chain_id {
+        return fail(
+            RejectReason::WrongChain,
+            format!(
+                "tx is for chain {}, this is {}",
+                body.chain_id, ctx.chain_id
+            ),
+        );
+    }
+    if ctx.time_ms > body.valid_until_ms {
+        return fail(
+            RejectReason::Stale,
+            format!(
+                "valid until {} ms, block time is {} ms",
+                body.valid_until_ms, ctx.time_ms
+            ),
+        );
+    }
+    let params = params(view)?;
+    if body.valid_until_ms - ctx.time_ms > params.max_tx_validity_ms {
+        return fail(
+            RejectReason::InvalidInput,
+            format!(
+                "valid_until_ms is more than {} ms after the block time",
+                params.max_tx_validity_ms
+            ),
+        );
+    }
+    if view.applied_tx(&p.id)?.is_some() {
+        return fail(
+            RejectReason::Duplicate,
+            format!("tx {} was applied already", p.id),
+        );
+    }
+    let signer = active_key(view, &p.tx.signer)?;
+    let events = match &body.kind {
+        TxKind::RegisterKey(t) => register_key(view, ctx, &signer, t)?,
+        TxKind::RevokeKey(t) => revoke_key(view, ctx, &signer, t)?,
+        TxKind::ProposeGovernance(t) => propose(view, ctx, &params, &signer, p.id, t)?,
+        TxKind::ApproveGovernance(t) => approve(view, ctx, &signer, t)?,
+        TxKind::CreatePool(t) => create_pool(view, ctx, &signer, t)?,
+        TxKind::UpdatePool(t) => update_pool(view, &signer, t)?,
+        TxKind::TransitionPool(t) => transition_pool(view, &signer, t)?,
+        TxKind::IssueCodes(t) => issue_codes(view, &params, &signer, t)?,
+        TxKind::Allocate(t) => allocate(view, ctx, &signer, t)?,
+        TxKind::Redeem(t) => redeem(view, ctx, &signer, p.id, t)?,
+        TxKind::Rollback(t) => rollback(view, ctx, &signer, t)?,
+        TxKind::RevokeToken(t) => revoke_token(view, &signer, t)?,
+        TxKind::TransferToken(t) => transfer_token(view, &signer, t)?,
+    };
+    remember_tx_id(view, p.id, body.valid_until_ms)?;
+    Ok(events)
+}
+
+// ---- replay protection -------------------------------------------------------------------
+
+/// Records an applied tx id under the second its validity ends in.
+fn remember_tx_id<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    id: TxId,
+    valid_until_ms: u64,
+) -> Exec<()> {
+    let second = valid_until_ms / 1000;
+    let index = view.tx_expiry_count(second)?.unwrap_or(0);
+    view.put_applied_tx(&id, valid_until_ms);
+    view.put_tx_expiry((second, index), id);
+    view.put_tx_expiry_count(second, index + 1);
+    Ok(())
+}
+
+/// Forgets the ids of txs that can no longer be replayed (their `valid_until_ms` is before
+/// the block's second), at most [`MAX_PRUNE_STEPS_PER_BLOCK`] steps per block.
+fn forget_expired_tx_ids<S: StateReader + ?Sized>(
+    state: &S,
+    block: &mut WriteSet,
+    ctx: &BlockContext,
+) -> Result<(), StateError> {
+    let mut view = Overlay {
+        base: state,
+        block,
+        tx: WriteSet::default(),
+    };
+    let now_second = ctx.time_ms / 1000;
+    // Genesis sets the cursor; a state without one starts forgetting from now.
+    let (mut second, mut index) = view.prune_cursor()?.unwrap_or((now_second, 0));
+    let start = (second, index);
+    let mut steps = 0;
+    // Every tx whose validity ends in a second before `now_second` is stale now.
+    while second < now_second && steps < MAX_PRUNE_STEPS_PER_BLOCK {
+        let count = view.tx_expiry_count(second)?.unwrap_or(0);
+        if index < count {
+            if let Some(id) = view.tx_expiry((second, index))? {
+                view.delete(crate::state::StateKey::AppliedTx(id));
+            }
+            view.delete(crate::state::StateKey::TxExpiry(second, index));
+            index += 1;
+        } else {
+            if count > 0 {
+                view.delete(crate::state::StateKey::TxExpiryCount(second));
+            }
+            second += 1;
+            index = 0;
+        }
+        steps += 1;
+    }
+    if (second, index) != start || view.prune_cursor()?.is_none() {
+        view.put_prune_cursor(second, index);
+    }
+    let writes = view.tx;
+    block.merge(writes);
+    Ok(())
+}
+
+// ---- shared checks -----------------------------------------------------------------------
+
+fn params<S: StateReader + ?Sized>(view: &Overlay<'_, S>) -> Exec<ChainParams> {
+    Ok(view.params(())?.unwrap_or_default())
+}
+
+fn consortium<S: StateReader + ?Sized>(view: &Overlay<'_, S>) -> Exec<Consortium> {
+    Ok(view.consortium(())?.unwrap_or_default())
+}
+
+/// The signer's key record, if registered and not revoked.
+fn active_key<S: StateReader + ?Sized>(view: &Overlay<'_, S>, key: &PublicKey) -> Exec<KeyRecord> {
+    match view.key(key)? {
+        None => fail(
+            RejectReason::UnknownKey,
+            format!("key {key} is not registered"),
+        ),
+        Some(k) if k.revoked_at.is_some() => {
+            fail(RejectReason::KeyRevoked, format!("key {key} was revoked"))
+        }
+        Some(k) => Ok(k),
+    }
+}
+
+fn require_admin(signer: &KeyRecord) -> Exec<()> {
+    if signer.role != Role::OrgAdmin {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!("needs an org_admin key, signer is {}", signer.role.name()),
+        );
+    }
+    Ok(())
+}
+
+/// The pool, checked to belong to the signer's org, with an admin or issuer signer.
+fn managed_pool<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    signer: &KeyRecord,
+    pool: &PoolId,
+) -> Exec<PoolRecord> {
+    let record = existing_pool(view, pool)?;
+    if !matches!(signer.role, Role::OrgAdmin | Role::Issuer) {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!(
+                "needs an org_admin or issuer key, signer is {}",
+                signer.role.name()
+            ),
+        );
+    }
+    if record.owner != signer.org {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!(
+                "pool {pool} belongs to {}, signer to {}",
+                record.owner, signer.org
+            ),
+        );
+    }
+    Ok(record)
+}
+
+fn existing_pool<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    pool: &PoolId,
+) -> Exec<PoolRecord> {
+    match view.pool(pool)? {
+        Some(p) => Ok(p),
+        None => fail(
+            RejectReason::NotFound,
+            format!("pool {pool} does not exist"),
+        ),
+    }
+}
+
+fn existing_token<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    token: &TokenId,
+) -> Exec<TokenRecord> {
+    match view.token(token)? {
+        Some(t) => Ok(t),
+        None => fail(
+            RejectReason::NotFound,
+            format!("token {token} does not exist"),
+        ),
+    }
+}
+
+fn check_slug(what: &str, name: &str) -> Exec<()> {
+    crate::ids::validate_slug(name)
+        .or_else(|e| fail(RejectReason::InvalidInput, format!("{what}: {e}")))
+}
+
+fn check_text(what: &str, text: &str) -> Exec<()> {
+    if text.is_empty() || text.len() > MAX_NAME_BYTES || text.chars().any(char::is_control) {
+        return fail(
+            RejectReason::InvalidInput,
+            format!("{what} must be 1 to {MAX_NAME_BYTES} bytes without control characters"),
+        );
+    }
+    Ok(())
+}
+
+fn check_new_key<S: StateReader + ?Sized>(view: &Overlay<'_, S>, key: &PublicKey) -> Exec<()> {
+    if !is_acceptable_key(key) {
+        return fail(
+            RejectReason::InvalidInput,
+            format!("{key} is not a canonical, torsion-free ed25519 public key"),
+        );
+    }
+    if view.key(key)?.is_some() {
+        return fail(
+            RejectReason::AlreadyExists,
+            format!("key {key} is registered already"),
+        );
+    }
+    Ok(())
+}
+
+fn check_role(role: &Role) -> Exec<()> {
+    if let Role::Terminal { store, channel } = role {
+        check_slug("terminal store", store.as_str())?;
+        check_slug("terminal channel", channel.as_str())?;
+    }
+    Ok(())
+}
+
+// ---- keys ----------------------------------------------------------------------------------
+
+fn register_key<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &RegisterKeyTx,
+) -> Exec<Vec<Event>> {
+    require_admin(signer)?;
+    check_role(&tx.role)?;
+    check_new_key(view, &tx.key)?;
+    if tx.role == Role::OrgAdmin {
+        let mut org = org_record(view, &signer.org)?;
+        org.active_admins += 1;
+        view.put_org(&signer.org, org);
+    }
+    view.put_key(
+        &tx.key,
+        KeyRecord {
+            org: signer.org.clone(),
+            role: tx.role.clone(),
+            registered_at: ctx.height,
+            revoked_at: None,
+        },
+    );
+    Ok(vec![Event::KeyRegistered {
+        key: tx.key,
+        org: signer.org.clone(),
+        role: tx.role.clone(),
+    }])
+}
+
+fn org_record<S: StateReader + ?Sized>(view: &Overlay<'_, S>, org: &OrgId) -> Exec<OrgRecord> {
+    match view.org(org)? {
+        Some(o) => Ok(o),
+        None => fail(RejectReason::NotFound, format!("org {org} does not exist")),
+    }
+}
+
+fn revoke_key<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &RevokeKeyTx,
+) -> Exec<Vec<Event>> {
+    require_admin(signer)?;
+    let Some(mut record) = view.key(&tx.key)? else {
+        return fail(
+            RejectReason::NotFound,
+            format!("key {} is not registered", tx.key),
+        );
+    };
+    if record.org != signer.org {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!(
+                "key {} belongs to {}, signer to {}",
+                tx.key, record.org, signer.org
+            ),
+        );
+    }
+    if record.revoked_at.is_some() {
+        return fail(
+            RejectReason::InvalidTransition,
+            format!("key {} is revoked already", tx.key),
+        );
+    }
+    if record.role == Role::OrgAdmin {
+        let mut org = org_record(view, &record.org)?;
+        if org.active_admins <= 1 {
+            return fail(
+                RejectReason::InvalidTransition,
+                format!("key {} is the last org_admin of {}", tx.key, record.org),
+            );
+        }
+        org.active_admins -= 1;
+        view.put_org(&record.org, org);
+    }
+    record.revoked_at = Some(ctx.height);
+    view.put_key(&tx.key, record);
+    Ok(vec![Event::KeyRevoked { key: tx.key }])
+}
+
+// ---- governance ----------------------------------------------------------------------------
+
+fn validate_change<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    change: &GovernanceChange,
+) -> Exec<()> {
+    let consortium = consortium(view)?;
+    match change {
+        GovernanceChange::AddOrg {
+            org,
+            name,
+            admin_key,
+        } => {
+            check_slug("org id", org.as_str())?;
+            check_text("org name", name)?;
+            if view.org(org)?.is_some() {
+                return fail(
+                    RejectReason::AlreadyExists,
+                    format!("org {org} exists already"),
+                );
+            }
+            check_new_key(view, admin_key)?;
+        }
+        GovernanceChange::AddNode { node } => {
+            if node.node_id == 0 {
+                return fail(RejectReason::InvalidInput, "node id 0 is reserved by raft");
+            }
+            if consortium.nodes.iter().any(|n| n.node_id == node.node_id)
+                || consortium.retired_node_ids.contains(&node.node_id)
+            {
+                return fail(
+                    RejectReason::AlreadyExists,
+                    format!("node id {} is or was in use", node.node_id),
+                );
+            }
+            if consortium.nodes.iter().any(|n| n.node_key == node.node_key) {
+                return fail(
+                    RejectReason::AlreadyExists,
+                    format!("node key {} is in use", node.node_key),
+                );
+            }
+            org_record(view, &node.org)?;
+            if !is_acceptable_key(&node.node_key) {
+                return fail(
+                    RejectReason::InvalidInput,
+                    "node key is not a valid ed25519 public key",
+                );
+            }
+            check_text("node p2p address", &node.p2p_addr)?;
+        }
+        GovernanceChange::RemoveNode { node_id } => {
+            let Some(node) = consortium.nodes.iter().find(|n| n.node_id == *node_id) else {
+                return fail(
+                    RejectReason::NotFound,
+                    format!("node {node_id} is not a member"),
+                );
+            };
+            if node.voter && consortium.voters().count() <= 1 {
+                return fail(
+                    RejectReason::InvalidTransition,
+                    "cannot remove the last voter",
+                );
+            }
+        }
+        GovernanceChange::UpdateParams { params } => validate_params(params)?,
+    }
+    Ok(())
+}
+
+/// Checks chain parameters for sane ranges.
+pub fn validate_params(params: &ChainParams) -> Result<(), Rejection> {
+    let bad = |m: &str| Err(Rejection::new(RejectReason::InvalidInput, m));
+    if !(1..=100_000).contains(&params.max_batch_codes) {
+        return bad("max_batch_codes must be 1 to 100,000");
+    }
+    if !(1_000..=30 * 24 * 3_600_000).contains(&params.max_tx_validity_ms) {
+        return bad("max_tx_validity_ms must be 1 s to 30 days");
+    }
+    if params.proposal_ttl_ms < 60_000 {
+        return bad("proposal_ttl_ms must be at least 60 s");
+    }
+    let min_sealed = (crate::codes::SEAL_NONCE_LEN + crate::codes::SEAL_TAG_LEN + 1) as u32;
+    if !(min_sealed..=4_096).contains(&params.max_sealed_code_bytes) {
+        return bad("max_sealed_code_bytes must be 29 to 4,096");
+    }
+    Ok(())
+}
+
+fn apply_change<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    change: &GovernanceChange,
+) -> Exec<()> {
+    validate_change(view, change)?;
+    let mut consortium = consortium(view)?;
+    match change {
+        GovernanceChange::AddOrg {
+            org,
+            name,
+            admin_key,
+        } => {
+            view.put_org(
+                org,
+                OrgRecord {
+                    name: name.clone(),
+                    active_admins: 1,
+                    joined_at: ctx.height,
+                },
+            );
+            view.put_key(
+                admin_key,
+                KeyRecord {
+                    org: org.clone(),
+                    role: Role::OrgAdmin,
+                    registered_at: ctx.height,
+                    revoked_at: None,
+                },
+            );
+            let at = consortium.orgs.binary_search(org).unwrap_or_else(|i| i);
+            consortium.orgs.insert(at, org.clone());
+        }
+        GovernanceChange::AddNode { node } => {
+            let at = consortium
+                .nodes
+                .partition_point(|n| n.node_id < node.node_id);
+            consortium.nodes.insert(at, node.clone());
+        }
+        GovernanceChange::RemoveNode { node_id } => {
+            consortium.nodes.retain(|n| n.node_id != *node_id);
+            let at = consortium
+                .retired_node_ids
+                .partition_point(|id| id < node_id);
+            consortium.retired_node_ids.insert(at, *node_id);
+        }
+        GovernanceChange::UpdateParams { params } => view.put_params((), params.clone()),
+    }
+    view.put_consortium((), consortium);
+    Ok(())
+}
+
+fn propose<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    params: &ChainParams,
+    signer: &KeyRecord,
+    id: TxId,
+    tx: &ProposeGovernanceTx,
+) -> Exec<Vec<Event>> {
+    require_admin(signer)?;
+    validate_change(view, &tx.change)?;
+    let needed = consortium(view)?.quorum() as u32;
+    let mut proposal = ProposalRecord {
+        change: tx.change.clone(),
+        approvals: vec![signer.org.clone()],
+        expires_at_ms: ctx.time_ms.saturating_add(params.proposal_ttl_ms),
+        executed_at: None,
+    };
+    let mut events = vec![Event::ProposalOpened {
+        proposal: id,
+        approvals: 1,
+        needed,
+    }];
+    if needed <= 1 {
+        apply_change(view, ctx, &tx.change)?;
+        proposal.executed_at = Some(ctx.height);
+        events.push(Event::GovernanceApplied {
+            proposal: id,
+            change: tx.change.clone(),
+        });
+    }
+    view.put_proposal(&id, proposal);
+    Ok(events)
+}
+
+fn approve<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &ApproveGovernanceTx,
+) -> Exec<Vec<Event>> {
+    require_admin(signer)?;
+    let Some(mut proposal) = view.proposal(&tx.proposal)? else {
+        return fail(
+            RejectReason::NotFound,
+            format!("proposal {} does not exist", tx.proposal),
+        );
+    };
+    if proposal.executed_at.is_some() {
+        return fail(
+            RejectReason::InvalidTransition,
+            format!("proposal {} was applied already", tx.proposal),
+        );
+    }
+    if ctx.time_ms > proposal.expires_at_ms {
+        return fail(
+            RejectReason::Expired,
+            format!("proposal {} expired", tx.proposal),
+        );
+    }
+    let Err(at) = proposal.approvals.binary_search(&signer.org) else {
+        return fail(
+            RejectReason::AlreadyApproved,
+            format!("{} approved already", signer.org),
+        );
+    };
+    proposal.approvals.insert(at, signer.org.clone());
+    let members = consortium(view)?;
+    // Only current members count: an org that approved and has since left does not.
+    let approvals = proposal
+        .approvals
+        .iter()
+        .filter(|o| members.orgs.binary_search(o).is_ok())
+        .count();
+    let needed = members.quorum();
+    let mut events = vec![Event::ProposalApproved {
+        proposal: tx.proposal,
+        approvals: approvals as u32,
+        needed: needed as u32,
+    }];
+    if approvals >= needed {
+        apply_change(view, ctx, &proposal.change)?;
+        proposal.executed_at = Some(ctx.height);
+        events.push(Event::GovernanceApplied {
+            proposal: tx.proposal,
+            change: proposal.change.clone(),
+        });
+    }
+    view.put_proposal(&tx.proposal, proposal);
+    Ok(events)
+}
+
+// ---- pools ---------------------------------------------------------------------------------
+
+fn check_list<T: Ord + AsRef<str>>(what: &str, items: &[T]) -> Exec<()> {
+    if items.len() > MAX_SPEC_LIST {
+        return fail(
+            RejectReason::InvalidInput,
+            format!("{what}: more than {MAX_SPEC_LIST} entries"),
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for item in items {
+        check_slug(what, item.as_ref())?;
+        if !seen.insert(item) {
+            return fail(
+                RejectReason::InvalidInput,
+                format!("{what}: {} is listed twice", item.as_ref()),
+            );
+        }
+    }
+    Ok(())
+}
+
+macro_rules! as_ref_str {
+    ($($t:ty),*) => {$(impl AsRef<str> for $t { fn as_ref(&self) -> &str { self.as_str() } })*};
+}
+as_ref_str!(
+    crate::ids::Channel,
+    crate::ids::StoreId,
+    crate::ids::Category,
+    OrgId
+);
+
+fn validate_spec<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    owner: &OrgId,
+    spec: &PoolSpec,
+) -> Exec<()> {
+    check_text("pool name", &spec.name)?;
+    if !spec.currency.is_valid() {
+        return fail(
+            RejectReason::InvalidInput,
+            "currency must be three uppercase letters",
+        );
+    }
+    match spec.discount {
+        Discount::Percent { bps } if !(1..=10_000).contains(&bps) => {
+            return fail(
+                RejectReason::InvalidInput,
+                "percent discount must be 1 to 10,000 bps",
+            );
+        }
+        Discount::Fixed { amount_minor: 0 } => {
+            return fail(
+                RejectReason::InvalidInput,
+                "fixed discount must be more than 0",
+            );
+        }
+        _ => {}
+    }
+    if spec.max_discount_minor == Some(0) {
+        return fail(
+            RejectReason::InvalidInput,
+            "max discount must be more than 0 (or absent)",
+        );
+    }
+    if spec.valid_from_ms >= spec.valid_until_ms {
+        return fail(
+            RejectReason::InvalidInput,
+            "valid_from_ms must be before valid_until_ms",
+        );
+    }
+    if spec.total_cap == 0 || spec.per_member_cap == 0 {
+        return fail(
+            RejectReason::InvalidInput,
+            "total_cap and per_member_cap must be at least 1",
+        );
+    }
+    check_list("allowed channels", &spec.allowed_channels)?;
+    check_list("allowed stores", &spec.allowed_stores)?;
+    check_list("excluded categories", &spec.excluded_categories)?;
+    check_list("partner orgs", &spec.partner_orgs)?;
+    if let Some(group) = &spec.stacking_group {
+        check_slug("stacking group", group)?;
+    }
+    for partner in &spec.partner_orgs {
+        if partner == owner {
+            return fail(
+                RejectReason::InvalidInput,
+                "the owner cannot be its own partner",
+            );
+        }
+        org_record(view, partner)?;
+    }
+    Ok(())
+}
+
+fn create_pool<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &CreatePoolTx,
+) -> Exec<Vec<Event>> {
+    if !matches!(signer.role, Role::OrgAdmin | Role::Issuer) {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!(
+                "needs an org_admin or issuer key, signer is {}",
+                signer.role.name()
+            ),
+        );
+    }
+    check_slug("pool id", tx.pool.as_str())?;
+    validate_spec(view, &signer.org, &tx.spec)?;
+    if view.pool(&tx.pool)?.is_some() {
+        return fail(
+            RejectReason::AlreadyExists,
+            format!("pool {} exists already", tx.pool),
+        );
+    }
+    view.put_pool(
+        &tx.pool,
+        PoolRecord {
+            id: tx.pool.clone(),
+            owner: signer.org.clone(),
+            spec: tx.spec.clone(),
+            status: PoolStatus::Draft,
+            created_at: ctx.height,
+            issued: 0,
+            allocated: 0,
+            redeemed: 0,
+            next_free: 0,
+            shared_code: None,
+        },
+    );
+    Ok(vec![Event::PoolCreated {
+        pool: tx.pool.clone(),
+    }])
+}
+
+fn update_pool<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    signer: &KeyRecord,
+    tx: &UpdatePoolTx,
+) -> Exec<Vec<Event>> {
+    let mut pool = managed_pool(view, signer, &tx.pool)?;
+    if pool.status != PoolStatus::Draft {
+        return fail(
+            RejectReason::InvalidTransition,
+            format!(
+                "pool {} is {}; only draft pools can be updated",
+                tx.pool,
+                pool.status.name()
+            ),
+        );
+    }
+    validate_spec(view, &signer.org, &tx.spec)?;
+    let has_codes = pool.issued > 0 || pool.shared_code.is_some();
+    if has_codes && tx.spec.kind != pool.spec.kind {
+        return fail(
+            RejectReason::InvalidTransition,
+            "the pool kind cannot change once codes are issued",
+        );
+    }
+    if tx.spec.total_cap < pool.issued {
+        return fail(
+            RejectReason::QuantityExceeded,
+            format!(
+                "{} tokens are issued already, above the new cap {}",
+                pool.issued, tx.spec.total_cap
+            ),
+        );
+    }
+    pool.spec = tx.spec.clone();
+    view.put_pool(&tx.pool, pool);
+    Ok(vec![Event::PoolUpdated {
+        pool: tx.pool.clone(),
+    }])
+}
+
+fn transition_pool<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    signer: &KeyRecord,
+    tx: &TransitionPoolTx,
+) -> Exec<Vec<Event>> {
+    let mut pool = managed_pool(view, signer, &tx.pool)?;
+    let from = pool.status;
+    let Some(to) = tx.action.apply(from) else {
+        return fail(
+            RejectReason::InvalidTransition,
+            format!(
+                "pool {} cannot {:?} from {}",
+                tx.pool,
+                tx.action,
+                from.name()
+            )
+            .to_lowercase(),
+        );
+    };
+    if tx.action == PoolAction::Activate && pool.issued == 0 && pool.shared_code.is_none() {
+        return fail(
+            RejectReason::InvalidTransition,
+            format!("pool {} has no codes to activate", tx.pool),
+        );
+    }
+    pool.status = to;
+    view.put_pool(&tx.pool, pool);
+    Ok(vec![Event::PoolStatusChanged {
+        pool: tx.pool.clone(),
+        from,
+        to,
+    }])
+}
+
+fn issue_codes<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    params: &ChainParams,
+    signer: &KeyRecord,
+    tx: &IssueCodesTx,
+) -> Exec<Vec<Event>> {
+    let mut pool = managed_pool(view, signer, &tx.pool)?;
+    if !matches!(pool.status, PoolStatus::Draft | PoolStatus::Paused) {
+        return fail(
+            RejectReason::InvalidTransition,
+            format!(
+                "pool {} is {}; codes are issued only in draft or paused",
+                tx.pool,
+                pool.status.name()
+            ),
+        );
+    }
+    let n = tx.codes.len();
+    if n == 0 || n > params.max_batch_codes as usize {
+        return fail(
+            RejectReason::InvalidInput,
+            format!(
+                "a batch holds 1 to {} codes, this one {n}",
+                params.max_batch_codes
+            ),
+        );
+    }
+    let min_sealed = crate::codes::SEAL_NONCE_LEN + crate::codes::SEAL_TAG_LEN + 1;
+    let mut in_batch = BTreeSet::new();
+    for (i, code) in tx.codes.iter().enumerate() {
+        let len = code.sealed.0.len();
+        if len < min_sealed || len > params.max_sealed_code_bytes as usize {
+            return fail(
+                RejectReason::InvalidInput,
+                format!(
+                    "code {i}: sealed code of {len} bytes is outside {min_sealed}..={}",
+                    params.max_sealed_code_bytes
+                ),
+            );
+        }
+        if !in_batch.insert(code.code_hash) {
+            return fail(
+                RejectReason::DuplicateCode,
+                format!("code {i} repeats an earlier code of the batch"),
+            );
+        }
+        if view.code(&code.code_hash)?.is_some() {
+            return fail(
+                RejectReason::DuplicateCode,
+                format!("code {i} exists on the ledger already"),
+            );
+        }
+    }
+    let first_serial = pool.issued;
+    match pool.spec.kind {
+        PoolKind::SharedCode => {
+            if n != 1 || pool.shared_code.is_some() {
+                return fail(
+                    RejectReason::QuantityExceeded,
+                    "a shared-code pool has exactly one code",
+                );
+            }
+            let code = tx.codes[0].clone();
+            view.put_code(
+                &code.code_hash,
+                CodeIndexEntry {
+                    pool: tx.pool.clone(),
+                    serial: None,
+                },
+            );
+            pool.shared_code = Some(code);
+        }
+        PoolKind::UniqueCodes => {
+            let total = pool
+                .issued
+                .checked_add(n as u64)
+                .filter(|t| *t <= pool.spec.total_cap);
+            let Some(total) = total else {
+                return fail(
+                    RejectReason::QuantityExceeded,
+                    format!(
+                        "{} issued + {n} would exceed the cap {}",
+                        pool.issued, pool.spec.total_cap
+                    ),
+                );
+            };
+            for (i, code) in tx.codes.iter().enumerate() {
+                let serial = first_serial + i as u64;
+                view.put_code(
+                    &code.code_hash,
+                    CodeIndexEntry {
+                        pool: tx.pool.clone(),
+                        serial: Some(serial),
+                    },
+                );
+                view.put_token(
+                    &TokenId {
+                        pool: tx.pool.clone(),
+                        serial,
+                    },
+                    TokenRecord {
+                        code_hash: code.code_hash,
+                        sealed: code.sealed.clone(),
+                        status: TokenStatus::Available,
+                        owner: None,
+                        claim: None,
+                    },
+                );
+            }
+            pool.issued = total;
+        }
+    }
+    view.put_pool(&tx.pool, pool);
+    Ok(vec![Event::CodesIssued {
+        pool: tx.pool.clone(),
+        first_serial,
+        count: n as u64,
+    }])
+}
+
+// ---- tokens --------------------------------------------------------------------------------
+
+fn allocate<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &AllocateTx,
+) -> Exec<Vec<Event>> {
+    let mut pool = managed_pool(view, signer, &tx.pool)?;
+    if pool.spec.kind != PoolKind::UniqueCodes {
+        return fail(
+            RejectReason::WrongPoolKind,
+            "shared-code pools are redeemed by code, not allocated",
+        );
+    }
+    if let Some(serial) = view.claim((&tx.pool, &tx.claim))? {
+        let token = TokenId {
+            pool: tx.pool.clone(),
+            serial,
+        };
+        let record = existing_token(view, &token)?;
+        if record.owner != Some(tx.member) {
+            return fail(
+                RejectReason::ClaimConflict,
+                "this claim key was used for another member",
+            );
+        }
+        return Ok(vec![Event::Allocated {
+            token,
+            member: tx.member,
+            repeat: true,
+        }]);
+    }
+    if pool.status != PoolStatus::Active {
+        return fail(
+            RejectReason::PoolNotActive,
+            format!("pool {} is {}", tx.pool, pool.status.name()),
+        );
+    }
+    if ctx.time_ms >= pool.spec.valid_until_ms {
+        return fail(
+            RejectReason::Expired,
+            format!("pool {} ended at {} ms", tx.pool, pool.spec.valid_until_ms),
+        );
+    }
+    let held = view
+        .member_allocations((&tx.pool, &tx.member))?
+        .unwrap_or(0);
+    if held >= pool.spec.per_member_cap {
+        return fail(
+            RejectReason::MemberLimitExceeded,
+            format!(
+                "member holds {held} of at most {}",
+                pool.spec.per_member_cap
+            ),
+        );
+    }
+    // The next free token: the first Available one at or after the cursor. Tokens skipped
+    // here (revoked, or redeemed from a printed code) are never allocated later.
+    let mut serial = pool.next_free;
+    let mut record = loop {
+        if serial >= pool.issued {
+            pool.next_free = serial;
+            return fail(
+                RejectReason::QuantityExceeded,
+                format!("pool {} has no free tokens left", tx.pool),
+            );
+        }
+        let record = existing_token(
+            view,
+            &TokenId {
+                pool: tx.pool.clone(),
+                serial,
+            },
+        )?;
+        if record.status == TokenStatus::Available {
+            break record;
+        }
+        serial += 1;
+    };
+    let token = TokenId {
+        pool: tx.pool.clone(),
+        serial,
+    };
+    record.status = TokenStatus::Allocated;
+    record.owner = Some(tx.member);
+    record.claim = Some(tx.claim);
+    view.put_token(&token, record);
+    view.put_claim((&tx.pool, &tx.claim), serial);
+    view.put_member_allocations((&tx.pool, &tx.member), held + 1);
+    pool.next_free = serial + 1;
+    pool.allocated += 1;
+    view.put_pool(&tx.pool, pool);
+    Ok(vec![Event::Allocated {
+        token,
+        member: tx.member,
+        repeat: false,
+    }])
+}
+
+/// Everything a redemption needs, checked.
+struct RedemptionPlan {
+    pool: PoolRecord,
+    token: Option<(TokenId, TokenRecord)>,
+    member: Option<MemberId>,
+    quote: Quote,
+    store: crate::ids::StoreId,
+    channel: crate::ids::Channel,
+}
+
+/// The redemption checks, in documented order (docs/encoding.md, "Redeem").
+fn plan_redemption<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &RedeemTx,
+) -> Exec<RedemptionPlan> {
+    let Role::Terminal { store, channel } = &signer.role else {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!("needs a terminal key, signer is {}", signer.role.name()),
+        );
+    };
+    let (pool_id, serial) = match &tx.target {
+        RedeemTarget::Token(token) => (token.pool.clone(), Some(token.serial)),
+        RedeemTarget::Code(hash) => match view.code(hash)? {
+            Some(entry) => (entry.pool, entry.serial),
+            None => return fail(RejectReason::NotFound, "no coupon has this code"),
+        },
+    };
+    let pool = existing_pool(view, &pool_id)?;
+    if pool.owner != signer.org && !pool.spec.partner_orgs.contains(&signer.org) {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!(
+                "{} is neither the owner of pool {pool_id} nor a partner of it",
+                signer.org
+            ),
+        );
+    }
+    if pool.status != PoolStatus::Active {
+        return fail(
+            RejectReason::PoolNotActive,
+            format!("pool {pool_id} is {}", pool.status.name()),
+        );
+    }
+    if ctx.time_ms < pool.spec.valid_from_ms {
+        return fail(
+            RejectReason::NotYetValid,
+            format!("pool {pool_id} starts at {} ms", pool.spec.valid_from_ms),
+        );
+    }
+    if ctx.time_ms >= pool.spec.valid_until_ms {
+        return fail(
+            RejectReason::Expired,
+            format!("pool {pool_id} ended at {} ms", pool.spec.valid_until_ms),
+        );
+    }
+    if !pool.spec.allowed_channels.is_empty() && !pool.spec.allowed_channels.contains(channel) {
+        return fail(
+            RejectReason::ChannelNotAllowed,
+            format!("channel {channel} is not allowed"),
+        );
+    }
+    if !pool.spec.allowed_stores.is_empty() && !pool.spec.allowed_stores.contains(store) {
+        return fail(
+            RejectReason::StoreNotAllowed,
+            format!("store {store} is not allowed"),
+        );
+    }
+    let (token, member) = match (pool.spec.kind, serial) {
+        (PoolKind::UniqueCodes, Some(serial)) => {
+            let id = TokenId {
+                pool: pool_id.clone(),
+                serial,
+            };
+            let record = existing_token(view, &id)?;
+            match record.status {
+                TokenStatus::Redeemed { redemption } => {
+                    return fail(
+                        RejectReason::AlreadyRedeemed,
+                        format!("token {id} was redeemed by {redemption}"),
+                    );
+                }
+                TokenStatus::Revoked => {
+                    return fail(RejectReason::TokenRevoked, format!("token {id} is revoked"));
+                }
+                TokenStatus::Available | TokenStatus::Allocated => {}
+            }
+            if let (Some(owner), Some(claimed)) = (record.owner, tx.member)
+                && owner != claimed
+            {
+                return fail(
+                    RejectReason::WrongMember,
+                    format!("token {id} belongs to another member"),
+                );
+            }
+            let member = record.owner.or(tx.member);
+            (Some((id, record)), member)
+        }
+        (PoolKind::SharedCode, None) => {
+            let Some(member) = tx.member else {
+                return fail(
+                    RejectReason::InvalidInput,
+                    "a shared code needs the member redeeming it",
+                );
+            };
+            if pool.redeemed >= pool.spec.total_cap {
+                return fail(
+                    RejectReason::QuantityExceeded,
+                    format!("pool {pool_id} reached its cap {}", pool.spec.total_cap),
+                );
+            }
+            let used = view.member_redemptions((&pool_id, &member))?.unwrap_or(0);
+            if used >= pool.spec.per_member_cap {
+                return fail(
+                    RejectReason::MemberLimitExceeded,
+                    format!(
+                        "member redeemed {used} of at most {}",
+                        pool.spec.per_member_cap
+                    ),
+                );
+            }
+            (None, Some(member))
+        }
+        _ => {
+            return fail(
+                RejectReason::WrongPoolKind,
+                format!("pool {pool_id} has no such token"),
+            );
+        }
+    };
+    let quote = quote(&pool.spec, &tx.order)?;
+    Ok(RedemptionPlan {
+        pool,
+        token,
+        member,
+        quote,
+        store: store.clone(),
+        channel: channel.clone(),
+    })
+}
+
+fn redeem<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    id: TxId,
+    tx: &RedeemTx,
+) -> Exec<Vec<Event>> {
+    let plan = plan_redemption(view, ctx, signer, tx)?;
+    let RedemptionPlan {
+        mut pool,
+        token,
+        member,
+        quote,
+        store,
+        channel,
+    } = plan;
+    let pool_id = pool.id.clone();
+    let token_id = match token {
+        Some((token_id, mut record)) => {
+            record.status = TokenStatus::Redeemed { redemption: id };
+            view.put_token(&token_id, record);
+            Some(token_id)
+        }
+        None => {
+            let member = member.expect("shared-code plans carry a member");
+            let used = view.member_redemptions((&pool_id, &member))?.unwrap_or(0);
+            view.put_member_redemptions((&pool_id, &member), used + 1);
+            None
+        }
+    };
+    pool.redeemed += 1;
+    let currency = pool.spec.currency;
+    view.put_pool(&pool_id, pool);
+    view.put_redemption(
+        &id,
+        RedemptionRecord {
+            pool: pool_id.clone(),
+            token: token_id.clone(),
+            member,
+            redeemer_org: signer.org.clone(),
+            store,
+            channel,
+            eligible_minor: quote.eligible_minor,
+            discount_minor: quote.discount_minor,
+            height: ctx.height,
+            time_ms: ctx.time_ms,
+            rolled_back_at: None,
+        },
+    );
+    Ok(vec![Event::Redeemed {
+        redemption: id,
+        pool: pool_id,
+        token: token_id,
+        member,
+        eligible_minor: quote.eligible_minor,
+        discount_minor: quote.discount_minor,
+        currency,
+    }])
+}
+
+fn rollback<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &RollbackTx,
+) -> Exec<Vec<Event>> {
+    let Some(mut redemption) = view.redemption(&tx.redemption)? else {
+        return fail(
+            RejectReason::NotFound,
+            format!("redemption {} does not exist", tx.redemption),
+        );
+    };
+    let mut pool = existing_pool(view, &redemption.pool)?;
+    let allowed = match signer.role {
+        Role::Terminal { .. } => signer.org == redemption.redeemer_org,
+        Role::OrgAdmin => signer.org == pool.owner || signer.org == redemption.redeemer_org,
+        _ => false,
+    };
+    if !allowed {
+        return fail(
+            RejectReason::NotAuthorized,
+            "needs a terminal of the redeeming org or an org_admin of the owner or redeemer",
+        );
+    }
+    if redemption.rolled_back_at.is_some() {
+        return fail(
+            RejectReason::AlreadyRolledBack,
+            format!("redemption {} was rolled back already", tx.redemption),
+        );
+    }
+    if pool.status == PoolStatus::Archived {
+        return fail(
+            RejectReason::PoolNotActive,
+            format!("pool {} is archived", pool.id),
+        );
+    }
+    if let Some(token_id) = &redemption.token {
+        let mut record = existing_token(view, token_id)?;
+        if record.status
+            != (TokenStatus::Redeemed {
+                redemption: tx.redemption,
+            })
+        {
+            return fail(
+                RejectReason::InvalidTransition,
+                format!("token {token_id} is not in this redemption"),
+            );
+        }
+        record.status = if record.owner.is_some() {
+            TokenStatus::Allocated
+        } else {
+            TokenStatus::Available
+        };
+        view.put_token(token_id, record);
+    } else if let Some(member) = redemption.member {
+        let used = view.member_redemptions((&pool.id, &member))?.unwrap_or(0);
+        view.put_member_redemptions((&pool.id, &member), used.saturating_sub(1));
+    }
+    pool.redeemed = pool.redeemed.saturating_sub(1);
+    redemption.rolled_back_at = Some(ctx.height);
+    let event = Event::RolledBack {
+        redemption: tx.redemption,
+        pool: pool.id.clone(),
+        token: redemption.token.clone(),
+    };
+    view.put_pool(&redemption.pool.clone(), pool);
+    view.put_redemption(&tx.redemption, redemption);
+    Ok(vec![event])
+}
+
+fn revoke_token<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    signer: &KeyRecord,
+    tx: &RevokeTokenTx,
+) -> Exec<Vec<Event>> {
+    managed_pool(view, signer, &tx.token.pool)?;
+    let mut record = existing_token(view, &tx.token)?;
+    match record.status {
+        TokenStatus::Redeemed { .. } => {
+            return fail(
+                RejectReason::AlreadyRedeemed,
+                format!("token {} was redeemed", tx.token),
+            );
+        }
+        TokenStatus::Revoked => {
+            return fail(
+                RejectReason::InvalidTransition,
+                format!("token {} is revoked already", tx.token),
+            );
+        }
+        TokenStatus::Available | TokenStatus::Allocated => {}
+    }
+    record.status = TokenStatus::Revoked;
+    view.put_token(&tx.token, record);
+    Ok(vec![Event::TokenRevoked {
+        token: tx.token.clone(),
+    }])
+}
+
+fn transfer_token<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    signer: &KeyRecord,
+    tx: &TransferTokenTx,
+) -> Exec<Vec<Event>> {
+    let pool = managed_pool(view, signer, &tx.token.pool)?;
+    if !pool.spec.transferable {
+        return fail(
+            RejectReason::NotTransferable,
+            format!("pool {} does not allow transfers", pool.id),
+        );
+    }
+    if !matches!(pool.status, PoolStatus::Active | PoolStatus::Paused) {
+        return fail(
+            RejectReason::PoolNotActive,
+            format!("pool {} is {}", pool.id, pool.status.name()),
+        );
+    }
+    let mut record = existing_token(view, &tx.token)?;
+    match record.status {
+        TokenStatus::Allocated => {}
+        TokenStatus::Redeemed { .. } => {
+            return fail(
+                RejectReason::AlreadyRedeemed,
+                format!("token {} was redeemed", tx.token),
+            );
+        }
+        TokenStatus::Revoked => {
+            return fail(
+                RejectReason::TokenRevoked,
+                format!("token {} is revoked", tx.token),
+            );
+        }
+        TokenStatus::Available => {
+            return fail(
+                RejectReason::InvalidTransition,
+                format!("token {} is not allocated to anyone", tx.token),
+            );
+        }
+    }
+    if record.owner != Some(tx.from) {
+        return fail(
+            RejectReason::WrongMember,
+            format!("token {} does not belong to the sender", tx.token),
+        );
+    }
+    if tx.from == tx.to {
+        return fail(
+            RejectReason::InvalidInput,
+            "sender and receiver are the same member",
+        );
+    }
+    let receiver_holds = view.member_allocations((&pool.id, &tx.to))?.unwrap_or(0);
+    if receiver_holds >= pool.spec.per_member_cap {
+        return fail(
+            RejectReason::MemberLimitExceeded,
+            format!(
+                "receiver holds {receiver_holds} of at most {}",
+                pool.spec.per_member_cap
+            ),
+        );
+    }
+    let sender_holds = view.member_allocations((&pool.id, &tx.from))?.unwrap_or(0);
+    view.put_member_allocations((&pool.id, &tx.from), sender_holds.saturating_sub(1));
+    view.put_member_allocations((&pool.id, &tx.to), receiver_holds + 1);
+    record.owner = Some(tx.to);
+    view.put_token(&tx.token, record);
+    Ok(vec![Event::TokenTransferred {
+        token: tx.token.clone(),
+        from: tx.from,
+        to: tx.to,
+    }])
+}

@@ -1,0 +1,87 @@
+//! # couponcactus-chaincode
+//!
+//! The deterministic heart of Couponcactus: the types every node, client and auditor share,
+//! their canonical encoding, the signed transaction envelope and the coupon state machine.
+//! It is pure: no I/O, no clock (block time is an input), no randomness (callers pass it
+//! in), no floats, no hash-map iteration. The same blocks executed on any machine give the
+//! same results and byte-identical writes.
+//!
+//! ```
+//! use couponcactus_chaincode::prelude::*;
+//! use ed25519_dalek::SigningKey;
+//!
+//! // A one-org chain whose admin is also its only node's operator.
+//! let admin = SigningKey::from_bytes(&[1; 32]);
+//! let chain = ChainId::new("demo").unwrap();
+//! let genesis = InitialState {
+//!     chain_id: chain.clone(),
+//!     genesis_time_ms: 1_000_000,
+//!     params: ChainParams::default(),
+//!     orgs: vec![InitialOrg {
+//!         id: OrgId::new("acme").unwrap(),
+//!         name: "Acme".into(),
+//!         admin_keys: vec![PublicKey(admin.verifying_key().to_bytes())],
+//!     }],
+//!     nodes: vec![NodeRecord {
+//!         node_id: 1,
+//!         org: OrgId::new("acme").unwrap(),
+//!         node_key: PublicKey(SigningKey::from_bytes(&[2; 32]).verifying_key().to_bytes()),
+//!         p2p_addr: "/ip4/127.0.0.1/tcp/7201".into(),
+//!         voter: true,
+//!     }],
+//! };
+//! let mut state = MemState::default();
+//! state.apply(&genesis.writes().unwrap());
+//!
+//! // Register a terminal key in block 1.
+//! let terminal = SigningKey::from_bytes(&[3; 32]);
+//! let tx = TxBody {
+//!     chain_id: chain.clone(),
+//!     nonce: 1,
+//!     valid_until_ms: 2_000_000,
+//!     kind: TxKind::RegisterKey(RegisterKeyTx {
+//!         key: PublicKey(terminal.verifying_key().to_bytes()),
+//!         role: Role::Terminal { store: StoreId::new("berlin-1").unwrap(), channel: Channel::new("pos").unwrap() },
+//!     }),
+//! }
+//! .sign(&admin);
+//! let ctx = BlockContext { chain_id: chain, height: 1, time_ms: 1_001_000 };
+//! let out = execute_block(&state, &ctx, &[tx.clone()]).unwrap();
+//! assert!(out.results[0].outcome.events().is_some());
+//! state.apply(&out.writes);
+//!
+//! // Replaying the same tx is refused, and changes nothing.
+//! let ctx2 = BlockContext { height: 2, time_ms: 1_002_000, ..ctx };
+//! let again = execute_block(&state, &ctx2, &[tx]).unwrap();
+//! assert_eq!(again.results[0].outcome.rejection().unwrap().reason, RejectReason::Duplicate);
+//! ```
+
+pub mod codes;
+pub mod discount;
+pub mod encoding;
+pub mod execute;
+pub mod ids;
+pub mod initial;
+pub mod reject;
+pub mod state;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod tx;
+pub mod types;
+
+/// Everything most users need, in one import.
+pub mod prelude {
+    pub use crate::codes::{CodePattern, code_hash, open_code, seal_code};
+    pub use crate::discount::Quote;
+    pub use crate::encoding::{decode, encode};
+    pub use crate::execute::{
+        BlockOutcome, Event, ExecError, TxOutcome, TxResult, dry_run, execute_block,
+        quote_redemption,
+    };
+    pub use crate::ids::*;
+    pub use crate::initial::{InitialOrg, InitialState};
+    pub use crate::reject::{RejectReason, Rejection};
+    pub use crate::state::{MemState, StateKey, StateReader, StateValue, WriteSet};
+    pub use crate::tx::*;
+    pub use crate::types::*;
+}
