@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace, installing what is missing first.
+# This is the README's test command and what CI (.ci/run) calls.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    skip fmt/clippy (tests only)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$(repo_root)"
+
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+
+ensure_cargo
+ensure_components
+ensure_nextest
+
+if [ "$quick" -eq 0 ]; then
+  log "cargo fmt --check"
+  cargo fmt --all -- --check
+
+  log "cargo clippy (all targets, -D warnings)"
+  cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
+
+log "chaincode stays pure (no tokio, rocksdb, libp2p, axum in its dependency tree)"
+forbidden=$(cargo tree -p couponcactus-chaincode -e normal --prefix none --locked \
+  | grep -E '^(tokio|rocksdb|librocksdb-sys|libp2p|axum|hyper|rand|getrandom) ' || true)
+if [ -n "$forbidden" ]; then
+  echo "chaincode depends on forbidden crates:" >&2
+  echo "$forbidden" >&2
+  exit 1
+fi
+
+log "cargo nextest run --workspace"
+cargo nextest run --workspace --locked --no-fail-fast
+
+log "doc tests"
+cargo test --workspace --doc --locked
+
+log "all checks passed"
