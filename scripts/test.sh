@@ -31,10 +31,11 @@ if [ -n "$forbidden" ]; then
   exit 1
 fi
 
-log "cargo nextest run --workspace"
-cargo nextest run --workspace --locked --no-fail-fast
-
 log "doc tests"
 cargo test --workspace --doc --locked
+
+# Last, so its summary line closes the output.
+log "cargo nextest run --workspace"
+cargo nextest run --workspace --locked --no-fail-fast
 
 log "all checks passed"

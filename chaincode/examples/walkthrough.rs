@@ -35,8 +35,8 @@ impl Chain {
             height: self.height,
             time_ms: self.time_ms,
         };
-        let out =
-            execute_block(&self.state, &ctx, &[tx.clone()]).expect("in-memory state cannot fail");
+        let out = execute_block(&self.state, &ctx, std::slice::from_ref(&tx))
+            .expect("in-memory state cannot fail");
         self.state.apply(&out.writes);
         let result = out.results.into_iter().next().expect("one result per tx");
         match &result.outcome {

@@ -7,8 +7,10 @@
 //!
 //! Each tx runs against the state left by the txs before it. A tx passes the envelope
 //! checks first (signature, chain, staleness, replay, signer key), then the checks of its
-//! kind; a rejected tx writes nothing, an applied one writes its changes and records its id
-//! for replay protection until its `valid_until_ms` has passed. Block-level housekeeping
+//! kind. An applied tx writes its changes; a rejected one changes no coupon, pool or key
+//! state. Every tx that passed the envelope checks, applied or rejected, has its id
+//! recorded for replay protection until its `valid_until_ms` has passed, so no tx id ever
+//! executes twice. Block-level housekeeping
 //! (forgetting expired tx ids) runs before the first tx.
 //!
 //! [`dry_run`] runs every check of one tx without keeping its writes: the validate call
@@ -262,15 +264,14 @@ pub fn execute_block<S: StateReader + ?Sized>(
             ))),
             Ok(()) => execute_tx(&mut view, ctx, p),
         };
+        // A rejected tx leaves only the record of its id (see `execute_tx`).
         let outcome = match outcome {
-            Ok(events) => {
-                let writes = view.tx;
-                block.merge(writes);
-                TxOutcome::Applied { events }
-            }
+            Ok(events) => TxOutcome::Applied { events },
             Err(ExecError::Rejected(rejection)) => TxOutcome::Rejected { rejection },
             Err(ExecError::State(e)) => return Err(e),
         };
+        let writes = view.tx;
+        block.merge(writes);
         results.push(TxResult {
             tx_id: p.id,
             outcome,
@@ -355,35 +356,53 @@ fn execute_tx<S: StateReader + ?Sized>(
             ),
         );
     }
-    if view.applied_tx(&p.id)?.is_some() {
+    if view.seen_tx(&p.id)?.is_some() {
         return fail(
             RejectReason::Duplicate,
-            format!("tx {} was applied already", p.id),
+            format!("tx {} was executed already", p.id),
         );
     }
     let signer = active_key(view, &p.tx.signer)?;
-    let events = match &body.kind {
-        TxKind::RegisterKey(t) => register_key(view, ctx, &signer, t)?,
-        TxKind::RevokeKey(t) => revoke_key(view, ctx, &signer, t)?,
-        TxKind::ProposeGovernance(t) => propose(view, ctx, &params, &signer, p.id, t)?,
-        TxKind::ApproveGovernance(t) => approve(view, ctx, &signer, t)?,
-        TxKind::CreatePool(t) => create_pool(view, ctx, &signer, t)?,
-        TxKind::UpdatePool(t) => update_pool(view, &signer, t)?,
-        TxKind::TransitionPool(t) => transition_pool(view, &signer, t)?,
-        TxKind::IssueCodes(t) => issue_codes(view, &params, &signer, t)?,
-        TxKind::Allocate(t) => allocate(view, ctx, &signer, t)?,
-        TxKind::Redeem(t) => redeem(view, ctx, &signer, p.id, t)?,
-        TxKind::Rollback(t) => rollback(view, ctx, &signer, t)?,
-        TxKind::RevokeToken(t) => revoke_token(view, &signer, t)?,
-        TxKind::TransferToken(t) => transfer_token(view, &signer, t)?,
-    };
-    remember_tx_id(view, p.id, body.valid_until_ms)?;
-    Ok(events)
+    // From here on the tx is a registered signer's, for this chain and within its validity:
+    // whatever its outcome, its id is remembered, so it can never execute later (a redeem
+    // refused while a pool was paused must not succeed when someone replays it).
+    let outcome = execute_kind(view, ctx, &params, &signer, p);
+    if matches!(outcome, Err(ExecError::Rejected(_))) {
+        view.tx = WriteSet::default();
+    }
+    if !matches!(outcome, Err(ExecError::State(_))) {
+        remember_tx_id(view, p.id, body.valid_until_ms)?;
+    }
+    outcome
+}
+
+fn execute_kind<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    params: &ChainParams,
+    signer: &KeyRecord,
+    p: &PreparedTx<'_>,
+) -> Exec<Vec<Event>> {
+    Ok(match &p.tx.body.kind {
+        TxKind::RegisterKey(t) => register_key(view, ctx, signer, t)?,
+        TxKind::RevokeKey(t) => revoke_key(view, ctx, signer, t)?,
+        TxKind::ProposeGovernance(t) => propose(view, ctx, params, signer, p.id, t)?,
+        TxKind::ApproveGovernance(t) => approve(view, ctx, signer, t)?,
+        TxKind::CreatePool(t) => create_pool(view, ctx, signer, t)?,
+        TxKind::UpdatePool(t) => update_pool(view, signer, t)?,
+        TxKind::TransitionPool(t) => transition_pool(view, signer, t)?,
+        TxKind::IssueCodes(t) => issue_codes(view, params, signer, t)?,
+        TxKind::Allocate(t) => allocate(view, ctx, signer, t)?,
+        TxKind::Redeem(t) => redeem(view, ctx, signer, p.id, t)?,
+        TxKind::Rollback(t) => rollback(view, ctx, signer, t)?,
+        TxKind::RevokeToken(t) => revoke_token(view, signer, t)?,
+        TxKind::TransferToken(t) => transfer_token(view, signer, t)?,
+    })
 }
 
 // ---- replay protection -------------------------------------------------------------------
 
-/// Records an applied tx id under the second its validity ends in.
+/// Records an executed tx id under the second its validity ends in.
 fn remember_tx_id<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     id: TxId,
@@ -391,7 +410,7 @@ fn remember_tx_id<S: StateReader + ?Sized>(
 ) -> Exec<()> {
     let second = valid_until_ms / 1000;
     let index = view.tx_expiry_count(second)?.unwrap_or(0);
-    view.put_applied_tx(&id, valid_until_ms);
+    view.put_seen_tx(&id, valid_until_ms);
     view.put_tx_expiry((second, index), id);
     view.put_tx_expiry_count(second, index + 1);
     Ok(())
@@ -419,7 +438,7 @@ fn forget_expired_tx_ids<S: StateReader + ?Sized>(
         let count = view.tx_expiry_count(second)?.unwrap_or(0);
         if index < count {
             if let Some(id) = view.tx_expiry((second, index))? {
-                view.delete(crate::state::StateKey::AppliedTx(id));
+                view.delete(crate::state::StateKey::SeenTx(id));
             }
             view.delete(crate::state::StateKey::TxExpiry(second, index));
             index += 1;
@@ -1410,6 +1429,26 @@ fn plan_redemption<S: StateReader + ?Sized>(
                     RejectReason::WrongMember,
                     format!("token {id} belongs to another member"),
                 );
+            }
+            // A code is a bearer secret; a token id is not (serials are public and
+            // sequential). Redeeming by id therefore needs the member the token is
+            // allocated to, so nobody redeems printed or other members' coupons by counting.
+            if matches!(tx.target, RedeemTarget::Token(_)) {
+                match (record.owner, tx.member) {
+                    (Some(_), Some(_)) => {}
+                    (None, _) => {
+                        return fail(
+                            RejectReason::WrongMember,
+                            format!("token {id} is not allocated: redeem it by its code"),
+                        );
+                    }
+                    (Some(_), None) => {
+                        return fail(
+                            RejectReason::WrongMember,
+                            format!("redeeming token {id} by id needs the member holding it"),
+                        );
+                    }
+                }
             }
             let member = record.owner.or(tx.member);
             (Some((id, record)), member)

@@ -56,12 +56,16 @@
 //! assert_eq!(again.results[0].outcome.rejection().unwrap().reason, RejectReason::Duplicate);
 //! ```
 
+pub mod block;
 pub mod codes;
+pub mod commitment;
 pub mod discount;
 pub mod encoding;
 pub mod execute;
+pub mod history;
 pub mod ids;
 pub mod initial;
+pub mod ledger;
 pub mod reject;
 pub mod state;
 #[cfg(feature = "testkit")]

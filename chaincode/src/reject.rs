@@ -67,7 +67,7 @@ reasons! {
     BadSignature => "bad_signature",
     /// The tx was built for another chain.
     WrongChain => "wrong_chain",
-    /// This tx id was applied before (replay).
+    /// This tx id was executed before, applied or rejected (replay).
     Duplicate => "duplicate",
     /// The signer is not a registered key.
     UnknownKey => "unknown_key",

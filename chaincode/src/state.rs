@@ -46,8 +46,8 @@ pub enum StateKey {
     MemberRedemptions(PoolId, MemberId),
     /// A redemption, by the redeem tx's id.
     Redemption(TxId),
-    /// An applied tx id → its `valid_until_ms` (replay protection).
-    AppliedTx(TxId),
+    /// An executed (applied or rejected) tx id → its `valid_until_ms` (replay protection).
+    SeenTx(TxId),
     /// The `index`-th applied tx whose validity ends within second `second`.
     TxExpiry(u64, u32),
     /// How many applied txs end within second `second`.
@@ -82,8 +82,8 @@ pub enum StateValue {
     Count(u32),
     /// For [`StateKey::Redemption`].
     Redemption(RedemptionRecord),
-    /// For [`StateKey::AppliedTx`]: the tx's `valid_until_ms`.
-    AppliedTx(u64),
+    /// For [`StateKey::SeenTx`]: the tx's `valid_until_ms`.
+    SeenTx(u64),
     /// For [`StateKey::TxExpiry`].
     TxRef(TxId),
     /// For [`StateKey::TxExpiryCount`].
@@ -101,6 +101,20 @@ impl StateKey {
     /// Parses canonical bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncodingError> {
         decode(bytes)
+    }
+}
+
+impl StateKey {
+    /// Whether the key belongs to replay protection (tx ids and their expiry index), the
+    /// only state a rejected tx writes.
+    pub fn is_replay_protection(&self) -> bool {
+        matches!(
+            self,
+            StateKey::SeenTx(_)
+                | StateKey::TxExpiry(..)
+                | StateKey::TxExpiryCount(_)
+                | StateKey::PruneCursor
+        )
     }
 }
 
@@ -178,6 +192,17 @@ impl WriteSet {
     /// Whether there are no writes.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The writes outside replay protection ([`StateKey::is_replay_protection`]).
+    pub fn without_replay_protection(&self) -> WriteSet {
+        WriteSet(
+            self.0
+                .iter()
+                .filter(|(k, _)| !k.is_replay_protection())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
     }
 
     /// Canonical bytes (two executions of the same block must give identical bytes).
@@ -279,7 +304,7 @@ typed_access! {
     member_allocations, put_member_allocations: (&PoolId, &MemberId) => |k| StateKey::MemberAllocations(k.0.clone(), *k.1), Count(u32);
     member_redemptions, put_member_redemptions: (&PoolId, &MemberId) => |k| StateKey::MemberRedemptions(k.0.clone(), *k.1), Count(u32);
     redemption, put_redemption: &TxId => |k| StateKey::Redemption(*k), Redemption(RedemptionRecord);
-    applied_tx, put_applied_tx: &TxId => |k| StateKey::AppliedTx(*k), AppliedTx(u64);
+    seen_tx, put_seen_tx: &TxId => |k| StateKey::SeenTx(*k), SeenTx(u64);
     tx_expiry, put_tx_expiry: (u64, u32) => |k| StateKey::TxExpiry(k.0, k.1), TxRef(TxId);
     tx_expiry_count, put_tx_expiry_count: u64 => |k| StateKey::TxExpiryCount(k), ExpiryCount(u32);
 }

@@ -22,8 +22,8 @@ pub enum Role {
     OrgAdmin,
     /// Creates pools, issues code batches, allocates, revokes and transfers tokens.
     Issuer,
-    /// A point-of-sale terminal: validates, redeems and rolls back, only at its store and
-    /// channel.
+    /// A point-of-sale terminal: validates and redeems at its store and channel; rolls back
+    /// any redemption made by its org's terminals (a refund may happen at another store).
     Terminal {
         /// The store the terminal stands in.
         store: StoreId,
@@ -284,7 +284,10 @@ pub struct PoolRecord {
     pub allocated: u64,
     /// Redemptions in force (redeemed and not rolled back).
     pub redeemed: u64,
-    /// Allocation cursor: every serial below it is allocated, redeemed or revoked.
+    /// Allocation cursor: every serial below it was allocated, redeemed or revoked when the
+    /// cursor passed it and is never allocated again (a printed code that was redeemed and
+    /// rolled back goes back to `Available` but stays below the cursor: its paper copy
+    /// is still out there).
     pub next_free: u64,
     /// The shared code (hash and sealed form), once issued (shared-code pools).
     pub shared_code: Option<IssuedCode>,

@@ -1,0 +1,371 @@
+//! Blocks and checkpoint certificates.
+//!
+//! A [`BlockHeader`] commits to everything a block did: its txs (tx root), their results
+//! (result root), the state after it (state root), and the history log after it (root and
+//! size). Block hash = `blake3(BLOCK_HASH_TAG ‖ encode(header))`. Tx and result roots are
+//! RFC 9162 Merkle roots (see [`crate::history`]) over the canonical bytes of each
+//! [`SignedTx`] and each [`TxResult`], in block order.
+//!
+//! A [`Certificate`] is a block hash signed by consensus nodes; it is valid when
+//! signatures of more than half of the voters of the consortium at that height verify.
+
+use crate::encoding::encode;
+use crate::execute::TxResult;
+use crate::history::{HistoryError, leaf_hash, merkle_proof, merkle_root, verify_inclusion};
+use crate::ids::{ChainId, Hash32, PublicKey, SignatureBytes};
+use crate::tx::SignedTx;
+use crate::types::Consortium;
+use bincode::{Decode, Encode};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+
+/// Domain tag of block hashes.
+pub const BLOCK_HASH_TAG: &[u8] = b"couponcactus/block/v1";
+/// Domain tag of checkpoint signatures.
+pub const CHECKPOINT_TAG: &[u8] = b"couponcactus/checkpoint/v1";
+
+/// What a block commits to.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct BlockHeader {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// Height (first block: 1).
+    pub height: u64,
+    /// Block time, ms; strictly above the previous block's.
+    pub time_ms: u64,
+    /// Hash of the previous header (height 1: the genesis hash).
+    pub prev_hash: Hash32,
+    /// Number of txs (and results) in the block; authenticates the leaf count of tx and
+    /// result inclusion proofs.
+    pub tx_count: u64,
+    /// Merkle root over the block's signed txs.
+    pub tx_root: Hash32,
+    /// Merkle root over the block's tx results.
+    pub result_root: Hash32,
+    /// State root after the block.
+    pub state_root: Hash32,
+    /// History-log root after the block.
+    pub log_root: Hash32,
+    /// History-log size after the block.
+    pub log_size: u64,
+    /// Raft id of the node that proposed it.
+    pub proposer: u64,
+}
+
+impl BlockHeader {
+    /// `blake3(BLOCK_HASH_TAG ‖ encode(header))`.
+    pub fn hash(&self) -> Hash32 {
+        let mut h = blake3::Hasher::new();
+        h.update(BLOCK_HASH_TAG);
+        h.update(&encode(self));
+        Hash32(*h.finalize().as_bytes())
+    }
+}
+
+/// Tx root of a block.
+pub fn tx_root(txs: &[SignedTx]) -> Hash32 {
+    merkle_root(&txs.iter().map(encode).collect::<Vec<_>>())
+}
+
+/// Result root of a block.
+pub fn result_root(results: &[TxResult]) -> Hash32 {
+    merkle_root(&results.iter().map(encode).collect::<Vec<_>>())
+}
+
+/// Proof that a tx (or result) is the `index`-th of its block.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct BlockInclusionProof {
+    /// Position in the block.
+    pub index: u64,
+    /// Number of txs in the block.
+    pub count: u64,
+    /// Audit path, leaf side first.
+    pub path: Vec<Hash32>,
+}
+
+/// Builds the proof that `items[index]` is in the root over `items` (txs or results).
+pub fn block_inclusion_proof<T: Encode>(
+    items: &[T],
+    index: u64,
+) -> Result<BlockInclusionProof, HistoryError> {
+    let leaves: Vec<Vec<u8>> = items.iter().map(encode).collect();
+    Ok(BlockInclusionProof {
+        index,
+        count: items.len() as u64,
+        path: merkle_proof(&leaves, index)?,
+    })
+}
+
+/// Checks that `item` is at `proof.index` under `root`, in a block of `tx_count` txs (both
+/// taken from the block header: `tx_root` or `result_root`, and `tx_count`).
+pub fn verify_block_inclusion<T: Encode>(
+    item: &T,
+    proof: &BlockInclusionProof,
+    root: &Hash32,
+    tx_count: u64,
+) -> Result<(), HistoryError> {
+    if proof.count != tx_count {
+        return Err(HistoryError::OutOfRange(format!(
+            "proof is for a block of {} txs, the header says {tx_count}",
+            proof.count
+        )));
+    }
+    verify_inclusion(
+        &leaf_hash(&encode(item)),
+        proof.index,
+        proof.count,
+        &proof.path,
+        root,
+    )
+}
+
+/// One node's signature of a block hash.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct CheckpointSignature {
+    /// The signing node's raft id.
+    pub node_id: u64,
+    /// ed25519 by its node key over [`checkpoint_message`].
+    pub signature: SignatureBytes,
+}
+
+/// The bytes a checkpoint signature covers: `CHECKPOINT_TAG ‖ encode(chain_id) ‖
+/// u64le(height) ‖ block_hash`.
+pub fn checkpoint_message(chain_id: &ChainId, height: u64, block_hash: &Hash32) -> Vec<u8> {
+    let mut msg = CHECKPOINT_TAG.to_vec();
+    crate::encoding::encode_into(chain_id, &mut msg);
+    msg.extend_from_slice(&height.to_le_bytes());
+    msg.extend_from_slice(&block_hash.0);
+    msg
+}
+
+/// Signs a checkpoint with a node key.
+pub fn sign_checkpoint(
+    key: &SigningKey,
+    node_id: u64,
+    chain_id: &ChainId,
+    height: u64,
+    block_hash: &Hash32,
+) -> CheckpointSignature {
+    let sig = key.sign(&checkpoint_message(chain_id, height, block_hash));
+    CheckpointSignature {
+        node_id,
+        signature: SignatureBytes(sig.to_bytes()),
+    }
+}
+
+/// A block hash certified by a quorum of voters.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct Certificate {
+    /// The chain.
+    pub chain_id: ChainId,
+    /// Height of the block.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: Hash32,
+    /// Signatures, strictly ascending by node id (one canonical form per signer set).
+    pub signatures: Vec<CheckpointSignature>,
+}
+
+/// Why a certificate is not valid.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CertificateError {
+    /// A signature is by a node that is not a voter at that height.
+    #[error("node {0} is not a voter")]
+    NotAVoter(u64),
+    /// A node signed twice, or signatures are not in ascending node-id order.
+    #[error("signature of node {0} is repeated or out of ascending order")]
+    DuplicateSigner(u64),
+    /// A signature does not verify.
+    #[error("signature of node {0} does not verify")]
+    BadSignature(u64),
+    /// Fewer valid voter signatures than the quorum.
+    #[error("{have} voter signatures, quorum is {need}")]
+    NoQuorum {
+        /// Valid signatures.
+        have: usize,
+        /// Needed.
+        need: usize,
+    },
+    /// The certificate is for another chain.
+    #[error("certificate is for chain {0}")]
+    WrongChain(ChainId),
+}
+
+impl Certificate {
+    /// Checks the certificate against the consortium (voter set) in force at its height:
+    /// signatures strictly ascending by node id, each a voter's and verifying strictly,
+    /// and more than half of the voters signing.
+    pub fn verify(
+        &self,
+        chain_id: &ChainId,
+        consortium: &Consortium,
+    ) -> Result<(), CertificateError> {
+        if &self.chain_id != chain_id {
+            return Err(CertificateError::WrongChain(self.chain_id.clone()));
+        }
+        let voters: Vec<_> = consortium.voters().collect();
+        let msg = checkpoint_message(&self.chain_id, self.height, &self.block_hash);
+        let mut seen: Vec<u64> = Vec::with_capacity(self.signatures.len());
+        for s in &self.signatures {
+            let voter = voters
+                .iter()
+                .find(|v| v.node_id == s.node_id)
+                .ok_or(CertificateError::NotAVoter(s.node_id))?;
+            if seen.last().is_some_and(|last| *last >= s.node_id) {
+                return Err(CertificateError::DuplicateSigner(s.node_id));
+            }
+            seen.push(s.node_id);
+            verify_node_signature(&voter.node_key, &msg, &s.signature)
+                .map_err(|_| CertificateError::BadSignature(s.node_id))?;
+        }
+        let need = voters.len() / 2 + 1;
+        if seen.len() < need {
+            return Err(CertificateError::NoQuorum {
+                have: seen.len(),
+                need,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn verify_node_signature(key: &PublicKey, msg: &[u8], sig: &SignatureBytes) -> Result<(), ()> {
+    let key = VerifyingKey::from_bytes(&key.0).map_err(|_| ())?;
+    key.verify_strict(msg, &Signature::from_bytes(&sig.0))
+        .map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::OrgId;
+    use crate::types::NodeRecord;
+
+    fn consortium(n: u8) -> (Consortium, Vec<SigningKey>) {
+        let keys: Vec<SigningKey> = (1..=n).map(|i| SigningKey::from_bytes(&[i; 32])).collect();
+        let nodes = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| NodeRecord {
+                node_id: i as u64 + 1,
+                org: OrgId::new("acme").unwrap(),
+                node_key: PublicKey(k.verifying_key().to_bytes()),
+                p2p_addr: "/ip4/127.0.0.1/tcp/1".into(),
+                voter: true,
+            })
+            .collect();
+        (
+            Consortium {
+                orgs: vec![OrgId::new("acme").unwrap()],
+                nodes,
+                retired_node_ids: vec![],
+            },
+            keys,
+        )
+    }
+
+    #[test]
+    fn certificates_need_a_quorum_of_distinct_valid_voters() {
+        let chain = ChainId::new("c").unwrap();
+        let (members, keys) = consortium(3);
+        let hash = Hash32([9; 32]);
+        let sig = |i: usize| sign_checkpoint(&keys[i], i as u64 + 1, &chain, 5, &hash);
+        let cert = |sigs| Certificate {
+            chain_id: chain.clone(),
+            height: 5,
+            block_hash: hash,
+            signatures: sigs,
+        };
+        assert_eq!(cert(vec![sig(0), sig(1)]).verify(&chain, &members), Ok(()));
+        assert_eq!(
+            cert(vec![sig(0)]).verify(&chain, &members),
+            Err(CertificateError::NoQuorum { have: 1, need: 2 })
+        );
+        assert_eq!(
+            cert(vec![sig(0), sig(0)]).verify(&chain, &members),
+            Err(CertificateError::DuplicateSigner(1))
+        );
+        assert_eq!(
+            cert(vec![sig(1), sig(0)]).verify(&chain, &members),
+            Err(CertificateError::DuplicateSigner(1))
+        );
+        let mut bad = sig(1);
+        bad.signature.0[0] ^= 1;
+        assert_eq!(
+            cert(vec![sig(0), bad]).verify(&chain, &members),
+            Err(CertificateError::BadSignature(2))
+        );
+        let stranger = CheckpointSignature {
+            node_id: 9,
+            ..sig(0)
+        };
+        assert_eq!(
+            cert(vec![sig(0), stranger]).verify(&chain, &members),
+            Err(CertificateError::NotAVoter(9))
+        );
+        // A signature over another height does not count for this one.
+        let other_height = sign_checkpoint(&keys[1], 2, &chain, 6, &hash);
+        assert_eq!(
+            cert(vec![sig(0), other_height]).verify(&chain, &members),
+            Err(CertificateError::BadSignature(2))
+        );
+        let mut learners = members.clone();
+        learners.nodes[2].voter = false;
+        assert_eq!(
+            cert(vec![sig(0), sig(2)]).verify(&chain, &learners),
+            Err(CertificateError::NotAVoter(3))
+        );
+    }
+
+    #[test]
+    fn header_hash_covers_every_field() {
+        let h = BlockHeader {
+            chain_id: ChainId::new("c").unwrap(),
+            height: 1,
+            time_ms: 2,
+            prev_hash: Hash32([1; 32]),
+            tx_count: 8,
+            tx_root: Hash32([2; 32]),
+            result_root: Hash32([3; 32]),
+            state_root: Hash32([4; 32]),
+            log_root: Hash32([5; 32]),
+            log_size: 6,
+            proposer: 7,
+        };
+        let base = h.hash();
+        let mut variants = vec![];
+        let mut x = h.clone();
+        x.height += 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.time_ms += 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.prev_hash.0[0] ^= 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.tx_root.0[0] ^= 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.result_root.0[0] ^= 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.state_root.0[0] ^= 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.log_root.0[0] ^= 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.log_size += 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.proposer += 1;
+        variants.push(x);
+        let mut x = h.clone();
+        x.tx_count += 1;
+        variants.push(x);
+        for v in variants {
+            assert_ne!(v.hash(), base);
+        }
+    }
+}

@@ -1,0 +1,1677 @@
+//! Test vectors of the canonical encoding, checked against `docs/encoding.md`.
+//!
+//! Every vector (one signed tx per tx kind, plus every governance change, both redeem
+//! targets, code hashes and a sealed code) is rebuilt here from fixed inputs and fixed-seed
+//! keys and compared with the values written in the generated section of the document.
+//! Beyond that, the tests check the document's *rules* against the code:
+//!
+//! - every tx body is encoded a second time by a hand encoder below that knows nothing of
+//!   bincode (only the primitive rules and the variant indices of the document), and the
+//!   bytes must agree;
+//! - the signing message and tx id are rebuilt by concatenating bytes, and the signature is
+//!   checked with plain `verify_strict`;
+//! - the worked example's annotated bytes, the enum variant tables, the struct field tables
+//!   and the rejection-reason table of the document are checked against the code.
+//!
+//! When the encoding changes on purpose, `UPDATE_VECTORS=1 cargo test -p
+//! couponcactus-chaincode --test encoding_vectors` rewrites the generated section (review
+//! the diff: every terminal in every language depends on these bytes). The hand-written
+//! parts (tables, worked example) must then be fixed by hand; the tests say where.
+
+use couponcactus_chaincode::codes::{
+    CODE_HASH_TAG, SEAL_NONCE_LEN, SEAL_TAG_LEN, code_hash, normalize_code, open_code, seal_code,
+};
+use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
+use couponcactus_chaincode::prelude::*;
+use couponcactus_chaincode::testkit::{self, GENESIS_MS};
+use ed25519_dalek::{Signature, VerifyingKey};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/encoding.md");
+const BEGIN: &str = "<!-- BEGIN GENERATED VECTORS: written by `UPDATE_VECTORS=1 cargo test -p couponcactus-chaincode --test encoding_vectors`; do not edit by hand -->";
+const END: &str = "<!-- END GENERATED VECTORS -->";
+const REGENERATE: &str = "if the change is intended, run `UPDATE_VECTORS=1 cargo test -p \
+     couponcactus-chaincode --test encoding_vectors`, review the diff of docs/encoding.md and \
+     tell every terminal implementer: their bytes no longer match";
+
+/// The chain id, validity and signer seeds every vector uses.
+const CHAIN: &str = "testchain";
+const VALID_UNTIL_MS: u64 = GENESIS_MS + 60_000;
+/// acme's org admin (testkit genesis), globex's org admin, an issuer and a terminal.
+const ADMIN: u8 = 1;
+const OTHER_ADMIN: u8 = 2;
+const ISSUER: u8 = 10;
+const TERMINAL: u8 = 20;
+/// The worked example of the document.
+const WORKED_EXAMPLE: &str = "transition_pool_activate";
+
+// ---- the vectors ---------------------------------------------------------------------
+
+#[derive(Debug, Clone)]
+struct TxCase {
+    name: &'static str,
+    about: &'static str,
+    seed: u8,
+    body: TxBody,
+}
+
+fn chain() -> ChainId {
+    ChainId::new(CHAIN).unwrap()
+}
+
+fn body(nonce: u64, kind: TxKind) -> TxBody {
+    TxBody {
+        chain_id: chain(),
+        nonce,
+        valid_until_ms: VALID_UNTIL_MS,
+        kind,
+    }
+}
+
+fn slug<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().unwrap()
+}
+
+fn full_spec() -> PoolSpec {
+    PoolSpec {
+        name: "Spring sale".into(),
+        kind: PoolKind::UniqueCodes,
+        currency: Currency(*b"EUR"),
+        discount: Discount::Percent { bps: 1_500 },
+        max_discount_minor: Some(2_000),
+        min_spend_minor: 5_000,
+        valid_from_ms: GENESIS_MS,
+        valid_until_ms: GENESIS_MS + 30 * 24 * 3_600_000,
+        total_cap: 10_000,
+        per_member_cap: 2,
+        allowed_channels: vec![slug("pos"), slug("web")],
+        allowed_stores: vec![slug("berlin-1")],
+        excluded_categories: vec![slug("tobacco")],
+        stacking_group: Some("spring".into()),
+        partner_orgs: vec![slug("globex")],
+        transferable: true,
+    }
+}
+
+fn shared_spec() -> PoolSpec {
+    PoolSpec {
+        name: "Summer 10".into(),
+        kind: PoolKind::SharedCode,
+        currency: Currency(*b"USD"),
+        discount: Discount::Fixed {
+            amount_minor: 1_000,
+        },
+        max_discount_minor: None,
+        min_spend_minor: 0,
+        valid_from_ms: GENESIS_MS,
+        valid_until_ms: GENESIS_MS + 90 * 24 * 3_600_000,
+        total_cap: 500,
+        per_member_cap: 1,
+        allowed_channels: vec![],
+        allowed_stores: vec![],
+        excluded_categories: vec![],
+        stacking_group: None,
+        partner_orgs: vec![],
+        transferable: false,
+    }
+}
+
+fn tx_cases() -> Vec<TxCase> {
+    let spring: PoolId = slug("spring");
+    let token = TokenId {
+        pool: spring.clone(),
+        serial: 3,
+    };
+    let mut cases = vec![
+        TxCase {
+            name: "register_key_terminal",
+            about: "acme's admin registers key(20) as a terminal at store `berlin-1`, channel `pos` (a `Role` variant with fields).",
+            seed: ADMIN,
+            body: body(
+                1,
+                TxKind::RegisterKey(RegisterKeyTx {
+                    key: testkit::public(TERMINAL),
+                    role: Role::Terminal {
+                        store: slug("berlin-1"),
+                        channel: slug("pos"),
+                    },
+                }),
+            ),
+        },
+        TxCase {
+            name: "register_key_issuer",
+            about: "acme's admin registers key(10) as an issuer (a `Role` variant without fields).",
+            seed: ADMIN,
+            body: body(
+                2,
+                TxKind::RegisterKey(RegisterKeyTx {
+                    key: testkit::public(ISSUER),
+                    role: Role::Issuer,
+                }),
+            ),
+        },
+        TxCase {
+            name: "revoke_key",
+            about: "acme's admin revokes key(20).",
+            seed: ADMIN,
+            body: body(
+                3,
+                TxKind::RevokeKey(RevokeKeyTx {
+                    key: testkit::public(TERMINAL),
+                }),
+            ),
+        },
+        TxCase {
+            name: "propose_add_org",
+            about: "acme's admin proposes admitting org `hooli` with key(4) as its first admin.",
+            seed: ADMIN,
+            body: body(
+                4,
+                TxKind::ProposeGovernance(ProposeGovernanceTx {
+                    change: GovernanceChange::AddOrg {
+                        org: slug("hooli"),
+                        name: "Hooli".into(),
+                        admin_key: testkit::public(4),
+                    },
+                }),
+            ),
+        },
+        TxCase {
+            name: "propose_add_node",
+            about: "acme's admin proposes node 2 of acme, node key key(201), as a voter.",
+            seed: ADMIN,
+            body: body(
+                5,
+                TxKind::ProposeGovernance(ProposeGovernanceTx {
+                    change: GovernanceChange::AddNode {
+                        node: NodeRecord {
+                            node_id: 2,
+                            org: slug("acme"),
+                            node_key: testkit::public(201),
+                            p2p_addr: "/ip4/127.0.0.1/tcp/7202".into(),
+                            voter: true,
+                        },
+                    },
+                }),
+            ),
+        },
+        TxCase {
+            name: "propose_remove_node",
+            about: "acme's admin proposes removing node 1.",
+            seed: ADMIN,
+            body: body(
+                6,
+                TxKind::ProposeGovernance(ProposeGovernanceTx {
+                    change: GovernanceChange::RemoveNode { node_id: 1 },
+                }),
+            ),
+        },
+        TxCase {
+            name: "propose_update_params",
+            about: "acme's admin proposes new chain parameters.",
+            seed: ADMIN,
+            body: body(
+                7,
+                TxKind::ProposeGovernance(ProposeGovernanceTx {
+                    change: GovernanceChange::UpdateParams {
+                        params: ChainParams {
+                            max_batch_codes: 10_000,
+                            max_tx_validity_ms: 3_600_000,
+                            proposal_ttl_ms: 86_400_000,
+                            max_sealed_code_bytes: 256,
+                        },
+                    },
+                }),
+            ),
+        },
+        // approve_governance is filled in below: it names the id of `propose_add_org`.
+        TxCase {
+            name: "create_pool",
+            about: "acme's issuer creates pool `spring`: unique codes, 15 % off capped at 20.00 EUR, every optional field set and every list non-empty.",
+            seed: ISSUER,
+            body: body(
+                9,
+                TxKind::CreatePool(CreatePoolTx {
+                    pool: spring.clone(),
+                    spec: full_spec(),
+                }),
+            ),
+        },
+        TxCase {
+            name: "update_pool",
+            about: "acme's issuer replaces the spec of draft pool `summer`: one shared code, 10.00 USD off, no optional field, every list empty.",
+            seed: ISSUER,
+            body: body(
+                10,
+                TxKind::UpdatePool(UpdatePoolTx {
+                    pool: slug("summer"),
+                    spec: shared_spec(),
+                }),
+            ),
+        },
+        TxCase {
+            name: WORKED_EXAMPLE,
+            about: "acme's issuer activates pool `spring` (the worked example above).",
+            seed: ISSUER,
+            body: body(
+                11,
+                TxKind::TransitionPool(TransitionPoolTx {
+                    pool: spring.clone(),
+                    action: PoolAction::Activate,
+                }),
+            ),
+        },
+        TxCase {
+            name: "issue_codes",
+            about: "acme's issuer issues the codes `SPRING-CODE-00000000` and `SPRING-CODE-00000001` into `spring`, each sealed under the testkit data key (0x42 × 32) with the nonce i as u64 LE followed by four zero bytes (i = 0, 1), as in `testkit::issued_code`.",
+            seed: ISSUER,
+            body: body(
+                12,
+                TxKind::IssueCodes(IssueCodesTx {
+                    pool: spring.clone(),
+                    codes: (0..2)
+                        .map(|i| testkit::issued_code(&spring, &testkit::code_text(&spring, i), i))
+                        .collect(),
+                }),
+            ),
+        },
+        TxCase {
+            name: "allocate",
+            about: "acme's issuer allocates a `spring` token to member(7) with claim key claim(1).",
+            seed: ISSUER,
+            body: body(
+                13,
+                TxKind::Allocate(AllocateTx {
+                    pool: spring.clone(),
+                    member: testkit::member(7),
+                    claim: testkit::claim(1),
+                }),
+            ),
+        },
+        TxCase {
+            name: "redeem_token",
+            about: "acme's terminal redeems token `spring/3` without naming the member, on a 100.00 EUR order without category lines.",
+            seed: TERMINAL,
+            body: body(
+                14,
+                TxKind::Redeem(RedeemTx {
+                    target: RedeemTarget::Token(token.clone()),
+                    member: None,
+                    order: testkit::order(10_000),
+                }),
+            ),
+        },
+        TxCase {
+            name: "redeem_code",
+            about: "acme's terminal redeems the code `SUMMER10` for member(7) on a 59.90 USD order with two category lines.",
+            seed: TERMINAL,
+            body: body(
+                15,
+                TxKind::Redeem(RedeemTx {
+                    target: RedeemTarget::Code(code_hash("SUMMER10")),
+                    member: Some(testkit::member(7)),
+                    order: Order {
+                        currency: Currency(*b"USD"),
+                        total_minor: 5_990,
+                        lines: vec![
+                            OrderLine {
+                                category: slug("food"),
+                                amount_minor: 4_990,
+                            },
+                            OrderLine {
+                                category: slug("tobacco"),
+                                amount_minor: 1_000,
+                            },
+                        ],
+                    },
+                }),
+            ),
+        },
+        // rollback is filled in below: it names the id of `redeem_token`.
+        TxCase {
+            name: "revoke_token",
+            about: "acme's issuer revokes token `spring/3`.",
+            seed: ISSUER,
+            body: body(
+                17,
+                TxKind::RevokeToken(RevokeTokenTx {
+                    token: token.clone(),
+                }),
+            ),
+        },
+        TxCase {
+            name: "transfer_token",
+            about: "acme's issuer moves token `spring/3` from member(7) to member(8).",
+            seed: ISSUER,
+            body: body(
+                18,
+                TxKind::TransferToken(TransferTokenTx {
+                    token,
+                    from: testkit::member(7),
+                    to: testkit::member(8),
+                }),
+            ),
+        },
+    ];
+    let id_of = |cases: &[TxCase], name: &str| {
+        let c = cases.iter().find(|c| c.name == name).unwrap();
+        c.body.clone().sign(&testkit::key(c.seed)).id()
+    };
+    let proposal = id_of(&cases, "propose_add_org");
+    let at = cases.iter().position(|c| c.name == "create_pool").unwrap();
+    cases.insert(
+        at,
+        TxCase {
+            name: "approve_governance",
+            about: "globex's admin approves the proposal opened by `propose_add_org` (its tx id).",
+            seed: OTHER_ADMIN,
+            body: body(
+                8,
+                TxKind::ApproveGovernance(ApproveGovernanceTx { proposal }),
+            ),
+        },
+    );
+    let redemption = id_of(&cases, "redeem_token");
+    let at = cases.iter().position(|c| c.name == "revoke_token").unwrap();
+    cases.insert(
+        at,
+        TxCase {
+            name: "rollback",
+            about: "acme's terminal rolls back the redemption made by `redeem_token` (its tx id).",
+            seed: TERMINAL,
+            body: body(16, TxKind::Rollback(RollbackTx { redemption })),
+        },
+    );
+    cases
+}
+
+/// Plaintext codes of the code-hash vectors.
+const CODE_HASH_INPUTS: &[&str] = &[
+    "ABCD-EFGH-JKMN",
+    " abcd efgh-jkmn\t",
+    "SUMMER10",
+    "SPRING-CODE-00000000",
+    "straße-1",
+];
+
+/// The sealed-code vector's inputs.
+const SEAL_POOL: &str = "spring";
+const SEAL_CODE: &str = "ABCD-EFGH-JKMN";
+const SEAL_NONCE: [u8; SEAL_NONCE_LEN] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+
+// ---- rendering and parsing the generated section -------------------------------------
+
+/// One vector: its fenced-block kind, name, `key: value` fields and the prose around it.
+#[derive(Debug, Clone, PartialEq)]
+struct Vector {
+    kind: String,
+    name: String,
+    fields: Vec<(String, String)>,
+}
+
+fn field(key: &str, value: impl Into<String>) -> (String, String) {
+    (key.to_string(), value.into())
+}
+
+fn json_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap()
+}
+
+struct TxVector {
+    case: TxCase,
+    tx: SignedTx,
+    body_bytes: Vec<u8>,
+    signed_bytes: Vec<u8>,
+}
+
+fn tx_vectors() -> Vec<TxVector> {
+    tx_cases()
+        .into_iter()
+        .map(|case| {
+            let tx = case.body.clone().sign(&testkit::key(case.seed));
+            TxVector {
+                body_bytes: encode(&tx.body),
+                signed_bytes: encode(&tx),
+                case,
+                tx,
+            }
+        })
+        .collect()
+}
+
+fn tx_vector_fields(v: &TxVector) -> Vector {
+    Vector {
+        kind: "tx-vector".into(),
+        name: v.case.name.into(),
+        fields: vec![
+            field("name", v.case.name),
+            field("signer_seed", format!("{:02x} (32 times)", v.case.seed)),
+            field("body", hex::encode(&v.body_bytes)),
+            field("signer", v.tx.signer.to_hex()),
+            field("signature", hex::encode(v.tx.signature.0)),
+            field("tx_id", v.tx.id().to_hex()),
+            field("signed_tx", hex::encode(&v.signed_bytes)),
+        ],
+    }
+}
+
+fn code_hash_vectors() -> Vec<Vector> {
+    CODE_HASH_INPUTS
+        .iter()
+        .enumerate()
+        .map(|(i, code)| {
+            let normalized = normalize_code(code);
+            Vector {
+                kind: "code-hash-vector".into(),
+                name: format!("code_hash_{}", i + 1),
+                fields: vec![
+                    field("name", format!("code_hash_{}", i + 1)),
+                    field("code", json_str(code)),
+                    field("normalized", json_str(&normalized)),
+                    field("normalized_hex", hex::encode(normalized.as_bytes())),
+                    field("code_hash", code_hash(code).to_hex()),
+                ],
+            }
+        })
+        .collect()
+}
+
+fn seal_aad(pool: &str) -> Vec<u8> {
+    [b"couponcactus/sealed-code/v1/".as_slice(), pool.as_bytes()].concat()
+}
+
+fn sealed_vector() -> Vector {
+    let pool: PoolId = slug(SEAL_POOL);
+    let sealed = seal_code(&testkit::DATA_KEY, SEAL_NONCE, &pool, SEAL_CODE);
+    Vector {
+        kind: "sealed-code-vector".into(),
+        name: "sealed_code".into(),
+        fields: vec![
+            field("name", "sealed_code"),
+            field("data_key", hex::encode(testkit::DATA_KEY)),
+            field("nonce", hex::encode(SEAL_NONCE)),
+            field("pool", json_str(SEAL_POOL)),
+            field("code", json_str(SEAL_CODE)),
+            field("aad", hex::encode(seal_aad(SEAL_POOL))),
+            field("sealed", hex::encode(&sealed.0)),
+            field("sealed_code_encoding", hex::encode(encode(&sealed))),
+        ],
+    }
+}
+
+fn render_block(out: &mut String, v: &Vector) {
+    writeln!(out, "```{}", v.kind).unwrap();
+    for (k, val) in &v.fields {
+        writeln!(out, "{k}: {val}").unwrap();
+    }
+    out.push_str("```\n");
+}
+
+/// The generated section, markers excluded.
+fn render_section() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "\n\nEvery tx below uses chain id `testchain`, `valid_until_ms` 1767225660000 \
+         (2026-01-01T00:01:00Z) and the nonce shown in its JSON. Keys are ed25519 keys whose \
+         32-byte seed (RFC 8032 private key) is one byte repeated 32 times: `signer_seed: 01` \
+         means the seed `0101…01`. Member ids are `member(n)` = n as u64 LE followed by 24 \
+         zero bytes, claim keys `claim(n)` = blake3(n as u64 LE). The JSON shows the body's \
+         values (in the HTTP API's JSON form) so you can rebuild it; the `body` line is what \
+         your encoder must produce, byte for byte.\n\n",
+    );
+    for v in tx_vectors() {
+        writeln!(out, "### `{}`\n\n{}\n", v.case.name, v.case.about).unwrap();
+        writeln!(
+            out,
+            "```json\n{}\n```\n",
+            serde_json::to_string_pretty(&v.case.body).unwrap()
+        )
+        .unwrap();
+        render_block(&mut out, &tx_vector_fields(&v));
+        out.push_str("\n<details><summary>body bytes, annotated</summary>\n\n```annotated\n");
+        out.push_str(&hand_encode(&v.case.body).annotated());
+        out.push_str("```\n\n</details>\n\n");
+    }
+    out.push_str(
+        "### Code hashes\n\n`code` and `normalized` are JSON strings (so whitespace is \
+         visible); `code_hash` = blake3 `derive_key` with the context string \
+         `couponcactus 2026 code hash v1` over `normalized_hex`.\n\n",
+    );
+    for v in code_hash_vectors() {
+        render_block(&mut out, &v);
+        out.push('\n');
+    }
+    out.push_str(
+        "### Sealed code\n\nAES-256-GCM with `data_key` (the testkit data key, 0x42 × 32), \
+         `nonce` and `aad`; `sealed` = nonce ‖ ciphertext ‖ tag, and \
+         `sealed_code_encoding` is the `SealedCode` as it appears inside an `IssuedCode` \
+         (u64 LE length, then the bytes).\n\n",
+    );
+    render_block(&mut out, &sealed_vector());
+    out.push('\n');
+    out
+}
+
+fn all_vectors() -> Vec<Vector> {
+    let mut all: Vec<Vector> = tx_vectors().iter().map(tx_vector_fields).collect();
+    all.extend(code_hash_vectors());
+    all.push(sealed_vector());
+    all
+}
+
+fn read_doc_file() -> String {
+    std::fs::read_to_string(DOC_PATH)
+        .unwrap_or_else(|e| panic!("cannot read {DOC_PATH}: {e}"))
+        .replace("\r\n", "\n")
+}
+
+fn update_requested() -> bool {
+    std::env::var_os("UPDATE_VECTORS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Rewrites the generated section of the document (once per test run).
+fn update_doc() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let doc = read_doc_file();
+        let old = generated_section(&doc);
+        let generated = render_section();
+        if old != generated {
+            let start = doc.find(BEGIN).unwrap() + BEGIN.len();
+            let new_doc = format!(
+                "{}{}{}",
+                &doc[..start],
+                generated,
+                &doc[start + old.len()..]
+            );
+            // Write then rename, so that no reader sees a half-written file.
+            let tmp = format!("{DOC_PATH}.tmp");
+            std::fs::write(&tmp, new_doc).unwrap();
+            std::fs::rename(&tmp, DOC_PATH).unwrap();
+            eprintln!("rewrote the generated vectors of {DOC_PATH}");
+        }
+    });
+}
+
+/// The document, after rewriting its generated section if `UPDATE_VECTORS` is set.
+fn read_doc() -> String {
+    if update_requested() {
+        update_doc();
+    }
+    read_doc_file()
+}
+
+fn generated_section(doc: &str) -> &str {
+    let start = doc
+        .find(BEGIN)
+        .unwrap_or_else(|| panic!("{DOC_PATH} lacks the marker line\n{BEGIN}"));
+    let body_start = start + BEGIN.len();
+    let len = doc[body_start..]
+        .find(END)
+        .unwrap_or_else(|| panic!("{DOC_PATH} lacks the marker line\n{END}"));
+    &doc[body_start..body_start + len]
+}
+
+/// The fenced blocks of `text`: (info string, lines).
+fn fenced_blocks(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for line in text.lines() {
+        match current.as_mut() {
+            None => {
+                if let Some(info) = line.trim_start().strip_prefix("```") {
+                    current = Some((info.trim().to_string(), Vec::new()));
+                }
+            }
+            Some((_, lines)) => {
+                if line.trim() == "```" {
+                    blocks.push(current.take().unwrap());
+                } else {
+                    lines.push(line.to_string());
+                }
+            }
+        }
+    }
+    assert!(current.is_none(), "unterminated fenced block in {DOC_PATH}");
+    blocks
+}
+
+fn parse_vectors(section: &str) -> Vec<Vector> {
+    fenced_blocks(section)
+        .into_iter()
+        .filter(|(info, _)| info.ends_with("-vector"))
+        .map(|(kind, lines)| {
+            let fields: Vec<(String, String)> = lines
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    let (k, v) = l
+                        .split_once(": ")
+                        .unwrap_or_else(|| panic!("line {l:?} of a {kind} is not `key: value`"));
+                    (k.trim().to_string(), v.trim().to_string())
+                })
+                .collect();
+            let name = fields
+                .iter()
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("a {kind} block has no `name:` line"));
+            Vector { kind, name, fields }
+        })
+        .collect()
+}
+
+/// Two differing values, shortened around their first difference.
+fn show_difference(doc: &str, code: &str) -> String {
+    let (d, c): (Vec<char>, Vec<char>) = (doc.chars().collect(), code.chars().collect());
+    let at = d
+        .iter()
+        .zip(&c)
+        .position(|(a, b)| a != b)
+        .unwrap_or(d.len().min(c.len()));
+    let window = |v: &[char]| -> String {
+        let from = at.saturating_sub(24);
+        let to = (at + 40).min(v.len());
+        format!(
+            "{}{}{}",
+            if from > 0 { "…" } else { "" },
+            v[from..to].iter().collect::<String>(),
+            if to < v.len() { "…" } else { "" }
+        )
+    };
+    format!(
+        "first difference at character {at} (lengths {} and {})\n      document: {}\n      \
+         code:     {}",
+        d.len(),
+        c.len(),
+        window(&d),
+        window(&c)
+    )
+}
+
+/// Differences between the documented and the regenerated vectors, one line each.
+fn vector_differences(doc: &[Vector], code: &[Vector]) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let doc_by_name: BTreeMap<&str, &Vector> = doc.iter().map(|v| (v.name.as_str(), v)).collect();
+    for v in code {
+        let Some(d) = doc_by_name.get(v.name.as_str()) else {
+            diffs.push(format!("vector `{}` is missing from the document", v.name));
+            continue;
+        };
+        if d.kind != v.kind {
+            diffs.push(format!(
+                "vector `{}`: documented as a {}, generated as a {}",
+                v.name, d.kind, v.kind
+            ));
+        }
+        let doc_fields: BTreeMap<&str, &str> = d
+            .fields
+            .iter()
+            .map(|(k, val)| (k.as_str(), val.as_str()))
+            .collect();
+        for (k, val) in &v.fields {
+            match doc_fields.get(k.as_str()) {
+                None => diffs.push(format!(
+                    "vector `{}`: no `{k}` line in the document",
+                    v.name
+                )),
+                Some(dv) if dv != val => diffs.push(format!(
+                    "vector `{}` field `{k}`: {}",
+                    v.name,
+                    show_difference(dv, val)
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    for d in doc {
+        if !code.iter().any(|v| v.name == d.name) {
+            diffs.push(format!(
+                "vector `{}` is in the document but no longer generated",
+                d.name
+            ));
+        }
+    }
+    diffs
+}
+
+#[test]
+fn documented_vectors_match_the_code() {
+    // With UPDATE_VECTORS set, read_doc rewrites the section first, so this then passes.
+    let generated = render_section();
+    let doc = read_doc();
+    let section = generated_section(&doc);
+    let diffs = vector_differences(&parse_vectors(section), &all_vectors());
+    assert!(
+        diffs.is_empty(),
+        "docs/encoding.md no longer matches the canonical encoding:\n  {}\n\n{REGENERATE}",
+        diffs.join("\n  ")
+    );
+    assert!(
+        section == generated,
+        "every documented vector value matches, but the generated section of docs/encoding.md \
+         differs from what the code generates (prose, JSON or annotations: perhaps a serde \
+         attribute or a hand edit); {REGENERATE}"
+    );
+}
+
+// ---- properties of every vector, independent of the document -------------------------
+
+#[test]
+fn every_vector_decodes_verifies_and_refuses_trailing_bytes() {
+    for v in tx_vectors() {
+        let name = v.case.name;
+        assert_eq!(
+            decode::<TxBody>(&v.body_bytes).unwrap(),
+            v.case.body,
+            "{name}: decode(body) is not the body"
+        );
+        assert_eq!(
+            decode::<SignedTx>(&v.signed_bytes).unwrap(),
+            v.tx,
+            "{name}: decode(signed_tx) is not the tx"
+        );
+        assert_eq!(v.tx.verify(), Ok(()), "{name}: signature does not verify");
+        assert_eq!(v.tx.signer, testkit::public(v.case.seed), "{name}: signer");
+        // The envelope is body ‖ signer ‖ signature, nothing else.
+        let envelope = [
+            v.body_bytes.as_slice(),
+            v.tx.signer.0.as_slice(),
+            v.tx.signature.0.as_slice(),
+        ]
+        .concat();
+        assert_eq!(v.signed_bytes, envelope, "{name}: envelope layout");
+        let mut trailing = v.body_bytes.clone();
+        trailing.push(0);
+        assert_eq!(
+            decode::<TxBody>(&trailing),
+            Err(EncodingError::TrailingBytes(1)),
+            "{name}: a trailing byte must be refused"
+        );
+        assert!(
+            decode::<TxBody>(&v.body_bytes[..v.body_bytes.len() - 1]).is_err(),
+            "{name}: a truncated body must be refused"
+        );
+    }
+}
+
+/// The vectors cover every tx kind, governance change, redeem target and role with fields.
+#[test]
+fn vectors_cover_every_kind() {
+    fn kind_name(k: &TxKind) -> &'static str {
+        // Exhaustive on purpose: a new kind does not compile until it has a vector.
+        match k {
+            TxKind::RegisterKey(_) => "RegisterKey",
+            TxKind::RevokeKey(_) => "RevokeKey",
+            TxKind::ProposeGovernance(p) => match p.change {
+                GovernanceChange::AddOrg { .. } => "ProposeGovernance/AddOrg",
+                GovernanceChange::AddNode { .. } => "ProposeGovernance/AddNode",
+                GovernanceChange::RemoveNode { .. } => "ProposeGovernance/RemoveNode",
+                GovernanceChange::UpdateParams { .. } => "ProposeGovernance/UpdateParams",
+            },
+            TxKind::ApproveGovernance(_) => "ApproveGovernance",
+            TxKind::CreatePool(_) => "CreatePool",
+            TxKind::UpdatePool(_) => "UpdatePool",
+            TxKind::TransitionPool(_) => "TransitionPool",
+            TxKind::IssueCodes(_) => "IssueCodes",
+            TxKind::Allocate(_) => "Allocate",
+            TxKind::Redeem(r) => match r.target {
+                RedeemTarget::Token(_) => "Redeem/Token",
+                RedeemTarget::Code(_) => "Redeem/Code",
+            },
+            TxKind::Rollback(_) => "Rollback",
+            TxKind::RevokeToken(_) => "RevokeToken",
+            TxKind::TransferToken(_) => "TransferToken",
+        }
+    }
+    let covered: std::collections::BTreeSet<&str> =
+        tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
+    assert_eq!(covered.len(), 17, "covered: {covered:?}");
+    let names: std::collections::BTreeSet<&str> = tx_cases().iter().map(|c| c.name).collect();
+    assert_eq!(names.len(), tx_cases().len(), "vector names must be unique");
+}
+
+// ---- a second encoder, written from the document's rules alone -----------------------
+
+/// Bytes with a note per segment: the hand encoder's output.
+#[derive(Debug, Default)]
+struct Hand {
+    bytes: Vec<u8>,
+    notes: Vec<(usize, usize, String)>,
+}
+
+impl Hand {
+    fn raw(&mut self, b: &[u8], note: String) {
+        self.notes.push((self.bytes.len(), b.len(), note));
+        self.bytes.extend_from_slice(b);
+    }
+    fn u32(&mut self, v: u32, path: &str) {
+        self.raw(&v.to_le_bytes(), format!("{path}: u32 {v}"));
+    }
+    fn u64(&mut self, v: u64, path: &str) {
+        self.raw(&v.to_le_bytes(), format!("{path}: u64 {v}"));
+    }
+    fn boolean(&mut self, v: bool, path: &str) {
+        self.raw(&[u8::from(v)], format!("{path}: bool {v}"));
+    }
+    fn len(&mut self, n: usize, path: &str, what: &str) {
+        self.raw(&(n as u64).to_le_bytes(), format!("{path}: {what} {n}"));
+    }
+    fn string(&mut self, s: &str, path: &str) {
+        self.len(s.len(), path, "length");
+        if !s.is_empty() {
+            self.raw(s.as_bytes(), format!("{path}: {s:?}"));
+        }
+    }
+    fn array(&mut self, b: &[u8], path: &str) {
+        self.raw(b, format!("{path}: {} raw bytes", b.len()));
+    }
+    fn variant(&mut self, index: u32, name: &str, path: &str) {
+        self.raw(
+            &index.to_le_bytes(),
+            format!("{path}: variant {index} = {name}"),
+        );
+    }
+    fn option<T>(&mut self, v: &Option<T>, path: &str, mut some: impl FnMut(&mut Self, &T)) {
+        match v {
+            None => self.raw(&[0], format!("{path}: None")),
+            Some(x) => {
+                self.raw(&[1], format!("{path}: Some"));
+                some(self, x);
+            }
+        }
+    }
+    fn vec<T>(&mut self, items: &[T], path: &str, mut each: impl FnMut(&mut Self, &T, &str)) {
+        self.len(items.len(), path, "count");
+        for (i, item) in items.iter().enumerate() {
+            each(self, item, &format!("{path}[{i}]"));
+        }
+    }
+
+    /// One line per segment: offset, hex, meaning.
+    fn annotated(&self) -> String {
+        let mut out = String::new();
+        for (offset, len, note) in &self.notes {
+            let hex = hex::encode(&self.bytes[*offset..offset + len]);
+            writeln!(out, "{offset:>4}  {hex:<16}  {note}").unwrap();
+        }
+        out
+    }
+
+    fn token(&mut self, t: &TokenId, path: &str) {
+        self.string(t.pool.as_str(), &format!("{path}.pool"));
+        self.u64(t.serial, &format!("{path}.serial"));
+    }
+    fn currency(&mut self, c: &Currency, path: &str) {
+        self.raw(
+            &c.0,
+            format!("{path}: 3 raw bytes {:?}", String::from_utf8_lossy(&c.0)),
+        );
+    }
+    fn role(&mut self, r: &Role, path: &str) {
+        match r {
+            Role::OrgAdmin => self.variant(0, "OrgAdmin", path),
+            Role::Issuer => self.variant(1, "Issuer", path),
+            Role::Terminal { store, channel } => {
+                self.variant(2, "Terminal", path);
+                self.string(store.as_str(), &format!("{path}.store"));
+                self.string(channel.as_str(), &format!("{path}.channel"));
+            }
+            Role::Auditor => self.variant(3, "Auditor", path),
+            Role::Partner => self.variant(4, "Partner", path),
+        }
+    }
+    fn spec(&mut self, s: &PoolSpec, path: &str) {
+        let p = |f: &str| format!("{path}.{f}");
+        self.string(&s.name, &p("name"));
+        match s.kind {
+            PoolKind::UniqueCodes => self.variant(0, "UniqueCodes", &p("kind")),
+            PoolKind::SharedCode => self.variant(1, "SharedCode", &p("kind")),
+        }
+        self.currency(&s.currency, &p("currency"));
+        match s.discount {
+            Discount::Percent { bps } => {
+                self.variant(0, "Percent", &p("discount"));
+                self.u32(bps, &p("discount.bps"));
+            }
+            Discount::Fixed { amount_minor } => {
+                self.variant(1, "Fixed", &p("discount"));
+                self.u64(amount_minor, &p("discount.amount_minor"));
+            }
+        }
+        self.option(&s.max_discount_minor, &p("max_discount_minor"), |h, v| {
+            h.u64(*v, &p("max_discount_minor"))
+        });
+        self.u64(s.min_spend_minor, &p("min_spend_minor"));
+        self.u64(s.valid_from_ms, &p("valid_from_ms"));
+        self.u64(s.valid_until_ms, &p("valid_until_ms"));
+        self.u64(s.total_cap, &p("total_cap"));
+        self.u32(s.per_member_cap, &p("per_member_cap"));
+        self.vec(&s.allowed_channels, &p("allowed_channels"), |h, c, q| {
+            h.string(c.as_str(), q)
+        });
+        self.vec(&s.allowed_stores, &p("allowed_stores"), |h, c, q| {
+            h.string(c.as_str(), q)
+        });
+        self.vec(
+            &s.excluded_categories,
+            &p("excluded_categories"),
+            |h, c, q| h.string(c.as_str(), q),
+        );
+        self.option(&s.stacking_group, &p("stacking_group"), |h, g| {
+            h.string(g, &p("stacking_group"))
+        });
+        self.vec(&s.partner_orgs, &p("partner_orgs"), |h, o, q| {
+            h.string(o.as_str(), q)
+        });
+        self.boolean(s.transferable, &p("transferable"));
+    }
+    fn change(&mut self, c: &GovernanceChange, path: &str) {
+        let p = |f: &str| format!("{path}.{f}");
+        match c {
+            GovernanceChange::AddOrg {
+                org,
+                name,
+                admin_key,
+            } => {
+                self.variant(0, "AddOrg", path);
+                self.string(org.as_str(), &p("org"));
+                self.string(name, &p("name"));
+                self.array(&admin_key.0, &p("admin_key"));
+            }
+            GovernanceChange::AddNode { node } => {
+                self.variant(1, "AddNode", path);
+                self.u64(node.node_id, &p("node.node_id"));
+                self.string(node.org.as_str(), &p("node.org"));
+                self.array(&node.node_key.0, &p("node.node_key"));
+                self.string(&node.p2p_addr, &p("node.p2p_addr"));
+                self.boolean(node.voter, &p("node.voter"));
+            }
+            GovernanceChange::RemoveNode { node_id } => {
+                self.variant(2, "RemoveNode", path);
+                self.u64(*node_id, &p("node_id"));
+            }
+            GovernanceChange::UpdateParams { params } => {
+                self.variant(3, "UpdateParams", path);
+                self.u32(params.max_batch_codes, &p("params.max_batch_codes"));
+                self.u64(params.max_tx_validity_ms, &p("params.max_tx_validity_ms"));
+                self.u64(params.proposal_ttl_ms, &p("params.proposal_ttl_ms"));
+                self.u32(
+                    params.max_sealed_code_bytes,
+                    &p("params.max_sealed_code_bytes"),
+                );
+            }
+        }
+    }
+}
+
+/// Encodes a tx body from the document's rules, with a note per field.
+fn hand_encode(b: &TxBody) -> Hand {
+    let mut h = Hand::default();
+    h.string(b.chain_id.as_str(), "chain_id");
+    h.u64(b.nonce, "nonce");
+    h.u64(b.valid_until_ms, "valid_until_ms");
+    match &b.kind {
+        TxKind::RegisterKey(t) => {
+            h.variant(0, "RegisterKey", "kind");
+            h.array(&t.key.0, "kind.key");
+            h.role(&t.role, "kind.role");
+        }
+        TxKind::RevokeKey(t) => {
+            h.variant(1, "RevokeKey", "kind");
+            h.array(&t.key.0, "kind.key");
+        }
+        TxKind::ProposeGovernance(t) => {
+            h.variant(2, "ProposeGovernance", "kind");
+            h.change(&t.change, "kind.change");
+        }
+        TxKind::ApproveGovernance(t) => {
+            h.variant(3, "ApproveGovernance", "kind");
+            h.array(&t.proposal.0, "kind.proposal");
+        }
+        TxKind::CreatePool(t) => {
+            h.variant(4, "CreatePool", "kind");
+            h.string(t.pool.as_str(), "kind.pool");
+            h.spec(&t.spec, "kind.spec");
+        }
+        TxKind::UpdatePool(t) => {
+            h.variant(5, "UpdatePool", "kind");
+            h.string(t.pool.as_str(), "kind.pool");
+            h.spec(&t.spec, "kind.spec");
+        }
+        TxKind::TransitionPool(t) => {
+            h.variant(6, "TransitionPool", "kind");
+            h.string(t.pool.as_str(), "kind.pool");
+            let (i, name) = match t.action {
+                PoolAction::Activate => (0, "Activate"),
+                PoolAction::Pause => (1, "Pause"),
+                PoolAction::Resume => (2, "Resume"),
+                PoolAction::Archive => (3, "Archive"),
+            };
+            h.variant(i, name, "kind.action");
+        }
+        TxKind::IssueCodes(t) => {
+            h.variant(7, "IssueCodes", "kind");
+            h.string(t.pool.as_str(), "kind.pool");
+            h.vec(&t.codes, "kind.codes", |h, c, q| {
+                h.array(&c.code_hash.0, &format!("{q}.code_hash"));
+                h.len(c.sealed.0.len(), &format!("{q}.sealed"), "length");
+                h.raw(&c.sealed.0, format!("{q}.sealed: nonce ‖ ciphertext ‖ tag"));
+            });
+        }
+        TxKind::Allocate(t) => {
+            h.variant(8, "Allocate", "kind");
+            h.string(t.pool.as_str(), "kind.pool");
+            h.array(&t.member.0, "kind.member");
+            h.array(&t.claim.0, "kind.claim");
+        }
+        TxKind::Redeem(t) => {
+            h.variant(9, "Redeem", "kind");
+            match &t.target {
+                RedeemTarget::Token(token) => {
+                    h.variant(0, "Token", "kind.target");
+                    h.token(token, "kind.target.0");
+                }
+                RedeemTarget::Code(hash) => {
+                    h.variant(1, "Code", "kind.target");
+                    h.array(&hash.0, "kind.target.0");
+                }
+            }
+            h.option(&t.member, "kind.member", |h, m| {
+                h.array(&m.0, "kind.member")
+            });
+            h.currency(&t.order.currency, "kind.order.currency");
+            h.u64(t.order.total_minor, "kind.order.total_minor");
+            h.vec(&t.order.lines, "kind.order.lines", |h, l, q| {
+                h.string(l.category.as_str(), &format!("{q}.category"));
+                h.u64(l.amount_minor, &format!("{q}.amount_minor"));
+            });
+        }
+        TxKind::Rollback(t) => {
+            h.variant(10, "Rollback", "kind");
+            h.array(&t.redemption.0, "kind.redemption");
+        }
+        TxKind::RevokeToken(t) => {
+            h.variant(11, "RevokeToken", "kind");
+            h.token(&t.token, "kind.token");
+        }
+        TxKind::TransferToken(t) => {
+            h.variant(12, "TransferToken", "kind");
+            h.token(&t.token, "kind.token");
+            h.array(&t.from.0, "kind.from");
+            h.array(&t.to.0, "kind.to");
+        }
+    }
+    h
+}
+
+#[test]
+fn hand_encoder_agrees_with_bincode_on_every_vector() {
+    for v in tx_vectors() {
+        let hand = hand_encode(&v.case.body);
+        assert_eq!(
+            hex::encode(&hand.bytes),
+            hex::encode(&v.body_bytes),
+            "{}: the documented rules and the code encode the body differently; annotated \
+             hand encoding:\n{}",
+            v.case.name,
+            hand.annotated()
+        );
+    }
+}
+
+/// Takes the worked-example vector as *documented* (hex from docs/encoding.md), rebuilds its
+/// signing message and tx id by concatenating bytes as the document describes, checks the
+/// documented signature with plain `verify_strict` and the documented tx id with plain
+/// blake3, and then checks that the code (`signing_message`, `SignedTx::id`) agrees.
+#[test]
+fn signing_message_and_tx_id_by_hand() {
+    let doc = read_doc();
+    let documented = parse_vectors(generated_section(&doc))
+        .into_iter()
+        .find(|v| v.name == WORKED_EXAMPLE)
+        .unwrap_or_else(|| panic!("no `{WORKED_EXAMPLE}` vector in {DOC_PATH}"));
+    let get = |key: &str| -> Vec<u8> {
+        let (_, value) = documented
+            .fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .unwrap_or_else(|| panic!("`{WORKED_EXAMPLE}` has no `{key}` line"));
+        hex::decode(value).unwrap_or_else(|e| panic!("`{key}` is not hex: {e}"))
+    };
+    let (body, signer, signature, tx_id, signed_tx) = (
+        get("body"),
+        get("signer"),
+        get("signature"),
+        get("tx_id"),
+        get("signed_tx"),
+    );
+    let chain = CHAIN.as_bytes();
+
+    // tag ‖ u64le(len(chain id)) ‖ chain id ‖ body
+    let mut message = b"couponcactus/tx/v1".to_vec();
+    message.extend_from_slice(&(chain.len() as u64).to_le_bytes());
+    message.extend_from_slice(chain);
+    message.extend_from_slice(&body);
+    let signer: [u8; 32] = signer.try_into().expect("a 32-byte signer");
+    let signature: [u8; 64] = signature.try_into().expect("a 64-byte signature");
+    VerifyingKey::from_bytes(&signer)
+        .unwrap()
+        .verify_strict(&message, &Signature::from_bytes(&signature))
+        .expect("the documented signature verifies over the hand-built message");
+    // blake3(tag ‖ body ‖ signer)
+    let mut preimage = b"couponcactus/txid/v1".to_vec();
+    preimage.extend_from_slice(&body);
+    preimage.extend_from_slice(&signer);
+    assert_eq!(
+        blake3::hash(&preimage).as_bytes().as_slice(),
+        tx_id,
+        "the documented tx id is not blake3 of the documented preimage"
+    );
+    // body ‖ signer ‖ signature
+    assert_eq!(signed_tx, [body.as_slice(), &signer, &signature].concat());
+
+    // And the code agrees with the hand-built values.
+    let tx: SignedTx = decode(&signed_tx).expect("the documented signed tx decodes");
+    assert_eq!(
+        signing_message(&tx.body.chain_id, &tx.body_bytes()),
+        message,
+        "tx::signing_message differs from the documented rule"
+    );
+    assert_eq!(
+        tx.id().0.as_slice(),
+        tx_id,
+        "tx::tx_id differs from the documented rule"
+    );
+    assert_eq!(tx.verify(), Ok(()));
+    // ed25519 is deterministic (RFC 8032): the seed signs the hand-built message to the
+    // documented signature.
+    use ed25519_dalek::Signer as _;
+    let seed = tx_cases()
+        .into_iter()
+        .find(|c| c.name == WORKED_EXAMPLE)
+        .unwrap()
+        .seed;
+    assert_eq!(testkit::key(seed).sign(&message).to_bytes(), signature);
+}
+
+/// Every vector's signing message and tx id, by hand (no `signing_message`, no `tx_id`).
+#[test]
+fn every_vector_signature_and_id_by_hand() {
+    for v in tx_vectors() {
+        let chain = v.case.body.chain_id.as_str().as_bytes();
+        let message = [
+            b"couponcactus/tx/v1".as_slice(),
+            &(chain.len() as u64).to_le_bytes(),
+            chain,
+            &v.body_bytes,
+        ]
+        .concat();
+        VerifyingKey::from_bytes(&v.tx.signer.0)
+            .unwrap()
+            .verify_strict(&message, &Signature::from_bytes(&v.tx.signature.0))
+            .unwrap_or_else(|e| panic!("{}: {e}", v.case.name));
+        let id = blake3::hash(
+            &[
+                b"couponcactus/txid/v1".as_slice(),
+                &v.body_bytes,
+                &v.tx.signer.0,
+            ]
+            .concat(),
+        );
+        assert_eq!(*id.as_bytes(), v.tx.id().0, "{}", v.case.name);
+    }
+}
+
+#[test]
+fn code_hash_and_seal_follow_the_documented_rules() {
+    for code in CODE_HASH_INPUTS {
+        let normalized = normalize_code(code);
+        // derive_key(context, normalized UTF-8), nothing else.
+        assert_eq!(
+            code_hash(code).0,
+            blake3::derive_key("couponcactus 2026 code hash v1", normalized.as_bytes()),
+        );
+        assert_eq!(CODE_HASH_TAG, "couponcactus 2026 code hash v1");
+        // The documented normalization: drop Unicode whitespace and '-', then upper-case.
+        let by_rule: String = code
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect::<String>()
+            .to_uppercase();
+        assert_eq!(normalized, by_rule, "{code:?}");
+    }
+    assert_eq!(normalize_code(" abcd efgh-jkmn\t"), "ABCDEFGHJKMN");
+    assert_eq!(normalize_code("straße-1"), "STRASSE1");
+    assert_eq!(code_hash("ABCD-EFGH-JKMN"), code_hash(" abcd efgh-jkmn\t"));
+
+    // Sealing by hand: AES-256-GCM(key, nonce, aad = tag ‖ pool id), output nonce ‖ ct ‖ tag.
+    use aes_gcm::aead::{Aead, KeyInit, Payload};
+    let pool: PoolId = slug(SEAL_POOL);
+    let sealed = seal_code(&testkit::DATA_KEY, SEAL_NONCE, &pool, SEAL_CODE);
+    assert_eq!(
+        sealed.0.len(),
+        SEAL_NONCE_LEN + SEAL_CODE.len() + SEAL_TAG_LEN
+    );
+    assert_eq!(&sealed.0[..SEAL_NONCE_LEN], &SEAL_NONCE);
+    let cipher = aes_gcm::Aes256Gcm::new(&testkit::DATA_KEY.into());
+    let by_hand = cipher
+        .encrypt(
+            aes_gcm::Nonce::from_slice(&SEAL_NONCE),
+            Payload {
+                msg: SEAL_CODE.as_bytes(),
+                aad: &seal_aad(SEAL_POOL),
+            },
+        )
+        .unwrap();
+    assert_eq!(&sealed.0[SEAL_NONCE_LEN..], by_hand.as_slice());
+    assert_eq!(
+        open_code(&testkit::DATA_KEY, &pool, &sealed).unwrap(),
+        SEAL_CODE
+    );
+    // Inside a tx a sealed code is a byte vector: u64 LE length, then the bytes.
+    let mut expected = (sealed.0.len() as u64).to_le_bytes().to_vec();
+    expected.extend_from_slice(&sealed.0);
+    assert_eq!(encode(&sealed), expected);
+}
+
+// ---- the hand-written parts of the document ------------------------------------------
+
+/// The lines of the section under the heading line `heading` (up to the next heading).
+fn section_under<'a>(doc: &'a str, heading: &str) -> Vec<&'a str> {
+    let mut lines = doc.lines();
+    lines
+        .by_ref()
+        .find(|l| l.trim() == heading)
+        .unwrap_or_else(|| panic!("{DOC_PATH} has no heading line `{heading}`"));
+    lines.take_while(|l| !l.starts_with('#')).collect()
+}
+
+/// Table rows of a section whose first cell is a number: (number, second cell).
+fn numbered_rows(lines: &[&str]) -> Vec<(u32, String)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim().strip_prefix('|')?.split('|').collect();
+            let n = cells.first()?.trim().parse().ok()?;
+            Some((n, cells.get(1)?.trim().trim_matches('`').to_string()))
+        })
+        .collect()
+}
+
+/// The variant index of an enum value: the first four bytes of its encoding.
+fn index_of<T: bincode::Encode>(v: &T) -> u32 {
+    let bytes = encode(v);
+    u32::from_le_bytes(bytes[..4].try_into().unwrap())
+}
+
+fn check_enum_table(doc: &str, name: &str, variants: &[(u32, &str)], errors: &mut Vec<String>) {
+    let heading = format!("#### enum `{name}`");
+    let rows = numbered_rows(&section_under(doc, &heading));
+    let expected: Vec<(u32, String)> = variants.iter().map(|(i, n)| (*i, n.to_string())).collect();
+    if rows != expected {
+        errors.push(format!(
+            "table under `{heading}`:\n      document: {rows:?}\n      code:     {expected:?}"
+        ));
+    }
+}
+
+#[test]
+fn documented_variant_indices_match_the_code() {
+    let doc = read_doc();
+    let mut errors = Vec::new();
+    let t = |s: &str| -> TokenId { s.parse().unwrap() };
+    // Each list is the enum's variants in declaration order; exhaustive matches make a new
+    // variant a compile error here until it is added (and documented).
+    let role = |r: &Role| match r {
+        Role::OrgAdmin => "OrgAdmin",
+        Role::Issuer => "Issuer",
+        Role::Terminal { .. } => "Terminal",
+        Role::Auditor => "Auditor",
+        Role::Partner => "Partner",
+    };
+    let roles = [
+        Role::OrgAdmin,
+        Role::Issuer,
+        Role::Terminal {
+            store: slug("s"),
+            channel: slug("c"),
+        },
+        Role::Auditor,
+        Role::Partner,
+    ];
+    let list: Vec<(u32, &str)> = roles.iter().map(|r| (index_of(r), role(r))).collect();
+    check_enum_table(&doc, "Role", &list, &mut errors);
+
+    let kinds: Vec<(u32, &str)> = tx_vectors()
+        .iter()
+        .map(|v| {
+            let k = &v.case.body.kind;
+            let name = match k {
+                TxKind::RegisterKey(_) => "RegisterKey",
+                TxKind::RevokeKey(_) => "RevokeKey",
+                TxKind::ProposeGovernance(_) => "ProposeGovernance",
+                TxKind::ApproveGovernance(_) => "ApproveGovernance",
+                TxKind::CreatePool(_) => "CreatePool",
+                TxKind::UpdatePool(_) => "UpdatePool",
+                TxKind::TransitionPool(_) => "TransitionPool",
+                TxKind::IssueCodes(_) => "IssueCodes",
+                TxKind::Allocate(_) => "Allocate",
+                TxKind::Redeem(_) => "Redeem",
+                TxKind::Rollback(_) => "Rollback",
+                TxKind::RevokeToken(_) => "RevokeToken",
+                TxKind::TransferToken(_) => "TransferToken",
+            };
+            (index_of(k), name)
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    check_enum_table(&doc, "TxKind", &kinds, &mut errors);
+
+    let changes: Vec<(u32, &str)> = tx_cases()
+        .iter()
+        .filter_map(|c| match &c.body.kind {
+            TxKind::ProposeGovernance(p) => Some(&p.change),
+            _ => None,
+        })
+        .map(|c| {
+            let name = match c {
+                GovernanceChange::AddOrg { .. } => "AddOrg",
+                GovernanceChange::AddNode { .. } => "AddNode",
+                GovernanceChange::RemoveNode { .. } => "RemoveNode",
+                GovernanceChange::UpdateParams { .. } => "UpdateParams",
+            };
+            (index_of(c), name)
+        })
+        .collect();
+    check_enum_table(&doc, "GovernanceChange", &changes, &mut errors);
+
+    let discount = |d: &Discount| match d {
+        Discount::Percent { .. } => "Percent",
+        Discount::Fixed { .. } => "Fixed",
+    };
+    let discounts = [
+        Discount::Percent { bps: 1 },
+        Discount::Fixed { amount_minor: 1 },
+    ];
+    let list: Vec<(u32, &str)> = discounts
+        .iter()
+        .map(|d| (index_of(d), discount(d)))
+        .collect();
+    check_enum_table(&doc, "Discount", &list, &mut errors);
+
+    let pool_kind = |k: &PoolKind| match k {
+        PoolKind::UniqueCodes => "UniqueCodes",
+        PoolKind::SharedCode => "SharedCode",
+    };
+    let list: Vec<(u32, &str)> = [PoolKind::UniqueCodes, PoolKind::SharedCode]
+        .iter()
+        .map(|k| (index_of(k), pool_kind(k)))
+        .collect();
+    check_enum_table(&doc, "PoolKind", &list, &mut errors);
+
+    let action = |a: &PoolAction| match a {
+        PoolAction::Activate => "Activate",
+        PoolAction::Pause => "Pause",
+        PoolAction::Resume => "Resume",
+        PoolAction::Archive => "Archive",
+    };
+    let list: Vec<(u32, &str)> = [
+        PoolAction::Activate,
+        PoolAction::Pause,
+        PoolAction::Resume,
+        PoolAction::Archive,
+    ]
+    .iter()
+    .map(|a| (index_of(a), action(a)))
+    .collect();
+    check_enum_table(&doc, "PoolAction", &list, &mut errors);
+
+    let target = |r: &RedeemTarget| match r {
+        RedeemTarget::Token(_) => "Token",
+        RedeemTarget::Code(_) => "Code",
+    };
+    let list: Vec<(u32, &str)> = [
+        RedeemTarget::Token(t("p/0")),
+        RedeemTarget::Code(CodeHash([0; 32])),
+    ]
+    .iter()
+    .map(|r| (index_of(r), target(r)))
+    .collect();
+    check_enum_table(&doc, "RedeemTarget", &list, &mut errors);
+
+    // Reasons: the table lists the index and the snake_case code.
+    let reasons: Vec<(u32, &str)> = RejectReason::ALL
+        .iter()
+        .map(|r| (index_of(r), r.code()))
+        .collect();
+    for (i, (index, _)) in reasons.iter().enumerate() {
+        assert_eq!(
+            *index as usize, i,
+            "RejectReason::ALL is not in encoding order"
+        );
+    }
+    check_enum_table(&doc, "RejectReason", &reasons, &mut errors);
+
+    assert!(
+        errors.is_empty(),
+        "docs/encoding.md's variant tables no longer match the code (fix the tables by hand; \
+         a reordered enum also breaks every terminal):\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+/// `struct_fields!(Type { a, b, c })`: the field names in the order written, with an
+/// exhaustive pattern so that a new field is a compile error here until it is documented.
+macro_rules! struct_fields {
+    ($ty:ident { $($field:ident),* $(,)? }) => {{
+        #[allow(dead_code, clippy::unused_unit)]
+        fn exhaustive(v: &$ty) {
+            let $ty { $($field: _),* } = v;
+        }
+        (stringify!($ty), vec![$(stringify!($field)),*])
+    }};
+}
+
+#[test]
+fn documented_struct_fields_match_the_code() {
+    let structs = [
+        struct_fields!(TxBody {
+            chain_id,
+            nonce,
+            valid_until_ms,
+            kind
+        }),
+        struct_fields!(SignedTx {
+            body,
+            signer,
+            signature
+        }),
+        struct_fields!(RegisterKeyTx { key, role }),
+        struct_fields!(RevokeKeyTx { key }),
+        struct_fields!(ProposeGovernanceTx { change }),
+        struct_fields!(ApproveGovernanceTx { proposal }),
+        struct_fields!(CreatePoolTx { pool, spec }),
+        struct_fields!(UpdatePoolTx { pool, spec }),
+        struct_fields!(TransitionPoolTx { pool, action }),
+        struct_fields!(IssueCodesTx { pool, codes }),
+        struct_fields!(AllocateTx {
+            pool,
+            member,
+            claim
+        }),
+        struct_fields!(RedeemTx {
+            target,
+            member,
+            order
+        }),
+        struct_fields!(RollbackTx { redemption }),
+        struct_fields!(RevokeTokenTx { token }),
+        struct_fields!(TransferTokenTx { token, from, to }),
+        struct_fields!(TokenId { pool, serial }),
+        struct_fields!(PoolSpec {
+            name,
+            kind,
+            currency,
+            discount,
+            max_discount_minor,
+            min_spend_minor,
+            valid_from_ms,
+            valid_until_ms,
+            total_cap,
+            per_member_cap,
+            allowed_channels,
+            allowed_stores,
+            excluded_categories,
+            stacking_group,
+            partner_orgs,
+            transferable,
+        }),
+        struct_fields!(IssuedCode { code_hash, sealed }),
+        struct_fields!(Order {
+            currency,
+            total_minor,
+            lines
+        }),
+        struct_fields!(OrderLine {
+            category,
+            amount_minor
+        }),
+        struct_fields!(NodeRecord {
+            node_id,
+            org,
+            node_key,
+            p2p_addr,
+            voter
+        }),
+        struct_fields!(ChainParams {
+            max_batch_codes,
+            max_tx_validity_ms,
+            proposal_ttl_ms,
+            max_sealed_code_bytes,
+        }),
+    ];
+    let doc = read_doc();
+    let mut errors = Vec::new();
+    for (name, fields) in structs {
+        let heading = format!("#### struct `{name}`");
+        let rows: Vec<String> = numbered_rows(&section_under(&doc, &heading))
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        if rows != fields {
+            errors.push(format!(
+                "fields under `{heading}`:\n      document: {rows:?}\n      code:     {fields:?}"
+            ));
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "docs/encoding.md's struct tables no longer match the code (the field order is the \
+         byte order; fix the tables by hand):\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+/// The worked example's annotated bytes, signing message and tx id (hand-written in the
+/// document) are those of the `transition_pool_activate` vector.
+#[test]
+fn worked_example_matches_the_code() {
+    let doc = read_doc();
+    let v = tx_vectors()
+        .into_iter()
+        .find(|v| v.case.name == WORKED_EXAMPLE)
+        .unwrap();
+    let blocks: BTreeMap<String, String> = fenced_blocks(&doc)
+        .into_iter()
+        .filter_map(|(info, lines)| {
+            let name = info.strip_prefix("worked-example ")?.trim().to_string();
+            // Each line: offset, hex, then the meaning; only the hex counts.
+            let hex: String = lines
+                .iter()
+                .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+                .collect();
+            Some((name, hex))
+        })
+        .collect();
+    let message = signing_message(&v.case.body.chain_id, &v.body_bytes);
+    let preimage = [
+        b"couponcactus/txid/v1".as_slice(),
+        &v.body_bytes,
+        &v.tx.signer.0,
+    ]
+    .concat();
+    let expected = [
+        ("body", hex::encode(&v.body_bytes)),
+        ("signing-message", hex::encode(&message)),
+        ("tx-id-preimage", hex::encode(&preimage)),
+        ("tx-id", v.tx.id().to_hex()),
+        ("signed-tx", hex::encode(&v.signed_bytes)),
+    ];
+    let mut errors = Vec::new();
+    for (name, hex) in expected {
+        match blocks.get(name) {
+            None => errors.push(format!("no ```worked-example {name} block")),
+            Some(doc_hex) if *doc_hex != hex => errors.push(format!(
+                "```worked-example {name}: {}",
+                show_difference(doc_hex, &hex)
+            )),
+            Some(_) => {}
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "the worked example of docs/encoding.md no longer matches `{WORKED_EXAMPLE}` (fix it by \
+         hand; the generated vector shows the new bytes):\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+/// The primitive rules table, spot-checked.
+#[test]
+fn primitive_rules() {
+    assert_eq!(encode(&0xabu8), [0xab]);
+    assert_eq!(encode(&0x0102u16), [0x02, 0x01]);
+    assert_eq!(encode(&0x0102_0304u32), [4, 3, 2, 1]);
+    assert_eq!(encode(&0x0102_0304_0506_0708u64), [8, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(encode(&false), [0]);
+    assert_eq!(encode(&true), [1]);
+    assert_eq!(encode(&None::<u64>), [0]);
+    assert_eq!(encode(&Some(5u64)), [1, 5, 0, 0, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        encode(&"é".to_string()),
+        [2, 0, 0, 0, 0, 0, 0, 0, 0xc3, 0xa9]
+    );
+    assert_eq!(
+        encode(&vec![1u32, 2]),
+        [2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]
+    );
+    assert_eq!(encode(&PublicKey([7; 32])), [7; 32]);
+    assert_eq!(encode(&Currency(*b"EUR")), *b"EUR");
+    assert_eq!(encode(&PoolAction::Archive), [3, 0, 0, 0]);
+    assert_eq!(
+        encode(&TokenId {
+            pool: slug("p"),
+            serial: 2
+        }),
+        [1, 0, 0, 0, 0, 0, 0, 0, b'p', 2, 0, 0, 0, 0, 0, 0, 0]
+    );
+    // Decoding is strict: only 0/1 for bool and Option tags, valid UTF-8, known variants.
+    assert!(decode::<bool>(&[2]).is_err());
+    assert!(decode::<Option<u8>>(&[2, 0]).is_err());
+    assert!(decode::<String>(&[1, 0, 0, 0, 0, 0, 0, 0, 0xff]).is_err());
+    assert!(decode::<PoolAction>(&[4, 0, 0, 0]).is_err());
+    assert!(decode::<TxKind>(&13u32.to_le_bytes()).is_err());
+    // Slugs are not checked by decoding (only when a tx is executed).
+    assert_eq!(
+        decode::<PoolId>(&[1, 0, 0, 0, 0, 0, 0, 0, b'A'])
+            .unwrap()
+            .as_str(),
+        "A"
+    );
+}
