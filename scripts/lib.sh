@@ -50,3 +50,8 @@ ensure_apt() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}"
   fi
 }
+
+# Native build dependencies: rocksdb's bindgen needs libclang.
+ensure_build_deps() {
+  ensure_apt libclang-dev clang
+}

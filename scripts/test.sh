@@ -11,6 +11,7 @@ quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
 ensure_cargo
+ensure_build_deps
 ensure_components
 ensure_nextest
 

@@ -1,0 +1,243 @@
+//! The mempool: admission checks for incoming txs and the queue blocks are cut from.
+//!
+//! Admission refuses at once what can never succeed: a tx that does not decode, is for
+//! another chain, has a bad signature, is stale or valid for too long, is too large, or is
+//! signed by an unknown or revoked key. Everything else is queued in arrival order, once
+//! per tx id; rule checks (caps, pool status, …) happen in the chaincode, and their
+//! rejections are recorded in the block as audit evidence.
+
+use couponcactus_chaincode::encoding::encode;
+use couponcactus_chaincode::ids::{ChainId, TxId};
+use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
+use couponcactus_chaincode::tx::SignedTx;
+use couponcactus_chaincode::types::ChainParams;
+use std::collections::{HashSet, VecDeque};
+
+/// Why a tx was refused at admission.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum AdmissionError {
+    /// The tx is for another chain.
+    #[error("tx is for chain {got}, this node serves {expected}")]
+    WrongChain {
+        /// This node's chain.
+        expected: ChainId,
+        /// The tx's chain.
+        got: ChainId,
+    },
+    /// The signature does not verify (`verify_strict`).
+    #[error("signature does not verify: {0}")]
+    BadSignature(String),
+    /// `valid_until_ms` has passed.
+    #[error("tx expired at {valid_until_ms} ms (now {now_ms} ms)")]
+    Stale {
+        /// The tx's bound.
+        valid_until_ms: u64,
+        /// The node's clock.
+        now_ms: u64,
+    },
+    /// `valid_until_ms` is further ahead than the chain allows.
+    #[error("valid_until_ms is more than {max_ms} ms ahead")]
+    ValidityTooLong {
+        /// The chain's bound.
+        max_ms: u64,
+    },
+    /// The encoded tx is larger than the node accepts.
+    #[error("tx of {size} bytes exceeds the {max} byte limit")]
+    Oversize {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The signer is not a registered key.
+    #[error("signer {0} is not a registered key")]
+    UnknownKey(String),
+    /// The signer's key was revoked.
+    #[error("signer {0} was revoked")]
+    KeyRevoked(String),
+    /// The mempool is full; retry later.
+    #[error("mempool is full ({0} txs); retry later")]
+    Full(usize),
+    /// State could not be read.
+    #[error("state: {0}")]
+    State(String),
+}
+
+impl AdmissionError {
+    /// Stable snake_case code for the API, aligned with the chaincode taxonomy.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AdmissionError::WrongChain { .. } => "wrong_chain",
+            AdmissionError::BadSignature(_) => "bad_signature",
+            AdmissionError::Stale { .. } => "stale",
+            AdmissionError::ValidityTooLong { .. } => "invalid_input",
+            AdmissionError::Oversize { .. } => "oversize",
+            AdmissionError::UnknownKey(_) => "unknown_key",
+            AdmissionError::KeyRevoked(_) => "key_revoked",
+            AdmissionError::Full(_) => "mempool_full",
+            AdmissionError::State(_) => "internal",
+        }
+    }
+}
+
+/// Limits of the mempool.
+#[derive(Clone, Debug)]
+pub struct MempoolLimits {
+    /// Most queued txs.
+    pub max_txs: usize,
+    /// Largest encoded tx, bytes.
+    pub max_tx_bytes: usize,
+}
+
+impl Default for MempoolLimits {
+    fn default() -> Self {
+        MempoolLimits { max_txs: 200_000, max_tx_bytes: 2 * 1024 * 1024 }
+    }
+}
+
+/// Pending txs, in arrival order, each id once.
+#[derive(Debug, Default)]
+pub struct Mempool {
+    queue: VecDeque<(TxId, SignedTx)>,
+    ids: HashSet<TxId>,
+    limits: MempoolLimits,
+}
+
+impl Mempool {
+    /// An empty mempool.
+    pub fn new(limits: MempoolLimits) -> Self {
+        Mempool { queue: VecDeque::new(), ids: HashSet::new(), limits }
+    }
+
+    /// Number of queued txs.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Whether `id` is queued.
+    pub fn contains(&self, id: &TxId) -> bool {
+        self.ids.contains(id)
+    }
+
+    /// Queues an admitted tx (a tx already queued is not queued twice). Returns whether it
+    /// was newly queued.
+    pub fn push(&mut self, id: TxId, tx: SignedTx) -> Result<bool, AdmissionError> {
+        if self.ids.contains(&id) {
+            return Ok(false);
+        }
+        if self.queue.len() >= self.limits.max_txs {
+            return Err(AdmissionError::Full(self.queue.len()));
+        }
+        self.ids.insert(id);
+        self.queue.push_back((id, tx));
+        Ok(true)
+    }
+
+    /// Takes up to `max_txs` txs (and at most `max_bytes` of them) for the next block.
+    pub fn take(&mut self, max_txs: usize, max_bytes: usize) -> Vec<SignedTx> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while out.len() < max_txs {
+            let Some((_, tx)) = self.queue.front() else { break };
+            let size = encode(tx).len();
+            if !out.is_empty() && bytes + size > max_bytes {
+                break;
+            }
+            bytes += size;
+            let (id, tx) = self.queue.pop_front().expect("front exists");
+            self.ids.remove(&id);
+            out.push(tx);
+        }
+        out
+    }
+}
+
+/// The stateless and key checks of admission, against `state` at wall-clock `now_ms`.
+pub fn check_admission<S: StateReader + ?Sized>(
+    state: &S,
+    chain_id: &ChainId,
+    params: &ChainParams,
+    limits: &MempoolLimits,
+    now_ms: u64,
+    tx: &SignedTx,
+) -> Result<(), AdmissionError> {
+    if &tx.body.chain_id != chain_id {
+        return Err(AdmissionError::WrongChain { expected: chain_id.clone(), got: tx.body.chain_id.clone() });
+    }
+    let size = encode(tx).len();
+    if size > limits.max_tx_bytes {
+        return Err(AdmissionError::Oversize { size, max: limits.max_tx_bytes });
+    }
+    if tx.body.valid_until_ms < now_ms {
+        return Err(AdmissionError::Stale { valid_until_ms: tx.body.valid_until_ms, now_ms });
+    }
+    if tx.body.valid_until_ms.saturating_sub(now_ms) > params.max_tx_validity_ms {
+        return Err(AdmissionError::ValidityTooLong { max_ms: params.max_tx_validity_ms });
+    }
+    tx.verify().map_err(|e| AdmissionError::BadSignature(e.to_string()))?;
+    match state.get(&StateKey::Key(tx.signer)).map_err(|e| AdmissionError::State(e.to_string()))? {
+        Some(StateValue::Key(k)) if k.revoked_at.is_none() => Ok(()),
+        Some(StateValue::Key(_)) => Err(AdmissionError::KeyRevoked(tx.signer.to_hex())),
+        _ => Err(AdmissionError::UnknownKey(tx.signer.to_hex())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use couponcactus_chaincode::testkit::{self, TestChain};
+    use couponcactus_chaincode::tx::{RevokeKeyTx, TxKind};
+
+    fn tx(c: &mut TestChain, seed: u8) -> SignedTx {
+        c.sign(&testkit::key(seed), TxKind::RevokeKey(RevokeKeyTx { key: testkit::public(50) }))
+    }
+
+    #[test]
+    fn admission_refuses_each_kind_of_bad_tx() {
+        let mut c = TestChain::new();
+        let limits = MempoolLimits::default();
+        let params = ChainParams::default();
+        let now = c.time_ms;
+        let revoke = TxKind::RevokeKey(RevokeKeyTx { key: testkit::public(50) });
+        let good = tx(&mut c, 1);
+        let unknown = tx(&mut c, 77);
+        let mut stale = c.body(revoke.clone());
+        stale.valid_until_ms = now - 1;
+        let mut long = c.body(revoke.clone());
+        long.valid_until_ms = now + params.max_tx_validity_ms + 1;
+        let mut other = c.body(revoke);
+        other.chain_id = ChainId::new("other").unwrap();
+        let check = |t: &SignedTx, l: &MempoolLimits| {
+            check_admission(&c.state, &c.chain_id, &params, l, now, t).map_err(|e| e.code())
+        };
+        assert_eq!(check(&good, &limits), Ok(()));
+        let mut bad = good.clone();
+        bad.signature.0[0] ^= 1;
+        assert_eq!(check(&bad, &limits), Err("bad_signature"));
+        assert_eq!(check(&unknown, &limits), Err("unknown_key"));
+        assert_eq!(check(&stale.sign(&testkit::key(1)), &limits), Err("stale"));
+        assert_eq!(check(&long.sign(&testkit::key(1)), &limits), Err("invalid_input"));
+        let small = MempoolLimits { max_txs: 1, max_tx_bytes: 10 };
+        assert_eq!(check(&good, &small), Err("oversize"));
+        assert_eq!(check(&other.sign(&testkit::key(1)), &limits), Err("wrong_chain"));
+    }
+
+    #[test]
+    fn queue_is_fifo_deduplicated_and_bounded() {
+        let mut c = TestChain::new();
+        let mut pool = Mempool::new(MempoolLimits { max_txs: 2, max_tx_bytes: 1 << 20 });
+        let (a, b, d) = (tx(&mut c, 1), tx(&mut c, 1), tx(&mut c, 1));
+        assert!(pool.push(a.id(), a.clone()).unwrap());
+        assert!(!pool.push(a.id(), a.clone()).unwrap());
+        assert!(pool.push(b.id(), b.clone()).unwrap());
+        assert_eq!(pool.push(d.id(), d).unwrap_err().code(), "mempool_full");
+        assert_eq!(pool.take(1, usize::MAX), vec![a]);
+        assert_eq!(pool.take(10, usize::MAX), vec![b]);
+        assert!(pool.is_empty());
+    }
+}

@@ -1,0 +1,611 @@
+//! Durable storage on RocksDB: chain state, the state tree, the history log, blocks, tx
+//! results, indexes, certificates and the Raft log, in column families.
+//!
+//! Everything one block changes is written by [`Store::commit_block`] in a single atomic,
+//! fsynced `WriteBatch` that also carries the Raft index of the entry the block came from,
+//! so after a crash (kill -9 at any instant) the node restarts at exactly the last applied
+//! block and re-applies later committed entries. The chaincode reads state through
+//! [`Store`]'s [`StateReader`] impl; the state tree through jmt's [`TreeReader`]; the
+//! history log through [`HistoryReader`]. The Raft log lives in [`crate::raft_log`].
+
+use couponcactus_chaincode::block::Certificate;
+use couponcactus_chaincode::commitment::StateUpdate;
+use couponcactus_chaincode::encoding::{decode, encode};
+use couponcactus_chaincode::execute::{Event, TxResult};
+use couponcactus_chaincode::history::{HistoryError, HistoryReader, NodeIndex};
+use couponcactus_chaincode::ids::{Hash32, MemberId, OrgId, PoolId, StoreId, TokenId, TxId};
+use couponcactus_chaincode::initial::InitialState;
+use couponcactus_chaincode::ledger::{AppliedBlock, Block, ChainTip, genesis_tip};
+use couponcactus_chaincode::state::{StateError, StateKey, StateReader, StateValue, WriteSet};
+use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeWriter};
+use jmt::{KeyHash, OwnedValue, Version};
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Column family names, one per kind of data.
+pub mod cf {
+    /// Singletons: tip, applied index, genesis.
+    pub const META: &str = "meta";
+    /// Raft log entries by index.
+    pub const RAFT_LOG: &str = "raft_log";
+    /// Raft hard state, conf state, compaction point.
+    pub const RAFT_STATE: &str = "raft_state";
+    /// Latest chaincode state.
+    pub const STATE: &str = "state";
+    /// State-tree nodes.
+    pub const JMT_NODES: &str = "jmt_nodes";
+    /// State-tree values by key hash and version.
+    pub const JMT_VALUES: &str = "jmt_values";
+    /// State-tree nodes that became stale, by version (for pruning).
+    pub const JMT_STALE: &str = "jmt_stale";
+    /// Blocks by height.
+    pub const BLOCKS: &str = "blocks";
+    /// Tx results by (height, index), and tx id → (height, index).
+    pub const RESULTS: &str = "results";
+    /// History-log subtree hashes.
+    pub const HISTORY: &str = "history";
+    /// Secondary indexes (wallets, token history, pools by org, redemptions by store).
+    pub const INDEXES: &str = "indexes";
+    /// Checkpoint certificates by height.
+    pub const CERTS: &str = "certs";
+    /// All of them.
+    pub const ALL: &[&str] = &[
+        META, RAFT_LOG, RAFT_STATE, STATE, JMT_NODES, JMT_VALUES, JMT_STALE, BLOCKS, RESULTS,
+        HISTORY, INDEXES, CERTS,
+    ];
+}
+
+const META_TIP: &[u8] = b"tip";
+const META_APPLIED: &[u8] = b"applied_index";
+const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+
+/// Why storage failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// RocksDB failed (I/O error, disk full, corruption).
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// A stored record does not decode.
+    #[error("corrupt {what}: {why}")]
+    Corrupt {
+        /// What was being read.
+        what: &'static str,
+        /// Why it failed.
+        why: String,
+    },
+    /// The data directory belongs to another chain.
+    #[error("data directory holds chain with genesis {found}, not {expected}")]
+    WrongGenesis {
+        /// Genesis hash on disk.
+        found: Hash32,
+        /// Genesis hash configured.
+        expected: Hash32,
+    },
+    /// The store has no genesis yet.
+    #[error("store is not initialised with a genesis")]
+    NotInitialised,
+}
+
+fn corrupt(what: &'static str) -> impl Fn(couponcactus_chaincode::encoding::EncodingError) -> StorageError {
+    move |e| StorageError::Corrupt { what, why: e.to_string() }
+}
+
+/// Where a tx landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode)]
+pub struct TxLocation {
+    /// Block height.
+    pub height: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// Position in the history log (leaf index).
+    pub log_index: u64,
+}
+
+/// The node's database.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<DB>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.db.path().display())
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_keep_log_file_num(4);
+        opts.set_max_total_wal_size(256 << 20);
+        let cfs = cf::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        Ok(Store { db: Arc::new(db) })
+    }
+
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn handle(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("column family created at open")
+    }
+
+    fn get_cf(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.db.get_cf(self.handle(name), key)?)
+    }
+
+    /// Writes `batch` atomically and durably (fsync of the WAL).
+    pub(crate) fn write_synced(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        let mut opts = WriteOptions::default();
+        opts.set_sync(true);
+        Ok(self.db.write_opt(batch, &opts)?)
+    }
+
+    /// Writes `batch` atomically to the WAL without waiting for an fsync (durable with the
+    /// next synced write).
+    pub(crate) fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        Ok(self.db.write(batch)?)
+    }
+
+    /// The genesis hash this store was initialised with.
+    pub fn genesis_hash(&self) -> Result<Option<Hash32>, StorageError> {
+        self.get_cf(cf::META, META_GENESIS_HASH)?
+            .map(|b| decode(&b).map_err(corrupt("genesis hash")))
+            .transpose()
+    }
+
+    /// Initialises an empty store with genesis state (version 0), or checks that an existing
+    /// store belongs to the same genesis. Returns the tip.
+    pub fn init_genesis(&self, genesis: &InitialState, genesis_hash: Hash32) -> Result<ChainTip, StorageError> {
+        if let Some(found) = self.genesis_hash()? {
+            if found != genesis_hash {
+                return Err(StorageError::WrongGenesis { found, expected: genesis_hash });
+            }
+            return self.tip();
+        }
+        let (tip, writes, update) = genesis_tip(genesis, genesis_hash, self)
+            .map_err(|e| StorageError::Corrupt { what: "genesis", why: e.to_string() })?;
+        let mut batch = WriteBatch::default();
+        self.put_state_writes(&mut batch, &writes);
+        self.put_tree_update(&mut batch, &update);
+        batch.put_cf(self.handle(cf::META), META_TIP, encode(&tip));
+        batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&0u64));
+        batch.put_cf(self.handle(cf::META), META_GENESIS_HASH, encode(&genesis_hash));
+        self.write_synced(batch)?;
+        Ok(tip)
+    }
+
+    /// The tip after the last applied block.
+    pub fn tip(&self) -> Result<ChainTip, StorageError> {
+        let bytes = self.get_cf(cf::META, META_TIP)?.ok_or(StorageError::NotInitialised)?;
+        decode(&bytes).map_err(corrupt("tip"))
+    }
+
+    /// The Raft index of the last applied entry.
+    pub fn applied_index(&self) -> Result<u64, StorageError> {
+        match self.get_cf(cf::META, META_APPLIED)? {
+            Some(b) => decode(&b).map_err(corrupt("applied index")),
+            None => Ok(0),
+        }
+    }
+
+    /// Records that Raft entry `index` carried no block (election no-op, conf change), in
+    /// one synced write.
+    pub fn set_applied_index(&self, index: u64) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&index));
+        self.write_synced(batch)
+    }
+
+    fn put_state_writes(&self, batch: &mut WriteBatch, writes: &WriteSet) {
+        let state = self.handle(cf::STATE);
+        for (k, v) in &writes.0 {
+            match v {
+                Some(v) => batch.put_cf(state, k.to_bytes(), v.to_bytes()),
+                None => batch.delete_cf(state, k.to_bytes()),
+            }
+        }
+    }
+
+    fn put_node_batch(&self, batch: &mut WriteBatch, nodes: &NodeBatch) {
+        let (node_cf, value_cf) = (self.handle(cf::JMT_NODES), self.handle(cf::JMT_VALUES));
+        for (key, node) in nodes.nodes() {
+            batch.put_cf(node_cf, borsh::to_vec(key).expect("borsh to vec"), borsh::to_vec(node).expect("borsh to vec"));
+        }
+        for ((version, key_hash), value) in nodes.values() {
+            batch.put_cf(value_cf, value_key(key_hash, *version), encode(value));
+        }
+    }
+
+    fn put_tree_update(&self, batch: &mut WriteBatch, update: &StateUpdate) {
+        self.put_node_batch(batch, &update.batch.node_batch);
+        let stale = self.handle(cf::JMT_STALE);
+        for s in &update.batch.stale_node_index_batch {
+            let mut key = s.stale_since_version.to_be_bytes().to_vec();
+            key.extend(borsh::to_vec(&s.node_key).expect("borsh to vec"));
+            batch.put_cf(stale, key, []);
+        }
+    }
+
+    /// Persists an applied block — state writes, tree update, history nodes, the block, its
+    /// results and index entries, the tip and the Raft index it came from — in one atomic,
+    /// fsynced write.
+    pub fn commit_block(&self, raft_index: u64, block: &Block, applied: &AppliedBlock) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        let height = applied.header.height;
+        self.put_state_writes(&mut batch, &applied.state_writes);
+        self.put_tree_update(&mut batch, &applied.state_update);
+        let history = self.handle(cf::HISTORY);
+        for (at, hash) in &applied.history_nodes {
+            batch.put_cf(history, history_key(*at), hash.0);
+        }
+        batch.put_cf(self.handle(cf::BLOCKS), height.to_be_bytes(), encode(block));
+        let results = self.handle(cf::RESULTS);
+        let first_log_index = applied.tip.log.size - applied.results.len() as u64;
+        for (i, result) in applied.results.iter().enumerate() {
+            let location = TxLocation { height, index: i as u32, log_index: first_log_index + i as u64 };
+            batch.put_cf(results, result_key(height, i as u32), encode(result));
+            // A tx id is indexed by its first execution; a later duplicate stays findable
+            // by position but does not shadow the original.
+            if !matches!(result.outcome.rejection(), Some(r) if r.reason == couponcactus_chaincode::reject::RejectReason::Duplicate) {
+                batch.put_cf(results, tx_key(&result.tx_id), encode(&location));
+            }
+        }
+        self.put_indexes(&mut batch, height, &applied.results, &applied.state_writes);
+        batch.put_cf(self.handle(cf::META), META_TIP, encode(&applied.tip));
+        batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&raft_index));
+        self.write_synced(batch)
+    }
+
+    fn put_indexes(&self, batch: &mut WriteBatch, height: u64, results: &[TxResult], writes: &WriteSet) {
+        let idx = self.handle(cf::INDEXES);
+        for (i, result) in results.iter().enumerate() {
+            for event in result.outcome.events().unwrap_or_default() {
+                let tokens: Vec<TokenId> = match event {
+                    Event::Allocated { token, member, repeat: false } => {
+                        batch.put_cf(idx, wallet_key(member, token), []);
+                        vec![token.clone()]
+                    }
+                    Event::TokenTransferred { token, to, .. } => {
+                        batch.put_cf(idx, wallet_key(to, token), []);
+                        vec![token.clone()]
+                    }
+                    Event::Redeemed { token: Some(t), .. }
+                    | Event::RolledBack { token: Some(t), .. }
+                    | Event::TokenRevoked { token: t } => vec![t.clone()],
+                    Event::CodesIssued { pool, first_serial, count } if *count <= 100_000 => (0..*count)
+                        .map(|k| TokenId { pool: pool.clone(), serial: first_serial + k })
+                        .filter(|t| writes.0.contains_key(&StateKey::Token(t.clone())))
+                        .collect(),
+                    _ => vec![],
+                };
+                for token in tokens {
+                    batch.put_cf(idx, token_history_key(&token, height, i as u32), []);
+                }
+            }
+        }
+        for (key, value) in &writes.0 {
+            match (key, value) {
+                (StateKey::Pool(id), Some(StateValue::Pool(p))) => {
+                    batch.put_cf(idx, pool_key(&p.owner, id), []);
+                }
+                (StateKey::Redemption(id), Some(StateValue::Redemption(r))) if r.rolled_back_at.is_none() => {
+                    batch.put_cf(idx, store_key(&r.redeemer_org, &r.store, r.height, id), []);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The block at `height`.
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
+        self.get_cf(cf::BLOCKS, &height.to_be_bytes())?
+            .map(|b| decode(&b).map_err(corrupt("block")))
+            .transpose()
+    }
+
+    /// The results of the block at `height`, in order.
+    pub fn block_results(&self, height: u64) -> Result<Vec<TxResult>, StorageError> {
+        let prefix = height.to_be_bytes();
+        let mut out = Vec::new();
+        for item in self.db.prefix_iterator_cf(self.handle(cf::RESULTS), prefix) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) || k.len() != 12 {
+                break;
+            }
+            out.push(decode(&v).map_err(corrupt("tx result"))?);
+        }
+        Ok(out)
+    }
+
+    /// Where tx `id` was first executed.
+    pub fn tx_location(&self, id: &TxId) -> Result<Option<TxLocation>, StorageError> {
+        self.get_cf(cf::RESULTS, &tx_key(id))?
+            .map(|b| decode(&b).map_err(corrupt("tx location")))
+            .transpose()
+    }
+
+    /// The result at a location.
+    pub fn result_at(&self, height: u64, index: u32) -> Result<Option<TxResult>, StorageError> {
+        self.get_cf(cf::RESULTS, &result_key(height, index))?
+            .map(|b| decode(&b).map_err(corrupt("tx result")))
+            .transpose()
+    }
+
+    /// Tokens ever allocated or transferred to `member` (check current ownership in state).
+    pub fn wallet(&self, member: &MemberId) -> Result<Vec<TokenId>, StorageError> {
+        self.scan_suffixes(&wallet_prefix(member), |rest| decode::<TokenId>(rest).ok())
+    }
+
+    /// (height, index) of every tx that touched `token`, oldest first.
+    pub fn token_history(&self, token: &TokenId) -> Result<Vec<(u64, u32)>, StorageError> {
+        self.scan_suffixes(&token_history_prefix(token), |rest| {
+            let h = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+            let i = u32::from_be_bytes(rest.get(8..12)?.try_into().ok()?);
+            Some((h, i))
+        })
+    }
+
+    /// Pools created by `org`.
+    pub fn pools_of(&self, org: &OrgId) -> Result<Vec<PoolId>, StorageError> {
+        self.scan_suffixes(&pool_prefix(org), |rest| Some(PoolId(String::from_utf8(rest.to_vec()).ok()?)))
+    }
+
+    /// Redemptions at `store` of `org` (redeem tx ids, oldest first; check rollbacks in
+    /// state).
+    pub fn redemptions_at(&self, org: &OrgId, store: &StoreId) -> Result<Vec<TxId>, StorageError> {
+        self.scan_suffixes(&store_prefix(org, store), |rest| Some(TxId(rest.get(8..40)?.try_into().ok()?)))
+    }
+
+    fn scan_suffixes<T>(&self, prefix: &[u8], parse: impl Fn(&[u8]) -> Option<T>) -> Result<Vec<T>, StorageError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(self.handle(cf::INDEXES), IteratorMode::From(prefix, Direction::Forward));
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            let parsed = parse(&k[prefix.len()..]).ok_or(StorageError::Corrupt {
+                what: "index entry",
+                why: hex::encode(&k),
+            })?;
+            out.push(parsed);
+        }
+        Ok(out)
+    }
+
+    /// Stores a checkpoint certificate.
+    pub fn put_certificate(&self, cert: &Certificate) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.handle(cf::CERTS), cert.height.to_be_bytes(), encode(cert));
+        self.write_synced(batch)
+    }
+
+    /// The certificate of the highest certified block.
+    pub fn latest_certificate(&self) -> Result<Option<Certificate>, StorageError> {
+        let mut iter = self.db.iterator_cf(self.handle(cf::CERTS), IteratorMode::End);
+        match iter.next() {
+            None => Ok(None),
+            Some(item) => {
+                let (_, v) = item?;
+                Ok(Some(decode(&v).map_err(corrupt("certificate"))?))
+            }
+        }
+    }
+}
+
+fn value_key(key_hash: &KeyHash, version: Version) -> Vec<u8> {
+    let mut k = key_hash.0.to_vec();
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+fn history_key(at: NodeIndex) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = at.level;
+    k[1..].copy_from_slice(&at.index.to_be_bytes());
+    k
+}
+
+fn result_key(height: u64, index: u32) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&height.to_be_bytes());
+    k[8..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn tx_key(id: &TxId) -> Vec<u8> {
+    let mut k = b"id".to_vec();
+    k.extend_from_slice(&id.0);
+    k
+}
+
+fn wallet_prefix(member: &MemberId) -> Vec<u8> {
+    let mut k = b"w".to_vec();
+    k.extend_from_slice(&member.0);
+    k
+}
+
+fn wallet_key(member: &MemberId, token: &TokenId) -> Vec<u8> {
+    let mut k = wallet_prefix(member);
+    k.extend(encode(token));
+    k
+}
+
+fn token_history_prefix(token: &TokenId) -> Vec<u8> {
+    let mut k = b"t".to_vec();
+    k.extend(encode(token));
+    k
+}
+
+fn token_history_key(token: &TokenId, height: u64, index: u32) -> Vec<u8> {
+    let mut k = token_history_prefix(token);
+    k.extend_from_slice(&result_key(height, index));
+    k
+}
+
+fn pool_prefix(org: &OrgId) -> Vec<u8> {
+    let mut k = b"p".to_vec();
+    k.extend(encode(org));
+    k
+}
+
+fn pool_key(org: &OrgId, pool: &PoolId) -> Vec<u8> {
+    let mut k = pool_prefix(org);
+    k.extend_from_slice(pool.as_str().as_bytes());
+    k
+}
+
+fn store_prefix(org: &OrgId, store: &StoreId) -> Vec<u8> {
+    let mut k = b"s".to_vec();
+    k.extend(encode(org));
+    k.extend(encode(store));
+    k
+}
+
+fn store_key(org: &OrgId, store: &StoreId, height: u64, id: &TxId) -> Vec<u8> {
+    let mut k = store_prefix(org, store);
+    k.extend_from_slice(&height.to_be_bytes());
+    k.extend_from_slice(&id.0);
+    k
+}
+
+impl StateReader for Store {
+    fn get(&self, key: &StateKey) -> Result<Option<StateValue>, StateError> {
+        let bytes = self
+            .db
+            .get_cf(self.handle(cf::STATE), key.to_bytes())
+            .map_err(|e| StateError::Backend(e.to_string()))?;
+        bytes
+            .map(|b| StateValue::from_bytes(&b).map_err(|e| StateError::Corrupt { key: key.clone(), why: e.to_string() }))
+            .transpose()
+    }
+}
+
+impl TreeReader for Store {
+    fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
+        let key = borsh::to_vec(node_key)?;
+        match self.db.get_cf(self.handle(cf::JMT_NODES), key)? {
+            None => Ok(None),
+            Some(b) => Ok(Some(borsh::from_slice(&b)?)),
+        }
+    }
+
+    fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+        let seek = value_key(&key_hash, max_version);
+        let mut iter = self
+            .db
+            .iterator_cf(self.handle(cf::JMT_VALUES), IteratorMode::From(&seek, Direction::Reverse));
+        match iter.next() {
+            Some(item) => {
+                let (k, v) = item?;
+                if k.len() == 40 && k[..32] == key_hash.0 {
+                    Ok(decode::<Option<Vec<u8>>>(&v).map_err(|e| anyhow::anyhow!("corrupt jmt value: {e}"))?)
+                } else {
+                    Ok(None)
+                }
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        // Only jmt's restore path asks for this; state sync (issue 5) restores through
+        // snapshots of chaincode state instead.
+        anyhow::bail!("get_rightmost_leaf is not supported by the node's tree store")
+    }
+}
+
+impl TreeWriter for Store {
+    fn write_node_batch(&self, node_batch: &NodeBatch) -> anyhow::Result<()> {
+        let mut batch = WriteBatch::default();
+        self.put_node_batch(&mut batch, node_batch);
+        self.write_synced(batch)?;
+        Ok(())
+    }
+}
+
+impl HistoryReader for Store {
+    fn node(&self, at: NodeIndex) -> Result<Option<Hash32>, HistoryError> {
+        let bytes = self
+            .db
+            .get_cf(self.handle(cf::HISTORY), history_key(at))
+            .map_err(|e| HistoryError::Storage(e.to_string()))?;
+        bytes
+            .map(|b| b.as_slice().try_into().map(Hash32).map_err(|_| HistoryError::Storage("history node is not 32 bytes".into())))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use couponcactus_chaincode::commitment::{prove, verify_state_proof};
+    use couponcactus_chaincode::history::{inclusion_proof, root_at, verify_inclusion};
+    use couponcactus_chaincode::ledger::apply_block;
+    use couponcactus_chaincode::testkit;
+    use couponcactus_chaincode::tx::{RegisterKeyTx, TxBody, TxKind};
+    use couponcactus_chaincode::types::Role;
+
+    fn register(nonce: u64, seed: u8) -> couponcactus_chaincode::tx::SignedTx {
+        let g = testkit::genesis();
+        TxBody {
+            chain_id: g.chain_id,
+            nonce,
+            valid_until_ms: g.genesis_time_ms + 600_000,
+            kind: TxKind::RegisterKey(RegisterKeyTx { key: testkit::public(seed), role: Role::Issuer }),
+        }
+        .sign(&testkit::key(1))
+    }
+
+    #[test]
+    fn blocks_persist_atomically_and_survive_reopen_with_proofs() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = testkit::genesis();
+        let tip = {
+            let store = Store::open(dir.path()).unwrap();
+            let mut tip = store.init_genesis(&g, Hash32([3; 32])).unwrap();
+            assert_eq!(store.init_genesis(&g, Hash32([3; 32])).unwrap(), tip, "idempotent");
+            for h in 1..=3u64 {
+                let txs = vec![register(h, 10 + h as u8), register(h + 100, 10 + h as u8)];
+                let applied = apply_block(&store, &store, &tip, 1, g.genesis_time_ms + h, &txs).unwrap();
+                let block = Block { header: applied.header.clone(), txs };
+                store.commit_block(h * 10, &block, &applied).unwrap();
+                tip = applied.tip;
+            }
+            tip
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.tip().unwrap(), tip);
+        assert_eq!(store.applied_index().unwrap(), 30);
+        // The second registration of each key is rejected, and indexed by position only.
+        let results = store.block_results(2).unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results[1].outcome.rejection().is_some());
+        let loc = store.tx_location(&results[0].tx_id).unwrap().unwrap();
+        assert_eq!((loc.height, loc.index, loc.log_index), (2, 0, 2));
+        // State proof from RocksDB verifies against the header's root.
+        let key = StateKey::Key(testkit::public(12));
+        let proven = prove(&store, &key, 3).unwrap();
+        let header = store.block(3).unwrap().unwrap().header;
+        verify_state_proof(&header.state_root, &key, proven.value.as_ref(), &proven.proof).unwrap();
+        assert!(proven.value.is_some());
+        // History proof from RocksDB verifies against the header's log root.
+        assert_eq!(root_at(&store, header.log_size).unwrap(), header.log_root);
+        let leaf = couponcactus_chaincode::history::HistoryLeaf {
+            tx_id: results[0].tx_id,
+            height: 2,
+            index: 0,
+            outcome: results[0].outcome.clone(),
+        };
+        let path = inclusion_proof(&store, 2, header.log_size).unwrap();
+        verify_inclusion(&leaf.hash(), 2, header.log_size, &path, &header.log_root).unwrap();
+        // Reopening with another genesis hash is refused.
+        assert!(matches!(store.init_genesis(&g, Hash32([4; 32])), Err(StorageError::WrongGenesis { .. })));
+    }
+}
