@@ -79,7 +79,11 @@ pub struct BlockConfig {
 impl Default for BlockConfig {
     fn default() -> Self {
         let d = NodeOptions::default();
-        BlockConfig { max_txs: d.block_max_txs, max_bytes: d.block_max_bytes, interval_ms: d.block_interval.as_millis() as u64 }
+        BlockConfig {
+            max_txs: d.block_max_txs,
+            max_bytes: d.block_max_bytes,
+            interval_ms: d.block_interval.as_millis() as u64,
+        }
     }
 }
 
@@ -96,7 +100,10 @@ pub struct MempoolConfig {
 impl Default for MempoolConfig {
     fn default() -> Self {
         let d = MempoolLimits::default();
-        MempoolConfig { max_txs: d.max_txs, max_tx_bytes: d.max_tx_bytes }
+        MempoolConfig {
+            max_txs: d.max_txs,
+            max_tx_bytes: d.max_tx_bytes,
+        }
     }
 }
 
@@ -115,18 +122,31 @@ pub struct RaftConfig {
 impl Default for RaftConfig {
     fn default() -> Self {
         let d = NodeOptions::default();
-        RaftConfig { tick_ms: d.tick.as_millis() as u64, election_ticks: d.election_ticks, keep_log_entries: d.keep_log_entries }
+        RaftConfig {
+            tick_ms: d.tick.as_millis() as u64,
+            election_ticks: d.election_ticks,
+            keep_log_entries: d.keep_log_entries,
+        }
     }
 }
 
 impl NodeConfig {
     /// Reads a config file; relative paths in it are resolved against its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.into(), source })?;
-        let mut config: NodeConfig =
-            toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.into(), why: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            why: e.to_string(),
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.data_dir, &mut config.genesis, &mut config.node_key] {
+        for p in [
+            &mut config.data_dir,
+            &mut config.genesis,
+            &mut config.node_key,
+        ] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -143,7 +163,10 @@ impl NodeConfig {
             block_interval: Duration::from_millis(self.block.interval_ms),
             tick: Duration::from_millis(self.raft.tick_ms),
             election_ticks: self.raft.election_ticks,
-            mempool: MempoolLimits { max_txs: self.mempool.max_txs, max_tx_bytes: self.mempool.max_tx_bytes },
+            mempool: MempoolLimits {
+                max_txs: self.mempool.max_txs,
+                max_tx_bytes: self.mempool.max_tx_bytes,
+            },
             keep_log_entries: self.raft.keep_log_entries,
             ..NodeOptions::default()
         }
@@ -165,6 +188,9 @@ mod tests {
         assert_eq!(c.options().node_id, 2);
         assert_eq!(c.block.max_txs, NodeOptions::default().block_max_txs);
         std::fs::write(&path, "node_id = 2\nbogus = 1\n").unwrap();
-        assert!(matches!(NodeConfig::load(&path), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            NodeConfig::load(&path),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

@@ -5,7 +5,7 @@
 //! node key and the org's code-sealing data key, writes them as 0600 files under
 //! `DIR/keys/`, and writes `DIR/genesis.toml`. Later starts reuse them.
 
-use couponcactus_chaincode::ids::{Channel, ChainId, OrgId, StoreId};
+use couponcactus_chaincode::ids::{ChainId, Channel, OrgId, StoreId};
 use couponcactus_chaincode::initial::{InitialOrg, InitialState};
 use couponcactus_chaincode::types::{ChainParams, NodeRecord, Role};
 use couponcactus_genesis::{Genesis, GenesisError, KeyFile};
@@ -17,7 +17,13 @@ pub fn dev_roles() -> Vec<(&'static str, Option<Role>)> {
     vec![
         ("org-admin", Some(Role::OrgAdmin)),
         ("issuer", Some(Role::Issuer)),
-        ("terminal", Some(Role::Terminal { store: StoreId("dev-store".into()), channel: Channel("pos".into()) })),
+        (
+            "terminal",
+            Some(Role::Terminal {
+                store: StoreId("dev-store".into()),
+                channel: Channel("pos".into()),
+            }),
+        ),
         ("auditor", Some(Role::Auditor)),
         ("node", None),
     ]
@@ -54,13 +60,18 @@ impl DevLayout {
 
 /// Creates the dev genesis and keys if missing; returns the genesis.
 pub fn prepare(dir: &Path, p2p_addr: &str, now_ms: u64) -> Result<Genesis, GenesisError> {
-    let layout = DevLayout { dir: dir.to_path_buf() };
+    let layout = DevLayout {
+        dir: dir.to_path_buf(),
+    };
     if layout.genesis().exists() {
         return Genesis::load(&layout.genesis());
     }
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| GenesisError::Io { path: path.clone(), source }
+        move |source| GenesisError::Io {
+            path: path.clone(),
+            source,
+        }
     };
     std::fs::create_dir_all(dir.join("keys")).map_err(io(&dir.join("keys")))?;
     let mut keys = std::collections::BTreeMap::new();
@@ -76,8 +87,18 @@ pub fn prepare(dir: &Path, p2p_addr: &str, now_ms: u64) -> Result<Genesis, Genes
         chain_id: ChainId("cactus-dev".into()),
         genesis_time_ms: now_ms,
         params: ChainParams::default(),
-        orgs: vec![InitialOrg { id: org.clone(), name: "Dev Org".into(), admin_keys: vec![keys["org-admin"].public_key()] }],
-        nodes: vec![NodeRecord { node_id: 1, org, node_key: keys["node"].public_key(), p2p_addr: p2p_addr.into(), voter: true }],
+        orgs: vec![InitialOrg {
+            id: org.clone(),
+            name: "Dev Org".into(),
+            admin_keys: vec![keys["org-admin"].public_key()],
+        }],
+        nodes: vec![NodeRecord {
+            node_id: 1,
+            org,
+            node_key: keys["node"].public_key(),
+            p2p_addr: p2p_addr.into(),
+            voter: true,
+        }],
     })?;
     genesis.save(&layout.genesis())?;
     Ok(genesis)

@@ -42,7 +42,9 @@ struct Args {
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CACTUSD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,raft=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if json {
         builder.json().init();
     } else {
@@ -59,32 +61,69 @@ async fn main() -> Result<()> {
         .context("installing the metrics recorder")?;
 
     let (genesis, key, options, db_dir, http_addr, dev) = if args.dev {
-        let p2p = args.p2p_addr.clone().unwrap_or_else(|| "/ip4/127.0.0.1/tcp/7201".into());
+        let p2p = args
+            .p2p_addr
+            .clone()
+            .unwrap_or_else(|| "/ip4/127.0.0.1/tcp/7201".into());
         let genesis = prepare(&args.data_dir, &p2p, now_ms()).context("preparing the dev chain")?;
-        let layout = DevLayout { dir: args.data_dir.clone() };
+        let layout = DevLayout {
+            dir: args.data_dir.clone(),
+        };
         let key = KeyFile::load(&layout.key("node"))?;
-        let http = args.http_addr.unwrap_or_else(|| "127.0.0.1:7101".parse().expect("valid"));
-        (genesis, key, NodeOptions::default(), layout.db(), http, Some(layout))
+        let http = args
+            .http_addr
+            .unwrap_or_else(|| "127.0.0.1:7101".parse().expect("valid"));
+        (
+            genesis,
+            key,
+            NodeOptions::default(),
+            layout.db(),
+            http,
+            Some(layout),
+        )
     } else if let Some(path) = &args.config {
         let config = NodeConfig::load(path)?;
         let genesis = Genesis::load(&config.genesis)?;
         let key = KeyFile::load(&config.node_key)?;
         let http = args.http_addr.unwrap_or(config.http_addr);
-        (genesis, key, config.options(), config.data_dir.clone(), http, None)
+        (
+            genesis,
+            key,
+            config.options(),
+            config.data_dir.clone(),
+            http,
+            None,
+        )
     } else {
         bail!("say what to run: `cactusd --dev --data-dir DIR` or `cactusd --config FILE`");
     };
-    let me = genesis.initial.nodes.iter().find(|n| n.node_id == options.node_id);
+    let me = genesis
+        .initial
+        .nodes
+        .iter()
+        .find(|n| n.node_id == options.node_id);
     match me {
         Some(n) if n.node_key == key.public_key() => {}
-        Some(_) => bail!("the node key does not match node {} in genesis", options.node_id),
+        Some(_) => bail!(
+            "the node key does not match node {} in genesis",
+            options.node_id
+        ),
         None => bail!("node {} is not in genesis", options.node_id),
     }
     std::fs::create_dir_all(&db_dir).with_context(|| format!("creating {}", db_dir.display()))?;
-    let store = Store::open(&db_dir).with_context(|| format!("opening the database in {}", db_dir.display()))?;
-    let (node, consensus) = start(store, &genesis.initial, genesis.hash(), key.signing_key(), options)?;
+    let store = Store::open(&db_dir)
+        .with_context(|| format!("opening the database in {}", db_dir.display()))?;
+    let (node, consensus) = start(
+        store,
+        &genesis.initial,
+        genesis.hash(),
+        key.signing_key(),
+        options,
+    )?;
 
-    let listener = tokio::net::TcpListener::bind(http_addr).await.with_context(|| format!("binding {http_addr}"))?;
+    let listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .with_context(|| format!("binding {http_addr}"))?;
     let bound = listener.local_addr()?;
     info!(chain = %genesis.initial.chain_id, genesis = %genesis.hash(), http = %bound, "cactusd started");
     if let Some(layout) = &dev {
@@ -94,7 +133,8 @@ async fn main() -> Result<()> {
 
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -114,10 +154,16 @@ async fn main() -> Result<()> {
 async fn register_dev_keys(node: &NodeHandle, layout: &DevLayout) -> Result<()> {
     let admin = KeyFile::load(&layout.key("org-admin"))?.signing_key();
     for (i, (name, role)) in dev_roles().into_iter().enumerate() {
-        let Some(role) = role.filter(|r| *r != couponcactus_chaincode::types::Role::OrgAdmin) else { continue };
+        let Some(role) = role.filter(|r| *r != couponcactus_chaincode::types::Role::OrgAdmin)
+        else {
+            continue;
+        };
         let key = KeyFile::load(&layout.key(name))?.public_key();
         let state_has_key = matches!(
-            couponcactus_chaincode::state::StateReader::get(node.store(), &couponcactus_chaincode::state::StateKey::Key(key)),
+            couponcactus_chaincode::state::StateReader::get(
+                node.store(),
+                &couponcactus_chaincode::state::StateKey::Key(key)
+            ),
             Ok(Some(_))
         );
         if state_has_key {

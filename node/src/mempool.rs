@@ -91,7 +91,10 @@ pub struct MempoolLimits {
 
 impl Default for MempoolLimits {
     fn default() -> Self {
-        MempoolLimits { max_txs: 200_000, max_tx_bytes: 2 * 1024 * 1024 }
+        MempoolLimits {
+            max_txs: 200_000,
+            max_tx_bytes: 2 * 1024 * 1024,
+        }
     }
 }
 
@@ -106,7 +109,11 @@ pub struct Mempool {
 impl Mempool {
     /// An empty mempool.
     pub fn new(limits: MempoolLimits) -> Self {
-        Mempool { queue: VecDeque::new(), ids: HashSet::new(), limits }
+        Mempool {
+            queue: VecDeque::new(),
+            ids: HashSet::new(),
+            limits,
+        }
     }
 
     /// Number of queued txs.
@@ -143,7 +150,9 @@ impl Mempool {
         let mut out = Vec::new();
         let mut bytes = 0;
         while out.len() < max_txs {
-            let Some((_, tx)) = self.queue.front() else { break };
+            let Some((_, tx)) = self.queue.front() else {
+                break;
+            };
             let size = encode(tx).len();
             if !out.is_empty() && bytes + size > max_bytes {
                 break;
@@ -167,20 +176,35 @@ pub fn check_admission<S: StateReader + ?Sized>(
     tx: &SignedTx,
 ) -> Result<(), AdmissionError> {
     if &tx.body.chain_id != chain_id {
-        return Err(AdmissionError::WrongChain { expected: chain_id.clone(), got: tx.body.chain_id.clone() });
+        return Err(AdmissionError::WrongChain {
+            expected: chain_id.clone(),
+            got: tx.body.chain_id.clone(),
+        });
     }
     let size = encode(tx).len();
     if size > limits.max_tx_bytes {
-        return Err(AdmissionError::Oversize { size, max: limits.max_tx_bytes });
+        return Err(AdmissionError::Oversize {
+            size,
+            max: limits.max_tx_bytes,
+        });
     }
     if tx.body.valid_until_ms < now_ms {
-        return Err(AdmissionError::Stale { valid_until_ms: tx.body.valid_until_ms, now_ms });
+        return Err(AdmissionError::Stale {
+            valid_until_ms: tx.body.valid_until_ms,
+            now_ms,
+        });
     }
     if tx.body.valid_until_ms.saturating_sub(now_ms) > params.max_tx_validity_ms {
-        return Err(AdmissionError::ValidityTooLong { max_ms: params.max_tx_validity_ms });
+        return Err(AdmissionError::ValidityTooLong {
+            max_ms: params.max_tx_validity_ms,
+        });
     }
-    tx.verify().map_err(|e| AdmissionError::BadSignature(e.to_string()))?;
-    match state.get(&StateKey::Key(tx.signer)).map_err(|e| AdmissionError::State(e.to_string()))? {
+    tx.verify()
+        .map_err(|e| AdmissionError::BadSignature(e.to_string()))?;
+    match state
+        .get(&StateKey::Key(tx.signer))
+        .map_err(|e| AdmissionError::State(e.to_string()))?
+    {
         Some(StateValue::Key(k)) if k.revoked_at.is_none() => Ok(()),
         Some(StateValue::Key(_)) => Err(AdmissionError::KeyRevoked(tx.signer.to_hex())),
         _ => Err(AdmissionError::UnknownKey(tx.signer.to_hex())),
@@ -194,7 +218,12 @@ mod tests {
     use couponcactus_chaincode::tx::{RevokeKeyTx, TxKind};
 
     fn tx(c: &mut TestChain, seed: u8) -> SignedTx {
-        c.sign(&testkit::key(seed), TxKind::RevokeKey(RevokeKeyTx { key: testkit::public(50) }))
+        c.sign(
+            &testkit::key(seed),
+            TxKind::RevokeKey(RevokeKeyTx {
+                key: testkit::public(50),
+            }),
+        )
     }
 
     #[test]
@@ -203,7 +232,9 @@ mod tests {
         let limits = MempoolLimits::default();
         let params = ChainParams::default();
         let now = c.time_ms;
-        let revoke = TxKind::RevokeKey(RevokeKeyTx { key: testkit::public(50) });
+        let revoke = TxKind::RevokeKey(RevokeKeyTx {
+            key: testkit::public(50),
+        });
         let good = tx(&mut c, 1);
         let unknown = tx(&mut c, 77);
         let mut stale = c.body(revoke.clone());
@@ -221,16 +252,28 @@ mod tests {
         assert_eq!(check(&bad, &limits), Err("bad_signature"));
         assert_eq!(check(&unknown, &limits), Err("unknown_key"));
         assert_eq!(check(&stale.sign(&testkit::key(1)), &limits), Err("stale"));
-        assert_eq!(check(&long.sign(&testkit::key(1)), &limits), Err("invalid_input"));
-        let small = MempoolLimits { max_txs: 1, max_tx_bytes: 10 };
+        assert_eq!(
+            check(&long.sign(&testkit::key(1)), &limits),
+            Err("invalid_input")
+        );
+        let small = MempoolLimits {
+            max_txs: 1,
+            max_tx_bytes: 10,
+        };
         assert_eq!(check(&good, &small), Err("oversize"));
-        assert_eq!(check(&other.sign(&testkit::key(1)), &limits), Err("wrong_chain"));
+        assert_eq!(
+            check(&other.sign(&testkit::key(1)), &limits),
+            Err("wrong_chain")
+        );
     }
 
     #[test]
     fn queue_is_fifo_deduplicated_and_bounded() {
         let mut c = TestChain::new();
-        let mut pool = Mempool::new(MempoolLimits { max_txs: 2, max_tx_bytes: 1 << 20 });
+        let mut pool = Mempool::new(MempoolLimits {
+            max_txs: 2,
+            max_tx_bytes: 1 << 20,
+        });
         let (a, b, d) = (tx(&mut c, 1), tx(&mut c, 1), tx(&mut c, 1));
         assert!(pool.push(a.id(), a.clone()).unwrap());
         assert!(!pool.push(a.id(), a.clone()).unwrap());

@@ -11,7 +11,7 @@
 
 use crate::mempool::{AdmissionError, Mempool, MempoolLimits, check_admission};
 use crate::raft_log::RaftStore;
-use crate::storage::{Store, StorageError, TxLocation};
+use crate::storage::{StorageError, Store, TxLocation};
 use bincode::{Decode, Encode};
 use couponcactus_chaincode::block::{BlockHeader, Certificate, sign_checkpoint};
 use couponcactus_chaincode::encoding::{decode, encode};
@@ -108,7 +108,9 @@ pub enum SubmitError {
     #[error(transparent)]
     Admission(#[from] AdmissionError),
     /// Not committed within the commit timeout; the tx may still commit.
-    #[error("tx {0} was not committed in time; query its status or resubmit it (resubmission is idempotent)")]
+    #[error(
+        "tx {0} was not committed in time; query its status or resubmit it (resubmission is idempotent)"
+    )]
     Timeout(TxId),
     /// The node is shutting down or its consensus loop stopped.
     #[error("node is shutting down")]
@@ -177,7 +179,10 @@ impl std::fmt::Debug for NodeHandle {
 
 /// Milliseconds since the Unix epoch by the local clock.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -197,7 +202,12 @@ impl NodeHandle {
 
     /// The current status.
     pub fn status(&self) -> NodeStatus {
-        let mut s = self.shared.status.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut s = self
+            .shared
+            .status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         s.mempool = lock(&self.shared.mempool).len();
         s
     }
@@ -205,16 +215,26 @@ impl NodeHandle {
     /// The context the next block would execute in (for dry runs).
     pub fn next_block_context(&self) -> Result<BlockContext, StorageError> {
         let tip = self.shared.store.tip()?;
-        Ok(BlockContext { chain_id: tip.chain_id, height: tip.height + 1, time_ms: now_ms().max(tip.time_ms + 1) })
+        Ok(BlockContext {
+            chain_id: tip.chain_id,
+            height: tip.height + 1,
+            time_ms: now_ms().max(tip.time_ms + 1),
+        })
     }
 
     /// The result of a tx already executed.
     pub fn committed(&self, id: &TxId) -> Result<Option<Committed>, StorageError> {
-        let Some(location) = self.shared.store.tx_location(id)? else { return Ok(None) };
-        let result = self.shared.store.result_at(location.height, location.index)?.ok_or(StorageError::Corrupt {
-            what: "tx result",
-            why: format!("indexed tx {id} has no result"),
-        })?;
+        let Some(location) = self.shared.store.tx_location(id)? else {
+            return Ok(None);
+        };
+        let result = self
+            .shared
+            .store
+            .result_at(location.height, location.index)?
+            .ok_or(StorageError::Corrupt {
+                what: "tx result",
+                why: format!("indexed tx {id} has no result"),
+            })?;
         Ok(Some(Committed { location, result }))
     }
 
@@ -230,11 +250,26 @@ impl NodeHandle {
         if let Some(done) = self.committed(&id)? {
             return Ok(SubmitOutcome::Committed(done));
         }
-        let params = self.shared.params.read().unwrap_or_else(|e| e.into_inner()).clone();
-        check_admission(&self.shared.store, &self.shared.chain_id, &params, &self.shared.options.mempool, now_ms(), &tx)?;
+        let params = self
+            .shared
+            .params
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        check_admission(
+            &self.shared.store,
+            &self.shared.chain_id,
+            &params,
+            &self.shared.options.mempool,
+            now_ms(),
+            &tx,
+        )?;
         let receiver = if wait {
             let (sender, receiver) = oneshot::channel();
-            lock(&self.shared.waiters).entry(id).or_default().push(sender);
+            lock(&self.shared.waiters)
+                .entry(id)
+                .or_default()
+                .push(sender);
             Some(receiver)
         } else {
             None
@@ -249,7 +284,9 @@ impl NodeHandle {
             return Err(e.into());
         }
         let _ = lock(&self.shared.commands).send(Command::Wake);
-        let Some(receiver) = receiver else { return Ok(SubmitOutcome::Accepted(id)) };
+        let Some(receiver) = receiver else {
+            return Ok(SubmitOutcome::Accepted(id));
+        };
         match tokio::time::timeout(self.shared.options.commit_timeout, receiver).await {
             Ok(Ok(done)) => Ok(SubmitOutcome::Committed(done)),
             Ok(Err(_)) => Err(SubmitError::ShuttingDown),
@@ -284,7 +321,12 @@ pub fn start(
     options: NodeOptions,
 ) -> Result<(NodeHandle, std::thread::JoinHandle<Result<(), String>>), StartError> {
     let tip = store.init_genesis(genesis, genesis_hash)?;
-    let voters: Vec<u64> = genesis.nodes.iter().filter(|n| n.voter).map(|n| n.node_id).collect();
+    let voters: Vec<u64> = genesis
+        .nodes
+        .iter()
+        .filter(|n| n.voter)
+        .map(|n| n.node_id)
+        .collect();
     let raft_store = RaftStore::open(store.clone(), &voters)?;
     let applied = store.applied_index()?;
     let config = Config {
@@ -331,8 +373,17 @@ pub fn start(
         options,
         commands: Mutex::new(commands),
     });
-    let handle = NodeHandle { shared: shared.clone() };
-    let mut replica = Replica { raw, raft_store, shared, node_key, last_proposal: Instant::now(), last_block_time: tip.time_ms };
+    let handle = NodeHandle {
+        shared: shared.clone(),
+    };
+    let mut replica = Replica {
+        raw,
+        raft_store,
+        shared,
+        node_key,
+        last_proposal: Instant::now(),
+        last_block_time: tip.time_ms,
+    };
     let thread = std::thread::Builder::new()
         .name("consensus".into())
         .spawn(move || replica.run(inbox).map_err(|e| e.to_string()))
@@ -341,7 +392,12 @@ pub fn start(
 }
 
 fn read_params(store: &Store) -> Result<ChainParams, StorageError> {
-    match store.get(&StateKey::Params).map_err(|e| StorageError::Corrupt { what: "params", why: e.to_string() })? {
+    match store
+        .get(&StateKey::Params)
+        .map_err(|e| StorageError::Corrupt {
+            what: "params",
+            why: e.to_string(),
+        })? {
         Some(StateValue::Params(p)) => Ok(p),
         _ => Ok(ChainParams::default()),
     }
@@ -379,7 +435,9 @@ impl Replica {
         let mut last_tick = Instant::now();
         let result = loop {
             let tick = self.shared.options.tick;
-            let wait = tick.saturating_sub(last_tick.elapsed()).min(self.shared.options.block_interval);
+            let wait = tick
+                .saturating_sub(last_tick.elapsed())
+                .min(self.shared.options.block_interval);
             match inbox.recv_timeout(wait) {
                 Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break Ok(()),
                 Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => {}
@@ -406,7 +464,10 @@ impl Replica {
         let opts = &self.shared.options;
         let txs = {
             let mut pool = lock(&self.shared.mempool);
-            if pool.is_empty() || (pool.len() < opts.block_max_txs && self.last_proposal.elapsed() < opts.block_interval) {
+            if pool.is_empty()
+                || (pool.len() < opts.block_max_txs
+                    && self.last_proposal.elapsed() < opts.block_interval)
+            {
                 return Ok(());
             }
             pool.take(opts.block_max_txs, opts.block_max_bytes)
@@ -415,7 +476,11 @@ impl Replica {
         self.last_block_time = time_ms;
         self.last_proposal = Instant::now();
         let count = txs.len();
-        let proposal = BlockProposal { proposer: opts.node_id, time_ms, txs };
+        let proposal = BlockProposal {
+            proposer: opts.node_id,
+            time_ms,
+            txs,
+        };
         if let Err(e) = self.raw.propose(vec![], encode(&proposal)) {
             // Lost leadership meanwhile: put the txs back for the next leader turn.
             tracing::warn!(error = %e, txs = count, "proposal dropped; txs requeued");
@@ -461,7 +526,11 @@ impl Replica {
     }
 
     fn publish_role(&self) {
-        let mut s = self.shared.status.write().unwrap_or_else(|e| e.into_inner());
+        let mut s = self
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         s.role = match self.raw.raft.state {
             StateRole::Leader => "leader",
             StateRole::Follower => "follower",
@@ -485,7 +554,8 @@ impl Replica {
                 store.set_applied_index(entry.index)?;
                 continue;
             }
-            let proposal: BlockProposal = decode(&entry.data).map_err(|e| LoopError::Apply(format!("entry {}: {e}", entry.index)))?;
+            let proposal: BlockProposal = decode(&entry.data)
+                .map_err(|e| LoopError::Apply(format!("entry {}: {e}", entry.index)))?;
             self.apply_block(entry.index, proposal)?;
         }
         // Keep `keep_log_entries` applied entries; compact in steps of 256 entries.
@@ -501,20 +571,44 @@ impl Replica {
         let store = &self.shared.store;
         let tip: ChainTip = store.tip()?;
         let time_ms = proposal.time_ms.max(tip.time_ms + 1);
-        let applied = apply_block(store, store, &tip, proposal.proposer, time_ms, &proposal.txs)
-            .map_err(|e| LoopError::Apply(e.to_string()))?;
+        let applied = apply_block(
+            store,
+            store,
+            &tip,
+            proposal.proposer,
+            time_ms,
+            &proposal.txs,
+        )
+        .map_err(|e| LoopError::Apply(e.to_string()))?;
         let header: BlockHeader = applied.header.clone();
-        let block = Block { header: header.clone(), txs: proposal.txs };
+        let block = Block {
+            header: header.clone(),
+            txs: proposal.txs,
+        };
         store.commit_block(index, &block, &applied)?;
         self.last_block_time = self.last_block_time.max(time_ms);
         // A lone voter certifies its own blocks; the consortium gathers quorum signatures.
         let block_hash = header.hash();
         self.certify(&header, block_hash)?;
-        if let Some(StateValue::Params(p)) = applied.state_writes.0.get(&StateKey::Params).cloned().flatten() {
-            *self.shared.params.write().unwrap_or_else(|e| e.into_inner()) = p;
+        if let Some(StateValue::Params(p)) = applied
+            .state_writes
+            .0
+            .get(&StateKey::Params)
+            .cloned()
+            .flatten()
+        {
+            *self
+                .shared
+                .params
+                .write()
+                .unwrap_or_else(|e| e.into_inner()) = p;
         }
         {
-            let mut s = self.shared.status.write().unwrap_or_else(|e| e.into_inner());
+            let mut s = self
+                .shared
+                .status
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
             s.height = header.height;
             s.block_hash = block_hash;
             s.state_root = header.state_root;
@@ -523,11 +617,19 @@ impl Replica {
         let first_log_index = header.log_size - applied.results.len() as u64;
         let mut waiters = lock(&self.shared.waiters);
         for (i, result) in applied.results.into_iter().enumerate() {
-            let reason = result.outcome.rejection().map(|r| r.reason.code()).unwrap_or("applied");
+            let reason = result
+                .outcome
+                .rejection()
+                .map(|r| r.reason.code())
+                .unwrap_or("applied");
             metrics::counter!("cactus_tx_results_total", "result" => reason).increment(1);
             if let Some(senders) = waiters.remove(&result.tx_id) {
                 let done = Committed {
-                    location: TxLocation { height: header.height, index: i as u32, log_index: first_log_index + i as u64 },
+                    location: TxLocation {
+                        height: header.height,
+                        index: i as u32,
+                        log_index: first_log_index + i as u64,
+                    },
                     result,
                 };
                 for s in senders {
@@ -545,10 +647,25 @@ impl Replica {
         if voters != [self.shared.options.node_id] {
             return Ok(());
         }
-        let signature = sign_checkpoint(&self.node_key, self.shared.options.node_id, &header.chain_id, header.height, &block_hash);
-        let cert = Certificate { chain_id: header.chain_id.clone(), height: header.height, block_hash, signatures: vec![signature] };
+        let signature = sign_checkpoint(
+            &self.node_key,
+            self.shared.options.node_id,
+            &header.chain_id,
+            header.height,
+            &block_hash,
+        );
+        let cert = Certificate {
+            chain_id: header.chain_id.clone(),
+            height: header.height,
+            block_hash,
+            signatures: vec![signature],
+        };
         self.shared.store.put_certificate(&cert)?;
-        self.shared.status.write().unwrap_or_else(|e| e.into_inner()).certified_height = header.height;
+        self.shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .certified_height = header.height;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@
 //! Ready loop calls it before it acknowledges anything. First and last index are cached in
 //! memory (the log is only changed through this type).
 
-use crate::storage::{Store, StorageError, cf};
+use crate::storage::{StorageError, Store, cf};
 use protobuf::Message as _;
 use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
 use raft::{GetEntriesContext, RaftState, StorageError as RaftStorageError};
@@ -47,7 +47,11 @@ impl RaftStore {
             let mut cs = ConfState::default();
             cs.set_voters(voters.to_vec());
             let mut batch = WriteBatch::default();
-            batch.put_cf(state, CONF_STATE, cs.write_to_bytes().expect("protobuf encodes"));
+            batch.put_cf(
+                state,
+                CONF_STATE,
+                cs.write_to_bytes().expect("protobuf encodes"),
+            );
             store.write_synced(batch)?;
         }
         let (truncated_index, truncated_term) = match db.get_cf(state, TRUNCATED)? {
@@ -57,7 +61,10 @@ impl RaftStore {
             ),
             _ => (0, 0),
         };
-        let last_index = match db.iterator_cf(store.handle(cf::RAFT_LOG), rocksdb::IteratorMode::End).next() {
+        let last_index = match db
+            .iterator_cf(store.handle(cf::RAFT_LOG), rocksdb::IteratorMode::End)
+            .next()
+        {
             Some(item) => {
                 let (k, _) = item?;
                 u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StorageError::Corrupt {
@@ -69,7 +76,11 @@ impl RaftStore {
         };
         Ok(RaftStore {
             store,
-            bounds: Arc::new(Mutex::new(Bounds { truncated_index, truncated_term, last_index })),
+            bounds: Arc::new(Mutex::new(Bounds {
+                truncated_index,
+                truncated_term,
+                last_index,
+            })),
         })
     }
 
@@ -79,21 +90,37 @@ impl RaftStore {
 
     /// Appends `entries` (dropping any existing entries from the first new index on) and
     /// sets `hard_state`, in one fsynced write.
-    pub fn persist(&self, entries: &[Entry], hard_state: Option<&HardState>) -> Result<(), StorageError> {
+    pub fn persist(
+        &self,
+        entries: &[Entry],
+        hard_state: Option<&HardState>,
+    ) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
         let log = self.store.handle(cf::RAFT_LOG);
         let mut bounds = self.bounds();
         if let Some(first) = entries.first() {
             if first.index <= bounds.last_index {
-                batch.delete_range_cf(log, first.index.to_be_bytes(), (bounds.last_index + 1).to_be_bytes());
+                batch.delete_range_cf(
+                    log,
+                    first.index.to_be_bytes(),
+                    (bounds.last_index + 1).to_be_bytes(),
+                );
             }
             for e in entries {
-                batch.put_cf(log, e.index.to_be_bytes(), e.write_to_bytes().expect("protobuf encodes"));
+                batch.put_cf(
+                    log,
+                    e.index.to_be_bytes(),
+                    e.write_to_bytes().expect("protobuf encodes"),
+                );
             }
             bounds.last_index = entries.last().expect("non-empty").index;
         }
         if let Some(hs) = hard_state {
-            batch.put_cf(self.store.handle(cf::RAFT_STATE), HARD_STATE, hs.write_to_bytes().expect("protobuf encodes"));
+            batch.put_cf(
+                self.store.handle(cf::RAFT_STATE),
+                HARD_STATE,
+                hs.write_to_bytes().expect("protobuf encodes"),
+            );
         }
         self.store.write_synced(batch)?;
         *self.bounds.lock().unwrap_or_else(|e| e.into_inner()) = bounds;
@@ -110,7 +137,11 @@ impl RaftStore {
         }
         hs.set_commit(commit);
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.store.handle(cf::RAFT_STATE), HARD_STATE, hs.write_to_bytes().expect("protobuf encodes"));
+        batch.put_cf(
+            self.store.handle(cf::RAFT_STATE),
+            HARD_STATE,
+            hs.write_to_bytes().expect("protobuf encodes"),
+        );
         self.store.write_unsynced(batch)
     }
 
@@ -125,12 +156,19 @@ impl RaftStore {
         if index <= bounds.truncated_index || index > bounds.last_index {
             return Ok(());
         }
-        let term = self.entry(index)?.map(|e| e.term).ok_or(StorageError::Corrupt {
-            what: "raft log",
-            why: format!("entry {index} missing"),
-        })?;
+        let term = self
+            .entry(index)?
+            .map(|e| e.term)
+            .ok_or(StorageError::Corrupt {
+                what: "raft log",
+                why: format!("entry {index} missing"),
+            })?;
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(self.store.handle(cf::RAFT_LOG), 0u64.to_be_bytes(), (index + 1).to_be_bytes());
+        batch.delete_range_cf(
+            self.store.handle(cf::RAFT_LOG),
+            0u64.to_be_bytes(),
+            (index + 1).to_be_bytes(),
+        );
         let mut t = index.to_be_bytes().to_vec();
         t.extend_from_slice(&term.to_be_bytes());
         batch.put_cf(self.store.handle(cf::RAFT_STATE), TRUNCATED, t);
@@ -142,22 +180,45 @@ impl RaftStore {
     }
 
     fn hard_state(&self) -> Result<HardState, StorageError> {
-        match self.store.db().get_cf(self.store.handle(cf::RAFT_STATE), HARD_STATE)? {
-            Some(b) => HardState::parse_from_bytes(&b).map_err(|e| StorageError::Corrupt { what: "hard state", why: e.to_string() }),
+        match self
+            .store
+            .db()
+            .get_cf(self.store.handle(cf::RAFT_STATE), HARD_STATE)?
+        {
+            Some(b) => HardState::parse_from_bytes(&b).map_err(|e| StorageError::Corrupt {
+                what: "hard state",
+                why: e.to_string(),
+            }),
             None => Ok(HardState::default()),
         }
     }
 
     fn conf_state(&self) -> Result<ConfState, StorageError> {
-        match self.store.db().get_cf(self.store.handle(cf::RAFT_STATE), CONF_STATE)? {
-            Some(b) => ConfState::parse_from_bytes(&b).map_err(|e| StorageError::Corrupt { what: "conf state", why: e.to_string() }),
+        match self
+            .store
+            .db()
+            .get_cf(self.store.handle(cf::RAFT_STATE), CONF_STATE)?
+        {
+            Some(b) => ConfState::parse_from_bytes(&b).map_err(|e| StorageError::Corrupt {
+                what: "conf state",
+                why: e.to_string(),
+            }),
             None => Ok(ConfState::default()),
         }
     }
 
     fn entry(&self, index: u64) -> Result<Option<Entry>, StorageError> {
-        match self.store.db().get_cf(self.store.handle(cf::RAFT_LOG), index.to_be_bytes())? {
-            Some(b) => Ok(Some(Entry::parse_from_bytes(&b).map_err(|e| StorageError::Corrupt { what: "raft entry", why: e.to_string() })?)),
+        match self
+            .store
+            .db()
+            .get_cf(self.store.handle(cf::RAFT_LOG), index.to_be_bytes())?
+        {
+            Some(b) => Ok(Some(Entry::parse_from_bytes(&b).map_err(|e| {
+                StorageError::Corrupt {
+                    what: "raft entry",
+                    why: e.to_string(),
+                }
+            })?)),
             None => Ok(None),
         }
     }
@@ -165,7 +226,10 @@ impl RaftStore {
 
 impl raft::Storage for RaftStore {
     fn initial_state(&self) -> raft::Result<RaftState> {
-        Ok(RaftState { hard_state: self.hard_state().map_err(other)?, conf_state: self.conf_state().map_err(other)? })
+        Ok(RaftState {
+            hard_state: self.hard_state().map_err(other)?,
+            conf_state: self.conf_state().map_err(other)?,
+        })
     }
 
     fn entries(
@@ -186,7 +250,10 @@ impl raft::Storage for RaftStore {
         let mut out = Vec::with_capacity((high - low) as usize);
         let mut size = 0u64;
         for index in low..high {
-            let e = self.entry(index).map_err(other)?.ok_or(raft::Error::Store(RaftStorageError::Unavailable))?;
+            let e = self
+                .entry(index)
+                .map_err(other)?
+                .ok_or(raft::Error::Store(RaftStorageError::Unavailable))?;
             size += u64::from(e.compute_size());
             // At least one entry is always returned.
             if !out.is_empty() && max.is_some_and(|m| size > m) {
@@ -208,7 +275,11 @@ impl raft::Storage for RaftStore {
         if idx > bounds.last_index {
             return Err(raft::Error::Store(RaftStorageError::Unavailable));
         }
-        Ok(self.entry(idx).map_err(other)?.ok_or(raft::Error::Store(RaftStorageError::Unavailable))?.term)
+        Ok(self
+            .entry(idx)
+            .map_err(other)?
+            .ok_or(raft::Error::Store(RaftStorageError::Unavailable))?
+            .term)
     }
 
     fn first_index(&self) -> raft::Result<u64> {
@@ -221,7 +292,9 @@ impl raft::Storage for RaftStore {
 
     fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
         // A one-voter group never sends snapshots; state sync arrives with the consortium.
-        Err(raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable))
+        Err(raft::Error::Store(
+            RaftStorageError::SnapshotTemporarilyUnavailable,
+        ))
     }
 }
 
@@ -243,9 +316,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let log = RaftStore::open(store.clone(), &[1]).unwrap();
-        assert_eq!((raft::Storage::first_index(&log).unwrap(), log.last_index().unwrap()), (1, 0));
+        assert_eq!(
+            (
+                raft::Storage::first_index(&log).unwrap(),
+                log.last_index().unwrap()
+            ),
+            (1, 0)
+        );
         assert_eq!(log.initial_state().unwrap().conf_state.voters, vec![1]);
-        log.persist(&(1..=5).map(|i| entry(i, 1)).collect::<Vec<_>>(), None).unwrap();
+        log.persist(&(1..=5).map(|i| entry(i, 1)).collect::<Vec<_>>(), None)
+            .unwrap();
         // A new leader overwrites entries 4.. with term 2.
         let mut hs = HardState::default();
         hs.term = 2;
@@ -253,18 +333,41 @@ mod tests {
         log.persist(&[entry(4, 2)], Some(&hs)).unwrap();
         assert_eq!(log.last_index().unwrap(), 4);
         assert_eq!(log.term(4).unwrap(), 2);
-        assert_eq!(log.entries(1, 5, None, GetEntriesContext::empty(false)).unwrap().len(), 4);
-        assert_eq!(log.entries(1, 5, 1, GetEntriesContext::empty(false)).unwrap().len(), 1);
+        assert_eq!(
+            log.entries(1, 5, None, GetEntriesContext::empty(false))
+                .unwrap()
+                .len(),
+            4
+        );
+        assert_eq!(
+            log.entries(1, 5, 1, GetEntriesContext::empty(false))
+                .unwrap()
+                .len(),
+            1
+        );
         log.compact(2).unwrap();
         assert_eq!(raft::Storage::first_index(&log).unwrap(), 3);
         assert_eq!(log.term(2).unwrap(), 1);
         assert!(log.term(1).is_err());
-        assert!(log.entries(2, 4, None, GetEntriesContext::empty(false)).is_err());
+        assert!(
+            log.entries(2, 4, None, GetEntriesContext::empty(false))
+                .is_err()
+        );
         drop(log);
         let log = RaftStore::open(store, &[9]).unwrap();
-        assert_eq!((raft::Storage::first_index(&log).unwrap(), log.last_index().unwrap()), (3, 4));
+        assert_eq!(
+            (
+                raft::Storage::first_index(&log).unwrap(),
+                log.last_index().unwrap()
+            ),
+            (3, 4)
+        );
         let state = log.initial_state().unwrap();
         assert_eq!((state.hard_state.term, state.hard_state.commit), (2, 3));
-        assert_eq!(state.conf_state.voters, vec![1], "conf state is kept, not reset");
+        assert_eq!(
+            state.conf_state.voters,
+            vec![1],
+            "conf state is kept, not reset"
+        );
     }
 }

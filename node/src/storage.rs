@@ -19,7 +19,9 @@ use couponcactus_chaincode::ledger::{AppliedBlock, Block, ChainTip, genesis_tip}
 use couponcactus_chaincode::state::{StateError, StateKey, StateReader, StateValue, WriteSet};
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeWriter};
 use jmt::{KeyHash, OwnedValue, Version};
-use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
+};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -87,12 +89,27 @@ pub enum StorageError {
     NotInitialised,
 }
 
-fn corrupt(what: &'static str) -> impl Fn(couponcactus_chaincode::encoding::EncodingError) -> StorageError {
-    move |e| StorageError::Corrupt { what, why: e.to_string() }
+fn corrupt(
+    what: &'static str,
+) -> impl Fn(couponcactus_chaincode::encoding::EncodingError) -> StorageError {
+    move |e| StorageError::Corrupt {
+        what,
+        why: e.to_string(),
+    }
 }
 
 /// Where a tx landed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    bincode::Encode,
+    bincode::Decode,
+)]
 pub struct TxLocation {
     /// Block height.
     pub height: u64,
@@ -122,7 +139,9 @@ impl Store {
         opts.create_missing_column_families(true);
         opts.set_keep_log_file_num(4);
         opts.set_max_total_wal_size(256 << 20);
-        let cfs = cf::ALL.iter().map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
+        let cfs = cf::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Store { db: Arc::new(db) })
     }
@@ -132,7 +151,9 @@ impl Store {
     }
 
     pub(crate) fn handle(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db.cf_handle(name).expect("column family created at open")
+        self.db
+            .cf_handle(name)
+            .expect("column family created at open")
     }
 
     fn get_cf(&self, name: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -161,28 +182,44 @@ impl Store {
 
     /// Initialises an empty store with genesis state (version 0), or checks that an existing
     /// store belongs to the same genesis. Returns the tip.
-    pub fn init_genesis(&self, genesis: &InitialState, genesis_hash: Hash32) -> Result<ChainTip, StorageError> {
+    pub fn init_genesis(
+        &self,
+        genesis: &InitialState,
+        genesis_hash: Hash32,
+    ) -> Result<ChainTip, StorageError> {
         if let Some(found) = self.genesis_hash()? {
             if found != genesis_hash {
-                return Err(StorageError::WrongGenesis { found, expected: genesis_hash });
+                return Err(StorageError::WrongGenesis {
+                    found,
+                    expected: genesis_hash,
+                });
             }
             return self.tip();
         }
-        let (tip, writes, update) = genesis_tip(genesis, genesis_hash, self)
-            .map_err(|e| StorageError::Corrupt { what: "genesis", why: e.to_string() })?;
+        let (tip, writes, update) =
+            genesis_tip(genesis, genesis_hash, self).map_err(|e| StorageError::Corrupt {
+                what: "genesis",
+                why: e.to_string(),
+            })?;
         let mut batch = WriteBatch::default();
         self.put_state_writes(&mut batch, &writes);
         self.put_tree_update(&mut batch, &update);
         batch.put_cf(self.handle(cf::META), META_TIP, encode(&tip));
         batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&0u64));
-        batch.put_cf(self.handle(cf::META), META_GENESIS_HASH, encode(&genesis_hash));
+        batch.put_cf(
+            self.handle(cf::META),
+            META_GENESIS_HASH,
+            encode(&genesis_hash),
+        );
         self.write_synced(batch)?;
         Ok(tip)
     }
 
     /// The tip after the last applied block.
     pub fn tip(&self) -> Result<ChainTip, StorageError> {
-        let bytes = self.get_cf(cf::META, META_TIP)?.ok_or(StorageError::NotInitialised)?;
+        let bytes = self
+            .get_cf(cf::META, META_TIP)?
+            .ok_or(StorageError::NotInitialised)?;
         decode(&bytes).map_err(corrupt("tip"))
     }
 
@@ -215,7 +252,11 @@ impl Store {
     fn put_node_batch(&self, batch: &mut WriteBatch, nodes: &NodeBatch) {
         let (node_cf, value_cf) = (self.handle(cf::JMT_NODES), self.handle(cf::JMT_VALUES));
         for (key, node) in nodes.nodes() {
-            batch.put_cf(node_cf, borsh::to_vec(key).expect("borsh to vec"), borsh::to_vec(node).expect("borsh to vec"));
+            batch.put_cf(
+                node_cf,
+                borsh::to_vec(key).expect("borsh to vec"),
+                borsh::to_vec(node).expect("borsh to vec"),
+            );
         }
         for ((version, key_hash), value) in nodes.values() {
             batch.put_cf(value_cf, value_key(key_hash, *version), encode(value));
@@ -235,7 +276,12 @@ impl Store {
     /// Persists an applied block — state writes, tree update, history nodes, the block, its
     /// results and index entries, the tip and the Raft index it came from — in one atomic,
     /// fsynced write.
-    pub fn commit_block(&self, raft_index: u64, block: &Block, applied: &AppliedBlock) -> Result<(), StorageError> {
+    pub fn commit_block(
+        &self,
+        raft_index: u64,
+        block: &Block,
+        applied: &AppliedBlock,
+    ) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
         let height = applied.header.height;
         self.put_state_writes(&mut batch, &applied.state_writes);
@@ -248,11 +294,16 @@ impl Store {
         let results = self.handle(cf::RESULTS);
         let first_log_index = applied.tip.log.size - applied.results.len() as u64;
         for (i, result) in applied.results.iter().enumerate() {
-            let location = TxLocation { height, index: i as u32, log_index: first_log_index + i as u64 };
+            let location = TxLocation {
+                height,
+                index: i as u32,
+                log_index: first_log_index + i as u64,
+            };
             batch.put_cf(results, result_key(height, i as u32), encode(result));
             // A tx id is indexed by its first execution; a later duplicate stays findable
             // by position but does not shadow the original.
-            if !matches!(result.outcome.rejection(), Some(r) if r.reason == couponcactus_chaincode::reject::RejectReason::Duplicate) {
+            if !matches!(result.outcome.rejection(), Some(r) if r.reason == couponcactus_chaincode::reject::RejectReason::Duplicate)
+            {
                 batch.put_cf(results, tx_key(&result.tx_id), encode(&location));
             }
         }
@@ -262,12 +313,22 @@ impl Store {
         self.write_synced(batch)
     }
 
-    fn put_indexes(&self, batch: &mut WriteBatch, height: u64, results: &[TxResult], writes: &WriteSet) {
+    fn put_indexes(
+        &self,
+        batch: &mut WriteBatch,
+        height: u64,
+        results: &[TxResult],
+        writes: &WriteSet,
+    ) {
         let idx = self.handle(cf::INDEXES);
         for (i, result) in results.iter().enumerate() {
             for event in result.outcome.events().unwrap_or_default() {
                 let tokens: Vec<TokenId> = match event {
-                    Event::Allocated { token, member, repeat: false } => {
+                    Event::Allocated {
+                        token,
+                        member,
+                        repeat: false,
+                    } => {
                         batch.put_cf(idx, wallet_key(member, token), []);
                         vec![token.clone()]
                     }
@@ -278,8 +339,15 @@ impl Store {
                     Event::Redeemed { token: Some(t), .. }
                     | Event::RolledBack { token: Some(t), .. }
                     | Event::TokenRevoked { token: t } => vec![t.clone()],
-                    Event::CodesIssued { pool, first_serial, count } if *count <= 100_000 => (0..*count)
-                        .map(|k| TokenId { pool: pool.clone(), serial: first_serial + k })
+                    Event::CodesIssued {
+                        pool,
+                        first_serial,
+                        count,
+                    } if *count <= 100_000 => (0..*count)
+                        .map(|k| TokenId {
+                            pool: pool.clone(),
+                            serial: first_serial + k,
+                        })
                         .filter(|t| writes.0.contains_key(&StateKey::Token(t.clone())))
                         .collect(),
                     _ => vec![],
@@ -294,7 +362,9 @@ impl Store {
                 (StateKey::Pool(id), Some(StateValue::Pool(p))) => {
                     batch.put_cf(idx, pool_key(&p.owner, id), []);
                 }
-                (StateKey::Redemption(id), Some(StateValue::Redemption(r))) if r.rolled_back_at.is_none() => {
+                (StateKey::Redemption(id), Some(StateValue::Redemption(r)))
+                    if r.rolled_back_at.is_none() =>
+                {
                     batch.put_cf(idx, store_key(&r.redeemer_org, &r.store, r.height, id), []);
                 }
                 _ => {}
@@ -353,18 +423,29 @@ impl Store {
 
     /// Pools created by `org`.
     pub fn pools_of(&self, org: &OrgId) -> Result<Vec<PoolId>, StorageError> {
-        self.scan_suffixes(&pool_prefix(org), |rest| Some(PoolId(String::from_utf8(rest.to_vec()).ok()?)))
+        self.scan_suffixes(&pool_prefix(org), |rest| {
+            Some(PoolId(String::from_utf8(rest.to_vec()).ok()?))
+        })
     }
 
     /// Redemptions at `store` of `org` (redeem tx ids, oldest first; check rollbacks in
     /// state).
     pub fn redemptions_at(&self, org: &OrgId, store: &StoreId) -> Result<Vec<TxId>, StorageError> {
-        self.scan_suffixes(&store_prefix(org, store), |rest| Some(TxId(rest.get(8..40)?.try_into().ok()?)))
+        self.scan_suffixes(&store_prefix(org, store), |rest| {
+            Some(TxId(rest.get(8..40)?.try_into().ok()?))
+        })
     }
 
-    fn scan_suffixes<T>(&self, prefix: &[u8], parse: impl Fn(&[u8]) -> Option<T>) -> Result<Vec<T>, StorageError> {
+    fn scan_suffixes<T>(
+        &self,
+        prefix: &[u8],
+        parse: impl Fn(&[u8]) -> Option<T>,
+    ) -> Result<Vec<T>, StorageError> {
         let mut out = Vec::new();
-        let iter = self.db.iterator_cf(self.handle(cf::INDEXES), IteratorMode::From(prefix, Direction::Forward));
+        let iter = self.db.iterator_cf(
+            self.handle(cf::INDEXES),
+            IteratorMode::From(prefix, Direction::Forward),
+        );
         for item in iter {
             let (k, _) = item?;
             if !k.starts_with(prefix) {
@@ -382,13 +463,19 @@ impl Store {
     /// Stores a checkpoint certificate.
     pub fn put_certificate(&self, cert: &Certificate) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
-        batch.put_cf(self.handle(cf::CERTS), cert.height.to_be_bytes(), encode(cert));
+        batch.put_cf(
+            self.handle(cf::CERTS),
+            cert.height.to_be_bytes(),
+            encode(cert),
+        );
         self.write_synced(batch)
     }
 
     /// The certificate of the highest certified block.
     pub fn latest_certificate(&self) -> Result<Option<Certificate>, StorageError> {
-        let mut iter = self.db.iterator_cf(self.handle(cf::CERTS), IteratorMode::End);
+        let mut iter = self
+            .db
+            .iterator_cf(self.handle(cf::CERTS), IteratorMode::End);
         match iter.next() {
             None => Ok(None),
             Some(item) => {
@@ -482,7 +569,12 @@ impl StateReader for Store {
             .get_cf(self.handle(cf::STATE), key.to_bytes())
             .map_err(|e| StateError::Backend(e.to_string()))?;
         bytes
-            .map(|b| StateValue::from_bytes(&b).map_err(|e| StateError::Corrupt { key: key.clone(), why: e.to_string() }))
+            .map(|b| {
+                StateValue::from_bytes(&b).map_err(|e| StateError::Corrupt {
+                    key: key.clone(),
+                    why: e.to_string(),
+                })
+            })
             .transpose()
     }
 }
@@ -496,16 +588,22 @@ impl TreeReader for Store {
         }
     }
 
-    fn get_value_option(&self, max_version: Version, key_hash: KeyHash) -> anyhow::Result<Option<OwnedValue>> {
+    fn get_value_option(
+        &self,
+        max_version: Version,
+        key_hash: KeyHash,
+    ) -> anyhow::Result<Option<OwnedValue>> {
         let seek = value_key(&key_hash, max_version);
-        let mut iter = self
-            .db
-            .iterator_cf(self.handle(cf::JMT_VALUES), IteratorMode::From(&seek, Direction::Reverse));
+        let mut iter = self.db.iterator_cf(
+            self.handle(cf::JMT_VALUES),
+            IteratorMode::From(&seek, Direction::Reverse),
+        );
         match iter.next() {
             Some(item) => {
                 let (k, v) = item?;
                 if k.len() == 40 && k[..32] == key_hash.0 {
-                    Ok(decode::<Option<Vec<u8>>>(&v).map_err(|e| anyhow::anyhow!("corrupt jmt value: {e}"))?)
+                    Ok(decode::<Option<Vec<u8>>>(&v)
+                        .map_err(|e| anyhow::anyhow!("corrupt jmt value: {e}"))?)
                 } else {
                     Ok(None)
                 }
@@ -537,7 +635,12 @@ impl HistoryReader for Store {
             .get_cf(self.handle(cf::HISTORY), history_key(at))
             .map_err(|e| HistoryError::Storage(e.to_string()))?;
         bytes
-            .map(|b| b.as_slice().try_into().map(Hash32).map_err(|_| HistoryError::Storage("history node is not 32 bytes".into())))
+            .map(|b| {
+                b.as_slice()
+                    .try_into()
+                    .map(Hash32)
+                    .map_err(|_| HistoryError::Storage("history node is not 32 bytes".into()))
+            })
             .transpose()
     }
 }
@@ -558,7 +661,10 @@ mod tests {
             chain_id: g.chain_id,
             nonce,
             valid_until_ms: g.genesis_time_ms + 600_000,
-            kind: TxKind::RegisterKey(RegisterKeyTx { key: testkit::public(seed), role: Role::Issuer }),
+            kind: TxKind::RegisterKey(RegisterKeyTx {
+                key: testkit::public(seed),
+                role: Role::Issuer,
+            }),
         }
         .sign(&testkit::key(1))
     }
@@ -570,11 +676,19 @@ mod tests {
         let tip = {
             let store = Store::open(dir.path()).unwrap();
             let mut tip = store.init_genesis(&g, Hash32([3; 32])).unwrap();
-            assert_eq!(store.init_genesis(&g, Hash32([3; 32])).unwrap(), tip, "idempotent");
+            assert_eq!(
+                store.init_genesis(&g, Hash32([3; 32])).unwrap(),
+                tip,
+                "idempotent"
+            );
             for h in 1..=3u64 {
                 let txs = vec![register(h, 10 + h as u8), register(h + 100, 10 + h as u8)];
-                let applied = apply_block(&store, &store, &tip, 1, g.genesis_time_ms + h, &txs).unwrap();
-                let block = Block { header: applied.header.clone(), txs };
+                let applied =
+                    apply_block(&store, &store, &tip, 1, g.genesis_time_ms + h, &txs).unwrap();
+                let block = Block {
+                    header: applied.header.clone(),
+                    txs,
+                };
                 store.commit_block(h * 10, &block, &applied).unwrap();
                 tip = applied.tip;
             }
@@ -593,7 +707,13 @@ mod tests {
         let key = StateKey::Key(testkit::public(12));
         let proven = prove(&store, &key, 3).unwrap();
         let header = store.block(3).unwrap().unwrap().header;
-        verify_state_proof(&header.state_root, &key, proven.value.as_ref(), &proven.proof).unwrap();
+        verify_state_proof(
+            &header.state_root,
+            &key,
+            proven.value.as_ref(),
+            &proven.proof,
+        )
+        .unwrap();
         assert!(proven.value.is_some());
         // History proof from RocksDB verifies against the header's log root.
         assert_eq!(root_at(&store, header.log_size).unwrap(), header.log_root);
@@ -606,6 +726,9 @@ mod tests {
         let path = inclusion_proof(&store, 2, header.log_size).unwrap();
         verify_inclusion(&leaf.hash(), 2, header.log_size, &path, &header.log_root).unwrap();
         // Reopening with another genesis hash is refused.
-        assert!(matches!(store.init_genesis(&g, Hash32([4; 32])), Err(StorageError::WrongGenesis { .. })));
+        assert!(matches!(
+            store.init_genesis(&g, Hash32([4; 32])),
+            Err(StorageError::WrongGenesis { .. })
+        ));
     }
 }

@@ -1,0 +1,329 @@
+//! The HTTP API of a node (axum): signed txs in, proven reads out.
+//!
+//! Everything lives under `/v1` and speaks JSON, byte ids as lowercase hex; the OpenAPI
+//! document at `/openapi.json` is the reference and `docs/api.md` the short guide.
+//!
+//! - **Writes** are signed txs: `POST /v1/txs` (one, JSON or canonical bincode with
+//!   `Content-Type: application/octet-stream`), `POST /v1/txs/batch` (up to
+//!   [`MAX_BATCH_TXS`]), `POST /v1/validate` (a dry run that writes nothing). A submission
+//!   waits until its block is applied unless `?wait=false`; resubmitting a tx id answers
+//!   with the original result.
+//! - **Non-public reads** (pools, tokens, codes, wallets, token history, tx details) are
+//!   signed requests ([`auth`]): the caller's registered key signs
+//!   [`read_signing_message`](couponcactus_chaincode::tx::read_signing_message) and its role
+//!   decides what it sees. Token and pool reads carry a state proof and the block header it
+//!   verifies against; tx and history reads carry history-log inclusion proofs.
+//! - **Public reads** (blocks, checkpoints, log consistency and entries, status) need no
+//!   signature: they are what auditors replay and verify.
+//! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`.
+//!
+//! Every error is `{"error":{"code":"…","message":"…"}}` ([`ApiError`]); a tx the chain
+//! rejected answers 422 with the rejection code and the tx's place in its block.
+//!
+//! [`serve`] takes its listener and a shutdown future, so tests and `cactusd` bind the
+//! address themselves (port 0 in tests).
+
+mod auth;
+mod chain;
+mod error;
+mod extract;
+mod reads;
+mod txs;
+
+#[cfg(test)]
+mod tests;
+
+pub use auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, Reader, SIGNATURE_HEADER, TIME_HEADER};
+pub use error::{ApiError, ErrorBody, ErrorResponse};
+
+use crate::node::NodeHandle;
+use auth::SecurityAddon;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+/// Most txs in one `POST /v1/txs/batch`.
+pub const MAX_BATCH_TXS: usize = 10_000;
+/// Most history-log entries one `GET /v1/log/entries` returns.
+pub const MAX_LOG_ENTRIES: u64 = 1_000;
+
+/// Limits of the HTTP API.
+#[derive(Clone, Debug)]
+pub struct ApiOptions {
+    /// Largest body of `POST /v1/txs` and `POST /v1/validate`, bytes.
+    pub max_tx_body: usize,
+    /// Largest body of `POST /v1/txs/batch`, bytes.
+    pub max_batch_body: usize,
+    /// Longest any request may take; answered 504 after it. Keep it above the node's
+    /// commit timeout, so a waiting submission gets the node's own answer.
+    pub request_timeout: Duration,
+    /// How long a waiting batch waits for its txs to commit; txs not committed by then are
+    /// reported `pending`.
+    pub batch_commit_timeout: Duration,
+}
+
+impl Default for ApiOptions {
+    fn default() -> Self {
+        ApiOptions {
+            max_tx_body: 8 * 1024 * 1024,
+            max_batch_body: 32 * 1024 * 1024,
+            request_timeout: Duration::from_secs(60),
+            batch_commit_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Clone, Debug)]
+pub(crate) struct AppState {
+    pub(crate) node: NodeHandle,
+    pub(crate) metrics: PrometheusHandle,
+    pub(crate) options: Arc<ApiOptions>,
+}
+
+/// The API's router with default [`ApiOptions`].
+pub fn router(node: NodeHandle, metrics: PrometheusHandle) -> Router {
+    router_with(node, metrics, ApiOptions::default())
+}
+
+/// The API's router.
+pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOptions) -> Router {
+    let tx_limit = options.max_tx_body;
+    let batch_limit = options.max_batch_body;
+    let timeout = options.request_timeout;
+    let state = AppState {
+        node,
+        metrics,
+        options: Arc::new(options),
+    };
+    // Bodies are bounded by tower-http's limit per route (axum's own default is off); an
+    // oversize body is answered 413 `oversize`.
+    let limited = |router: Router<AppState>, limit: usize| {
+        router
+            .layer(RequestBodyLimitLayer::new(limit))
+            .layer(DefaultBodyLimit::disable())
+    };
+    let writes = Router::new()
+        .route("/v1/txs", post(txs::submit))
+        .route("/v1/validate", post(txs::validate));
+    let batches = Router::new().route("/v1/txs/batch", post(txs::submit_batch));
+    Router::new()
+        .merge(limited(writes, tx_limit))
+        .merge(limited(batches, batch_limit))
+        .route("/v1/txs/{id}", get(txs::get_tx))
+        .route("/v1/pools/{id}", get(reads::get_pool))
+        .route("/v1/orgs/{org}/pools", get(reads::org_pools))
+        .route("/v1/tokens/{pool}/{serial}", get(reads::get_token))
+        .route(
+            "/v1/tokens/{pool}/{serial}/history",
+            get(reads::token_history),
+        )
+        .route("/v1/codes/{code_hash}/token", get(reads::code_token))
+        .route("/v1/members/{member}/wallet", get(reads::wallet))
+        .route("/v1/blocks/latest", get(chain::latest_block))
+        .route("/v1/blocks/{height}", get(chain::get_block))
+        .route("/v1/checkpoints/latest", get(chain::latest_checkpoint))
+        .route("/v1/log/consistency", get(chain::log_consistency))
+        .route("/v1/log/entries", get(chain::log_entries))
+        .route("/v1/status", get(chain::status))
+        .route("/healthz", get(chain::healthz))
+        .route("/metrics", get(chain::metrics))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(fallback)
+        .with_state(state)
+        // Innermost first: the timeout, then JSON-shaped errors for everything below
+        // (timeouts, body limits, unknown routes, wrong methods), per-route metrics,
+        // tracing, and a caught panic becomes a JSON 500.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            timeout,
+        ))
+        .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+/// Serves the API on `listener` with default [`ApiOptions`] until `shutdown` completes,
+/// then finishes the requests in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    node: NodeHandle,
+    metrics: PrometheusHandle,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_with(listener, node, metrics, ApiOptions::default(), shutdown).await
+}
+
+/// [`serve`] with explicit options.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    node: NodeHandle,
+    metrics: PrometheusHandle,
+    options: ApiOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "HTTP API listening");
+    }
+    axum::serve(listener, router_with(node, metrics, options))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The OpenAPI document.
+#[derive(OpenApi, Debug)]
+#[openapi(
+    info(
+        title = "Couponcactus node API",
+        description = "Signed coupon transactions in, proven reads out. Errors are \
+            `{\"error\":{\"code\",\"message\"}}`; rejection codes are the chaincode's taxonomy. \
+            Non-public reads are signed requests (security scheme `signed_read`, see docs/api.md)."
+    ),
+    paths(
+        txs::submit,
+        txs::submit_batch,
+        txs::get_tx,
+        txs::validate,
+        reads::get_pool,
+        reads::org_pools,
+        reads::get_token,
+        reads::token_history,
+        reads::code_token,
+        reads::wallet,
+        chain::latest_block,
+        chain::get_block,
+        chain::latest_checkpoint,
+        chain::log_consistency,
+        chain::log_entries,
+        chain::status,
+        chain::healthz,
+        chain::metrics,
+    ),
+    components(schemas(ErrorResponse, ErrorBody)),
+    modifiers(&SecurityAddon),
+    tags(
+        (name = "txs", description = "Submit, validate and look up signed transactions"),
+        (name = "state", description = "Signed, proven reads of pools, tokens and wallets"),
+        (name = "chain", description = "Public blocks, checkpoints and the history log"),
+        (name = "node", description = "Status, health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+async fn openapi_json() -> Response {
+    match ApiDoc::openapi().to_json() {
+        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(e) => ApiError::Internal(format!("OpenAPI document: {e}")).into_response(),
+    }
+}
+
+async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}", uri.path()))
+}
+
+/// Counts requests and their latency per route and status.
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(
+        "cactus_http_requests_total",
+        "method" => method.clone(),
+        "route" => route.clone(),
+        "status" => status
+    )
+    .increment(1);
+    metrics::histogram!("cactus_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Rewrites error responses that are not already JSON (from axum's router, tower-http's
+/// body limit and timeout) into the API's error shape.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(bytes) if !bytes.is_empty() => String::from_utf8_lossy(&bytes).into_owned(),
+        _ => status.canonical_reason().unwrap_or("error").to_owned(),
+    };
+    let code = match status {
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "oversize",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::REQUEST_TIMEOUT | StatusCode::GATEWAY_TIMEOUT => "timeout",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_client_error() => "malformed",
+        _ => "internal",
+    };
+    let mut rewritten = error::error_response(status, code, text);
+    // Keep headers such as `Allow` on a 405.
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
+    let what = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = what, "request handler panicked");
+    let mut response = error::error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the request handler failed".to_owned(),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Runs blocking store work (RocksDB reads, proofs) off the async workers.
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
+}

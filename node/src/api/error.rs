@@ -1,0 +1,215 @@
+//! The API's one error type and its mapping to HTTP statuses and stable codes.
+//!
+//! | status | codes |
+//! | --- | --- |
+//! | 400 | `malformed` (undecodable body), `invalid_input` (bad path or query value, and admission's validity bound), `bad_signature`, `wrong_chain`, `stale` (tx admission) |
+//! | 401 | `unauthenticated`, `bad_signature`, `stale`, `unknown_key`, `key_revoked` (signed reads); `unknown_key`, `key_revoked` (tx admission) |
+//! | 403 | `not_authorized` (the key's role may not read this) |
+//! | 404 | `not_found` |
+//! | 409 | `duplicate` (a dry run of a tx id already executed) |
+//! | 413 | `oversize` |
+//! | 422 | every other chaincode rejection (`already_redeemed`, `invalid_transition`, …) |
+//! | 503 | `mempool_full`, `shutting_down` |
+//! | 504 | `commit_timeout`, `timeout` |
+//! | 500 | `internal` |
+
+use crate::mempool::AdmissionError;
+use crate::node::SubmitError;
+use crate::storage::StorageError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use couponcactus_chaincode::commitment::CommitmentError;
+use couponcactus_chaincode::history::HistoryError;
+use couponcactus_chaincode::ids::TxId;
+use couponcactus_chaincode::reject::{RejectReason, Rejection};
+use couponcactus_chaincode::state::StateError;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The `error` member of every error response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code (the chaincode's rejection codes, or the API's own).
+    pub code: String,
+    /// What exactly went wrong, for people.
+    pub message: String,
+}
+
+/// Every error response: `{"error":{"code":"…","message":"…"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorResponse {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The body does not decode (bad JSON or bincode).
+    #[error("{0}")]
+    Malformed(String),
+    /// A path or query value is not acceptable.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// A signed read lacks, or fails, authentication.
+    #[error("{message}")]
+    Unauthenticated {
+        /// `unauthenticated`, `bad_signature`, `stale`, `unknown_key` or `key_revoked`.
+        code: &'static str,
+        /// Details.
+        message: String,
+    },
+    /// The key's role does not allow reading this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing.
+    #[error("{0}")]
+    NotFound(String),
+    /// A body or batch is larger than allowed.
+    #[error("{0}")]
+    Oversize(String),
+    /// The tx was refused at admission.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// The chaincode rejected the tx (dry run).
+    #[error("{0}")]
+    Rejected(Rejection),
+    /// The node is shutting down.
+    #[error("node is shutting down")]
+    ShuttingDown,
+    /// The tx was not committed in time (it may still be).
+    #[error(
+        "tx {0} was not committed in time; query GET /v1/txs/{0} or resubmit it (resubmission is idempotent)"
+    )]
+    CommitTimeout(TxId),
+    /// Something failed inside the node.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Malformed(_) | ApiError::InvalidInput(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Oversize(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Admission(e) => admission_status(e),
+            ApiError::Rejected(r) => rejection_status(r.reason),
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::CommitTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Malformed(_) => "malformed",
+            ApiError::InvalidInput(_) => "invalid_input",
+            ApiError::Unauthenticated { code, .. } => code,
+            ApiError::Forbidden(_) => "not_authorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Oversize(_) => "oversize",
+            ApiError::Admission(e) => e.code(),
+            ApiError::Rejected(r) => r.reason.code(),
+            ApiError::ShuttingDown => "shutting_down",
+            ApiError::CommitTimeout(_) => "commit_timeout",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The response body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code().to_owned(),
+            message: self.to_string(),
+        }
+    }
+}
+
+/// The status of a tx refused at admission.
+pub(crate) fn admission_status(e: &AdmissionError) -> StatusCode {
+    match e {
+        AdmissionError::WrongChain { .. }
+        | AdmissionError::BadSignature(_)
+        | AdmissionError::Stale { .. }
+        | AdmissionError::ValidityTooLong { .. } => StatusCode::BAD_REQUEST,
+        AdmissionError::UnknownKey(_) | AdmissionError::KeyRevoked(_) => StatusCode::UNAUTHORIZED,
+        AdmissionError::Oversize { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        AdmissionError::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+        AdmissionError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The status of a tx the chaincode rejected: 409 for a replayed tx id, 422 otherwise.
+pub(crate) fn rejection_status(reason: RejectReason) -> StatusCode {
+    match reason {
+        RejectReason::Duplicate => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+/// A JSON error response.
+pub(crate) fn error_response(status: StatusCode, code: &str, message: String) -> Response {
+    let body = ErrorResponse {
+        error: ErrorBody {
+            code: code.to_owned(),
+            message,
+        },
+    };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(code = self.code(), error = %self, "request failed");
+        }
+        error_response(status, self.code(), self.to_string())
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Admission(a) => ApiError::Admission(a),
+            SubmitError::Timeout(id) => ApiError::CommitTimeout(id),
+            SubmitError::ShuttingDown => ApiError::ShuttingDown,
+            SubmitError::Storage(s) => ApiError::from(s),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        ApiError::Internal(format!("storage: {e}"))
+    }
+}
+
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(e: HistoryError) -> Self {
+        ApiError::Internal(format!("history log: {e}"))
+    }
+}
+
+impl From<CommitmentError> for ApiError {
+    fn from(e: CommitmentError) -> Self {
+        match e {
+            CommitmentError::MissingVersion(v) => {
+                ApiError::NotFound(format!("state at height {v} is not retained by this node"))
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}

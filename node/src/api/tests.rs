@@ -1,0 +1,918 @@
+//! End-to-end tests of the API against a real one-node chain on a temporary directory.
+
+use super::*;
+use crate::node::{NodeOptions, now_ms, start};
+use crate::storage::Store;
+use couponcactus_chaincode::block::{
+    BlockHeader, BlockInclusionProof, Certificate, verify_block_inclusion,
+};
+use couponcactus_chaincode::commitment::{ProvenValue, verify_state_proof};
+use couponcactus_chaincode::encoding::encode;
+use couponcactus_chaincode::history::{
+    HistoryLeaf, merkle_root, verify_consistency, verify_inclusion,
+};
+use couponcactus_chaincode::ids::{ChainId, Channel, Hash32, PoolId, StoreId, TokenId, TxId};
+use couponcactus_chaincode::state::{StateKey, StateValue};
+use couponcactus_chaincode::testkit::{self, claim, key, member, public};
+use couponcactus_chaincode::tx::{
+    AllocateTx, CreatePoolTx, IssueCodesTx, RedeemTarget, RedeemTx, RegisterKeyTx, SignedTx,
+    TransitionPoolTx, TxBody, TxKind, sign_read,
+};
+use couponcactus_chaincode::types::{
+    Consortium, PoolAction, PoolKind, PoolSpec, Role, TokenRecord, TokenStatus,
+};
+use ed25519_dalek::SigningKey;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const ADMIN_ACME: u8 = 1;
+const ADMIN_GLOBEX: u8 = 2;
+const ADMIN_INITECH: u8 = 3;
+const ISSUER: u8 = 10;
+const TERMINAL: u8 = 11;
+const AUDITOR: u8 = 12;
+const PARTNER: u8 = 20;
+const OTHER_ISSUER: u8 = 30;
+
+/// One recorder per test process, so `/metrics` shows what the code records.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+        })
+        .clone()
+}
+
+/// A node serving the API on 127.0.0.1:0.
+struct TestNode {
+    url: String,
+    http: reqwest::Client,
+    node: NodeHandle,
+    chain_id: ChainId,
+    nonce: AtomicU64,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.node.shutdown();
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+impl TestNode {
+    async fn start() -> TestNode {
+        TestNode::start_with(ApiOptions::default()).await
+    }
+
+    async fn start_with(options: ApiOptions) -> TestNode {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let genesis = testkit::genesis();
+        let genesis_hash = couponcactus_genesis::Genesis::new(genesis.clone())
+            .unwrap()
+            .hash();
+        let (node, _thread) = start(
+            store,
+            &genesis,
+            genesis_hash,
+            key(200),
+            NodeOptions::default(),
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve_with(
+            listener,
+            node.clone(),
+            metrics_handle(),
+            options,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        TestNode {
+            url,
+            http: reqwest::Client::new(),
+            chain_id: genesis.chain_id,
+            node,
+            nonce: AtomicU64::new(1),
+            shutdown: Some(shutdown),
+            _dir: dir,
+        }
+    }
+
+    fn tx(&self, signer: &SigningKey, kind: TxKind) -> SignedTx {
+        TxBody {
+            chain_id: self.chain_id.clone(),
+            nonce: self.nonce.fetch_add(1, Ordering::Relaxed),
+            valid_until_ms: now_ms() + 60_000,
+            kind,
+        }
+        .sign(signer)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    async fn post(&self, path: &str, body: &impl serde::Serialize) -> (u16, Value) {
+        self.send(self.http.post(format!("{}{path}", self.url)).json(body))
+            .await
+    }
+
+    async fn submit(&self, tx: &SignedTx) -> (u16, Value) {
+        self.post("/v1/txs", tx).await
+    }
+
+    /// Submits and expects 200 `applied`.
+    async fn applied(&self, signer: &SigningKey, kind: TxKind) -> Value {
+        let (status, body) = self.submit(&self.tx(signer, kind)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["status"], "applied", "{body}");
+        body
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(self.http.get(format!("{}{path}", self.url)))
+            .await
+    }
+
+    /// A GET signed by `signer`.
+    async fn signed_get(&self, signer: &SigningKey, path: &str) -> (u16, Value) {
+        let time = now_ms();
+        let signature = sign_read(signer, &self.chain_id, time, "GET", path);
+        let request = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .header(KEY_HEADER, hex::encode(signer.verifying_key().to_bytes()))
+            .header(TIME_HEADER, time.to_string())
+            .header(SIGNATURE_HEADER, signature.to_hex());
+        self.send(request).await
+    }
+
+    async fn height(&self) -> u64 {
+        let (status, body) = self.get("/v1/status").await;
+        assert_eq!(status, 200);
+        body["height"].as_u64().unwrap()
+    }
+
+    /// Keys for every role, and pool `spring` (3 codes, active, partner globex) with token 0
+    /// allocated to member 1.
+    async fn setup(&self) -> PoolId {
+        let register = |admin: u8, seed: u8, role: Role| {
+            self.tx(
+                &key(admin),
+                TxKind::RegisterKey(RegisterKeyTx {
+                    key: public(seed),
+                    role,
+                }),
+            )
+        };
+        let terminal = Role::Terminal {
+            store: StoreId::new("berlin-1").unwrap(),
+            channel: Channel::new("pos").unwrap(),
+        };
+        let batch = vec![
+            register(ADMIN_ACME, ISSUER, Role::Issuer),
+            register(ADMIN_ACME, TERMINAL, terminal),
+            register(ADMIN_ACME, AUDITOR, Role::Auditor),
+            register(ADMIN_GLOBEX, PARTNER, Role::Partner),
+            register(ADMIN_INITECH, OTHER_ISSUER, Role::Issuer),
+        ];
+        let (status, body) = self.post("/v1/txs/batch", &batch).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["applied"], 5, "{body}");
+        let pool = testkit::pool_id("spring");
+        let issuer = key(ISSUER);
+        self.applied(
+            &issuer,
+            TxKind::CreatePool(CreatePoolTx {
+                pool: pool.clone(),
+                spec: spec(),
+            }),
+        )
+        .await;
+        let codes = (0..3)
+            .map(|i| testkit::issued_code(&pool, &testkit::code_text(&pool, i), i))
+            .collect();
+        self.applied(
+            &issuer,
+            TxKind::IssueCodes(IssueCodesTx {
+                pool: pool.clone(),
+                codes,
+            }),
+        )
+        .await;
+        self.applied(&issuer, activate(&pool)).await;
+        let allocated = self
+            .applied(
+                &issuer,
+                TxKind::Allocate(AllocateTx {
+                    pool: pool.clone(),
+                    member: member(1),
+                    claim: claim(1),
+                }),
+            )
+            .await;
+        assert_eq!(
+            allocated["result"]["events"][0]["token"]["serial"], 0,
+            "{allocated}"
+        );
+        pool
+    }
+}
+
+fn spec() -> PoolSpec {
+    let now = now_ms();
+    PoolSpec {
+        valid_from_ms: now - 3_600_000,
+        valid_until_ms: now + 24 * 3_600_000,
+        partner_orgs: vec![testkit::org("globex")],
+        ..testkit::spec(PoolKind::UniqueCodes)
+    }
+}
+
+fn activate(pool: &PoolId) -> TxKind {
+    TxKind::TransitionPool(TransitionPoolTx {
+        pool: pool.clone(),
+        action: PoolAction::Activate,
+    })
+}
+
+fn redeem(pool: &PoolId, serial: u64, who: u64) -> TxKind {
+    TxKind::Redeem(RedeemTx {
+        target: RedeemTarget::Token(TokenId {
+            pool: pool.clone(),
+            serial,
+        }),
+        member: Some(member(who)),
+        order: testkit::order(10_000),
+    })
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(value: &Value) -> T {
+    serde_json::from_value(value.clone()).unwrap_or_else(|e| panic!("{e}: {value}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeem_applies_once_and_resubmission_is_idempotent() {
+    let t = TestNode::start().await;
+    let pool = t.setup().await;
+    let terminal = key(TERMINAL);
+
+    let first = t.tx(&terminal, redeem(&pool, 0, 1));
+    let (status, body) = t.submit(&first).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "applied");
+    assert_eq!(body["tx_id"], first.id().to_hex());
+    assert_eq!(body["result"]["events"][0]["event"], "redeemed");
+    assert_eq!(body["result"]["events"][0]["discount_minor"], 1_000);
+    let (height, index) = (body["height"].clone(), body["index"].clone());
+
+    // A second redemption of the same token is rejected in its block: 422 with the code.
+    let (status, again) = t.submit(&t.tx(&terminal, redeem(&pool, 0, 1))).await;
+    assert_eq!(status, 422, "{again}");
+    assert_eq!(again["error"]["code"], "already_redeemed");
+    assert_eq!(again["status"], "rejected");
+    assert!(again["height"].as_u64().unwrap() > height.as_u64().unwrap());
+
+    // Resubmitting the first tx answers with its original result, executing nothing.
+    let before = t.height().await;
+    let (status, replay) = t.submit(&first).await;
+    assert_eq!(status, 200, "{replay}");
+    assert_eq!(
+        (replay["height"].clone(), replay["index"].clone()),
+        (height, index)
+    );
+    assert_eq!(replay["result"], body["result"]);
+    assert_eq!(t.height().await, before);
+
+    // An illegal lifecycle step: the pool is active already.
+    let (status, body) = t.submit(&t.tx(&key(ISSUER), activate(&pool))).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_transition");
+
+    // The same tx in canonical bincode is accepted too.
+    let rollback = t.tx(
+        &terminal,
+        TxKind::Rollback(couponcactus_chaincode::tx::RollbackTx {
+            redemption: first.id(),
+        }),
+    );
+    let response = t
+        .http
+        .post(format!("{}/v1/txs", t.url))
+        .header("content-type", "application/octet-stream")
+        .body(encode(&rollback))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["result"]["events"][0]["event"], "rolled_back",
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_submissions_are_refused_and_change_nothing() {
+    let options = ApiOptions {
+        max_tx_body: 16 * 1024,
+        ..ApiOptions::default()
+    };
+    let t = TestNode::start_with(options).await;
+    let pool = t.setup().await;
+    let height = t.height().await;
+
+    // Not JSON at all / not a SignedTx.
+    let response = t
+        .http
+        .post(format!("{}/v1/txs", t.url))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "malformed");
+    let (status, body) = t.post("/v1/txs", &json!({"body": 1})).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("malformed"))
+    );
+    let response = t
+        .http
+        .post(format!("{}/v1/txs", t.url))
+        .header("content-type", "application/octet-stream")
+        .body(vec![1, 2, 3])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+
+    // A tampered signature.
+    let mut bad = t.tx(&key(TERMINAL), redeem(&pool, 0, 1));
+    bad.signature.0[5] ^= 0x40;
+    let (status, body) = t.submit(&bad).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "bad_signature");
+
+    // A signer nobody registered.
+    let (status, body) = t.submit(&t.tx(&key(99), redeem(&pool, 0, 1))).await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "unknown_key");
+
+    // A tx for another chain.
+    let other = TxBody {
+        chain_id: ChainId::new("elsewhere").unwrap(),
+        nonce: 1,
+        valid_until_ms: now_ms() + 1_000,
+        kind: activate(&pool),
+    };
+    let (status, body) = t.submit(&other.sign(&key(ISSUER))).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("wrong_chain"))
+    );
+
+    // More than 10,000 txs in a batch, as JSON and as bincode.
+    let one = t.tx(&key(ISSUER), activate(&pool));
+    let many = vec![one; MAX_BATCH_TXS + 1];
+    let (status, body) = t.post("/v1/txs/batch", &many).await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"]["code"], "oversize");
+    let response = t
+        .http
+        .post(format!("{}/v1/txs/batch", t.url))
+        .header("content-type", "application/octet-stream")
+        .body(encode(&many))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+
+    // A body above the limit is refused before it is read.
+    let response = t
+        .http
+        .post(format!("{}/v1/txs", t.url))
+        .header("content-type", "application/json")
+        .body(vec![b' '; 16 * 1024 + 1])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "oversize");
+
+    // Unknown routes and wrong methods answer in the error shape too.
+    let (status, body) = t.get("/v1/nothing").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    let (status, body) = t.get("/v1/txs").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+
+    assert_eq!(t.height().await, height, "nothing was committed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_reads_are_proven_and_follow_roles() {
+    let t = TestNode::start().await;
+    let pool = t.setup().await;
+    let path = "/v1/tokens/spring/0";
+
+    // The auditor reads it, with a proof that verifies against the header's state root.
+    let (status, body) = t.signed_get(&key(AUDITOR), path).await;
+    assert_eq!(status, 200, "{body}");
+    let token: TokenRecord = from_json(&body["token"]);
+    assert_eq!(token.owner, Some(member(1)));
+    assert_eq!(token.status, TokenStatus::Allocated);
+    let header: BlockHeader = from_json(&body["at"]["header"]);
+    let proven: ProvenValue = from_json(&body["proof"]);
+    assert_eq!(proven.version, header.height);
+    assert_eq!(body["at"]["state_root"], header.state_root.to_hex());
+    verify_state_proof(
+        &header.state_root,
+        &proven.key,
+        proven.value.as_ref(),
+        &proven.proof,
+    )
+    .unwrap();
+    assert_eq!(proven.value, Some(StateValue::Token(token.clone())));
+    assert_eq!(
+        proven.key,
+        StateKey::Token(TokenId {
+            pool: pool.clone(),
+            serial: 0
+        })
+    );
+    // A tampered value does not verify.
+    let mut forged = token.clone();
+    forged.owner = Some(member(2));
+    assert!(
+        verify_state_proof(
+            &header.state_root,
+            &proven.key,
+            Some(&StateValue::Token(forged)),
+            &proven.proof
+        )
+        .is_err()
+    );
+
+    // At an earlier height (before the allocation) the token was still available.
+    let earlier = header.height - 1;
+    let (status, body) = t
+        .signed_get(&key(AUDITOR), &format!("{path}?height={earlier}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let old: TokenRecord = from_json(&body["token"]);
+    assert_eq!(old.status, TokenStatus::Available);
+    let old_header: BlockHeader = from_json(&body["at"]["header"]);
+    let proven: ProvenValue = from_json(&body["proof"]);
+    proven.verify(&old_header.state_root).unwrap();
+    let (status, _) = t
+        .signed_get(&key(AUDITOR), &format!("{path}?height=999999"))
+        .await;
+    assert_eq!(status, 400);
+
+    // Owner org keys and the listed partner read it; another org's key does not.
+    for seed in [ISSUER, TERMINAL, ADMIN_ACME, PARTNER] {
+        let (status, body) = t.signed_get(&key(seed), path).await;
+        assert_eq!(status, 200, "key {seed}: {body}");
+    }
+    for seed in [OTHER_ISSUER, ADMIN_GLOBEX] {
+        let (status, body) = t.signed_get(&key(seed), path).await;
+        assert_eq!(status, 403, "key {seed}: {body}");
+        assert_eq!(body["error"]["code"], "not_authorized");
+    }
+
+    // Unsigned, unknown, badly signed, replayed for another path, or stale requests: 401.
+    let (status, body) = t.get(path).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let (status, body) = t.signed_get(&key(98), path).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unknown_key"))
+    );
+    let time = now_ms();
+    let signature = sign_read(
+        &key(AUDITOR),
+        &t.chain_id,
+        time,
+        "GET",
+        "/v1/tokens/spring/1",
+    );
+    let request = t
+        .http
+        .get(format!("{}{path}", t.url))
+        .header(KEY_HEADER, public(AUDITOR).to_hex())
+        .header(TIME_HEADER, time.to_string())
+        .header(SIGNATURE_HEADER, signature.to_hex());
+    let (status, body) = t.send(request).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("bad_signature"))
+    );
+    let old_time = time - 2 * MAX_CLOCK_SKEW_MS;
+    let signature = sign_read(&key(AUDITOR), &t.chain_id, old_time, "GET", path);
+    let request = t
+        .http
+        .get(format!("{}{path}", t.url))
+        .header(KEY_HEADER, public(AUDITOR).to_hex())
+        .header(TIME_HEADER, old_time.to_string())
+        .header(SIGNATURE_HEADER, signature.to_hex());
+    let (status, body) = t.send(request).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("stale"))
+    );
+
+    // Pools, org listings, codes and wallets follow the same rules.
+    let (status, body) = t.signed_get(&key(PARTNER), "/v1/pools/spring").await;
+    assert_eq!(status, 200, "{body}");
+    let proven: ProvenValue = from_json(&body["proof"]);
+    let header: BlockHeader = from_json(&body["at"]["header"]);
+    proven.verify(&header.state_root).unwrap();
+    assert_eq!(body["pool"]["owner"], "acme");
+    let (status, _) = t.signed_get(&key(OTHER_ISSUER), "/v1/pools/spring").await;
+    assert_eq!(status, 403);
+    let (status, _) = t.signed_get(&key(AUDITOR), "/v1/pools/nope").await;
+    assert_eq!(status, 404);
+    let (status, body) = t.signed_get(&key(PARTNER), "/v1/orgs/acme/pools").await;
+    assert_eq!(status, 200);
+    assert_eq!(body["pools"].as_array().unwrap().len(), 1, "{body}");
+    let (status, _) = t
+        .signed_get(&key(OTHER_ISSUER), "/v1/orgs/acme/pools")
+        .await;
+    assert_eq!(status, 403);
+
+    let code = testkit::issued_code(&pool, &testkit::code_text(&pool, 2), 2).code_hash;
+    let (status, body) = t
+        .signed_get(&key(TERMINAL), &format!("/v1/codes/{code}/token"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["entry"]["serial"], 2);
+    let code_proof: ProvenValue = from_json(&body["code_proof"]);
+    let root: Hash32 = from_json(&body["at"]["state_root"]);
+    code_proof.verify(&root).unwrap();
+    let token_proof: ProvenValue = from_json(&body["token"]["proof"]);
+    token_proof.verify(&root).unwrap();
+    let (status, _) = t
+        .signed_get(&key(OTHER_ISSUER), &format!("/v1/codes/{code}/token"))
+        .await;
+    assert_eq!(status, 403);
+    let (status, _) = t
+        .signed_get(
+            &key(AUDITOR),
+            &format!("/v1/codes/{}/token", Hash32([7; 32])),
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = t.signed_get(&key(AUDITOR), "/v1/codes/xyz/token").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_input"))
+    );
+
+    let wallet = format!("/v1/members/{}/wallet", member(1));
+    let (status, body) = t.signed_get(&key(ISSUER), &wallet).await;
+    assert_eq!(status, 200, "{body}");
+    let tokens = body["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{body}");
+    assert_eq!(tokens[0]["token_id"]["serial"], 0);
+    let (status, body) = t.signed_get(&key(OTHER_ISSUER), &wallet).await;
+    assert_eq!(status, 200);
+    assert!(
+        body["tokens"].as_array().unwrap().is_empty(),
+        "other orgs see none: {body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tx_lookup_history_and_log_carry_verifiable_proofs() {
+    let t = TestNode::start().await;
+    let pool = t.setup().await;
+    let redeem_tx = t.tx(&key(TERMINAL), redeem(&pool, 0, 1));
+    let (status, _) = t.submit(&redeem_tx).await;
+    assert_eq!(status, 200);
+
+    // The tx with proofs into its block and into the history log.
+    let path = format!("/v1/txs/{}", redeem_tx.id());
+    let (status, body) = t.signed_get(&key(TERMINAL), &path).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "applied");
+    let tx: SignedTx = from_json(&body["tx"]);
+    assert_eq!(tx, redeem_tx);
+    let header: BlockHeader = from_json(&body["header"]);
+    let tx_proof: BlockInclusionProof = from_json(&body["tx_proof"]);
+    verify_block_inclusion(&tx, &tx_proof, &header.tx_root, header.tx_count).unwrap();
+    let leaf: HistoryLeaf = from_json(&body["log"]["leaf"]);
+    assert_eq!(leaf.tx_id, redeem_tx.id());
+    let log_proof: Vec<Hash32> = from_json(&body["log"]["proof"]);
+    let log_root: Hash32 = from_json(&body["log"]["log_root"]);
+    let log_size = body["log"]["log_size"].as_u64().unwrap();
+    let log_index = body["log_index"].as_u64().unwrap();
+    verify_inclusion(&leaf.hash(), log_index, log_size, &log_proof, &log_root).unwrap();
+    let (_, latest) = t.get("/v1/blocks/latest").await;
+    assert_eq!(latest["header"]["log_root"], log_root.to_hex());
+
+    // Others' access: the auditor and the partner (the pool lists it) yes, another org no.
+    assert_eq!(t.signed_get(&key(AUDITOR), &path).await.0, 200);
+    assert_eq!(t.signed_get(&key(PARTNER), &path).await.0, 200);
+    assert_eq!(t.signed_get(&key(OTHER_ISSUER), &path).await.0, 403);
+    assert_eq!(t.get(&path).await.0, 401);
+    let unknown = format!("/v1/txs/{}", TxId([9; 32]));
+    assert_eq!(t.signed_get(&key(AUDITOR), &unknown).await.0, 404);
+
+    // Token history: issue, allocate, redeem — each with a verifying log proof.
+    let (status, body) = t
+        .signed_get(&key(AUDITOR), "/v1/tokens/spring/0/history")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let entries = body["entries"].as_array().unwrap();
+    let kinds: Vec<&str> = entries
+        .iter()
+        .map(|e| e["tx"]["body"]["kind"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["issue_codes", "allocate", "redeem"]);
+    for e in entries {
+        let leaf: HistoryLeaf = from_json(&e["log"]["leaf"]);
+        let proof: Vec<Hash32> = from_json(&e["log"]["proof"]);
+        let root: Hash32 = from_json(&e["log"]["log_root"]);
+        verify_inclusion(
+            &leaf.hash(),
+            e["log_index"].as_u64().unwrap(),
+            e["log"]["log_size"].as_u64().unwrap(),
+            &proof,
+            &root,
+        )
+        .unwrap();
+    }
+    assert_eq!(
+        t.signed_get(&key(OTHER_ISSUER), "/v1/tokens/spring/0/history")
+            .await
+            .0,
+        403
+    );
+
+    // Public chain data: blocks, checkpoint, consistency and entries all agree.
+    let (status, block) = t.get(&format!("/v1/blocks/{}", header.height)).await;
+    assert_eq!(status, 200);
+    let block_header: BlockHeader = from_json(&block["header"]);
+    assert_eq!(block_header, header);
+    assert_eq!(block["hash"], header.hash().to_hex());
+    assert_eq!(t.get("/v1/blocks/0").await.0, 404);
+    assert_eq!(t.get("/v1/blocks/abc").await.0, 400);
+
+    let (status, cp) = t.get("/v1/checkpoints/latest").await;
+    assert_eq!(status, 200, "{cp}");
+    let cert: Certificate = from_json(&cp["certificate"]);
+    let cert_header: BlockHeader = from_json(&cp["header"]);
+    assert_eq!(cert_header.hash(), cert.block_hash);
+    let genesis = testkit::genesis();
+    let consortium = Consortium {
+        orgs: vec![],
+        nodes: genesis.nodes.clone(),
+        retired_node_ids: vec![],
+    };
+    cert.verify(&t.chain_id, &consortium).unwrap();
+
+    let latest_header: BlockHeader = from_json(&latest["header"]);
+    let size = latest_header.log_size;
+    let (status, c) = t
+        .get(&format!("/v1/log/consistency?from=3&to={size}"))
+        .await;
+    assert_eq!(status, 200, "{c}");
+    let from_root: Hash32 = from_json(&c["from_root"]);
+    let to_root: Hash32 = from_json(&c["to_root"]);
+    assert_eq!(to_root, latest_header.log_root);
+    let proof: Vec<Hash32> = from_json(&c["proof"]);
+    verify_consistency(3, size, &from_root, &to_root, &proof).unwrap();
+    assert_eq!(
+        t.get(&format!("/v1/log/consistency?from=3&to={}", size + 1))
+            .await
+            .0,
+        400
+    );
+
+    let (status, page) = t.get("/v1/log/entries?from=0").await;
+    assert_eq!(status, 200, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len() as u64, size);
+    let leaves: Vec<Vec<u8>> = entries
+        .iter()
+        .map(|e| encode(&from_json::<HistoryLeaf>(&e["leaf"])))
+        .collect();
+    assert_eq!(
+        merkle_root(&leaves),
+        latest_header.log_root,
+        "the entries rebuild the log root"
+    );
+    let (status, page) = t.get("/v1/log/entries?from=2&to=4").await;
+    assert_eq!(status, 200);
+    let indexes: Vec<u64> = page["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["log_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(indexes, [2, 3]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_async_submission_and_dry_runs() {
+    let t = TestNode::start().await;
+    let pool = t.setup().await;
+    let issuer = key(ISSUER);
+
+    // A batch keeps its order: allocation 2 then 3, a refusal and a rejection in between.
+    let mut unsigned = t.tx(&issuer, activate(&pool));
+    unsigned.signature.0[0] ^= 1;
+    let batch = vec![
+        t.tx(
+            &issuer,
+            TxKind::Allocate(AllocateTx {
+                pool: pool.clone(),
+                member: member(2),
+                claim: claim(2),
+            }),
+        ),
+        unsigned,
+        t.tx(&issuer, activate(&pool)),
+        t.tx(
+            &issuer,
+            TxKind::Allocate(AllocateTx {
+                pool: pool.clone(),
+                member: member(3),
+                claim: claim(3),
+            }),
+        ),
+    ];
+    let (status, body) = t.post("/v1/txs/batch", &batch).await;
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["applied", "refused", "rejected", "applied"],
+        "{body}"
+    );
+    assert_eq!(body["results"][1]["error"]["code"], "bad_signature");
+    assert_eq!(body["results"][2]["error"]["code"], "invalid_transition");
+    assert_eq!(
+        body["results"][0]["result"]["events"][0]["token"]["serial"],
+        1
+    );
+    assert_eq!(
+        body["results"][3]["result"]["events"][0]["token"]["serial"],
+        2
+    );
+    assert_eq!(
+        (body["applied"].as_u64(), body["refused"].as_u64()),
+        (Some(2), Some(1))
+    );
+
+    // wait=false answers 202 pending; the tx then commits.
+    let tx = t.tx(&key(TERMINAL), redeem(&pool, 1, 2));
+    let (status, body) = t.post("/v1/txs?wait=false", &tx).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "pending");
+    let path = format!("/v1/txs/{}", tx.id());
+    let mut last = Value::Null;
+    for _ in 0..200 {
+        let (_, body) = t.signed_get(&key(TERMINAL), &path).await;
+        if body["status"] == "applied" {
+            last = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(last["status"], "applied", "never committed");
+    let (status, _) = t.post("/v1/txs?wait=maybe", &tx).await;
+    assert_eq!(status, 400);
+
+    // A dry run prices a redemption and writes nothing; a doomed one says why.
+    let height = t.height().await;
+    let dry = t.tx(&key(TERMINAL), redeem(&pool, 2, 3));
+    let (status, body) = t.post("/v1/validate", &dry).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "valid");
+    assert_eq!(body["events"][0]["discount_minor"], 1_000);
+    let (status, body) = t
+        .post("/v1/validate", &t.tx(&key(TERMINAL), redeem(&pool, 1, 2)))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "already_redeemed");
+    let (status, body) = t
+        .post("/v1/validate", &t.tx(&key(TERMINAL), redeem(&pool, 2, 9)))
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["error"]["code"], "wrong_member");
+    let (status, body) = t.post("/v1/validate", &tx).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "duplicate");
+    assert_eq!(t.height().await, height, "dry runs commit nothing");
+    let (_, token) = t.signed_get(&key(AUDITOR), "/v1/tokens/spring/2").await;
+    assert_eq!(token["token"]["status"]["status"], "allocated");
+    // The validated tx itself can be submitted afterwards.
+    let (status, _) = t.submit(&dry).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_health_openapi_and_metrics() {
+    let t = TestNode::start().await;
+    t.setup().await;
+
+    let (status, body) = t.get("/v1/status").await;
+    assert_eq!(status, 200);
+    for field in [
+        "node_id",
+        "role",
+        "leader_id",
+        "height",
+        "block_hash",
+        "state_root",
+        "log_size",
+        "certified_height",
+    ] {
+        assert!(body.get(field).is_some(), "status lacks {field}: {body}");
+    }
+    assert_eq!(body["node_id"], 1);
+    assert_eq!(body["role"], "leader");
+    assert_eq!(body["leader_id"], 1);
+    assert!(body["height"].as_u64().unwrap() >= 5);
+    assert_eq!(body["certified_height"], body["height"]);
+    let (_, latest) = t.get("/v1/blocks/latest").await;
+    assert_eq!(body["block_hash"], latest["hash"]);
+    assert_eq!(body["state_root"], latest["header"]["state_root"]);
+
+    let (status, body) = t.get("/healthz").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+
+    let (status, doc) = t.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/v1/txs",
+        "/v1/txs/batch",
+        "/v1/txs/{id}",
+        "/v1/validate",
+        "/v1/pools/{id}",
+        "/v1/orgs/{org}/pools",
+        "/v1/tokens/{pool}/{serial}",
+        "/v1/tokens/{pool}/{serial}/history",
+        "/v1/codes/{code_hash}/token",
+        "/v1/members/{member}/wallet",
+        "/v1/blocks/{height}",
+        "/v1/blocks/latest",
+        "/v1/checkpoints/latest",
+        "/v1/log/consistency",
+        "/v1/log/entries",
+        "/v1/status",
+        "/healthz",
+        "/metrics",
+    ] {
+        assert!(paths.contains_key(p), "openapi lacks {p}");
+    }
+    assert!(doc["components"]["securitySchemes"]["signed_read"].is_object());
+
+    let response = t
+        .http
+        .get(format!("{}/metrics", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("cactus_http_requests_total"), "{text}");
+    assert!(text.contains("cactus_tx_results_total"), "{text}");
+}

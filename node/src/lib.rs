@@ -1,0 +1,15 @@
+//! # couponcactus-node
+//!
+//! The node a merchant runs (`cactusd`): durable storage on RocksDB, a Raft log (raft-rs),
+//! the mempool and block builder, and the HTTP API. Txs are admitted by the mempool,
+//! ordered by Raft as blocks, applied through the chaincode's pure
+//! [`couponcactus_chaincode::ledger::apply_block`], and persisted in one atomic batch per
+//! block before anyone is told they are committed.
+
+pub mod api;
+pub mod config;
+pub mod dev;
+pub mod mempool;
+pub mod node;
+pub mod raft_log;
+pub mod storage;
