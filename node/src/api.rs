@@ -126,6 +126,10 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         .route("/v1/txs/{id}", get(txs::get_tx))
         .route("/v1/pools/{id}", get(reads::get_pool))
         .route("/v1/orgs/{org}/pools", get(reads::org_pools))
+        .route(
+            "/v1/orgs/{org}/stores/{store}/redemptions",
+            get(reads::store_redemptions),
+        )
         .route("/v1/tokens/{pool}/{serial}", get(reads::get_token))
         .route(
             "/v1/tokens/{pool}/{serial}/history",
@@ -200,6 +204,7 @@ pub async fn serve_with(
         txs::validate,
         reads::get_pool,
         reads::org_pools,
+        reads::store_redemptions,
         reads::get_token,
         reads::token_history,
         reads::code_token,

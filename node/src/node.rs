@@ -287,8 +287,13 @@ impl NodeHandle {
         let Some(receiver) = receiver else {
             return Ok(SubmitOutcome::Accepted(id));
         };
+        let started = Instant::now();
         match tokio::time::timeout(self.shared.options.commit_timeout, receiver).await {
-            Ok(Ok(done)) => Ok(SubmitOutcome::Committed(done)),
+            Ok(Ok(done)) => {
+                metrics::histogram!("cactus_commit_latency_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                Ok(SubmitOutcome::Committed(done))
+            }
             Ok(Err(_)) => Err(SubmitError::ShuttingDown),
             Err(_) => Err(SubmitError::Timeout(id)),
         }
@@ -470,7 +475,9 @@ impl Replica {
             {
                 return Ok(());
             }
-            pool.take(opts.block_max_txs, opts.block_max_bytes)
+            let txs = pool.take(opts.block_max_txs, opts.block_max_bytes);
+            metrics::gauge!("cactus_mempool_txs").set(pool.len() as f64);
+            txs
         };
         let time_ms = now_ms().max(self.last_block_time + 1);
         self.last_block_time = time_ms;

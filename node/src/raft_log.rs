@@ -304,11 +304,12 @@ mod tests {
     use raft::Storage;
 
     fn entry(index: u64, term: u64) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = vec![index as u8; 10].into();
-        e
+        Entry {
+            index,
+            term,
+            data: vec![index as u8; 10].into(),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -327,9 +328,11 @@ mod tests {
         log.persist(&(1..=5).map(|i| entry(i, 1)).collect::<Vec<_>>(), None)
             .unwrap();
         // A new leader overwrites entries 4.. with term 2.
-        let mut hs = HardState::default();
-        hs.term = 2;
-        hs.commit = 3;
+        let hs = HardState {
+            term: 2,
+            commit: 3,
+            ..Default::default()
+        };
         log.persist(&[entry(4, 2)], Some(&hs)).unwrap();
         assert_eq!(log.last_index().unwrap(), 4);
         assert_eq!(log.term(4).unwrap(), 2);

@@ -15,11 +15,13 @@ use couponcactus_chaincode::block::BlockHeader;
 use couponcactus_chaincode::commitment::{ProvenValue, prove, state_root};
 use couponcactus_chaincode::execute::TxOutcome;
 use couponcactus_chaincode::history::HistoryLeaf;
-use couponcactus_chaincode::ids::{CodeHash, Hash32, MemberId, OrgId, PoolId, TokenId};
+use couponcactus_chaincode::ids::{
+    CodeHash, Hash32, MemberId, OrgId, PoolId, StoreId, TokenId, TxId,
+};
 use couponcactus_chaincode::ledger::Block;
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
-use couponcactus_chaincode::types::{CodeIndexEntry, PoolRecord, TokenRecord};
+use couponcactus_chaincode::types::{CodeIndexEntry, PoolRecord, RedemptionRecord, TokenRecord};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
@@ -146,6 +148,67 @@ pub(crate) async fn org_pools(
             }
         }
         Ok(Json(OrgPoolsView { org, pools }))
+    })
+    .await
+}
+
+/// Redemptions made at one store of an org.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct StoreRedemptionsView {
+    /// The org whose terminals redeemed.
+    #[schema(value_type = String)]
+    pub org: OrgId,
+    /// The store.
+    #[schema(value_type = String)]
+    pub store: StoreId,
+    /// Redemptions, oldest first: the redeem tx id and the current record (rolled back or
+    /// not). Prove one with `GET /v1/txs/{id}`.
+    #[schema(value_type = Vec<Object>)]
+    pub redemptions: Vec<(TxId, RedemptionRecord)>,
+}
+
+/// Lists the redemptions made at a store (the org's own keys and auditors only).
+#[utoipa::path(
+    get,
+    path = "/v1/orgs/{org}/stores/{store}/redemptions",
+    tag = "reads",
+    params(("org" = String, Path, description = "Org id"), ("store" = String, Path, description = "Store id")),
+    security(("signed_read" = [])),
+    responses(
+        (status = 200, description = "Redemptions at the store, oldest first", body = StoreRedemptionsView),
+        (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
+        (status = 403, description = "The key is neither the org's nor an auditor's", body = super::ErrorResponse),
+    )
+)]
+pub(crate) async fn store_redemptions(
+    State(state): State<AppState>,
+    reader: Reader,
+    ApiPath((org, store)): ApiPath<(String, String)>,
+) -> Result<Json<StoreRedemptionsView>, ApiError> {
+    let org: OrgId = parse("org id", &org)?;
+    let store: StoreId = parse("store id", &store)?;
+    if !(reader.is_auditor() || reader.record.org == org) {
+        return Err(ApiError::Forbidden(format!(
+            "key {} ({} of {}) may not list the redemptions of {org}",
+            reader.key,
+            reader.record.role.name(),
+            reader.record.org
+        )));
+    }
+    let node = state.node.clone();
+    blocking(move || {
+        let db = node.store();
+        let mut redemptions = Vec::new();
+        for id in db.redemptions_at(&org, &store)? {
+            if let Some(StateValue::Redemption(r)) = db.get(&StateKey::Redemption(id))? {
+                redemptions.push((id, r));
+            }
+        }
+        Ok(Json(StoreRedemptionsView {
+            org,
+            store,
+            redemptions,
+        }))
     })
     .await
 }

@@ -327,6 +327,18 @@ async fn redeem_applies_once_and_resubmission_is_idempotent() {
         body["result"]["events"][0]["event"], "rolled_back",
         "{body}"
     );
+
+    // The store's redemptions: the first (now rolled back) is listed for the org and
+    // auditors, not for another org's key.
+    let path = "/v1/orgs/acme/stores/berlin-1/redemptions";
+    let (status, listed) = t.signed_get(&key(AUDITOR), path).await;
+    assert_eq!(status, 200, "{listed}");
+    let entries = listed["redemptions"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{listed}");
+    assert_eq!(entries[0][0], first.id().to_hex());
+    assert!(entries[0][1]["rolled_back_at"].is_u64(), "{listed}");
+    let (status, _) = t.signed_get(&key(ADMIN_GLOBEX), path).await;
+    assert_eq!(status, 403);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
