@@ -35,6 +35,9 @@ fi
 log "doc tests"
 cargo test --workspace --doc --locked
 
+log "building the binaries (the end-to-end tests start the real cactusd)"
+cargo build --workspace --bins --locked
+
 # Last, so its summary line closes the output.
 log "cargo nextest run --workspace"
 cargo nextest run --workspace --locked --no-fail-fast

@@ -59,6 +59,11 @@ impl DevLayout {
 }
 
 /// Creates the dev genesis and keys if missing; returns the genesis.
+///
+/// Crash-safe: everything is written into `DIR/.init` first, then the keys folder and,
+/// last, `genesis.toml` are renamed into place. `genesis.toml` existing means the rest is
+/// complete; keys without a genesis are leftovers of an interrupted first start (no chain
+/// ever used them) and are replaced.
 pub fn prepare(dir: &Path, p2p_addr: &str, now_ms: u64) -> Result<Genesis, GenesisError> {
     let layout = DevLayout {
         dir: dir.to_path_buf(),
@@ -73,15 +78,21 @@ pub fn prepare(dir: &Path, p2p_addr: &str, now_ms: u64) -> Result<Genesis, Genes
             source,
         }
     };
-    std::fs::create_dir_all(dir.join("keys")).map_err(io(&dir.join("keys")))?;
+    let staging = DevLayout {
+        dir: dir.join(".init"),
+    };
+    if staging.dir.exists() {
+        std::fs::remove_dir_all(&staging.dir).map_err(io(&staging.dir))?;
+    }
+    std::fs::create_dir_all(staging.dir.join("keys")).map_err(io(&staging.dir))?;
     let mut keys = std::collections::BTreeMap::new();
     for (name, _) in dev_roles() {
         let key = KeyFile::generate();
-        key.save(&layout.key(name))?;
+        key.save(&staging.key(name))?;
         keys.insert(name, key);
     }
     let data_key = KeyFile::generate(); // 32 random bytes, stored like a key file
-    data_key.save(&layout.data_key())?;
+    data_key.save(&staging.data_key())?;
     let org = OrgId("dev".into());
     let genesis = Genesis::new(InitialState {
         chain_id: ChainId("cactus-dev".into()),
@@ -100,6 +111,44 @@ pub fn prepare(dir: &Path, p2p_addr: &str, now_ms: u64) -> Result<Genesis, Genes
             voter: true,
         }],
     })?;
-    genesis.save(&layout.genesis())?;
+    genesis.save(&staging.genesis())?;
+    let keys_dir = dir.join("keys");
+    if keys_dir.exists() {
+        std::fs::remove_dir_all(&keys_dir).map_err(io(&keys_dir))?;
+    }
+    std::fs::rename(staging.dir.join("keys"), &keys_dir).map_err(io(&keys_dir))?;
+    std::fs::rename(staging.genesis(), layout.genesis()).map_err(io(&layout.genesis()))?;
+    std::fs::remove_dir_all(&staging.dir).map_err(io(&staging.dir))?;
     Ok(genesis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_first_start_is_recovered_and_a_complete_one_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        // Leftovers of a crash: a half-written staging folder and keys without a genesis.
+        std::fs::create_dir_all(dir.path().join(".init/keys")).unwrap();
+        std::fs::write(dir.path().join(".init/keys/org-admin.key"), "{").unwrap();
+        std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+        std::fs::write(dir.path().join("keys/org-admin.key"), "{").unwrap();
+        let genesis = prepare(dir.path(), "/ip4/127.0.0.1/tcp/1", 1_000).unwrap();
+        let layout = DevLayout {
+            dir: dir.path().to_path_buf(),
+        };
+        let admin = KeyFile::load(&layout.key("org-admin")).unwrap();
+        assert_eq!(genesis.initial.orgs[0].admin_keys, vec![admin.public_key()]);
+        assert!(!dir.path().join(".init").exists());
+        // A second start reuses everything.
+        let again = prepare(dir.path(), "/ip4/127.0.0.1/tcp/1", 2_000).unwrap();
+        assert_eq!(again.hash(), genesis.hash());
+        assert_eq!(
+            KeyFile::load(&layout.key("org-admin"))
+                .unwrap()
+                .public_key(),
+            admin.public_key()
+        );
+    }
 }

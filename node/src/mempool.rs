@@ -99,10 +99,15 @@ impl Default for MempoolLimits {
 }
 
 /// Pending txs, in arrival order, each id once.
+///
+/// A tx taken for a block stays known as *in flight* until that block is applied
+/// ([`Mempool::settle`]), so that in between it is still pending to queries and a copy
+/// submitted meanwhile is not queued (and executed) a second time.
 #[derive(Debug, Default)]
 pub struct Mempool {
     queue: VecDeque<(TxId, SignedTx)>,
     ids: HashSet<TxId>,
+    in_flight: HashSet<TxId>,
     limits: MempoolLimits,
 }
 
@@ -112,6 +117,7 @@ impl Mempool {
         Mempool {
             queue: VecDeque::new(),
             ids: HashSet::new(),
+            in_flight: HashSet::new(),
             limits,
         }
     }
@@ -126,15 +132,15 @@ impl Mempool {
         self.queue.is_empty()
     }
 
-    /// Whether `id` is queued.
+    /// Whether `id` is queued, or in flight (taken for a block not applied yet).
     pub fn contains(&self, id: &TxId) -> bool {
-        self.ids.contains(id)
+        self.ids.contains(id) || self.in_flight.contains(id)
     }
 
-    /// Queues an admitted tx (a tx already queued is not queued twice). Returns whether it
-    /// was newly queued.
+    /// Queues an admitted tx (a tx already queued or in flight is not queued twice).
+    /// Returns whether it was newly queued.
     pub fn push(&mut self, id: TxId, tx: SignedTx) -> Result<bool, AdmissionError> {
-        if self.ids.contains(&id) {
+        if self.contains(&id) {
             return Ok(false);
         }
         if self.queue.len() >= self.limits.max_txs {
@@ -145,7 +151,8 @@ impl Mempool {
         Ok(true)
     }
 
-    /// Takes up to `max_txs` txs (and at most `max_bytes` of them) for the next block.
+    /// Takes up to `max_txs` txs (and at most `max_bytes` of them) for the next block; they
+    /// are in flight until [`Mempool::settle`]d or [`Mempool::requeue`]d.
     pub fn take(&mut self, max_txs: usize, max_bytes: usize) -> Vec<SignedTx> {
         let mut out = Vec::new();
         let mut bytes = 0;
@@ -160,9 +167,37 @@ impl Mempool {
             bytes += size;
             let (id, tx) = self.queue.pop_front().expect("front exists");
             self.ids.remove(&id);
+            self.in_flight.insert(id);
             out.push(tx);
         }
         out
+    }
+
+    /// Forgets in-flight txs whose block was applied (ids of other txs are ignored).
+    pub fn settle(&mut self, applied: impl IntoIterator<Item = TxId>) {
+        if self.in_flight.is_empty() {
+            return;
+        }
+        for id in applied {
+            self.in_flight.remove(&id);
+        }
+    }
+
+    /// Puts taken txs whose proposal was dropped back at the front of the queue, in order.
+    pub fn requeue(&mut self, txs: Vec<SignedTx>) {
+        for tx in txs.into_iter().rev() {
+            let id = tx.id();
+            self.in_flight.remove(&id);
+            if self.ids.insert(id) {
+                self.queue.push_front((id, tx));
+            }
+        }
+    }
+
+    /// Forgets every in-flight tx (leadership was lost: their proposals may never commit,
+    /// so resubmissions must be queued again).
+    pub fn forget_in_flight(&mut self) {
+        self.in_flight.clear();
     }
 }
 
@@ -282,5 +317,28 @@ mod tests {
         assert_eq!(pool.take(1, usize::MAX), vec![a]);
         assert_eq!(pool.take(10, usize::MAX), vec![b]);
         assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn taken_txs_stay_known_until_settled_or_requeued() {
+        let mut c = TestChain::new();
+        let mut pool = Mempool::new(MempoolLimits::default());
+        let (a, b, d) = (tx(&mut c, 1), tx(&mut c, 1), tx(&mut c, 1));
+        for t in [&a, &b, &d] {
+            pool.push(t.id(), t.clone()).unwrap();
+        }
+        assert_eq!(pool.take(2, usize::MAX), vec![a.clone(), b.clone()]);
+        // In flight: still known, and a copy is not queued again.
+        assert!(pool.contains(&a.id()) && pool.contains(&b.id()));
+        assert!(!pool.push(a.id(), a.clone()).unwrap());
+        assert_eq!(pool.len(), 1);
+        pool.settle([a.id()]);
+        assert!(!pool.contains(&a.id()));
+        // A dropped proposal goes back to the front, in order.
+        pool.requeue(vec![b.clone()]);
+        assert_eq!(pool.take(10, usize::MAX), vec![b.clone(), d.clone()]);
+        pool.forget_in_flight();
+        assert!(!pool.contains(&b.id()) && !pool.contains(&d.id()));
+        assert!(pool.push(b.id(), b).unwrap());
     }
 }

@@ -238,7 +238,7 @@ impl NodeHandle {
         Ok(Some(Committed { location, result }))
     }
 
-    /// Whether `id` waits in the mempool.
+    /// Whether `id` waits in the mempool, or in a block not applied yet.
     pub fn is_pending(&self, id: &TxId) -> bool {
         lock(&self.shared.mempool).contains(id)
     }
@@ -275,10 +275,16 @@ impl NodeHandle {
             None
         };
         // Committed meanwhile (a resubmission racing the first copy)? Answer from storage.
-        if let Some(done) = self.committed(&id)? {
-            return Ok(SubmitOutcome::Committed(done));
-        }
-        let pushed = lock(&self.shared.mempool).push(id, tx);
+        // Checked under the mempool lock: a block is stored before its txs leave the
+        // mempool (`settle`), so the tx is found in storage or the mempool, never queued
+        // again once it is in a block.
+        let pushed = {
+            let mut pool = lock(&self.shared.mempool);
+            if let Some(done) = self.committed(&id)? {
+                return Ok(SubmitOutcome::Committed(done));
+            }
+            pool.push(id, tx)
+        };
         if let Err(e) = pushed {
             lock(&self.shared.waiters).remove(&id);
             return Err(e.into());
@@ -464,6 +470,8 @@ impl Replica {
     /// As leader, cuts a block from the mempool when it is full enough or old enough.
     fn propose_block(&mut self) -> Result<(), LoopError> {
         if self.raw.raft.state != StateRole::Leader {
+            // Proposals of an earlier term may never commit: let resubmissions requeue.
+            lock(&self.shared.mempool).forget_in_flight();
             return Ok(());
         }
         let opts = &self.shared.options;
@@ -491,10 +499,7 @@ impl Replica {
         if let Err(e) = self.raw.propose(vec![], encode(&proposal)) {
             // Lost leadership meanwhile: put the txs back for the next leader turn.
             tracing::warn!(error = %e, txs = count, "proposal dropped; txs requeued");
-            let mut pool = lock(&self.shared.mempool);
-            for tx in proposal.txs {
-                let _ = pool.push(tx.id(), tx);
-            }
+            lock(&self.shared.mempool).requeue(proposal.txs);
             return Ok(());
         }
         metrics::histogram!("cactus_block_txs").record(count as f64);
@@ -593,6 +598,8 @@ impl Replica {
             txs: proposal.txs,
         };
         store.commit_block(index, &block, &applied)?;
+        // Stored: the block's txs are no longer in flight (queries find them committed).
+        lock(&self.shared.mempool).settle(applied.results.iter().map(|r| r.tx_id));
         self.last_block_time = self.last_block_time.max(time_ms);
         // A lone voter certifies its own blocks; the consortium gathers quorum signatures.
         let block_hash = header.hash();

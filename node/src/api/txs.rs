@@ -338,7 +338,9 @@ pub(crate) async fn get_tx(
     let node = state.node.clone();
     let detail = blocking(move || {
         let store = node.store();
-        let Some(committed) = node.committed(&id)? else {
+        let committed = if let Some(committed) = node.committed(&id)? {
+            committed
+        } else {
             if node.is_pending(&id) {
                 let view = TxView::pending(id);
                 return Ok(TxDetailView {
@@ -350,7 +352,12 @@ pub(crate) async fn get_tx(
                     log: None,
                 });
             }
-            return Err(ApiError::NotFound(format!("no tx {id} on this node")));
+            // Not pending: its block may have been applied since the first look (a block
+            // is stored before its txs leave the mempool), so look once more.
+            match node.committed(&id)? {
+                Some(committed) => committed,
+                None => return Err(ApiError::NotFound(format!("no tx {id} on this node"))),
+            }
         };
         let loc = committed.location;
         let block = store
