@@ -18,9 +18,10 @@
 //! Child processes are killed on drop.
 //!
 //! The harness runs the `cactusd` built next to the test executable
-//! (`target/<profile>/cactusd`, or `$CACTUSD_BIN`). `cargo nextest run --workspace` builds
-//! it; with `-p couponcactus-tests` build it first:
-//! `cargo build -p couponcactus-node --bin cactusd`.
+//! (`target/<profile>/cactusd`, or `$CACTUSD_BIN`). `scripts/test.sh` builds it; when you
+//! run the tests with cargo directly, build it first (`cargo build -p couponcactus-node
+//! --bin cactusd`): cargo does not build another package's binaries for tests, and the
+//! harness refuses a binary older than its sources.
 
 pub mod client;
 pub mod fixtures;

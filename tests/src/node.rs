@@ -74,8 +74,7 @@ pub fn cactusd_binary() -> PathBuf {
     let Ok(built) = built else {
         panic!(
             "{} not found: the end-to-end tests start the real node binary; build it with \
-             `cargo build -p couponcactus-node --bin cactusd` (or run `cargo nextest run \
-             --workspace`, which builds it)",
+             `cargo build -p couponcactus-node --bin cactusd` (scripts/test.sh does)",
             bin.display()
         );
     };
