@@ -20,8 +20,8 @@ if [ "$quick" -eq 0 ]; then
   cargo fmt --all -- --check
 
   log "cargo clippy (all targets, -D warnings)"
-  # --profile test everywhere: clippy, doc tests, the binaries and nextest then share one
-  # build of every dependency (RocksDB's C++ alone takes ~7 minutes per build on 2 cores).
+  # Every step uses the test profile, so they share what builds they can (RocksDB's C++
+  # takes ~7 minutes per build on 2 cores; differing feature sets still cost rebuilds).
   cargo clippy --workspace --all-targets --locked --profile test -- -D warnings
 fi
 
