@@ -8,8 +8,12 @@
 
 pub mod api;
 pub mod config;
+pub mod demo;
 pub mod dev;
+pub mod localnet;
 pub mod mempool;
+pub mod network;
 pub mod node;
 pub mod raft_log;
+pub mod state_sync;
 pub mod storage;

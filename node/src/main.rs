@@ -1,19 +1,25 @@
 //! `cactusd`: the Couponcactus node.
 //!
 //! `cactusd --dev --data-dir DIR` runs a one-node chain with generated keys;
-//! `cactusd --config FILE` runs a consortium node.
+//! `cactusd --config FILE` runs a consortium node; `cactusd localnet-init` writes the
+//! genesis, keys and configs of a local consortium (what `scripts/localnet.sh` runs).
 
 use anyhow::{Context, Result, bail};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use couponcactus_chaincode::tx::{RegisterKeyTx, TxBody, TxKind};
 use couponcactus_genesis::{Genesis, KeyFile};
 use couponcactus_node::config::NodeConfig;
 use couponcactus_node::dev::{DevLayout, dev_roles, prepare};
-use couponcactus_node::node::{NodeHandle, NodeOptions, SubmitOutcome, now_ms, start};
+use couponcactus_node::localnet::{self, LocalnetSpec};
+use couponcactus_node::network::{self, NetworkConfig};
+use couponcactus_node::node::{
+    NodeHandle, NodeOptions, Peering, SubmitOutcome, now_ms, peers_of, read_consortium, start,
+};
 use couponcactus_node::storage::Store;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use tracing::info;
+use std::time::Duration;
+use tracing::{info, warn};
 
 /// The Couponcactus node.
 #[derive(Debug, Parser)]
@@ -37,6 +43,29 @@ struct Args {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "CACTUSD_LOG_JSON")]
     log_json: bool,
+    /// Once up, seed the demo pools and coupons of the local consortium in this folder
+    /// (idempotent; what `scripts/localnet.sh up` asks node 1 to do).
+    #[arg(long, requires = "config")]
+    seed_demo: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write the genesis, keys and node configs of a local N-node consortium (reuses an
+    /// existing one).
+    LocalnetInit {
+        /// Where (`.localnet` for scripts/localnet.sh).
+        #[arg(long, default_value = ".localnet")]
+        dir: PathBuf,
+        /// Number of nodes (one org each).
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Node i serves HTTP on 127.0.0.1:BASE+i and libp2p on BASE+100+i.
+        #[arg(long, env = "LOCALNET_BASE_PORT", default_value_t = 7100)]
+        base_port: u16,
+    },
 }
 
 fn init_tracing(json: bool) {
@@ -56,11 +85,27 @@ fn init_tracing(json: bool) {
 async fn main() -> Result<()> {
     let args = Args::parse();
     init_tracing(args.log_json);
+    if let Some(Command::LocalnetInit {
+        dir,
+        nodes,
+        base_port,
+    }) = &args.command
+    {
+        let layout = localnet::init(&LocalnetSpec {
+            dir: dir.clone(),
+            nodes: *nodes,
+            base_port: *base_port,
+            now_ms: now_ms(),
+        })
+        .with_context(|| format!("preparing the local consortium in {}", dir.display()))?;
+        println!("{layout}");
+        return Ok(());
+    }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
 
-    let (genesis, key, options, db_dir, http_addr, dev) = if args.dev {
+    let (genesis, key, options, db_dir, http_addr, dev, p2p_addr) = if args.dev {
         let p2p = args
             .p2p_addr
             .clone()
@@ -80,12 +125,14 @@ async fn main() -> Result<()> {
             layout.db(),
             http,
             Some(layout),
+            None,
         )
     } else if let Some(path) = &args.config {
         let config = NodeConfig::load(path)?;
         let genesis = Genesis::load(&config.genesis)?;
         let key = KeyFile::load(&config.node_key)?;
         let http = args.http_addr.unwrap_or(config.http_addr);
+        let p2p = args.p2p_addr.clone().or(config.p2p_addr.clone());
         (
             genesis,
             key,
@@ -93,32 +140,70 @@ async fn main() -> Result<()> {
             config.data_dir.clone(),
             http,
             None,
+            Some(p2p),
         )
     } else {
         bail!("say what to run: `cactusd --dev --data-dir DIR` or `cactusd --config FILE`");
     };
-    let me = genesis
-        .initial
+    std::fs::create_dir_all(&db_dir).with_context(|| format!("creating {}", db_dir.display()))?;
+    let store = Store::open(&db_dir)
+        .with_context(|| format!("opening the database in {}", db_dir.display()))?;
+    store
+        .init_genesis(&genesis.initial, genesis.hash())
+        .with_context(|| format!("checking the database in {}", db_dir.display()))?;
+    // The membership as of the last applied block (genesis, or later governance).
+    let consortium = read_consortium(&store)?;
+    let me = consortium
         .nodes
         .iter()
         .find(|n| n.node_id == options.node_id);
     match me {
         Some(n) if n.node_key == key.public_key() => {}
         Some(_) => bail!(
-            "the node key does not match node {} in genesis",
+            "the node key does not match node {} in the consortium",
             options.node_id
         ),
-        None => bail!("node {} is not in genesis", options.node_id),
+        None if dev.is_some() => bail!("node {} is not in genesis", options.node_id),
+        None => warn!(
+            node = options.node_id,
+            "this node is not (yet) a consortium member: it syncs once a governance AddNode tx admits it"
+        ),
     }
-    std::fs::create_dir_all(&db_dir).with_context(|| format!("creating {}", db_dir.display()))?;
-    let store = Store::open(&db_dir)
-        .with_context(|| format!("opening the database in {}", db_dir.display()))?;
+    let peering = match p2p_addr {
+        None => None,
+        Some(listen) => {
+            let listen = listen
+                .or_else(|| me.map(|n| n.p2p_addr.clone()))
+                .context("say where to listen for peers: p2p_addr in the config or --p2p-addr")?;
+            let (network, inbound) = network::start(NetworkConfig {
+                node_id: options.node_id,
+                key: key.signing_key(),
+                listen: listen.clone(),
+                chain_tag: genesis.hash().to_string()[..16].to_string(),
+                peers: peers_of(&consortium),
+                request_timeout: Duration::from_secs(10),
+            })
+            .await
+            .with_context(|| format!("starting the peer network on {listen}"))?;
+            let snapshot_dir = db_dir
+                .parent()
+                .map(|p| p.join("snapshots"))
+                .unwrap_or_else(|| db_dir.join("snapshots"));
+            info!(p2p = %listen, peers = consortium.nodes.len(), "peer network started");
+            Some(Peering {
+                network,
+                inbound,
+                snapshot_dir,
+            })
+        }
+    };
     let (node, consensus) = start(
         store,
         &genesis.initial,
         genesis.hash(),
         key.signing_key(),
         options,
+        peering,
     )?;
 
     let listener = tokio::net::TcpListener::bind(http_addr)
@@ -129,6 +214,17 @@ async fn main() -> Result<()> {
     if let Some(layout) = &dev {
         register_dev_keys(&node, layout).await?;
         print_dev_banner(layout, bound);
+    }
+    if let Some(dir) = &args.seed_demo {
+        let node = node.clone();
+        let dir = dir.clone();
+        tokio::spawn(async move {
+            // The consortium needs a leader before anything commits; seeding waits for it.
+            match seed_demo(&node, &dir).await {
+                Ok(summary) => println!("{summary}"),
+                Err(e) => tracing::error!(error = %e, "seeding the demo data failed"),
+            }
+        });
     }
 
     let shutdown = async {
@@ -147,6 +243,27 @@ async fn main() -> Result<()> {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => bail!("consensus loop failed: {e}"),
         Err(_) => bail!("consensus thread panicked"),
+    }
+}
+
+/// Seeds the local consortium's demo data once a leader is known (retrying while the
+/// consortium forms).
+async fn seed_demo(node: &NodeHandle, dir: &std::path::Path) -> Result<String> {
+    let layout = localnet::LocalnetLayout::open(dir)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        while node.status().leader_id == 0 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        match couponcactus_node::demo::seed(node, &layout).await {
+            Ok(summary) => return Ok(serde_json::to_string_pretty(&summary)?),
+            Err(e) if attempt < 10 => {
+                warn!(error = %e, attempt, "demo seeding failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -11,7 +11,8 @@ use couponcactus_chaincode::ids::{ChainId, TxId};
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::ChainParams;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 /// Why a tx was refused at admission.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -100,14 +101,20 @@ impl Default for MempoolLimits {
 
 /// Pending txs, in arrival order, each id once.
 ///
-/// A tx taken for a block stays known as *in flight* until that block is applied
-/// ([`Mempool::settle`]), so that in between it is still pending to queries and a copy
-/// submitted meanwhile is not queued (and executed) a second time.
+/// A tx taken for a block (by the leader) or forwarded to the leader (by a follower) stays
+/// *in flight*, with its bytes, until a block that carries it is applied
+/// ([`Mempool::settle`]). In between it is still pending to queries, a copy submitted
+/// meanwhile is not queued a second time, and if the proposal or the leader is lost it can
+/// be put back ([`Mempool::requeue_in_flight`]) and offered to the next leader: a tx
+/// accepted by any node is not lost by a leader crash.
 #[derive(Debug, Default)]
 pub struct Mempool {
+    /// Queued txs in arrival order; entries whose id left `ids` (settled) are skipped.
     queue: VecDeque<(TxId, SignedTx)>,
+    /// Ids of the txs queued.
     ids: HashSet<TxId>,
-    in_flight: HashSet<TxId>,
+    /// Txs taken for a proposal or forwarded, with when they were taken.
+    in_flight: HashMap<TxId, (SignedTx, Instant)>,
     limits: MempoolLimits,
 }
 
@@ -117,24 +124,29 @@ impl Mempool {
         Mempool {
             queue: VecDeque::new(),
             ids: HashSet::new(),
-            in_flight: HashSet::new(),
+            in_flight: HashMap::new(),
             limits,
         }
     }
 
     /// Number of queued txs.
     pub fn len(&self) -> usize {
-        self.queue.len()
+        self.ids.len()
     }
 
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.ids.is_empty()
+    }
+
+    /// Number of txs in flight.
+    pub fn in_flight_len(&self) -> usize {
+        self.in_flight.len()
     }
 
     /// Whether `id` is queued, or in flight (taken for a block not applied yet).
     pub fn contains(&self, id: &TxId) -> bool {
-        self.ids.contains(id) || self.in_flight.contains(id)
+        self.ids.contains(id) || self.in_flight.contains_key(id)
     }
 
     /// Queues an admitted tx (a tx already queued or in flight is not queued twice).
@@ -143,8 +155,8 @@ impl Mempool {
         if self.contains(&id) {
             return Ok(false);
         }
-        if self.queue.len() >= self.limits.max_txs {
-            return Err(AdmissionError::Full(self.queue.len()));
+        if self.ids.len() >= self.limits.max_txs {
+            return Err(AdmissionError::Full(self.ids.len()));
         }
         self.ids.insert(id);
         self.queue.push_back((id, tx));
@@ -156,10 +168,15 @@ impl Mempool {
     pub fn take(&mut self, max_txs: usize, max_bytes: usize) -> Vec<SignedTx> {
         let mut out = Vec::new();
         let mut bytes = 0;
+        let now = Instant::now();
         while out.len() < max_txs {
-            let Some((_, tx)) = self.queue.front() else {
+            let Some((id, tx)) = self.queue.front() else {
                 break;
             };
+            if !self.ids.contains(id) {
+                self.queue.pop_front(); // settled while queued
+                continue;
+            }
             let size = encode(tx).len();
             if !out.is_empty() && bytes + size > max_bytes {
                 break;
@@ -167,19 +184,22 @@ impl Mempool {
             bytes += size;
             let (id, tx) = self.queue.pop_front().expect("front exists");
             self.ids.remove(&id);
-            self.in_flight.insert(id);
+            self.in_flight.insert(id, (tx.clone(), now));
             out.push(tx);
         }
         out
     }
 
     /// Forgets in-flight txs whose block was applied (ids of other txs are ignored).
+    /// Also drops queued copies: a tx applied in a block another node proposed must not
+    /// be proposed again.
     pub fn settle(&mut self, applied: impl IntoIterator<Item = TxId>) {
-        if self.in_flight.is_empty() {
-            return;
-        }
         for id in applied {
             self.in_flight.remove(&id);
+            self.ids.remove(&id);
+        }
+        if self.ids.is_empty() {
+            self.queue.clear();
         }
     }
 
@@ -194,10 +214,27 @@ impl Mempool {
         }
     }
 
-    /// Forgets every in-flight tx (leadership was lost: their proposals may never commit,
-    /// so resubmissions must be queued again).
-    pub fn forget_in_flight(&mut self) {
-        self.in_flight.clear();
+    /// Puts back at the front of the queue, oldest first, every in-flight tx taken at least
+    /// `older_than` ago: its proposal or the leader it was forwarded to may be gone. A copy
+    /// that did commit meanwhile is harmless: the next leader's chaincode records it as a
+    /// duplicate and never executes it twice. Returns how many were requeued.
+    pub fn requeue_in_flight(&mut self, older_than: Duration) -> usize {
+        let now = Instant::now();
+        let mut stale: Vec<(TxId, Instant)> = self
+            .in_flight
+            .iter()
+            .filter(|(_, (_, since))| now.duration_since(*since) >= older_than)
+            .map(|(id, (_, since))| (*id, *since))
+            .collect();
+        stale.sort_by_key(|(_, since)| std::cmp::Reverse(*since));
+        let count = stale.len();
+        for (id, _) in stale {
+            let (tx, _) = self.in_flight.remove(&id).expect("listed above");
+            if self.ids.insert(id) {
+                self.queue.push_front((id, tx));
+            }
+        }
+        count
     }
 }
 
@@ -337,8 +374,15 @@ mod tests {
         // A dropped proposal goes back to the front, in order.
         pool.requeue(vec![b.clone()]);
         assert_eq!(pool.take(10, usize::MAX), vec![b.clone(), d.clone()]);
-        pool.forget_in_flight();
-        assert!(!pool.contains(&b.id()) && !pool.contains(&d.id()));
-        assert!(pool.push(b.id(), b).unwrap());
+        // Leadership lost: in-flight txs go back to the queue, oldest first, and are
+        // offered to the next leader; a young one stays in flight.
+        assert_eq!(pool.requeue_in_flight(Duration::from_secs(60)), 0);
+        assert_eq!(pool.requeue_in_flight(Duration::ZERO), 2);
+        assert_eq!(pool.in_flight_len(), 0);
+        assert!(!pool.push(b.id(), b.clone()).unwrap());
+        // A tx applied from another node's block is dropped from the queue too.
+        pool.settle([d.id()]);
+        assert_eq!(pool.len(), 1);
+        assert_eq!(pool.take(10, usize::MAX), vec![b]);
     }
 }

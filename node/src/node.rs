@@ -8,12 +8,31 @@
 //! its effects with the Raft index in one fsynced batch; only then are the txs' submitters
 //! told. A crash at any instant loses nothing acknowledged: on restart Raft replays the
 //! committed entries after the stored applied index.
+//!
+//! In a consortium ([`Peering`]) the loop also talks to the other nodes through
+//! [`crate::network`]: Raft messages go out in the loop's documented order (leader appends
+//! before persisting, votes and responses after); a follower forwards the txs it admitted
+//! to the leader and keeps them *in flight* until a block carrying them is applied, so a
+//! leader crash loses nothing a node accepted; after each block every node signs its hash
+//! and broadcasts the vote, and a quorum of voters' votes makes the block's
+//! [`Certificate`]; a vote for another hash at the same height is a divergence, logged
+//! loudly and shown in status and metrics. The leader keeps Raft's configuration equal to
+//! the consortium in chaincode state: a node admitted by governance joins as a learner, is
+//! promoted to voter through joint consensus once caught up, and a removed node is
+//! removed (a leader that must go hands leadership over first). A follower too far behind
+//! gets a snapshot: a descriptor whose state it streams and verifies ([`crate::state_sync`]).
 
 use crate::mempool::{AdmissionError, Mempool, MempoolLimits, check_admission};
+use crate::network::{Inbound, NetworkHandle, PeerInfo, Protocol};
 use crate::raft_log::RaftStore;
+use crate::state_sync::{
+    ChunkRequest, ChunkResponse, SnapshotDescriptor, SnapshotExporter, SyncError, install_snapshot,
+};
 use crate::storage::{StorageError, Store, TxLocation};
 use bincode::{Decode, Encode};
-use couponcactus_chaincode::block::{BlockHeader, Certificate, sign_checkpoint};
+use couponcactus_chaincode::block::{
+    BlockHeader, Certificate, CheckpointSignature, checkpoint_message, sign_checkpoint,
+};
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::TxResult;
 use couponcactus_chaincode::ids::{ChainId, Hash32, TxId};
@@ -21,12 +40,17 @@ use couponcactus_chaincode::initial::InitialState;
 use couponcactus_chaincode::ledger::{Block, ChainTip, apply_block};
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
-use couponcactus_chaincode::types::{BlockContext, ChainParams};
-use ed25519_dalek::SigningKey;
-use raft::StateRole;
-use raft::eraftpb::{Entry, EntryType};
+use couponcactus_chaincode::types::{BlockContext, ChainParams, Consortium};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use protobuf::Message as _;
+use raft::eraftpb::{
+    ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState,
+    Entry, EntryType, Message, MessageType, Snapshot,
+};
 use raft::prelude::{Config, RawNode};
-use std::collections::HashMap;
+use raft::{SnapshotStatus, StateRole};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -53,6 +77,8 @@ pub struct NodeOptions {
     pub keep_log_entries: u64,
     /// How long a waiting submitter waits for its commit.
     pub commit_timeout: Duration,
+    /// How long a follower waits for a forwarded tx to commit before offering it again.
+    pub forward_retry: Duration,
 }
 
 impl Default for NodeOptions {
@@ -67,6 +93,7 @@ impl Default for NodeOptions {
             mempool: MempoolLimits::default(),
             keep_log_entries: 1_000,
             commit_timeout: Duration::from_secs(30),
+            forward_retry: Duration::from_secs(3),
         }
     }
 }
@@ -147,11 +174,88 @@ pub struct NodeStatus {
     pub chain_id: ChainId,
     /// Genesis hash.
     pub genesis_hash: Hash32,
+    /// Raft voters, as this node's Raft configuration has them.
+    pub voters: Vec<u64>,
+    /// Raft learners (nodes catching up before they vote).
+    pub learners: Vec<u64>,
+    /// Members this node has a connection to.
+    pub peers_connected: Vec<u64>,
+    /// The first divergence seen: another node signed a different block hash at a height.
+    pub divergence: Option<Divergence>,
+}
+
+/// Two nodes applied different blocks at the same height: never expected, always loud.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Divergence {
+    /// The height.
+    pub height: u64,
+    /// The node whose vote disagrees with this node.
+    pub node_id: u64,
+    /// This node's block hash at that height.
+    pub ours: Hash32,
+    /// The hash the other node signed.
+    pub theirs: Hash32,
+}
+
+/// A node's signature of the block it applied at a height, as broadcast to its peers.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct CheckpointVote {
+    /// The block's height.
+    pub height: u64,
+    /// The hash the signer applied at that height.
+    pub block_hash: Hash32,
+    /// The signature ([`checkpoint_message`] by the node key).
+    pub signature: CheckpointSignature,
+}
+
+/// Txs a follower forwards to the leader.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct ForwardRequest {
+    /// The txs, admitted by the follower.
+    pub txs: Vec<SignedTx>,
+}
+
+/// The leader's answer for one forwarded tx.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub enum ForwardVerdict {
+    /// Queued for a block.
+    Accepted,
+    /// Committed already.
+    Committed,
+    /// This node does not lead (any more); the follower retries with `leader_id`.
+    NotLeader {
+        /// The leader this node knows of (0: none).
+        leader_id: u64,
+    },
+    /// Refused at admission.
+    Refused {
+        /// Stable error code.
+        code: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What the network hands the node besides Raft: the consortium side of [`start`].
+#[derive(Debug)]
+pub struct Peering {
+    /// The running transport.
+    pub network: NetworkHandle,
+    /// Its inbound traffic.
+    pub inbound: tokio::sync::mpsc::Receiver<Inbound>,
+    /// Where state exports for snapshots are written.
+    pub snapshot_dir: PathBuf,
 }
 
 enum Command {
     Wake,
     Shutdown,
+    /// Raft messages from peers (sender already checked).
+    Raft(Vec<Message>),
+    /// A checkpoint vote from a peer (sender already checked).
+    Vote(CheckpointVote),
+    /// A forwarded batch came back: put the refused-for-now txs back in the queue.
+    Requeue(Vec<SignedTx>),
 }
 
 struct Shared {
@@ -162,7 +266,15 @@ struct Shared {
     waiters: Mutex<HashMap<TxId, Vec<oneshot::Sender<Committed>>>>,
     status: RwLock<NodeStatus>,
     params: RwLock<ChainParams>,
+    /// The consortium as of the last applied block (membership, voters, node keys).
+    consortium: RwLock<Consortium>,
     commands: Mutex<Sender<Command>>,
+    /// The transport (none for a lone `--dev` node).
+    network: Option<NetworkHandle>,
+    /// Serves snapshot state exports to peers.
+    exporter: Option<Arc<SnapshotExporter>>,
+    /// The tokio runtime (network calls from the consensus thread).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// A cheap, cloneable handle to a running node.
@@ -209,7 +321,74 @@ impl NodeHandle {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         s.mempool = lock(&self.shared.mempool).len();
+        if let Some(net) = &self.shared.network {
+            s.peers_connected = net.connected();
+        }
         s
+    }
+
+    /// The consortium as of the last applied block.
+    pub fn consortium(&self) -> Consortium {
+        self.shared
+            .consortium
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The leader's side of forwarding: admits txs a follower forwarded.
+    pub fn accept_forwarded(&self, request: ForwardRequest) -> Vec<ForwardVerdict> {
+        let status = self.status();
+        if status.role != "leader" {
+            return vec![
+                ForwardVerdict::NotLeader {
+                    leader_id: status.leader_id
+                };
+                request.txs.len()
+            ];
+        }
+        let params = self
+            .shared
+            .params
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let now = now_ms();
+        let verdicts = request
+            .txs
+            .into_iter()
+            .map(|tx| {
+                let id = tx.id();
+                match self.committed(&id) {
+                    Ok(Some(_)) => return ForwardVerdict::Committed,
+                    Ok(None) => {}
+                    Err(e) => {
+                        return ForwardVerdict::Refused {
+                            code: "internal".into(),
+                            message: e.to_string(),
+                        };
+                    }
+                }
+                let admitted = check_admission(
+                    &self.shared.store,
+                    &self.shared.chain_id,
+                    &params,
+                    &self.shared.options.mempool,
+                    now,
+                    &tx,
+                )
+                .and_then(|()| lock(&self.shared.mempool).push(id, tx).map(|_| ()));
+                match admitted {
+                    Ok(()) => ForwardVerdict::Accepted,
+                    Err(e) => ForwardVerdict::Refused {
+                        code: e.code().into(),
+                        message: e.to_string(),
+                    },
+                }
+            })
+            .collect();
+        let _ = lock(&self.shared.commands).send(Command::Wake);
+        verdicts
     }
 
     /// The context the next block would execute in (for dry runs).
@@ -320,16 +499,51 @@ pub enum StartError {
     /// Raft refused its configuration or state.
     #[error("raft: {0}")]
     Raft(#[from] raft::Error),
+    /// State sync could not be set up.
+    #[error("state sync: {0}")]
+    Sync(String),
 }
 
-/// Opens the store, initialises or checks genesis, and starts the consensus thread.
-/// Returns the handle and the thread, which ends after [`NodeHandle::shutdown`].
+/// The peers of `consortium` as the transport needs them.
+pub fn peers_of(consortium: &Consortium) -> Vec<PeerInfo> {
+    consortium
+        .nodes
+        .iter()
+        .map(|n| PeerInfo {
+            node_id: n.node_id,
+            public_key: n.node_key,
+            addr: n.p2p_addr.clone(),
+        })
+        .collect()
+}
+
+/// The consortium in `store`'s latest state.
+pub fn read_consortium(store: &Store) -> Result<Consortium, StorageError> {
+    match store
+        .get(&StateKey::Consortium)
+        .map_err(|e| StorageError::Corrupt {
+            what: "consortium",
+            why: e.to_string(),
+        })? {
+        Some(StateValue::Consortium(c)) => Ok(c),
+        _ => Err(StorageError::Corrupt {
+            what: "consortium",
+            why: "no consortium in state".into(),
+        }),
+    }
+}
+
+/// Opens the store, initialises or checks genesis, and starts the consensus thread (and,
+/// with `peering`, the task that hands peers' traffic to it; then this must run inside a
+/// tokio runtime). Returns the handle and the thread, which ends after
+/// [`NodeHandle::shutdown`].
 pub fn start(
     store: Store,
     genesis: &InitialState,
     genesis_hash: Hash32,
     node_key: SigningKey,
     options: NodeOptions,
+    peering: Option<Peering>,
 ) -> Result<(NodeHandle, std::thread::JoinHandle<Result<(), String>>), StartError> {
     let tip = store.init_genesis(genesis, genesis_hash)?;
     let voters: Vec<u64> = genesis
@@ -338,7 +552,20 @@ pub fn start(
         .filter(|n| n.voter)
         .map(|n| n.node_id)
         .collect();
-    let raft_store = RaftStore::open(store.clone(), &voters)?;
+    let (network, inbound, exporter) = match peering {
+        Some(p) => {
+            let exporter = Arc::new(
+                SnapshotExporter::new(store.clone(), p.snapshot_dir, options.node_id)
+                    .map_err(|e| StartError::Sync(e.to_string()))?,
+            );
+            (Some(p.network), Some(p.inbound), Some(exporter))
+        }
+        None => (None, None, None),
+    };
+    let mut raft_store = RaftStore::open(store.clone(), &voters)?;
+    if let Some(exporter) = &exporter {
+        raft_store = raft_store.with_exporter(exporter.clone());
+    }
     let applied = store.applied_index()?;
     let config = Config {
         id: options.node_id,
@@ -354,12 +581,22 @@ pub fn start(
     config.validate()?;
     let logger = raft_logger();
     let mut raw = RawNode::new(&config, raft_store.clone(), &logger)?;
-    if voters == [options.node_id] {
+    if raw
+        .raft
+        .prs()
+        .conf()
+        .voters()
+        .ids()
+        .iter()
+        .collect::<Vec<_>>()
+        == [options.node_id]
+    {
         // Alone in the group: no one to wait for.
         raw.campaign()?;
     }
     let (commands, inbox) = mpsc::channel();
     let params = read_params(&store)?;
+    let consortium = read_consortium(&store)?;
     let certified_height = store.latest_certificate()?.map(|c| c.height).unwrap_or(0);
     let shared = Arc::new(Shared {
         store: store.clone(),
@@ -379,14 +616,29 @@ pub fn start(
             mempool: 0,
             chain_id: genesis.chain_id.clone(),
             genesis_hash,
+            voters: Vec::new(),
+            learners: Vec::new(),
+            peers_connected: Vec::new(),
+            divergence: None,
         }),
         params: RwLock::new(params),
+        consortium: RwLock::new(consortium),
         options,
         commands: Mutex::new(commands),
+        network,
+        exporter,
+        runtime: tokio::runtime::Handle::try_current().ok(),
     });
     let handle = NodeHandle {
         shared: shared.clone(),
     };
+    if let Some(inbound) = inbound {
+        let runtime = shared
+            .runtime
+            .clone()
+            .ok_or_else(|| StartError::Sync("peering needs a tokio runtime".into()))?;
+        runtime.spawn(dispatch_inbound(handle.clone(), inbound));
+    }
     let mut replica = Replica {
         raw,
         raft_store,
@@ -394,6 +646,10 @@ pub fn start(
         node_key,
         last_proposal: Instant::now(),
         last_block_time: tip.time_ms,
+        seen_leader: (0, 0),
+        last_reconcile: Instant::now(),
+        votes: BTreeMap::new(),
+        recent_hashes: BTreeMap::new(),
     };
     let thread = std::thread::Builder::new()
         .name("consensus".into())
@@ -420,6 +676,92 @@ fn raft_logger() -> slog::Logger {
     slog::Logger::root(drain, slog::o!())
 }
 
+/// Hands the network's inbound traffic to the node: Raft messages and votes to the
+/// consensus thread (after checking that each claims the sender the transport
+/// authenticated), forwarded txs to the leader's admission, snapshot chunk requests to
+/// the exporter.
+async fn dispatch_inbound(node: NodeHandle, mut inbound: tokio::sync::mpsc::Receiver<Inbound>) {
+    let send = |c: Command| {
+        let _ = lock(&node.shared.commands).send(c);
+    };
+    while let Some(item) = inbound.recv().await {
+        match item {
+            Inbound::Raft { from, messages } => {
+                let mut batch = Vec::with_capacity(messages.len());
+                for bytes in messages {
+                    match Message::parse_from_bytes(&bytes) {
+                        Ok(m) if m.from == from => batch.push(m),
+                        Ok(m) => {
+                            tracing::warn!(
+                                from,
+                                claimed = m.from,
+                                "raft message with a forged sender dropped"
+                            );
+                            metrics::counter!("cactus_p2p_refused_total").increment(1);
+                        }
+                        Err(e) => {
+                            tracing::warn!(from, error = %e, "undecodable raft message dropped")
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    send(Command::Raft(batch));
+                }
+            }
+            Inbound::Checkpoint { from, payload } => match decode::<CheckpointVote>(&payload) {
+                Ok(v) if v.signature.node_id == from => send(Command::Vote(v)),
+                Ok(v) => tracing::warn!(
+                    from,
+                    claimed = v.signature.node_id,
+                    "checkpoint vote with a forged signer dropped"
+                ),
+                Err(e) => tracing::warn!(from, error = %e, "undecodable checkpoint vote dropped"),
+            },
+            Inbound::Request {
+                protocol: Protocol::Forward,
+                from,
+                payload,
+                reply,
+            } => {
+                let node = node.clone();
+                tokio::task::spawn_blocking(move || {
+                    let answer: Result<Vec<ForwardVerdict>, String> =
+                        match decode::<ForwardRequest>(&payload) {
+                            Ok(request) => Ok(node.accept_forwarded(request)),
+                            Err(e) => {
+                                tracing::warn!(from, error = %e, "undecodable forwarded txs");
+                                Err(format!("undecodable forward request: {e}"))
+                            }
+                        };
+                    let _ = reply.send(encode(&answer));
+                });
+            }
+            Inbound::Request {
+                protocol: Protocol::Snapshot,
+                from,
+                payload,
+                reply,
+            } => {
+                let Some(exporter) = node.shared.exporter.clone() else {
+                    continue;
+                };
+                tokio::task::spawn_blocking(move || {
+                    let answer: Result<ChunkResponse, String> = decode::<ChunkRequest>(&payload)
+                        .map_err(|e| format!("undecodable chunk request: {e}"))
+                        .and_then(|req| exporter.read_chunk(&req).map_err(|e| e.to_string()));
+                    if let Err(e) = &answer {
+                        tracing::warn!(from, error = %e, "snapshot chunk request failed");
+                    }
+                    let _ = reply.send(encode(&answer));
+                });
+            }
+            Inbound::Request { protocol, from, .. } => {
+                tracing::warn!(from, ?protocol, "unexpected request dropped");
+            }
+        }
+    }
+}
+
 /// Why the consensus loop stopped.
 #[derive(Debug, thiserror::Error)]
 enum LoopError {
@@ -429,7 +771,21 @@ enum LoopError {
     Raft(#[from] raft::Error),
     #[error("applying block: {0}")]
     Apply(String),
+    #[error("installing a snapshot: {0}")]
+    Snapshot(#[from] SyncError),
 }
+
+/// Votes gathered for one height until a quorum certifies it.
+#[derive(Debug, Default)]
+struct PendingCertificate {
+    /// This node's hash at the height, once applied.
+    ours: Option<Hash32>,
+    /// Votes by signer (checked against `ours` once known).
+    votes: BTreeMap<u64, CheckpointVote>,
+}
+
+/// How far ahead of its own tip a node keeps peers' votes.
+const VOTE_WINDOW: u64 = 4_096;
 
 struct Replica {
     raw: RawNode<RaftStore>,
@@ -439,25 +795,57 @@ struct Replica {
     last_proposal: Instant,
     /// Time of the last block proposed or applied, so proposals carry increasing times.
     last_block_time: u64,
+    /// (term, leader) last seen: a change requeues in-flight txs.
+    seen_leader: (u64, u64),
+    /// When the leader last compared Raft's configuration with the consortium.
+    last_reconcile: Instant,
+    /// Heights not certified yet.
+    votes: BTreeMap<u64, PendingCertificate>,
+    /// Hashes of recently certified heights, to check late votes for divergence.
+    recent_hashes: BTreeMap<u64, Hash32>,
 }
 
 impl Replica {
     fn run(&mut self, inbox: Receiver<Command>) -> Result<(), LoopError> {
         let mut last_tick = Instant::now();
-        let result = loop {
+        let result = 'outer: loop {
             let tick = self.shared.options.tick;
             let wait = tick
                 .saturating_sub(last_tick.elapsed())
                 .min(self.shared.options.block_interval);
-            match inbox.recv_timeout(wait) {
-                Ok(Command::Shutdown) | Err(RecvTimeoutError::Disconnected) => break Ok(()),
-                Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => {}
+            let mut next = inbox.recv_timeout(wait);
+            // Take everything that is waiting, so one Ready covers it.
+            for _ in 0..4_096 {
+                let command = match next {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => break 'outer Ok(()),
+                };
+                if let Err(e) = self.handle(command) {
+                    match e {
+                        Handled::Shutdown => break 'outer Ok(()),
+                        Handled::Failed(e) => {
+                            tracing::error!(error = %e, "consensus loop stopped");
+                            break 'outer Err(e);
+                        }
+                    }
+                }
+                next = inbox.try_recv().map_err(|e| match e {
+                    mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                    mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                });
             }
             if last_tick.elapsed() >= tick {
                 self.raw.tick();
                 last_tick = Instant::now();
             }
-            if let Err(e) = self.propose_block().and_then(|()| self.on_ready()) {
+            let turn = self
+                .follow_leader_changes()
+                .and_then(|()| self.propose_block())
+                .and_then(|()| self.forward_pending())
+                .and_then(|()| self.reconcile_membership())
+                .and_then(|()| self.on_ready());
+            if let Err(e) = turn {
                 tracing::error!(error = %e, "consensus loop stopped");
                 break Err(e);
             }
@@ -467,11 +855,49 @@ impl Replica {
         result
     }
 
+    fn handle(&mut self, command: Command) -> Result<(), Handled> {
+        match command {
+            Command::Wake => {}
+            Command::Shutdown => return Err(Handled::Shutdown),
+            Command::Raft(messages) => {
+                for m in messages {
+                    let from = m.from;
+                    if let Err(e) = self.raw.step(m) {
+                        tracing::debug!(from, error = %e, "raft message not stepped");
+                    }
+                }
+            }
+            Command::Vote(vote) => self.on_vote(vote).map_err(Handled::Failed)?,
+            Command::Requeue(txs) => lock(&self.shared.mempool).requeue(txs),
+        }
+        Ok(())
+    }
+
+    /// On a new term or leader, txs in flight may belong to proposals that never commit
+    /// or to a leader that is gone: offer them again (duplicates are harmless).
+    fn follow_leader_changes(&mut self) -> Result<(), LoopError> {
+        let now = (self.raw.raft.term, self.raw.raft.leader_id);
+        let mut pool = lock(&self.shared.mempool);
+        if now != self.seen_leader {
+            self.seen_leader = now;
+            let n = pool.requeue_in_flight(Duration::ZERO);
+            if n > 0 {
+                tracing::info!(
+                    txs = n,
+                    term = now.0,
+                    leader = now.1,
+                    "leader changed; in-flight txs requeued"
+                );
+            }
+        } else if self.raw.raft.state != StateRole::Leader {
+            pool.requeue_in_flight(self.shared.options.forward_retry);
+        }
+        Ok(())
+    }
+
     /// As leader, cuts a block from the mempool when it is full enough or old enough.
     fn propose_block(&mut self) -> Result<(), LoopError> {
         if self.raw.raft.state != StateRole::Leader {
-            // Proposals of an earlier term may never commit: let resubmissions requeue.
-            lock(&self.shared.mempool).forget_in_flight();
             return Ok(());
         }
         let opts = &self.shared.options;
@@ -487,6 +913,9 @@ impl Replica {
             metrics::gauge!("cactus_mempool_txs").set(pool.len() as f64);
             txs
         };
+        if txs.is_empty() {
+            return Ok(());
+        }
         let time_ms = now_ms().max(self.last_block_time + 1);
         self.last_block_time = time_ms;
         self.last_proposal = Instant::now();
@@ -506,6 +935,185 @@ impl Replica {
         Ok(())
     }
 
+    /// As a follower that knows the leader, sends it the txs this node admitted. They stay
+    /// in flight here until a block carrying them is applied; what the leader cannot take
+    /// now comes back to the queue.
+    fn forward_pending(&mut self) -> Result<(), LoopError> {
+        let leader = self.raw.raft.leader_id;
+        if self.raw.raft.state == StateRole::Leader || leader == 0 {
+            return Ok(());
+        }
+        let (Some(network), Some(runtime)) = (&self.shared.network, &self.shared.runtime) else {
+            return Ok(());
+        };
+        let opts = &self.shared.options;
+        let txs = {
+            let mut pool = lock(&self.shared.mempool);
+            if pool.is_empty() {
+                return Ok(());
+            }
+            pool.take(opts.block_max_txs, opts.block_max_bytes)
+        };
+        if txs.is_empty() {
+            return Ok(());
+        }
+        let network = network.clone();
+        let shared = self.shared.clone();
+        runtime.spawn(async move {
+            let count = txs.len();
+            let request = encode(&ForwardRequest { txs: txs.clone() });
+            let answer = network.request(leader, Protocol::Forward, request).await;
+            let verdicts: Result<Vec<ForwardVerdict>, String> = match answer {
+                Ok(bytes) => decode::<Result<Vec<ForwardVerdict>, String>>(&bytes)
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r),
+                Err(e) => Err(e.to_string()),
+            };
+            metrics::counter!("cactus_txs_forwarded_total").increment(count as u64);
+            let retry: Vec<SignedTx> = match verdicts {
+                Ok(v) if v.len() == count => txs
+                    .into_iter()
+                    .zip(v)
+                    .filter_map(|(tx, verdict)| match verdict {
+                        ForwardVerdict::Accepted | ForwardVerdict::Committed => None,
+                        ForwardVerdict::NotLeader { .. } => Some(tx),
+                        ForwardVerdict::Refused { code, message } => {
+                            if code == "mempool_full" {
+                                Some(tx)
+                            } else {
+                                // The leader's state refuses it (e.g. a key revoked since):
+                                // it can never commit; a waiting submitter times out.
+                                tracing::warn!(tx = %tx.id(), code, message, "leader refused a forwarded tx");
+                                lock(&shared.mempool).settle([tx.id()]);
+                                None
+                            }
+                        }
+                    })
+                    .collect(),
+                Ok(_) | Err(_) => {
+                    tracing::debug!(leader, "forwarding failed; txs will be offered again");
+                    txs
+                }
+            };
+            if !retry.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let _ = lock(&shared.commands).send(Command::Requeue(retry));
+            }
+        });
+        Ok(())
+    }
+
+    /// As leader, moves Raft's configuration one step towards the consortium in state:
+    /// add missing nodes as learners, promote caught-up learners that should vote (joint
+    /// consensus), remove nodes the consortium removed (handing leadership over first if
+    /// this node is one of them). One change at a time, at most once per tick.
+    fn reconcile_membership(&mut self) -> Result<(), LoopError> {
+        if self.raw.raft.state != StateRole::Leader
+            || self.last_reconcile.elapsed() < self.shared.options.tick
+            || self.raw.raft.has_pending_conf()
+        {
+            return Ok(());
+        }
+        self.last_reconcile = Instant::now();
+        let conf = self.raw.raft.prs().conf().to_conf_state();
+        if !conf.voters_outgoing.is_empty() {
+            return Ok(()); // in a joint configuration: raft-rs leaves it by itself
+        }
+        let consortium = self
+            .shared
+            .consortium
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let in_raft: BTreeSet<u64> = conf.voters.iter().chain(&conf.learners).copied().collect();
+        let wanted: BTreeSet<u64> = consortium.nodes.iter().map(|n| n.node_id).collect();
+        let me = self.shared.options.node_id;
+        let last_index = self.raw.raft.raft_log.last_index();
+        let change = if let Some(id) = wanted.difference(&in_raft).next() {
+            Some((ConfChangeType::AddLearnerNode, *id))
+        } else if let Some(n) = consortium.nodes.iter().find(|n| {
+            n.voter
+                && conf.learners.contains(&n.node_id)
+                && self
+                    .raw
+                    .raft
+                    .prs()
+                    .get(n.node_id)
+                    .is_some_and(|p| p.matched + 16 >= last_index)
+        }) {
+            Some((ConfChangeType::AddNode, n.node_id))
+        } else if let Some(id) = in_raft.difference(&wanted).next() {
+            if *id == me {
+                // Hand over to the most up-to-date remaining voter; it removes this node.
+                let target = conf
+                    .voters
+                    .iter()
+                    .filter(|v| **v != me && wanted.contains(v))
+                    .max_by_key(|v| self.raw.raft.prs().get(**v).map(|p| p.matched));
+                if let Some(t) = target {
+                    tracing::info!(
+                        to = t,
+                        "this node was removed from the consortium; transferring leadership"
+                    );
+                    self.raw.transfer_leader(*t);
+                }
+                None
+            } else {
+                Some((ConfChangeType::RemoveNode, *id))
+            }
+        } else {
+            None
+        };
+        let Some((kind, id)) = change else {
+            return Ok(());
+        };
+        let mut single = ConfChangeSingle::default();
+        single.set_change_type(kind);
+        single.node_id = id;
+        let mut cc = ConfChangeV2::default();
+        cc.set_changes(vec![single].into());
+        if kind != ConfChangeType::AddLearnerNode {
+            // Voter changes go through a joint configuration, left automatically.
+            cc.set_transition(ConfChangeTransition::Implicit);
+        }
+        tracing::info!(?kind, node = id, "proposing a raft configuration change");
+        if let Err(e) = self.raw.propose_conf_change(vec![], cc) {
+            tracing::warn!(error = %e, "configuration change not proposed");
+        }
+        Ok(())
+    }
+
+    /// Sends raft messages, batched per peer; an unreachable peer or a refused snapshot is
+    /// reported to Raft so it probes again later.
+    fn send(&mut self, messages: Vec<Message>) {
+        if messages.is_empty() {
+            return;
+        }
+        let Some(network) = self.shared.network.clone() else {
+            return;
+        };
+        let mut by_peer: BTreeMap<u64, (Vec<Vec<u8>>, bool)> = BTreeMap::new();
+        for m in messages {
+            let entry = by_peer.entry(m.to).or_default();
+            entry.1 |= m.get_msg_type() == MessageType::MsgSnapshot;
+            entry.0.push(m.write_to_bytes().expect("protobuf encodes"));
+        }
+        for (to, (batch, has_snapshot)) in by_peer {
+            let sent = network.send_raft(to, batch);
+            if sent.is_err() {
+                self.raw.report_unreachable(to);
+            }
+            if has_snapshot {
+                let status = if sent.is_ok() {
+                    SnapshotStatus::Finish
+                } else {
+                    SnapshotStatus::Failure
+                };
+                self.raw.report_snapshot(to, status);
+            }
+        }
+    }
+
     /// The Ready loop, in raft-rs's order.
     fn on_ready(&mut self) -> Result<(), LoopError> {
         if !self.raw.has_ready() {
@@ -513,31 +1121,112 @@ impl Replica {
             return Ok(());
         }
         let mut ready = self.raw.ready();
-        // 1. Messages a leader may send before persisting (none while alone; the
-        //    consortium transport sends them).
-        let _early = ready.take_messages();
-        // 2. Snapshots arrive with state sync (consortium); a lone voter never gets one.
+        // 1. Messages a leader may send before persisting (appends, heartbeats).
+        let early = ready.take_messages();
+        self.send(early);
+        // 2. A snapshot from the leader: stream, verify and install its state first.
+        if *ready.snapshot() != Snapshot::default() {
+            let snapshot = ready.snapshot().clone();
+            self.install(&snapshot)?;
+        }
         // 3. Entries committed earlier: apply them.
         self.apply_committed(ready.take_committed_entries())?;
         // 4+5. Persist new entries and the hard state, with one fsync, before anything
         //      that depends on them is acknowledged or sent.
         self.raft_store.persist(ready.entries(), ready.hs())?;
-        // 6. Messages that must follow persistence (votes, appends responses).
-        let _persisted = ready.take_persisted_messages();
+        // 6. Messages that must follow persistence (votes, append responses).
+        let persisted = ready.take_persisted_messages();
+        self.send(persisted);
         // 7. Advance; the light ready carries what became committed by that persistence.
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
             // Synced with the next block's write (same WAL); a lower commit on disk is safe.
             self.raft_store.set_commit(commit)?;
         }
-        let _ = light.take_messages();
+        let messages = light.take_messages();
+        self.send(messages);
         self.apply_committed(light.take_committed_entries())?;
         self.raw.advance_apply();
         self.publish_role();
         Ok(())
     }
 
+    /// Streams the snapshot's state from the node that made it, verifies it against the
+    /// block's roots, installs it, then records the snapshot in the Raft log.
+    fn install(&mut self, snapshot: &Snapshot) -> Result<(), LoopError> {
+        let descriptor: SnapshotDescriptor = decode(&snapshot.data)
+            .map_err(|e| SyncError::Invalid(format!("snapshot descriptor: {e}")))?;
+        let (Some(network), Some(runtime)) = (&self.shared.network, &self.shared.runtime) else {
+            return Err(
+                SyncError::Invalid("a snapshot arrived at a node without peers".into()).into(),
+            );
+        };
+        tracing::info!(
+            height = descriptor.height,
+            index = descriptor.raft_index,
+            source = descriptor.source,
+            entries = descriptor.total_entries,
+            "installing a state snapshot"
+        );
+        let started = Instant::now();
+        let mut attempt = 0;
+        let tip = loop {
+            attempt += 1;
+            let fetch = |req: &ChunkRequest| -> Result<ChunkResponse, SyncError> {
+                let bytes = runtime
+                    .block_on(network.request(descriptor.source, Protocol::Snapshot, encode(req)))
+                    .map_err(|e| SyncError::Fetch(e.to_string()))?;
+                decode::<Result<ChunkResponse, String>>(&bytes)
+                    .map_err(|e| SyncError::Fetch(format!("undecodable chunk: {e}")))?
+                    .map_err(SyncError::Fetch)
+            };
+            match install_snapshot(
+                &self.shared.store,
+                &self.shared.chain_id,
+                &descriptor,
+                fetch,
+            ) {
+                Ok(tip) => break tip,
+                Err(e @ SyncError::Fetch(_)) if attempt < 5 => {
+                    tracing::warn!(error = %e, attempt, "snapshot fetch failed; retrying");
+                    std::thread::sleep(Duration::from_millis(500 * attempt));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        self.raft_store.apply_snapshot(snapshot.get_metadata())?;
+        self.last_block_time = self.last_block_time.max(tip.time_ms);
+        *self
+            .shared
+            .params
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = read_params(&self.shared.store)?;
+        self.consortium_changed()?;
+        self.votes.retain(|h, _| *h > tip.height);
+        {
+            let mut s = self
+                .shared
+                .status
+                .write()
+                .unwrap_or_else(|e| e.into_inner());
+            s.height = tip.height;
+            s.block_hash = tip.block_hash;
+            s.state_root = tip.state_root;
+            s.log_size = tip.log.size;
+            if let Some(c) = &descriptor.certificate {
+                s.certified_height = s.certified_height.max(c.height);
+            }
+        }
+        tracing::info!(
+            height = tip.height,
+            secs = started.elapsed().as_secs_f64(),
+            "state snapshot installed"
+        );
+        Ok(())
+    }
+
     fn publish_role(&self) {
+        let conf = self.raw.raft.prs().conf().to_conf_state();
         let mut s = self
             .shared
             .status
@@ -551,6 +1240,10 @@ impl Replica {
         };
         s.leader_id = self.raw.raft.leader_id;
         s.term = self.raw.raft.term;
+        s.voters = conf.voters;
+        s.learners = conf.learners;
+        metrics::gauge!("cactus_raft_term").set(s.term as f64);
+        metrics::gauge!("cactus_is_leader").set(if s.role == "leader" { 1.0 } else { 0.0 });
     }
 
     fn apply_committed(&mut self, entries: Vec<Entry>) -> Result<(), LoopError> {
@@ -559,21 +1252,49 @@ impl Replica {
         for entry in entries {
             last = entry.index;
             if entry.index <= store.applied_index()? {
-                continue; // applied before a restart
+                continue; // applied before a restart, or covered by an installed snapshot
             }
-            if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
-                // Election no-ops; membership changes arrive with the consortium.
-                store.set_applied_index(entry.index)?;
-                continue;
+            match entry.get_entry_type() {
+                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
+                    self.apply_conf_change(&entry)?;
+                }
+                EntryType::EntryNormal if entry.data.is_empty() => {
+                    // Election no-op.
+                    store.set_applied_index(entry.index)?;
+                }
+                EntryType::EntryNormal => {
+                    let proposal: BlockProposal = decode(&entry.data)
+                        .map_err(|e| LoopError::Apply(format!("entry {}: {e}", entry.index)))?;
+                    self.apply_block(entry.index, proposal)?;
+                }
             }
-            let proposal: BlockProposal = decode(&entry.data)
-                .map_err(|e| LoopError::Apply(format!("entry {}: {e}", entry.index)))?;
-            self.apply_block(entry.index, proposal)?;
         }
         // Keep `keep_log_entries` applied entries; compact in steps of 256 entries.
         let keep = self.shared.options.keep_log_entries;
         if last > keep && self.raft_store.first_index() + keep + 256 <= last {
             self.raft_store.compact(last - keep)?;
+        }
+        Ok(())
+    }
+
+    fn apply_conf_change(&mut self, entry: &Entry) -> Result<(), LoopError> {
+        let cs: ConfState = if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
+            let cc = ConfChangeV2::parse_from_bytes(&entry.data)
+                .map_err(|e| LoopError::Apply(format!("conf change {}: {e}", entry.index)))?;
+            self.raw.apply_conf_change(&cc)?
+        } else {
+            let cc = ConfChange::parse_from_bytes(&entry.data)
+                .map_err(|e| LoopError::Apply(format!("conf change {}: {e}", entry.index)))?;
+            self.raw.apply_conf_change(&cc)?
+        };
+        self.raft_store.apply_conf_state(entry.index, &cs)?;
+        let me = self.shared.options.node_id;
+        tracing::info!(voters = ?cs.voters, learners = ?cs.learners, outgoing = ?cs.voters_outgoing, "raft configuration changed");
+        if !cs.voters.contains(&me)
+            && !cs.learners.contains(&me)
+            && !cs.voters_outgoing.contains(&me)
+        {
+            tracing::warn!("this node is no longer in the raft configuration");
         }
         Ok(())
     }
@@ -601,9 +1322,7 @@ impl Replica {
         // Stored: the block's txs are no longer in flight (queries find them committed).
         lock(&self.shared.mempool).settle(applied.results.iter().map(|r| r.tx_id));
         self.last_block_time = self.last_block_time.max(time_ms);
-        // A lone voter certifies its own blocks; the consortium gathers quorum signatures.
         let block_hash = header.hash();
-        self.certify(&header, block_hash)?;
         if let Some(StateValue::Params(p)) = applied
             .state_writes
             .0
@@ -617,6 +1336,12 @@ impl Replica {
                 .write()
                 .unwrap_or_else(|e| e.into_inner()) = p;
         }
+        if applied.state_writes.0.contains_key(&StateKey::Consortium) {
+            self.consortium_changed()?;
+        }
+        // Sign the block and share the vote; a quorum of voters' votes certifies it (a
+        // lone voter's at once, so its status never shows an uncertified height).
+        self.vote(header.height, block_hash)?;
         {
             let mut s = self
                 .shared
@@ -629,25 +1354,27 @@ impl Replica {
             s.log_size = header.log_size;
         }
         let first_log_index = header.log_size - applied.results.len() as u64;
-        let mut waiters = lock(&self.shared.waiters);
-        for (i, result) in applied.results.into_iter().enumerate() {
-            let reason = result
-                .outcome
-                .rejection()
-                .map(|r| r.reason.code())
-                .unwrap_or("applied");
-            metrics::counter!("cactus_tx_results_total", "result" => reason).increment(1);
-            if let Some(senders) = waiters.remove(&result.tx_id) {
-                let done = Committed {
-                    location: TxLocation {
-                        height: header.height,
-                        index: i as u32,
-                        log_index: first_log_index + i as u64,
-                    },
-                    result,
-                };
-                for s in senders {
-                    let _ = s.send(done.clone());
+        {
+            let mut waiters = lock(&self.shared.waiters);
+            for (i, result) in applied.results.into_iter().enumerate() {
+                let reason = result
+                    .outcome
+                    .rejection()
+                    .map(|r| r.reason.code())
+                    .unwrap_or("applied");
+                metrics::counter!("cactus_tx_results_total", "result" => reason).increment(1);
+                if let Some(senders) = waiters.remove(&result.tx_id) {
+                    let done = Committed {
+                        location: TxLocation {
+                            height: header.height,
+                            index: i as u32,
+                            log_index: first_log_index + i as u64,
+                        },
+                        result,
+                    };
+                    for s in senders {
+                        let _ = s.send(done.clone());
+                    }
                 }
             }
         }
@@ -656,30 +1383,204 @@ impl Replica {
         Ok(())
     }
 
-    fn certify(&self, header: &BlockHeader, block_hash: Hash32) -> Result<(), LoopError> {
-        let voters: Vec<u64> = self.raw.raft.prs().conf().voters().ids().iter().collect();
-        if voters != [self.shared.options.node_id] {
-            return Ok(());
+    /// Reloads the consortium from state and tells the transport who may connect.
+    fn consortium_changed(&mut self) -> Result<(), LoopError> {
+        let consortium = read_consortium(&self.shared.store)?;
+        if let Some(network) = &self.shared.network {
+            network.set_peers(peers_of(&consortium));
         }
-        let signature = sign_checkpoint(
-            &self.node_key,
-            self.shared.options.node_id,
-            &header.chain_id,
-            header.height,
-            &block_hash,
-        );
-        let cert = Certificate {
-            chain_id: header.chain_id.clone(),
-            height: header.height,
-            block_hash,
-            signatures: vec![signature],
-        };
-        self.shared.store.put_certificate(&cert)?;
-        self.shared
-            .status
+        tracing::info!(nodes = ?consortium.nodes.iter().map(|n| (n.node_id, n.voter)).collect::<Vec<_>>(), "consortium membership");
+        *self
+            .shared
+            .consortium
             .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .certified_height = header.height;
+            .unwrap_or_else(|e| e.into_inner()) = consortium;
         Ok(())
     }
+
+    /// Signs the block just applied, broadcasts the vote and counts it.
+    fn vote(&mut self, height: u64, block_hash: Hash32) -> Result<(), LoopError> {
+        let me = self.shared.options.node_id;
+        let signature = sign_checkpoint(
+            &self.node_key,
+            me,
+            &self.shared.chain_id,
+            height,
+            &block_hash,
+        );
+        let vote = CheckpointVote {
+            height,
+            block_hash,
+            signature,
+        };
+        if let Some(network) = &self.shared.network {
+            network.broadcast_checkpoint(encode(&vote));
+        }
+        let pending = self.votes.entry(height).or_default();
+        pending.ours = Some(block_hash);
+        pending.votes.insert(me, vote);
+        // Votes that arrived before this node applied the height.
+        let early: Vec<CheckpointVote> = pending
+            .votes
+            .values()
+            .filter(|v| v.signature.node_id != me)
+            .cloned()
+            .collect();
+        for v in early {
+            self.check_divergence(&v, block_hash);
+        }
+        self.try_certify(height)?;
+        // Forget heights far behind (their votes will never come).
+        let floor = height.saturating_sub(VOTE_WINDOW);
+        self.votes = self.votes.split_off(&floor);
+        Ok(())
+    }
+
+    /// A peer's vote: checked against this node's hash at that height and the signer's key.
+    fn on_vote(&mut self, vote: CheckpointVote) -> Result<(), LoopError> {
+        let height = vote.height;
+        let tip_height = self
+            .shared
+            .status
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .height;
+        if height > tip_height + VOTE_WINDOW || height == 0 {
+            return Ok(());
+        }
+        let signer = vote.signature.node_id;
+        let key = self
+            .shared
+            .consortium
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .nodes
+            .iter()
+            .find(|n| n.node_id == signer)
+            .map(|n| n.node_key);
+        let Some(key) = key else {
+            return Ok(()); // not a member (any more)
+        };
+        let verifies = VerifyingKey::from_bytes(&key.0).is_ok_and(|k| {
+            let msg = checkpoint_message(&self.shared.chain_id, height, &vote.block_hash);
+            let sig = ed25519_dalek::Signature::from_bytes(&vote.signature.signature.0);
+            k.verify_strict(&msg, &sig).is_ok()
+        });
+        if !verifies {
+            tracing::warn!(
+                signer,
+                height,
+                "checkpoint vote with a bad signature dropped"
+            );
+            return Ok(());
+        }
+        let ours = match self.votes.get(&height).and_then(|p| p.ours) {
+            Some(h) => Some(h),
+            None if height <= tip_height => match self.recent_hashes.get(&height) {
+                Some(h) => Some(*h),
+                None => self.shared.store.block(height)?.map(|b| b.header.hash()),
+            },
+            None => None,
+        };
+        if let Some(ours) = ours {
+            self.check_divergence(&vote, ours);
+            if vote.block_hash != ours {
+                return Ok(());
+            }
+        }
+        if let Some(pending) = self.votes.get_mut(&height) {
+            pending.votes.insert(signer, vote);
+            self.try_certify(height)?;
+        } else if height > tip_height {
+            self.votes
+                .entry(height)
+                .or_default()
+                .votes
+                .insert(signer, vote);
+        }
+        Ok(())
+    }
+
+    fn check_divergence(&mut self, vote: &CheckpointVote, ours: Hash32) {
+        if vote.block_hash == ours {
+            return;
+        }
+        let d = Divergence {
+            height: vote.height,
+            node_id: vote.signature.node_id,
+            ours,
+            theirs: vote.block_hash,
+        };
+        tracing::error!(height = d.height, node = d.node_id, ours = %d.ours, theirs = %d.theirs, "DIVERGENCE: another node signed a different block at this height");
+        metrics::counter!("cactus_divergence_total").increment(1);
+        metrics::gauge!("cactus_divergence_detected").set(1.0);
+        let mut s = self
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if s.divergence.is_none() {
+            s.divergence = Some(d);
+        }
+    }
+
+    /// Stores the certificate once a quorum of the consortium's voters signed our hash.
+    fn try_certify(&mut self, height: u64) -> Result<(), LoopError> {
+        let Some(pending) = self.votes.get(&height) else {
+            return Ok(());
+        };
+        let Some(ours) = pending.ours else {
+            return Ok(());
+        };
+        let consortium = self
+            .shared
+            .consortium
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let signatures: Vec<CheckpointSignature> = pending
+            .votes
+            .values()
+            .filter(|v| {
+                v.block_hash == ours
+                    && consortium
+                        .voters()
+                        .any(|n| n.node_id == v.signature.node_id)
+            })
+            .map(|v| v.signature.clone())
+            .collect(); // BTreeMap order: ascending signers
+        if signatures.len() < consortium.voters().count() / 2 + 1 {
+            return Ok(());
+        }
+        let cert = Certificate {
+            chain_id: self.shared.chain_id.clone(),
+            height,
+            block_hash: ours,
+            signatures,
+        };
+        if let Err(e) = cert.verify(&self.shared.chain_id, &consortium) {
+            tracing::error!(height, error = %e, "assembled certificate does not verify");
+            return Ok(());
+        }
+        self.shared.store.put_certificate(&cert)?;
+        self.votes.remove(&height);
+        self.recent_hashes.insert(height, ours);
+        while self.recent_hashes.len() > VOTE_WINDOW as usize {
+            self.recent_hashes.pop_first();
+        }
+        let mut s = self
+            .shared
+            .status
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        s.certified_height = s.certified_height.max(height);
+        metrics::gauge!("cactus_certified_height").set(s.certified_height as f64);
+        Ok(())
+    }
+}
+
+/// Why handling a command ended the loop.
+enum Handled {
+    Shutdown,
+    Failed(LoopError),
 }

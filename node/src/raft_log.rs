@@ -5,10 +5,19 @@
 //! entries (truncating any conflicting suffix) and the hard state in one fsynced batch: the
 //! Ready loop calls it before it acknowledges anything. First and last index are cached in
 //! memory (the log is only changed through this type).
+//!
+//! Snapshots: [`raft::Storage::snapshot`] does not copy state. It asks the node's
+//! [`SnapshotExporter`] for an export of the state at a block boundary and returns a
+//! snapshot whose `data` is only the export's [`crate::state_sync::SnapshotDescriptor`];
+//! the receiver streams the state itself in chunks and verifies it before installing
+//! ([`crate::state_sync`]). While an export is being built the answer is
+//! `SnapshotTemporarilyUnavailable` and raft-rs asks again later, as it is designed to.
 
+use crate::state_sync::SnapshotExporter;
 use crate::storage::{StorageError, Store, cf};
+use couponcactus_chaincode::encoding::encode;
 use protobuf::Message as _;
-use raft::eraftpb::{ConfState, Entry, HardState, Snapshot};
+use raft::eraftpb::{ConfState, Entry, HardState, Snapshot, SnapshotMetadata};
 use raft::{GetEntriesContext, RaftState, StorageError as RaftStorageError};
 use rocksdb::WriteBatch;
 use std::sync::{Arc, Mutex};
@@ -28,10 +37,18 @@ struct Bounds {
 }
 
 /// Raft storage on the node's RocksDB.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RaftStore {
     store: Store,
     bounds: Arc<Mutex<Bounds>>,
+    /// Builds the state exports snapshots point at (none: snapshots are unavailable).
+    exporter: Option<Arc<SnapshotExporter>>,
+}
+
+impl std::fmt::Debug for RaftStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RaftStore({:?}, {:?})", self.store, self.bounds())
+    }
 }
 
 fn other(e: impl std::fmt::Display) -> raft::Error {
@@ -81,7 +98,71 @@ impl RaftStore {
                 truncated_term,
                 last_index,
             })),
+            exporter: None,
         })
+    }
+
+    /// Serves snapshots from `exporter`'s state exports.
+    pub fn with_exporter(mut self, exporter: Arc<SnapshotExporter>) -> Self {
+        self.exporter = Some(exporter);
+        self
+    }
+
+    /// Records the conf state a conf-change entry produced, with that entry's index as the
+    /// applied index, in one synced write (so a restart neither loses nor repeats it).
+    pub fn apply_conf_state(&self, index: u64, cs: &ConfState) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.store.handle(cf::RAFT_STATE),
+            CONF_STATE,
+            cs.write_to_bytes().expect("protobuf encodes"),
+        );
+        self.store.put_applied_index(&mut batch, index);
+        self.store.write_synced(batch)
+    }
+
+    /// Installs a received snapshot's metadata once its state is installed: the log is
+    /// emptied, the compaction point becomes the snapshot's (index, term), the conf state
+    /// its conf state, and the hard state's commit at least its index; one synced write.
+    pub fn apply_snapshot(&self, meta: &SnapshotMetadata) -> Result<(), StorageError> {
+        let mut hs = self.hard_state()?;
+        hs.set_commit(hs.commit.max(meta.index));
+        hs.set_term(hs.term.max(meta.term));
+        let bounds = self.bounds();
+        let mut batch = WriteBatch::default();
+        batch.delete_range_cf(
+            self.store.handle(cf::RAFT_LOG),
+            0u64.to_be_bytes(),
+            (bounds.last_index.max(meta.index) + 1).to_be_bytes(),
+        );
+        let state = self.store.handle(cf::RAFT_STATE);
+        let mut t = meta.index.to_be_bytes().to_vec();
+        t.extend_from_slice(&meta.term.to_be_bytes());
+        batch.put_cf(state, TRUNCATED, t);
+        batch.put_cf(
+            state,
+            CONF_STATE,
+            meta.get_conf_state()
+                .write_to_bytes()
+                .expect("protobuf encodes"),
+        );
+        batch.put_cf(
+            state,
+            HARD_STATE,
+            hs.write_to_bytes().expect("protobuf encodes"),
+        );
+        self.store.write_synced(batch)?;
+        *self.bounds.lock().unwrap_or_else(|e| e.into_inner()) = Bounds {
+            truncated_index: meta.index,
+            truncated_term: meta.term,
+            last_index: meta.index,
+        };
+        Ok(())
+    }
+
+    /// The stored conf state.
+    pub fn stored_conf_state(&self) -> Result<ConfState, StorageError> {
+        self.conf_state()
     }
 
     fn bounds(&self) -> Bounds {
@@ -290,11 +371,38 @@ impl raft::Storage for RaftStore {
         Ok(self.bounds().last_index)
     }
 
-    fn snapshot(&self, _request_index: u64, _to: u64) -> raft::Result<Snapshot> {
-        // A one-voter group never sends snapshots; state sync arrives with the consortium.
-        Err(raft::Error::Store(
-            RaftStorageError::SnapshotTemporarilyUnavailable,
-        ))
+    fn snapshot(&self, request_index: u64, to: u64) -> raft::Result<Snapshot> {
+        let unavailable = || raft::Error::Store(RaftStorageError::SnapshotTemporarilyUnavailable);
+        let Some(exporter) = &self.exporter else {
+            return Err(unavailable());
+        };
+        // The follower continues from the snapshot with entries still in the log.
+        let min_index = request_index.max(self.bounds().truncated_index);
+        let descriptor = match exporter.prepare(min_index) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Err(unavailable()),
+            Err(e) => {
+                tracing::warn!(error = %e, to, "snapshot export failed; retrying later");
+                return Err(unavailable());
+            }
+        };
+        let term = match self.term(descriptor.raft_index) {
+            Ok(t) => t,
+            Err(_) => return Err(unavailable()), // compacted meanwhile: a newer export comes
+        };
+        let mut snapshot = Snapshot::default();
+        let meta = snapshot.mut_metadata();
+        meta.index = descriptor.raft_index;
+        meta.term = term;
+        meta.set_conf_state(ConfState::parse_from_bytes(&descriptor.conf_state).map_err(other)?);
+        snapshot.data = encode(&descriptor).into();
+        tracing::info!(
+            to,
+            height = descriptor.height,
+            index = descriptor.raft_index,
+            "sending a state snapshot"
+        );
+        Ok(snapshot)
     }
 }
 

@@ -8,7 +8,7 @@
 //! [`Store`]'s [`StateReader`] impl; the state tree through jmt's [`TreeReader`]; the
 //! history log through [`HistoryReader`]. The Raft log lives in [`crate::raft_log`].
 
-use couponcactus_chaincode::block::Certificate;
+use couponcactus_chaincode::block::{BlockHeader, Certificate};
 use couponcactus_chaincode::commitment::StateUpdate;
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::{Event, TxResult};
@@ -61,6 +61,7 @@ pub mod cf {
 const META_TIP: &[u8] = b"tip";
 const META_APPLIED: &[u8] = b"applied_index";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+const META_SYNC_BASE: &[u8] = b"sync_base";
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +120,49 @@ pub struct TxLocation {
     pub log_index: u64,
 }
 
+/// Where a snapshot-synced store's history begins ([`Store::sync_base`]): the store was
+/// installed from a state snapshot at `height` (see [`crate::state_sync`]), so blocks, tx
+/// results, token histories and history-log proofs before `height + 1` are not on this
+/// node; a full (replaying) node or an auditor has them.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    serde::Deserialize,
+    bincode::Encode,
+    bincode::Decode,
+)]
+pub struct SyncBase {
+    /// Height of the installed snapshot.
+    pub height: u64,
+    /// Header of the block at that height (`None` for a genesis snapshot).
+    pub header: Option<BlockHeader>,
+}
+
+/// A raw (key bytes, value bytes) entry of a column family.
+pub(crate) type RawEntry = (Box<[u8]>, Box<[u8]>);
+
+/// A verified state snapshot to install in one write ([`Store::install_synced_state`]).
+#[derive(Debug)]
+pub(crate) struct SyncedState<'a> {
+    /// The whole chaincode state at the snapshot height (puts only).
+    pub state: &'a WriteSet,
+    /// The state tree rebuilt at the snapshot height: nodes and values.
+    pub tree: &'a NodeBatch,
+    /// History-log subtree hashes of the tip's frontier.
+    pub history: &'a [couponcactus_chaincode::history::HistoryNode],
+    /// The tip at the snapshot height.
+    pub tip: &'a ChainTip,
+    /// The Raft index the snapshot state was applied up to.
+    pub raft_index: u64,
+    /// A certificate of the snapshot block, if one came with it.
+    pub certificate: Option<&'a Certificate>,
+    /// What [`Store::sync_base`] will say.
+    pub base: &'a SyncBase,
+}
+
 /// The node's database.
 #[derive(Clone)]
 pub struct Store {
@@ -144,6 +188,19 @@ impl Store {
             .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         Ok(Store { db: Arc::new(db) })
+    }
+
+    /// Opens an existing database (such as a checkpoint) read-only.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Self, StorageError> {
+        let db = DB::open_cf_for_read_only(&Options::default(), path, cf::ALL, false)?;
+        Ok(Store { db: Arc::new(db) })
+    }
+
+    /// Creates a consistent checkpoint of the whole database at `path` (which must not
+    /// exist): hard links to the table files, after a memtable flush.
+    pub(crate) fn checkpoint(&self, path: &Path) -> Result<(), StorageError> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(path)?;
+        Ok(())
     }
 
     pub(crate) fn db(&self) -> &DB {
@@ -237,6 +294,11 @@ impl Store {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&index));
         self.write_synced(batch)
+    }
+
+    /// Adds "applied index = `index`" to `batch`.
+    pub(crate) fn put_applied_index(&self, batch: &mut WriteBatch, index: u64) {
+        batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&index));
     }
 
     fn put_state_writes(&self, batch: &mut WriteBatch, writes: &WriteSet) {
@@ -469,6 +531,118 @@ impl Store {
             encode(cert),
         );
         self.write_synced(batch)
+    }
+
+    /// The certificate stored for `height`, if any.
+    pub fn certificate(&self, height: u64) -> Result<Option<Certificate>, StorageError> {
+        self.get_cf(cf::CERTS, &height.to_be_bytes())?
+            .map(|b| decode(&b).map_err(corrupt("certificate")))
+            .transpose()
+    }
+
+    /// Where this store's history begins if it was installed from a state snapshot
+    /// ([`crate::state_sync::install_snapshot`]); `None` on a store that applied every block
+    /// from genesis.
+    pub fn sync_base(&self) -> Result<Option<SyncBase>, StorageError> {
+        self.get_cf(cf::META, META_SYNC_BASE)?
+            .map(|b| decode(&b).map_err(corrupt("sync base")))
+            .transpose()
+    }
+
+    /// The raw value at `key` in the `raft_state` column family (whose layout
+    /// [`crate::raft_log`] owns).
+    pub(crate) fn raft_state_value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.get_cf(cf::RAFT_STATE, key)
+    }
+
+    /// Every entry of the `state` column family (state key bytes, value bytes), in key
+    /// order.
+    pub(crate) fn state_entries(
+        &self,
+    ) -> impl Iterator<Item = Result<RawEntry, StorageError>> + '_ {
+        self.db
+            .iterator_cf(self.handle(cf::STATE), IteratorMode::Start)
+            .map(|item| item.map_err(StorageError::from))
+    }
+
+    /// Deletes every key of column family `name` in `batch` (one range tombstone).
+    fn clear_cf(&self, batch: &mut WriteBatch, name: &str) -> Result<(), StorageError> {
+        let handle = self.handle(name);
+        let last = match self.db.iterator_cf(handle, IteratorMode::End).next() {
+            None => return Ok(()),
+            Some(item) => item?.0,
+        };
+        // Every key is >= the empty key and < `last ‖ 0x00`.
+        let mut end = last.into_vec();
+        end.push(0);
+        batch.delete_range_cf(handle, Vec::new(), end);
+        Ok(())
+    }
+
+    /// Replaces the chain state with a verified snapshot in one atomic, fsynced write:
+    /// clears state, the state tree, the history log and the indexes; writes the snapshot's
+    /// state, tree, history frontier, tip, applied Raft index, certificate and sync base;
+    /// rebuilds the indexes that state determines ([`Self::put_rebuilt_indexes`]). Blocks,
+    /// tx results, certificates and the Raft log are left as they are.
+    pub(crate) fn install_synced_state(&self, s: &SyncedState<'_>) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        for name in [
+            cf::STATE,
+            cf::JMT_NODES,
+            cf::JMT_VALUES,
+            cf::JMT_STALE,
+            cf::HISTORY,
+            cf::INDEXES,
+        ] {
+            self.clear_cf(&mut batch, name)?;
+        }
+        self.put_state_writes(&mut batch, s.state);
+        self.put_node_batch(&mut batch, s.tree);
+        let history = self.handle(cf::HISTORY);
+        for (at, hash) in s.history {
+            batch.put_cf(history, history_key(*at), hash.0);
+        }
+        self.put_rebuilt_indexes(&mut batch, s.state);
+        if let Some(cert) = s.certificate {
+            batch.put_cf(
+                self.handle(cf::CERTS),
+                cert.height.to_be_bytes(),
+                encode(cert),
+            );
+        }
+        let meta = self.handle(cf::META);
+        batch.put_cf(meta, META_TIP, encode(s.tip));
+        batch.put_cf(meta, META_APPLIED, encode(&s.raft_index));
+        batch.put_cf(meta, META_SYNC_BASE, encode(s.base));
+        self.write_synced(batch)
+    }
+
+    /// The index entries that the state alone determines, as [`Self::put_indexes`] would
+    /// have left them: pools by owner (exact), redemptions by store (exact: every
+    /// redemption record, except one rolled back in its own block, which `put_indexes`
+    /// never saw in force), and wallet entries for each token's current holder (a token's
+    /// earlier holders, before a transfer, are not recoverable). Token histories need the
+    /// blocks and are not rebuilt.
+    fn put_rebuilt_indexes(&self, batch: &mut WriteBatch, state: &WriteSet) {
+        let idx = self.handle(cf::INDEXES);
+        for (key, value) in &state.0 {
+            match (key, value) {
+                (StateKey::Pool(id), Some(StateValue::Pool(p))) => {
+                    batch.put_cf(idx, pool_key(&p.owner, id), []);
+                }
+                (StateKey::Token(token), Some(StateValue::Token(t))) => {
+                    if let Some(owner) = &t.owner {
+                        batch.put_cf(idx, wallet_key(owner, token), []);
+                    }
+                }
+                (StateKey::Redemption(id), Some(StateValue::Redemption(r)))
+                    if r.rolled_back_at != Some(r.height) =>
+                {
+                    batch.put_cf(idx, store_key(&r.redeemer_org, &r.store, r.height, id), []);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The certificate of the highest certified block.

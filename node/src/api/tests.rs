@@ -86,6 +86,7 @@ impl TestNode {
             genesis_hash,
             key(200),
             NodeOptions::default(),
+            None,
         )
         .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
