@@ -10,10 +10,21 @@ cd "$(repo_root)"
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
+# python3 with PyNaCl, for the Python POS example's test (tests/tests/pos_python.rs): pip
+# (user site) first; where pip is missing or refuses (PEP 668), Debian's python3-nacl.
+ensure_pynacl() {
+  command -v python3 >/dev/null 2>&1 || ensure_apt python3
+  python3 -c 'import nacl.signing' 2>/dev/null && return
+  log "installing PyNaCl (examples/pos-python)"
+  python3 -m pip install --user --quiet pynacl || ensure_apt python3-nacl
+  python3 -c 'import nacl.signing' || { echo "PyNaCl missing: python3 -m pip install --user pynacl" >&2; exit 1; }
+}
+
 ensure_cargo
 ensure_build_deps
 ensure_components
 ensure_nextest
+ensure_pynacl
 
 if [ "$quick" -eq 0 ]; then
   log "cargo fmt --check"

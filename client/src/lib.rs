@@ -1,10 +1,56 @@
 //! # couponcactus-client
 //!
-//! The Rust client of Couponcactus. The typed HTTP client, signed reads, local proof
-//! verification and the `cactus` CLI arrive with the client issue; there is deliberately
-//! no `cactus` binary yet rather than one that does nothing. Until then, build and sign
-//! txs with [`couponcactus_chaincode::tx::TxBody::sign`] and sign reads with
-//! [`couponcactus_chaincode::tx::sign_read`], as the end-to-end tests in `tests/` do.
+//! The Rust client of Couponcactus, and the library under the `cactus` CLI: everything a
+//! merchant's back office, a point-of-sale terminal, a partner brand or an auditor needs
+//! to talk to a node without trusting it.
+//!
+//! - [`NodeClient`] ([`node_client`]): typed async requests for every call of the node's
+//!   HTTP API; answers are the types of [`views`]; errors carry the API's error code.
+//! - [`TxBuilder`] ([`tx_builder`]): builds and signs txs of every kind for a chain, with
+//!   nonces and a validity window; [`signed_read`] signs non-public reads.
+//! - [`verify`]: state, tx and history-log proofs checked with the chaincode's verifiers,
+//!   tied to a checkpoint certificate of the consortium known from genesis.
+//! - [`keys`] (key files, member ids, claim keys), [`issuance`] (random codes sealed with
+//!   the org's data key), [`pool_spec`] (pool specs from TOML or flags), [`genesis_draft`]
+//!   (a genesis written step by step), [`amounts`] (minor units for people).
+//! - [`audit`]: the offline audit of a whole chain.
+//!
+//! ```no_run
+//! use couponcactus_client::{NodeClient, ProofVerifier, TrustAnchor};
+//! use couponcactus_client::genesis::{Genesis, KeyFile};
+//! use couponcactus_client::chaincode::ids::TokenId;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let issuer = KeyFile::load(".localnet/orgs/acme/keys/issuer.key".as_ref())?.signing_key();
+//! let node = NodeClient::connect("http://127.0.0.1:7101").await?.with_reader(issuer);
+//! let anchor = TrustAnchor::from_genesis(&Genesis::load(".localnet/genesis.toml".as_ref())?);
+//! anchor.check_status(&node.status().await?)?;
+//!
+//! let token: TokenId = "acme-spring/0".parse()?;
+//! let view = node.token(&token, None).await?;
+//! let certified = ProofVerifier::new(&node, &anchor).token(&view).await?;
+//! println!(
+//!     "{token} is {:?}: proven at height {}, certified by nodes {:?}",
+//!     view.token.status, certified.height, certified.certified_by
+//! );
+//! # Ok(()) }
+//! ```
 
 pub use couponcactus_chaincode as chaincode;
 pub use couponcactus_genesis as genesis;
+
+pub mod amounts;
+pub mod audit;
+pub mod genesis_draft;
+pub mod issuance;
+pub mod keys;
+pub mod node_client;
+pub mod pool_spec;
+pub mod signed_read;
+pub mod tx_builder;
+pub mod verify;
+pub mod views;
+
+pub use node_client::{NodeClient, NodeClientError, Wait};
+pub use tx_builder::TxBuilder;
+pub use verify::{Certified, ProofVerifier, TrustAnchor, VerifyError};

@@ -34,6 +34,7 @@ mod txs;
 mod tests;
 
 pub use auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, Reader, SIGNATURE_HEADER, TIME_HEADER};
+pub use chain::{BLOCK_RANGE_BYTES, BlockRecord, MAX_BLOCK_RANGE};
 pub use error::{ApiError, ErrorBody, ErrorResponse};
 
 use crate::node::NodeHandle;
@@ -137,9 +138,11 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         )
         .route("/v1/codes/{code_hash}/token", get(reads::code_token))
         .route("/v1/members/{member}/wallet", get(reads::wallet))
+        .route("/v1/blocks", get(chain::block_range))
         .route("/v1/blocks/latest", get(chain::latest_block))
         .route("/v1/blocks/{height}", get(chain::get_block))
         .route("/v1/checkpoints/latest", get(chain::latest_checkpoint))
+        .route("/v1/consortium", get(chain::consortium))
         .route("/v1/log/consistency", get(chain::log_consistency))
         .route("/v1/log/entries", get(chain::log_entries))
         .route("/v1/status", get(chain::status))
@@ -211,7 +214,9 @@ pub async fn serve_with(
         reads::wallet,
         chain::latest_block,
         chain::get_block,
+        chain::block_range,
         chain::latest_checkpoint,
+        chain::consortium,
         chain::log_consistency,
         chain::log_entries,
         chain::status,

@@ -64,6 +64,11 @@ pub struct LocalnetSpec {
     pub base_port: u16,
     /// Genesis time (ms since the Unix epoch).
     pub now_ms: u64,
+    /// For nodes on separate hosts (containers): node i's host name, with `{i}` replaced by
+    /// i (e.g. `node{i}`). Peers then dial `/dns4/<host>/tcp/{base_port+100+i}` (or
+    /// `/ip4/…` for an IPv4 address) and the nodes listen on all interfaces. `None`: all on
+    /// 127.0.0.1.
+    pub host_template: Option<String>,
 }
 
 impl LocalnetSpec {
@@ -74,6 +79,7 @@ impl LocalnetSpec {
             nodes,
             base_port: DEFAULT_BASE_PORT,
             now_ms: crate::node::now_ms(),
+            host_template: None,
         }
     }
 }
@@ -184,14 +190,38 @@ pub fn org_name(i: usize) -> (OrgId, String) {
     }
 }
 
-/// Node i's HTTP address for `base_port`.
-fn http_addr(base_port: u16, i: usize) -> SocketAddr {
-    SocketAddr::from((Ipv4Addr::LOCALHOST, base_port + i as u16))
+/// Node i's HTTP address for `spec` (all interfaces when nodes are on separate hosts).
+fn http_addr(spec: &LocalnetSpec, i: usize) -> SocketAddr {
+    let ip = match spec.host_template {
+        None => Ipv4Addr::LOCALHOST,
+        Some(_) => Ipv4Addr::UNSPECIFIED,
+    };
+    SocketAddr::from((ip, spec.base_port + i as u16))
 }
 
-/// Node i's libp2p address for `base_port`.
-fn p2p_addr(base_port: u16, i: usize) -> String {
-    format!("/ip4/127.0.0.1/tcp/{}", base_port + 100 + i as u16)
+/// The libp2p address peers dial to reach node i (the one in genesis).
+fn p2p_addr(spec: &LocalnetSpec, i: usize) -> String {
+    let port = spec.base_port + 100 + i as u16;
+    match &spec.host_template {
+        None => format!("/ip4/127.0.0.1/tcp/{port}"),
+        Some(template) => {
+            let host = template.replace("{i}", &i.to_string());
+            if host.parse::<Ipv4Addr>().is_ok() {
+                format!("/ip4/{host}/tcp/{port}")
+            } else {
+                format!("/dns4/{host}/tcp/{port}")
+            }
+        }
+    }
+}
+
+/// Where a node listens for peers, given the address peers dial: a `/dns4/` name is
+/// served on all interfaces.
+fn p2p_listen_addr(dial: &str) -> String {
+    match dial.strip_prefix("/dns4/").and_then(|rest| rest.split_once('/')) {
+        Some((_, tail)) => format!("/ip4/0.0.0.0/{tail}"),
+        None => dial.to_string(),
+    }
 }
 
 impl LocalnetLayout {
@@ -363,7 +393,7 @@ pub fn init(spec: &LocalnetSpec) -> Result<LocalnetLayout, LocalnetError> {
                 spec.nodes.to_string(),
             ));
         }
-        let wanted = http_addr(spec.base_port, 1);
+        let wanted = http_addr(spec, 1);
         if layout.http_addr(1) != wanted {
             return Err(mismatch(
                 "node 1 HTTP address",
@@ -410,8 +440,8 @@ fn create(spec: &LocalnetSpec) -> Result<LocalnetLayout, LocalnetError> {
             .map(|i| LocalnetNode {
                 node_id: i as u64,
                 org: org_name(i).0,
-                http_addr: http_addr(spec.base_port, i),
-                p2p_addr: p2p_addr(spec.base_port, i),
+                http_addr: http_addr(spec, i),
+                p2p_addr: p2p_addr(spec, i),
             })
             .collect(),
     };
@@ -506,7 +536,7 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
         genesis: "../genesis.toml".into(),
         node_key: "node.key".into(),
         http_addr: node.http_addr,
-        p2p_addr: Some(node.p2p_addr.clone()),
+        p2p_addr: Some(p2p_listen_addr(&node.p2p_addr)),
         block: Default::default(),
         mempool: Default::default(),
         raft: Default::default(),
@@ -637,6 +667,7 @@ mod tests {
             nodes,
             base_port: DEFAULT_BASE_PORT,
             now_ms: 1_767_225_600_000,
+            host_template: None,
         }
     }
 

@@ -65,6 +65,10 @@ enum Command {
         /// Node i serves HTTP on 127.0.0.1:BASE+i and libp2p on BASE+100+i.
         #[arg(long, env = "LOCALNET_BASE_PORT", default_value_t = 7100)]
         base_port: u16,
+        /// Nodes on separate hosts (containers): node i's host name, `{i}` replaced by i
+        /// (e.g. `node{i}`); peers dial it by DNS and nodes listen on all interfaces.
+        #[arg(long)]
+        host_template: Option<String>,
     },
 }
 
@@ -89,6 +93,7 @@ async fn main() -> Result<()> {
         dir,
         nodes,
         base_port,
+        host_template,
     }) = &args.command
     {
         let layout = localnet::init(&LocalnetSpec {
@@ -96,6 +101,7 @@ async fn main() -> Result<()> {
             nodes: *nodes,
             base_port: *base_port,
             now_ms: now_ms(),
+            host_template: host_template.clone(),
         })
         .with_context(|| format!("preparing the local consortium in {}", dir.display()))?;
         println!("{layout}");

@@ -450,6 +450,9 @@ pub async fn start(
             yamux::Config::default,
         )
         .map_err(|e| NetworkError::Transport(e.to_string()))?
+        // `/dns4/host/tcp/port` peer addresses (containers, real deployments).
+        .with_dns()
+        .map_err(|e| NetworkError::Transport(e.to_string()))?
         .with_behaviour(|_| behaviour)
         .map_err(|e| NetworkError::Transport(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
@@ -473,6 +476,7 @@ pub async fn start(
         raft_requests: HashMap::new(),
         requests: HashMap::new(),
         replies: FuturesUnordered::new(),
+        dial_warned: HashMap::new(),
     };
 
     // Drive the swarm until the listener reports its address, so `listen_addrs` is accurate
@@ -713,7 +717,14 @@ struct Task {
     requests: HashMap<(Protocol, OutboundRequestId), (u64, RequestReply)>,
     /// Inbound requests waiting for this node's answer.
     replies: FuturesUnordered<BoxFuture<'static, PendingReply>>,
+    /// When a failed dial to each peer was last logged at warn level (at most every
+    /// [`DIAL_WARN_INTERVAL`], so a member that is down does not flood the log, yet a
+    /// misconfigured address is never silent).
+    dial_warned: HashMap<PeerId, std::time::Instant>,
 }
+
+/// How often a failing dial to the same peer is logged at warn level.
+const DIAL_WARN_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Task {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
@@ -975,7 +986,23 @@ impl Task {
                 tracing::debug!(peer = ?peer_id, addr = %send_back_addr, %cause, "refused connection");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                tracing::debug!(peer = ?peer_id, %error, "outgoing connection failed");
+                let now = std::time::Instant::now();
+                let warn = peer_id.is_some_and(|p| {
+                    let due = self
+                        .dial_warned
+                        .get(&p)
+                        .is_none_or(|t| now.duration_since(*t) >= DIAL_WARN_INTERVAL);
+                    if due {
+                        self.dial_warned.insert(p, now);
+                    }
+                    due
+                });
+                let node = peer_id.and_then(|p| self.peers.get(&p).copied());
+                if warn {
+                    tracing::warn!(peer = ?peer_id, ?node, %error, "cannot connect to a member (retrying every second; next warning in 30 s)");
+                } else {
+                    tracing::debug!(peer = ?peer_id, ?node, %error, "outgoing connection failed");
+                }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");

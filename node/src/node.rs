@@ -111,7 +111,7 @@ pub struct BlockProposal {
 }
 
 /// A tx's place and result once its block is applied.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct Committed {
     /// Where it landed.
     pub location: TxLocation,
@@ -220,8 +220,9 @@ pub struct ForwardRequest {
 pub enum ForwardVerdict {
     /// Queued for a block.
     Accepted,
-    /// Committed already.
-    Committed,
+    /// Committed already: its place and result on the leader (a follower installed from a
+    /// snapshot after it committed has no record of it and answers with this).
+    Committed(Committed),
     /// This node does not lead (any more); the follower retries with `leader_id`.
     NotLeader {
         /// The leader this node knows of (0: none).
@@ -360,7 +361,7 @@ impl NodeHandle {
             .map(|tx| {
                 let id = tx.id();
                 match self.committed(&id) {
-                    Ok(Some(_)) => return ForwardVerdict::Committed,
+                    Ok(Some(done)) => return ForwardVerdict::Committed(done),
                     Ok(None) => {}
                     Err(e) => {
                         return ForwardVerdict::Refused {
@@ -975,7 +976,19 @@ impl Replica {
                     .into_iter()
                     .zip(v)
                     .filter_map(|(tx, verdict)| match verdict {
-                        ForwardVerdict::Accepted | ForwardVerdict::Committed => None,
+                        ForwardVerdict::Accepted => None,
+                        ForwardVerdict::Committed(done) => {
+                            // Committed before this node's history begins (or while it
+                            // was away): answer its submitters with the leader's record.
+                            let id = tx.id();
+                            lock(&shared.mempool).settle([id]);
+                            if let Some(senders) = lock(&shared.waiters).remove(&id) {
+                                for s in senders {
+                                    let _ = s.send(done.clone());
+                                }
+                            }
+                            None
+                        }
                         ForwardVerdict::NotLeader { .. } => Some(tx),
                         ForwardVerdict::Refused { code, message } => {
                             if code == "mempool_full" {

@@ -549,6 +549,19 @@ impl Store {
             .transpose()
     }
 
+    /// The header of the block at `height`: from the stored block, or, on a node installed
+    /// from a snapshot, from its sync base (the one block whose header it has without the
+    /// block).
+    pub fn header(&self, height: u64) -> Result<Option<BlockHeader>, StorageError> {
+        if let Some(block) = self.block(height)? {
+            return Ok(Some(block.header));
+        }
+        Ok(self
+            .sync_base()?
+            .filter(|b| b.height == height)
+            .and_then(|b| b.header))
+    }
+
     /// The raw value at `key` in the `raft_state` column family (whose layout
     /// [`crate::raft_log`] owns).
     pub(crate) fn raft_state_value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
@@ -643,6 +656,24 @@ impl Store {
                 _ => {}
             }
         }
+    }
+
+    /// Overwrites one raw entry of column family `cf_name` (one of [`cf::ALL`]), durably.
+    /// Nothing in the node calls this: it is the hook the audit tests use to tamper with a
+    /// *copy* of a data directory (a stored block, tx result, certificate or state value)
+    /// and check that `cactus audit verify` names the damaged height.
+    #[doc(hidden)]
+    pub fn put_raw(&self, cf_name: &str, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        let handle = self
+            .db
+            .cf_handle(cf_name)
+            .ok_or_else(|| StorageError::Corrupt {
+                what: "column family",
+                why: format!("no column family {cf_name:?}"),
+            })?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(handle, key, value);
+        self.write_synced(batch)
     }
 
     /// The certificate of the highest certified block.

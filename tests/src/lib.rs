@@ -24,11 +24,13 @@
 //! harness refuses a binary older than its sources.
 
 pub mod client;
+pub mod cluster;
 pub mod fixtures;
 pub mod node;
 pub mod views;
 
 pub use client::{Client, Reply};
+pub use cluster::{Cluster, ClusterBuilder, ClusterNode, OrgKeys};
 pub use node::{DevKeys, DevNode, cactusd_binary};
 pub use views::*;
 

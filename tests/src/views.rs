@@ -47,6 +47,19 @@ pub struct Status {
     pub chain_id: ChainId,
     /// Genesis hash.
     pub genesis_hash: Hash32,
+    /// Raft voters, as this node's Raft configuration has them (consortium nodes).
+    #[serde(default)]
+    pub voters: Vec<u64>,
+    /// Raft learners: nodes catching up before they vote.
+    #[serde(default)]
+    pub learners: Vec<u64>,
+    /// Consortium members this node has a connection to.
+    #[serde(default)]
+    pub peers_connected: Vec<u64>,
+    /// The first divergence this node saw (another node signed a different block hash at a
+    /// height), `null` when none.
+    #[serde(default)]
+    pub divergence: Option<serde_json::Value>,
 }
 
 impl Status {

@@ -1,21 +1,37 @@
 //! Public reads: blocks, checkpoints, the history log, status, health and metrics. No
 //! signature needed: this is what auditors replay and verify.
+//!
+//! Auditors download the chain with `GET /v1/blocks?from=H&limit=N`: up to
+//! [`MAX_BLOCK_RANGE`] blocks per call, each with its results and its certificate, as the
+//! canonical bincode of `Vec<`[`BlockRecord`]`>` (or JSON with `Accept: application/json`).
 
 use super::extract::{ApiPath, ApiQuery, parse};
 use super::{ApiError, AppState, MAX_LOG_ENTRIES, blocking};
 use crate::storage::Store;
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
+use bincode::{Decode, Encode};
 use couponcactus_chaincode::block::{BlockHeader, Certificate};
+use couponcactus_chaincode::commitment::{ProvenValue, prove, state_root};
+use couponcactus_chaincode::encoding::encode_into;
 use couponcactus_chaincode::execute::TxResult;
 use couponcactus_chaincode::history::{HistoryLeaf, consistency_proof, root_at};
 use couponcactus_chaincode::ids::Hash32;
 use couponcactus_chaincode::ledger::Block;
+use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
+use couponcactus_chaincode::types::Consortium;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+
+/// Most blocks one `GET /v1/blocks?from=&limit=` returns.
+pub const MAX_BLOCK_RANGE: u64 = 1_000;
+/// A range response stops adding blocks once its encoding reaches this many bytes (it
+/// always carries at least one block), so a client's decoder stays within the chaincode's
+/// 16 MiB decode limit.
+pub const BLOCK_RANGE_BYTES: usize = 8 * 1024 * 1024;
 
 /// A block with its results.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -34,20 +50,67 @@ pub struct BlockView {
     /// One result per tx.
     #[schema(value_type = Vec<Object>)]
     pub results: Vec<TxResult>,
+    /// The block's checkpoint certificate (signatures of a quorum of the voters of the
+    /// consortium after this block over its hash); `null` while not (yet) certified.
+    #[schema(value_type = Option<Object>)]
+    pub certificate: Option<Certificate>,
+}
+
+impl From<BlockRecord> for BlockView {
+    fn from(r: BlockRecord) -> Self {
+        let Block { header, txs } = r.block;
+        BlockView {
+            height: header.height,
+            hash: header.hash(),
+            header,
+            txs,
+            results: r.results,
+            certificate: r.certificate,
+        }
+    }
+}
+
+/// One block of `GET /v1/blocks?from=&limit=` in canonical bincode: the block (header and
+/// txs), one result per tx, and its certificate if it has one. The response body is
+/// `encode(Vec<BlockRecord>)`: a `u64` LE count, then each record's fields in this order
+/// (`docs/api.md`). Clients mirror it field for field.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
+pub struct BlockRecord {
+    /// The block.
+    pub block: Block,
+    /// One result per tx, in order.
+    pub results: Vec<TxResult>,
+    /// Its certificate, if stored.
+    pub certificate: Option<Certificate>,
+}
+
+/// The 404 for a block this node does not have: on a node installed from a snapshot, it
+/// names the first block the node has.
+fn missing_block(store: &Store, height: u64) -> ApiError {
+    match store.sync_base() {
+        Ok(Some(base)) if height <= base.height => ApiError::NotFound(format!(
+            "no block at height {height}: this node was installed from a state snapshot at \
+             height {} and has blocks from {} on; ask a full node for older ones",
+            base.height,
+            base.height + 1
+        )),
+        _ => ApiError::NotFound(format!("no block at height {height}")),
+    }
+}
+
+fn block_record(store: &Store, height: u64) -> Result<BlockRecord, ApiError> {
+    let block = store
+        .block(height)?
+        .ok_or_else(|| missing_block(store, height))?;
+    Ok(BlockRecord {
+        block,
+        results: store.block_results(height)?,
+        certificate: store.certificate(height)?,
+    })
 }
 
 fn block_view(store: &Store, height: u64) -> Result<BlockView, ApiError> {
-    let Block { header, txs } = store
-        .block(height)?
-        .ok_or_else(|| ApiError::NotFound(format!("no block at height {height}")))?;
-    let results = store.block_results(height)?;
-    Ok(BlockView {
-        height,
-        hash: header.hash(),
-        header,
-        txs,
-        results,
-    })
+    Ok(block_record(store, height)?.into())
 }
 
 /// Reads the latest block.
@@ -96,6 +159,177 @@ pub(crate) async fn get_block(
     blocking(move || Ok(Json(block_view(node.store(), height)?))).await
 }
 
+/// `?from=H&limit=N`: a range of blocks.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct BlockRangeQuery {
+    /// First height (at least 1).
+    from: u64,
+    /// Most blocks to return (default and at most 1,000; fewer when the response would
+    /// exceed 8 MiB, but always at least one block when `from` is at or below the tip).
+    limit: Option<u64>,
+}
+
+/// A range of blocks as JSON.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct BlockRangeView {
+    /// First height returned.
+    pub from: u64,
+    /// The node's latest height when the range was read.
+    pub tip: u64,
+    /// Blocks `from..from + blocks.len()`, each with results and certificate.
+    pub blocks: Vec<BlockView>,
+}
+
+/// Reads blocks `from..` in one call (for auditors): canonical bincode by default, JSON
+/// with `Accept: application/json`.
+#[utoipa::path(
+    get,
+    path = "/v1/blocks",
+    tag = "chain",
+    params(BlockRangeQuery),
+    responses(
+        (status = 200, description = "Up to `limit` consecutive blocks from `from` (none when `from` is above the tip), each with its results and certificate: `encode(Vec<BlockRecord { block: Block, results: Vec<TxResult>, certificate: Option<Certificate> }>)`, or JSON `{from, tip, blocks: [BlockView]}` when asked with `Accept: application/json`",
+            content((super::extract::Bincode = "application/octet-stream"), (BlockRangeView = "application/json"))),
+        (status = 400, description = "`from` is 0 or `limit` is 0", body = super::ErrorResponse),
+        (status = 404, description = "The node was installed from a snapshot and has no blocks at or below its sync height (the message names its first block)", body = super::ErrorResponse),
+    )
+)]
+pub(crate) async fn block_range(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<BlockRangeQuery>,
+) -> Result<Response, ApiError> {
+    let json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json"));
+    if query.from == 0 {
+        return Err(ApiError::InvalidInput(
+            "from must be at least 1 (the first block)".into(),
+        ));
+    }
+    let limit = query.limit.unwrap_or(MAX_BLOCK_RANGE).min(MAX_BLOCK_RANGE);
+    if limit == 0 {
+        return Err(ApiError::InvalidInput("limit must be at least 1".into()));
+    }
+    let node = state.node.clone();
+    blocking(move || {
+        let store = node.store();
+        let tip = store.tip()?.height;
+        let from = query.from;
+        let end = from.saturating_add(limit).min(tip.saturating_add(1));
+        // The bincode body is `encode(Vec<BlockRecord>)`, written record by record: the
+        // count goes into the first 8 bytes at the end.
+        let mut bytes = vec![0u8; 8];
+        let mut records = Vec::new();
+        let mut height = from;
+        while height < end && (records.is_empty() || bytes.len() < BLOCK_RANGE_BYTES) {
+            let record = block_record(store, height)?;
+            let before = bytes.len();
+            encode_into(&record, &mut bytes);
+            if !records.is_empty() && bytes.len() > BLOCK_RANGE_BYTES {
+                bytes.truncate(before);
+                break;
+            }
+            records.push(record);
+            height += 1;
+        }
+        bytes[..8].copy_from_slice(&(records.len() as u64).to_le_bytes());
+        if json {
+            let blocks = records.into_iter().map(BlockView::from).collect();
+            Ok(Json(BlockRangeView { from, tip, blocks }).into_response())
+        } else {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+        }
+    })
+    .await
+}
+
+/// `?height=H`: the height to read at (default: the latest).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ConsortiumQuery {
+    /// A retained height (default: the latest applied block; 0 is genesis).
+    height: Option<u64>,
+}
+
+/// The consortium at a height, proven under that height's state root.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ConsortiumView {
+    /// The height read.
+    pub height: u64,
+    /// The state root at that height (the header's, or genesis's at height 0).
+    #[schema(value_type = String)]
+    pub state_root: Hash32,
+    /// The header of the block at that height (none at height 0).
+    #[schema(value_type = Option<Object>)]
+    pub header: Option<BlockHeader>,
+    /// Orgs and nodes (with node keys and voter flags): the voter set whose quorum
+    /// certifies the block at this height.
+    #[schema(value_type = Object)]
+    pub consortium: Consortium,
+    /// `{version, key: "consortium", value, proof}`: verify with
+    /// `verify_state_proof(state_root, key, value, proof)`.
+    #[schema(value_type = Object)]
+    pub proof: ProvenValue,
+}
+
+/// Reads the consortium (orgs, nodes, voters) at a height with a state proof: what a
+/// certificate of that height is checked against.
+#[utoipa::path(
+    get,
+    path = "/v1/consortium",
+    tag = "chain",
+    params(ConsortiumQuery),
+    responses(
+        (status = 200, description = "The consortium, proven at the height read", body = ConsortiumView),
+        (status = 400, description = "Height above the tip", body = super::ErrorResponse),
+        (status = 404, description = "Height not retained by this node", body = super::ErrorResponse),
+    )
+)]
+pub(crate) async fn consortium(
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<ConsortiumQuery>,
+) -> Result<Json<ConsortiumView>, ApiError> {
+    let node = state.node.clone();
+    blocking(move || {
+        let store = node.store();
+        let tip = store.tip()?.height;
+        let height = query.height.unwrap_or(tip);
+        if height > tip {
+            return Err(ApiError::InvalidInput(format!(
+                "height {height} is above the latest height {tip}"
+            )));
+        }
+        let (state_root, header) = if height == 0 {
+            let root = state_root(store, 0)?.ok_or_else(|| {
+                ApiError::NotFound("genesis state is not retained by this node".into())
+            })?;
+            (root, None)
+        } else {
+            let block = store
+                .block(height)?
+                .ok_or_else(|| missing_block(store, height))?;
+            (block.header.state_root, Some(block.header))
+        };
+        let proof = prove(store, &StateKey::Consortium, height)?;
+        let Some(StateValue::Consortium(consortium)) = proof.value.clone() else {
+            return Err(ApiError::Internal(format!(
+                "no consortium in state at height {height}"
+            )));
+        };
+        Ok(Json(ConsortiumView {
+            height,
+            state_root,
+            header,
+            consortium,
+            proof,
+        }))
+    })
+    .await
+}
+
 /// The latest certificate and the header it certifies.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct CheckpointView {
@@ -126,12 +360,9 @@ pub(crate) async fn latest_checkpoint(
         let certificate = store
             .latest_certificate()?
             .ok_or_else(|| ApiError::NotFound("no certified block yet".into()))?;
-        let header = store
-            .block(certificate.height)?
-            .ok_or_else(|| {
-                ApiError::Internal(format!("certified block {} missing", certificate.height))
-            })?
-            .header;
+        let header = store.header(certificate.height)?.ok_or_else(|| {
+            ApiError::Internal(format!("certified block {} missing", certificate.height))
+        })?;
         Ok(Json(CheckpointView {
             certificate,
             header,

@@ -929,3 +929,123 @@ async fn status_health_openapi_and_metrics() {
     assert!(text.contains("cactus_http_requests_total"), "{text}");
     assert!(text.contains("cactus_tx_results_total"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_ranges_carry_results_and_certificates_in_bincode_and_json() {
+    use couponcactus_chaincode::encoding::decode;
+    use couponcactus_chaincode::execute::TxResult;
+    use couponcactus_chaincode::ledger::{Block, Ledger};
+    let t = TestNode::start().await;
+    t.setup().await;
+    let tip = t.height().await;
+    assert!(tip >= 5);
+    // Every block gets its certificate right after it is applied (one voter): wait for the
+    // tip's.
+    for _ in 0..200 {
+        let (_, status) = t.get("/v1/status").await;
+        if status["certified_height"].as_u64() == Some(tip) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let genesis = testkit::genesis();
+    let consortium = Consortium {
+        orgs: vec![],
+        nodes: genesis.nodes.clone(),
+        retired_node_ids: vec![],
+    };
+
+    // The single-block view carries the certificate.
+    let (status, one) = t.get(&format!("/v1/blocks/{tip}")).await;
+    assert_eq!(status, 200, "{one}");
+    let cert: Certificate = from_json(&one["certificate"]);
+    assert_eq!(cert.height, tip);
+    assert_eq!(cert.block_hash.to_hex(), one["hash"]);
+    cert.verify(&t.chain_id, &consortium).unwrap();
+
+    // Bincode by default: encode(Vec<BlockRecord>), which replays from genesis.
+    let bytes = |path: String| {
+        let http = t.http.clone();
+        let url = format!("{}{path}", t.url);
+        async move {
+            let response = http.get(url).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/octet-stream"
+            );
+            response.bytes().await.unwrap()
+        }
+    };
+    let body = bytes("/v1/blocks?from=1".into()).await;
+    let records: Vec<BlockRecord> = decode(&body).unwrap();
+    assert_eq!(records.len() as u64, tip);
+    let genesis_hash = couponcactus_genesis::Genesis::new(genesis.clone())
+        .unwrap()
+        .hash();
+    let mut ledger = Ledger::from_genesis(&genesis, genesis_hash).unwrap();
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r.block.header.height, i as u64 + 1);
+        let results = ledger.replay(&r.block).unwrap();
+        assert_eq!(results, r.results);
+        let cert = r.certificate.as_ref().expect("every block is certified");
+        assert_eq!(cert.block_hash, r.block.header.hash());
+        cert.verify(&t.chain_id, &consortium).unwrap();
+    }
+    // The field order is the documented one: the same bytes as a tuple.
+    let tuples: Vec<(Block, Vec<TxResult>, Option<Certificate>)> = decode(&body).unwrap();
+    assert_eq!(tuples.len(), records.len());
+
+    // Limits, the end of the chain, and bad ranges.
+    let two: Vec<BlockRecord> = decode(&bytes("/v1/blocks?from=2&limit=2".into()).await).unwrap();
+    assert_eq!(two, records[1..3].to_vec());
+    let last: Vec<BlockRecord> =
+        decode(&bytes(format!("/v1/blocks?from={tip}&limit=50")).await).unwrap();
+    assert_eq!(last.len(), 1);
+    let beyond: Vec<BlockRecord> =
+        decode(&bytes(format!("/v1/blocks?from={}", tip + 1)).await).unwrap();
+    assert!(beyond.is_empty());
+    assert_eq!(t.get("/v1/blocks?from=0").await.0, 400);
+    assert_eq!(t.get("/v1/blocks?from=1&limit=0").await.0, 400);
+    assert_eq!(t.get("/v1/blocks").await.0, 400);
+
+    // JSON when asked: BlockViews with certificates.
+    let (status, page) = t
+        .send(
+            t.http
+                .get(format!("{}/v1/blocks?from=1&limit=3", t.url))
+                .header("accept", "application/json"),
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["from"], 1);
+    assert_eq!(page["tip"], tip);
+    let blocks = page["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 3);
+    assert_eq!(blocks[1]["height"], 2);
+    assert_eq!(blocks[1]["hash"], records[1].block.header.hash().to_hex());
+    assert_eq!(blocks[1]["certificate"]["height"], 2);
+
+    // The consortium, proven at a height.
+    let (status, c) = t.get(&format!("/v1/consortium?height={tip}")).await;
+    assert_eq!(status, 200, "{c}");
+    let proof: ProvenValue = from_json(&c["proof"]);
+    let header: BlockHeader = from_json(&c["header"]);
+    assert_eq!(header, records.last().unwrap().block.header);
+    proof.verify(&header.state_root).unwrap();
+    let proven: Consortium = from_json(&c["consortium"]);
+    assert_eq!(proof.value, Some(StateValue::Consortium(proven.clone())));
+    assert_eq!(proven.nodes, genesis.nodes);
+    let (status, g) = t.get("/v1/consortium?height=0").await;
+    assert_eq!(status, 200, "{g}");
+    assert!(g["header"].is_null());
+    assert_eq!(
+        t.get(&format!("/v1/consortium?height={}", tip + 5)).await.0,
+        400
+    );
+
+    let (_, doc) = t.get("/openapi.json").await;
+    for p in ["/v1/blocks", "/v1/consortium"] {
+        assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
+    }
+}

@@ -1,0 +1,161 @@
+//! The `cactus` command line: its command tree, global options and dispatch.
+//!
+//! Commands group by who uses them: `keys` and `genesis` (setting up), `pool` and `codes`
+//! (merchants' back office), `allocate`, `validate`, `redeem`, `rollback`, `revoke`,
+//! `transfer` (a coupon's life), `wallet`, `token`, `tx`, `block`, `status` (reading), and
+//! `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
+//! [`output`] owns both and the exit codes.
+
+pub mod audit;
+mod codes;
+mod context;
+mod coupons;
+mod genesis;
+mod keys;
+pub mod output;
+mod pool;
+mod reads;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use context::Ctx;
+use std::path::PathBuf;
+
+/// Couponcactus: a permissioned coupon ledger. `cactus` talks to a node (`cactusd`) for
+/// merchants, POS terminals, partner brands and auditors, and checks every proof the node
+/// sends against the chain's genesis instead of trusting it.
+#[derive(Debug, Parser)]
+#[command(
+    name = "cactus",
+    version,
+    after_help = output::EXIT_CODES_HELP,
+    after_long_help = LONG_HELP,
+)]
+pub struct Cli {
+    /// The node's HTTP API.
+    #[arg(long, global = true, env = "CACTUS_NODE", default_value = "http://127.0.0.1:7101")]
+    pub node: String,
+    /// Print one JSON object per command on stdout (errors: {"error":{code,message,hint}}).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The chain's genesis file, the trust anchor of proofs (default: a genesis.toml next to
+    /// or above the key file used, then .localnet/genesis.toml, .cactus-dev/genesis.toml).
+    #[arg(long, global = true, env = "CACTUS_GENESIS", value_name = "FILE")]
+    pub genesis: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const LONG_HELP: &str = "\
+Key files are the JSON files `cactus keys generate` writes (mode 0600). A local consortium
+(`scripts/localnet.sh up`) has every org's keys in .localnet/orgs/<org>/keys/: org-admin,
+issuer, terminal (store <org>-store-1, channel pos), auditor, partner, and the code-sealing
+data.key; e.g. `cactus pool list --org acme --key .localnet/orgs/acme/keys/issuer.key`.
+
+Members are pseudonymous: pass --member HEX, or --member-name NAME --member-secret FILE to
+derive the id as blake3::keyed_hash(secret, \"couponcactus/member/v1\\0\" || NAME); the secret
+is any key file (`cactus keys generate --out member-secret.key`) or 64 hex characters.
+
+Amounts are integer minor units of the pool's currency (10000 = 100.00 EUR).
+
+Exit codes:
+  0  done
+  1  the command failed (bad input, node unreachable, tx refused by the node, ...)
+  2  the command line does not parse
+  3  the tx was committed but the chain REJECTED it (code and message printed; with
+     --json the tx view with its `error`), or `validate` says it would be rejected
+  4  a proof from the node does not verify: do not trust that answer";
+
+/// Every `cactus` command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Key files (generate, show, list) and keys on the chain (register, revoke).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Write a chain's genesis step by step: init, add-org, add-node, finalize, show.
+    #[command(subcommand)]
+    Genesis(genesis::GenesisCommand),
+    /// Coupon pools (campaigns): create, show, list, activate, pause, resume, archive.
+    #[command(subcommand)]
+    Pool(pool::PoolCommand),
+    /// Issue random sealed codes into a pool, or open your org's sealed codes.
+    #[command(subcommand)]
+    Codes(codes::CodesCommand),
+    /// Allocate a pool's next free coupon to a member (idempotent per --claim).
+    Allocate(coupons::AllocateArgs),
+    /// Dry-run a redemption as a POS terminal: would it apply, and what discount?
+    Validate(coupons::RedeemArgs),
+    /// Redeem a coupon as a POS terminal; prints the discount.
+    Redeem(coupons::RedeemArgs),
+    /// Roll a redemption back (refund): the coupon can be used again.
+    Rollback(coupons::RollbackArgs),
+    /// Revoke a token for good.
+    Revoke(coupons::RevokeArgs),
+    /// Move a token to another member (transferable pools).
+    Transfer(coupons::TransferArgs),
+    /// The coupons a member holds.
+    Wallet(reads::WalletArgs),
+    /// A token, its state proof verified locally; `token history POOL/SERIAL` for its txs.
+    Token(reads::TokenArgs),
+    /// A tx with its result, its proofs verified locally.
+    Tx(reads::TxArgs),
+    /// A block (its hash and roots checked locally).
+    Block(reads::BlockArgs),
+    /// The node's status.
+    Status,
+    /// Verify the chain offline, or fetch and check single proofs for third parties.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let ctx = Ctx {
+        node_url: cli.node.clone(),
+        json: cli.json,
+        genesis: cli.genesis.clone(),
+    };
+    match cli.command {
+        Command::Keys(c) => keys::run(&ctx, c).await,
+        Command::Genesis(c) => genesis::run(&ctx, c),
+        Command::Pool(c) => pool::run(&ctx, c).await,
+        Command::Codes(c) => codes::run(&ctx, c).await,
+        Command::Allocate(a) => coupons::allocate(&ctx, a).await,
+        Command::Validate(a) => coupons::redeem(&ctx, a, false).await,
+        Command::Redeem(a) => coupons::redeem(&ctx, a, true).await,
+        Command::Rollback(a) => coupons::rollback(&ctx, a).await,
+        Command::Revoke(a) => coupons::revoke(&ctx, a).await,
+        Command::Transfer(a) => coupons::transfer(&ctx, a).await,
+        Command::Wallet(a) => reads::wallet(&ctx, a).await,
+        Command::Token(a) => reads::token(&ctx, a).await,
+        Command::Tx(a) => reads::tx(&ctx, a).await,
+        Command::Block(a) => reads::block(&ctx, a).await,
+        Command::Status => reads::status(&ctx).await,
+        Command::Audit(c) => audit::run(&cli.node, cli.json, c).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_tree_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn token_takes_an_id_a_code_or_the_history_subcommand() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        assert!(parse(&["cactus", "token", "spring/0", "--key", "k"]).is_ok());
+        assert!(parse(&["cactus", "token", "--code", "ABCD", "--key", "k"]).is_ok());
+        assert!(parse(&["cactus", "token", "history", "spring/0", "--key", "k"]).is_ok());
+        assert!(parse(&["cactus", "token", "spring/0"]).is_err(), "--key is required");
+        assert!(parse(&["cactus", "token", "--key", "k"]).is_err(), "an id or a code");
+        assert!(parse(&["cactus", "redeem", "--key", "k", "--code", "X", "--total", "100", "--currency", "EUR"]).is_ok());
+        assert!(parse(&["cactus", "keys", "register", "--key", "a", "--public", "p", "--role", "terminal"]).is_err(), "terminals need a store and channel");
+        assert!(parse(&["cactus", "keys", "register", "--key", "a", "--public", "p", "--role", "terminal", "--store", "s-1", "--channel", "pos"]).is_ok());
+    }
+}

@@ -1,0 +1,719 @@
+//! [`NodeClient`]: typed async requests for every call of a node's HTTP API.
+//!
+//! One method per endpoint (`docs/api.md`, `/openapi.json`): submitting txs one by one or
+//! in batches (waiting for the commit, or not), dry runs, tx lookups, pools, an org's
+//! pools, tokens, code lookups, wallets, token history, a store's redemptions, blocks,
+//! checkpoints, the history log, status, health, metrics and the OpenAPI document. Reads
+//! of non-public data are signed ([`crate::signed_read`]) with the reader key given to
+//! [`NodeClient::with_reader`]. Answers are the types of [`crate::views`]; proofs in them
+//! are checked with [`crate::verify`], never taken on the node's word.
+//!
+//! A committed tx answers with its [`TxView`] whether the chaincode applied or rejected it
+//! (check [`TxView::status`]); only what never reached a block is an error: the API's
+//! `{"error":{"code","message"}}` becomes [`NodeClientError::Api`] with its code.
+
+use crate::signed_read::ReadSignature;
+use crate::tx_builder::{TxBuilder, now_ms};
+use crate::views::{
+    BatchView, BlockRangeView, BlockView, CheckpointView, CodeView, ConsistencyView, ConsortiumView, ErrorResponse, Health,
+    LogEntriesView, OrgPoolsView, PoolView, Status, StoreRedemptionsView, TokenHistoryView,
+    TokenView, TxDetail, TxStatus, TxView, ValidateView, WalletView,
+};
+use couponcactus_chaincode::ids::{
+    ChainId, CodeHash, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
+};
+use couponcactus_chaincode::tx::SignedTx;
+use ed25519_dalek::SigningKey;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::time::Duration;
+
+/// How long one request may take by default: above the node's 30 s commit wait and its
+/// 60 s request timeout, so a waiting submission gets the node's own answer.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a request to a node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeClientError {
+    /// The node URL does not parse.
+    #[error("invalid node URL {url:?}: {why}")]
+    BadUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// Nothing answers at the node's address.
+    #[error("cannot reach node at {url}: {source}")]
+    Unreachable {
+        /// The node's base URL.
+        url: String,
+        /// The connection error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The request failed on the way (timeout, connection reset, …).
+    #[error("{method} {url} failed: {source}")]
+    Transport {
+        /// HTTP method.
+        method: Method,
+        /// The full URL.
+        url: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The node answered with the API's error shape.
+    #[error("{method} {path}: {code}: {message} (HTTP {status})")]
+    Api {
+        /// HTTP method.
+        method: Method,
+        /// The request target.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// Stable snake_case code (`unknown_key`, `not_found`, `already_redeemed`, …).
+        code: String,
+        /// The node's explanation.
+        message: String,
+    },
+    /// The node's answer is not what the API promises.
+    #[error("{method} {path}: unexpected answer (HTTP {status}): {why}")]
+    UnexpectedResponse {
+        /// HTTP method.
+        method: Method,
+        /// The request target.
+        path: String,
+        /// HTTP status.
+        status: u16,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A signed read was asked of a client without a reader key.
+    #[error(
+        "{path} is a signed read: the client needs a registered key (NodeClient::with_reader)"
+    )]
+    NoReaderKey {
+        /// The request target.
+        path: String,
+    },
+    /// A tx was still pending when the wait ended.
+    #[error("tx {tx_id} was not committed within {waited:?}; it may still be (resubmitting it is safe)")]
+    StillPending {
+        /// The tx.
+        tx_id: TxId,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The HTTP client could not be set up.
+    #[error("setting up the HTTP client: {0}")]
+    Setup(#[source] reqwest::Error),
+}
+
+impl NodeClientError {
+    /// The API error code, when the node answered with one.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            NodeClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status, when the node answered.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            NodeClientError::Api { status, .. }
+            | NodeClientError::UnexpectedResponse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, NodeClientError>;
+
+/// Whether a submission waits for the tx's block to be applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Answer once the tx's block is applied on the node asked (the default of the API).
+    ForCommit,
+    /// Answer `pending` as soon as the tx is admitted (`?wait=false`).
+    Admitted,
+}
+
+impl Wait {
+    fn query(self) -> &'static str {
+        match self {
+            Wait::ForCommit => "",
+            Wait::Admitted => "?wait=false",
+        }
+    }
+}
+
+/// A client of one node's HTTP API. Cheap to clone; usable from many tasks at once.
+///
+/// ```no_run
+/// use couponcactus_client::NodeClient;
+/// use couponcactus_client::chaincode::prelude::*;
+/// use couponcactus_client::genesis::KeyFile;
+/// use couponcactus_client::views::TxStatus;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// // Learn the chain from the node, and read with the terminal's registered key.
+/// let terminal = KeyFile::load(".localnet/orgs/acme/keys/terminal.key".as_ref())?.signing_key();
+/// let node = NodeClient::connect("http://127.0.0.1:7101")
+///     .await?
+///     .with_reader(terminal.clone());
+///
+/// // A POS terminal redeems a code the customer typed in.
+/// let order = Order { currency: "EUR".parse()?, total_minor: 10_000, lines: vec![] };
+/// let tx = node.tx_builder().redeem(&terminal, RedeemTarget::Code(code_hash("ABCD-EFGH-JKMN")), None, order);
+/// let check = node.validate(&tx).await?; // dry run before charging the customer
+/// if check.is_valid() {
+///     let done = node.submit(&tx).await?; // waits for the block
+///     match done.status {
+///         TxStatus::Applied => println!("redeemed in block {:?}", done.height),
+///         _ => println!("refused: {:?}", done.error),
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct NodeClient {
+    base: String,
+    http: reqwest::Client,
+    chain_id: ChainId,
+    reader: Option<SigningKey>,
+}
+
+impl fmt::Debug for NodeClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeClient")
+            .field("base", &self.base)
+            .field("chain_id", &self.chain_id)
+            .field("reader", &self.reader_key())
+            .finish()
+    }
+}
+
+/// Normalises a node URL: adds `http://` when no scheme is given, drops a trailing `/`,
+/// and checks it parses as an http(s) URL.
+pub fn normalize_node_url(url: &str) -> Result<String> {
+    let trimmed = url.trim();
+    let with_scheme = if trimmed.contains("://") {
+        trimmed.to_string()
+    } else {
+        format!("http://{trimmed}")
+    };
+    let parsed = reqwest::Url::parse(&with_scheme).map_err(|e| NodeClientError::BadUrl {
+        url: url.into(),
+        why: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(NodeClientError::BadUrl {
+            url: url.into(),
+            why: "the scheme must be http or https".into(),
+        });
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(NodeClientError::BadUrl {
+            url: url.into(),
+            why: "a node URL has no query or fragment".into(),
+        });
+    }
+    Ok(with_scheme.trim_end_matches('/').to_string())
+}
+
+impl NodeClient {
+    /// A client of the node at `base_url` on chain `chain_id`, without asking the node.
+    pub fn new(base_url: &str, chain_id: ChainId) -> Result<NodeClient> {
+        Self::with_timeout(base_url, chain_id, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// [`NodeClient::new`] with another per-request timeout.
+    pub fn with_timeout(base_url: &str, chain_id: ChainId, timeout: Duration) -> Result<NodeClient> {
+        let base = normalize_node_url(base_url)?;
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .build()
+            .map_err(NodeClientError::Setup)?;
+        Ok(NodeClient {
+            base,
+            http,
+            chain_id,
+            reader: None,
+        })
+    }
+
+    /// A client of the node at `base_url`, on the chain the node reports
+    /// (`GET /v1/status`).
+    pub async fn connect(base_url: &str) -> Result<NodeClient> {
+        let mut client = Self::new(base_url, ChainId("unknown".into()))?;
+        let status = client.status().await?;
+        client.chain_id = status.chain_id;
+        Ok(client)
+    }
+
+    /// The same client, signing non-public reads with `key` (a registered key; its role
+    /// decides what the node shows).
+    pub fn with_reader(mut self, key: SigningKey) -> NodeClient {
+        self.reader = Some(key);
+        self
+    }
+
+    /// The reader key's public key, if any.
+    pub fn reader_key(&self) -> Option<PublicKey> {
+        self.reader
+            .as_ref()
+            .map(|k| PublicKey(k.verifying_key().to_bytes()))
+    }
+
+    /// The node's base URL (`http://host:port`).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The chain txs and signed reads are made for.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// A tx builder for this client's chain.
+    pub fn tx_builder(&self) -> TxBuilder {
+        TxBuilder::new(self.chain_id.clone())
+    }
+
+    // ---- transport ------------------------------------------------------------------------
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        signed: bool,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        self.request_with(method, path, body, signed, None).await
+    }
+
+    async fn request_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        signed: bool,
+        accept: Option<&'static str>,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        let url = format!("{}{path}", self.base);
+        let parsed = reqwest::Url::parse(&url).map_err(|e| NodeClientError::BadUrl {
+            url: url.clone(),
+            why: e.to_string(),
+        })?;
+        let mut request = self.http.request(method.clone(), parsed.clone());
+        if signed {
+            let key = self.reader.as_ref().ok_or_else(|| NodeClientError::NoReaderKey {
+                path: path.to_string(),
+            })?;
+            // The request target exactly as sent (with any path prefix of the base URL).
+            let mut target = parsed.path().to_string();
+            if let Some(query) = parsed.query() {
+                target.push('?');
+                target.push_str(query);
+            }
+            let signature =
+                ReadSignature::sign(key, &self.chain_id, now_ms(), method.as_str(), &target);
+            for (name, value) in signature.headers() {
+                request = request.header(name, value);
+            }
+        }
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        if let Some((content_type, bytes)) = body {
+            request = request.header("content-type", content_type).body(bytes);
+        }
+        let transport = |source: reqwest::Error| {
+            if source.is_connect() {
+                NodeClientError::Unreachable {
+                    url: self.base.clone(),
+                    source,
+                }
+            } else {
+                NodeClientError::Transport {
+                    method: method.clone(),
+                    url: url.clone(),
+                    source,
+                }
+            }
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// Turns an answer into `T` when its status is one of `ok`, else into the API error.
+    fn decode<T: DeserializeOwned>(
+        method: Method,
+        path: &str,
+        status: StatusCode,
+        bytes: &[u8],
+        ok: &[StatusCode],
+    ) -> Result<T> {
+        if ok.contains(&status) {
+            return serde_json::from_slice(bytes).map_err(|e| {
+                NodeClientError::UnexpectedResponse {
+                    method,
+                    path: path.to_string(),
+                    status: status.as_u16(),
+                    why: format!("the body does not parse: {e}"),
+                }
+            });
+        }
+        Err(Self::error_of(method, path, status, bytes))
+    }
+
+    fn error_of(method: Method, path: &str, status: StatusCode, bytes: &[u8]) -> NodeClientError {
+        match serde_json::from_slice::<ErrorResponse>(bytes) {
+            Ok(e) => NodeClientError::Api {
+                method,
+                path: path.to_string(),
+                status: status.as_u16(),
+                code: e.error.code,
+                message: e.error.message,
+            },
+            Err(_) => NodeClientError::UnexpectedResponse {
+                method,
+                path: path.to_string(),
+                status: status.as_u16(),
+                why: format!(
+                    "not the API's error shape: {}",
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+                ),
+            },
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, signed: bool) -> Result<T> {
+        let (status, bytes) = self.request(Method::GET, path, None, signed).await?;
+        Self::decode(Method::GET, path, status, &bytes, &[StatusCode::OK])
+    }
+
+    async fn post_json<B: serde::Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        let bytes = serde_json::to_vec(body).expect("request bodies serialize");
+        self.request(Method::POST, path, Some(("application/json", bytes)), false)
+            .await
+    }
+
+    // ---- writes ---------------------------------------------------------------------------
+
+    /// Submits a tx and waits until its block is applied (`POST /v1/txs`). An applied and a
+    /// rejected tx both answer `Ok` with their place in the chain; see [`TxView::status`].
+    /// Resubmitting the same signed tx is always safe: the node answers with the original
+    /// result.
+    pub async fn submit(&self, tx: &SignedTx) -> Result<TxView> {
+        self.submit_with(tx, Wait::ForCommit).await
+    }
+
+    /// Submits a tx, waiting for its commit or only for its admission.
+    pub async fn submit_with(&self, tx: &SignedTx, wait: Wait) -> Result<TxView> {
+        let path = format!("/v1/txs{}", wait.query());
+        let (status, bytes) = self.post_json(&path, tx).await?;
+        Self::tx_view(Method::POST, &path, status, &bytes)
+    }
+
+    /// A tx's view from an answer: 200 (applied), 202 (pending), 409 or 422 (rejected in a
+    /// block) carry a [`TxView`]; anything else is the API's error.
+    fn tx_view(method: Method, path: &str, status: StatusCode, bytes: &[u8]) -> Result<TxView> {
+        let committed_or_pending = [
+            StatusCode::OK,
+            StatusCode::ACCEPTED,
+            StatusCode::CONFLICT,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ];
+        if committed_or_pending.contains(&status)
+            && let Ok(view) = serde_json::from_slice::<TxView>(bytes)
+        {
+            return Ok(view);
+        }
+        Self::decode(method, path, status, bytes, &[])
+    }
+
+    /// Submits up to 10,000 txs, admitted in order (`POST /v1/txs/batch`); with
+    /// [`Wait::ForCommit`] the node waits up to its batch timeout for them to commit.
+    pub async fn submit_batch(&self, txs: &[SignedTx], wait: Wait) -> Result<BatchView> {
+        let path = format!("/v1/txs/batch{}", wait.query());
+        let (status, bytes) = self.post_json(&path, txs).await?;
+        Self::decode(Method::POST, &path, status, &bytes, &[StatusCode::OK])
+    }
+
+    /// Runs every check of a signed tx as the next block would, writing nothing
+    /// (`POST /v1/validate`). A tx that would be rejected answers `Ok` with the reason in
+    /// [`ValidateView::error`].
+    pub async fn validate(&self, tx: &SignedTx) -> Result<ValidateView> {
+        let path = "/v1/validate";
+        let (status, bytes) = self.post_json(path, tx).await?;
+        let answered = [
+            StatusCode::OK,
+            StatusCode::CONFLICT,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ];
+        if answered.contains(&status)
+            && let Ok(view) = serde_json::from_slice::<ValidateView>(&bytes)
+        {
+            return Ok(view);
+        }
+        Self::decode(Method::POST, path, status, &bytes, &[])
+    }
+
+    // ---- signed reads ---------------------------------------------------------------------
+
+    /// A tx's status, result and proofs (`GET /v1/txs/{id}`, signed).
+    pub async fn tx(&self, id: &TxId) -> Result<TxDetail> {
+        self.get(&format!("/v1/txs/{id}"), true).await
+    }
+
+    /// Polls [`NodeClient::tx`] until the tx is no longer pending, for at most `timeout`.
+    pub async fn wait_for_tx(&self, id: &TxId, timeout: Duration) -> Result<TxDetail> {
+        let started = std::time::Instant::now();
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match self.tx(id).await {
+                Ok(detail) if detail.view.status != TxStatus::Pending => return Ok(detail),
+                Ok(_) => {}
+                // Not admitted on this node (yet): keep asking until the deadline.
+                Err(NodeClientError::Api { status: 404, .. }) if started.elapsed() < timeout => {}
+                Err(e) => return Err(e),
+            }
+            if started.elapsed() >= timeout {
+                return Err(NodeClientError::StillPending {
+                    tx_id: *id,
+                    waited: timeout,
+                });
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(250));
+        }
+    }
+
+    /// A pool with its state proof (`GET /v1/pools/{id}`, signed), at the latest height or
+    /// at `height`.
+    pub async fn pool(&self, id: &PoolId, height: Option<u64>) -> Result<PoolView> {
+        self.get(&format!("/v1/pools/{id}{}", height_query(height)), true)
+            .await
+    }
+
+    /// The pools of `org` the reader may see (`GET /v1/orgs/{org}/pools`, signed).
+    pub async fn org_pools(&self, org: &OrgId) -> Result<OrgPoolsView> {
+        self.get(&format!("/v1/orgs/{org}/pools"), true).await
+    }
+
+    /// The redemptions made at a store of an org, oldest first
+    /// (`GET /v1/orgs/{org}/stores/{store}/redemptions`, signed; the org's keys and auditors).
+    pub async fn store_redemptions(
+        &self,
+        org: &OrgId,
+        store: &StoreId,
+    ) -> Result<StoreRedemptionsView> {
+        self.get(&format!("/v1/orgs/{org}/stores/{store}/redemptions"), true)
+            .await
+    }
+
+    /// A token with its state proof (`GET /v1/tokens/{pool}/{serial}`, signed).
+    pub async fn token(&self, id: &TokenId, height: Option<u64>) -> Result<TokenView> {
+        self.get(
+            &format!("/v1/tokens/{}/{}{}", id.pool, id.serial, height_query(height)),
+            true,
+        )
+        .await
+    }
+
+    /// Every tx that touched a token, with history-log proofs
+    /// (`GET /v1/tokens/{pool}/{serial}/history`, signed).
+    pub async fn token_history(&self, id: &TokenId) -> Result<TokenHistoryView> {
+        self.get(&format!("/v1/tokens/{}/{}/history", id.pool, id.serial), true)
+            .await
+    }
+
+    /// The pool and token a code hash points at, with proofs
+    /// (`GET /v1/codes/{code_hash}/token`, signed).
+    pub async fn code_token(&self, code_hash: &CodeHash, height: Option<u64>) -> Result<CodeView> {
+        self.get(
+            &format!("/v1/codes/{code_hash}/token{}", height_query(height)),
+            true,
+        )
+        .await
+    }
+
+    /// The tokens a member owns in pools the reader may see
+    /// (`GET /v1/members/{member}/wallet`, signed).
+    pub async fn wallet(&self, member: &MemberId) -> Result<WalletView> {
+        self.get(&format!("/v1/members/{member}/wallet"), true).await
+    }
+
+    // ---- public reads ---------------------------------------------------------------------
+
+    /// A block with its results (`GET /v1/blocks/{height}`).
+    pub async fn block(&self, height: u64) -> Result<BlockView> {
+        self.get(&format!("/v1/blocks/{height}"), false).await
+    }
+
+    /// The latest block (`GET /v1/blocks/latest`; 404 `not_found` at genesis).
+    pub async fn latest_block(&self) -> Result<BlockView> {
+        self.get("/v1/blocks/latest", false).await
+    }
+
+    /// Up to `limit` consecutive blocks from `from`, each with its results and certificate
+    /// (`GET /v1/blocks?from=&limit=`, as JSON; the node caps a page at 1,000 blocks or
+    /// 8 MiB).
+    pub async fn block_range(&self, from: u64, limit: Option<u64>) -> Result<BlockRangeView> {
+        let limit = limit.map(|l| format!("&limit={l}")).unwrap_or_default();
+        let path = format!("/v1/blocks?from={from}{limit}");
+        let (status, bytes) = self
+            .request_with(Method::GET, &path, None, false, Some("application/json"))
+            .await?;
+        Self::decode(Method::GET, &path, status, &bytes, &[StatusCode::OK])
+    }
+
+    /// The consortium (orgs, nodes, voters) at `height` (default: the latest) with its state
+    /// proof (`GET /v1/consortium`).
+    pub async fn consortium(&self, height: Option<u64>) -> Result<ConsortiumView> {
+        self.get(&format!("/v1/consortium{}", height_query(height)), false)
+            .await
+    }
+
+    /// The highest certified block: certificate and header (`GET /v1/checkpoints/latest`).
+    pub async fn latest_checkpoint(&self) -> Result<CheckpointView> {
+        self.get("/v1/checkpoints/latest", false).await
+    }
+
+    /// An RFC 9162 consistency proof between log sizes `from` and `to` (default: the
+    /// current size) (`GET /v1/log/consistency`).
+    pub async fn log_consistency(&self, from: u64, to: Option<u64>) -> Result<ConsistencyView> {
+        let to = to.map(|t| format!("&to={t}")).unwrap_or_default();
+        self.get(&format!("/v1/log/consistency?from={from}{to}"), false)
+            .await
+    }
+
+    /// History-log entries `from..to` with their txs, at most 1,000 per call
+    /// (`GET /v1/log/entries`; `next` says where the following page starts).
+    pub async fn log_entries(&self, from: u64, to: Option<u64>) -> Result<LogEntriesView> {
+        let to = to.map(|t| format!("&to={t}")).unwrap_or_default();
+        self.get(&format!("/v1/log/entries?from={from}{to}"), false)
+            .await
+    }
+
+    /// The node's status (`GET /v1/status`).
+    pub async fn status(&self) -> Result<Status> {
+        self.get("/v1/status", false).await
+    }
+
+    /// Liveness (`GET /healthz`).
+    pub async fn health(&self) -> Result<Health> {
+        self.get("/healthz", false).await
+    }
+
+    /// Prometheus metrics, as text (`GET /metrics`).
+    pub async fn metrics(&self) -> Result<String> {
+        let (status, bytes) = self.request(Method::GET, "/metrics", None, false).await?;
+        if status != StatusCode::OK {
+            return Err(Self::error_of(Method::GET, "/metrics", status, &bytes));
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The OpenAPI document (`GET /openapi.json`).
+    pub async fn openapi(&self) -> Result<serde_json::Value> {
+        self.get("/openapi.json", false).await
+    }
+}
+
+fn height_query(height: Option<u64>) -> String {
+    height.map(|h| format!("?height={h}")).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_urls_are_normalised_and_checked() {
+        assert_eq!(
+            normalize_node_url("127.0.0.1:7101").unwrap(),
+            "http://127.0.0.1:7101"
+        );
+        assert_eq!(
+            normalize_node_url(" http://node-a:7101/ ").unwrap(),
+            "http://node-a:7101"
+        );
+        assert!(normalize_node_url("ftp://x").is_err());
+        assert!(normalize_node_url("http://x:7101/?a=1").is_err());
+        assert!(normalize_node_url("http://").is_err());
+    }
+
+    #[test]
+    fn committed_rejections_are_views_and_refusals_are_api_errors() {
+        let rejected = br#"{"tx_id":"0000000000000000000000000000000000000000000000000000000000000000",
+            "status":"rejected","height":7,"index":0,"log_index":12,
+            "result":{"status":"rejected","rejection":{"reason":"already_redeemed","message":"token spring/0 was redeemed"}},
+            "error":{"code":"already_redeemed","message":"token spring/0 was redeemed"}}"#;
+        let view = NodeClient::tx_view(
+            Method::POST,
+            "/v1/txs",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            rejected,
+        )
+        .unwrap();
+        assert_eq!(view.status, TxStatus::Rejected);
+        assert_eq!(view.error_code(), Some("already_redeemed"));
+        assert_eq!(view.height, Some(7));
+
+        let refused = br#"{"error":{"code":"unknown_key","message":"key ab is not registered"}}"#;
+        let err = NodeClient::tx_view(Method::POST, "/v1/txs", StatusCode::UNAUTHORIZED, refused)
+            .unwrap_err();
+        assert_eq!(err.api_code(), Some("unknown_key"));
+        assert_eq!(err.http_status(), Some(401));
+
+        let garbage = NodeClient::tx_view(
+            Method::POST,
+            "/v1/txs",
+            StatusCode::BAD_GATEWAY,
+            b"<html>proxy error</html>",
+        )
+        .unwrap_err();
+        assert!(matches!(
+            garbage,
+            NodeClientError::UnexpectedResponse { status: 502, .. }
+        ));
+    }
+
+    #[test]
+    fn signed_reads_need_a_reader_key() {
+        let client = NodeClient::new("127.0.0.1:1", ChainId::new("c").unwrap()).unwrap();
+        assert_eq!(client.reader_key(), None);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = runtime
+            .block_on(client.wallet(&MemberId([1; 32])))
+            .unwrap_err();
+        assert!(matches!(err, NodeClientError::NoReaderKey { .. }), "{err}");
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let reader = client.with_reader(key.clone());
+        assert_eq!(
+            reader.reader_key(),
+            Some(PublicKey(key.verifying_key().to_bytes()))
+        );
+        // Nothing listens on port 1: a clear "cannot reach".
+        let err = runtime.block_on(reader.status()).unwrap_err();
+        assert!(matches!(err, NodeClientError::Unreachable { .. }), "{err}");
+        assert!(err.to_string().starts_with("cannot reach node at http://127.0.0.1:1"));
+    }
+}

@@ -1,0 +1,1250 @@
+//! Checking what a node says without trusting it: state proofs, tx and history-log
+//! inclusion proofs, and the checkpoint certificate that anchors them, all through the
+//! chaincode's own verifiers (`docs/proofs.md`).
+//!
+//! Trust starts from the chain's genesis file ([`TrustAnchor`]): its hash must be the
+//! node's, and its consortium's voters are the keys whose signatures count. A read is
+//! believed once this chain of checks holds:
+//!
+//! 1. the value's state proof leads to the `state_root` of the header it came with (or,
+//!    for txs, the log entry's inclusion proof leads to a header's `log_root`) — the pure
+//!    `verify_*` functions;
+//! 2. that header is linked by `prev_hash` to a block certified by a quorum of the
+//!    consortium's voters (`GET /v1/checkpoints/latest`, waiting briefly for the
+//!    certificate to catch up) — [`ProofVerifier`].
+//!
+//! The voters are the genesis voters. If governance changed them since genesis (the
+//! certificate's signers are not a quorum of the genesis voters), the consortium at the
+//! certified height is rebuilt from the public history log: every entry up to the
+//! certified log size is fetched, its governance events applied the way the chaincode
+//! applies them, and the entries must hash to the certified header's `log_root`
+//! ([`ConsortiumSource::HistoryLog`]). The node's API serves no proof of the consortium's
+//! state key, so this is the way to learn it without trusting the node.
+
+use crate::node_client::{NodeClient, NodeClientError};
+use crate::views::{
+    CheckpointView, CodeView, LogProof, PoolView, ReadAt, Status, TokenHistoryView, TokenView,
+    TxDetail, TxStatus,
+};
+use couponcactus_chaincode::block::{BlockHeader, CertificateError, verify_block_inclusion};
+use couponcactus_chaincode::commitment::{ProvenValue, StateProofError, verify_state_proof};
+use couponcactus_chaincode::encoding::encode;
+use couponcactus_chaincode::execute::{Event, TxResult};
+use couponcactus_chaincode::history::{HistoryError, HistoryLeaf, HistoryLog, leaf_hash, verify_inclusion};
+use couponcactus_chaincode::ids::{ChainId, Hash32, TokenId};
+use couponcactus_chaincode::state::{StateKey, StateValue};
+use couponcactus_chaincode::types::{Consortium, GovernanceChange};
+use couponcactus_genesis::Genesis;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+
+/// How long [`ProofVerifier`] waits by default for a certificate to reach a header's height.
+pub const DEFAULT_CERTIFICATE_WAIT: Duration = Duration::from_secs(15);
+/// Most blocks [`ProofVerifier`] fetches to link a header to a certified one.
+pub const DEFAULT_MAX_LINK: u64 = 2_000;
+
+/// Why something a node sent does not check out.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// The node serves another chain than the genesis.
+    #[error("the node serves chain {node}, the genesis file is for chain {genesis}")]
+    WrongChain {
+        /// The node's chain.
+        node: ChainId,
+        /// The genesis file's chain.
+        genesis: ChainId,
+    },
+    /// The node's genesis hash is not the genesis file's.
+    #[error(
+        "the node's genesis hash is {node}, the genesis file's is {genesis}: wrong genesis file, or a node of another chain"
+    )]
+    GenesisMismatch {
+        /// The node's.
+        node: Hash32,
+        /// The file's.
+        genesis: Hash32,
+    },
+    /// An answer's parts do not fit together (wrong key, value, height or header).
+    #[error("{what}: {why}")]
+    Mismatch {
+        /// What was checked.
+        what: String,
+        /// What does not fit.
+        why: String,
+    },
+    /// A state proof does not verify.
+    #[error("{what}: the state proof does not verify against state root {root} at height {height}: {source}")]
+    StateProof {
+        /// What was proven.
+        what: String,
+        /// The height of the root.
+        height: u64,
+        /// The root.
+        root: Hash32,
+        /// Why not.
+        #[source]
+        source: StateProofError,
+    },
+    /// A tx, result or history-log inclusion proof does not verify.
+    #[error("{what}: the inclusion proof does not verify: {source}")]
+    Inclusion {
+        /// What was proven.
+        what: String,
+        /// Why not.
+        #[source]
+        source: HistoryError,
+    },
+    /// A tx's signature does not verify.
+    #[error("tx {0}: its signature does not verify")]
+    BadTxSignature(couponcactus_chaincode::ids::TxId),
+    /// A read at height 0 has no header to certify.
+    #[error("{0}: read at genesis (height 0) has no block header to certify")]
+    GenesisRead(String),
+    /// The certificate does not verify against the consortium.
+    #[error("the certificate of height {height} does not verify: {source}")]
+    Certificate {
+        /// Its height.
+        height: u64,
+        /// Why not.
+        #[source]
+        source: CertificateError,
+    },
+    /// The header chain from a header to the certified one is broken.
+    #[error("header chain broken at height {height}: {why}")]
+    BrokenChain {
+        /// Where.
+        height: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// No certificate reached the header's height in time.
+    #[error(
+        "block {height} is not certified yet (certified height {certified}) after {waited:?}: are a majority of the voters up?"
+    )]
+    NotCertified {
+        /// The header's height.
+        height: u64,
+        /// The highest certified height seen.
+        certified: u64,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The header is too far below the certified block to link block by block.
+    #[error(
+        "block {height} is {gap} blocks below the certified block {certified}; read at a later height to verify it"
+    )]
+    GapTooLong {
+        /// The header's height.
+        height: u64,
+        /// The certified height.
+        certified: u64,
+        /// The distance.
+        gap: u64,
+    },
+    /// A request to the node failed.
+    #[error(transparent)]
+    Node(#[from] NodeClientError),
+}
+
+type Result<T> = std::result::Result<T, VerifyError>;
+
+fn mismatch(what: impl Into<String>, why: impl Into<String>) -> VerifyError {
+    VerifyError::Mismatch {
+        what: what.into(),
+        why: why.into(),
+    }
+}
+
+/// What trust starts from: the chain's genesis.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrustAnchor {
+    chain_id: ChainId,
+    genesis_hash: Hash32,
+    consortium: Consortium,
+}
+
+impl TrustAnchor {
+    /// The anchor of a (validated) genesis.
+    pub fn from_genesis(genesis: &Genesis) -> TrustAnchor {
+        let consortium = match genesis.state_writes().lookup(&StateKey::Consortium) {
+            Some(Some(StateValue::Consortium(c))) => c.clone(),
+            _ => Consortium::default(),
+        };
+        TrustAnchor {
+            chain_id: genesis.initial.chain_id.clone(),
+            genesis_hash: genesis.hash(),
+            consortium,
+        }
+    }
+
+    /// The chain.
+    pub fn chain_id(&self) -> &ChainId {
+        &self.chain_id
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> Hash32 {
+        self.genesis_hash
+    }
+
+    /// The consortium at genesis.
+    pub fn genesis_consortium(&self) -> &Consortium {
+        &self.consortium
+    }
+
+    /// Checks that a node's status is of this chain (chain id and genesis hash).
+    pub fn check_status(&self, status: &Status) -> Result<()> {
+        if status.chain_id != self.chain_id {
+            return Err(VerifyError::WrongChain {
+                node: status.chain_id.clone(),
+                genesis: self.chain_id.clone(),
+            });
+        }
+        if status.genesis_hash != self.genesis_hash {
+            return Err(VerifyError::GenesisMismatch {
+                node: status.genesis_hash,
+                genesis: self.genesis_hash,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Checks one proven state value: the proof is for `key` holding `value` at the read's
+/// height, and leads to the state root of the header it came with. Returns that header.
+fn check_proven<'a>(
+    what: &str,
+    at: &'a ReadAt,
+    proven: &ProvenValue,
+    key: &StateKey,
+    value: Option<&StateValue>,
+) -> Result<&'a BlockHeader> {
+    let header = at
+        .header
+        .as_ref()
+        .ok_or_else(|| VerifyError::GenesisRead(what.to_string()))?;
+    if header.height != at.height || header.state_root != at.state_root {
+        return Err(mismatch(
+            what,
+            format!(
+                "read at height {} root {}, but the header is height {} root {}",
+                at.height, at.state_root, header.height, header.state_root
+            ),
+        ));
+    }
+    if proven.version != at.height {
+        return Err(mismatch(
+            what,
+            format!("proof is for height {}, the read for {}", proven.version, at.height),
+        ));
+    }
+    if &proven.key != key {
+        return Err(mismatch(what, format!("proof is for key {:?}", proven.key)));
+    }
+    if proven.value.as_ref() != value {
+        return Err(mismatch(what, "the proven value is not the value shown"));
+    }
+    verify_state_proof(&header.state_root, key, value, &proven.proof).map_err(|source| {
+        VerifyError::StateProof {
+            what: what.to_string(),
+            height: header.height,
+            root: header.state_root,
+            source,
+        }
+    })?;
+    Ok(header)
+}
+
+/// Checks a pool read: its state proof against its header's state root. Returns the
+/// header, which [`ProofVerifier::certify_header`] then ties to a certificate.
+pub fn verify_pool_view(view: &PoolView) -> Result<&BlockHeader> {
+    let what = format!("pool {}", view.pool.id);
+    check_proven(
+        &what,
+        &view.at,
+        &view.proof,
+        &StateKey::Pool(view.pool.id.clone()),
+        Some(&StateValue::Pool(view.pool.clone())),
+    )
+}
+
+/// Checks a token read: its state proof against its header's state root.
+pub fn verify_token_view(view: &TokenView) -> Result<&BlockHeader> {
+    let what = format!("token {}", view.token_id);
+    check_proven(
+        &what,
+        &view.at,
+        &view.proof,
+        &StateKey::Token(view.token_id.clone()),
+        Some(&StateValue::Token(view.token.clone())),
+    )
+}
+
+/// Checks a code lookup: the code-index entry's proof and, for unique codes, the token's,
+/// both at the same height.
+pub fn verify_code_view(view: &CodeView) -> Result<&BlockHeader> {
+    let what = format!("code {}", view.code_hash);
+    let header = check_proven(
+        &what,
+        &view.at,
+        &view.code_proof,
+        &StateKey::Code(view.code_hash),
+        Some(&StateValue::Code(view.entry.clone())),
+    )?;
+    match (view.entry.serial, &view.token) {
+        (Some(serial), Some(token)) => {
+            let expected = TokenId {
+                pool: view.entry.pool.clone(),
+                serial,
+            };
+            if token.token_id != expected {
+                return Err(mismatch(
+                    &what,
+                    format!("the code is token {expected}, the answer shows {}", token.token_id),
+                ));
+            }
+            if token.at != view.at {
+                return Err(mismatch(&what, "the token was read at another height"));
+            }
+            if token.token.code_hash != view.code_hash {
+                return Err(mismatch(&what, "the token carries another code hash"));
+            }
+            verify_token_view(token)?;
+        }
+        (Some(_), None) => return Err(mismatch(&what, "the code's token is missing")),
+        (None, Some(_)) => return Err(mismatch(&what, "a shared code has no token")),
+        (None, None) => {}
+    }
+    Ok(header)
+}
+
+/// Checks one history-log inclusion proof for `leaf`.
+fn check_log_proof(what: &str, leaf: &HistoryLeaf, log: &LogProof) -> Result<()> {
+    if &log.leaf != leaf {
+        return Err(mismatch(what, "the log entry is not the tx's result"));
+    }
+    verify_inclusion(&leaf.hash(), log.log_index, log.log_size, &log.proof, &log.log_root)
+        .map_err(|source| VerifyError::Inclusion {
+            what: format!("{what}: history-log entry {}", log.log_index),
+            source,
+        })
+}
+
+/// Checks a committed tx's details: its id and signature, its tx and result inclusion
+/// proofs under its block header, and its history-log proof. Returns the log proof, whose
+/// root [`ProofVerifier::tx`] ties to a certified header.
+pub fn verify_tx_detail(detail: &TxDetail) -> Result<&LogProof> {
+    let view = &detail.view;
+    let what = format!("tx {}", view.tx_id);
+    if !matches!(view.status, TxStatus::Applied | TxStatus::Rejected) {
+        return Err(mismatch(&what, format!("it is {}, not committed", view.status.name())));
+    }
+    let missing = |part: &str| mismatch(&what, format!("the answer has no {part}"));
+    let tx = detail.tx.as_ref().ok_or_else(|| missing("tx"))?;
+    let header = detail.header.as_ref().ok_or_else(|| missing("header"))?;
+    let tx_proof = detail.tx_proof.as_ref().ok_or_else(|| missing("tx proof"))?;
+    let result_proof = detail
+        .result_proof
+        .as_ref()
+        .ok_or_else(|| missing("result proof"))?;
+    let log = detail.log.as_ref().ok_or_else(|| missing("log proof"))?;
+    let outcome = view.result.clone().ok_or_else(|| missing("result"))?;
+    let (height, index, log_index) = match (view.height, view.index, view.log_index) {
+        (Some(h), Some(i), Some(l)) => (h, i, l),
+        _ => return Err(missing("place in the chain")),
+    };
+    if tx.id() != view.tx_id {
+        return Err(mismatch(&what, format!("the tx shown has id {}", tx.id())));
+    }
+    tx.verify().map_err(|_| VerifyError::BadTxSignature(view.tx_id))?;
+    if header.height != height || tx_proof.index != u64::from(index) || result_proof.index != u64::from(index) {
+        return Err(mismatch(&what, "the proofs are for another place than the tx's"));
+    }
+    verify_block_inclusion(tx, tx_proof, &header.tx_root, header.tx_count).map_err(|source| {
+        VerifyError::Inclusion {
+            what: format!("{what} in block {height}"),
+            source,
+        }
+    })?;
+    let result = TxResult {
+        tx_id: view.tx_id,
+        outcome: outcome.clone(),
+    };
+    verify_block_inclusion(&result, result_proof, &header.result_root, header.tx_count).map_err(
+        |source| VerifyError::Inclusion {
+            what: format!("{what}: result in block {height}"),
+            source,
+        },
+    )?;
+    if log.log_index != log_index {
+        return Err(mismatch(&what, "the log proof is for another log index"));
+    }
+    let leaf = HistoryLeaf {
+        tx_id: view.tx_id,
+        height,
+        index,
+        outcome,
+    };
+    check_log_proof(&what, &leaf, log)?;
+    Ok(log)
+}
+
+/// Checks a token's history: every entry's tx signature and its history-log proof under
+/// the answer's header. Returns the header (none on an empty chain).
+pub fn verify_token_history(view: &TokenHistoryView) -> Result<Option<&BlockHeader>> {
+    let Some(header) = view.header.as_ref() else {
+        if view.entries.is_empty() {
+            return Ok(None);
+        }
+        return Err(mismatch(
+            format!("history of {}", view.token_id),
+            "entries without a header",
+        ));
+    };
+    for entry in &view.entries {
+        let tx_id = entry.tx.id();
+        let what = format!("history of {}: tx {tx_id}", view.token_id);
+        entry
+            .tx
+            .verify()
+            .map_err(|_| VerifyError::BadTxSignature(tx_id))?;
+        if entry.log.log_root != header.log_root
+            || entry.log.log_size != header.log_size
+            || entry.log.at_height != header.height
+        {
+            return Err(mismatch(&what, "the log proof is not against the answer's header"));
+        }
+        if entry.log.log_index != entry.log_index {
+            return Err(mismatch(&what, "the log proof is for another log index"));
+        }
+        let leaf = HistoryLeaf {
+            tx_id,
+            height: entry.height,
+            index: entry.index,
+            outcome: entry.result.clone(),
+        };
+        check_log_proof(&what, &leaf, &entry.log)?;
+    }
+    Ok(Some(header))
+}
+
+/// Checks a checkpoint against `consortium`: the certificate verifies (a quorum of distinct
+/// voters, strictly verifying signatures, this chain) and certifies the header shown.
+/// Returns the signers' node ids.
+pub fn verify_checkpoint(
+    chain_id: &ChainId,
+    consortium: &Consortium,
+    checkpoint: &CheckpointView,
+) -> Result<Vec<u64>> {
+    let cert = &checkpoint.certificate;
+    cert.verify(chain_id, consortium)
+        .map_err(|source| VerifyError::Certificate {
+            height: cert.height,
+            source,
+        })?;
+    let header = &checkpoint.header;
+    if header.height != cert.height || header.hash() != cert.block_hash {
+        return Err(mismatch(
+            format!("checkpoint {}", cert.height),
+            format!(
+                "the certificate is for block {} at height {}, the header shown is {} at height {}",
+                cert.block_hash,
+                cert.height,
+                header.hash(),
+                header.height
+            ),
+        ));
+    }
+    Ok(cert.signatures.iter().map(|s| s.node_id).collect())
+}
+
+/// Checks that `headers` (heights `lower.height + 1 ..`, in order) each link to the one
+/// before by `prev_hash`, starting from `lower`; returns the hash of the last one (or of
+/// `lower` when there are none).
+pub fn verify_header_chain(lower: &BlockHeader, headers: &[BlockHeader]) -> Result<Hash32> {
+    let mut prev = lower.hash();
+    let mut height = lower.height;
+    for h in headers {
+        height += 1;
+        if h.height != height {
+            return Err(VerifyError::BrokenChain {
+                height,
+                why: format!("got the header of height {}", h.height),
+            });
+        }
+        if h.prev_hash != prev {
+            return Err(VerifyError::BrokenChain {
+                height,
+                why: format!("prev_hash is {}, the block below hashes to {prev}", h.prev_hash),
+            });
+        }
+        if h.chain_id != lower.chain_id {
+            return Err(VerifyError::BrokenChain {
+                height,
+                why: format!("the header is of chain {}", h.chain_id),
+            });
+        }
+        prev = h.hash();
+    }
+    Ok(prev)
+}
+
+/// Applies one governance change to the consortium the way the chaincode does.
+pub fn apply_governance(consortium: &mut Consortium, change: &GovernanceChange) {
+    match change {
+        GovernanceChange::AddOrg { org, .. } => {
+            if let Err(at) = consortium.orgs.binary_search(org) {
+                consortium.orgs.insert(at, org.clone());
+            }
+        }
+        GovernanceChange::AddNode { node } => {
+            let at = consortium
+                .nodes
+                .partition_point(|n| n.node_id < node.node_id);
+            consortium.nodes.insert(at, node.clone());
+        }
+        GovernanceChange::RemoveNode { node_id } => {
+            consortium.nodes.retain(|n| n.node_id != *node_id);
+            let at = consortium
+                .retired_node_ids
+                .partition_point(|id| id < node_id);
+            consortium.retired_node_ids.insert(at, *node_id);
+        }
+        GovernanceChange::UpdateParams { .. } => {}
+    }
+}
+
+/// Where the voter set a certificate was checked against came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "source")]
+pub enum ConsortiumSource {
+    /// The genesis file's voters.
+    Genesis,
+    /// Genesis plus every governance change in the certified history log.
+    HistoryLog {
+        /// Log entries replayed.
+        log_size: u64,
+    },
+}
+
+/// A header tied to a certified block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Certified {
+    /// Height of the header that was proven.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: Hash32,
+    /// Its state root.
+    pub state_root: Hash32,
+    /// The certified block it links to.
+    pub certified_height: u64,
+    /// The certified block's hash.
+    pub certified_hash: Hash32,
+    /// Node ids whose checkpoint signatures verified.
+    pub certified_by: Vec<u64>,
+    /// The voters those signatures were checked against.
+    pub voters: Vec<u64>,
+    /// Where the voters came from.
+    pub consortium: ConsortiumSource,
+}
+
+/// Ties headers to certified blocks by asking a node for checkpoints and blocks, and
+/// checks proven reads end to end. Trusts nothing the node says that does not verify.
+#[derive(Clone, Debug)]
+pub struct ProofVerifier<'a> {
+    client: &'a NodeClient,
+    anchor: &'a TrustAnchor,
+    certificate_wait: Duration,
+    max_link: u64,
+}
+
+impl<'a> ProofVerifier<'a> {
+    /// A verifier asking `client`, trusting only `anchor`.
+    pub fn new(client: &'a NodeClient, anchor: &'a TrustAnchor) -> ProofVerifier<'a> {
+        ProofVerifier {
+            client,
+            anchor,
+            certificate_wait: DEFAULT_CERTIFICATE_WAIT,
+            max_link: DEFAULT_MAX_LINK,
+        }
+    }
+
+    /// How long to wait for a certificate to reach a header's height.
+    pub fn certificate_wait(mut self, wait: Duration) -> Self {
+        self.certificate_wait = wait;
+        self
+    }
+
+    /// Most blocks to fetch to link a header to the certified block.
+    pub fn max_link(mut self, blocks: u64) -> Self {
+        self.max_link = blocks;
+        self
+    }
+
+    /// The latest checkpoint once it reaches `height`.
+    async fn checkpoint_at_least(&self, height: u64) -> Result<CheckpointView> {
+        let started = Instant::now();
+        let mut certified = 0;
+        loop {
+            match self.client.latest_checkpoint().await {
+                Ok(cp) if cp.certificate.height >= height => return Ok(cp),
+                Ok(cp) => certified = cp.certificate.height,
+                // Nothing certified yet.
+                Err(NodeClientError::Api { status: 404, .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            if started.elapsed() >= self.certificate_wait {
+                return Err(VerifyError::NotCertified {
+                    height,
+                    certified,
+                    waited: self.certificate_wait,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The consortium at the certified header, rebuilt from the history log up to its
+    /// `log_size`, whose entries must hash to its `log_root`.
+    async fn consortium_from_log(&self, certified: &BlockHeader) -> Result<Consortium> {
+        let mut consortium = self.anchor.genesis_consortium().clone();
+        let mut log = HistoryLog::default();
+        let mut sink = Vec::new();
+        let mut from = 0;
+        while from < certified.log_size {
+            let page = self
+                .client
+                .log_entries(from, Some(certified.log_size))
+                .await?;
+            if page.entries.is_empty() {
+                return Err(mismatch(
+                    "history log",
+                    format!("the node returned no entries from {from}"),
+                ));
+            }
+            for entry in &page.entries {
+                if entry.log_index != log.size {
+                    return Err(mismatch(
+                        "history log",
+                        format!("expected entry {}, got {}", log.size, entry.log_index),
+                    ));
+                }
+                log.append(leaf_hash(&encode(&entry.leaf)), &mut sink);
+                sink.clear();
+                for event in entry.leaf.outcome.events().unwrap_or_default() {
+                    if let Event::GovernanceApplied { change, .. } = event {
+                        apply_governance(&mut consortium, change);
+                    }
+                }
+            }
+            from = log.size;
+        }
+        if log.root() != certified.log_root {
+            return Err(mismatch(
+                "history log",
+                format!(
+                    "its first {} entries hash to {}, the certified header's log root is {}",
+                    certified.log_size,
+                    log.root(),
+                    certified.log_root
+                ),
+            ));
+        }
+        Ok(consortium)
+    }
+
+    /// The latest checkpoint at or above `height`, with its certificate verified.
+    pub async fn certified_checkpoint(
+        &self,
+        height: u64,
+    ) -> Result<(CheckpointView, Vec<u64>, Vec<u64>, ConsortiumSource)> {
+        let cp = self.checkpoint_at_least(height).await?;
+        let chain = self.anchor.chain_id();
+        let genesis = self.anchor.genesis_consortium();
+        let voters = |c: &Consortium| c.voters().map(|n| n.node_id).collect::<Vec<_>>();
+        match verify_checkpoint(chain, genesis, &cp) {
+            Ok(signers) => Ok((cp, signers, voters(genesis), ConsortiumSource::Genesis)),
+            Err(VerifyError::Certificate {
+                source: CertificateError::NotAVoter(_) | CertificateError::NoQuorum { .. },
+                ..
+            }) => {
+                // The voters may have changed by governance since genesis.
+                let consortium = self.consortium_from_log(&cp.header).await?;
+                let signers = verify_checkpoint(chain, &consortium, &cp)?;
+                let source = ConsortiumSource::HistoryLog {
+                    log_size: cp.header.log_size,
+                };
+                Ok((cp, signers, voters(&consortium), source))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ties `header` to a certified block: waits for a certificate at or above its height,
+    /// verifies the certificate against the consortium, and links the header to the
+    /// certified one through the blocks between them.
+    pub async fn certify_header(&self, header: &BlockHeader) -> Result<Certified> {
+        if &header.chain_id != self.anchor.chain_id() {
+            return Err(VerifyError::WrongChain {
+                node: header.chain_id.clone(),
+                genesis: self.anchor.chain_id().clone(),
+            });
+        }
+        let (cp, certified_by, voters, consortium) =
+            self.certified_checkpoint(header.height).await?;
+        let certified_height = cp.header.height;
+        let gap = certified_height - header.height;
+        if gap > self.max_link {
+            return Err(VerifyError::GapTooLong {
+                height: header.height,
+                certified: certified_height,
+                gap,
+            });
+        }
+        let mut above = Vec::with_capacity(gap as usize);
+        for h in header.height + 1..certified_height {
+            above.push(self.client.block(h).await?.header);
+        }
+        if gap > 0 {
+            above.push(cp.header.clone());
+        }
+        let top = verify_header_chain(header, &above)?;
+        if top != cp.certificate.block_hash {
+            return Err(VerifyError::BrokenChain {
+                height: certified_height,
+                why: format!(
+                    "the chain leads to {top}, the certified block is {}",
+                    cp.certificate.block_hash
+                ),
+            });
+        }
+        Ok(Certified {
+            height: header.height,
+            block_hash: header.hash(),
+            state_root: header.state_root,
+            certified_height,
+            certified_hash: cp.certificate.block_hash,
+            certified_by,
+            voters,
+            consortium,
+        })
+    }
+
+    /// Checks a pool read end to end.
+    pub async fn pool(&self, view: &PoolView) -> Result<Certified> {
+        let header = verify_pool_view(view)?;
+        self.certify_header(header).await
+    }
+
+    /// Checks a token read end to end.
+    pub async fn token(&self, view: &TokenView) -> Result<Certified> {
+        let header = verify_token_view(view)?;
+        self.certify_header(header).await
+    }
+
+    /// Checks a code lookup end to end.
+    pub async fn code(&self, view: &CodeView) -> Result<Certified> {
+        let header = verify_code_view(view)?;
+        self.certify_header(header).await
+    }
+
+    /// The header at `height`, which must carry the log root and size a proof is against.
+    async fn log_header(&self, what: &str, log: &LogProof) -> Result<BlockHeader> {
+        let header = self.client.block(log.at_height).await?.header;
+        if header.log_root != log.log_root || header.log_size != log.log_size {
+            return Err(mismatch(
+                what,
+                format!(
+                    "the log proof is against root {} size {}, block {} has root {} size {}",
+                    log.log_root, log.log_size, log.at_height, header.log_root, header.log_size
+                ),
+            ));
+        }
+        Ok(header)
+    }
+
+    /// Checks a tx end to end: its proofs, and the header whose log root its history-log
+    /// proof is against, tied to a certified block.
+    pub async fn tx(&self, detail: &TxDetail) -> Result<Certified> {
+        let log = verify_tx_detail(detail)?;
+        let header = self
+            .log_header(&format!("tx {}", detail.view.tx_id), log)
+            .await?;
+        self.certify_header(&header).await
+    }
+
+    /// Checks a token's history end to end (`None`: an empty history on an empty chain).
+    pub async fn token_history(&self, view: &TokenHistoryView) -> Result<Option<Certified>> {
+        match verify_token_history(view)? {
+            Some(header) => Ok(Some(self.certify_header(header).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::views::{HistoryEntry, TxView};
+    use couponcactus_chaincode::block::{
+        Certificate, block_inclusion_proof, sign_checkpoint,
+    };
+    use couponcactus_chaincode::codes::code_hash;
+    use couponcactus_chaincode::commitment::prove;
+    use couponcactus_chaincode::history::inclusion_proof;
+    use couponcactus_chaincode::ids::{CodeHash, MemberId, PoolId};
+    use couponcactus_chaincode::ledger::{Block, Ledger};
+    use couponcactus_chaincode::testkit;
+    use couponcactus_chaincode::tx::{SignedTx, TxKind};
+    use couponcactus_chaincode::types::{NodeRecord, PoolAction, PoolKind, TokenStatus};
+    use crate::tx_builder::TxBuilder;
+
+    /// A chain in memory with real proofs: a pool with issued codes, one token allocated
+    /// and redeemed, and the blocks, results and history needed to prove any of it.
+    struct Fixture {
+        genesis: Genesis,
+        ledger: Ledger,
+        blocks: Vec<Block>,
+        results: Vec<Vec<TxResult>>,
+        redeem: SignedTx,
+        pool: PoolId,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let genesis = Genesis::new(testkit::genesis()).unwrap();
+            let mut ledger = Ledger::from_genesis(&genesis.initial, genesis.hash()).unwrap();
+            let b = TxBuilder::with_first_nonce(genesis.initial.chain_id.clone(), 1)
+                .validity_ms(3_600_000);
+            let admin = testkit::key(1);
+            let terminal = testkit::key(30);
+            let pool = testkit::pool_id("spring");
+            let mut blocks = Vec::new();
+            let mut results = Vec::new();
+            let mut time = genesis.initial.genesis_time_ms;
+            let mut run = |ledger: &mut Ledger, txs: Vec<SignedTx>| {
+                time += 1_000;
+                blocks.push(ledger.propose(1, time, txs).unwrap());
+            };
+            // Keys and a pool with four codes, activated, one token allocated.
+            let now = genesis.initial.genesis_time_ms;
+            let b_at = |kind: TxKind, key: &ed25519_dalek::SigningKey| b.body_at(kind, now).sign(key);
+            run(
+                &mut ledger,
+                vec![b_at(
+                    TxKind::RegisterKey(couponcactus_chaincode::tx::RegisterKeyTx {
+                        key: testkit::public(30),
+                        role: couponcactus_chaincode::types::Role::Terminal {
+                            store: couponcactus_chaincode::ids::StoreId::new("acme-store-1").unwrap(),
+                            channel: couponcactus_chaincode::ids::Channel::new("pos").unwrap(),
+                        },
+                    }),
+                    &admin,
+                )],
+            );
+            let codes = (0..4)
+                .map(|i| testkit::issued_code(&pool, &testkit::code_text(&pool, i), i))
+                .collect();
+            run(
+                &mut ledger,
+                vec![
+                    b_at(
+                        TxKind::CreatePool(couponcactus_chaincode::tx::CreatePoolTx {
+                            pool: pool.clone(),
+                            spec: testkit::spec(PoolKind::UniqueCodes),
+                        }),
+                        &admin,
+                    ),
+                    b_at(
+                        TxKind::IssueCodes(couponcactus_chaincode::tx::IssueCodesTx {
+                            pool: pool.clone(),
+                            codes,
+                        }),
+                        &admin,
+                    ),
+                    b_at(
+                        TxKind::TransitionPool(couponcactus_chaincode::tx::TransitionPoolTx {
+                            pool: pool.clone(),
+                            action: PoolAction::Activate,
+                        }),
+                        &admin,
+                    ),
+                    b_at(
+                        TxKind::Allocate(couponcactus_chaincode::tx::AllocateTx {
+                            pool: pool.clone(),
+                            member: testkit::member(1),
+                            claim: testkit::claim(1),
+                        }),
+                        &admin,
+                    ),
+                ],
+            );
+            let redeem = b_at(
+                TxKind::Redeem(couponcactus_chaincode::tx::RedeemTx {
+                    target: couponcactus_chaincode::tx::RedeemTarget::Token(TokenId {
+                        pool: pool.clone(),
+                        serial: 0,
+                    }),
+                    member: Some(testkit::member(1)),
+                    order: testkit::order(10_000),
+                }),
+                &terminal,
+            );
+            run(&mut ledger, vec![redeem.clone()]);
+            // Two more blocks, so reads have headers to link.
+            run(&mut ledger, vec![]);
+            run(&mut ledger, vec![]);
+            // Results per block, by replaying on a second ledger.
+            let mut replay = Ledger::from_genesis(&genesis.initial, genesis.hash()).unwrap();
+            for block in &blocks {
+                results.push(replay.replay(block).unwrap());
+            }
+            Fixture {
+                genesis,
+                ledger,
+                blocks,
+                results,
+                redeem,
+                pool,
+            }
+        }
+
+        fn header(&self, height: u64) -> BlockHeader {
+            self.blocks[(height - 1) as usize].header.clone()
+        }
+
+        fn at(&self, height: u64) -> ReadAt {
+            let header = self.header(height);
+            ReadAt {
+                height,
+                state_root: header.state_root,
+                header: Some(header),
+            }
+        }
+
+        fn token_view(&self, serial: u64, height: u64) -> TokenView {
+            let token_id = TokenId {
+                pool: self.pool.clone(),
+                serial,
+            };
+            let proof = prove(&self.ledger.tree, &StateKey::Token(token_id.clone()), height).unwrap();
+            let Some(StateValue::Token(token)) = proof.value.clone() else {
+                panic!("no token {token_id}");
+            };
+            TokenView {
+                token_id,
+                token,
+                at: self.at(height),
+                proof,
+            }
+        }
+
+        fn certificate(&self, height: u64, signers: &[u8]) -> CheckpointView {
+            let header = self.header(height);
+            let chain = &self.genesis.initial.chain_id;
+            CheckpointView {
+                certificate: Certificate {
+                    chain_id: chain.clone(),
+                    height,
+                    block_hash: header.hash(),
+                    signatures: signers
+                        .iter()
+                        .map(|seed| {
+                            sign_checkpoint(&testkit::key(*seed), 1, chain, height, &header.hash())
+                        })
+                        .collect(),
+                },
+                header,
+            }
+        }
+
+        fn redeem_detail(&self, log_at: u64) -> TxDetail {
+            let height = 3;
+            let block = &self.blocks[(height - 1) as usize];
+            let results = &self.results[(height - 1) as usize];
+            let index = 0u32;
+            let outcome = results[0].outcome.clone();
+            let log_index = block.header.log_size - block.header.tx_count;
+            let at = self.header(log_at);
+            let proof = inclusion_proof(&self.ledger.history, log_index, at.log_size).unwrap();
+            let leaf = HistoryLeaf {
+                tx_id: self.redeem.id(),
+                height,
+                index,
+                outcome: outcome.clone(),
+            };
+            TxDetail {
+                view: TxView {
+                    tx_id: self.redeem.id(),
+                    status: TxStatus::Applied,
+                    height: Some(height),
+                    index: Some(index),
+                    log_index: Some(log_index),
+                    result: Some(outcome),
+                    error: None,
+                },
+                tx: Some(self.redeem.clone()),
+                header: Some(block.header.clone()),
+                tx_proof: Some(block_inclusion_proof(&block.txs, 0).unwrap()),
+                result_proof: Some(block_inclusion_proof(results, 0).unwrap()),
+                log: Some(LogProof {
+                    leaf,
+                    log_index,
+                    log_size: at.log_size,
+                    log_root: at.log_root,
+                    proof,
+                    at_height: log_at,
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn a_real_token_proof_verifies_and_tampering_is_caught() {
+        let f = Fixture::new();
+        let view = f.token_view(0, 4);
+        assert!(matches!(view.token.status, TokenStatus::Redeemed { .. }));
+        assert_eq!(verify_token_view(&view).unwrap(), &f.header(4));
+        // At an earlier height the token was allocated, not redeemed: also provable.
+        let before = f.token_view(0, 2);
+        assert_eq!(before.token.status, TokenStatus::Allocated);
+        verify_token_view(&before).unwrap();
+
+        // A forged status (the node claims the coupon is still good).
+        let mut forged = view.clone();
+        forged.token.status = TokenStatus::Allocated;
+        forged.proof.value = Some(StateValue::Token(forged.token.clone()));
+        assert!(matches!(
+            verify_token_view(&forged),
+            Err(VerifyError::StateProof {
+                source: StateProofError::ValueMismatch,
+                ..
+            })
+        ));
+        // The value shown differs from the value proven.
+        let mut shown = view.clone();
+        shown.token.owner = Some(MemberId([9; 32]));
+        assert!(matches!(verify_token_view(&shown), Err(VerifyError::Mismatch { .. })));
+        // Another root (a header the node made up).
+        let mut root = view.clone();
+        let mut header = root.at.header.clone().unwrap();
+        header.state_root = Hash32([7; 32]);
+        root.at.state_root = header.state_root;
+        root.at.header = Some(header);
+        assert!(matches!(
+            verify_token_view(&root),
+            Err(VerifyError::StateProof {
+                source: StateProofError::RootMismatch,
+                ..
+            })
+        ));
+        // The proof of another token.
+        let mut other = f.token_view(1, 4);
+        other.token = view.token.clone();
+        other.proof.value = Some(StateValue::Token(view.token.clone()));
+        assert!(verify_token_view(&other).is_err());
+        // A tampered sibling.
+        let mut sibling = view.clone();
+        if let Some(s) = sibling.proof.proof.siblings.first_mut() {
+            s.0[0] ^= 1;
+        }
+        assert!(verify_token_view(&sibling).is_err());
+    }
+
+    #[test]
+    fn pool_and_code_reads_verify() {
+        let f = Fixture::new();
+        let proof = prove(&f.ledger.tree, &StateKey::Pool(f.pool.clone()), 4).unwrap();
+        let Some(StateValue::Pool(pool)) = proof.value.clone() else {
+            panic!("no pool")
+        };
+        let view = PoolView {
+            pool,
+            at: f.at(4),
+            proof,
+        };
+        verify_pool_view(&view).unwrap();
+        let mut forged = view.clone();
+        forged.pool.redeemed = 0;
+        assert!(verify_pool_view(&forged).is_err());
+
+        let hash: CodeHash = code_hash(&testkit::code_text(&f.pool, 1));
+        let code_proof = prove(&f.ledger.tree, &StateKey::Code(hash), 4).unwrap();
+        let Some(StateValue::Code(entry)) = code_proof.value.clone() else {
+            panic!("no code")
+        };
+        let code = CodeView {
+            code_hash: hash,
+            entry,
+            code_proof,
+            token: Some(f.token_view(1, 4)),
+            at: f.at(4),
+        };
+        verify_code_view(&code).unwrap();
+        let mut wrong_token = code.clone();
+        wrong_token.token = Some(f.token_view(2, 4));
+        assert!(verify_code_view(&wrong_token).is_err());
+        let mut no_token = code.clone();
+        no_token.token = None;
+        assert!(verify_code_view(&no_token).is_err());
+    }
+
+    #[test]
+    fn certificates_and_header_chains() {
+        let f = Fixture::new();
+        let anchor = TrustAnchor::from_genesis(&f.genesis);
+        let chain = anchor.chain_id().clone();
+        // The testkit genesis has one voter, node 1, whose key is seed 200.
+        let cp = f.certificate(5, &[200]);
+        assert_eq!(verify_checkpoint(&chain, anchor.genesis_consortium(), &cp).unwrap(), vec![1]);
+        // Signed by another key: not the voter's signature.
+        let bad = f.certificate(5, &[201]);
+        assert!(matches!(
+            verify_checkpoint(&chain, anchor.genesis_consortium(), &bad),
+            Err(VerifyError::Certificate {
+                source: CertificateError::BadSignature(1),
+                ..
+            })
+        ));
+        // The header shown is not the one certified.
+        let mut swapped = cp.clone();
+        swapped.header = f.header(4);
+        assert!(verify_checkpoint(&chain, anchor.genesis_consortium(), &swapped).is_err());
+        // No signatures: no quorum.
+        let mut empty = cp.clone();
+        empty.certificate.signatures.clear();
+        assert!(matches!(
+            verify_checkpoint(&chain, anchor.genesis_consortium(), &empty),
+            Err(VerifyError::Certificate {
+                source: CertificateError::NoQuorum { .. },
+                ..
+            })
+        ));
+
+        // Header 2 links to the certified header 5 through 3 and 4.
+        let above: Vec<BlockHeader> = (3..=5).map(|h| f.header(h)).collect();
+        assert_eq!(verify_header_chain(&f.header(2), &above).unwrap(), cp.certificate.block_hash);
+        let mut broken = above.clone();
+        broken[1].state_root = Hash32([1; 32]);
+        assert!(matches!(
+            verify_header_chain(&f.header(2), &broken),
+            Err(VerifyError::BrokenChain { height: 5, .. })
+        ));
+        let skipped = vec![f.header(3), f.header(5)];
+        assert!(matches!(
+            verify_header_chain(&f.header(2), &skipped),
+            Err(VerifyError::BrokenChain { height: 4, .. })
+        ));
+
+        // The genesis file must be the node's.
+        let mut status = crate::views::Status {
+            node_id: 1,
+            role: "leader".into(),
+            leader_id: 1,
+            term: 1,
+            height: 5,
+            block_hash: cp.certificate.block_hash,
+            state_root: f.header(5).state_root,
+            log_size: f.header(5).log_size,
+            certified_height: 5,
+            mempool: 0,
+            chain_id: chain.clone(),
+            genesis_hash: f.genesis.hash(),
+            voters: vec![1],
+            learners: vec![],
+            peers_connected: vec![],
+            divergence: None,
+        };
+        anchor.check_status(&status).unwrap();
+        status.genesis_hash = Hash32([0; 32]);
+        assert!(matches!(
+            anchor.check_status(&status),
+            Err(VerifyError::GenesisMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn tx_proofs_verify_and_tampering_is_caught() {
+        let f = Fixture::new();
+        let detail = f.redeem_detail(5);
+        let log = verify_tx_detail(&detail).unwrap();
+        assert_eq!(log.at_height, 5);
+        // The log proof is against the log root of block 5's header.
+        assert_eq!(log.log_root, f.header(5).log_root);
+
+        let mut forged = detail.clone();
+        let rejected = couponcactus_chaincode::execute::TxOutcome::Rejected {
+            rejection: couponcactus_chaincode::reject::Rejection::new(
+                couponcactus_chaincode::reject::RejectReason::AlreadyRedeemed,
+                "forged",
+            ),
+        };
+        forged.view.result = Some(rejected.clone());
+        assert!(verify_tx_detail(&forged).is_err(), "another outcome");
+        let mut signature = detail.clone();
+        if let Some(tx) = signature.tx.as_mut() {
+            tx.signature.0[0] ^= 1;
+        }
+        assert!(matches!(
+            verify_tx_detail(&signature),
+            Err(VerifyError::BadTxSignature(_))
+        ));
+        let mut other_tx = detail.clone();
+        if let Some(tx) = other_tx.tx.as_mut() {
+            tx.body.nonce += 1;
+        }
+        assert!(verify_tx_detail(&other_tx).is_err());
+        let mut log_root = detail.clone();
+        if let Some(log) = log_root.log.as_mut() {
+            log.log_root = Hash32([3; 32]);
+        }
+        assert!(matches!(
+            verify_tx_detail(&log_root),
+            Err(VerifyError::Inclusion { .. })
+        ));
+        let mut pending = detail.clone();
+        pending.view.status = TxStatus::Pending;
+        assert!(verify_tx_detail(&pending).is_err());
+
+        // The same tx's history entry, as the token history shows it.
+        let log = detail.log.clone().unwrap();
+        let history = TokenHistoryView {
+            token_id: TokenId {
+                pool: f.pool.clone(),
+                serial: 0,
+            },
+            header: Some(f.header(5)),
+            entries: vec![HistoryEntry {
+                height: 3,
+                index: 0,
+                log_index: log.log_index,
+                tx: f.redeem.clone(),
+                result: detail.view.result.clone().unwrap(),
+                log,
+            }],
+        };
+        assert_eq!(verify_token_history(&history).unwrap(), Some(&f.header(5)));
+        let mut tampered = history.clone();
+        tampered.entries[0].result = rejected;
+        assert!(verify_token_history(&tampered).is_err());
+    }
+
+    #[test]
+    fn governance_changes_the_voters_as_the_chaincode_does() {
+        let f = Fixture::new();
+        let mut consortium = TrustAnchor::from_genesis(&f.genesis).genesis_consortium().clone();
+        assert_eq!(consortium.voters().map(|n| n.node_id).collect::<Vec<_>>(), vec![1]);
+        let node = |id: u64| NodeRecord {
+            node_id: id,
+            org: testkit::org("acme"),
+            node_key: testkit::public(200 + id as u8),
+            p2p_addr: "/ip4/127.0.0.1/tcp/1".into(),
+            voter: true,
+        };
+        apply_governance(&mut consortium, &GovernanceChange::AddNode { node: node(3) });
+        apply_governance(&mut consortium, &GovernanceChange::AddNode { node: node(2) });
+        apply_governance(&mut consortium, &GovernanceChange::RemoveNode { node_id: 1 });
+        assert_eq!(consortium.voters().map(|n| n.node_id).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(consortium.retired_node_ids, vec![1]);
+    }
+}

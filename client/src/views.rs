@@ -1,0 +1,472 @@
+//! The node's JSON answers, as the client parses them: one type per response of the HTTP
+//! API (`docs/api.md`, `/openapi.json`), mirroring the views in the node's `api` module
+//! field for field without depending on the node crate. Chain types (headers, signed txs,
+//! results, proofs, records) are the chaincode's own, so what a node sends is checked with
+//! the very verifiers an auditor runs ([`crate::verify`]).
+//!
+//! Every type also serializes back to the same JSON, which is what `cactus --json` prints.
+
+use couponcactus_chaincode::block::{BlockHeader, BlockInclusionProof, Certificate};
+use couponcactus_chaincode::commitment::ProvenValue;
+use couponcactus_chaincode::execute::{Event, TxOutcome, TxResult};
+use couponcactus_chaincode::history::HistoryLeaf;
+use couponcactus_chaincode::ids::{
+    ChainId, CodeHash, Hash32, MemberId, OrgId, StoreId, TokenId, TxId,
+};
+use couponcactus_chaincode::reject::Rejection;
+use couponcactus_chaincode::tx::SignedTx;
+use couponcactus_chaincode::types::{
+    CodeIndexEntry, Consortium, PoolRecord, RedemptionRecord, TokenRecord,
+};
+use serde::{Deserialize, Serialize};
+
+/// The `error` member of every error answer (`{"error":{"code","message"}}`) and of tx
+/// views that were rejected or refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable snake_case code: a chaincode rejection code (`already_redeemed`, …) or one of
+    /// the API's own (`unknown_key`, `not_found`, `malformed`, …).
+    pub code: String,
+    /// What exactly went wrong, for people.
+    pub message: String,
+}
+
+/// Every error answer of the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorResponse {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// A divergence a node saw: another node signed a different block hash at a height.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Divergence {
+    /// The height.
+    pub height: u64,
+    /// The node whose vote disagrees.
+    pub node_id: u64,
+    /// The reporting node's block hash at that height.
+    pub ours: Hash32,
+    /// The hash the other node signed.
+    pub theirs: Hash32,
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// This node's Raft id.
+    pub node_id: u64,
+    /// `leader`, `follower`, `candidate` or `pre_candidate`.
+    pub role: String,
+    /// The leader's Raft id (0 when none is known).
+    pub leader_id: u64,
+    /// Raft term.
+    pub term: u64,
+    /// Height of the last applied block.
+    pub height: u64,
+    /// Its hash.
+    pub block_hash: Hash32,
+    /// State root after it.
+    pub state_root: Hash32,
+    /// History-log size after it.
+    pub log_size: u64,
+    /// Highest certified height.
+    pub certified_height: u64,
+    /// Txs waiting in the mempool.
+    pub mempool: usize,
+    /// The chain.
+    pub chain_id: ChainId,
+    /// The genesis hash.
+    pub genesis_hash: Hash32,
+    /// Raft voters as this node's configuration has them.
+    #[serde(default)]
+    pub voters: Vec<u64>,
+    /// Raft learners (catching up before they vote).
+    #[serde(default)]
+    pub learners: Vec<u64>,
+    /// Consortium members this node is connected to.
+    #[serde(default)]
+    pub peers_connected: Vec<u64>,
+    /// The first divergence this node saw, if any.
+    #[serde(default)]
+    pub divergence: Option<Divergence>,
+}
+
+/// `GET /healthz`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// `ok`.
+    pub status: String,
+    /// The node's height.
+    pub height: u64,
+}
+
+/// Where a submitted tx stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TxStatus {
+    /// In a block, applied.
+    Applied,
+    /// In a block, rejected by the chaincode (the reason is in `error`).
+    Rejected,
+    /// Admitted, not committed yet (or not within the wait).
+    Pending,
+    /// Refused at admission, never queued (batches only; the reason is in `error`).
+    Refused,
+}
+
+impl TxStatus {
+    /// The status's stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            TxStatus::Applied => "applied",
+            TxStatus::Rejected => "rejected",
+            TxStatus::Pending => "pending",
+            TxStatus::Refused => "refused",
+        }
+    }
+}
+
+/// A tx's status and result: `POST /v1/txs`, each result of a batch, and the first part
+/// of `GET /v1/txs/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxView {
+    /// The tx id.
+    pub tx_id: TxId,
+    /// Where it stands.
+    pub status: TxStatus,
+    /// Height of its block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+    /// Position in the block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// Position in the history log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_index: Option<u64>,
+    /// The chaincode's outcome (committed txs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<TxOutcome>,
+    /// Why it was rejected or refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+impl TxView {
+    /// The events of an applied tx.
+    pub fn events(&self) -> Option<&[Event]> {
+        self.result.as_ref().and_then(TxOutcome::events)
+    }
+
+    /// The chaincode's rejection of a committed, rejected tx.
+    pub fn rejection(&self) -> Option<&Rejection> {
+        self.result.as_ref().and_then(TxOutcome::rejection)
+    }
+
+    /// The rejection or refusal code, if any.
+    pub fn error_code(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.code.as_str())
+    }
+}
+
+/// `POST /v1/txs/batch`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchView {
+    /// Txs in the batch.
+    pub count: usize,
+    /// How many were applied.
+    pub applied: usize,
+    /// How many were rejected in their block.
+    pub rejected: usize,
+    /// How many are admitted but not committed (yet).
+    pub pending: usize,
+    /// How many were refused at admission.
+    pub refused: usize,
+    /// One result per tx, in batch order.
+    pub results: Vec<TxView>,
+}
+
+/// `POST /v1/validate`: the dry run of a signed tx in the next block's context.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidateView {
+    /// The tx id.
+    pub tx_id: TxId,
+    /// `valid` or `rejected`.
+    pub status: String,
+    /// Height of the block context it was checked in.
+    pub height: u64,
+    /// Block time it was checked at (ms).
+    pub time_ms: u64,
+    /// What it would do (a redemption: the `redeemed` event with the discount).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<Event>>,
+    /// Why it would be rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+impl ValidateView {
+    /// Whether every check passed.
+    pub fn is_valid(&self) -> bool {
+        self.status == "valid" && self.error.is_none()
+    }
+}
+
+/// A history-log inclusion proof of one tx result under a header's log root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogProof {
+    /// The log entry `{tx_id, height, index, outcome}`.
+    pub leaf: HistoryLeaf,
+    /// Its position in the log.
+    pub log_index: u64,
+    /// Size of the log the proof is against (the header's `log_size`).
+    pub log_size: u64,
+    /// Root of that log (the header's `log_root`).
+    pub log_root: Hash32,
+    /// RFC 9162 audit path, leaf side first.
+    pub proof: Vec<Hash32>,
+    /// Height of the header whose log root the proof is against.
+    pub at_height: u64,
+}
+
+/// `GET /v1/txs/{id}`: a tx with its result and proofs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxDetail {
+    /// Status and result.
+    #[serde(flatten)]
+    pub view: TxView,
+    /// The signed tx (committed txs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx: Option<SignedTx>,
+    /// The header of its block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<BlockHeader>,
+    /// Proof of the tx under `header.tx_root`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_proof: Option<BlockInclusionProof>,
+    /// Proof of the result under `header.result_root`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_proof: Option<BlockInclusionProof>,
+    /// Proof of the history-log entry under the latest header's log root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogProof>,
+}
+
+/// `GET /v1/blocks/{height}` and `/v1/blocks/latest`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockView {
+    /// Its height.
+    pub height: u64,
+    /// Its hash (`BlockHeader::hash`).
+    pub hash: Hash32,
+    /// The header.
+    pub header: BlockHeader,
+    /// The signed txs, in order.
+    pub txs: Vec<SignedTx>,
+    /// One result per tx.
+    pub results: Vec<TxResult>,
+    /// The block's own checkpoint certificate, once certified (nodes that serve it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
+}
+
+/// `GET /v1/blocks?from=H&limit=N` as JSON: consecutive blocks with results and
+/// certificates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRangeView {
+    /// First height returned.
+    pub from: u64,
+    /// The node's latest height when the range was read.
+    pub tip: u64,
+    /// Blocks `from..from + blocks.len()`.
+    pub blocks: Vec<BlockView>,
+}
+
+/// `GET /v1/consortium?height=H`: orgs and nodes at a height, with a state proof under that
+/// height's state root.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsortiumView {
+    /// The height read.
+    pub height: u64,
+    /// The state root at that height.
+    pub state_root: Hash32,
+    /// The header at that height (none at genesis).
+    #[serde(default)]
+    pub header: Option<BlockHeader>,
+    /// Orgs and nodes (voters sign certificates).
+    pub consortium: Consortium,
+    /// Its state proof.
+    pub proof: ProvenValue,
+}
+
+/// `GET /v1/checkpoints/latest`: the highest certified block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckpointView {
+    /// Signatures of a quorum of voters over the block hash.
+    pub certificate: Certificate,
+    /// The certified block's header.
+    pub header: BlockHeader,
+}
+
+/// Where a proven read was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadAt {
+    /// The height read.
+    pub height: u64,
+    /// The state root at that height.
+    pub state_root: Hash32,
+    /// The header at that height (none at genesis).
+    #[serde(default)]
+    pub header: Option<BlockHeader>,
+}
+
+/// `GET /v1/pools/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolView {
+    /// The pool.
+    pub pool: PoolRecord,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// Its state proof.
+    pub proof: ProvenValue,
+}
+
+/// `GET /v1/orgs/{org}/pools`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgPoolsView {
+    /// The org.
+    pub org: OrgId,
+    /// Its pools the key may read (current state, no proofs).
+    pub pools: Vec<PoolRecord>,
+}
+
+/// `GET /v1/orgs/{org}/stores/{store}/redemptions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreRedemptionsView {
+    /// The org whose terminals redeemed.
+    pub org: OrgId,
+    /// The store.
+    pub store: StoreId,
+    /// Redemptions, oldest first: the redeem tx id and the current record.
+    pub redemptions: Vec<(TxId, RedemptionRecord)>,
+}
+
+/// `GET /v1/tokens/{pool}/{serial}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenView {
+    /// The token's id.
+    pub token_id: TokenId,
+    /// The token.
+    pub token: TokenRecord,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// Its state proof.
+    pub proof: ProvenValue,
+}
+
+/// `GET /v1/codes/{code_hash}/token`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeView {
+    /// The code hash.
+    pub code_hash: CodeHash,
+    /// The pool and serial it points at (no serial: a pool's shared code).
+    pub entry: CodeIndexEntry,
+    /// Proof of the code-index entry.
+    pub code_proof: ProvenValue,
+    /// The token (unique codes), with its own proof at the same height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<TokenView>,
+    /// Where it was read.
+    pub at: ReadAt,
+}
+
+/// One token of a wallet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletToken {
+    /// Its id.
+    pub token_id: TokenId,
+    /// The token as of the latest state.
+    pub token: TokenRecord,
+}
+
+/// `GET /v1/members/{member}/wallet`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletView {
+    /// The member.
+    pub member: MemberId,
+    /// The height it was read at (at least).
+    pub height: u64,
+    /// Tokens the member owns, in pools the key may read.
+    pub tokens: Vec<WalletToken>,
+}
+
+/// One tx of a token's history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Height of its block.
+    pub height: u64,
+    /// Position in the block.
+    pub index: u32,
+    /// Position in the history log.
+    pub log_index: u64,
+    /// The signed tx.
+    pub tx: SignedTx,
+    /// Its result.
+    pub result: TxOutcome,
+    /// Proof of its log entry under the latest header's log root.
+    pub log: LogProof,
+}
+
+/// `GET /v1/tokens/{pool}/{serial}/history`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenHistoryView {
+    /// The token.
+    pub token_id: TokenId,
+    /// The header the log proofs are against (the latest block).
+    #[serde(default)]
+    pub header: Option<BlockHeader>,
+    /// Every tx that touched the token, oldest first.
+    pub entries: Vec<HistoryEntry>,
+}
+
+/// `GET /v1/log/consistency`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyView {
+    /// Older size.
+    pub from: u64,
+    /// Newer size.
+    pub to: u64,
+    /// Root at the older size.
+    pub from_root: Hash32,
+    /// Root at the newer size.
+    pub to_root: Hash32,
+    /// RFC 9162 consistency proof.
+    pub proof: Vec<Hash32>,
+}
+
+/// One entry of `GET /v1/log/entries`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Position in the log.
+    pub log_index: u64,
+    /// The log leaf.
+    pub leaf: HistoryLeaf,
+    /// The signed tx.
+    pub tx: SignedTx,
+}
+
+/// `GET /v1/log/entries`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntriesView {
+    /// First index returned.
+    pub from: u64,
+    /// End of the range returned (exclusive).
+    pub to: u64,
+    /// The log's current size.
+    pub log_size: u64,
+    /// The entries `from..to`.
+    pub entries: Vec<LogEntry>,
+    /// Where the next page starts, if the range asked for went further.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<u64>,
+}

@@ -1,0 +1,236 @@
+//! The Python POS example (`examples/pos-python/pos.py`), written from docs/encoding.md
+//! alone, against a real `cactusd --dev` node: its encoder reproduces the doc's test vectors,
+//! and the redemptions it builds, signs and submits as canonical bytes decode on the node
+//! into exactly the intended tx, apply with the expected discount, and are refused once
+//! redeemed.
+//!
+//! Needs `python3` with PyNaCl (`scripts/test.sh` installs it; by hand:
+//! `python3 -m pip install --user pynacl`). A missing interpreter or module fails the test
+//! with that advice rather than skipping it.
+
+use couponcactus_chaincode::codes::code_hash;
+use couponcactus_chaincode::execute::Event;
+use couponcactus_chaincode::ids::{PublicKey, TxId};
+use couponcactus_chaincode::tx::{RedeemTarget, RedeemTx, RollbackTx, TxKind};
+use couponcactus_chaincode::types::{Currency, Order, OrderLine};
+use couponcactus_tests::DevNode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const INSTALL: &str = "install PyNaCl with `python3 -m pip install --user pynacl` (or \
+                       `pip install -r examples/pos-python/requirements.txt`); scripts/test.sh \
+                       does this";
+
+/// The repository root (this package is `tests/`).
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// `python3`, or `$POS_PYTHON`.
+fn python() -> String {
+    std::env::var("POS_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Fails the test, saying how to install them, unless python3 and PyNaCl are available.
+fn require_python_and_pynacl() {
+    let probe = Command::new(python())
+        .args([
+            "-c",
+            "import nacl.signing, sys; print(sys.version.split()[0])",
+        ])
+        .output();
+    match probe {
+        Err(e) => panic!(
+            "`{}` could not be run ({e}): the Python POS test needs Python 3 (e.g. `apt-get \
+             install python3 python3-pip`); then {INSTALL}",
+            python()
+        ),
+        Ok(out) if !out.status.success() => panic!(
+            "`{}` has no PyNaCl ({}): {INSTALL}",
+            python(),
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+        ),
+        Ok(_) => {}
+    }
+}
+
+/// Runs `pos.py ARGS` from the repository root.
+fn pos(args: &[&str]) -> Output {
+    let script = repo().join("examples/pos-python/pos.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .args(args)
+        .current_dir(repo())
+        .env_remove("CACTUS_NODE")
+        .env_remove("CACTUS_KEY")
+        .output()
+        .unwrap_or_else(|e| panic!("running {} {}: {e}", python(), script.display()));
+    eprintln!(
+        "$ pos.py {}\n{}{}(exit {:?})",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        out.status.code()
+    );
+    out
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The tx id on the `applied: tx <id> …` line of pos.py's output.
+fn applied_tx_id(out: &Output) -> TxId {
+    let text = stdout(out);
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("applied: tx "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no `applied: tx ID` line in:\n{text}"));
+    id.parse()
+        .unwrap_or_else(|e| panic!("bad tx id {id:?}: {e:?}"))
+}
+
+#[test]
+fn selftest_reproduces_the_encoding_doc_vectors() {
+    require_python_and_pynacl();
+    // Against the values embedded in pos.py and, with --doc, those in docs/encoding.md.
+    for args in [
+        &["selftest"][..],
+        &["selftest", "--doc", "docs/encoding.md"],
+    ] {
+        let out = pos(args);
+        assert!(out.status.success(), "pos.py {args:?} failed");
+        assert!(
+            stdout(&out).contains("checks passed"),
+            "unexpected output of pos.py {args:?}"
+        );
+    }
+}
+
+#[test]
+fn python_terminal_redeems_once_and_rolls_back() {
+    require_python_and_pynacl();
+    let node = DevNode::start();
+    let pool = node.create_active_pool("py-spring", 2); // 10 % off, EUR, any store/channel
+    let url = node.url();
+    let key = node.dir().join("keys/terminal.key");
+    let key = key.to_str().expect("a UTF-8 temp path");
+    let code = pool.codes[0].as_str();
+    // A 59.90 EUR basket with two category lines (none excluded): 10 % → 5.99 EUR.
+    let redeem = |extra: &[&str]| {
+        let mut args = vec![
+            "redeem",
+            "--node",
+            &url,
+            "--key",
+            key,
+            "--code",
+            code,
+            "--currency",
+            "EUR",
+            "--total-minor",
+            "5990",
+            "--line",
+            "food:4990",
+            "--line",
+            "tobacco:1000",
+        ];
+        args.extend_from_slice(extra);
+        pos(&args)
+    };
+
+    // A dry run (POST /v1/validate) says it would apply and writes nothing.
+    let height = node.status().height;
+    let out = redeem(&["--dry-run"]);
+    assert_eq!(out.status.code(), Some(0), "dry run");
+    assert!(stdout(&out).starts_with("valid: "), "dry run output");
+    assert_eq!(node.status().height, height, "a dry run commits nothing");
+
+    // The redemption applies with the expected discount.
+    let out = redeem(&[]);
+    assert_eq!(out.status.code(), Some(0), "redeem");
+    let text = stdout(&out);
+    assert!(
+        text.contains("discount 599 minor units (5.99 EUR) on eligible 5990 (59.90 EUR)"),
+        "redeem output: {text}"
+    );
+    // What the node decoded from the Python bytes is exactly the intended tx, and it applied.
+    let id = applied_tx_id(&out);
+    let detail = node.client().tx_detail(&node.keys().auditor, &id);
+    let tx = detail.tx.expect("the tx detail carries the signed tx");
+    assert_eq!(tx.id(), id, "the node's tx id is the one pos.py computed");
+    assert_eq!(
+        tx.signer,
+        PublicKey(node.keys().terminal.verifying_key().to_bytes())
+    );
+    assert_eq!(tx.body.chain_id, *node.client().chain_id());
+    let order = Order {
+        currency: Currency(*b"EUR"),
+        total_minor: 5990,
+        lines: vec![
+            OrderLine {
+                category: "food".parse().expect("slug"),
+                amount_minor: 4990,
+            },
+            OrderLine {
+                category: "tobacco".parse().expect("slug"),
+                amount_minor: 1000,
+            },
+        ],
+    };
+    assert_eq!(
+        tx.body.kind,
+        TxKind::Redeem(RedeemTx {
+            target: RedeemTarget::Code(code_hash(code)),
+            member: None,
+            order,
+        })
+    );
+    assert_eq!(
+        detail.view.events(),
+        [Event::Redeemed {
+            redemption: id,
+            pool: pool.id.clone(),
+            token: Some(pool.token(0)),
+            member: None,
+            eligible_minor: 5990,
+            discount_minor: 599,
+            currency: Currency(*b"EUR"),
+        }]
+    );
+
+    // Again (a new nonce, so a new tx): refused, and recorded in a block.
+    let out = redeem(&[]);
+    assert_eq!(out.status.code(), Some(1), "second redemption");
+    assert!(
+        stdout(&out).starts_with("rejected: already_redeemed: "),
+        "second redemption output"
+    );
+    // The dry run says the same; --json gives the node's answer for scripts.
+    let out = redeem(&["--dry-run", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "dry run after redemption");
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    assert_eq!(reply["error"]["code"], "already_redeemed", "{reply}");
+
+    // A refund rolls the redemption back; then the code redeems again.
+    let id_hex = id.to_string();
+    let out = pos(&["rollback", "--node", &url, "--key", key, &id_hex]);
+    assert_eq!(out.status.code(), Some(0), "rollback");
+    let rollback = node
+        .client()
+        .tx_detail(&node.keys().auditor, &applied_tx_id(&out));
+    assert_eq!(
+        rollback.tx.expect("signed tx").body.kind,
+        TxKind::Rollback(RollbackTx { redemption: id })
+    );
+    let out = redeem(&[]);
+    assert_eq!(out.status.code(), Some(0), "redeem after the rollback");
+}
