@@ -27,8 +27,8 @@ pub enum AmountError {
 /// Decimals of the currency's minor unit (ISO 4217).
 pub fn minor_unit_decimals(currency: Currency) -> u32 {
     match &currency.0 {
-        b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG"
-        | b"RWF" | b"UGX" | b"UYI" | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
+        b"BIF" | b"CLP" | b"DJF" | b"GNF" | b"ISK" | b"JPY" | b"KMF" | b"KRW" | b"PYG" | b"RWF"
+        | b"UGX" | b"UYI" | b"VND" | b"VUV" | b"XAF" | b"XOF" | b"XPF" => 0,
         b"BHD" | b"IQD" | b"JOD" | b"KWD" | b"LYD" | b"OMR" | b"TND" => 3,
         _ => 2,
     }
@@ -61,11 +61,16 @@ pub fn parse_amount(text: &str, currency: Currency) -> Result<u64, AmountError> 
     let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
     if whole.is_empty()
         || frac.len() > decimals as usize
-        || !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit())
+        || !whole
+            .bytes()
+            .chain(frac.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return Err(malformed());
     }
-    let whole: u64 = whole.parse().map_err(|_| AmountError::TooLarge(text.into()))?;
+    let whole: u64 = whole
+        .parse()
+        .map_err(|_| AmountError::TooLarge(text.into()))?;
     let frac: u64 = if decimals == 0 {
         0
     } else {

@@ -34,7 +34,9 @@ pub enum GenesisDraftError {
         source: std::io::Error,
     },
     /// The file exists already (init never overwrites).
-    #[error("{0} exists already: pick another --out, or edit it with `cactus genesis add-org/add-node`")]
+    #[error(
+        "{0} exists already: pick another --out, or edit it with `cactus genesis add-org/add-node`"
+    )]
     Exists(PathBuf),
     /// The file is not a genesis TOML.
     #[error("{path}: not a genesis file: {why}")]
@@ -57,7 +59,9 @@ pub enum GenesisDraftError {
     #[error("duplicate {0}")]
     Duplicate(String),
     /// A node names an org the draft does not list.
-    #[error("node {node_id}: org {org} is not in the genesis; add it first with `cactus genesis add-org`")]
+    #[error(
+        "node {node_id}: org {org} is not in the genesis; add it first with `cactus genesis add-org`"
+    )]
     UnknownOrg {
         /// The node.
         node_id: u64,
@@ -154,7 +158,8 @@ impl GenesisDraft {
             move |source| GenesisDraftError::Io { path: p, source }
         };
         let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-        file.write_all(self.to_toml().as_bytes()).map_err(io(&tmp))?;
+        file.write_all(self.to_toml().as_bytes())
+            .map_err(io(&tmp))?;
         file.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, path).map_err(io(path))
     }
@@ -225,7 +230,9 @@ impl GenesisDraft {
         {
             return Err(GenesisDraftError::Invalid {
                 what: "p2p address",
-                why: format!("{p2p_addr:?} is not a libp2p TCP multiaddr such as /ip4/10.0.0.5/tcp/7201 or /dns4/node-a/tcp/7201"),
+                why: format!(
+                    "{p2p_addr:?} is not a libp2p TCP multiaddr such as /ip4/10.0.0.5/tcp/7201 or /dns4/node-a/tcp/7201"
+                ),
             });
         }
         if self.initial.nodes.iter().any(|n| n.node_id == node_id) {
@@ -234,10 +241,7 @@ impl GenesisDraft {
         if self.keys().any(|k| k == node_key) {
             return Err(GenesisDraftError::Duplicate(format!("key {node_key}")));
         }
-        let at = self
-            .initial
-            .nodes
-            .partition_point(|n| n.node_id < node_id);
+        let at = self.initial.nodes.partition_point(|n| n.node_id < node_id);
         self.initial.nodes.insert(
             at,
             NodeRecord {
@@ -277,25 +281,45 @@ mod tests {
     fn a_draft_grows_into_a_valid_genesis_with_a_stable_hash() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("genesis.toml");
-        let draft = GenesisDraft::new("cactus-main", 1_767_225_600_000, ChainParams::default()).unwrap();
+        let draft =
+            GenesisDraft::new("cactus-main", 1_767_225_600_000, ChainParams::default()).unwrap();
         draft.create(&path).unwrap();
-        assert!(matches!(draft.create(&path), Err(GenesisDraftError::Exists(_))));
+        assert!(matches!(
+            draft.create(&path),
+            Err(GenesisDraftError::Exists(_))
+        ));
 
         let mut d = GenesisDraft::load(&path).unwrap();
         assert!(d.finalize().is_err(), "no org, no voter yet");
         let admin = KeyFile::from_seed([1; 32]).public_key();
         let node_key = KeyFile::from_seed([2; 32]).public_key();
         d.add_org("acme", "Acme Corp", admin).unwrap();
-        assert!(matches!(d.add_org("acme", "Again", KeyFile::from_seed([3; 32]).public_key()), Err(GenesisDraftError::Duplicate(_))));
-        assert!(matches!(d.add_org("globex", "Globex", admin), Err(GenesisDraftError::Duplicate(_))));
-        assert!(d.add_org("Not Slug", "x", KeyFile::from_seed([4; 32]).public_key()).is_err());
+        assert!(matches!(
+            d.add_org("acme", "Again", KeyFile::from_seed([3; 32]).public_key()),
+            Err(GenesisDraftError::Duplicate(_))
+        ));
+        assert!(matches!(
+            d.add_org("globex", "Globex", admin),
+            Err(GenesisDraftError::Duplicate(_))
+        ));
+        assert!(
+            d.add_org("Not Slug", "x", KeyFile::from_seed([4; 32]).public_key())
+                .is_err()
+        );
         assert!(matches!(
             d.add_node(1, "initech", node_key, "/ip4/127.0.0.1/tcp/7201", false),
             Err(GenesisDraftError::UnknownOrg { .. })
         ));
-        assert!(d.add_node(1, "acme", node_key, "127.0.0.1:7201", false).is_err());
-        assert!(d.add_node(0, "acme", node_key, "/ip4/127.0.0.1/tcp/7201", false).is_err());
-        d.add_node(1, "acme", node_key, "/ip4/127.0.0.1/tcp/7201", true).unwrap();
+        assert!(
+            d.add_node(1, "acme", node_key, "127.0.0.1:7201", false)
+                .is_err()
+        );
+        assert!(
+            d.add_node(0, "acme", node_key, "/ip4/127.0.0.1/tcp/7201", false)
+                .is_err()
+        );
+        d.add_node(1, "acme", node_key, "/ip4/127.0.0.1/tcp/7201", true)
+            .unwrap();
         d.save(&path).unwrap();
         let learner_only = GenesisDraft::load(&path).unwrap();
         let err = learner_only.finalize().unwrap_err();
@@ -303,11 +327,23 @@ mod tests {
 
         let mut d = learner_only;
         assert!(matches!(
-            d.add_node(1, "acme", KeyFile::from_seed([5; 32]).public_key(), "/dns4/node-a/tcp/7201", false),
+            d.add_node(
+                1,
+                "acme",
+                KeyFile::from_seed([5; 32]).public_key(),
+                "/dns4/node-a/tcp/7201",
+                false
+            ),
             Err(GenesisDraftError::Duplicate(_))
         ));
-        d.add_node(2, "acme", KeyFile::from_seed([5; 32]).public_key(), "/dns4/node-a/tcp/7201", false)
-            .unwrap();
+        d.add_node(
+            2,
+            "acme",
+            KeyFile::from_seed([5; 32]).public_key(),
+            "/dns4/node-a/tcp/7201",
+            false,
+        )
+        .unwrap();
         d.save(&path).unwrap();
         let (genesis, hash) = GenesisDraft::load(&path).unwrap().finalize().unwrap();
         // The file the draft wrote is what the genesis crate (and so every node) reads.

@@ -130,7 +130,11 @@ pub fn seal_codes(
 
 /// Opens the sealed codes of `pool` with `data_key`, checking each opens to a code with
 /// the hash it was issued under.
-pub fn open_codes(data_key: &[u8; 32], pool: &PoolId, issued: &[IssuedCode]) -> Result<Vec<String>> {
+pub fn open_codes(
+    data_key: &[u8; 32],
+    pool: &PoolId,
+    issued: &[IssuedCode],
+) -> Result<Vec<String>> {
     issued
         .iter()
         .enumerate()

@@ -82,10 +82,12 @@ pub fn public_key(key: &SigningKey) -> PublicKey {
 pub fn parse_public_key(input: &str) -> Result<PublicKey> {
     let trimmed = input.trim();
     let key = if trimmed.len() == 64 && trimmed.bytes().all(|b| b.is_ascii_hexdigit()) {
-        trimmed.parse::<PublicKey>().map_err(|e| KeysError::BadPublicKey {
-            input: input.into(),
-            why: e.to_string(),
-        })?
+        trimmed
+            .parse::<PublicKey>()
+            .map_err(|e| KeysError::BadPublicKey {
+                input: input.into(),
+                why: e.to_string(),
+            })?
     } else if Path::new(trimmed).exists() {
         load_key_file(Path::new(trimmed))?.public_key()
     } else {
@@ -130,9 +132,8 @@ impl MemberSecret {
             return Ok(MemberSecret(load_data_key(path)?));
         }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(trimmed, &mut bytes).map_err(|_| KeysError::BadSecret {
-            path: path.into(),
-        })?;
+        hex::decode_to_slice(trimmed, &mut bytes)
+            .map_err(|_| KeysError::BadSecret { path: path.into() })?;
         Ok(MemberSecret(bytes))
     }
 
@@ -201,7 +202,10 @@ mod tests {
             key.public_key()
         );
         assert!(parse_public_key("abc").is_err());
-        assert!(parse_public_key(&"ff".repeat(32)).is_err(), "not a curve point");
+        assert!(
+            parse_public_key(&"ff".repeat(32)).is_err(),
+            "not a curve point"
+        );
         // The identity point is of small order: never accepted.
         let mut identity = [0u8; 32];
         identity[0] = 1;
@@ -222,10 +226,19 @@ mod tests {
         std::fs::write(&hex_path, format!("{}\n", hex::encode([9u8; 32]))).unwrap();
         let a = MemberSecret::load(&key_path).unwrap();
         let b = MemberSecret::load(&hex_path).unwrap();
-        assert_eq!(a.member_id("alice@example.com"), b.member_id("alice@example.com"));
-        assert_ne!(a.member_id("alice@example.com"), a.member_id("bob@example.com"));
+        assert_eq!(
+            a.member_id("alice@example.com"),
+            b.member_id("alice@example.com")
+        );
+        assert_ne!(
+            a.member_id("alice@example.com"),
+            a.member_id("bob@example.com")
+        );
         let other = MemberSecret::from_bytes([8; 32]);
-        assert_ne!(other.member_id("alice@example.com"), a.member_id("alice@example.com"));
+        assert_ne!(
+            other.member_id("alice@example.com"),
+            a.member_id("alice@example.com")
+        );
         // The documented formula.
         let mut h = blake3::Hasher::new_keyed(&[9; 32]);
         h.update(b"couponcactus/member/v1\0alice@example.com");
@@ -240,8 +253,14 @@ mod tests {
 
     #[test]
     fn claim_keys_from_text_are_stable() {
-        assert_eq!(claim_key_from_text("order-4711"), claim_key_from_text("order-4711"));
-        assert_ne!(claim_key_from_text("order-4711"), claim_key_from_text("order-4712"));
+        assert_eq!(
+            claim_key_from_text("order-4711"),
+            claim_key_from_text("order-4711")
+        );
+        assert_ne!(
+            claim_key_from_text("order-4711"),
+            claim_key_from_text("order-4712")
+        );
         let hex = "ab".repeat(32);
         assert_eq!(claim_key_from_text(&hex), ClaimKey([0xab; 32]));
         assert_ne!(random_claim_key(), random_claim_key());

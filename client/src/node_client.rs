@@ -15,9 +15,10 @@
 use crate::signed_read::ReadSignature;
 use crate::tx_builder::{TxBuilder, now_ms};
 use crate::views::{
-    BatchView, BlockRangeView, BlockView, CheckpointView, CodeView, ConsistencyView, ConsortiumView, ErrorResponse, Health,
-    LogEntriesView, OrgPoolsView, PoolView, Status, StoreRedemptionsView, TokenHistoryView,
-    TokenView, TxDetail, TxStatus, TxView, ValidateView, WalletView,
+    BatchView, BlockRangeView, BlockView, CheckpointView, CodeView, ConsistencyView,
+    ConsortiumView, ErrorResponse, Health, LogEntriesView, OrgPoolsView, PoolView, Status,
+    StoreRedemptionsView, TokenHistoryView, TokenView, TxDetail, TxStatus, TxView, ValidateView,
+    WalletView,
 };
 use couponcactus_chaincode::ids::{
     ChainId, CodeHash, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
@@ -93,15 +94,15 @@ pub enum NodeClientError {
         why: String,
     },
     /// A signed read was asked of a client without a reader key.
-    #[error(
-        "{path} is a signed read: the client needs a registered key (NodeClient::with_reader)"
-    )]
+    #[error("{path} is a signed read: the client needs a registered key (NodeClient::with_reader)")]
     NoReaderKey {
         /// The request target.
         path: String,
     },
     /// A tx was still pending when the wait ended.
-    #[error("tx {tx_id} was not committed within {waited:?}; it may still be (resubmitting it is safe)")]
+    #[error(
+        "tx {tx_id} was not committed within {waited:?}; it may still be (resubmitting it is safe)"
+    )]
     StillPending {
         /// The tx.
         tx_id: TxId,
@@ -233,7 +234,11 @@ impl NodeClient {
     }
 
     /// [`NodeClient::new`] with another per-request timeout.
-    pub fn with_timeout(base_url: &str, chain_id: ChainId, timeout: Duration) -> Result<NodeClient> {
+    pub fn with_timeout(
+        base_url: &str,
+        chain_id: ChainId,
+        timeout: Duration,
+    ) -> Result<NodeClient> {
         let base = normalize_node_url(base_url)?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
@@ -313,9 +318,12 @@ impl NodeClient {
         })?;
         let mut request = self.http.request(method.clone(), parsed.clone());
         if signed {
-            let key = self.reader.as_ref().ok_or_else(|| NodeClientError::NoReaderKey {
-                path: path.to_string(),
-            })?;
+            let key = self
+                .reader
+                .as_ref()
+                .ok_or_else(|| NodeClientError::NoReaderKey {
+                    path: path.to_string(),
+                })?;
             // The request target exactly as sent (with any path prefix of the base URL).
             let mut target = parsed.path().to_string();
             if let Some(query) = parsed.query() {
@@ -528,7 +536,12 @@ impl NodeClient {
     /// A token with its state proof (`GET /v1/tokens/{pool}/{serial}`, signed).
     pub async fn token(&self, id: &TokenId, height: Option<u64>) -> Result<TokenView> {
         self.get(
-            &format!("/v1/tokens/{}/{}{}", id.pool, id.serial, height_query(height)),
+            &format!(
+                "/v1/tokens/{}/{}{}",
+                id.pool,
+                id.serial,
+                height_query(height)
+            ),
             true,
         )
         .await
@@ -537,8 +550,11 @@ impl NodeClient {
     /// Every tx that touched a token, with history-log proofs
     /// (`GET /v1/tokens/{pool}/{serial}/history`, signed).
     pub async fn token_history(&self, id: &TokenId) -> Result<TokenHistoryView> {
-        self.get(&format!("/v1/tokens/{}/{}/history", id.pool, id.serial), true)
-            .await
+        self.get(
+            &format!("/v1/tokens/{}/{}/history", id.pool, id.serial),
+            true,
+        )
+        .await
     }
 
     /// The pool and token a code hash points at, with proofs
@@ -554,7 +570,8 @@ impl NodeClient {
     /// The tokens a member owns in pools the reader may see
     /// (`GET /v1/members/{member}/wallet`, signed).
     pub async fn wallet(&self, member: &MemberId) -> Result<WalletView> {
-        self.get(&format!("/v1/members/{member}/wallet"), true).await
+        self.get(&format!("/v1/members/{member}/wallet"), true)
+            .await
     }
 
     // ---- public reads ---------------------------------------------------------------------
@@ -714,6 +731,9 @@ mod tests {
         // Nothing listens on port 1: a clear "cannot reach".
         let err = runtime.block_on(reader.status()).unwrap_err();
         assert!(matches!(err, NodeClientError::Unreachable { .. }), "{err}");
-        assert!(err.to_string().starts_with("cannot reach node at http://127.0.0.1:1"));
+        assert!(
+            err.to_string()
+                .starts_with("cannot reach node at http://127.0.0.1:1")
+        );
     }
 }

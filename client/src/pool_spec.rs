@@ -133,8 +133,11 @@ macro_rules! override_fields {
 
 impl PoolSpecDraft {
     /// Parses a spec file's text.
-    pub fn from_toml(text: &str) -> std::result::Result<PoolSpecDraft, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    pub fn from_toml(text: &str) -> Result<PoolSpecDraft> {
+        toml::from_str(text).map_err(|e| PoolSpecError::Parse {
+            path: "<string>".into(),
+            why: e.to_string(),
+        })
     }
 
     /// Reads a spec file.
@@ -143,9 +146,12 @@ impl PoolSpecDraft {
             path: path.into(),
             source,
         })?;
-        Self::from_toml(&text).map_err(|why| PoolSpecError::Parse {
-            path: path.into(),
-            why,
+        Self::from_toml(&text).map_err(|e| match e {
+            PoolSpecError::Parse { why, .. } => PoolSpecError::Parse {
+                path: path.into(),
+                why,
+            },
+            other => other,
         })
     }
 
@@ -182,23 +188,30 @@ impl PoolSpecDraft {
     pub fn pool_id(&self) -> Result<Option<PoolId>> {
         self.id
             .as_deref()
-            .map(|id| PoolId::new(id).map_err(|source| PoolSpecError::BadId { field: "id", source }))
+            .map(|id| {
+                PoolId::new(id).map_err(|source| PoolSpecError::BadId {
+                    field: "id",
+                    source,
+                })
+            })
             .transpose()
     }
 
     /// The chaincode spec: defaults filled in, ids and ranges checked. `now_ms` anchors the
     /// default validity window.
     pub fn into_spec(self, now_ms: u64) -> Result<PoolSpec> {
-        let name = self.name.ok_or(PoolSpecError::Missing("a name (name = \"…\" or --name)"))?;
+        let name = self
+            .name
+            .ok_or(PoolSpecError::Missing("a name (name = \"…\" or --name)"))?;
         if name.is_empty() || name.len() > 200 {
             return Err(PoolSpecError::Invalid {
                 field: "name",
                 why: "1 to 200 bytes".into(),
             });
         }
-        let currency = self
-            .currency
-            .ok_or(PoolSpecError::Missing("a currency (currency = \"EUR\" or --currency)"))?;
+        let currency = self.currency.ok_or(PoolSpecError::Missing(
+            "a currency (currency = \"EUR\" or --currency)",
+        ))?;
         let discount = match (self.percent, self.percent_bps, self.fixed_minor) {
             (Some(text), None, None) => Discount::Percent {
                 bps: parse_percent(&text)?,
@@ -250,12 +263,14 @@ impl PoolSpecDraft {
         if valid_until_ms <= valid_from_ms {
             return Err(PoolSpecError::Invalid {
                 field: "validity",
-                why: format!("valid_until_ms {valid_until_ms} is not after valid_from_ms {valid_from_ms}"),
+                why: format!(
+                    "valid_until_ms {valid_until_ms} is not after valid_from_ms {valid_from_ms}"
+                ),
             });
         }
-        let total_cap = self
-            .total_cap
-            .ok_or(PoolSpecError::Missing("a total cap (total_cap = … or --total-cap)"))?;
+        let total_cap = self.total_cap.ok_or(PoolSpecError::Missing(
+            "a total cap (total_cap = … or --total-cap)",
+        ))?;
         let slugs = |field: &'static str, names: Option<Vec<String>>| -> Result<Vec<String>> {
             let names = names.unwrap_or_default();
             for n in &names {
@@ -312,7 +327,11 @@ pub fn parse_percent(text: &str) -> Result<u32> {
     if frac.len() > 2 {
         return Err(bad("at most two decimals (basis points)"));
     }
-    if !whole.bytes().chain(frac.bytes()).all(|b| b.is_ascii_digit()) {
+    if !whole
+        .bytes()
+        .chain(frac.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return Err(bad("not a decimal number"));
     }
     let whole: u32 = if whole.is_empty() {
@@ -320,7 +339,9 @@ pub fn parse_percent(text: &str) -> Result<u32> {
     } else {
         whole.parse().map_err(|_| bad("too large"))?
     };
-    let frac: u32 = format!("{frac:0<2}").parse().map_err(|_| bad("not a number"))?;
+    let frac: u32 = format!("{frac:0<2}")
+        .parse()
+        .map_err(|_| bad("not a number"))?;
     let bps = whole
         .checked_mul(100)
         .and_then(|w| w.checked_add(frac))
@@ -360,7 +381,10 @@ mod tests {
             "#,
         )
         .unwrap();
-        assert_eq!(draft.pool_id().unwrap(), Some(PoolId::new("spring").unwrap()));
+        assert_eq!(
+            draft.pool_id().unwrap(),
+            Some(PoolId::new("spring").unwrap())
+        );
         let now = 1_767_225_600_000;
         let spec = draft.clone().into_spec(now).unwrap();
         assert_eq!(spec.kind, PoolKind::UniqueCodes);
@@ -377,19 +401,31 @@ mod tests {
             ..Default::default()
         };
         // Flags set fixed_minor; the file's percent stays: two discounts is an error.
-        assert!(draft.clone().overridden_by(flags.clone()).into_spec(now).is_err());
+        assert!(
+            draft
+                .clone()
+                .overridden_by(flags.clone())
+                .into_spec(now)
+                .is_err()
+        );
         let file_without_percent = PoolSpecDraft {
             percent: None,
             ..draft
         };
-        let spec = file_without_percent.overridden_by(flags).into_spec(now).unwrap();
+        let spec = file_without_percent
+            .overridden_by(flags)
+            .into_spec(now)
+            .unwrap();
         assert_eq!(spec.discount, Discount::Fixed { amount_minor: 500 });
         assert_eq!(spec.total_cap, 5);
     }
 
     #[test]
     fn bad_specs_say_what_is_missing_or_wrong() {
-        assert!(PoolSpecDraft::from_toml("nmae = \"typo\"").is_err(), "unknown fields are refused");
+        assert!(
+            PoolSpecDraft::from_toml("nmae = \"typo\"").is_err(),
+            "unknown fields are refused"
+        );
         let base = PoolSpecDraft {
             name: Some("x".into()),
             currency: Some("EUR".parse().unwrap()),

@@ -69,7 +69,10 @@ mod tests {
         let path = "/v1/tokens/spring/3?height=7";
         let signed = ReadSignature::sign(&key, &chain, 1_767_225_600_123, "GET", path);
         let headers = signed.headers();
-        assert_eq!(headers[0], (KEY_HEADER, hex::encode(key.verifying_key().to_bytes())));
+        assert_eq!(
+            headers[0],
+            (KEY_HEADER, hex::encode(key.verifying_key().to_bytes()))
+        );
         assert_eq!(headers[1], (TIME_HEADER, "1767225600123".to_string()));
         let sig_bytes: [u8; 64] = hex::decode(&headers[2].1).unwrap().try_into().unwrap();
         let message = read_signing_message(&chain, 1_767_225_600_123, "GET", path);

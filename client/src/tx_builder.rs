@@ -13,11 +13,13 @@
 
 use couponcactus_chaincode::ids::{ChainId, ClaimKey, MemberId, PoolId, PublicKey, TokenId, TxId};
 use couponcactus_chaincode::tx::{
-    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx,
-    RedeemTarget, RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeTokenTx, RollbackTx, SignedTx,
-    TransferTokenTx, TransitionPoolTx, TxBody, TxKind, UpdatePoolTx,
+    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx, RedeemTarget,
+    RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeTokenTx, RollbackTx, SignedTx, TransferTokenTx,
+    TransitionPoolTx, TxBody, TxKind, UpdatePoolTx,
 };
-use couponcactus_chaincode::types::{GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role};
+use couponcactus_chaincode::types::{
+    GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role,
+};
 use ed25519_dalek::SigningKey;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -130,7 +132,12 @@ impl TxBuilder {
     }
 
     /// Moves a pool through its lifecycle (signer: org admin or issuer of the owner).
-    pub fn transition_pool(&self, signer: &SigningKey, pool: PoolId, action: PoolAction) -> SignedTx {
+    pub fn transition_pool(
+        &self,
+        signer: &SigningKey,
+        pool: PoolId,
+        action: PoolAction,
+    ) -> SignedTx {
         self.sign(
             signer,
             TxKind::TransitionPool(TransitionPoolTx { pool, action }),
@@ -138,13 +145,24 @@ impl TxBuilder {
     }
 
     /// Issues a batch of sealed codes into a draft or paused pool, all or nothing.
-    pub fn issue_codes(&self, signer: &SigningKey, pool: PoolId, codes: Vec<IssuedCode>) -> SignedTx {
+    pub fn issue_codes(
+        &self,
+        signer: &SigningKey,
+        pool: PoolId,
+        codes: Vec<IssuedCode>,
+    ) -> SignedTx {
         self.sign(signer, TxKind::IssueCodes(IssueCodesTx { pool, codes }))
     }
 
     /// Allocates the pool's next free token to `member`; the same `claim` always returns
     /// the same token.
-    pub fn allocate(&self, signer: &SigningKey, pool: PoolId, member: MemberId, claim: ClaimKey) -> SignedTx {
+    pub fn allocate(
+        &self,
+        signer: &SigningKey,
+        pool: PoolId,
+        member: MemberId,
+        claim: ClaimKey,
+    ) -> SignedTx {
         self.sign(
             signer,
             TxKind::Allocate(AllocateTx {
@@ -185,7 +203,13 @@ impl TxBuilder {
     }
 
     /// Moves a token from member `from` to member `to` (transferable pools).
-    pub fn transfer_token(&self, signer: &SigningKey, token: TokenId, from: MemberId, to: MemberId) -> SignedTx {
+    pub fn transfer_token(
+        &self,
+        signer: &SigningKey,
+        token: TokenId,
+        from: MemberId,
+        to: MemberId,
+    ) -> SignedTx {
         self.sign(
             signer,
             TxKind::TransferToken(TransferTokenTx { token, from, to }),
@@ -233,7 +257,12 @@ mod tests {
                 vec![testkit::issued_code(&pool, "ABCD-EFGH", 1)],
             ),
             b.allocate(key, pool.clone(), testkit::member(1), testkit::claim(1)),
-            b.redeem(key, RedeemTarget::Token(token.clone()), Some(testkit::member(1)), order.clone()),
+            b.redeem(
+                key,
+                RedeemTarget::Token(token.clone()),
+                Some(testkit::member(1)),
+                order.clone(),
+            ),
             b.redeem(key, RedeemTarget::Code(CodeHash([7; 32])), None, order),
             b.rollback(key, TxId([5; 32])),
             b.revoke_token(key, token.clone()),
@@ -273,7 +302,11 @@ mod tests {
         let a = TxBuilder::new(chain.clone());
         let b = a.clone();
         let key = testkit::key(1);
-        let kind = || TxKind::RevokeKey(RevokeKeyTx { key: testkit::public(2) });
+        let kind = || {
+            TxKind::RevokeKey(RevokeKeyTx {
+                key: testkit::public(2),
+            })
+        };
         let t1 = a.sign(&key, kind());
         let t2 = b.sign(&key, kind());
         assert_ne!(t1.id(), t2.id());

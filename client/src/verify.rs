@@ -30,7 +30,9 @@ use couponcactus_chaincode::block::{BlockHeader, CertificateError, verify_block_
 use couponcactus_chaincode::commitment::{ProvenValue, StateProofError, verify_state_proof};
 use couponcactus_chaincode::encoding::encode;
 use couponcactus_chaincode::execute::{Event, TxResult};
-use couponcactus_chaincode::history::{HistoryError, HistoryLeaf, HistoryLog, leaf_hash, verify_inclusion};
+use couponcactus_chaincode::history::{
+    HistoryError, HistoryLeaf, HistoryLog, leaf_hash, verify_inclusion,
+};
 use couponcactus_chaincode::ids::{ChainId, Hash32, TokenId};
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::types::{Consortium, GovernanceChange};
@@ -73,7 +75,9 @@ pub enum VerifyError {
         why: String,
     },
     /// A state proof does not verify.
-    #[error("{what}: the state proof does not verify against state root {root} at height {height}: {source}")]
+    #[error(
+        "{what}: the state proof does not verify against state root {root} at height {height}: {source}"
+    )]
     StateProof {
         /// What was proven.
         what: String,
@@ -235,7 +239,10 @@ fn check_proven<'a>(
     if proven.version != at.height {
         return Err(mismatch(
             what,
-            format!("proof is for height {}, the read for {}", proven.version, at.height),
+            format!(
+                "proof is for height {}, the read for {}",
+                proven.version, at.height
+            ),
         ));
     }
     if &proven.key != key {
@@ -300,7 +307,10 @@ pub fn verify_code_view(view: &CodeView) -> Result<&BlockHeader> {
             if token.token_id != expected {
                 return Err(mismatch(
                     &what,
-                    format!("the code is token {expected}, the answer shows {}", token.token_id),
+                    format!(
+                        "the code is token {expected}, the answer shows {}",
+                        token.token_id
+                    ),
                 ));
             }
             if token.at != view.at {
@@ -323,11 +333,17 @@ fn check_log_proof(what: &str, leaf: &HistoryLeaf, log: &LogProof) -> Result<()>
     if &log.leaf != leaf {
         return Err(mismatch(what, "the log entry is not the tx's result"));
     }
-    verify_inclusion(&leaf.hash(), log.log_index, log.log_size, &log.proof, &log.log_root)
-        .map_err(|source| VerifyError::Inclusion {
-            what: format!("{what}: history-log entry {}", log.log_index),
-            source,
-        })
+    verify_inclusion(
+        &leaf.hash(),
+        log.log_index,
+        log.log_size,
+        &log.proof,
+        &log.log_root,
+    )
+    .map_err(|source| VerifyError::Inclusion {
+        what: format!("{what}: history-log entry {}", log.log_index),
+        source,
+    })
 }
 
 /// Checks a committed tx's details: its id and signature, its tx and result inclusion
@@ -337,12 +353,18 @@ pub fn verify_tx_detail(detail: &TxDetail) -> Result<&LogProof> {
     let view = &detail.view;
     let what = format!("tx {}", view.tx_id);
     if !matches!(view.status, TxStatus::Applied | TxStatus::Rejected) {
-        return Err(mismatch(&what, format!("it is {}, not committed", view.status.name())));
+        return Err(mismatch(
+            &what,
+            format!("it is {}, not committed", view.status.name()),
+        ));
     }
     let missing = |part: &str| mismatch(&what, format!("the answer has no {part}"));
     let tx = detail.tx.as_ref().ok_or_else(|| missing("tx"))?;
     let header = detail.header.as_ref().ok_or_else(|| missing("header"))?;
-    let tx_proof = detail.tx_proof.as_ref().ok_or_else(|| missing("tx proof"))?;
+    let tx_proof = detail
+        .tx_proof
+        .as_ref()
+        .ok_or_else(|| missing("tx proof"))?;
     let result_proof = detail
         .result_proof
         .as_ref()
@@ -356,9 +378,16 @@ pub fn verify_tx_detail(detail: &TxDetail) -> Result<&LogProof> {
     if tx.id() != view.tx_id {
         return Err(mismatch(&what, format!("the tx shown has id {}", tx.id())));
     }
-    tx.verify().map_err(|_| VerifyError::BadTxSignature(view.tx_id))?;
-    if header.height != height || tx_proof.index != u64::from(index) || result_proof.index != u64::from(index) {
-        return Err(mismatch(&what, "the proofs are for another place than the tx's"));
+    tx.verify()
+        .map_err(|_| VerifyError::BadTxSignature(view.tx_id))?;
+    if header.height != height
+        || tx_proof.index != u64::from(index)
+        || result_proof.index != u64::from(index)
+    {
+        return Err(mismatch(
+            &what,
+            "the proofs are for another place than the tx's",
+        ));
     }
     verify_block_inclusion(tx, tx_proof, &header.tx_root, header.tx_count).map_err(|source| {
         VerifyError::Inclusion {
@@ -412,7 +441,10 @@ pub fn verify_token_history(view: &TokenHistoryView) -> Result<Option<&BlockHead
             || entry.log.log_size != header.log_size
             || entry.log.at_height != header.height
         {
-            return Err(mismatch(&what, "the log proof is not against the answer's header"));
+            return Err(mismatch(
+                &what,
+                "the log proof is not against the answer's header",
+            ));
         }
         if entry.log.log_index != entry.log_index {
             return Err(mismatch(&what, "the log proof is for another log index"));
@@ -475,7 +507,10 @@ pub fn verify_header_chain(lower: &BlockHeader, headers: &[BlockHeader]) -> Resu
         if h.prev_hash != prev {
             return Err(VerifyError::BrokenChain {
                 height,
-                why: format!("prev_hash is {}, the block below hashes to {prev}", h.prev_hash),
+                why: format!(
+                    "prev_hash is {}, the block below hashes to {prev}",
+                    h.prev_hash
+                ),
             });
         }
         if h.chain_id != lower.chain_id {
@@ -511,6 +546,66 @@ pub fn apply_governance(consortium: &mut Consortium, change: &GovernanceChange) 
             consortium.retired_node_ids.insert(at, *node_id);
         }
         GovernanceChange::UpdateParams { .. } => {}
+    }
+}
+
+/// The consortium rebuilt from the history log: genesis's, with every governance change
+/// of the log applied in order, and the log's root recomputed on the way so that the result
+/// counts only once the entries are shown to be the certified log ([`Self::finish`]).
+#[derive(Clone, Debug)]
+pub struct ConsortiumReplay {
+    consortium: Consortium,
+    log: HistoryLog,
+}
+
+impl ConsortiumReplay {
+    /// Starts from the genesis consortium.
+    pub fn new(genesis: Consortium) -> ConsortiumReplay {
+        ConsortiumReplay {
+            consortium: genesis,
+            log: HistoryLog::default(),
+        }
+    }
+
+    /// Entries replayed so far.
+    pub fn log_size(&self) -> u64 {
+        self.log.size
+    }
+
+    /// Replays the log entry at `log_index` (entries must come in order, from 0).
+    pub fn push(&mut self, log_index: u64, leaf: &HistoryLeaf) -> Result<()> {
+        if log_index != self.log.size {
+            return Err(mismatch(
+                "history log",
+                format!("expected entry {}, got {log_index}", self.log.size),
+            ));
+        }
+        let mut sink = Vec::new();
+        self.log.append(leaf_hash(&encode(leaf)), &mut sink);
+        for event in leaf.outcome.events().unwrap_or_default() {
+            if let Event::GovernanceApplied { change, .. } = event {
+                apply_governance(&mut self.consortium, change);
+            }
+        }
+        Ok(())
+    }
+
+    /// The consortium after the certified header's block: every entry up to its log size
+    /// was replayed and they hash to its log root.
+    pub fn finish(self, certified: &BlockHeader) -> Result<Consortium> {
+        if self.log.size != certified.log_size || self.log.root() != certified.log_root {
+            return Err(mismatch(
+                "history log",
+                format!(
+                    "its first {} entries hash to {}, the certified header has {} entries with root {}",
+                    self.log.size,
+                    self.log.root(),
+                    certified.log_size,
+                    certified.log_root
+                ),
+            ));
+        }
+        Ok(self.consortium)
     }
 }
 
@@ -607,11 +702,9 @@ impl<'a> ProofVerifier<'a> {
     /// The consortium at the certified header, rebuilt from the history log up to its
     /// `log_size`, whose entries must hash to its `log_root`.
     async fn consortium_from_log(&self, certified: &BlockHeader) -> Result<Consortium> {
-        let mut consortium = self.anchor.genesis_consortium().clone();
-        let mut log = HistoryLog::default();
-        let mut sink = Vec::new();
-        let mut from = 0;
-        while from < certified.log_size {
+        let mut replay = ConsortiumReplay::new(self.anchor.genesis_consortium().clone());
+        while replay.log_size() < certified.log_size {
+            let from = replay.log_size();
             let page = self
                 .client
                 .log_entries(from, Some(certified.log_size))
@@ -623,34 +716,10 @@ impl<'a> ProofVerifier<'a> {
                 ));
             }
             for entry in &page.entries {
-                if entry.log_index != log.size {
-                    return Err(mismatch(
-                        "history log",
-                        format!("expected entry {}, got {}", log.size, entry.log_index),
-                    ));
-                }
-                log.append(leaf_hash(&encode(&entry.leaf)), &mut sink);
-                sink.clear();
-                for event in entry.leaf.outcome.events().unwrap_or_default() {
-                    if let Event::GovernanceApplied { change, .. } = event {
-                        apply_governance(&mut consortium, change);
-                    }
-                }
+                replay.push(entry.log_index, &entry.leaf)?;
             }
-            from = log.size;
         }
-        if log.root() != certified.log_root {
-            return Err(mismatch(
-                "history log",
-                format!(
-                    "its first {} entries hash to {}, the certified header's log root is {}",
-                    certified.log_size,
-                    log.root(),
-                    certified.log_root
-                ),
-            ));
-        }
-        Ok(consortium)
+        replay.finish(certified)
     }
 
     /// The latest checkpoint at or above `height`, with its certificate verified.
@@ -701,9 +770,27 @@ impl<'a> ProofVerifier<'a> {
                 gap,
             });
         }
+        // The headers between, a page of blocks per request.
         let mut above = Vec::with_capacity(gap as usize);
-        for h in header.height + 1..certified_height {
-            above.push(self.client.block(h).await?.header);
+        let mut next = header.height + 1;
+        while next < certified_height {
+            let page = self
+                .client
+                .block_range(next, Some(certified_height - next))
+                .await?;
+            if page.blocks.is_empty() {
+                return Err(VerifyError::BrokenChain {
+                    height: next,
+                    why: "the node returned no block".into(),
+                });
+            }
+            for block in page.blocks {
+                if next >= certified_height {
+                    break;
+                }
+                above.push(block.header);
+                next += 1;
+            }
         }
         if gap > 0 {
             above.push(cp.header.clone());
@@ -785,10 +872,9 @@ impl<'a> ProofVerifier<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tx_builder::TxBuilder;
     use crate::views::{HistoryEntry, TxView};
-    use couponcactus_chaincode::block::{
-        Certificate, block_inclusion_proof, sign_checkpoint,
-    };
+    use couponcactus_chaincode::block::{Certificate, block_inclusion_proof, sign_checkpoint};
     use couponcactus_chaincode::codes::code_hash;
     use couponcactus_chaincode::commitment::prove;
     use couponcactus_chaincode::history::inclusion_proof;
@@ -797,7 +883,6 @@ mod tests {
     use couponcactus_chaincode::testkit;
     use couponcactus_chaincode::tx::{SignedTx, TxKind};
     use couponcactus_chaincode::types::{NodeRecord, PoolAction, PoolKind, TokenStatus};
-    use crate::tx_builder::TxBuilder;
 
     /// A chain in memory with real proofs: a pool with issued codes, one token allocated
     /// and redeemed, and the blocks, results and history needed to prove any of it.
@@ -828,14 +913,16 @@ mod tests {
             };
             // Keys and a pool with four codes, activated, one token allocated.
             let now = genesis.initial.genesis_time_ms;
-            let b_at = |kind: TxKind, key: &ed25519_dalek::SigningKey| b.body_at(kind, now).sign(key);
+            let b_at =
+                |kind: TxKind, key: &ed25519_dalek::SigningKey| b.body_at(kind, now).sign(key);
             run(
                 &mut ledger,
                 vec![b_at(
                     TxKind::RegisterKey(couponcactus_chaincode::tx::RegisterKeyTx {
                         key: testkit::public(30),
                         role: couponcactus_chaincode::types::Role::Terminal {
-                            store: couponcactus_chaincode::ids::StoreId::new("acme-store-1").unwrap(),
+                            store: couponcactus_chaincode::ids::StoreId::new("acme-store-1")
+                                .unwrap(),
                             channel: couponcactus_chaincode::ids::Channel::new("pos").unwrap(),
                         },
                     }),
@@ -927,7 +1014,12 @@ mod tests {
                 pool: self.pool.clone(),
                 serial,
             };
-            let proof = prove(&self.ledger.tree, &StateKey::Token(token_id.clone()), height).unwrap();
+            let proof = prove(
+                &self.ledger.tree,
+                &StateKey::Token(token_id.clone()),
+                height,
+            )
+            .unwrap();
             let Some(StateValue::Token(token)) = proof.value.clone() else {
                 panic!("no token {token_id}");
             };
@@ -1024,7 +1116,10 @@ mod tests {
         // The value shown differs from the value proven.
         let mut shown = view.clone();
         shown.token.owner = Some(MemberId([9; 32]));
-        assert!(matches!(verify_token_view(&shown), Err(VerifyError::Mismatch { .. })));
+        assert!(matches!(
+            verify_token_view(&shown),
+            Err(VerifyError::Mismatch { .. })
+        ));
         // Another root (a header the node made up).
         let mut root = view.clone();
         let mut header = root.at.header.clone().unwrap();
@@ -1096,7 +1191,10 @@ mod tests {
         let chain = anchor.chain_id().clone();
         // The testkit genesis has one voter, node 1, whose key is seed 200.
         let cp = f.certificate(5, &[200]);
-        assert_eq!(verify_checkpoint(&chain, anchor.genesis_consortium(), &cp).unwrap(), vec![1]);
+        assert_eq!(
+            verify_checkpoint(&chain, anchor.genesis_consortium(), &cp).unwrap(),
+            vec![1]
+        );
         // Signed by another key: not the voter's signature.
         let bad = f.certificate(5, &[201]);
         assert!(matches!(
@@ -1123,7 +1221,10 @@ mod tests {
 
         // Header 2 links to the certified header 5 through 3 and 4.
         let above: Vec<BlockHeader> = (3..=5).map(|h| f.header(h)).collect();
-        assert_eq!(verify_header_chain(&f.header(2), &above).unwrap(), cp.certificate.block_hash);
+        assert_eq!(
+            verify_header_chain(&f.header(2), &above).unwrap(),
+            cp.certificate.block_hash
+        );
         let mut broken = above.clone();
         broken[1].state_root = Hash32([1; 32]);
         assert!(matches!(
@@ -1232,8 +1333,13 @@ mod tests {
     #[test]
     fn governance_changes_the_voters_as_the_chaincode_does() {
         let f = Fixture::new();
-        let mut consortium = TrustAnchor::from_genesis(&f.genesis).genesis_consortium().clone();
-        assert_eq!(consortium.voters().map(|n| n.node_id).collect::<Vec<_>>(), vec![1]);
+        let mut consortium = TrustAnchor::from_genesis(&f.genesis)
+            .genesis_consortium()
+            .clone();
+        assert_eq!(
+            consortium.voters().map(|n| n.node_id).collect::<Vec<_>>(),
+            vec![1]
+        );
         let node = |id: u64| NodeRecord {
             node_id: id,
             org: testkit::org("acme"),
@@ -1241,10 +1347,130 @@ mod tests {
             p2p_addr: "/ip4/127.0.0.1/tcp/1".into(),
             voter: true,
         };
-        apply_governance(&mut consortium, &GovernanceChange::AddNode { node: node(3) });
-        apply_governance(&mut consortium, &GovernanceChange::AddNode { node: node(2) });
-        apply_governance(&mut consortium, &GovernanceChange::RemoveNode { node_id: 1 });
-        assert_eq!(consortium.voters().map(|n| n.node_id).collect::<Vec<_>>(), vec![2, 3]);
+        apply_governance(
+            &mut consortium,
+            &GovernanceChange::AddNode { node: node(3) },
+        );
+        apply_governance(
+            &mut consortium,
+            &GovernanceChange::AddNode { node: node(2) },
+        );
+        apply_governance(
+            &mut consortium,
+            &GovernanceChange::RemoveNode { node_id: 1 },
+        );
+        assert_eq!(
+            consortium.voters().map(|n| n.node_id).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
         assert_eq!(consortium.retired_node_ids, vec![1]);
+    }
+
+    #[test]
+    fn voters_changed_by_governance_are_rebuilt_from_the_certified_log() {
+        let genesis = Genesis::new(testkit::genesis()).unwrap();
+        let anchor = TrustAnchor::from_genesis(&genesis);
+        let chain = anchor.chain_id().clone();
+        let mut ledger = Ledger::from_genesis(&genesis.initial, genesis.hash()).unwrap();
+        let b = TxBuilder::with_first_nonce(chain.clone(), 1).validity_ms(3_600_000);
+        let now = genesis.initial.genesis_time_ms;
+        // acme proposes node 2, globex approves: 2 of 3 orgs, the change applies.
+        let node2 = NodeRecord {
+            node_id: 2,
+            org: testkit::org("globex"),
+            node_key: testkit::public(202),
+            p2p_addr: "/ip4/127.0.0.1/tcp/7202".into(),
+            voter: true,
+        };
+        let propose = b
+            .body_at(
+                TxKind::ProposeGovernance(couponcactus_chaincode::tx::ProposeGovernanceTx {
+                    change: GovernanceChange::AddNode { node: node2 },
+                }),
+                now,
+            )
+            .sign(&testkit::key(1));
+        let approve = b
+            .body_at(
+                TxKind::ApproveGovernance(couponcactus_chaincode::tx::ApproveGovernanceTx {
+                    proposal: propose.id(),
+                }),
+                now,
+            )
+            .sign(&testkit::key(2));
+        let b1 = ledger.propose(1, now + 1_000, vec![propose]).unwrap();
+        let b2 = ledger.propose(1, now + 2_000, vec![approve]).unwrap();
+        let mut replayed = Ledger::from_genesis(&genesis.initial, genesis.hash()).unwrap();
+        let mut leaves = Vec::new();
+        for block in [&b1, &b2] {
+            for (i, r) in replayed.replay(block).unwrap().into_iter().enumerate() {
+                leaves.push(HistoryLeaf {
+                    tx_id: r.tx_id,
+                    height: block.header.height,
+                    index: i as u32,
+                    outcome: r.outcome,
+                });
+            }
+        }
+        assert!(
+            leaves[1]
+                .outcome
+                .events()
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e, Event::GovernanceApplied { .. })),
+            "{leaves:?}"
+        );
+        // Nodes 1 and 2 certify block 2: not a quorum of genesis's voters (node 2 is not
+        // one), a quorum of the consortium the certified log leads to.
+        let hash = b2.header.hash();
+        let cp = CheckpointView {
+            certificate: Certificate {
+                chain_id: chain.clone(),
+                height: 2,
+                block_hash: hash,
+                signatures: vec![
+                    sign_checkpoint(&testkit::key(200), 1, &chain, 2, &hash),
+                    sign_checkpoint(&testkit::key(202), 2, &chain, 2, &hash),
+                ],
+            },
+            header: b2.header.clone(),
+        };
+        assert!(matches!(
+            verify_checkpoint(&chain, anchor.genesis_consortium(), &cp),
+            Err(VerifyError::Certificate {
+                source: CertificateError::NotAVoter(2),
+                ..
+            })
+        ));
+        let mut replay = ConsortiumReplay::new(anchor.genesis_consortium().clone());
+        for (i, leaf) in leaves.iter().enumerate() {
+            replay.push(i as u64, leaf).unwrap();
+        }
+        let consortium = replay.finish(&b2.header).unwrap();
+        assert_eq!(
+            consortium.voters().map(|n| n.node_id).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert_eq!(
+            verify_checkpoint(&chain, &consortium, &cp).unwrap(),
+            vec![1, 2]
+        );
+
+        // A log that is not the certified one does not count.
+        let mut forged = ConsortiumReplay::new(anchor.genesis_consortium().clone());
+        forged.push(0, &leaves[0]).unwrap();
+        let mut fake = leaves[1].clone();
+        fake.index = 7;
+        forged.push(1, &fake).unwrap();
+        assert!(forged.finish(&b2.header).is_err());
+        let mut short = ConsortiumReplay::new(anchor.genesis_consortium().clone());
+        short.push(0, &leaves[0]).unwrap();
+        assert!(short.finish(&b2.header).is_err());
+        assert!(
+            ConsortiumReplay::new(Consortium::default())
+                .push(3, &leaves[0])
+                .is_err()
+        );
     }
 }

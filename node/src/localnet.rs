@@ -218,7 +218,10 @@ fn p2p_addr(spec: &LocalnetSpec, i: usize) -> String {
 /// Where a node listens for peers, given the address peers dial: a `/dns4/` name is
 /// served on all interfaces.
 fn p2p_listen_addr(dial: &str) -> String {
-    match dial.strip_prefix("/dns4/").and_then(|rest| rest.split_once('/')) {
+    match dial
+        .strip_prefix("/dns4/")
+        .and_then(|rest| rest.split_once('/'))
+    {
         Some((_, tail)) => format!("/ip4/0.0.0.0/{tail}"),
         None => dial.to_string(),
     }

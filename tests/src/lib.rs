@@ -45,3 +45,4 @@ pub fn now_ms() -> u64 {
 }
 
 pub mod audit;
+pub mod tamper;

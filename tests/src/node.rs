@@ -61,7 +61,20 @@ impl DevKeys {
 /// running test executable (`target/<profile>/deps/x` → `target/<profile>/cactusd`).
 /// Panics with what to run when it is missing, or older than the node's sources.
 pub fn cactusd_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CACTUSD_BIN") {
+    built_binary("cactusd", "CACTUSD_BIN", "couponcactus-node")
+}
+
+/// The `cactus` CLI binary: `$CACTUS_BIN`, or `cactus` next to `cactusd` in the target
+/// directory. Panics with what to run when it is missing, or older than the client's
+/// sources.
+pub fn cactus_binary() -> PathBuf {
+    built_binary("cactus", "CACTUS_BIN", "couponcactus-client")
+}
+
+/// Binary `name` of `package`: `$env`, or the one in the target directory of the running
+/// test executable, checked to be built and not older than its sources.
+fn built_binary(name: &str, env: &str, package: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(env) {
         return PathBuf::from(path);
     }
     let exe = std::env::current_exe().expect("the test executable's path");
@@ -69,19 +82,19 @@ pub fn cactusd_binary() -> PathBuf {
     if dir.ends_with("deps") {
         dir = dir.parent().expect("deps has a parent");
     }
-    let bin = dir.join(format!("cactusd{}", std::env::consts::EXE_SUFFIX));
+    let bin = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     let built = std::fs::metadata(&bin).and_then(|m| m.modified());
     let Ok(built) = built else {
         panic!(
-            "{} not found: the end-to-end tests start the real node binary; build it with \
-             `cargo build -p couponcactus-node --bin cactusd` (scripts/test.sh does)",
+            "{} not found: the end-to-end tests start the real binary; build it with \
+             `cargo build -p {package} --bin {name}` (scripts/test.sh does)",
             bin.display()
         );
     };
     if let Some(source) = changed_source(&bin, built) {
         panic!(
-            "{} is older than {}, one of its sources: the tests would run a stale node; \
-             rebuild it with `cargo build -p couponcactus-node --bin cactusd`",
+            "{} is older than {}, one of its sources: the tests would run a stale binary; \
+             rebuild it with `cargo build -p {package} --bin {name}`",
             bin.display(),
             source.display()
         );

@@ -487,7 +487,9 @@ fn a_node_behind_the_compacted_log_catches_up_by_snapshot() {
     // It has the header of the snapshot block (its checkpoint is served) but not its txs.
     let checkpoint = lagger.client().get("/v1/checkpoints/latest").expect(200);
     assert_eq!(
-        checkpoint.body["certificate"]["block_hash"].as_str().map(str::to_string),
+        checkpoint.body["certificate"]["block_hash"]
+            .as_str()
+            .map(str::to_string),
         others[0]
             .block_hash(checkpoint.body["certificate"]["height"].as_u64().unwrap())
             .map(|h| h.to_hex())
@@ -752,4 +754,97 @@ fn a_stranger_cannot_join_or_inject() {
         there.body.get("status").and_then(|s| s.as_str()) != Some("applied"),
         "the stranger claims its tx applied: {there:#?}"
     );
+}
+
+/// A node whose state was altered behind the chaincode's back (here: a pool paused in its
+/// database only) executes the next block differently. Every node notices at that height,
+/// from the checkpoint votes: the divergence is logged, shown in `/v1/status` and in
+/// `/metrics`, and the block is certified only with the honest majority's hash.
+#[test]
+fn an_altered_node_is_reported_as_divergent_by_every_node() {
+    use couponcactus_chaincode::state::{StateKey, StateValue};
+    use couponcactus_chaincode::types::PoolStatus;
+
+    let cluster = Cluster::builder().nodes(3).start();
+    let pool = cluster.create_active_pool(1, "divergent", 2);
+    cluster.assert_converged();
+    let victim = cluster
+        .followers()
+        .into_iter()
+        .max_by_key(|n| n.id())
+        .expect("a follower");
+    victim.stop();
+    {
+        let store = couponcactus_node::storage::Store::open(&victim.dir().join("db"))
+            .expect("opening the stopped node's database");
+        let key = StateKey::Pool(pool.id.clone());
+        let mut record = match couponcactus_chaincode::state::StateReader::get(&store, &key) {
+            Ok(Some(StateValue::Pool(p))) => p,
+            other => panic!("pool record: {other:?}"),
+        };
+        record.status = PoolStatus::Paused;
+        store
+            .put_raw(
+                couponcactus_node::storage::cf::STATE,
+                &key.to_bytes(),
+                &StateValue::Pool(record).to_bytes(),
+            )
+            .unwrap();
+    }
+    victim.restart();
+    // Applied on the honest nodes; the altered node rejects it (pool_not_active).
+    let honest = cluster.leader();
+    let view = honest.apply(&cluster.redeem_code_tx(1, &pool.codes[0], order(10_000)));
+    let height = view.height.expect("committed");
+    for node in cluster.running_members() {
+        let divergence = cluster.wait_for(
+            &format!("node {} to report the divergence at {height}", node.id()),
+            || {
+                let status = node.status();
+                match status.divergence {
+                    Some(d) => Ok(d),
+                    None => Err(format!("height {}, no divergence yet", status.height)),
+                }
+            },
+        );
+        assert_eq!(
+            divergence["height"],
+            height,
+            "node {}: {divergence}",
+            node.id()
+        );
+        let metrics = reqwest::blocking::get(format!("{}/metrics", node.url()))
+            .and_then(|r| r.text())
+            .expect("metrics");
+        assert!(
+            metrics.contains("cactus_divergence_detected 1"),
+            "node {} metrics lack the divergence gauge",
+            node.id()
+        );
+        assert!(
+            node.log().contains("DIVERGENCE"),
+            "node {} did not log it",
+            node.id()
+        );
+    }
+    // The honest majority still certifies its block; the victim's hash differs.
+    for node in cluster
+        .running_members()
+        .into_iter()
+        .filter(|n| n.id() != victim.id())
+    {
+        cluster.wait_for(&format!("node {} to certify {height}", node.id()), || {
+            let status = node.status();
+            if status.certified_height >= height {
+                Ok(())
+            } else {
+                Err(format!("certified {}", status.certified_height))
+            }
+        });
+    }
+    let certified = honest.checkpoint();
+    assert!(certified.certificate.height >= height);
+    // The altered node cannot certify its own version of that block.
+    assert!(victim.status().certified_height < height);
+    assert_ne!(victim.status().block_hash, honest.status().block_hash);
 }

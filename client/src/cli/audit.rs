@@ -256,7 +256,9 @@ async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         }
         match &verdict {
             Verdict::Verified(v) => {
-                let resumed = if v.from_height > 1 {
+                let resumed = if v.from_height > v.height && v.height > 0 {
+                    " (all by the resumed audit: no new blocks)".to_string()
+                } else if v.from_height > 1 {
                     format!(
                         " ({}..={} re-executed now, 1..={} by the resumed audit)",
                         v.from_height,

@@ -169,7 +169,9 @@ async fn read_pool(client: &NodeClient, reader: &LoadedKey, pool: &PoolId) -> Re
             "not_found",
             format!("there is no pool {pool}"),
         )
-        .hint(format!("create it first: `cactus pool create --key … --id {pool} …`"))
+        .hint(format!(
+            "create it first: `cactus pool create --key … --id {pool} …`"
+        ))
         .into()),
         Err(e) => Err(explain(e, Some(&reader.in_use())).into()),
     }
@@ -201,20 +203,31 @@ async fn generate(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     if !matches!(pool.status, PoolStatus::Draft | PoolStatus::Paused) {
         return Err(Failure::new(
             "invalid_transition",
-            format!("pool {} is {}: codes are issued only while it is draft or paused", pool.id, pool.status.name()),
+            format!(
+                "pool {} is {}: codes are issued only while it is draft or paused",
+                pool.id,
+                pool.status.name()
+            ),
         )
         .hint(format!("pause it first: `cactus pool pause {}`", pool.id))
         .into());
     }
     let total = count + args.code.len();
     if total == 0 {
-        return Err(Failure::new("invalid_input", "nothing to issue: pass --count N or --code CODE").into());
+        return Err(Failure::new(
+            "invalid_input",
+            "nothing to issue: pass --count N or --code CODE",
+        )
+        .into());
     }
     let shared = pool.spec.kind == PoolKind::SharedCode;
     if shared && (total != 1 || pool.shared_code.is_some()) {
         return Err(Failure::new(
             "invalid_input",
-            format!("pool {} is a shared-code pool: it takes exactly one code, once", pool.id),
+            format!(
+                "pool {} is a shared-code pool: it takes exactly one code, once",
+                pool.id
+            ),
         )
         .hint("pass --code SUMMER10 (or --count 1) on a shared-code pool without a code yet")
         .into());
@@ -239,14 +252,19 @@ async fn generate(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     .max(1) as usize;
 
     // Generate and seal on this machine.
-    let mut codes: Vec<GeneratedCode> = args.code.iter().map(|c| issuance::chosen_code(c)).collect();
+    let mut codes: Vec<GeneratedCode> =
+        args.code.iter().map(|c| issuance::chosen_code(c)).collect();
     codes.extend(
         issuance::generate_codes(&pattern, count)
             .map_err(|e| Failure::new("invalid_input", e.to_string()))?,
     );
     let mut seen = std::collections::BTreeSet::new();
     if let Some(dup) = codes.iter().find(|c| !seen.insert(c.code_hash)) {
-        return Err(Failure::new("duplicate_code", format!("code {:?} is given twice", dup.code)).into());
+        return Err(Failure::new(
+            "duplicate_code",
+            format!("code {:?} is given twice", dup.code),
+        )
+        .into());
     }
     let sealed = issuance::seal_codes(&data_key, &pool.id, &codes)
         .map_err(|e| Failure::new("invalid_input", e.to_string()))?;
@@ -307,12 +325,20 @@ async fn generate(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
                 );
                 return Err(failure.into());
             }
-            return Err(Failure::new("pending", format!("issue tx {} is not committed yet", view.tx_id)).into());
+            return Err(Failure::new(
+                "pending",
+                format!("issue tx {} is not committed yet", view.tx_id),
+            )
+            .into());
         }
-        let first_serial = view.events().unwrap_or_default().iter().find_map(|e| match e {
-            Event::CodesIssued { first_serial, .. } => Some(*first_serial),
-            _ => None,
-        });
+        let first_serial = view
+            .events()
+            .unwrap_or_default()
+            .iter()
+            .find_map(|e| match e {
+                Event::CodesIssued { first_serial, .. } => Some(*first_serial),
+                _ => None,
+            });
         for (i, row) in rows[offset..offset + chunk.len()].iter_mut().enumerate() {
             if !shared {
                 row.serial = first_serial.map(|f| f + i as u64);
@@ -326,7 +352,11 @@ async fn generate(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    if issued_rows.iter().zip(0..).any(|(r, i)| r.serial != expected(i)) {
+    if issued_rows
+        .iter()
+        .zip(0..)
+        .any(|(r, i)| r.serial != expected(i))
+    {
         // Someone else issued into the pool meanwhile: record the serials the ledger gave.
         rewrite_csv(&args.out, &issued_rows)?;
     }
@@ -370,7 +400,11 @@ fn open_reader(args: &OpenArgs) -> Result<LoadedKey> {
             return load_key(&candidate);
         }
     }
-    Err(Failure::new("invalid_input", "which key reads the pool? pass --key FILE (a key of the pool's org)").into())
+    Err(Failure::new(
+        "invalid_input",
+        "which key reads the pool? pass --key FILE (a key of the pool's org)",
+    )
+    .into())
 }
 
 async fn open(ctx: &Ctx, args: OpenArgs) -> Result<()> {
@@ -384,7 +418,8 @@ async fn open(ctx: &Ctx, args: OpenArgs) -> Result<()> {
     };
     let mut rows = Vec::new();
     if let Some(shared) = &pool.shared_code {
-        let code = issuance::open_codes(&data_key, &pool.id, std::slice::from_ref(shared)).map_err(open_err)?;
+        let code = issuance::open_codes(&data_key, &pool.id, std::slice::from_ref(shared))
+            .map_err(open_err)?;
         rows.push(CodeRow {
             serial: None,
             code: code[0].clone(),
@@ -408,9 +443,11 @@ async fn open(ctx: &Ctx, args: OpenArgs) -> Result<()> {
                 return None;
             };
             entry.result.events()?.iter().find_map(|e| match e {
-                Event::CodesIssued { pool: p, first_serial, count }
-                    if *p == pool.id && (*first_serial..first_serial + count).contains(&serial) =>
-                {
+                Event::CodesIssued {
+                    pool: p,
+                    first_serial,
+                    count,
+                } if *p == pool.id && (*first_serial..first_serial + count).contains(&serial) => {
                     Some((tx, *first_serial))
                 }
                 _ => None,
@@ -418,7 +455,11 @@ async fn open(ctx: &Ctx, args: OpenArgs) -> Result<()> {
         });
         let Some((tx, first_serial)) = issue else {
             progress.abandon();
-            return Err(Failure::new("not_found", format!("the node shows no issue tx for token {token}")).into());
+            return Err(Failure::new(
+                "not_found",
+                format!("the node shows no issue tx for token {token}"),
+            )
+            .into());
         };
         let codes = issuance::open_codes(&data_key, &pool.id, &tx.codes).map_err(open_err)?;
         for (i, (code, issued)) in codes.into_iter().zip(&tx.codes).enumerate() {
@@ -439,11 +480,24 @@ async fn open(ctx: &Ctx, args: OpenArgs) -> Result<()> {
     match &args.out {
         Some(out) => {
             write_new_csv(out, &rows)?;
-            emit(ctx.json, &json!({ "pool": pool.id, "codes": rows.len(), "csv": out }), || {
-                format!("opened {} codes of pool {} into {} (mode 0600)", rows.len(), pool.id, out.display())
-            });
+            emit(
+                ctx.json,
+                &json!({ "pool": pool.id, "codes": rows.len(), "csv": out }),
+                || {
+                    format!(
+                        "opened {} codes of pool {} into {} (mode 0600)",
+                        rows.len(),
+                        pool.id,
+                        out.display()
+                    )
+                },
+            );
         }
-        None if ctx.json => emit(true, &json!({ "pool": pool.id, "codes": rows }), String::new),
+        None if ctx.json => emit(
+            true,
+            &json!({ "pool": pool.id, "codes": rows }),
+            String::new,
+        ),
         None => {
             let mut writer = csv::Writer::from_writer(std::io::stdout().lock());
             for row in &rows {

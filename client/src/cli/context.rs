@@ -74,9 +74,12 @@ pub fn load_key(path: &Path) -> Result<LoadedKey> {
 /// Reads an org's data key (`data.key`).
 pub fn load_data_key(path: &Path) -> Result<[u8; 32]> {
     keys::load_data_key(path).map_err(|e| {
-        Failure::new("bad_key_file", format!("cannot use data key {}: {e}", path.display()))
-            .hint("the org's code-sealing key file, e.g. .localnet/orgs/acme/keys/data.key")
-            .into()
+        Failure::new(
+            "bad_key_file",
+            format!("cannot use data key {}: {e}", path.display()),
+        )
+        .hint("the org's code-sealing key file, e.g. .localnet/orgs/acme/keys/data.key")
+        .into()
     })
 }
 
@@ -114,8 +117,11 @@ impl MemberArgs {
     /// The member id; an error naming the options when none was given.
     pub fn required(&self) -> Result<MemberId> {
         self.resolve()?.ok_or_else(|| {
-            Failure::new("invalid_input", "which member? pass --member HEX, or --member-name NAME --member-secret FILE")
-                .into()
+            Failure::new(
+                "invalid_input",
+                "which member? pass --member HEX, or --member-name NAME --member-secret FILE",
+            )
+            .into()
         })
     }
 }
@@ -185,7 +191,10 @@ impl Ctx {
         match self.genesis_path(near) {
             Some(path) => {
                 let genesis = Genesis::load(&path).map_err(|e| {
-                    Failure::new("bad_genesis", format!("cannot use genesis file {}: {e}", path.display()))
+                    Failure::new(
+                        "bad_genesis",
+                        format!("cannot use genesis file {}: {e}", path.display()),
+                    )
                 })?;
                 Ok(Some((genesis, path)))
             }
@@ -194,7 +203,11 @@ impl Ctx {
     }
 
     /// The trust anchor for proofs: the genesis file, checked against the node's status.
-    pub async fn anchor(&self, client: &NodeClient, near: &[&Path]) -> Result<(TrustAnchor, PathBuf)> {
+    pub async fn anchor(
+        &self,
+        client: &NodeClient,
+        near: &[&Path],
+    ) -> Result<(TrustAnchor, PathBuf)> {
         let (genesis, path) = self.find_genesis(near)?.ok_or_else(|| {
             Failure::new(
                 "no_genesis",
@@ -216,7 +229,12 @@ impl Ctx {
     /// Submits a signed tx and waits for its block. Applied: returns its view. Rejected by
     /// the chain: prints the rejection (with `--json`, `{"tx": view, "error": …}`) and
     /// fails with exit code 3. Refused by the node: fails with what to do.
-    pub async fn submit(&self, client: &NodeClient, tx: &SignedTx, signer: &LoadedKey) -> Result<TxView> {
+    pub async fn submit(
+        &self,
+        client: &NodeClient,
+        tx: &SignedTx,
+        signer: &LoadedKey,
+    ) -> Result<TxView> {
         let mut attempt = 0;
         let view = loop {
             attempt += 1;
@@ -224,7 +242,9 @@ impl Ctx {
                 Ok(view) => break view,
                 // Resubmitting the same signed tx is safe: the node answers with the original
                 // result, never executes twice.
-                Err(couponcactus_client::NodeClientError::Transport { .. }) if attempt < SUBMIT_ATTEMPTS => {
+                Err(couponcactus_client::NodeClientError::Transport { .. })
+                    if attempt < SUBMIT_ATTEMPTS =>
+                {
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 Err(e) => return Err(explain(e, Some(&signer.in_use())).into()),
@@ -262,7 +282,10 @@ impl Ctx {
             Some(h) => format!(" (tx {} in block {h})", view.tx_id),
             None => format!(" (tx {})", view.tx_id),
         };
-        let mut failure = Failure::rejected(&code, format!("REJECTED by the chain: {code}: {message}{place}"));
+        let mut failure = Failure::rejected(
+            &code,
+            format!("REJECTED by the chain: {code}: {message}{place}"),
+        );
         failure.hint = rejection_hint(&code).map(str::to_string);
         failure
     }

@@ -127,10 +127,14 @@ pub async fn allocate(ctx: &Ctx, args: AllocateArgs) -> Result<()> {
         .tx_builder()
         .allocate(&signer.key, args.pool.clone(), member, claim);
     let view = ctx.submit(&client, &tx, &signer).await?;
-    let allocated = view.events().unwrap_or_default().iter().find_map(|e| match e {
-        Event::Allocated { token, repeat, .. } => Some((token.clone(), *repeat)),
-        _ => None,
-    });
+    let allocated = view
+        .events()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|e| match e {
+            Event::Allocated { token, repeat, .. } => Some((token.clone(), *repeat)),
+            _ => None,
+        });
     let (token, repeat) = allocated.map_or((None, false), |(t, r)| (Some(t), r));
     emit(
         ctx.json,
@@ -139,7 +143,11 @@ pub async fn allocate(ctx: &Ctx, args: AllocateArgs) -> Result<()> {
             let token = token.map(|t| t.to_string()).unwrap_or_else(|| "?".into());
             format!(
                 "allocated {token} to member {member}{} (tx {} in block {})",
-                if repeat { " (this claim had it already)" } else { "" },
+                if repeat {
+                    " (this claim had it already)"
+                } else {
+                    ""
+                },
                 short(&view.tx_id.to_hex()),
                 view.height.unwrap_or(0)
             )
@@ -149,7 +157,13 @@ pub async fn allocate(ctx: &Ctx, args: AllocateArgs) -> Result<()> {
 }
 
 /// The tx a terminal signs for `args`.
-fn redeem_parts(args: &RedeemArgs) -> Result<(RedeemTarget, Option<couponcactus_client::chaincode::ids::MemberId>, Order)> {
+fn redeem_parts(
+    args: &RedeemArgs,
+) -> Result<(
+    RedeemTarget,
+    Option<couponcactus_client::chaincode::ids::MemberId>,
+    Order,
+)> {
     let member = args.member.resolve()?;
     let target = match (&args.code, &args.token) {
         (Some(code), None) => RedeemTarget::Code(code_hash(code)),
@@ -163,7 +177,11 @@ fn redeem_parts(args: &RedeemArgs) -> Result<(RedeemTarget, Option<couponcactus_
             }
             RedeemTarget::Token(token.clone())
         }
-        _ => return Err(Failure::new("invalid_input", "pass --code CODE or --token POOL/SERIAL").into()),
+        _ => {
+            return Err(
+                Failure::new("invalid_input", "pass --code CODE or --token POOL/SERIAL").into(),
+            );
+        }
     };
     let order = Order {
         currency: args.currency,
@@ -219,7 +237,9 @@ pub async fn redeem(ctx: &Ctx, args: RedeemArgs, redeem: bool) -> Result<()> {
     let terminal = load_key(&args.key)?;
     let (target, member, order) = redeem_parts(&args)?;
     let client = ctx.connect().await?;
-    let tx = client.tx_builder().redeem(&terminal.key, target, member, order.clone());
+    let tx = client
+        .tx_builder()
+        .redeem(&terminal.key, target, member, order.clone());
     if !redeem {
         let check = client
             .validate(&tx)
@@ -263,18 +283,22 @@ pub async fn redeem(ctx: &Ctx, args: RedeemArgs, redeem: bool) -> Result<()> {
             "to_pay_minor": order.total_minor.saturating_sub(r.discount),
         })
     });
-    emit(ctx.json, &json!({ "tx": view, "redeemed": summary }), || match &redeemed {
-        Some(r) => format!(
-            "APPLIED: discount {} on eligible {} — customer pays {}\n  {} redeemed; redemption {} (block {})",
-            format_minor(r.discount, r.currency),
-            format_minor(r.eligible, r.currency),
-            format_minor(order.total_minor.saturating_sub(r.discount), r.currency),
-            r.what(),
-            r.redemption,
-            view.height.unwrap_or(0)
-        ),
-        None => format!("APPLIED (tx {})", view.tx_id),
-    });
+    emit(
+        ctx.json,
+        &json!({ "tx": view, "redeemed": summary }),
+        || match &redeemed {
+            Some(r) => format!(
+                "APPLIED: discount {} on eligible {} — customer pays {}\n  {} redeemed; redemption {} (block {})",
+                format_minor(r.discount, r.currency),
+                format_minor(r.eligible, r.currency),
+                format_minor(order.total_minor.saturating_sub(r.discount), r.currency),
+                r.what(),
+                r.redemption,
+                view.height.unwrap_or(0)
+            ),
+            None => format!("APPLIED (tx {})", view.tx_id),
+        },
+    );
     Ok(())
 }
 
@@ -284,22 +308,30 @@ pub async fn rollback(ctx: &Ctx, args: RollbackArgs) -> Result<()> {
     let client = ctx.connect().await?;
     let tx = client.tx_builder().rollback(&signer.key, args.redemption);
     let view = ctx.submit(&client, &tx, &signer).await?;
-    let restored = view.events().unwrap_or_default().iter().find_map(|e| match e {
-        Event::RolledBack { token, pool, .. } => Some((token.clone(), pool.clone())),
-        _ => None,
-    });
-    emit(ctx.json, &json!({ "tx": view, "redemption": args.redemption }), || {
-        let what = match &restored {
-            Some((Some(token), _)) => format!("token {token} is redeemable again"),
-            Some((None, pool)) => format!("one use of pool {pool}'s shared code is restored"),
-            None => String::new(),
-        };
-        format!(
-            "rolled back redemption {}: {what} (block {})",
-            short(&args.redemption.to_hex()),
-            view.height.unwrap_or(0)
-        )
-    });
+    let restored = view
+        .events()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|e| match e {
+            Event::RolledBack { token, pool, .. } => Some((token.clone(), pool.clone())),
+            _ => None,
+        });
+    emit(
+        ctx.json,
+        &json!({ "tx": view, "redemption": args.redemption }),
+        || {
+            let what = match &restored {
+                Some((Some(token), _)) => format!("token {token} is redeemable again"),
+                Some((None, pool)) => format!("one use of pool {pool}'s shared code is restored"),
+                None => String::new(),
+            };
+            format!(
+                "rolled back redemption {}: {what} (block {})",
+                short(&args.redemption.to_hex()),
+                view.height.unwrap_or(0)
+            )
+        },
+    );
     Ok(())
 }
 
@@ -307,15 +339,21 @@ pub async fn rollback(ctx: &Ctx, args: RollbackArgs) -> Result<()> {
 pub async fn revoke(ctx: &Ctx, args: RevokeArgs) -> Result<()> {
     let signer = load_key(&args.key)?;
     let client = ctx.connect().await?;
-    let tx = client.tx_builder().revoke_token(&signer.key, args.token.clone());
+    let tx = client
+        .tx_builder()
+        .revoke_token(&signer.key, args.token.clone());
     let view = ctx.submit(&client, &tx, &signer).await?;
-    emit(ctx.json, &json!({ "tx": view, "token": args.token }), || {
-        format!(
-            "revoked token {}: it can never be redeemed (block {})",
-            args.token,
-            view.height.unwrap_or(0)
-        )
-    });
+    emit(
+        ctx.json,
+        &json!({ "tx": view, "token": args.token }),
+        || {
+            format!(
+                "revoked token {}: it can never be redeemed (block {})",
+                args.token,
+                view.height.unwrap_or(0)
+            )
+        },
+    );
     Ok(())
 }
 
@@ -329,14 +367,18 @@ pub async fn transfer(ctx: &Ctx, args: TransferArgs) -> Result<()> {
         .tx_builder()
         .transfer_token(&signer.key, args.token.clone(), from, to);
     let view = ctx.submit(&client, &tx, &signer).await?;
-    emit(ctx.json, &json!({ "tx": view, "token": args.token, "from": from, "to": to }), || {
-        format!(
-            "moved token {} from member {} to member {} (block {})",
-            args.token,
-            short(&from.to_hex()),
-            short(&to.to_hex()),
-            view.height.unwrap_or(0)
-        )
-    });
+    emit(
+        ctx.json,
+        &json!({ "tx": view, "token": args.token, "from": from, "to": to }),
+        || {
+            format!(
+                "moved token {} from member {} to member {} (block {})",
+                args.token,
+                short(&from.to_hex()),
+                short(&to.to_hex()),
+                view.height.unwrap_or(0)
+            )
+        },
+    );
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! prints the genesis hash every node and auditor pins.
 
 use super::context::Ctx;
-use super::output::{Failure, emit};
+use super::output::{Failure, emit, format_time_ms};
 use anyhow::Result;
 use clap::Subcommand;
 use couponcactus_client::chaincode::types::ChainParams;
@@ -101,7 +101,8 @@ fn load(file: &Path) -> Result<GenesisDraft> {
         if file.exists() {
             f.into()
         } else {
-            f.hint("start one with `cactus genesis init --chain-id ID --out FILE`").into()
+            f.hint("start one with `cactus genesis init --chain-id ID --out FILE`")
+                .into()
         }
     })
 }
@@ -113,15 +114,20 @@ fn failure(e: couponcactus_client::genesis_draft::GenesisDraftError) -> anyhow::
 fn summary(draft: &GenesisDraft) -> String {
     let g = &draft.initial;
     let mut text = format!(
-        "chain {} (genesis time {} ms), {} org(s), {} node(s)\n",
+        "chain {} (genesis time {}), {} org(s), {} node(s)\n",
         g.chain_id,
-        g.genesis_time_ms,
+        format_time_ms(g.genesis_time_ms),
         g.orgs.len(),
         g.nodes.len()
     );
     for o in &g.orgs {
         let admins: Vec<String> = o.admin_keys.iter().map(|k| k.to_hex()).collect();
-        text.push_str(&format!("  org {:<12} {:<24} admin {}\n", o.id, o.name, admins.join(", ")));
+        text.push_str(&format!(
+            "  org {:<12} {:<24} admin {}\n",
+            o.id,
+            o.name,
+            admins.join(", ")
+        ));
     }
     for n in &g.nodes {
         text.push_str(&format!(
@@ -156,13 +162,17 @@ pub fn run(ctx: &Ctx, command: GenesisCommand) -> Result<()> {
             let draft = GenesisDraft::new(&chain_id, time_ms.unwrap_or_else(now_ms), params)
                 .map_err(failure)?;
             draft.create(&out).map_err(failure)?;
-            emit(ctx.json, &json!({ "path": out, "genesis": draft.initial }), || {
-                format!(
-                    "wrote the genesis draft {} for chain {chain_id}\nnext: `cactus genesis add-org --file {0} …`, \
+            emit(
+                ctx.json,
+                &json!({ "path": out, "genesis": draft.initial }),
+                || {
+                    format!(
+                        "wrote the genesis draft {} for chain {chain_id}\nnext: `cactus genesis add-org --file {0} …`, \
                      `cactus genesis add-node --file {0} …`, then `cactus genesis finalize --file {0}`",
-                    out.display()
-                )
-            });
+                        out.display()
+                    )
+                },
+            );
         }
         GenesisCommand::AddOrg {
             file,
@@ -174,9 +184,16 @@ pub fn run(ctx: &Ctx, command: GenesisCommand) -> Result<()> {
             let key = public(&admin_key, "--admin-key")?;
             draft.add_org(&id, &name, key).map_err(failure)?;
             draft.save(&file).map_err(failure)?;
-            emit(ctx.json, &json!({ "path": file, "org": id, "admin_key": key }), || {
-                format!("added org {id} ({name}) with admin key {key} to {}", file.display())
-            });
+            emit(
+                ctx.json,
+                &json!({ "path": file, "org": id, "admin_key": key }),
+                || {
+                    format!(
+                        "added org {id} ({name}) with admin key {key} to {}",
+                        file.display()
+                    )
+                },
+            );
         }
         GenesisCommand::AddNode {
             file,

@@ -83,12 +83,22 @@ pub struct RegisterArgs {
 
 fn role_of(args: &RegisterArgs) -> Result<Role> {
     let not_terminal = || {
-        Failure::new("invalid_input", "--store and --channel are for --role terminal only").into()
+        Failure::new(
+            "invalid_input",
+            "--store and --channel are for --role terminal only",
+        )
+        .into()
     };
     Ok(match args.role {
         RoleArg::Terminal => Role::Terminal {
-            store: args.store.clone().expect("clap requires --store for terminals"),
-            channel: args.channel.clone().expect("clap requires --channel for terminals"),
+            store: args
+                .store
+                .clone()
+                .expect("clap requires --store for terminals"),
+            channel: args
+                .channel
+                .clone()
+                .expect("clap requires --channel for terminals"),
         },
         _ if args.store.is_some() || args.channel.is_some() => return Err(not_terminal()),
         RoleArg::OrgAdmin => Role::OrgAdmin,
@@ -152,12 +162,18 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> Result<()> {
             let public = parse_public(&args.public)?;
             let role = role_of(&args)?;
             let client = ctx.connect().await?;
-            let tx = client.tx_builder().register_key(&admin.key, public, role.clone());
+            let tx = client
+                .tx_builder()
+                .register_key(&admin.key, public, role.clone());
             let view = ctx.submit(&client, &tx, &admin).await?;
-            let org = view.events().unwrap_or_default().iter().find_map(|e| match e {
-                Event::KeyRegistered { org, .. } => Some(org.clone()),
-                _ => None,
-            });
+            let org = view
+                .events()
+                .unwrap_or_default()
+                .iter()
+                .find_map(|e| match e {
+                    Event::KeyRegistered { org, .. } => Some(org.clone()),
+                    _ => None,
+                });
             emit(
                 ctx.json,
                 &json!({ "tx": view, "key": public, "role": role, "org": org }),
@@ -228,7 +244,9 @@ fn list(ctx: &Ctx, dir: &Path) -> Result<()> {
             let shown = path.strip_prefix(dir).unwrap_or(path).display().to_string();
             let public = row["public_key"].as_str().unwrap_or("(not a key file)");
             let warn = match file_mode(path) {
-                Some(m) if m & 0o077 != 0 => format!("  WARNING: mode {m:o}, others can read it (chmod 600)"),
+                Some(m) if m & 0o077 != 0 => {
+                    format!("  WARNING: mode {m:o}, others can read it (chmod 600)")
+                }
                 _ => String::new(),
             };
             text.push_str(&format!("{shown:<40} {public}{warn}\n"));

@@ -33,7 +33,12 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// The node's HTTP API.
-    #[arg(long, global = true, env = "CACTUS_NODE", default_value = "http://127.0.0.1:7101")]
+    #[arg(
+        long,
+        global = true,
+        env = "CACTUS_NODE",
+        default_value = "http://127.0.0.1:7101"
+    )]
     pub node: String,
     /// Print one JSON object per command on stdout (errors: {"error":{code,message,hint}}).
     #[arg(long, global = true)]
@@ -74,6 +79,11 @@ pub enum Command {
     #[command(subcommand)]
     Keys(keys::KeysCommand),
     /// Write a chain's genesis step by step: init, add-org, add-node, finalize, show.
+    ///
+    /// The draft is the genesis TOML itself (the file every node reads): `init` creates
+    /// it, `add-org` and `add-node` edit it in place and check what they add (well-formed
+    /// ids and keys, nothing repeated), `finalize` validates the whole (unique ids, keys,
+    /// at least one voter) and prints the genesis hash. A node refuses an invalid file.
     #[command(subcommand)]
     Genesis(genesis::GenesisCommand),
     /// Coupon pools (campaigns): create, show, list, activate, pause, resume, archive.
@@ -84,9 +94,13 @@ pub enum Command {
     Codes(codes::CodesCommand),
     /// Allocate a pool's next free coupon to a member (idempotent per --claim).
     Allocate(coupons::AllocateArgs),
-    /// Dry-run a redemption as a POS terminal: would it apply, and what discount?
+    /// Dry-run a redemption as a POS terminal: would it apply, and what discount? (exit 3:
+    /// it would be rejected)
+    #[command(after_help = output::EXIT_CODES_HELP)]
     Validate(coupons::RedeemArgs),
-    /// Redeem a coupon as a POS terminal; prints the discount.
+    /// Redeem a coupon as a POS terminal; prints the discount (exit 3: the chain rejected
+    /// it, e.g. already_redeemed)
+    #[command(after_help = output::EXIT_CODES_HELP)]
     Redeem(coupons::RedeemArgs),
     /// Roll a redemption back (refund): the coupon can be used again.
     Rollback(coupons::RollbackArgs),
@@ -152,10 +166,53 @@ mod tests {
         assert!(parse(&["cactus", "token", "spring/0", "--key", "k"]).is_ok());
         assert!(parse(&["cactus", "token", "--code", "ABCD", "--key", "k"]).is_ok());
         assert!(parse(&["cactus", "token", "history", "spring/0", "--key", "k"]).is_ok());
-        assert!(parse(&["cactus", "token", "spring/0"]).is_err(), "--key is required");
-        assert!(parse(&["cactus", "token", "--key", "k"]).is_err(), "an id or a code");
-        assert!(parse(&["cactus", "redeem", "--key", "k", "--code", "X", "--total", "100", "--currency", "EUR"]).is_ok());
-        assert!(parse(&["cactus", "keys", "register", "--key", "a", "--public", "p", "--role", "terminal"]).is_err(), "terminals need a store and channel");
-        assert!(parse(&["cactus", "keys", "register", "--key", "a", "--public", "p", "--role", "terminal", "--store", "s-1", "--channel", "pos"]).is_ok());
+        assert!(
+            parse(&["cactus", "token", "spring/0"]).is_err(),
+            "--key is required"
+        );
+        assert!(
+            parse(&["cactus", "token", "--key", "k"]).is_err(),
+            "an id or a code"
+        );
+        assert!(
+            parse(&[
+                "cactus",
+                "redeem",
+                "--key",
+                "k",
+                "--code",
+                "X",
+                "--total",
+                "100",
+                "--currency",
+                "EUR"
+            ])
+            .is_ok()
+        );
+        assert!(
+            parse(&[
+                "cactus", "keys", "register", "--key", "a", "--public", "p", "--role", "terminal"
+            ])
+            .is_err(),
+            "terminals need a store and channel"
+        );
+        assert!(
+            parse(&[
+                "cactus",
+                "keys",
+                "register",
+                "--key",
+                "a",
+                "--public",
+                "p",
+                "--role",
+                "terminal",
+                "--store",
+                "s-1",
+                "--channel",
+                "pos"
+            ])
+            .is_ok()
+        );
     }
 }

@@ -100,9 +100,14 @@ pub fn unverified(what: &str, e: VerifyError) -> anyhow::Error {
         }
         other => Failure {
             exit: EXIT_UNVERIFIED,
-            ..Failure::new("proof_invalid", format!("{what}: PROOF DOES NOT VERIFY: {other}"))
+            ..Failure::new(
+                "proof_invalid",
+                format!("{what}: PROOF DOES NOT VERIFY: {other}"),
+            )
         }
-        .hint("the node's answer cannot be trusted: ask another node, and run `cactus audit verify`")
+        .hint(
+            "the node's answer cannot be trusted: ask another node, and run `cactus audit verify`",
+        )
         .into(),
     }
 }
@@ -182,7 +187,9 @@ pub fn rejection_hint(code: &str) -> Option<&'static str> {
         "invalid_transition" => {
             "pools go draft → active ⇄ paused → archived; codes are issued in draft or paused"
         }
-        "already_redeemed" => "this coupon was used already; a refund rolls it back (`cactus rollback`)",
+        "already_redeemed" => {
+            "this coupon was used already; a refund rolls it back (`cactus rollback`)"
+        }
         "wrong_member" => "the token belongs to another member: pass the holder's member id",
         "store_not_allowed" | "channel_not_allowed" => {
             "the pool does not allow this terminal's store or channel"

@@ -199,14 +199,19 @@ pub fn discount_text(spec: &PoolSpec) -> String {
                 format!("{}.{:02} % off", bps / 100, bps % 100)
             }
         }
-        Discount::Fixed { amount_minor } => format!("{} off", format_minor(amount_minor, spec.currency)),
+        Discount::Fixed { amount_minor } => {
+            format!("{} off", format_minor(amount_minor, spec.currency))
+        }
     };
     let mut text = what;
     if let Some(max) = spec.max_discount_minor {
         text.push_str(&format!(" (at most {})", format_minor(max, spec.currency)));
     }
     if spec.min_spend_minor > 0 {
-        text.push_str(&format!(", min spend {}", format_minor(spec.min_spend_minor, spec.currency)));
+        text.push_str(&format!(
+            ", min spend {}",
+            format_minor(spec.min_spend_minor, spec.currency)
+        ));
     }
     text
 }
@@ -221,7 +226,13 @@ fn kind_name(kind: PoolKind) -> &'static str {
 /// A pool for people.
 pub fn pool_text(p: &PoolRecord) -> String {
     let s = &p.spec;
-    let list = |v: Vec<String>| if v.is_empty() { "all".to_string() } else { v.join(", ") };
+    let list = |v: Vec<String>| {
+        if v.is_empty() {
+            "all".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
     format!(
         "pool {} \"{}\" of {} — {}\n  kind        {}\n  discount    {}\n  valid       from {} until {}\n  \
          caps        total {}, per member {}\n  channels    {}\n  stores      {}\n  \
@@ -241,12 +252,20 @@ pub fn pool_text(p: &PoolRecord) -> String {
         if s.excluded_categories.is_empty() {
             "none".into()
         } else {
-            s.excluded_categories.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            s.excluded_categories
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         },
         if s.partner_orgs.is_empty() {
             "none".into()
         } else {
-            s.partner_orgs.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", ")
+            s.partner_orgs
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         },
         p.issued,
         p.allocated,
@@ -263,7 +282,8 @@ pub fn proof_line(c: &Certified) -> String {
         c.certified_by,
         c.certified_height,
         match c.consortium {
-            couponcactus_client::verify::ConsortiumSource::Genesis => ", voters from genesis".to_string(),
+            couponcactus_client::verify::ConsortiumSource::Genesis =>
+                ", voters from genesis".to_string(),
             couponcactus_client::verify::ConsortiumSource::HistoryLog { .. } =>
                 ", voters from genesis and the certified history log".to_string(),
         }
@@ -277,14 +297,20 @@ async fn transition(ctx: &Ctx, args: TransitionArgs, action: PoolAction) -> Resu
         .tx_builder()
         .transition_pool(&signer.key, args.id.clone(), action);
     let view = ctx.submit(&client, &tx, &signer).await?;
-    let change = view.events().unwrap_or_default().iter().find_map(|e| match e {
-        couponcactus_client::chaincode::execute::Event::PoolStatusChanged { from, to, .. } => {
-            Some((*from, *to))
-        }
-        _ => None,
-    });
-    emit(ctx.json, &json!({ "tx": view, "pool": args.id, "status": change.map(|c| c.1) }), || {
-        match change {
+    let change = view
+        .events()
+        .unwrap_or_default()
+        .iter()
+        .find_map(|e| match e {
+            couponcactus_client::chaincode::execute::Event::PoolStatusChanged {
+                from, to, ..
+            } => Some((*from, *to)),
+            _ => None,
+        });
+    emit(
+        ctx.json,
+        &json!({ "tx": view, "pool": args.id, "status": change.map(|c| c.1) }),
+        || match change {
             Some((from, to)) => format!(
                 "pool {}: {} → {} (tx {} in block {})",
                 args.id,
@@ -294,8 +320,8 @@ async fn transition(ctx: &Ctx, args: TransitionArgs, action: PoolAction) -> Resu
                 view.height.unwrap_or(0)
             ),
             None => format!("pool {}: done (tx {})", args.id, view.tx_id),
-        }
-    });
+        },
+    );
     Ok(())
 }
 
@@ -306,25 +332,34 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
         .pool_id()
         .map_err(|e| Failure::new("invalid_input", e.to_string()))?
         .ok_or_else(|| {
-            Failure::new("invalid_input", "which pool id? pass --id ID (or `id = \"…\"` in the spec)")
+            Failure::new(
+                "invalid_input",
+                "which pool id? pass --id ID (or `id = \"…\"` in the spec)",
+            )
         })?;
     let spec = draft
         .into_spec(now_ms())
         .map_err(|e| Failure::new("invalid_input", e.to_string()))?;
     let client = ctx.connect().await?;
-    let tx = client.tx_builder().create_pool(&signer.key, id.clone(), spec.clone());
+    let tx = client
+        .tx_builder()
+        .create_pool(&signer.key, id.clone(), spec.clone());
     let view = ctx.submit(&client, &tx, &signer).await?;
-    emit(ctx.json, &json!({ "tx": view, "pool": id, "spec": spec }), || {
-        format!(
-            "created pool {id} \"{}\" in draft ({}; {}) — tx {} in block {}\n\
+    emit(
+        ctx.json,
+        &json!({ "tx": view, "pool": id, "spec": spec }),
+        || {
+            format!(
+                "created pool {id} \"{}\" in draft ({}; {}) — tx {} in block {}\n\
              next: issue codes (`cactus codes generate --pool {id} …`), then `cactus pool activate {id}`",
-            spec.name,
-            kind_name(spec.kind),
-            discount_text(&spec),
-            short(&view.tx_id.to_hex()),
-            view.height.unwrap_or(0)
-        )
-    });
+                spec.name,
+                kind_name(spec.kind),
+                discount_text(&spec),
+                short(&view.tx_id.to_hex()),
+                view.height.unwrap_or(0)
+            )
+        },
+    );
     Ok(())
 }
 
@@ -344,9 +379,11 @@ pub async fn run(ctx: &Ctx, command: PoolCommand) -> Result<()> {
                 .pool(&view)
                 .await
                 .map_err(|e| unverified(&format!("pool {id}"), e))?;
-            emit(ctx.json, &json!({ "pool": view.pool, "at": view.at, "proof": view.proof, "verified": certified }), || {
-                format!("{}\n{}", pool_text(&view.pool), proof_line(&certified))
-            });
+            emit(
+                ctx.json,
+                &json!({ "pool": view.pool, "at": view.at, "proof": view.proof, "verified": certified }),
+                || format!("{}\n{}", pool_text(&view.pool), proof_line(&certified)),
+            );
             Ok(())
         }
         PoolCommand::List { org, key } => {

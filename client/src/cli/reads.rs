@@ -96,7 +96,9 @@ fn token_text(id: &TokenId, t: &TokenRecord) -> String {
     format!(
         "token {id}\n  status     {}\n  owner      {}\n  code hash  {}",
         status_text(&t.status),
-        t.owner.map(|m| format!("member {m}")).unwrap_or_else(|| "none".into()),
+        t.owner
+            .map(|m| format!("member {m}"))
+            .unwrap_or_else(|| "none".into()),
         t.code_hash
     )
 }
@@ -115,11 +117,18 @@ pub async fn wallet(ctx: &Ctx, args: WalletArgs) -> Result<()> {
         .map_err(|e| explain(e, Some(&reader.in_use())))?;
     emit(ctx.json, &view, || {
         if view.tokens.is_empty() {
-            return format!("member {member} holds no coupons this key may see (height {})", view.height);
+            return format!(
+                "member {member} holds no coupons this key may see (height {})",
+                view.height
+            );
         }
         let mut text = format!("member {member} (height {}):\n", view.height);
         for t in &view.tokens {
-            text.push_str(&format!("  {:<28} {}\n", t.token_id.to_string(), status_text(&t.token.status)));
+            text.push_str(&format!(
+                "  {:<28} {}\n",
+                t.token_id.to_string(),
+                status_text(&t.token.status)
+            ));
         }
         text
     });
@@ -141,25 +150,34 @@ pub async fn token(ctx: &Ctx, args: TokenArgs) -> Result<()> {
         (Some(id), _) => client.token(id, args.height).await.map_err(explain_read)?,
         (None, Some(code)) => {
             let hash = code_hash(code);
-            let found = client.code_token(&hash, args.height).await.map_err(explain_read)?;
+            let found = client
+                .code_token(&hash, args.height)
+                .await
+                .map_err(explain_read)?;
             let certified = verifier
                 .code(&found)
                 .await
                 .map_err(|e| unverified(&format!("code {hash}"), e))?;
             let Some(view) = found.token.clone() else {
-                emit(ctx.json, &json!({ "code": found, "verified": certified }), || {
-                    format!(
-                        "code {} is the shared code of pool {}\n{}",
-                        hash,
-                        found.entry.pool,
-                        proof_line(&certified)
-                    )
-                });
+                emit(
+                    ctx.json,
+                    &json!({ "code": found, "verified": certified }),
+                    || {
+                        format!(
+                            "code {} is the shared code of pool {}\n{}",
+                            hash,
+                            found.entry.pool,
+                            proof_line(&certified)
+                        )
+                    },
+                );
                 return Ok(());
             };
             view
         }
-        (None, None) => return Err(Failure::new("invalid_input", "pass POOL/SERIAL or --code CODE").into()),
+        (None, None) => {
+            return Err(Failure::new("invalid_input", "pass POOL/SERIAL or --code CODE").into());
+        }
     };
     let certified = verifier
         .token(&view)
@@ -168,7 +186,13 @@ pub async fn token(ctx: &Ctx, args: TokenArgs) -> Result<()> {
     emit(
         ctx.json,
         &json!({ "token_id": view.token_id, "token": view.token, "at": view.at, "proof": view.proof, "verified": certified }),
-        || format!("{}\n{}", token_text(&view.token_id, &view.token), proof_line(&certified)),
+        || {
+            format!(
+                "{}\n{}",
+                token_text(&view.token_id, &view.token),
+                proof_line(&certified)
+            )
+        },
     );
     Ok(())
 }
@@ -176,7 +200,11 @@ pub async fn token(ctx: &Ctx, args: TokenArgs) -> Result<()> {
 /// What a tx did, in a few words.
 pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
     let what = match &tx.body.kind {
-        TxKind::RegisterKey(t) => format!("register key {} as {}", short(&t.key.to_hex()), t.role.name()),
+        TxKind::RegisterKey(t) => format!(
+            "register key {} as {}",
+            short(&t.key.to_hex()),
+            t.role.name()
+        ),
         TxKind::RevokeKey(t) => format!("revoke key {}", short(&t.key.to_hex())),
         TxKind::ProposeGovernance(_) => "propose a consortium change".into(),
         TxKind::ApproveGovernance(t) => format!("approve proposal {}", short(&t.proposal.to_hex())),
@@ -184,12 +212,18 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
         TxKind::UpdatePool(t) => format!("update pool {}", t.pool),
         TxKind::TransitionPool(t) => format!("{:?} pool {}", t.action, t.pool).to_lowercase(),
         TxKind::IssueCodes(t) => format!("issue {} codes into {}", t.codes.len(), t.pool),
-        TxKind::Allocate(t) => format!("allocate from {} to member {}", t.pool, short(&t.member.to_hex())),
+        TxKind::Allocate(t) => format!(
+            "allocate from {} to member {}",
+            t.pool,
+            short(&t.member.to_hex())
+        ),
         TxKind::Redeem(t) => format!(
             "redeem {} on an order of {}",
             match &t.target {
-                couponcactus_client::chaincode::tx::RedeemTarget::Token(id) => format!("token {id}"),
-                couponcactus_client::chaincode::tx::RedeemTarget::Code(h) => format!("code {}", short(&h.to_hex())),
+                couponcactus_client::chaincode::tx::RedeemTarget::Token(id) =>
+                    format!("token {id}"),
+                couponcactus_client::chaincode::tx::RedeemTarget::Code(h) =>
+                    format!("code {}", short(&h.to_hex())),
             },
             format_minor(t.order.total_minor, t.order.currency)
         ),
@@ -200,15 +234,24 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
     let result = match outcome {
         TxOutcome::Applied { events } => {
             let detail = events.iter().find_map(|e| match e {
-                Event::Redeemed { discount_minor, currency, .. } => {
-                    Some(format!(": discount {}", format_minor(*discount_minor, *currency)))
-                }
+                Event::Redeemed {
+                    discount_minor,
+                    currency,
+                    ..
+                } => Some(format!(
+                    ": discount {}",
+                    format_minor(*discount_minor, *currency)
+                )),
                 Event::Allocated { token, .. } => Some(format!(": {token}")),
                 _ => None,
             });
             format!("applied{}", detail.unwrap_or_default())
         }
-        TxOutcome::Rejected { rejection } => format!("REJECTED {}: {}", rejection.reason.code(), rejection.message),
+        TxOutcome::Rejected { rejection } => format!(
+            "REJECTED {}: {}",
+            rejection.reason.code(),
+            rejection.message
+        ),
     };
     format!("{what} — {result}")
 }
@@ -225,25 +268,29 @@ async fn history(ctx: &Ctx, id: TokenId, key: PathBuf) -> Result<()> {
         .token_history(&view)
         .await
         .map_err(|e| unverified(&format!("history of {id}"), e))?;
-    emit(ctx.json, &json!({ "history": view, "verified": certified }), || {
-        let mut text = format!("token {id}: {} tx(s)\n", view.entries.len());
-        for e in &view.entries {
-            text.push_str(&format!(
-                "  block {:<6} log {:<6} {}  {}\n",
-                e.height,
-                e.log_index,
-                short(&e.tx.id().to_hex()),
-                tx_summary(&e.tx, &e.result)
-            ));
-        }
-        if let Some(c) = &certified {
-            text.push_str(&format!(
+    emit(
+        ctx.json,
+        &json!({ "history": view, "verified": certified }),
+        || {
+            let mut text = format!("token {id}: {} tx(s)\n", view.entries.len());
+            for e in &view.entries {
+                text.push_str(&format!(
+                    "  block {:<6} log {:<6} {}  {}\n",
+                    e.height,
+                    e.log_index,
+                    short(&e.tx.id().to_hex()),
+                    tx_summary(&e.tx, &e.result)
+                ));
+            }
+            if let Some(c) = &certified {
+                text.push_str(&format!(
                 "every entry's history-log proof verified against the log root of block {}, certified by nodes {:?} (block {})",
                 c.height, c.certified_by, c.certified_height
             ));
-        }
-        text
-    });
+            }
+            text
+        },
+    );
     Ok(())
 }
 
@@ -257,7 +304,11 @@ pub async fn tx(ctx: &Ctx, args: TxArgs) -> Result<()> {
         .map_err(|e| explain(e, Some(&reader.in_use())))?;
     let (Some(tx), Some(outcome)) = (&detail.tx, &detail.view.result) else {
         emit(ctx.json, &json!({ "tx": detail }), || {
-            format!("tx {} is {} (not in a block yet)", args.id, detail.view.status.name())
+            format!(
+                "tx {} is {} (not in a block yet)",
+                args.id,
+                detail.view.status.name()
+            )
         });
         return Ok(());
     };
@@ -266,23 +317,27 @@ pub async fn tx(ctx: &Ctx, args: TxArgs) -> Result<()> {
         .tx(&detail)
         .await
         .map_err(|e| unverified(&format!("tx {}", args.id), e))?;
-    emit(ctx.json, &json!({ "tx": detail, "verified": certified }), || {
-        format!(
-            "tx {} ({} by {})\n  {}\n  block {} index {}, log index {}\n\
+    emit(
+        ctx.json,
+        &json!({ "tx": detail, "verified": certified }),
+        || {
+            format!(
+                "tx {} ({} by {})\n  {}\n  block {} index {}, log index {}\n\
              signature, tx and result proofs verified; its history-log entry is proven under block {}'s log root, \
              certified by nodes {:?} (block {})",
-            args.id,
-            tx.body.kind.name(),
-            short(&tx.signer.to_hex()),
-            tx_summary(tx, outcome),
-            detail.view.height.unwrap_or(0),
-            detail.view.index.unwrap_or(0),
-            detail.view.log_index.unwrap_or(0),
-            certified.height,
-            certified.certified_by,
-            certified.certified_height
-        )
-    });
+                args.id,
+                tx.body.kind.name(),
+                short(&tx.signer.to_hex()),
+                tx_summary(tx, outcome),
+                detail.view.height.unwrap_or(0),
+                detail.view.index.unwrap_or(0),
+                detail.view.log_index.unwrap_or(0),
+                certified.height,
+                certified.certified_by,
+                certified.certified_height
+            )
+        },
+    );
     Ok(())
 }
 
@@ -290,7 +345,11 @@ pub async fn tx(ctx: &Ctx, args: TxArgs) -> Result<()> {
 fn check_block(b: &BlockView) -> Result<()> {
     let mut problems = Vec::new();
     if b.hash != b.header.hash() {
-        problems.push(format!("its hash {} is not its header's {}", b.hash, b.header.hash()));
+        problems.push(format!(
+            "its hash {} is not its header's {}",
+            b.hash,
+            b.header.hash()
+        ));
     }
     if b.header.height != b.height {
         problems.push("its header is of another height".to_string());
@@ -306,7 +365,10 @@ fn check_block(b: &BlockView) -> Result<()> {
     }
     Err(Failure {
         exit: super::output::EXIT_UNVERIFIED,
-        ..Failure::new("proof_invalid", format!("block {}: {}", b.height, problems.join("; ")))
+        ..Failure::new(
+            "proof_invalid",
+            format!("block {}: {}", b.height, problems.join("; ")),
+        )
     }
     .into())
 }
@@ -318,7 +380,10 @@ pub async fn block(ctx: &Ctx, args: BlockArgs) -> Result<()> {
         "latest" => client.latest_block().await,
         h => {
             let height: u64 = h.parse().map_err(|_| {
-                Failure::new("invalid_input", format!("{h:?} is not a height: pass a number or `latest`"))
+                Failure::new(
+                    "invalid_input",
+                    format!("{h:?} is not a height: pass a number or `latest`"),
+                )
             })?;
             client.block(height).await
         }
@@ -343,7 +408,10 @@ pub async fn block(ctx: &Ctx, args: BlockArgs) -> Result<()> {
             block
                 .certificate
                 .as_ref()
-                .map(|c| format!("by nodes {:?}", c.signatures.iter().map(|s| s.node_id).collect::<Vec<_>>()))
+                .map(|c| format!(
+                    "by nodes {:?}",
+                    c.signatures.iter().map(|s| s.node_id).collect::<Vec<_>>()
+                ))
                 .unwrap_or_else(|| "not (yet)".into()),
         );
         for (i, (tx, result)) in block.txs.iter().zip(&block.results).enumerate() {
@@ -371,7 +439,11 @@ pub async fn status(ctx: &Ctx) -> Result<()> {
             s.role,
             s.chain_id,
             client.base_url(),
-            if s.leader_id == 0 { "none known".to_string() } else { format!("node {}", s.leader_id) },
+            if s.leader_id == 0 {
+                "none known".to_string()
+            } else {
+                format!("node {}", s.leader_id)
+            },
             s.term,
             s.height,
             s.block_hash,
