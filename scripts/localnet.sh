@@ -131,8 +131,9 @@ build_cactusd() {
     profile=release
     flags+=(--release)
   fi
-  log "building cactusd ($profile)"
-  cargo build --locked ${flags[@]+"${flags[@]}"} -p couponcactus-node --bin cactusd
+  log "building cactusd and the cactus CLI ($profile)"
+  cargo build --locked ${flags[@]+"${flags[@]}"} -p couponcactus-node --bin cactusd \
+    -p couponcactus-client --bin cactus
   local target
   target="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
@@ -234,8 +235,9 @@ print_usage() {
   echo "  curl -s $url1/v1/checkpoints/latest"
   echo "  curl -s $url1/openapi.json      # the whole API"
   echo "  scripts/localnet.sh status"
-  echo "The cactus CLI (client/, binary cactus) talks to a node with:"
-  echo "  export CACTUS_NODE=$url1"
+  echo "The cactus CLI (built next to cactusd) talks to a node with:"
+  echo "  export PATH=\"$(dirname "$BIN"):\$PATH\" CACTUS_NODE=$url1"
+  echo "  cactus status; cactus --genesis $rel/genesis.toml audit verify   (README: quick start)"
   echo "Stop with scripts/localnet.sh down (--wipe also deletes $rel/)."
 }
 

@@ -102,26 +102,18 @@ pub struct CheckProofArgs {
     pub file: PathBuf,
 }
 
-/// Runs an audit subcommand against the node at `node_url`; `json` selects `--json` output.
-pub async fn run(node_url: &str, json: bool, command: AuditCommand) -> Result<()> {
-    // The genesis file is the global `--genesis`, which the dispatcher does not pass on:
-    // read it from the same command line clap parsed.
-    let genesis = super::Cli::try_parse_from_env_args().and_then(|cli| cli.genesis);
-    let ctx = Ctx {
-        node_url: node_url.to_owned(),
-        json,
-        genesis,
-    };
+/// Runs an audit subcommand with the global options (node URL, `--json`, `--genesis`).
+pub async fn run(ctx: &Ctx, command: AuditCommand) -> Result<()> {
     match command {
-        AuditCommand::Verify(args) => verify(&ctx, args).await,
+        AuditCommand::Verify(args) => verify(ctx, args).await,
         AuditCommand::ProveToken(args) => {
-            let (source, key, genesis) = prover(&ctx, &args.key)?;
+            let (source, key, genesis) = prover(ctx, &args.key)?;
             let (bundle, check) =
                 prove_token(&source, &key, &args.token, genesis.as_ref().map(|g| &g.0))
                     .await
-                    .map_err(|e| explain(e, &ctx))?;
+                    .map_err(|e| explain(e, ctx))?;
             deliver(
-                &ctx,
+                ctx,
                 &bundle,
                 &check,
                 args.out.as_deref(),
@@ -129,25 +121,19 @@ pub async fn run(node_url: &str, json: bool, command: AuditCommand) -> Result<()
             )
         }
         AuditCommand::ProveTx(args) => {
-            let (source, key, genesis) = prover(&ctx, &args.key)?;
+            let (source, key, genesis) = prover(ctx, &args.key)?;
             let (bundle, check) = prove_tx(&source, &key, &args.tx, genesis.as_ref().map(|g| &g.0))
                 .await
-                .map_err(|e| explain(e, &ctx))?;
+                .map_err(|e| explain(e, ctx))?;
             deliver(
-                &ctx,
+                ctx,
                 &bundle,
                 &check,
                 args.out.as_deref(),
                 genesis.as_ref().map(|g| g.1.as_path()),
             )
         }
-        AuditCommand::CheckProof(args) => check_proof(&ctx, &args.file),
-    }
-}
-
-impl super::Cli {
-    fn try_parse_from_env_args() -> Option<super::Cli> {
-        <super::Cli as clap::Parser>::try_parse_from(std::env::args_os()).ok()
+        AuditCommand::CheckProof(args) => check_proof(ctx, &args.file),
     }
 }
 

@@ -146,7 +146,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Tx(a) => reads::tx(&ctx, a).await,
         Command::Block(a) => reads::block(&ctx, a).await,
         Command::Status => reads::status(&ctx).await,
-        Command::Audit(c) => audit::run(&cli.node, cli.json, c).await,
+        Command::Audit(c) => audit::run(&ctx, c).await,
     }
 }
 
