@@ -22,7 +22,9 @@
 //! removed (a leader that must go hands leadership over first). A follower too far behind
 //! gets a snapshot: a descriptor whose state it streams and verifies ([`crate::state_sync`]).
 
-use crate::mempool::{AdmissionError, Mempool, MempoolLimits, check_admission};
+use crate::mempool::{
+    AdmissionError, Mempool, MempoolLimits, check_admission, check_forwarded_admission,
+};
 use crate::network::{Inbound, NetworkHandle, PeerInfo, Protocol};
 use crate::raft_log::RaftStore;
 use crate::state_sync::{
@@ -370,7 +372,7 @@ impl NodeHandle {
                         };
                     }
                 }
-                let admitted = check_admission(
+                let admitted = check_forwarded_admission(
                     &self.shared.store,
                     &self.shared.chain_id,
                     &params,
@@ -378,7 +380,11 @@ impl NodeHandle {
                     now,
                     &tx,
                 )
-                .and_then(|()| lock(&self.shared.mempool).push(id, tx).map(|_| ()));
+                .and_then(|size| {
+                    lock(&self.shared.mempool)
+                        .push_sized(id, tx, size)
+                        .map(|_| ())
+                });
                 match admitted {
                     Ok(()) => ForwardVerdict::Accepted,
                     Err(e) => ForwardVerdict::Refused {
@@ -436,7 +442,7 @@ impl NodeHandle {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        check_admission(
+        let size = check_admission(
             &self.shared.store,
             &self.shared.chain_id,
             &params,
@@ -463,7 +469,7 @@ impl NodeHandle {
             if let Some(done) = self.committed(&id)? {
                 return Ok(SubmitOutcome::Committed(done));
             }
-            pool.push(id, tx)
+            pool.push_sized(id, tx, size)
         };
         if let Err(e) = pushed {
             lock(&self.shared.waiters).remove(&id);

@@ -328,6 +328,12 @@ impl ClusterNode {
         self.member.load(Ordering::SeqCst)
     }
 
+    /// Sets whether the harness counts it as a member, for a test that admits or removes
+    /// it by governance outside the harness (e.g. through the `cactus` CLI).
+    pub fn set_member(&self, member: bool) {
+        self.member.store(member, Ordering::SeqCst);
+    }
+
     fn child(&self) -> MutexGuard<'_, Option<Child>> {
         self.child.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,0 +1,394 @@
+//! `cactus governance` end to end, only through the `cactus` binary against a real
+//! three-org consortium ([`Cluster`]): org 1's admin proposes admitting a fourth node, org
+//! 2's admin approves and the change takes effect; node 4 becomes a voter and the chain
+//! converges; then the node is removed the same way and the voters are [1, 2, 3] again.
+//! Along the way: `show` and `list` read proposals from the certified history log, a
+//! parameter change starts from the current (changed) params, and the error paths exit
+//! with code 3 as the chain rejects them: an org approving twice (`already_approved`),
+//! approving a proposal that took effect (`invalid_transition`), and a terminal key
+//! proposing (`not_authorized`).
+//!
+//! Needs both binaries built: `cargo build -p couponcactus-node --bin cactusd -p
+//! couponcactus-client --bin cactus`.
+
+use couponcactus_genesis::KeyFile;
+use couponcactus_tests::cluster::Cluster;
+use couponcactus_tests::node::cactus_binary;
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Longest one `cactus` command may take.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+/// Exit code of a tx the chain rejected (documented in `cactus --help`).
+const EXIT_REJECTED: i32 = 3;
+
+/// What one `cactus` run did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "cactus failed: {self:#?}");
+        self
+    }
+
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("--json output does not parse ({e}): {self:#?}"))
+    }
+
+    #[track_caller]
+    fn rejected(self, code: &str) -> Run {
+        assert_eq!(self.code, EXIT_REJECTED, "expected a rejection: {self:#?}");
+        assert!(
+            self.stderr.contains("REJECTED") && self.stderr.contains(code),
+            "expected rejection {code}: {self:#?}"
+        );
+        self
+    }
+}
+
+/// The `cactus` command line against one node of the cluster, with its genesis file.
+struct Cli {
+    node: String,
+    genesis: PathBuf,
+    keys: PathBuf,
+}
+
+impl Cli {
+    fn run(&self, args: &[&str]) -> Run {
+        let mut child = Command::new(cactus_binary())
+            .arg("--genesis")
+            .arg(&self.genesis)
+            .args(args)
+            .current_dir(&self.keys)
+            .env("CACTUS_NODE", &self.node)
+            .env_remove("CACTUS_KEY")
+            .env_remove("CACTUS_GENESIS")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting cactus");
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        while child.try_wait().expect("polling cactus").is_none() {
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("cactus output");
+                panic!(
+                    "cactus {args:?} did not finish within {COMMAND_TIMEOUT:?}\nstdout: {}\nstderr: {}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("cactus output");
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        eprintln!(
+            "$ cactus {}\n[exit {}]\n{}{}",
+            args.join(" "),
+            run.code,
+            run.stdout,
+            run.stderr
+        );
+        run
+    }
+
+    /// Writes `key` as a key file `name` and returns its path.
+    fn key_file(&self, name: &str, key: &SigningKey) -> String {
+        let path = self.keys.join(name);
+        KeyFile::from_seed(key.to_bytes())
+            .save(&path)
+            .expect("writing a key file");
+        s(&path).to_string()
+    }
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 temp paths")
+}
+
+#[test]
+fn org_admins_add_and_remove_a_node_with_the_cli() {
+    let mut cluster = Cluster::start(3);
+    let four = cluster.add_node();
+    assert_eq!(four, 4);
+    let keys = cluster.dir().join("cli-keys");
+    std::fs::create_dir_all(&keys).expect("creating the key folder");
+    let cli = Cli {
+        node: cluster.node(1).url(),
+        genesis: cluster.dir().join("genesis.toml"),
+        keys,
+    };
+    let acme = cli.key_file("acme-admin.key", &cluster.org(1).admin);
+    let globex = cli.key_file("globex-admin.key", &cluster.org(2).admin);
+    let initech = cli.key_file("initech-admin.key", &cluster.org(3).admin);
+    let terminal = cli.key_file("acme-terminal.key", &cluster.org(1).terminal);
+    let node4 = cluster.node(four);
+    let node4_org = cluster.org(node4.org()).id.to_string();
+    let node4_key = node4.dir().join("node.key");
+    let node4_addr = node4.p2p_addr();
+
+    // Org 1's admin proposes node 4 as a voter: one of the two approvals needed.
+    let proposed = cli
+        .run(&[
+            "--json",
+            "governance",
+            "propose",
+            "add-node",
+            "--key",
+            &acme,
+            "--id",
+            "4",
+            "--org",
+            &node4_org,
+            "--node-key",
+            s(&node4_key),
+            "--p2p-addr",
+            &node4_addr,
+        ])
+        .ok()
+        .json();
+    let proposal = proposed["proposal"]
+        .as_str()
+        .expect("the proposal id")
+        .to_string();
+    assert_eq!(proposed["approvals"], 1, "{proposed}");
+    assert_eq!(proposed["needed"], 2, "{proposed}");
+    assert_eq!(proposed["orgs"], 3, "{proposed}");
+    assert_eq!(proposed["proposer_org"], "acme", "{proposed}");
+    assert!(proposed["executed_at"].is_null(), "{proposed}");
+    assert_eq!(proposed["change"]["change"], "add_node", "{proposed}");
+    assert_eq!(proposed["change"]["node"]["node_id"], 4, "{proposed}");
+    assert_eq!(proposed["change"]["node"]["voter"], true, "{proposed}");
+    assert!(
+        proposed["next"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("cactus governance approve {proposal}")),
+        "{proposed}"
+    );
+
+    // Anyone with the genesis file sees it open, with acme's approval.
+    let shown = cli
+        .run(&["--json", "governance", "show", &proposal])
+        .ok()
+        .json();
+    assert_eq!(shown["proposal"]["state"], "open", "{shown}");
+    assert_eq!(shown["proposal"]["approvals"][0]["org"], "acme", "{shown}");
+    assert_eq!(shown["proposal"]["needed"], 2, "{shown}");
+    assert!(
+        shown["proposal"]["expires_at_ms"].as_u64().is_some(),
+        "{shown}"
+    );
+    let human = cli.run(&["governance", "show", &proposal]).ok();
+    assert!(
+        human.stdout.contains("open: needs 1 more approval"),
+        "{human:#?}"
+    );
+    assert!(human.stdout.contains("certified by nodes"), "{human:#?}");
+    let open = cli
+        .run(&["--json", "governance", "list", "--open"])
+        .ok()
+        .json();
+    assert_eq!(open["proposals"].as_array().unwrap().len(), 1, "{open}");
+    assert_eq!(
+        open["proposals"][0]["proposal"],
+        proposal.as_str(),
+        "{open}"
+    );
+
+    // The same org approving again is rejected by the chain: exit 3.
+    let twice = cli
+        .run(&["governance", "approve", &proposal, "--key", &acme])
+        .rejected("already_approved");
+    assert!(twice.stderr.contains("hint:"), "{twice:#?}");
+
+    // Org 2's admin approves: the change takes effect in that block.
+    let approved = cli
+        .run(&["governance", "approve", &proposal, "--key", &globex])
+        .ok();
+    assert!(
+        approved.stdout.contains("executed at block")
+            && approved.stdout.contains("node 4 added")
+            && approved.stdout.contains("learner"),
+        "{approved:#?}"
+    );
+    node4.set_member(true);
+    cluster.wait_for("node 4 a voter on the leader", || {
+        let statuses = cluster.member_statuses()?;
+        let leader = statuses
+            .iter()
+            .find(|s| s.role == "leader")
+            .ok_or("no leader")?;
+        if leader.voters.contains(&four) {
+            Ok(())
+        } else {
+            Err(format!(
+                "leader {}: voters {:?} learners {:?}",
+                leader.node_id, leader.voters, leader.learners
+            ))
+        }
+    });
+    cluster.wait_for_voters(&[1, 2, 3, 4]);
+    cluster.assert_converged();
+
+    // Approving a proposal that took effect is rejected; so is a terminal proposing.
+    cli.run(&["governance", "approve", &proposal, "--key", &initech])
+        .rejected("invalid_transition");
+    let terminal_run = cli.run(&[
+        "--json",
+        "governance",
+        "propose",
+        "remove-node",
+        "--key",
+        &terminal,
+        "--id",
+        "4",
+    ]);
+    assert_eq!(terminal_run.code, EXIT_REJECTED, "{terminal_run:#?}");
+    assert_eq!(
+        terminal_run.json()["error"]["code"],
+        "not_authorized",
+        "{terminal_run:#?}"
+    );
+    assert!(
+        terminal_run.stderr.contains("org-admin key"),
+        "{terminal_run:#?}"
+    );
+
+    // `show` now reads it as executed, with the block the new four voters certified.
+    let shown = cli
+        .run(&["--json", "governance", "show", &proposal])
+        .ok()
+        .json();
+    assert_eq!(shown["proposal"]["state"], "executed", "{shown}");
+    assert_eq!(
+        shown["proposal"]["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["org"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["acme", "globex"],
+        "{shown}"
+    );
+
+    // Org 2 proposes removing node 4 (human output), org 3 approves.
+    let removal = cli
+        .run(&[
+            "governance",
+            "propose",
+            "remove-node",
+            "--key",
+            &globex,
+            "--id",
+            "4",
+        ])
+        .ok();
+    assert!(
+        removal
+            .stdout
+            .contains("needs 2 of 3 orgs; approvals: globex"),
+        "{removal:#?}"
+    );
+    let removal_id = removal
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("proposal "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("the proposal id line")
+        .to_string();
+    let removed = cli
+        .run(&[
+            "--json",
+            "governance",
+            "approve",
+            &removal_id,
+            "--key",
+            &initech,
+        ])
+        .ok()
+        .json();
+    assert_eq!(removed["approvals"], 2, "{removed}");
+    assert_eq!(removed["approved_by"], "initech", "{removed}");
+    assert!(removed["executed_at"].as_u64().is_some(), "{removed}");
+    assert_eq!(removed["change"]["change"], "remove_node", "{removed}");
+    node4.set_member(false);
+    let statuses = cluster.wait_for_voters(&[1, 2, 3]);
+    assert!(statuses.iter().all(|s| !s.learners.contains(&four)));
+    cluster.assert_converged();
+
+    // Parameters: a change applies, and the next proposal starts from the changed params.
+    let batch = cli
+        .run(&[
+            "--json",
+            "governance",
+            "propose",
+            "params",
+            "--key",
+            &initech,
+            "--max-batch-codes",
+            "6000",
+        ])
+        .ok()
+        .json();
+    assert_eq!(batch["base"]["params"]["max_batch_codes"], 5000, "{batch}");
+    let batch_id = batch["proposal"].as_str().unwrap().to_string();
+    cli.run(&["governance", "approve", &batch_id, "--key", &acme])
+        .ok();
+    let ttl = cli
+        .run(&[
+            "--json",
+            "governance",
+            "propose",
+            "params",
+            "--key",
+            &acme,
+            "--proposal-ttl-ms",
+            "3600000",
+        ])
+        .ok()
+        .json();
+    assert_eq!(ttl["base"]["params"]["max_batch_codes"], 6000, "{ttl}");
+    assert_eq!(ttl["change"]["params"]["max_batch_codes"], 6000, "{ttl}");
+    assert_eq!(
+        ttl["change"]["params"]["proposal_ttl_ms"], 3_600_000,
+        "{ttl}"
+    );
+    let all = cli.run(&["--json", "governance", "list"]).ok().json();
+    let states: Vec<&str> = all["proposals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        states,
+        ["executed", "executed", "executed", "open"],
+        "{all}"
+    );
+    assert_eq!(all["params"]["max_batch_codes"], 6000, "{all}");
+    let listed = cli.run(&["governance", "list", "--open"]).ok();
+    assert!(
+        listed
+            .stdout
+            .contains("proposal_ttl_ms 604800000 → 3600000"),
+        "{listed:#?}"
+    );
+}
