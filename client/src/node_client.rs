@@ -253,6 +253,21 @@ impl NodeClient {
         })
     }
 
+    /// A client of the node at `base_url` on chain `chain_id` that sends its requests with
+    /// `http`: e.g. one [`load_http_client`] shared by the clients of several nodes.
+    pub fn with_http_client(
+        base_url: &str,
+        chain_id: ChainId,
+        http: reqwest::Client,
+    ) -> Result<NodeClient> {
+        Ok(NodeClient {
+            base: normalize_node_url(base_url)?,
+            http,
+            chain_id,
+            reader: None,
+        })
+    }
+
     /// A client of the node at `base_url`, on the chain the node reports
     /// (`GET /v1/status`).
     pub async fn connect(base_url: &str) -> Result<NodeClient> {
@@ -453,6 +468,37 @@ impl NodeClient {
         Self::decode(method, path, status, bytes, &[])
     }
 
+    /// Submits one tx given as its canonical bincode bytes (`encode(&signed_tx)`, sent as
+    /// `application/octet-stream`): what a terminal that signed ahead of time sends, with
+    /// no JSON encoding on the way. Answers as [`NodeClient::submit_with`].
+    pub async fn submit_encoded(&self, tx: Vec<u8>, wait: Wait) -> Result<TxView> {
+        let path = format!("/v1/txs{}", wait.query());
+        let (status, bytes) = self
+            .request(
+                Method::POST,
+                &path,
+                Some(("application/octet-stream", tx)),
+                false,
+            )
+            .await?;
+        Self::tx_view(Method::POST, &path, status, &bytes)
+    }
+
+    /// Submits a batch given as the canonical bincode bytes of `Vec<SignedTx>` (at most
+    /// 10,000 txs). Answers as [`NodeClient::submit_batch`].
+    pub async fn submit_batch_encoded(&self, txs: Vec<u8>, wait: Wait) -> Result<BatchView> {
+        let path = format!("/v1/txs/batch{}", wait.query());
+        let (status, bytes) = self
+            .request(
+                Method::POST,
+                &path,
+                Some(("application/octet-stream", txs)),
+                false,
+            )
+            .await?;
+        Self::decode(Method::POST, &path, status, &bytes, &[StatusCode::OK])
+    }
+
     /// Submits up to 10,000 txs, admitted in order (`POST /v1/txs/batch`); with
     /// [`Wait::ForCommit`] the node waits up to its batch timeout for them to commit.
     pub async fn submit_batch(&self, txs: &[SignedTx], wait: Wait) -> Result<BatchView> {
@@ -649,6 +695,25 @@ impl NodeClient {
     pub async fn openapi(&self) -> Result<serde_json::Value> {
         self.get("/openapi.json", false).await
     }
+}
+
+/// An HTTP client for many concurrent requests to a few nodes (load generators, busy
+/// back offices): keeps up to `connections` idle connections per node so that `connections`
+/// requests in flight never wait for a new TCP connection, and sends small requests at once
+/// (`TCP_NODELAY`). Share it between the [`NodeClient`]s of several nodes with
+/// [`NodeClient::with_http_client`].
+pub fn load_http_client(
+    connections: usize,
+    timeout: Duration,
+) -> std::result::Result<reqwest::Client, NodeClientError> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_max_idle_per_host(connections.max(1))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(NodeClientError::Setup)
 }
 
 fn height_query(height: Option<u64>) -> String {

@@ -7,10 +7,12 @@
 //! [`output`] owns both and the exit codes.
 
 pub mod audit;
+pub mod bench;
 mod codes;
 mod context;
 mod coupons;
 mod genesis;
+pub mod governance;
 mod keys;
 pub mod output;
 mod pool;
@@ -121,6 +123,14 @@ pub enum Command {
     /// Verify the chain offline, or fetch and check single proofs for third parties.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Change the consortium (org admins): propose adding or removing a node or an org, or
+    /// new chain params; approve a proposal; show or list proposals.
+    #[command(subcommand)]
+    Governance(governance::GovernanceCommand),
+    /// Load generator and benchmarks against a running consortium: redeem, issue, proofs,
+    /// audit (committed tx/s and latency percentiles; --json for scripts).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs a parsed command line.
@@ -147,6 +157,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Block(a) => reads::block(&ctx, a).await,
         Command::Status => reads::status(&ctx).await,
         Command::Audit(c) => audit::run(&ctx, c).await,
+        Command::Governance(c) => governance::run(&ctx, c).await,
+        Command::Bench(c) => bench::run(&ctx, c).await,
     }
 }
 

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# Benchmarks of a local 3-node consortium, written into docs/performance.md. From a fresh
+# clone: installs what is missing, builds cactusd and cactus in release mode, starts a
+# 3-node localnet on loopback (fsync on: every block and Raft entry is a synced RocksDB
+# write) in its own folder and ports, runs the `cactus bench` commands, records each node's
+# RSS, stops the localnet and replaces its own section of docs/performance.md.
+#
+#   scripts/bench.sh
+#
+# Runs, in order: `bench redeem` at each concurrency of BENCH_CONCURRENCY (each run makes
+# its own pool and coupons), `bench issue`, each node's RSS, `bench proofs`, `bench audit`
+# (the whole chain the runs above made), each node's RSS again.
+#
+# Environment:
+#   BENCH_DURATION=20          seconds of each `bench redeem` run
+#   BENCH_CONCURRENCY="1 64 256"  concurrencies of the `bench redeem` runs
+#   BENCH_TOKENS=200000        codes `bench issue` issues (rounded up to batches of 5,000);
+#                              BENCH_TOKENS=1000000 for the memory target at 1M tokens
+#   BENCH_PROOFS=20000         proofs `bench proofs` fetches and verifies
+#   BENCH_DIR=target/bench     the localnet (BENCH_DIR/localnet) and the JSON results
+#   BENCH_BASE_PORT=7410       node i: HTTP on 127.0.0.1:(base+i), libp2p on (base+100+i)
+#   BENCH_KEEP=0               1: leave the localnet running afterwards
+#   BENCH_DOC=docs/performance.md  where the section goes (empty: print it only)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+ROOT="$(repo_root)"
+cd "$ROOT"
+
+DURATION="${BENCH_DURATION:-20}"
+CONCURRENCY="${BENCH_CONCURRENCY:-1 64 256}"
+TOKENS="${BENCH_TOKENS:-200000}"
+PROOFS="${BENCH_PROOFS:-20000}"
+OUT="${BENCH_DIR:-target/bench}"
+case "$OUT" in /*) ;; *) OUT="$ROOT/$OUT" ;; esac
+BASE_PORT="${BENCH_BASE_PORT:-7410}"
+DOC="${BENCH_DOC-docs/performance.md}"
+BEGIN_MARK='<!-- scripts/bench.sh: begin (generated; rerun scripts/bench.sh to replace this section) -->'
+END_MARK='<!-- scripts/bench.sh: end -->'
+
+die() {
+  printf 'bench: %s\n' "$*" >&2
+  exit 1
+}
+
+for v in "$DURATION" "$TOKENS" "$PROOFS" "$BASE_PORT"; do
+  [[ "$v" =~ ^[0-9]+$ ]] || die "BENCH_DURATION, BENCH_TOKENS, BENCH_PROOFS and BENCH_BASE_PORT are numbers, not '$v'"
+done
+BATCHES=$(((TOKENS + 4999) / 5000))
+
+ensure_cargo
+ensure_build_deps
+command -v jq >/dev/null 2>&1 || ensure_apt jq
+command -v curl >/dev/null 2>&1 || ensure_apt curl
+
+log "building cactusd and cactus (release)"
+cargo build --release --locked -p couponcactus-node --bin cactusd -p couponcactus-client --bin cactus
+TARGET="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+BIN="${TARGET:-${CARGO_TARGET_DIR:-$ROOT/target}}/release"
+[ -x "$BIN/cactusd" ] && [ -x "$BIN/cactus" ] || die "release binaries not found in $BIN"
+
+# The bench's own localnet: never a developer's .localnet.
+export LOCALNET_DIR="$OUT/localnet" LOCALNET_BASE_PORT="$BASE_PORT" LOCALNET_RELEASE=1 \
+  CACTUSD_BIN="$BIN/cactusd"
+mkdir -p "$OUT"
+localnet() { "$ROOT/scripts/localnet.sh" "$@"; }
+if [ -d "$LOCALNET_DIR" ]; then
+  log "removing the previous bench localnet in $LOCALNET_DIR"
+  localnet down --wipe
+fi
+rm -f "$OUT"/*.json
+cleanup() {
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    log "leaving the bench localnet running (LOCALNET_DIR=$LOCALNET_DIR scripts/localnet.sh down --wipe stops it)"
+  else
+    localnet down --wipe >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+LOAD_BEFORE="$(cut -d' ' -f1-3 /proc/loadavg)"
+localnet up --nodes 3
+
+NODES=""
+PIDS=()
+for i in 1 2 3; do
+  addr="$(sed -n 's/^http_addr *= *"\(.*\)"/\1/p' "$LOCALNET_DIR/node$i/cactusd.toml")"
+  NODES="${NODES:+$NODES,}http://$addr"
+  PIDS+=("$(cat "$LOCALNET_DIR/node$i/cactusd.pid")")
+done
+KEY="$LOCALNET_DIR/orgs/acme/keys/org-admin.key"
+REL_KEY="${KEY#"$ROOT"/}"
+CACTUS=("$BIN/cactus" --json --genesis "$LOCALNET_DIR/genesis.toml")
+COMMANDS=()
+
+# bench NAME ARGS...: runs `cactus --json bench ARGS` into $OUT/NAME.json.
+bench() {
+  local name="$1"
+  shift
+  log "cactus bench $*"
+  COMMANDS+=("cactus --json --genesis \$LOCALNET/genesis.toml bench $* --key \$LOCALNET/orgs/acme/keys/org-admin.key --nodes \$NODES")
+  "${CACTUS[@]}" bench "$@" --key "$KEY" --nodes "$NODES" >"$OUT/$name.json" ||
+    die "cactus bench $* failed: $(cat "$OUT/$name.json")"
+  jq -c . "$OUT/$name.json" >&2
+}
+
+# rss NAME: each node's VmRSS in MiB into $OUT/NAME.json.
+rss() {
+  local pid values=()
+  for pid in "${PIDS[@]}"; do
+    values+=("$(awk '/^VmRSS:/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status" 2>/dev/null || echo null)")
+  done
+  local IFS=,
+  echo "{\"rss_mib\":[${values[*]}]}" >"$OUT/$1.json"
+  log "node RSS (MiB): ${values[*]}"
+}
+
+for c in $CONCURRENCY; do
+  bench "redeem-c$c" redeem --concurrency "$c" --duration "$DURATION"
+done
+bench issue issue --batches "$BATCHES" --batch-size 5000 --concurrency 4
+rss rss-after-issue
+bench proofs proofs --count "$PROOFS" --concurrency 64
+bench audit audit
+rss rss-end
+cleanup
+trap - EXIT
+
+# ---- the section of docs/performance.md -------------------------------------------------
+
+j() { jq -r "$2" "$OUT/$1.json"; }
+# num X [DECIMALS]: X rounded, thousands grouped.
+num() { LC_ALL=C awk -v x="$1" -v d="${2:-0}" 'BEGIN {
+  s = sprintf("%." d "f", x); split(s, p, "."); i = p[1]; o = "";
+  while (length(i) > 3) { o = "," substr(i, length(i) - 2) o; i = substr(i, 1, length(i) - 3) }
+  printf "%s%s%s", i, o, (d > 0 ? "." p[2] : "") }'; }
+# verdict OK: met / missed.
+verdict() { if [ "$1" = 1 ]; then echo "**met**"; else echo "**missed**"; fi; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? 1 : 0 }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
+
+# Tokens on the chain: the redeem runs' coupons, the issue bench's codes, the 20 demo codes.
+TOKENS_ON_CHAIN=$(($(for c in $CONCURRENCY; do j "redeem-c$c" .coupons; done | paste -sd+ - || echo 0) + $(j issue .committed_codes) + 20))
+MAX_RSS="$(jq -r '[.rss_mib[] | numbers] | max // 0' "$OUT/rss-after-issue.json")"
+MAX_RSS_END="$(jq -r '[.rss_mib[] | numbers] | max // 0' "$OUT/rss-end.json")"
+
+section() {
+  local commit dirty="" top_c
+  commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  git diff --quiet HEAD 2>/dev/null || dirty=" with uncommitted changes"
+  top_c="$(echo "$CONCURRENCY" | tr ' ' '\n' | sort -n | tail -1)"
+  local low_c
+  low_c="$(echo "$CONCURRENCY" | tr ' ' '\n' | sort -n | head -1)"
+  echo "$BEGIN_MARK"
+  echo
+  echo "## Consortium benchmarks (scripts/bench.sh)"
+  echo
+  echo "Written by \`scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); rerun it to replace this section."
+  echo
+  echo "**Machine.** \`nproc\`: $(nproc); CPU: $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1);" \
+    "RAM: $(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo); $(rustc --version);" \
+    "commit \`$commit\`$dirty; kernel $(uname -r). Load average before the run: $LOAD_BEFORE."
+  echo "All three nodes, and the load generator, run on this machine; release build; Raft and"
+  echo "block writes are synced RocksDB writes (fsync on)."
+  echo
+  echo "**Commands.** \`scripts/bench.sh\` (BENCH_DURATION=$DURATION, BENCH_CONCURRENCY=\"$CONCURRENCY\","
+  echo "BENCH_TOKENS=$TOKENS, BENCH_PROOFS=$PROOFS) starts a 3-node localnet (\`LOCALNET_RELEASE=1"
+  echo "scripts/localnet.sh up --nodes 3\` in \`${LOCALNET_DIR#"$ROOT"/}\`, HTTP on 127.0.0.1:$((BASE_PORT + 1))-$((BASE_PORT + 3))) and runs, with"
+  echo "\`NODES\` the three nodes' URLs (requests are spread over all three):"
+  echo
+  echo '```'
+  printf '%s\n' "${COMMANDS[@]}"
+  echo '```'
+  echo
+  echo "Each \`bench redeem\` run registers its own issuer and 16 terminal keys, issues and"
+  echo "activates its own pool, pre-signs one redemption per coupon (not measured), then keeps C"
+  echo "requests in flight for the duration, one signed tx per \`POST /v1/txs\` (canonical bytes),"
+  echo "each waiting for its commit. Redemptions are by code of unallocated tokens (what a POS"
+  echo "does with a scanned code). Only applied txs count; latency is per request, submit to"
+  echo "acknowledged commit."
+  echo
+  echo "### Figures against the targets"
+  echo
+  echo "| figure | target | measured | |"
+  echo "| - | - | - | - |"
+  if [ -f "$OUT/redeem-c$top_c.json" ]; then
+    local r p99 ok
+    r="$(j "redeem-c$top_c" .committed_per_sec)"
+    p99="$(j "redeem-c$top_c" .p99_ms)"
+    ok=$(($(ge "$r" 20000) * $(le "$p99" 50)))
+    echo "| redemptions committed at concurrency $top_c | ≥ 20,000 tx/s with p99 ≤ 50 ms | $(num "$r") tx/s ($(pct "$r" 20000) % of target), p99 $(num "$p99" 1) ms | $(verdict "$ok") |"
+  fi
+  if [ -f "$OUT/redeem-c$low_c.json" ]; then
+    local p50
+    p50="$(j "redeem-c$low_c" .p50_ms)"
+    echo "| redemption latency at concurrency $low_c | p50 ≤ 2 ms | p50 $(num "$p50" 2) ms | $(verdict "$(le "$p50" 2)") |"
+  fi
+  local total commit gen
+  total="$(j issue .total_codes_per_sec)"
+  commit="$(j issue .committed_codes_per_sec)"
+  gen="$(j issue .generate_seal_codes_per_sec)"
+  echo "| codes issued and committed | ≥ 100,000 codes/s | $(num "$total") codes/s end to end ($(pct "$total" 100000) %); generate+seal $(num "$gen")/s, submit→commit $(num "$commit")/s | $(verdict "$(ge "$total" 100000)") |"
+  local replay
+  replay="$(j audit .replay_tx_per_sec)"
+  echo "| audit replay | ≥ 50,000 tx/s | $(num "$replay") tx/s replayed ($(pct "$replay" 50000) %); download $(num "$(j audit .download_tx_per_sec)") tx/s | $(verdict "$(ge "$replay" 50000)") |"
+  local proofs
+  proofs="$(j proofs .proofs_per_sec)"
+  echo "| token proofs fetched and verified | ≥ 20,000/s | $(num "$proofs")/s ($(pct "$proofs" 20000) %) | $(verdict "$(ge "$proofs" 20000)") |"
+  if [ "$TOKENS_ON_CHAIN" -ge 1000000 ]; then
+    echo "| node RSS at 1,000,000 tokens | < 500 MiB | largest $(num "$MAX_RSS") MiB at $(num "$TOKENS_ON_CHAIN") tokens | $(verdict "$(awk -v a="$MAX_RSS" 'BEGIN { print (a < 500) ? 1 : 0 }')") |"
+  else
+    echo "| node RSS at 1,000,000 tokens | < 500 MiB | largest $(num "$MAX_RSS") MiB at only $(num "$TOKENS_ON_CHAIN") tokens (BENCH_TOKENS=1000000 for the target) | not judged |"
+  fi
+  echo
+  echo "### bench redeem"
+  echo
+  echo "| C | committed tx/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | GET /healthz req/s at C | client CPU (cores) | mean txs per block | leader apply busy |"
+  echo "| - | - | - | - | - | - | - | - | - | - | - | - |"
+  for c in $CONCURRENCY; do
+    local f="redeem-c$c"
+    echo "| $c | $(num "$(j "$f" .committed_per_sec)") | $(num "$(j "$f" .p50_ms)" 2) | $(num "$(j "$f" .p90_ms)" 2) | $(num "$(j "$f" .p99_ms)" 2) | $(num "$(j "$f" .p999_ms)" 2) | $(num "$(j "$f" .max_ms)" 1) |" \
+      "$(j "$f" '.errors as $e | if $e == 0 then "0" else "\($e) (\(.errors_by_code | to_entries | map("\(.key) \(.value)") | join(", ")))" end')" \
+      "| $(num "$(j "$f" '.load_generator.healthz_per_sec // 0')") | $(j "$f" '.load_generator.client_cpu_cores // "?"') |" \
+      "$(j "$f" '[.node_side[] | .mean_block_txs | numbers] | max // 0') |" \
+      "$(j "$f" '[.node_side[] | .apply_busy] | max // 0') |"
+    if [ "$(j "$f" .exhausted)" = true ]; then
+      echo "| | (the pre-signed coupons ran out after $(j "$f" .duration_s) s) | | | | | | | | | | |"
+    fi
+  done
+  echo
+  echo "Committed tx/s count applied redemptions over the measured wall time (first request to"
+  echo "last answer). \"GET /healthz\" is the same load generator at the same concurrency against"
+  echo "a trivial endpoint for 2 s before the run: what HTTP alone allows on this machine. \"client"
+  echo "CPU\" is the load generator's own CPU use during the run, in cores (the machine has"
+  echo "$(nproc)). \"mean txs per block\" and \"leader apply busy\" (share of the run the leader spent"
+  echo "applying blocks) come from the nodes' \`/metrics\` (\`cactus_block_txs\`,"
+  echo "\`cactus_block_apply_seconds\`) before and after the run."
+  echo
+  echo "### bench issue, proofs, audit"
+  echo
+  echo "- issue: $(num "$(j issue .codes)") codes in $(j issue .batches) batches of 5,000, 4 in flight: generate+seal"
+  echo "  $(j issue .generate_seal_s) s ($(num "$(j issue .generate_seal_codes_per_sec)") codes/s on $(j issue .threads) threads), sign"
+  echo "  $(j issue .sign_s) s, submit→commit $(j issue .submit_s) s ($(num "$(j issue .committed_codes_per_sec)") codes/s; per batch p50"
+  echo "  $(num "$(j issue .p50_ms)") ms, p99 $(num "$(j issue .p99_ms)") ms), total $(j issue .total_s) s = $(num "$(j issue .total_codes_per_sec)") codes/s."
+  echo "- node RSS after issuing ($(num "$TOKENS_ON_CHAIN") tokens on the chain): $(jq -r '.rss_mib | map(tostring) | join(", ")' "$OUT/rss-after-issue.json") MiB;"
+  echo "  after the proofs and the audit: $(jq -r '.rss_mib | map(tostring) | join(", ")' "$OUT/rss-end.json") MiB (largest $(num "$MAX_RSS_END") MiB)."
+  echo "- proofs: $(num "$(j proofs .verified)") token reads (signed) of a $(num "$(j proofs .tokens)")-token pool, 64 in flight, each state proof"
+  echo "  checked locally ($(j proofs .verify_mean_us) µs each) and its header tied to a certificate once per header"
+  echo "  ($(j proofs .headers_certified) headers): $(num "$(j proofs .proofs_per_sec)") proofs/s, p50 $(num "$(j proofs .p50_ms)" 2) ms, p99 $(num "$(j proofs .p99_ms)" 2) ms, errors $(j proofs .errors)."
+  echo "- audit: the whole chain the runs above made, $(num "$(j audit .blocks)") blocks and $(num "$(j audit .txs)") txs"
+  echo "  ($(j audit '.tx_kinds | to_entries | map("\(.key) \(.value)") | join(", ")'); $(num "$(j audit .issued_codes)") codes issued): download"
+  echo "  $(j audit .download_s) s, then replay from memory $(j audit .replay_s) s ($(num "$(j audit .replay_tx_per_sec)") tx/s: every signature,"
+  echo "  root and certificate re-checked, every block re-executed from genesis)."
+  echo
+  echo "The JSON of every run is in \`${OUT#"$ROOT"/}/\` after a run."
+  echo
+  echo "$END_MARK"
+}
+
+SECTION="$(section)"
+if [ -z "$DOC" ]; then
+  printf '%s\n' "$SECTION"
+  exit 0
+fi
+[ -f "$DOC" ] || die "$DOC not found"
+printf '%s\n' "$SECTION" >"$OUT/section.md"
+if grep -qF "$BEGIN_MARK" "$DOC"; then
+  awk -v begin="$BEGIN_MARK" -v end="$END_MARK" -v file="$OUT/section.md" '
+    $0 == begin { while ((getline line < file) > 0) print line; skip = 1; next }
+    skip && $0 == end { skip = 0; next }
+    !skip { print }' "$DOC" >"$OUT/doc.md"
+  cat "$OUT/doc.md" >"$DOC"
+else
+  { echo; cat "$OUT/section.md"; } >>"$DOC"
+fi
+log "wrote the figures into $DOC"
+printf '%s\n' "$SECTION"
