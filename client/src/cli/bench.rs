@@ -630,6 +630,33 @@ impl Cluster {
         }
     }
 
+    /// Waits until every node has applied the highest block any of them has (reads spread
+    /// over the nodes then find what the setup wrote); gives up with a warning after 2
+    /// minutes.
+    async fn wait_synced(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut target = None;
+        loop {
+            let heights: Vec<Option<u64>> = futures_join((0..self.urls.len()).map(|i| {
+                let c = self.client(i);
+                async move { c.status().await.ok().map(|s| s.height) }
+            }))
+            .await;
+            let top = heights.iter().flatten().copied().max().unwrap_or(0);
+            let target = *target.get_or_insert(top);
+            if heights.iter().all(|h| h.is_some_and(|h| h >= target)) {
+                return;
+            }
+            if Instant::now() >= deadline {
+                eprintln!(
+                    "warning: the nodes did not all reach height {target} within 2 minutes: {heights:?}"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn metrics(&self) -> Vec<BTreeMap<String, f64>> {
         futures_join((0..self.urls.len()).map(|i| {
             let c = self.client(i);
@@ -1574,6 +1601,7 @@ async fn redeem(ctx: &Ctx, args: RedeemArgs) -> Result<()> {
     };
     let presign_s = started.elapsed().as_secs_f64();
 
+    cluster.wait_synced().await;
     let clients = cluster.clients();
     let probe = if args.probe_secs > 0 {
         say(format!(
@@ -1974,6 +2002,7 @@ async fn proofs(ctx: &Ctx, args: ProofsArgs) -> Result<()> {
     if tokens == 0 {
         return Err(Failure::new("invalid_input", format!("pool {pool} has no tokens")).into());
     }
+    cluster.wait_synced().await;
 
     let next = Arc::new(AtomicU64::new(0));
     let certified: Arc<tokio::sync::Mutex<BTreeSet<Hash32>>> = Arc::default();
@@ -2145,6 +2174,10 @@ struct AuditBenchReport {
     download_tx_per_sec: f64,
     replay_s: f64,
     replay_tx_per_sec: f64,
+    /// The replay of blocks without issue txs (redemptions and the like), each block timed.
+    replay_without_issue: ReplayShare,
+    /// The replay of blocks with issue txs (every code becomes a token in the state tree).
+    replay_with_issue: ReplayShare,
     /// Download then replay, one after the other.
     total_s: f64,
     total_tx_per_sec: f64,
@@ -2154,6 +2187,45 @@ struct AuditBenchReport {
     end_to_end_tx_per_sec: Option<f64>,
     height: u64,
     node: String,
+}
+
+/// The part of a replay spent on some blocks.
+#[derive(Debug, Default, Serialize)]
+struct ReplayShare {
+    blocks: u64,
+    txs: u64,
+    codes: u64,
+    seconds: f64,
+    tx_per_sec: f64,
+}
+
+/// Splits a replay's time between blocks with issue txs and the others, from the progress
+/// reports' `(height, time)` after each range (the first: before any block).
+fn split_replay(
+    marks: &[(u64, Instant)],
+    blocks: &BTreeMap<u64, (u64, u64)>,
+) -> (ReplayShare, ReplayShare) {
+    let (mut other, mut issue) = (ReplayShare::default(), ReplayShare::default());
+    for pair in marks.windows(2) {
+        let ((from, t0), (to, t1)) = (pair[0], pair[1]);
+        let range: Vec<(u64, u64)> = (from + 1..=to)
+            .filter_map(|h| blocks.get(&h).copied())
+            .collect();
+        let share = if range.iter().any(|(_, codes)| *codes > 0) {
+            &mut issue
+        } else {
+            &mut other
+        };
+        share.blocks += to.saturating_sub(from);
+        share.txs += range.iter().map(|(txs, _)| txs).sum::<u64>();
+        share.codes += range.iter().map(|(_, codes)| codes).sum::<u64>();
+        share.seconds += t1.duration_since(t0).as_secs_f64();
+    }
+    for share in [&mut other, &mut issue] {
+        share.tx_per_sec = r3(rate(share.txs, share.seconds));
+        share.seconds = r3(share.seconds);
+    }
+    (other, issue)
 }
 
 impl AuditBenchReport {
@@ -2180,6 +2252,22 @@ impl AuditBenchReport {
             "  replay      {:.2} s = {} tx/s (re-executed and verified from genesis: signatures, roots, certificates)\n",
             self.replay_s,
             fmt_rate(self.replay_tx_per_sec)
+        );
+        let (o, i) = (&self.replay_without_issue, &self.replay_with_issue);
+        out += &format!(
+            "              blocks without issue txs: {} blocks, {} txs in {:.2} s = {} tx/s\n",
+            group(o.blocks),
+            group(o.txs),
+            o.seconds,
+            fmt_rate(o.tx_per_sec)
+        );
+        out += &format!(
+            "              blocks with issue txs: {} blocks, {} txs, {} codes in {:.2} s = {} codes/s\n",
+            group(i.blocks),
+            group(i.txs),
+            group(i.codes),
+            i.seconds,
+            fmt_rate(rate(i.codes, i.seconds))
         );
         out += &format!(
             "  total       {:.2} s = {} tx/s",
@@ -2253,13 +2341,17 @@ async fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
     bar.finish_and_clear();
     let mut tx_kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut issued_codes = 0u64;
-    for record in blocks.values() {
+    let mut per_block: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (height, record) in &blocks {
+        let mut codes = 0;
         for tx in &record.block.txs {
             *tx_kinds.entry(tx.body.kind.name()).or_default() += 1;
             if let TxKind::IssueCodes(i) = &tx.body.kind {
-                issued_codes += i.codes.len() as u64;
+                codes += i.codes.len() as u64;
             }
         }
+        issued_codes += codes;
+        per_block.insert(*height, (record.block.txs.len() as u64, codes));
     }
     let txs: u64 = tx_kinds.values().sum();
 
@@ -2270,14 +2362,20 @@ async fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
         blocks: Mutex::new(blocks),
         http: http.clone(),
     };
+    // Block by block, each timed (the progress report after each range of one block).
     let bar = progress_bar(ctx.json, Show::Units(target), "replay", None);
+    let mut marks = Vec::with_capacity(target as usize + 1);
     let started = Instant::now();
     let report = Auditor::new(&genesis)
-        .range(args.range)
-        .verify(&source, |p| bar.set_position(p.height))
+        .range(1)
+        .verify(&source, |p| {
+            marks.push((p.height, Instant::now()));
+            bar.set_position(p.height);
+        })
         .await
         .map_err(|e| Failure::new("audit", e.to_string()))?;
     let replay_s = started.elapsed().as_secs_f64();
+    let (replay_without_issue, replay_with_issue) = split_replay(&marks, &per_block);
     bar.finish_and_clear();
     if let Some(e) = audit_failed(&report) {
         return Err(e);
@@ -2314,6 +2412,8 @@ async fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
         download_tx_per_sec: r3(rate(txs, download_s)),
         replay_s: r3(replay_s),
         replay_tx_per_sec: r3(rate(txs, replay_s)),
+        replay_without_issue,
+        replay_with_issue,
         total_s: r3(download_s + replay_s),
         total_tx_per_sec: r3(rate(txs, download_s + replay_s)),
         end_to_end_s,
@@ -2583,6 +2683,21 @@ mod tests {
         assert_eq!(w.mean_apply_ms, 100.0);
         assert_eq!(w.apply_busy, 0.5);
         assert_eq!(w.mean_commit_ms, Some(2.0));
+    }
+
+    #[test]
+    fn replay_time_splits_between_issue_blocks_and_the_others() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        // Heights 1..=4: block 2 carries 5,000 codes.
+        let blocks = BTreeMap::from([(1, (10, 0)), (2, (1, 5_000)), (3, (20, 0)), (4, (30, 0))]);
+        let marks = [(0, at(0)), (1, at(100)), (2, at(600)), (4, at(1_100))];
+        let (other, issue) = split_replay(&marks, &blocks);
+        assert_eq!((other.blocks, other.txs, other.codes), (3, 60, 0));
+        assert_eq!(other.seconds, 0.6);
+        assert_eq!(other.tx_per_sec, 100.0);
+        assert_eq!((issue.blocks, issue.txs, issue.codes), (1, 1, 5_000));
+        assert_eq!(issue.seconds, 0.5);
     }
 
     #[test]
