@@ -476,3 +476,67 @@ mod tests {
         assert_eq!(changed_source(&dir.path().join("none"), newest), None);
     }
 }
+
+/// What one `cactus` run did: its exit code and output.
+#[derive(Debug)]
+pub struct CactusRun {
+    /// Exit code (-1 if killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl CactusRun {
+    /// Asserts it succeeded.
+    #[track_caller]
+    pub fn ok(self) -> CactusRun {
+        assert_eq!(self.code, 0, "cactus failed: {self:#?}");
+        self
+    }
+
+    /// Its `--json` output, parsed.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|e| panic!("--json output does not parse ({e}): {self:#?}"))
+    }
+}
+
+/// Runs `command` (a `cactus` command line with its arguments, folder and environment),
+/// waiting at most `timeout` (then kills it and panics with its output), and prints the
+/// command line and output, which a failing test shows.
+pub fn run_cactus(mut command: Command, timeout: Duration) -> CactusRun {
+    let shown = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cactus");
+    let deadline = Instant::now() + timeout;
+    while child.try_wait().expect("polling cactus").is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("cactus output");
+            panic!(
+                "{shown} did not finish within {timeout:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("cactus output");
+    let run = CactusRun {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    eprintln!(
+        "$ {shown}\n[exit {}]\n{}{}",
+        run.code, run.stdout, run.stderr
+    );
+    run
+}

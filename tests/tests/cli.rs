@@ -9,7 +9,7 @@
 //! Needs both binaries built: `cargo build -p couponcactus-node --bin cactusd && cargo
 //! build -p couponcactus-client --bin cactus` (scripts/test.sh builds every binary).
 
-use couponcactus_tests::node::{cactus_binary, cactusd_binary};
+use couponcactus_tests::node::{CactusRun as Run, cactus_binary, cactusd_binary, run_cactus};
 use serde_json::Value;
 use std::fs::{File, OpenOptions};
 use std::net::TcpListener;
@@ -231,77 +231,22 @@ fn free_base_port() -> u16 {
     panic!("no free base port in 20000..30000");
 }
 
-/// What one `cactus` run did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "cactus failed: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("--json output does not parse ({e}): {self:#?}"))
-    }
-}
-
 /// Runs `cactus ARGS` against node 2 (a follower or the leader: any node serves).
 fn cactus(net: &Localnet, args: &[&str]) -> Run {
     cactus_at(net, &net.url(2), args)
 }
 
 fn cactus_at(net: &Localnet, node: &str, args: &[&str]) -> Run {
-    let mut child = Command::new(cactus_binary())
+    let mut command = Command::new(cactus_binary());
+    command
         .args(args)
         .current_dir(net.work())
         .env("CACTUS_NODE", node)
         .env_remove("CACTUS_KEY")
         .env_remove("CACTUS_GENESIS")
         .env_remove("CACTUS_MEMBER_SECRET")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cactus");
-    let deadline = Instant::now() + COMMAND_TIMEOUT;
-    loop {
-        if child.try_wait().expect("polling cactus").is_some() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let out = child.wait_with_output().expect("cactus output");
-            panic!(
-                "cactus {args:?} did not finish within {COMMAND_TIMEOUT:?}\nstdout: {}\nstderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("cactus output");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
-    eprintln!(
-        "$ cactus {}\n[exit {}]\n{}{}",
-        args.join(" "),
-        run.code,
-        run.stdout,
-        run.stderr
-    );
-    run
+        .env("NO_COLOR", "1");
+    run_cactus(command, COMMAND_TIMEOUT)
 }
 
 fn s(path: &Path) -> &str {

@@ -13,39 +13,24 @@
 
 use couponcactus_genesis::KeyFile;
 use couponcactus_tests::cluster::Cluster;
-use couponcactus_tests::node::cactus_binary;
+use couponcactus_tests::node::{CactusRun as Run, cactus_binary, run_cactus};
 use ed25519_dalek::SigningKey;
-use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Longest one `cactus` command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 /// Exit code of a tx the chain rejected (documented in `cactus --help`).
 const EXIT_REJECTED: i32 = 3;
 
-/// What one `cactus` run did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+/// A `cactus` run the chain refused.
+trait Rejected {
+    /// Asserts the chain rejected the tx with `code` (exit code 3).
+    fn rejected(self, code: &str) -> Self;
 }
 
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "cactus failed: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("--json output does not parse ({e}): {self:#?}"))
-    }
-
+impl Rejected for Run {
     #[track_caller]
     fn rejected(self, code: &str) -> Run {
         assert_eq!(self.code, EXIT_REJECTED, "expected a rejection: {self:#?}");
@@ -66,7 +51,8 @@ struct Cli {
 
 impl Cli {
     fn run(&self, args: &[&str]) -> Run {
-        let mut child = Command::new(cactus_binary())
+        let mut command = Command::new(cactus_binary());
+        command
             .arg("--genesis")
             .arg(&self.genesis)
             .args(args)
@@ -74,39 +60,8 @@ impl Cli {
             .env("CACTUS_NODE", &self.node)
             .env_remove("CACTUS_KEY")
             .env_remove("CACTUS_GENESIS")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("starting cactus");
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        while child.try_wait().expect("polling cactus").is_none() {
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("cactus output");
-                panic!(
-                    "cactus {args:?} did not finish within {COMMAND_TIMEOUT:?}\nstdout: {}\nstderr: {}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().expect("cactus output");
-        let run = Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        eprintln!(
-            "$ cactus {}\n[exit {}]\n{}{}",
-            args.join(" "),
-            run.code,
-            run.stdout,
-            run.stderr
-        );
-        run
+            .env("NO_COLOR", "1");
+        run_cactus(command, COMMAND_TIMEOUT)
     }
 
     /// Writes `key` as a key file `name` and returns its path.
