@@ -369,6 +369,91 @@ fn rss_mib_of_status(status: &str) -> Option<f64> {
     Some(kib as f64 / 1024.0)
 }
 
+/// (busy, iowait) CPU seconds of the whole machine since boot, from the text of
+/// `/proc/stat` (its `cpu` line, in ticks of 1/100 s; busy = everything but idle and
+/// iowait).
+fn machine_seconds_of_stat(stat: &str) -> Option<(f64, f64)> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    let (idle, iowait) = (*ticks.get(3)?, *ticks.get(4)?);
+    // guest and guest_nice (9th and 10th) are counted in user and nice already.
+    let total: u64 = ticks.iter().take(8).sum();
+    Some((
+        (total - idle - iowait) as f64 / 100.0,
+        iowait as f64 / 100.0,
+    ))
+}
+
+fn machine_seconds() -> Option<(f64, f64)> {
+    machine_seconds_of_stat(&std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// What the whole machine did during a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+struct MachineLoad {
+    /// Cores busy on average (all processes).
+    busy_cores: f64,
+    /// Cores waiting for I/O on average (fsyncs, reads).
+    iowait_cores: f64,
+    /// Cores used by processes other than the nodes and this load generator (other work on
+    /// the machine, which the figures are not free of).
+    other_cores: Option<f64>,
+}
+
+/// Readings at the start of a run.
+#[derive(Clone, Debug)]
+struct CpuMark {
+    at: Instant,
+    machine: Option<(f64, f64)>,
+    client: Option<f64>,
+    nodes: Vec<Option<f64>>,
+}
+
+impl CpuMark {
+    fn now(cluster: &Cluster) -> CpuMark {
+        CpuMark {
+            at: Instant::now(),
+            machine: machine_seconds(),
+            client: cpu_seconds(None),
+            nodes: cluster.cpu(),
+        }
+    }
+
+    /// (machine load, this process's CPU seconds) since the mark.
+    fn since(&self, cluster: &Cluster) -> (Option<MachineLoad>, Option<f64>) {
+        let secs = self.at.elapsed().as_secs_f64();
+        let client = match (self.client, cpu_seconds(None)) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        let nodes: Option<f64> = self
+            .nodes
+            .iter()
+            .zip(cluster.cpu())
+            .map(|(a, b)| Some(b? - (*a)?))
+            .sum();
+        let machine = match (self.machine, machine_seconds()) {
+            (Some((b0, w0)), Some((b1, w1))) if secs > 0.0 => {
+                let busy = b1 - b0;
+                Some(MachineLoad {
+                    busy_cores: r3(busy / secs),
+                    iowait_cores: r3((w1 - w0) / secs),
+                    other_cores: match (nodes, client) {
+                        (Some(n), Some(c)) => Some(r3(((busy - n - c) / secs).max(0.0))),
+                        _ => None,
+                    },
+                })
+            }
+            _ => None,
+        };
+        (machine, client)
+    }
+}
+
 fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     let path = match pid {
         Some(p) => format!("/proc/{p}/stat"),
@@ -1306,6 +1391,8 @@ struct RedeemReport {
     nodes: Vec<String>,
     load_generator: LoadGenerator,
     node_side: Vec<NodeWork>,
+    /// The whole machine during the run (all nodes and the load generator share it).
+    machine: Option<MachineLoad>,
     setup: RedeemSetup,
 }
 
@@ -1344,6 +1431,7 @@ impl RedeemReport {
                 client_cpu_cores: None,
             },
             node_side: vec![],
+            machine: None,
             setup: RedeemSetup {
                 register_s: 0.0,
                 issue_s: 0.0,
@@ -1438,6 +1526,16 @@ impl RedeemReport {
             }
             if let Some(r) = w.rss_mib {
                 out += &format!(", RSS {r:.0} MiB");
+            }
+            out += "\n";
+        }
+        if let Some(m) = &self.machine {
+            out += &format!(
+                "  machine     {:.2} cores busy, {:.2} waiting for I/O",
+                m.busy_cores, m.iowait_cores
+            );
+            if let Some(o) = m.other_cores {
+                out += &format!("; other processes used {o:.2} cores");
             }
             out += "\n";
         }
@@ -1616,7 +1714,7 @@ async fn redeem(ctx: &Ctx, args: RedeemArgs) -> Result<()> {
     // The measured run.
     let metrics_before = cluster.metrics().await;
     let cpu_before = cluster.cpu();
-    let client_cpu_before = cpu_seconds(None);
+    let mark = CpuMark::now(&cluster);
     let bar = progress_bar(hidden, Show::Timed, "redeeming", Some(plan.duration));
     let outcome = drive(
         &clients,
@@ -1628,10 +1726,7 @@ async fn redeem(ctx: &Ctx, args: RedeemArgs) -> Result<()> {
         Show::Timed,
     )
     .await;
-    let client_cpu = match (client_cpu_before, cpu_seconds(None)) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
+    let (machine, client_cpu) = mark.since(&cluster);
     let metrics_after = cluster.metrics().await;
     let secs = outcome.elapsed.as_secs_f64();
 
@@ -1647,6 +1742,7 @@ async fn redeem(ctx: &Ctx, args: RedeemArgs) -> Result<()> {
         client_cpu_cores: client_cpu.map(|c| r3(c / secs)),
     };
     report.node_side = cluster.work(&metrics_before, &metrics_after, &cpu_before, secs);
+    report.machine = machine;
     report.setup = RedeemSetup {
         register_s: r3(register_s),
         issue_s: r3(issue_s),
@@ -1696,6 +1792,8 @@ struct IssueReport {
     pool: PoolId,
     nodes: Vec<String>,
     node_side: Vec<NodeWork>,
+    /// The whole machine while submitting.
+    machine: Option<MachineLoad>,
 }
 
 impl IssueReport {
@@ -1825,6 +1923,7 @@ async fn issue(ctx: &Ctx, args: IssueArgs) -> Result<()> {
     // Submit → commit (measured on its own).
     let metrics_before = cluster.metrics().await;
     let cpu_before = cluster.cpu();
+    let mark = CpuMark::now(&cluster);
     let bar = progress_bar(ctx.json, Show::Units(codes), "issuing", None);
     let outcome = drive(
         &cluster.clients(),
@@ -1837,6 +1936,7 @@ async fn issue(ctx: &Ctx, args: IssueArgs) -> Result<()> {
     )
     .await;
     let submit_s = outcome.elapsed.as_secs_f64();
+    let (machine, _) = mark.since(&cluster);
     let metrics_after = cluster.metrics().await;
     let l = summarize(&outcome.latency);
     let total_s = generate_seal_s + sign_s + submit_s;
@@ -1863,6 +1963,7 @@ async fn issue(ctx: &Ctx, args: IssueArgs) -> Result<()> {
         pool,
         nodes: cluster.urls.clone(),
         node_side: cluster.work(&metrics_before, &metrics_after, &cpu_before, submit_s),
+        machine,
     };
     emit(ctx.json, &report, || report.human());
     Ok(())
@@ -2654,6 +2755,9 @@ mod tests {
         let stat = "1234 (cactus d) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 8 0 100 0 0";
         assert_eq!(cpu_seconds_of_stat(stat), Some(3.0));
         assert_eq!(cpu_seconds_of_stat("garbage"), None);
+        let stat = "cpu  1000 50 450 8000 300 0 200 0 0 0\ncpu0 500 25 225 4000 150 0 100 0 0 0\n";
+        assert_eq!(machine_seconds_of_stat(stat), Some((17.0, 3.0)));
+        assert_eq!(machine_seconds_of_stat("intr 1 2 3\n"), None);
         let status = "Name:\tcactusd\nVmPeak:\t  999 kB\nVmRSS:\t  204800 kB\n";
         assert_eq!(rss_mib_of_status(status), Some(200.0));
         assert_eq!(rss_mib_of_status("Name: x\n"), None);
