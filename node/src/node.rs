@@ -574,6 +574,11 @@ pub fn start(
         raft_store = raft_store.with_exporter(exporter.clone());
     }
     let applied = store.applied_index()?;
+    // The Ready loop applies committed entries (one synced write per block) before it
+    // persists that Ready's hard state, so a crash in between leaves the stored commit
+    // index below the applied one. Those entries were committed: raise the stored commit
+    // (raft-rs refuses to start with applied > commit).
+    raft_store.set_commit(applied)?;
     let config = Config {
         id: options.node_id,
         election_tick: options.election_ticks,
