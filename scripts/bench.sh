@@ -223,8 +223,8 @@ section() {
   echo
   echo "### bench redeem"
   echo
-  echo "| C | committed tx/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | GET /healthz req/s at C | client CPU (cores) | mean txs per block | leader apply busy | machine: busy / I/O wait / other processes (cores) |"
-  echo "| - | - | - | - | - | - | - | - | - | - | - | - | - |"
+  echo "| C | committed tx/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | GET /healthz req/s at C | client CPU (cores) | mean txs per block | leader apply busy | written per tx per node (KiB) | machine: busy / I/O wait / other processes (cores) |"
+  echo "| - | - | - | - | - | - | - | - | - | - | - | - | - | - |"
   for c in $CONCURRENCY; do
     local f="redeem-c$c"
     echo "| $c | $(num "$(j "$f" .committed_per_sec)") | $(num "$(j "$f" .p50_ms)" 2) | $(num "$(j "$f" .p90_ms)" 2) | $(num "$(j "$f" .p99_ms)" 2) | $(num "$(j "$f" .p999_ms)" 2) | $(num "$(j "$f" .max_ms)" 1) |" \
@@ -232,9 +232,10 @@ section() {
       "| $(num "$(j "$f" '.load_generator.healthz_per_sec // 0')") | $(j "$f" '.load_generator.client_cpu_cores // "?"') |" \
       "$(j "$f" '[.node_side[] | .mean_block_txs | numbers] | max // 0') |" \
       "$(j "$f" '[.node_side[] | .apply_busy] | max // 0') |" \
+      "$(j "$f" '.committed as $c | [.node_side[] | .written_mib | numbers] | if length > 0 and $c > 0 then (add / length * 1024 / $c * 10 | round / 10) else "?" end') |" \
       "$(j "$f" 'if .machine then "\(.machine.busy_cores) / \(.machine.iowait_cores) / \(.machine.other_cores // "?")" else "?" end') |"
     if [ "$(j "$f" .exhausted)" = true ]; then
-      echo "| | (the pre-signed coupons ran out after $(j "$f" .duration_s) s) | | | | | | | | | | | |"
+      echo "| | (the pre-signed coupons ran out after $(j "$f" .duration_s) s) | | | | | | | | | | | | |"
     fi
   done
   echo
@@ -244,7 +245,9 @@ section() {
   echo "CPU\" is the load generator's own CPU use during the run, in cores (the machine has"
   echo "$(nproc)). \"mean txs per block\" and \"leader apply busy\" (share of the run the leader spent"
   echo "applying blocks) come from the nodes' \`/metrics\` (\`cactus_block_txs\`,"
-  echo "\`cactus_block_apply_seconds\`) before and after the run. \"machine\" is \`/proc/stat\` over the"
+  echo "\`cactus_block_apply_seconds\`) before and after the run. \"written\" is what each node's"
+  echo "process wrote to storage during the run (\`/proc/<pid>/io\` write_bytes: RocksDB WAL,"
+  echo "memtable flushes and compaction) per committed redemption. \"machine\" is \`/proc/stat\` over the"
   echo "run: cores busy, cores waiting for I/O, and cores used by processes other than the three"
   echo "nodes and the load generator (other work on this shared machine)."
   echo

@@ -411,6 +411,7 @@ struct CpuMark {
     machine: Option<(f64, f64)>,
     client: Option<f64>,
     nodes: Vec<Option<f64>>,
+    written: Vec<Option<u64>>,
 }
 
 impl CpuMark {
@@ -420,6 +421,7 @@ impl CpuMark {
             machine: machine_seconds(),
             client: cpu_seconds(None),
             nodes: cluster.cpu(),
+            written: cluster.written(),
         }
     }
 
@@ -462,6 +464,17 @@ fn cpu_seconds(pid: Option<u32>) -> Option<f64> {
     cpu_seconds_of_stat(&std::fs::read_to_string(path).ok()?)
 }
 
+/// `write_bytes` (bytes this process caused to be written to storage) from the text of
+/// `/proc/<pid>/io`.
+fn written_bytes_of_io(io: &str) -> Option<u64> {
+    let line = io.lines().find(|l| l.starts_with("write_bytes:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn written_bytes(pid: u32) -> Option<u64> {
+    written_bytes_of_io(&std::fs::read_to_string(format!("/proc/{pid}/io")).ok()?)
+}
+
 fn rss_mib(pid: u32) -> Option<f64> {
     rss_mib_of_status(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
 }
@@ -501,6 +514,8 @@ struct NodeWork {
     mean_commit_ms: Option<f64>,
     /// CPU seconds the node's process used (when its pid is known).
     cpu_s: Option<f64>,
+    /// MiB the node's process wrote to storage (RocksDB WAL, memtable flushes, compaction).
+    written_mib: Option<f64>,
     /// The node's RSS after the run, MiB (when its pid is known).
     rss_mib: Option<f64>,
 }
@@ -534,6 +549,7 @@ fn node_work(
         mean_commit_ms: (commits > 0.0)
             .then(|| r3(delta("cactus_commit_latency_seconds_sum") * 1_000.0 / commits)),
         cpu_s: None,
+        written_mib: None,
         rss_mib: None,
     }
 }
@@ -762,6 +778,13 @@ impl Cluster {
             .collect()
     }
 
+    fn written(&self) -> Vec<Option<u64>> {
+        self.pids
+            .iter()
+            .map(|p| p.and_then(written_bytes))
+            .collect()
+    }
+
     fn rss(&self) -> Vec<Option<f64>> {
         self.pids.iter().map(|p| p.and_then(rss_mib)).collect()
     }
@@ -771,18 +794,23 @@ impl Cluster {
         &self,
         before: &[BTreeMap<String, f64>],
         after: &[BTreeMap<String, f64>],
-        cpu_before: &[Option<f64>],
+        mark: &CpuMark,
         seconds: f64,
     ) -> Vec<NodeWork> {
         let cpu_after = self.cpu();
+        let written_after = self.written();
         let rss = self.rss();
         self.urls
             .iter()
             .enumerate()
             .map(|(i, u)| {
                 let mut w = node_work(u, &before[i], &after[i], seconds);
-                w.cpu_s = match (cpu_before[i], cpu_after[i]) {
+                w.cpu_s = match (mark.nodes[i], cpu_after[i]) {
                     (Some(a), Some(b)) => Some(r3(b - a)),
+                    _ => None,
+                };
+                w.written_mib = match (mark.written[i], written_after[i]) {
+                    (Some(a), Some(b)) => Some(r3(b.saturating_sub(a) as f64 / 1_048_576.0)),
                     _ => None,
                 };
                 w.rss_mib = rss[i].map(r3);
@@ -1524,6 +1552,9 @@ impl RedeemReport {
             if let Some(c) = w.cpu_s {
                 out += &format!(", CPU {c:.1} s");
             }
+            if let Some(m) = w.written_mib {
+                out += &format!(", wrote {m:.0} MiB");
+            }
             if let Some(r) = w.rss_mib {
                 out += &format!(", RSS {r:.0} MiB");
             }
@@ -1713,7 +1744,6 @@ async fn redeem(ctx: &Ctx, args: RedeemArgs) -> Result<()> {
 
     // The measured run.
     let metrics_before = cluster.metrics().await;
-    let cpu_before = cluster.cpu();
     let mark = CpuMark::now(&cluster);
     let bar = progress_bar(hidden, Show::Timed, "redeeming", Some(plan.duration));
     let outcome = drive(
@@ -1741,7 +1771,7 @@ async fn redeem(ctx: &Ctx, args: RedeemArgs) -> Result<()> {
         client_cpu_s: client_cpu.map(r3),
         client_cpu_cores: client_cpu.map(|c| r3(c / secs)),
     };
-    report.node_side = cluster.work(&metrics_before, &metrics_after, &cpu_before, secs);
+    report.node_side = cluster.work(&metrics_before, &metrics_after, &mark, secs);
     report.machine = machine;
     report.setup = RedeemSetup {
         register_s: r3(register_s),
@@ -1922,7 +1952,6 @@ async fn issue(ctx: &Ctx, args: IssueArgs) -> Result<()> {
 
     // Submit → commit (measured on its own).
     let metrics_before = cluster.metrics().await;
-    let cpu_before = cluster.cpu();
     let mark = CpuMark::now(&cluster);
     let bar = progress_bar(ctx.json, Show::Units(codes), "issuing", None);
     let outcome = drive(
@@ -1962,7 +1991,7 @@ async fn issue(ctx: &Ctx, args: IssueArgs) -> Result<()> {
         errors_by_code: outcome.errors.clone(),
         pool,
         nodes: cluster.urls.clone(),
-        node_side: cluster.work(&metrics_before, &metrics_after, &cpu_before, submit_s),
+        node_side: cluster.work(&metrics_before, &metrics_after, &mark, submit_s),
         machine,
     };
     emit(ctx.json, &report, || report.human());
@@ -2761,6 +2790,9 @@ mod tests {
         let status = "Name:\tcactusd\nVmPeak:\t  999 kB\nVmRSS:\t  204800 kB\n";
         assert_eq!(rss_mib_of_status(status), Some(200.0));
         assert_eq!(rss_mib_of_status("Name: x\n"), None);
+        let io = "rchar: 10\nwchar: 20\nread_bytes: 4096\nwrite_bytes: 1048576\n";
+        assert_eq!(written_bytes_of_io(io), Some(1_048_576));
+        assert_eq!(written_bytes_of_io("rchar: 1\n"), None);
 
         let before = parse_metrics(
             "# TYPE cactus_block_apply_seconds summary\n\
