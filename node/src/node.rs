@@ -5,7 +5,8 @@
 //! mempool when it leads (by size or time), and runs the Ready loop in raft-rs's documented
 //! order: send messages, persist entries and hard state with one fsync, apply committed
 //! entries, advance. Applying a block runs the chaincode's pure `apply_block` and persists
-//! its effects with the Raft index in one fsynced batch; only then are the txs' submitters
+//! its effects with the Raft index in one atomic batch (durable with the next Raft fsync;
+//! the entries it came from already are); only then are the txs' submitters
 //! told. A crash at any instant loses nothing acknowledged: on restart Raft replays the
 //! committed entries after the stored applied index.
 //!
@@ -67,7 +68,11 @@ pub struct NodeOptions {
     pub block_max_txs: usize,
     /// Most encoded tx bytes in one block.
     pub block_max_bytes: usize,
-    /// Longest a tx waits in the mempool before a block is cut.
+    /// Longest a tx waits in the mempool for a block while this leader's previous block
+    /// is still in flight (proposed, not yet applied). With nothing in flight a block is
+    /// cut at once, so a lone tx never waits; under load, txs gather while a block
+    /// commits, which makes blocks larger and their fixed costs (fsync, votes, the tree's
+    /// upper levels) rarer.
     pub block_interval: Duration,
     /// Raft tick.
     pub tick: Duration,
@@ -657,6 +662,7 @@ pub fn start(
         shared,
         node_key,
         last_proposal: Instant::now(),
+        last_proposed_index: 0,
         last_block_time: tip.time_ms,
         seen_leader: (0, 0),
         last_reconcile: Instant::now(),
@@ -805,6 +811,10 @@ struct Replica {
     shared: Arc<Shared>,
     node_key: SigningKey,
     last_proposal: Instant,
+    /// Raft index of the last block this node proposed: while it is above the applied
+    /// index, a block is in flight and the next one waits to fill (see
+    /// [`NodeOptions::block_interval`]).
+    last_proposed_index: u64,
     /// Time of the last block proposed or applied, so proposals carry increasing times.
     last_block_time: u64,
     /// (term, leader) last seen: a change requeues in-flight txs.
@@ -915,8 +925,10 @@ impl Replica {
         let opts = &self.shared.options;
         let txs = {
             let mut pool = lock(&self.shared.mempool);
+            let in_flight = self.last_proposed_index > self.raw.raft.raft_log.applied;
             if pool.is_empty()
-                || (pool.len() < opts.block_max_txs
+                || (in_flight
+                    && pool.len() < opts.block_max_txs
                     && self.last_proposal.elapsed() < opts.block_interval)
             {
                 return Ok(());
@@ -943,6 +955,7 @@ impl Replica {
             lock(&self.shared.mempool).requeue(proposal.txs);
             return Ok(());
         }
+        self.last_proposed_index = self.raw.raft.raft_log.last_index();
         metrics::histogram!("cactus_block_txs").record(count as f64);
         Ok(())
     }
@@ -1164,7 +1177,7 @@ impl Replica {
         // 7. Advance; the light ready carries what became committed by that persistence.
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
-            // Synced with the next block's write (same WAL); a lower commit on disk is safe.
+            // Durable with the next synced Raft write (same WAL); a lower commit on disk is safe.
             self.raft_store.set_commit(commit)?;
         }
         let messages = light.take_messages();

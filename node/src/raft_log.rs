@@ -176,6 +176,9 @@ impl RaftStore {
         entries: &[Entry],
         hard_state: Option<&HardState>,
     ) -> Result<(), StorageError> {
+        if entries.is_empty() && hard_state.is_none() {
+            return Ok(());
+        }
         let mut batch = WriteBatch::default();
         let log = self.store.handle(cf::RAFT_LOG);
         let mut bounds = self.bounds();
@@ -209,8 +212,9 @@ impl RaftStore {
     }
 
     /// Sets the commit index in the stored hard state (light ready). Written to the WAL
-    /// without its own fsync: the applied block that follows is synced, which makes this
-    /// earlier write durable too; a commit index on disk below the truth is always safe.
+    /// without its own fsync: the next persisted Ready is synced, which makes this earlier
+    /// write durable too; a commit index on disk below the truth is always safe, and one
+    /// below the applied index is raised at start.
     pub fn set_commit(&self, commit: u64) -> Result<(), StorageError> {
         let mut hs = self.hard_state()?;
         if hs.commit >= commit {

@@ -1,10 +1,13 @@
 //! Durable storage on RocksDB: chain state, the state tree, the history log, blocks, tx
 //! results, indexes, certificates and the Raft log, in column families.
 //!
-//! Everything one block changes is written by [`Store::commit_block`] in a single atomic,
-//! fsynced `WriteBatch` that also carries the Raft index of the entry the block came from,
-//! so after a crash (kill -9 at any instant) the node restarts at exactly the last applied
-//! block and re-applies later committed entries. The chaincode reads state through
+//! Everything one block changes is written by [`Store::commit_block`] in a single atomic
+//! `WriteBatch` that also carries the Raft index of the entry the block came from, so after
+//! a crash (kill -9 at any instant) the node restarts at exactly the last applied block and
+//! re-applies later committed entries. That write is not fsynced on its own: the block is
+//! a function of Raft entries that are already durable, and the next fsynced write of the
+//! Raft log makes it durable too (one WAL, written in order); a power loss in between only
+//! means the node applies those entries again at restart. The chaincode reads state through
 //! [`Store`]'s [`StateReader`] impl; the state tree through jmt's [`TreeReader`]; the
 //! history log through [`HistoryReader`]. The Raft log lives in [`crate::raft_log`].
 
@@ -62,6 +65,100 @@ const META_TIP: &[u8] = b"tip";
 const META_APPLIED: &[u8] = b"applied_index";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 const META_SYNC_BASE: &[u8] = b"sync_base";
+const META_FORMAT: &[u8] = b"storage_format";
+
+/// The on-disk layout this build reads and writes. Format 2 keys state-tree nodes by
+/// big-endian version first ([`node_key_bytes`]), so each block's new nodes sort after
+/// all older ones; format 1 used borsh's little-endian version, which scattered every
+/// block's nodes across the whole key space and made RocksDB rewrite most of the tree on
+/// each compaction.
+pub const STORAGE_FORMAT: u32 = 2;
+
+/// Sizes of RocksDB's shared memory, which bound most of a node's RSS beyond the
+/// in-memory mempool: memtables (all column families together) and the block cache
+/// (data, index and filter blocks).
+#[derive(Clone, Copy, Debug)]
+struct Tuning {
+    /// Bytes of memtables across all column families before RocksDB flushes.
+    write_buffers: usize,
+    /// Bytes of the shared LRU block cache.
+    block_cache: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            write_buffers: 128 << 20,
+            block_cache: 96 << 20,
+        }
+    }
+}
+
+thread_local! {
+    /// One block cache and memtable budget per process is what `Tuning` means; RocksDB
+    /// objects are reference counted, so every `Store::open` of this thread shares them.
+    static SHARED: std::cell::OnceCell<(rocksdb::Cache, rocksdb::WriteBufferManager)> =
+        const { std::cell::OnceCell::new() };
+}
+
+fn shared(tuning: &Tuning) -> (rocksdb::Cache, rocksdb::WriteBufferManager) {
+    SHARED.with(|s| {
+        s.get_or_init(|| {
+            let cache = rocksdb::Cache::new_lru_cache(tuning.block_cache);
+            let buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
+                tuning.write_buffers,
+                false,
+                cache.clone(),
+            );
+            (cache, buffers)
+        })
+        .clone()
+    })
+}
+
+/// Database-wide options: background work for two cores, smooth syncing of table files,
+/// bounded WAL and memtables.
+fn db_options(tuning: &Tuning) -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_keep_log_file_num(4);
+    opts.set_max_total_wal_size(256 << 20);
+    opts.set_max_background_jobs(2);
+    // Write table files out in 1 MiB steps instead of one burst at the end.
+    opts.set_bytes_per_sync(1 << 20);
+    opts.set_write_buffer_manager(&shared(tuning).1);
+    opts
+}
+
+/// Per column family options. All of them share the block cache and keep index and filter
+/// blocks in it (so their memory is bounded too); point-read families get a bloom filter.
+/// Hashes do not compress, so the tree's families are stored uncompressed; the others use
+/// LZ4 below the first two levels.
+fn cf_options(name: &str, tuning: &Tuning) -> Options {
+    let mut table = rocksdb::BlockBasedOptions::default();
+    table.set_block_cache(&shared(tuning).0);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    table.set_format_version(5);
+    if name != cf::INDEXES && name != cf::JMT_STALE && name != cf::RAFT_LOG {
+        table.set_bloom_filter(10.0, false);
+    }
+    let mut opts = Options::default();
+    opts.set_block_based_table_factory(&table);
+    opts.set_level_compaction_dynamic_level_bytes(true);
+    opts.set_write_buffer_size(32 << 20);
+    if matches!(
+        name,
+        cf::JMT_NODES | cf::JMT_VALUES | cf::JMT_STALE | cf::HISTORY
+    ) {
+        opts.set_compression_type(rocksdb::DBCompressionType::None);
+    } else {
+        use rocksdb::DBCompressionType::{Lz4, None};
+        opts.set_compression_per_level(&[None, None, Lz4, Lz4, Lz4, Lz4, Lz4]);
+    }
+    opts
+}
 
 /// Why storage failed.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +185,18 @@ pub enum StorageError {
     /// The store has no genesis yet.
     #[error("store is not initialised with a genesis")]
     NotInitialised,
+    /// The data directory was written by a build with another storage layout.
+    #[error(
+        "data directory has storage format {found}, this cactusd reads format {expected}: \
+         move it aside and start with an empty data directory (the node catches up from its \
+         peers by state sync), or run the cactusd that wrote it"
+    )]
+    Format {
+        /// Format recorded in the directory.
+        found: u32,
+        /// Format this build reads.
+        expected: u32,
+    },
 }
 
 fn corrupt(
@@ -163,10 +272,23 @@ pub(crate) struct SyncedState<'a> {
     pub base: &'a SyncBase,
 }
 
+/// Decoded state-tree nodes by [`node_key_bytes`]. A node key names one node forever
+/// (a node is written once, at its version), so entries never go stale; the cache only
+/// has to be emptied when a snapshot install replaces the whole tree.
+type NodeCache = quick_cache::sync::Cache<Vec<u8>, Node>;
+
+/// How many decoded tree nodes [`Store`] keeps (an internal node is up to ~1 KiB): the
+/// upper levels every block walks, and the nodes the last blocks wrote, which the next
+/// blocks read first.
+const NODE_CACHE_ITEMS: usize = 65_536;
+
 /// The node's database.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
+    /// Tree nodes written or read recently, so that applying a block walks the tree's
+    /// upper levels in memory instead of reading and decoding them from RocksDB.
+    nodes: Arc<NodeCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -176,24 +298,52 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, with [`db_options`] and
+    /// [`cf_options`]. A database written with another layout ([`STORAGE_FORMAT`]) is
+    /// refused with [`StorageError::Format`].
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        opts.set_keep_log_file_num(4);
-        opts.set_max_total_wal_size(256 << 20);
+        let tuning = Tuning::default();
         let cfs = cf::ALL
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, Options::default()));
-        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
-        Ok(Store { db: Arc::new(db) })
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &tuning)));
+        let db = DB::open_cf_descriptors(&db_options(&tuning), path, cfs)?;
+        let store = Store::with_db(db);
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// Records [`STORAGE_FORMAT`] in an empty database, or checks the one recorded.
+    fn check_format(&self) -> Result<(), StorageError> {
+        let found = match self.get_cf(cf::META, META_FORMAT)? {
+            Some(b) => decode::<u32>(&b).map_err(corrupt("storage format"))?,
+            // A database with a genesis but no format marker predates the marker (format 1).
+            None if self.get_cf(cf::META, META_GENESIS_HASH)?.is_some() => 1,
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put_cf(self.handle(cf::META), META_FORMAT, encode(&STORAGE_FORMAT));
+                return self.write_synced(batch);
+            }
+        };
+        if found != STORAGE_FORMAT {
+            return Err(StorageError::Format {
+                found,
+                expected: STORAGE_FORMAT,
+            });
+        }
+        Ok(())
     }
 
     /// Opens an existing database (such as a checkpoint) read-only.
     pub(crate) fn open_read_only(path: &Path) -> Result<Self, StorageError> {
         let db = DB::open_cf_for_read_only(&Options::default(), path, cf::ALL, false)?;
-        Ok(Store { db: Arc::new(db) })
+        Ok(Store::with_db(db))
+    }
+
+    fn with_db(db: DB) -> Self {
+        Store {
+            db: Arc::new(db),
+            nodes: Arc::new(NodeCache::new(NODE_CACHE_ITEMS)),
+        }
     }
 
     /// Creates a consistent checkpoint of the whole database at `path` (which must not
@@ -288,12 +438,12 @@ impl Store {
         }
     }
 
-    /// Records that Raft entry `index` carried no block (election no-op, conf change), in
-    /// one synced write.
+    /// Records that Raft entry `index` carried no block (an election no-op). Not fsynced
+    /// on its own, like [`Self::commit_block`].
     pub fn set_applied_index(&self, index: u64) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
         batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&index));
-        self.write_synced(batch)
+        self.write_unsynced(batch)
     }
 
     /// Adds "applied index = `index`" to `batch`.
@@ -316,7 +466,7 @@ impl Store {
         for (key, node) in nodes.nodes() {
             batch.put_cf(
                 node_cf,
-                borsh::to_vec(key).expect("borsh to vec"),
+                node_key_bytes(key),
                 borsh::to_vec(node).expect("borsh to vec"),
             );
         }
@@ -330,14 +480,15 @@ impl Store {
         let stale = self.handle(cf::JMT_STALE);
         for s in &update.batch.stale_node_index_batch {
             let mut key = s.stale_since_version.to_be_bytes().to_vec();
-            key.extend(borsh::to_vec(&s.node_key).expect("borsh to vec"));
+            key.extend(node_key_bytes(&s.node_key));
             batch.put_cf(stale, key, []);
         }
     }
 
     /// Persists an applied block — state writes, tree update, history nodes, the block, its
-    /// results and index entries, the tip and the Raft index it came from — in one atomic,
-    /// fsynced write.
+    /// results and index entries, the tip and the Raft index it came from — in one atomic
+    /// write, without an fsync of its own (see the module docs), and keeps the block's new
+    /// tree nodes in the node cache for the blocks that follow.
     pub fn commit_block(
         &self,
         raft_index: u64,
@@ -372,7 +523,11 @@ impl Store {
         self.put_indexes(&mut batch, height, &applied.results, &applied.state_writes);
         batch.put_cf(self.handle(cf::META), META_TIP, encode(&applied.tip));
         batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&raft_index));
-        self.write_synced(batch)
+        self.write_unsynced(batch)?;
+        for (key, node) in applied.state_update.batch.node_batch.nodes() {
+            self.nodes.insert(node_key_bytes(key), node.clone());
+        }
+        Ok(())
     }
 
     fn put_indexes(
@@ -627,7 +782,10 @@ impl Store {
         batch.put_cf(meta, META_TIP, encode(s.tip));
         batch.put_cf(meta, META_APPLIED, encode(&s.raft_index));
         batch.put_cf(meta, META_SYNC_BASE, encode(s.base));
-        self.write_synced(batch)
+        self.write_synced(batch)?;
+        // The tree was replaced: nodes cached from the old one must not answer for it.
+        self.nodes.clear();
+        Ok(())
     }
 
     /// The index entries that the state alone determines, as [`Self::put_indexes`] would
@@ -689,6 +847,16 @@ impl Store {
             }
         }
     }
+}
+
+/// The `jmt_nodes` key of a state-tree node: its version, big-endian (so a block's new
+/// nodes sort after every older node and RocksDB appends them), then the borsh bytes of
+/// its nibble path (jmt exposes the path only through borsh).
+fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(48);
+    k.extend_from_slice(&key.version().to_be_bytes());
+    borsh::to_writer(&mut k, key.nibble_path()).expect("borsh into a vec");
+    k
 }
 
 fn value_key(key_hash: &KeyHash, version: Version) -> Vec<u8> {
@@ -786,10 +954,17 @@ impl StateReader for Store {
 
 impl TreeReader for Store {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let key = borsh::to_vec(node_key)?;
-        match self.db.get_cf(self.handle(cf::JMT_NODES), key)? {
+        let key = node_key_bytes(node_key);
+        if let Some(node) = self.nodes.get(&key) {
+            return Ok(Some(node));
+        }
+        match self.db.get_cf(self.handle(cf::JMT_NODES), &key)? {
             None => Ok(None),
-            Some(b) => Ok(Some(borsh::from_slice(&b)?)),
+            Some(b) => {
+                let node: Node = borsh::from_slice(&b)?;
+                self.nodes.insert(key, node.clone());
+                Ok(Some(node))
+            }
         }
     }
 
@@ -935,5 +1110,50 @@ mod tests {
             store.init_genesis(&g, Hash32([4; 32])),
             Err(StorageError::WrongGenesis { .. })
         ));
+    }
+
+    #[test]
+    fn tree_nodes_sort_by_version_and_other_formats_are_refused() {
+        use jmt::storage::NibblePath;
+        // jmt builds paths only inside the crate; borsh is (num_nibbles as u64, bytes).
+        let path = |bytes: &[u8]| -> NibblePath {
+            borsh::from_slice(&borsh::to_vec(&(bytes.len() as u64 * 2, bytes.to_vec())).unwrap())
+                .unwrap()
+        };
+        // A later version sorts after every node of an earlier one, whatever the path.
+        let keys = [
+            NodeKey::new(255, path(&[0xff, 0xff])),
+            NodeKey::new(256, path(&[])),
+            NodeKey::new(256, path(&[0x00])),
+            NodeKey::new(65_536, path(&[0x00])),
+        ];
+        let bytes: Vec<Vec<u8>> = keys.iter().map(node_key_bytes).collect();
+        assert!(bytes.windows(2).all(|w| w[0] < w[1]), "{bytes:?}");
+
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            store
+                .init_genesis(&testkit::genesis(), Hash32([3; 32]))
+                .unwrap();
+        }
+        // Reopening the same format works; a directory of format 1 is refused by name.
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .put_raw(cf::META, META_FORMAT, &encode(&1u32))
+            .unwrap();
+        drop(store);
+        let err = Store::open(dir.path()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StorageError::Format {
+                    found: 1,
+                    expected: 2
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("storage format 1"), "{err}");
     }
 }
