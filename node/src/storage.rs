@@ -138,8 +138,6 @@ fn db_options(tuning: &Tuning) -> Options {
 fn cf_options(name: &str, tuning: &Tuning) -> Options {
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_block_cache(&shared(tuning).0);
-    table.set_cache_index_and_filter_blocks(true);
-    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     table.set_format_version(5);
     if name != cf::INDEXES && name != cf::JMT_STALE && name != cf::RAFT_LOG {
         table.set_bloom_filter(10.0, false);
@@ -272,23 +270,10 @@ pub(crate) struct SyncedState<'a> {
     pub base: &'a SyncBase,
 }
 
-/// Decoded state-tree nodes by [`node_key_bytes`]. A node key names one node forever
-/// (a node is written once, at its version), so entries never go stale; the cache only
-/// has to be emptied when a snapshot install replaces the whole tree.
-type NodeCache = quick_cache::sync::Cache<Vec<u8>, Node>;
-
-/// How many decoded tree nodes [`Store`] keeps (an internal node is up to ~1 KiB): the
-/// upper levels every block walks, and the nodes the last blocks wrote, which the next
-/// blocks read first.
-const NODE_CACHE_ITEMS: usize = 65_536;
-
 /// The node's database.
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
-    /// Tree nodes written or read recently, so that applying a block walks the tree's
-    /// upper levels in memory instead of reading and decoding them from RocksDB.
-    nodes: Arc<NodeCache>,
 }
 
 impl std::fmt::Debug for Store {
@@ -340,10 +325,7 @@ impl Store {
     }
 
     fn with_db(db: DB) -> Self {
-        Store {
-            db: Arc::new(db),
-            nodes: Arc::new(NodeCache::new(NODE_CACHE_ITEMS)),
-        }
+        Store { db: Arc::new(db) }
     }
 
     /// Creates a consistent checkpoint of the whole database at `path` (which must not
@@ -487,8 +469,7 @@ impl Store {
 
     /// Persists an applied block — state writes, tree update, history nodes, the block, its
     /// results and index entries, the tip and the Raft index it came from — in one atomic
-    /// write, without an fsync of its own (see the module docs), and keeps the block's new
-    /// tree nodes in the node cache for the blocks that follow.
+    /// write, without an fsync of its own (see the module docs).
     pub fn commit_block(
         &self,
         raft_index: u64,
@@ -523,11 +504,7 @@ impl Store {
         self.put_indexes(&mut batch, height, &applied.results, &applied.state_writes);
         batch.put_cf(self.handle(cf::META), META_TIP, encode(&applied.tip));
         batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&raft_index));
-        self.write_unsynced(batch)?;
-        for (key, node) in applied.state_update.batch.node_batch.nodes() {
-            self.nodes.insert(node_key_bytes(key), node.clone());
-        }
-        Ok(())
+        self.write_unsynced(batch)
     }
 
     fn put_indexes(
@@ -782,10 +759,7 @@ impl Store {
         batch.put_cf(meta, META_TIP, encode(s.tip));
         batch.put_cf(meta, META_APPLIED, encode(&s.raft_index));
         batch.put_cf(meta, META_SYNC_BASE, encode(s.base));
-        self.write_synced(batch)?;
-        // The tree was replaced: nodes cached from the old one must not answer for it.
-        self.nodes.clear();
-        Ok(())
+        self.write_synced(batch)
     }
 
     /// The index entries that the state alone determines, as [`Self::put_indexes`] would
@@ -954,17 +928,12 @@ impl StateReader for Store {
 
 impl TreeReader for Store {
     fn get_node_option(&self, node_key: &NodeKey) -> anyhow::Result<Option<Node>> {
-        let key = node_key_bytes(node_key);
-        if let Some(node) = self.nodes.get(&key) {
-            return Ok(Some(node));
-        }
-        match self.db.get_cf(self.handle(cf::JMT_NODES), &key)? {
+        match self
+            .db
+            .get_cf(self.handle(cf::JMT_NODES), node_key_bytes(node_key))?
+        {
             None => Ok(None),
-            Some(b) => {
-                let node: Node = borsh::from_slice(&b)?;
-                self.nodes.insert(key, node.clone());
-                Ok(Some(node))
-            }
+            Some(b) => Ok(Some(borsh::from_slice(&b)?)),
         }
     }
 
