@@ -72,7 +72,8 @@ pub struct BlockConfig {
     pub max_txs: usize,
     /// Most tx bytes per block.
     pub max_bytes: usize,
-    /// Longest a tx waits before a block is cut, ms.
+    /// With one of this leader's blocks in flight, longest a tx waits for the next block, ms
+    /// (with none in flight a block is cut at once; see `NodeOptions::block_interval`).
     pub interval_ms: u64,
 }
 
