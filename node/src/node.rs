@@ -94,7 +94,7 @@ impl Default for NodeOptions {
             node_id: 1,
             block_max_txs: 5_000,
             block_max_bytes: 16 * 1024 * 1024,
-            block_interval: Duration::from_millis(5),
+            block_interval: Duration::from_millis(50),
             tick: Duration::from_millis(100),
             election_ticks: 10,
             mempool: MempoolLimits::default(),
