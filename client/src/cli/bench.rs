@@ -955,6 +955,9 @@ async fn register_keys(
             }
         }
     }
+    // Every node admits txs against its own state: the keys must be there before txs
+    // signed with them are spread over the nodes (a lagging follower says unknown_key).
+    cluster.wait_synced().await;
     Ok(())
 }
 
@@ -1329,6 +1332,8 @@ async fn issue_for_setup(
     codes: usize,
     hidden: bool,
 ) -> Result<(Vec<IssuedCode>, f64)> {
+    // The pool must exist on every node before its batches are spread over them.
+    cluster.wait_synced().await;
     let started = Instant::now();
     let data_key = cluster.data_key()?;
     let sealed = {
@@ -1915,6 +1920,8 @@ async fn issue(ctx: &Ctx, args: IssueArgs) -> Result<()> {
         "creating the pool",
     )
     .await?;
+    // The pool must exist on every node before its batches are spread over them.
+    cluster.wait_synced().await;
     let data_key = cluster.data_key()?;
 
     // Generate and seal (measured on its own).
