@@ -16,6 +16,7 @@ use couponcactus_node::node::{
     NodeHandle, NodeOptions, Peering, SubmitOutcome, now_ms, peers_of, read_consortium, start,
 };
 use couponcactus_node::storage::Store;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -104,7 +105,12 @@ async fn main() -> Result<()> {
             host_template: host_template.clone(),
         })
         .with_context(|| format!("preparing the local consortium in {}", dir.display()))?;
-        println!("{layout}");
+        // A reader that stops early (`| head`) is not an error: the layout is written.
+        if let Err(e) = writeln!(std::io::stdout(), "{layout}")
+            && e.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            return Err(e).context("writing the layout summary");
+        }
         return Ok(());
     }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
