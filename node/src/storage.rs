@@ -70,55 +70,41 @@ const META_FORMAT: &[u8] = b"storage_format";
 /// The on-disk layout this build reads and writes. Format 2 keys state-tree nodes by
 /// big-endian version first ([`node_key_bytes`]), so each block's new nodes sort after
 /// all older ones; format 1 used borsh's little-endian version, which scattered every
-/// block's nodes across the whole key space and made RocksDB rewrite most of the tree on
-/// each compaction.
+/// block's nodes across the whole key space (about a fifth more bytes written per
+/// redemption, docs/performance.md).
 pub const STORAGE_FORMAT: u32 = 2;
 
-/// Sizes of RocksDB's shared memory, which bound most of a node's RSS beyond the
-/// in-memory mempool: memtables (all column families together) and the block cache
-/// (data, index and filter blocks).
-#[derive(Clone, Copy, Debug)]
-struct Tuning {
-    /// Bytes of memtables across all column families before RocksDB flushes.
-    write_buffers: usize,
-    /// Bytes of the shared LRU block cache.
-    block_cache: usize,
+/// RocksDB memory shared by all column families of one database, which bounds most of a
+/// node's RSS beyond the in-memory mempool: memtables (all families together flush at
+/// [`Self::WRITE_BUFFERS`]) and one LRU block cache for data blocks.
+struct SharedMemory {
+    block_cache: rocksdb::Cache,
+    write_buffers: rocksdb::WriteBufferManager,
 }
 
-impl Default for Tuning {
-    fn default() -> Self {
-        Tuning {
-            write_buffers: 128 << 20,
-            block_cache: 96 << 20,
+impl SharedMemory {
+    /// Bytes of memtables across all column families before RocksDB flushes.
+    const WRITE_BUFFERS: usize = 128 << 20;
+    /// Bytes of the block cache.
+    const BLOCK_CACHE: usize = 96 << 20;
+
+    fn new() -> Self {
+        let block_cache = rocksdb::Cache::new_lru_cache(Self::BLOCK_CACHE);
+        let write_buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
+            Self::WRITE_BUFFERS,
+            false,
+            block_cache.clone(),
+        );
+        SharedMemory {
+            block_cache,
+            write_buffers,
         }
     }
 }
 
-thread_local! {
-    /// One block cache and memtable budget per process is what `Tuning` means; RocksDB
-    /// objects are reference counted, so every `Store::open` of this thread shares them.
-    static SHARED: std::cell::OnceCell<(rocksdb::Cache, rocksdb::WriteBufferManager)> =
-        const { std::cell::OnceCell::new() };
-}
-
-fn shared(tuning: &Tuning) -> (rocksdb::Cache, rocksdb::WriteBufferManager) {
-    SHARED.with(|s| {
-        s.get_or_init(|| {
-            let cache = rocksdb::Cache::new_lru_cache(tuning.block_cache);
-            let buffers = rocksdb::WriteBufferManager::new_write_buffer_manager_with_cache(
-                tuning.write_buffers,
-                false,
-                cache.clone(),
-            );
-            (cache, buffers)
-        })
-        .clone()
-    })
-}
-
 /// Database-wide options: background work for two cores, smooth syncing of table files,
 /// bounded WAL and memtables.
-fn db_options(tuning: &Tuning) -> Options {
+fn db_options(memory: &SharedMemory) -> Options {
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
@@ -127,17 +113,18 @@ fn db_options(tuning: &Tuning) -> Options {
     opts.set_max_background_jobs(2);
     // Write table files out in 1 MiB steps instead of one burst at the end.
     opts.set_bytes_per_sync(1 << 20);
-    opts.set_write_buffer_manager(&shared(tuning).1);
+    opts.set_write_buffer_manager(&memory.write_buffers);
     opts
 }
 
-/// Per column family options. All of them share the block cache and keep index and filter
-/// blocks in it (so their memory is bounded too); point-read families get a bloom filter.
-/// Hashes do not compress, so the tree's families are stored uncompressed; the others use
-/// LZ4 below the first two levels.
-fn cf_options(name: &str, tuning: &Tuning) -> Options {
+/// Per column family options. All of them share the block cache; index and filter blocks
+/// stay outside it (in the cache, a missed lookup re-read a whole filter block: see
+/// docs/performance.md). Point-read families get a bloom filter. Hashes do not compress,
+/// so the tree's families are stored uncompressed; the others use LZ4 below the first two
+/// levels.
+fn cf_options(name: &str, memory: &SharedMemory) -> Options {
     let mut table = rocksdb::BlockBasedOptions::default();
-    table.set_block_cache(&shared(tuning).0);
+    table.set_block_cache(&memory.block_cache);
     table.set_format_version(5);
     if name != cf::INDEXES && name != cf::JMT_STALE && name != cf::RAFT_LOG {
         table.set_bloom_filter(10.0, false);
@@ -287,11 +274,11 @@ impl Store {
     /// [`cf_options`]. A database written with another layout ([`STORAGE_FORMAT`]) is
     /// refused with [`StorageError::Format`].
     pub fn open(path: &Path) -> Result<Self, StorageError> {
-        let tuning = Tuning::default();
+        let memory = SharedMemory::new();
         let cfs = cf::ALL
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &tuning)));
-        let db = DB::open_cf_descriptors(&db_options(&tuning), path, cfs)?;
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &memory)));
+        let db = DB::open_cf_descriptors(&db_options(&memory), path, cfs)?;
         let store = Store::with_db(db);
         store.check_format()?;
         Ok(store)

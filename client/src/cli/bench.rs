@@ -1159,6 +1159,30 @@ fn progress_bar(hidden: bool, show: Show, what: &str, deadline: Option<Duration>
     bar
 }
 
+/// Runs set-up requests (not measured) over every node, [`SETUP_ISSUE_CONCURRENCY`] in
+/// flight, with a progress bar of `units` labelled `label`; `keep_applied` keeps the
+/// applied results (for their events). The caller checks what committed.
+async fn drive_setup(
+    cluster: &Cluster,
+    requests: Vec<Request>,
+    keep_applied: bool,
+    hidden: bool,
+    label: &'static str,
+    units: u64,
+) -> Outcome {
+    let bar = progress_bar(hidden, Show::Units(units), label, None);
+    drive(
+        &cluster.clients(),
+        requests,
+        SETUP_ISSUE_CONCURRENCY,
+        None,
+        keep_applied,
+        &bar,
+        Show::Units(units),
+    )
+    .await
+}
+
 /// Keeps `concurrency` requests in flight (task `i` talks to node `i mod nodes`) until the
 /// requests run out or, with a `deadline`, until it passes (requests in flight then are
 /// answered and counted). Every request waits for its commit.
@@ -1349,17 +1373,7 @@ async fn issue_for_setup(
             batch: false,
         })
         .collect();
-    let bar = progress_bar(hidden, Show::Units(codes as u64), "issuing", None);
-    let outcome = drive(
-        &cluster.clients(),
-        requests,
-        SETUP_ISSUE_CONCURRENCY,
-        None,
-        false,
-        &bar,
-        Show::Units(codes as u64),
-    )
-    .await;
+    let outcome = drive_setup(cluster, requests, false, hidden, "issuing", codes as u64).await;
     if outcome.committed_units != codes as u64 {
         return Err(Failure::new(
             "issuance",
@@ -1669,17 +1683,8 @@ async fn redeem(ctx: &Ctx, args: RedeemArgs) -> Result<()> {
             })
             .await?
         };
-        let bar = progress_bar(hidden, Show::Units(count as u64), "allocating", None);
-        let outcome = drive(
-            &cluster.clients(),
-            requests,
-            SETUP_ISSUE_CONCURRENCY,
-            None,
-            true,
-            &bar,
-            Show::Units(count as u64),
-        )
-        .await;
+        let outcome =
+            drive_setup(&cluster, requests, true, hidden, "allocating", count as u64).await;
         if outcome.committed != count as u64 {
             return Err(Failure::new(
                 "allocation",
