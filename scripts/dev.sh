@@ -56,8 +56,10 @@ fi
 
 if [ "$SINGLE" = 1 ]; then
   [ "$FRESH" = 1 ] && rm -rf .cactus-dev
-  log "building and starting cactusd --dev (Ctrl-C stops it)"
-  exec cargo run --locked -p couponcactus-node --bin cactusd -- \
+  log "building the workspace (debug; the same build scripts/test.sh makes)"
+  build_workspace
+  log "starting cactusd --dev (Ctrl-C stops it)"
+  exec "$(target_dir)/debug/cactusd" \
     --dev --data-dir .cactus-dev --http-addr "${CACTUSD_HTTP_ADDR:-127.0.0.1:7101}"
 fi
 

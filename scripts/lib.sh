@@ -55,3 +55,24 @@ ensure_apt() {
 ensure_build_deps() {
   ensure_apt libclang-dev clang
 }
+
+# The one debug build of the workspace. scripts/test.sh and scripts/dev.sh (through
+# scripts/localnet.sh) both build with exactly this command, so whichever runs second finds
+# every dependency built, RocksDB's C++ included. A narrower command (`-p … --bin cactusd`)
+# would resolve other feature sets (dev-dependencies turn on features of shared crates such
+# as bitflags and zerocopy, which reach bindgen and librocksdb-sys) and build them all again.
+# The binaries land in the target directory's debug/ folder.
+WORKSPACE_BUILD=(cargo build --workspace --all-targets --locked --profile test)
+
+# Runs the shared workspace build; extra cargo flags may follow (e.g. --message-format json).
+build_workspace() {
+  "${WORKSPACE_BUILD[@]}" "$@"
+}
+
+# The workspace's cargo target directory (CARGO_TARGET_DIR or ./target).
+target_dir() {
+  local dir
+  dir="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  echo "${dir:-${CARGO_TARGET_DIR:-$(repo_root)/target}}"
+}

@@ -126,18 +126,16 @@ build_cactusd() {
   fi
   ensure_cargo
   ensure_build_deps
-  local profile=debug flags=()
   if [ "${LOCALNET_RELEASE:-0}" = 1 ]; then
-    profile=release
-    flags+=(--release)
+    log "building cactusd and the cactus CLI (release)"
+    cargo build --locked --release -p couponcactus-node --bin cactusd -p couponcactus-client --bin cactus
+    BIN="$(target_dir)/release/cactusd"
+  else
+    # The same build as scripts/test.sh (see lib.sh): after one, the other compiles nothing.
+    log "building the workspace (debug; the same build scripts/test.sh makes)"
+    build_workspace
+    BIN="$(target_dir)/debug/cactusd"
   fi
-  log "building cactusd and the cactus CLI ($profile)"
-  cargo build --locked ${flags[@]+"${flags[@]}"} -p couponcactus-node --bin cactusd \
-    -p couponcactus-client --bin cactus
-  local target
-  target="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-  BIN="${target:-${CARGO_TARGET_DIR:-$ROOT/target}}/$profile/cactusd"
   [ -x "$BIN" ] || die "built cactusd not found at $BIN"
 }
 

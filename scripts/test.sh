@@ -49,9 +49,9 @@ log "doc tests"
 cargo test --workspace --doc --locked
 
 log "building the binaries (the end-to-end tests start the real cactusd and cactus)"
-# --all-targets, not --bins: the same feature set as the doc tests and nextest, so this
-# step reuses their RocksDB build instead of compiling its C++ once more (~7 minutes).
-cargo build --workspace --all-targets --locked --profile test
+# The build scripts/dev.sh makes too (lib.sh): the same feature set as the doc tests and
+# nextest, so RocksDB's C++ is compiled once for all of them.
+build_workspace
 
 # Last, so its summary line closes the output.
 log "cargo nextest run --workspace"

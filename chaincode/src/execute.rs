@@ -21,9 +21,10 @@ use crate::ids::{MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
 use crate::reject::{RejectReason, Rejection};
 use crate::state::{Overlay, StateError, StateReader, WriteSet};
 use crate::tx::{
-    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, PreparedTx, ProposeGovernanceTx,
-    RedeemTarget, RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeTokenTx, RollbackTx, SignedTx,
-    TransferTokenTx, TransitionPoolTx, TxKind, UpdatePoolTx, is_acceptable_key, verify_signatures,
+    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, MAX_REVOKE_NOTE_BYTES, PreparedTx,
+    ProposeGovernanceTx, RedeemTarget, RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeReason,
+    RevokeTokenTx, RollbackTx, SignedTx, TransferTokenTx, TransitionPoolTx, TxKind, UpdatePoolTx,
+    is_acceptable_key, verify_signatures,
 };
 use crate::types::{
     BlockContext, ChainParams, CodeIndexEntry, Consortium, Currency, Discount, GovernanceChange,
@@ -1632,6 +1633,7 @@ fn revoke_token<S: StateReader + ?Sized>(
     tx: &RevokeTokenTx,
 ) -> Exec<Vec<Event>> {
     managed_pool(view, signer, &tx.token.pool)?;
+    check_revoke_note(tx)?;
     let mut record = existing_token(view, &tx.token)?;
     match record.status {
         TokenStatus::Redeemed { .. } => {
@@ -1653,6 +1655,31 @@ fn revoke_token<S: StateReader + ?Sized>(
     Ok(vec![Event::TokenRevoked {
         token: tx.token.clone(),
     }])
+}
+
+/// A revoke's note: 1 to [`MAX_REVOKE_NOTE_BYTES`] bytes without control characters, and
+/// present when the reason is `other`.
+fn check_revoke_note(tx: &RevokeTokenTx) -> Exec<()> {
+    match &tx.note {
+        None if tx.reason == RevokeReason::Other => fail(
+            RejectReason::InvalidInput,
+            "a revoke for reason other needs a note saying why",
+        ),
+        None => Ok(()),
+        Some(note)
+            if note.is_empty()
+                || note.len() > MAX_REVOKE_NOTE_BYTES
+                || note.chars().any(char::is_control) =>
+        {
+            fail(
+                RejectReason::InvalidInput,
+                format!(
+                    "a revoke note must be 1 to {MAX_REVOKE_NOTE_BYTES} bytes without control characters"
+                ),
+            )
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 fn transfer_token<S: StateReader + ?Sized>(

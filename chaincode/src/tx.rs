@@ -216,11 +216,82 @@ pub struct RollbackTx {
     pub redemption: TxId,
 }
 
-/// Revoke `token`.
+/// Longest [`RevokeTokenTx::note`], in bytes (UTF-8).
+pub const MAX_REVOKE_NOTE_BYTES: usize = 140;
+
+/// Revoke `token`, for a stated reason that stays on the ledger for auditors.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct RevokeTokenTx {
     /// The token.
     pub token: TokenId,
+    /// Why it is revoked.
+    pub reason: RevokeReason,
+    /// Free text for the auditor: 1 to [`MAX_REVOKE_NOTE_BYTES`] bytes without control
+    /// characters; required when `reason` is [`RevokeReason::Other`].
+    pub note: Option<String>,
+}
+
+/// Why a token is revoked: a fixed set, so that auditors and reports can count by it.
+/// Adding a reason appends a variant (the encoding is the variant index), never reorders.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeReason {
+    /// The coupon was obtained or used fraudulently (leaked, stolen, forged).
+    Fraud,
+    /// The customer asked for it (e.g. account closed, coupon returned).
+    CustomerRequest,
+    /// It should never have been issued or allocated (wrong pool, wrong member, test data).
+    IssuedInError,
+    /// The campaign it belongs to ended early.
+    ExpiredCampaign,
+    /// Anything else: the note says what.
+    Other,
+}
+
+impl RevokeReason {
+    /// Every reason, in encoding order.
+    pub const ALL: &'static [RevokeReason] = &[
+        RevokeReason::Fraud,
+        RevokeReason::CustomerRequest,
+        RevokeReason::IssuedInError,
+        RevokeReason::ExpiredCampaign,
+        RevokeReason::Other,
+    ];
+
+    /// The stable snake_case name (as in JSON).
+    pub fn name(self) -> &'static str {
+        match self {
+            RevokeReason::Fraud => "fraud",
+            RevokeReason::CustomerRequest => "customer_request",
+            RevokeReason::IssuedInError => "issued_in_error",
+            RevokeReason::ExpiredCampaign => "expired_campaign",
+            RevokeReason::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for RevokeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for RevokeReason {
+    type Err = String;
+    /// Parses a [`RevokeReason::name`] (dashes are taken for underscores).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let wanted = s.trim().replace('-', "_");
+        RevokeReason::ALL
+            .iter()
+            .copied()
+            .find(|r| r.name() == wanted)
+            .ok_or_else(|| {
+                let names: Vec<&str> = RevokeReason::ALL.iter().map(|r| r.name()).collect();
+                format!("{s:?} is not a revoke reason: one of {}", names.join(", "))
+            })
+    }
 }
 
 /// Move `token` from member `from` to member `to`.

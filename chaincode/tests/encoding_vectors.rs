@@ -334,12 +334,14 @@ fn tx_cases() -> Vec<TxCase> {
         // rollback is filled in below: it names the id of `redeem_token`.
         TxCase {
             name: "revoke_token",
-            about: "acme's issuer revokes token `spring/3`.",
+            about: "acme's issuer revokes token `spring/3` for fraud, with a note for the auditor.",
             seed: ISSUER,
             body: body(
                 17,
                 TxKind::RevokeToken(RevokeTokenTx {
                     token: token.clone(),
+                    reason: RevokeReason::Fraud,
+                    note: Some("code posted on a forum".into()),
                 }),
             ),
         },
@@ -1098,6 +1100,12 @@ fn hand_encode(b: &TxBody) -> Hand {
         TxKind::RevokeToken(t) => {
             h.variant(11, "RevokeToken", "kind");
             h.token(&t.token, "kind.token");
+            let reason = RevokeReason::ALL
+                .iter()
+                .position(|r| *r == t.reason)
+                .expect("every reason is in ALL");
+            h.variant(reason as u32, t.reason.name(), "kind.reason");
+            h.option(&t.note, "kind.note", |h, n| h.string(n, "kind.note"));
         }
         TxKind::TransferToken(t) => {
             h.variant(12, "TransferToken", "kind");
@@ -1445,6 +1453,20 @@ fn documented_variant_indices_match_the_code() {
     .collect();
     check_enum_table(&doc, "RedeemTarget", &list, &mut errors);
 
+    // Revoke reasons: the table lists the index and the snake_case name.
+    let revoke_reason = |r: &RevokeReason| match r {
+        RevokeReason::Fraud => "fraud",
+        RevokeReason::CustomerRequest => "customer_request",
+        RevokeReason::IssuedInError => "issued_in_error",
+        RevokeReason::ExpiredCampaign => "expired_campaign",
+        RevokeReason::Other => "other",
+    };
+    let list: Vec<(u32, &str)> = RevokeReason::ALL
+        .iter()
+        .map(|r| (index_of(r), revoke_reason(r)))
+        .collect();
+    check_enum_table(&doc, "RevokeReason", &list, &mut errors);
+
     // Reasons: the table lists the index and the snake_case code.
     let reasons: Vec<(u32, &str)> = RejectReason::ALL
         .iter()
@@ -1511,7 +1533,11 @@ fn documented_struct_fields_match_the_code() {
             order
         }),
         struct_fields!(RollbackTx { redemption }),
-        struct_fields!(RevokeTokenTx { token }),
+        struct_fields!(RevokeTokenTx {
+            token,
+            reason,
+            note
+        }),
         struct_fields!(TransferTokenTx { token, from, to }),
         struct_fields!(TokenId { pool, serial }),
         struct_fields!(PoolSpec {

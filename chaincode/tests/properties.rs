@@ -742,6 +742,8 @@ impl Builder {
                 // Nothing to replay yet: a harmless tx instead.
                 TxKind::RevokeToken(RevokeTokenTx {
                     token: self.token(MISSING_POOL, 0),
+                    reason: RevokeReason::IssuedInError,
+                    note: None,
                 }),
                 &MANAGERS[..],
             ),
@@ -807,6 +809,8 @@ impl Builder {
             Op::Revoke { pool, serial } => (
                 TxKind::RevokeToken(RevokeTokenTx {
                     token: self.token(pool, self.serial(pool, serial)),
+                    reason: RevokeReason::Fraud,
+                    note: Some("property test".into()),
                 }),
                 &MANAGERS[..],
             ),
@@ -1270,7 +1274,16 @@ fn tx_kind() -> impl Strategy<Value = TxKind> {
         bytes32().prop_map(|r| TxKind::Rollback(RollbackTx {
             redemption: TxId(r)
         })),
-        token_id().prop_map(|token| TxKind::RevokeToken(RevokeTokenTx { token })),
+        (
+            token_id(),
+            prop::sample::select(RevokeReason::ALL),
+            prop::option::of("[ -~]{0,150}")
+        )
+            .prop_map(|(token, reason, note)| TxKind::RevokeToken(RevokeTokenTx {
+                token,
+                reason,
+                note
+            })),
         (token_id(), bytes32(), bytes32()).prop_map(|(token, f, t)| {
             TxKind::TransferToken(TransferTokenTx {
                 token,

@@ -263,8 +263,14 @@ fn rollback(redemption: TxId) -> TxKind {
 }
 
 fn revoke_token(token: &TokenId) -> TxKind {
+    revoke_token_for(token, RevokeReason::IssuedInError, None)
+}
+
+fn revoke_token_for(token: &TokenId, reason: RevokeReason, note: Option<&str>) -> TxKind {
     TxKind::RevokeToken(RevokeTokenTx {
         token: token.clone(),
+        reason,
+        note: note.map(str::to_string),
     })
 }
 
@@ -2732,6 +2738,63 @@ fn revoking_a_token_marks_it_revoked() {
     // An unallocated token, by an admin.
     c.applied(&key(ACME), revoke_token(&tok(&pool, 1)));
     assert_eq!(c.token(&tok(&pool, 1)).status, TokenStatus::Revoked);
+}
+
+#[test]
+fn a_revoke_states_its_reason_and_a_bounded_note() {
+    let mut c = chain();
+    let pool = active_pool(&mut c, "spring", unique_spec(), 6);
+    let long = "x".repeat(MAX_REVOKE_NOTE_BYTES + 1);
+    let exact = "é".repeat(MAX_REVOKE_NOTE_BYTES / 2);
+    for (serial, reason, note) in [
+        (0, RevokeReason::Other, None),
+        (0, RevokeReason::Fraud, Some("")),
+        (0, RevokeReason::Fraud, Some(long.as_str())),
+        (0, RevokeReason::CustomerRequest, Some("line\nbreak")),
+    ] {
+        assert_eq!(
+            c.rejected(
+                &key(ACME_ISSUER),
+                revoke_token_for(&tok(&pool, serial), reason, note)
+            ),
+            RejectReason::InvalidInput,
+            "{reason} {note:?}"
+        );
+    }
+    assert_eq!(c.token(&tok(&pool, 0)).status, TokenStatus::Available);
+    for (serial, reason, note) in [
+        (1, RevokeReason::Fraud, None),
+        (
+            2,
+            RevokeReason::CustomerRequest,
+            Some("asked by phone, ticket 4711"),
+        ),
+        (3, RevokeReason::ExpiredCampaign, Some(exact.as_str())),
+        (4, RevokeReason::Other, Some("printed twice")),
+    ] {
+        c.applied(
+            &key(ACME_ISSUER),
+            revoke_token_for(&tok(&pool, serial), reason, note),
+        );
+        assert_eq!(c.token(&tok(&pool, serial)).status, TokenStatus::Revoked);
+    }
+}
+
+#[test]
+fn revoke_reasons_have_stable_names_and_indices() {
+    for (i, r) in RevokeReason::ALL.iter().enumerate() {
+        assert_eq!(encode(r), (i as u32).to_le_bytes().to_vec());
+        assert_eq!(r.name().parse::<RevokeReason>(), Ok(*r));
+        assert_eq!(
+            serde_json::to_string(r).unwrap(),
+            format!("\"{}\"", r.name())
+        );
+    }
+    assert_eq!(
+        "customer-request".parse(),
+        Ok(RevokeReason::CustomerRequest)
+    );
+    assert!("stolen".parse::<RevokeReason>().is_err());
 }
 
 #[test]

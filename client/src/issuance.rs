@@ -186,6 +186,7 @@ mod tests {
             pattern: "##".into(),
             charset: vec!['A', 'B'],
             prefix: String::new(),
+            check_char: false,
         };
         assert!(matches!(
             generate_codes(&tiny, 4),

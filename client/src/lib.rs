@@ -12,7 +12,9 @@
 //!   tied to a checkpoint certificate of the consortium known from genesis.
 //! - [`keys`] (key files, member ids, claim keys), [`issuance`] (random codes sealed with
 //!   the org's data key), [`pool_spec`] (pool specs from TOML or flags), [`genesis_draft`]
-//!   (a genesis written step by step), [`amounts`] (minor units for people).
+//!   (a genesis written step by step), [`amounts`] (currencies and minor units for people),
+//!   [`times`] (ISO 8601 dates and durations for people), [`id_prefix`] (ids typed
+//!   shortened, like git).
 //! - [`audit`]: the offline audit of a whole chain.
 //!
 //! ```no_run
@@ -42,11 +44,13 @@ pub use couponcactus_genesis as genesis;
 pub mod amounts;
 pub mod audit;
 pub mod genesis_draft;
+pub mod id_prefix;
 pub mod issuance;
 pub mod keys;
 pub mod node_client;
 pub mod pool_spec;
 pub mod signed_read;
+pub mod times;
 pub mod tx_builder;
 pub mod verify;
 pub mod views;

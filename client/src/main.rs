@@ -9,13 +9,18 @@ mod cli;
 use clap::Parser;
 use cli::output::{Failure, error_json};
 use couponcactus_client::NodeClientError;
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CACTUS_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // Colours only for a person at a terminal (and not with NO_COLOR): a redirected stderr
+    // stays plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();

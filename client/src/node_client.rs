@@ -11,6 +11,13 @@
 //! A committed tx answers with its [`TxView`] whether the chaincode applied or rejected it
 //! (check [`TxView::status`]); only what never reached a block is an error: the API's
 //! `{"error":{"code","message"}}` becomes [`NodeClientError::Api`] with its code.
+//!
+//! A client may know several nodes of the chain (`http://a:7101,http://b:7101`): each
+//! request goes to the node that answered last, and when that node cannot be reached, the
+//! request fails on the way, or the node answers 502, 503 or 504, the same request (the
+//! same signed tx bytes: never re-signed, so never a second tx) goes to the next node,
+//! each node at most once per request. Resubmitting a signed tx is safe: its id makes it
+//! idempotent, a node answers a known tx with its original result.
 
 use crate::signed_read::ReadSignature;
 use crate::tx_builder::{TxBuilder, now_ms};
@@ -28,6 +35,8 @@ use ed25519_dalek::SigningKey;
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How long one request may take by default: above the node's 30 s commit wait and its
@@ -35,6 +44,13 @@ use std::time::Duration;
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(75);
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Answers after which a request goes to the next node: a proxy's bad gateway and gateway
+/// timeout, and the node's own 503 (`mempool_full`, `shutting_down`).
+const FAILOVER_STATUSES: [StatusCode; 3] = [
+    StatusCode::BAD_GATEWAY,
+    StatusCode::SERVICE_UNAVAILABLE,
+    StatusCode::GATEWAY_TIMEOUT,
+];
 
 /// Why a request to a node failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +63,10 @@ pub enum NodeClientError {
         /// What is wrong with it.
         why: String,
     },
-    /// Nothing answers at the node's address.
-    #[error("cannot reach node at {url}: {source}")]
+    /// Nothing answers at the node's address (with several nodes: at any of them).
+    #[error("cannot reach {}: {source}", unreachable_where(url))]
     Unreachable {
-        /// The node's base URL.
+        /// The node's base URL; with several nodes, every URL tried, joined by `, `.
         url: String,
         /// The connection error.
         #[source]
@@ -135,6 +151,25 @@ impl NodeClientError {
 
 type Result<T> = std::result::Result<T, NodeClientError>;
 
+/// The innermost cause of an error (e.g. "Connection refused (os error 111)" rather than
+/// reqwest's "error sending request").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+/// How [`NodeClientError::Unreachable`] names the node(s).
+fn unreachable_where(url: &str) -> String {
+    if url.contains(", ") {
+        format!("any node ({url})")
+    } else {
+        format!("node at {url}")
+    }
+}
+
 /// Whether a submission waits for the tx's block to be applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
@@ -183,7 +218,10 @@ impl Wait {
 /// ```
 #[derive(Clone)]
 pub struct NodeClient {
-    base: String,
+    /// Base URLs of the nodes, in the order given.
+    nodes: Arc<[String]>,
+    /// The node that answered last: the first one asked next (shared by clones).
+    current: Arc<AtomicUsize>,
     http: reqwest::Client,
     chain_id: ChainId,
     reader: Option<SigningKey>,
@@ -192,7 +230,7 @@ pub struct NodeClient {
 impl fmt::Debug for NodeClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NodeClient")
-            .field("base", &self.base)
+            .field("nodes", &self.nodes)
             .field("chain_id", &self.chain_id)
             .field("reader", &self.reader_key())
             .finish()
@@ -227,10 +265,55 @@ pub fn normalize_node_url(url: &str) -> Result<String> {
     Ok(with_scheme.trim_end_matches('/').to_string())
 }
 
+/// Normalises a list of node URLs separated by commas (`http://a:7101,http://b:7101`),
+/// each as [`normalize_node_url`]; empty entries are skipped, repeated ones dropped.
+pub fn normalize_node_urls(urls: &str) -> Result<Vec<String>> {
+    let mut nodes: Vec<String> = Vec::new();
+    for url in urls.split(',').filter(|u| !u.trim().is_empty()) {
+        let url = normalize_node_url(url)?;
+        if !nodes.contains(&url) {
+            nodes.push(url);
+        }
+    }
+    if nodes.is_empty() {
+        return Err(NodeClientError::BadUrl {
+            url: urls.into(),
+            why: "no node URL given".into(),
+        });
+    }
+    Ok(nodes)
+}
+
 impl NodeClient {
     /// A client of the node at `base_url` on chain `chain_id`, without asking the node.
+    /// `base_url` may list several nodes separated by commas ([`normalize_node_urls`]).
     pub fn new(base_url: &str, chain_id: ChainId) -> Result<NodeClient> {
         Self::with_timeout(base_url, chain_id, DEFAULT_REQUEST_TIMEOUT)
+    }
+
+    /// A client of several nodes of chain `chain_id`, failing over from one to the next
+    /// (module doc), without asking them.
+    pub fn with_nodes<S: AsRef<str>>(urls: &[S], chain_id: ChainId) -> Result<NodeClient> {
+        let joined: Vec<&str> = urls.iter().map(AsRef::as_ref).collect();
+        Self::new(&joined.join(","), chain_id)
+    }
+
+    /// A client of several nodes, on the chain the first node that answers reports.
+    pub async fn connect_any<S: AsRef<str>>(urls: &[S]) -> Result<NodeClient> {
+        let mut client = Self::with_nodes(urls, ChainId("unknown".into()))?;
+        let status = client.status().await?;
+        client.chain_id = status.chain_id;
+        Ok(client)
+    }
+
+    fn from_parts(nodes: Vec<String>, chain_id: ChainId, http: reqwest::Client) -> NodeClient {
+        NodeClient {
+            nodes: nodes.into(),
+            current: Arc::new(AtomicUsize::new(0)),
+            http,
+            chain_id,
+            reader: None,
+        }
     }
 
     /// [`NodeClient::new`] with another per-request timeout.
@@ -239,18 +322,13 @@ impl NodeClient {
         chain_id: ChainId,
         timeout: Duration,
     ) -> Result<NodeClient> {
-        let base = normalize_node_url(base_url)?;
+        let nodes = normalize_node_urls(base_url)?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(NodeClientError::Setup)?;
-        Ok(NodeClient {
-            base,
-            http,
-            chain_id,
-            reader: None,
-        })
+        Ok(Self::from_parts(nodes, chain_id, http))
     }
 
     /// A client of the node at `base_url` on chain `chain_id` that sends its requests with
@@ -260,16 +338,15 @@ impl NodeClient {
         chain_id: ChainId,
         http: reqwest::Client,
     ) -> Result<NodeClient> {
-        Ok(NodeClient {
-            base: normalize_node_url(base_url)?,
-            http,
+        Ok(Self::from_parts(
+            normalize_node_urls(base_url)?,
             chain_id,
-            reader: None,
-        })
+            http,
+        ))
     }
 
-    /// A client of the node at `base_url`, on the chain the node reports
-    /// (`GET /v1/status`).
+    /// A client of the node at `base_url` (or of several, comma-separated), on the chain
+    /// the node reports (`GET /v1/status`).
     pub async fn connect(base_url: &str) -> Result<NodeClient> {
         let mut client = Self::new(base_url, ChainId("unknown".into()))?;
         let status = client.status().await?;
@@ -291,9 +368,15 @@ impl NodeClient {
             .map(|k| PublicKey(k.verifying_key().to_bytes()))
     }
 
-    /// The node's base URL (`http://host:port`).
+    /// The base URL (`http://host:port`) of the node asked first: the one that answered
+    /// last.
     pub fn base_url(&self) -> &str {
-        &self.base
+        &self.nodes[self.current.load(Ordering::Relaxed) % self.nodes.len()]
+    }
+
+    /// The base URLs of every node this client may ask, in the order given.
+    pub fn node_urls(&self) -> &[String] {
+        &self.nodes
     }
 
     /// The chain txs and signed reads are made for.
@@ -318,15 +401,85 @@ impl NodeClient {
         self.request_with(method, path, body, signed, None).await
     }
 
+    /// Sends a request to the node that answered last, failing over to the next nodes
+    /// (each at most once) while the node cannot be reached, the request fails on the way,
+    /// or the node answers 502, 503 or 504. The same bytes go to every node. When every
+    /// node failed: the last answer or transport error, or, if no node could be reached at
+    /// all, [`NodeClientError::Unreachable`] naming every node.
     async fn request_with(
         &self,
+        method: Method,
+        path: &str,
+        mut body: Option<(&'static str, Vec<u8>)>,
+        signed: bool,
+        accept: Option<&'static str>,
+    ) -> Result<(StatusCode, Vec<u8>)> {
+        let count = self.nodes.len();
+        let first = self.current.load(Ordering::Relaxed);
+        let mut failed: Option<Result<(StatusCode, Vec<u8>)>> = None;
+        let mut unreachable: Option<reqwest::Error> = None;
+        for step in 0..count {
+            let index = (first + step) % count;
+            let node = &self.nodes[index];
+            let payload = if step + 1 == count {
+                body.take()
+            } else {
+                body.clone()
+            };
+            let outcome = self
+                .request_once(node, method.clone(), path, payload, signed, accept)
+                .await;
+            let why = match outcome {
+                Err(NodeClientError::Unreachable { source, .. }) => {
+                    let why = innermost(&source);
+                    unreachable = Some(source);
+                    why
+                }
+                Err(e @ NodeClientError::Transport { .. }) => {
+                    let why = innermost(&e);
+                    failed = Some(Err(e));
+                    why
+                }
+                Ok((status, bytes)) if FAILOVER_STATUSES.contains(&status) => {
+                    failed = Some(Ok((status, bytes)));
+                    format!("HTTP {status}")
+                }
+                other => {
+                    if other.is_ok() {
+                        self.current.store(index, Ordering::Relaxed);
+                    }
+                    return other;
+                }
+            };
+            if step + 1 < count {
+                let next = &self.nodes[(index + 1) % count];
+                tracing::warn!("node {node} failed ({why}); asking {next}");
+            }
+        }
+        match (failed, unreachable) {
+            (Some(last), _) => last,
+            (None, Some(source)) => Err(NodeClientError::Unreachable {
+                url: self.nodes.join(", "),
+                source,
+            }),
+            (None, None) => Err(NodeClientError::BadUrl {
+                url: String::new(),
+                why: "no node URL given".into(),
+            }),
+        }
+    }
+
+    /// One request to the node at `base`.
+    async fn request_once(
+        &self,
+        base: &str,
         method: Method,
         path: &str,
         body: Option<(&'static str, Vec<u8>)>,
         signed: bool,
         accept: Option<&'static str>,
     ) -> Result<(StatusCode, Vec<u8>)> {
-        let url = format!("{}{path}", self.base);
+        let url = format!("{base}{path}");
         let parsed = reqwest::Url::parse(&url).map_err(|e| NodeClientError::BadUrl {
             url: url.clone(),
             why: e.to_string(),
@@ -360,7 +513,7 @@ impl NodeClient {
         let transport = |source: reqwest::Error| {
             if source.is_connect() {
                 NodeClientError::Unreachable {
-                    url: self.base.clone(),
+                    url: base.to_string(),
                     source,
                 }
             } else {
@@ -720,6 +873,54 @@ fn height_query(height: Option<u64>) -> String {
     height.map(|h| format!("?height={h}")).unwrap_or_default()
 }
 
+// ---- ids typed shortened, the key registry, redemptions in force (issue 13) -------------
+
+impl NodeClient {
+    /// The one committed tx id that starts with `prefix` (8 to 64 hex digits)
+    /// (`GET /v1/txs/prefix/{prefix}`). Several: [`NodeClientError::Api`] `ambiguous_id`
+    /// (HTTP 409) naming them; none: `not_found`. [`crate::id_prefix`] resolves what a
+    /// person typed.
+    pub async fn tx_id_by_prefix(&self, prefix: &str) -> Result<crate::views::IdMatch> {
+        self.get(&format!("/v1/txs/prefix/{prefix}"), false).await
+    }
+
+    /// The one registered (or revoked) key that starts with `prefix`
+    /// (`GET /v1/keys/prefix/{prefix}`); answers as [`NodeClient::tx_id_by_prefix`].
+    pub async fn key_by_prefix(&self, prefix: &str) -> Result<crate::views::IdMatch> {
+        self.get(&format!("/v1/keys/prefix/{prefix}"), false).await
+    }
+
+    /// A key's registration (org, role, store and channel, revocation) with its state
+    /// proof, at the latest height or at `height` (`GET /v1/keys/{key}`, public).
+    pub async fn key(&self, key: &PublicKey, height: Option<u64>) -> Result<crate::views::KeyView> {
+        self.get(&format!("/v1/keys/{key}{}", height_query(height)), false)
+            .await
+    }
+
+    /// A token's status and its redemption in force
+    /// (`GET /v1/tokens/{pool}/{serial}/redemption`, signed).
+    pub async fn token_redemption(
+        &self,
+        id: &TokenId,
+    ) -> Result<crate::views::TokenRedemptionView> {
+        self.get(
+            &format!("/v1/tokens/{}/{}/redemption", id.pool, id.serial),
+            true,
+        )
+        .await
+    }
+
+    /// The token of a unique code, its status and its redemption in force
+    /// (`GET /v1/codes/{code_hash}/redemption`, signed; a shared code answers 400).
+    pub async fn code_redemption(
+        &self,
+        code_hash: &CodeHash,
+    ) -> Result<crate::views::TokenRedemptionView> {
+        self.get(&format!("/v1/codes/{code_hash}/redemption"), true)
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -800,5 +1001,170 @@ mod tests {
             err.to_string()
                 .starts_with("cannot reach node at http://127.0.0.1:1")
         );
+    }
+
+    // ---- several nodes: failover ----------------------------------------------------------
+
+    use std::io::{Read, Write};
+    use std::sync::Mutex;
+
+    /// What a stand-in node received: (request line, body).
+    type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+    /// A stand-in node on 127.0.0.1 answering its requests, one connection each, with
+    /// `answers` in turn: `Some((status, json))`, or `None` to hang up without answering.
+    fn mock_node(answers: Vec<Option<(u16, &'static str)>>) -> (String, Seen) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Seen = Arc::default();
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for (answer, stream) in answers.into_iter().zip(listener.incoming()) {
+                let mut stream = stream.unwrap();
+                log.lock().unwrap().push(read_request(&mut stream));
+                if let Some((status, json)) = answer {
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n",
+                        json.len()
+                    );
+                    stream.write_all(head.as_bytes()).unwrap();
+                    stream.write_all(json.as_bytes()).unwrap();
+                }
+            }
+        });
+        (url, seen)
+    }
+
+    fn read_request(stream: &mut std::net::TcpStream) -> (String, Vec<u8>) {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let l = l.to_ascii_lowercase();
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                while buf.len() < end + 4 + len {
+                    let n = stream.read(&mut chunk).unwrap();
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let line = head.lines().next().unwrap_or_default().to_string();
+                return (line, buf[end + 4..end + 4 + len].to_vec());
+            }
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "the client hung up mid-request");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// A URL where nothing listens (a port just freed).
+    fn dead_url() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    }
+
+    const APPLIED: &str = r#"{"tx_id":"0101010101010101010101010101010101010101010101010101010101010101","status":"applied","height":5}"#;
+    const BUSY: &str = r#"{"error":{"code":"mempool_full","message":"the mempool is full"}}"#;
+    const UNKNOWN_KEY: &str =
+        r#"{"error":{"code":"unknown_key","message":"key ab is not registered"}}"#;
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    fn chain() -> ChainId {
+        ChainId::new("c").unwrap()
+    }
+
+    #[test]
+    fn node_lists_are_comma_separated_and_checked() {
+        assert_eq!(
+            normalize_node_urls(" 127.0.0.1:1, http://b:2/,,127.0.0.1:1").unwrap(),
+            vec!["http://127.0.0.1:1".to_string(), "http://b:2".to_string()]
+        );
+        assert!(normalize_node_urls("").is_err());
+        assert!(normalize_node_urls(" , ").is_err());
+        assert!(normalize_node_urls("127.0.0.1:1,ftp://x").is_err());
+        let client = NodeClient::with_nodes(&["a:1", "b:2"], chain()).unwrap();
+        assert_eq!(client.node_urls(), ["http://a:1", "http://b:2"]);
+        assert_eq!(client.base_url(), "http://a:1");
+    }
+
+    #[test]
+    fn a_dead_node_first_and_a_live_one_second_succeeds() {
+        let dead = dead_url();
+        let (live, seen) = mock_node(vec![Some((200, APPLIED)), Some((200, APPLIED))]);
+        let client = NodeClient::with_nodes(&[dead.as_str(), live.as_str()], chain()).unwrap();
+        let view = block_on(client.submit_encoded(b"signed tx".to_vec(), Wait::ForCommit)).unwrap();
+        assert_eq!(view.status, TxStatus::Applied);
+        assert_eq!(view.height, Some(5));
+        // The live node answers next without the dead one being asked first.
+        assert_eq!(client.base_url(), live);
+        let again = client.clone();
+        block_on(again.submit_encoded(b"signed tx".to_vec(), Wait::ForCommit)).unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0].0, "POST /v1/txs HTTP/1.1");
+        assert_eq!(seen[0].1, b"signed tx");
+    }
+
+    #[test]
+    fn busy_or_broken_nodes_pass_the_same_bytes_on() {
+        // 503 from the first, a hang-up from the second, the third applies: all three got
+        // exactly the same signed bytes (never re-signed, so at most one tx).
+        let (busy, busy_seen) = mock_node(vec![Some((503, BUSY))]);
+        let (broken, broken_seen) = mock_node(vec![None]);
+        let (good, good_seen) = mock_node(vec![Some((200, APPLIED))]);
+        let client = NodeClient::with_nodes(&[&busy, &broken, &good], chain()).unwrap();
+        let tx = vec![7u8; 300];
+        let view = block_on(client.submit_encoded(tx.clone(), Wait::ForCommit)).unwrap();
+        assert_eq!(view.status, TxStatus::Applied);
+        for seen in [&busy_seen, &broken_seen, &good_seen] {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 1);
+            assert_eq!(seen[0].1, tx);
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_an_answer_and_is_not_retried_elsewhere() {
+        let (first, _) = mock_node(vec![Some((401, UNKNOWN_KEY))]);
+        let (second, second_seen) = mock_node(vec![Some((200, APPLIED))]);
+        let client = NodeClient::with_nodes(&[&first, &second], chain()).unwrap();
+        let err = block_on(client.submit_encoded(vec![1], Wait::ForCommit)).unwrap_err();
+        assert_eq!(err.api_code(), Some("unknown_key"));
+        assert!(second_seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn every_node_failing_gives_the_last_answer_or_unreachable_naming_all() {
+        let (a, b) = (dead_url(), dead_url());
+        let client = NodeClient::with_nodes(&[&a, &b], chain()).unwrap();
+        let err = block_on(client.health()).unwrap_err();
+        let NodeClientError::Unreachable { url, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(*url, format!("{a}, {b}"));
+        assert!(
+            err.to_string()
+                .starts_with(&format!("cannot reach any node ({a}, {b}): ")),
+            "{err}"
+        );
+        // A busy node among dead ones: its answer is the error.
+        let (busy, _) = mock_node(vec![Some((503, BUSY))]);
+        let client = NodeClient::with_nodes(&[&a, &busy, &b], chain()).unwrap();
+        let err = block_on(client.submit_encoded(vec![1], Wait::ForCommit)).unwrap_err();
+        assert_eq!(err.api_code(), Some("mempool_full"));
+        assert_eq!(err.http_status(), Some(503));
     }
 }

@@ -5,11 +5,12 @@
 //! id = "spring"                 # the pool id (or --id)
 //! name = "Spring sale"
 //! kind = "unique_codes"         # or "shared_code"; default unique_codes
-//! currency = "EUR"
-//! percent = "10"                # 10 % off; or percent_bps = 1000, or fixed_minor = 500
-//! max_discount_minor = 2000     # optional cap of one discount
-//! min_spend_minor = 0
-//! valid_days = 90               # or valid_until_ms; valid_from_ms defaults to a minute ago
+//! currency = "EUR"              # ISO 4217, any case ("eur")
+//! percent = "10"                # 10 % off; or percent_bps = 1000, or fixed = "5.00"
+//! max_discount = "20.00"        # optional cap of one discount
+//! min_spend = "50.00"           # default 0
+//! valid_from = "2026-12-01"     # default: a minute ago
+//! valid_until = "2026-12-24"    # or valid_for = "30d"; default valid_for 90 days
 //! total_cap = 10000
 //! per_member_cap = 1
 //! allowed_channels = ["pos"]    # empty: all
@@ -19,15 +20,36 @@
 //! transferable = false
 //! ```
 //!
+//! **Amounts** are decimal text in the pool's currency, with at most its ISO 4217 decimals
+//! (`fixed`, `max_discount`, `min_spend`: `"20.00"` EUR, `"500"` JPY); each may instead be
+//! given in integer minor units under its old name (`fixed_minor = 500`,
+//! `max_discount_minor = 2000`, `min_spend_minor = 5000`), but not both ways.
+//!
+//! **Validity** (see [`crate::times`]): `valid_from` and `valid_until` are ISO 8601
+//! (`"2026-12-24T18:00+01:00"`, `"2026-12-24T17:00Z"`, or a bare date in UTC); a bare date
+//! is the START of that day for `valid_from` and the END of that day (the next midnight,
+//! since `valid_until` is exclusive) for `valid_until`, so `valid_until = "2026-12-24"`
+//! still redeems all of the 24th. `valid_for` is a duration from `valid_from` (`"30d"`,
+//! `"12h"`, `"90m"`). The old forms still work: `valid_from_ms`, `valid_until_ms` (ms since
+//! the epoch) and `valid_days`. Give the start one way at most, and the end one way at most
+//! (`valid_until`, `valid_until_ms`, `valid_for` or `valid_days`). An end that is not in
+//! the future is refused: such a pool could never be used.
+//!
+//! Layers (file, then flags) override per *group*: a layer that sets any form of the
+//! discount, the cap, the minimum spend, the start or the end replaces every form of it in
+//! the layer below, so `--valid-for 7d` on top of a file's `valid_until` just works.
+//!
 //! Percentages are decimal text with at most two decimals (`"12.5"` = 1,250 basis points);
 //! no floating point is involved anywhere.
 
+use crate::amounts::{amount_either, currency_decimals, parse_currency};
+use crate::times::{Edge, format_time_ms, parse_duration_ms, parse_instant};
 use couponcactus_chaincode::ids::{Category, Channel, IdError, OrgId, PoolId, StoreId};
 use couponcactus_chaincode::types::{Currency, Discount, PoolKind, PoolSpec};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
 
-/// How long a pool stays valid when neither `valid_until_ms` nor `valid_days` is given.
+/// How long a pool stays valid when no end is given.
 pub const DEFAULT_VALID_DAYS: u64 = 90;
 /// How far before now `valid_from_ms` defaults to (clock skew between machines).
 pub const DEFAULT_VALID_FROM_SLACK_MS: u64 = 60_000;
@@ -89,23 +111,36 @@ pub struct PoolSpecDraft {
     pub name: Option<String>,
     /// Unique codes (default) or one shared code.
     pub kind: Option<PoolKind>,
-    /// ISO 4217 currency.
+    /// ISO 4217 currency (any case in a file).
+    #[serde(default, deserialize_with = "iso_currency_code")]
     pub currency: Option<Currency>,
     /// Percent off as decimal text (`"10"`, `"12.5"`).
     pub percent: Option<String>,
     /// Percent off in basis points.
     pub percent_bps: Option<u32>,
+    /// Fixed amount off, decimal in the currency (`"5.00"`).
+    pub fixed: Option<String>,
     /// Fixed amount off, minor units.
     pub fixed_minor: Option<u64>,
+    /// Cap of one discount, decimal in the currency (`"20.00"`).
+    pub max_discount: Option<String>,
     /// Cap of one discount, minor units.
     pub max_discount_minor: Option<u64>,
+    /// Eligible amount needed, decimal in the currency (default 0).
+    pub min_spend: Option<String>,
     /// Eligible amount needed, minor units (default 0).
     pub min_spend_minor: Option<u64>,
+    /// First valid instant, ISO 8601 (a bare date: its 00:00 UTC).
+    pub valid_from: Option<String>,
     /// First valid instant, ms since the epoch (default: a minute ago).
     pub valid_from_ms: Option<u64>,
+    /// End of validity (exclusive), ISO 8601 (a bare date: the END of that day, UTC).
+    pub valid_until: Option<String>,
     /// End of validity (exclusive), ms since the epoch.
     pub valid_until_ms: Option<u64>,
-    /// Days of validity from `valid_from_ms` (default 90, unless `valid_until_ms` is set).
+    /// Length of validity from the start, a duration (`"30d"`, `"12h"`).
+    pub valid_for: Option<String>,
+    /// Days of validity from the start (default 90 when no end is given).
     pub valid_days: Option<u64>,
     /// Most tokens (unique codes) or redemptions in force (shared code).
     pub total_cap: Option<u64>,
@@ -125,9 +160,27 @@ pub struct PoolSpecDraft {
     pub transferable: Option<bool>,
 }
 
+/// A currency code in a spec file: any case, ISO 4217 only.
+fn iso_currency_code<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Currency>, D::Error> {
+    Option::<String>::deserialize(d)?
+        .map(|text| parse_currency(&text).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
 macro_rules! override_fields {
     ($base:ident, $top:ident, $($field:ident),* $(,)?) => {
         PoolSpecDraft { $($field: $top.$field.or($base.$field),)* }
+    };
+}
+
+/// Clears every field of a group in `$base` when `$top` sets any of them.
+macro_rules! override_group {
+    ($base:ident, $top:ident, $($field:ident),+) => {
+        if false $(|| $top.$field.is_some())+ {
+            $($base.$field = None;)+
+        }
     };
 }
 
@@ -155,9 +208,23 @@ impl PoolSpecDraft {
         })
     }
 
-    /// This draft with every field `top` sets taken from `top`.
+    /// This draft with every field `top` sets taken from `top`; a group of alternative
+    /// forms (the discount, the cap, the minimum spend, the start, the end) that `top`
+    /// sets in any form replaces the whole group.
     pub fn overridden_by(self, top: PoolSpecDraft) -> PoolSpecDraft {
-        let base = self;
+        let mut base = self;
+        override_group!(base, top, percent, percent_bps, fixed, fixed_minor);
+        override_group!(base, top, max_discount, max_discount_minor);
+        override_group!(base, top, min_spend, min_spend_minor);
+        override_group!(base, top, valid_from, valid_from_ms);
+        override_group!(
+            base,
+            top,
+            valid_until,
+            valid_until_ms,
+            valid_for,
+            valid_days
+        );
         override_fields!(
             base,
             top,
@@ -167,11 +234,17 @@ impl PoolSpecDraft {
             currency,
             percent,
             percent_bps,
+            fixed,
             fixed_minor,
+            max_discount,
             max_discount_minor,
+            min_spend,
             min_spend_minor,
+            valid_from,
             valid_from_ms,
+            valid_until,
             valid_until_ms,
+            valid_for,
             valid_days,
             total_cap,
             per_member_cap,
@@ -197,11 +270,12 @@ impl PoolSpecDraft {
             .transpose()
     }
 
-    /// The chaincode spec: defaults filled in, ids and ranges checked. `now_ms` anchors the
-    /// default validity window.
+    /// The chaincode spec: defaults filled in, ids, amounts, dates and ranges checked.
+    /// `now_ms` anchors the default validity window, and the end must be after it.
     pub fn into_spec(self, now_ms: u64) -> Result<PoolSpec> {
         let name = self
             .name
+            .clone()
             .ok_or(PoolSpecError::Missing("a name (name = \"…\" or --name)"))?;
         if name.is_empty() || name.len() > 200 {
             return Err(PoolSpecError::Invalid {
@@ -212,80 +286,37 @@ impl PoolSpecDraft {
         let currency = self.currency.ok_or(PoolSpecError::Missing(
             "a currency (currency = \"EUR\" or --currency)",
         ))?;
-        let discount = match (self.percent, self.percent_bps, self.fixed_minor) {
-            (Some(text), None, None) => Discount::Percent {
-                bps: parse_percent(&text)?,
-            },
-            (None, Some(bps), None) => {
-                if !(1..=10_000).contains(&bps) {
-                    return Err(PoolSpecError::Invalid {
-                        field: "percent_bps",
-                        why: "1 to 10,000 basis points".into(),
-                    });
-                }
-                Discount::Percent { bps }
-            }
-            (None, None, Some(amount_minor)) => {
-                if amount_minor == 0 {
-                    return Err(PoolSpecError::Invalid {
-                        field: "fixed_minor",
-                        why: "must be above 0".into(),
-                    });
-                }
-                Discount::Fixed { amount_minor }
-            }
-            (None, None, None) => {
-                return Err(PoolSpecError::Missing(
-                    "a discount: percent (--percent 10), percent_bps or fixed_minor (--fixed-minor 500)",
-                ));
-            }
-            _ => {
-                return Err(PoolSpecError::Invalid {
-                    field: "discount",
-                    why: "give exactly one of percent, percent_bps and fixed_minor".into(),
-                });
-            }
-        };
-        let valid_from_ms = self
-            .valid_from_ms
-            .unwrap_or(now_ms.saturating_sub(DEFAULT_VALID_FROM_SLACK_MS));
-        let valid_until_ms = match (self.valid_until_ms, self.valid_days) {
-            (Some(_), Some(_)) => {
-                return Err(PoolSpecError::Invalid {
-                    field: "validity",
-                    why: "give valid_until_ms or valid_days, not both".into(),
-                });
-            }
-            (Some(until), None) => until,
-            (None, days) => valid_from_ms
-                .saturating_add(days.unwrap_or(DEFAULT_VALID_DAYS).saturating_mul(DAY_MS)),
-        };
-        if valid_until_ms <= valid_from_ms {
+        if currency_decimals(currency).is_none() {
             return Err(PoolSpecError::Invalid {
-                field: "validity",
-                why: format!(
-                    "valid_until_ms {valid_until_ms} is not after valid_from_ms {valid_from_ms}"
-                ),
+                field: "currency",
+                why: format!("{currency} is not an ISO 4217 currency code"),
             });
         }
+        let discount = self.discount(currency)?;
+        let max_discount_minor = amount(
+            "max_discount",
+            self.max_discount.as_deref(),
+            self.max_discount_minor,
+            currency,
+        )?;
+        let min_spend_minor = amount(
+            "min_spend",
+            self.min_spend.as_deref(),
+            self.min_spend_minor,
+            currency,
+        )?
+        .unwrap_or(0);
+        let (valid_from_ms, valid_until_ms) = self.validity(now_ms)?;
         let total_cap = self.total_cap.ok_or(PoolSpecError::Missing(
             "a total cap (total_cap = … or --total-cap)",
         ))?;
-        let slugs = |field: &'static str, names: Option<Vec<String>>| -> Result<Vec<String>> {
-            let names = names.unwrap_or_default();
-            for n in &names {
-                couponcactus_chaincode::ids::validate_slug(n)
-                    .map_err(|source| PoolSpecError::BadId { field, source })?;
-            }
-            Ok(names)
-        };
         Ok(PoolSpec {
             name,
             kind: self.kind.unwrap_or(PoolKind::UniqueCodes),
             currency,
             discount,
-            max_discount_minor: self.max_discount_minor,
-            min_spend_minor: self.min_spend_minor.unwrap_or(0),
+            max_discount_minor,
+            min_spend_minor,
             valid_from_ms,
             valid_until_ms,
             total_cap,
@@ -310,6 +341,126 @@ impl PoolSpecDraft {
             transferable: self.transferable.unwrap_or(false),
         })
     }
+
+    /// The discount from whichever one form is given.
+    fn discount(&self, currency: Currency) -> Result<Discount> {
+        let fixed = amount("fixed", self.fixed.as_deref(), self.fixed_minor, currency)?;
+        match (&self.percent, self.percent_bps, fixed) {
+            (Some(text), None, None) => Ok(Discount::Percent {
+                bps: parse_percent(text)?,
+            }),
+            (None, Some(bps), None) => {
+                if !(1..=10_000).contains(&bps) {
+                    return Err(PoolSpecError::Invalid {
+                        field: "percent_bps",
+                        why: "1 to 10,000 basis points".into(),
+                    });
+                }
+                Ok(Discount::Percent { bps })
+            }
+            (None, None, Some(0)) => Err(PoolSpecError::Invalid {
+                field: "fixed",
+                why: "must be above 0".into(),
+            }),
+            (None, None, Some(amount_minor)) => Ok(Discount::Fixed { amount_minor }),
+            (None, None, None) => Err(PoolSpecError::Missing(
+                "a discount: percent (--percent 10), percent_bps or fixed (--fixed 5.00)",
+            )),
+            _ => Err(PoolSpecError::Invalid {
+                field: "discount",
+                why: "give exactly one of percent, percent_bps and fixed (or fixed_minor)".into(),
+            }),
+        }
+    }
+
+    /// `(valid_from_ms, valid_until_ms)` from whichever forms are given; the end must be
+    /// after the start and after `now_ms`.
+    fn validity(&self, now_ms: u64) -> Result<(u64, u64)> {
+        let from = match (&self.valid_from, self.valid_from_ms) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "valid_from",
+                    "give valid_from or valid_from_ms, not both",
+                ));
+            }
+            (Some(text), None) => parse_instant(text, Edge::Start)
+                .map_err(|e| invalid("valid_from", e.to_string()))?,
+            (None, Some(ms)) => ms,
+            (None, None) => now_ms.saturating_sub(DEFAULT_VALID_FROM_SLACK_MS),
+        };
+        let ends = [
+            self.valid_until.is_some(),
+            self.valid_until_ms.is_some(),
+            self.valid_for.is_some(),
+            self.valid_days.is_some(),
+        ];
+        if ends.iter().filter(|set| **set).count() > 1 {
+            return Err(invalid(
+                "validity",
+                "give the end one way: valid_until, valid_until_ms, valid_for or valid_days",
+            ));
+        }
+        let until = if let Some(text) = &self.valid_until {
+            parse_instant(text, Edge::End).map_err(|e| invalid("valid_until", e.to_string()))?
+        } else if let Some(ms) = self.valid_until_ms {
+            ms
+        } else if let Some(text) = &self.valid_for {
+            from.saturating_add(
+                parse_duration_ms(text).map_err(|e| invalid("valid_for", e.to_string()))?,
+            )
+        } else {
+            let days = self.valid_days.unwrap_or(DEFAULT_VALID_DAYS);
+            from.saturating_add(days.saturating_mul(DAY_MS))
+        };
+        if until <= now_ms {
+            return Err(invalid(
+                "validity",
+                format!(
+                    "the end {} is in the past (now is {}): the pool could never be used",
+                    format_time_ms(until),
+                    format_time_ms(now_ms)
+                ),
+            ));
+        }
+        if until <= from {
+            return Err(invalid(
+                "validity",
+                format!(
+                    "the end {} is not after the start {}",
+                    format_time_ms(until),
+                    format_time_ms(from)
+                ),
+            ));
+        }
+        Ok((from, until))
+    }
+}
+
+/// A list of slugs, each checked; none given is empty.
+fn slugs(field: &'static str, names: Option<Vec<String>>) -> Result<Vec<String>> {
+    let names = names.unwrap_or_default();
+    for n in &names {
+        couponcactus_chaincode::ids::validate_slug(n)
+            .map_err(|source| PoolSpecError::BadId { field, source })?;
+    }
+    Ok(names)
+}
+
+fn invalid(field: &'static str, why: impl Into<String>) -> PoolSpecError {
+    PoolSpecError::Invalid {
+        field,
+        why: why.into(),
+    }
+}
+
+/// One amount given as decimal text or minor units, read in `currency`.
+fn amount(
+    field: &'static str,
+    decimal: Option<&str>,
+    minor: Option<u64>,
+    currency: Currency,
+) -> Result<Option<u64>> {
+    amount_either(field, decimal, minor, Some(currency)).map_err(|e| invalid(field, e.to_string()))
 }
 
 /// A percentage as decimal text (at most two decimals, above 0, at most 100) in basis
@@ -400,24 +551,129 @@ mod tests {
             total_cap: Some(5),
             ..Default::default()
         };
-        // Flags set fixed_minor; the file's percent stays: two discounts is an error.
-        assert!(
-            draft
-                .clone()
-                .overridden_by(flags.clone())
-                .into_spec(now)
-                .is_err()
-        );
-        let file_without_percent = PoolSpecDraft {
-            percent: None,
-            ..draft
-        };
-        let spec = file_without_percent
-            .overridden_by(flags)
-            .into_spec(now)
-            .unwrap();
+        // Flags give the discount in another form: it replaces the file's percent.
+        let spec = draft.clone().overridden_by(flags).into_spec(now).unwrap();
         assert_eq!(spec.discount, Discount::Fixed { amount_minor: 500 });
         assert_eq!(spec.total_cap, 5);
+        // Two forms of one thing in one layer are an error.
+        let two = PoolSpecDraft {
+            fixed: Some("5.00".into()),
+            ..draft.clone()
+        };
+        assert!(two.into_spec(now).is_err());
+        let both = PoolSpecDraft {
+            max_discount: Some("20.00".into()),
+            max_discount_minor: Some(2000),
+            ..draft
+        };
+        let err = both.into_spec(now).unwrap_err();
+        assert!(err.to_string().contains("max_discount"), "{err}");
+    }
+
+    /// 2026-01-01T00:00:00Z.
+    const NOW: u64 = 1_767_225_600_000;
+
+    fn spec_of(toml: &str) -> Result<PoolSpec> {
+        let base = "name = \"x\"\npercent = \"10\"\ntotal_cap = 1\n";
+        PoolSpecDraft::from_toml(&format!("{base}{toml}"))?.into_spec(NOW)
+    }
+
+    #[test]
+    fn amounts_are_decimal_in_the_currency_or_minor_units() {
+        let spec =
+            spec_of("currency = \"eur\"\nmax_discount = \"20.00\"\nmin_spend = \"50\"\n").unwrap();
+        assert_eq!(spec.currency, "EUR".parse().unwrap());
+        assert_eq!(spec.max_discount_minor, Some(2_000));
+        assert_eq!(spec.min_spend_minor, 5_000);
+        let spec = spec_of("currency = \"JPY\"\nmax_discount = \"500\"\n").unwrap();
+        assert_eq!(spec.max_discount_minor, Some(500));
+        let spec = spec_of("currency = \"EUR\"\nmax_discount_minor = 2000\n").unwrap();
+        assert_eq!(spec.max_discount_minor, Some(2_000));
+        let fixed = PoolSpecDraft::from_toml(
+            "name = \"x\"\ncurrency = \"KWD\"\nfixed = \"1.5\"\ntotal_cap = 1\n",
+        )
+        .unwrap()
+        .into_spec(NOW)
+        .unwrap();
+        assert_eq!(
+            fixed.discount,
+            Discount::Fixed {
+                amount_minor: 1_500
+            }
+        );
+
+        for (bad, field) in [
+            (
+                "currency = \"EUR\"\nmax_discount = \"20.001\"\n",
+                "max_discount",
+            ),
+            ("currency = \"EUR\"\nmin_spend = \"-5\"\n", "min_spend"),
+            ("currency = \"JPY\"\nmin_spend = \"5.5\"\n", "min_spend"),
+        ] {
+            let err = spec_of(bad).unwrap_err();
+            assert!(err.to_string().contains(field), "{bad}: {err}");
+        }
+        let err = spec_of("currency = \"ZZZ\"\n").unwrap_err();
+        assert!(err.to_string().contains("ISO 4217"), "{err}");
+    }
+
+    #[test]
+    fn validity_in_iso_8601_dates_and_durations() {
+        let day = DAY_MS;
+        let eur = "currency = \"EUR\"\n";
+        let spec = spec_of(&format!(
+            "{eur}valid_from = \"2026-12-01\"\nvalid_until = \"2026-12-24\"\n"
+        ))
+        .unwrap();
+        // 2026-12-01T00:00Z, and the END of the 24th (the 25th, 00:00Z, exclusive).
+        assert_eq!(spec.valid_from_ms, NOW + 334 * day);
+        assert_eq!(spec.valid_until_ms, NOW + 358 * day);
+        let spec = spec_of(&format!(
+            "{eur}valid_from = \"2026-12-01T10:00+01:00\"\nvalid_for = \"12h\"\n"
+        ))
+        .unwrap();
+        assert_eq!(spec.valid_from_ms, NOW + 334 * day + 9 * 3_600_000);
+        assert_eq!(spec.valid_until_ms, spec.valid_from_ms + 12 * 3_600_000);
+        let spec = spec_of(&format!("{eur}valid_for = \"30d\"\n")).unwrap();
+        assert_eq!(spec.valid_until_ms - spec.valid_from_ms, 30 * day);
+
+        for (bad, says) in [
+            ("valid_until = \"2025-12-24\"\n", "in the past"),
+            ("valid_until_ms = 1000\n", "in the past"),
+            ("valid_until = \"2026-12-24T18:00\"\n", "no time zone"),
+            ("valid_for = \"30\"\n", "not a duration"),
+            ("valid_for = \"1 month\"\n", "not a duration"),
+            ("valid_until = \"2026-12-24\"\nvalid_days = 3\n", "one way"),
+            (
+                "valid_from = \"2026-12-24\"\nvalid_until = \"2026-12-01\"\n",
+                "not after",
+            ),
+            (
+                "valid_from = \"2026-12-24\"\nvalid_from_ms = 5\n",
+                "not both",
+            ),
+            ("valid_from = \"24.12.2026\"\n", "ISO 8601"),
+        ] {
+            let err = spec_of(&format!("{eur}{bad}")).unwrap_err();
+            assert!(err.to_string().contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_flag_replaces_the_files_form_of_the_same_thing() {
+        let file = PoolSpecDraft::from_toml(
+            "name = \"x\"\ncurrency = \"EUR\"\npercent = \"10\"\ntotal_cap = 1\n\
+             valid_until = \"2026-12-24\"\nmax_discount_minor = 100\n",
+        )
+        .unwrap();
+        let flags = PoolSpecDraft {
+            valid_for: Some("7d".into()),
+            max_discount: Some("2.50".into()),
+            ..Default::default()
+        };
+        let spec = file.overridden_by(flags).into_spec(NOW).unwrap();
+        assert_eq!(spec.valid_until_ms - spec.valid_from_ms, 7 * DAY_MS);
+        assert_eq!(spec.max_discount_minor, Some(250));
     }
 
     #[test]
@@ -451,10 +707,14 @@ mod tests {
         let err = PoolSpecDraft {
             valid_from_ms: Some(10),
             valid_until_ms: Some(10),
-            ..base
+            ..base.clone()
         }
         .into_spec(0)
         .unwrap_err();
         assert!(err.to_string().contains("validity"), "{err}");
+        assert!(
+            PoolSpecDraft::from_toml("currency = \"EURO\"").is_err(),
+            "a currency outside ISO 4217 is refused when the file is read"
+        );
     }
 }

@@ -14,8 +14,8 @@
 use couponcactus_chaincode::ids::{ChainId, ClaimKey, MemberId, PoolId, PublicKey, TokenId, TxId};
 use couponcactus_chaincode::tx::{
     AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx, RedeemTarget,
-    RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeTokenTx, RollbackTx, SignedTx, TransferTokenTx,
-    TransitionPoolTx, TxBody, TxKind, UpdatePoolTx,
+    RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeReason, RevokeTokenTx, RollbackTx, SignedTx,
+    TransferTokenTx, TransitionPoolTx, TxBody, TxKind, UpdatePoolTx,
 };
 use couponcactus_chaincode::types::{
     GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role,
@@ -197,9 +197,23 @@ impl TxBuilder {
         self.sign(signer, TxKind::Rollback(RollbackTx { redemption }))
     }
 
-    /// Revokes a token (signer: org admin or issuer of the owner).
-    pub fn revoke_token(&self, signer: &SigningKey, token: TokenId) -> SignedTx {
-        self.sign(signer, TxKind::RevokeToken(RevokeTokenTx { token }))
+    /// Revokes a token for `reason`, with an optional note for auditors (1 to 140 bytes;
+    /// required for [`RevokeReason::Other`]) (signer: org admin or issuer of the owner).
+    pub fn revoke_token(
+        &self,
+        signer: &SigningKey,
+        token: TokenId,
+        reason: RevokeReason,
+        note: Option<String>,
+    ) -> SignedTx {
+        self.sign(
+            signer,
+            TxKind::RevokeToken(RevokeTokenTx {
+                token,
+                reason,
+                note,
+            }),
+        )
     }
 
     /// Moves a token from member `from` to member `to` (transferable pools).
@@ -265,7 +279,7 @@ mod tests {
             ),
             b.redeem(key, RedeemTarget::Code(CodeHash([7; 32])), None, order),
             b.rollback(key, TxId([5; 32])),
-            b.revoke_token(key, token.clone()),
+            b.revoke_token(key, token.clone(), RevokeReason::Other, Some("test".into())),
             b.transfer_token(key, token, testkit::member(1), testkit::member(2)),
         ]
     }

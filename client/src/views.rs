@@ -11,12 +11,12 @@ use couponcactus_chaincode::commitment::ProvenValue;
 use couponcactus_chaincode::execute::{Event, TxOutcome, TxResult};
 use couponcactus_chaincode::history::HistoryLeaf;
 use couponcactus_chaincode::ids::{
-    ChainId, CodeHash, Hash32, MemberId, OrgId, StoreId, TokenId, TxId,
+    ChainId, CodeHash, Hash32, MemberId, OrgId, PublicKey, StoreId, TokenId, TxId,
 };
 use couponcactus_chaincode::reject::Rejection;
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::{
-    CodeIndexEntry, Consortium, PoolRecord, RedemptionRecord, TokenRecord,
+    CodeIndexEntry, Consortium, KeyRecord, PoolRecord, RedemptionRecord, TokenRecord, TokenStatus,
 };
 use serde::{Deserialize, Serialize};
 
@@ -385,8 +385,20 @@ pub struct CodeView {
 pub struct WalletToken {
     /// Its id.
     pub token_id: TokenId,
-    /// The token as of the latest state.
+    /// The token at the wallet's height.
     pub token: TokenRecord,
+    /// Its state proof under the wallet's `at.state_root` (nodes before issue 13 sent none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<ProvenValue>,
+}
+
+/// A pool of a wallet's tokens, with its state proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WalletPool {
+    /// The pool at the wallet's height.
+    pub pool: PoolRecord,
+    /// Its state proof under the wallet's `at.state_root`.
+    pub proof: ProvenValue,
 }
 
 /// `GET /v1/members/{member}/wallet`.
@@ -394,10 +406,27 @@ pub struct WalletToken {
 pub struct WalletView {
     /// The member.
     pub member: MemberId,
-    /// The height it was read at (at least).
+    /// The height it was read at.
     pub height: u64,
+    /// Where it was read: the proofs verify against `at.state_root` (nodes before issue 13
+    /// sent no proofs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<ReadAt>,
     /// Tokens the member owns, in pools the key may read.
     pub tokens: Vec<WalletToken>,
+    /// The pools of those tokens (name, discount, validity), proven.
+    #[serde(default)]
+    pub pools: Vec<WalletPool>,
+}
+
+impl WalletView {
+    /// The pool of a token of this wallet, if the node sent it.
+    pub fn pool(&self, token: &TokenId) -> Option<&PoolRecord> {
+        self.pools
+            .iter()
+            .map(|p| &p.pool)
+            .find(|p| p.id == token.pool)
+    }
 }
 
 /// One tx of a token's history.
@@ -469,4 +498,52 @@ pub struct LogEntriesView {
     /// Where the next page starts, if the range asked for went further.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<u64>,
+}
+
+/// `GET /v1/txs/prefix/{prefix}` and `GET /v1/keys/prefix/{prefix}`: the one full id a hex
+/// prefix names (several: 409 `ambiguous_id`; none: 404 `not_found`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMatch {
+    /// The prefix asked for (lowercase).
+    pub prefix: String,
+    /// The full id (64 hex digits).
+    pub id: String,
+}
+
+/// `GET /v1/keys/{key}`: a key's registration with its state proof.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyView {
+    /// The public key.
+    pub key: PublicKey,
+    /// Its org, role (a terminal's store and channel), registration and revocation heights.
+    pub record: KeyRecord,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// Its state proof.
+    pub proof: ProvenValue,
+}
+
+/// A redemption: the redeem tx's id and its record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedemptionEntry {
+    /// The redemption id (the redeem tx's id).
+    pub id: TxId,
+    /// The record.
+    pub record: RedemptionRecord,
+}
+
+/// `GET /v1/tokens/{pool}/{serial}/redemption` and `GET /v1/codes/{code_hash}/redemption`:
+/// a token's status and its redemption in force (no proof: what a rollback undoes, and the
+/// chain checks the rollback).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRedemptionView {
+    /// The token.
+    pub token_id: TokenId,
+    /// Its status in the latest state.
+    pub status: TokenStatus,
+    /// The redemption in force, if the token is redeemed.
+    #[serde(default)]
+    pub redemption: Option<RedemptionEntry>,
+    /// The height read.
+    pub height: u64,
 }

@@ -7,14 +7,27 @@ ed25519 (PyNaCl), and submits the canonical bytes to a node's HTTP API:
     pos.py redeem --code ABCD-EFGH-JKMN --total-minor 5990 --currency EUR \\
                   --line food:4990 --line tobacco:1000
     pos.py redeem --code ABCD-EFGH-JKMN --total-minor 5990 --dry-run   # POST /v1/validate
+    pos.py redeem --code abcd-efgh-jkmo-e --check-char --total-minor 5990  # typed from paper
     pos.py rollback <redeem tx id>                                     # refund
     pos.py selftest [--doc docs/encoding.md]                           # the doc's test vectors
 
-The node is --node URL (or $CACTUS_NODE, default http://127.0.0.1:7101); the terminal's key
-is --key FILE (or $CACTUS_KEY, default .cactus-dev/keys/terminal.key), a `cactusd` key file:
-JSON with hex `public_key` and `secret_key` (the 32-byte ed25519 seed). Amounts are integers
-in minor units (cents). Exit status: 0 applied (or valid, with --dry-run), 1 rejected or
-refused by the node, 2 usage or local errors, 3 the node could not be reached.
+The node is --node URL (or $CACTUS_NODE, default http://127.0.0.1:7101); several nodes:
+repeat --node or separate URLs with commas: a request that cannot reach a node, or that a
+node answers 502/503/504, goes to the next one with the same signed bytes (a tx id
+executes at most once, so this never redeems twice). The terminal's key is --key FILE (or
+$CACTUS_KEY, default .cactus-dev/keys/terminal.key), a `cactusd` key file: JSON with hex
+`public_key` and `secret_key` (the 32-byte ed25519 seed). Amounts are integers in minor
+units (cents).
+
+With the codes' format (--check-char, --pattern, --prefix, --charset: what `cactus codes
+generate` was given), a typed code is checked before anything is sent (docs/encoding.md,
+"Typed codes"): look-alikes corrected (O->0, I/L->1, U->V where the alphabet has no such
+character) and the check character verified.
+
+Exit status, as `cactus`: 0 done (applied, or valid with --dry-run); 1 failed (node
+unreachable, refused by the node, a malformed code, a bad key file); 2 the command line
+does not parse; 3 the chain rejected the tx, or --dry-run says it would; (4, a proof that
+does not verify, is never used: pos.py reads no proofs).
 
 Dependencies: the Python standard library and PyNaCl (`pip install pynacl`). BLAKE3, which
 the tx id and code hashes need and the standard library lacks, is implemented below.
@@ -218,6 +231,104 @@ def code_hash(code):
     return blake3_derive_key(CODE_HASH_CONTEXT, normalize_code(code).encode("utf-8"))
 
 
+# ---------------------------------------------------------------------------------------
+# Typed codes (docs/encoding.md, "Typed codes" and "Check character").
+# ---------------------------------------------------------------------------------------
+
+DEFAULT_CHARSET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+DEFAULT_PATTERN = "####-####-####"
+LOOK_ALIKES = ("0O", "1IL", "VU")
+FIXED, RANDOM, CHECK = "fixed", "random", "check"
+
+
+class TypedCodeError(ValueError):
+    """A typed code that does not fit its pattern; `kind` is the doc's error name."""
+
+    def __init__(self, kind, message):
+        super().__init__(message)
+        self.kind = kind
+
+
+def single_upper(c):
+    u = c.upper()
+    return u if len(u) == 1 and u not in WHITESPACE and u != "-" else None
+
+
+def pattern_slots(prefix, pattern, check_char):
+    """(kind, character) per slot: fixed characters, random slots, the check slot."""
+    slots = [(FIXED, c) for c in normalize_code(prefix)]
+    for c in pattern:
+        slots += [(RANDOM, None)] if c == "#" else [(FIXED, f) for f in normalize_code(c)]
+    return slots + ([(CHECK, None)] if check_char else [])
+
+
+def luhn_sum(values, n, double_rightmost):
+    total, double = 0, double_rightmost
+    for v in reversed(values):
+        d = 2 * v if double else v
+        total += d // n + d % n
+        double = not double
+    return total % n
+
+
+def check_char(random, charset=DEFAULT_CHARSET):
+    """The Luhn mod N check character of the random characters of a code."""
+    values = [charset.upper().index(c) for c in normalize_code(random)]
+    return charset[(len(charset) - luhn_sum(values, len(charset), True)) % len(charset)]
+
+
+def verify_check_char(random_and_check, charset=DEFAULT_CHARSET):
+    upper = charset.upper()
+    chars = normalize_code(random_and_check)
+    if len(chars) < 2 or any(c not in upper for c in chars):
+        return False
+    return luhn_sum([upper.index(c) for c in chars], len(charset), False) == 0
+
+
+def map_typed(c, slot, charset):
+    """`c` where the pattern has `slot`, look-alikes mapped; None if it cannot be there."""
+    kind, want = slot
+    cls = next((k for k in LOOK_ALIKES if c in k), None)
+    if kind == FIXED:
+        return want if c == want or (cls is not None and want in cls) else None
+    if c in charset:
+        return c
+    members = [m for m in (cls or "") if m in charset]
+    return members[0] if len(members) == 1 else None
+
+
+def check_typed_code(typed, prefix="", pattern=DEFAULT_PATTERN, charset=DEFAULT_CHARSET,
+                     check_char_on=False):
+    """The normalized code to hash for a typed code, or TypedCodeError."""
+    upper = [single_upper(c) for c in charset]
+    if None in upper or len(set(upper)) != len(charset) or not 2 <= len(charset) <= 256 \
+            or "#" not in pattern or (check_char_on and len(charset) % 2):
+        raise TypedCodeError("bad_pattern", "the code pattern or charset is not valid")
+    slots = pattern_slots(prefix, pattern, check_char_on)
+    got = len(normalize_code(typed))
+    if got != len(slots):
+        raise TypedCodeError("typed_length", f"the code has {got} characters where its "
+                             f"pattern has {len(slots)} (spaces and dashes not counted)")
+    out, at = [], iter(slots)
+    for position, t in enumerate(typed, 1):
+        if t in WHITESPACE or t == "-":
+            continue
+        for c in t.upper():
+            slot = next(at)
+            mapped = map_typed(c, slot, upper)
+            if mapped is None:
+                want = repr(slot[1]) + " (fixed by the pattern)" if slot[0] == FIXED \
+                    else "a character of the code alphabet"
+                raise TypedCodeError(f"typed_character at {position}", f"character {position} "
+                                     f"of the code, {c!r}, cannot be there: expected {want}")
+            out.append((mapped, slot[0]))
+    if check_char_on and not verify_check_char(
+            "".join(c for c, kind in out if kind != FIXED), "".join(upper)):
+        raise TypedCodeError("check_char_mismatch", "the check character does not match: a "
+                             "character is mistyped or two are swapped")
+    return "".join(c for c, _ in out)
+
+
 def body_header(chain_id, nonce, valid_until_ms):
     """The first three TxBody fields: chain_id, nonce, valid_until_ms."""
     return string(chain_id) + u64(nonce) + u64(valid_until_ms)
@@ -350,6 +461,21 @@ EXPECTED_CODE_HASHES = {
                     "e6b5c5528595e9d93cb136ff8b09baf7e7073b571666c53d08793ab32d1c800f"),
 }
 
+# Typed codes (docs/encoding.md, "Typed code vectors"): name -> (prefix, pattern, charset,
+# check_char, typed, result or error name).
+TYPED_CODES = {
+    "typed_lookalike_o": ("", DEFAULT_PATTERN, DEFAULT_CHARSET, False, "abcd-efgh-jkmo",
+                          "ABCDEFGHJKM0"),
+    "typed_custom_charset_keeps_o": ("", DEFAULT_PATTERN, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+                                     False, "OILU-0ABC-DEFG", "OILUOABCDEFG"),
+    "typed_check_ok": ("", DEFAULT_PATTERN, DEFAULT_CHARSET, True, "ABCD-EFGH-JKMN3",
+                       "ABCDEFGHJKMN3"),
+    "typed_check_wrong_character": ("", DEFAULT_PATTERN, DEFAULT_CHARSET, True,
+                                    "ABCD-EFGH-JKMP3", "error check_char_mismatch"),
+    "typed_check_swapped": ("", DEFAULT_PATTERN, DEFAULT_CHARSET, True, "ABCD-EFHG-JKMN3",
+                            "error check_char_mismatch"),
+}
+
 # The examples of the primitive-rules table, and BLAKE3's own reference values (including
 # inputs of several chunks, so the tree mode is exercised).
 PRIMITIVES = [
@@ -378,20 +504,40 @@ BLAKE3_DERIVE_5000 = "1a240fc78f4ecd970c9a640a1aaa385fac7e215940b87410da149d30ee
 
 
 def parse_doc_vectors(path):
-    """The `tx-vector` and `code-hash-vector` blocks of docs/encoding.md, by name."""
+    """The `tx-vector`, `code-hash-vector` and `typed-code-vector` blocks of
+    docs/encoding.md, by name."""
     with open(path, encoding="utf-8") as f:
         text = f.read()
     vectors = {}
-    for kind, block in re.findall(r"```(tx-vector|code-hash-vector)\n(.*?)```", text, re.S):
-        fields = {}
+    pattern = r"```(tx-vector|code-hash-vector|typed-code-vector)\n(.*?)```"
+    for kind, block in re.findall(pattern, text, re.S):
+        fields = {"kind": kind}
         for line in block.strip().splitlines():
             key, _, value = line.partition(":")
             fields[key.strip()] = value.strip()
         if kind == "code-hash-vector":
             for k in ("code", "normalized"):
                 fields[k] = json.loads(fields[k])
+        if kind == "typed-code-vector":
+            for k in ("prefix", "pattern", "charset", "typed", "result"):
+                if k in fields:
+                    fields[k] = json.loads(fields[k])
         vectors[fields["name"]] = fields
     return vectors
+
+
+def typed_vector(v):
+    """A doc typed-code-vector as a TYPED_CODES entry (and its code hash, if any)."""
+    want = v["result"] if "result" in v else "error " + v["error"]
+    return ((v["prefix"], v["pattern"], v["charset"], v["check_char"] == "true", v["typed"],
+             want), v.get("code_hash"))
+
+
+def run_typed(prefix, pattern, charset, check_on, typed):
+    try:
+        return check_typed_code(typed, prefix, pattern, charset, check_on)
+    except TypedCodeError as e:
+        return "error " + e.kind
 
 
 def selftest(doc=None):
@@ -432,6 +578,18 @@ def selftest(doc=None):
             check(f"{name}: copy in pos.py vs {doc}", (code, normalized, h),
                   (v["code"], v["normalized"], v["code_hash"]))
             expected_codes[name] = (v["code"], v["normalized"], v["code_hash"])
+        typed_in_doc = {n: v for n, v in from_doc.items() if v["kind"] == "typed-code-vector"}
+        for name, case in TYPED_CODES.items():
+            if name not in typed_in_doc:
+                failures.append(f"{doc}: no typed-code-vector named {name}")
+            else:
+                check(f"{name}: copy in pos.py vs {doc}", case, typed_vector(typed_in_doc[name])[0])
+        for name, v in typed_in_doc.items():
+            case, want_hash = typed_vector(v)
+            got = run_typed(*case[:5])
+            check(f"{name} (from {doc}): check_typed_code({case[4]!r})", got, case[5])
+            if want_hash is not None:
+                check(f"{name} (from {doc}): code hash", code_hash(got), want_hash)
 
     for what, got, want in PRIMITIVES:
         check(what, got, want)
@@ -457,6 +615,9 @@ def selftest(doc=None):
     for name, (code, normalized, want) in expected_codes.items():
         check(f"{name}: normalize({code!r})", normalize_code(code), normalized)
         check(f"{name}: code_hash({code!r})", code_hash(code), want)
+    for name, case in TYPED_CODES.items():
+        check(f"{name}: check_typed_code({case[4]!r})", run_typed(*case[:5]), case[5])
+    check("check character of the worked example", check_char("ABCDEFGHJKMN"), "3")
 
     for failure in failures:
         print(f"FAIL {failure}")
@@ -465,7 +626,8 @@ def selftest(doc=None):
         print(f"selftest: {len(failures)} of {checks} checks failed{source}")
         return 1
     print(f"selftest: all {checks} checks passed{source}: primitives, blake3, the worked "
-          f"example, tx vectors {', '.join(TX_CASES)}, code hashes {', '.join(expected_codes)}")
+          f"example, tx vectors {', '.join(TX_CASES)}, code hashes {', '.join(expected_codes)}, "
+          f"typed codes {', '.join(TYPED_CODES)}")
     return 0
 
 
@@ -473,12 +635,19 @@ def selftest(doc=None):
 # The terminal: key file, HTTP, output.
 # ---------------------------------------------------------------------------------------
 
+# Exit statuses, the same as `cactus`.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
+# Answers after which a request goes to the next node (bad gateway, mempool full or
+# shutting down, gateway or commit timeout).
+FAILOVER_STATUSES = (502, 503, 504)
+
+
 class NodeError(Exception):
-    """The node could not be reached or answered nonsense (exit status 3)."""
+    """No node could be reached, or a node answered nonsense (exit status 1)."""
 
 
 class LocalError(Exception):
-    """A bad key file, argument or missing module (exit status 2)."""
+    """A bad key file, code or argument, or a missing module (exit status 1)."""
 
 
 def load_key(path):
@@ -520,8 +689,67 @@ def http(method, url, body=None, content_type=None, timeout=60):
     return status, parsed, text
 
 
-def chain_id_of(node):
-    status, body, text = http("GET", f"{node}/v1/status")
+def parse_nodes(values):
+    """Node URLs from repeated and comma-separated --node values, normalized, in order."""
+    nodes = []
+    for value in values:
+        for url in value.split(","):
+            url = url.strip().rstrip("/")
+            if not url:
+                continue
+            if "://" not in url:
+                url = "http://" + url
+            if not re.match(r"https?://[^/?#]+", url):
+                raise LocalError(f"--node {url!r}: a node URL is http(s)://HOST:PORT")
+            if url not in nodes:
+                nodes.append(url)
+    if not nodes:
+        raise LocalError("--node: no node URL given")
+    return nodes
+
+
+class Nodes:
+    """The nodes of the chain, failing over from one to the next: a request that cannot
+    reach a node, or that a node answers 502/503/504, goes to the next node with the same
+    bytes, each node at most once; the node that answered is asked first next time."""
+
+    def __init__(self, urls, verbose=False):
+        self.urls = urls
+        self.current = 0
+        self.verbose = verbose
+
+    def request(self, method, path, body=None, content_type=None):
+        """(HTTP status, parsed JSON or None, raw text, node URL) of the first node that
+        answers; the last answer if every node failed over; NodeError if none answered."""
+        answer, unreachable = None, []
+        for step in range(len(self.urls)):
+            index = (self.current + step) % len(self.urls)
+            node = self.urls[index]
+            if self.verbose:
+                print(f"{method} {node}{path}" + (f" ({len(body)} bytes)" if body else ""),
+                      file=sys.stderr)
+            try:
+                status, reply, text = http(method, f"{node}{path}", body, content_type)
+            except NodeError as e:
+                unreachable.append(str(e))
+                why = str(e)
+            else:
+                answer = (status, reply, text, node)
+                if status not in FAILOVER_STATUSES:
+                    self.current = index
+                    return answer
+                why = f"HTTP {status}"
+            if step + 1 < len(self.urls):
+                print(f"pos.py: node {node} failed ({why}); asking "
+                      f"{self.urls[(index + 1) % len(self.urls)]}", file=sys.stderr)
+        if answer is not None:
+            return answer
+        raise NodeError(f"cannot reach any node ({', '.join(self.urls)}): "
+                        + "; ".join(unreachable))
+
+
+def chain_id_of(nodes):
+    status, body, text, node = nodes.request("GET", "/v1/status")
     if status != 200 or not isinstance(body, dict) or "chain_id" not in body:
         raise NodeError(f"GET {node}/v1/status answered {status}: {text[:300]}")
     return body["chain_id"]
@@ -553,11 +781,15 @@ def report(action, status, reply, text, local_id, currency, as_json):
     if node_id and node_id != local_id:
         print(f"pos.py: the node's tx id {node_id} differs from ours {local_id}: "
               "the encoding is wrong", file=sys.stderr)
-        return 2
+        return EXIT_FAILED
     error = reply.get("error") if isinstance(reply.get("error"), dict) else None
     ok = 200 <= status < 300 and error is None
+    # Committed and rejected (a tx view), or a dry run that would be (a validate view):
+    # both say status "rejected". Anything else not ok is the node refusing the request.
+    rejected = not ok and reply.get("status") == "rejected"
+    failed = EXIT_REJECTED if rejected else EXIT_FAILED
     if as_json:
-        return 0 if ok else 1
+        return EXIT_OK if ok else failed
     if ok:
         if action == "validate":
             print(f"valid: tx {local_id} would apply")
@@ -586,10 +818,13 @@ def report(action, status, reply, text, local_id, currency, as_json):
         return 0
     code = error.get("code") if error else f"http_{status}"
     message = error.get("message", "") if error else text[:300]
+    if not rejected:
+        print(f"refused by the node: {code}: {message} (HTTP {status})")
+        return EXIT_FAILED
     print(f"rejected: {code}: {message}")
-    if reply.get("height") is not None:
+    if reply.get("height") is not None and action != "validate":
         print(f"  tx {reply.get('tx_id', local_id)} recorded at height {reply.get('height')}")
-    return 1
+    return EXIT_REJECTED
 
 
 def parse_line(text):
@@ -631,9 +866,21 @@ def submit(args, body):
         print(f"body      {body.hex()}", file=sys.stderr)
         print(f"signer    {public.hex()}", file=sys.stderr)
         print(f"tx id     {txid.hex()}", file=sys.stderr)
-        print(f"POST {args.node}{path} ({len(signed)} bytes)", file=sys.stderr)
-    status, reply, text = http("POST", f"{args.node}{path}", signed, "application/octet-stream")
+    # The same signed bytes to every node tried: one tx id, executed at most once.
+    status, reply, text, _node = args.nodes.request("POST", path, signed,
+                                                    "application/octet-stream")
     return status, reply, text, txid.hex()
+
+
+def typed_code_of(args):
+    """The code to hash: checked against the codes' format when one is given."""
+    if not (args.check_char or args.pattern or args.prefix or args.charset):
+        return args.code
+    try:
+        return check_typed_code(args.code, args.prefix or "", args.pattern or DEFAULT_PATTERN,
+                                args.charset or DEFAULT_CHARSET, args.check_char)
+    except TypedCodeError as e:
+        raise LocalError(f"code {args.code!r} is malformed: {e}; nothing was sent") from e
 
 
 def cmd_redeem(args):
@@ -642,7 +889,8 @@ def cmd_redeem(args):
     lines = args.line or []
     if sum(a for _, a in lines) > args.total_minor:
         raise LocalError("redeem: the lines add up to more than --total-minor")
-    body = redeem_body(args.chain_id, args.nonce, args.valid_until_ms, code=args.code,
+    code = typed_code_of(args) if args.code is not None else None
+    body = redeem_body(args.chain_id, args.nonce, args.valid_until_ms, code=code,
                        token=args.token, member=args.member, currency=args.currency,
                        total_minor=args.total_minor, lines=lines)
     status, reply, text, local_id = submit(args, body)
@@ -663,8 +911,9 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p):
-        p.add_argument("--node", default=os.environ.get("CACTUS_NODE", "http://127.0.0.1:7101"),
-                       help="node URL (default $CACTUS_NODE or http://127.0.0.1:7101)")
+        p.add_argument("--node", action="append", metavar="URL[,URL...]",
+                       help="node URL; several: repeat, or separate with commas, to fail over "
+                            "(default $CACTUS_NODE or http://127.0.0.1:7101)")
         p.add_argument("--key", default=os.environ.get("CACTUS_KEY", ".cactus-dev/keys/terminal.key"),
                        help="terminal key file (default $CACTUS_KEY or .cactus-dev/keys/terminal.key)")
         p.add_argument("--chain-id", help="chain id (default: asked from GET /v1/status)")
@@ -681,6 +930,12 @@ def main(argv=None):
     redeem.add_argument("--code", help="the code as typed or scanned (normalized and hashed here)")
     redeem.add_argument("--token", type=parse_token, metavar="POOL/SERIAL",
                         help="a wallet token instead of a code (needs --member)")
+    redeem.add_argument("--check-char", action="store_true",
+                        help="codes end with a check character: verify it before sending")
+    redeem.add_argument("--pattern", help="the codes' pattern (default ####-####-####)")
+    redeem.add_argument("--prefix", help="the codes' fixed prefix, e.g. SPRING-")
+    redeem.add_argument("--charset", help="the codes' alphabet (default "
+                        "0123456789ABCDEFGHJKMNPQRSTVWXYZ)")
     redeem.add_argument("--member", type=parse_hex32, metavar="HEX",
                         help="the redeeming member's id (64 hex digits)")
     redeem.add_argument("--currency", default="EUR", help="ISO 4217 code (default EUR)")
@@ -702,25 +957,25 @@ def main(argv=None):
     if args.command == "selftest":
         if nacl is None:
             print(NACL_MISSING, file=sys.stderr)
-            return 2
+            return EXIT_FAILED
         return selftest(args.doc)
     if args.command == "redeem" and (args.code is None) == (args.token is None):
         parser.error("redeem: give --code CODE or --token POOL/SERIAL")
-    args.node = args.node.rstrip("/")
     if args.nonce is None:
         args.nonce = int.from_bytes(os.urandom(8), "little")
     args.valid_until_ms = int(time.time() * 1000) + args.valid_for * 1000
     try:
+        if args.command == "redeem" and args.code is not None:
+            typed_code_of(args)  # a malformed code fails before any request
+        args.nodes = Nodes(parse_nodes(args.node or [os.environ.get(
+            "CACTUS_NODE", "http://127.0.0.1:7101")]), args.verbose)
         args.seed, args.public = load_key(args.key)
         if args.chain_id is None:
-            args.chain_id = chain_id_of(args.node)
+            args.chain_id = chain_id_of(args.nodes)
         return args.run(args)
-    except LocalError as e:
+    except (LocalError, NodeError) as e:
         print(f"pos.py: {e}", file=sys.stderr)
-        return 2
-    except NodeError as e:
-        print(f"pos.py: {e}", file=sys.stderr)
-        return 3
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

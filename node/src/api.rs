@@ -13,8 +13,10 @@
 //!   [`read_signing_message`](couponcactus_chaincode::tx::read_signing_message) and its role
 //!   decides what it sees. Token and pool reads carry a state proof and the block header it
 //!   verifies against; tx and history reads carry history-log inclusion proofs.
-//! - **Public reads** (blocks, checkpoints, log consistency and entries, status) need no
-//!   signature: they are what auditors replay and verify.
+//! - **Public reads** (blocks, checkpoints, log consistency and entries, status, the key
+//!   registry, and resolving a hex prefix of a tx id or key, [`lookup`]) need no
+//!   signature: they are what auditors replay and verify, and reveal nothing the public
+//!   blocks do not.
 //! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`.
 //!
 //! Every error is `{"error":{"code":"…","message":"…"}}` ([`ApiError`]); a tx the chain
@@ -27,7 +29,9 @@ mod auth;
 mod chain;
 mod error;
 mod extract;
+mod lookup;
 mod reads;
+mod redemptions;
 mod txs;
 
 #[cfg(test)]
@@ -36,6 +40,7 @@ mod tests;
 pub use auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, Reader, SIGNATURE_HEADER, TIME_HEADER};
 pub use chain::{BLOCK_RANGE_BYTES, BlockRecord, MAX_BLOCK_RANGE};
 pub use error::{ApiError, ErrorBody, ErrorResponse};
+pub use lookup::MIN_PREFIX_HEX;
 
 use crate::node::NodeHandle;
 use auth::SecurityAddon;
@@ -125,6 +130,9 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         .merge(limited(writes, tx_limit))
         .merge(limited(batches, batch_limit))
         .route("/v1/txs/{id}", get(txs::get_tx))
+        .route("/v1/txs/prefix/{prefix}", get(lookup::tx_prefix))
+        .route("/v1/keys/prefix/{prefix}", get(lookup::key_prefix))
+        .route("/v1/keys/{key}", get(lookup::get_key))
         .route("/v1/pools/{id}", get(reads::get_pool))
         .route("/v1/orgs/{org}/pools", get(reads::org_pools))
         .route(
@@ -136,7 +144,15 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
             "/v1/tokens/{pool}/{serial}/history",
             get(reads::token_history),
         )
+        .route(
+            "/v1/tokens/{pool}/{serial}/redemption",
+            get(redemptions::token_redemption),
+        )
         .route("/v1/codes/{code_hash}/token", get(reads::code_token))
+        .route(
+            "/v1/codes/{code_hash}/redemption",
+            get(redemptions::code_redemption),
+        )
         .route("/v1/members/{member}/wallet", get(reads::wallet))
         .route("/v1/blocks", get(chain::block_range))
         .route("/v1/blocks/latest", get(chain::latest_block))
@@ -205,12 +221,17 @@ pub async fn serve_with(
         txs::submit_batch,
         txs::get_tx,
         txs::validate,
+        lookup::tx_prefix,
+        lookup::key_prefix,
+        lookup::get_key,
         reads::get_pool,
         reads::org_pools,
         reads::store_redemptions,
         reads::get_token,
         reads::token_history,
         reads::code_token,
+        redemptions::token_redemption,
+        redemptions::code_redemption,
         reads::wallet,
         chain::latest_block,
         chain::get_block,
@@ -228,6 +249,7 @@ pub async fn serve_with(
     tags(
         (name = "txs", description = "Submit, validate and look up signed transactions"),
         (name = "state", description = "Signed, proven reads of pools, tokens and wallets"),
+        (name = "keys", description = "The key registry (public, like blocks): who signs, by org, role and store"),
         (name = "chain", description = "Public blocks, checkpoints and the history log"),
         (name = "node", description = "Status, health and metrics"),
     )

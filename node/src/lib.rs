@@ -8,9 +8,6 @@
 
 pub mod api;
 pub mod config;
-pub mod demo;
-pub mod dev;
-pub mod localnet;
 pub mod mempool;
 pub mod network;
 pub mod node;

@@ -4,19 +4,21 @@
 //! `cactusd --config FILE` runs a consortium node; `cactusd localnet-init` writes the
 //! genesis, keys and configs of a local consortium (what `scripts/localnet.sh` runs).
 
+mod devtools;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use couponcactus_chaincode::tx::{RegisterKeyTx, TxBody, TxKind};
 use couponcactus_genesis::{Genesis, KeyFile};
 use couponcactus_node::config::NodeConfig;
-use couponcactus_node::dev::{DevLayout, dev_roles, prepare};
-use couponcactus_node::localnet::{self, LocalnetSpec};
 use couponcactus_node::network::{self, NetworkConfig};
 use couponcactus_node::node::{
     NodeHandle, NodeOptions, Peering, SubmitOutcome, now_ms, peers_of, read_consortium, start,
 };
 use couponcactus_node::storage::Store;
-use std::io::Write as _;
+use devtools::dev::{DevLayout, dev_roles, prepare};
+use devtools::localnet::{self, LocalnetSpec};
+use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -64,7 +66,7 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         nodes: usize,
         /// Node i serves HTTP on 127.0.0.1:BASE+i and libp2p on BASE+100+i.
-        #[arg(long, env = "LOCALNET_BASE_PORT", default_value_t = 7100)]
+        #[arg(long, env = "LOCALNET_BASE_PORT", default_value_t = localnet::DEFAULT_BASE_PORT)]
         base_port: u16,
         /// Nodes on separate hosts (containers): node i's host name, `{i}` replaced by i
         /// (e.g. `node{i}`); peers dial it by DNS and nodes listen on all interfaces.
@@ -76,8 +78,12 @@ enum Command {
 fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("CACTUSD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,raft=warn"));
+    // Colours only for a person at a terminal: log files (scripts/localnet.sh redirects to
+    // node<i>/cactusd.log) stay plain text, and NO_COLOR is honoured (no-color.org).
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_target(false);
     if json {
         builder.json().init();
@@ -233,7 +239,7 @@ async fn main() -> Result<()> {
         tokio::spawn(async move {
             // The consortium needs a leader before anything commits; seeding waits for it.
             match seed_demo(&node, &dir).await {
-                Ok(summary) => println!("{summary}"),
+                Ok(summary) => info!("{summary}"),
                 Err(e) => tracing::error!(error = %e, "seeding the demo data failed"),
             }
         });
@@ -259,7 +265,8 @@ async fn main() -> Result<()> {
 }
 
 /// Seeds the local consortium's demo data once a leader is known (retrying while the
-/// consortium forms).
+/// consortium forms); returns a one-line summary for the log (the whole summary is in
+/// `DIR/demo.json`).
 async fn seed_demo(node: &NodeHandle, dir: &std::path::Path) -> Result<String> {
     let layout = localnet::LocalnetLayout::open(dir)?;
     let mut attempt = 0;
@@ -268,8 +275,8 @@ async fn seed_demo(node: &NodeHandle, dir: &std::path::Path) -> Result<String> {
         while node.status().leader_id == 0 {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        match couponcactus_node::demo::seed(node, &layout).await {
-            Ok(summary) => return Ok(serde_json::to_string_pretty(&summary)?),
+        match devtools::demo::seed(node, &layout).await {
+            Ok(summary) => return Ok(summary.one_line(&layout.demo_summary())),
             Err(e) if attempt < 10 => {
                 warn!(error = %e, attempt, "demo seeding failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;

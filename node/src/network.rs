@@ -464,6 +464,10 @@ pub async fn start(
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
     let (commands, command_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Mutex::new(Shared::default()));
+    // Members start one after another: a peer that is not up yet at this node's start is
+    // expected, so its first warning waits one interval (debug until then).
+    let started = std::time::Instant::now();
+    let dial_warned = members.values().map(|m| (m.peer_id, started)).collect();
     let mut task = Task {
         swarm,
         node_id: config.node_id,
@@ -476,7 +480,7 @@ pub async fn start(
         raft_requests: HashMap::new(),
         requests: HashMap::new(),
         replies: FuturesUnordered::new(),
-        dial_warned: HashMap::new(),
+        dial_warned,
     };
 
     // Drive the swarm until the listener reports its address, so `listen_addrs` is accurate
@@ -719,7 +723,8 @@ struct Task {
     replies: FuturesUnordered<BoxFuture<'static, PendingReply>>,
     /// When a failed dial to each peer was last logged at warn level (at most every
     /// [`DIAL_WARN_INTERVAL`], so a member that is down does not flood the log, yet a
-    /// misconfigured address is never silent).
+    /// misconfigured address is never silent). Every genesis member starts with this
+    /// node's start time, so the peers of a consortium starting together log no warning.
     dial_warned: HashMap<PeerId, std::time::Instant>,
 }
 

@@ -901,15 +901,12 @@ impl Replica {
         let now = (self.raw.raft.term, self.raw.raft.leader_id);
         let mut pool = lock(&self.shared.mempool);
         if now != self.seen_leader {
+            let had_leader = self.seen_leader.1 != 0;
             self.seen_leader = now;
+            log_leader(self.raw.raft.id, now, had_leader);
             let n = pool.requeue_in_flight(Duration::ZERO);
             if n > 0 {
-                tracing::info!(
-                    txs = n,
-                    term = now.0,
-                    leader = now.1,
-                    "leader changed; in-flight txs requeued"
-                );
+                tracing::info!(txs = n, term = now.0, "in-flight txs offered again");
             }
         } else if self.raw.raft.state != StateRole::Leader {
             pool.requeue_in_flight(self.shared.options.forward_retry);
@@ -1620,4 +1617,15 @@ impl Replica {
 enum Handled {
     Shutdown,
     Failed(LoopError),
+}
+
+/// Says who leads, once per change of (term, leader): `node 2 is the leader (term 5)`, or
+/// that an election is under way after a leader was lost.
+fn log_leader(me: u64, (term, leader): (u64, u64), had_leader: bool) {
+    match leader {
+        0 if had_leader => tracing::warn!(term, "no leader: an election is under way"),
+        0 => {}
+        l if l == me => tracing::info!(term, "this node (node {me}) is the leader"),
+        l => tracing::info!(term, leader = l, "node {l} is the leader"),
+    }
 }

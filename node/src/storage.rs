@@ -16,10 +16,15 @@ use couponcactus_chaincode::commitment::StateUpdate;
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::{Event, TxResult};
 use couponcactus_chaincode::history::{HistoryError, HistoryReader, NodeIndex};
-use couponcactus_chaincode::ids::{Hash32, MemberId, OrgId, PoolId, StoreId, TokenId, TxId};
+use couponcactus_chaincode::ids::{
+    Hash32, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
+};
 use couponcactus_chaincode::initial::InitialState;
 use couponcactus_chaincode::ledger::{AppliedBlock, Block, ChainTip, genesis_tip};
+use couponcactus_chaincode::reject::RejectReason;
 use couponcactus_chaincode::state::{StateError, StateKey, StateReader, StateValue, WriteSet};
+use couponcactus_chaincode::tx::{RedeemTarget, SignedTx, TxKind};
+use couponcactus_chaincode::types::CodeIndexEntry;
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeWriter};
 use jmt::{KeyHash, OwnedValue, Version};
 use rocksdb::{
@@ -50,7 +55,8 @@ pub mod cf {
     pub const RESULTS: &str = "results";
     /// History-log subtree hashes.
     pub const HISTORY: &str = "history";
-    /// Secondary indexes (wallets, token history, pools by org, redemptions by store).
+    /// Secondary indexes (wallets, token history with its rejected attempts, pools by org,
+    /// redemptions by store).
     pub const INDEXES: &str = "indexes";
     /// Checkpoint certificates by height.
     pub const CERTS: &str = "certs";
@@ -66,6 +72,14 @@ const META_APPLIED: &[u8] = b"applied_index";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
 const META_SYNC_BASE: &[u8] = b"sync_base";
 const META_FORMAT: &[u8] = b"storage_format";
+/// Present once every stored block's rejected txs aimed at a token are in the token
+/// history index ([`Store::index_rejected_attempts`]).
+const META_REJECTED_INDEXED: &[u8] = b"rejected_attempts_indexed";
+
+/// Most ids one prefix lookup returns ([`Store::tx_ids_with_prefix`],
+/// [`Store::keys_with_prefix`]): two tell that a prefix is ambiguous, a few more name the
+/// candidates.
+pub const MAX_PREFIX_MATCHES: usize = 8;
 
 /// The on-disk layout this build reads and writes. Format 2 keys state-tree nodes by
 /// big-endian version first ([`node_key_bytes`]), so each block's new nodes sort after
@@ -281,6 +295,7 @@ impl Store {
         let db = DB::open_cf_descriptors(&db_options(&memory), path, cfs)?;
         let store = Store::with_db(db);
         store.check_format()?;
+        store.index_rejected_attempts()?;
         Ok(store)
     }
 
@@ -291,8 +306,10 @@ impl Store {
             // A database with a genesis but no format marker predates the marker (format 1).
             None if self.get_cf(cf::META, META_GENESIS_HASH)?.is_some() => 1,
             None => {
+                // A new database: every block it will hold is indexed as it is committed.
                 let mut batch = WriteBatch::default();
                 batch.put_cf(self.handle(cf::META), META_FORMAT, encode(&STORAGE_FORMAT));
+                batch.put_cf(self.handle(cf::META), META_REJECTED_INDEXED, []);
                 return self.write_synced(batch);
             }
         };
@@ -489,6 +506,13 @@ impl Store {
             }
         }
         self.put_indexes(&mut batch, height, &applied.results, &applied.state_writes);
+        self.put_rejected_attempts(
+            &mut batch,
+            height,
+            block,
+            &applied.results,
+            &applied.state_writes,
+        )?;
         batch.put_cf(self.handle(cf::META), META_TIP, encode(&applied.tip));
         batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&raft_index));
         self.write_unsynced(batch)
@@ -553,6 +577,136 @@ impl Store {
         }
     }
 
+    /// Adds a token-history entry for each rejected tx of the block that aimed at an
+    /// existing token ([`Self::rejected_target`]): failed redemptions and other refused
+    /// attempts are evidence an auditor reads in the token's history. Applied txs are
+    /// indexed by their events ([`Self::put_indexes`]).
+    fn put_rejected_attempts(
+        &self,
+        batch: &mut WriteBatch,
+        height: u64,
+        block: &Block,
+        results: &[TxResult],
+        writes: &WriteSet,
+    ) -> Result<(), StorageError> {
+        let idx = self.handle(cf::INDEXES);
+        for (i, (tx, result)) in block.txs.iter().zip(results).enumerate() {
+            if let Some(token) = self.rejected_target(tx, result, Some(writes))? {
+                batch.put_cf(idx, token_history_key(&token, height, i as u32), []);
+            }
+        }
+        Ok(())
+    }
+
+    /// The token a rejected tx aimed at: a redemption of a token or of a unique code, a
+    /// rollback of a token's redemption, a revocation or a transfer. `None` for applied
+    /// txs, other kinds, shared codes, and rejections for a thing that did not exist
+    /// (`not_found`: a mistyped code names no token). Codes and redemption records are
+    /// never deleted, so the state after the block (`writes` over the store) or any later
+    /// state names the same token.
+    fn rejected_target(
+        &self,
+        tx: &SignedTx,
+        result: &TxResult,
+        writes: Option<&WriteSet>,
+    ) -> Result<Option<TokenId>, StorageError> {
+        match result.outcome.rejection() {
+            Some(r) if r.reason != RejectReason::NotFound => {}
+            _ => return Ok(None),
+        }
+        Ok(match &tx.body.kind {
+            TxKind::Redeem(t) => match &t.target {
+                RedeemTarget::Token(id) => Some(id.clone()),
+                RedeemTarget::Code(hash) => {
+                    match self.state_after(writes, &StateKey::Code(*hash))? {
+                        Some(StateValue::Code(CodeIndexEntry {
+                            pool,
+                            serial: Some(serial),
+                        })) => Some(TokenId { pool, serial }),
+                        _ => None,
+                    }
+                }
+            },
+            TxKind::Rollback(t) => {
+                match self.state_after(writes, &StateKey::Redemption(t.redemption))? {
+                    Some(StateValue::Redemption(r)) => r.token,
+                    _ => None,
+                }
+            }
+            TxKind::RevokeToken(t) => Some(t.token.clone()),
+            TxKind::TransferToken(t) => Some(t.token.clone()),
+            _ => None,
+        })
+    }
+
+    /// The value at `key` after a block that wrote `writes` (before it is committed), or
+    /// in the latest state.
+    fn state_after(
+        &self,
+        writes: Option<&WriteSet>,
+        key: &StateKey,
+    ) -> Result<Option<StateValue>, StorageError> {
+        if let Some(written) = writes.and_then(|w| w.0.get(key)) {
+            return Ok(written.clone());
+        }
+        self.get_cf(cf::STATE, &key.to_bytes())?
+            .map(|b| StateValue::from_bytes(&b).map_err(corrupt("state value")))
+            .transpose()
+    }
+
+    /// Once per database: adds the token-history entries of rejected attempts
+    /// ([`Self::put_rejected_attempts`]) for the blocks a cactusd stored before it indexed
+    /// them. Index entries are derived data with the same key layout, so this changes no
+    /// storage format; a database created by this build is marked done at creation.
+    fn index_rejected_attempts(&self) -> Result<(), StorageError> {
+        if self.get_cf(cf::META, META_REJECTED_INDEXED)?.is_some() {
+            return Ok(());
+        }
+        let idx = self.handle(cf::INDEXES);
+        let mut batch = WriteBatch::default();
+        let mut block: Option<Block> = None;
+        for item in self
+            .db
+            .iterator_cf(self.handle(cf::RESULTS), IteratorMode::Start)
+        {
+            let (key, value) = item?;
+            // Results by position are (height, index), 12 bytes; tx ids are longer.
+            let (Ok(height), Ok(index)) = (
+                key.get(..8)
+                    .unwrap_or_default()
+                    .try_into()
+                    .map(u64::from_be_bytes),
+                key.get(8..)
+                    .unwrap_or_default()
+                    .try_into()
+                    .map(u32::from_be_bytes),
+            ) else {
+                continue;
+            };
+            let result: TxResult = decode(&value).map_err(corrupt("tx result"))?;
+            if result.outcome.rejection().is_none() {
+                continue;
+            }
+            if block.as_ref().is_none_or(|b| b.header.height != height) {
+                block = self.block(height)?;
+            }
+            let Some(tx) = block.as_ref().and_then(|b| b.txs.get(index as usize)) else {
+                continue;
+            };
+            if let Some(token) = self.rejected_target(tx, &result, None)? {
+                batch.put_cf(idx, token_history_key(&token, height, index), []);
+            }
+        }
+        if !batch.is_empty() {
+            tracing::info!(
+                entries = batch.len(),
+                "indexed the rejected attempts on tokens of earlier blocks (once)"
+            );
+        }
+        batch.put_cf(self.handle(cf::META), META_REJECTED_INDEXED, []);
+        self.write_synced(batch)
+    }
+
     /// The block at `height`.
     pub fn block(&self, height: u64) -> Result<Option<Block>, StorageError> {
         self.get_cf(cf::BLOCKS, &height.to_be_bytes())?
@@ -600,6 +754,82 @@ impl Store {
             let i = u32::from_be_bytes(rest.get(8..12)?.try_into().ok()?);
             Some((h, i))
         })
+    }
+
+    /// The ids of committed txs whose lowercase hex starts with `prefix` (hex digits, any
+    /// length up to 64), at most `limit`, in id order: a bounded scan of the tx-id index.
+    /// A prefix that is not hex matches nothing.
+    pub fn tx_ids_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<TxId>, StorageError> {
+        self.scan_hex_prefix(cf::RESULTS, b"id", prefix, limit, |rest| {
+            Some(TxId(rest.try_into().ok()?))
+        })
+    }
+
+    /// The registered keys (revoked ones too) whose hex starts with `prefix`, at most
+    /// `limit`, in key order: a bounded scan of the key registry in state.
+    pub fn keys_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<PublicKey>, StorageError> {
+        let mut tag = StateKey::Key(PublicKey([0; 32])).to_bytes();
+        tag.truncate(tag.len() - 32);
+        self.scan_hex_prefix(cf::STATE, &tag, prefix, limit, |rest| {
+            Some(PublicKey(rest.try_into().ok()?))
+        })
+    }
+
+    /// Keys of `cf_name` that are `tag` followed by 32 bytes whose hex starts with `prefix`.
+    fn scan_hex_prefix<T>(
+        &self,
+        cf_name: &str,
+        tag: &[u8],
+        prefix: &str,
+        limit: usize,
+        parse: impl Fn(&[u8]) -> Option<T>,
+    ) -> Result<Vec<T>, StorageError> {
+        let (even, odd) = prefix.split_at(prefix.len() & !1);
+        let (Ok(bytes), true) = (
+            hex::decode(even),
+            prefix.len() <= 64 && prefix.bytes().all(|b| b.is_ascii_hexdigit()),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let prefix = prefix.to_ascii_lowercase();
+        let mut seek = tag.to_vec();
+        seek.extend(bytes);
+        if let Some(nibble) = odd.chars().next().and_then(|c| c.to_digit(16)) {
+            seek.push((nibble as u8) << 4);
+        }
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.handle(cf_name),
+            IteratorMode::From(&seek, Direction::Forward),
+        );
+        for item in iter {
+            let (key, _) = item?;
+            // The matching keys sort together from `seek` on: stop at the first other one.
+            let Some(rest) = key.strip_prefix(tag) else {
+                break;
+            };
+            if !hex::encode(rest).starts_with(&prefix) {
+                break;
+            }
+            if rest.len() != 32 {
+                continue;
+            }
+            if let Some(id) = parse(rest) {
+                out.push(id);
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Pools created by `org`.
@@ -988,7 +1218,7 @@ mod tests {
     use couponcactus_chaincode::history::{inclusion_proof, root_at, verify_inclusion};
     use couponcactus_chaincode::ledger::apply_block;
     use couponcactus_chaincode::testkit;
-    use couponcactus_chaincode::tx::{RegisterKeyTx, TxBody, TxKind};
+    use couponcactus_chaincode::tx::{RegisterKeyTx, TxBody};
     use couponcactus_chaincode::types::Role;
 
     fn register(nonce: u64, seed: u8) -> couponcactus_chaincode::tx::SignedTx {
@@ -1066,6 +1296,260 @@ mod tests {
             store.init_genesis(&g, Hash32([4; 32])),
             Err(StorageError::WrongGenesis { .. })
         ));
+    }
+
+    /// Applies and commits one block of `txs` at height `h`; returns the new tip.
+    fn commit(
+        store: &Store,
+        tip: &ChainTip,
+        h: u64,
+        txs: Vec<SignedTx>,
+    ) -> (ChainTip, Vec<TxResult>) {
+        let g = testkit::genesis();
+        let applied =
+            apply_block(store, store, tip, 1, g.genesis_time_ms + h * 1_000, &txs).unwrap();
+        let block = Block {
+            header: applied.header.clone(),
+            txs,
+        };
+        store.commit_block(h, &block, &applied).unwrap();
+        (applied.tip, applied.results)
+    }
+
+    fn signed(nonce: u64, signer: u8, kind: TxKind) -> SignedTx {
+        let g = testkit::genesis();
+        TxBody {
+            chain_id: g.chain_id,
+            nonce,
+            valid_until_ms: g.genesis_time_ms + 600_000,
+            kind,
+        }
+        .sign(&testkit::key(signer))
+    }
+
+    /// A chain where token spring/0 is issued, allocated, redeemed, then attempted again:
+    /// a second redemption by code (already redeemed), a redemption of an unknown code, a
+    /// revocation by a terminal (not authorized). Returns the store's directory and the
+    /// (height, index) of every tx, in order.
+    fn chain_with_rejected_attempts() -> (tempfile::TempDir, Vec<(u64, u32)>) {
+        use couponcactus_chaincode::codes::code_hash;
+        use couponcactus_chaincode::ids::{Channel, StoreId};
+        use couponcactus_chaincode::tx::{
+            AllocateTx, CreatePoolTx, IssueCodesTx, RedeemTx, RevokeReason, RevokeTokenTx,
+            TransitionPoolTx,
+        };
+        use couponcactus_chaincode::types::{PoolAction, PoolKind};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut tip = store
+            .init_genesis(&testkit::genesis(), Hash32([3; 32]))
+            .unwrap();
+        let pool = testkit::pool_id("spring");
+        let code = testkit::code_text(&pool, 0);
+        let token = TokenId {
+            pool: pool.clone(),
+            serial: 0,
+        };
+        let redeem = |hash| {
+            TxKind::Redeem(RedeemTx {
+                target: RedeemTarget::Code(hash),
+                member: None,
+                order: testkit::order(10_000),
+            })
+        };
+        let terminal = Role::Terminal {
+            store: StoreId::new("s1").unwrap(),
+            channel: Channel::new("pos").unwrap(),
+        };
+        let blocks = vec![
+            vec![
+                signed(
+                    1,
+                    1,
+                    TxKind::RegisterKey(RegisterKeyTx {
+                        key: testkit::public(10),
+                        role: Role::Issuer,
+                    }),
+                ),
+                signed(
+                    2,
+                    1,
+                    TxKind::RegisterKey(RegisterKeyTx {
+                        key: testkit::public(11),
+                        role: terminal,
+                    }),
+                ),
+            ],
+            vec![signed(
+                3,
+                10,
+                TxKind::CreatePool(CreatePoolTx {
+                    pool: pool.clone(),
+                    spec: testkit::spec(PoolKind::UniqueCodes),
+                }),
+            )],
+            vec![signed(
+                4,
+                10,
+                TxKind::IssueCodes(IssueCodesTx {
+                    pool: pool.clone(),
+                    codes: vec![testkit::issued_code(&pool, &code, 0)],
+                }),
+            )],
+            vec![signed(
+                5,
+                10,
+                TxKind::TransitionPool(TransitionPoolTx {
+                    pool: pool.clone(),
+                    action: PoolAction::Activate,
+                }),
+            )],
+            vec![signed(
+                6,
+                10,
+                TxKind::Allocate(AllocateTx {
+                    pool: pool.clone(),
+                    member: testkit::member(1),
+                    claim: testkit::claim(1),
+                }),
+            )],
+            vec![signed(7, 11, redeem(code_hash(&code)))],
+            vec![
+                signed(8, 11, redeem(code_hash(&code))),
+                signed(9, 11, redeem(code_hash("NO-SUCH-CODE"))),
+                signed(
+                    10,
+                    11,
+                    TxKind::RevokeToken(RevokeTokenTx {
+                        token: token.clone(),
+                        reason: RevokeReason::Fraud,
+                        note: None,
+                    }),
+                ),
+            ],
+        ];
+        let mut at = Vec::new();
+        for (h, txs) in blocks.into_iter().enumerate() {
+            let h = h as u64 + 1;
+            let n = txs.len();
+            let (next, results) = commit(&store, &tip, h, txs);
+            if h == 6 {
+                assert!(results[0].outcome.rejection().is_none(), "{results:?}");
+            }
+            if h == 7 {
+                let codes: Vec<_> = results
+                    .iter()
+                    .map(|r| r.outcome.rejection().map(|r| r.reason.code()))
+                    .collect();
+                assert_eq!(
+                    codes,
+                    [
+                        Some("already_redeemed"),
+                        Some("not_found"),
+                        Some("not_authorized")
+                    ]
+                );
+            }
+            at.extend((0..n as u32).map(|i| (h, i)));
+            tip = next;
+        }
+        (dir, at)
+    }
+
+    #[test]
+    fn token_history_lists_rejected_attempts_and_old_stores_are_backfilled_once() {
+        let (dir, at) = chain_with_rejected_attempts();
+        let token = TokenId {
+            pool: testkit::pool_id("spring"),
+            serial: 0,
+        };
+        // Issue, allocate, redeem, the second redemption and the revocation; not the
+        // unknown code (it names no token) nor the txs of other things.
+        let expected = vec![(3, 0), (5, 0), (6, 0), (7, 0), (7, 2)];
+        assert_eq!(at.len(), 10);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.token_history(&token).unwrap(), expected);
+
+        // A store written before rejected attempts were indexed: no marker, no entries.
+        let idx = store.handle(cf::INDEXES);
+        store
+            .db()
+            .delete_cf(idx, token_history_key(&token, 7, 0))
+            .unwrap();
+        store
+            .db()
+            .delete_cf(idx, token_history_key(&token, 7, 2))
+            .unwrap();
+        store
+            .db()
+            .delete_cf(store.handle(cf::META), META_REJECTED_INDEXED)
+            .unwrap();
+        assert_eq!(
+            store.token_history(&token).unwrap(),
+            vec![(3, 0), (5, 0), (6, 0)]
+        );
+        drop(store);
+        // Reopening indexes them from the stored blocks, once.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.token_history(&token).unwrap(), expected);
+        assert!(
+            store
+                .get_cf(cf::META, META_REJECTED_INDEXED)
+                .unwrap()
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn ids_are_found_by_hex_prefix_within_a_bound() {
+        let (dir, _) = chain_with_rejected_attempts();
+        let store = Store::open(dir.path()).unwrap();
+        let ids: Vec<TxId> = (1..=7u64)
+            .flat_map(|h| store.block_results(h).unwrap())
+            .map(|r| r.tx_id)
+            .collect();
+        for id in &ids {
+            let hex = id.to_hex();
+            for len in [8, 9, 13, 64] {
+                assert_eq!(
+                    store.tx_ids_with_prefix(&hex[..len], 8).unwrap(),
+                    [*id],
+                    "{hex} {len}"
+                );
+            }
+            assert_eq!(
+                store
+                    .tx_ids_with_prefix(&hex[..8].to_uppercase(), 8)
+                    .unwrap(),
+                [*id]
+            );
+        }
+        // Every id starts with one of 16 digits: a one-digit prefix finds them all, up to
+        // the bound, in order.
+        let mut all = Vec::new();
+        for d in "0123456789abcdef".chars() {
+            all.extend(store.tx_ids_with_prefix(&d.to_string(), 100).unwrap());
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(all, sorted);
+        assert_eq!(store.tx_ids_with_prefix("", 3).unwrap().len(), 3);
+        assert!(store.tx_ids_with_prefix("zz", 8).unwrap().is_empty());
+        assert!(
+            store
+                .tx_ids_with_prefix(&"0".repeat(65), 8)
+                .unwrap()
+                .is_empty()
+        );
+
+        let issuer = testkit::public(10).to_hex();
+        assert_eq!(
+            store.keys_with_prefix(&issuer[..9], 8).unwrap(),
+            [testkit::public(10)]
+        );
+        let registered = store.keys_with_prefix("", 100).unwrap();
+        // The three genesis admins and the two keys registered.
+        assert_eq!(registered.len(), 5, "{registered:?}");
     }
 
     #[test]

@@ -26,6 +26,7 @@
 pub mod client;
 pub mod cluster;
 pub mod fixtures;
+pub mod localnet;
 pub mod node;
 pub mod views;
 

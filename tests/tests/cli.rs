@@ -6,248 +6,16 @@
 //! show the token with its proof verified locally; `--json` outputs parse. Then the error
 //! paths: an unknown key, a wrong role, an unreachable node.
 //!
-//! Needs both binaries built: `cargo build -p couponcactus-node --bin cactusd && cargo
-//! build -p couponcactus-client --bin cactus` (scripts/test.sh builds every binary).
+//! Needs both binaries built with the shared build (`scripts/test.sh` makes it; see
+//! scripts/lib.sh). The harness is [`couponcactus_tests::localnet`].
 
-use couponcactus_tests::node::{CactusRun as Run, cactus_binary, cactusd_binary, run_cactus};
+use couponcactus_tests::localnet::Localnet;
 use serde_json::Value;
-use std::fs::{File, OpenOptions};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-/// Longest the consortium may take to be up with its demo keys registered.
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
-/// Longest one `cactus` command may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
 /// Exit code of a tx the chain rejected (documented in `cactus --help`).
 const EXIT_REJECTED: i32 = 3;
-
-/// A local consortium of three `cactusd --config` processes in a temp dir; every process
-/// is killed on drop, and the nodes' logs are printed if the test is failing.
-struct Localnet {
-    dir: tempfile::TempDir,
-    base_port: u16,
-    children: Vec<Child>,
-}
-
-impl Localnet {
-    /// Starts a fresh 3-node localnet on free ports and waits until every node is healthy,
-    /// a leader is elected and node 1 finished seeding (keys registered, demo pools made).
-    fn start() -> Localnet {
-        for attempt in 1..=3 {
-            let mut net = Localnet::launch();
-            match net.wait_ready() {
-                Ok(()) => return net,
-                Err(e) if attempt < 3 && net.logs().contains("ddress already in use") => {
-                    eprintln!("localnet start {attempt} failed ({e}): a port was taken; retrying");
-                    net.kill();
-                }
-                Err(e) => {
-                    net.print_logs();
-                    panic!("the localnet did not come up: {e}");
-                }
-            }
-        }
-        unreachable!("the last attempt returns or panics")
-    }
-
-    fn launch() -> Localnet {
-        let cactusd = cactusd_binary();
-        let dir = tempfile::Builder::new()
-            .prefix("cactus-cli-e2e-")
-            .tempdir()
-            .expect("creating a temp dir");
-        let base_port = free_base_port();
-        let net = dir.path().join("net");
-        let init = Command::new(&cactusd)
-            .args(["localnet-init", "--dir"])
-            .arg(&net)
-            .args(["--nodes", "3", "--base-port", &base_port.to_string()])
-            .env_remove("LOCALNET_BASE_PORT")
-            .output()
-            .expect("running cactusd localnet-init");
-        assert!(
-            init.status.success(),
-            "cactusd localnet-init failed: {}",
-            String::from_utf8_lossy(&init.stderr)
-        );
-        let mut children = Vec::new();
-        for i in 1..=3 {
-            let node_dir = net.join(format!("node{i}"));
-            let log = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(node_dir.join("cactusd.log"))
-                .expect("opening the node log");
-            let stderr: File = log.try_clone().expect("cloning the log handle");
-            let mut command = Command::new(&cactusd);
-            command.arg("--config").arg(node_dir.join("cactusd.toml"));
-            if i == 1 {
-                command.arg("--seed-demo").arg(&net);
-            }
-            let child = command
-                .env("NO_COLOR", "1")
-                .env_remove("CACTUSD_CONFIG")
-                .env_remove("CACTUSD_DATA_DIR")
-                .env_remove("CACTUSD_HTTP_ADDR")
-                .env_remove("CACTUSD_P2P_ADDR")
-                .env_remove("CACTUSD_LOG_JSON")
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log))
-                .stderr(Stdio::from(stderr))
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", cactusd.display()));
-            children.push(child);
-        }
-        Localnet {
-            dir,
-            base_port,
-            children,
-        }
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let probe = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .expect("building the probe client");
-        loop {
-            for (i, child) in self.children.iter_mut().enumerate() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(format!("node {} exited with {status}", i + 1));
-                }
-            }
-            let healthy = (1..=3).all(|i| {
-                probe
-                    .get(format!("{}/healthz", self.url(i)))
-                    .send()
-                    .is_ok_and(|r| r.status().is_success())
-            });
-            // Node 1 writes demo.json once its seeding (key registrations included) is done.
-            if healthy && self.net().join("demo.json").is_file() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(format!(
-                    "not healthy and seeded within {READY_TIMEOUT:?} (healthy: {healthy})"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The localnet's folder (genesis.toml, orgs/, node<i>/).
-    fn net(&self) -> PathBuf {
-        self.dir.path().join("net")
-    }
-
-    /// A scratch folder for the test's own files.
-    fn work(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn url(&self, i: u16) -> String {
-        format!("http://127.0.0.1:{}", self.base_port + i)
-    }
-
-    /// `orgs/<org>/keys/<name>.key`.
-    fn key(&self, org: &str, name: &str) -> PathBuf {
-        self.net()
-            .join("orgs")
-            .join(org)
-            .join("keys")
-            .join(format!("{name}.key"))
-    }
-
-    fn logs(&self) -> String {
-        (1..=3)
-            .map(|i| {
-                std::fs::read_to_string(self.net().join(format!("node{i}/cactusd.log")))
-                    .unwrap_or_default()
-            })
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn print_logs(&self) {
-        for i in 1..=3 {
-            let log = std::fs::read_to_string(self.net().join(format!("node{i}/cactusd.log")))
-                .unwrap_or_default();
-            let lines: Vec<&str> = log.lines().collect();
-            let skip = lines.len().saturating_sub(200);
-            eprintln!(
-                "\n----- node {i} log (last {} lines) -----",
-                lines.len() - skip
-            );
-            for line in &lines[skip..] {
-                eprintln!("{line}");
-            }
-        }
-        eprintln!("----- end of node logs -----\n");
-    }
-
-    fn kill(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.children.clear();
-    }
-}
-
-impl Drop for Localnet {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            self.print_logs();
-        }
-    }
-}
-
-/// A base port whose node ports (base+1..=3 HTTP, base+101..=103 libp2p) are free now.
-fn free_base_port() -> u16 {
-    for n in 0..2_000u32 {
-        let h = blake3::hash(
-            format!(
-                "{}-{}-{n}",
-                std::process::id(),
-                couponcactus_tests::now_ms()
-            )
-            .as_bytes(),
-        );
-        let base = 20_000 + u16::from_le_bytes([h.as_bytes()[0], h.as_bytes()[1]]) % 10_000;
-        let ports = [1, 2, 3, 101, 102, 103].map(|d| base + d);
-        let held: Vec<TcpListener> = ports
-            .iter()
-            .filter_map(|p| TcpListener::bind(("127.0.0.1", *p)).ok())
-            .collect();
-        if held.len() == ports.len() {
-            return base;
-        }
-    }
-    panic!("no free base port in 20000..30000");
-}
-
-/// Runs `cactus ARGS` against node 2 (a follower or the leader: any node serves).
-fn cactus(net: &Localnet, args: &[&str]) -> Run {
-    cactus_at(net, &net.url(2), args)
-}
-
-fn cactus_at(net: &Localnet, node: &str, args: &[&str]) -> Run {
-    let mut command = Command::new(cactus_binary());
-    command
-        .args(args)
-        .current_dir(net.work())
-        .env("CACTUS_NODE", node)
-        .env_remove("CACTUS_KEY")
-        .env_remove("CACTUS_GENESIS")
-        .env_remove("CACTUS_MEMBER_SECRET")
-        .env("NO_COLOR", "1");
-    run_cactus(command, COMMAND_TIMEOUT)
-}
 
 fn s(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temp paths")
@@ -280,7 +48,7 @@ fn the_readme_quick_start_runs_through_the_cli() {
     let work = net.work().to_path_buf();
 
     // The node answers, on the localnet's chain.
-    let status = cactus(&net, &["--json", "status"]).ok().json();
+    let status = net.cactus(&["--json", "status"]).ok().json();
     assert_eq!(status["chain_id"], "cactus-localnet");
     assert!(
         status["voters"].as_array().is_some_and(|v| v.len() == 3),
@@ -295,9 +63,8 @@ fn the_readme_quick_start_runs_through_the_cli() {
          percent = \"10\"\nmax_discount_minor = 2000\ntotal_cap = 100\n",
     )
     .unwrap();
-    let created = cactus(
-        &net,
-        &[
+    let created = net
+        .cactus(&[
             "--json",
             "pool",
             "create",
@@ -305,18 +72,16 @@ fn the_readme_quick_start_runs_through_the_cli() {
             s(&issuer),
             "--spec",
             s(&spec),
-        ],
-    )
-    .ok()
-    .json();
+        ])
+        .ok()
+        .json();
     assert_eq!(created["pool"], "quick-spring");
     assert_eq!(created["tx"]["status"], "applied");
 
     // 50 codes, sealed, in three batches; the plaintext CSV is private.
     let csv = work.join("codes.csv");
-    let issued = cactus(
-        &net,
-        &[
+    let issued = net
+        .cactus(&[
             "--json",
             "codes",
             "generate",
@@ -334,10 +99,9 @@ fn the_readme_quick_start_runs_through_the_cli() {
             "20",
             "--out",
             s(&csv),
-        ],
-    )
-    .ok()
-    .json();
+        ])
+        .ok()
+        .json();
     assert_eq!(issued["issued"], 50);
     assert_eq!(issued["batches"].as_array().map(Vec::len), Some(3));
     #[cfg(unix)]
@@ -354,54 +118,45 @@ fn the_readme_quick_start_runs_through_the_cli() {
     );
     assert!(rows.iter().all(|r| r.1.starts_with("QS-")));
     // Writing over a codes file is refused: it may hold codes already on the ledger.
-    let again = cactus(
-        &net,
-        &[
-            "codes",
-            "generate",
-            "--key",
-            s(&issuer),
-            "--data-key",
-            s(&data_key),
-            "--pool",
-            "quick-spring",
-            "--count",
-            "1",
-            "--out",
-            s(&csv),
-        ],
-    );
+    let again = net.cactus(&[
+        "codes",
+        "generate",
+        "--key",
+        s(&issuer),
+        "--data-key",
+        s(&data_key),
+        "--pool",
+        "quick-spring",
+        "--count",
+        "1",
+        "--out",
+        s(&csv),
+    ]);
     assert_eq!(again.code, 1, "{again:#?}");
     assert!(again.stderr.contains("never overwritten"), "{again:#?}");
     assert_eq!(csv_rows(&csv).len(), 50);
 
-    cactus(
-        &net,
-        &["pool", "activate", "quick-spring", "--key", s(&issuer)],
-    )
-    .ok();
+    net.cactus(&["pool", "activate", "quick-spring", "--key", s(&issuer)])
+        .ok();
 
     // Allocate one coupon to a member known to the org by name.
     let secret = work.join("member-secret.key");
-    cactus(&net, &["keys", "generate", "--out", s(&secret)]).ok();
+    net.cactus(&["keys", "generate", "--out", s(&secret)]).ok();
     let allocate = |claim: &str| {
-        cactus(
-            &net,
-            &[
-                "--json",
-                "allocate",
-                "--key",
-                s(&issuer),
-                "--pool",
-                "quick-spring",
-                "--member-name",
-                "alice@example.com",
-                "--member-secret",
-                s(&secret),
-                "--claim",
-                claim,
-            ],
-        )
+        net.cactus(&[
+            "--json",
+            "allocate",
+            "--key",
+            s(&issuer),
+            "--pool",
+            "quick-spring",
+            "--member-name",
+            "alice@example.com",
+            "--member-secret",
+            s(&secret),
+            "--claim",
+            claim,
+        ])
         .ok()
         .json()
     };
@@ -420,7 +175,8 @@ fn the_readme_quick_start_runs_through_the_cli() {
         .as_str()
         .expect("a member id")
         .to_string();
-    let wallet = cactus(&net, &["--json", "wallet", &member, "--key", s(&issuer)])
+    let wallet = net
+        .cactus(&["--json", "wallet", &member, "--key", s(&issuer)])
         .ok()
         .json();
     assert_eq!(wallet["tokens"][0]["token_id"], token);
@@ -439,39 +195,37 @@ fn the_readme_quick_start_runs_through_the_cli() {
             "--code",
             &code,
             "--total",
-            "10000",
+            "100.00",
             "--currency",
             "EUR",
         ]);
         args.into_iter().map(str::to_string).collect::<Vec<_>>()
     };
-    let check = cactus(
-        &net,
-        &[
+    let check = net
+        .cactus(&[
             "validate",
             "--key",
             s(&terminal),
             "--code",
             &code,
-            "--total",
+            "--total-minor",
             "10000",
             "--currency",
-            "EUR",
-        ],
-    )
-    .ok();
+            "eur",
+        ])
+        .ok();
     assert!(
         check.stdout.contains("VALID") && check.stdout.contains("10.00 EUR"),
         "{check:#?}"
     );
-    let redeemed = cactus(
-        &net,
-        &redeem_args(false)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-    )
-    .ok();
+    let redeemed = net
+        .cactus(
+            &redeem_args(false)
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+        .ok();
     assert!(redeemed.stdout.contains("APPLIED"), "{redeemed:#?}");
     assert!(
         redeemed.stdout.contains("discount 10.00 EUR"),
@@ -483,8 +237,7 @@ fn the_readme_quick_start_runs_through_the_cli() {
     );
 
     // The second redemption is refused by the chain: exit code 3, the code and message.
-    let second = cactus(
-        &net,
+    let second = net.cactus(
         &redeem_args(true)
             .iter()
             .map(String::as_str)
@@ -499,8 +252,7 @@ fn the_readme_quick_start_runs_through_the_cli() {
         "a rejected tx has its place: {rejected}"
     );
     assert!(second.stderr.contains("already_redeemed"), "{second:#?}");
-    let human = cactus(
-        &net,
+    let human = net.cactus(
         &redeem_args(false)
             .iter()
             .map(String::as_str)
@@ -514,14 +266,15 @@ fn the_readme_quick_start_runs_through_the_cli() {
 
     // The token, its state proof checked locally against a certified block.
     let token_id = format!("quick-spring/{serial}");
-    let shown = cactus(&net, &["token", &token_id, "--key", s(&issuer)]).ok();
+    let shown = net.cactus(&["token", &token_id, "--key", s(&issuer)]).ok();
     assert!(shown.stdout.contains("redeemed"), "{shown:#?}");
     assert!(
         shown.stdout.contains("proof verified against state root"),
         "{shown:#?}"
     );
     assert!(shown.stdout.contains("certified by nodes"), "{shown:#?}");
-    let proven = cactus(&net, &["--json", "token", &token_id, "--key", s(&issuer)])
+    let proven = net
+        .cactus(&["--json", "token", &token_id, "--key", s(&issuer)])
         .ok()
         .json();
     assert_eq!(proven["token"]["status"]["status"], "redeemed");
@@ -537,9 +290,8 @@ fn the_readme_quick_start_runs_through_the_cli() {
         .as_u64()
         .expect("a height")
         .to_string();
-    let earlier = cactus(
-        &net,
-        &[
+    let earlier = net
+        .cactus(&[
             "--json",
             "token",
             &token_id,
@@ -547,10 +299,9 @@ fn the_readme_quick_start_runs_through_the_cli() {
             &allocated_at,
             "--key",
             s(&issuer),
-        ],
-    )
-    .ok()
-    .json();
+        ])
+        .ok()
+        .json();
     assert_eq!(earlier["token"]["status"]["status"], "allocated");
     assert_eq!(
         earlier["verified"]["height"].as_u64(),
@@ -561,19 +312,15 @@ fn the_readme_quick_start_runs_through_the_cli() {
         "{earlier}"
     );
     // By code too, and its history with log proofs.
-    let by_code = cactus(
-        &net,
-        &["--json", "token", "--code", &code, "--key", s(&issuer)],
-    )
-    .ok()
-    .json();
+    let by_code = net
+        .cactus(&["--json", "token", "--code", &code, "--key", s(&issuer)])
+        .ok()
+        .json();
     assert_eq!(by_code["token_id"], token);
-    let history = cactus(
-        &net,
-        &["--json", "token", "history", &token_id, "--key", s(&issuer)],
-    )
-    .ok()
-    .json();
+    let history = net
+        .cactus(&["--json", "token", "history", &token_id, "--key", s(&issuer)])
+        .ok()
+        .json();
     let kinds: Vec<&str> = history["history"]["entries"]
         .as_array()
         .expect("entries")
@@ -586,9 +333,8 @@ fn the_readme_quick_start_runs_through_the_cli() {
     assert_eq!(kinds.last(), Some(&"redeem"), "{history}");
 
     // Only the org opens its sealed codes: the ledger's codes are the CSV's.
-    let opened = cactus(
-        &net,
-        &[
+    let opened = net
+        .cactus(&[
             "--json",
             "codes",
             "open",
@@ -596,10 +342,9 @@ fn the_readme_quick_start_runs_through_the_cli() {
             s(&data_key),
             "--pool",
             "quick-spring",
-        ],
-    )
-    .ok()
-    .json();
+        ])
+        .ok()
+        .json();
     let opened: Vec<(u64, String)> = opened["codes"]
         .as_array()
         .expect("codes")
@@ -617,11 +362,10 @@ fn the_readme_quick_start_runs_through_the_cli() {
     );
 
     // Blocks and pools read back; --json everywhere parses.
-    let block = cactus(&net, &["--json", "block", "latest"]).ok().json();
+    let block = net.cactus(&["--json", "block", "latest"]).ok().json();
     assert!(block["height"].as_u64().is_some_and(|h| h > 0), "{block}");
-    let pools = cactus(
-        &net,
-        &[
+    let pools = net
+        .cactus(&[
             "--json",
             "pool",
             "list",
@@ -629,10 +373,9 @@ fn the_readme_quick_start_runs_through_the_cli() {
             "acme",
             "--key",
             s(&issuer),
-        ],
-    )
-    .ok()
-    .json();
+        ])
+        .ok()
+        .json();
     let pool = pools["pools"]
         .as_array()
         .and_then(|p| p.iter().find(|p| p["id"] == "quick-spring"))
@@ -641,33 +384,30 @@ fn the_readme_quick_start_runs_through_the_cli() {
         (pool["issued"].as_u64(), pool["redeemed"].as_u64()),
         (Some(50), Some(1))
     );
-    cactus(
-        &net,
-        &[
-            "--json",
-            "pool",
-            "show",
-            "quick-spring",
-            "--key",
-            s(&issuer),
-        ],
-    )
+    net.cactus(&[
+        "--json",
+        "pool",
+        "show",
+        "quick-spring",
+        "--key",
+        s(&issuer),
+    ])
     .ok()
     .json();
 
     // The auditor verifies the whole ledger offline from the genesis file it trusts: every
     // signature, header, result and state root re-computed, certificates checked.
     let genesis = net.net().join("genesis.toml");
-    let audit = cactus(&net, &["--genesis", s(&genesis), "audit", "verify"]).ok();
+    let audit = net
+        .cactus(&["--genesis", s(&genesis), "audit", "verify"])
+        .ok();
     assert!(
         audit.stdout.contains("VERIFIED: heights 1..="),
         "audit verdict: {audit:#?}"
     );
-    let audit = cactus(
-        &net,
-        &["--json", "--genesis", s(&genesis), "audit", "verify"],
-    )
-    .ok();
+    let audit = net
+        .cactus(&["--json", "--genesis", s(&genesis), "audit", "verify"])
+        .ok();
     let report = audit.json();
     assert!(
         report.to_string().contains("verified"),
@@ -676,26 +416,24 @@ fn the_readme_quick_start_runs_through_the_cli() {
 
     // Error paths. A key nobody registered: refused, and told how to register it.
     let stranger = work.join("stranger.key");
-    cactus(&net, &["keys", "generate", "--out", s(&stranger)]).ok();
-    let unknown = cactus(
-        &net,
-        &[
-            "pool",
-            "create",
-            "--key",
-            s(&stranger),
-            "--id",
-            "nope",
-            "--name",
-            "Nope",
-            "--currency",
-            "EUR",
-            "--percent",
-            "5",
-            "--total-cap",
-            "3",
-        ],
-    );
+    net.cactus(&["keys", "generate", "--out", s(&stranger)])
+        .ok();
+    let unknown = net.cactus(&[
+        "pool",
+        "create",
+        "--key",
+        s(&stranger),
+        "--id",
+        "nope",
+        "--name",
+        "Nope",
+        "--currency",
+        "EUR",
+        "--percent",
+        "5",
+        "--total-cap",
+        "3",
+    ]);
     assert_eq!(unknown.code, 1, "{unknown:#?}");
     assert!(unknown.stderr.contains("unknown_key"), "{unknown:#?}");
     assert!(
@@ -703,26 +441,23 @@ fn the_readme_quick_start_runs_through_the_cli() {
         "{unknown:#?}"
     );
     // A terminal may not create pools: the chain rejects it (exit 3, not_authorized).
-    let wrong_role = cactus(
-        &net,
-        &[
-            "--json",
-            "pool",
-            "create",
-            "--key",
-            s(&terminal),
-            "--id",
-            "by-terminal",
-            "--name",
-            "No",
-            "--currency",
-            "EUR",
-            "--percent",
-            "5",
-            "--total-cap",
-            "3",
-        ],
-    );
+    let wrong_role = net.cactus(&[
+        "--json",
+        "pool",
+        "create",
+        "--key",
+        s(&terminal),
+        "--id",
+        "by-terminal",
+        "--name",
+        "No",
+        "--currency",
+        "EUR",
+        "--percent",
+        "5",
+        "--total-cap",
+        "3",
+    ]);
     assert_eq!(wrong_role.code, EXIT_REJECTED, "{wrong_role:#?}");
     assert_eq!(wrong_role.json()["error"]["code"], "not_authorized");
     // Nobody listens: a clear message and what to do.
@@ -730,21 +465,14 @@ fn the_readme_quick_start_runs_through_the_cli() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    let down = cactus_at(&net, &format!("http://127.0.0.1:{closed}"), &["status"]);
+    let down = net.cactus_at(&format!("http://127.0.0.1:{closed}"), &["status"]);
     assert_eq!(down.code, 1, "{down:#?}");
     assert!(down.stderr.contains("cannot reach node at"), "{down:#?}");
     assert!(down.stderr.contains("localnet.sh status"), "{down:#?}");
-    let down_json = cactus_at(
-        &net,
-        &format!("http://127.0.0.1:{closed}"),
-        &["--json", "status"],
-    );
+    let down_json = net.cactus_at(&format!("http://127.0.0.1:{closed}"), &["--json", "status"]);
     assert_eq!(down_json.json()["error"]["code"], "unreachable");
     // A missing key file says how to make one.
-    let missing = cactus(
-        &net,
-        &["pool", "list", "--org", "acme", "--key", "no-such.key"],
-    );
+    let missing = net.cactus(&["pool", "list", "--org", "acme", "--key", "no-such.key"]);
     assert_eq!(missing.code, 1);
     assert!(
         missing.stderr.contains("cactus keys generate"),

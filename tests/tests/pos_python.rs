@@ -2,7 +2,9 @@
 //! alone, against a real `cactusd --dev` node: its encoder reproduces the doc's test vectors,
 //! and the redemptions it builds, signs and submits as canonical bytes decode on the node
 //! into exactly the intended tx, apply with the expected discount, and are refused once
-//! redeemed.
+//! redeemed (exit 3, as `cactus`). With several `--node` URLs it fails over from a dead node
+//! to a live one, and with the codes' format it corrects look-alike characters and refuses
+//! a malformed code before sending anything.
 //!
 //! Needs `python3` with PyNaCl (`scripts/test.sh` installs it; by hand:
 //! `python3 -m pip install --user pynacl`). A missing interpreter or module fails the test
@@ -14,8 +16,13 @@ use couponcactus_chaincode::ids::{PublicKey, TxId};
 use couponcactus_chaincode::tx::{RedeemTarget, RedeemTx, RollbackTx, TxKind};
 use couponcactus_chaincode::types::{Currency, Order, OrderLine};
 use couponcactus_tests::DevNode;
+use couponcactus_tests::node::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+/// `cactus`'s exit codes, which pos.py shares: failed, and rejected by the chain.
+const EXIT_FAILED: i32 = 1;
+const EXIT_REJECTED: i32 = 3;
 
 const INSTALL: &str = "install PyNaCl with `python3 -m pip install --user pynacl` (or \
                        `pip install -r examples/pos-python/requirements.txt`); scripts/test.sh \
@@ -207,16 +214,20 @@ fn python_terminal_redeems_once_and_rolls_back() {
         }]
     );
 
-    // Again (a new nonce, so a new tx): refused, and recorded in a block.
+    // Again (a new nonce, so a new tx): rejected by the chain, recorded in a block: exit 3.
     let out = redeem(&[]);
-    assert_eq!(out.status.code(), Some(1), "second redemption");
+    assert_eq!(out.status.code(), Some(EXIT_REJECTED), "second redemption");
     assert!(
         stdout(&out).starts_with("rejected: already_redeemed: "),
         "second redemption output"
     );
     // The dry run says the same; --json gives the node's answer for scripts.
     let out = redeem(&["--dry-run", "--json"]);
-    assert_eq!(out.status.code(), Some(1), "dry run after redemption");
+    assert_eq!(
+        out.status.code(),
+        Some(EXIT_REJECTED),
+        "dry run after redemption"
+    );
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(reply["error"]["code"], "already_redeemed", "{reply}");
 
@@ -233,4 +244,104 @@ fn python_terminal_redeems_once_and_rolls_back() {
     );
     let out = redeem(&[]);
     assert_eq!(out.status.code(), Some(0), "redeem after the rollback");
+}
+
+/// `code` as a cashier might type it from paper: lower case, spaced, and with each `0`, `1`
+/// and `V` as its look-alike `O`, `I`, `U`.
+fn typed_with_look_alikes(code: &str) -> String {
+    code.chars()
+        .map(|c| match c {
+            '0' => 'O',
+            '1' => 'I',
+            'V' => 'u',
+            '-' => ' ',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+#[test]
+fn python_terminal_fails_over_and_checks_typed_codes() {
+    require_python_and_pynacl();
+    let node = DevNode::start();
+    let pool = node.create_active_pool("py-typed", 8);
+    let live = node.url();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let key = node.dir().join("keys/terminal.key");
+    let key = key.to_str().expect("a UTF-8 temp path");
+    let chain = node.client().chain_id().to_string();
+    // The fixture's codes are fixed by the pool id: one of them has a 0, 1 or V.
+    let (serial, code) = pool
+        .codes
+        .iter()
+        .enumerate()
+        .find(|(_, c)| c.contains(['0', '1', 'V']))
+        .expect("a code of py-typed with a 0, 1 or V");
+    let typed = typed_with_look_alikes(code);
+    assert_ne!(typed.to_uppercase(), code.to_uppercase());
+    let redeem = |nodes: &[&str], code: &str, extra: &[&str]| {
+        let mut args = vec![
+            "redeem",
+            "--key",
+            key,
+            "--code",
+            code,
+            "--total-minor",
+            "1000",
+        ];
+        for n in nodes {
+            args.extend(["--node", n]);
+        }
+        args.extend_from_slice(extra);
+        pos(&args)
+    };
+
+    // Without the codes' format the typed code is hashed as typed: no such code (exit 3).
+    let out = redeem(&[live.as_str()], &typed, &["--dry-run"]);
+    assert_eq!(out.status.code(), Some(EXIT_REJECTED), "unknown as typed");
+
+    // A malformed code (no check character where the format has one) is refused before
+    // any request: exit 1, nothing committed, even with only dead nodes.
+    let height = node.status().height;
+    let out = redeem(&[dead.as_str()], &typed, &["--check-char"]);
+    assert_eq!(out.status.code(), Some(EXIT_FAILED), "malformed code");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("malformed") && err.contains("nothing was sent"),
+        "{err}"
+    );
+    assert!(!err.contains("cannot reach"), "no request was made: {err}");
+
+    // With the format, the look-alikes are corrected; the dead node is skipped (the tx is
+    // signed once and its bytes go to the next node) and the redemption applies.
+    let both = format!("{dead},{live}");
+    let out = redeem(
+        &[both.as_str()],
+        &typed,
+        &["--pattern", "####-####-####", "--chain-id", &chain],
+    );
+    assert_eq!(out.status.code(), Some(0), "redeem through the live node");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("node {dead} failed")), "{err}");
+    let id = applied_tx_id(&out);
+    let detail = node.client().tx_detail(&node.keys().auditor, &id);
+    let tx = detail.tx.expect("the signed tx");
+    let TxKind::Redeem(redeem_tx) = &tx.body.kind else {
+        panic!("not a redemption: {:?}", tx.body.kind);
+    };
+    assert_eq!(redeem_tx.target, RedeemTarget::Code(code_hash(code)));
+    assert!(
+        matches!(detail.view.events(), [Event::Redeemed { token: Some(t), .. }] if *t == pool.token(serial as u64))
+    );
+    assert!(node.status().height > height);
+
+    // Every node dead: exit 1, naming them all.
+    let other_dead = format!("http://127.0.0.1:{}", free_port());
+    let out = redeem(&[dead.as_str(), other_dead.as_str()], code, &[]);
+    assert_eq!(out.status.code(), Some(EXIT_FAILED), "no node");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("cannot reach any node ({dead}, {other_dead})")),
+        "{err}"
+    );
 }

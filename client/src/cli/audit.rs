@@ -20,7 +20,7 @@ use couponcactus_client::audit::{
     AuditCheckpoint, AuditError, AuditReport, Auditor, BundleCheck, HttpSource, Pin, ProofBundle,
     Verdict, check_bundle, prove_token, prove_tx,
 };
-use couponcactus_client::chaincode::ids::{TokenId, TxId};
+use couponcactus_client::chaincode::ids::TokenId;
 use couponcactus_client::genesis::Genesis;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -83,9 +83,9 @@ pub struct ProveTokenArgs {
 /// `cactus audit prove-tx`.
 #[derive(Debug, clap::Args)]
 pub struct ProveTxArgs {
-    /// The tx id (64 hex characters).
+    /// The tx id (64 hex characters, or its first 8 or more).
     #[arg(value_name = "TXID")]
-    pub tx: TxId,
+    pub tx: String,
     /// A key file allowed to read the tx (an auditor key reads every tx).
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
@@ -122,7 +122,8 @@ pub async fn run(ctx: &Ctx, command: AuditCommand) -> Result<()> {
         }
         AuditCommand::ProveTx(args) => {
             let (source, key, genesis) = prover(ctx, &args.key)?;
-            let (bundle, check) = prove_tx(&source, &key, &args.tx, genesis.as_ref().map(|g| &g.0))
+            let tx = super::reads::resolve_tx_arg(&ctx.connect().await?, &args.tx).await?;
+            let (bundle, check) = prove_tx(&source, &key, &tx, genesis.as_ref().map(|g| &g.0))
                 .await
                 .map_err(|e| explain(e, ctx))?;
             deliver(

@@ -6,13 +6,19 @@
 //! then it submits them in batches (all or nothing each, at most the chain's
 //! `max_batch_codes`) and rewrites the CSV with the serials the ledger gave, keeping only
 //! codes that were issued. `open` reads the issue txs back from the node and decrypts
-//! them: only the org holding the data key can.
+//! them: only the org holding the data key can. `check` checks a typed code offline
+//! against its format ([`typed`]) and `qr` renders codes as QR images ([`qr`]).
+
+mod qr;
+mod typed;
+
+use typed::CodeFormatArgs;
 
 use super::context::{Ctx, LoadedKey, load_data_key, load_key};
 use super::output::{Failure, emit, explain};
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use couponcactus_client::chaincode::codes::{CodePattern, DEFAULT_CHARSET, code_hash};
+use couponcactus_client::chaincode::codes::code_hash;
 use couponcactus_client::chaincode::execute::Event;
 use couponcactus_client::chaincode::ids::{CodeHash, PoolId, TokenId};
 use couponcactus_client::chaincode::tx::TxKind;
@@ -38,6 +44,13 @@ pub enum CodesCommand {
     Generate(GenerateArgs),
     /// Decrypt the sealed codes of one of your org's pools (needs the org's data key).
     Open(OpenArgs),
+    /// Check a code as typed or read aloud against its format, offline: look-alike
+    /// characters corrected (O→0, I/L→1, U→V where the alphabet rules them out), the check
+    /// character verified; prints the code to hash and its hash.
+    Check(typed::CheckArgs),
+    /// Render a code as a QR code (PNG or SVG) for printing and e-mail, or every code of
+    /// a codes CSV into a directory.
+    Qr(qr::QrArgs),
 }
 
 /// `cactus codes generate`.
@@ -58,15 +71,9 @@ pub struct GenerateArgs {
     /// A code of your choosing instead (e.g. a shared code SUMMER10); repeatable.
     #[arg(long, value_name = "CODE")]
     code: Vec<String>,
-    /// Code layout: `#` is a random character, anything else is copied.
-    #[arg(long, default_value = "####-####-####")]
-    pattern: String,
-    /// Alphabet of the random characters.
-    #[arg(long, default_value = DEFAULT_CHARSET)]
-    charset: String,
-    /// Fixed text before every code, e.g. SPRING-.
-    #[arg(long, default_value = "")]
-    prefix: String,
+    /// How the random codes look.
+    #[command(flatten)]
+    format: CodeFormatArgs,
     /// Where to write the plaintext codes (CSV, mode 0600; never overwritten).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
@@ -180,11 +187,7 @@ async fn read_pool(client: &NodeClient, reader: &LoadedKey, pool: &PoolId) -> Re
 async fn generate(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
     let signer = load_key(&args.key)?;
     let data_key = load_data_key(&args.data_key)?;
-    let pattern = CodePattern {
-        prefix: args.prefix.clone(),
-        pattern: args.pattern.clone(),
-        charset: args.charset.chars().collect(),
-    };
+    let pattern = args.format.or_default();
     let count = args.count.unwrap_or(0);
     if count > 0 {
         pattern
@@ -515,5 +518,7 @@ pub async fn run(ctx: &Ctx, command: CodesCommand) -> Result<()> {
     match command {
         CodesCommand::Generate(args) => generate(ctx, args).await,
         CodesCommand::Open(args) => open(ctx, args).await,
+        CodesCommand::Check(args) => typed::check(ctx.json, args),
+        CodesCommand::Qr(args) => qr::run(ctx.json, args),
     }
 }

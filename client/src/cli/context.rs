@@ -6,6 +6,7 @@ use super::output::{Failure, KeyInUse, emit, explain, rejection_hint, unverified
 use anyhow::{Context as _, Result};
 use couponcactus_client::chaincode::ids::{MemberId, PublicKey};
 use couponcactus_client::chaincode::tx::SignedTx;
+use couponcactus_client::chaincode::types::Role;
 use couponcactus_client::genesis::Genesis;
 use couponcactus_client::keys::{self, MemberSecret};
 use couponcactus_client::views::{TxStatus, TxView};
@@ -15,14 +16,18 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How often a submission is retried after a transport error (same signed tx: safe).
+/// How often a submission is retried after a transport error, each time on every node the
+/// client knows (the same signed tx: safe, a tx id executes at most once).
 const SUBMIT_ATTEMPTS: u32 = 3;
 
 /// The global options.
 #[derive(Clone, Debug)]
 pub struct Ctx {
-    /// The node's URL.
+    /// The first node's URL (commands that talk to one node only, e.g. `audit`).
     pub node_url: String,
+    /// Every node given (`--node`, repeated or comma-separated): clients fail over from
+    /// one to the next.
+    pub nodes: Vec<String>,
     /// `--json`.
     pub json: bool,
     /// `--genesis`.
@@ -152,9 +157,10 @@ pub fn member_from(text: &str, secret: Option<&Path>) -> Result<MemberId> {
 }
 
 impl Ctx {
-    /// A client of the node, on the chain the node reports.
+    /// A client of the nodes (failing over from one to the next), on the chain the first
+    /// node that answers reports.
     pub async fn connect(&self) -> Result<NodeClient> {
-        NodeClient::connect(&self.node_url)
+        NodeClient::connect_any(&self.nodes)
             .await
             .map_err(|e| explain(e, None).into())
     }
@@ -241,7 +247,7 @@ impl Ctx {
             match client.submit(tx).await {
                 Ok(view) => break view,
                 // Resubmitting the same signed tx is safe: the node answers with the original
-                // result, never executes twice.
+                // result, never executes twice. The client already tried every node once.
                 Err(couponcactus_client::NodeClientError::Transport { .. })
                     if attempt < SUBMIT_ATTEMPTS =>
                 {
@@ -252,7 +258,12 @@ impl Ctx {
         };
         match view.status {
             TxStatus::Applied => Ok(view),
-            TxStatus::Rejected => Err(self.rejected(&view).into()),
+            TxStatus::Rejected => {
+                let role = signer_role(client, signer).await;
+                Err(self
+                    .rejected_as(&view, tx.body.kind.name(), role.as_ref())
+                    .into())
+            }
             TxStatus::Pending | TxStatus::Refused => Err(Failure::new(
                 "pending",
                 format!("tx {} is not committed yet", view.tx_id),
@@ -266,8 +277,17 @@ impl Ctx {
         }
     }
 
-    /// Prints a committed rejection and returns its failure (exit 3).
+    /// Prints a committed rejection and returns its failure (exit 3), with a hint that
+    /// does not know the tx's kind or signer ([`Ctx::rejected_as`] does better).
     pub fn rejected(&self, view: &TxView) -> Failure {
+        self.rejected_as(view, "", None)
+    }
+
+    /// Prints a committed rejection of a tx of `kind` ([`TxKind::name`]) signed by a key
+    /// of `role` and returns its failure (exit 3) with a hint that fits both.
+    ///
+    /// [`TxKind::name`]: couponcactus_client::chaincode::tx::TxKind::name
+    pub fn rejected_as(&self, view: &TxView, kind: &str, role: Option<&Role>) -> Failure {
         let (code, message) = match (&view.error, view.rejection()) {
             (Some(e), _) => (e.code.clone(), e.message.clone()),
             (None, Some(r)) => (r.reason.code().to_string(), r.message.clone()),
@@ -286,9 +306,19 @@ impl Ctx {
             &code,
             format!("REJECTED by the chain: {code}: {message}{place}"),
         );
-        failure.hint = rejection_hint(&code).map(str::to_string);
+        failure.hint = rejection_hint(&code, kind, role);
         failure
     }
+}
+
+/// The signer's role from the key registry (public `GET /v1/keys/{key}`), for hints only;
+/// `None` when the node does not say (the chain decided already: nothing depends on it).
+pub async fn signer_role(client: &NodeClient, signer: &LoadedKey) -> Option<Role> {
+    client
+        .key(&signer.public, None)
+        .await
+        .ok()
+        .map(|view| view.record.role)
 }
 
 /// `s` as a short id for tables: the first 16 hex characters.

@@ -43,18 +43,20 @@ pub enum GovernanceCommand {
     /// Approve a proposal as an admin of another org; the change takes effect with the
     /// approval that reaches more than half of the orgs.
     Approve {
-        /// The proposal: the id of the tx that proposed it.
+        /// The proposal: the id of the tx that proposed it (or its first 8 or more hex
+        /// digits).
         #[arg(value_name = "PROPOSAL_ID")]
-        proposal: TxId,
+        proposal: String,
         #[command(flatten)]
         admin: AdminKey,
     },
     /// Show a proposal: the change, who approved, and whether it took effect or expired
     /// (replayed from the certified history log; needs the chain's genesis file).
     Show {
-        /// The proposal: the id of the tx that proposed it.
+        /// The proposal: the id of the tx that proposed it (or its first 8 or more hex
+        /// digits).
         #[arg(value_name = "PROPOSAL_ID")]
-        proposal: TxId,
+        proposal: String,
     },
     /// List the chain's proposals, newest last (replayed from the certified history log;
     /// needs the chain's genesis file).
@@ -149,8 +151,14 @@ pub enum ProposeCommand {
 pub async fn run(ctx: &Ctx, command: GovernanceCommand) -> Result<()> {
     match command {
         GovernanceCommand::Propose(p) => propose(ctx, p).await,
-        GovernanceCommand::Approve { proposal, admin } => approve(ctx, proposal, &admin.key).await,
-        GovernanceCommand::Show { proposal } => show(ctx, proposal).await,
+        GovernanceCommand::Approve { proposal, admin } => {
+            let proposal = super::reads::resolve_tx_arg(&ctx.connect().await?, &proposal).await?;
+            approve(ctx, proposal, &admin.key).await
+        }
+        GovernanceCommand::Show { proposal } => {
+            let proposal = super::reads::resolve_tx_arg(&ctx.connect().await?, &proposal).await?;
+            show(ctx, proposal).await
+        }
         GovernanceCommand::List { open } => list(ctx, open).await,
     }
 }

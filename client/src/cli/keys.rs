@@ -40,7 +40,7 @@ pub enum KeysCommand {
         /// The org admin's key file.
         #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
         key: PathBuf,
-        /// The key to revoke: 64 hex characters or its key file.
+        /// The key to revoke: 64 hex characters (or the first 8 or more), or its key file.
         #[arg(long, value_name = "PUB|FILE")]
         public: String,
     },
@@ -190,8 +190,15 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> Result<()> {
         }
         KeysCommand::Revoke { key, public } => {
             let admin = load_key(&key)?;
-            let public = parse_public(&public)?;
             let client = ctx.connect().await?;
+            let public = match parse_public(&public) {
+                Ok(full) => full,
+                // Not a key file nor a full key: a prefix of a registered key, like git.
+                Err(_) if !std::path::Path::new(&public).exists() => {
+                    super::reads::resolve_key_arg(&client, &public).await?
+                }
+                Err(e) => return Err(e),
+            };
             let tx = client.tx_builder().revoke_key(&admin.key, public);
             let view = ctx.submit(&client, &tx, &admin).await?;
             emit(ctx.json, &json!({ "tx": view, "key": public }), || {

@@ -16,6 +16,7 @@ pub mod governance;
 mod keys;
 pub mod output;
 mod pool;
+mod prechecks;
 mod reads;
 
 use anyhow::Result;
@@ -34,14 +35,18 @@ use std::path::PathBuf;
     after_long_help = LONG_HELP,
 )]
 pub struct Cli {
-    /// The node's HTTP API.
+    /// The node's HTTP API. Several nodes: repeat the option or separate URLs with commas
+    /// (also in CACTUS_NODE); a request that cannot reach a node goes to the next one (the
+    /// same signed tx: never submitted twice).
     #[arg(
         long,
         global = true,
         env = "CACTUS_NODE",
+        value_name = "URL[,URL…]",
+        value_delimiter = ',',
         default_value = "http://127.0.0.1:7101"
     )]
-    pub node: String,
+    pub node: Vec<String>,
     /// Print one JSON object per command on stdout (errors: {"error":{code,message,hint}}).
     #[arg(long, global = true)]
     pub json: bool,
@@ -64,7 +69,13 @@ Members are pseudonymous: pass --member HEX, or --member-name NAME --member-secr
 derive the id as blake3::keyed_hash(secret, \"couponcactus/member/v1\\0\" || NAME); the secret
 is any key file (`cactus keys generate --out member-secret.key`) or 64 hex characters.
 
-Amounts are integer minor units of the pool's currency (10000 = 100.00 EUR).
+Amounts are decimal in the currency, with at most its ISO 4217 decimals (--total 80.00
+--currency eur), or minor units with the -minor flags (--total-minor 8000). Dates and times
+are ISO 8601 (2026-12-24, 2026-12-24T18:00+01:00, 2026-12-24T17:00Z; a bare date is UTC,
+and as an end of validity it means the end of that day); durations 30d, 12h, 90m.
+Commands that write refuse what the chain would reject for certain (a malformed code
+unknown to the ledger, a shared code without a member, an unknown pool); --force submits
+anyway.
 
 Exit codes:
   0  done
@@ -91,7 +102,8 @@ pub enum Command {
     /// Coupon pools (campaigns): create, show, list, activate, pause, resume, archive.
     #[command(subcommand)]
     Pool(pool::PoolCommand),
-    /// Issue random sealed codes into a pool, or open your org's sealed codes.
+    /// Issue random sealed codes into a pool, open your org's sealed codes, check a typed
+    /// code, or render codes as QR images.
     #[command(subcommand)]
     Codes(codes::CodesCommand),
     /// Allocate a pool's next free coupon to a member (idempotent per --claim).
@@ -135,8 +147,15 @@ pub enum Command {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
+    let nodes: Vec<String> = cli
+        .node
+        .iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .collect();
     let ctx = Ctx {
-        node_url: cli.node.clone(),
+        node_url: nodes.first().cloned().unwrap_or_default(),
+        nodes,
         json: cli.json,
         genesis: cli.genesis.clone(),
     };

@@ -12,6 +12,8 @@
 
 use couponcactus_client::NodeClientError;
 use couponcactus_client::VerifyError;
+use couponcactus_client::amounts::format_minor;
+use couponcactus_client::chaincode::types::{Currency, Role};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -176,30 +178,206 @@ pub fn explain(e: NodeClientError, key: Option<&KeyInUse>) -> Failure {
     }
 }
 
-/// A hint for a chaincode rejection, if there is a useful one.
-pub fn rejection_hint(code: &str) -> Option<&'static str> {
-    Some(match code {
-        "not_authorized" => {
-            "the signing key's role may not do this: org admins and issuers manage pools, codes \
-             and allocations; terminals validate, redeem and roll back; only org admins manage keys"
+/// Who a hint is for: the signer's role, when known (the key registry says it).
+fn is_terminal(role: Option<&Role>) -> bool {
+    matches!(role, Some(Role::Terminal { .. }))
+}
+
+fn is_reader(role: Option<&Role>) -> bool {
+    matches!(role, Some(Role::Auditor | Role::Partner))
+}
+
+/// What a merchant's back office does, for hints to those who may not.
+const MANAGES: &[&str] = &[
+    "create_pool",
+    "update_pool",
+    "transition_pool",
+    "issue_codes",
+    "allocate",
+    "revoke_token",
+    "transfer_token",
+];
+
+fn not_authorized_hint(kind: &str, role: Option<&Role>) -> String {
+    if is_reader(role) {
+        return "auditor and partner keys only read: sign with a key of the right role".into();
+    }
+    if is_terminal(role) && MANAGES.contains(&kind) {
+        return "a terminal validates, redeems and rolls back only: ask the merchant (its issuers \
+                or org admins) to do this"
+            .into();
+    }
+    if matches!(kind, "register_key" | "revoke_key") {
+        return "only org admins manage their org's keys".into();
+    }
+    if matches!(kind, "propose_governance" | "approve_governance") {
+        return "only org admins propose and approve consortium changes".into();
+    }
+    if kind == "redeem" {
+        return "a terminal redeems the coupons of its own org's pools and of pools that list its \
+                org as partner; this key is not such a terminal"
+            .into();
+    }
+    if kind == "rollback" {
+        return "a redemption is rolled back by a terminal of the org that redeemed it, or by an \
+                org admin of the pool's owner"
+            .into();
+    }
+    "the signing key's role or org may not do this: org admins and issuers manage their own \
+     org's pools, codes and allocations; terminals validate, redeem and roll back; only org \
+     admins manage keys"
+        .into()
+}
+
+fn pool_not_active_hint(kind: &str, role: Option<&Role>) -> String {
+    if is_terminal(role) || matches!(kind, "redeem" | "rollback") {
+        return "the pool is not active: ask the merchant (its issuers or org admins)".into();
+    }
+    "activate or resume the pool first (`cactus pool activate|resume ID`)".into()
+}
+
+fn invalid_transition_hint(kind: &str) -> Option<String> {
+    Some(match kind {
+        "revoke_token" => "the token is revoked already: nothing left to do".into(),
+        "transfer_token" => "only an allocated token changes hands".into(),
+        "issue_codes" => "codes are issued while the pool is in draft or paused".into(),
+        "transition_pool" | "update_pool" => {
+            "pools go draft → active ⇄ paused → archived (archived is final); a spec changes \
+             only in draft"
+                .into()
         }
-        "pool_not_active" => "activate or resume the pool first (`cactus pool activate|resume ID`)",
-        "invalid_transition" => {
-            "pools go draft → active ⇄ paused → archived; codes are issued in draft or paused"
-        }
-        "already_redeemed" => {
-            "this coupon was used already; a refund rolls it back (`cactus rollback`)"
-        }
-        "wrong_member" => "the token belongs to another member: pass the holder's member id",
-        "store_not_allowed" | "channel_not_allowed" => {
-            "the pool does not allow this terminal's store or channel"
-        }
-        "stale" => "the tx's validity ended before it was committed: check this machine's clock",
-        "quantity_exceeded" => "the pool's total cap is reached",
-        "member_limit_exceeded" => "the member reached the pool's per-member cap",
-        "duplicate_code" => "a code repeats on the ledger; generate the batch again",
         _ => return None,
     })
+}
+
+fn already_redeemed_hint(kind: &str) -> String {
+    match kind {
+        "revoke_token" => "a redeemed token cannot be revoked: roll the redemption back first \
+                           (`cactus rollback`) if it should not have happened"
+            .into(),
+        "transfer_token" => "a redeemed token cannot change hands".into(),
+        _ => "this coupon was used already; a refund rolls it back (`cactus rollback`)".into(),
+    }
+}
+
+fn not_found_hint(kind: &str) -> String {
+    match kind {
+        "redeem" => "no such code or token on the ledger: check what the customer shows (the \
+                     attempt stays on the ledger)"
+            .into(),
+        "rollback" => "no such redemption: give the redeem tx's id".into(),
+        _ => "no such pool or token: check the id (`cactus pool list`, `cactus token …`)".into(),
+    }
+}
+
+fn validity_hint(code: &str, role: Option<&Role>) -> String {
+    let when = if code == "expired" {
+        "has ended"
+    } else {
+        "has not started yet"
+    };
+    if is_terminal(role) {
+        format!("the campaign {when}: this coupon cannot be used today")
+    } else {
+        format!("the pool's validity {when} (`cactus pool show ID`)")
+    }
+}
+
+/// A hint for a chaincode rejection `code` of a tx of `kind` ([`TxKind::name`], e.g.
+/// `redeem`, `revoke_token`) signed by a key of `role` (when known), if there is a useful
+/// one. Hints fit the caller: a terminal is never told to activate a pool, and a revoke is
+/// never told about pool states.
+///
+/// [`TxKind::name`]: couponcactus_client::chaincode::tx::TxKind::name
+pub fn rejection_hint(code: &str, kind: &str, role: Option<&Role>) -> Option<String> {
+    Some(match code {
+        "not_authorized" => not_authorized_hint(kind, role),
+        "pool_not_active" => pool_not_active_hint(kind, role),
+        "invalid_transition" => return invalid_transition_hint(kind),
+        "already_redeemed" => already_redeemed_hint(kind),
+        "not_found" => not_found_hint(kind),
+        "expired" | "not_yet_valid" => validity_hint(code, role),
+        "token_revoked" => "the merchant revoked this coupon: it can never be used".into(),
+        "wrong_member" if kind == "transfer_token" => {
+            "--from is not the token's holder: pass its current holder".into()
+        }
+        "wrong_member" => "the token belongs to another member: pass the holder's member id".into(),
+        "store_not_allowed" | "channel_not_allowed" => {
+            "the pool does not allow this terminal's store or channel".into()
+        }
+        "currency_mismatch" => "pass the pool's currency with --currency".into(),
+        "min_spend_not_met" => {
+            "the order's eligible amount is below the pool's minimum spend".into()
+        }
+        "category_excluded" => "every line of the order is in a category the pool excludes".into(),
+        "wrong_pool_kind" if kind == "allocate" => {
+            "a shared-code pool has no tokens to allocate: give customers its code".into()
+        }
+        "claim_conflict" => "this --claim was used for another member: use a new claim".into(),
+        "already_rolled_back" => "this redemption was rolled back already: nothing to do".into(),
+        "not_transferable" => "the pool's tokens are not transferable".into(),
+        "stale" => {
+            "the tx's validity ended before it was committed: check this machine's clock".into()
+        }
+        "quantity_exceeded" => "the pool's total cap is reached".into(),
+        "member_limit_exceeded" => "the member reached the pool's per-member cap".into(),
+        "duplicate_code" => "a code repeats on the ledger; generate the batch again".into(),
+        _ => return None,
+    })
+}
+
+/// A rejection message with the minor units it names shown in `currency`: the chaincode's
+/// messages (part of hashed results, so never changed) say `eligible amount 3000 is below
+/// the minimum spend 5000`; people read `min spend 50.00 EUR, eligible 30.00 EUR`. The
+/// phrase is found anywhere in `message` (e.g. after `REJECTED by the chain: …`); messages
+/// without it are returned as they are.
+pub fn money_message(code: &str, message: &str, currency: Currency) -> String {
+    let money = |minor: u64| format_minor(minor, currency);
+    let rewritten = match code {
+        "min_spend_not_met" => two_amounts(
+            message,
+            ("eligible amount ", " is below the minimum spend "),
+            |eligible, min| format!("min spend {}, eligible {}", money(min), money(eligible)),
+        ),
+        "invalid_input" => two_amounts(
+            message,
+            ("order lines sum to ", ", more than the order total "),
+            |lines, total| {
+                format!(
+                    "order lines sum to {}, more than the order total {}",
+                    money(lines),
+                    money(total)
+                )
+            },
+        ),
+        _ => None,
+    };
+    rewritten.unwrap_or_else(|| message.to_string())
+}
+
+/// `message` with its first `A<a>B<b>` (`A`, `B` the two phrases, `a`, `b` integers)
+/// replaced by `say(a, b)`.
+fn two_amounts(
+    message: &str,
+    (first, second): (&str, &str),
+    say: impl Fn(u64, u64) -> String,
+) -> Option<String> {
+    let number = |text: &str| -> Option<(u64, usize)> {
+        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+        Some((text[..digits].parse().ok()?, digits))
+    };
+    let start = message.find(first)?;
+    let rest = &message[start + first.len()..];
+    let (a, a_len) = number(rest)?;
+    let rest = rest[a_len..].strip_prefix(second)?;
+    let (b, b_len) = number(rest)?;
+    let end = message.len() - rest.len() + b_len;
+    Some(format!(
+        "{}{}{}",
+        &message[..start],
+        say(a, b),
+        &message[end..]
+    ))
 }
 
 /// Prints a command's result: `value` as one JSON line with `--json`, else `human`.
@@ -225,24 +403,7 @@ pub fn print_line(text: &str) {
 
 /// `ms` since the Unix epoch as a UTC date and time, `2026-03-01 12:00:00 UTC`.
 pub fn format_time_ms(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil from days (H. Hinnant), for days since 1970-01-01.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    couponcactus_client::times::format_time_ms(ms)
 }
 
 /// The JSON error object printed with `--json`.
@@ -263,5 +424,132 @@ mod tests {
         assert_eq!(format_time_ms(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(format_time_ms(1_767_225_600_000), "2026-01-01 00:00:00 UTC");
         assert_eq!(format_time_ms(951_825_599_000), "2000-02-29 11:59:59 UTC");
+    }
+
+    fn terminal() -> Role {
+        Role::Terminal {
+            store: "acme-store-1".parse().unwrap(),
+            channel: "pos".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_terminal_is_never_told_to_manage_the_pool() {
+        let t = terminal();
+        for code in [
+            "pool_not_active",
+            "not_authorized",
+            "expired",
+            "not_yet_valid",
+        ] {
+            for kind in [
+                "redeem",
+                "rollback",
+                "allocate",
+                "create_pool",
+                "transition_pool",
+            ] {
+                let hint = rejection_hint(code, kind, Some(&t)).unwrap_or_default();
+                assert!(
+                    !hint.contains("cactus pool") && !hint.contains("activate"),
+                    "{code} {kind}: {hint}"
+                );
+            }
+        }
+        assert_eq!(
+            rejection_hint("pool_not_active", "redeem", Some(&t)).as_deref(),
+            Some("the pool is not active: ask the merchant (its issuers or org admins)")
+        );
+        // Even without the role, a redemption's hint speaks to the checkout.
+        assert!(
+            rejection_hint("pool_not_active", "redeem", None)
+                .unwrap()
+                .contains("ask the merchant")
+        );
+        let hint = rejection_hint("not_authorized", "create_pool", Some(&t)).unwrap();
+        assert!(hint.contains("ask the merchant"), "{hint}");
+    }
+
+    #[test]
+    fn the_merchant_is_told_what_to_do_itself() {
+        for role in [Some(Role::Issuer), Some(Role::OrgAdmin), None] {
+            let hint = rejection_hint("pool_not_active", "allocate", role.as_ref()).unwrap();
+            assert!(hint.contains("cactus pool activate"), "{role:?}: {hint}");
+        }
+        let hint = rejection_hint("not_authorized", "register_key", Some(&Role::Issuer)).unwrap();
+        assert!(hint.contains("only org admins"), "{hint}");
+        let hint = rejection_hint("not_authorized", "redeem", Some(&Role::Auditor)).unwrap();
+        assert!(hint.contains("only read"), "{hint}");
+        let hint = rejection_hint("expired", "allocate", Some(&Role::Issuer)).unwrap();
+        assert!(hint.contains("cactus pool show"), "{hint}");
+    }
+
+    #[test]
+    fn revokes_are_not_told_about_pool_states() {
+        for code in ["invalid_transition", "already_redeemed", "not_found"] {
+            let hint = rejection_hint(code, "revoke_token", Some(&Role::Issuer)).unwrap();
+            for pool_talk in ["draft", "paused", "archived", "activate"] {
+                assert!(!hint.contains(pool_talk), "{code}: {hint}");
+            }
+        }
+        assert!(
+            rejection_hint("invalid_transition", "revoke_token", None)
+                .unwrap()
+                .contains("revoked already")
+        );
+        assert!(
+            rejection_hint("invalid_transition", "transition_pool", None)
+                .unwrap()
+                .contains("draft → active")
+        );
+        assert!(
+            rejection_hint("already_redeemed", "redeem", None)
+                .unwrap()
+                .contains("cactus rollback")
+        );
+        assert_eq!(rejection_hint("invalid_transition", "redeem", None), None);
+        assert_eq!(rejection_hint("bad_signature", "redeem", None), None);
+    }
+
+    #[test]
+    fn rejections_name_amounts_in_the_currency() {
+        let eur = "EUR".parse().unwrap();
+        assert_eq!(
+            money_message(
+                "min_spend_not_met",
+                "eligible amount 3000 is below the minimum spend 5000",
+                eur
+            ),
+            "min spend 50.00 EUR, eligible 30.00 EUR"
+        );
+        assert_eq!(
+            money_message(
+                "min_spend_not_met",
+                "REJECTED by the chain: min_spend_not_met: eligible amount 5 is below the \
+                 minimum spend 5000 (tx 00ff in block 7)",
+                eur
+            ),
+            "REJECTED by the chain: min_spend_not_met: min spend 50.00 EUR, eligible 0.05 EUR \
+             (tx 00ff in block 7)"
+        );
+        assert_eq!(
+            money_message(
+                "invalid_input",
+                "order lines sum to 1200, more than the order total 1000",
+                "JPY".parse().unwrap()
+            ),
+            "order lines sum to 1200 JPY, more than the order total 1000 JPY"
+        );
+        // Other messages, and a shape that does not parse, stay as they are.
+        for (code, message) in [
+            ("invalid_input", "pool name must be 1 to 200 bytes"),
+            (
+                "min_spend_not_met",
+                "eligible amount many is below the minimum spend 5",
+            ),
+            ("already_redeemed", "token spring/0 was redeemed"),
+        ] {
+            assert_eq!(money_message(code, message, eur), message);
+        }
     }
 }

@@ -3,17 +3,16 @@
 
 use super::context::{Ctx, LoadedKey, load_key, short};
 use super::output::{Failure, emit, explain, format_time_ms, unverified};
+use super::prechecks;
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use couponcactus_client::ProofVerifier;
-use couponcactus_client::amounts::format_minor;
+use couponcactus_client::amounts::{format_minor, parse_currency};
 use couponcactus_client::chaincode::ids::{OrgId, PoolId};
-use couponcactus_client::chaincode::types::{
-    Currency, Discount, PoolAction, PoolKind, PoolRecord, PoolSpec,
-};
+use couponcactus_client::chaincode::types::{Discount, PoolAction, PoolKind, PoolRecord, PoolSpec};
 use couponcactus_client::pool_spec::PoolSpecDraft;
 use couponcactus_client::tx_builder::now_ms;
 use couponcactus_client::verify::Certified;
+use couponcactus_client::{NodeClient, ProofVerifier};
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -23,7 +22,7 @@ use std::path::PathBuf;
 #[derive(Debug, Subcommand)]
 pub enum PoolCommand {
     /// Create a pool in draft, from a TOML spec and/or flags (flags win).
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// Show a pool, its state proof verified against a certified block.
     Show {
         /// The pool.
@@ -37,9 +36,9 @@ pub enum PoolCommand {
     },
     /// List an org's pools that the key may see.
     List {
-        /// The org.
+        /// The org (default: the key's own org, from the key registry).
         #[arg(long)]
-        org: OrgId,
+        org: Option<OrgId>,
         /// A key of that org (or an auditor's, or a partner's).
         #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
         key: PathBuf,
@@ -62,6 +61,9 @@ pub struct TransitionArgs {
     /// An org admin's or issuer's key file of the owning org.
     #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
     key: PathBuf,
+    /// Submit even if the pool does not exist (the chain will reject it).
+    #[arg(long)]
+    force: bool,
 }
 
 /// `cactus pool create`.
@@ -71,7 +73,8 @@ pub struct CreateArgs {
     #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
     key: PathBuf,
     /// A TOML spec (fields as the flags below, with underscores: name, currency, percent,
-    /// percent_bps, fixed_minor, total_cap, valid_days, allowed_stores, …; `id` too).
+    /// fixed, max_discount, min_spend, valid_from, valid_until, valid_for, total_cap,
+    /// allowed_stores, …; `id` too; see the pool_spec module doc). Flags win.
     #[arg(long, value_name = "FILE")]
     spec: Option<PathBuf>,
     /// The pool's id (unique on the ledger; a slug).
@@ -83,29 +86,49 @@ pub struct CreateArgs {
     /// unique-codes (one token per code, default) or shared-code.
     #[arg(long, value_parser = parse_kind)]
     kind: Option<PoolKind>,
-    /// ISO 4217 currency of the pool and its orders.
+    /// ISO 4217 currency of the pool and its orders (any case: eur).
     #[arg(long)]
-    currency: Option<Currency>,
+    currency: Option<String>,
     /// Percent off, decimal (10, 12.5).
     #[arg(long)]
     percent: Option<String>,
+    /// Fixed amount off, in the currency (5.00).
+    #[arg(long, value_name = "AMOUNT", conflicts_with = "fixed_minor")]
+    fixed: Option<String>,
     /// Fixed amount off, minor units (500 = 5.00 EUR).
-    #[arg(long)]
+    #[arg(long, value_name = "MINOR")]
     fixed_minor: Option<u64>,
+    /// Cap of one discount, in the currency (20.00).
+    #[arg(long, value_name = "AMOUNT", conflicts_with = "max_discount_minor")]
+    max_discount: Option<String>,
     /// Cap of one discount, minor units.
-    #[arg(long)]
+    #[arg(long, value_name = "MINOR")]
     max_discount_minor: Option<u64>,
+    /// Eligible amount an order needs, in the currency (50.00).
+    #[arg(long, value_name = "AMOUNT", conflicts_with = "min_spend_minor")]
+    min_spend: Option<String>,
     /// Eligible amount an order needs, minor units.
-    #[arg(long)]
+    #[arg(long, value_name = "MINOR")]
     min_spend_minor: Option<u64>,
-    /// Start of validity, ms since the epoch (default: a minute ago).
-    #[arg(long)]
+    /// Start of validity, ISO 8601: 2026-12-01 (00:00 UTC), 2026-12-01T09:00+01:00
+    /// (default: a minute ago).
+    #[arg(long, value_name = "WHEN", conflicts_with = "valid_from_ms")]
+    valid_from: Option<String>,
+    /// Start of validity, ms since the epoch.
+    #[arg(long, value_name = "MS")]
     valid_from_ms: Option<u64>,
+    /// End of validity (exclusive), ISO 8601; a bare date is the END of that day (UTC):
+    /// 2026-12-24 still redeems all of the 24th.
+    #[arg(long, value_name = "WHEN", group = "end")]
+    valid_until: Option<String>,
     /// End of validity (exclusive), ms since the epoch.
-    #[arg(long, conflicts_with = "valid_days")]
+    #[arg(long, value_name = "MS", group = "end")]
     valid_until_ms: Option<u64>,
-    /// Days of validity (default 90).
-    #[arg(long)]
+    /// Length of validity from its start: 30d, 12h, 90m, 2w (default 90d).
+    #[arg(long, value_name = "DURATION", group = "end")]
+    valid_for: Option<String>,
+    /// Days of validity from its start.
+    #[arg(long, group = "end")]
     valid_days: Option<u64>,
     /// Unique codes: most tokens; shared code: most redemptions in force.
     #[arg(long)]
@@ -152,18 +175,30 @@ impl CreateArgs {
                 .map_err(|e| Failure::new("invalid_input", e.to_string()))?,
             None => PoolSpecDraft::default(),
         };
+        let currency = self
+            .currency
+            .as_deref()
+            .map(parse_currency)
+            .transpose()
+            .map_err(|e| Failure::new("invalid_input", format!("--currency: {e}")))?;
         let flags = PoolSpecDraft {
             id: self.id.clone(),
             name: self.name.clone(),
             kind: self.kind,
-            currency: self.currency,
+            currency,
             percent: self.percent.clone(),
             percent_bps: None,
+            fixed: self.fixed.clone(),
             fixed_minor: self.fixed_minor,
+            max_discount: self.max_discount.clone(),
             max_discount_minor: self.max_discount_minor,
+            min_spend: self.min_spend.clone(),
             min_spend_minor: self.min_spend_minor,
+            valid_from: self.valid_from.clone(),
             valid_from_ms: self.valid_from_ms,
+            valid_until: self.valid_until.clone(),
             valid_until_ms: self.valid_until_ms,
+            valid_for: self.valid_for.clone(),
             valid_days: self.valid_days,
             total_cap: self.total_cap,
             per_member_cap: self.per_member_cap,
@@ -174,17 +209,7 @@ impl CreateArgs {
             partner_orgs: non_empty(self.partners.clone()),
             transferable: self.transferable.then_some(true),
         };
-        // A discount given by flags replaces the file's (whichever form it had).
-        let base = if flags.percent.is_some() || flags.fixed_minor.is_some() {
-            PoolSpecDraft {
-                percent: None,
-                percent_bps: None,
-                fixed_minor: None,
-                ..base
-            }
-        } else {
-            base
-        };
+        // A group given by flags in any form replaces the file's (see PoolSpecDraft).
         Ok(base.overridden_by(flags))
     }
 }
@@ -292,7 +317,8 @@ pub fn proof_line(c: &Certified) -> String {
 
 async fn transition(ctx: &Ctx, args: TransitionArgs, action: PoolAction) -> Result<()> {
     let signer = load_key(&args.key)?;
-    let client = ctx.connect().await?;
+    let client = ctx.connect_as(&signer).await?;
+    prechecks::pool_exists(&client, &args.id, args.force).await?;
     let tx = client
         .tx_builder()
         .transition_pool(&signer.key, args.id.clone(), action);
@@ -363,10 +389,19 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
     Ok(())
 }
 
+/// The org a key acts for, from the key registry (`GET /v1/keys/{key}`).
+async fn key_org(client: &NodeClient, reader: &LoadedKey) -> Result<OrgId> {
+    let view = client
+        .key(&reader.public, None)
+        .await
+        .map_err(|e| explain(e, Some(&reader.in_use())))?;
+    Ok(view.record.org)
+}
+
 /// Runs a `cactus pool` subcommand.
 pub async fn run(ctx: &Ctx, command: PoolCommand) -> Result<()> {
     match command {
-        PoolCommand::Create(args) => create(ctx, args).await,
+        PoolCommand::Create(args) => create(ctx, *args).await,
         PoolCommand::Show { id, key, height } => {
             let reader = load_key(&key)?;
             let client = ctx.connect_as(&reader).await?;
@@ -389,6 +424,10 @@ pub async fn run(ctx: &Ctx, command: PoolCommand) -> Result<()> {
         PoolCommand::List { org, key } => {
             let reader = load_key(&key)?;
             let client = ctx.connect_as(&reader).await?;
+            let org = match org {
+                Some(org) => org,
+                None => key_org(&client, &reader).await?,
+            };
             let view = client
                 .org_pools(&org)
                 .await

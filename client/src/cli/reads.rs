@@ -1,21 +1,31 @@
-//! Reading the chain: `wallet`, `token` (with its state proof verified locally against a
-//! certified block), `token history`, `tx`, `block` and `status`.
+//! Reading the chain: `wallet` (tokens with their pools, every state proof verified),
+//! `token` (its state proof verified locally against a certified block), `token history`
+//! (rejected attempts included, each signer named), `tx` (its signer named by role, org and
+//! store from the key registry), `block` and `status`; and resolving ids typed shortened
+//! (a hex prefix of a tx id or key, like git) for every command that takes one.
 
 use super::context::{Ctx, MemberArgs, load_key, short};
 use super::output::{Failure, emit, explain, format_time_ms, unverified};
-use super::pool::proof_line;
+use super::pool::{discount_text, proof_line};
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use couponcactus_client::ProofVerifier;
 use couponcactus_client::amounts::format_minor;
 use couponcactus_client::chaincode::block::{result_root, tx_root};
 use couponcactus_client::chaincode::codes::code_hash;
+use couponcactus_client::chaincode::commitment::verify_state_proof;
 use couponcactus_client::chaincode::execute::{Event, TxOutcome};
-use couponcactus_client::chaincode::ids::{TokenId, TxId};
+use couponcactus_client::chaincode::ids::{PublicKey, TokenId, TxId};
+use couponcactus_client::chaincode::state::{StateKey, StateValue};
 use couponcactus_client::chaincode::tx::{SignedTx, TxKind};
-use couponcactus_client::chaincode::types::{TokenRecord, TokenStatus};
-use couponcactus_client::views::BlockView;
+use couponcactus_client::chaincode::types::{
+    KeyRecord, PoolRecord, Role, TokenRecord, TokenStatus,
+};
+use couponcactus_client::id_prefix::{self, IdPrefixError};
+use couponcactus_client::verify::{verify_pool_view, verify_token_view};
+use couponcactus_client::views::{BlockView, PoolView, TokenView, WalletView};
+use couponcactus_client::{Certified, NodeClient, NodeClientError, ProofVerifier, VerifyError};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// `cactus wallet`.
@@ -68,8 +78,9 @@ pub enum TokenCommand {
 /// `cactus tx`.
 #[derive(Debug, Args)]
 pub struct TxArgs {
-    /// The tx id.
-    id: TxId,
+    /// The tx id, or its first 8 or more hex digits (as the CLI prints ids: 16 and `…`).
+    #[arg(value_name = "TX_ID")]
+    id: String,
     /// A key that may read it (its signer's org, the pool's org, or an auditor).
     #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
     key: PathBuf,
@@ -103,7 +114,8 @@ fn token_text(id: &TokenId, t: &TokenRecord) -> String {
     )
 }
 
-/// Runs `cactus wallet`.
+/// Runs `cactus wallet`: the member's tokens with their pools' names, discounts and
+/// validity, every token's and pool's state proof verified against one certified block.
 pub async fn wallet(ctx: &Ctx, args: WalletArgs) -> Result<()> {
     let reader = load_key(&args.key)?;
     let member = match &args.member_id {
@@ -115,24 +127,122 @@ pub async fn wallet(ctx: &Ctx, args: WalletArgs) -> Result<()> {
         .wallet(&member)
         .await
         .map_err(|e| explain(e, Some(&reader.in_use())))?;
-    emit(ctx.json, &view, || {
-        if view.tokens.is_empty() {
-            return format!(
-                "member {member} holds no coupons this key may see (height {})",
-                view.height
-            );
-        }
-        let mut text = format!("member {member} (height {}):\n", view.height);
-        for t in &view.tokens {
-            text.push_str(&format!(
-                "  {:<28} {}\n",
-                t.token_id.to_string(),
-                status_text(&t.token.status)
-            ));
-        }
-        text
-    });
+    let certified = if view.tokens.is_empty() {
+        None
+    } else {
+        let (anchor, _) = ctx.anchor(&client, &[&reader.path]).await?;
+        Some(verify_wallet(&client, &anchor, &view).await?)
+    };
+    // The wallet view itself (as before), with what verified it.
+    let mut shown = serde_json::to_value(&view)?;
+    shown["verified"] = json!(certified);
+    emit(ctx.json, &shown, || wallet_text(&view, certified.as_ref()));
     Ok(())
+}
+
+/// Checks every token's and pool's state proof against the wallet's header, and ties that
+/// header to a certified block.
+async fn verify_wallet(
+    client: &NodeClient,
+    anchor: &couponcactus_client::TrustAnchor,
+    view: &WalletView,
+) -> Result<Certified> {
+    let what = format!("wallet of member {}", view.member);
+    let Some(at) = &view.at else {
+        return Err(Failure::new(
+            "proof_missing",
+            format!("{what}: the node sent no proofs (a cactusd older than this cactus)"),
+        )
+        .hint("ask a node running the same version as this cactus")
+        .into());
+    };
+    let fail = |e| unverified(&what, e);
+    let mut header = None;
+    for t in &view.tokens {
+        let proof = t.proof.clone().ok_or_else(|| {
+            fail(VerifyError::Mismatch {
+                what: format!("token {}", t.token_id),
+                why: "the node sent it without a proof".into(),
+            })
+        })?;
+        let token = TokenView {
+            token_id: t.token_id.clone(),
+            token: t.token.clone(),
+            at: at.clone(),
+            proof,
+        };
+        header = Some(verify_token_view(&token).map_err(fail)?.clone());
+        if view.pool(&t.token_id).is_none() {
+            return Err(fail(VerifyError::Mismatch {
+                what: format!("token {}", t.token_id),
+                why: "the node sent no pool for it".into(),
+            }));
+        }
+    }
+    for p in &view.pools {
+        let pool = PoolView {
+            pool: p.pool.clone(),
+            at: at.clone(),
+            proof: p.proof.clone(),
+        };
+        verify_pool_view(&pool).map_err(fail)?;
+    }
+    let header = header.expect("a wallet with tokens");
+    ProofVerifier::new(client, anchor)
+        .certify_header(&header)
+        .await
+        .map_err(fail)
+}
+
+/// One pool, as a wallet line shows it.
+fn wallet_pool_text(pool: Option<&PoolRecord>) -> String {
+    match pool {
+        Some(p) => format!(
+            "\"{}\" ({}) — {}; valid until {}",
+            p.spec.name,
+            p.status.name(),
+            discount_text(&p.spec),
+            format_time_ms(p.spec.valid_until_ms)
+        ),
+        None => "pool not shown".into(),
+    }
+}
+
+fn wallet_text(view: &WalletView, certified: Option<&Certified>) -> String {
+    let member = view.member;
+    if view.tokens.is_empty() {
+        return format!(
+            "member {member} holds no coupons this key may see (height {})",
+            view.height
+        );
+    }
+    let mut text = format!(
+        "member {member}: {} coupon(s) (height {})\n",
+        view.tokens.len(),
+        view.height
+    );
+    for t in &view.tokens {
+        text.push_str(&format!(
+            "  {:<24} {:<10} {}\n",
+            t.token_id.to_string(),
+            status_name(&t.token.status),
+            wallet_pool_text(view.pool(&t.token_id))
+        ));
+    }
+    if let Some(c) = certified {
+        text.push_str(&format!("every token and pool: {}", proof_line(c)));
+    }
+    text
+}
+
+/// A token status in one word.
+pub fn status_name(status: &TokenStatus) -> &'static str {
+    match status {
+        TokenStatus::Available => "available",
+        TokenStatus::Allocated => "allocated",
+        TokenStatus::Redeemed { .. } => "redeemed",
+        TokenStatus::Revoked => "revoked",
+    }
 }
 
 /// Runs `cactus token`.
@@ -268,14 +378,33 @@ async fn history(ctx: &Ctx, id: TokenId, key: PathBuf) -> Result<()> {
         .token_history(&view)
         .await
         .map_err(|e| unverified(&format!("history of {id}"), e))?;
+    let mut signers = BTreeMap::new();
+    if let Some(c) = &certified {
+        for e in &view.entries {
+            if let std::collections::btree_map::Entry::Vacant(slot) = signers.entry(e.tx.signer) {
+                slot.insert(Signer::read(&client, e.tx.signer, c).await?);
+            }
+        }
+    }
+    let rejected = view
+        .entries
+        .iter()
+        .filter(|e| e.result.rejection().is_some())
+        .count();
     emit(
         ctx.json,
-        &json!({ "history": view, "verified": certified }),
+        &json!({ "history": view, "verified": certified, "rejected": rejected, "signers": signers.values().collect::<Vec<_>>() }),
         || {
-            let mut text = format!("token {id}: {} tx(s)\n", view.entries.len());
+            let mut text = format!(
+                "token {id}: {} tx(s), {rejected} of them rejected\n",
+                view.entries.len()
+            );
             for e in &view.entries {
+                let by = signers
+                    .get(&e.tx.signer)
+                    .map_or_else(|| short(&e.tx.signer.to_hex()), |s| s.name.clone());
                 text.push_str(&format!(
-                    "  block {:<6} log {:<6} {}  {}\n",
+                    "  block {:<6} log {:<6} {}  {}\n      by {by}\n",
                     e.height,
                     e.log_index,
                     short(&e.tx.id().to_hex()),
@@ -284,7 +413,7 @@ async fn history(ctx: &Ctx, id: TokenId, key: PathBuf) -> Result<()> {
             }
             if let Some(c) = &certified {
                 text.push_str(&format!(
-                "every entry's history-log proof verified against the log root of block {}, certified by nodes {:?} (block {})",
+                "every entry's history-log proof and every signer's registration verified against block {}, certified by nodes {:?} (block {})",
                 c.height, c.certified_by, c.certified_height
             ));
             }
@@ -294,19 +423,148 @@ async fn history(ctx: &Ctx, id: TokenId, key: PathBuf) -> Result<()> {
     Ok(())
 }
 
-/// Runs `cactus tx`.
+/// Who signed: a key named by role, org and store from the key registry, its registration
+/// proven under a certified header's state root.
+#[derive(Clone, Debug, serde::Serialize)]
+struct Signer {
+    /// The key.
+    key: PublicKey,
+    /// Its registration, when the registry has it.
+    record: Option<KeyRecord>,
+    /// How people call it, e.g. `terminal acme/acme-store-1 (pos)`.
+    name: String,
+}
+
+impl Signer {
+    /// Reads `key`'s registration at the certified header's height and checks its proof
+    /// against that header's state root. A key the registry does not know, or a node that
+    /// cannot say, leaves the key unnamed; a proof that does not verify fails (exit 4).
+    async fn read(client: &NodeClient, key: PublicKey, certified: &Certified) -> Result<Signer> {
+        let unnamed = |why: String| Signer {
+            key,
+            record: None,
+            name: format!("key {} ({why})", short(&key.to_hex())),
+        };
+        let view = match client.key(&key, Some(certified.height)).await {
+            Ok(view) => view,
+            Err(e) if e.api_code() == Some("not_found") => {
+                return Ok(unnamed("not in the key registry".into()));
+            }
+            Err(e) => return Ok(unnamed(format!("the node did not name it: {e}"))),
+        };
+        check_key_view(&view, certified).map_err(|e| unverified(&format!("key {key}"), e))?;
+        Ok(Signer {
+            key,
+            name: key_name(&view.record),
+            record: Some(view.record),
+        })
+    }
+}
+
+/// A key's registration proof against a certified header's state root.
+fn check_key_view(
+    view: &couponcactus_client::views::KeyView,
+    certified: &Certified,
+) -> Result<(), VerifyError> {
+    let state_key = StateKey::Key(view.key);
+    let value = StateValue::Key(view.record.clone());
+    let mismatch = |why: &str| VerifyError::Mismatch {
+        what: format!("key {}", view.key),
+        why: why.into(),
+    };
+    if view.at.height != certified.height || view.at.state_root != certified.state_root {
+        return Err(mismatch(
+            "read at another height or root than the one verified",
+        ));
+    }
+    if view.proof.version != certified.height
+        || view.proof.key != state_key
+        || view.proof.value.as_ref() != Some(&value)
+    {
+        return Err(mismatch("the proof is not for the registration shown"));
+    }
+    verify_state_proof(
+        &certified.state_root,
+        &state_key,
+        Some(&value),
+        &view.proof.proof,
+    )
+    .map_err(|source| VerifyError::StateProof {
+        what: format!("key {}", view.key),
+        height: certified.height,
+        root: certified.state_root,
+        source,
+    })
+}
+
+/// A key's role, org and store in words, and its revocation.
+pub fn key_name(record: &KeyRecord) -> String {
+    let org = &record.org;
+    let who = match &record.role {
+        Role::Terminal { store, channel } => format!("terminal {org}/{store} ({channel})"),
+        Role::OrgAdmin => format!("org admin of {org}"),
+        Role::Issuer => format!("issuer of {org}"),
+        Role::Auditor => format!("auditor of {org}"),
+        Role::Partner => format!("partner key of {org}"),
+    };
+    match record.revoked_at {
+        Some(h) => format!("{who}, key revoked in block {h}"),
+        None => who,
+    }
+}
+
+/// The tx id a person typed: a full id, or a hex prefix of one committed tx id.
+pub async fn resolve_tx_arg(client: &NodeClient, text: &str) -> Result<TxId> {
+    id_prefix::resolve_tx_id(client, text)
+        .await
+        .map_err(|e| id_failure("tx id", e).into())
+}
+
+/// The public key a person typed: a full key, or a hex prefix of one registered key.
+pub async fn resolve_key_arg(client: &NodeClient, text: &str) -> Result<PublicKey> {
+    id_prefix::resolve_key(client, text)
+        .await
+        .map_err(|e| id_failure("key", e).into())
+}
+
+/// What to tell a person whose id does not resolve.
+fn id_failure(what: &str, e: IdPrefixError) -> Failure {
+    let retype = "copy the id as the CLI printed it (16 hex digits, with or without the `…`) or in full (64)";
+    match e {
+        IdPrefixError::Node(NodeClientError::Api { code, message, .. })
+            if code == "ambiguous_id" =>
+        {
+            Failure::new(&code, message).hint(format!(
+                "several {what}s start with these digits: give more of them (or the whole id)"
+            ))
+        }
+        IdPrefixError::Node(NodeClientError::Api {
+            code,
+            message,
+            status: 404,
+            ..
+        }) => Failure::new(&code, message).hint(format!(
+            "a prefix finds committed {what}s only (a pending tx by its full id); {retype}"
+        )),
+        IdPrefixError::Node(other) => explain(other, None),
+        input => Failure::new("invalid_input", input.to_string()).hint(retype),
+    }
+}
+
+/// Runs `cactus tx`: the tx by its id or a prefix of it, its proofs verified, its signer
+/// named by role, org and store.
 pub async fn tx(ctx: &Ctx, args: TxArgs) -> Result<()> {
     let reader = load_key(&args.key)?;
     let client = ctx.connect_as(&reader).await?;
+    let id = resolve_tx_arg(&client, &args.id).await?;
     let detail = client
-        .tx(&args.id)
+        .tx(&id)
         .await
         .map_err(|e| explain(e, Some(&reader.in_use())))?;
     let (Some(tx), Some(outcome)) = (&detail.tx, &detail.view.result) else {
         emit(ctx.json, &json!({ "tx": detail }), || {
             format!(
-                "tx {} is {} (not in a block yet)",
-                args.id,
+                "tx {id} is {} (not in a block yet)",
                 detail.view.status.name()
             )
         });
@@ -316,17 +574,18 @@ pub async fn tx(ctx: &Ctx, args: TxArgs) -> Result<()> {
     let certified = ProofVerifier::new(&client, &anchor)
         .tx(&detail)
         .await
-        .map_err(|e| unverified(&format!("tx {}", args.id), e))?;
+        .map_err(|e| unverified(&format!("tx {id}"), e))?;
+    let signer = Signer::read(&client, tx.signer, &certified).await?;
     emit(
         ctx.json,
-        &json!({ "tx": detail, "verified": certified }),
+        &json!({ "tx": detail, "verified": certified, "signer": signer }),
         || {
             format!(
-                "tx {} ({} by {})\n  {}\n  block {} index {}, log index {}\n\
-             signature, tx and result proofs verified; its history-log entry is proven under block {}'s log root, \
-             certified by nodes {:?} (block {})",
-                args.id,
+                "tx {id} ({})\n  signed by  {} — key {}\n  {}\n  block {} index {}, log index {}\n\
+             signature, tx and result proofs verified, and the signer's registration; its history-log entry \
+             is proven under block {}'s log root, certified by nodes {:?} (block {})",
                 tx.body.kind.name(),
+                signer.name,
                 short(&tx.signer.to_hex()),
                 tx_summary(tx, outcome),
                 detail.view.height.unwrap_or(0),

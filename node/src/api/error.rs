@@ -6,7 +6,7 @@
 //! | 401 | `unauthenticated`, `bad_signature`, `stale`, `unknown_key`, `key_revoked` (signed reads); `unknown_key`, `key_revoked` (tx admission) |
 //! | 403 | `not_authorized` (the key's role may not read this) |
 //! | 404 | `not_found` |
-//! | 409 | `duplicate` (a dry run of a tx id already executed) |
+//! | 409 | `duplicate` (a dry run of a tx id already executed), `ambiguous_id` (an id prefix that names several ids; `error.candidates` lists them) |
 //! | 413 | `oversize` |
 //! | 422 | every other chaincode rejection (`already_redeemed`, `invalid_transition`, …) |
 //! | 503 | `mempool_full`, `shutting_down` |
@@ -34,6 +34,9 @@ pub struct ErrorBody {
     pub code: String,
     /// What exactly went wrong, for people.
     pub message: String,
+    /// `ambiguous_id` only: the full ids the prefix matches (hex; a few of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
 }
 
 /// Every error response: `{"error":{"code":"…","message":"…"}}`.
@@ -66,6 +69,14 @@ pub enum ApiError {
     /// No such thing.
     #[error("{0}")]
     NotFound(String),
+    /// An id prefix names more than one id.
+    #[error("{message}")]
+    Ambiguous {
+        /// Which ids were matched, and what to do.
+        message: String,
+        /// The full ids matched (hex).
+        candidates: Vec<String>,
+    },
     /// A body or batch is larger than allowed.
     #[error("{0}")]
     Oversize(String),
@@ -96,6 +107,7 @@ impl ApiError {
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Ambiguous { .. } => StatusCode::CONFLICT,
             ApiError::Oversize(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Admission(e) => admission_status(e),
             ApiError::Rejected(r) => rejection_status(r.reason),
@@ -113,6 +125,7 @@ impl ApiError {
             ApiError::Unauthenticated { code, .. } => code,
             ApiError::Forbidden(_) => "not_authorized",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Ambiguous { .. } => "ambiguous_id",
             ApiError::Oversize(_) => "oversize",
             ApiError::Admission(e) => e.code(),
             ApiError::Rejected(r) => r.reason.code(),
@@ -127,6 +140,10 @@ impl ApiError {
         ErrorBody {
             code: self.code().to_owned(),
             message: self.to_string(),
+            candidates: match self {
+                ApiError::Ambiguous { candidates, .. } => candidates.clone(),
+                _ => Vec::new(),
+            },
         }
     }
 }
@@ -159,6 +176,7 @@ pub(crate) fn error_response(status: StatusCode, code: &str, message: String) ->
         error: ErrorBody {
             code: code.to_owned(),
             message,
+            candidates: Vec::new(),
         },
     };
     (status, Json(body)).into_response()
@@ -170,7 +188,7 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(code = self.code(), error = %self, "request failed");
         }
-        error_response(status, self.code(), self.to_string())
+        (status, Json(ErrorResponse { error: self.body() })).into_response()
     }
 }
 

@@ -1,8 +1,10 @@
-//! Signed, proven reads of non-public state: pools, tokens, codes, wallets, token history.
+//! Signed, proven reads of non-public state: pools, tokens, codes, wallets, token history,
+//! and the redemption in force of a token (what `cactus rollback --code/--token` undoes).
 //!
-//! Point reads carry a [`ProvenValue`] and the block header at the height read, so a
-//! client checks `proof.verify(&header.state_root)` (and the header against a checkpoint
-//! certificate) instead of trusting the node.
+//! Point reads and wallets carry a [`ProvenValue`] per value and the block header at the
+//! height read, so a client checks `proof.verify(&header.state_root)` (and the header
+//! against a checkpoint certificate) instead of trusting the node. A token's history lists
+//! every tx that touched it, rejected attempts included (see [`crate::storage`]).
 
 use super::auth::Reader;
 use super::extract::{ApiPath, ApiQuery, parse};
@@ -31,7 +33,7 @@ use utoipa::{IntoParams, ToSchema};
 #[into_params(parameter_in = Query)]
 pub(crate) struct HeightQuery {
     /// A retained block height (default: the latest applied block).
-    height: Option<u64>,
+    pub(super) height: Option<u64>,
 }
 
 /// The height a proven read is at, and the root it verifies against.
@@ -344,9 +346,23 @@ pub struct WalletToken {
     /// `{"pool": …, "serial": …}`.
     #[schema(value_type = Object)]
     pub token_id: TokenId,
-    /// The token as of the latest state.
+    /// The token at the wallet's height (`at`).
     #[schema(value_type = Object)]
     pub token: TokenRecord,
+    /// `{version, key, value, proof}` of the token under `at.state_root`.
+    #[schema(value_type = Object)]
+    pub proof: ProvenValue,
+}
+
+/// A pool of a wallet's tokens: its name, discount and validity, proven.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct WalletPool {
+    /// The pool at the wallet's height.
+    #[schema(value_type = Object)]
+    pub pool: PoolRecord,
+    /// `{version, key, value, proof}` of the pool under `at.state_root`.
+    #[schema(value_type = Object)]
+    pub proof: ProvenValue,
 }
 
 /// The tokens a member holds, in pools the key may read.
@@ -355,13 +371,18 @@ pub struct WalletView {
     /// The member id (hex).
     #[schema(value_type = String)]
     pub member: MemberId,
-    /// The height the wallet was read at (at least).
+    /// The height the wallet was read at (`at.height`).
     pub height: u64,
-    /// Tokens whose current owner is the member (any status: allocated or redeemed).
+    /// Where it was read: every proof below verifies against `at.state_root`.
+    pub at: ReadAt,
+    /// Tokens whose owner is the member at that height (any status: allocated or
+    /// redeemed).
     pub tokens: Vec<WalletToken>,
+    /// The pools of those tokens.
+    pub pools: Vec<WalletPool>,
 }
 
-/// Lists the tokens a member owns.
+/// Lists the tokens a member owns, and their pools, with state proofs.
 #[utoipa::path(
     get,
     path = "/v1/members/{member}/wallet",
@@ -369,7 +390,7 @@ pub struct WalletView {
     params(("member" = String, Path, description = "Member id (hex)")),
     security(("signed_read" = [])),
     responses(
-        (status = 200, description = "Tokens owned by the member in pools the key may read", body = WalletView),
+        (status = 200, description = "Tokens owned by the member in pools the key may read, with their pools, each proven at the height read", body = WalletView),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
     )
 )]
@@ -382,38 +403,58 @@ pub(crate) async fn wallet(
     let node = state.node.clone();
     blocking(move || {
         let store = node.store();
-        let height = store.tip()?.height;
-        let mut visible: BTreeMap<PoolId, bool> = BTreeMap::new();
+        let at = read_at(store, None)?;
+        let mut pools: BTreeMap<PoolId, Option<WalletPool>> = BTreeMap::new();
         let mut tokens = Vec::new();
         for token_id in store.wallet(&member)? {
-            let readable = match visible.get(&token_id.pool) {
-                Some(v) => *v,
-                None => {
-                    let v = match store.get(&StateKey::Pool(token_id.pool.clone()))? {
-                        Some(StateValue::Pool(p)) => reader.can_read_pool(&p),
-                        _ => false,
-                    };
-                    visible.insert(token_id.pool.clone(), v);
-                    v
-                }
-            };
-            if !readable {
+            if !pools.contains_key(&token_id.pool) {
+                let pool = readable_pool(store, &reader, &token_id.pool, at.height)?;
+                pools.insert(token_id.pool.clone(), pool);
+            }
+            if pools.get(&token_id.pool).is_none_or(Option::is_none) {
                 continue;
             }
-            let key = StateKey::Token(token_id.clone());
-            if let Some(StateValue::Token(token)) = store.get(&key)?
+            let proof = prove(store, &StateKey::Token(token_id.clone()), at.height)?;
+            if let Some(StateValue::Token(token)) = proof.value.clone()
                 && token.owner == Some(member)
             {
-                tokens.push(WalletToken { token_id, token });
+                tokens.push(WalletToken {
+                    token_id,
+                    token,
+                    proof,
+                });
             }
         }
+        let pools = pools
+            .into_values()
+            .flatten()
+            .filter(|p| tokens.iter().any(|t| t.token_id.pool == p.pool.id))
+            .collect();
         Ok(Json(WalletView {
             member,
-            height,
+            height: at.height,
+            at,
             tokens,
+            pools,
         }))
     })
     .await
+}
+
+/// A pool proven at `height`, if the reader may read it.
+fn readable_pool(
+    store: &Store,
+    reader: &Reader,
+    id: &PoolId,
+    height: u64,
+) -> Result<Option<WalletPool>, ApiError> {
+    let proof = prove(store, &StateKey::Pool(id.clone()), height)?;
+    Ok(match proof.value.clone() {
+        Some(StateValue::Pool(pool)) if reader.can_read_pool(&pool) => {
+            Some(WalletPool { pool, proof })
+        }
+        _ => None,
+    })
 }
 
 /// One tx in a token's history.
@@ -519,7 +560,7 @@ pub(crate) async fn token_history(
     .await
 }
 
-fn token_id(pool: &str, serial: &str) -> Result<TokenId, ApiError> {
+pub(super) fn token_id(pool: &str, serial: &str) -> Result<TokenId, ApiError> {
     Ok(TokenId {
         pool: parse("pool id", pool)?,
         serial: parse("token serial", serial)?,
@@ -527,7 +568,7 @@ fn token_id(pool: &str, serial: &str) -> Result<TokenId, ApiError> {
 }
 
 /// The pool as of the latest state (owner and partners never change once it is active).
-fn current_pool(store: &Store, id: &PoolId) -> Result<PoolRecord, ApiError> {
+pub(super) fn current_pool(store: &Store, id: &PoolId) -> Result<PoolRecord, ApiError> {
     match store.get(&StateKey::Pool(id.clone()))? {
         Some(StateValue::Pool(p)) => Ok(p),
         _ => Err(ApiError::NotFound(format!("no pool {id}"))),
@@ -535,7 +576,7 @@ fn current_pool(store: &Store, id: &PoolId) -> Result<PoolRecord, ApiError> {
 }
 
 /// Resolves `?height=` (default: the tip) to a retained height, its root and header.
-fn read_at(store: &Store, height: Option<u64>) -> Result<ReadAt, ApiError> {
+pub(super) fn read_at(store: &Store, height: Option<u64>) -> Result<ReadAt, ApiError> {
     let tip = store.tip()?;
     let height = height.unwrap_or(tip.height);
     if height > tip.height {

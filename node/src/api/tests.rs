@@ -905,6 +905,11 @@ async fn status_health_openapi_and_metrics() {
         "/v1/tokens/{pool}/{serial}/history",
         "/v1/codes/{code_hash}/token",
         "/v1/members/{member}/wallet",
+        "/v1/txs/prefix/{prefix}",
+        "/v1/keys/prefix/{prefix}",
+        "/v1/keys/{key}",
+        "/v1/tokens/{pool}/{serial}/redemption",
+        "/v1/codes/{code_hash}/redemption",
         "/v1/blocks/{height}",
         "/v1/blocks/latest",
         "/v1/checkpoints/latest",
@@ -1048,4 +1053,256 @@ async fn block_ranges_carry_results_and_certificates_in_bincode_and_json() {
     for p in ["/v1/blocks", "/v1/consortium"] {
         assert!(doc["paths"].get(p).is_some(), "openapi lacks {p}");
     }
+}
+
+/// Two values of `make(n)`, for n counting from `from`, whose `id` starts with the same 8
+/// hex digits (a birthday search: about 80,000 tries).
+fn sharing_eight_digits<T>(
+    from: u64,
+    make: impl Fn(u64) -> T,
+    id: impl Fn(&T) -> String,
+) -> (T, T) {
+    let mut seen = std::collections::HashMap::new();
+    for n in from.. {
+        let value = make(n);
+        let prefix = id(&value)[..8].to_string();
+        if let Some(m) = seen.insert(prefix, n)
+            && id(&make(m)) != id(&value)
+        {
+            return (make(m), value);
+        }
+    }
+    unreachable!("the counter is unbounded")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_resolve_by_prefix_and_an_ambiguous_prefix_lists_its_candidates() {
+    let t = TestNode::start().await;
+    t.setup().await;
+    // Two committed txs whose ids share their first 8 hex digits (redemptions of an
+    // unknown code: rejected, but committed and findable).
+    let valid_until = now_ms() + 60_000;
+    let body = |nonce| TxBody {
+        chain_id: t.chain_id.clone(),
+        nonce: 1_000_000 + nonce,
+        valid_until_ms: valid_until,
+        kind: TxKind::Redeem(RedeemTx {
+            target: RedeemTarget::Code(couponcactus_chaincode::codes::code_hash("NO-SUCH")),
+            member: None,
+            order: testkit::order(1_000),
+        }),
+    };
+    let terminal = key(TERMINAL);
+    let id_of =
+        |b: &TxBody| couponcactus_chaincode::tx::tx_id(&encode(b), &public(TERMINAL)).to_hex();
+    let (a, b) = sharing_eight_digits(0, body, id_of);
+    let (a, b) = (a.sign(&terminal), b.sign(&terminal));
+    for tx in [&a, &b] {
+        assert_eq!(t.submit(tx).await.0, 422);
+    }
+    let (ha, hb) = (a.id().to_hex(), b.id().to_hex());
+    let (status, body) = t.get(&format!("/v1/txs/prefix/{}", &ha[..8])).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "ambiguous_id");
+    let mut expected = vec![ha.clone(), hb.clone()];
+    expected.sort();
+    assert_eq!(body["error"]["candidates"], json!(expected));
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&ha) && message.contains(&hb), "{message}");
+    // Enough digits to tell them apart name one; the full id and upper case too.
+    let common = ha
+        .chars()
+        .zip(hb.chars())
+        .take_while(|(x, y)| x == y)
+        .count();
+    for prefix in [ha[..=common].to_string(), ha.to_uppercase()] {
+        let (status, body) = t.get(&format!("/v1/txs/prefix/{prefix}")).await;
+        assert_eq!(
+            (status, body["id"].as_str()),
+            (200, Some(ha.as_str())),
+            "{body}"
+        );
+    }
+    // Too short, not hex, unknown.
+    for (prefix, code) in [("abc1234", 400), ("abcdefgz", 400), (&"0".repeat(65), 400)] {
+        let (status, body) = t.get(&format!("/v1/txs/prefix/{prefix}")).await;
+        assert_eq!(status, code, "{prefix}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_input");
+    }
+    let unknown = if ha.starts_with("ffffffff") {
+        "eeeeeeee"
+    } else {
+        "ffffffff"
+    };
+    let (status, body) = t.get(&format!("/v1/txs/prefix/{unknown}")).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{body}"
+    );
+
+    // Keys: two registered keys that share 8 digits are ambiguous; one is found.
+    let signing = |n: u64| {
+        let mut seed = [7u8; 32];
+        seed[..8].copy_from_slice(&n.to_le_bytes());
+        SigningKey::from_bytes(&seed)
+    };
+    let key_hex = |k: &SigningKey| hex::encode(k.verifying_key().to_bytes());
+    let (k1, k2) = sharing_eight_digits(0, signing, key_hex);
+    for k in [&k1, &k2] {
+        t.applied(
+            &key(ADMIN_ACME),
+            TxKind::RegisterKey(RegisterKeyTx {
+                key: couponcactus_chaincode::ids::PublicKey(k.verifying_key().to_bytes()),
+                role: Role::Auditor,
+            }),
+        )
+        .await;
+    }
+    let (status, body) = t
+        .get(&format!("/v1/keys/prefix/{}", &key_hex(&k1)[..8]))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("ambiguous_id")),
+        "{body}"
+    );
+    assert_eq!(
+        body["error"]["candidates"].as_array().map(Vec::len),
+        Some(2)
+    );
+    let terminal_hex = public(TERMINAL).to_hex();
+    let (status, body) = t
+        .get(&format!("/v1/keys/prefix/{}", &terminal_hex[..10]))
+        .await;
+    assert_eq!(
+        (status, body["id"].as_str()),
+        (200, Some(terminal_hex.as_str())),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_read_with_proofs_and_redemptions_in_force_follow_roles() {
+    let t = TestNode::start().await;
+    let pool = t.setup().await;
+    let terminal_hex = public(TERMINAL).to_hex();
+
+    // The key registry names a terminal by org, store and channel, with a proof.
+    let (status, body) = t.get(&format!("/v1/keys/{terminal_hex}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["record"]["org"], "acme");
+    assert_eq!(body["record"]["role"]["store"], "berlin-1", "{body}");
+    let proven: ProvenValue = from_json(&body["proof"]);
+    let root: Hash32 = from_json(&body["at"]["state_root"]);
+    proven.verify(&root).unwrap();
+    assert_eq!(
+        proven.value,
+        Some(StateValue::Key(from_json(&body["record"])))
+    );
+    assert_eq!(
+        t.get(&format!("/v1/keys/{}", public(99).to_hex())).await.0,
+        404
+    );
+    assert_eq!(t.get("/v1/keys/nothex").await.0, 400);
+
+    // Not redeemed yet: no redemption in force.
+    let (status, body) = t
+        .signed_get(&key(ISSUER), "/v1/tokens/spring/0/redemption")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"]["status"], "allocated", "{body}");
+    assert!(body["redemption"].is_null(), "{body}");
+
+    // Redeemed by the terminal: the redemption, by token and by code.
+    let redeem_tx = t.tx(&key(TERMINAL), redeem(&pool, 0, 1));
+    assert_eq!(t.submit(&redeem_tx).await.0, 200);
+    let hash = couponcactus_chaincode::codes::code_hash(&testkit::code_text(&pool, 0));
+    for path in [
+        "/v1/tokens/spring/0/redemption".to_string(),
+        format!("/v1/codes/{hash}/redemption"),
+    ] {
+        let (status, body) = t.signed_get(&key(ISSUER), &path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(body["redemption"]["id"], redeem_tx.id().to_hex(), "{body}");
+        assert_eq!(body["redemption"]["record"]["store"], "berlin-1");
+        assert_eq!(body["token_id"]["serial"], 0);
+    }
+    // Another org's key may not see it; unknown tokens and codes are 404.
+    let (status, body) = t
+        .signed_get(&key(OTHER_ISSUER), "/v1/tokens/spring/0/redemption")
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("not_authorized"))
+    );
+    assert_eq!(
+        t.signed_get(&key(ISSUER), "/v1/tokens/spring/99/redemption")
+            .await
+            .0,
+        404
+    );
+    let unknown = couponcactus_chaincode::codes::code_hash("NO-SUCH");
+    assert_eq!(
+        t.signed_get(&key(ISSUER), &format!("/v1/codes/{unknown}/redemption"))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(t.get("/v1/tokens/spring/0/redemption").await.0, 401);
+
+    // A second redemption is rejected, and shows in the token's history as an attempt.
+    let again = t.tx(&key(TERMINAL), redeem(&pool, 0, 1));
+    assert_eq!(t.submit(&again).await.0, 422);
+    let (status, body) = t
+        .signed_get(&key(AUDITOR), "/v1/tokens/spring/0/history")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let entries = body["entries"].as_array().unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!(entries.len(), 4, "{body}");
+    assert_eq!(last["result"]["status"], "rejected", "{last}");
+    assert_eq!(last["result"]["rejection"]["reason"], "already_redeemed");
+    assert_eq!(last["log"]["leaf"]["tx_id"], again.id().to_hex());
+
+    // A revoked key still reads back, with its revocation height.
+    t.applied(
+        &key(ADMIN_ACME),
+        TxKind::RevokeKey(couponcactus_chaincode::tx::RevokeKeyTx {
+            key: public(TERMINAL),
+        }),
+    )
+    .await;
+    let (status, body) = t.get(&format!("/v1/keys/{terminal_hex}")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["record"]["revoked_at"].as_u64().is_some(), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallets_carry_proofs_of_their_tokens_and_pools() {
+    let t = TestNode::start().await;
+    t.setup().await;
+    let path = format!("/v1/members/{}/wallet", member(1));
+    let (status, body) = t.signed_get(&key(ISSUER), &path).await;
+    assert_eq!(status, 200, "{body}");
+    let root: Hash32 = from_json(&body["at"]["state_root"]);
+    assert_eq!(body["height"], body["at"]["height"]);
+    let tokens = body["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{body}");
+    let proven: ProvenValue = from_json(&tokens[0]["proof"]);
+    proven.verify(&root).unwrap();
+    assert_eq!(
+        proven.value,
+        Some(StateValue::Token(from_json(&tokens[0]["token"])))
+    );
+    let pools = body["pools"].as_array().unwrap();
+    assert_eq!(pools.len(), 1, "{body}");
+    assert_eq!(pools[0]["pool"]["spec"]["name"], spec().name);
+    let proven: ProvenValue = from_json(&pools[0]["proof"]);
+    proven.verify(&root).unwrap();
+    // Another org sees neither the token nor the pool.
+    let (status, body) = t.signed_get(&key(OTHER_ISSUER), &path).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tokens"], json!([]));
+    assert_eq!(body["pools"], json!([]));
 }

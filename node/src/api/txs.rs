@@ -95,6 +95,7 @@ impl TxView {
         let error = c.result.outcome.rejection().map(|r| ErrorBody {
             code: r.reason.code().to_owned(),
             message: r.message.clone(),
+            candidates: Vec::new(),
         });
         TxView {
             tx_id: c.result.tx_id,
@@ -545,6 +546,7 @@ pub(crate) async fn validate(
                 let error = ErrorBody {
                     code: r.reason.code().to_owned(),
                     message: r.message,
+                    candidates: Vec::new(),
                 };
                 Ok((
                     status,

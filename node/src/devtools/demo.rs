@@ -1,4 +1,4 @@
-//! `cactusd --seed-demo DIR`: demo data for a fresh localnet ([`crate::localnet`]).
+//! `cactusd --seed-demo DIR`: demo data for a fresh localnet ([`crate::devtools::localnet`]).
 //!
 //! This module owns the demo content and how it gets onto the chain. [`seed`] submits,
 //! through the node it runs in and waiting for each commit, signed with the localnet's key
@@ -21,9 +21,7 @@
 //! customer ids looks); allocations use fixed claim keys (claim k of a pool), so a resumed
 //! run never allocates twice. The summary is also written to `DIR/demo.json`.
 
-use crate::localnet::{LocalnetLayout, TERMINAL_CHANNEL, org_roles, terminal_store};
-use crate::mempool::AdmissionError;
-use crate::node::{NodeHandle, SubmitError, SubmitOutcome, now_ms};
+use crate::devtools::localnet::{LocalnetLayout, TERMINAL_CHANNEL, org_roles, terminal_store};
 use couponcactus_chaincode::codes::{CodeError, CodePattern, code_hash, seal_code};
 use couponcactus_chaincode::execute::{Event, TxOutcome};
 use couponcactus_chaincode::ids::{ChainId, Channel, ClaimKey, MemberId, OrgId, PoolId, TokenId};
@@ -36,6 +34,8 @@ use couponcactus_chaincode::types::{
     Currency, Discount, IssuedCode, PoolAction, PoolKind, PoolRecord, PoolSpec, PoolStatus, Role,
 };
 use couponcactus_genesis::{GenesisError, KeyFile};
+use couponcactus_node::mempool::AdmissionError;
+use couponcactus_node::node::{NodeHandle, SubmitError, SubmitOutcome, now_ms};
 use ed25519_dalek::SigningKey;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -159,6 +159,33 @@ pub struct DemoAllocation {
     pub member: MemberId,
     /// The coupon.
     pub token: TokenId,
+}
+
+impl DemoSummary {
+    /// One log line: what the chain holds of the demo, and where the whole summary is
+    /// (`cactusd --seed-demo` logs this instead of the summary itself).
+    pub fn one_line(&self, summary_file: &std::path::Path) -> String {
+        let pools: Vec<String> = self
+            .pools
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} ({}, {}: {} codes, {} allocated)",
+                    p.pool,
+                    p.org,
+                    p.status.name(),
+                    p.issued,
+                    p.allocated
+                )
+            })
+            .collect();
+        format!(
+            "demo data ready: {}; {} tx(s) submitted now; details in {}",
+            pools.join(", "),
+            self.txs_submitted,
+            summary_file.display()
+        )
+    }
 }
 
 impl fmt::Display for DemoSummary {
@@ -530,7 +557,7 @@ impl Seeder<'_> {
                 }
             };
             let data_key = self
-                .signing_key(plan.org, crate::localnet::DATA_KEY)?
+                .signing_key(plan.org, crate::devtools::localnet::DATA_KEY)?
                 .to_bytes();
             let sealed = codes
                 .iter()
@@ -634,13 +661,13 @@ impl Seeder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::NodeConfig;
-    use crate::localnet::{LocalnetSpec, init};
-    use crate::node::start;
-    use crate::storage::Store;
+    use crate::devtools::localnet::{LocalnetSpec, init};
     use couponcactus_chaincode::codes::open_code;
     use couponcactus_chaincode::types::TokenStatus;
     use couponcactus_genesis::Genesis;
+    use couponcactus_node::config::NodeConfig;
+    use couponcactus_node::node::start;
+    use couponcactus_node::storage::Store;
 
     struct Running {
         node: NodeHandle,

@@ -19,15 +19,15 @@
 //! DIR/node<i>/db/, snapshots/            node i's RocksDB and state-sync snapshots (made by it)
 //! ```
 //!
-//! [`init`] is idempotent and crash-safe like `cactusd --dev` ([`crate::dev::prepare`]):
+//! [`init`] is idempotent and crash-safe like `cactusd --dev` ([`crate::devtools::dev::prepare`]):
 //! everything is built in `DIR/.init` and renamed into place, `genesis.toml` last; an existing
 //! `genesis.toml` means the localnet is complete and is reused as it is.
 
-use crate::config::{ConfigError, NodeConfig};
 use couponcactus_chaincode::ids::{ChainId, Channel, OrgId, StoreId};
 use couponcactus_chaincode::initial::{InitialOrg, InitialState};
 use couponcactus_chaincode::types::{ChainParams, NodeRecord, Role};
 use couponcactus_genesis::{Genesis, GenesisError, KeyFile};
+use couponcactus_node::config::{ConfigError, NodeConfig};
 use serde::Serialize;
 use std::fmt;
 use std::io::Write;
@@ -71,6 +71,7 @@ pub struct LocalnetSpec {
     pub host_template: Option<String>,
 }
 
+#[cfg(test)]
 impl LocalnetSpec {
     /// `nodes` nodes in `dir` on the default base port, genesis time now.
     pub fn new(dir: impl Into<PathBuf>, nodes: usize) -> Self {
@@ -78,7 +79,7 @@ impl LocalnetSpec {
             dir: dir.into(),
             nodes,
             base_port: DEFAULT_BASE_PORT,
-            now_ms: crate::node::now_ms(),
+            now_ms: couponcactus_node::node::now_ms(),
             host_template: None,
         }
     }
@@ -160,7 +161,7 @@ pub struct LocalnetLayout {
 }
 
 /// The key files of an org, by file stem, with their on-chain roles; `org-admin` is in
-/// genesis, the others are registered by the org admin (see [`crate::demo::seed`]).
+/// genesis, the others are registered by the org admin (see [`crate::devtools::demo::seed`]).
 pub fn org_roles(org: &OrgId) -> Vec<(&'static str, Role)> {
     vec![
         ("org-admin", Role::OrgAdmin),
@@ -238,7 +239,7 @@ impl LocalnetLayout {
         self.dir.join("README.txt")
     }
 
-    /// `DIR/demo.json`: the summary [`crate::demo::seed`] writes.
+    /// `DIR/demo.json`: the summary [`crate::devtools::demo::seed`] writes.
     pub fn demo_summary(&self) -> PathBuf {
         self.dir.join("demo.json")
     }
@@ -258,21 +259,6 @@ impl LocalnetLayout {
         self.node_dir(i).join("node.key")
     }
 
-    /// `DIR/node<i>/db`: node i's RocksDB.
-    pub fn db(&self, i: usize) -> PathBuf {
-        self.node_dir(i).join("db")
-    }
-
-    /// `DIR/node<i>/cactusd.pid` (written by `scripts/localnet.sh`).
-    pub fn pid_file(&self, i: usize) -> PathBuf {
-        self.node_dir(i).join("cactusd.pid")
-    }
-
-    /// `DIR/node<i>/cactusd.log` (written by `scripts/localnet.sh`).
-    pub fn log_file(&self, i: usize) -> PathBuf {
-        self.node_dir(i).join("cactusd.log")
-    }
-
     /// Node i. Panics unless `1 <= i <= nodes`.
     pub fn node(&self, i: usize) -> &LocalnetNode {
         &self.nodes[i - 1]
@@ -288,19 +274,9 @@ impl LocalnetLayout {
         format!("http://{}", self.http_addr(i))
     }
 
-    /// Node i's libp2p address. Panics unless `1 <= i <= nodes`.
-    pub fn p2p_addr(&self, i: usize) -> &str {
-        &self.node(i).p2p_addr
-    }
-
     /// Org i. Panics unless `1 <= i <= orgs`.
     pub fn org(&self, i: usize) -> &OrgId {
         &self.orgs[i - 1]
-    }
-
-    /// The number (from 1) of org `org`, if it is one of the localnet's.
-    pub fn org_index(&self, org: &OrgId) -> Option<usize> {
-        self.orgs.iter().position(|o| o == org).map(|p| p + 1)
     }
 
     /// `DIR/orgs/<org i>`. Panics unless `1 <= i <= orgs`.
