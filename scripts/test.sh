@@ -31,8 +31,10 @@ if [ "$quick" -eq 0 ]; then
   cargo fmt --all -- --check
 
   log "cargo clippy (all targets, -D warnings)"
-  # Every step uses the test profile, so they share what builds they can (RocksDB's C++
-  # takes ~7 minutes per build on 2 cores; differing feature sets still cost rebuilds).
+  # Every step uses the test profile, so they share what builds they can. Clippy's check
+  # build still compiles RocksDB's C++ once more (~12 minutes on 2 cores): bindgen's host
+  # dependencies (regex-automata, itertools) resolve other features there than in the
+  # test build; the doc tests, the binaries and nextest share one build.
   cargo clippy --workspace --all-targets --locked --profile test -- -D warnings
 fi
 
