@@ -57,7 +57,8 @@ fn several_nodes_fail_over_and_all_dead_names_them() {
     assert_eq!(run.code, 1, "{run:#?}");
     assert_eq!(run.json()["error"]["code"], "unreachable");
     assert!(
-        run.stderr.contains(&format!("{dead}, {other}")),
+        run.stderr
+            .contains(&format!("cannot reach any of the nodes {dead}, {other}")),
         "both nodes named: {run:#?}"
     );
     let run = cactus(&["--node", "", "status"]);

@@ -619,7 +619,7 @@ impl Cluster {
         let mut candidates = if explicit {
             target.nodes.clone()
         } else {
-            let mut v = vec![ctx.node_url.clone()];
+            let mut v = ctx.nodes.clone();
             v.extend(local.iter().map(|(u, _)| u.clone()));
             v
         };

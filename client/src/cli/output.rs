@@ -131,7 +131,12 @@ pub fn explain(e: NodeClientError, key: Option<&KeyInUse>) -> Failure {
     match &e {
         NodeClientError::Unreachable { url, .. } => Failure::new(
             "unreachable",
-            format!("cannot reach node at {url}: is it running?"),
+            // With several nodes, `url` lists every one tried (joined by ", ").
+            if url.contains(", ") {
+                format!("cannot reach any of the nodes {url}: are they running?")
+            } else {
+                format!("cannot reach node at {url}: is it running?")
+            },
         )
         .hint(
             "check with `scripts/localnet.sh status` (or start it with `scripts/localnet.sh up`), \
