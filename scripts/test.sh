@@ -32,9 +32,9 @@ if [ "$quick" -eq 0 ]; then
 
   log "cargo clippy (all targets, -D warnings)"
   # Every step uses the test profile, so they share what builds they can. Clippy's check
-  # build still compiles RocksDB's C++ once more (~12 minutes on 2 cores): bindgen's host
-  # dependencies (regex-automata, itertools) resolve other features there than in the
-  # test build; the doc tests, the binaries and nextest share one build.
+  # build still compiles RocksDB's C++ once more (~12 minutes on 2 cores): its host units
+  # (bindgen and its dependencies) get other unit hashes in check mode, with the same
+  # features; the doc tests, the binaries and nextest share one build.
   cargo clippy --workspace --all-targets --locked --profile test -- -D warnings
 fi
 
