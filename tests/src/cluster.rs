@@ -31,7 +31,7 @@
 
 use crate::client::Client;
 use crate::fixtures::{self, PoolFixture, claim, member};
-use crate::node::cactusd_binary;
+use crate::node::{cactusd_binary, spawn_cactusd};
 use crate::now_ms;
 use crate::views::{BatchView, CheckpointView, Status, TxView};
 use couponcactus_chaincode::execute::Event;
@@ -51,11 +51,11 @@ use couponcactus_genesis::{Genesis, KeyFile};
 use ed25519_dalek::SigningKey;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -522,21 +522,12 @@ impl ClusterNode {
             args.join(" ")
         )
         .expect("writing the node log");
-        let stderr: File = log.try_clone().expect("cloning the log handle");
-        let child = Command::new(&self.binary)
-            .args(&args)
-            .current_dir(&self.dir)
-            .env("NO_COLOR", "1")
-            .env_remove("CACTUSD_CONFIG")
-            .env_remove("CACTUSD_DATA_DIR")
-            .env_remove("CACTUSD_HTTP_ADDR")
-            .env_remove("CACTUSD_P2P_ADDR")
-            .env_remove("CACTUSD_LOG_JSON")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log))
-            .stderr(Stdio::from(stderr))
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", self.binary.display()));
+        let child = spawn_cactusd(
+            Command::new(&self.binary)
+                .args(&args)
+                .current_dir(&self.dir),
+            log,
+        );
         *self.child() = Some(child);
     }
 

@@ -6,11 +6,11 @@
 //! Needs both binaries built (`cargo build --workspace --all-targets --profile test`, as
 //! scripts/test.sh does).
 
-use crate::node::{CactusRun, cactus_binary, cactusd_binary, run_cactus};
-use std::fs::{File, OpenOptions};
+use crate::node::{CactusRun, cactus_binary, cactusd_binary, run_cactus, spawn_cactusd};
+use std::fs::OpenOptions;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// Longest the consortium may take to be up with its demo keys registered.
@@ -76,24 +76,12 @@ impl Localnet {
                 .append(true)
                 .open(node_dir.join("cactusd.log"))
                 .expect("opening the node log");
-            let stderr: File = log.try_clone().expect("cloning the log handle");
             let mut command = Command::new(&cactusd);
             command.arg("--config").arg(node_dir.join("cactusd.toml"));
             if i == 1 {
                 command.arg("--seed-demo").arg(&net);
             }
-            let child = command
-                .env("NO_COLOR", "1")
-                .env_remove("CACTUSD_CONFIG")
-                .env_remove("CACTUSD_DATA_DIR")
-                .env_remove("CACTUSD_HTTP_ADDR")
-                .env_remove("CACTUSD_P2P_ADDR")
-                .env_remove("CACTUSD_LOG_JSON")
-                .stdin(Stdio::null())
-                .stdout(Stdio::from(log))
-                .stderr(Stdio::from(stderr))
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", cactusd.display()));
+            let child = spawn_cactusd(&mut command, log);
             children.push(child);
         }
         Localnet {

@@ -398,17 +398,26 @@ fn spawn(binary: &Path, dir: &Path, http_port: u16, p2p_port: u16, start: u32) -
         args.join(" ")
     )
     .expect("writing the node log");
-    let stderr: File = log.try_clone().expect("cloning the log handle");
-    Command::new(binary)
-        .args(&args)
+    spawn_cactusd(Command::new(binary).args(&args), log)
+}
+
+/// Starts `command` (a `cactusd` command line) as a test's node: no colour, none of
+/// cactusd's own variables from the test's environment (they would override its flags),
+/// stdout and stderr appended to `log`.
+pub fn spawn_cactusd(command: &mut Command, log: File) -> Child {
+    let stderr = log.try_clone().expect("cloning the log handle");
+    command
         .env("NO_COLOR", "1")
         .env_remove("CACTUSD_CONFIG")
+        .env_remove("CACTUSD_DATA_DIR")
+        .env_remove("CACTUSD_HTTP_ADDR")
+        .env_remove("CACTUSD_P2P_ADDR")
         .env_remove("CACTUSD_LOG_JSON")
         .stdin(Stdio::null())
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(stderr))
         .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()))
+        .unwrap_or_else(|e| panic!("starting {command:?}: {e}"))
 }
 
 /// Polls `/healthz` and `/v1/status` until the node answers as leader, the process exits,

@@ -9,7 +9,7 @@
 //! `cactus` binary.
 
 use crate::client::Client;
-use crate::node::{cactus_binary, cactusd_binary, free_port};
+use crate::node::{cactus_binary, cactusd_binary, free_port, spawn_cactusd};
 use crate::views::Status;
 use couponcactus_chaincode::encoding::encode;
 use couponcactus_chaincode::execute::TxResult;
@@ -121,18 +121,14 @@ impl CopyNode {
             .append(true)
             .open(dir.path().join("cactusd.log"))
             .expect("opening the node log");
-        let child = Command::new(cactusd_binary())
-            .args(["--dev", "--data-dir"])
-            .arg(dir.path())
-            .args(["--http-addr", &format!("127.0.0.1:{http}")])
-            .args(["--p2p-addr", &format!("/ip4/127.0.0.1/tcp/{p2p}")])
-            .env("NO_COLOR", "1")
-            .env_remove("CACTUSD_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone().expect("cloning the log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("starting cactusd on the copy");
+        let child = spawn_cactusd(
+            Command::new(cactusd_binary())
+                .args(["--dev", "--data-dir"])
+                .arg(dir.path())
+                .args(["--http-addr", &format!("127.0.0.1:{http}")])
+                .args(["--p2p-addr", &format!("/ip4/127.0.0.1/tcp/{p2p}")]),
+            log,
+        );
         let url = format!("http://127.0.0.1:{http}");
         let mut node = CopyNode {
             client: Client::new(url.clone(), chain_id),
