@@ -348,10 +348,7 @@ impl NodeClient {
     /// A client of the node at `base_url` (or of several, comma-separated), on the chain
     /// the node reports (`GET /v1/status`).
     pub async fn connect(base_url: &str) -> Result<NodeClient> {
-        let mut client = Self::new(base_url, ChainId("unknown".into()))?;
-        let status = client.status().await?;
-        client.chain_id = status.chain_id;
-        Ok(client)
+        Self::connect_any(&[base_url]).await
     }
 
     /// The same client, signing non-public reads with `key` (a registered key; its role

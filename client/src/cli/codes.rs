@@ -14,7 +14,7 @@ mod typed;
 
 use typed::CodeFormatArgs;
 
-use super::context::{Ctx, LoadedKey, load_data_key, load_key};
+use super::context::{Ctx, LoadedKey, load_data_key, load_key, signer_role};
 use super::output::{Failure, emit, explain};
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -319,7 +319,8 @@ async fn generate(ctx: &Ctx, args: GenerateArgs) -> Result<()> {
             // Keep only what the ledger has.
             rewrite_csv(&args.out, &issued_rows)?;
             if view.status == TxStatus::Rejected {
-                let mut failure = ctx.rejected(&view);
+                let role = signer_role(&client, &signer).await;
+                let mut failure = ctx.rejected_as(&view, tx.body.kind.name(), role.as_ref());
                 failure.message = format!(
                     "{}\n{} of {total} codes were issued before; {} now lists only those",
                     failure.message,

@@ -277,12 +277,6 @@ impl Ctx {
         }
     }
 
-    /// Prints a committed rejection and returns its failure (exit 3), with a hint that
-    /// does not know the tx's kind or signer ([`Ctx::rejected_as`] does better).
-    pub fn rejected(&self, view: &TxView) -> Failure {
-        self.rejected_as(view, "", None)
-    }
-
     /// Prints a committed rejection of a tx of `kind` ([`TxKind::name`]) signed by a key
     /// of `role` and returns its failure (exit 3) with a hint that fits both.
     ///
