@@ -831,8 +831,18 @@ async fn batches_async_submission_and_dry_runs() {
     let (status, _) = t.post("/v1/txs?wait=maybe", &tx).await;
     assert_eq!(status, 400);
 
-    // A dry run prices a redemption and writes nothing; a doomed one says why.
-    let height = t.height().await;
+    // A dry run prices a redemption and writes nothing; a doomed one says why. The status
+    // height follows the stored block a moment later, so wait until it shows the tx's block.
+    let committed_at = last["height"].as_u64().expect("an applied tx has a height");
+    let mut height = t.height().await;
+    for _ in 0..200 {
+        if height >= committed_at {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        height = t.height().await;
+    }
+    assert!(height >= committed_at, "status never reached the tx's block");
     let dry = t.tx(&key(TERMINAL), redeem(&pool, 2, 3));
     let (status, body) = t.post("/v1/validate", &dry).await;
     assert_eq!(status, 200, "{body}");
