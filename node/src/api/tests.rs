@@ -842,7 +842,10 @@ async fn batches_async_submission_and_dry_runs() {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         height = t.height().await;
     }
-    assert!(height >= committed_at, "status never reached the tx's block");
+    assert!(
+        height >= committed_at,
+        "status never reached the tx's block"
+    );
     let dry = t.tx(&key(TERMINAL), redeem(&pool, 2, 3));
     let (status, body) = t.post("/v1/validate", &dry).await;
     assert_eq!(status, 200, "{body}");
