@@ -206,7 +206,6 @@ impl OrgKeys {
                     channel: Channel("pos".into()),
                 },
             ),
-            (public(&self.auditor), Role::Auditor),
         ]
     }
 }
@@ -697,9 +696,11 @@ impl Cluster {
         std::fs::write(&node.config, text).expect("writing the node config");
     }
 
-    /// Each org admin registers its org's issuer, terminal and auditor (one batch).
+    /// Each org admin registers its org's issuer and terminal, and each org's consortium
+    /// auditor is granted by governance: its admin proposes, the next orgs approve up to a
+    /// quorum (one batch, in order).
     fn register_keys(&self) {
-        let txs: Vec<SignedTx> = self
+        let mut txs: Vec<SignedTx> = self
             .orgs
             .iter()
             .flat_map(|o| {
@@ -708,6 +709,26 @@ impl Cluster {
                 })
             })
             .collect();
+        let quorum = self.orgs.len() / 2 + 1;
+        for (i, o) in self.orgs.iter().enumerate() {
+            let change = GovernanceChange::AddAuditor {
+                org: o.id.clone(),
+                key: public(&o.auditor),
+            };
+            let proposal = self.tx(
+                &o.admin,
+                TxKind::ProposeGovernance(ProposeGovernanceTx { change }),
+            );
+            let id = proposal.id();
+            txs.push(proposal);
+            for j in 1..quorum {
+                let approver = &self.orgs[(i + j) % self.orgs.len()].admin;
+                txs.push(self.tx(
+                    approver,
+                    TxKind::ApproveGovernance(ApproveGovernanceTx { proposal: id }),
+                ));
+            }
+        }
         let batch: BatchView = self.nodes[0].client().batch(&txs);
         assert_eq!(
             batch.applied,
