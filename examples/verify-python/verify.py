@@ -39,6 +39,7 @@ there, as the two examples share one way of getting it.
 """
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -324,9 +325,11 @@ GENESIS_CONTEXT = "couponcactus 2026 genesis v1"
 
 def genesis_state(toml_text):
     """The InitialState (as JSON) a genesis.toml describes; unknown keys are ignored."""
+    def pick(table, fields):
+        return {name: table[name] for name, _ in fields}
+
     try:
         g = tomllib.loads(toml_text)
-        pick = lambda table, fields: {name: table[name] for name, _ in fields}  # noqa: E731
         return {
             "chain_id": g["chain_id"], "genesis_time_ms": g["genesis_time_ms"],
             "params": pick(g["params"], STRUCTS["ChainParams"]),
@@ -388,7 +391,8 @@ def verify_state_proof(root, kb, vb, proof):
     if leaf is not None:
         require(isinstance(leaf, dict) and set(leaf) == {"key_hash", "value_hash"},
                 "the proof's leaf is not {key_hash, value_hash}")
-        leaf = (hex32(leaf["key_hash"], "leaf key hash"), hex32(leaf["value_hash"], "leaf value hash"))
+        leaf = (hex32(leaf["key_hash"], "leaf key hash"),
+                hex32(leaf["value_hash"], "leaf value hash"))
     if vb is not None:
         require(leaf is not None, "the proof shows no leaf for a present value")
         require(leaf[0] == kh, "the proof's leaf is another key's")
@@ -400,7 +404,8 @@ def verify_state_proof(root, kb, vb, proof):
     acc = H(LEAF_DOMAIN + leaf[0] + leaf[1]) if leaf is not None else PLACEHOLDER
     for i, sibling in enumerate(siblings):
         d = n - 1 - i
-        acc = H(INTERNAL_DOMAIN + sibling + acc) if bit(kh, d) else H(INTERNAL_DOMAIN + acc + sibling)
+        left, right = (sibling, acc) if bit(kh, d) else (acc, sibling)
+        acc = H(INTERNAL_DOMAIN + left + right)
     require(acc == root, "the state proof does not lead to the state root")
 
 
@@ -507,6 +512,8 @@ def check_answer(kind, key, answer, chain_id):
         check_proven(body["at"], body["proof"], key, None, describe_key(key))
         return header, f"{describe_key(key)} is ABSENT"
     require(status == 200, f"the node answered {status}: {json.dumps(body)[:300]}")
+    if kind.endswith("redemption"):
+        shown_redemption(body, key)
     header = check_at(body.get("at"), chain_id)
     return header, SHOWN[kind](body, key)
 
@@ -521,7 +528,8 @@ def shown_token(body, key):
 def shown_pool(body, key):
     check_proven(body["at"], body.get("proof"), key, {"pool": body["pool"]}, describe_key(key))
     require(body["pool"]["id"] == key["pool"], "the answer is about another pool")
-    return f"pool {key['pool']} = {body['pool']['status']} (the pool JSON shown is the proven value)"
+    return (f"pool {key['pool']} = {body['pool']['status']} "
+            "(the pool JSON shown is the proven value)")
 
 
 def shown_code(body, key):
@@ -555,8 +563,7 @@ def shown_redemption(body, key):
                  "chain): only its 404 can be verified")
 
 
-SHOWN = {"token": shown_token, "pool": shown_pool, "code": shown_code, "key": shown_key,
-         "token_redemption": shown_redemption, "code_redemption": shown_redemption}
+SHOWN = {"token": shown_token, "pool": shown_pool, "code": shown_code, "key": shown_key}
 
 
 # ---------------------------------------------------------------------------------------
@@ -615,10 +622,15 @@ def check_bundle(bundle, genesis_toml):
     signers = verify_certificate(certificate, chain_id, voters)
     kind, key = parse_route(bundle["route"])
     header, proven = check_answer(kind, key, bundle["answer"], chain_id)
+    require(header["height"] == bundle["height"],
+            f"asked at height {bundle['height']}, answered at height {header['height']}")
     require(header["height"] <= certified["height"], "the answer is above the certified block")
-    links = bundle.get("links", []) + ([certified] if header["height"] < certified["height"] else [])
+    above = [certified] if header["height"] < certified["height"] else []
+    links = bundle.get("links", []) + above
     check_links(header, links, certificate["block_hash"])
-    return (f"{proven}, at height {header['height']} (state root {header['state_root'][:16]}…, "
+    when = datetime.datetime.fromtimestamp(header["time_ms"] // 1000, datetime.timezone.utc)
+    return (f"{proven}, at height {header['height']} (block time {when:%Y-%m-%dT%H:%M:%SZ}, "
+            f"state root {header['state_root'][:16]}…, "
             f"block {block_hash(header).hex()[:16]}…), certified at height "
             f"{certified['height']} by nodes {signers} of the genesis voters {sorted(voters)}")
 
@@ -702,7 +714,7 @@ def gather(node, route, height, wait):
     certified = checkpoint["certificate"]["height"]
     links = [node.get_ok(f"/v1/blocks/{h}")["header"] for h in range(height + 1, certified)]
     return {
-        "route": route, "request": request, "status": status,
+        "route": route, "height": height, "request": request, "status": status,
         "answer": {"http_status": code, "body": body},
         "checkpoint": checkpoint, "links": links,
         "consortium": node.get_ok(f"/v1/consortium?height={certified}"),
@@ -799,7 +811,8 @@ def selftest_proofs(text, check):
                                   text).groups()
     cert = {"chain_id": header["chain_id"], "height": header["height"], "block_hash": want,
             "signatures": [{"node_id": 2, "signature": signature}]}
-    check("certificate of one voter", verify_certificate(cert, header["chain_id"], {2: public}), [2])
+    signers = verify_certificate(cert, header["chain_id"], {2: public})
+    check("certificate of one voter", signers, [2])
 
 
 def selftest(encoding_doc, proofs_doc):

@@ -81,6 +81,7 @@ pub struct ClusterBuilder {
     block_interval_ms: u64,
     block_max_txs: usize,
     deadline: Duration,
+    extra_config: String,
 }
 
 impl Default for ClusterBuilder {
@@ -93,6 +94,7 @@ impl Default for ClusterBuilder {
             block_interval_ms: 5,
             block_max_txs: 5_000,
             deadline: DEFAULT_DEADLINE,
+            extra_config: String::new(),
         }
     }
 }
@@ -138,6 +140,13 @@ impl ClusterBuilder {
     /// Deadline of every wait (default [`DEFAULT_DEADLINE`]).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// TOML appended to every node's `cactusd.toml`, e.g. an `[http]` section (default
+    /// none).
+    pub fn extra_config(mut self, toml: &str) -> Self {
+        self.extra_config.push_str(toml);
         self
     }
 
@@ -680,7 +689,8 @@ impl Cluster {
              [raft]\n\
              tick_ms = {tick}\n\
              election_ticks = {ticks}\n\
-             keep_log_entries = {keep}\n",
+             keep_log_entries = {keep}\n\
+             {extra}",
             id = node.id,
             db = toml_str(&node.dir.join("db").display().to_string()),
             genesis = toml_str(&self.root.join("genesis.toml").display().to_string()),
@@ -692,6 +702,7 @@ impl Cluster {
             tick = s.tick_ms,
             ticks = s.election_ticks,
             keep = s.keep_log_entries,
+            extra = s.extra_config,
         );
         std::fs::write(&node.config, text).expect("writing the node config");
     }

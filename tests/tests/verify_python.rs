@@ -227,125 +227,157 @@ fn python_verifier_checks_present_and_absent_reads() {
     assert_failed(&out, "carries no proof of what it shows");
 }
 
-/// `bundle` with `change` applied, written to `name` in the node's directory.
-fn tampered(chain: &Chain, bundle: &Value, name: &str, change: impl FnOnce(&mut Value)) -> String {
-    let mut copy = bundle.clone();
-    change(&mut copy);
-    assert_ne!(&copy, bundle, "{name}: the change changed nothing");
-    let path = chain.path(name);
-    std::fs::write(&path, serde_json::to_vec_pretty(&copy).expect("JSON")).expect("writing");
-    path
+/// One change to a saved answer (JSON pointers into it).
+enum Change {
+    /// Change the first byte of the hex string there.
+    Flip(&'static str),
+    /// Set the value there (adding the key if it is new).
+    Set(&'static str, Value),
 }
 
-/// A hex string with its first byte changed.
-fn flip(value: &mut Value) {
-    let text = value.as_str().expect("a hex string");
-    let first = if text.starts_with("00") { "01" } else { "00" };
-    *value = Value::String(format!("{first}{}", &text[2..]));
+impl Change {
+    fn apply(&self, bundle: &mut Value) {
+        let (pointer, value) = match self {
+            Change::Flip(pointer) => {
+                let text = bundle.pointer(pointer).and_then(Value::as_str);
+                let text = text.unwrap_or_else(|| panic!("no hex string at {pointer}"));
+                let first = if text.starts_with("00") { "01" } else { "00" };
+                (*pointer, Value::String(format!("{first}{}", &text[2..])))
+            }
+            Change::Set(pointer, value) => (*pointer, value.clone()),
+        };
+        let (parent, key) = pointer.rsplit_once('/').expect("a JSON pointer");
+        let target = bundle.pointer_mut(parent).expect("the parent exists");
+        match target {
+            Value::Array(items) => items[key.parse::<usize>().expect("an index")] = value,
+            Value::Object(map) => {
+                map.insert(key.to_string(), value);
+            }
+            other => panic!("{parent} is not an object or array: {other}"),
+        }
+    }
 }
 
-fn saved(chain: &Chain, path: &str, name: &str) -> (String, Value) {
+/// `verify.py read PATH --save` (plus `extra`), verified; the saved answer and its JSON.
+fn saved(chain: &Chain, path: &str, extra: &[&str], name: &str) -> (String, Value) {
     let file = chain.path(name);
-    assert_verified(&chain.read(path, &["--save", &file]), "");
+    let args = [extra, &["--save", file.as_str()]].concat();
+    assert_verified(&chain.read(path, &args), "");
     let bundle = serde_json::from_slice(&std::fs::read(&file).expect("the saved answer"))
         .expect("the saved answer is JSON");
     (file, bundle)
 }
 
+/// `bundle` with `changes`, written to `name`, must be refused, saying `why`.
+fn assert_refused(chain: &Chain, bundle: &Value, name: &str, changes: &[Change], why: &str) {
+    let mut copy = bundle.clone();
+    for change in changes {
+        change.apply(&mut copy);
+    }
+    assert_ne!(&copy, bundle, "{name}: the change changed nothing");
+    let path = chain.path(name);
+    std::fs::write(&path, serde_json::to_vec_pretty(&copy).expect("JSON")).expect("writing");
+    assert_failed(&chain.check(&path), why);
+}
+
 #[test]
 fn python_verifier_refuses_tampered_answers() {
+    use Change::{Flip, Set};
     require_python_and_pynacl();
     let chain = Chain::start();
     let pool = chain.pool.id.as_str();
-    let (file, present) = saved(&chain, &format!("/v1/tokens/{pool}/0"), "present.json");
+    let token = |serial: u64| format!("/v1/tokens/{pool}/{serial}");
+    let (file, present) = saved(&chain, &token(0), &[], "present.json");
     assert_verified(&chain.check(&file), &format!("token {pool}/0 = allocated"));
-    let (file, absent) = saved(&chain, &format!("/v1/tokens/{pool}/99"), "absent.json");
+    let (file, absent) = saved(&chain, &token(99), &[], "absent.json");
     assert_verified(&chain.check(&file), "is ABSENT");
+    // Token 2 is absent at height 1, before it was issued.
+    let (file, old) = saved(&chain, &token(2), &["--height", "1"], "old.json");
+    assert_verified(&chain.check(&file), "is ABSENT, at height 1 ");
 
-    let cases: Vec<(&str, &Value, Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    let sealed = "/answer/body/token/sealed";
+    let cases = [
         (
-            "shown.json",
             &present,
-            Box::new(|b| flip(&mut b["answer"]["body"]["token"]["sealed"])),
+            "shown.json",
+            vec![Flip(sealed)],
             "the value shown is not the value proven",
         ),
         (
-            "both.json",
             &present,
-            Box::new(|b| {
-                flip(&mut b["answer"]["body"]["token"]["sealed"]);
-                flip(&mut b["answer"]["body"]["proof"]["value"]["token"]["sealed"]);
-            }),
+            "both.json",
+            vec![Flip(sealed), Flip("/answer/body/proof/value/token/sealed")],
             "the value's hash is not the proven value hash",
         ),
         (
+            &present,
             "extra.json",
-            &present,
-            Box::new(|b| b["answer"]["body"]["token"]["bonus"] = 1.into()),
-            "are not the documented fields",
+            vec![Set("/answer/body/token/bonus", 1.into())],
+            "documented fields",
         ),
         (
+            &present,
             "sibling.json",
-            &present,
-            Box::new(|b| flip(&mut b["answer"]["body"]["proof"]["proof"]["siblings"][0])),
-            "does not lead to the state root",
+            vec![Flip("/answer/body/proof/proof/siblings/0")],
+            "state root",
         ),
         (
-            "header.json",
             &present,
-            Box::new(|b| {
-                let t = b["answer"]["body"]["at"]["header"]["time_ms"]
-                    .as_u64()
-                    .expect("time");
-                b["answer"]["body"]["at"]["header"]["time_ms"] = (t + 1).into();
-            }),
+            "header.json",
+            vec![Flip("/answer/body/at/header/tx_root")],
             "the header of height",
         ),
         (
-            "signature.json",
             &present,
-            Box::new(|b| flip(&mut b["checkpoint"]["certificate"]["signatures"][0]["signature"])),
-            "does not verify",
+            "signature.json",
+            vec![Flip("/checkpoint/certificate/signatures/0/signature")],
+            "the signature of node 1 does not verify",
         ),
         (
-            "voters.json",
             &present,
-            Box::new(|b| flip(&mut b["consortium"]["consortium"]["nodes"][0]["node_key"])),
+            "voters.json",
+            vec![Flip("/consortium/consortium/nodes/0/node_key")],
             "consortium: the value shown is not the value proven",
         ),
         (
-            "route.json",
             &present,
-            Box::new(|b| b["route"] = format!("/v1/tokens/{pool}/1").into()),
+            "route.json",
+            vec![Set("/route", token(1).into())],
             "another token",
         ),
         (
-            "genesis.json",
             &present,
-            Box::new(|b| flip(&mut b["status"]["genesis_hash"])),
+            "genesis.json",
+            vec![Flip("/status/genesis_hash")],
             "genesis hash",
         ),
         (
+            &absent,
             "absent-key.json",
-            &absent,
-            Box::new(|b| b["answer"]["body"]["proof"]["key"]["token"]["serial"] = 98.into()),
+            vec![Set("/answer/body/proof/key/token/serial", 98.into())],
             "the proof is of",
         ),
         (
+            &absent,
             "absent-root.json",
-            &absent,
-            Box::new(|b| flip(&mut b["answer"]["body"]["at"]["state_root"])),
-            "`at.state_root` is not the header's",
+            vec![Flip("/answer/body/at/state_root")],
+            "`at.state_root`",
         ),
         (
-            "absent-claim.json",
             &absent,
-            Box::new(|b| b["route"] = format!("/v1/tokens/{pool}/0").into()),
+            "absent-claim.json",
+            vec![Set("/route", token(0).into())],
             "the proof is of",
+        ),
+        // An old answer passed off as one at the height asked.
+        (
+            &old,
+            "stale.json",
+            vec![Set("/height", present["height"].clone())],
+            "asked at height",
         ),
     ];
-    for (name, bundle, change, why) in cases {
-        let file = tampered(&chain, bundle, name, change);
-        assert_failed(&chain.check(&file), why);
+    for (bundle, name, changes, why) in cases {
+        assert_refused(&chain, bundle, name, &changes, why);
     }
 }
