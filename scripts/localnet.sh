@@ -235,7 +235,7 @@ print_usage() {
   echo "  scripts/localnet.sh status"
   echo "The cactus CLI (built next to cactusd) talks to a node with:"
   echo "  export PATH=\"$(dirname "$BIN"):\$PATH\" CACTUS_NODE=$url1"
-  echo "  cactus status; cactus --genesis $rel/genesis.toml audit verify   (README: quick start)"
+  echo "  cactus status; cactus --genesis $rel/genesis.toml audit verify --key $rel/orgs/acme/keys/auditor.key   (README: quick start)"
   echo "Stop with scripts/localnet.sh down (--wipe also deletes $rel/)."
 }
 

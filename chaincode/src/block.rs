@@ -72,6 +72,101 @@ pub fn result_root(results: &[TxResult]) -> Hash32 {
     merkle_root(&results.iter().map(encode).collect::<Vec<_>>())
 }
 
+/// A tx of a block that the reader may not see, as the node shows it instead of the tx: its
+/// position and the leaf hashes it contributes to the block's tx and result roots, so the
+/// roots (and so the header) stay checkable without revealing it (`docs/api.md`,
+/// "Confidentiality").
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct WithheldTx {
+    /// Position in the block.
+    pub index: u32,
+    /// `LH(encode(tx))`: the tx's leaf hash under `tx_root`.
+    pub tx_leaf: Hash32,
+    /// `LH(encode(result))`: its result's leaf hash under `result_root`.
+    pub result_leaf: Hash32,
+}
+
+impl WithheldTx {
+    /// What a reader who may not see the `index`-th tx of a block is shown instead.
+    pub fn of(index: u32, tx: &SignedTx, result: &TxResult) -> WithheldTx {
+        WithheldTx {
+            index,
+            tx_leaf: leaf_hash(&encode(tx)),
+            result_leaf: leaf_hash(&encode(result)),
+        }
+    }
+}
+
+/// Why a block shown with some txs withheld does not match its header.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RedactedBlockError {
+    /// The txs shown, the results shown and the withheld ones do not add up.
+    #[error("redacted block does not add up: {0}")]
+    Shape(String),
+    /// The recomputed tx root differs from the header's.
+    #[error("the txs shown and the withheld leaves do not hash to the header's tx_root")]
+    TxRoot,
+    /// The recomputed result root differs from the header's.
+    #[error("the results shown and the withheld leaves do not hash to the header's result_root")]
+    ResultRoot,
+}
+
+/// Checks a block shown with some txs withheld against its header: the visible txs and
+/// results fill, in order, every position not listed in `withheld` (ascending, distinct),
+/// and together with the withheld leaves they hash to the header's `tx_root` and
+/// `result_root`. With nothing withheld this is the full check of a block's body.
+pub fn verify_redacted_body(
+    header: &BlockHeader,
+    txs: &[SignedTx],
+    results: &[TxResult],
+    withheld: &[WithheldTx],
+) -> Result<(), RedactedBlockError> {
+    let shape = |m: String| Err(RedactedBlockError::Shape(m));
+    if txs.len() != results.len() {
+        return shape(format!("{} txs but {} results", txs.len(), results.len()));
+    }
+    let count = (txs.len() + withheld.len()) as u64;
+    if count != header.tx_count {
+        return shape(format!(
+            "{count} txs in all, the header says {}",
+            header.tx_count
+        ));
+    }
+    if !withheld.windows(2).all(|w| w[0].index < w[1].index)
+        || withheld.last().is_some_and(|w| u64::from(w.index) >= count)
+    {
+        return shape("withheld positions must ascend within the block".into());
+    }
+    let (mut tx_leaves, mut result_leaves) = (Vec::new(), Vec::new());
+    let (mut shown, mut hidden) = (txs.iter().zip(results), withheld.iter().peekable());
+    for i in 0..count {
+        if let Some(w) = hidden.next_if(|w| u64::from(w.index) == i) {
+            tx_leaves.push(w.tx_leaf);
+            result_leaves.push(w.result_leaf);
+        } else if let Some((tx, result)) = shown.next() {
+            tx_leaves.push(leaf_hash(&encode(tx)));
+            result_leaves.push(leaf_hash(&encode(result)));
+        }
+    }
+    if root_of_leaf_hashes(&tx_leaves) != header.tx_root {
+        return Err(RedactedBlockError::TxRoot);
+    }
+    if root_of_leaf_hashes(&result_leaves) != header.result_root {
+        return Err(RedactedBlockError::ResultRoot);
+    }
+    Ok(())
+}
+
+fn root_of_leaf_hashes(leaves: &[Hash32]) -> Hash32 {
+    let mut log = crate::history::HistoryLog::default();
+    let mut sink = Vec::new();
+    for leaf in leaves {
+        log.append(*leaf, &mut sink);
+        sink.clear();
+    }
+    log.root()
+}
+
 /// Proof that a tx (or result) is the `index`-th of its block.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct BlockInclusionProof {
@@ -262,6 +357,101 @@ mod tests {
             },
             keys,
         )
+    }
+
+    /// Five txs (three applied, two rejected) and the header committing to them.
+    fn block_of_five() -> (BlockHeader, Vec<SignedTx>, Vec<TxResult>) {
+        use crate::execute::TxOutcome;
+        use crate::reject::{RejectReason, Rejection};
+        use crate::tx::{RevokeKeyTx, TxBody, TxKind};
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let txs: Vec<SignedTx> = (0..5)
+            .map(|nonce| {
+                TxBody {
+                    chain_id: ChainId::new("c").unwrap(),
+                    nonce,
+                    valid_until_ms: 1,
+                    kind: TxKind::RevokeKey(RevokeKeyTx {
+                        key: PublicKey([nonce as u8; 32]),
+                    }),
+                }
+                .sign(&key)
+            })
+            .collect();
+        let results: Vec<TxResult> = txs
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| TxResult {
+                tx_id: tx.id(),
+                outcome: if i % 2 == 0 {
+                    TxOutcome::Applied { events: vec![] }
+                } else {
+                    TxOutcome::Rejected {
+                        rejection: Rejection::new(RejectReason::NotFound, "no such key"),
+                    }
+                },
+            })
+            .collect();
+        let header = BlockHeader {
+            chain_id: ChainId::new("c").unwrap(),
+            height: 1,
+            time_ms: 1,
+            prev_hash: Hash32([0; 32]),
+            tx_count: 5,
+            tx_root: tx_root(&txs),
+            result_root: result_root(&results),
+            state_root: Hash32([0; 32]),
+            log_root: Hash32([0; 32]),
+            log_size: 5,
+            proposer: 1,
+        };
+        (header, txs, results)
+    }
+
+    #[test]
+    fn a_block_with_withheld_txs_still_checks_against_its_header() {
+        let (header, txs, results) = block_of_five();
+        assert_eq!(verify_redacted_body(&header, &txs, &results, &[]), Ok(()));
+        // Positions 1 and 3 withheld: the others shown in order.
+        let withheld = [1, 3].map(|i| WithheldTx::of(i, &txs[i as usize], &results[i as usize]));
+        let shown_txs: Vec<SignedTx> = [0, 2, 4].iter().map(|&i| txs[i].clone()).collect();
+        let shown_results: Vec<TxResult> = [0, 2, 4].iter().map(|&i| results[i].clone()).collect();
+        assert_eq!(
+            verify_redacted_body(&header, &shown_txs, &shown_results, &withheld),
+            Ok(())
+        );
+        // Everything withheld still checks; nothing of a tx is needed but its leaves.
+        let all: Vec<WithheldTx> = (0..5)
+            .map(|i| WithheldTx::of(i, &txs[i as usize], &results[i as usize]))
+            .collect();
+        assert_eq!(verify_redacted_body(&header, &[], &[], &all), Ok(()));
+        // A tampered visible tx, a wrong leaf, a swapped order, a missing tx: refused.
+        let mut tampered = shown_txs.clone();
+        tampered[1].body.nonce = 99;
+        assert_eq!(
+            verify_redacted_body(&header, &tampered, &shown_results, &withheld),
+            Err(RedactedBlockError::TxRoot)
+        );
+        let mut wrong_leaf = withheld.clone();
+        wrong_leaf[0].result_leaf.0[0] ^= 1;
+        assert_eq!(
+            verify_redacted_body(&header, &shown_txs, &shown_results, &wrong_leaf),
+            Err(RedactedBlockError::ResultRoot)
+        );
+        let swapped = [withheld[1].clone(), withheld[0].clone()];
+        assert!(matches!(
+            verify_redacted_body(&header, &shown_txs, &shown_results, &swapped),
+            Err(RedactedBlockError::Shape(_))
+        ));
+        assert!(matches!(
+            verify_redacted_body(&header, &shown_txs[..2], &shown_results[..2], &withheld),
+            Err(RedactedBlockError::Shape(_))
+        ));
+        let moved = [1, 4].map(|i| WithheldTx::of(i, &txs[i as usize], &results[i as usize]));
+        assert_eq!(
+            verify_redacted_body(&header, &shown_txs, &shown_results, &moved),
+            Err(RedactedBlockError::TxRoot)
+        );
     }
 
     #[test]

@@ -597,6 +597,13 @@ fn register_key<S: StateReader + ?Sized>(
 ) -> Exec<Vec<Event>> {
     require_admin(signer)?;
     check_role(&tx.role)?;
+    if tx.role == Role::Auditor {
+        return fail(
+            RejectReason::NotAuthorized,
+            "an auditor reads every org's data: it needs the consortium's approval \
+             (propose governance change add_auditor)",
+        );
+    }
     check_new_key(view, &tx.key)?;
     if tx.role == Role::OrgAdmin {
         let mut org = org_record(view, &signer.org)?;
@@ -735,6 +742,10 @@ fn validate_change<S: StateReader + ?Sized>(
             }
         }
         GovernanceChange::UpdateParams { params } => validate_params(params)?,
+        GovernanceChange::AddAuditor { org, key } => {
+            org_record(view, org)?;
+            check_new_key(view, key)?;
+        }
     }
     Ok(())
 }
@@ -788,24 +799,25 @@ fn apply_change<S: StateReader + ?Sized>(
                     revoked_at: None,
                 },
             );
-            let at = consortium.orgs.binary_search(org).unwrap_or_else(|i| i);
-            consortium.orgs.insert(at, org.clone());
         }
-        GovernanceChange::AddNode { node } => {
-            let at = consortium
-                .nodes
-                .partition_point(|n| n.node_id < node.node_id);
-            consortium.nodes.insert(at, node.clone());
-        }
-        GovernanceChange::RemoveNode { node_id } => {
-            consortium.nodes.retain(|n| n.node_id != *node_id);
-            let at = consortium
-                .retired_node_ids
-                .partition_point(|id| id < node_id);
-            consortium.retired_node_ids.insert(at, *node_id);
-        }
+        // Only the consortium changes: below, as a verifier replays it.
+        GovernanceChange::AddNode { .. } | GovernanceChange::RemoveNode { .. } => {}
         GovernanceChange::UpdateParams { params } => view.put_params((), params.clone()),
+        GovernanceChange::AddAuditor { org, key } => {
+            // The key registry only: the consortium stays as it is.
+            view.put_key(
+                key,
+                KeyRecord {
+                    org: org.clone(),
+                    role: Role::Auditor,
+                    registered_at: ctx.height,
+                    revoked_at: None,
+                },
+            );
+            return Ok(());
+        }
     }
+    consortium.apply_change(change);
     view.put_consortium((), consortium);
     Ok(())
 }
@@ -1570,15 +1582,21 @@ fn rollback<S: StateReader + ?Sized>(
         );
     };
     let mut pool = existing_pool(view, &redemption.pool)?;
-    let allowed = match signer.role {
-        Role::Terminal { .. } => signer.org == redemption.redeemer_org,
+    let allowed = match &signer.role {
+        Role::Terminal { store, .. } => {
+            signer.org == redemption.redeemer_org && *store == redemption.store
+        }
         Role::OrgAdmin => signer.org == pool.owner || signer.org == redemption.redeemer_org,
         _ => false,
     };
     if !allowed {
         return fail(
             RejectReason::NotAuthorized,
-            "needs a terminal of the redeeming org or an org_admin of the owner or redeemer",
+            format!(
+                "needs a terminal of {} at store {} (where it was redeemed), or an org_admin \
+                 of the owner or the redeeming org",
+                redemption.redeemer_org, redemption.store
+            ),
         );
     }
     if redemption.rolled_back_at.is_some() {

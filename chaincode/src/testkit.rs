@@ -12,7 +12,8 @@ use crate::initial::{InitialOrg, InitialState};
 use crate::reject::RejectReason;
 use crate::state::MemState;
 use crate::tx::{
-    CreatePoolTx, IssueCodesTx, RegisterKeyTx, SignedTx, TransitionPoolTx, TxBody, TxKind,
+    ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx, RegisterKeyTx, SignedTx,
+    TransitionPoolTx, TxBody, TxKind,
 };
 use crate::types::*;
 use ed25519_dalek::SigningKey;
@@ -246,6 +247,32 @@ impl TestChain {
             TxKind::RegisterKey(RegisterKeyTx {
                 key: public(seed),
                 role,
+            }),
+        );
+        key(seed)
+    }
+
+    /// Registers `key(seed)` as a consortium auditor of `org` through governance: admin
+    /// key 1 (acme) proposes and admin key 2 (globex) approves, a quorum of the three orgs.
+    pub fn register_auditor(&mut self, org: &str, seed: u8) -> SigningKey {
+        let change = GovernanceChange::AddAuditor {
+            org: OrgId(org.into()),
+            key: public(seed),
+        };
+        let proposal = self.sign(
+            &key(1),
+            TxKind::ProposeGovernance(ProposeGovernanceTx { change }),
+        );
+        let results = self.execute(std::slice::from_ref(&proposal));
+        assert!(
+            results[0].outcome.events().is_some(),
+            "proposal: {:?}",
+            results[0].outcome
+        );
+        self.applied(
+            &key(2),
+            TxKind::ApproveGovernance(ApproveGovernanceTx {
+                proposal: proposal.id(),
             }),
         );
         key(seed)

@@ -23,14 +23,16 @@ pub enum Role {
     /// Creates pools, issues code batches, allocates, revokes and transfers tokens.
     Issuer,
     /// A point-of-sale terminal: validates and redeems at its store and channel; rolls back
-    /// any redemption made by its org's terminals (a refund may happen at another store).
+    /// redemptions made at its own store (a refund at another store goes through an org
+    /// admin of the redeeming org).
     Terminal {
         /// The store the terminal stands in.
         store: StoreId,
         /// The channel it sells through.
         channel: Channel,
     },
-    /// Reads everything, writes nothing.
+    /// A consortium auditor: reads every org's txs and state, writes nothing. Granted only
+    /// by a governance quorum ([`GovernanceChange::AddAuditor`]) or at genesis.
     Auditor,
     /// A partner brand's reader key: reads pools that list its org as partner.
     Partner,
@@ -440,6 +442,32 @@ impl Consortium {
     pub fn voters(&self) -> impl Iterator<Item = &NodeRecord> {
         self.nodes.iter().filter(|n| n.voter)
     }
+
+    /// Applies what an executed governance change does to the consortium: an org joins the
+    /// orgs, a node joins the nodes, a removed node leaves them for the retired ids; other
+    /// changes leave it as it is. The chaincode executes a change (after validating it)
+    /// with this, and a verifier that follows membership changes through the history log's
+    /// `governance_applied` events replays them with it, so both agree by construction.
+    pub fn apply_change(&mut self, change: &GovernanceChange) {
+        match change {
+            GovernanceChange::AddOrg { org, .. } => {
+                if let Err(at) = self.orgs.binary_search(org) {
+                    self.orgs.insert(at, org.clone());
+                }
+            }
+            GovernanceChange::AddNode { node } => {
+                let at = self.nodes.partition_point(|n| n.node_id < node.node_id);
+                self.nodes.insert(at, node.clone());
+            }
+            GovernanceChange::RemoveNode { node_id } => {
+                self.nodes.retain(|n| n.node_id != *node_id);
+                if let Err(at) = self.retired_node_ids.binary_search(node_id) {
+                    self.retired_node_ids.insert(at, *node_id);
+                }
+            }
+            GovernanceChange::UpdateParams { .. } | GovernanceChange::AddAuditor { .. } => {}
+        }
+    }
 }
 
 /// A consortium change waiting for a quorum of org admins.
@@ -482,6 +510,14 @@ pub enum GovernanceChange {
     UpdateParams {
         /// The new parameters.
         params: ChainParams,
+    },
+    /// Register a consortium auditor: a key that reads every org's txs and state. Only a
+    /// governance quorum grants that right (an org admin alone cannot register an auditor).
+    AddAuditor {
+        /// The org the key belongs to (who answers for it; it may revoke it alone).
+        org: OrgId,
+        /// The auditor's key; must be new to the registry.
+        key: PublicKey,
     },
 }
 

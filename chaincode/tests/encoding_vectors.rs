@@ -228,6 +228,20 @@ fn tx_cases() -> Vec<TxCase> {
                 }),
             ),
         },
+        TxCase {
+            name: "propose_add_auditor",
+            about: "acme's admin proposes a consortium auditor key (seed 0x0a) for acme: only a governance quorum grants a consortium-wide read right.",
+            seed: ADMIN,
+            body: body(
+                19,
+                TxKind::ProposeGovernance(ProposeGovernanceTx {
+                    change: GovernanceChange::AddAuditor {
+                        org: OrgId("acme".into()),
+                        key: testkit::public(0x0a),
+                    },
+                }),
+            ),
+        },
         // approve_governance is filled in below: it names the id of `propose_add_org`.
         TxCase {
             name: "create_pool",
@@ -814,6 +828,7 @@ fn vectors_cover_every_kind() {
                 GovernanceChange::AddNode { .. } => "ProposeGovernance/AddNode",
                 GovernanceChange::RemoveNode { .. } => "ProposeGovernance/RemoveNode",
                 GovernanceChange::UpdateParams { .. } => "ProposeGovernance/UpdateParams",
+                GovernanceChange::AddAuditor { .. } => "ProposeGovernance/AddAuditor",
             },
             TxKind::ApproveGovernance(_) => "ApproveGovernance",
             TxKind::CreatePool(_) => "CreatePool",
@@ -832,7 +847,7 @@ fn vectors_cover_every_kind() {
     }
     let covered: std::collections::BTreeSet<&str> =
         tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
-    assert_eq!(covered.len(), 17, "covered: {covered:?}");
+    assert_eq!(covered.len(), 18, "covered: {covered:?}");
     let names: std::collections::BTreeSet<&str> = tx_cases().iter().map(|c| c.name).collect();
     assert_eq!(names.len(), tx_cases().len(), "vector names must be unique");
 }
@@ -1006,6 +1021,11 @@ impl Hand {
                     params.max_sealed_code_bytes,
                     &p("params.max_sealed_code_bytes"),
                 );
+            }
+            GovernanceChange::AddAuditor { org, key } => {
+                self.variant(4, "AddAuditor", path);
+                self.string(org.as_str(), &p("org"));
+                self.array(&key.0, &p("key"));
             }
         }
     }
@@ -1393,6 +1413,7 @@ fn documented_variant_indices_match_the_code() {
                 GovernanceChange::AddNode { .. } => "AddNode",
                 GovernanceChange::RemoveNode { .. } => "RemoveNode",
                 GovernanceChange::UpdateParams { .. } => "UpdateParams",
+                GovernanceChange::AddAuditor { .. } => "AddAuditor",
             };
             (index_of(c), name)
         })

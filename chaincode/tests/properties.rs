@@ -87,7 +87,7 @@ fn fixture() -> &'static Fixture {
         let issuer = chain.register(&acme, 10, Role::Issuer);
         let pos = chain.register(&acme, 11, terminal("berlin-1", "pos"));
         let web = chain.register(&acme, 12, terminal("paris-1", "web"));
-        let auditor = chain.register(&acme, 13, Role::Auditor);
+        let auditor = chain.register_auditor("acme", 13);
         let revoked = chain.register(&acme, 14, Role::Issuer);
         chain.applied(
             &acme,
@@ -1110,6 +1110,10 @@ fn change() -> impl Strategy<Value = GovernanceChange> {
         }),
         any::<u64>().prop_map(|node_id| GovernanceChange::RemoveNode { node_id }),
         params().prop_map(|params| GovernanceChange::UpdateParams { params }),
+        (text(), bytes32()).prop_map(|(o, k)| GovernanceChange::AddAuditor {
+            org: OrgId(o),
+            key: PublicKey(k),
+        }),
     ]
 }
 

@@ -37,7 +37,7 @@
 //! anchoring the certificate's voter set to a trusted genesis.
 
 use couponcactus_chaincode::block::{
-    BlockHeader, BlockInclusionProof, Certificate, verify_block_inclusion,
+    BlockHeader, BlockInclusionProof, Certificate, WithheldTx, verify_block_inclusion,
 };
 use couponcactus_chaincode::commitment::{MemTreeStore, ProvenValue};
 use couponcactus_chaincode::encoding::{decode, encode};
@@ -113,6 +113,21 @@ pub enum AuditError {
     /// checkpoint, nothing certified yet, …).
     #[error("{0}")]
     Unusable(String),
+    /// The node withheld txs of a block from this reader: a full audit replays every tx,
+    /// so it needs a key that reads everything.
+    #[error(
+        "the node withheld {count} of the {total} txs of block {height} from this reader: a \
+         full audit re-executes every tx, so sign it with a consortium auditor's key \
+         (registered by a governance quorum) or a consortium node's key"
+    )]
+    Withheld {
+        /// The block.
+        height: u64,
+        /// Txs withheld.
+        count: usize,
+        /// Txs in the block.
+        total: u64,
+    },
     /// Re-executing failed for a reason other than a mismatch (the auditor's own state).
     #[error("replaying block {height}: {why}")]
     Replay {
@@ -144,20 +159,24 @@ fn file_error(path: &Path, why: impl ToString) -> AuditError {
 // What a node serves
 // ---------------------------------------------------------------------------------------
 
-/// One block of `GET /v1/blocks?from=&limit=`: the block, one result per tx, and its
-/// certificate if the node stored one. The node's bincode response is
-/// `encode(Vec<BlockRecord>)`, fields in this order (the same bytes as a tuple of them).
+/// One block of `GET /v1/blocks?from=&limit=`: the block (header and the txs the reader may
+/// see), one result per tx shown, its certificate if the node stored one, and the withheld
+/// txs' leaves. The node's bincode response is `encode(Vec<BlockRecord>)`, fields in this
+/// order (the same bytes as a tuple of them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockRecord {
-    /// The block (header and txs).
+    /// The block (header and the txs shown).
     pub block: Block,
-    /// One result per tx, in order.
+    /// One result per tx shown, in order.
     pub results: Vec<TxResult>,
     /// Its certificate, if stored.
     pub certificate: Option<Certificate>,
+    /// The txs the reader may not see (empty for a consortium auditor).
+    #[serde(default)]
+    pub withheld: Vec<WithheldTx>,
 }
 
-type WireRecord = (Block, Vec<TxResult>, Option<Certificate>);
+type WireRecord = (Block, Vec<TxResult>, Option<Certificate>, Vec<WithheldTx>);
 
 impl BlockRecord {
     /// Decodes a range response body (`encode(Vec<BlockRecord>)`).
@@ -166,19 +185,26 @@ impl BlockRecord {
             decode(bytes).map_err(|e| malformed("block range (bincode)", e))?;
         Ok(records
             .into_iter()
-            .map(|(block, results, certificate)| BlockRecord {
+            .map(|(block, results, certificate, withheld)| BlockRecord {
                 block,
                 results,
                 certificate,
+                withheld,
             })
             .collect())
     }
 
     /// Encodes records as a range response body.
     pub fn encode_range(records: &[BlockRecord]) -> Vec<u8> {
-        let wire: Vec<(&Block, &Vec<TxResult>, &Option<Certificate>)> = records
+        type Wire<'a> = (
+            &'a Block,
+            &'a Vec<TxResult>,
+            &'a Option<Certificate>,
+            &'a Vec<WithheldTx>,
+        );
+        let wire: Vec<Wire<'_>> = records
             .iter()
-            .map(|r| (&r.block, &r.results, &r.certificate))
+            .map(|r| (&r.block, &r.results, &r.certificate, &r.withheld))
             .collect();
         encode(&wire)
     }
@@ -258,6 +284,9 @@ pub trait ChainSource: Sync {
 pub struct HttpSource {
     base: String,
     http: reqwest::Client,
+    /// The key that signs block downloads, with the chain it signs for: blocks are shown
+    /// whole only to a key that reads everything.
+    reader: Option<(SigningKey, ChainId)>,
 }
 
 #[derive(Deserialize)]
@@ -285,7 +314,15 @@ impl HttpSource {
         Ok(HttpSource {
             base: base_url.trim_end_matches('/').to_owned(),
             http,
+            reader: None,
         })
+    }
+
+    /// Signs block downloads with `reader` for `chain_id` (a consortium auditor's or a
+    /// node's key sees every tx; without one, other orgs' txs are withheld).
+    pub fn with_reader(mut self, reader: SigningKey, chain_id: ChainId) -> HttpSource {
+        self.reader = Some((reader, chain_id));
+        self
     }
 
     /// The node's base URL.
@@ -374,11 +411,25 @@ impl ChainSource for HttpSource {
     }
 
     async fn blocks(&self, from: u64, limit: u64) -> Result<Vec<BlockRecord>, AuditError> {
-        let url = format!("{}/v1/blocks?from={from}&limit={limit}", self.base);
-        let request = self
+        let path = format!("/v1/blocks?from={from}&limit={limit}");
+        let url = format!("{}{path}", self.base);
+        let mut request = self
             .http
             .get(&url)
             .header("accept", "application/octet-stream");
+        if let Some((key, chain_id)) = &self.reader {
+            let time_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+            request = request
+                .header("x-cactus-key", hex::encode(key.verifying_key().to_bytes()))
+                .header("x-cactus-time", time_ms.to_string())
+                .header(
+                    "x-cactus-signature",
+                    sign_read(key, chain_id, time_ms, "GET", &path).to_hex(),
+                );
+        }
         let bytes = self.send(request, &url).await?;
         BlockRecord::decode_range(&bytes)
     }
@@ -1233,6 +1284,13 @@ impl Replay {
         let tip = &self.ledger.tip;
         let h = tip.height + 1;
         let header = &record.block.header;
+        if !record.withheld.is_empty() {
+            return Err(AuditError::Withheld {
+                height: header.height,
+                count: record.withheld.len(),
+                total: header.tx_count,
+            });
+        }
         if header.height != h {
             return Ok(Some(failure(
                 h,
@@ -2120,6 +2178,7 @@ mod tests {
                 certificate: Some(certify(&block.header, &[1, 2])),
                 block,
                 results,
+                withheld: Vec::new(),
             });
         }
         let tip = leader.tip.clone();
@@ -2397,6 +2456,7 @@ mod tests {
             certificate: Some(certify(&block.header, &[1, 3])),
             block,
             results: applied.results,
+            withheld: Vec::new(),
         }];
         let report = audit(Auditor::new(&genesis()), &source).await;
         verified(&report);
@@ -2509,6 +2569,31 @@ mod tests {
         assert!(AuditCheckpoint::from_bytes(&bytes[..bytes.len() - 3]).is_err());
     }
 
+    #[tokio::test]
+    async fn a_block_with_withheld_txs_stops_the_audit_with_what_key_it_needs() {
+        let mut source = chain(3);
+        let record = &mut source.records[1];
+        let (tx, result) = (record.block.txs.remove(0), record.results.remove(0));
+        record.withheld = vec![WithheldTx::of(0, &tx, &result)];
+        let err = Auditor::new(&genesis())
+            .range(2)
+            .verify(&source, |_| {})
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AuditError::Withheld {
+                    height: 2,
+                    count: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("consortium auditor"), "{err}");
+    }
+
     #[test]
     fn range_bodies_are_the_tuple_encoding() {
         let source = chain(2);
@@ -2517,7 +2602,14 @@ mod tests {
         let tuples: Vec<WireRecord> = source
             .records
             .iter()
-            .map(|r| (r.block.clone(), r.results.clone(), r.certificate.clone()))
+            .map(|r| {
+                (
+                    r.block.clone(),
+                    r.results.clone(),
+                    r.certificate.clone(),
+                    r.withheld.clone(),
+                )
+            })
             .collect();
         assert_eq!(encode(&tuples), bytes);
         assert!(BlockRecord::decode_range(&bytes[1..]).is_err());

@@ -12,6 +12,15 @@
 //! (check [`TxView::status`]); only what never reached a block is an error: the API's
 //! `{"error":{"code","message"}}` becomes [`NodeClientError::Api`] with its code.
 //!
+//! Keyed reads (a pool, a token, a code, a key, a redemption in force) are answered for the
+//! key asked, or not at all: a node's "not found" (404) must carry the proof that this very
+//! key holds no value at the height read, which is checked here
+//! ([`crate::verify::verify_absence`]) and becomes [`NodeClientError::Absent`] (tie its
+//! header to a certificate with [`crate::ProofVerifier::absence`]); a 404 without that
+//! proof, with one that does not verify or with the proof of another key is
+//! [`NodeClientError::UnprovenAbsence`]. A present answer for another key than the one
+//! asked is [`NodeClientError::UnexpectedResponse`].
+//!
 //! A client may know several nodes of the chain (`http://a:7101,http://b:7101`): each
 //! request goes to the node that answered last, and when that node cannot be reached, the
 //! request fails on the way, or the node answers 502, 503 or 504, the same request (the
@@ -21,15 +30,17 @@
 
 use crate::signed_read::ReadSignature;
 use crate::tx_builder::{TxBuilder, now_ms};
+use crate::verify::{ProvenAbsence, verify_absence};
 use crate::views::{
     BatchView, BlockRangeView, BlockView, CheckpointView, CodeView, ConsistencyView,
-    ConsortiumView, ErrorResponse, Health, LogEntriesView, OrgPoolsView, PoolView, Status,
-    StoreRedemptionsView, TokenHistoryView, TokenView, TxDetail, TxStatus, TxView, ValidateView,
-    WalletView,
+    ConsortiumView, ErrorResponse, Health, KeyView, LogEntriesView, NotFoundView, OrgPoolsView,
+    PoolView, Status, StoreRedemptionsView, TokenHistoryView, TokenRedemptionView, TokenView,
+    TxDetail, TxStatus, TxView, ValidateView, WalletView,
 };
 use couponcactus_chaincode::ids::{
     ChainId, CodeHash, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
 };
+use couponcactus_chaincode::state::StateKey;
 use couponcactus_chaincode::tx::SignedTx;
 use ed25519_dalek::SigningKey;
 use reqwest::{Method, StatusCode};
@@ -97,6 +108,33 @@ pub enum NodeClientError {
         /// The node's explanation.
         message: String,
     },
+    /// The node proved that the key read holds no value: a keyed read's 404 whose
+    /// non-inclusion proof is for the key asked and verified against the answer's state
+    /// root. Tie its header to a certificate with [`crate::ProofVerifier::absence`].
+    #[error("{method} {path}: not_found: {message} (proven absent at height {})", absence.at.height)]
+    Absent {
+        /// HTTP method.
+        method: Method,
+        /// The request target.
+        path: String,
+        /// The node's explanation.
+        message: String,
+        /// The key, the height and the proof.
+        absence: Box<ProvenAbsence>,
+    },
+    /// A keyed read answered 404 without proving the key absent: no proof, a proof that does
+    /// not verify, or the proof of another key or height. Do not believe the "not found".
+    #[error("{method} {path}: the node did not prove that {what} is absent: {why}")]
+    UnprovenAbsence {
+        /// HTTP method.
+        method: Method,
+        /// The request target.
+        path: String,
+        /// What was looked up (`token spring/7`, …).
+        what: String,
+        /// What is missing or wrong.
+        why: String,
+    },
     /// The node's answer is not what the API promises.
     #[error("{method} {path}: unexpected answer (HTTP {status}): {why}")]
     UnexpectedResponse {
@@ -131,19 +169,30 @@ pub enum NodeClientError {
 }
 
 impl NodeClientError {
-    /// The API error code, when the node answered with one.
+    /// The API error code, when the node answered with one (`not_found` for a proven
+    /// absence; none for an unproven one, which is not believed).
     pub fn api_code(&self) -> Option<&str> {
         match self {
             NodeClientError::Api { code, .. } => Some(code),
+            NodeClientError::Absent { .. } => Some("not_found"),
             _ => None,
         }
     }
 
-    /// The HTTP status, when the node answered.
+    /// The HTTP status, when the node answered (404 for a proven absence only).
     pub fn http_status(&self) -> Option<u16> {
         match self {
             NodeClientError::Api { status, .. }
             | NodeClientError::UnexpectedResponse { status, .. } => Some(*status),
+            NodeClientError::Absent { .. } => Some(404),
+            _ => None,
+        }
+    }
+
+    /// The proof that the key read is absent, when the node gave one that verified.
+    pub fn absence(&self) -> Option<&ProvenAbsence> {
+        match self {
+            NodeClientError::Absent { absence, .. } => Some(absence),
             _ => None,
         }
     }
@@ -356,6 +405,13 @@ impl NodeClient {
     pub fn with_reader(mut self, key: SigningKey) -> NodeClient {
         self.reader = Some(key);
         self
+    }
+
+    /// Whether reads where a signature is optional (blocks, the history log, the key
+    /// registry, id prefixes) are signed: when there is a reader key, which widens what
+    /// the node shows.
+    fn signs(&self) -> bool {
+        self.reader.is_some()
     }
 
     /// The reader key's public key, if any.
@@ -574,6 +630,70 @@ impl NodeClient {
         Self::decode(Method::GET, path, status, &bytes, &[StatusCode::OK])
     }
 
+    /// A keyed read of `read.key`: the answer `T` (whose key [`Keyed::state_key`] must be
+    /// the one asked), or a 404 that proves the key absent ([`Self::absence_of`]).
+    async fn get_keyed<T: DeserializeOwned + Keyed>(
+        &self,
+        path: &str,
+        signed: bool,
+        read: KeyedRead,
+    ) -> Result<T> {
+        let (status, bytes) = self.request(Method::GET, path, None, signed).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(Self::absence_of(Method::GET, path, &bytes, &read));
+        }
+        let view: T = Self::decode(Method::GET, path, status, &bytes, &[StatusCode::OK])?;
+        if view.state_key() != read.key {
+            return Err(NodeClientError::UnexpectedResponse {
+                method: Method::GET,
+                path: path.to_string(),
+                status: status.as_u16(),
+                why: format!(
+                    "asked for {}, the node answered for {:?}",
+                    read.what,
+                    view.state_key()
+                ),
+            });
+        }
+        Ok(view)
+    }
+
+    /// What a keyed read's 404 proves: [`NodeClientError::Absent`] when it carries a proof
+    /// that `read.key` is absent at the height read (checked against the answer's state
+    /// root), else [`NodeClientError::UnprovenAbsence`].
+    fn absence_of(method: Method, path: &str, bytes: &[u8], read: &KeyedRead) -> NodeClientError {
+        let unproven = |why: String| NodeClientError::UnprovenAbsence {
+            method: method.clone(),
+            path: path.to_string(),
+            what: read.what.clone(),
+            why,
+        };
+        let view = match serde_json::from_slice::<NotFoundView>(bytes) {
+            Ok(view) => view,
+            Err(_) => {
+                return unproven(match serde_json::from_slice::<ErrorResponse>(bytes) {
+                    Ok(e) => format!(
+                        "it answered 404 {}: {} with no proof",
+                        e.error.code, e.error.message
+                    ),
+                    Err(_) => "it answered 404 with no proof".into(),
+                });
+            }
+        };
+        if view.error.code != "not_found" {
+            return unproven(format!("it answered 404 with code {}", view.error.code));
+        }
+        match verify_absence(&read.what, &read.key, read.height, &view.at, &view.proof) {
+            Ok(absence) => NodeClientError::Absent {
+                method,
+                path: path.to_string(),
+                message: view.error.message,
+                absence: Box::new(absence),
+            },
+            Err(e) => unproven(e.to_string()),
+        }
+    }
+
     async fn post_json<B: serde::Serialize + ?Sized>(
         &self,
         path: &str,
@@ -709,8 +829,13 @@ impl NodeClient {
     /// A pool with its state proof (`GET /v1/pools/{id}`, signed), at the latest height or
     /// at `height`.
     pub async fn pool(&self, id: &PoolId, height: Option<u64>) -> Result<PoolView> {
-        self.get(&format!("/v1/pools/{id}{}", height_query(height)), true)
-            .await
+        let read = KeyedRead::new(StateKey::Pool(id.clone()), format!("pool {id}"), height);
+        self.get_keyed(
+            &format!("/v1/pools/{id}{}", height_query(height)),
+            true,
+            read,
+        )
+        .await
     }
 
     /// The pools of `org` the reader may see (`GET /v1/orgs/{org}/pools`, signed).
@@ -731,7 +856,8 @@ impl NodeClient {
 
     /// A token with its state proof (`GET /v1/tokens/{pool}/{serial}`, signed).
     pub async fn token(&self, id: &TokenId, height: Option<u64>) -> Result<TokenView> {
-        self.get(
+        let read = KeyedRead::new(StateKey::Token(id.clone()), format!("token {id}"), height);
+        self.get_keyed(
             &format!(
                 "/v1/tokens/{}/{}{}",
                 id.pool,
@@ -739,6 +865,7 @@ impl NodeClient {
                 height_query(height)
             ),
             true,
+            read,
         )
         .await
     }
@@ -756,9 +883,15 @@ impl NodeClient {
     /// The pool and token a code hash points at, with proofs
     /// (`GET /v1/codes/{code_hash}/token`, signed).
     pub async fn code_token(&self, code_hash: &CodeHash, height: Option<u64>) -> Result<CodeView> {
-        self.get(
+        let read = KeyedRead::new(
+            StateKey::Code(*code_hash),
+            format!("code {code_hash}"),
+            height,
+        );
+        self.get_keyed(
             &format!("/v1/codes/{code_hash}/token{}", height_query(height)),
             true,
+            read,
         )
         .await
     }
@@ -774,12 +907,13 @@ impl NodeClient {
 
     /// A block with its results (`GET /v1/blocks/{height}`).
     pub async fn block(&self, height: u64) -> Result<BlockView> {
-        self.get(&format!("/v1/blocks/{height}"), false).await
+        self.get(&format!("/v1/blocks/{height}"), self.signs())
+            .await
     }
 
     /// The latest block (`GET /v1/blocks/latest`; 404 `not_found` at genesis).
     pub async fn latest_block(&self) -> Result<BlockView> {
-        self.get("/v1/blocks/latest", false).await
+        self.get("/v1/blocks/latest", self.signs()).await
     }
 
     /// Up to `limit` consecutive blocks from `from`, each with its results and certificate
@@ -789,7 +923,13 @@ impl NodeClient {
         let limit = limit.map(|l| format!("&limit={l}")).unwrap_or_default();
         let path = format!("/v1/blocks?from={from}{limit}");
         let (status, bytes) = self
-            .request_with(Method::GET, &path, None, false, Some("application/json"))
+            .request_with(
+                Method::GET,
+                &path,
+                None,
+                self.signs(),
+                Some("application/json"),
+            )
             .await?;
         Self::decode(Method::GET, &path, status, &bytes, &[StatusCode::OK])
     }
@@ -818,7 +958,7 @@ impl NodeClient {
     /// (`GET /v1/log/entries`; `next` says where the following page starts).
     pub async fn log_entries(&self, from: u64, to: Option<u64>) -> Result<LogEntriesView> {
         let to = to.map(|t| format!("&to={t}")).unwrap_or_default();
-        self.get(&format!("/v1/log/entries?from={from}{to}"), false)
+        self.get(&format!("/v1/log/entries?from={from}{to}"), self.signs())
             .await
     }
 
@@ -870,6 +1010,54 @@ fn height_query(height: Option<u64>) -> String {
     height.map(|h| format!("?height={h}")).unwrap_or_default()
 }
 
+/// What a keyed read asks for: the state key, how people call it, and the height asked.
+struct KeyedRead {
+    key: StateKey,
+    what: String,
+    height: Option<u64>,
+}
+
+impl KeyedRead {
+    fn new(key: StateKey, what: String, height: Option<u64>) -> KeyedRead {
+        KeyedRead { key, what, height }
+    }
+}
+
+/// An answer of a keyed read, by the state key it answers for.
+trait Keyed {
+    fn state_key(&self) -> StateKey;
+}
+
+impl Keyed for PoolView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Pool(self.pool.id.clone())
+    }
+}
+
+impl Keyed for TokenView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Token(self.token_id.clone())
+    }
+}
+
+impl Keyed for CodeView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Code(self.code_hash)
+    }
+}
+
+impl Keyed for KeyView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Key(self.key)
+    }
+}
+
+impl Keyed for TokenRedemptionView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Token(self.token_id.clone())
+    }
+}
+
 // ---- ids typed shortened, the key registry, redemptions in force (issue 13) -------------
 
 impl NodeClient {
@@ -878,43 +1066,56 @@ impl NodeClient {
     /// (HTTP 409) naming them; none: `not_found`. [`crate::id_prefix`] resolves what a
     /// person typed.
     pub async fn tx_id_by_prefix(&self, prefix: &str) -> Result<crate::views::IdMatch> {
-        self.get(&format!("/v1/txs/prefix/{prefix}"), false).await
+        self.get(&format!("/v1/txs/prefix/{prefix}"), self.signs())
+            .await
     }
 
     /// The one registered (or revoked) key that starts with `prefix`
     /// (`GET /v1/keys/prefix/{prefix}`); answers as [`NodeClient::tx_id_by_prefix`].
     pub async fn key_by_prefix(&self, prefix: &str) -> Result<crate::views::IdMatch> {
-        self.get(&format!("/v1/keys/prefix/{prefix}"), false).await
+        self.get(&format!("/v1/keys/prefix/{prefix}"), self.signs())
+            .await
     }
 
     /// A key's registration (org, role, store and channel, revocation) with its state
     /// proof, at the latest height or at `height` (`GET /v1/keys/{key}`, public).
-    pub async fn key(&self, key: &PublicKey, height: Option<u64>) -> Result<crate::views::KeyView> {
-        self.get(&format!("/v1/keys/{key}{}", height_query(height)), false)
-            .await
+    pub async fn key(&self, key: &PublicKey, height: Option<u64>) -> Result<KeyView> {
+        let read = KeyedRead::new(StateKey::Key(*key), format!("key {key}"), height);
+        self.get_keyed(
+            &format!("/v1/keys/{key}{}", height_query(height)),
+            self.signs(),
+            read,
+        )
+        .await
     }
 
     /// A token's status and its redemption in force
     /// (`GET /v1/tokens/{pool}/{serial}/redemption`, signed).
-    pub async fn token_redemption(
-        &self,
-        id: &TokenId,
-    ) -> Result<crate::views::TokenRedemptionView> {
-        self.get(
+    pub async fn token_redemption(&self, id: &TokenId) -> Result<TokenRedemptionView> {
+        let read = KeyedRead::new(StateKey::Token(id.clone()), format!("token {id}"), None);
+        self.get_keyed(
             &format!("/v1/tokens/{}/{}/redemption", id.pool, id.serial),
             true,
+            read,
         )
         .await
     }
 
     /// The token of a unique code, its status and its redemption in force
     /// (`GET /v1/codes/{code_hash}/redemption`, signed; a shared code answers 400).
-    pub async fn code_redemption(
-        &self,
-        code_hash: &CodeHash,
-    ) -> Result<crate::views::TokenRedemptionView> {
-        self.get(&format!("/v1/codes/{code_hash}/redemption"), true)
-            .await
+    pub async fn code_redemption(&self, code_hash: &CodeHash) -> Result<TokenRedemptionView> {
+        // Present, the answer names the code's token (not the code): its key is not checked.
+        let read = KeyedRead::new(
+            StateKey::Code(*code_hash),
+            format!("code {code_hash}"),
+            None,
+        );
+        let path = format!("/v1/codes/{code_hash}/redemption");
+        let (status, bytes) = self.request(Method::GET, &path, None, true).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Err(Self::absence_of(Method::GET, &path, &bytes, &read));
+        }
+        Self::decode(Method::GET, &path, status, &bytes, &[StatusCode::OK])
     }
 }
 
@@ -1163,5 +1364,151 @@ mod tests {
         let err = block_on(client.submit_encoded(vec![1], Wait::ForCommit)).unwrap_err();
         assert_eq!(err.api_code(), Some("mempool_full"));
         assert_eq!(err.http_status(), Some(503));
+    }
+
+    // ---- keyed reads: a "not found" is believed only when proven (issue 14) ---------------
+
+    /// The body of a node's 404 for a read of `key` at height 1 of a one-block testkit
+    /// chain: the error, `at`, and the key's proof (value null), as the API sends it.
+    fn absent_answer(key: &StateKey) -> serde_json::Value {
+        use couponcactus_chaincode::commitment::prove;
+        use couponcactus_chaincode::ids::Hash32;
+        use couponcactus_chaincode::ledger::Ledger;
+        let genesis = couponcactus_chaincode::testkit::genesis();
+        let mut ledger = Ledger::from_genesis(&genesis, Hash32([0; 32])).unwrap();
+        let block = ledger
+            .propose(1, genesis.genesis_time_ms + 1_000, vec![])
+            .unwrap();
+        let proof = prove(&ledger.tree, key, 1).unwrap();
+        assert_eq!(proof.value, None);
+        assert!(
+            !proof.proof.siblings.is_empty(),
+            "a proof with siblings to tamper with"
+        );
+        serde_json::json!({
+            "error": {"code": "not_found", "message": "not here"},
+            "at": {"height": 1, "state_root": block.header.state_root, "header": block.header},
+            "proof": proof,
+        })
+    }
+
+    /// What `read` makes of a node answering 404 with `body`.
+    fn read_absent<T: std::fmt::Debug>(
+        body: serde_json::Value,
+        read: impl AsyncFnOnce(&NodeClient) -> Result<T>,
+    ) -> NodeClientError {
+        let json: &'static str = Box::leak(body.to_string().into_boxed_str());
+        let (url, _) = mock_node(vec![Some((404, json))]);
+        let client = NodeClient::new(&url, chain())
+            .unwrap()
+            .with_reader(SigningKey::from_bytes(&[3; 32]));
+        block_on(read(&client)).unwrap_err()
+    }
+
+    fn spring(serial: u64) -> TokenId {
+        TokenId {
+            pool: "spring".parse().unwrap(),
+            serial,
+        }
+    }
+
+    #[test]
+    fn a_proven_absence_is_a_verified_not_found() {
+        let key = StateKey::Token(spring(7));
+        let err = read_absent(absent_answer(&key), async |c| {
+            c.token(&spring(7), None).await
+        });
+        let absence = err.absence().unwrap_or_else(|| panic!("{err}"));
+        assert_eq!((absence.key(), absence.height()), (&key, 1));
+        assert_eq!(
+            (err.api_code(), err.http_status()),
+            (Some("not_found"), Some(404))
+        );
+        assert!(
+            err.to_string().contains("proven absent at height 1"),
+            "{err}"
+        );
+        // At the height asked, too.
+        let err = read_absent(absent_answer(&key), async |c| {
+            c.token(&spring(7), Some(1)).await
+        });
+        assert!(err.absence().is_some(), "{err}");
+        // Every keyed read: pools, codes, keys, redemptions in force.
+        let pool: PoolId = "spring".parse().unwrap();
+        let pool_key = StateKey::Pool(pool.clone());
+        let err = read_absent(absent_answer(&pool_key), async |c| {
+            c.pool(&pool, None).await
+        });
+        assert_eq!(err.absence().map(|a| a.key()), Some(&pool_key), "{err}");
+        let code = CodeHash([9; 32]);
+        let code_key = StateKey::Code(code);
+        let err = read_absent(absent_answer(&code_key), async |c| {
+            c.code_token(&code, None).await
+        });
+        assert_eq!(err.absence().map(|a| a.key()), Some(&code_key), "{err}");
+        let err = read_absent(absent_answer(&code_key), async |c| {
+            c.code_redemption(&code).await
+        });
+        assert_eq!(err.absence().map(|a| a.key()), Some(&code_key), "{err}");
+        let err = read_absent(absent_answer(&key), async |c| {
+            c.token_redemption(&spring(7)).await
+        });
+        assert_eq!(err.absence().map(|a| a.key()), Some(&key), "{err}");
+        let public = PublicKey([7; 32]);
+        let key_key = StateKey::Key(public);
+        let err = read_absent(absent_answer(&key_key), async |c| {
+            c.key(&public, None).await
+        });
+        assert_eq!(err.absence().map(|a| a.key()), Some(&key_key), "{err}");
+    }
+
+    #[track_caller]
+    fn assert_unproven(err: NodeClientError, why: &str) {
+        assert!(
+            matches!(err, NodeClientError::UnprovenAbsence { .. }),
+            "{why}: {err}"
+        );
+        assert_eq!(err.absence(), None);
+        assert_eq!(err.api_code(), None, "{why}: not believed, so no not_found");
+        assert!(
+            err.to_string()
+                .contains("did not prove that token spring/7 is absent"),
+            "{why}: {err}"
+        );
+    }
+
+    #[test]
+    fn a_not_found_without_a_valid_proof_of_the_key_asked_is_refused() {
+        let key = StateKey::Token(spring(7));
+        let token = async |c: &NodeClient| c.token(&spring(7), None).await;
+        // No proof at all: the plain error shape, or no JSON.
+        let plain = serde_json::json!({"error": {"code": "not_found", "message": "no token"}});
+        assert_unproven(read_absent(plain, token), "no proof");
+        assert_unproven(read_absent(serde_json::json!("gone"), token), "not JSON");
+        // A sibling flipped.
+        let mut flipped = absent_answer(&key);
+        let first = flipped["proof"]["proof"]["siblings"][0]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let changed = if first.starts_with('0') { "1" } else { "0" };
+        flipped["proof"]["proof"]["siblings"][0] = format!("{changed}{}", &first[1..]).into();
+        assert_unproven(read_absent(flipped, token), "a sibling flipped");
+        // The (valid) proof of another key: token 8, or the pool.
+        let other = absent_answer(&StateKey::Token(spring(8)));
+        assert_unproven(read_absent(other, token), "another token's proof");
+        let pool = absent_answer(&StateKey::Pool("spring".parse().unwrap()));
+        assert_unproven(read_absent(pool, token), "the pool's proof");
+        // A root that is not the header's.
+        let mut root = absent_answer(&key);
+        root["at"]["state_root"] = serde_json::json!("00".repeat(32));
+        assert_unproven(read_absent(root, token), "another root");
+        // Asked at height 2, answered at height 1.
+        let at_two = async |c: &NodeClient| c.token(&spring(7), Some(2)).await;
+        assert_unproven(read_absent(absent_answer(&key), at_two), "another height");
+        // Another error code on a 404.
+        let mut code = absent_answer(&key);
+        code["error"]["code"] = "gone".into();
+        assert_unproven(read_absent(code, token), "another code");
     }
 }

@@ -9,22 +9,26 @@
 //! 1. the value's state proof leads to the `state_root` of the header it came with (or,
 //!    for txs, the log entry's inclusion proof leads to a header's `log_root`) — the pure
 //!    `verify_*` functions;
-//! 2. that header is linked by `prev_hash` to a block certified by a quorum of the
-//!    consortium's voters (`GET /v1/checkpoints/latest`, waiting briefly for the
-//!    certificate to catch up) — [`ProofVerifier`].
+//! 2. that header is linked by `prev_hash` to a block certified by a quorum of the voters
+//!    of the certified block's own height (`GET /v1/checkpoints/latest`, waiting briefly
+//!    for the certificate to catch up) — [`ProofVerifier`].
 //!
-//! The voters are the genesis voters. If governance changed them since genesis (the
-//! certificate's signers are not a quorum of the genesis voters), the consortium at the
-//! certified height is rebuilt from the public history log: every entry up to the
-//! certified log size is fetched, its governance events applied the way the chaincode
-//! applies them, and the entries must hash to the certified header's `log_root`
-//! ([`ConsortiumSource::HistoryLog`]). The node's API serves no proof of the consortium's
-//! state key, so this is the way to learn it without trusting the node.
+//! A certificate is only ever checked against the voter set of its height
+//! (`docs/proofs.md`, "The voter set of a height"), never against genesis's because
+//! genesis's voters signed it: after a voter change, former voters are no quorum. That
+//! voter set is the consortium read with a state proof under the certified header's state
+//! root (`GET /v1/consortium?height=h`, [`verify_consortium_view`]), anchored so that the
+//! header does not vouch for its own signers: it must have genesis's voters (node ids and
+//! keys, [`ConsortiumSource::Genesis`]), or be where the public history log leads when
+//! followed from genesis through every membership change — every entry up to the certified
+//! log size is fetched, its governance events applied with the chaincode's own
+//! [`Consortium::apply_change`], and the entries must hash to the certified header's
+//! `log_root` ([`ConsortiumSource::HistoryLog`]). Only then is the certificate checked.
 
 use crate::node_client::{NodeClient, NodeClientError};
 use crate::views::{
-    CheckpointView, CodeView, LogProof, PoolView, ReadAt, Status, TokenHistoryView, TokenView,
-    TxDetail, TxStatus,
+    CheckpointView, CodeView, ConsortiumView, LogProof, PageEntry, PoolView, ReadAt, Status,
+    TokenHistoryView, TokenView, TxDetail, TxStatus,
 };
 use couponcactus_chaincode::block::{BlockHeader, CertificateError, verify_block_inclusion};
 use couponcactus_chaincode::commitment::{ProvenValue, StateProofError, verify_state_proof};
@@ -35,7 +39,7 @@ use couponcactus_chaincode::history::{
 };
 use couponcactus_chaincode::ids::{ChainId, Hash32, TokenId};
 use couponcactus_chaincode::state::{StateKey, StateValue};
-use couponcactus_chaincode::types::{Consortium, GovernanceChange};
+use couponcactus_chaincode::types::Consortium;
 use couponcactus_genesis::Genesis;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
@@ -287,6 +291,59 @@ pub fn verify_token_view(view: &TokenView) -> Result<&BlockHeader> {
     )
 }
 
+/// A key proven absent: the state proof of a keyed read's 404 (`value: null`), checked
+/// against the state root of the header it came with ([`verify_absence`]). Tie the header
+/// to a certificate with [`ProofVerifier::absence`] before believing it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvenAbsence {
+    /// What was looked up, for people (`token spring/7`, `code 3fa0…`).
+    pub what: String,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// The key's proof, with no value.
+    pub proof: ProvenValue,
+}
+
+impl ProvenAbsence {
+    /// The key proven absent.
+    pub fn key(&self) -> &StateKey {
+        &self.proof.key
+    }
+
+    /// The height it is absent at.
+    pub fn height(&self) -> u64 {
+        self.at.height
+    }
+}
+
+/// Checks a keyed read's "not found": the proof is for `key` (the key that was asked for,
+/// not one the node chose) with no value, at the read's height, and leads to the state
+/// root of the header it came with. `height`, when the read asked for one, must be the
+/// height read.
+pub fn verify_absence(
+    what: &str,
+    key: &StateKey,
+    height: Option<u64>,
+    at: &ReadAt,
+    proof: &ProvenValue,
+) -> Result<ProvenAbsence> {
+    if let Some(h) = height.filter(|h| *h != at.height) {
+        return Err(mismatch(
+            what,
+            format!(
+                "asked at height {h}, the node answered for height {}",
+                at.height
+            ),
+        ));
+    }
+    check_proven(what, at, proof, key, None)?;
+    Ok(ProvenAbsence {
+        what: what.to_string(),
+        at: at.clone(),
+        proof: proof.clone(),
+    })
+}
+
 /// Checks a code lookup: the code-index entry's proof and, for unique codes, the token's,
 /// both at the same height.
 pub fn verify_code_view(view: &CodeView) -> Result<&BlockHeader> {
@@ -460,9 +517,10 @@ pub fn verify_token_history(view: &TokenHistoryView) -> Result<Option<&BlockHead
     Ok(Some(header))
 }
 
-/// Checks a checkpoint against `consortium`: the certificate verifies (a quorum of distinct
-/// voters, strictly verifying signatures, this chain) and certifies the header shown.
-/// Returns the signers' node ids.
+/// Checks a checkpoint against `consortium`, which must be the consortium of the
+/// certificate's height (see [`ProofVerifier::consortium_at`]): the certificate verifies (a
+/// quorum of distinct voters, strictly verifying signatures, this chain) and certifies the
+/// header shown. Returns the signers' node ids.
 pub fn verify_checkpoint(
     chain_id: &ChainId,
     consortium: &Consortium,
@@ -474,6 +532,13 @@ pub fn verify_checkpoint(
             height: cert.height,
             source,
         })?;
+    check_certified_header(checkpoint)?;
+    Ok(cert.signatures.iter().map(|s| s.node_id).collect())
+}
+
+/// The header shown with a certificate is the one it signs (height and hash).
+fn check_certified_header(checkpoint: &CheckpointView) -> Result<()> {
+    let cert = &checkpoint.certificate;
     let header = &checkpoint.header;
     if header.height != cert.height || header.hash() != cert.block_hash {
         return Err(mismatch(
@@ -487,7 +552,7 @@ pub fn verify_checkpoint(
             ),
         ));
     }
-    Ok(cert.signatures.iter().map(|s| s.node_id).collect())
+    Ok(())
 }
 
 /// Checks that `headers` (heights `lower.height + 1 ..`, in order) each link to the one
@@ -524,29 +589,41 @@ pub fn verify_header_chain(lower: &BlockHeader, headers: &[BlockHeader]) -> Resu
     Ok(prev)
 }
 
-/// Applies one governance change to the consortium the way the chaincode does.
-pub fn apply_governance(consortium: &mut Consortium, change: &GovernanceChange) {
-    match change {
-        GovernanceChange::AddOrg { org, .. } => {
-            if let Err(at) = consortium.orgs.binary_search(org) {
-                consortium.orgs.insert(at, org.clone());
-            }
-        }
-        GovernanceChange::AddNode { node } => {
-            let at = consortium
-                .nodes
-                .partition_point(|n| n.node_id < node.node_id);
-            consortium.nodes.insert(at, node.clone());
-        }
-        GovernanceChange::RemoveNode { node_id } => {
-            consortium.nodes.retain(|n| n.node_id != *node_id);
-            let at = consortium
-                .retired_node_ids
-                .partition_point(|id| id < node_id);
-            consortium.retired_node_ids.insert(at, *node_id);
-        }
-        GovernanceChange::UpdateParams { .. } => {}
+/// Checks a consortium read against the certified header of its height: read at that
+/// height, under its state root, with a state proof of the `consortium` key holding the
+/// consortium shown. Returns the consortium (still to be anchored: the header alone cannot
+/// vouch for the voters that certify it).
+pub fn verify_consortium_view(view: &ConsortiumView, header: &BlockHeader) -> Result<Consortium> {
+    let what = format!("the consortium at height {}", header.height);
+    let at = ReadAt {
+        height: view.height,
+        state_root: view.state_root,
+        header: view.header.clone(),
+    };
+    if view.header.as_ref() != Some(header) {
+        return Err(mismatch(
+            &what,
+            "it was read under another header than the certified one",
+        ));
     }
+    check_proven(
+        &what,
+        &at,
+        &view.proof,
+        &StateKey::Consortium,
+        Some(&StateValue::Consortium(view.consortium.clone())),
+    )?;
+    Ok(view.consortium.clone())
+}
+
+/// The voters of a consortium as a certificate counts them: node ids with their keys.
+fn voter_keys(c: &Consortium) -> Vec<(u64, couponcactus_chaincode::ids::PublicKey)> {
+    c.voters().map(|n| (n.node_id, n.node_key)).collect()
+}
+
+/// Whether two consortia have the same voters (ids and keys).
+pub fn same_voters(a: &Consortium, b: &Consortium) -> bool {
+    voter_keys(a) == voter_keys(b)
 }
 
 /// The consortium rebuilt from the history log: genesis's, with every governance change
@@ -574,6 +651,20 @@ impl ConsortiumReplay {
 
     /// Replays the log entry at `log_index` (entries must come in order, from 0).
     pub fn push(&mut self, log_index: u64, leaf: &HistoryLeaf) -> Result<()> {
+        self.push_withheld(log_index, leaf_hash(&encode(leaf)))?;
+        for event in leaf.outcome.events().unwrap_or_default() {
+            if let Event::GovernanceApplied { change, .. } = event {
+                self.consortium.apply_change(change);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts an entry the reader may not see (its leaf hash only) towards the log's root.
+    /// Governance entries are public, so a withheld entry changes no voter set; a node
+    /// that withheld one anyway is caught where the replayed consortium is compared with
+    /// the consortium proven at the certified height.
+    pub fn push_withheld(&mut self, log_index: u64, leaf_hash: Hash32) -> Result<()> {
         if log_index != self.log.size {
             return Err(mismatch(
                 "history log",
@@ -581,12 +672,7 @@ impl ConsortiumReplay {
             ));
         }
         let mut sink = Vec::new();
-        self.log.append(leaf_hash(&encode(leaf)), &mut sink);
-        for event in leaf.outcome.events().unwrap_or_default() {
-            if let Event::GovernanceApplied { change, .. } = event {
-                apply_governance(&mut self.consortium, change);
-            }
-        }
+        self.log.append(leaf_hash, &mut sink);
         Ok(())
     }
 
@@ -609,13 +695,16 @@ impl ConsortiumReplay {
     }
 }
 
-/// Where the voter set a certificate was checked against came from.
+/// Where the voter set a certificate was checked against came from. Either way it is the
+/// consortium of the certificate's height, proven under the certified header's state root;
+/// this says what anchors it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "source")]
 pub enum ConsortiumSource {
-    /// The genesis file's voters.
+    /// Its voters are the genesis file's (node ids and keys).
     Genesis,
-    /// Genesis plus every governance change in the certified history log.
+    /// Its voters are where genesis and every governance change in the certified history
+    /// log lead.
     HistoryLog {
         /// Log entries replayed.
         log_size: u64,
@@ -709,44 +798,69 @@ impl<'a> ProofVerifier<'a> {
                 .client
                 .log_entries(from, Some(certified.log_size))
                 .await?;
-            if page.entries.is_empty() {
+            if page.entries.is_empty() && page.withheld.is_empty() {
                 return Err(mismatch(
                     "history log",
                     format!("the node returned no entries from {from}"),
                 ));
             }
-            for entry in &page.entries {
-                replay.push(entry.log_index, &entry.leaf)?;
+            for entry in page.in_order() {
+                match entry {
+                    PageEntry::Shown(e) => replay.push(e.log_index, &e.leaf)?,
+                    PageEntry::Withheld(w) => replay.push_withheld(w.log_index, w.leaf_hash)?,
+                }
             }
         }
         replay.finish(certified)
     }
 
-    /// The latest checkpoint at or above `height`, with its certificate verified.
+    /// The consortium in force at `header`'s height (the voter set a certificate of that
+    /// height is checked against): read with its state proof under the header's state root,
+    /// and anchored — the voters of genesis, or those the certified history log leads to
+    /// from genesis (module doc).
+    pub async fn consortium_at(
+        &self,
+        header: &BlockHeader,
+    ) -> Result<(Consortium, ConsortiumSource)> {
+        let view = self.client.consortium(Some(header.height)).await?;
+        let proven = verify_consortium_view(&view, header)?;
+        if same_voters(&proven, self.anchor.genesis_consortium()) {
+            return Ok((proven, ConsortiumSource::Genesis));
+        }
+        // Membership changed since genesis: follow it through the history log.
+        let replayed = self.consortium_from_log(header).await?;
+        if !same_voters(&proven, &replayed) {
+            return Err(mismatch(
+                format!("the consortium at height {}", header.height),
+                format!(
+                    "the state proves voters {:?}, the certified history log leads from genesis to {:?}",
+                    voter_keys(&proven).iter().map(|v| v.0).collect::<Vec<_>>(),
+                    voter_keys(&replayed)
+                        .iter()
+                        .map(|v| v.0)
+                        .collect::<Vec<_>>()
+                ),
+            ));
+        }
+        let source = ConsortiumSource::HistoryLog {
+            log_size: header.log_size,
+        };
+        Ok((proven, source))
+    }
+
+    /// The latest checkpoint at or above `height`, with its certificate verified against
+    /// the voter set of the certificate's own height ([`Self::consortium_at`]). Returns the
+    /// checkpoint, the signers, the voters and what anchors them.
     pub async fn certified_checkpoint(
         &self,
         height: u64,
     ) -> Result<(CheckpointView, Vec<u64>, Vec<u64>, ConsortiumSource)> {
         let cp = self.checkpoint_at_least(height).await?;
-        let chain = self.anchor.chain_id();
-        let genesis = self.anchor.genesis_consortium();
-        let voters = |c: &Consortium| c.voters().map(|n| n.node_id).collect::<Vec<_>>();
-        match verify_checkpoint(chain, genesis, &cp) {
-            Ok(signers) => Ok((cp, signers, voters(genesis), ConsortiumSource::Genesis)),
-            Err(VerifyError::Certificate {
-                source: CertificateError::NotAVoter(_) | CertificateError::NoQuorum { .. },
-                ..
-            }) => {
-                // The voters may have changed by governance since genesis.
-                let consortium = self.consortium_from_log(&cp.header).await?;
-                let signers = verify_checkpoint(chain, &consortium, &cp)?;
-                let source = ConsortiumSource::HistoryLog {
-                    log_size: cp.header.log_size,
-                };
-                Ok((cp, signers, voters(&consortium), source))
-            }
-            Err(e) => Err(e),
-        }
+        check_certified_header(&cp)?;
+        let (consortium, source) = self.consortium_at(&cp.header).await?;
+        let signers = verify_checkpoint(self.anchor.chain_id(), &consortium, &cp)?;
+        let voters = consortium.voters().map(|n| n.node_id).collect();
+        Ok((cp, signers, voters, source))
     }
 
     /// Ties `header` to a certified block: waits for a certificate at or above its height,
@@ -835,6 +949,20 @@ impl<'a> ProofVerifier<'a> {
         self.certify_header(header).await
     }
 
+    /// Checks a "not found" end to end: the absence proof ([`NodeClientError::Absent`],
+    /// checked by the client against the answer's state root) again, and its header tied to
+    /// a certified block.
+    pub async fn absence(&self, absence: &ProvenAbsence) -> Result<Certified> {
+        let header = check_proven(
+            &absence.what,
+            &absence.at,
+            &absence.proof,
+            &absence.proof.key,
+            None,
+        )?;
+        self.certify_header(header).await
+    }
+
     /// The header at `height`, which must carry the log root and size a proof is against.
     async fn log_header(&self, what: &str, log: &LogProof) -> Result<BlockHeader> {
         let header = self.client.block(log.at_height).await?.header;
@@ -882,7 +1010,9 @@ mod tests {
     use couponcactus_chaincode::ledger::{Block, Ledger};
     use couponcactus_chaincode::testkit;
     use couponcactus_chaincode::tx::{SignedTx, TxKind};
-    use couponcactus_chaincode::types::{NodeRecord, PoolAction, PoolKind, TokenStatus};
+    use couponcactus_chaincode::types::{
+        GovernanceChange, NodeRecord, PoolAction, PoolKind, TokenStatus,
+    };
 
     /// A chain in memory with real proofs: a pool with issued codes, one token allocated
     /// and redeemed, and the blocks, results and history needed to prove any of it.
@@ -1347,18 +1477,9 @@ mod tests {
             p2p_addr: "/ip4/127.0.0.1/tcp/1".into(),
             voter: true,
         };
-        apply_governance(
-            &mut consortium,
-            &GovernanceChange::AddNode { node: node(3) },
-        );
-        apply_governance(
-            &mut consortium,
-            &GovernanceChange::AddNode { node: node(2) },
-        );
-        apply_governance(
-            &mut consortium,
-            &GovernanceChange::RemoveNode { node_id: 1 },
-        );
+        consortium.apply_change(&GovernanceChange::AddNode { node: node(3) });
+        consortium.apply_change(&GovernanceChange::AddNode { node: node(2) });
+        consortium.apply_change(&GovernanceChange::RemoveNode { node_id: 1 });
         assert_eq!(
             consortium.voters().map(|n| n.node_id).collect::<Vec<_>>(),
             vec![2, 3]
@@ -1472,5 +1593,390 @@ mod tests {
                 .push(3, &leaves[0])
                 .is_err()
         );
+    }
+
+    // ---- certificates against the voter set of their own height; absences (issue 14) --------
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    /// A stand-in node on 127.0.0.1 answering each GET whose path and query is listed with
+    /// 200 and its JSON (404 otherwise), one connection per request.
+    fn routed_node(routes: Vec<(String, String)>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let target = head.split(' ').nth(1).unwrap_or_default();
+                let (status, body) = match routes.iter().find(|(path, _)| path == target) {
+                    Some((_, json)) => (200, json.clone()),
+                    None => (
+                        404,
+                        format!(r#"{{"error":{{"code":"not_found","message":"no {target}"}}}}"#),
+                    ),
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(answer.as_bytes());
+            }
+        });
+        url
+    }
+
+    fn route(path: &str, value: &impl Serialize) -> (String, String) {
+        (path.to_string(), serde_json::to_string(value).unwrap())
+    }
+
+    fn node_of(id: u64, org: &str) -> NodeRecord {
+        NodeRecord {
+            node_id: id,
+            org: testkit::org(org),
+            node_key: testkit::public(200 + id as u8),
+            p2p_addr: format!("/ip4/127.0.0.1/tcp/{}", 7200 + id),
+            voter: true,
+        }
+    }
+
+    /// A chain founded by three voters (nodes 1 to 3, keys seeds 201 to 203) whose
+    /// membership changes by governance, one tx per block: node 3 removed (blocks 1 and 2),
+    /// node 4 added (blocks 3 and 4), org `umbrella` admitted (blocks 5 and 6).
+    struct VoterChange {
+        genesis: Genesis,
+        ledger: Ledger,
+        blocks: Vec<Block>,
+        txs: Vec<SignedTx>,
+        leaves: Vec<HistoryLeaf>,
+    }
+
+    impl VoterChange {
+        fn new() -> VoterChange {
+            let mut initial = testkit::genesis();
+            initial.nodes = (1..=3).map(|id| node_of(id, "acme")).collect();
+            let genesis = Genesis::new(initial).unwrap();
+            let mut ledger = Ledger::from_genesis(&genesis.initial, genesis.hash()).unwrap();
+            let b = TxBuilder::with_first_nonce(genesis.initial.chain_id.clone(), 1)
+                .validity_ms(3_600_000);
+            let now = genesis.initial.genesis_time_ms;
+            let changes = [
+                GovernanceChange::RemoveNode { node_id: 3 },
+                GovernanceChange::AddNode {
+                    node: node_of(4, "globex"),
+                },
+                GovernanceChange::AddOrg {
+                    org: testkit::org("umbrella"),
+                    name: "Umbrella".into(),
+                    admin_key: testkit::public(5),
+                },
+            ];
+            let (mut blocks, mut txs) = (Vec::new(), Vec::new());
+            for change in changes {
+                let propose = b
+                    .body_at(
+                        TxKind::ProposeGovernance(
+                            couponcactus_chaincode::tx::ProposeGovernanceTx { change },
+                        ),
+                        now,
+                    )
+                    .sign(&testkit::key(1));
+                let approve = b
+                    .body_at(
+                        TxKind::ApproveGovernance(
+                            couponcactus_chaincode::tx::ApproveGovernanceTx {
+                                proposal: propose.id(),
+                            },
+                        ),
+                        now,
+                    )
+                    .sign(&testkit::key(2));
+                for tx in [propose, approve] {
+                    let time = now + 1_000 * (blocks.len() as u64 + 1);
+                    blocks.push(ledger.propose(1, time, vec![tx.clone()]).unwrap());
+                    txs.push(tx);
+                }
+            }
+            let mut replayed = Ledger::from_genesis(&genesis.initial, genesis.hash()).unwrap();
+            let mut leaves = Vec::new();
+            for block in &blocks {
+                for (i, r) in replayed.replay(block).unwrap().into_iter().enumerate() {
+                    leaves.push(HistoryLeaf {
+                        tx_id: r.tx_id,
+                        height: block.header.height,
+                        index: i as u32,
+                        outcome: r.outcome,
+                    });
+                }
+            }
+            VoterChange {
+                genesis,
+                ledger,
+                blocks,
+                txs,
+                leaves,
+            }
+        }
+
+        fn header(&self, height: u64) -> BlockHeader {
+            self.blocks[(height - 1) as usize].header.clone()
+        }
+
+        /// The consortium in the chaincode's state after block `height`, with its proof.
+        fn consortium_view(&self, height: u64) -> ConsortiumView {
+            let proof = prove(&self.ledger.tree, &StateKey::Consortium, height).unwrap();
+            let Some(StateValue::Consortium(consortium)) = proof.value.clone() else {
+                panic!("no consortium at {height}");
+            };
+            let header = self.header(height);
+            ConsortiumView {
+                height,
+                state_root: header.state_root,
+                header: Some(header),
+                consortium,
+                proof,
+            }
+        }
+
+        /// A certificate of block `height` signed by the nodes `signers` (ascending).
+        fn checkpoint(&self, height: u64, signers: &[u64]) -> CheckpointView {
+            let header = self.header(height);
+            let chain = &self.genesis.initial.chain_id;
+            let hash = header.hash();
+            CheckpointView {
+                certificate: Certificate {
+                    chain_id: chain.clone(),
+                    height,
+                    block_hash: hash,
+                    signatures: signers
+                        .iter()
+                        .map(|id| {
+                            sign_checkpoint(
+                                &testkit::key(200 + *id as u8),
+                                *id,
+                                chain,
+                                height,
+                                &hash,
+                            )
+                        })
+                        .collect(),
+                },
+                header,
+            }
+        }
+
+        /// `GET /v1/log/entries?from=0&to=N` of the first `n` entries.
+        fn log_route(&self, n: u64) -> (String, String) {
+            let entries: Vec<crate::views::LogEntry> = (0..n as usize)
+                .map(|i| crate::views::LogEntry {
+                    log_index: i as u64,
+                    leaf: self.leaves[i].clone(),
+                    tx: self.txs[i].clone(),
+                })
+                .collect();
+            let page = serde_json::json!({"from": 0, "to": n, "log_size": n, "entries": entries});
+            route(&format!("/v1/log/entries?from=0&to={n}"), &page)
+        }
+
+        /// A node serving `checkpoint` as its latest, the consortium `view` at its height, and
+        /// the history log up to it.
+        fn node(&self, checkpoint: &CheckpointView, view: &ConsortiumView) -> NodeClient {
+            let height = checkpoint.certificate.height;
+            let url = routed_node(vec![
+                route("/v1/checkpoints/latest", checkpoint),
+                route(&format!("/v1/consortium?height={height}"), view),
+                self.log_route(checkpoint.header.log_size),
+            ]);
+            NodeClient::new(&url, self.genesis.initial.chain_id.clone()).unwrap()
+        }
+    }
+
+    fn voter_ids(c: &Consortium) -> Vec<u64> {
+        c.voters().map(|n| n.node_id).collect()
+    }
+
+    #[test]
+    fn the_consortium_replayed_from_the_log_is_the_chaincodes_at_every_height() {
+        let c = VoterChange::new();
+        let genesis = TrustAnchor::from_genesis(&c.genesis)
+            .genesis_consortium()
+            .clone();
+        assert_eq!(voter_ids(&genesis), vec![1, 2, 3]);
+        for height in 1..=c.blocks.len() as u64 {
+            let header = c.header(height);
+            let mut replay = ConsortiumReplay::new(genesis.clone());
+            for (i, leaf) in c.leaves.iter().take(header.log_size as usize).enumerate() {
+                replay.push(i as u64, leaf).unwrap();
+            }
+            let executed = c.consortium_view(height).consortium;
+            assert_eq!(replay.finish(&header).unwrap(), executed, "height {height}");
+        }
+        let last = c.consortium_view(6).consortium;
+        assert_eq!(voter_ids(&last), vec![1, 2, 4]);
+        assert_eq!(last.retired_node_ids, vec![3]);
+        assert!(last.orgs.contains(&testkit::org("umbrella")), "{last:?}");
+        // Each change applied in the approving block, as the chaincode applied it.
+        assert_eq!(voter_ids(&c.consortium_view(1).consortium), vec![1, 2, 3]);
+        assert_eq!(voter_ids(&c.consortium_view(2).consortium), vec![1, 2]);
+        assert_eq!(voter_ids(&c.consortium_view(4).consortium), vec![1, 2, 4]);
+    }
+
+    #[test]
+    fn a_certificate_counts_only_the_voters_of_its_own_height() {
+        let c = VoterChange::new();
+        let anchor = TrustAnchor::from_genesis(&c.genesis);
+        let chain = anchor.chain_id().clone();
+        let view = c.consortium_view(4);
+        let verify = |client: &NodeClient| {
+            block_on(
+                ProofVerifier::new(client, &anchor)
+                    .certificate_wait(Duration::ZERO)
+                    .certified_checkpoint(4),
+            )
+        };
+
+        // Former voters 1 and 3 are a quorum of the genesis voters, not of height 4's
+        // (1, 2 and 4): their certificate must not count.
+        let stale = c.checkpoint(4, &[1, 3]);
+        assert!(verify_checkpoint(&chain, anchor.genesis_consortium(), &stale).is_ok());
+        let err = verify(&c.node(&stale, &view)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                VerifyError::Certificate {
+                    height: 4,
+                    source: CertificateError::NotAVoter(3)
+                }
+            ),
+            "{err}"
+        );
+        // Node 1 alone is no quorum of three voters either.
+        let alone = c.checkpoint(4, &[1]);
+        assert!(matches!(
+            verify(&c.node(&alone, &view)),
+            Err(VerifyError::Certificate {
+                source: CertificateError::NoQuorum { .. },
+                ..
+            })
+        ));
+
+        // The voters of height 4 certify it; their set is anchored through the history log.
+        let good = c.checkpoint(4, &[1, 4]);
+        let (cp, signers, voters, source) = verify(&c.node(&good, &view)).unwrap();
+        assert_eq!(cp, good);
+        assert_eq!((signers, voters), (vec![1, 4], vec![1, 2, 4]));
+        assert_eq!(source, ConsortiumSource::HistoryLog { log_size: 4 });
+
+        // A node that shows the genesis consortium at height 4 (so that 1 and 3 would
+        // count) cannot prove it under height 4's state root.
+        let mut forged = view.clone();
+        forged.consortium = anchor.genesis_consortium().clone();
+        forged.proof.value = Some(StateValue::Consortium(forged.consortium.clone()));
+        assert!(matches!(
+            verify(&c.node(&stale, &forged)),
+            Err(VerifyError::StateProof { .. })
+        ));
+        // Nor with the consortium of another height.
+        let other = c.consortium_view(1);
+        assert!(matches!(
+            verify(&c.node(&stale, &other)),
+            Err(VerifyError::Mismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn certificates_before_any_change_are_anchored_to_genesis() {
+        let c = VoterChange::new();
+        let anchor = TrustAnchor::from_genesis(&c.genesis);
+        // Block 1 only proposes: the founding voters are still in force.
+        let cp = c.checkpoint(1, &[2, 3]);
+        let client = c.node(&cp, &c.consortium_view(1));
+        let (_, signers, voters, source) = block_on(
+            ProofVerifier::new(&client, &anchor)
+                .certificate_wait(Duration::ZERO)
+                .certified_checkpoint(1),
+        )
+        .unwrap();
+        assert_eq!((signers, voters), (vec![2, 3], vec![1, 2, 3]));
+        assert_eq!(source, ConsortiumSource::Genesis);
+        // From block 2 on node 3 is retired: with 1, it no longer certifies.
+        let cp = c.checkpoint(2, &[1, 3]);
+        let client = c.node(&cp, &c.consortium_view(2));
+        assert!(
+            block_on(
+                ProofVerifier::new(&client, &anchor)
+                    .certificate_wait(Duration::ZERO)
+                    .certified_checkpoint(2),
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn an_absence_is_believed_once_proven_and_certified() {
+        let f = Fixture::new();
+        let anchor = TrustAnchor::from_genesis(&f.genesis);
+        let missing = StateKey::Token(TokenId {
+            pool: f.pool.clone(),
+            serial: 99,
+        });
+        let proof = prove(&f.ledger.tree, &missing, 5).unwrap();
+        assert_eq!(proof.value, None);
+        let absence = verify_absence("token spring/99", &missing, None, &f.at(5), &proof).unwrap();
+        assert_eq!((absence.key(), absence.height()), (&missing, 5));
+        let consortium = {
+            let proof = prove(&f.ledger.tree, &StateKey::Consortium, 5).unwrap();
+            let Some(StateValue::Consortium(consortium)) = proof.value.clone() else {
+                panic!("no consortium");
+            };
+            ConsortiumView {
+                height: 5,
+                state_root: f.header(5).state_root,
+                header: Some(f.header(5)),
+                consortium,
+                proof,
+            }
+        };
+        let url = routed_node(vec![
+            route("/v1/checkpoints/latest", &f.certificate(5, &[200])),
+            route("/v1/consortium?height=5", &consortium),
+        ]);
+        let client = NodeClient::new(&url, anchor.chain_id().clone()).unwrap();
+        let verifier = ProofVerifier::new(&client, &anchor).certificate_wait(Duration::ZERO);
+        let certified = block_on(verifier.absence(&absence)).unwrap();
+        assert_eq!((certified.height, certified.certified_height), (5, 5));
+        assert_eq!(certified.consortium, ConsortiumSource::Genesis);
+
+        // Tampered: a sibling flipped, the absence of a key that exists, another height.
+        let mut sibling = absence.clone();
+        sibling.proof.proof.siblings[0].0[0] ^= 1;
+        assert!(matches!(
+            block_on(verifier.absence(&sibling)),
+            Err(VerifyError::StateProof { .. })
+        ));
+        let present = StateKey::Token(TokenId {
+            pool: f.pool.clone(),
+            serial: 0,
+        });
+        let mut exists = absence.clone();
+        exists.proof.key = present.clone();
+        assert!(block_on(verifier.absence(&exists)).is_err());
+        assert!(verify_absence("token", &present, None, &f.at(5), &exists.proof).is_err());
+        assert!(verify_absence("token", &missing, Some(4), &f.at(5), &proof).is_err());
+        // A proof of height 5 is no proof at height 2.
+        assert!(verify_absence("token", &missing, None, &f.at(2), &proof).is_err());
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! Every type also serializes back to the same JSON, which is what `cactus --json` prints.
 
-use couponcactus_chaincode::block::{BlockHeader, BlockInclusionProof, Certificate};
+use couponcactus_chaincode::block::{BlockHeader, BlockInclusionProof, Certificate, WithheldTx};
 use couponcactus_chaincode::commitment::ProvenValue;
 use couponcactus_chaincode::execute::{Event, TxOutcome, TxResult};
 use couponcactus_chaincode::history::HistoryLeaf;
@@ -36,6 +36,20 @@ pub struct ErrorBody {
 pub struct ErrorResponse {
     /// The error.
     pub error: ErrorBody,
+}
+
+/// The 404 of a keyed read (`GET /v1/pools/{id}`, `/v1/tokens/{pool}/{serial}`,
+/// `/v1/codes/{code_hash}/token`, `/v1/keys/{key}`, and the redemption reads): the error,
+/// and the proof that the key read holds no value at `at.height` (`proof.value` is null).
+/// [`crate::NodeClient`] checks it and answers [`crate::NodeClientError::Absent`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotFoundView {
+    /// `code` is `not_found`.
+    pub error: ErrorBody,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// The key's proof, value null.
+    pub proof: ProvenValue,
 }
 
 /// A divergence a node saw: another node signed a different block hash at a height.
@@ -261,13 +275,19 @@ pub struct BlockView {
     pub hash: Hash32,
     /// The header.
     pub header: BlockHeader,
-    /// The signed txs, in order.
+    /// The signed txs the reader may see, in block order.
     pub txs: Vec<SignedTx>,
-    /// One result per tx.
+    /// One result per tx shown.
     pub results: Vec<TxResult>,
     /// The block's own checkpoint certificate, once certified (nodes that serve it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<Certificate>,
+    /// The txs the reader may not see, as leaf hashes (empty for an auditor); with the
+    /// shown ones they hash to the header's roots ([`verify_redacted_body`]).
+    ///
+    /// [`verify_redacted_body`]: couponcactus_chaincode::block::verify_redacted_body
+    #[serde(default)]
+    pub withheld: Vec<WithheldTx>,
 }
 
 /// `GET /v1/blocks?from=H&limit=N` as JSON: consecutive blocks with results and
@@ -473,7 +493,7 @@ pub struct ConsistencyView {
     pub proof: Vec<Hash32>,
 }
 
-/// One entry of `GET /v1/log/entries`.
+/// One entry of `GET /v1/log/entries` the reader may see.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Position in the log.
@@ -482,6 +502,42 @@ pub struct LogEntry {
     pub leaf: HistoryLeaf,
     /// The signed tx.
     pub tx: SignedTx,
+}
+
+/// An entry of `GET /v1/log/entries` the reader may not see: its leaf hash only.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithheldEntry {
+    /// Position in the log.
+    pub log_index: u64,
+    /// `H(0x00 ‖ encode(leaf))`, as the log's root commits to it.
+    pub leaf_hash: Hash32,
+}
+
+/// A page's entries in log order: shown ones with their tx, withheld ones as leaf hashes.
+#[derive(Clone, Copy, Debug)]
+pub enum PageEntry<'a> {
+    /// An entry the reader may see.
+    Shown(&'a LogEntry),
+    /// An entry the reader may not see.
+    Withheld(&'a WithheldEntry),
+}
+
+impl PageEntry<'_> {
+    /// Its position in the log.
+    pub fn log_index(&self) -> u64 {
+        match self {
+            PageEntry::Shown(e) => e.log_index,
+            PageEntry::Withheld(w) => w.log_index,
+        }
+    }
+
+    /// Its leaf hash (computed for a shown entry).
+    pub fn leaf_hash(&self) -> Hash32 {
+        match self {
+            PageEntry::Shown(e) => e.leaf.hash(),
+            PageEntry::Withheld(w) => w.leaf_hash,
+        }
+    }
 }
 
 /// `GET /v1/log/entries`.
@@ -493,11 +549,28 @@ pub struct LogEntriesView {
     pub to: u64,
     /// The log's current size.
     pub log_size: u64,
-    /// The entries `from..to`.
+    /// The entries of `from..to` the reader may see.
     pub entries: Vec<LogEntry>,
+    /// The entries of `from..to` the reader may not see (older nodes send none).
+    #[serde(default)]
+    pub withheld: Vec<WithheldEntry>,
     /// Where the next page starts, if the range asked for went further.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next: Option<u64>,
+}
+
+impl LogEntriesView {
+    /// Every entry of the page in log order, shown and withheld ones merged.
+    pub fn in_order(&self) -> Vec<PageEntry<'_>> {
+        let mut all: Vec<PageEntry<'_>> = self
+            .entries
+            .iter()
+            .map(PageEntry::Shown)
+            .chain(self.withheld.iter().map(PageEntry::Withheld))
+            .collect();
+        all.sort_by_key(PageEntry::log_index);
+        all
+    }
 }
 
 /// `GET /v1/txs/prefix/{prefix}` and `GET /v1/keys/prefix/{prefix}`: the one full id a hex

@@ -289,6 +289,82 @@ mod tests {
         ));
     }
 
+    /// docs/encoding.md, "Genesis hash": its genesis file, vector and context string.
+    const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/encoding.md");
+
+    /// The lines of the first fenced block of the document whose info string is `info`.
+    fn doc_block(doc: &str, info: &str) -> String {
+        let mut lines = doc.lines().skip_while(|l| l.trim() != format!("```{info}"));
+        assert!(lines.next().is_some(), "{DOC_PATH} has no ```{info} block");
+        let body: Vec<&str> = lines.take_while(|l| l.trim() != "```").collect();
+        body.join("\n") + "\n"
+    }
+
+    /// The value of `key: value` in the document's genesis vector.
+    fn vector_field(doc: &str, key: &str) -> String {
+        doc_block(doc, "genesis-vector")
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .unwrap_or_else(|| panic!("the genesis vector has no `{key}` line"))
+            .trim()
+            .to_string()
+    }
+
+    #[test]
+    fn documented_genesis_vector_is_the_hash_of_its_toml() {
+        let doc = fs::read_to_string(DOC_PATH).expect("docs/encoding.md");
+        let genesis = Genesis::from_toml(&doc_block(&doc, "toml genesis"))
+            .expect("the documented genesis file is valid");
+        let (bytes, hash) = (hex::encode(encode(&genesis.initial)), genesis.hash());
+        let expected = format!("initial_state: {bytes}\ngenesis_hash: {hash}");
+        let documented = format!(
+            "initial_state: {}\ngenesis_hash: {}",
+            vector_field(&doc, "initial_state"),
+            vector_field(&doc, "genesis_hash")
+        );
+        assert_eq!(
+            documented, expected,
+            "docs/encoding.md's genesis vector is not its genesis file's (fix it by hand)"
+        );
+        let context = format!("context = \"{GENESIS_HASH_CONTEXT}\"");
+        assert!(
+            doc.contains(&context),
+            "docs/encoding.md does not give the genesis hash's {context}"
+        );
+        // The documented rule, by hand: derive_key(context, encode(InitialState)).
+        assert_eq!(
+            hash.0,
+            blake3::derive_key(GENESIS_HASH_CONTEXT, &encode(&genesis.initial))
+        );
+    }
+
+    /// What docs/encoding.md says of the genesis file: formatting, key order within a table
+    /// and unknown keys do not change the hash; the order of `[[orgs]]` tables does.
+    #[test]
+    fn genesis_hash_follows_the_documented_rules() {
+        let doc = fs::read_to_string(DOC_PATH).expect("docs/encoding.md");
+        let text = doc_block(&doc, "toml genesis");
+        let hash = Genesis::from_toml(&text).unwrap().hash();
+        let reformatted = format!("# a comment\nunknown_key = 1\n{text}")
+            .replace("max_batch_codes = 5000\n", "")
+            .replace(
+                "[params]\n",
+                "[params]\nmax_batch_codes   =   5_000 # reordered\n",
+            );
+        assert_ne!(reformatted, text);
+        assert_eq!(Genesis::from_toml(&reformatted).unwrap().hash(), hash);
+        let first_org = "[[orgs]]\nid = \"acme\"\nname = \"ACME\"\n";
+        let at = text.find(first_org).expect("acme's [[orgs]] table");
+        let end = text[at + 1..].find("[[orgs]]").expect("another org") + at + 1;
+        let swapped = format!("{}{}{}", &text[..at], &text[end..], &text[at..end]);
+        let swapped = Genesis::from_toml(&swapped).expect("orgs in another order");
+        assert_ne!(swapped.hash(), hash, "the order of [[orgs]] counts");
+        assert_eq!(
+            swapped.state_writes(),
+            Genesis::from_toml(&text).unwrap().state_writes()
+        );
+    }
+
     #[test]
     fn key_files_round_trip_with_private_permissions() {
         let dir = tempfile::tempdir().unwrap();

@@ -29,10 +29,13 @@ mod auth;
 mod chain;
 mod error;
 mod extract;
+mod limits;
 mod lookup;
 mod reads;
 mod redemptions;
+mod server;
 mod txs;
+mod visibility;
 
 #[cfg(test)]
 mod tests;
@@ -41,6 +44,7 @@ pub use auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, Reader, SIGNATURE_HEADER, TIME_HEA
 pub use chain::{BLOCK_RANGE_BYTES, BlockRecord, MAX_BLOCK_RANGE};
 pub use error::{ApiError, ErrorBody, ErrorResponse};
 pub use lookup::MIN_PREFIX_HEX;
+pub use server::{HttpLimits, OTHER_FDS, REFUSALS_IN_PROGRESS, ensure_fd_limit};
 
 use crate::node::NodeHandle;
 use auth::SecurityAddon;
@@ -56,7 +60,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -79,6 +82,8 @@ pub struct ApiOptions {
     /// How long a waiting batch waits for its txs to commit; txs not committed by then are
     /// reported `pending`.
     pub batch_commit_timeout: Duration,
+    /// Connection and request-head limits of the server (`[http]` in the config file).
+    pub http: HttpLimits,
 }
 
 impl Default for ApiOptions {
@@ -88,6 +93,7 @@ impl Default for ApiOptions {
             max_batch_body: 32 * 1024 * 1024,
             request_timeout: Duration::from_secs(60),
             batch_commit_timeout: Duration::from_secs(30),
+            http: HttpLimits::default(),
         }
     }
 }
@@ -110,16 +116,19 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
     let tx_limit = options.max_tx_body;
     let batch_limit = options.max_batch_body;
     let timeout = options.request_timeout;
+    let http = options.http.clone();
     let state = AppState {
         node,
         metrics,
         options: Arc::new(options),
     };
-    // Bodies are bounded by tower-http's limit per route (axum's own default is off); an
-    // oversize body is answered 413 `oversize`.
+    // Bodies are read whole, within their route's limit and the read timeout, by
+    // `limits::read_body` (axum's own limit is off): 413 `oversize` after a bounded drain,
+    // 408 `request_timeout`.
     let limited = |router: Router<AppState>, limit: usize| {
+        let policy = limits::BodyLimit::new(limit, &http);
         router
-            .layer(RequestBodyLimitLayer::new(limit))
+            .layer(middleware::from_fn_with_state(policy, limits::read_body))
             .layer(DefaultBodyLimit::disable())
     };
     let writes = Router::new()
@@ -168,20 +177,25 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         .fallback(fallback)
         .with_state(state)
         // Innermost first: the timeout, then JSON-shaped errors for everything below
-        // (timeouts, body limits, unknown routes, wrong methods), per-route metrics,
-        // tracing, and a caught panic becomes a JSON 500.
+        // (timeouts, unknown routes, wrong methods), the URI and header limits, per-route
+        // metrics, tracing, and a caught panic becomes a JSON 500.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             timeout,
         ))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(http.clone()),
+            limits::check_head,
+        ))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response))
 }
 
 /// Serves the API on `listener` with default [`ApiOptions`] until `shutdown` completes,
-/// then finishes the requests in flight.
+/// then closes idle connections, finishes the requests in flight and returns once every
+/// connection is closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     node: NodeHandle,
@@ -191,7 +205,8 @@ pub async fn serve(
     serve_with(listener, node, metrics, ApiOptions::default(), shutdown).await
 }
 
-/// [`serve`] with explicit options.
+/// [`serve`] with explicit options; connections within `options.http` ([`server`]: a
+/// connection cap with eviction of idle connections, head and idle timeouts).
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     node: NodeHandle,
@@ -200,11 +215,17 @@ pub async fn serve_with(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "HTTP API listening");
+        let max_connections = options.http.max_connections;
+        tracing::info!(%addr, max_connections, "HTTP API listening");
     }
-    axum::serve(listener, router_with(node, metrics, options))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = options.http.clone();
+    server::serve(
+        listener,
+        router_with(node, metrics, options),
+        limits,
+        shutdown,
+    )
+    .await
 }
 
 /// The OpenAPI document.

@@ -3,6 +3,7 @@
 //! Every field has a sane default except where a consortium node must be told (its id,
 //! genesis and key). `cactusd --dev` builds a complete configuration itself.
 
+use crate::api::{ApiOptions, HttpLimits};
 use crate::mempool::MempoolLimits;
 use crate::node::NodeOptions;
 use serde::{Deserialize, Serialize};
@@ -58,6 +59,9 @@ pub struct NodeConfig {
     /// Raft timing.
     #[serde(default)]
     pub raft: RaftConfig,
+    /// Limits of the HTTP API server.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 fn default_http() -> SocketAddr {
@@ -131,6 +135,80 @@ impl Default for RaftConfig {
     }
 }
 
+/// `[http]`: limits of the HTTP API server (docs/operations.md, "HTTP limits"); the
+/// defaults and their reasons are [`HttpLimits`]'.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Most connections open at once; at the cap the connection idle longest is closed.
+    pub max_connections: usize,
+    /// Longest a request head may take to arrive, ms.
+    pub header_read_timeout_ms: u64,
+    /// Longest a kept-alive connection stays open with no request, ms.
+    pub idle_timeout_ms: u64,
+    /// Longest a request body may take to arrive, ms (then 408).
+    pub body_read_timeout_ms: u64,
+    /// Longest request target, bytes (then 414).
+    pub max_uri_bytes: usize,
+    /// Most request headers (then 431).
+    pub max_headers: usize,
+    /// Most bytes of request headers (then 431).
+    pub max_header_bytes: usize,
+    /// Most bytes of an oversize body read and discarded before its 413.
+    pub max_drain_bytes: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        let d = HttpLimits::default();
+        HttpConfig {
+            max_connections: d.max_connections,
+            header_read_timeout_ms: d.header_read_timeout.as_millis() as u64,
+            idle_timeout_ms: d.idle_timeout.as_millis() as u64,
+            body_read_timeout_ms: d.body_read_timeout.as_millis() as u64,
+            max_uri_bytes: d.max_uri_bytes,
+            max_headers: d.max_headers,
+            max_header_bytes: d.max_header_bytes,
+            max_drain_bytes: d.max_drain_bytes,
+        }
+    }
+}
+
+impl HttpConfig {
+    /// The limits this section describes.
+    pub fn limits(&self) -> HttpLimits {
+        HttpLimits {
+            max_connections: self.max_connections,
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.body_read_timeout_ms),
+            max_uri_bytes: self.max_uri_bytes,
+            max_headers: self.max_headers,
+            max_header_bytes: self.max_header_bytes,
+            max_drain_bytes: self.max_drain_bytes,
+        }
+    }
+
+    /// Why the section is unusable: a zero cap or timeout would refuse every request.
+    fn check(&self) -> Result<(), String> {
+        let zero = [
+            ("max_connections", self.max_connections as u64),
+            ("header_read_timeout_ms", self.header_read_timeout_ms),
+            ("idle_timeout_ms", self.idle_timeout_ms),
+            ("body_read_timeout_ms", self.body_read_timeout_ms),
+            ("max_uri_bytes", self.max_uri_bytes as u64),
+            ("max_headers", self.max_headers as u64),
+            ("max_header_bytes", self.max_header_bytes as u64),
+        ]
+        .into_iter()
+        .find(|(_, value)| *value == 0);
+        match zero {
+            Some((key, _)) => Err(format!("[http] {key} must be above 0")),
+            None => Ok(()),
+        }
+    }
+}
+
 impl NodeConfig {
     /// Reads a config file; relative paths in it are resolved against its folder.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -141,6 +219,10 @@ impl NodeConfig {
         let mut config: NodeConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             path: path.into(),
             why: e.to_string(),
+        })?;
+        config.http.check().map_err(|why| ConfigError::Parse {
+            path: path.into(),
+            why,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
@@ -153,6 +235,14 @@ impl NodeConfig {
             }
         }
         Ok(config)
+    }
+
+    /// The HTTP API options this configuration describes.
+    pub fn api_options(&self) -> ApiOptions {
+        ApiOptions {
+            http: self.http.limits(),
+            ..ApiOptions::default()
+        }
     }
 
     /// The runtime options this configuration describes.
@@ -193,5 +283,31 @@ mod tests {
             NodeConfig::load(&path),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn http_section_sets_the_server_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let base = "node_id = 1\ndata_dir = \"d\"\ngenesis = \"g\"\nnode_key = \"k\"\n";
+        std::fs::write(&path, base).unwrap();
+        let c = NodeConfig::load(&path).unwrap();
+        assert_eq!(c.api_options().http, HttpLimits::default());
+        let section =
+            "[http]\nmax_connections = 256\nidle_timeout_ms = 5000\nmax_uri_bytes = 100\n";
+        std::fs::write(&path, format!("{base}{section}")).unwrap();
+        let limits = NodeConfig::load(&path).unwrap().api_options().http;
+        assert_eq!(limits.max_connections, 256);
+        assert_eq!(limits.idle_timeout, Duration::from_secs(5));
+        assert_eq!(limits.max_uri_bytes, 100);
+        assert_eq!(
+            limits.header_read_timeout,
+            HttpLimits::default().header_read_timeout
+        );
+        for bad in ["[http]\nmax_connections = 0\n", "[http]\nmax_conns = 5\n"] {
+            std::fs::write(&path, format!("{base}{bad}")).unwrap();
+            let error = NodeConfig::load(&path).unwrap_err();
+            assert!(matches!(error, ConfigError::Parse { .. }), "{error}");
+        }
     }
 }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use couponcactus_chaincode::tx::{RegisterKeyTx, TxBody, TxKind};
 use couponcactus_genesis::{Genesis, KeyFile};
+use couponcactus_node::api::{self, ApiOptions};
 use couponcactus_node::config::NodeConfig;
 use couponcactus_node::network::{self, NetworkConfig};
 use couponcactus_node::node::{
@@ -123,7 +124,7 @@ async fn main() -> Result<()> {
         .install_recorder()
         .context("installing the metrics recorder")?;
 
-    let (genesis, key, options, db_dir, http_addr, dev, p2p_addr) = if args.dev {
+    let (genesis, key, options, mut api_options, db_dir, http_addr, dev, p2p_addr) = if args.dev {
         let p2p = args
             .p2p_addr
             .clone()
@@ -140,6 +141,7 @@ async fn main() -> Result<()> {
             genesis,
             key,
             NodeOptions::default(),
+            ApiOptions::default(),
             layout.db(),
             http,
             Some(layout),
@@ -155,6 +157,7 @@ async fn main() -> Result<()> {
             genesis,
             key,
             config.options(),
+            config.api_options(),
             config.data_dir.clone(),
             http,
             None,
@@ -163,6 +166,8 @@ async fn main() -> Result<()> {
     } else {
         bail!("say what to run: `cactusd --dev --data-dir DIR` or `cactusd --config FILE`");
     };
+    // Before RocksDB and libp2p open theirs: room for every HTTP connection of the cap.
+    api::ensure_fd_limit(&mut api_options.http);
     std::fs::create_dir_all(&db_dir).with_context(|| format!("creating {}", db_dir.display()))?;
     let store = Store::open(&db_dir)
         .with_context(|| format!("opening the database in {}", db_dir.display()))?;
@@ -255,7 +260,7 @@ async fn main() -> Result<()> {
         }
         info!("shutting down");
     };
-    couponcactus_node::api::serve(listener, node.clone(), metrics, shutdown).await?;
+    api::serve_with(listener, node.clone(), metrics, api_options, shutdown).await?;
     node.shutdown();
     match consensus.join() {
         Ok(Ok(())) => Ok(()),
@@ -305,11 +310,23 @@ async fn register_dev_keys(node: &NodeHandle, layout: &DevLayout) -> Result<()> 
         if state_has_key {
             continue;
         }
+        // A consortium auditor needs a governance quorum: the dev org is the whole
+        // consortium, so its admin's proposal takes effect at once.
+        let kind = if role == couponcactus_chaincode::types::Role::Auditor {
+            TxKind::ProposeGovernance(couponcactus_chaincode::tx::ProposeGovernanceTx {
+                change: couponcactus_chaincode::types::GovernanceChange::AddAuditor {
+                    org: couponcactus_chaincode::ids::OrgId("dev".into()),
+                    key,
+                },
+            })
+        } else {
+            TxKind::RegisterKey(RegisterKeyTx { key, role })
+        };
         let body = TxBody {
             chain_id: node.chain_id().clone(),
             nonce: i as u64,
             valid_until_ms: now_ms() + 60_000,
-            kind: TxKind::RegisterKey(RegisterKeyTx { key, role }),
+            kind,
         };
         match node.submit(body.sign(&admin), true).await? {
             SubmitOutcome::Committed(c) if c.result.outcome.events().is_some() => {}

@@ -1452,7 +1452,7 @@ mod tests {
                 &admin,
                 TxKind::RegisterKey(RegisterKeyTx {
                     key: testkit::public(seed),
-                    role: Role::Auditor,
+                    role: Role::Issuer,
                 }),
             )]);
         }
@@ -1729,7 +1729,7 @@ mod tests {
                 &admin,
                 TxKind::RegisterKey(RegisterKeyTx {
                     key: testkit::public(seed),
-                    role: Role::Auditor,
+                    role: Role::Issuer,
                 }),
             )]);
             exporter.prepare(src.raft_index).unwrap();

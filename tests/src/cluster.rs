@@ -81,6 +81,7 @@ pub struct ClusterBuilder {
     block_interval_ms: u64,
     block_max_txs: usize,
     deadline: Duration,
+    extra_config: String,
 }
 
 impl Default for ClusterBuilder {
@@ -93,6 +94,7 @@ impl Default for ClusterBuilder {
             block_interval_ms: 5,
             block_max_txs: 5_000,
             deadline: DEFAULT_DEADLINE,
+            extra_config: String::new(),
         }
     }
 }
@@ -138,6 +140,13 @@ impl ClusterBuilder {
     /// Deadline of every wait (default [`DEFAULT_DEADLINE`]).
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// TOML appended to every node's `cactusd.toml`, e.g. an `[http]` section (default
+    /// none).
+    pub fn extra_config(mut self, toml: &str) -> Self {
+        self.extra_config.push_str(toml);
         self
     }
 
@@ -206,7 +215,6 @@ impl OrgKeys {
                     channel: Channel("pos".into()),
                 },
             ),
-            (public(&self.auditor), Role::Auditor),
         ]
     }
 }
@@ -681,7 +689,8 @@ impl Cluster {
              [raft]\n\
              tick_ms = {tick}\n\
              election_ticks = {ticks}\n\
-             keep_log_entries = {keep}\n",
+             keep_log_entries = {keep}\n\
+             {extra}",
             id = node.id,
             db = toml_str(&node.dir.join("db").display().to_string()),
             genesis = toml_str(&self.root.join("genesis.toml").display().to_string()),
@@ -693,13 +702,16 @@ impl Cluster {
             tick = s.tick_ms,
             ticks = s.election_ticks,
             keep = s.keep_log_entries,
+            extra = s.extra_config,
         );
         std::fs::write(&node.config, text).expect("writing the node config");
     }
 
-    /// Each org admin registers its org's issuer, terminal and auditor (one batch).
+    /// Each org admin registers its org's issuer and terminal, and each org's consortium
+    /// auditor is granted by governance: its admin proposes, the next orgs approve up to a
+    /// quorum (one batch, in order).
     fn register_keys(&self) {
-        let txs: Vec<SignedTx> = self
+        let mut txs: Vec<SignedTx> = self
             .orgs
             .iter()
             .flat_map(|o| {
@@ -708,6 +720,26 @@ impl Cluster {
                 })
             })
             .collect();
+        let quorum = self.orgs.len() / 2 + 1;
+        for (i, o) in self.orgs.iter().enumerate() {
+            let change = GovernanceChange::AddAuditor {
+                org: o.id.clone(),
+                key: public(&o.auditor),
+            };
+            let proposal = self.tx(
+                &o.admin,
+                TxKind::ProposeGovernance(ProposeGovernanceTx { change }),
+            );
+            let id = proposal.id();
+            txs.push(proposal);
+            for j in 1..quorum {
+                let approver = &self.orgs[(i + j) % self.orgs.len()].admin;
+                txs.push(self.tx(
+                    approver,
+                    TxKind::ApproveGovernance(ApproveGovernanceTx { proposal: id }),
+                ));
+            }
+        }
         let batch: BatchView = self.nodes[0].client().batch(&txs);
         assert_eq!(
             batch.applied,

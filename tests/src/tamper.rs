@@ -234,10 +234,20 @@ pub fn cactus(node_url: &str, args: &[&str]) -> CliRun {
     }
 }
 
-/// Runs `cactus --node URL audit verify --genesis GENESIS EXTRA…`.
+/// Runs `cactus --node URL audit verify --genesis GENESIS [--key AUDITOR] EXTRA…`, signed
+/// with the dev chain's consortium auditor key next to the genesis file when there is one
+/// (a full audit needs a key that reads every tx).
 pub fn audit(node_url: &str, genesis: &Path, extra: &[&str]) -> CliRun {
+    let key = genesis
+        .parent()
+        .map(|dir| dir.join("keys").join("auditor.key"))
+        .filter(|k| k.exists())
+        .map(|k| k.display().to_string());
     let genesis = genesis.display().to_string();
     let mut args = vec!["audit", "verify", "--genesis", genesis.as_str()];
+    if let Some(key) = &key {
+        args.extend_from_slice(&["--key", key.as_str()]);
+    }
     args.extend_from_slice(extra);
     cactus(node_url, &args)
 }

@@ -10,7 +10,10 @@
 //! - `token history` lists the rejected attempts (a second redemption: `already_redeemed`)
 //!   with their signers named;
 //! - `tx` names its signer by role, org and store, a revoked key as revoked;
-//! - `wallet` shows pool names, discounts and validity, its proofs verified.
+//! - `wallet` shows pool names, discounts and validity, its proofs verified;
+//! - `token`, `token --code` and `pool show` of something that does not exist say "not
+//!   found (proven at height H)" once the node's proof of its absence and the certificate
+//!   of that height verified (issue 14).
 //!
 //! Needs both binaries built: `cargo build --workspace --all-targets --profile test`.
 
@@ -413,6 +416,39 @@ fn wallet_shows_pools_and_verifies(net: &Localnet) {
         none.stdout.contains("holds no coupons this key may see"),
         "{none:#?}"
     );
+}
+
+#[test]
+fn unknown_tokens_codes_and_pools_are_proven_not_found() {
+    let net = Localnet::start();
+    let issuer = net.key("acme", "issuer");
+    let proven = |run: &CactusRun, what: &str| {
+        assert_eq!(run.code, 1, "{run:#?}");
+        assert!(
+            run.stderr
+                .contains(&format!("{what}: not found (proven at height ")),
+            "{what}: {run:#?}"
+        );
+        assert!(
+            run.stderr.contains("proof verified against state root"),
+            "{run:#?}"
+        );
+    };
+    let token = net.cactus(&["token", "acme-spring/99999", "--key", s(&issuer)]);
+    proven(&token, "token acme-spring/99999");
+    let hash = code_hash("NO-SUCH-CODE-0000");
+    let code = net.cactus(&["token", "--code", "NO-SUCH-CODE-0000", "--key", s(&issuer)]);
+    proven(&code, &format!("code {hash}"));
+    let pool = net.cactus(&["pool", "show", "no-such-pool", "--key", s(&issuer)]);
+    proven(&pool, "pool no-such-pool");
+    // With --json: the error, and the proof with what verified it, on stdout.
+    let json = net.cactus(&["--json", "token", "acme-spring/99999", "--key", s(&issuer)]);
+    let shown = failed_with(&json, "not_found");
+    assert_eq!(shown["found"], false, "{shown}");
+    assert!(shown["proof"]["value"].is_null(), "{shown}");
+    assert_eq!(shown["proof"]["key"]["token"]["serial"], 99999, "{shown}");
+    assert_eq!(shown["proof"]["version"], shown["at"]["height"], "{shown}");
+    assert!(shown["verified"]["certified_by"].is_array(), "{shown}");
 }
 
 #[test]

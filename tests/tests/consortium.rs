@@ -668,14 +668,14 @@ fn a_stranger_cannot_join_or_inject() {
 
     let stranger_id = cluster.add_node();
     let stranger = cluster.node(stranger_id);
-    // A well-formed tx signed by a key of genesis (org 1's admin registers a new auditor),
+    // A well-formed tx signed by a key of genesis (org 1's admin registers a new issuer),
     // so the stranger's own genesis state admits it: only the way in is wrong.
     let intruder = SigningKey::from_bytes(&[0x5a; 32]);
     let injected = cluster.tx(
         &cluster.org(1).admin,
         TxKind::RegisterKey(RegisterKeyTx {
             key: PublicKey(intruder.verifying_key().to_bytes()),
-            role: Role::Auditor,
+            role: Role::Issuer,
         }),
     );
     let reply = stranger.client().submit_async(&injected);

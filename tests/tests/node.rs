@@ -941,13 +941,25 @@ fn read_access_control() {
     c.get_signed(&fresh_key("nobody"), &pool_path)
         .expect_error(401, "unknown_key");
 
-    // A second auditor key, then revoked: 200, then 401 key_revoked.
+    // A second auditor key, then revoked: 200, then 401 key_revoked. An admin alone may not
+    // register one (a consortium-wide read right); a governance quorum (here the one org)
+    // may.
     let auditor2 = fresh_key("auditor2");
-    c.apply(
+    c.submit(&c.tx(
         &keys.admin,
         TxKind::RegisterKey(RegisterKeyTx {
             key: public(&auditor2),
             role: Role::Auditor,
+        }),
+    ))
+    .expect_error(422, "not_authorized");
+    c.apply(
+        &keys.admin,
+        TxKind::ProposeGovernance(ProposeGovernanceTx {
+            change: GovernanceChange::AddAuditor {
+                org: OrgId::new("dev").unwrap(),
+                key: public(&auditor2),
+            },
         }),
     );
     c.get_signed(&auditor2, &pool_path).expect(200);

@@ -64,6 +64,11 @@ pub struct VerifyArgs {
     /// Blocks per request (at most 1000).
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub batch: u64,
+    /// The key that signs the block downloads: a consortium auditor's key (registered by a
+    /// governance quorum) or a consortium node's key. Nodes show other orgs' txs to no
+    /// one else, and a full audit re-executes every tx.
+    #[arg(long, value_name = "KEYFILE", env = "CACTUS_AUDIT_KEY")]
+    pub key: Option<PathBuf>,
 }
 
 /// `cactus audit prove-token`.
@@ -173,12 +178,23 @@ fn explain(e: AuditError, ctx: &Ctx) -> anyhow::Error {
             Failure::new("unusable", e.to_string()).into()
         }
         AuditError::Replay { .. } => Failure::new("replay_failed", e.to_string()).into(),
+        AuditError::Withheld { .. } => Failure::new("not_authorized", e.to_string())
+            .hint(
+                "pass --key with a consortium auditor's key file (`cactus governance propose \
+                 add-auditor` registers one once a quorum of the orgs approves) or a node key",
+            )
+            .into(),
     }
 }
 
 async fn verify(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
-    let (genesis, genesis_path) = trusted_genesis(ctx, &[])?;
-    let source = HttpSource::new(&ctx.node_url).map_err(|e| explain(e, ctx))?;
+    let near: Vec<&Path> = args.key.iter().map(PathBuf::as_path).collect();
+    let (genesis, genesis_path) = trusted_genesis(ctx, &near)?;
+    let mut source = HttpSource::new(&ctx.node_url).map_err(|e| explain(e, ctx))?;
+    if let Some(path) = &args.key {
+        let key = load_key(path)?;
+        source = source.with_reader(key.key, genesis.initial.chain_id.clone());
+    }
     let mut auditor = Auditor::new(&genesis).range(args.batch);
     if let Some(path) = &args.pin {
         let pin = Pin::load(path).map_err(|e| explain(e, ctx))?;

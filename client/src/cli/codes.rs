@@ -172,7 +172,7 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 async fn read_pool(client: &NodeClient, reader: &LoadedKey, pool: &PoolId) -> Result<PoolRecord> {
     match client.pool(pool, None).await {
         Ok(v) => Ok(v.pool),
-        Err(NodeClientError::Api { status: 404, .. }) => Err(Failure::new(
+        Err(e) if e.absence().is_some() => Err(Failure::new(
             "not_found",
             format!("there is no pool {pool}"),
         )

@@ -1,6 +1,6 @@
 //! `cactus governance …`: what an org admin runs to change the consortium itself: admit a
-//! node or an org, remove a node, change the chain parameters, approve a proposal, and
-//! read where proposals stand.
+//! node or an org, remove a node, register a consortium auditor, change the chain
+//! parameters, approve a proposal, and read where proposals stand.
 //!
 //! A change is proposed by an org admin (`ProposeGovernance`, which counts as that org's
 //! approval) and takes effect in the block where admins of more than half of the orgs have
@@ -8,8 +8,8 @@
 //! that proposed it, and can be approved until `proposal_ttl_ms` after its block.
 //!
 //! The node serves no proposal or parameter reads, so `show`, `list` and the base of
-//! `propose params` replay the public history log (`GET /v1/log/entries`: every tx with its
-//! result) from genesis, the way [`couponcactus_client::verify`] rebuilds the consortium,
+//! `propose params` replay the history log (`GET /v1/log/entries`: governance txs with
+//! their results are public, other orgs' entries come as leaf hashes) from genesis, the way [`couponcactus_client::verify`] rebuilds the consortium,
 //! up to a block certified by a quorum of the voters; the entries must hash to that
 //! block's log root, so nothing of it is taken on the node's word.
 
@@ -28,7 +28,7 @@ use couponcactus_client::genesis::Genesis;
 use couponcactus_client::keys;
 use couponcactus_client::tx_builder::now_ms;
 use couponcactus_client::verify::ConsortiumSource;
-use couponcactus_client::views::{LogEntry, TxView};
+use couponcactus_client::views::{LogEntry, PageEntry, TxView};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -121,6 +121,18 @@ pub enum ProposeCommand {
         #[arg(long, value_name = "FILE|HEX")]
         admin_key: String,
     },
+    /// Register a consortium auditor: a key that reads every org's txs and state. Only a
+    /// quorum of the orgs grants that right; an org admin alone registers org-scoped keys.
+    AddAuditor {
+        #[command(flatten)]
+        admin: AdminKey,
+        /// The org that answers for the auditor (it may revoke the key alone).
+        #[arg(long)]
+        org: OrgId,
+        /// The auditor's public key: a key file or 64 hex characters.
+        #[arg(long, value_name = "FILE|HEX")]
+        auditor_key: String,
+    },
     /// Change chain parameters; the ones not given keep their current values (replayed
     /// from the certified history log; needs the chain's genesis file).
     #[command(group(
@@ -170,6 +182,7 @@ async fn propose(ctx: &Ctx, command: ProposeCommand) -> Result<()> {
         ProposeCommand::AddNode { admin, .. }
         | ProposeCommand::RemoveNode { admin, .. }
         | ProposeCommand::AddOrg { admin, .. }
+        | ProposeCommand::AddAuditor { admin, .. }
         | ProposeCommand::Params { admin, .. } => load_key(&admin.key)?,
     };
     let client = ctx.connect().await?;
@@ -209,6 +222,12 @@ async fn propose(ctx: &Ctx, command: ProposeCommand) -> Result<()> {
                 admin_key: public(admin_key, "--admin-key")?,
             }
         }
+        ProposeCommand::AddAuditor {
+            org, auditor_key, ..
+        } => GovernanceChange::AddAuditor {
+            org: org.clone(),
+            key: public(auditor_key, "--auditor-key")?,
+        },
         ProposeCommand::Params {
             max_batch_codes,
             max_tx_validity_ms,
@@ -499,6 +518,10 @@ async fn effect(change: &GovernanceChange, client: &NodeClient) -> String {
             "chain params are now {}; they apply from the next block",
             params_text(params)
         ),
+        GovernanceChange::AddAuditor { org, key } => format!(
+            "key {key} is a consortium auditor of {org}: it reads every org's txs and state \
+             (`cactus audit verify --key …`); {org}'s admin can revoke it alone"
+        ),
     }
 }
 
@@ -586,6 +609,9 @@ fn describe(change: &GovernanceChange, before: Option<&ChainParams>) -> String {
             name,
             admin_key,
         } => format!("add org {org} ({name}) with org-admin key {admin_key}"),
+        GovernanceChange::AddAuditor { org, key } => {
+            format!("add consortium auditor key {key} for org {org} (reads every org's data)")
+        }
         GovernanceChange::UpdateParams { params } => match before {
             None => format!("set chain params {}", params_text(params)),
             Some(old) => {
@@ -801,6 +827,9 @@ impl Replayed {
                             self.key_orgs.insert(*admin_key, org.clone());
                         }
                         GovernanceChange::UpdateParams { params } => self.params = params.clone(),
+                        GovernanceChange::AddAuditor { org, key } => {
+                            self.key_orgs.insert(*key, org.clone());
+                        }
                         GovernanceChange::AddNode { .. } | GovernanceChange::RemoveNode { .. } => {}
                     }
                 }
@@ -882,19 +911,26 @@ async fn replay(ctx: &Ctx, client: &NodeClient, near: &[&Path]) -> Result<Replay
             .log_entries(from, Some(certified.log_size))
             .await
             .map_err(|e| explain(e, None))?;
-        if page.entries.is_empty() {
+        if page.entries.is_empty() && page.withheld.is_empty() {
             return Err(not_proven(format!(
                 "the node returned no history-log entries from {from} (the certified log has {})",
                 certified.log_size
             )));
         }
-        for entry in &page.entries {
-            if entry.log_index != log.size {
+        for item in page.in_order() {
+            if item.log_index() != log.size {
                 return Err(not_proven(format!(
                     "expected history-log entry {}, the node sent {}",
-                    log.size, entry.log_index
+                    log.size,
+                    item.log_index()
                 )));
             }
+            // Another org's tx: only its leaf hash (governance txs are always shown).
+            let PageEntry::Shown(entry) = item else {
+                log.append(item.leaf_hash(), &mut sink);
+                sink.clear();
+                continue;
+            };
             if entry.tx.id() != entry.leaf.tx_id {
                 return Err(not_proven(format!(
                     "history-log entry {} carries tx {} but its leaf is for tx {}",

@@ -180,6 +180,15 @@ pub fn explain(e: NodeClientError, key: Option<&KeyInUse>) -> Failure {
         NodeClientError::UnexpectedResponse { .. } | NodeClientError::Setup(_) => {
             Failure::new("unexpected", e.to_string())
         }
+        NodeClientError::Absent { .. } => Failure::new("not_found", e.to_string()),
+        NodeClientError::UnprovenAbsence { .. } => Failure {
+            exit: EXIT_UNVERIFIED,
+            ..Failure::new("proof_invalid", format!("NOT PROVEN: {e}"))
+        }
+        .hint(
+            "a node must prove that what it does not find is absent: ask another node, and run \
+             `cactus audit verify`",
+        ),
     }
 }
 

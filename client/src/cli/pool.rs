@@ -406,11 +406,15 @@ pub async fn run(ctx: &Ctx, command: PoolCommand) -> Result<()> {
             let reader = load_key(&key)?;
             let client = ctx.connect_as(&reader).await?;
             let (anchor, _) = ctx.anchor(&client, &[&reader.path]).await?;
-            let view = client
-                .pool(&id, height)
-                .await
-                .map_err(|e| explain(e, Some(&reader.in_use())))?;
-            let certified = ProofVerifier::new(&client, &anchor)
+            let verifier = ProofVerifier::new(&client, &anchor);
+            let view = match client.pool(&id, height).await {
+                Ok(view) => view,
+                Err(e) => {
+                    let in_use = reader.in_use();
+                    return Err(super::reads::not_found(ctx, &verifier, e, Some(&in_use)).await);
+                }
+            };
+            let certified = verifier
                 .pool(&view)
                 .await
                 .map_err(|e| unverified(&format!("pool {id}"), e))?;

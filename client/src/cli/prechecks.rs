@@ -8,16 +8,16 @@
 //! redeemed, revoked or expired, and a token of a pool it cannot see; it refuses only
 //! - a code that fits no code format ([`code_format_problem`]: not the default pattern,
 //!   with or without its check character, after look-alike mapping) AND is not on the
-//!   ledger (a signed read of the code answers 404, for any reader): a typo, since codes
-//!   of other patterns that exist are found by that read;
+//!   ledger (a signed read of the code answers 404 with a proof of its absence, for any
+//!   reader): a typo, since codes of other patterns that exist are found by that read;
 //! - a shared code redeemed without a member (the read says the code is a pool's shared
 //!   code): the chain always rejects that;
 //! - an order whose lines add up to more than its total.
 //!
 //! Back-office txs (allocate, revoke, transfer, pool transitions) are refused when the
-//! pool or token they name does not exist: a signed read as the signer answers 404. A 403
-//! (the key may not read it) or any other failure of the read proves nothing, and the tx
-//! is submitted.
+//! pool or token they name does not exist: a signed read as the signer answers 404 with a
+//! proof of its absence. A 403 (the key may not read it), a 404 without a proof that
+//! verifies, or any other failure of the read proves nothing, and the tx is submitted.
 //!
 //! Codes are read as the till reads them: look-alike characters (O→0, I/L→1, U→V) are
 //! mapped where the default pattern rules them out (`check_typed_code` of the chaincode's
@@ -47,7 +47,7 @@ pub fn refused(message: impl Into<String>) -> Failure {
 pub enum Seen<T> {
     /// It exists and the key may read it.
     Found(T),
-    /// The node answered 404: it does not exist.
+    /// The node proved it absent (a 404 with a proof of absence that verified).
     Missing,
     /// The read proves nothing (403, node trouble, …).
     Unknown,
@@ -57,7 +57,7 @@ impl<T> Seen<T> {
     fn of(result: Result<T, NodeClientError>) -> Seen<T> {
         match result {
             Ok(v) => Seen::Found(v),
-            Err(e) if e.http_status() == Some(404) => Seen::Missing,
+            Err(e) if e.absence().is_some() => Seen::Missing,
             Err(_) => Seen::Unknown,
         }
     }

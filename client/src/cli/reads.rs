@@ -3,9 +3,14 @@
 //! (rejected attempts included, each signer named), `tx` (its signer named by role, org and
 //! store from the key registry), `block` and `status`; and resolving ids typed shortened
 //! (a hex prefix of a tx id or key, like git) for every command that takes one.
+//!
+//! A keyed read of something that does not exist ends with `not_found` (exit 1) only once
+//! the node proved it absent and that proof is tied to a certified block ([`not_found`]):
+//! "token acme-spring/99: not found (proven at height 12); proof verified …". A node that
+//! answers "not found" without a proof that verifies is not believed (exit 4).
 
 use super::context::{Ctx, MemberArgs, load_key, short};
-use super::output::{Failure, emit, explain, format_time_ms, unverified};
+use super::output::{Failure, KeyInUse, emit, explain, format_time_ms, unverified};
 use super::pool::{discount_text, proof_line};
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -255,15 +260,18 @@ pub async fn token(ctx: &Ctx, args: TokenArgs) -> Result<()> {
     let client = ctx.connect_as(&reader).await?;
     let (anchor, _) = ctx.anchor(&client, &[&reader.path]).await?;
     let verifier = ProofVerifier::new(&client, &anchor);
-    let explain_read = |e| explain(e, Some(&reader.in_use()));
+    let in_use = reader.in_use();
     let view = match (&args.id, &args.code) {
-        (Some(id), _) => client.token(id, args.height).await.map_err(explain_read)?,
+        (Some(id), _) => match client.token(id, args.height).await {
+            Ok(view) => view,
+            Err(e) => return Err(not_found(ctx, &verifier, e, Some(&in_use)).await),
+        },
         (None, Some(code)) => {
             let hash = code_hash(code);
-            let found = client
-                .code_token(&hash, args.height)
-                .await
-                .map_err(explain_read)?;
+            let found = match client.code_token(&hash, args.height).await {
+                Ok(found) => found,
+                Err(e) => return Err(not_found(ctx, &verifier, e, Some(&in_use)).await),
+            };
             let certified = verifier
                 .code(&found)
                 .await
@@ -305,6 +313,51 @@ pub async fn token(ctx: &Ctx, args: TokenArgs) -> Result<()> {
         },
     );
     Ok(())
+}
+
+/// The end of a keyed read that failed: when the node proved the key absent
+/// ([`NodeClientError::Absent`]), that proof's header is tied to a certified block and the
+/// read ends `not_found` (exit 1), saying so — "token acme-spring/99: not found (proven at
+/// height 12)" and the proof line; with `--json` the error, `at`, `proof` and `verified`
+/// on stdout. Any other failure is explained as usual.
+pub async fn not_found(
+    ctx: &Ctx,
+    verifier: &ProofVerifier<'_>,
+    e: NodeClientError,
+    key: Option<&KeyInUse>,
+) -> anyhow::Error {
+    let Some(absence) = e.absence() else {
+        return explain(e, key).into();
+    };
+    let certified = match verifier.absence(absence).await {
+        Ok(c) => c,
+        Err(v) => return unverified(&absence.what, v),
+    };
+    let message = format!(
+        "{}: not found (proven at height {})",
+        absence.what,
+        absence.height()
+    );
+    if ctx.json {
+        super::output::print_line(
+            &json!({
+                "error": { "code": "not_found", "message": message },
+                "found": false,
+                "at": absence.at,
+                "proof": absence.proof,
+                "verified": certified,
+            })
+            .to_string(),
+        );
+    }
+    Failure {
+        printed: ctx.json,
+        ..Failure::new(
+            "not_found",
+            format!("{message}; {}", proof_line(&certified)),
+        )
+    }
+    .into()
 }
 
 /// What a tx did, in a few words.
@@ -447,7 +500,10 @@ impl Signer {
         };
         let view = match client.key(&key, Some(certified.height)).await {
             Ok(view) => view,
-            Err(e) if e.api_code() == Some("not_found") => {
+            Err(e)
+                if e.absence()
+                    .is_some_and(|a| a.at.state_root == certified.state_root) =>
+            {
                 return Ok(unnamed("not in the key registry".into()));
             }
             Err(e) => return Ok(unnamed(format!("the node did not name it: {e}"))),

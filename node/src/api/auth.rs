@@ -6,13 +6,19 @@
 //! node accepts it when the signature passes `verify_strict`, the time is within
 //! [`MAX_CLOCK_SKEW_MS`] of its clock, and the key is registered and not revoked.
 //!
-//! What a key sees follows its role: an auditor sees everything; any other key sees the
-//! pools its org owns (and their tokens), and a partner key also the pools that list its org
-//! in `partner_orgs`.
+//! What a key sees follows its role: a consortium auditor (registered by a governance
+//! quorum) and a consortium node's own key see everything; any other key sees the pools its
+//! org owns (and their tokens), and a partner key or terminal also the pools that list its
+//! org in `partner_orgs` (a partner's terminal reads the rules before it charges). Which txs
+//! a key reads is [`super::visibility`]'s.
+//!
+//! Routes that are public with a signature optional (blocks, the history log) take an
+//! `Option<Reader>`: no signature headers at all is an anonymous reader, but headers that
+//! are present must verify.
 
 use super::{ApiError, AppState};
 use crate::node::now_ms;
-use axum::extract::{FromRequestParts, OriginalUri};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri};
 use axum::http::request::Parts;
 use couponcactus_chaincode::ids::{OrgId, PublicKey, SignatureBytes};
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
@@ -30,26 +36,30 @@ pub const SIGNATURE_HEADER: &str = "x-cactus-signature";
 /// Largest accepted difference between the request time and the node's clock.
 pub const MAX_CLOCK_SKEW_MS: u64 = 60_000;
 
-/// An authenticated reader: a registered, unrevoked key and its record.
+/// An authenticated reader: a registered, unrevoked key and its record, or a consortium
+/// node's key.
 #[derive(Clone, Debug)]
 pub struct Reader {
     /// The key that signed the request.
     pub key: PublicKey,
-    /// Its registration (org and role).
+    /// Its registration (org and role); for a node's key, the node's org with the auditor's
+    /// read right (a node holds every block anyway).
     pub record: KeyRecord,
+    /// The raft id when the key is a current consortium node's key.
+    pub node: Option<u64>,
 }
 
 impl Reader {
-    /// Whether the key may read everything.
+    /// Whether the key may read everything: a consortium auditor or a consortium node.
     pub fn is_auditor(&self) -> bool {
-        self.record.role == Role::Auditor
+        self.record.role == Role::Auditor || self.node.is_some()
     }
 
     /// Whether the key may read `pool` and its tokens.
     pub fn can_read_pool(&self, pool: &PoolRecord) -> bool {
         self.is_auditor()
             || pool.owner == self.record.org
-            || (self.record.role == Role::Partner
+            || (matches!(self.record.role, Role::Partner | Role::Terminal { .. })
                 && pool.spec.partner_orgs.contains(&self.record.org))
     }
 
@@ -151,18 +161,61 @@ impl FromRequestParts<AppState> for Reader {
         let store = state.node.store().clone();
         let record = super::blocking(move || Ok(store.get(&StateKey::Key(key))?)).await?;
         match record {
-            Some(StateValue::Key(record)) if record.revoked_at.is_none() => {
-                Ok(Reader { key, record })
-            }
+            Some(StateValue::Key(record)) if record.revoked_at.is_none() => Ok(Reader {
+                key,
+                record,
+                node: None,
+            }),
             Some(StateValue::Key(_)) => Err(unauthenticated(
                 "key_revoked",
                 format!("key {key} was revoked"),
             )),
-            _ => Err(unauthenticated(
-                "unknown_key",
-                format!("key {key} is not registered"),
-            )),
+            _ => node_reader(state, key).ok_or_else(|| {
+                unauthenticated("unknown_key", format!("key {key} is not registered"))
+            }),
         }
+    }
+}
+
+/// A current consortium node's key reads as the node: everything (its operator holds every
+/// block on disk anyway).
+fn node_reader(state: &AppState, key: PublicKey) -> Option<Reader> {
+    let node = state
+        .node
+        .consortium()
+        .nodes
+        .into_iter()
+        .find(|n| n.node_key == key)?;
+    Some(Reader {
+        key,
+        record: KeyRecord {
+            org: node.org,
+            role: Role::Auditor,
+            registered_at: 0,
+            revoked_at: None,
+        },
+        node: Some(node.node_id),
+    })
+}
+
+impl OptionalFromRequestParts<AppState> for Reader {
+    type Rejection = ApiError;
+
+    /// No signature header at all: an anonymous reader. Any of them present: the request
+    /// must verify like every signed read.
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, ApiError> {
+        let signed = [KEY_HEADER, TIME_HEADER, SIGNATURE_HEADER]
+            .iter()
+            .any(|h| parts.headers.contains_key(*h));
+        if !signed {
+            return Ok(None);
+        }
+        <Reader as FromRequestParts<AppState>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 

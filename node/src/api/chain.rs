@@ -1,11 +1,18 @@
-//! Public reads: blocks, checkpoints, the history log, status, health and metrics. No
-//! signature needed: this is what auditors replay and verify.
+//! Chain reads: blocks, checkpoints, the history log, the consortium, status, health and
+//! metrics. No signature needed: headers, roots, certificates, consistency proofs and the
+//! consortium are public. Tx bodies, results and log leaves are not: a block or log page
+//! shows the ones the reader may see ([`super::visibility`]; a signature is optional here
+//! and widens what is shown) and lists the others as withheld leaf hashes, which keep the
+//! roots checkable.
 //!
-//! Auditors download the chain with `GET /v1/blocks?from=H&limit=N`: up to
-//! [`MAX_BLOCK_RANGE`] blocks per call, each with its results and its certificate, as the
-//! canonical bincode of `Vec<`[`BlockRecord`]`>` (or JSON with `Accept: application/json`).
+//! Auditors download the chain with `GET /v1/blocks?from=H&limit=N`, signed with a
+//! consortium auditor's key: up to [`MAX_BLOCK_RANGE`] blocks per call, each with its
+//! results and its certificate, as the canonical bincode of `Vec<`[`BlockRecord`]`>` (or
+//! JSON with `Accept: application/json`).
 
+use super::auth::Reader;
 use super::extract::{ApiPath, ApiQuery, parse};
+use super::visibility::{Audience, WithheldEntry};
 use super::{ApiError, AppState, MAX_LOG_ENTRIES, blocking};
 use crate::storage::Store;
 use axum::Json;
@@ -13,7 +20,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bincode::{Decode, Encode};
-use couponcactus_chaincode::block::{BlockHeader, Certificate};
+use couponcactus_chaincode::block::{BlockHeader, Certificate, WithheldTx};
 use couponcactus_chaincode::commitment::{ProvenValue, prove, state_root};
 use couponcactus_chaincode::encoding::encode_into;
 use couponcactus_chaincode::execute::TxResult;
@@ -44,16 +51,21 @@ pub struct BlockView {
     /// The header.
     #[schema(value_type = Object)]
     pub header: BlockHeader,
-    /// The signed txs, in order.
+    /// The signed txs the reader may see, in block order.
     #[schema(value_type = Vec<Object>)]
     pub txs: Vec<SignedTx>,
-    /// One result per tx.
+    /// One result per tx shown.
     #[schema(value_type = Vec<Object>)]
     pub results: Vec<TxResult>,
     /// The block's checkpoint certificate (signatures of a quorum of the voters of the
     /// consortium after this block over its hash); `null` while not (yet) certified.
     #[schema(value_type = Option<Object>)]
     pub certificate: Option<Certificate>,
+    /// The txs the reader may not see, ascending by position: `{index, tx_leaf,
+    /// result_leaf}`. The shown txs fill the other positions in order; with these leaves
+    /// they hash to the header's `tx_root` and `result_root`. Empty for an auditor.
+    #[schema(value_type = Vec<Object>)]
+    pub withheld: Vec<WithheldTx>,
 }
 
 impl From<BlockRecord> for BlockView {
@@ -66,14 +78,16 @@ impl From<BlockRecord> for BlockView {
             txs,
             results: r.results,
             certificate: r.certificate,
+            withheld: r.withheld,
         }
     }
 }
 
 /// One block of `GET /v1/blocks?from=&limit=` in canonical bincode: the block (header and
-/// txs), one result per tx, and its certificate if it has one. The response body is
-/// `encode(Vec<BlockRecord>)`: a `u64` LE count, then each record's fields in this order
-/// (`docs/api.md`). Clients mirror it field for field.
+/// the txs the reader may see), one result per tx shown, its certificate if it has one, and
+/// the withheld txs' leaves. The response body is `encode(Vec<BlockRecord>)`: a `u64` LE
+/// count, then each record's fields in this order (`docs/api.md`). Clients mirror it field
+/// for field.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize)]
 pub struct BlockRecord {
     /// The block.
@@ -82,6 +96,8 @@ pub struct BlockRecord {
     pub results: Vec<TxResult>,
     /// Its certificate, if stored.
     pub certificate: Option<Certificate>,
+    /// The txs the reader may not see (see [`BlockView::withheld`]).
+    pub withheld: Vec<WithheldTx>,
 }
 
 /// The 404 for a block this node does not have: on a node installed from a snapshot, it
@@ -98,19 +114,25 @@ fn missing_block(store: &Store, height: u64) -> ApiError {
     }
 }
 
-fn block_record(store: &Store, height: u64) -> Result<BlockRecord, ApiError> {
-    let block = store
+fn block_record(
+    store: &Store,
+    audience: &mut Audience<'_>,
+    height: u64,
+) -> Result<BlockRecord, ApiError> {
+    let Block { header, txs } = store
         .block(height)?
         .ok_or_else(|| missing_block(store, height))?;
+    let (txs, results, withheld) = audience.redact(txs, store.block_results(height)?)?;
     Ok(BlockRecord {
-        block,
-        results: store.block_results(height)?,
+        block: Block { header, txs },
+        results,
         certificate: store.certificate(height)?,
+        withheld,
     })
 }
 
-fn block_view(store: &Store, height: u64) -> Result<BlockView, ApiError> {
-    Ok(block_record(store, height)?.into())
+fn block_view(store: &Store, reader: Option<&Reader>, height: u64) -> Result<BlockView, ApiError> {
+    Ok(block_record(store, &mut Audience::new(store, reader), height)?.into())
 }
 
 /// Reads the latest block.
@@ -125,6 +147,7 @@ fn block_view(store: &Store, height: u64) -> Result<BlockView, ApiError> {
 )]
 pub(crate) async fn latest_block(
     State(state): State<AppState>,
+    reader: Option<Reader>,
 ) -> Result<Json<BlockView>, ApiError> {
     let node = state.node.clone();
     blocking(move || {
@@ -134,7 +157,7 @@ pub(crate) async fn latest_block(
                 "no block yet (the chain is at genesis)".into(),
             ));
         }
-        Ok(Json(block_view(node.store(), height)?))
+        Ok(Json(block_view(node.store(), reader.as_ref(), height)?))
     })
     .await
 }
@@ -152,11 +175,12 @@ pub(crate) async fn latest_block(
 )]
 pub(crate) async fn get_block(
     State(state): State<AppState>,
+    reader: Option<Reader>,
     ApiPath(height): ApiPath<String>,
 ) -> Result<Json<BlockView>, ApiError> {
     let height: u64 = parse("height", &height)?;
     let node = state.node.clone();
-    blocking(move || Ok(Json(block_view(node.store(), height)?))).await
+    blocking(move || Ok(Json(block_view(node.store(), reader.as_ref(), height)?))).await
 }
 
 /// `?from=H&limit=N`: a range of blocks.
@@ -197,6 +221,7 @@ pub struct BlockRangeView {
 )]
 pub(crate) async fn block_range(
     State(state): State<AppState>,
+    reader: Option<Reader>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<BlockRangeQuery>,
 ) -> Result<Response, ApiError> {
@@ -216,6 +241,7 @@ pub(crate) async fn block_range(
     let node = state.node.clone();
     blocking(move || {
         let store = node.store();
+        let mut audience = Audience::new(store, reader.as_ref());
         let tip = store.tip()?.height;
         let from = query.from;
         let end = from.saturating_add(limit).min(tip.saturating_add(1));
@@ -225,7 +251,7 @@ pub(crate) async fn block_range(
         let mut records = Vec::new();
         let mut height = from;
         while height < end && (records.is_empty() || bytes.len() < BLOCK_RANGE_BYTES) {
-            let record = block_record(store, height)?;
+            let record = block_record(store, &mut audience, height)?;
             let before = bytes.len();
             encode_into(&record, &mut bytes);
             if !records.is_empty() && bytes.len() > BLOCK_RANGE_BYTES {
@@ -445,7 +471,7 @@ pub(crate) struct EntriesQuery {
     to: Option<u64>,
 }
 
-/// One history-log entry with its tx.
+/// One history-log entry the reader may see, with its tx.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct LogEntry {
     /// Position in the log.
@@ -467,8 +493,11 @@ pub struct LogEntriesView {
     pub to: u64,
     /// The log's current size.
     pub log_size: u64,
-    /// The entries `from..to`.
+    /// The entries of `from..to` the reader may see, ascending.
     pub entries: Vec<LogEntry>,
+    /// The entries of `from..to` the reader may not see: position and leaf hash only.
+    /// With `entries` they cover `from..to` exactly, so the log's root stays checkable.
+    pub withheld: Vec<WithheldEntry>,
     /// Where the next page starts, if the range asked for went further.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next: Option<u64>,
@@ -487,11 +516,13 @@ pub struct LogEntriesView {
 )]
 pub(crate) async fn log_entries(
     State(state): State<AppState>,
+    reader: Option<Reader>,
     ApiQuery(query): ApiQuery<EntriesQuery>,
 ) -> Result<Json<LogEntriesView>, ApiError> {
     let node = state.node.clone();
     blocking(move || {
         let store = node.store();
+        let mut audience = Audience::new(store, reader.as_ref());
         let tip = store.tip()?;
         let size = tip.log.size;
         let from = query.from.unwrap_or(0);
@@ -505,10 +536,10 @@ pub(crate) async fn log_entries(
             )));
         }
         let to = asked.min(from + MAX_LOG_ENTRIES);
-        let mut entries = Vec::with_capacity((to - from) as usize);
+        let (mut entries, mut withheld) = (Vec::new(), Vec::new());
         if from < to {
             let mut height = first_block_with(store, from, tip.height)?;
-            while (entries.len() as u64) < to - from {
+            while ((entries.len() + withheld.len()) as u64) < to - from {
                 let block = store
                     .block(height)?
                     .ok_or_else(|| ApiError::Internal(format!("block {height} missing")))?;
@@ -525,11 +556,18 @@ pub(crate) async fn log_entries(
                         index: i as u32,
                         outcome: result.outcome,
                     };
-                    entries.push(LogEntry {
-                        log_index,
-                        leaf,
-                        tx,
-                    });
+                    if audience.can_read(&tx)? {
+                        entries.push(LogEntry {
+                            log_index,
+                            leaf,
+                            tx,
+                        });
+                    } else {
+                        withheld.push(WithheldEntry {
+                            log_index,
+                            leaf_hash: leaf.hash(),
+                        });
+                    }
                 }
                 height += 1;
                 if height > tip.height {
@@ -543,6 +581,7 @@ pub(crate) async fn log_entries(
             to,
             log_size: size,
             entries,
+            withheld,
             next,
         }))
     })

@@ -5,7 +5,7 @@
 //! | 400 | `malformed` (undecodable body), `invalid_input` (bad path or query value, and admission's validity bound), `bad_signature`, `wrong_chain`, `stale` (tx admission) |
 //! | 401 | `unauthenticated`, `bad_signature`, `stale`, `unknown_key`, `key_revoked` (signed reads); `unknown_key`, `key_revoked` (tx admission) |
 //! | 403 | `not_authorized` (the key's role may not read this) |
-//! | 404 | `not_found` |
+//! | 404 | `not_found` (a keyed state read of an absent key carries `at` and `proof`: the proof of its absence, [`NotFoundProof`]) |
 //! | 409 | `duplicate` (a dry run of a tx id already executed), `ambiguous_id` (an id prefix that names several ids; `error.candidates` lists them) |
 //! | 413 | `oversize` |
 //! | 422 | every other chaincode rejection (`already_redeemed`, `invalid_transition`, …) |
@@ -13,13 +13,14 @@
 //! | 504 | `commit_timeout`, `timeout` |
 //! | 500 | `internal` |
 
+use super::reads::ReadAt;
 use crate::mempool::AdmissionError;
 use crate::node::SubmitError;
 use crate::storage::StorageError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use couponcactus_chaincode::commitment::CommitmentError;
+use couponcactus_chaincode::commitment::{CommitmentError, ProvenValue};
 use couponcactus_chaincode::history::HistoryError;
 use couponcactus_chaincode::ids::TxId;
 use couponcactus_chaincode::reject::{RejectReason, Rejection};
@@ -46,6 +47,25 @@ pub struct ErrorResponse {
     pub error: ErrorBody,
 }
 
+/// The 404 of a keyed state read whose key is absent at the height read:
+/// `{"error":{"code":"not_found","message":"…"},"at":{…},"proof":{…,"value":null,…}}`.
+///
+/// `proof` is the [`ProvenValue`] of the key looked up with `value: null`: it verifies
+/// with `verify_state_proof(at.state_root, proof.key, None, proof.proof)`, and `at.header`
+/// hashes to a block a certificate signs, so "not found" is checked, not taken on the
+/// node's word.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct NotFoundProof {
+    /// `code` is `not_found`.
+    pub error: ErrorBody,
+    /// The height read, its state root and header.
+    pub at: ReadAt,
+    /// `{version, key, value: null, proof}`: the key's non-inclusion proof under
+    /// `at.state_root`.
+    #[schema(value_type = Object)]
+    pub proof: ProvenValue,
+}
+
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -69,6 +89,17 @@ pub enum ApiError {
     /// No such thing.
     #[error("{0}")]
     NotFound(String),
+    /// A keyed state read found its key absent, and proves it ([`ApiError::absent`]):
+    /// 404 `not_found` with `at` and `proof` ([`NotFoundProof`]).
+    #[error("{message}")]
+    NotFoundProven {
+        /// What was not found, and at which height.
+        message: String,
+        /// Where it was read.
+        at: Box<ReadAt>,
+        /// The key's proof, `value: None`.
+        proof: Box<ProvenValue>,
+    },
     /// An id prefix names more than one id.
     #[error("{message}")]
     Ambiguous {
@@ -106,7 +137,7 @@ impl ApiError {
             ApiError::Malformed(_) | ApiError::InvalidInput(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::NotFound(_) | ApiError::NotFoundProven { .. } => StatusCode::NOT_FOUND,
             ApiError::Ambiguous { .. } => StatusCode::CONFLICT,
             ApiError::Oversize(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Admission(e) => admission_status(e),
@@ -124,7 +155,7 @@ impl ApiError {
             ApiError::InvalidInput(_) => "invalid_input",
             ApiError::Unauthenticated { code, .. } => code,
             ApiError::Forbidden(_) => "not_authorized",
-            ApiError::NotFound(_) => "not_found",
+            ApiError::NotFound(_) | ApiError::NotFoundProven { .. } => "not_found",
             ApiError::Ambiguous { .. } => "ambiguous_id",
             ApiError::Oversize(_) => "oversize",
             ApiError::Admission(e) => e.code(),
@@ -132,6 +163,23 @@ impl ApiError {
             ApiError::ShuttingDown => "shutting_down",
             ApiError::CommitTimeout(_) => "commit_timeout",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The 404 of a keyed read whose key is absent at `at`: `proof` must be the key's
+    /// proof at `at.height` with no value (anything else is the node's own bug, answered
+    /// 500 rather than a proof that would not verify).
+    pub fn absent(message: String, at: ReadAt, proof: ProvenValue) -> ApiError {
+        if proof.value.is_some() || proof.version != at.height {
+            return ApiError::Internal(format!(
+                "{message}, but the proof of {:?} at version {} does not show it absent at height {}",
+                proof.key, proof.version, at.height
+            ));
+        }
+        ApiError::NotFoundProven {
+            message,
+            at: Box::new(at),
+            proof: Box::new(proof),
         }
     }
 
@@ -188,7 +236,18 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::warn!(code = self.code(), error = %self, "request failed");
         }
-        (status, Json(ErrorResponse { error: self.body() })).into_response()
+        let error = self.body();
+        match self {
+            ApiError::NotFoundProven { at, proof, .. } => {
+                let body = NotFoundProof {
+                    error,
+                    at: *at,
+                    proof: *proof,
+                };
+                (status, Json(body)).into_response()
+            }
+            _ => (status, Json(ErrorResponse { error })).into_response(),
+        }
     }
 }
 

@@ -2,23 +2,30 @@
 //! the one full id it names (`GET /v1/txs/prefix/{prefix}`, `GET /v1/keys/prefix/{prefix}`),
 //! and the key registry read that names who signed a tx (`GET /v1/keys/{key}`).
 //!
-//! These reads are public, like blocks: every committed tx id and every key registration
-//! is in the public blocks (or the genesis every node has), so they reveal nothing a
-//! block does not. A prefix has at least [`MIN_PREFIX_HEX`] hex digits; the lookup is a
+//! A signature is optional and widens what is found, like on blocks
+//! ([`super::visibility`]): a tx id prefix finds only txs the reader may see; a key's
+//! registration is shown to the keys of its org, to consortium auditors and nodes, and to
+//! everyone for org-admin keys (they sign the public governance txs). A prefix has at
+//! least [`MIN_PREFIX_HEX`] hex digits; the lookup is a
 //! bounded scan that stops after [`MAX_PREFIX_MATCHES`] ids: one match answers 200, none
 //! 404 `not_found`, several 409 `ambiguous_id` with the candidates in `error.candidates`.
 //! Only committed txs are found by prefix (a pending tx by its full id, `GET /v1/txs/{id}`).
+//! A key read of a key never registered (at the height read) answers 404 with the proof of
+//! its absence ([`ApiError::absent`]); the prefix lookups are searches, not keyed reads,
+//! and prove nothing.
 
+use super::auth::Reader;
 use super::extract::{ApiPath, ApiQuery, parse};
 use super::reads::{HeightQuery, ReadAt, read_at};
+use super::visibility::Audience;
 use super::{ApiError, AppState, blocking};
 use crate::storage::MAX_PREFIX_MATCHES;
 use axum::Json;
 use axum::extract::State;
 use couponcactus_chaincode::commitment::{ProvenValue, prove};
 use couponcactus_chaincode::ids::PublicKey;
-use couponcactus_chaincode::state::{StateKey, StateValue};
-use couponcactus_chaincode::types::KeyRecord;
+use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
+use couponcactus_chaincode::types::{KeyRecord, Role};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -96,20 +103,38 @@ fn one_match(what: &str, prefix: String, found: Vec<String>) -> Result<IdMatchVi
 )]
 pub(crate) async fn tx_prefix(
     State(state): State<AppState>,
+    reader: Option<Reader>,
     ApiPath(prefix): ApiPath<String>,
 ) -> Result<Json<IdMatchView>, ApiError> {
     let prefix = parse_prefix("tx id", &prefix)?;
     let node = state.node.clone();
     blocking(move || {
-        let found = node
-            .store()
-            .tx_ids_with_prefix(&prefix, MAX_PREFIX_MATCHES)?
-            .iter()
-            .map(|id| id.to_hex())
-            .collect();
+        let store = node.store();
+        let mut audience = Audience::new(store, reader.as_ref());
+        let mut found = Vec::new();
+        for id in store.tx_ids_with_prefix(&prefix, MAX_PREFIX_MATCHES)? {
+            let Some(committed) = node.committed(&id)? else {
+                continue;
+            };
+            let loc = committed.location;
+            let tx = store
+                .block(loc.height)?
+                .and_then(|b| b.txs.into_iter().nth(loc.index as usize))
+                .ok_or_else(|| ApiError::Internal(format!("tx {id} missing from its block")))?;
+            if audience.can_read(&tx)? {
+                found.push(id.to_hex());
+            }
+        }
         Ok(Json(one_match("tx id", prefix, found)?))
     })
     .await
+}
+
+/// Whether `reader` may see `record`: org-admin keys are public (they sign the public
+/// governance txs); others are shown to their org, consortium auditors and nodes.
+fn can_read_key(reader: Option<&Reader>, record: &KeyRecord) -> bool {
+    record.role == Role::OrgAdmin
+        || reader.is_some_and(|r| r.is_auditor() || r.record.org == record.org)
 }
 
 /// Resolves a prefix of a registered (or revoked) public key.
@@ -127,17 +152,21 @@ pub(crate) async fn tx_prefix(
 )]
 pub(crate) async fn key_prefix(
     State(state): State<AppState>,
+    reader: Option<Reader>,
     ApiPath(prefix): ApiPath<String>,
 ) -> Result<Json<IdMatchView>, ApiError> {
     let prefix = parse_prefix("key", &prefix)?;
     let node = state.node.clone();
     blocking(move || {
-        let found = node
-            .store()
-            .keys_with_prefix(&prefix, MAX_PREFIX_MATCHES)?
-            .iter()
-            .map(|k| k.to_hex())
-            .collect();
+        let store = node.store();
+        let mut found = Vec::new();
+        for key in store.keys_with_prefix(&prefix, MAX_PREFIX_MATCHES)? {
+            if let Some(StateValue::Key(record)) = store.get(&StateKey::Key(key))?
+                && can_read_key(reader.as_ref(), &record)
+            {
+                found.push(key.to_hex());
+            }
+        }
         Ok(Json(one_match("key", prefix, found)?))
     })
     .await
@@ -169,11 +198,12 @@ pub struct KeyView {
     responses(
         (status = 200, description = "The key's registration, proven at the height read", body = KeyView),
         (status = 400, description = "Not a public key, or a height above the tip", body = super::ErrorResponse),
-        (status = 404, description = "Not registered (at that height)", body = super::ErrorResponse),
+        (status = 404, description = "Not registered at that height: `at` and `proof` (value null) prove its absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
     )
 )]
 pub(crate) async fn get_key(
     State(state): State<AppState>,
+    reader: Option<Reader>,
     ApiPath(key): ApiPath<String>,
     ApiQuery(query): ApiQuery<HeightQuery>,
 ) -> Result<Json<KeyView>, ApiError> {
@@ -184,11 +214,15 @@ pub(crate) async fn get_key(
         let at = read_at(store, query.height)?;
         let proof = prove(store, &StateKey::Key(key), at.height)?;
         let Some(StateValue::Key(record)) = proof.value.clone() else {
-            return Err(ApiError::NotFound(format!(
-                "key {key} is not registered at height {}",
-                at.height
-            )));
+            let message = format!("key {key} is not registered at height {}", at.height);
+            return Err(ApiError::absent(message, at, proof));
         };
+        if !can_read_key(reader.as_ref(), &record) {
+            return Err(ApiError::Forbidden(format!(
+                "key {key} is registered to another org; its record is shown to that org's \
+                 keys and to consortium auditors"
+            )));
+        }
         Ok(Json(KeyView {
             key,
             record,

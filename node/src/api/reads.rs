@@ -3,7 +3,12 @@
 //!
 //! Point reads and wallets carry a [`ProvenValue`] per value and the block header at the
 //! height read, so a client checks `proof.verify(&header.state_root)` (and the header
-//! against a checkpoint certificate) instead of trusting the node. A token's history lists
+//! against a checkpoint certificate) instead of trusting the node. A point read of a key
+//! absent at the height read answers 404 `not_found` with the same `at` and the key's
+//! proof with `value: null` ([`ApiError::absent`]): a node cannot hide a coupon by
+//! answering "not found". The authorization check comes first (a pool the reader may not
+//! read answers 403 whatever is asked of it); proving a key absent reveals nothing, so
+//! any authenticated reader gets that proof. A token's history lists
 //! every tx that touched it, rejected attempts included (see [`crate::storage`]).
 
 use super::auth::Reader;
@@ -73,7 +78,7 @@ pub struct PoolView {
         (status = 200, description = "The pool, proven at the height read", body = PoolView),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read this pool", body = super::ErrorResponse),
-        (status = 404, description = "No such pool (at that height)", body = super::ErrorResponse),
+        (status = 404, description = "No such pool at that height: `at` and `proof` (value null) prove its absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
     )
 )]
 pub(crate) async fn get_pool(
@@ -86,14 +91,12 @@ pub(crate) async fn get_pool(
     let node = state.node.clone();
     blocking(move || {
         let store = node.store();
-        reader.check_pool(&current_pool(store, &id)?)?;
+        check_pool_if_any(store, &reader, &id)?;
         let at = read_at(store, query.height)?;
         let proof = prove(store, &StateKey::Pool(id.clone()), at.height)?;
         let Some(StateValue::Pool(pool)) = proof.value.clone() else {
-            return Err(ApiError::NotFound(format!(
-                "no pool {id} at height {}",
-                at.height
-            )));
+            let message = format!("no pool {id} at height {}", at.height);
+            return Err(ApiError::absent(message, at, proof));
         };
         Ok(Json(PoolView { pool, at, proof }))
     })
@@ -246,7 +249,7 @@ pub struct TokenView {
         (status = 200, description = "The token, proven at the height read", body = TokenView),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read this pool", body = super::ErrorResponse),
-        (status = 404, description = "No such token (at that height)", body = super::ErrorResponse),
+        (status = 404, description = "No such token at that height: `at` and `proof` (value null) prove its absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
     )
 )]
 pub(crate) async fn get_token(
@@ -259,7 +262,7 @@ pub(crate) async fn get_token(
     let node = state.node.clone();
     blocking(move || {
         let store = node.store();
-        reader.check_pool(&current_pool(store, &token.pool)?)?;
+        check_pool_if_any(store, &reader, &token.pool)?;
         let at = read_at(store, query.height)?;
         Ok(Json(proven_token(store, token, at)?))
     })
@@ -296,7 +299,7 @@ pub struct CodeView {
         (status = 200, description = "The code's entry and token, proven", body = CodeView),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read the code's pool", body = super::ErrorResponse),
-        (status = 404, description = "Unknown code (at that height)", body = super::ErrorResponse),
+        (status = 404, description = "Unknown code at that height: `at` and `proof` (value null) prove the code hash's absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
     )
 )]
 pub(crate) async fn code_token(
@@ -312,10 +315,8 @@ pub(crate) async fn code_token(
         let at = read_at(store, query.height)?;
         let code_proof = prove(store, &StateKey::Code(code_hash), at.height)?;
         let Some(StateValue::Code(entry)) = code_proof.value.clone() else {
-            return Err(ApiError::NotFound(format!(
-                "no code {code_hash} at height {}",
-                at.height
-            )));
+            let message = format!("no code {code_hash} at height {}", at.height);
+            return Err(ApiError::absent(message, at, code_proof));
         };
         reader.check_pool(&current_pool(store, &entry.pool)?)?;
         let token = match entry.serial {
@@ -569,9 +570,23 @@ pub(super) fn token_id(pool: &str, serial: &str) -> Result<TokenId, ApiError> {
 
 /// The pool as of the latest state (owner and partners never change once it is active).
 pub(super) fn current_pool(store: &Store, id: &PoolId) -> Result<PoolRecord, ApiError> {
+    existing_pool(store, id)?.ok_or_else(|| ApiError::NotFound(format!("no pool {id}")))
+}
+
+/// The pool as of the latest state, if it exists.
+pub(super) fn existing_pool(store: &Store, id: &PoolId) -> Result<Option<PoolRecord>, ApiError> {
     match store.get(&StateKey::Pool(id.clone()))? {
-        Some(StateValue::Pool(p)) => Ok(p),
-        _ => Err(ApiError::NotFound(format!("no pool {id}"))),
+        Some(StateValue::Pool(p)) => Ok(Some(p)),
+        _ => Ok(None),
+    }
+}
+
+/// 403 unless `reader` may read pool `id`, when the pool exists (in the latest state).
+/// A pool that does not exist hides nothing: its keys' absence may be proven to anyone.
+fn check_pool_if_any(store: &Store, reader: &Reader, id: &PoolId) -> Result<(), ApiError> {
+    match existing_pool(store, id)? {
+        Some(pool) => reader.check_pool(&pool),
+        None => Ok(()),
     }
 }
 
@@ -608,10 +623,8 @@ pub(super) fn read_at(store: &Store, height: Option<u64>) -> Result<ReadAt, ApiE
 fn proven_token(store: &Store, token: TokenId, at: ReadAt) -> Result<TokenView, ApiError> {
     let proof = prove(store, &StateKey::Token(token.clone()), at.height)?;
     let Some(StateValue::Token(record)) = proof.value.clone() else {
-        return Err(ApiError::NotFound(format!(
-            "no token {token} at height {}",
-            at.height
-        )));
+        let message = format!("no token {token} at height {}", at.height);
+        return Err(ApiError::absent(message, at, proof));
     };
     Ok(TokenView {
         token_id: token,

@@ -5,15 +5,18 @@
 //! Signed reads. A key that may read the token's pool sees its status and redemption; so
 //! does any key of the org whose terminal made the redemption in force, since that org may
 //! roll it back (a partner's terminal honours another org's coupon but may not read its
-//! pool). No proof: the rollback tx that follows is checked by the chain itself.
+//! pool). No proof of what is shown: the rollback tx that follows is checked by the chain
+//! itself. A token or code that does not exist answers 404 with the proof of its absence
+//! at the latest height ([`ApiError::absent`]), as every keyed read does.
 
 use super::auth::Reader;
 use super::extract::{ApiPath, parse};
-use super::reads::{current_pool, token_id};
+use super::reads::{existing_pool, read_at, token_id};
 use super::{ApiError, AppState, blocking};
 use crate::storage::Store;
 use axum::Json;
 use axum::extract::State;
+use couponcactus_chaincode::commitment::prove;
 use couponcactus_chaincode::ids::{CodeHash, TokenId, TxId};
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::types::{RedemptionRecord, TokenStatus};
@@ -57,7 +60,7 @@ pub struct TokenRedemptionView {
         (status = 200, description = "The token's status and redemption in force (`null` if not redeemed)", body = TokenRedemptionView),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read the pool, and its org did not make the redemption in force", body = super::ErrorResponse),
-        (status = 404, description = "No such pool or token", body = super::ErrorResponse),
+        (status = 404, description = "No such token: `at` and `proof` (value null) prove its absence at the latest height", body = super::error::NotFoundProof),
     )
 )]
 pub(crate) async fn token_redemption(
@@ -82,7 +85,7 @@ pub(crate) async fn token_redemption(
         (status = 400, description = "A pool's shared code: it has many redemptions, roll one back by its id", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read the pool, and its org did not make the redemption in force", body = super::ErrorResponse),
-        (status = 404, description = "Unknown code", body = super::ErrorResponse),
+        (status = 404, description = "Unknown code: `at` and `proof` (value null) prove the code hash's absence at the latest height", body = super::error::NotFoundProof),
     )
 )]
 pub(crate) async fn code_redemption(
@@ -94,9 +97,11 @@ pub(crate) async fn code_redemption(
     let node = state.node.clone();
     blocking(move || {
         let store = node.store();
-        let entry = match store.get(&StateKey::Code(code_hash))? {
-            Some(StateValue::Code(entry)) => entry,
-            _ => return Err(ApiError::NotFound(format!("no code {code_hash}"))),
+        let at = read_at(store, None)?;
+        let proof = prove(store, &StateKey::Code(code_hash), at.height)?;
+        let Some(StateValue::Code(entry)) = proof.value.clone() else {
+            let message = format!("no code {code_hash} at height {}", at.height);
+            return Err(ApiError::absent(message, at, proof));
         };
         let Some(serial) = entry.serial else {
             return Err(ApiError::InvalidInput(format!(
@@ -120,12 +125,18 @@ fn redemption_of(
     reader: &Reader,
     token: TokenId,
 ) -> Result<TokenRedemptionView, ApiError> {
-    let height = store.tip()?.height;
-    let pool = current_pool(store, &token.pool)?;
-    let Some(StateValue::Token(record)) = store.get(&StateKey::Token(token.clone()))? else {
-        reader.check_pool(&pool)?;
-        return Err(ApiError::NotFound(format!("no token {token}")));
+    let at = read_at(store, None)?;
+    let height = at.height;
+    let pool = existing_pool(store, &token.pool)?;
+    let proof = prove(store, &StateKey::Token(token.clone()), height)?;
+    let Some(StateValue::Token(record)) = proof.value.clone() else {
+        if let Some(pool) = &pool {
+            reader.check_pool(pool)?;
+        }
+        let message = format!("no token {token} at height {height}");
+        return Err(ApiError::absent(message, at, proof));
     };
+    let pool = pool.ok_or_else(|| ApiError::Internal(format!("token {token} has no pool")))?;
     let redemption = match record.status {
         TokenStatus::Redeemed { redemption } => {
             match store.get(&StateKey::Redemption(redemption))? {

@@ -4,7 +4,7 @@ use super::*;
 use crate::node::{NodeOptions, now_ms, start};
 use crate::storage::Store;
 use couponcactus_chaincode::block::{
-    BlockHeader, BlockInclusionProof, Certificate, verify_block_inclusion,
+    BlockHeader, BlockInclusionProof, Certificate, WithheldTx, verify_block_inclusion,
 };
 use couponcactus_chaincode::commitment::{ProvenValue, verify_state_proof};
 use couponcactus_chaincode::encoding::encode;
@@ -15,17 +15,19 @@ use couponcactus_chaincode::ids::{ChainId, Channel, Hash32, PoolId, StoreId, Tok
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::testkit::{self, claim, key, member, public};
 use couponcactus_chaincode::tx::{
-    AllocateTx, CreatePoolTx, IssueCodesTx, RedeemTarget, RedeemTx, RegisterKeyTx, SignedTx,
-    TransitionPoolTx, TxBody, TxKind, sign_read,
+    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx, RedeemTarget,
+    RedeemTx, RegisterKeyTx, SignedTx, TransitionPoolTx, TxBody, TxKind, sign_read,
 };
 use couponcactus_chaincode::types::{
-    Consortium, PoolAction, PoolKind, PoolSpec, Role, TokenRecord, TokenStatus,
+    Consortium, GovernanceChange, PoolAction, PoolKind, PoolSpec, Role, TokenRecord, TokenStatus,
 };
 use ed25519_dalek::SigningKey;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod confidentiality;
 
 const ADMIN_ACME: u8 = 1;
 const ADMIN_GLOBEX: u8 = 2;
@@ -49,8 +51,8 @@ fn metrics_handle() -> PrometheusHandle {
 }
 
 /// A node serving the API on 127.0.0.1:0.
-struct TestNode {
-    url: String,
+pub(crate) struct TestNode {
+    pub(crate) url: String,
     http: reqwest::Client,
     node: NodeHandle,
     chain_id: ChainId,
@@ -73,7 +75,7 @@ impl TestNode {
         TestNode::start_with(ApiOptions::default()).await
     }
 
-    async fn start_with(options: ApiOptions) -> TestNode {
+    pub(crate) async fn start_with(options: ApiOptions) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let genesis = testkit::genesis();
@@ -171,6 +173,32 @@ impl TestNode {
         body["height"].as_u64().unwrap()
     }
 
+    /// Registers `key(seed)` as a consortium auditor of acme: acme proposes, globex
+    /// approves (2 of the 3 orgs).
+    async fn register_auditor(&self, seed: u8) {
+        let change = GovernanceChange::AddAuditor {
+            org: testkit::org("acme"),
+            key: public(seed),
+        };
+        let proposal = self.tx(
+            &key(ADMIN_ACME),
+            TxKind::ProposeGovernance(ProposeGovernanceTx { change }),
+        );
+        let (status, body) = self.submit(&proposal).await;
+        assert_eq!(
+            (status, &body["status"]),
+            (200, &json!("applied")),
+            "{body}"
+        );
+        self.applied(
+            &key(ADMIN_GLOBEX),
+            TxKind::ApproveGovernance(ApproveGovernanceTx {
+                proposal: proposal.id(),
+            }),
+        )
+        .await;
+    }
+
     /// Keys for every role, and pool `spring` (3 codes, active, partner globex) with token 0
     /// allocated to member 1.
     async fn setup(&self) -> PoolId {
@@ -190,13 +218,13 @@ impl TestNode {
         let batch = vec![
             register(ADMIN_ACME, ISSUER, Role::Issuer),
             register(ADMIN_ACME, TERMINAL, terminal),
-            register(ADMIN_ACME, AUDITOR, Role::Auditor),
             register(ADMIN_GLOBEX, PARTNER, Role::Partner),
             register(ADMIN_INITECH, OTHER_ISSUER, Role::Issuer),
         ];
         let (status, body) = self.post("/v1/txs/batch", &batch).await;
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["applied"], 5, "{body}");
+        assert_eq!(body["applied"], 4, "{body}");
+        self.register_auditor(AUDITOR).await;
         let pool = testkit::pool_id("spring");
         let issuer = key(ISSUER);
         self.applied(
@@ -652,9 +680,10 @@ async fn tx_lookup_history_and_log_carry_verifiable_proofs() {
     let (_, latest) = t.get("/v1/blocks/latest").await;
     assert_eq!(latest["header"]["log_root"], log_root.to_hex());
 
-    // Others' access: the auditor and the partner (the pool lists it) yes, another org no.
+    // Others' access: the consortium auditor yes; the partner (the pool lists it, but the
+    // terminal is acme's) and another org no.
     assert_eq!(t.signed_get(&key(AUDITOR), &path).await.0, 200);
-    assert_eq!(t.signed_get(&key(PARTNER), &path).await.0, 200);
+    assert_eq!(t.signed_get(&key(PARTNER), &path).await.0, 403);
     assert_eq!(t.signed_get(&key(OTHER_ISSUER), &path).await.0, 403);
     assert_eq!(t.get(&path).await.0, 401);
     let unknown = format!("/v1/txs/{}", TxId([9; 32]));
@@ -731,7 +760,7 @@ async fn tx_lookup_history_and_log_carry_verifiable_proofs() {
         400
     );
 
-    let (status, page) = t.get("/v1/log/entries?from=0").await;
+    let (status, page) = t.signed_get(&key(AUDITOR), "/v1/log/entries?from=0").await;
     assert_eq!(status, 200, "{page}");
     let entries = page["entries"].as_array().unwrap();
     assert_eq!(entries.len() as u64, size);
@@ -744,7 +773,9 @@ async fn tx_lookup_history_and_log_carry_verifiable_proofs() {
         latest_header.log_root,
         "the entries rebuild the log root"
     );
-    let (status, page) = t.get("/v1/log/entries?from=2&to=4").await;
+    let (status, page) = t
+        .signed_get(&key(AUDITOR), "/v1/log/entries?from=2&to=4")
+        .await;
     assert_eq!(status, 200);
     let indexes: Vec<u64> = page["entries"]
         .as_array()
@@ -981,12 +1012,22 @@ async fn block_ranges_carry_results_and_certificates_in_bincode_and_json() {
     assert_eq!(cert.block_hash.to_hex(), one["hash"]);
     cert.verify(&t.chain_id, &consortium).unwrap();
 
-    // Bincode by default: encode(Vec<BlockRecord>), which replays from genesis.
+    // Bincode by default: encode(Vec<BlockRecord>), which replays from genesis (signed by
+    // the consortium auditor, who sees every tx).
     let bytes = |path: String| {
         let http = t.http.clone();
         let url = format!("{}{path}", t.url);
+        let time = now_ms();
+        let signature = sign_read(&key(AUDITOR), &t.chain_id, time, "GET", &path);
         async move {
-            let response = http.get(url).send().await.unwrap();
+            let response = http
+                .get(url)
+                .header(KEY_HEADER, public(AUDITOR).to_hex())
+                .header(TIME_HEADER, time.to_string())
+                .header(SIGNATURE_HEADER, signature.to_hex())
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status().as_u16(), 200);
             assert_eq!(
                 response.headers()["content-type"],
@@ -1011,7 +1052,12 @@ async fn block_ranges_carry_results_and_certificates_in_bincode_and_json() {
         cert.verify(&t.chain_id, &consortium).unwrap();
     }
     // The field order is the documented one: the same bytes as a tuple.
-    let tuples: Vec<(Block, Vec<TxResult>, Option<Certificate>)> = decode(&body).unwrap();
+    type Tuple = (Block, Vec<TxResult>, Option<Certificate>, Vec<WithheldTx>);
+    let tuples: Vec<Tuple> = decode(&body).unwrap();
+    assert!(
+        tuples.iter().all(|t| t.3.is_empty()),
+        "nothing is withheld from an auditor"
+    );
     assert_eq!(tuples.len(), records.len());
 
     // Limits, the end of the chain, and bad ranges.
@@ -1114,7 +1160,9 @@ async fn ids_resolve_by_prefix_and_an_ambiguous_prefix_lists_its_candidates() {
         assert_eq!(t.submit(tx).await.0, 422);
     }
     let (ha, hb) = (a.id().to_hex(), b.id().to_hex());
-    let (status, body) = t.get(&format!("/v1/txs/prefix/{}", &ha[..8])).await;
+    let (status, body) = t
+        .signed_get(&key(AUDITOR), &format!("/v1/txs/prefix/{}", &ha[..8]))
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "ambiguous_id");
     let mut expected = vec![ha.clone(), hb.clone()];
@@ -1129,7 +1177,9 @@ async fn ids_resolve_by_prefix_and_an_ambiguous_prefix_lists_its_candidates() {
         .take_while(|(x, y)| x == y)
         .count();
     for prefix in [ha[..=common].to_string(), ha.to_uppercase()] {
-        let (status, body) = t.get(&format!("/v1/txs/prefix/{prefix}")).await;
+        let (status, body) = t
+            .signed_get(&key(AUDITOR), &format!("/v1/txs/prefix/{prefix}"))
+            .await;
         assert_eq!(
             (status, body["id"].as_str()),
             (200, Some(ha.as_str())),
@@ -1138,7 +1188,9 @@ async fn ids_resolve_by_prefix_and_an_ambiguous_prefix_lists_its_candidates() {
     }
     // Too short, not hex, unknown.
     for (prefix, code) in [("abc1234", 400), ("abcdefgz", 400), (&"0".repeat(65), 400)] {
-        let (status, body) = t.get(&format!("/v1/txs/prefix/{prefix}")).await;
+        let (status, body) = t
+            .signed_get(&key(AUDITOR), &format!("/v1/txs/prefix/{prefix}"))
+            .await;
         assert_eq!(status, code, "{prefix}: {body}");
         assert_eq!(body["error"]["code"], "invalid_input");
     }
@@ -1147,7 +1199,9 @@ async fn ids_resolve_by_prefix_and_an_ambiguous_prefix_lists_its_candidates() {
     } else {
         "ffffffff"
     };
-    let (status, body) = t.get(&format!("/v1/txs/prefix/{unknown}")).await;
+    let (status, body) = t
+        .signed_get(&key(AUDITOR), &format!("/v1/txs/prefix/{unknown}"))
+        .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
         (404, Some("not_found")),
@@ -1167,13 +1221,16 @@ async fn ids_resolve_by_prefix_and_an_ambiguous_prefix_lists_its_candidates() {
             &key(ADMIN_ACME),
             TxKind::RegisterKey(RegisterKeyTx {
                 key: couponcactus_chaincode::ids::PublicKey(k.verifying_key().to_bytes()),
-                role: Role::Auditor,
+                role: Role::Issuer,
             }),
         )
         .await;
     }
     let (status, body) = t
-        .get(&format!("/v1/keys/prefix/{}", &key_hex(&k1)[..8]))
+        .signed_get(
+            &key(AUDITOR),
+            &format!("/v1/keys/prefix/{}", &key_hex(&k1)[..8]),
+        )
         .await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -1186,7 +1243,10 @@ async fn ids_resolve_by_prefix_and_an_ambiguous_prefix_lists_its_candidates() {
     );
     let terminal_hex = public(TERMINAL).to_hex();
     let (status, body) = t
-        .get(&format!("/v1/keys/prefix/{}", &terminal_hex[..10]))
+        .signed_get(
+            &key(AUDITOR),
+            &format!("/v1/keys/prefix/{}", &terminal_hex[..10]),
+        )
         .await;
     assert_eq!(
         (status, body["id"].as_str()),
@@ -1202,7 +1262,9 @@ async fn keys_are_read_with_proofs_and_redemptions_in_force_follow_roles() {
     let terminal_hex = public(TERMINAL).to_hex();
 
     // The key registry names a terminal by org, store and channel, with a proof.
-    let (status, body) = t.get(&format!("/v1/keys/{terminal_hex}")).await;
+    let (status, body) = t
+        .signed_get(&key(AUDITOR), &format!("/v1/keys/{terminal_hex}"))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["record"]["org"], "acme");
     assert_eq!(body["record"]["role"]["store"], "berlin-1", "{body}");
@@ -1286,7 +1348,9 @@ async fn keys_are_read_with_proofs_and_redemptions_in_force_follow_roles() {
         }),
     )
     .await;
-    let (status, body) = t.get(&format!("/v1/keys/{terminal_hex}")).await;
+    let (status, body) = t
+        .signed_get(&key(ISSUER), &format!("/v1/keys/{terminal_hex}"))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["record"]["revoked_at"].as_u64().is_some(), "{body}");
 }
@@ -1318,4 +1382,177 @@ async fn wallets_carry_proofs_of_their_tokens_and_pools() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tokens"], json!([]));
     assert_eq!(body["pools"], json!([]));
+}
+
+// ---- issue 14: every keyed read of an absent key proves the absence -------------------------
+
+/// Checks a 404 of a keyed read: `not_found` with `at` and a proof that `key` holds no value
+/// at `at.height`, verifying against `at.state_root` (the header's); returns the height.
+fn assert_proven_absent(status: u16, body: &Value, key: &StateKey) -> u64 {
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+    let height = body["at"]["height"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no at: {body}"));
+    let root: Hash32 = from_json(&body["at"]["state_root"]);
+    let header: BlockHeader = from_json(&body["at"]["header"]);
+    assert_eq!((header.height, header.state_root), (height, root), "{body}");
+    assert!(body["proof"]["value"].is_null(), "{body}");
+    let proven: ProvenValue = from_json(&body["proof"]);
+    assert_eq!(&proven.key, key, "{body}");
+    assert_eq!(proven.version, height);
+    verify_state_proof(&root, key, None, &proven.proof)
+        .unwrap_or_else(|e| panic!("the absence proof does not verify: {e}: {body}"));
+    proven.verify(&root).unwrap();
+    height
+}
+
+fn token_key(pool: &str, serial: u64) -> StateKey {
+    StateKey::Token(TokenId {
+        pool: testkit::pool_id(pool),
+        serial,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absent_tokens_pools_and_codes_answer_404_with_a_proof_of_absence() {
+    let t = TestNode::start().await;
+    let pool = t.setup().await;
+    let tip = t.height().await;
+
+    // An unknown serial of a pool the reader may read.
+    let (status, body) = t.signed_get(&key(ISSUER), "/v1/tokens/spring/99").await;
+    assert_eq!(
+        assert_proven_absent(status, &body, &token_key("spring", 99)),
+        tip
+    );
+    // An unknown pool, and a token of it: anyone authenticated gets the proof.
+    for seed in [ISSUER, OTHER_ISSUER, PARTNER] {
+        let (status, body) = t.signed_get(&key(seed), "/v1/pools/nope").await;
+        assert_proven_absent(status, &body, &StateKey::Pool(testkit::pool_id("nope")));
+        let (status, body) = t.signed_get(&key(seed), "/v1/tokens/nope/0").await;
+        assert_proven_absent(status, &body, &token_key("nope", 0));
+    }
+    // An unknown code hash.
+    let unknown = couponcactus_chaincode::codes::code_hash("NO-SUCH-CODE");
+    let (status, body) = t
+        .signed_get(&key(TERMINAL), &format!("/v1/codes/{unknown}/token"))
+        .await;
+    assert_proven_absent(status, &body, &StateKey::Code(unknown));
+
+    // Height 1 holds the key registrations only: the pool and its tokens came later.
+    let (status, body) = t
+        .signed_get(&key(ISSUER), "/v1/tokens/spring/0?height=1")
+        .await;
+    assert_eq!(
+        assert_proven_absent(status, &body, &token_key("spring", 0)),
+        1
+    );
+    let (status, body) = t
+        .signed_get(&key(ISSUER), "/v1/pools/spring?height=1")
+        .await;
+    assert_eq!(
+        assert_proven_absent(status, &body, &StateKey::Pool(pool.clone())),
+        1
+    );
+    let code = testkit::issued_code(&pool, &testkit::code_text(&pool, 0), 0).code_hash;
+    let (status, body) = t
+        .signed_get(&key(ISSUER), &format!("/v1/codes/{code}/token?height=1"))
+        .await;
+    assert_proven_absent(status, &body, &StateKey::Code(code));
+    // The same token exists at the tip: the absence proof at height 1 is not one at the tip.
+    let (status, present) = t.signed_get(&key(ISSUER), "/v1/tokens/spring/0").await;
+    assert_eq!(status, 200, "{present}");
+    let proof: ProvenValue = from_json(&body["proof"]);
+    let tip_root: Hash32 = from_json(&present["at"]["state_root"]);
+    assert!(verify_state_proof(&tip_root, &proof.key, None, &proof.proof).is_err());
+
+    // A pool the reader may not read stays 403, without a proof, whatever is asked of it.
+    for path in ["/v1/tokens/spring/99", "/v1/pools/spring?height=1"] {
+        let (status, body) = t.signed_get(&key(OTHER_ISSUER), path).await;
+        assert_eq!(status, 403, "{path}: {body}");
+        assert!(
+            body.get("proof").is_none() && body.get("at").is_none(),
+            "{body}"
+        );
+    }
+    // Unsigned: 401 before anything is looked up.
+    assert_eq!(t.get("/v1/tokens/nope/0").await.0, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absent_keys_and_redemption_targets_answer_404_with_a_proof_of_absence() {
+    let t = TestNode::start().await;
+    let pool = t.setup().await;
+
+    // The key registry (public).
+    let (status, body) = t.get(&format!("/v1/keys/{}", public(99).to_hex())).await;
+    assert_proven_absent(status, &body, &StateKey::Key(public(99)));
+    // The issuer's key was registered in the first block, not at genesis.
+    let (status, body) = t
+        .get(&format!("/v1/keys/{}?height=0", public(ISSUER).to_hex()))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["at"]["header"].is_null(),
+        "genesis has no header: {body}"
+    );
+    let root: Hash32 = from_json(&body["at"]["state_root"]);
+    let proven: ProvenValue = from_json(&body["proof"]);
+    assert_eq!(proven.key, StateKey::Key(public(ISSUER)));
+    assert_eq!(proven.value, None);
+    proven.verify(&root).unwrap();
+
+    // Redemptions in force of a token or code that does not exist.
+    let (status, body) = t
+        .signed_get(&key(TERMINAL), "/v1/tokens/spring/99/redemption")
+        .await;
+    assert_proven_absent(status, &body, &token_key("spring", 99));
+    let (status, body) = t
+        .signed_get(&key(PARTNER), "/v1/tokens/nope/3/redemption")
+        .await;
+    assert_proven_absent(status, &body, &token_key("nope", 3));
+    let unknown = couponcactus_chaincode::codes::code_hash("NO-SUCH-CODE");
+    let (status, body) = t
+        .signed_get(&key(TERMINAL), &format!("/v1/codes/{unknown}/redemption"))
+        .await;
+    assert_proven_absent(status, &body, &StateKey::Code(unknown));
+    // Another org's key is still refused for an existing pool's token.
+    let (status, body) = t
+        .signed_get(&key(OTHER_ISSUER), "/v1/tokens/spring/99/redemption")
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.get("proof").is_none(), "{body}");
+    // A present token still answers 200.
+    let (status, body) = t
+        .signed_get(&key(ISSUER), "/v1/tokens/spring/0/redemption")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_id"]["pool"], pool.to_string());
+
+    // The OpenAPI document says so: the 404s of keyed reads carry the proof.
+    let (_, doc) = t.get("/openapi.json").await;
+    for path in [
+        "/v1/pools/{id}",
+        "/v1/tokens/{pool}/{serial}",
+        "/v1/codes/{code_hash}/token",
+        "/v1/keys/{key}",
+        "/v1/tokens/{pool}/{serial}/redemption",
+        "/v1/codes/{code_hash}/redemption",
+    ] {
+        let schema = &doc["paths"][path]["get"]["responses"]["404"]["content"]["application/json"]
+            ["schema"]["$ref"];
+        assert_eq!(
+            schema, "#/components/schemas/NotFoundProof",
+            "{path}: {}",
+            doc["paths"][path]["get"]["responses"]["404"]
+        );
+    }
+    let schema = &doc["components"]["schemas"]["NotFoundProof"]["properties"];
+    for field in ["error", "at", "proof"] {
+        assert!(
+            schema.get(field).is_some(),
+            "NotFoundProof lacks {field}: {schema}"
+        );
+    }
 }

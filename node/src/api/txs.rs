@@ -3,6 +3,7 @@
 use super::auth::Reader;
 use super::error::{ErrorBody, rejection_status};
 use super::extract::{ApiPath, ApiQuery, body_bytes, decode_batch, decode_tx, is_binary, parse};
+use super::visibility::Audience;
 use super::{ApiError, AppState, blocking};
 use crate::node::{Committed, SubmitOutcome};
 use crate::storage::Store;
@@ -14,9 +15,8 @@ use axum::http::{HeaderMap, StatusCode};
 use couponcactus_chaincode::block::{BlockHeader, BlockInclusionProof, block_inclusion_proof};
 use couponcactus_chaincode::execute::{Event, ExecError, TxOutcome, dry_run};
 use couponcactus_chaincode::history::{HistoryLeaf, inclusion_proof};
-use couponcactus_chaincode::ids::{Hash32, PoolId, TxId};
-use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
-use couponcactus_chaincode::tx::{RedeemTarget, SignedTx, TxKind};
+use couponcactus_chaincode::ids::{Hash32, TxId};
+use couponcactus_chaincode::tx::SignedTx;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use utoipa::{IntoParams, ToSchema};
@@ -367,7 +367,7 @@ pub(crate) async fn get_tx(
         let tx = block.txs.get(loc.index as usize).cloned().ok_or_else(|| {
             ApiError::Internal(format!("block {} has no tx {}", loc.height, loc.index))
         })?;
-        check_tx_access(store, &reader, &tx)?;
+        Audience::new(store, Some(&reader)).check(&tx)?;
         let results = store.block_results(loc.height)?;
         let tx_proof = block_inclusion_proof(&block.txs, u64::from(loc.index))?;
         let result_proof = block_inclusion_proof(&results, u64::from(loc.index))?;
@@ -426,58 +426,6 @@ pub(crate) fn log_proof(
 
 /// Auditors read every tx; other keys the txs their org signed and the txs on pools they
 /// may read.
-fn check_tx_access(store: &Store, reader: &Reader, tx: &SignedTx) -> Result<(), ApiError> {
-    if reader.is_auditor() || reader.key == tx.signer {
-        return Ok(());
-    }
-    if let Some(StateValue::Key(k)) = store.get(&StateKey::Key(tx.signer))?
-        && k.org == reader.record.org
-    {
-        return Ok(());
-    }
-    if let Some(pool) = tx_pool(store, tx)?
-        && let Some(StateValue::Pool(p)) = store.get(&StateKey::Pool(pool))?
-        && reader.can_read_pool(&p)
-    {
-        return Ok(());
-    }
-    Err(ApiError::Forbidden(format!(
-        "key {} ({} of {}) may not read tx {}",
-        reader.key,
-        reader.record.role.name(),
-        reader.record.org,
-        tx.id()
-    )))
-}
-
-/// The pool a tx acts on, if any.
-fn tx_pool(store: &Store, tx: &SignedTx) -> Result<Option<PoolId>, ApiError> {
-    Ok(match &tx.body.kind {
-        TxKind::CreatePool(t) => Some(t.pool.clone()),
-        TxKind::UpdatePool(t) => Some(t.pool.clone()),
-        TxKind::TransitionPool(t) => Some(t.pool.clone()),
-        TxKind::IssueCodes(t) => Some(t.pool.clone()),
-        TxKind::Allocate(t) => Some(t.pool.clone()),
-        TxKind::RevokeToken(t) => Some(t.token.pool.clone()),
-        TxKind::TransferToken(t) => Some(t.token.pool.clone()),
-        TxKind::Redeem(t) => match &t.target {
-            RedeemTarget::Token(token) => Some(token.pool.clone()),
-            RedeemTarget::Code(hash) => match store.get(&StateKey::Code(*hash))? {
-                Some(StateValue::Code(entry)) => Some(entry.pool),
-                _ => None,
-            },
-        },
-        TxKind::Rollback(t) => match store.get(&StateKey::Redemption(t.redemption))? {
-            Some(StateValue::Redemption(r)) => Some(r.pool),
-            _ => None,
-        },
-        TxKind::RegisterKey(_)
-        | TxKind::RevokeKey(_)
-        | TxKind::ProposeGovernance(_)
-        | TxKind::ApproveGovernance(_) => None,
-    })
-}
-
 /// The outcome of a dry run.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ValidateView {

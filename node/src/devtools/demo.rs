@@ -24,14 +24,18 @@
 use crate::devtools::localnet::{LocalnetLayout, TERMINAL_CHANNEL, org_roles, terminal_store};
 use couponcactus_chaincode::codes::{CodeError, CodePattern, code_hash, seal_code};
 use couponcactus_chaincode::execute::{Event, TxOutcome};
-use couponcactus_chaincode::ids::{ChainId, Channel, ClaimKey, MemberId, OrgId, PoolId, TokenId};
+use couponcactus_chaincode::ids::{
+    ChainId, Channel, ClaimKey, MemberId, OrgId, PoolId, PublicKey, TokenId,
+};
 use couponcactus_chaincode::reject::{RejectReason, Rejection};
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::{
-    AllocateTx, CreatePoolTx, IssueCodesTx, RegisterKeyTx, TransitionPoolTx, TxBody, TxKind,
+    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx,
+    RegisterKeyTx, TransitionPoolTx, TxBody, TxKind,
 };
 use couponcactus_chaincode::types::{
-    Currency, Discount, IssuedCode, PoolAction, PoolKind, PoolRecord, PoolSpec, PoolStatus, Role,
+    Currency, Discount, GovernanceChange, IssuedCode, PoolAction, PoolKind, PoolRecord, PoolSpec,
+    PoolStatus, Role,
 };
 use couponcactus_genesis::{GenesisError, KeyFile};
 use couponcactus_node::mempool::AdmissionError;
@@ -512,6 +516,11 @@ impl Seeder<'_> {
             if self.key_registered(key)? {
                 continue;
             }
+            if role == Role::Auditor {
+                self.register_auditor(i, key).await?;
+                registered += 1;
+                continue;
+            }
             let what = format!("registering the {name} key of {org}");
             let kind = TxKind::RegisterKey(RegisterKeyTx { key, role });
             match self.submit(&what, &admin, kind).await? {
@@ -522,6 +531,50 @@ impl Seeder<'_> {
             }
         }
         Ok(registered)
+    }
+
+    /// Registers org `i`'s consortium auditor key through governance: org `i`'s admin
+    /// proposes, the other orgs' admins approve until the change takes effect (a quorum).
+    async fn register_auditor(&mut self, i: usize, key: PublicKey) -> Result<(), DemoError> {
+        let org = self.layout.org(i).clone();
+        let what = format!("proposing the auditor key of {org}");
+        let change = GovernanceChange::AddAuditor {
+            org: org.clone(),
+            key,
+        };
+        let admin = self.signing_key(i, "org-admin")?;
+        let kind = TxKind::ProposeGovernance(ProposeGovernanceTx { change });
+        let events = match self.submit(&what, &admin, kind).await? {
+            Ok(events) => events,
+            Err(_) if self.key_registered(key)? => return Ok(()),
+            Err(rejection) => return Err(DemoError::Rejected { what, rejection }),
+        };
+        let Some(proposal) = events.iter().find_map(|e| match e {
+            Event::ProposalOpened { proposal, .. } => Some(*proposal),
+            _ => None,
+        }) else {
+            return Err(DemoError::Rejected {
+                what,
+                rejection: Rejection::new(RejectReason::NotFound, "no proposal_opened event"),
+            });
+        };
+        for j in (1..=self.layout.orgs.len()).filter(|&j| j != i) {
+            if self.key_registered(key)? {
+                break;
+            }
+            let what = format!(
+                "approving the auditor key of {org} as {}",
+                self.layout.org(j)
+            );
+            let admin = self.signing_key(j, "org-admin")?;
+            let kind = TxKind::ApproveGovernance(ApproveGovernanceTx { proposal });
+            if let Err(rejection) = self.submit(&what, &admin, kind).await?
+                && !self.key_registered(key)?
+            {
+                return Err(DemoError::Rejected { what, rejection });
+            }
+        }
+        Ok(())
     }
 
     /// Creates, fills, activates and allocates one demo pool, skipping what is done.

@@ -519,6 +519,7 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
         block: Default::default(),
         mempool: Default::default(),
         raft: Default::default(),
+        http: Default::default(),
     };
     let body = toml::to_string_pretty(&config).expect("a node configuration serializes to TOML");
     format!(

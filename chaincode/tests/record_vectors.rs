@@ -1,0 +1,2515 @@
+//! Test vectors of the committed records, checked against `docs/encoding.md`: every state
+//! key and value variant (with every record type), every event kind, tx results and
+//! history-log leaves, and the genesis state.
+//!
+//! Each vector is rebuilt here from a fixed fixture (fixed-seed keys, `txid("…")` ids) and
+//! compared with the values written in the generated section of the document. Beyond that,
+//! the tests check the document against the code without the generator:
+//!
+//! - every documented vector's JSON is parsed with serde into its type and must encode to
+//!   the documented bytes, the documented bytes must decode back to that JSON, and the
+//!   documented hashes must be plain blake3 of the documented bytes (key hash, value hash,
+//!   JMT leaf hash, RFC 9162 leaf hash);
+//! - every value is encoded a second time by a hand encoder below that knows nothing of
+//!   bincode (only the primitive rules and the tables of the document), and the bytes must
+//!   agree; its annotations are the annotated bytes of the document;
+//! - the struct tables (field order, and the JSON keys), the enum tables (variant index,
+//!   name and JSON name), the JSON-forms table and the genesis vector's bytes and hash are
+//!   checked against the code. (The genesis vector's TOML is checked by `genesis/src/lib.rs`.)
+//!
+//! When an encoding changes on purpose, `UPDATE_VECTORS=1 cargo test -p
+//! couponcactus-chaincode --test record_vectors` rewrites the generated section (review the
+//! diff: every verifier in every language depends on these bytes); the tables are fixed by
+//! hand, and the tests say where.
+
+use couponcactus_chaincode::commitment::leaf_node_hash;
+use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
+use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
+use couponcactus_chaincode::prelude::*;
+use couponcactus_chaincode::testkit::{self, GENESIS_MS};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/encoding.md");
+const BEGIN: &str = "<!-- BEGIN GENERATED RECORD VECTORS: written by `UPDATE_VECTORS=1 cargo test -p couponcactus-chaincode --test record_vectors`; do not edit by hand -->";
+const END: &str = "<!-- END GENERATED RECORD VECTORS -->";
+const REGENERATE: &str = "if the change is intended, run `UPDATE_VECTORS=1 cargo test -p \
+     couponcactus-chaincode --test record_vectors`, review the diff of docs/encoding.md and \
+     tell every verifier implementer: their bytes no longer match";
+
+// ---- the fixture -----------------------------------------------------------------------
+
+/// A tx id for the fixture: blake3 of a short ASCII name.
+fn txid(name: &str) -> TxId {
+    TxId(*blake3::hash(name.as_bytes()).as_bytes())
+}
+
+fn slug<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().unwrap()
+}
+
+fn token(pool: &str, serial: u64) -> TokenId {
+    TokenId {
+        pool: slug(pool),
+        serial,
+    }
+}
+
+/// One second, one day, in ms.
+const SECOND: u64 = 1_000;
+const DAY: u64 = 86_400 * SECOND;
+
+/// Pool `spring`: unique codes, 15 % off capped at 20.00 EUR, every optional field set.
+fn spring_spec() -> PoolSpec {
+    PoolSpec {
+        name: "Spring sale".into(),
+        kind: PoolKind::UniqueCodes,
+        currency: Currency(*b"EUR"),
+        discount: Discount::Percent { bps: 1_500 },
+        max_discount_minor: Some(2_000),
+        min_spend_minor: 5_000,
+        valid_from_ms: GENESIS_MS,
+        valid_until_ms: GENESIS_MS + 30 * DAY,
+        total_cap: 10_000,
+        per_member_cap: 2,
+        allowed_channels: vec![slug("pos"), slug("web")],
+        allowed_stores: vec![slug("berlin-1")],
+        excluded_categories: vec![slug("tobacco")],
+        stacking_group: Some("spring".into()),
+        partner_orgs: vec![slug("globex")],
+        transferable: true,
+    }
+}
+
+/// Pool `summer`: one shared code, 10.00 USD off, no optional field, every list empty.
+fn summer_spec() -> PoolSpec {
+    PoolSpec {
+        name: "Summer 10".into(),
+        kind: PoolKind::SharedCode,
+        currency: Currency(*b"USD"),
+        discount: Discount::Fixed {
+            amount_minor: 1_000,
+        },
+        max_discount_minor: None,
+        min_spend_minor: 0,
+        valid_from_ms: GENESIS_MS,
+        valid_until_ms: GENESIS_MS + 90 * DAY,
+        total_cap: 500,
+        per_member_cap: 1,
+        allowed_channels: vec![],
+        allowed_stores: vec![],
+        excluded_categories: vec![],
+        stacking_group: None,
+        partner_orgs: vec![],
+        transferable: false,
+    }
+}
+
+/// The `i`-th testkit code of `pool` (hash and sealed form).
+fn code_of(pool: &str, i: u64) -> IssuedCode {
+    let pool: PoolId = slug(pool);
+    testkit::issued_code(&pool, &testkit::code_text(&pool, i), i)
+}
+
+fn shared_code() -> IssuedCode {
+    testkit::issued_code(&slug("summer"), "SUMMER10", 0)
+}
+
+fn node(node_id: u64, org: &str, seed: u8, voter: bool) -> NodeRecord {
+    NodeRecord {
+        node_id,
+        org: slug(org),
+        node_key: testkit::public(seed),
+        p2p_addr: format!("/ip4/127.0.0.1/tcp/{}", 7200 + node_id),
+        voter,
+    }
+}
+
+/// What a vector holds.
+#[derive(Debug, Clone)]
+enum Item {
+    State(StateKey, StateValue),
+    Event(Event),
+    Result(TxResult),
+    Leaf(HistoryLeaf),
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    name: &'static str,
+    about: &'static str,
+    item: Item,
+}
+
+fn state(name: &'static str, about: &'static str, key: StateKey, value: StateValue) -> Case {
+    Case {
+        name,
+        about,
+        item: Item::State(key, value),
+    }
+}
+
+fn key_cases() -> Vec<Case> {
+    vec![
+        state(
+            "params",
+            "The chain parameters (the defaults).",
+            StateKey::Params,
+            StateValue::Params(ChainParams::default()),
+        ),
+        state(
+            "org",
+            "Org `acme`, joined at genesis with one admin key.",
+            StateKey::Org(slug("acme")),
+            StateValue::Org(OrgRecord {
+                name: "ACME".into(),
+                active_admins: 1,
+                joined_at: 0,
+            }),
+        ),
+        state(
+            "key_org_admin",
+            "key(1), acme's org admin since genesis (a `Role` variant without fields).",
+            StateKey::Key(testkit::public(1)),
+            StateValue::Key(KeyRecord {
+                org: slug("acme"),
+                role: Role::OrgAdmin,
+                registered_at: 0,
+                revoked_at: None,
+            }),
+        ),
+        state(
+            "key_terminal_revoked",
+            "key(20), an acme terminal at store `berlin-1`, channel `pos`, registered at height 3 and revoked at height 9.",
+            StateKey::Key(testkit::public(20)),
+            StateValue::Key(KeyRecord {
+                org: slug("acme"),
+                role: Role::Terminal {
+                    store: slug("berlin-1"),
+                    channel: slug("pos"),
+                },
+                registered_at: 3,
+                revoked_at: Some(9),
+            }),
+        ),
+        state(
+            "consortium",
+            "Three orgs; node 1 (acme, key(200)) votes, node 2 (globex, key(201)) is a learner, node 3 was removed.",
+            StateKey::Consortium,
+            StateValue::Consortium(Consortium {
+                orgs: vec![slug("acme"), slug("globex"), slug("initech")],
+                nodes: vec![node(1, "acme", 200, true), node(2, "globex", 201, false)],
+                retired_node_ids: vec![3],
+            }),
+        ),
+    ]
+}
+
+fn proposal(change: GovernanceChange, approvals: &[&str], executed_at: Option<u64>) -> StateValue {
+    StateValue::Proposal(ProposalRecord {
+        change,
+        approvals: approvals.iter().map(|o| slug(o)).collect(),
+        expires_at_ms: GENESIS_MS + 7 * DAY,
+        executed_at,
+    })
+}
+
+fn proposal_cases() -> Vec<Case> {
+    vec![
+        state(
+            "proposal_add_org",
+            "An open proposal (id `txid(\"propose-add-org\")`) to admit org `hooli` with admin key(4), approved by acme so far.",
+            StateKey::Proposal(txid("propose-add-org")),
+            proposal(
+                GovernanceChange::AddOrg {
+                    org: slug("hooli"),
+                    name: "Hooli".into(),
+                    admin_key: testkit::public(4),
+                },
+                &["acme"],
+                None,
+            ),
+        ),
+        state(
+            "proposal_add_node",
+            "An executed proposal that added node 2 of globex as a learner.",
+            StateKey::Proposal(txid("propose-add-node")),
+            proposal(
+                GovernanceChange::AddNode {
+                    node: node(2, "globex", 201, false),
+                },
+                &["acme", "globex"],
+                Some(5),
+            ),
+        ),
+        state(
+            "proposal_remove_node",
+            "An executed proposal that removed node 3.",
+            StateKey::Proposal(txid("propose-remove-node")),
+            proposal(
+                GovernanceChange::RemoveNode { node_id: 3 },
+                &["acme", "initech"],
+                Some(6),
+            ),
+        ),
+        state(
+            "proposal_update_params",
+            "An open proposal of new chain parameters.",
+            StateKey::Proposal(txid("propose-update-params")),
+            proposal(
+                GovernanceChange::UpdateParams {
+                    params: ChainParams {
+                        max_batch_codes: 10_000,
+                        max_tx_validity_ms: 3_600_000,
+                        proposal_ttl_ms: DAY,
+                        max_sealed_code_bytes: 256,
+                    },
+                },
+                &["globex"],
+                None,
+            ),
+        ),
+        state(
+            "proposal_add_auditor",
+            "An executed proposal that registered key(30) as a consortium auditor of initech.",
+            StateKey::Proposal(txid("propose-add-auditor")),
+            proposal(
+                GovernanceChange::AddAuditor {
+                    org: slug("initech"),
+                    key: testkit::public(30),
+                },
+                &["acme", "globex", "initech"],
+                Some(7),
+            ),
+        ),
+    ]
+}
+
+fn pool_cases() -> Vec<Case> {
+    vec![
+        state(
+            "pool_unique_draft",
+            "Pool `spring` of acme in draft: 15 % off, every optional spec field set; 4 tokens issued, 3 allocated.",
+            StateKey::Pool(slug("spring")),
+            StateValue::Pool(PoolRecord {
+                id: slug("spring"),
+                owner: slug("acme"),
+                spec: spring_spec(),
+                status: PoolStatus::Draft,
+                created_at: 4,
+                issued: 4,
+                allocated: 3,
+                redeemed: 1,
+                next_free: 3,
+                shared_code: None,
+            }),
+        ),
+        state(
+            "pool_shared_active",
+            "Pool `summer` of acme, active: one shared code (`SUMMER10`, sealed with nonce 0), 10.00 USD off, no optional field.",
+            StateKey::Pool(slug("summer")),
+            StateValue::Pool(PoolRecord {
+                id: slug("summer"),
+                owner: slug("acme"),
+                spec: summer_spec(),
+                status: PoolStatus::Active,
+                created_at: 5,
+                issued: 0,
+                allocated: 0,
+                redeemed: 2,
+                next_free: 0,
+                shared_code: Some(shared_code()),
+            }),
+        ),
+    ]
+}
+
+fn token_record(serial: u64, status: TokenStatus, member: Option<u64>) -> StateValue {
+    let code = code_of("spring", serial);
+    StateValue::Token(TokenRecord {
+        code_hash: code.code_hash,
+        sealed: code.sealed,
+        status,
+        owner: member.map(testkit::member),
+        claim: member.map(|_| testkit::claim(serial)),
+    })
+}
+
+fn token_cases() -> Vec<Case> {
+    vec![
+        state(
+            "token_available",
+            "Token `spring/0`: issued (code `SPRING-CODE-00000000`, sealed with nonce 0), not allocated.",
+            StateKey::Token(token("spring", 0)),
+            token_record(0, TokenStatus::Available, None),
+        ),
+        state(
+            "token_allocated",
+            "Token `spring/1`, allocated to member(7) with claim key claim(1).",
+            StateKey::Token(token("spring", 1)),
+            token_record(1, TokenStatus::Allocated, Some(7)),
+        ),
+        state(
+            "token_redeemed",
+            "Token `spring/2`, allocated to member(8) and redeemed by the tx `txid(\"redeem-spring-2\")`.",
+            StateKey::Token(token("spring", 2)),
+            token_record(
+                2,
+                TokenStatus::Redeemed {
+                    redemption: txid("redeem-spring-2"),
+                },
+                Some(8),
+            ),
+        ),
+        state(
+            "token_revoked",
+            "Token `spring/3`, revoked before it was allocated.",
+            StateKey::Token(token("spring", 3)),
+            token_record(3, TokenStatus::Revoked, None),
+        ),
+    ]
+}
+
+fn index_cases() -> Vec<Case> {
+    vec![
+        state(
+            "code_unique",
+            "The code-hash index entry of `SPRING-CODE-00000001`: token `spring/1`.",
+            StateKey::Code(code_of("spring", 1).code_hash),
+            StateValue::Code(CodeIndexEntry {
+                pool: slug("spring"),
+                serial: Some(1),
+            }),
+        ),
+        state(
+            "code_shared",
+            "The index entry of the shared code `SUMMER10`: pool `summer`, no serial.",
+            StateKey::Code(shared_code().code_hash),
+            StateValue::Code(CodeIndexEntry {
+                pool: slug("summer"),
+                serial: None,
+            }),
+        ),
+        state(
+            "claim",
+            "Claim key claim(1) in `spring` gave token serial 1.",
+            StateKey::Claim(slug("spring"), testkit::claim(1)),
+            StateValue::Claim(1),
+        ),
+        state(
+            "member_allocations",
+            "member(7) holds one allocation in `spring`.",
+            StateKey::MemberAllocations(slug("spring"), testkit::member(7)),
+            StateValue::Count(1),
+        ),
+        state(
+            "member_redemptions",
+            "member(9) has one redemption in force of `summer`'s shared code.",
+            StateKey::MemberRedemptions(slug("summer"), testkit::member(9)),
+            StateValue::Count(1),
+        ),
+    ]
+}
+
+fn redemption_cases() -> Vec<Case> {
+    vec![
+        state(
+            "redemption_token",
+            "The redemption of token `spring/2` by acme's terminal at `berlin-1`: 15 % of 100.00 EUR.",
+            StateKey::Redemption(txid("redeem-spring-2")),
+            StateValue::Redemption(RedemptionRecord {
+                pool: slug("spring"),
+                token: Some(token("spring", 2)),
+                member: Some(testkit::member(8)),
+                redeemer_org: slug("acme"),
+                store: slug("berlin-1"),
+                channel: slug("pos"),
+                eligible_minor: 10_000,
+                discount_minor: 1_500,
+                height: 8,
+                time_ms: GENESIS_MS + 8 * SECOND,
+                rolled_back_at: None,
+            }),
+        ),
+        state(
+            "redemption_shared_rolled_back",
+            "A redemption of `summer`'s shared code by member(9) at a globex web store, rolled back at height 10.",
+            StateKey::Redemption(txid("redeem-summer")),
+            StateValue::Redemption(RedemptionRecord {
+                pool: slug("summer"),
+                token: None,
+                member: Some(testkit::member(9)),
+                redeemer_org: slug("globex"),
+                store: slug("globex-web"),
+                channel: slug("web"),
+                eligible_minor: 5_990,
+                discount_minor: 1_000,
+                height: 9,
+                time_ms: GENESIS_MS + 9 * SECOND,
+                rolled_back_at: Some(10),
+            }),
+        ),
+    ]
+}
+
+/// The second in which `txid("redeem-spring-2")`'s validity ends.
+const EXPIRY_SECOND: u64 = (GENESIS_MS + 8 * SECOND + 60 * SECOND) / SECOND;
+
+fn replay_cases() -> Vec<Case> {
+    vec![
+        state(
+            "seen_tx",
+            "The tx `txid(\"redeem-spring-2\")` was executed; it is remembered until its `valid_until_ms`.",
+            StateKey::SeenTx(txid("redeem-spring-2")),
+            StateValue::SeenTx(EXPIRY_SECOND * SECOND),
+        ),
+        state(
+            "tx_expiry",
+            "The first tx whose validity ends within that second.",
+            StateKey::TxExpiry(EXPIRY_SECOND, 0),
+            StateValue::TxRef(txid("redeem-spring-2")),
+        ),
+        state(
+            "tx_expiry_count",
+            "Two txs end within that second.",
+            StateKey::TxExpiryCount(EXPIRY_SECOND),
+            StateValue::ExpiryCount(2),
+        ),
+        state(
+            "prune_cursor",
+            "Forgotten up to (not including) the first tx ending in the genesis second.",
+            StateKey::PruneCursor,
+            StateValue::PruneCursor(GENESIS_MS / SECOND, 0),
+        ),
+    ]
+}
+
+fn event(name: &'static str, about: &'static str, event: Event) -> Case {
+    Case {
+        name,
+        about,
+        item: Item::Event(event),
+    }
+}
+
+fn key_events() -> Vec<Case> {
+    vec![
+        event(
+            "event_key_registered",
+            "acme registered key(20) as a terminal.",
+            Event::KeyRegistered {
+                key: testkit::public(20),
+                org: slug("acme"),
+                role: Role::Terminal {
+                    store: slug("berlin-1"),
+                    channel: slug("pos"),
+                },
+            },
+        ),
+        event(
+            "event_key_revoked",
+            "key(20) was revoked.",
+            Event::KeyRevoked {
+                key: testkit::public(20),
+            },
+        ),
+        event(
+            "event_proposal_opened",
+            "A proposal was opened with its proposer's approval; 2 of 3 orgs are needed.",
+            Event::ProposalOpened {
+                proposal: txid("propose-add-org"),
+                approvals: 1,
+                needed: 2,
+            },
+        ),
+        event(
+            "event_proposal_approved",
+            "A second org approved it.",
+            Event::ProposalApproved {
+                proposal: txid("propose-add-org"),
+                approvals: 2,
+                needed: 2,
+            },
+        ),
+        event(
+            "event_governance_applied",
+            "The quorum was reached: node 3 is removed (a change nested in the event).",
+            Event::GovernanceApplied {
+                proposal: txid("propose-remove-node"),
+                change: GovernanceChange::RemoveNode { node_id: 3 },
+            },
+        ),
+    ]
+}
+
+fn pool_events() -> Vec<Case> {
+    vec![
+        event(
+            "event_pool_created",
+            "Pool `spring` was created in draft.",
+            Event::PoolCreated {
+                pool: slug("spring"),
+            },
+        ),
+        event(
+            "event_pool_updated",
+            "The spec of draft pool `spring` was replaced.",
+            Event::PoolUpdated {
+                pool: slug("spring"),
+            },
+        ),
+        event(
+            "event_pool_status_changed",
+            "Pool `spring` went from draft to active.",
+            Event::PoolStatusChanged {
+                pool: slug("spring"),
+                from: PoolStatus::Draft,
+                to: PoolStatus::Active,
+            },
+        ),
+        event(
+            "event_codes_issued",
+            "Two codes were issued into `spring`: serials 2 and 3.",
+            Event::CodesIssued {
+                pool: slug("spring"),
+                first_serial: 2,
+                count: 2,
+            },
+        ),
+    ]
+}
+
+fn token_events() -> Vec<Case> {
+    vec![
+        event(
+            "event_allocated",
+            "Token `spring/1` was allocated to member(7) (a first use of the claim key).",
+            Event::Allocated {
+                token: token("spring", 1),
+                member: testkit::member(7),
+                repeat: false,
+            },
+        ),
+        event(
+            "event_redeemed",
+            "Token `spring/2` was redeemed: 15.00 EUR off an eligible 100.00 EUR.",
+            Event::Redeemed {
+                redemption: txid("redeem-spring-2"),
+                pool: slug("spring"),
+                token: Some(token("spring", 2)),
+                member: Some(testkit::member(8)),
+                eligible_minor: 10_000,
+                discount_minor: 1_500,
+                currency: Currency(*b"EUR"),
+            },
+        ),
+        event(
+            "event_rolled_back",
+            "A redemption of `summer`'s shared code was rolled back (no token).",
+            Event::RolledBack {
+                redemption: txid("redeem-summer"),
+                pool: slug("summer"),
+                token: None,
+            },
+        ),
+        event(
+            "event_token_revoked",
+            "Token `spring/3` was revoked.",
+            Event::TokenRevoked {
+                token: token("spring", 3),
+            },
+        ),
+        event(
+            "event_token_transferred",
+            "Token `spring/1` moved from member(7) to member(8).",
+            Event::TokenTransferred {
+                token: token("spring", 1),
+                from: testkit::member(7),
+                to: testkit::member(8),
+            },
+        ),
+    ]
+}
+
+fn redeemed_event() -> Event {
+    token_events()
+        .into_iter()
+        .find_map(|c| match c.item {
+            Item::Event(e @ Event::Redeemed { .. }) => Some(e),
+            _ => None,
+        })
+        .expect("the fixture has a redeemed event")
+}
+
+fn applied() -> TxOutcome {
+    TxOutcome::Applied {
+        events: vec![redeemed_event()],
+    }
+}
+
+fn rejected() -> TxOutcome {
+    TxOutcome::Rejected {
+        rejection: Rejection::new(
+            RejectReason::AlreadyRedeemed,
+            "token spring/2 was redeemed by the tx redeem-spring-2",
+        ),
+    }
+}
+
+fn outcome_cases() -> Vec<Case> {
+    let result = |name, about, tx_id, outcome| Case {
+        name,
+        about,
+        item: Item::Result(TxResult { tx_id, outcome }),
+    };
+    let leaf = |name, about, tx_id, height, index, outcome| Case {
+        name,
+        about,
+        item: Item::Leaf(HistoryLeaf {
+            tx_id,
+            height,
+            index,
+            outcome,
+        }),
+    };
+    vec![
+        result(
+            "result_applied",
+            "The result of the redeem tx `txid(\"redeem-spring-2\")`: applied with one event.",
+            txid("redeem-spring-2"),
+            applied(),
+        ),
+        result(
+            "result_applied_no_events",
+            "An applied tx without events.",
+            txid("no-events"),
+            TxOutcome::Applied { events: vec![] },
+        ),
+        result(
+            "result_rejected",
+            "A second redemption of the same token, rejected.",
+            txid("redeem-spring-2-again"),
+            rejected(),
+        ),
+        leaf(
+            "history_leaf_applied",
+            "The log leaf of `result_applied`: block 8, first tx.",
+            txid("redeem-spring-2"),
+            8,
+            0,
+            applied(),
+        ),
+        leaf(
+            "history_leaf_rejected",
+            "The log leaf of `result_rejected`: block 9, third tx.",
+            txid("redeem-spring-2-again"),
+            9,
+            2,
+            rejected(),
+        ),
+    ]
+}
+
+/// Every vector, in document order.
+fn cases() -> Vec<Case> {
+    [
+        key_cases(),
+        proposal_cases(),
+        pool_cases(),
+        token_cases(),
+        index_cases(),
+        redemption_cases(),
+        replay_cases(),
+        key_events(),
+        pool_events(),
+        token_events(),
+        outcome_cases(),
+    ]
+    .concat()
+}
+
+// ---- a second encoder, written from the document's tables alone ------------------------
+
+/// Bytes with a note per segment: the hand encoder's output.
+#[derive(Debug, Default)]
+struct Hand {
+    bytes: Vec<u8>,
+    notes: Vec<(usize, usize, String)>,
+}
+
+/// `path.field`.
+fn at(path: &str, field: &str) -> String {
+    format!("{path}.{field}")
+}
+
+impl Hand {
+    fn raw(&mut self, b: &[u8], note: String) {
+        self.notes.push((self.bytes.len(), b.len(), note));
+        self.bytes.extend_from_slice(b);
+    }
+    fn u32(&mut self, v: u32, path: &str) {
+        self.raw(&v.to_le_bytes(), format!("{path}: u32 {v}"));
+    }
+    fn u64(&mut self, v: u64, path: &str) {
+        self.raw(&v.to_le_bytes(), format!("{path}: u64 {v}"));
+    }
+    fn boolean(&mut self, v: bool, path: &str) {
+        self.raw(&[u8::from(v)], format!("{path}: bool {v}"));
+    }
+    fn len(&mut self, n: usize, path: &str, what: &str) {
+        self.raw(&(n as u64).to_le_bytes(), format!("{path}: {what} {n}"));
+    }
+    fn string(&mut self, s: &str, path: &str) {
+        self.len(s.len(), path, "length");
+        if !s.is_empty() {
+            self.raw(s.as_bytes(), format!("{path}: {s:?}"));
+        }
+    }
+    fn array(&mut self, b: &[u8], path: &str) {
+        self.raw(b, format!("{path}: {} raw bytes", b.len()));
+    }
+    fn variant(&mut self, index: u32, name: &str, path: &str) {
+        self.raw(
+            &index.to_le_bytes(),
+            format!("{path}: variant {index} = {name}"),
+        );
+    }
+    fn option<T>(&mut self, v: &Option<T>, path: &str, mut some: impl FnMut(&mut Self, &T)) {
+        match v {
+            None => self.raw(&[0], format!("{path}: None")),
+            Some(x) => {
+                self.raw(&[1], format!("{path}: Some"));
+                some(self, x);
+            }
+        }
+    }
+    fn vec<T>(&mut self, items: &[T], path: &str, mut each: impl FnMut(&mut Self, &T, &str)) {
+        self.len(items.len(), path, "count");
+        for (i, item) in items.iter().enumerate() {
+            each(self, item, &format!("{path}[{i}]"));
+        }
+    }
+    fn orgs(&mut self, orgs: &[OrgId], path: &str) {
+        self.vec(orgs, path, |h, o, q| h.string(o.as_str(), q));
+    }
+
+    /// One line per segment: offset, hex, meaning.
+    fn annotated(&self) -> String {
+        let mut out = String::new();
+        for (offset, len, note) in &self.notes {
+            let hex = hex::encode(&self.bytes[*offset..offset + len]);
+            writeln!(out, "{offset:>4}  {hex:<16}  {note}").unwrap();
+        }
+        out
+    }
+}
+
+// The shared types of the tx part of the document.
+impl Hand {
+    fn token(&mut self, t: &TokenId, path: &str) {
+        self.string(t.pool.as_str(), &at(path, "pool"));
+        self.u64(t.serial, &at(path, "serial"));
+    }
+    fn currency(&mut self, c: &Currency, path: &str) {
+        let text = String::from_utf8_lossy(&c.0).into_owned();
+        self.raw(&c.0, format!("{path}: 3 raw bytes {text:?}"));
+    }
+    fn role(&mut self, r: &Role, path: &str) {
+        match r {
+            Role::OrgAdmin => self.variant(0, "OrgAdmin", path),
+            Role::Issuer => self.variant(1, "Issuer", path),
+            Role::Terminal { store, channel } => {
+                self.variant(2, "Terminal", path);
+                self.string(store.as_str(), &at(path, "store"));
+                self.string(channel.as_str(), &at(path, "channel"));
+            }
+            Role::Auditor => self.variant(3, "Auditor", path),
+            Role::Partner => self.variant(4, "Partner", path),
+        }
+    }
+    fn node(&mut self, n: &NodeRecord, path: &str) {
+        self.u64(n.node_id, &at(path, "node_id"));
+        self.string(n.org.as_str(), &at(path, "org"));
+        self.array(&n.node_key.0, &at(path, "node_key"));
+        self.string(&n.p2p_addr, &at(path, "p2p_addr"));
+        self.boolean(n.voter, &at(path, "voter"));
+    }
+    fn params(&mut self, p: &ChainParams, path: &str) {
+        self.u32(p.max_batch_codes, &at(path, "max_batch_codes"));
+        self.u64(p.max_tx_validity_ms, &at(path, "max_tx_validity_ms"));
+        self.u64(p.proposal_ttl_ms, &at(path, "proposal_ttl_ms"));
+        self.u32(p.max_sealed_code_bytes, &at(path, "max_sealed_code_bytes"));
+    }
+    fn change(&mut self, c: &GovernanceChange, path: &str) {
+        match c {
+            GovernanceChange::AddOrg {
+                org,
+                name,
+                admin_key,
+            } => {
+                self.variant(0, "AddOrg", path);
+                self.string(org.as_str(), &at(path, "org"));
+                self.string(name, &at(path, "name"));
+                self.array(&admin_key.0, &at(path, "admin_key"));
+            }
+            GovernanceChange::AddNode { node } => {
+                self.variant(1, "AddNode", path);
+                self.node(node, &at(path, "node"));
+            }
+            GovernanceChange::RemoveNode { node_id } => {
+                self.variant(2, "RemoveNode", path);
+                self.u64(*node_id, &at(path, "node_id"));
+            }
+            GovernanceChange::UpdateParams { params } => {
+                self.variant(3, "UpdateParams", path);
+                self.params(params, &at(path, "params"));
+            }
+            GovernanceChange::AddAuditor { org, key } => {
+                self.variant(4, "AddAuditor", path);
+                self.string(org.as_str(), &at(path, "org"));
+                self.array(&key.0, &at(path, "key"));
+            }
+        }
+    }
+    fn issued_code(&mut self, c: &IssuedCode, path: &str) {
+        self.array(&c.code_hash.0, &at(path, "code_hash"));
+        self.sealed(&c.sealed, &at(path, "sealed"));
+    }
+    fn sealed(&mut self, s: &SealedCode, path: &str) {
+        self.len(s.0.len(), path, "length");
+        self.raw(&s.0, format!("{path}: nonce ‖ ciphertext ‖ tag"));
+    }
+    fn spec(&mut self, s: &PoolSpec, path: &str) {
+        let p = |f: &str| at(path, f);
+        self.string(&s.name, &p("name"));
+        match s.kind {
+            PoolKind::UniqueCodes => self.variant(0, "UniqueCodes", &p("kind")),
+            PoolKind::SharedCode => self.variant(1, "SharedCode", &p("kind")),
+        }
+        self.currency(&s.currency, &p("currency"));
+        match s.discount {
+            Discount::Percent { bps } => {
+                self.variant(0, "Percent", &p("discount"));
+                self.u32(bps, &p("discount.bps"));
+            }
+            Discount::Fixed { amount_minor } => {
+                self.variant(1, "Fixed", &p("discount"));
+                self.u64(amount_minor, &p("discount.amount_minor"));
+            }
+        }
+        let max = p("max_discount_minor");
+        self.option(&s.max_discount_minor, &max, |h, v| h.u64(*v, &max));
+        self.u64(s.min_spend_minor, &p("min_spend_minor"));
+        self.u64(s.valid_from_ms, &p("valid_from_ms"));
+        self.u64(s.valid_until_ms, &p("valid_until_ms"));
+        self.u64(s.total_cap, &p("total_cap"));
+        self.u32(s.per_member_cap, &p("per_member_cap"));
+        self.vec(&s.allowed_channels, &p("allowed_channels"), |h, c, q| {
+            h.string(c.as_str(), q)
+        });
+        self.vec(&s.allowed_stores, &p("allowed_stores"), |h, c, q| {
+            h.string(c.as_str(), q)
+        });
+        self.vec(
+            &s.excluded_categories,
+            &p("excluded_categories"),
+            |h, c, q| h.string(c.as_str(), q),
+        );
+        let group = p("stacking_group");
+        self.option(&s.stacking_group, &group, |h, g| h.string(g, &group));
+        self.orgs(&s.partner_orgs, &p("partner_orgs"));
+        self.boolean(s.transferable, &p("transferable"));
+    }
+}
+
+// The records of "Committed records".
+impl Hand {
+    fn state_key(&mut self, k: &StateKey, p: &str) {
+        let pool_member = |h: &mut Self, i, name, pool: &PoolId, m: &MemberId| {
+            h.variant(i, name, p);
+            h.string(pool.as_str(), &format!("{p}.0"));
+            h.array(&m.0, &format!("{p}.1"));
+        };
+        match k {
+            StateKey::Params => self.variant(0, "Params", p),
+            StateKey::Org(o) => self.id_key(1, "Org", |h, q| h.string(o.as_str(), q), p),
+            StateKey::Key(k) => self.id_key(2, "Key", |h, q| h.array(&k.0, q), p),
+            StateKey::Consortium => self.variant(3, "Consortium", p),
+            StateKey::Proposal(t) => self.id_key(4, "Proposal", |h, q| h.array(&t.0, q), p),
+            StateKey::Pool(o) => self.id_key(5, "Pool", |h, q| h.string(o.as_str(), q), p),
+            StateKey::Token(t) => self.id_key(6, "Token", |h, q| h.token(t, q), p),
+            StateKey::Code(c) => self.id_key(7, "Code", |h, q| h.array(&c.0, q), p),
+            StateKey::Claim(pool, c) => {
+                self.variant(8, "Claim", p);
+                self.string(pool.as_str(), &format!("{p}.0"));
+                self.array(&c.0, &format!("{p}.1"));
+            }
+            StateKey::MemberAllocations(pool, m) => {
+                pool_member(self, 9, "MemberAllocations", pool, m)
+            }
+            StateKey::MemberRedemptions(pool, m) => {
+                pool_member(self, 10, "MemberRedemptions", pool, m)
+            }
+            StateKey::Redemption(t) => self.id_key(11, "Redemption", |h, q| h.array(&t.0, q), p),
+            StateKey::SeenTx(t) => self.id_key(12, "SeenTx", |h, q| h.array(&t.0, q), p),
+            StateKey::TxExpiry(second, index) => {
+                self.variant(13, "TxExpiry", p);
+                self.u64(*second, &format!("{p}.0"));
+                self.u32(*index, &format!("{p}.1"));
+            }
+            StateKey::TxExpiryCount(s) => self.id_key(14, "TxExpiryCount", |h, q| h.u64(*s, q), p),
+            StateKey::PruneCursor => self.variant(15, "PruneCursor", p),
+        }
+    }
+    /// A variant with one field.
+    fn id_key(&mut self, i: u32, name: &str, field: impl FnOnce(&mut Self, &str), p: &str) {
+        self.variant(i, name, p);
+        field(self, &format!("{p}.0"));
+    }
+    fn state_value(&mut self, v: &StateValue, p: &str) {
+        let q = format!("{p}.0");
+        match v {
+            StateValue::Params(x) => self.id_key(0, "Params", |h, q| h.params(x, q), p),
+            StateValue::Org(x) => self.id_key(1, "Org", |h, q| h.org_record(x, q), p),
+            StateValue::Key(x) => self.id_key(2, "Key", |h, q| h.key_record(x, q), p),
+            StateValue::Consortium(x) => self.id_key(3, "Consortium", |h, q| h.consortium(x, q), p),
+            StateValue::Proposal(x) => self.id_key(4, "Proposal", |h, q| h.proposal(x, q), p),
+            StateValue::Pool(x) => self.id_key(5, "Pool", |h, q| h.pool_record(x, q), p),
+            StateValue::Token(x) => self.id_key(6, "Token", |h, q| h.token_record(x, q), p),
+            StateValue::Code(x) => self.id_key(7, "Code", |h, q| h.code_entry(x, q), p),
+            StateValue::Claim(x) => self.id_key(8, "Claim", |h, q| h.u64(*x, q), p),
+            StateValue::Count(x) => self.id_key(9, "Count", |h, q| h.u32(*x, q), p),
+            StateValue::Redemption(x) => {
+                self.id_key(10, "Redemption", |h, q| h.redemption_record(x, q), p)
+            }
+            StateValue::SeenTx(x) => self.id_key(11, "SeenTx", |h, q| h.u64(*x, q), p),
+            StateValue::TxRef(x) => self.id_key(12, "TxRef", |h, q| h.array(&x.0, q), p),
+            StateValue::ExpiryCount(x) => self.id_key(13, "ExpiryCount", |h, q| h.u32(*x, q), p),
+            StateValue::PruneCursor(second, index) => {
+                self.variant(14, "PruneCursor", p);
+                self.u64(*second, &q);
+                self.u32(*index, &format!("{p}.1"));
+            }
+        }
+    }
+    fn org_record(&mut self, r: &OrgRecord, p: &str) {
+        self.string(&r.name, &at(p, "name"));
+        self.u32(r.active_admins, &at(p, "active_admins"));
+        self.u64(r.joined_at, &at(p, "joined_at"));
+    }
+    fn key_record(&mut self, r: &KeyRecord, p: &str) {
+        self.string(r.org.as_str(), &at(p, "org"));
+        self.role(&r.role, &at(p, "role"));
+        self.u64(r.registered_at, &at(p, "registered_at"));
+        let revoked = at(p, "revoked_at");
+        self.option(&r.revoked_at, &revoked, |h, v| h.u64(*v, &revoked));
+    }
+    fn consortium(&mut self, c: &Consortium, p: &str) {
+        self.orgs(&c.orgs, &at(p, "orgs"));
+        self.vec(&c.nodes, &at(p, "nodes"), |h, n, q| h.node(n, q));
+        self.vec(
+            &c.retired_node_ids,
+            &at(p, "retired_node_ids"),
+            |h, id, q| h.u64(*id, q),
+        );
+    }
+    fn proposal(&mut self, r: &ProposalRecord, p: &str) {
+        self.change(&r.change, &at(p, "change"));
+        self.orgs(&r.approvals, &at(p, "approvals"));
+        self.u64(r.expires_at_ms, &at(p, "expires_at_ms"));
+        let executed = at(p, "executed_at");
+        self.option(&r.executed_at, &executed, |h, v| h.u64(*v, &executed));
+    }
+    fn pool_record(&mut self, r: &PoolRecord, p: &str) {
+        self.string(r.id.as_str(), &at(p, "id"));
+        self.string(r.owner.as_str(), &at(p, "owner"));
+        self.spec(&r.spec, &at(p, "spec"));
+        self.pool_status(r.status, &at(p, "status"));
+        self.u64(r.created_at, &at(p, "created_at"));
+        self.u64(r.issued, &at(p, "issued"));
+        self.u64(r.allocated, &at(p, "allocated"));
+        self.u64(r.redeemed, &at(p, "redeemed"));
+        self.u64(r.next_free, &at(p, "next_free"));
+        let shared = at(p, "shared_code");
+        self.option(&r.shared_code, &shared, |h, c| h.issued_code(c, &shared));
+    }
+    fn pool_status(&mut self, s: PoolStatus, p: &str) {
+        match s {
+            PoolStatus::Draft => self.variant(0, "Draft", p),
+            PoolStatus::Active => self.variant(1, "Active", p),
+            PoolStatus::Paused => self.variant(2, "Paused", p),
+            PoolStatus::Archived => self.variant(3, "Archived", p),
+        }
+    }
+    fn token_record(&mut self, r: &TokenRecord, p: &str) {
+        self.array(&r.code_hash.0, &at(p, "code_hash"));
+        self.sealed(&r.sealed, &at(p, "sealed"));
+        let status = at(p, "status");
+        match &r.status {
+            TokenStatus::Available => self.variant(0, "Available", &status),
+            TokenStatus::Allocated => self.variant(1, "Allocated", &status),
+            TokenStatus::Redeemed { redemption } => {
+                self.variant(2, "Redeemed", &status);
+                self.array(&redemption.0, &at(&status, "redemption"));
+            }
+            TokenStatus::Revoked => self.variant(3, "Revoked", &status),
+        }
+        let owner = at(p, "owner");
+        self.option(&r.owner, &owner, |h, m| h.array(&m.0, &owner));
+        let claim = at(p, "claim");
+        self.option(&r.claim, &claim, |h, c| h.array(&c.0, &claim));
+    }
+    fn code_entry(&mut self, e: &CodeIndexEntry, p: &str) {
+        self.string(e.pool.as_str(), &at(p, "pool"));
+        let serial = at(p, "serial");
+        self.option(&e.serial, &serial, |h, s| h.u64(*s, &serial));
+    }
+    fn redemption_record(&mut self, r: &RedemptionRecord, p: &str) {
+        self.string(r.pool.as_str(), &at(p, "pool"));
+        let token = at(p, "token");
+        self.option(&r.token, &token, |h, t| h.token(t, &token));
+        let member = at(p, "member");
+        self.option(&r.member, &member, |h, m| h.array(&m.0, &member));
+        self.string(r.redeemer_org.as_str(), &at(p, "redeemer_org"));
+        self.string(r.store.as_str(), &at(p, "store"));
+        self.string(r.channel.as_str(), &at(p, "channel"));
+        self.u64(r.eligible_minor, &at(p, "eligible_minor"));
+        self.u64(r.discount_minor, &at(p, "discount_minor"));
+        self.u64(r.height, &at(p, "height"));
+        self.u64(r.time_ms, &at(p, "time_ms"));
+        let rolled = at(p, "rolled_back_at");
+        self.option(&r.rolled_back_at, &rolled, |h, v| h.u64(*v, &rolled));
+    }
+}
+
+// Results, events, log leaves and genesis.
+impl Hand {
+    fn event(&mut self, e: &Event, p: &str) {
+        let f = |field: &str| at(p, field);
+        match e {
+            Event::KeyRegistered { key, org, role } => {
+                self.variant(0, "KeyRegistered", p);
+                self.array(&key.0, &f("key"));
+                self.string(org.as_str(), &f("org"));
+                self.role(role, &f("role"));
+            }
+            Event::KeyRevoked { key } => {
+                self.variant(1, "KeyRevoked", p);
+                self.array(&key.0, &f("key"));
+            }
+            Event::ProposalOpened {
+                proposal,
+                approvals,
+                needed,
+            } => self.proposal_event(2, "ProposalOpened", proposal, *approvals, *needed, p),
+            Event::ProposalApproved {
+                proposal,
+                approvals,
+                needed,
+            } => self.proposal_event(3, "ProposalApproved", proposal, *approvals, *needed, p),
+            Event::GovernanceApplied { proposal, change } => {
+                self.variant(4, "GovernanceApplied", p);
+                self.array(&proposal.0, &f("proposal"));
+                self.change(change, &f("change"));
+            }
+            Event::PoolCreated { pool } => self.pool_event(5, "PoolCreated", pool, p),
+            Event::PoolUpdated { pool } => self.pool_event(6, "PoolUpdated", pool, p),
+            Event::PoolStatusChanged { pool, from, to } => {
+                self.pool_event(7, "PoolStatusChanged", pool, p);
+                self.pool_status(*from, &f("from"));
+                self.pool_status(*to, &f("to"));
+            }
+            Event::CodesIssued {
+                pool,
+                first_serial,
+                count,
+            } => {
+                self.pool_event(8, "CodesIssued", pool, p);
+                self.u64(*first_serial, &f("first_serial"));
+                self.u64(*count, &f("count"));
+            }
+            _ => self.token_event(e, p),
+        }
+    }
+    fn proposal_event(
+        &mut self,
+        i: u32,
+        name: &str,
+        id: &TxId,
+        approvals: u32,
+        needed: u32,
+        p: &str,
+    ) {
+        self.variant(i, name, p);
+        self.array(&id.0, &at(p, "proposal"));
+        self.u32(approvals, &at(p, "approvals"));
+        self.u32(needed, &at(p, "needed"));
+    }
+    fn pool_event(&mut self, i: u32, name: &str, pool: &PoolId, p: &str) {
+        self.variant(i, name, p);
+        self.string(pool.as_str(), &at(p, "pool"));
+    }
+    fn opt_token(&mut self, t: &Option<TokenId>, p: &str) {
+        self.option(t, p, |h, t| h.token(t, p));
+    }
+    fn token_event(&mut self, e: &Event, p: &str) {
+        let f = |field: &str| at(p, field);
+        match e {
+            Event::Allocated {
+                token,
+                member,
+                repeat,
+            } => {
+                self.variant(9, "Allocated", p);
+                self.token(token, &f("token"));
+                self.array(&member.0, &f("member"));
+                self.boolean(*repeat, &f("repeat"));
+            }
+            Event::Redeemed {
+                redemption,
+                pool,
+                token,
+                member,
+                eligible_minor,
+                discount_minor,
+                currency,
+            } => {
+                self.variant(10, "Redeemed", p);
+                self.array(&redemption.0, &f("redemption"));
+                self.string(pool.as_str(), &f("pool"));
+                self.opt_token(token, &f("token"));
+                let m = f("member");
+                self.option(member, &m, |h, x| h.array(&x.0, &m));
+                self.u64(*eligible_minor, &f("eligible_minor"));
+                self.u64(*discount_minor, &f("discount_minor"));
+                self.currency(currency, &f("currency"));
+            }
+            Event::RolledBack {
+                redemption,
+                pool,
+                token,
+            } => {
+                self.variant(11, "RolledBack", p);
+                self.array(&redemption.0, &f("redemption"));
+                self.string(pool.as_str(), &f("pool"));
+                self.opt_token(token, &f("token"));
+            }
+            Event::TokenRevoked { token } => {
+                self.variant(12, "TokenRevoked", p);
+                self.token(token, &f("token"));
+            }
+            Event::TokenTransferred { token, from, to } => {
+                self.variant(13, "TokenTransferred", p);
+                self.token(token, &f("token"));
+                self.array(&from.0, &f("from"));
+                self.array(&to.0, &f("to"));
+            }
+            other => unreachable!("{other:?} is encoded by Hand::event"),
+        }
+    }
+    fn outcome(&mut self, o: &TxOutcome, p: &str) {
+        match o {
+            TxOutcome::Applied { events } => {
+                self.variant(0, "Applied", p);
+                self.vec(events, &at(p, "events"), |h, e, q| h.event(e, q));
+            }
+            TxOutcome::Rejected { rejection } => {
+                self.variant(1, "Rejected", p);
+                let reason = RejectReason::ALL
+                    .iter()
+                    .position(|r| *r == rejection.reason)
+                    .expect("every reason is in ALL") as u32;
+                let name = rejection.reason.code();
+                self.variant(reason, name, &at(p, "rejection.reason"));
+                self.string(&rejection.message, &at(p, "rejection.message"));
+            }
+        }
+    }
+    fn result(&mut self, r: &TxResult) {
+        self.array(&r.tx_id.0, "tx_id");
+        self.outcome(&r.outcome, "outcome");
+    }
+    fn leaf(&mut self, l: &HistoryLeaf) {
+        self.array(&l.tx_id.0, "tx_id");
+        self.u64(l.height, "height");
+        self.u32(l.index, "index");
+        self.outcome(&l.outcome, "outcome");
+    }
+    fn initial_state(&mut self, s: &InitialState) {
+        self.string(s.chain_id.as_str(), "chain_id");
+        self.u64(s.genesis_time_ms, "genesis_time_ms");
+        self.params(&s.params, "params");
+        self.vec(&s.orgs, "orgs", |h, o, q| {
+            h.string(o.id.as_str(), &at(q, "id"));
+            h.string(&o.name, &at(q, "name"));
+            h.vec(&o.admin_keys, &at(q, "admin_keys"), |h, k, q| {
+                h.array(&k.0, q)
+            });
+        });
+        self.vec(&s.nodes, "nodes", |h, n, q| h.node(n, q));
+    }
+}
+
+/// The hand encoding of a key or a value alone.
+fn hand(f: impl FnOnce(&mut Hand)) -> Hand {
+    let mut h = Hand::default();
+    f(&mut h);
+    h
+}
+
+// ---- rendering and parsing the generated section -------------------------------------
+
+/// One vector: its fenced-block kind, name and `key: value` fields.
+#[derive(Debug, Clone, PartialEq)]
+struct Vector {
+    kind: String,
+    name: String,
+    fields: Vec<(String, String)>,
+}
+
+impl Vector {
+    fn get(&self, key: &str) -> &str {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("vector `{}` has no `{key}` line", self.name))
+    }
+    fn bytes(&self, key: &str) -> Vec<u8> {
+        hex::decode(self.get(key))
+            .unwrap_or_else(|e| panic!("vector `{}`: `{key}` is not hex: {e}", self.name))
+    }
+}
+
+fn field(key: &str, value: impl Into<String>) -> (String, String) {
+    (key.to_string(), value.into())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap()
+}
+
+fn hash_hex(bytes: &[u8]) -> String {
+    hex::encode(blake3::hash(bytes).as_bytes())
+}
+
+/// The vector block of a case, and its annotated encodings.
+fn vector_of(case: &Case) -> (Vector, Vec<Hand>) {
+    let (kind, fields, hands) = match &case.item {
+        Item::State(key, value) => {
+            let (kb, vb) = (encode(key), encode(value));
+            let (kh, vh) = (blake3::hash(&kb), blake3::hash(&vb));
+            let leaf = leaf_node_hash(&Hash32(*kh.as_bytes()), &Hash32(*vh.as_bytes()));
+            let fields = vec![
+                field("key_json", json(key)),
+                field("key_bytes", hex::encode(&kb)),
+                field("key_hash", kh.to_hex().to_string()),
+                field("value_json", json(value)),
+                field("value_bytes", hex::encode(&vb)),
+                field("value_hash", vh.to_hex().to_string()),
+                field("leaf_hash", leaf.to_hex()),
+            ];
+            let hands = vec![
+                hand(|h| h.state_key(key, "key")),
+                hand(|h| h.state_value(value, "value")),
+            ];
+            ("state-vector", fields, hands)
+        }
+        Item::Event(e) => {
+            let fields = vec![
+                field("json", json(e)),
+                field("bytes", hex::encode(encode(e))),
+            ];
+            ("event-vector", fields, vec![hand(|h| h.event(e, "event"))])
+        }
+        Item::Result(r) => (
+            "result-vector",
+            hashed_fields(json(r), encode(r)),
+            vec![hand(|h| h.result(r))],
+        ),
+        Item::Leaf(l) => (
+            "history-leaf-vector",
+            hashed_fields(json(l), encode(l)),
+            vec![hand(|h| h.leaf(l))],
+        ),
+    };
+    let mut all = vec![field("name", case.name)];
+    all.extend(fields);
+    let vector = Vector {
+        kind: kind.into(),
+        name: case.name.into(),
+        fields: all,
+    };
+    (vector, hands)
+}
+
+/// `json`, `bytes` and the RFC 9162 leaf hash `H(0x00 ‖ bytes)`.
+fn hashed_fields(json: String, bytes: Vec<u8>) -> Vec<(String, String)> {
+    vec![
+        field("json", json),
+        field("bytes", hex::encode(&bytes)),
+        field("leaf_hash", leaf_hash(&bytes).to_hex()),
+    ]
+}
+
+fn all_vectors() -> Vec<Vector> {
+    cases().iter().map(|c| vector_of(c).0).collect()
+}
+
+fn render_block(out: &mut String, v: &Vector) {
+    writeln!(out, "```{}", v.kind).unwrap();
+    for (k, val) in &v.fields {
+        writeln!(out, "{k}: {val}").unwrap();
+    }
+    out.push_str("```\n");
+}
+
+/// A state entry as the pretty JSON above its vector shows it.
+#[derive(serde::Serialize)]
+struct Entry<'a> {
+    key: &'a StateKey,
+    value: &'a StateValue,
+}
+
+/// The pretty JSON shown above a vector (keys in declaration order, as the API writes them).
+fn pretty(case: &Case) -> String {
+    match &case.item {
+        Item::State(key, value) => serde_json::to_string_pretty(&Entry { key, value }),
+        Item::Event(e) => serde_json::to_string_pretty(e),
+        Item::Result(r) => serde_json::to_string_pretty(r),
+        Item::Leaf(l) => serde_json::to_string_pretty(l),
+    }
+    .unwrap()
+}
+
+const INTRO: &str = "Built from a fixed fixture: `key(n)` is the ed25519 public key of \
+    the seed `n` repeated 32 times, `member(n)` is n as u64 LE followed by 24 zero bytes, \
+    `claim(n)` is blake3(n as u64 LE), and `txid(\"s\")` is blake3 of the ASCII string `s`; \
+    codes are the testkit's (`SPRING-CODE-0000000i`, sealed under the data key 0x42 × 32 \
+    with the nonce i as u64 LE followed by four zero bytes). The `*json` lines are the \
+    values' JSON as the API shows them, the `*bytes` lines their canonical encodings. For a \
+    state entry `key_hash` = H(`key_bytes`), `value_hash` = H(`value_bytes`) and \
+    `leaf_hash` = H(`\"JMT::LeafNode\"` ‖ `key_hash` ‖ `value_hash`), its leaf in the state \
+    tree; for a result or a history leaf `leaf_hash` = H(`00` ‖ `bytes`), its leaf in the \
+    block's `result_root` or in the history log.";
+
+fn section_heading(name: &str) -> Option<&'static str> {
+    match name {
+        "params" => Some(
+            "### State entries\n\nOne entry per state key variant, and one per variant of \
+             the records' enums (roles, governance changes, pool kinds and discounts, \
+             token statuses). The JSON above each vector shows the key and the value.\n",
+        ),
+        "event_key_registered" => Some(
+            "### Events\n\nOne per event kind. An event is never hashed alone: it is part of \
+             an `applied` outcome (see the results below), where its bytes appear as shown.\n",
+        ),
+        "result_applied" => Some("### Results and history-log leaves\n"),
+        _ => None,
+    }
+}
+
+/// The generated section, markers excluded.
+fn render_section() -> String {
+    let mut out = format!("\n\n{INTRO}\n\n");
+    for case in cases() {
+        if let Some(heading) = section_heading(case.name) {
+            writeln!(out, "{heading}").unwrap();
+        }
+        let (vector, hands) = vector_of(&case);
+        writeln!(out, "#### `{}`\n\n{}\n", case.name, case.about).unwrap();
+        writeln!(out, "```json\n{}\n```\n", pretty(&case)).unwrap();
+        render_block(&mut out, &vector);
+        out.push_str("\n<details><summary>bytes, annotated</summary>\n\n");
+        for h in hands {
+            out.push_str("```annotated\n");
+            out.push_str(&h.annotated());
+            out.push_str("```\n\n");
+        }
+        out.push_str("</details>\n\n");
+    }
+    out
+}
+
+fn read_doc_file() -> String {
+    std::fs::read_to_string(DOC_PATH)
+        .unwrap_or_else(|e| panic!("cannot read {DOC_PATH}: {e}"))
+        .replace("\r\n", "\n")
+}
+
+fn update_requested() -> bool {
+    std::env::var_os("UPDATE_VECTORS").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// Rewrites the generated section of the document (once per test run).
+fn update_doc() {
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DONE.get_or_init(|| {
+        let doc = read_doc_file();
+        let old = generated_section(&doc);
+        let generated = render_section();
+        if old != generated {
+            let start = doc.find(BEGIN).unwrap() + BEGIN.len();
+            let new_doc = format!(
+                "{}{}{}",
+                &doc[..start],
+                generated,
+                &doc[start + old.len()..]
+            );
+            // Write then rename, so that no reader sees a half-written file.
+            let tmp = format!("{DOC_PATH}.records.tmp");
+            std::fs::write(&tmp, new_doc).unwrap();
+            std::fs::rename(&tmp, DOC_PATH).unwrap();
+            eprintln!("rewrote the generated record vectors of {DOC_PATH}");
+        }
+    });
+}
+
+/// The document, after rewriting its generated section if `UPDATE_VECTORS` is set.
+fn read_doc() -> String {
+    if update_requested() {
+        update_doc();
+    }
+    read_doc_file()
+}
+
+fn generated_section(doc: &str) -> &str {
+    let start = doc
+        .find(BEGIN)
+        .unwrap_or_else(|| panic!("{DOC_PATH} lacks the marker line\n{BEGIN}"));
+    let body_start = start + BEGIN.len();
+    let len = doc[body_start..]
+        .find(END)
+        .unwrap_or_else(|| panic!("{DOC_PATH} lacks the marker line\n{END}"));
+    &doc[body_start..body_start + len]
+}
+
+/// The fenced blocks of `text`: (info string, lines).
+fn fenced_blocks(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, Vec<String>)> = None;
+    for line in text.lines() {
+        match current.as_mut() {
+            None => {
+                if let Some(info) = line.trim_start().strip_prefix("```") {
+                    current = Some((info.trim().to_string(), Vec::new()));
+                }
+            }
+            Some((_, lines)) => {
+                if line.trim() == "```" {
+                    blocks.extend(current.take());
+                } else {
+                    lines.push(line.to_string());
+                }
+            }
+        }
+    }
+    assert!(current.is_none(), "unterminated fenced block in {DOC_PATH}");
+    blocks
+}
+
+fn parse_vectors(text: &str) -> Vec<Vector> {
+    fenced_blocks(text)
+        .into_iter()
+        .filter(|(info, _)| info.ends_with("-vector"))
+        .map(|(kind, lines)| {
+            let fields: Vec<(String, String)> = lines
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    let (k, v) = l
+                        .split_once(": ")
+                        .unwrap_or_else(|| panic!("line {l:?} of a {kind} is not `key: value`"));
+                    (k.trim().to_string(), v.trim().to_string())
+                })
+                .collect();
+            let name = fields
+                .iter()
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("a {kind} block has no `name:` line"));
+            Vector { kind, name, fields }
+        })
+        .collect()
+}
+
+/// The documented vectors of the generated section.
+fn documented_vectors() -> Vec<Vector> {
+    parse_vectors(generated_section(&read_doc()))
+}
+
+/// Two differing values, shortened around their first difference.
+fn show_difference(doc: &str, code: &str) -> String {
+    let (d, c): (Vec<char>, Vec<char>) = (doc.chars().collect(), code.chars().collect());
+    let at = d
+        .iter()
+        .zip(&c)
+        .position(|(a, b)| a != b)
+        .unwrap_or(d.len().min(c.len()));
+    let window = |v: &[char]| -> String {
+        let from = at.saturating_sub(24);
+        let to = (at + 40).min(v.len());
+        format!(
+            "{}{}{}",
+            if from > 0 { "…" } else { "" },
+            v[from..to].iter().collect::<String>(),
+            if to < v.len() { "…" } else { "" }
+        )
+    };
+    format!(
+        "first difference at character {at} (lengths {} and {})\n      document: {}\n      \
+         code:     {}",
+        d.len(),
+        c.len(),
+        window(&d),
+        window(&c)
+    )
+}
+
+/// Differences between the documented and the regenerated vectors, one line each.
+fn vector_differences(doc: &[Vector], code: &[Vector]) -> Vec<String> {
+    let mut diffs = Vec::new();
+    let doc_by_name: BTreeMap<&str, &Vector> = doc.iter().map(|v| (v.name.as_str(), v)).collect();
+    for v in code {
+        let Some(d) = doc_by_name.get(v.name.as_str()) else {
+            diffs.push(format!("vector `{}` is missing from the document", v.name));
+            continue;
+        };
+        if d.kind != v.kind {
+            diffs.push(format!(
+                "vector `{}`: documented as a {}, generated as a {}",
+                v.name, d.kind, v.kind
+            ));
+        }
+        for (k, val) in &v.fields {
+            match d.fields.iter().find(|(dk, _)| dk == k) {
+                None => diffs.push(format!(
+                    "vector `{}`: no `{k}` line in the document",
+                    v.name
+                )),
+                Some((_, dv)) if dv != val => diffs.push(format!(
+                    "vector `{}` field `{k}`: {}",
+                    v.name,
+                    show_difference(dv, val)
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    for d in doc {
+        if !code.iter().any(|v| v.name == d.name) {
+            diffs.push(format!(
+                "vector `{}` is in the document but no longer generated",
+                d.name
+            ));
+        }
+    }
+    diffs
+}
+
+// ---- the generated section -------------------------------------------------------------
+
+#[test]
+fn documented_record_vectors_match_the_code() {
+    // With UPDATE_VECTORS set, read_doc rewrites the section first, so this then passes.
+    let generated = render_section();
+    let doc = read_doc();
+    let section = generated_section(&doc);
+    let diffs = vector_differences(&parse_vectors(section), &all_vectors());
+    assert!(
+        diffs.is_empty(),
+        "docs/encoding.md's record vectors no longer match the code:\n  {}\n\n{REGENERATE}",
+        diffs.join("\n  ")
+    );
+    assert!(
+        section == generated,
+        "every documented record vector matches, but the generated section of \
+         docs/encoding.md differs from what the code generates (prose, JSON or annotations: \
+         perhaps a serde attribute or a hand edit); {REGENERATE}"
+    );
+}
+
+/// `T` from the documented JSON must encode to the documented bytes, and the documented
+/// bytes must decode to the documented JSON; trailing and missing bytes are refused.
+fn check_json_and_bytes<T>(v: &Vector, json_key: &str, bytes_key: &str) -> Vec<u8>
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + bincode::Encode + bincode::Decode<()>,
+{
+    let name = &v.name;
+    let value: T = serde_json::from_str(v.get(json_key))
+        .unwrap_or_else(|e| panic!("{name}: `{json_key}` does not parse: {e}"));
+    let bytes = v.bytes(bytes_key);
+    assert_eq!(
+        hex::encode(encode(&value)),
+        hex::encode(&bytes),
+        "{name}: the documented `{json_key}` does not encode to the documented `{bytes_key}`"
+    );
+    let decoded: T = decode(&bytes).unwrap_or_else(|e| panic!("{name}: {bytes_key}: {e}"));
+    assert_eq!(
+        json(&decoded),
+        v.get(json_key),
+        "{name}: decode({bytes_key})"
+    );
+    let mut trailing = bytes.clone();
+    trailing.push(0);
+    assert_eq!(
+        decode::<T>(&trailing).err(),
+        Some(EncodingError::TrailingBytes(1)),
+        "{name}: a trailing byte must be refused"
+    );
+    assert!(
+        decode::<T>(&bytes[..bytes.len() - 1]).is_err(),
+        "{name}: truncated"
+    );
+    bytes
+}
+
+/// Checks a documented hash: plain blake3 of `preimage`, computed by concatenation here.
+fn check_hash(v: &Vector, key: &str, preimage: &[u8]) {
+    assert_eq!(
+        v.get(key),
+        hash_hex(preimage),
+        "{}: `{key}` is not the documented hash of its bytes",
+        v.name
+    );
+}
+
+/// The document's vectors, read back without the generator: JSON ↔ bytes through serde and
+/// bincode, and every hash by plain blake3 over the documented bytes.
+#[test]
+fn documented_vectors_are_their_json_encoded() {
+    let vectors = documented_vectors();
+    assert!(!vectors.is_empty(), "no record vectors in {DOC_PATH}");
+    for v in &vectors {
+        match v.kind.as_str() {
+            "state-vector" => {
+                let kb = check_json_and_bytes::<StateKey>(v, "key_json", "key_bytes");
+                let vb = check_json_and_bytes::<StateValue>(v, "value_json", "value_bytes");
+                check_hash(v, "key_hash", &kb);
+                check_hash(v, "value_hash", &vb);
+                let leaf = [
+                    b"JMT::LeafNode".as_slice(),
+                    &v.bytes("key_hash"),
+                    &v.bytes("value_hash"),
+                ];
+                check_hash(v, "leaf_hash", &leaf.concat());
+            }
+            "event-vector" => {
+                check_json_and_bytes::<Event>(v, "json", "bytes");
+            }
+            "result-vector" => {
+                let b = check_json_and_bytes::<TxResult>(v, "json", "bytes");
+                check_hash(v, "leaf_hash", &[[0u8].as_slice(), &b].concat());
+            }
+            "history-leaf-vector" => {
+                let b = check_json_and_bytes::<HistoryLeaf>(v, "json", "bytes");
+                check_hash(v, "leaf_hash", &[[0u8].as_slice(), &b].concat());
+            }
+            other => panic!("vector `{}`: unknown kind {other}", v.name),
+        }
+    }
+}
+
+#[test]
+fn hand_encoder_agrees_with_bincode_on_every_vector() {
+    for case in cases() {
+        let (vector, hands) = vector_of(&case);
+        let bytes_keys: &[&str] = match case.item {
+            Item::State(..) => &["key_bytes", "value_bytes"],
+            _ => &["bytes"],
+        };
+        for (h, key) in hands.iter().zip(bytes_keys) {
+            assert_eq!(
+                hex::encode(&h.bytes),
+                vector.get(key),
+                "{}: the documented tables and the code encode `{key}` differently; \
+                 annotated hand encoding:\n{}",
+                case.name,
+                h.annotated()
+            );
+        }
+    }
+}
+
+/// The vectors cover every state key and value variant, every record enum variant and
+/// every event kind. Exhaustive matches: a new variant does not compile until it has a
+/// vector (and a row in the document's tables).
+#[test]
+fn vectors_cover_every_variant() {
+    let mut covered = std::collections::BTreeSet::new();
+    for case in cases() {
+        match &case.item {
+            Item::State(k, v) => {
+                covered.insert(format!("key/{}", state_key_name(k)));
+                covered.insert(format!("value/{}", state_value_name(v)));
+                covered.extend(nested_variants(v));
+            }
+            Item::Event(e) => {
+                covered.insert(format!("event/{}", event_fields(e).0));
+            }
+            Item::Result(r) => {
+                covered.insert(format!("outcome/{}", outcome_name(&r.outcome)));
+            }
+            Item::Leaf(l) => {
+                covered.insert(format!("outcome/{}", outcome_name(&l.outcome)));
+            }
+        }
+    }
+    let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
+    assert_eq!(count("key/"), 16, "{covered:?}");
+    assert_eq!(count("value/"), 15, "{covered:?}");
+    assert_eq!(count("event/"), 14, "{covered:?}");
+    assert_eq!(count("outcome/"), 2, "{covered:?}");
+    assert_eq!(count("token_status/"), 4, "{covered:?}");
+    assert_eq!(count("change/"), 5, "{covered:?}");
+    assert_eq!(count("role/"), 2, "{covered:?}");
+    assert_eq!(count("pool/"), 4, "{covered:?}");
+    let names: std::collections::BTreeSet<&str> = cases().iter().map(|c| c.name).collect();
+    assert_eq!(names.len(), cases().len(), "vector names must be unique");
+}
+
+/// Variants of the records' enums a value holds: token statuses, governance changes, a
+/// role with and without fields, pool kinds and discounts.
+fn nested_variants(v: &StateValue) -> Vec<String> {
+    match v {
+        StateValue::Token(t) => vec![format!("token_status/{}", token_status_name(&t.status))],
+        StateValue::Proposal(p) => vec![format!("change/{}", change_name(&p.change))],
+        StateValue::Key(k) => vec![format!("role/{}", k.role.name())],
+        StateValue::Pool(p) => vec![
+            format!("pool/{:?}", p.spec.kind),
+            format!("pool/{}", discount_name(&p.spec.discount)),
+        ],
+        _ => vec![],
+    }
+}
+
+// ---- the names of every variant, exhaustively ------------------------------------------
+
+fn state_key_name(k: &StateKey) -> &'static str {
+    match k {
+        StateKey::Params => "Params",
+        StateKey::Org(_) => "Org",
+        StateKey::Key(_) => "Key",
+        StateKey::Consortium => "Consortium",
+        StateKey::Proposal(_) => "Proposal",
+        StateKey::Pool(_) => "Pool",
+        StateKey::Token(_) => "Token",
+        StateKey::Code(_) => "Code",
+        StateKey::Claim(..) => "Claim",
+        StateKey::MemberAllocations(..) => "MemberAllocations",
+        StateKey::MemberRedemptions(..) => "MemberRedemptions",
+        StateKey::Redemption(_) => "Redemption",
+        StateKey::SeenTx(_) => "SeenTx",
+        StateKey::TxExpiry(..) => "TxExpiry",
+        StateKey::TxExpiryCount(_) => "TxExpiryCount",
+        StateKey::PruneCursor => "PruneCursor",
+    }
+}
+
+fn state_value_name(v: &StateValue) -> &'static str {
+    match v {
+        StateValue::Params(_) => "Params",
+        StateValue::Org(_) => "Org",
+        StateValue::Key(_) => "Key",
+        StateValue::Consortium(_) => "Consortium",
+        StateValue::Proposal(_) => "Proposal",
+        StateValue::Pool(_) => "Pool",
+        StateValue::Token(_) => "Token",
+        StateValue::Code(_) => "Code",
+        StateValue::Claim(_) => "Claim",
+        StateValue::Count(_) => "Count",
+        StateValue::Redemption(_) => "Redemption",
+        StateValue::SeenTx(_) => "SeenTx",
+        StateValue::TxRef(_) => "TxRef",
+        StateValue::ExpiryCount(_) => "ExpiryCount",
+        StateValue::PruneCursor(..) => "PruneCursor",
+    }
+}
+
+fn token_status_name(s: &TokenStatus) -> &'static str {
+    match s {
+        TokenStatus::Available => "Available",
+        TokenStatus::Allocated => "Allocated",
+        TokenStatus::Redeemed { .. } => "Redeemed",
+        TokenStatus::Revoked => "Revoked",
+    }
+}
+
+fn change_name(c: &GovernanceChange) -> &'static str {
+    match c {
+        GovernanceChange::AddOrg { .. } => "AddOrg",
+        GovernanceChange::AddNode { .. } => "AddNode",
+        GovernanceChange::RemoveNode { .. } => "RemoveNode",
+        GovernanceChange::UpdateParams { .. } => "UpdateParams",
+        GovernanceChange::AddAuditor { .. } => "AddAuditor",
+    }
+}
+
+fn discount_name(d: &Discount) -> &'static str {
+    match d {
+        Discount::Percent { .. } => "Percent",
+        Discount::Fixed { .. } => "Fixed",
+    }
+}
+
+fn outcome_name(o: &TxOutcome) -> &'static str {
+    match o {
+        TxOutcome::Applied { .. } => "Applied",
+        TxOutcome::Rejected { .. } => "Rejected",
+    }
+}
+
+fn pool_status_name(s: PoolStatus) -> &'static str {
+    match s {
+        PoolStatus::Draft => "Draft",
+        PoolStatus::Active => "Active",
+        PoolStatus::Paused => "Paused",
+        PoolStatus::Archived => "Archived",
+    }
+}
+
+/// `variant_fields!(value; Enum::A { x, y }, Enum::B {}, …)`: the variant's name and its
+/// field names in declaration order. The patterns name every field (no `..`), so a new
+/// field is a compile error here until it is documented.
+macro_rules! variant_fields {
+    ($value:expr; $($enum:ident :: $variant:ident { $($field:ident),* }),* $(,)?) => {
+        match $value {
+            $($enum::$variant { $($field: _),* } => {
+                (stringify!($variant), vec![$(stringify!($field)),*])
+            })*
+        }
+    };
+}
+
+fn event_fields(e: &Event) -> (&'static str, Vec<&'static str>) {
+    variant_fields!(e;
+        Event::KeyRegistered { key, org, role },
+        Event::KeyRevoked { key },
+        Event::ProposalOpened { proposal, approvals, needed },
+        Event::ProposalApproved { proposal, approvals, needed },
+        Event::GovernanceApplied { proposal, change },
+        Event::PoolCreated { pool },
+        Event::PoolUpdated { pool },
+        Event::PoolStatusChanged { pool, from, to },
+        Event::CodesIssued { pool, first_serial, count },
+        Event::Allocated { token, member, repeat },
+        Event::Redeemed { redemption, pool, token, member, eligible_minor, discount_minor, currency },
+        Event::RolledBack { redemption, pool, token },
+        Event::TokenRevoked { token },
+        Event::TokenTransferred { token, from, to },
+    )
+}
+
+fn token_status_fields(s: &TokenStatus) -> (&'static str, Vec<&'static str>) {
+    variant_fields!(s;
+        TokenStatus::Available {},
+        TokenStatus::Allocated {},
+        TokenStatus::Redeemed { redemption },
+        TokenStatus::Revoked {},
+    )
+}
+
+fn outcome_fields(o: &TxOutcome) -> (&'static str, Vec<&'static str>) {
+    variant_fields!(o; TxOutcome::Applied { events }, TxOutcome::Rejected { rejection })
+}
+
+// ---- the hand-written tables of the document -------------------------------------------
+
+/// The lines of the section under the heading line `heading` (up to the next heading).
+fn section_under<'a>(doc: &'a str, heading: &str) -> Vec<&'a str> {
+    let mut lines = doc.lines();
+    lines
+        .by_ref()
+        .find(|l| l.trim() == heading)
+        .unwrap_or_else(|| panic!("{DOC_PATH} has no heading line `{heading}`"));
+    lines.take_while(|l| !l.starts_with('#')).collect()
+}
+
+/// The cells of the table rows under `heading` (header and separator rows excluded).
+fn table_rows(doc: &str, heading: &str) -> Vec<Vec<String>> {
+    section_under(doc, heading)
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix('|')?.strip_suffix('|'))
+        .map(|l| {
+            l.split('|')
+                .map(|c| c.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .skip(2)
+        .collect()
+}
+
+/// A cell without its backticks.
+fn plain(cell: &str) -> String {
+    cell.replace('`', "")
+}
+
+/// The variant index of an enum value: the first four bytes of its encoding.
+fn index_of<T: bincode::Encode>(v: &T) -> u32 {
+    u32::from_le_bytes(encode(v)[..4].try_into().unwrap())
+}
+
+/// The JSON name of an enum value: a string's value, a keyed object's one key, or a tagged
+/// object's tag value.
+fn json_name<T: serde::Serialize>(v: &T, tag: Option<&str>) -> String {
+    let value = serde_json::to_value(v).unwrap();
+    match (&value, tag) {
+        (serde_json::Value::String(s), _) => s.clone(),
+        (serde_json::Value::Object(o), Some(tag)) => o[tag].as_str().unwrap().to_string(),
+        (serde_json::Value::Object(o), None) if o.len() == 1 => o.keys().next().unwrap().clone(),
+        _ => panic!("no JSON name in {value}"),
+    }
+}
+
+/// Field names from a "fields, in order" cell: "`a`: `T`, `b`: u64" → [a, b].
+fn field_names(cell: &str) -> Vec<String> {
+    if cell == "—" {
+        return vec![];
+    }
+    cell.split(", ")
+        .filter_map(|part| part.split_once(':'))
+        .map(|(name, _)| plain(name).trim().to_string())
+        .collect()
+}
+
+/// One code-side row of an enum table.
+#[derive(Debug, PartialEq)]
+struct EnumRow {
+    index: u32,
+    variant: String,
+    json: String,
+    fields: Option<Vec<String>>,
+}
+
+/// Checks the table under `#### enum `name``: the rows' index and variant must be `rows`,
+/// in order; the JSON cell must name the JSON name; the fields cell (when the code gives
+/// fields) must list the field names in order.
+fn check_enum_table(doc: &str, name: &str, rows: &[EnumRow], errors: &mut Vec<String>) {
+    let heading = format!("#### enum `{name}`");
+    let doc_rows = table_rows(doc, &heading);
+    let got: Vec<(String, String)> = doc_rows
+        .iter()
+        .map(|c| (c[0].clone(), plain(&c[1])))
+        .collect();
+    let want: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r.index.to_string(), r.variant.clone()))
+        .collect();
+    if got != want {
+        errors.push(format!(
+            "{heading}:\n      document: {got:?}\n      code:     {want:?}"
+        ));
+        return;
+    }
+    for (cells, row) in doc_rows.iter().zip(rows) {
+        let json = plain(&cells[2]);
+        if json != row.json && !json.contains(&format!("\"{}\"", row.json)) {
+            errors.push(format!(
+                "{heading}, {}: JSON cell {json:?}, code: {:?}",
+                row.variant, row.json
+            ));
+        }
+        if let Some(fields) = &row.fields
+            && field_names(&cells[3]) != *fields
+        {
+            errors.push(format!(
+                "{heading}, {}: fields {:?}, code: {fields:?}",
+                row.variant,
+                field_names(&cells[3])
+            ));
+        }
+    }
+}
+
+/// One row per distinct variant, in index order.
+fn enum_rows<T: serde::Serialize + bincode::Encode>(
+    values: &[T],
+    tag: Option<&str>,
+    names: impl Fn(&T) -> (&'static str, Option<Vec<&'static str>>),
+) -> Vec<EnumRow> {
+    let mut rows: BTreeMap<u32, EnumRow> = BTreeMap::new();
+    for v in values {
+        let (variant, fields) = names(v);
+        rows.entry(index_of(v)).or_insert_with(|| EnumRow {
+            index: index_of(v),
+            variant: variant.into(),
+            json: json_name(v, tag),
+            fields: fields.map(|f| f.into_iter().map(String::from).collect()),
+        });
+    }
+    rows.into_values().collect()
+}
+
+fn fixture_keys_and_values() -> Vec<(StateKey, StateValue)> {
+    cases()
+        .into_iter()
+        .filter_map(|c| match c.item {
+            Item::State(k, v) => Some((k, v)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn fixture_events() -> Vec<Event> {
+    cases()
+        .into_iter()
+        .filter_map(|c| match c.item {
+            Item::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn documented_enum_tables_match_the_code() {
+    let doc = read_doc();
+    let mut errors = Vec::new();
+    let entries = fixture_keys_and_values();
+    let keys: Vec<StateKey> = entries.iter().map(|(k, _)| k.clone()).collect();
+    let values: Vec<StateValue> = entries.iter().map(|(_, v)| v.clone()).collect();
+    let rows = enum_rows(&keys, None, |k| (state_key_name(k), None));
+    check_enum_table(&doc, "StateKey", &rows, &mut errors);
+    let rows = enum_rows(&values, None, |v| (state_value_name(v), None));
+    check_enum_table(&doc, "StateValue", &rows, &mut errors);
+    let statuses = [
+        PoolStatus::Draft,
+        PoolStatus::Active,
+        PoolStatus::Paused,
+        PoolStatus::Archived,
+    ];
+    let rows = enum_rows(&statuses, None, |s| (pool_status_name(*s), None));
+    check_enum_table(&doc, "PoolStatus", &rows, &mut errors);
+    let token_statuses = [
+        TokenStatus::Available,
+        TokenStatus::Allocated,
+        TokenStatus::Redeemed {
+            redemption: txid("r"),
+        },
+        TokenStatus::Revoked,
+    ];
+    let rows = enum_rows(&token_statuses, Some("status"), |s| {
+        let (name, fields) = token_status_fields(s);
+        (name, Some(fields))
+    });
+    check_enum_table(&doc, "TokenStatus", &rows, &mut errors);
+    let rows = enum_rows(&[applied(), rejected()], Some("status"), |o| {
+        let (name, fields) = outcome_fields(o);
+        (name, Some(fields))
+    });
+    check_enum_table(&doc, "TxOutcome", &rows, &mut errors);
+    let rows = enum_rows(&fixture_events(), Some("event"), |e| {
+        let (name, fields) = event_fields(e);
+        (name, Some(fields))
+    });
+    check_enum_table(&doc, "Event", &rows, &mut errors);
+    check_key_value_columns(&doc, &entries, &mut errors);
+    assert!(
+        errors.is_empty(),
+        "docs/encoding.md's variant tables no longer match the code (fix the tables by hand; \
+         a reordered enum also breaks every verifier):\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+/// The `value` column of `StateKey` and the `of key` column of `StateValue` agree with the
+/// values the fixture's keys hold.
+fn check_key_value_columns(
+    doc: &str,
+    entries: &[(StateKey, StateValue)],
+    errors: &mut Vec<String>,
+) {
+    let key_rows = table_rows(doc, "#### enum `StateKey`");
+    let value_rows = table_rows(doc, "#### enum `StateValue`");
+    for (k, v) in entries {
+        let (key, value) = (json_name(k, None), json_name(v, None));
+        let key_row = key_rows.get(index_of(k) as usize).map(|c| plain(&c[4]));
+        if key_row.as_deref() != Some(value.as_str()) {
+            errors.push(format!(
+                "StateKey {key}: value column {key_row:?}, code: {value}"
+            ));
+        }
+        let value_row = value_rows.get(index_of(v) as usize).map(|c| plain(&c[4]));
+        if !value_row
+            .as_deref()
+            .is_some_and(|r| r.split(", ").any(|n| n == key))
+        {
+            errors.push(format!(
+                "StateValue {value}: `of key` column {value_row:?} lacks {key}"
+            ));
+        }
+    }
+}
+
+/// `struct_fields!(Type { a, b, c })`: the field names in the order written, with an
+/// exhaustive pattern so that a new field is a compile error here until it is documented.
+macro_rules! struct_fields {
+    ($ty:ident { $($field:ident),* $(,)? }) => {{
+        #[allow(dead_code, clippy::unused_unit)]
+        fn exhaustive(v: &$ty) {
+            let $ty { $($field: _),* } = v;
+        }
+        (stringify!($ty), vec![$(stringify!($field)),*])
+    }};
+}
+
+/// The JSON keys of each struct, from the fixture's instances.
+fn json_keys() -> BTreeMap<&'static str, Vec<String>> {
+    let keys = |v: serde_json::Value| -> Vec<String> {
+        v.as_object()
+            .expect("a JSON object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let mut out = BTreeMap::new();
+    for (_, value) in fixture_keys_and_values() {
+        let name = match &value {
+            StateValue::Org(_) => "OrgRecord",
+            StateValue::Key(_) => "KeyRecord",
+            StateValue::Consortium(_) => "Consortium",
+            StateValue::Proposal(_) => "ProposalRecord",
+            StateValue::Pool(_) => "PoolRecord",
+            StateValue::Token(_) => "TokenRecord",
+            StateValue::Code(_) => "CodeIndexEntry",
+            StateValue::Redemption(_) => "RedemptionRecord",
+            _ => continue,
+        };
+        let wrapped = serde_json::to_value(&value).unwrap();
+        let inner = wrapped
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone();
+        out.insert(name, keys(inner));
+    }
+    let result = TxResult {
+        tx_id: txid("r"),
+        outcome: rejected(),
+    };
+    let leaf = HistoryLeaf {
+        tx_id: txid("r"),
+        height: 1,
+        index: 0,
+        outcome: applied(),
+    };
+    let genesis = testkit::genesis();
+    let rejection = rejected().rejection().unwrap().clone();
+    out.insert("TxResult", keys(serde_json::to_value(&result).unwrap()));
+    out.insert("HistoryLeaf", keys(serde_json::to_value(&leaf).unwrap()));
+    out.insert("Rejection", keys(serde_json::to_value(&rejection).unwrap()));
+    out.insert(
+        "InitialOrg",
+        keys(serde_json::to_value(&genesis.orgs[0]).unwrap()),
+    );
+    out.insert(
+        "InitialState",
+        keys(serde_json::to_value(&genesis).unwrap()),
+    );
+    out
+}
+
+#[test]
+fn documented_struct_tables_match_the_code() {
+    let structs = [
+        struct_fields!(OrgRecord {
+            name,
+            active_admins,
+            joined_at
+        }),
+        struct_fields!(KeyRecord {
+            org,
+            role,
+            registered_at,
+            revoked_at
+        }),
+        struct_fields!(Consortium {
+            orgs,
+            nodes,
+            retired_node_ids
+        }),
+        struct_fields!(ProposalRecord {
+            change,
+            approvals,
+            expires_at_ms,
+            executed_at
+        }),
+        struct_fields!(PoolRecord {
+            id,
+            owner,
+            spec,
+            status,
+            created_at,
+            issued,
+            allocated,
+            redeemed,
+            next_free,
+            shared_code,
+        }),
+        struct_fields!(TokenRecord {
+            code_hash,
+            sealed,
+            status,
+            owner,
+            claim
+        }),
+        struct_fields!(CodeIndexEntry { pool, serial }),
+        struct_fields!(RedemptionRecord {
+            pool,
+            token,
+            member,
+            redeemer_org,
+            store,
+            channel,
+            eligible_minor,
+            discount_minor,
+            height,
+            time_ms,
+            rolled_back_at,
+        }),
+        struct_fields!(TxResult { tx_id, outcome }),
+        struct_fields!(Rejection { reason, message }),
+        struct_fields!(HistoryLeaf {
+            tx_id,
+            height,
+            index,
+            outcome
+        }),
+        struct_fields!(InitialState {
+            chain_id,
+            genesis_time_ms,
+            params,
+            orgs,
+            nodes
+        }),
+        struct_fields!(InitialOrg {
+            id,
+            name,
+            admin_keys
+        }),
+    ];
+    let doc = read_doc();
+    let json = json_keys();
+    let mut errors = Vec::new();
+    for (name, fields) in structs {
+        let heading = format!("#### struct `{name}`");
+        let rows: Vec<String> = table_rows(&doc, &heading)
+            .iter()
+            .map(|c| plain(&c[1]))
+            .collect();
+        if rows != fields {
+            errors.push(format!(
+                "fields under `{heading}`:\n      document: {rows:?}\n      code:     {fields:?}"
+            ));
+        }
+        let mut sorted: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        sorted.sort();
+        let mut json_fields = json[name].clone();
+        json_fields.sort();
+        if json_fields != sorted {
+            errors.push(format!(
+                "{name}: the JSON keys {json_fields:?} are not the field names {sorted:?} \
+                 (a serde rename: document it under \"JSON and bytes\")"
+            ));
+        }
+    }
+    assert!(
+        errors.is_empty(),
+        "docs/encoding.md's record tables no longer match the code (the field order is the \
+         byte order; fix the tables by hand):\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+/// An instance of each enum of the JSON-forms table, with its JSON name.
+fn json_form_instances() -> Vec<(&'static str, serde_json::Value, &'static str)> {
+    let v = |x: serde_json::Result<serde_json::Value>| x.unwrap();
+    let token = token("spring", 3);
+    vec![
+        (
+            "StateKey",
+            v(serde_json::to_value(StateKey::Token(token))),
+            "token",
+        ),
+        (
+            "StateValue",
+            v(serde_json::to_value(StateValue::Count(1))),
+            "count",
+        ),
+        ("Role", v(serde_json::to_value(Role::Partner)), "partner"),
+        (
+            "GovernanceChange",
+            v(serde_json::to_value(GovernanceChange::RemoveNode {
+                node_id: 1,
+            })),
+            "remove_node",
+        ),
+        (
+            "Discount",
+            v(serde_json::to_value(Discount::Percent { bps: 1 })),
+            "percent",
+        ),
+        (
+            "TokenStatus",
+            v(serde_json::to_value(TokenStatus::Revoked)),
+            "revoked",
+        ),
+        ("TxOutcome", v(serde_json::to_value(rejected())), "rejected"),
+        (
+            "Event",
+            v(serde_json::to_value(&fixture_events()[0])),
+            "key_registered",
+        ),
+        (
+            "RedeemTarget",
+            v(serde_json::to_value(RedeemTarget::Code(CodeHash([0; 32])))),
+            "code",
+        ),
+        (
+            "PoolKind",
+            v(serde_json::to_value(PoolKind::UniqueCodes)),
+            "unique_codes",
+        ),
+        (
+            "PoolStatus",
+            v(serde_json::to_value(PoolStatus::Paused)),
+            "paused",
+        ),
+        (
+            "PoolAction",
+            v(serde_json::to_value(PoolAction::Resume)),
+            "resume",
+        ),
+        (
+            "RevokeReason",
+            v(serde_json::to_value(RevokeReason::CustomerRequest)),
+            "customer_request",
+        ),
+        (
+            "RejectReason",
+            v(serde_json::to_value(RejectReason::AlreadyRedeemed)),
+            "already_redeemed",
+        ),
+    ]
+}
+
+/// Whether `value` has the JSON `form` (with `tag`) and names `name`.
+fn has_form(value: &serde_json::Value, form: &str, tag: &str, name: &str) -> bool {
+    match form {
+        "string" => value.as_str() == Some(name),
+        "tagged" => value.get(tag).and_then(|t| t.as_str()) == Some(name),
+        "keyed" => {
+            value.as_str() == Some(name)
+                || value
+                    .as_object()
+                    .is_some_and(|o| o.len() == 1 && o.contains_key(name))
+        }
+        _ => false,
+    }
+}
+
+#[test]
+fn documented_json_forms_match_serde() {
+    let doc = read_doc();
+    let rows = table_rows(&doc, "#### JSON forms of enums");
+    let documented: BTreeMap<String, (String, String)> = rows
+        .iter()
+        .map(|c| (plain(&c[0]), (c[1].clone(), plain(&c[2]))))
+        .collect();
+    let mut errors = Vec::new();
+    let instances = json_form_instances();
+    for (name, value, json_name) in &instances {
+        match documented.get(*name) {
+            None => errors.push(format!("enum {name} is missing from the table")),
+            Some((form, tag)) if !has_form(value, form, tag, json_name) => errors.push(format!(
+                "enum {name}: documented as {form} (tag {tag}), serde gives {value}"
+            )),
+            Some(_) => {}
+        }
+    }
+    assert_eq!(
+        documented.len(),
+        instances.len(),
+        "the table lists other enums: {documented:?}"
+    );
+    assert!(
+        errors.is_empty(),
+        "\"JSON forms of enums\" in docs/encoding.md:\n  {}",
+        errors.join("\n  ")
+    );
+}
+
+// ---- the genesis vector -----------------------------------------------------------------
+
+/// The context string of the genesis hash, as the document writes it.
+fn documented_genesis_context(doc: &str) -> String {
+    section_under(doc, "### Genesis hash")
+        .iter()
+        .find_map(|l| {
+            l.split_once("context = \"")?
+                .1
+                .split_once('"')
+                .map(|(c, _)| c.to_string())
+        })
+        .expect("the genesis hash formula names its context string")
+}
+
+/// The text from the heading line `heading` (`### …`) to the next `##` or `###` heading.
+fn subsection(doc: &str, heading: &str) -> String {
+    let mut lines = doc.lines();
+    lines
+        .by_ref()
+        .find(|l| l.trim() == heading)
+        .unwrap_or_else(|| panic!("{DOC_PATH} has no heading line `{heading}`"));
+    lines
+        .take_while(|l| !l.starts_with("## ") && !l.starts_with("### "))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The genesis vector's bytes are the testkit genesis (the TOML of the document), encoded
+/// as the `InitialState` table says, and its hash is `derive_key` of the documented context
+/// over them. (`genesis/src/lib.rs` checks the TOML against both.)
+#[test]
+fn documented_genesis_vector_matches_the_code() {
+    let doc = read_doc();
+    let genesis = testkit::genesis();
+    let bytes = encode(&genesis);
+    let context = documented_genesis_context(&doc);
+    let hash = hex::encode(blake3::derive_key(&context, &bytes));
+    let expected = format!(
+        "initial_state: {}\ngenesis_hash: {hash}",
+        hex::encode(&bytes)
+    );
+    let vectors = parse_vectors(&subsection(&doc, "### Genesis hash"));
+    let [vector] = vectors.as_slice() else {
+        panic!(
+            "the genesis hash section needs one genesis-vector block; its lines are:\n{expected}"
+        );
+    };
+    assert_eq!(
+        format!(
+            "initial_state: {}\ngenesis_hash: {}",
+            vector.get("initial_state"),
+            vector.get("genesis_hash")
+        ),
+        expected,
+        "the genesis vector of docs/encoding.md is not the testkit genesis (fix it by hand)"
+    );
+    assert_eq!(context, "couponcactus 2026 genesis v1");
+    assert_eq!(
+        decode::<InitialState>(&vector.bytes("initial_state")).unwrap(),
+        genesis
+    );
+    let hand = hand(|h| h.initial_state(&genesis));
+    assert_eq!(
+        hex::encode(&hand.bytes),
+        hex::encode(&bytes),
+        "{}",
+        hand.annotated()
+    );
+}

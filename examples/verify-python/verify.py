@@ -1,0 +1,914 @@
+#!/usr/bin/env python3
+"""An independent Couponcactus verifier, written from docs/proofs.md, docs/encoding.md and
+docs/api.md alone: it checks a node's answer to a keyed read without trusting the node.
+
+    verify.py read --node URL --genesis genesis.toml --key reader.key /v1/tokens/spring/0
+    verify.py read ... /v1/pools/spring          /v1/codes/<code hash>/token
+    verify.py read ... /v1/keys/<public key>     /v1/tokens/spring/0/redemption
+    verify.py read ... --height 3 --save answer.json /v1/tokens/spring/99
+    verify.py check answer.json --genesis genesis.toml    # the same checks, offline
+    verify.py selftest [--encoding docs/encoding.md] [--proofs docs/proofs.md]
+
+`read` signs every request as a signed read ("couponcactus/read/v1", docs/api.md) with the
+reader's key file (JSON with hex `public_key` and `secret_key`, the 32-byte ed25519 seed),
+reads at the node's latest height (or --height), and gathers what the checks need: the
+node's status, the answer, the latest checkpoint (certificate and header) at or above that
+height (waiting up to --wait seconds for it), the consortium at the certified height with
+its state proof, and the headers between. `--save FILE` writes all of it as one JSON file,
+which `check` verifies again without a network. The checks, in order:
+
+1. the genesis file: its hash (docs/encoding.md, "Genesis hash") must be the node's, and
+   its voters (node ids and keys) are the trust anchor;
+2. the checkpoint: the header hashes to the certified block hash, and the consortium read
+   at that height (its state proof checked against that header's state root, its JSON
+   re-encoded and hashed) has the genesis voters; the certificate has a quorum
+   (floor(V/2) + 1) of distinct voters in ascending order whose ed25519 signatures over the
+   checkpoint message verify (PyNaCl, libsodium's checks);
+3. the header of the answer hashes to the certified block, or chains to it by `prev_hash`;
+4. the state proof of the key the path names (built from the path, not taken from the
+   answer) leads to that header's state root: the value's inclusion, or for a 404 its
+   absence;
+5. the JSON shown (`token`, `pool`, `entry`, `record`) is re-encoded into canonical bytes
+   from the documented layouts, refusing any key the layouts do not list, and its hash
+   must be the proof's value hash: the JSON is what was proven.
+
+It prints `VERIFIED: …` and exits 0, or `FAILED: <reason>` and exits 1 (2: a bad command
+line). Dependencies: the Python standard library (3.11+, for tomllib) and PyNaCl. BLAKE3 is
+the pure-Python implementation of the POS example (../pos-python/pos.py), imported from
+there, as the two examples share one way of getting it.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import struct
+import sys
+import time
+import tomllib
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(HERE, "..", "pos-python"))
+from pos import blake3, blake3_derive_key  # noqa: E402  (pure-Python BLAKE3)
+
+try:
+    import nacl.exceptions
+    import nacl.signing
+except ImportError:  # pragma: no cover - reported when used
+    nacl = None
+
+NACL_MISSING = ("PyNaCl is missing: `python3 -m pip install --user pynacl` "
+                "(or `pip install -r examples/verify-python/requirements.txt`)")
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+class Failed(Exception):
+    """A check did not hold, or what it needs could not be had (exit status 1)."""
+
+
+def require(condition, reason):
+    if not condition:
+        raise Failed(reason)
+
+
+def H(data):
+    """blake3, 32 bytes (docs/proofs.md, "Conventions")."""
+    return blake3(bytes(data))
+
+
+# ---------------------------------------------------------------------------------------
+# Canonical encoding (docs/encoding.md, "Primitive rules" and "JSON and bytes"): values as
+# the API shows them in JSON, encoded from the documented layouts.
+# ---------------------------------------------------------------------------------------
+
+def u32(v):
+    return struct.pack("<I", v)
+
+
+def u64(v):
+    return struct.pack("<Q", v)
+
+
+def string(s):
+    b = s.encode("utf-8")
+    return u64(len(b)) + b
+
+
+def S(name):
+    return ("struct", name)
+
+
+def E(name):
+    return ("enum", name)
+
+
+def OPT(t):
+    return ("opt", t)
+
+
+def VEC(t):
+    return ("vec", t)
+
+
+# Structs: their fields, in encoding order (docs/encoding.md, the `#### struct` tables).
+STRUCTS = {
+    "TokenId": [("pool", "str"), ("serial", "u64")],
+    "ChainParams": [("max_batch_codes", "u32"), ("max_tx_validity_ms", "u64"),
+                    ("proposal_ttl_ms", "u64"), ("max_sealed_code_bytes", "u32")],
+    "NodeRecord": [("node_id", "u64"), ("org", "str"), ("node_key", "h32"),
+                   ("p2p_addr", "str"), ("voter", "bool")],
+    "PoolSpec": [("name", "str"), ("kind", E("PoolKind")), ("currency", "currency"),
+                 ("discount", E("Discount")), ("max_discount_minor", OPT("u64")),
+                 ("min_spend_minor", "u64"), ("valid_from_ms", "u64"),
+                 ("valid_until_ms", "u64"), ("total_cap", "u64"), ("per_member_cap", "u32"),
+                 ("allowed_channels", VEC("str")), ("allowed_stores", VEC("str")),
+                 ("excluded_categories", VEC("str")), ("stacking_group", OPT("str")),
+                 ("partner_orgs", VEC("str")), ("transferable", "bool")],
+    "IssuedCode": [("code_hash", "h32"), ("sealed", "sealed")],
+    "OrgRecord": [("name", "str"), ("active_admins", "u32"), ("joined_at", "u64")],
+    "KeyRecord": [("org", "str"), ("role", E("Role")), ("registered_at", "u64"),
+                  ("revoked_at", OPT("u64"))],
+    "Consortium": [("orgs", VEC("str")), ("nodes", VEC(S("NodeRecord"))),
+                   ("retired_node_ids", VEC("u64"))],
+    "ProposalRecord": [("change", E("GovernanceChange")), ("approvals", VEC("str")),
+                       ("expires_at_ms", "u64"), ("executed_at", OPT("u64"))],
+    "PoolRecord": [("id", "str"), ("owner", "str"), ("spec", S("PoolSpec")),
+                   ("status", E("PoolStatus")), ("created_at", "u64"), ("issued", "u64"),
+                   ("allocated", "u64"), ("redeemed", "u64"), ("next_free", "u64"),
+                   ("shared_code", OPT(S("IssuedCode")))],
+    "TokenRecord": [("code_hash", "h32"), ("sealed", "sealed"), ("status", E("TokenStatus")),
+                    ("owner", OPT("h32")), ("claim", OPT("h32"))],
+    "CodeIndexEntry": [("pool", "str"), ("serial", OPT("u64"))],
+    "RedemptionRecord": [("pool", "str"), ("token", OPT(S("TokenId"))), ("member", OPT("h32")),
+                         ("redeemer_org", "str"), ("store", "str"), ("channel", "str"),
+                         ("eligible_minor", "u64"), ("discount_minor", "u64"),
+                         ("height", "u64"), ("time_ms", "u64"), ("rolled_back_at", OPT("u64"))],
+    "Rejection": [("reason", E("RejectReason")), ("message", "str")],
+    "TxResult": [("tx_id", "h32"), ("outcome", E("TxOutcome"))],
+    "HistoryLeaf": [("tx_id", "h32"), ("height", "u64"), ("index", "u32"),
+                    ("outcome", E("TxOutcome"))],
+    "InitialOrg": [("id", "str"), ("name", "str"), ("admin_keys", VEC("h32"))],
+    "InitialState": [("chain_id", "str"), ("genesis_time_ms", "u64"),
+                     ("params", S("ChainParams")), ("orgs", VEC(S("InitialOrg"))),
+                     ("nodes", VEC(S("NodeRecord")))],
+    # docs/proofs.md, "Block hash".
+    "BlockHeader": [("chain_id", "str"), ("height", "u64"), ("time_ms", "u64"),
+                    ("prev_hash", "h32"), ("tx_count", "u64"), ("tx_root", "h32"),
+                    ("result_root", "h32"), ("state_root", "h32"), ("log_root", "h32"),
+                    ("log_size", "u64"), ("proposer", "u64")],
+}
+
+REJECT_REASONS = [
+    "not_found", "expired", "not_yet_valid", "pool_not_active", "already_redeemed",
+    "quantity_exceeded", "member_limit_exceeded", "min_spend_not_met", "channel_not_allowed",
+    "store_not_allowed", "category_excluded", "not_authorized", "invalid_transition",
+    "duplicate_code", "stale", "bad_signature", "wrong_chain", "duplicate", "unknown_key",
+    "key_revoked", "invalid_input", "already_exists", "token_revoked", "wrong_member",
+    "currency_mismatch", "wrong_pool_kind", "claim_conflict", "already_rolled_back",
+    "not_transferable", "already_approved", "overflow",
+]
+
+# Enums: (JSON form, tag key, variants in index order). "string": unit variants by name;
+# "tagged": named fields beside the tag; "keyed": {"name": field} or {"name": [fields]}.
+ENUMS = {
+    "StateKey": ("keyed", None, [
+        ("params", []), ("org", ["str"]), ("key", ["h32"]), ("consortium", []),
+        ("proposal", ["h32"]), ("pool", ["str"]), ("token", [S("TokenId")]), ("code", ["h32"]),
+        ("claim", ["str", "h32"]), ("member_allocations", ["str", "h32"]),
+        ("member_redemptions", ["str", "h32"]), ("redemption", ["h32"]), ("seen_tx", ["h32"]),
+        ("tx_expiry", ["u64", "u32"]), ("tx_expiry_count", ["u64"]), ("prune_cursor", [])]),
+    "StateValue": ("keyed", None, [
+        ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
+        ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
+        ("pool", [S("PoolRecord")]), ("token", [S("TokenRecord")]),
+        ("code", [S("CodeIndexEntry")]), ("claim", ["u64"]), ("count", ["u32"]),
+        ("redemption", [S("RedemptionRecord")]), ("seen_tx", ["u64"]), ("tx_ref", ["h32"]),
+        ("expiry_count", ["u32"]), ("prune_cursor", ["u64", "u32"])]),
+    "Role": ("tagged", "role", [
+        ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
+        ("auditor", []), ("partner", [])]),
+    "GovernanceChange": ("tagged", "change", [
+        ("add_org", [("org", "str"), ("name", "str"), ("admin_key", "h32")]),
+        ("add_node", [("node", S("NodeRecord"))]), ("remove_node", [("node_id", "u64")]),
+        ("update_params", [("params", S("ChainParams"))]),
+        ("add_auditor", [("org", "str"), ("key", "h32")])]),
+    "Discount": ("tagged", "type", [("percent", [("bps", "u32")]),
+                                    ("fixed", [("amount_minor", "u64")])]),
+    "TokenStatus": ("tagged", "status", [
+        ("available", []), ("allocated", []), ("redeemed", [("redemption", "h32")]),
+        ("revoked", [])]),
+    "TxOutcome": ("tagged", "status", [("applied", [("events", VEC(E("Event")))]),
+                                       ("rejected", [("rejection", S("Rejection"))])]),
+    "Event": ("tagged", "event", [
+        ("key_registered", [("key", "h32"), ("org", "str"), ("role", E("Role"))]),
+        ("key_revoked", [("key", "h32")]),
+        ("proposal_opened", [("proposal", "h32"), ("approvals", "u32"), ("needed", "u32")]),
+        ("proposal_approved", [("proposal", "h32"), ("approvals", "u32"), ("needed", "u32")]),
+        ("governance_applied", [("proposal", "h32"), ("change", E("GovernanceChange"))]),
+        ("pool_created", [("pool", "str")]), ("pool_updated", [("pool", "str")]),
+        ("pool_status_changed", [("pool", "str"), ("from", E("PoolStatus")),
+                                 ("to", E("PoolStatus"))]),
+        ("codes_issued", [("pool", "str"), ("first_serial", "u64"), ("count", "u64")]),
+        ("allocated", [("token", S("TokenId")), ("member", "h32"), ("repeat", "bool")]),
+        ("redeemed", [("redemption", "h32"), ("pool", "str"), ("token", OPT(S("TokenId"))),
+                      ("member", OPT("h32")), ("eligible_minor", "u64"),
+                      ("discount_minor", "u64"), ("currency", "currency")]),
+        ("rolled_back", [("redemption", "h32"), ("pool", "str"), ("token", OPT(S("TokenId")))]),
+        ("token_revoked", [("token", S("TokenId"))]),
+        ("token_transferred", [("token", S("TokenId")), ("from", "h32"), ("to", "h32")])]),
+    "PoolKind": ("string", None, ["unique_codes", "shared_code"]),
+    "PoolStatus": ("string", None, ["draft", "active", "paused", "archived"]),
+    "RejectReason": ("string", None, REJECT_REASONS),
+}
+
+
+def enc(t, v, path="value"):
+    """The canonical bytes of the JSON value `v` of type `t`; Failed if `v` does not fit."""
+    try:
+        return _enc(t, v, path)
+    except Failed:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError, struct.error) as e:
+        raise Failed(f"{path}: not a valid {t}: {e}") from e
+
+
+def _enc(t, v, path):
+    if isinstance(t, tuple):
+        kind, inner = t
+        if kind == "opt":
+            return b"\x00" if v is None else b"\x01" + enc(inner, v, path)
+        if kind == "vec":
+            require(isinstance(v, list), f"{path}: expected an array")
+            return u64(len(v)) + b"".join(enc(inner, x, f"{path}[{i}]") for i, x in enumerate(v))
+        if kind == "struct":
+            return enc_struct(STRUCTS[inner], v, path)
+        return enc_enum(inner, v, path)
+    if t in ("u32", "u64"):
+        require(type(v) is int, f"{path}: expected an integer")
+        return u32(v) if t == "u32" else u64(v)
+    if t == "bool":
+        require(type(v) is bool, f"{path}: expected true or false")
+        return b"\x01" if v else b"\x00"
+    if t == "str":
+        require(isinstance(v, str), f"{path}: expected a string")
+        return string(v)
+    if t == "h32":
+        require(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v),
+                f"{path}: expected 64 lowercase hex digits")
+        return bytes.fromhex(v)
+    if t == "sealed":
+        require(isinstance(v, str) and re.fullmatch(r"(?:[0-9a-f]{2})*", v),
+                f"{path}: expected lowercase hex")
+        return u64(len(v) // 2) + bytes.fromhex(v)
+    if t == "currency":
+        require(isinstance(v, str) and re.fullmatch(r"[A-Z]{3}", v),
+                f"{path}: expected three upper-case letters")
+        return v.encode("ascii")
+    raise Failed(f"{path}: unknown type {t}")
+
+
+def enc_struct(fields, v, path):
+    """Fields in table order; every key of the JSON object must be a field, and the other
+    way round (a key the layout does not list would not be covered by the hash)."""
+    require(isinstance(v, dict), f"{path}: expected an object")
+    names = [name for name, _ in fields]
+    require(set(v) == set(names),
+            f"{path}: keys {sorted(v)} are not the documented fields {names}")
+    return b"".join(enc(t, v[name], f"{path}.{name}") for name, t in fields)
+
+
+def enc_enum(name, v, path):
+    form, tag, variants = ENUMS[name]
+    if form == "string":
+        require(v in variants, f"{path}: {v!r} is not a {name}")
+        return u32(variants.index(v))
+    names = [n for n, _ in variants]
+    if form == "tagged":
+        require(isinstance(v, dict) and v.get(tag) in names, f"{path}: not a tagged {name}")
+        index = names.index(v[tag])
+        rest = {k: x for k, x in v.items() if k != tag}
+        return u32(index) + enc_struct(variants[index][1], rest, f"{path}.{v[tag]}")
+    # keyed: "name" (no fields), {"name": field} (one field), {"name": [fields]} (several)
+    if isinstance(v, str):
+        require(v in names and not variants[names.index(v)][1], f"{path}: {v!r} is not a {name}")
+        return u32(names.index(v))
+    require(isinstance(v, dict) and len(v) == 1, f"{path}: not a {name}")
+    (key, inner), = v.items()
+    require(key in names and variants[names.index(key)][1], f"{path}: {key!r} is not a {name}")
+    index = names.index(key)
+    types = variants[index][1]
+    values = [inner] if len(types) == 1 else inner
+    require(isinstance(values, list) and len(values) == len(types),
+            f"{path}.{key}: expected {len(types)} fields")
+    return u32(index) + b"".join(enc(t, x, f"{path}.{key}.{i}")
+                                 for i, (t, x) in enumerate(zip(types, values)))
+
+
+def key_bytes(key_json):
+    return enc(E("StateKey"), key_json, "key")
+
+
+def value_bytes(value_json):
+    return enc(E("StateValue"), value_json, "value")
+
+
+# ---------------------------------------------------------------------------------------
+# Genesis (docs/encoding.md, "Genesis hash").
+# ---------------------------------------------------------------------------------------
+
+GENESIS_CONTEXT = "couponcactus 2026 genesis v1"
+
+
+def genesis_state(toml_text):
+    """The InitialState (as JSON) a genesis.toml describes; unknown keys are ignored."""
+    def pick(table, fields):
+        return {name: table[name] for name, _ in fields}
+
+    try:
+        g = tomllib.loads(toml_text)
+        return {
+            "chain_id": g["chain_id"], "genesis_time_ms": g["genesis_time_ms"],
+            "params": pick(g["params"], STRUCTS["ChainParams"]),
+            "orgs": [dict(pick(o, STRUCTS["InitialOrg"]),
+                          admin_keys=[k.lower() for k in o["admin_keys"]])
+                     for o in g.get("orgs", [])],
+            "nodes": [dict(pick(n, STRUCTS["NodeRecord"]), node_key=n["node_key"].lower())
+                      for n in g.get("nodes", [])],
+        }
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as e:
+        raise Failed(f"the genesis file is not valid: {e!r}") from e
+
+
+def genesis_hash(state):
+    return blake3_derive_key(GENESIS_CONTEXT, enc(S("InitialState"), state, "genesis"))
+
+
+def voters_of(nodes):
+    """{node_id: node_key hex} of the voting nodes."""
+    return {n["node_id"]: n["node_key"] for n in nodes if n["voter"]}
+
+
+# ---------------------------------------------------------------------------------------
+# Proofs (docs/proofs.md).
+# ---------------------------------------------------------------------------------------
+
+BLOCK_TAG = b"couponcactus/block/v1"
+CHECKPOINT_TAG = b"couponcactus/checkpoint/v1"
+LEAF_DOMAIN = b"JMT::LeafNode"
+INTERNAL_DOMAIN = b"JMT::IntrnalNode"
+PLACEHOLDER = b"SPARSE_MERKLE_PLACEHOLDER_HASH__"
+
+
+def block_hash(header):
+    return H(BLOCK_TAG + enc(S("BlockHeader"), header, "header"))
+
+
+def checkpoint_message(chain_id, height, hash32):
+    return CHECKPOINT_TAG + string(chain_id) + u64(height) + hash32
+
+
+def bit(h, i):
+    return (h[i // 8] >> (7 - i % 8)) & 1
+
+
+def hex32(v, what):
+    require(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v), f"{what}: not a hash")
+    return bytes.fromhex(v)
+
+
+def verify_state_proof(root, kb, vb, proof):
+    """docs/proofs.md, "Verification": `vb` is the value's bytes, or None for absent."""
+    require(isinstance(proof, dict) and set(proof) == {"leaf", "siblings"},
+            "the state proof is not {leaf, siblings}")
+    siblings = [hex32(s, "a sibling") for s in proof["siblings"]]
+    n = len(siblings)
+    require(n <= 256, "the state proof has more than 256 siblings")
+    kh, leaf = H(kb), proof["leaf"]
+    if leaf is not None:
+        require(isinstance(leaf, dict) and set(leaf) == {"key_hash", "value_hash"},
+                "the proof's leaf is not {key_hash, value_hash}")
+        leaf = (hex32(leaf["key_hash"], "leaf key hash"),
+                hex32(leaf["value_hash"], "leaf value hash"))
+    if vb is not None:
+        require(leaf is not None, "the proof shows no leaf for a present value")
+        require(leaf[0] == kh, "the proof's leaf is another key's")
+        require(leaf[1] == H(vb), "the value's hash is not the proven value hash")
+    elif leaf is not None:
+        require(leaf[0] != kh, "the key is present: its own leaf ends the proof")
+        require(all(bit(leaf[0], i) == bit(kh, i) for i in range(n)),
+                "the proof's leaf is off the key's path")
+    acc = H(LEAF_DOMAIN + leaf[0] + leaf[1]) if leaf is not None else PLACEHOLDER
+    for i, sibling in enumerate(siblings):
+        d = n - 1 - i
+        left, right = (sibling, acc) if bit(kh, d) else (acc, sibling)
+        acc = H(INTERNAL_DOMAIN + left + right)
+    require(acc == root, "the state proof does not lead to the state root")
+
+
+def verify_certificate(cert, chain_id, voters):
+    """docs/proofs.md, "Checkpoint certificates"; returns the signers' node ids."""
+    require(nacl is not None, NACL_MISSING)
+    require(cert["chain_id"] == chain_id, f"the certificate is for chain {cert['chain_id']}")
+    message = checkpoint_message(chain_id, cert["height"], hex32(cert["block_hash"], "block hash"))
+    signers = []
+    for s in cert["signatures"]:
+        node = s["node_id"]
+        require(node in voters, f"certificate: node {node} is not a voter")
+        require(not signers or node > signers[-1],
+                f"certificate: node {node} repeated or out of ascending order")
+        try:
+            key = nacl.signing.VerifyKey(bytes.fromhex(voters[node]))
+            key.verify(message, bytes.fromhex(s["signature"]))
+        except (nacl.exceptions.BadSignatureError, ValueError, TypeError) as e:
+            raise Failed(f"certificate: the signature of node {node} does not verify") from e
+        signers.append(node)
+    need = len(voters) // 2 + 1
+    require(len(signers) >= need, f"certificate: {len(signers)} voter signatures, quorum is {need}")
+    return signers
+
+
+# ---------------------------------------------------------------------------------------
+# What a route reads (docs/api.md): the key it names, and the JSON it shows.
+# ---------------------------------------------------------------------------------------
+
+ROUTES = [
+    (r"/v1/tokens/([^/]+)/(\d+)", "token"),
+    (r"/v1/pools/([^/]+)", "pool"),
+    (r"/v1/codes/([0-9a-f]{64})/token", "code"),
+    (r"/v1/keys/([0-9a-f]{64})", "key"),
+    (r"/v1/tokens/([^/]+)/(\d+)/redemption", "token_redemption"),
+    (r"/v1/codes/([0-9a-f]{64})/redemption", "code_redemption"),
+]
+
+
+def parse_route(path):
+    """(kind, the state key it names as JSON) of a read path without its query."""
+    for pattern, kind in ROUTES:
+        m = re.fullmatch(pattern, path)
+        if m:
+            a = m.group(1)
+            if kind in ("token", "token_redemption"):
+                return kind, {"token": {"pool": a, "serial": int(m.group(2))}}
+            if kind == "pool":
+                return kind, {"pool": a}
+            if kind in ("code", "code_redemption"):
+                return kind, {"code": a}
+            return kind, {"key": a}
+    raise Failed(f"{path} is not a keyed read this verifier knows: "
+                 + ", ".join(p for p, _ in ROUTES))
+
+
+def describe_key(key):
+    (name, v), = key.items()
+    if name == "token":
+        return f"token {v['pool']}/{v['serial']}"
+    return f"{name} {v}"
+
+
+def check_proven(at, proven, key, shown, what):
+    """One ProvenValue (`proof` of a read) at `at`: the key the path names, the JSON shown
+    (or None for absent), and the proof against `at.state_root`."""
+    require(isinstance(proven, dict) and set(proven) == {"version", "key", "value", "proof"},
+            f"{what}: the answer carries no proof {{version, key, value, proof}}")
+    require(proven["version"] == at["height"],
+            f"{what}: proven at version {proven['version']}, read at height {at['height']}")
+    kb = key_bytes(key)
+    require(key_bytes(proven["key"]) == kb,
+            f"{what}: the proof is of {proven['key']}, not of {key}")
+    vb = None
+    if shown is not None:
+        vb = value_bytes(shown)
+        require(proven["value"] is not None and value_bytes(proven["value"]) == vb,
+                f"{what}: the value shown is not the value proven")
+    else:
+        require(proven["value"] is None, f"{what}: an absent read proves a value")
+    verify_state_proof(hex32(at["state_root"], "state root"), kb, vb, proven["proof"])
+
+
+def check_at(at, chain_id):
+    """`at`: a block header at the height read, whose state root it is."""
+    require(isinstance(at, dict) and isinstance(at.get("header"), dict),
+            "the answer has no `at.header` (a read at genesis cannot be certified)")
+    header = at["header"]
+    require(header["chain_id"] == chain_id, f"the header is of chain {header['chain_id']}")
+    require(header["height"] == at["height"], "`at.height` is not the header's height")
+    require(header["state_root"] == at["state_root"], "`at.state_root` is not the header's")
+    return header
+
+
+def check_answer(kind, key, answer, chain_id):
+    """The answer's proofs and the JSON they tie to; returns (header, what was proven)."""
+    status, body = answer["http_status"], answer["body"]
+    require(isinstance(body, dict), f"the node answered {status} without a JSON body")
+    if status == 404:
+        require(body.get("error", {}).get("code") == "not_found", "a 404 that is not not_found")
+        require("proof" in body, "404 without a proof of absence: \"not found\" cannot be "
+                f"checked ({body['error'].get('message', '')})")
+        header = check_at(body.get("at"), chain_id)
+        check_proven(body["at"], body["proof"], key, None, describe_key(key))
+        return header, f"{describe_key(key)} is ABSENT"
+    require(status == 200, f"the node answered {status}: {json.dumps(body)[:300]}")
+    if kind.endswith("redemption"):
+        shown_redemption(body, key)
+    header = check_at(body.get("at"), chain_id)
+    return header, SHOWN[kind](body, key)
+
+
+def shown_token(body, key):
+    require(body.get("token_id") == key["token"], "the answer is about another token")
+    check_proven(body["at"], body.get("proof"), key, {"token": body["token"]}, describe_key(key))
+    status = body["token"]["status"]["status"]
+    return f"{describe_key(key)} = {status} (the token JSON shown is the proven value)"
+
+
+def shown_pool(body, key):
+    check_proven(body["at"], body.get("proof"), key, {"pool": body["pool"]}, describe_key(key))
+    require(body["pool"]["id"] == key["pool"], "the answer is about another pool")
+    return (f"pool {key['pool']} = {body['pool']['status']} "
+            "(the pool JSON shown is the proven value)")
+
+
+def shown_code(body, key):
+    require(body.get("code_hash") == key["code"], "the answer is about another code")
+    entry = body["entry"]
+    check_proven(body["at"], body.get("code_proof"), key, {"code": entry}, describe_key(key))
+    if entry["serial"] is None:
+        require(body.get("token") is None, "a shared code's answer shows a token")
+        return f"code {key['code'][:16]}… = the shared code of pool {entry['pool']}"
+    token = body.get("token")
+    require(isinstance(token, dict), "a unique code's answer shows no token")
+    require(token.get("at") == body["at"], "the token is read at another height")
+    token_key = {"token": {"pool": entry["pool"], "serial": entry["serial"]}}
+    shown_token(token, token_key)
+    return (f"code {key['code'][:16]}… = token {entry['pool']}/{entry['serial']}, "
+            f"{token['token']['status']['status']} (both JSON values shown are proven)")
+
+
+def shown_key(body, key):
+    require(body.get("key") == key["key"], "the answer is about another key")
+    record = body["record"]
+    check_proven(body["at"], body.get("proof"), key, {"key": record}, describe_key(key))
+    revoked = "" if record["revoked_at"] is None else f", revoked at {record['revoked_at']}"
+    return (f"key {key['key'][:16]}… = {record['role']['role']} of {record['org']}"
+            f"{revoked} (the record JSON shown is the proven value)")
+
+
+def shown_redemption(body, key):
+    raise Failed(f"the answer about {describe_key(key)}'s redemption carries no proof of "
+                 "what it shows (docs/api.md: the rollback that follows is checked by the "
+                 "chain): only its 404 can be verified")
+
+
+SHOWN = {"token": shown_token, "pool": shown_pool, "code": shown_code, "key": shown_key}
+
+
+# ---------------------------------------------------------------------------------------
+# The whole check of a bundle (what `read` gathers, `--save` writes and `check` reads).
+# ---------------------------------------------------------------------------------------
+
+def check_voters(bundle, chain_id, anchor, certified):
+    """The consortium at the certified height, proven under the certified header, must
+    have the genesis voters (docs/proofs.md, "The voter set of a height")."""
+    view = bundle["consortium"]
+    require(view["height"] == certified["height"], "the consortium is read at another height")
+    require(view.get("header") == certified, "the consortium is read under another header")
+    at = {"height": view["height"], "state_root": view["state_root"], "header": view["header"]}
+    check_at(at, chain_id)
+    consortium = view["consortium"]
+    check_proven(at, view["proof"], "consortium", {"consortium": consortium}, "consortium")
+    voters = voters_of(consortium["nodes"])
+    require(voters == anchor,
+            f"the voters at height {view['height']} ({voters}) are not the genesis voters "
+            f"({anchor}): governance changed them; a single proof cannot be anchored, "
+            "audit the chain from genesis (cactus audit verify)")
+    return voters
+
+
+def check_links(header, links, certified_hash):
+    """`header` is the certified block, or chains to it by prev_hash through `links` (the
+    headers above it, up to and including the certified one)."""
+    lower = header
+    for upper in links:
+        require(upper["height"] == lower["height"] + 1,
+                f"the headers skip from height {lower['height']} to {upper['height']}")
+        require(upper["prev_hash"] == block_hash(lower).hex(),
+                f"the header of height {upper['height']} does not link to the one below")
+        lower = upper
+    require(block_hash(lower).hex() == certified_hash,
+            f"the header of height {header['height']} is not the certified block's, nor "
+            "linked to it")
+
+
+def check_bundle(bundle, genesis_toml):
+    """Everything, or Failed; returns the VERIFIED line."""
+    state = genesis_state(genesis_toml)
+    chain_id, anchor = state["chain_id"], voters_of(state["nodes"])
+    ghash = genesis_hash(state).hex()
+    status = bundle["status"]
+    require(status["chain_id"] == chain_id,
+            f"the node serves chain {status['chain_id']}, the genesis file is of {chain_id}")
+    require(status["genesis_hash"] == ghash,
+            f"the node's genesis hash is {status['genesis_hash']}, the genesis file's is {ghash}")
+    certificate, certified = bundle["checkpoint"]["certificate"], bundle["checkpoint"]["header"]
+    require(certified["chain_id"] == chain_id and certified["height"] == certificate["height"],
+            "the checkpoint's header is not the certified block's")
+    require(block_hash(certified).hex() == certificate["block_hash"],
+            "the checkpoint's header does not hash to the certified block hash")
+    voters = check_voters(bundle, chain_id, anchor, certified)
+    signers = verify_certificate(certificate, chain_id, voters)
+    kind, key = parse_route(bundle["route"])
+    header, proven = check_answer(kind, key, bundle["answer"], chain_id)
+    require(header["height"] == bundle["height"],
+            f"asked at height {bundle['height']}, answered at height {header['height']}")
+    require(header["height"] <= certified["height"], "the answer is above the certified block")
+    above = [certified] if header["height"] < certified["height"] else []
+    links = bundle.get("links", []) + above
+    check_links(header, links, certificate["block_hash"])
+    when = datetime.datetime.fromtimestamp(header["time_ms"] // 1000, datetime.timezone.utc)
+    return (f"{proven}, at height {header['height']} (block time {when:%Y-%m-%dT%H:%M:%SZ}, "
+            f"state root {header['state_root'][:16]}…, "
+            f"block {block_hash(header).hex()[:16]}…), certified at height "
+            f"{certified['height']} by nodes {signers} of the genesis voters {sorted(voters)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Talking to a node: signed reads (docs/api.md, "Signed reads").
+# ---------------------------------------------------------------------------------------
+
+READ_TAG = b"couponcactus/read/v1"
+
+
+def load_key(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        seed, public = bytes.fromhex(data["secret_key"]), bytes.fromhex(data["public_key"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise Failed(f"cannot read the key file {path}: {e}") from e
+    require(nacl is not None, NACL_MISSING)
+    key = nacl.signing.SigningKey(seed)
+    require(bytes(key.verify_key) == public, f"{path}: public_key does not belong to secret_key")
+    return key
+
+
+class Node:
+    """GETs, each signed with the reader's key."""
+
+    def __init__(self, url, key, chain_id):
+        self.url, self.key, self.chain_id = url.rstrip("/"), key, chain_id
+
+    def get(self, path):
+        """(HTTP status, parsed JSON)."""
+        now = int(time.time() * 1000)
+        message = READ_TAG + string(self.chain_id) + u64(now) + b"GET " + path.encode("utf-8")
+        request = urllib.request.Request(self.url + path, method="GET")
+        request.add_header("Accept", "application/json")
+        request.add_header("x-cactus-key", bytes(self.key.verify_key).hex())
+        request.add_header("x-cactus-time", str(now))
+        request.add_header("x-cactus-signature", self.key.sign(message).signature.hex())
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as e:
+            status, raw = e.code, e.read()
+        except (urllib.error.URLError, OSError) as e:
+            raise Failed(f"cannot reach {self.url}: {getattr(e, 'reason', e)}") from e
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError as e:
+            raise Failed(f"GET {path} answered {status} with a body that is not JSON") from e
+
+    def get_ok(self, path):
+        status, body = self.get(path)
+        require(status == 200, f"GET {path} answered {status}: {json.dumps(body)[:300]}")
+        return body
+
+
+def checkpoint_at_least(node, height, wait):
+    """The latest checkpoint, once it is at or above `height` (waiting up to `wait` s)."""
+    deadline = time.monotonic() + wait
+    while True:
+        status, body = node.get("/v1/checkpoints/latest")
+        if status == 200 and body["certificate"]["height"] >= height:
+            return body
+        if time.monotonic() > deadline:
+            got = body["certificate"]["height"] if status == 200 else "none"
+            raise Failed(f"no checkpoint at or above height {height} after {wait} s "
+                         f"(latest certified: {got}): are a majority of the voters up?")
+        time.sleep(0.2)
+
+
+def gather(node, route, height, wait):
+    """Everything `check_bundle` needs for `route` at `height` (default: the tip)."""
+    parse_route(route)
+    status = node.get_ok("/v1/status")
+    height = status["height"] if height is None else height
+    require(height >= 1, "read at height 1 or above: genesis state has no header to certify")
+    request = f"{route}?height={height}"
+    code, body = node.get(request)
+    checkpoint = checkpoint_at_least(node, height, wait)
+    certified = checkpoint["certificate"]["height"]
+    links = [node.get_ok(f"/v1/blocks/{h}")["header"] for h in range(height + 1, certified)]
+    return {
+        "route": route, "height": height, "request": request, "status": status,
+        "answer": {"http_status": code, "body": body},
+        "checkpoint": checkpoint, "links": links,
+        "consortium": node.get_ok(f"/v1/consortium?height={certified}"),
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Self-test: the vectors of docs/encoding.md ("Record vectors", "Genesis hash") and of
+# docs/proofs.md (state proofs, block hash, checkpoint signature).
+# ---------------------------------------------------------------------------------------
+
+def fenced(text, info):
+    """The bodies of the fenced blocks whose info string is `info`."""
+    return re.findall(r"^```" + re.escape(info) + r"\n(.*?)^```$", text, re.S | re.M)
+
+
+def vector_blocks(text):
+    out = []
+    for kind in ("state-vector", "event-vector", "result-vector", "history-leaf-vector"):
+        for block in fenced(text, kind):
+            fields = dict(line.split(": ", 1) for line in block.strip().splitlines())
+            out.append((kind, fields))
+    return out
+
+
+def check_vector(kind, v, check):
+    if kind == "state-vector":
+        kb, vb = key_bytes(json.loads(v["key_json"])), value_bytes(json.loads(v["value_json"]))
+        check(f"{v['name']} key", kb.hex(), v["key_bytes"])
+        check(f"{v['name']} key hash", H(kb).hex(), v["key_hash"])
+        check(f"{v['name']} value", vb.hex(), v["value_bytes"])
+        check(f"{v['name']} value hash", H(vb).hex(), v["value_hash"])
+        check(f"{v['name']} leaf hash", H(LEAF_DOMAIN + H(kb) + H(vb)).hex(), v["leaf_hash"])
+        return
+    t = {"event-vector": E("Event"), "result-vector": S("TxResult"),
+         "history-leaf-vector": S("HistoryLeaf")}[kind]
+    b = enc(t, json.loads(v["json"]), v["name"])
+    check(v["name"], b.hex(), v["bytes"])
+    if "leaf_hash" in v:
+        check(f"{v['name']} leaf hash", H(b"\x00" + b).hex(), v["leaf_hash"])
+
+
+def selftest_encoding(text, check):
+    vectors = vector_blocks(text)
+    check("record vectors found", len(vectors) > 40, True)
+    for kind, v in vectors:
+        check_vector(kind, v, check)
+    (toml_text,), (block,) = fenced(text, "toml genesis"), fenced(text, "genesis-vector")
+    v = dict(line.split(": ", 1) for line in block.strip().splitlines())
+    state = genesis_state(toml_text)
+    check("genesis initial state", enc(S("InitialState"), state).hex(), v["initial_state"])
+    check("genesis hash", genesis_hash(state).hex(), v["genesis_hash"])
+    # A voter's key changed is another chain.
+    state["nodes"][0]["node_key"] = "00" * 32
+    check("genesis hash covers the node keys", genesis_hash(state).hex() != v["genesis_hash"], True)
+
+
+def selftest_proofs(text, check):
+    """Every state proof of docs/proofs.md verifies, and a flipped copy does not."""
+    cases = 0
+    for section in re.split(r"^#### ", text, flags=re.M)[1:]:
+        m = re.search(r"- proof \(JSON\): `(.*?)`", section)
+        if not m:
+            continue
+        cases += 1
+        title = section.splitlines()[0]
+        root = bytes.fromhex(re.search(r"root: `([0-9a-f]{64})`", section).group(1))
+        key = json.loads(re.search(r"- key: `(.*?)`\n", section).group(1))
+        value = re.search(r"- value: `(.*?)`, value bytes", section)
+        vb = value_bytes(json.loads(value.group(1))) if value else None
+        proof = json.loads(m.group(1))
+        verify_state_proof(root, key_bytes(key), vb, proof)
+        flipped = json.loads(m.group(1))
+        flipped["siblings"][0] = ("ff" if flipped["siblings"][0][:2] != "ff" else "00") \
+            + flipped["siblings"][0][2:]
+        try:
+            verify_state_proof(root, key_bytes(key), vb, flipped)
+            check(f"{title}: a flipped sibling is refused", False, True)
+        except Failed:
+            pass
+        try:
+            verify_state_proof(root, key_bytes(key), None if vb else b"\x00", proof)
+            check(f"{title}: the opposite claim is refused", False, True)
+        except Failed:
+            pass
+    check("state proof vectors found", cases >= 4, True)
+    header = json.loads(re.search(r"- header \(JSON\): `(.*?)`", text).group(1))
+    want = re.search(r"- block hash `[^`]*`: `([0-9a-f]{64})`", text).group(1)
+    check("block hash", block_hash(header).hex(), want)
+    message = re.search(r"- checkpoint message: `([0-9a-f]+)`", text).group(1)
+    check("checkpoint message", checkpoint_message(header["chain_id"], header["height"],
+                                                   bytes.fromhex(want)).hex(), message)
+    public, signature = re.search(r"public `([0-9a-f]{64})`, signature `([0-9a-f]{128})`",
+                                  text).groups()
+    cert = {"chain_id": header["chain_id"], "height": header["height"], "block_hash": want,
+            "signatures": [{"node_id": 2, "signature": signature}]}
+    signers = verify_certificate(cert, header["chain_id"], {2: public})
+    check("certificate of one voter", signers, [2])
+
+
+def selftest(encoding_doc, proofs_doc):
+    failures, count = [], [0]
+
+    def check(what, got, want):
+        count[0] += 1
+        if got != want:
+            failures.append(f"{what}: got {got}, want {want}")
+
+    try:
+        with open(encoding_doc, encoding="utf-8") as f:
+            selftest_encoding(f.read(), check)
+        with open(proofs_doc, encoding="utf-8") as f:
+            selftest_proofs(f.read(), check)
+    except (OSError, Failed, KeyError, AttributeError, ValueError) as e:
+        failures.append(f"{type(e).__name__}: {e}")
+    for f in failures:
+        print(f"FAILED: {f}")
+    if failures:
+        return EXIT_FAILED
+    print(f"selftest: {count[0]} checks passed (vectors read from {encoding_doc} and {proofs_doc})")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------
+# Command line.
+# ---------------------------------------------------------------------------------------
+
+def read_text(path, what):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError as e:
+        raise Failed(f"cannot read the {what} {path}: {e}") from e
+
+
+def cmd_read(args):
+    genesis = read_text(args.genesis, "genesis file")
+    node = Node(args.node, load_key(args.key), genesis_state(genesis)["chain_id"])
+    route = args.path.split("?", 1)[0]
+    bundle = gather(node, route, args.height, args.wait)
+    if args.save:
+        with open(args.save, "w", encoding="utf-8") as f:
+            json.dump(bundle, f, indent=1)
+    return check_bundle(bundle, genesis)
+
+
+def cmd_check(args):
+    try:
+        bundle = json.loads(read_text(args.bundle, "saved answer"))
+    except ValueError as e:
+        raise Failed(f"{args.bundle} is not JSON: {e}") from e
+    return check_bundle(bundle, read_text(args.genesis, "genesis file"))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="verify.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    read = sub.add_parser("read", help="read a key from a node and verify the answer")
+    read.add_argument("path", help="/v1/tokens/POOL/SERIAL, /v1/pools/ID, /v1/codes/HASH/token, "
+                                   "/v1/keys/KEY, /v1/tokens/POOL/SERIAL/redemption, "
+                                   "/v1/codes/HASH/redemption")
+    read.add_argument("--node", default=os.environ.get("CACTUS_NODE", "http://127.0.0.1:7101")
+                      .split(",")[0], help="node URL (default $CACTUS_NODE or :7101)")
+    read.add_argument("--genesis", required=True, help="the chain's genesis.toml")
+    read.add_argument("--key", required=True, help="the reader's key file (signs the reads)")
+    read.add_argument("--height", type=int, help="read at this height (default: the latest)")
+    read.add_argument("--wait", type=float, default=15, help="seconds to wait for a "
+                      "certificate at or above the height read (default 15)")
+    read.add_argument("--save", help="write what was read (answer, checkpoint, consortium, "
+                                     "headers) to this JSON file, for `check`")
+    check = sub.add_parser("check", help="verify a saved answer (`read --save`) offline")
+    check.add_argument("bundle")
+    check.add_argument("--genesis", required=True, help="the chain's genesis.toml")
+    test = sub.add_parser("selftest", help="reproduce the vectors of the docs")
+    test.add_argument("--encoding", default=os.path.join(REPO, "docs", "encoding.md"))
+    test.add_argument("--proofs", default=os.path.join(REPO, "docs", "proofs.md"))
+    args = parser.parse_args(argv)
+    if nacl is None:
+        print(f"FAILED: {NACL_MISSING}")
+        return EXIT_FAILED
+    if args.command == "selftest":
+        return selftest(args.encoding, args.proofs)
+    try:
+        line = cmd_read(args) if args.command == "read" else cmd_check(args)
+    except Failed as e:
+        print(f"FAILED: {e}")
+        return EXIT_FAILED
+    except (KeyError, TypeError, AttributeError, IndexError) as e:
+        print(f"FAILED: the answer is not shaped as docs/api.md says ({type(e).__name__}: {e})")
+        return EXIT_FAILED
+    print(f"VERIFIED: {line}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
