@@ -131,7 +131,7 @@ fn node(node_id: u64, org: &str, seed: u8, voter: bool) -> NodeRecord {
 /// What a vector holds.
 #[derive(Debug, Clone)]
 enum Item {
-    State(StateKey, StateValue),
+    State(StateKey, Box<StateValue>),
     Event(Event),
     Result(TxResult),
     Leaf(HistoryLeaf),
@@ -148,7 +148,7 @@ fn state(name: &'static str, about: &'static str, key: StateKey, value: StateVal
     Case {
         name,
         about,
-        item: Item::State(key, value),
+        item: Item::State(key, Box::new(value)),
     }
 }
 
@@ -1300,6 +1300,7 @@ fn hash_hex(bytes: &[u8]) -> String {
 fn vector_of(case: &Case) -> (Vector, Vec<Hand>) {
     let (kind, fields, hands) = match &case.item {
         Item::State(key, value) => {
+            let value: &StateValue = value;
             let (kb, vb) = (encode(key), encode(value));
             let (kh, vh) = (blake3::hash(&kb), blake3::hash(&vb));
             let leaf = leaf_node_hash(&Hash32(*kh.as_bytes()), &Hash32(*vh.as_bytes()));
@@ -1377,7 +1378,10 @@ struct Entry<'a> {
 /// The pretty JSON shown above a vector (keys in declaration order, as the API writes them).
 fn pretty(case: &Case) -> String {
     match &case.item {
-        Item::State(key, value) => serde_json::to_string_pretty(&Entry { key, value }),
+        Item::State(key, value) => serde_json::to_string_pretty(&Entry {
+            key,
+            value: value.as_ref(),
+        }),
         Item::Event(e) => serde_json::to_string_pretty(e),
         Item::Result(r) => serde_json::to_string_pretty(r),
         Item::Leaf(l) => serde_json::to_string_pretty(l),
@@ -2047,7 +2051,7 @@ fn fixture_keys_and_values() -> Vec<(StateKey, StateValue)> {
     cases()
         .into_iter()
         .filter_map(|c| match c.item {
-            Item::State(k, v) => Some((k, v)),
+            Item::State(k, v) => Some((k, *v)),
             _ => None,
         })
         .collect()

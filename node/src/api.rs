@@ -44,7 +44,9 @@ pub use auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, Reader, SIGNATURE_HEADER, TIME_HEA
 pub use chain::{BLOCK_RANGE_BYTES, BlockRecord, MAX_BLOCK_RANGE};
 pub use error::{ApiError, ErrorBody, ErrorResponse};
 pub use lookup::MIN_PREFIX_HEX;
-pub use server::{HttpLimits, OTHER_FDS, REFUSALS_IN_PROGRESS, ensure_fd_limit};
+pub use server::{
+    HttpLimits, LISTEN_BACKLOG, OTHER_FDS, OVERFLOW_CONNECTIONS, ensure_fd_limit, listen,
+};
 
 use crate::node::NodeHandle;
 use auth::SecurityAddon;

@@ -229,9 +229,7 @@ async fn main() -> Result<()> {
         peering,
     )?;
 
-    let listener = tokio::net::TcpListener::bind(http_addr)
-        .await
-        .with_context(|| format!("binding {http_addr}"))?;
+    let listener = api::listen(http_addr).with_context(|| format!("binding {http_addr}"))?;
     let bound = listener.local_addr()?;
     info!(chain = %genesis.initial.chain_id, genesis = %genesis.hash(), http = %bound, "cactusd started");
     if let Some(layout) = &dev {

@@ -307,9 +307,25 @@ impl Client {
         block
     }
 
-    /// Every block from 1 to `to`.
+    /// Every block from 1 to `to`, unsigned: headers, certificates and governance txs;
+    /// other txs withheld.
     pub fn blocks(&self, to: u64) -> Vec<BlockView> {
         (1..=to).map(|h| self.block(h)).collect()
+    }
+
+    /// `GET /v1/blocks/{height}` signed by `reader` (a consortium auditor sees every tx).
+    pub fn block_as(&self, reader: &SigningKey, height: u64) -> BlockView {
+        let block: BlockView = self
+            .get_signed(reader, &format!("/v1/blocks/{height}"))
+            .expect(200)
+            .json();
+        assert_eq!(block.height, height);
+        block
+    }
+
+    /// Every block from 1 to `to`, signed by `reader`.
+    pub fn blocks_as(&self, reader: &SigningKey, to: u64) -> Vec<BlockView> {
+        (1..=to).map(|h| self.block_as(reader, h)).collect()
     }
 
     /// `GET /v1/checkpoints/latest`.

@@ -397,16 +397,40 @@ fn the_readme_quick_start_runs_through_the_cli() {
 
     // The auditor verifies the whole ledger offline from the genesis file it trusts: every
     // signature, header, result and state root re-computed, certificates checked.
+    // It signs with its consortium auditor key (granted by governance): without it the
+    // node withholds the other orgs' txs and the audit stops saying which key it needs.
     let genesis = net.net().join("genesis.toml");
+    let unsigned = net.cactus(&["--genesis", s(&genesis), "audit", "verify"]);
+    assert_eq!(unsigned.code, 1, "{unsigned:#?}");
+    assert!(
+        unsigned.stderr.contains("consortium auditor"),
+        "{unsigned:#?}"
+    );
+    let auditor = net.key("acme", "auditor");
     let audit = net
-        .cactus(&["--genesis", s(&genesis), "audit", "verify"])
+        .cactus(&[
+            "--genesis",
+            s(&genesis),
+            "audit",
+            "verify",
+            "--key",
+            s(&auditor),
+        ])
         .ok();
     assert!(
         audit.stdout.contains("VERIFIED: heights 1..="),
         "audit verdict: {audit:#?}"
     );
     let audit = net
-        .cactus(&["--json", "--genesis", s(&genesis), "audit", "verify"])
+        .cactus(&[
+            "--json",
+            "--genesis",
+            s(&genesis),
+            "audit",
+            "verify",
+            "--key",
+            s(&auditor),
+        ])
         .ok();
     let report = audit.json();
     assert!(

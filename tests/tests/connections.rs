@@ -29,7 +29,7 @@ const SLOW: usize = 100;
 const REDEMPTIONS: usize = 5;
 /// File descriptors the node holds besides its HTTP connections: RocksDB's files, the
 /// libp2p listener, the runtime's epoll and event descriptors, stdio and its log, the HTTP
-/// listener and up to 32 refusals in progress (`REFUSALS_IN_PROGRESS`). About 60 here
+/// listener and up to 32 refusals in progress (`OVERFLOW_CONNECTIONS`). About 60 here
 /// before the crowd; the rest is margin.
 const FD_RESERVE: usize = 128;
 /// Longest a redemption may take to answer (liveness only).

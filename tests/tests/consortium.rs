@@ -61,9 +61,13 @@ fn lookup_as(reader: &SigningKey, node: &ClusterNode, id: &TxId) -> Option<TxVie
 }
 
 /// Redemptions per token in blocks `1..=height` of `node`.
-fn redemptions_per_token(node: &ClusterNode, height: u64) -> BTreeMap<TokenId, usize> {
+fn redemptions_per_token(
+    node: &ClusterNode,
+    auditor: &SigningKey,
+    height: u64,
+) -> BTreeMap<TokenId, usize> {
     let mut count: BTreeMap<TokenId, usize> = BTreeMap::new();
-    for block in node.client().blocks(height) {
+    for block in node.client().blocks_as(auditor, height) {
         for r in &block.results {
             if let Some(events) = r.outcome.events() {
                 for e in events {
@@ -157,7 +161,8 @@ fn three_nodes_commit_and_agree_on_every_block() {
     let converged = cluster.assert_converged();
     assert!(converged.height >= last_height);
     // Every redemption is in the chain once.
-    let redeemed = redemptions_per_token(cluster.node(1), converged.height);
+    let redeemed =
+        redemptions_per_token(cluster.node(1), &cluster.org(1).auditor, converged.height);
     assert_eq!(redeemed.len(), code);
     assert!(redeemed.values().all(|n| *n == 1), "{redeemed:?}");
 
@@ -382,7 +387,8 @@ fn leader_crash_under_redemptions_loses_nothing_acknowledged() {
     cluster.node(old_leader).restart();
     let converged = cluster.assert_converged();
     for id in 1..=3 {
-        let per_token = redemptions_per_token(cluster.node(id), converged.height);
+        let per_token =
+            redemptions_per_token(cluster.node(id), &cluster.org(1).auditor, converged.height);
         assert_eq!(per_token.len(), COUPONS as usize, "node {id}");
         assert!(
             per_token.values().all(|n| *n == 1),
@@ -730,7 +736,7 @@ fn a_stranger_cannot_join_or_inject() {
     let committed: BTreeSet<TxId> = cluster
         .node(1)
         .client()
-        .blocks(converged.height)
+        .blocks_as(&cluster.org(1).auditor, converged.height)
         .iter()
         .flat_map(|b| b.txs.iter().map(SignedTx::id).collect::<Vec<_>>())
         .collect();

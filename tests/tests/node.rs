@@ -313,7 +313,10 @@ fn submit_commit_query_with_proofs() {
         .expect_error(400, "invalid_input");
 
     // Every log entry, hashed, gives the latest header's log root.
-    let entries: LogEntriesView = c.get("/v1/log/entries?from=0").expect(200).json();
+    let entries: LogEntriesView = c
+        .get_signed(&keys.auditor, "/v1/log/entries?from=0")
+        .expect(200)
+        .json();
     assert_eq!(entries.log_size, latest.log_size);
     assert_eq!(entries.entries.len() as u64, latest.log_size);
     let leaves: Vec<Vec<u8>> = entries.entries.iter().map(|e| encode(&e.leaf)).collect();

@@ -9,10 +9,10 @@
 //!
 //! - **A cap** ([`HttpLimits::max_connections`]): every connection holds a slot of a
 //!   semaphore. At the cap a new connection evicts the connection idle longest (no request
-//!   in flight: kept alive between requests, or still sending its head), so an idle crowd
-//!   cannot lock paying customers out; if every connection is busy the new one is answered
-//!   `503 overloaded` with `Retry-After` and closed at once, not left in the listen
-//!   backlog. Gauge `cactus_http_connections`, counters
+//!   in flight: kept alive between requests, or still sending its head; [`conn`]), so an
+//!   idle crowd cannot lock paying customers out; if every connection is busy the new one
+//!   is answered `503 overloaded` with `Retry-After` and closed at once, not left in the
+//!   listen backlog. Gauge `cactus_http_connections`, counters
 //!   `cactus_http_connections_evicted_total` and `cactus_http_connections_refused_total`.
 //! - **Timeouts** per connection ([`conn`]): a request head must arrive within
 //!   `header_read_timeout` (from accept for a new connection, from its first byte on a
@@ -50,9 +50,14 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Connections being answered `503 overloaded` at once, beyond [`HttpLimits::max_connections`]
-/// (each holds a file descriptor for at most about two seconds); more are closed unanswered.
-pub const REFUSALS_IN_PROGRESS: usize = 32;
+/// Connections held beyond [`HttpLimits::max_connections`] for a moment: waiting for the
+/// slot of the connection they evicted, or being answered `503 overloaded` (each holds a
+/// file descriptor for at most about two seconds). Beyond these, a new connection waits in
+/// the accept loop for its evicted slot, or is closed unanswered.
+pub const OVERFLOW_CONNECTIONS: usize = 32;
+/// Accept queue of [`listen`]: connections the kernel completes before the accept loop
+/// takes them (`TcpListener::bind` asks for 128; Linux caps it at `net.core.somaxconn`).
+pub const LISTEN_BACKLOG: u32 = 1024;
 /// File descriptors a node keeps open besides its HTTP connections: RocksDB's files,
 /// libp2p's sockets, logs and the runtime's own. A generous allowance for
 /// [`ensure_fd_limit`].
@@ -129,8 +134,22 @@ struct Shared {
     limits: Arc<HttpLimits>,
     http: http1::Builder,
     slots: Arc<Semaphore>,
-    refusals: Arc<Semaphore>,
+    overflow: Arc<Semaphore>,
     registry: Arc<Registry>,
+}
+
+/// Binds the API's listener with a [`LISTEN_BACKLOG`]-deep accept queue, so a burst of
+/// connections waits in the kernel instead of having its SYNs dropped (a client retries a
+/// dropped SYN only after a second).
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then closes idle connections,
@@ -171,40 +190,58 @@ impl Shared {
         Shared {
             router,
             slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
-            refusals: Arc::new(Semaphore::new(REFUSALS_IN_PROGRESS)),
+            overflow: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
             limits: Arc::new(limits),
             http,
             registry: Arc::new(Registry::default()),
         }
     }
 
-    /// Gives `stream` a slot (evicting the connection idle longest at the cap) and its
-    /// task, or refuses it.
+    /// Gives `stream` a slot and its task; at the cap, evicts the connection idle longest
+    /// for it, or refuses it if every connection is busy.
     async fn admit(self: &Arc<Self>, stream: TcpStream) {
         // Answers are small and written whole: do not wait for the client's ACK.
         let _ = stream.set_nodelay(true);
-        let slot = match self.slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => match self.evict_for_slot().await {
-                Some(slot) => slot,
-                None => return self.refuse(stream),
-            },
-        };
-        tokio::spawn(conn::run(self.clone(), stream, slot));
-    }
-
-    /// Asks the connection idle longest to close and waits for its slot.
-    async fn evict_for_slot(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            tokio::spawn(conn::run(self.clone(), stream, slot));
+            return;
+        }
         if !self.registry.evict_longest_idle() {
-            return None;
+            return self.refuse(stream);
         }
         metrics::counter!("cactus_http_connections_evicted_total").increment(1);
+        // The evicted connection gives its slot back within microseconds, but a burst of
+        // new connections should not wait for each eviction in turn: wait off the accept
+        // loop while the overflow allows.
+        match self.overflow.clone().try_acquire_owned() {
+            Ok(held) => {
+                let shared = self.clone();
+                tokio::spawn(async move {
+                    let slot = shared.evicted_slot().await;
+                    drop(held);
+                    match slot {
+                        Some(slot) => conn::run(shared, stream, slot).await,
+                        None => shared.refuse(stream),
+                    }
+                });
+            }
+            Err(_) => match self.evicted_slot().await {
+                Some(slot) => {
+                    tokio::spawn(conn::run(self.clone(), stream, slot));
+                }
+                None => self.refuse(stream),
+            },
+        }
+    }
+
+    /// The slot of an evicted connection, once it gives it back (at most [`EVICTION_WAIT`]).
+    async fn evicted_slot(&self) -> Option<OwnedSemaphorePermit> {
         let slot = tokio::time::timeout(EVICTION_WAIT, self.slots.clone().acquire_owned());
         slot.await.ok()?.ok()
     }
 
     /// Answers `503 overloaded` and closes, on a task of its own (at most
-    /// [`REFUSALS_IN_PROGRESS`] at once; beyond, the connection is closed unanswered).
+    /// [`OVERFLOW_CONNECTIONS`] at once; beyond, the connection is closed unanswered).
     fn refuse(&self, stream: TcpStream) {
         metrics::counter!("cactus_http_connections_refused_total").increment(1);
         static REFUSED: RateLimited = RateLimited::new(WARN_EVERY);
@@ -215,7 +252,7 @@ impl Shared {
                 "HTTP connection refused: every connection is busy (503 overloaded; at most one such line per 10 s)"
             );
         }
-        let Ok(permit) = self.refusals.clone().try_acquire_owned() else {
+        let Ok(permit) = self.overflow.clone().try_acquire_owned() else {
             return;
         };
         let reply = error_reply(
@@ -238,8 +275,8 @@ impl Shared {
         let all = u32::try_from(self.limits.max_connections.max(1)).unwrap_or(u32::MAX);
         let _ = self.slots.acquire_many(all).await;
         let _ = self
-            .refusals
-            .acquire_many(REFUSALS_IN_PROGRESS as u32)
+            .overflow
+            .acquire_many(OVERFLOW_CONNECTIONS as u32)
             .await;
     }
 }
@@ -350,13 +387,13 @@ impl RateLimited {
 }
 
 /// Raises the soft `RLIMIT_NOFILE` towards the hard limit when it is below what the node
-/// needs (`limits.max_connections`, [`REFUSALS_IN_PROGRESS`], the listener and
+/// needs (`limits.max_connections`, [`OVERFLOW_CONNECTIONS`], the listener and
 /// [`OTHER_FDS`]). If it cannot, lowers `limits.max_connections` to what fits (at least 16)
 /// and logs a warning: a cap above the descriptors available would end in `EMFILE`.
 /// Returns the soft limit in force.
 pub fn ensure_fd_limit(limits: &mut HttpLimits) -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let reserve = REFUSALS_IN_PROGRESS as u64 + 1 + OTHER_FDS;
+    let reserve = OVERFLOW_CONNECTIONS as u64 + 1 + OTHER_FDS;
     let needed = limits.max_connections as u64 + reserve;
     let current = getrlimit(Resource::Nofile);
     let mut soft = current.current.unwrap_or(u64::MAX);

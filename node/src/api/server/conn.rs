@@ -3,9 +3,15 @@
 //!
 //! A connection is *idle* while it waits for a request head (new, or kept alive after a
 //! response) and *busy* from the moment hyper hands a request to the router until the
-//! response has been written and flushed. Only idle connections are evicted or closed by
-//! the head and idle timeouts; a busy one is bounded by the request's own timeouts and, if
-//! its client stops reading the response, by `idle_timeout` without write progress.
+//! response has been written and flushed. Only idle connections are closed by the head and
+//! idle timeouts; a busy one is bounded by the request's own timeouts and, if its client
+//! stops reading the response, by `idle_timeout` without write progress.
+//!
+//! Eviction takes the connection idle longest, counting a connection whose response is
+//! complete but still being written out as idle since the response ended: hyper finishes
+//! writing it and then closes. (The client can read a response before its last write has
+//! been flushed on the server's side; without this a connection it had finished with could
+//! look busy for that moment.)
 
 use super::io::ConnIo;
 use super::{HttpLimits, Shared, error_reply, linger, reply_and_close};
@@ -21,7 +27,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 use tokio::net::TcpStream;
@@ -35,7 +41,7 @@ enum Phase {
     AwaitingHead,
     /// The router has the request: busy.
     InRequest,
-    /// The response body is done; hyper is still writing it out: busy.
+    /// The response body is done; hyper is still writing it out: busy, but evictable.
     Finishing,
 }
 
@@ -65,7 +71,7 @@ impl Expiry {
 #[derive(Debug)]
 struct ConnState {
     phase: Phase,
-    /// When the phase began (accept, or the last response flushed).
+    /// Accept, or the end of the last response: the start of the idle time.
     since: Instant,
     /// While awaiting a head: when its first byte arrived.
     head_started: Option<Instant>,
@@ -156,7 +162,6 @@ impl Activity {
         let mut state = self.lock();
         if state.phase == Phase::Finishing {
             state.phase = Phase::AwaitingHead;
-            state.since = Instant::now();
             state.head_started = None;
             state.write_stalled = None;
             drop(state);
@@ -176,13 +181,15 @@ impl Activity {
         let mut state = self.lock();
         if state.phase == Phase::InRequest {
             state.phase = Phase::Finishing;
+            state.since = Instant::now();
         }
     }
 
-    /// Since when it is idle, if it is and may be evicted.
+    /// Since when it is idle (or its response complete), if it may be evicted.
     fn idle_since(&self) -> Option<Instant> {
         let state = self.lock();
-        (state.phase == Phase::AwaitingHead && !state.close).then_some(state.since)
+        let evictable = matches!(state.phase, Phase::AwaitingHead | Phase::Finishing);
+        (evictable && !state.close).then_some(state.since)
     }
 
     fn request_close(&self) {
@@ -206,6 +213,8 @@ impl Drop for RequestGuard {
 pub(super) struct Registry {
     conns: Mutex<HashMap<u64, Arc<Activity>>>,
     next_id: AtomicU64,
+    /// The server is shutting down: connections registered from now on close at once.
+    closing: AtomicBool,
 }
 
 impl Registry {
@@ -215,7 +224,12 @@ impl Registry {
 
     fn register(self: &Arc<Self>, activity: Arc<Activity>) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(id, activity);
+        let mut conns = self.lock();
+        if self.closing.load(Ordering::Relaxed) {
+            activity.request_close();
+        }
+        conns.insert(id, activity);
+        drop(conns);
         metrics::gauge!("cactus_http_connections").increment(1);
         Registration {
             registry: self.clone(),
@@ -223,7 +237,8 @@ impl Registry {
         }
     }
 
-    /// Asks the connection idle longest to close; false if every connection is busy.
+    /// Asks the connection idle longest to close (at once if idle, after writing out its
+    /// response if that is complete); false if every connection is busy.
     pub(super) fn evict_longest_idle(&self) -> bool {
         let conns = self.lock();
         let victim = conns
@@ -241,7 +256,9 @@ impl Registry {
 
     /// Asks every connection to close (idle ones at once, busy ones after their response).
     pub(super) fn close_all(&self) {
-        for activity in self.lock().values() {
+        let conns = self.lock();
+        self.closing.store(true, Ordering::Relaxed);
+        for activity in conns.values() {
             activity.request_close();
         }
     }

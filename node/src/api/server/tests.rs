@@ -467,7 +467,7 @@ fn the_fd_limit_fits_the_cap_or_the_cap_is_lowered() {
         ..HttpLimits::default()
     };
     let soft = ensure_fd_limit(&mut limits);
-    let reserve = REFUSALS_IN_PROGRESS as u64 + 1 + OTHER_FDS;
+    let reserve = OVERFLOW_CONNECTIONS as u64 + 1 + OTHER_FDS;
     assert!(
         soft >= limits.max_connections as u64 + reserve || limits.max_connections < 100,
         "{soft} {limits:?}"
