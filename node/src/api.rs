@@ -13,10 +13,12 @@
 //!   [`read_signing_message`](couponcactus_chaincode::tx::read_signing_message) and its role
 //!   decides what it sees. Token and pool reads carry a state proof and the block header it
 //!   verifies against; tx and history reads carry history-log inclusion proofs.
-//! - **Public reads** (blocks, checkpoints, log consistency and entries, status, the key
-//!   registry, and resolving a hex prefix of a tx id or key, [`lookup`]) need no
-//!   signature: they are what auditors replay and verify, and reveal nothing the public
-//!   blocks do not.
+//! - **Reads with an optional signature** (blocks, log entries, the key registry, and
+//!   resolving a hex prefix of a tx id or key, [`lookup`]) answer anyone with headers,
+//!   certificates and governance txs, and show other txs and key records only to the keys
+//!   that may read them ([`visibility`]: the confidentiality model); withheld txs appear as
+//!   leaf hashes, so the roots stay checkable. Checkpoints, the consortium, log consistency
+//!   and status are public.
 //! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`.
 //!
 //! Every error is `{"error":{"code":"…","message":"…"}}` ([`ApiError`]); a tx the chain
@@ -272,18 +274,44 @@ pub async fn serve_with(
     tags(
         (name = "txs", description = "Submit, validate and look up signed transactions"),
         (name = "state", description = "Signed, proven reads of pools, tokens and wallets"),
-        (name = "keys", description = "The key registry (public, like blocks): who signs, by org, role and store"),
-        (name = "chain", description = "Public blocks, checkpoints and the history log"),
+        (name = "keys", description = "The key registry: who signs, by org, role and store (org-admin keys public; others to their org, auditors and nodes)"),
+        (name = "chain", description = "Blocks, checkpoints and the history log: headers and certificates public, other orgs' txs withheld as leaf hashes"),
         (name = "node", description = "Status, health and metrics"),
     )
 )]
 pub struct ApiDoc;
 
 async fn openapi_json() -> Response {
-    match ApiDoc::openapi().to_json() {
+    match openapi_document() {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(e) => ApiError::Internal(format!("OpenAPI document: {e}")).into_response(),
     }
+}
+
+/// The OpenAPI document as served. u64 and u32 fields are declared with the unsigned
+/// formats of the OpenAPI format registry (`uint64`, `uint32`): utoipa 5.5 names them by
+/// kebab-casing its enum (`u-int64`), which no client generator knows, so those format
+/// names are rewritten here.
+pub fn openapi_document() -> Result<String, serde_json::Error> {
+    fn fix_formats(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(map) => {
+                for (k, child) in map.iter_mut() {
+                    match child {
+                        serde_json::Value::String(f) if k == "format" && f.starts_with("u-int") => {
+                            *f = f.replacen("u-int", "uint", 1);
+                        }
+                        _ => fix_formats(child),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(fix_formats),
+            _ => {}
+        }
+    }
+    let mut doc = serde_json::to_value(ApiDoc::openapi())?;
+    fix_formats(&mut doc);
+    serde_json::to_string(&doc)
 }
 
 async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

@@ -140,8 +140,10 @@ fn block_view(store: &Store, reader: Option<&Reader>, height: u64) -> Result<Blo
     get,
     path = "/v1/blocks/latest",
     tag = "chain",
+    security((), ("signed_read" = [])),
     responses(
         (status = 200, description = "The latest applied block", body = BlockView),
+        (status = 401, description = "Signature headers present but the signed read fails (`bad_signature`, `stale`, `unknown_key`, `key_revoked`); without them the reader is anonymous", body = super::ErrorResponse),
         (status = 404, description = "No block yet", body = super::ErrorResponse),
     )
 )]
@@ -168,8 +170,11 @@ pub(crate) async fn latest_block(
     path = "/v1/blocks/{height}",
     tag = "chain",
     params(("height" = u64, Path, description = "Block height (the first block is 1)")),
+    security((), ("signed_read" = [])),
     responses(
         (status = 200, description = "The block, its hash and its results", body = BlockView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
+        (status = 401, description = "Signature headers present but the signed read fails (`bad_signature`, `stale`, `unknown_key`, `key_revoked`); without them the reader is anonymous", body = super::ErrorResponse),
         (status = 404, description = "No block at that height", body = super::ErrorResponse),
     )
 )]
@@ -212,9 +217,11 @@ pub struct BlockRangeView {
     path = "/v1/blocks",
     tag = "chain",
     params(BlockRangeQuery),
+    security((), ("signed_read" = [])),
     responses(
-        (status = 200, description = "Up to `limit` consecutive blocks from `from` (none when `from` is above the tip), each with its results and certificate: `encode(Vec<BlockRecord { block: Block, results: Vec<TxResult>, certificate: Option<Certificate> }>)`, or JSON `{from, tip, blocks: [BlockView]}` when asked with `Accept: application/json`",
+        (status = 200, description = "Up to `limit` consecutive blocks from `from` (none when `from` is above the tip), each with the txs the reader may see, their results, the certificate and the withheld txs' leaves: `encode(Vec<BlockRecord { block: Block, results: Vec<TxResult>, certificate: Option<Certificate>, withheld: Vec<WithheldTx> }>)`, or JSON `{from, tip, blocks: [BlockView]}` when asked with `Accept: application/json`",
             content((super::extract::Bincode = "application/octet-stream"), (BlockRangeView = "application/json"))),
+        (status = 401, description = "Signature headers present but the signed read fails (`bad_signature`, `stale`, `unknown_key`, `key_revoked`); without them the reader is anonymous", body = super::ErrorResponse),
         (status = 400, description = "`from` is 0 or `limit` is 0", body = super::ErrorResponse),
         (status = 404, description = "The node was installed from a snapshot and has no blocks at or below its sync height (the message names its first block)", body = super::ErrorResponse),
     )
@@ -509,8 +516,10 @@ pub struct LogEntriesView {
     path = "/v1/log/entries",
     tag = "chain",
     params(EntriesQuery),
+    security((), ("signed_read" = [])),
     responses(
         (status = 200, description = "Entries `from..to` (at most 1,000)", body = LogEntriesView),
+        (status = 401, description = "Signature headers present but the signed read fails (`bad_signature`, `stale`, `unknown_key`, `key_revoked`); without them the reader is anonymous", body = super::ErrorResponse),
         (status = 400, description = "Range out of the log", body = super::ErrorResponse),
     )
 )]

@@ -72,10 +72,11 @@ pub struct PoolView {
     get,
     path = "/v1/pools/{id}",
     tag = "state",
-    params(("id" = String, Path, description = "Pool id"), HeightQuery),
+    params(("id" = String, Path, description = "Pool id", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"), HeightQuery),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "The pool, proven at the height read", body = PoolView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read this pool", body = super::ErrorResponse),
         (status = 404, description = "No such pool at that height: `at` and `proof` (value null) prove its absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
@@ -119,10 +120,11 @@ pub struct OrgPoolsView {
     get,
     path = "/v1/orgs/{org}/pools",
     tag = "state",
-    params(("org" = String, Path, description = "Org id")),
+    params(("org" = String, Path, description = "Org id", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "The org's pools visible to the key (a partner key sees those listing its org)", body = OrgPoolsView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key is not the org's, an auditor's or a partner key", body = super::ErrorResponse),
     )
@@ -177,10 +179,11 @@ pub struct StoreRedemptionsView {
     get,
     path = "/v1/orgs/{org}/stores/{store}/redemptions",
     tag = "reads",
-    params(("org" = String, Path, description = "Org id"), ("store" = String, Path, description = "Store id")),
+    params(("org" = String, Path, description = "Org id", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"), ("store" = String, Path, description = "Store id", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "Redemptions at the store, oldest first", body = StoreRedemptionsView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key is neither the org's nor an auditor's", body = super::ErrorResponse),
     )
@@ -240,13 +243,14 @@ pub struct TokenView {
     path = "/v1/tokens/{pool}/{serial}",
     tag = "state",
     params(
-        ("pool" = String, Path, description = "Pool id"),
+        ("pool" = String, Path, description = "Pool id", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"),
         ("serial" = u64, Path, description = "Token serial"),
         HeightQuery,
     ),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "The token, proven at the height read", body = TokenView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read this pool", body = super::ErrorResponse),
         (status = 404, description = "No such token at that height: `at` and `proof` (value null) prove its absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
@@ -293,10 +297,11 @@ pub struct CodeView {
     get,
     path = "/v1/codes/{code_hash}/token",
     tag = "state",
-    params(("code_hash" = String, Path, description = "Code hash (hex)"), HeightQuery),
+    params(("code_hash" = String, Path, description = "Code hash (64 hex digits)", pattern = r"^[0-9a-fA-F]{64}$"), HeightQuery),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "The code's entry and token, proven", body = CodeView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read the code's pool", body = super::ErrorResponse),
         (status = 404, description = "Unknown code at that height: `at` and `proof` (value null) prove the code hash's absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
@@ -388,10 +393,11 @@ pub struct WalletView {
     get,
     path = "/v1/members/{member}/wallet",
     tag = "state",
-    params(("member" = String, Path, description = "Member id (hex)")),
+    params(("member" = String, Path, description = "Member id (64 hex digits)", pattern = r"^[0-9a-fA-F]{64}$")),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "Tokens owned by the member in pools the key may read, with their pools, each proven at the height read", body = WalletView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
     )
 )]
@@ -495,10 +501,11 @@ pub struct TokenHistoryView {
     get,
     path = "/v1/tokens/{pool}/{serial}/history",
     tag = "state",
-    params(("pool" = String, Path, description = "Pool id"), ("serial" = u64, Path, description = "Token serial")),
+    params(("pool" = String, Path, description = "Pool id", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"), ("serial" = u64, Path, description = "Token serial")),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "The token's txs, oldest first, each with its result and a log inclusion proof", body = TokenHistoryView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read this pool", body = super::ErrorResponse),
         (status = 404, description = "No such pool", body = super::ErrorResponse),

@@ -54,10 +54,11 @@ pub struct TokenRedemptionView {
     get,
     path = "/v1/tokens/{pool}/{serial}/redemption",
     tag = "state",
-    params(("pool" = String, Path, description = "Pool id"), ("serial" = u64, Path, description = "Token serial")),
+    params(("pool" = String, Path, description = "Pool id", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"), ("serial" = u64, Path, description = "Token serial")),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "The token's status and redemption in force (`null` if not redeemed)", body = TokenRedemptionView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read the pool, and its org did not make the redemption in force", body = super::ErrorResponse),
         (status = 404, description = "No such token: `at` and `proof` (value null) prove its absence at the latest height", body = super::error::NotFoundProof),
@@ -78,7 +79,7 @@ pub(crate) async fn token_redemption(
     get,
     path = "/v1/codes/{code_hash}/redemption",
     tag = "state",
-    params(("code_hash" = String, Path, description = "Code hash (hex)")),
+    params(("code_hash" = String, Path, description = "Code hash (64 hex digits)", pattern = r"^[0-9a-fA-F]{64}$")),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "The code's token, its status and redemption in force (`null` if not redeemed)", body = TokenRedemptionView),

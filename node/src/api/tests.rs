@@ -1556,3 +1556,40 @@ async fn absent_keys_and_redemption_targets_answer_404_with_a_proof_of_absence()
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_declares_every_bad_input_and_id_shape() {
+    let t = TestNode::start().await;
+    let (status, doc) = t.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    let mut problems = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            let responses = op["responses"].as_object().unwrap();
+            let at = format!("{method} {path}");
+            // Any parameter can be malformed: 400 must be declared.
+            if !params.is_empty() && !responses.contains_key("400") {
+                problems.push(format!("{at}: parameters but no 400"));
+            }
+            for p in &params {
+                let name = p["name"].as_str().unwrap();
+                let schema = &p["schema"];
+                let ty = schema["type"].as_str().or_else(|| {
+                    schema["type"].as_array().and_then(|a| a[0].as_str())
+                });
+                if ty == Some("integer") && schema["format"] != "uint64" {
+                    problems.push(format!("{at}: {name} is {} not uint64", schema["format"]));
+                }
+                if p["in"] == "path" && ty == Some("string") && !schema["pattern"].is_string() {
+                    problems.push(format!("{at}: path parameter {name} has no pattern"));
+                }
+            }
+            // Signed reads, required or optional, declare what a bad signature gets.
+            if op.get("security").is_some() && !responses.contains_key("401") {
+                problems.push(format!("{at}: signed but no 401"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -321,10 +321,11 @@ pub struct TxDetailView {
     get,
     path = "/v1/txs/{id}",
     tag = "txs",
-    params(("id" = String, Path, description = "Tx id (hex)")),
+    params(("id" = String, Path, description = "Tx id (64 hex digits)", pattern = r"^[0-9a-fA-F]{64}$")),
     security(("signed_read" = [])),
     responses(
         (status = 200, description = "Applied, rejected (with `error`) or pending", body = TxDetailView),
+        (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read this tx", body = super::ErrorResponse),
         (status = 404, description = "Unknown tx id", body = super::ErrorResponse),
