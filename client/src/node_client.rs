@@ -655,6 +655,13 @@ impl NodeClient {
                 ),
             });
         }
+        view.check_proofs()
+            .map_err(|why| NodeClientError::UnexpectedResponse {
+                method: Method::GET,
+                path: path.to_string(),
+                status: status.as_u16(),
+                why,
+            })?;
         Ok(view)
     }
 
@@ -1026,6 +1033,11 @@ impl KeyedRead {
 /// An answer of a keyed read, by the state key it answers for.
 trait Keyed {
     fn state_key(&self) -> StateKey;
+
+    /// Checks the answer's own proofs beyond the key (views that carry several).
+    fn check_proofs(&self) -> std::result::Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Keyed for PoolView {
@@ -1055,6 +1067,10 @@ impl Keyed for KeyView {
 impl Keyed for TokenRedemptionView {
     fn state_key(&self) -> StateKey {
         StateKey::Token(self.token_id.clone())
+    }
+
+    fn check_proofs(&self) -> std::result::Result<(), String> {
+        TokenRedemptionView::check_proofs(self)
     }
 }
 
@@ -1115,7 +1131,16 @@ impl NodeClient {
         if status == StatusCode::NOT_FOUND {
             return Err(Self::absence_of(Method::GET, &path, &bytes, &read));
         }
-        Self::decode(Method::GET, &path, status, &bytes, &[StatusCode::OK])
+        let view: TokenRedemptionView =
+            Self::decode(Method::GET, &path, status, &bytes, &[StatusCode::OK])?;
+        view.check_proofs()
+            .map_err(|why| NodeClientError::UnexpectedResponse {
+                method: Method::GET,
+                path,
+                status: status.as_u16(),
+                why,
+            })?;
+        Ok(view)
     }
 }
 

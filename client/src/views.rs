@@ -14,6 +14,7 @@ use couponcactus_chaincode::ids::{
     ChainId, CodeHash, Hash32, MemberId, OrgId, PublicKey, StoreId, TokenId, TxId,
 };
 use couponcactus_chaincode::reject::Rejection;
+use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::{
     CodeIndexEntry, Consortium, KeyRecord, PoolRecord, RedemptionRecord, TokenRecord, TokenStatus,
@@ -606,8 +607,7 @@ pub struct RedemptionEntry {
 }
 
 /// `GET /v1/tokens/{pool}/{serial}/redemption` and `GET /v1/codes/{code_hash}/redemption`:
-/// a token's status and its redemption in force (no proof: what a rollback undoes, and the
-/// chain checks the rollback).
+/// a token's status and its redemption in force, both proven at the latest height.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRedemptionView {
     /// The token.
@@ -619,4 +619,145 @@ pub struct TokenRedemptionView {
     pub redemption: Option<RedemptionEntry>,
     /// The height read.
     pub height: u64,
+    /// Where it was read: the proofs verify against `at.state_root`.
+    pub at: ReadAt,
+    /// The token record's proof.
+    pub token_proof: ProvenValue,
+    /// The redemption record's proof, when redeemed.
+    #[serde(default)]
+    pub redemption_proof: Option<ProvenValue>,
+}
+
+impl TokenRedemptionView {
+    /// Checks that what is shown is what is proven: the token's status is its proven
+    /// record's, the redemption in force is the proven redemption record that status names,
+    /// and both proofs verify under `at.state_root` at the height read.
+    pub fn check_proofs(&self) -> Result<(), String> {
+        let proven_at = |p: &ProvenValue, what: &str| {
+            if p.version != self.at.height || self.height != self.at.height {
+                return Err(format!("the {what} proof is not at the height read"));
+            }
+            p.verify(&self.at.state_root)
+                .map_err(|e| format!("the {what} proof does not verify: {e}"))
+        };
+        let p = &self.token_proof;
+        proven_at(p, "token")?;
+        let Some(StateValue::Token(token)) = &p.value else {
+            return Err("the token proof proves no token".into());
+        };
+        if p.key != StateKey::Token(self.token_id.clone()) || token.status != self.status {
+            return Err("the token shown is not the token proven".into());
+        }
+        match (&self.status, &self.redemption, &self.redemption_proof) {
+            (TokenStatus::Redeemed { redemption }, Some(entry), Some(p)) => {
+                proven_at(p, "redemption")?;
+                let proven = match &p.value {
+                    Some(StateValue::Redemption(r)) => r,
+                    _ => return Err("the redemption proof proves no redemption".into()),
+                };
+                if *redemption != entry.id
+                    || p.key != StateKey::Redemption(entry.id)
+                    || *proven != entry.record
+                {
+                    return Err("the redemption shown is not the one proven".into());
+                }
+                Ok(())
+            }
+            (TokenStatus::Redeemed { .. }, _, _) => {
+                Err("a redeemed token without its proven redemption".into())
+            }
+            (_, None, None) => Ok(()),
+            _ => Err("a redemption shown for a token that is not redeemed".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use couponcactus_chaincode::commitment::{MemTreeStore, prove};
+    use couponcactus_chaincode::ids::{Channel, CodeHash, OrgId, PoolId, StoreId};
+    use couponcactus_chaincode::state::WriteSet;
+    use couponcactus_chaincode::types::SealedCode;
+
+    /// A redeemed token and its redemption in force, proven from a one-block tree.
+    fn redeemed() -> TokenRedemptionView {
+        let token_id = TokenId {
+            pool: PoolId("spring".into()),
+            serial: 3,
+        };
+        let redemption = TxId([7; 32]);
+        let status = TokenStatus::Redeemed { redemption };
+        let token = TokenRecord {
+            code_hash: CodeHash([1; 32]),
+            sealed: SealedCode(vec![2; 40]),
+            status: status.clone(),
+            owner: None,
+            claim: None,
+        };
+        let record = RedemptionRecord {
+            pool: token_id.pool.clone(),
+            token: Some(token_id.clone()),
+            member: None,
+            redeemer_org: OrgId("acme".into()),
+            store: StoreId("berlin-1".into()),
+            channel: Channel("pos".into()),
+            eligible_minor: 8_000,
+            discount_minor: 800,
+            height: 1,
+            time_ms: 1,
+            rolled_back_at: None,
+        };
+        let (tk, rk) = (
+            StateKey::Token(token_id.clone()),
+            StateKey::Redemption(redemption),
+        );
+        let mut writes = WriteSet::default();
+        writes.0.insert(tk.clone(), Some(StateValue::Token(token)));
+        writes
+            .0
+            .insert(rk.clone(), Some(StateValue::Redemption(record.clone())));
+        let tree = MemTreeStore::new();
+        tree.commit(0, &WriteSet::default()).unwrap();
+        let root = tree.commit(1, &writes).unwrap();
+        TokenRedemptionView {
+            token_id,
+            status,
+            redemption: Some(RedemptionEntry {
+                id: redemption,
+                record,
+            }),
+            height: 1,
+            at: ReadAt {
+                height: 1,
+                state_root: root,
+                header: None,
+            },
+            token_proof: prove(&tree, &tk, 1).unwrap(),
+            redemption_proof: Some(prove(&tree, &rk, 1).unwrap()),
+        }
+    }
+
+    #[test]
+    fn a_redemption_in_force_is_what_its_proofs_say() {
+        let view = redeemed();
+        assert_eq!(view.check_proofs(), Ok(()));
+        // Another amount shown than proven; no proof of the redemption; a status that is
+        // not the proven one; another root; a proof at another height.
+        let mut shown = view.clone();
+        shown.redemption.as_mut().unwrap().record.discount_minor = 8_000;
+        assert!(shown.check_proofs().is_err());
+        let mut unproven = view.clone();
+        unproven.redemption_proof = None;
+        assert!(unproven.check_proofs().is_err());
+        let mut status = view.clone();
+        status.status = TokenStatus::Available;
+        assert!(status.check_proofs().is_err());
+        let mut root = view.clone();
+        root.at.state_root.0[0] ^= 1;
+        assert!(root.check_proofs().is_err());
+        let mut height = view.clone();
+        height.height = 2;
+        assert!(height.check_proofs().is_err());
+    }
 }

@@ -512,8 +512,6 @@ def check_answer(kind, key, answer, chain_id):
         check_proven(body["at"], body["proof"], key, None, describe_key(key))
         return header, f"{describe_key(key)} is ABSENT"
     require(status == 200, f"the node answered {status}: {json.dumps(body)[:300]}")
-    if kind.endswith("redemption"):
-        shown_redemption(body, key)
     header = check_at(body.get("at"), chain_id)
     return header, SHOWN[kind](body, key)
 
@@ -558,12 +556,39 @@ def shown_key(body, key):
 
 
 def shown_redemption(body, key):
-    raise Failed(f"the answer about {describe_key(key)}'s redemption carries no proof of "
-                 "what it shows (docs/api.md: the rollback that follows is checked by the "
-                 "chain): only its 404 can be verified")
+    """A token's redemption in force: the token record proven (its status is the one
+    shown; by code, its code hash is the code asked for), and the redemption record shown
+    is the one proven under the id the token's status names."""
+    token_id = body.get("token_id")
+    token_key = {"token": token_id}
+    if "token" in key:
+        require(token_id == key["token"], "the answer is about another token")
+    proven = body.get("token_proof")
+    require(isinstance(proven, dict) and isinstance(proven.get("value"), dict),
+            f"the answer about {describe_key(key)}'s redemption carries no token proof")
+    record = proven["value"].get("token")
+    require(isinstance(record, dict), "the token proof proves no token")
+    check_proven(body["at"], proven, token_key, {"token": record}, describe_key(token_key))
+    require(record["status"] == body["status"], "the status shown is not the proven one")
+    if "code" in key:
+        require(record["code_hash"] == key["code"],
+                "the proven token is not the token of the code asked for")
+    shown = body.get("redemption")
+    if record["status"]["status"] != "redeemed":
+        require(shown is None and body.get("redemption_proof") is None,
+                "a redemption is shown for a token that is not redeemed")
+        return f"{describe_key(token_key)} = {record['status']['status']}, no redemption in force"
+    rid = record["status"]["redemption"]
+    require(isinstance(shown, dict) and shown.get("id") == rid,
+            "the redemption shown is not the one the token's status names")
+    check_proven(body["at"], body.get("redemption_proof"), {"redemption": rid},
+                 {"redemption": shown["record"]}, f"redemption {rid[:16]}…")
+    return (f"{describe_key(token_key)} = redeemed by {rid[:16]}… at "
+            f"{shown['record']['store']} (the token and redemption JSON shown are proven)")
 
 
-SHOWN = {"token": shown_token, "pool": shown_pool, "code": shown_code, "key": shown_key}
+SHOWN = {"token": shown_token, "pool": shown_pool, "code": shown_code, "key": shown_key,
+         "token_redemption": shown_redemption, "code_redemption": shown_redemption}
 
 
 # ---------------------------------------------------------------------------------------

@@ -221,10 +221,15 @@ fn python_verifier_checks_present_and_absent_reads() {
     let out = chain.read(&token(2), &["--height", "1"]);
     assert_verified(&out, &format!("token {pool}/2 is ABSENT, at height 1 "));
 
-    // The redemption of a present token is shown without a proof (docs/api.md): the
-    // verifier says it cannot check it rather than pass it.
+    // The redemption in force of a present token: the token and the redemption record
+    // shown are both proven; by code, the proven token carries the code's hash.
     let out = chain.read(&format!("{}/redemption", token(1)), &[]);
-    assert_failed(&out, "carries no proof of what it shows");
+    assert_verified(&out, &format!("token {pool}/1 = redeemed by "));
+    let code = code_hash(&chain.pool.codes[1]);
+    let out = chain.read(&format!("/v1/codes/{code}/redemption"), &[]);
+    assert_verified(&out, &format!("token {pool}/1 = redeemed by "));
+    let out = chain.read(&format!("{}/redemption", token(0)), &[]);
+    assert_verified(&out, "no redemption in force");
 }
 
 /// One change to a saved answer (JSON pointers into it).
@@ -295,6 +300,12 @@ fn python_verifier_refuses_tampered_answers() {
     let (file, old) = saved(&chain, &token(2), &["--height", "1"], "old.json");
     assert_verified(&chain.check(&file), "is ABSENT, at height 1 ");
 
+    let (_, redeemed) = saved(
+        &chain,
+        &format!("{}/redemption", token(1)),
+        &[],
+        "redeemed.json",
+    );
     let sealed = "/answer/body/token/sealed";
     let cases = [
         (
@@ -368,6 +379,24 @@ fn python_verifier_refuses_tampered_answers() {
             "absent-claim.json",
             vec![Set("/route", token(0).into())],
             "the proof is of",
+        ),
+        (
+            &redeemed,
+            "discount.json",
+            vec![Set(
+                "/answer/body/redemption/record/discount_minor",
+                1.into(),
+            )],
+            "the value shown is not the value proven",
+        ),
+        (
+            &redeemed,
+            "status.json",
+            vec![Set(
+                "/answer/body/status",
+                serde_json::json!({"status": "available"}),
+            )],
+            "the status shown is not the proven one",
         ),
         // An old answer passed off as one at the height asked.
         (

@@ -5,20 +5,21 @@
 //! Signed reads. A key that may read the token's pool sees its status and redemption; so
 //! does any key of the org whose terminal made the redemption in force, since that org may
 //! roll it back (a partner's terminal honours another org's coupon but may not read its
-//! pool). No proof of what is shown: the rollback tx that follows is checked by the chain
-//! itself. A token or code that does not exist answers 404 with the proof of its absence
-//! at the latest height ([`ApiError::absent`]), as every keyed read does.
+//! pool). Everything shown is proven at the latest height: the token record
+//! (`token_proof`) and, when redeemed, the redemption record (`redemption_proof`), both
+//! against `at.state_root`. A token or code that does not exist answers 404 with the proof
+//! of its absence at the latest height ([`ApiError::absent`]), as every keyed read does.
 
 use super::auth::Reader;
 use super::extract::{ApiPath, parse};
-use super::reads::{existing_pool, read_at, token_id};
+use super::reads::{ReadAt, existing_pool, read_at, token_id};
 use super::{ApiError, AppState, blocking};
 use crate::storage::Store;
 use axum::Json;
 use axum::extract::State;
-use couponcactus_chaincode::commitment::prove;
+use couponcactus_chaincode::commitment::{ProvenValue, prove};
 use couponcactus_chaincode::ids::{CodeHash, TokenId, TxId};
-use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
+use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::types::{RedemptionRecord, TokenStatus};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -47,6 +48,15 @@ pub struct TokenRedemptionView {
     pub redemption: Option<RedemptionEntry>,
     /// The height read (the latest).
     pub height: u64,
+    /// Where it was read: height, state root and header, to check the proofs against.
+    pub at: ReadAt,
+    /// The token record at that height: `{version, key: {"token": …}, value, proof}`.
+    #[schema(value_type = Object)]
+    pub token_proof: ProvenValue,
+    /// The redemption record in force, when redeemed: `{version, key: {"redemption": …},
+    /// value, proof}`.
+    #[schema(value_type = Option<Object>)]
+    pub redemption_proof: Option<ProvenValue>,
 }
 
 /// The redemption in force of a token.
@@ -57,7 +67,7 @@ pub struct TokenRedemptionView {
     params(("pool" = String, Path, description = "Pool id", pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$"), ("serial" = u64, Path, description = "Token serial")),
     security(("signed_read" = [])),
     responses(
-        (status = 200, description = "The token's status and redemption in force (`null` if not redeemed)", body = TokenRedemptionView),
+        (status = 200, description = "The token's status and redemption in force (`null` if not redeemed), each proven under `at.state_root`", body = TokenRedemptionView),
         (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read the pool, and its org did not make the redemption in force", body = super::ErrorResponse),
@@ -82,7 +92,7 @@ pub(crate) async fn token_redemption(
     params(("code_hash" = String, Path, description = "Code hash (64 hex digits)", pattern = r"^[0-9a-fA-F]{64}$")),
     security(("signed_read" = [])),
     responses(
-        (status = 200, description = "The code's token, its status and redemption in force (`null` if not redeemed)", body = TokenRedemptionView),
+        (status = 200, description = "The code's token, its status and redemption in force (`null` if not redeemed), each proven under `at.state_root`", body = TokenRedemptionView),
         (status = 400, description = "A pool's shared code: it has many redemptions, roll one back by its id", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read the pool, and its org did not make the redemption in force", body = super::ErrorResponse),
@@ -138,13 +148,17 @@ fn redemption_of(
         return Err(ApiError::absent(message, at, proof));
     };
     let pool = pool.ok_or_else(|| ApiError::Internal(format!("token {token} has no pool")))?;
-    let redemption = match record.status {
+    let (redemption, redemption_proof) = match record.status {
         TokenStatus::Redeemed { redemption } => {
-            match store.get(&StateKey::Redemption(redemption))? {
-                Some(StateValue::Redemption(r)) => Some(RedemptionEntry {
-                    id: redemption,
-                    record: r,
-                }),
+            let proven = prove(store, &StateKey::Redemption(redemption), height)?;
+            match proven.value.clone() {
+                Some(StateValue::Redemption(r)) => (
+                    Some(RedemptionEntry {
+                        id: redemption,
+                        record: r,
+                    }),
+                    Some(proven),
+                ),
                 _ => {
                     return Err(ApiError::Internal(format!(
                         "token {token} is redeemed by {redemption}, which has no record"
@@ -152,7 +166,7 @@ fn redemption_of(
                 }
             }
         }
-        _ => None,
+        _ => (None, None),
     };
     let own = redemption
         .as_ref()
@@ -165,5 +179,8 @@ fn redemption_of(
         status: record.status,
         redemption,
         height,
+        at,
+        token_proof: proof,
+        redemption_proof,
     })
 }

@@ -1301,6 +1301,18 @@ async fn keys_are_read_with_proofs_and_redemptions_in_force_follow_roles() {
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(body["redemption"]["id"], redeem_tx.id().to_hex(), "{body}");
         assert_eq!(body["redemption"]["record"]["store"], "berlin-1");
+        // What is shown is proven under the state root read.
+        let root: Hash32 = from_json(&body["at"]["state_root"]);
+        let token: ProvenValue = from_json(&body["token_proof"]);
+        token.verify(&root).unwrap();
+        let redemption: ProvenValue = from_json(&body["redemption_proof"]);
+        redemption.verify(&root).unwrap();
+        assert_eq!(
+            redemption.value,
+            Some(StateValue::Redemption(from_json(
+                &body["redemption"]["record"]
+            )))
+        );
         assert_eq!(body["token_id"]["serial"], 0);
     }
     // Another org's key may not see it; unknown tokens and codes are 404.
@@ -1575,9 +1587,9 @@ async fn the_openapi_document_declares_every_bad_input_and_id_shape() {
             for p in &params {
                 let name = p["name"].as_str().unwrap();
                 let schema = &p["schema"];
-                let ty = schema["type"].as_str().or_else(|| {
-                    schema["type"].as_array().and_then(|a| a[0].as_str())
-                });
+                let ty = schema["type"]
+                    .as_str()
+                    .or_else(|| schema["type"].as_array().and_then(|a| a[0].as_str()));
                 if ty == Some("integer") && schema["format"] != "uint64" {
                     problems.push(format!("{at}: {name} is {} not uint64", schema["format"]));
                 }

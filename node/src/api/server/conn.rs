@@ -250,7 +250,15 @@ impl Registry {
                 activity.request_close();
                 true
             }
-            None => false,
+            None => {
+                let mut counts = std::collections::BTreeMap::new();
+                for a in conns.values() {
+                    let st = a.lock();
+                    *counts.entry(format!("{:?}/{}", st.phase, st.close)).or_insert(0) += 1;
+                }
+                eprintln!("DEBUG no victim: {counts:?}");
+                false
+            }
         }
     }
 
