@@ -12,7 +12,10 @@
 //!   in flight: kept alive between requests, or still sending its head; [`conn`]), so an
 //!   idle crowd cannot lock paying customers out; if every connection is busy the new one
 //!   is answered `503 overloaded` with `Retry-After` and closed at once, not left in the
-//!   listen backlog. Gauge `cactus_http_connections`, counters
+//!   listen backlog. A burst waits for its evicted slots off the accept loop (up to
+//!   [`OVERFLOW_CONNECTIONS`] at once), and a slot freed meanwhile goes to a connection
+//!   that evicted for it, never to a later one. [`listen`] gives the kernel's accept queue
+//!   [`LISTEN_BACKLOG`] places. Gauge `cactus_http_connections`, counters
 //!   `cactus_http_connections_evicted_total` and `cactus_http_connections_refused_total`.
 //! - **Timeouts** per connection ([`conn`]): a request head must arrive within
 //!   `header_read_timeout` (from accept for a new connection, from its first byte on a
@@ -44,6 +47,7 @@ use axum::http::StatusCode;
 use conn::Registry;
 use hyper::server::conn::http1;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -74,7 +78,7 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
 /// and discarded, so the close does not reset the connection before the answer is read.
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 256 * 1024;
-/// Most one warning of a kind is logged (with the count of those left out).
+/// At most one warning of a kind is logged per this period (with the count left out).
 pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// Connection and request-head limits of the HTTP server (the `[http]` section of the node's
@@ -134,6 +138,9 @@ struct Shared {
     limits: Arc<HttpLimits>,
     http: http1::Builder,
     slots: Arc<Semaphore>,
+    /// Slots owed to connections waiting for the one they evicted: a slot freed meanwhile
+    /// is theirs, not the next connection's (which would leave a waiter with no slot).
+    owed: AtomicUsize,
     overflow: Arc<Semaphore>,
     registry: Arc<Registry>,
 }
@@ -190,6 +197,7 @@ impl Shared {
         Shared {
             router,
             slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+            owed: AtomicUsize::new(0),
             overflow: Arc::new(Semaphore::new(OVERFLOW_CONNECTIONS)),
             limits: Arc::new(limits),
             http,
@@ -202,7 +210,9 @@ impl Shared {
     async fn admit(self: &Arc<Self>, stream: TcpStream) {
         // Answers are small and written whole: do not wait for the client's ACK.
         let _ = stream.set_nodelay(true);
-        if let Ok(slot) = self.slots.clone().try_acquire_owned() {
+        if self.slots.available_permits() > self.owed.load(Ordering::Relaxed)
+            && let Ok(slot) = self.slots.clone().try_acquire_owned()
+        {
             tokio::spawn(conn::run(self.clone(), stream, slot));
             return;
         }
@@ -210,6 +220,7 @@ impl Shared {
             return self.refuse(stream);
         }
         metrics::counter!("cactus_http_connections_evicted_total").increment(1);
+        self.owed.fetch_add(1, Ordering::Relaxed);
         // The evicted connection gives its slot back within microseconds, but a burst of
         // new connections should not wait for each eviction in turn: wait off the accept
         // loop while the overflow allows.
@@ -236,8 +247,9 @@ impl Shared {
 
     /// The slot of an evicted connection, once it gives it back (at most [`EVICTION_WAIT`]).
     async fn evicted_slot(&self) -> Option<OwnedSemaphorePermit> {
-        let slot = tokio::time::timeout(EVICTION_WAIT, self.slots.clone().acquire_owned());
-        slot.await.ok()?.ok()
+        let slot = tokio::time::timeout(EVICTION_WAIT, self.slots.clone().acquire_owned()).await;
+        self.owed.fetch_sub(1, Ordering::Relaxed);
+        slot.ok()?.ok()
     }
 
     /// Answers `503 overloaded` and closes, on a task of its own (at most
@@ -401,19 +413,22 @@ pub fn ensure_fd_limit(limits: &mut HttpLimits) -> u64 {
         return soft;
     }
     // As far as the hard limit allows (the kernel refuses more than fs.nr_open, 2^20 by
-    // default, even with an unlimited hard limit).
-    let target = current.maximum.unwrap_or(u64::MAX).min(1 << 20);
-    let raised = Rlimit {
-        current: Some(target),
-        maximum: current.maximum,
-    };
-    if target > soft && setrlimit(Resource::Nofile, raised).is_ok() {
-        tracing::info!(
-            from = soft,
-            to = target,
-            "raised the open-file limit (RLIMIT_NOFILE)"
-        );
-        soft = target;
+    // default, even with an unlimited hard limit), else just what is needed.
+    let hard = current.maximum.unwrap_or(u64::MAX);
+    for target in [hard.min(1 << 20), needed.min(hard)] {
+        let raised = Rlimit {
+            current: Some(target),
+            maximum: current.maximum,
+        };
+        if target > soft && setrlimit(Resource::Nofile, raised).is_ok() {
+            tracing::info!(
+                from = soft,
+                to = target,
+                "raised the open-file limit (RLIMIT_NOFILE)"
+            );
+            soft = target;
+            break;
+        }
     }
     if soft < needed {
         let fits = usize::try_from(soft.saturating_sub(reserve)).unwrap_or(usize::MAX);

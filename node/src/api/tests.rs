@@ -448,7 +448,8 @@ async fn bad_submissions_are_refused_and_change_nothing() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 413);
 
-    // A body above the limit is refused before it is read.
+    // A body above the limit is refused (its rest read and discarded first, so the client
+    // reads the 413; see api::limits).
     let response = t
         .http
         .post(format!("{}/v1/txs", t.url))

@@ -250,15 +250,7 @@ impl Registry {
                 activity.request_close();
                 true
             }
-            None => {
-                let mut counts = std::collections::BTreeMap::new();
-                for a in conns.values() {
-                    let st = a.lock();
-                    *counts.entry(format!("{:?}/{}", st.phase, st.close)).or_insert(0) += 1;
-                }
-                eprintln!("DEBUG no victim: {counts:?}");
-                false
-            }
+            None => false,
         }
     }
 
