@@ -127,7 +127,9 @@ pub async fn run(ctx: &Ctx, command: AuditCommand) -> Result<()> {
         }
         AuditCommand::ProveTx(args) => {
             let (source, key, genesis) = prover(ctx, &args.key)?;
-            let tx = super::reads::resolve_tx_arg(&ctx.connect().await?, &args.tx).await?;
+            // The prefix is resolved as the prover: it finds the txs its key may read.
+            let client = ctx.connect().await?.with_reader(key.clone());
+            let tx = super::reads::resolve_tx_arg(&client, &args.tx).await?;
             let (bundle, check) = prove_tx(&source, &key, &tx, genesis.as_ref().map(|g| &g.0))
                 .await
                 .map_err(|e| explain(e, ctx))?;

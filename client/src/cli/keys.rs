@@ -190,7 +190,9 @@ pub async fn run(ctx: &Ctx, command: KeysCommand) -> Result<()> {
         }
         KeysCommand::Revoke { key, public } => {
             let admin = load_key(&key)?;
-            let client = ctx.connect().await?;
+            // Signed reads: a prefix finds the admin's own org's keys (other orgs' key
+            // records are not shown to it).
+            let client = ctx.connect_as(&admin).await?;
             let public = match parse_public(&public) {
                 Ok(full) => full,
                 // Not a key file nor a full key: a prefix of a registered key, like git.
