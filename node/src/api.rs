@@ -270,7 +270,7 @@ pub async fn serve_with(
         chain::metrics,
     ),
     components(schemas(ErrorResponse, ErrorBody)),
-    modifiers(&SecurityAddon),
+    modifiers(&SecurityAddon, &LimitsAddon),
     tags(
         (name = "txs", description = "Submit, validate and look up signed transactions"),
         (name = "state", description = "Signed, proven reads of pools, tokens and wallets"),
@@ -285,6 +285,45 @@ async fn openapi_json() -> Response {
     match openapi_document() {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(e) => ApiError::Internal(format!("OpenAPI document: {e}")).into_response(),
+    }
+}
+
+/// Adds the answers the server gives on every route, before any handler runs
+/// ([`server`]: timeouts, size limits, overload), to every operation of the document.
+#[derive(Debug)]
+struct LimitsAddon;
+
+impl utoipa::Modify for LimitsAddon {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{RefOr, Response};
+        let answers = [
+            ("408", "`request_timeout`: the request head or body did not arrive in time"),
+            ("414", "`uri_too_long`: the request target is over the node's limit"),
+            ("431", "`headers_too_large`: too many headers, or too many bytes of them"),
+            ("503", "`overloaded` (every connection busy; `Retry-After`), `shutting_down`"),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            let ops = [&mut item.get, &mut item.post].into_iter().flatten();
+            for op in ops {
+                let responses = &mut op.responses.responses;
+                for (status, text) in answers {
+                    responses.entry(status.to_string()).or_insert_with(|| {
+                        let r = utoipa::openapi::ResponseBuilder::new()
+                            .description(text)
+                            .content(
+                                "application/json",
+                                utoipa::openapi::ContentBuilder::new()
+                                    .schema(Some(utoipa::openapi::Ref::from_schema_name(
+                                        "ErrorResponse",
+                                    )))
+                                    .build(),
+                            )
+                            .build();
+                        RefOr::<Response>::T(r)
+                    });
+                }
+            }
+        }
     }
 }
 

@@ -1598,6 +1598,12 @@ async fn the_openapi_document_declares_every_bad_input_and_id_shape() {
                     problems.push(format!("{at}: path parameter {name} has no pattern"));
                 }
             }
+            // What the server answers before any handler runs is declared everywhere.
+            for status in ["408", "414", "431", "503"] {
+                if !responses.contains_key(status) {
+                    problems.push(format!("{at}: no {status}"));
+                }
+            }
             // Signed reads, required or optional, declare what a bad signature gets.
             if op.get("security").is_some() && !responses.contains_key("401") {
                 problems.push(format!("{at}: signed but no 401"));
