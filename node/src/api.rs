@@ -297,10 +297,22 @@ impl utoipa::Modify for LimitsAddon {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::{RefOr, Response};
         let answers = [
-            ("408", "`request_timeout`: the request head or body did not arrive in time"),
-            ("414", "`uri_too_long`: the request target is over the node's limit"),
-            ("431", "`headers_too_large`: too many headers, or too many bytes of them"),
-            ("503", "`overloaded` (every connection busy; `Retry-After`), `shutting_down`"),
+            (
+                "408",
+                "`request_timeout`: the request head or body did not arrive in time",
+            ),
+            (
+                "414",
+                "`uri_too_long`: the request target is over the node's limit",
+            ),
+            (
+                "431",
+                "`headers_too_large`: too many headers, or too many bytes of them",
+            ),
+            (
+                "503",
+                "`overloaded` (every connection busy; `Retry-After`), `shutting_down`",
+            ),
         ];
         for item in openapi.paths.paths.values_mut() {
             let ops = [&mut item.get, &mut item.post].into_iter().flatten();
