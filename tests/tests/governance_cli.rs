@@ -6,7 +6,8 @@
 //! parameter change starts from the current (changed) params, and the error paths exit
 //! with code 3 as the chain rejects them: an org approving twice (`already_approved`),
 //! approving a proposal that took effect (`invalid_transition`), and a terminal key
-//! proposing (`not_authorized`).
+//! proposing (`not_authorized`). And a consortium auditor comes only by a quorum: an
+//! admin alone is told how, a proposal reads nothing until approved.
 //!
 //! Needs both binaries built: `cargo build -p couponcactus-node --bin cactusd -p
 //! couponcactus-client --bin cactus`.
@@ -360,4 +361,62 @@ fn org_admins_add_and_remove_a_node_with_the_cli() {
             .contains("proposal_ttl_ms 604800000 → 3600000"),
         "{listed:#?}"
     );
+}
+
+#[test]
+fn a_consortium_auditor_needs_a_quorum_of_the_orgs() {
+    let cluster = Cluster::start(3);
+    let keys = cluster.dir().join("cli-keys");
+    std::fs::create_dir_all(&keys).expect("creating the key folder");
+    let cli = Cli {
+        node: cluster.node(1).url(),
+        genesis: cluster.dir().join("genesis.toml"),
+        keys,
+    };
+    let acme = cli.key_file("acme-admin.key", &cluster.org(1).admin);
+    let globex = cli.key_file("globex-admin.key", &cluster.org(2).admin);
+    let auditor = cli.key_file("new-auditor.key", &SigningKey::from_bytes(&[0x7a; 32]));
+    // Block 1 holds every org's key registrations (the harness's first batch).
+    let block = "1".to_string();
+
+    // An org admin alone may not; the CLI says how instead of sending it.
+    let alone = cli.run(&[
+        "keys", "register", "--key", &acme, "--public", &auditor, "--role", "auditor",
+    ]);
+    assert_ne!(alone.code, 0, "{alone:#?}");
+    assert!(alone.stderr.contains("propose add-auditor"), "{alone:#?}");
+
+    // Proposed by acme: not in force until globex approves.
+    let proposed = cli
+        .run(&[
+            "--json",
+            "governance",
+            "propose",
+            "add-auditor",
+            "--key",
+            &acme,
+            "--org",
+            "acme",
+            "--auditor-key",
+            &auditor,
+        ])
+        .ok()
+        .json();
+    let proposal = proposed["proposal"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no proposal id: {proposed}"))
+        .to_string();
+    let before = cli.run(&["block", &block, "--key", &auditor]);
+    assert_ne!(
+        before.code, 0,
+        "an unregistered key reads nothing: {before:#?}"
+    );
+    cli.run(&["governance", "approve", &proposal, "--key", &globex])
+        .ok();
+
+    // In force: it reads every tx of a block; an org admin sees other orgs' txs withheld.
+    let full = cli.run(&["block", &block, "--key", &auditor]).ok();
+    assert!(!full.stdout.contains("withheld"), "{full:#?}");
+    let partial = cli.run(&["block", &block, "--key", &globex]).ok();
+    assert!(partial.stdout.contains("withheld"), "{partial:#?}");
 }

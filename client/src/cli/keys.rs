@@ -55,7 +55,8 @@ pub enum RoleArg {
     Issuer,
     /// A point-of-sale terminal at one store and channel (--store, --channel).
     Terminal,
-    /// Reads everything, writes nothing.
+    /// A consortium auditor: not registered here but by governance (`cactus governance
+    /// propose add-auditor`); asking for it explains how.
     Auditor,
     /// A partner brand's reader key.
     Partner,
@@ -103,7 +104,19 @@ fn role_of(args: &RegisterArgs) -> Result<Role> {
         _ if args.store.is_some() || args.channel.is_some() => return Err(not_terminal()),
         RoleArg::OrgAdmin => Role::OrgAdmin,
         RoleArg::Issuer => Role::Issuer,
-        RoleArg::Auditor => Role::Auditor,
+        RoleArg::Auditor => {
+            return Err(Failure::new(
+                "not_authorized",
+                "a consortium auditor reads every org's data, so no org admin registers one \
+                 alone: it needs the approval of more than half of the orgs",
+            )
+            .hint(
+                "propose it: `cactus governance propose add-auditor --org ORG --auditor-key \
+                 FILE|HEX --key ADMIN_KEYFILE`, then admins of other orgs run `cactus \
+                 governance approve PROPOSAL_ID --key THEIR_ADMIN_KEYFILE`",
+            )
+            .into());
+        }
         RoleArg::Partner => Role::Partner,
     })
 }

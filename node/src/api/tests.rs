@@ -58,6 +58,10 @@ pub(crate) struct TestNode {
     chain_id: ChainId,
     nonce: AtomicU64,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The node's thread, joined on drop: a test process that exits while the thread
+    /// still holds RocksDB aborts in RocksDB's static destructors ("pthread lock: Invalid
+    /// argument").
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -66,6 +70,9 @@ impl Drop for TestNode {
         self.node.shutdown();
         if let Some(s) = self.shutdown.take() {
             let _ = s.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -82,7 +89,7 @@ impl TestNode {
         let genesis_hash = couponcactus_genesis::Genesis::new(genesis.clone())
             .unwrap()
             .hash();
-        let (node, _thread) = start(
+        let (node, thread) = start(
             store,
             &genesis,
             genesis_hash,
@@ -110,6 +117,7 @@ impl TestNode {
             node,
             nonce: AtomicU64::new(1),
             shutdown: Some(shutdown),
+            thread: Some(thread),
             _dir: dir,
         }
     }
