@@ -22,6 +22,9 @@
 //! diff: every verifier in every language depends on these bytes); the tables are fixed by
 //! hand, and the tests say where.
 
+mod common;
+
+use common::GeneratedDoc;
 use couponcactus_chaincode::commitment::leaf_node_hash;
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
 use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
@@ -1438,81 +1441,26 @@ fn render_section() -> String {
     out
 }
 
-fn read_doc_file() -> String {
-    std::fs::read_to_string(DOC_PATH)
-        .unwrap_or_else(|e| panic!("cannot read {DOC_PATH}: {e}"))
-        .replace("\r\n", "\n")
-}
-
-fn update_requested() -> bool {
-    std::env::var_os("UPDATE_VECTORS").is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// Rewrites the generated section of the document (once per test run).
-fn update_doc() {
-    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    DONE.get_or_init(|| {
-        let doc = read_doc_file();
-        let old = generated_section(&doc);
-        let generated = render_section();
-        if old != generated {
-            let start = doc.find(BEGIN).unwrap() + BEGIN.len();
-            let new_doc = format!(
-                "{}{}{}",
-                &doc[..start],
-                generated,
-                &doc[start + old.len()..]
-            );
-            // Write then rename, so that no reader sees a half-written file.
-            let tmp = format!("{DOC_PATH}.records.tmp");
-            std::fs::write(&tmp, new_doc).unwrap();
-            std::fs::rename(&tmp, DOC_PATH).unwrap();
-            eprintln!("rewrote the generated record vectors of {DOC_PATH}");
-        }
-    });
-}
+/// The generated section of the document this test checks.
+const DOC: GeneratedDoc = GeneratedDoc {
+    path: DOC_PATH,
+    begin: BEGIN,
+    end: END,
+    tmp_suffix: ".records.tmp",
+};
 
 /// The document, after rewriting its generated section if `UPDATE_VECTORS` is set.
 fn read_doc() -> String {
-    if update_requested() {
-        update_doc();
-    }
-    read_doc_file()
+    static DONE: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    DOC.read(render_section, &DONE)
 }
 
 fn generated_section(doc: &str) -> &str {
-    let start = doc
-        .find(BEGIN)
-        .unwrap_or_else(|| panic!("{DOC_PATH} lacks the marker line\n{BEGIN}"));
-    let body_start = start + BEGIN.len();
-    let len = doc[body_start..]
-        .find(END)
-        .unwrap_or_else(|| panic!("{DOC_PATH} lacks the marker line\n{END}"));
-    &doc[body_start..body_start + len]
+    DOC.section(doc)
 }
 
-/// The fenced blocks of `text`: (info string, lines).
 fn fenced_blocks(text: &str) -> Vec<(String, Vec<String>)> {
-    let mut blocks = Vec::new();
-    let mut current: Option<(String, Vec<String>)> = None;
-    for line in text.lines() {
-        match current.as_mut() {
-            None => {
-                if let Some(info) = line.trim_start().strip_prefix("```") {
-                    current = Some((info.trim().to_string(), Vec::new()));
-                }
-            }
-            Some((_, lines)) => {
-                if line.trim() == "```" {
-                    blocks.extend(current.take());
-                } else {
-                    lines.push(line.to_string());
-                }
-            }
-        }
-    }
-    assert!(current.is_none(), "unterminated fenced block in {DOC_PATH}");
-    blocks
+    common::fenced_blocks(text, DOC_PATH)
 }
 
 fn parse_vectors(text: &str) -> Vec<Vector> {
