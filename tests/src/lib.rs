@@ -28,6 +28,7 @@ pub mod cluster;
 pub mod fixtures;
 pub mod localnet;
 pub mod node;
+pub mod python;
 pub mod views;
 
 pub use client::{Client, Reply};

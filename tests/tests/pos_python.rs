@@ -17,8 +17,8 @@ use couponcactus_chaincode::tx::{RedeemTarget, RedeemTx, RollbackTx, TxKind};
 use couponcactus_chaincode::types::{Currency, Order, OrderLine};
 use couponcactus_tests::DevNode;
 use couponcactus_tests::node::free_port;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use couponcactus_tests::python::{self, stdout};
+use std::process::Output;
 
 /// `cactus`'s exit codes, which pos.py shares: failed, and rejected by the chain.
 const EXIT_FAILED: i32 = 1;
@@ -28,69 +28,19 @@ const INSTALL: &str = "install PyNaCl with `python3 -m pip install --user pynacl
                        `pip install -r examples/pos-python/requirements.txt`); scripts/test.sh \
                        does this";
 
-/// The repository root (this package is `tests/`).
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// `python3`, or `$POS_PYTHON`.
-fn python() -> String {
-    std::env::var("POS_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// Fails the test, saying how to install them, unless python3 and PyNaCl are available.
+/// Fails the test, saying how to install them, unless Python and what it imports are
+/// available.
 fn require_python_and_pynacl() {
-    let probe = Command::new(python())
-        .args([
-            "-c",
-            "import nacl.signing, sys; print(sys.version.split()[0])",
-        ])
-        .output();
-    match probe {
-        Err(e) => panic!(
-            "`{}` could not be run ({e}): the Python POS test needs Python 3 (e.g. `apt-get \
-             install python3 python3-pip`); then {INSTALL}",
-            python()
-        ),
-        Ok(out) if !out.status.success() => panic!(
-            "`{}` has no PyNaCl ({}): {INSTALL}",
-            python(),
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim()
-        ),
-        Ok(_) => {}
-    }
+    python::require(
+        "import nacl.signing",
+        "the Python POS test needs Python 3",
+        INSTALL,
+    );
 }
 
 /// Runs `pos.py ARGS` from the repository root.
 fn pos(args: &[&str]) -> Output {
-    let script = repo().join("examples/pos-python/pos.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .args(args)
-        .current_dir(repo())
-        .env_remove("CACTUS_NODE")
-        .env_remove("CACTUS_KEY")
-        .output()
-        .unwrap_or_else(|e| panic!("running {} {}: {e}", python(), script.display()));
-    eprintln!(
-        "$ pos.py {}\n{}{}(exit {:?})",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        out.status.code()
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    python::run("examples/pos-python/pos.py", args)
 }
 
 /// The tx id on the `applied: tx <id> …` line of pos.py's output.

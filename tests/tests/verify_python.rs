@@ -15,9 +15,9 @@ use couponcactus_chaincode::codes::code_hash;
 use couponcactus_chaincode::ids::{CodeHash, PublicKey};
 use couponcactus_tests::DevNode;
 use couponcactus_tests::fixtures::PoolFixture;
+use couponcactus_tests::python::{self, stdout};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 const EXIT_FAILED: i32 = 1;
 
@@ -25,69 +25,19 @@ const INSTALL: &str = "install PyNaCl with `python3 -m pip install --user pynacl
                        `pip install -r examples/verify-python/requirements.txt`); \
                        scripts/test.sh does this";
 
-/// The repository root (this package is `tests/`).
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// `python3`, or `$POS_PYTHON` (the Python examples share it).
-fn python() -> String {
-    std::env::var("POS_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-/// Fails the test, saying how to install them, unless python3 (3.11+) and PyNaCl are
+/// Fails the test, saying how to install them, unless Python and what it imports are
 /// available.
 fn require_python_and_pynacl() {
-    let probe = Command::new(python())
-        .args([
-            "-c",
-            "import nacl.signing, tomllib, sys; print(sys.version.split()[0])",
-        ])
-        .output();
-    match probe {
-        Err(e) => panic!(
-            "`{}` could not be run ({e}): the Python verifier test needs Python 3.11 or later \
-             (e.g. `apt-get install python3 python3-pip`); then {INSTALL}",
-            python()
-        ),
-        Ok(out) if !out.status.success() => panic!(
-            "`{}` lacks PyNaCl or tomllib (Python 3.11+) ({}): {INSTALL}",
-            python(),
-            String::from_utf8_lossy(&out.stderr)
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim()
-        ),
-        Ok(_) => {}
-    }
+    python::require(
+        "import nacl.signing, tomllib",
+        "the Python verifier test needs Python 3.11 or later",
+        INSTALL,
+    );
 }
 
 /// Runs `verify.py ARGS` from the repository root.
 fn verify(args: &[&str]) -> Output {
-    let script = repo().join("examples/verify-python/verify.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .args(args)
-        .current_dir(repo())
-        .env_remove("CACTUS_NODE")
-        .output()
-        .unwrap_or_else(|e| panic!("running {} {}: {e}", python(), script.display()));
-    eprintln!(
-        "$ verify.py {}\n{}{}(exit {:?})",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-        out.status.code()
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    python::run("examples/verify-python/verify.py", args)
 }
 
 /// Asserts `verify.py` printed `VERIFIED: …` containing `what` and exited 0.
