@@ -51,6 +51,17 @@ struct Cli {
 }
 
 impl Cli {
+    /// The CLI against node 1 of `cluster`, with a fresh folder for key files.
+    fn for_cluster(cluster: &Cluster) -> Cli {
+        let keys = cluster.dir().join("cli-keys");
+        std::fs::create_dir_all(&keys).expect("creating the key folder");
+        Cli {
+            node: cluster.node(1).url(),
+            genesis: cluster.dir().join("genesis.toml"),
+            keys,
+        }
+    }
+
     fn run(&self, args: &[&str]) -> Run {
         let mut command = Command::new(cactus_binary());
         command
@@ -84,13 +95,7 @@ fn org_admins_add_and_remove_a_node_with_the_cli() {
     let mut cluster = Cluster::start(3);
     let four = cluster.add_node();
     assert_eq!(four, 4);
-    let keys = cluster.dir().join("cli-keys");
-    std::fs::create_dir_all(&keys).expect("creating the key folder");
-    let cli = Cli {
-        node: cluster.node(1).url(),
-        genesis: cluster.dir().join("genesis.toml"),
-        keys,
-    };
+    let cli = Cli::for_cluster(&cluster);
     let acme = cli.key_file("acme-admin.key", &cluster.org(1).admin);
     let globex = cli.key_file("globex-admin.key", &cluster.org(2).admin);
     let initech = cli.key_file("initech-admin.key", &cluster.org(3).admin);
@@ -366,13 +371,7 @@ fn org_admins_add_and_remove_a_node_with_the_cli() {
 #[test]
 fn a_consortium_auditor_needs_a_quorum_of_the_orgs() {
     let cluster = Cluster::start(3);
-    let keys = cluster.dir().join("cli-keys");
-    std::fs::create_dir_all(&keys).expect("creating the key folder");
-    let cli = Cli {
-        node: cluster.node(1).url(),
-        genesis: cluster.dir().join("genesis.toml"),
-        keys,
-    };
+    let cli = Cli::for_cluster(&cluster);
     let acme = cli.key_file("acme-admin.key", &cluster.org(1).admin);
     let globex = cli.key_file("globex-admin.key", &cluster.org(2).admin);
     let auditor = cli.key_file("new-auditor.key", &SigningKey::from_bytes(&[0x7a; 32]));
