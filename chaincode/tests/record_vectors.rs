@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::GeneratedDoc;
+use common::{GeneratedDoc, Hand};
 use couponcactus_chaincode::commitment::leaf_node_hash;
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
 use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
@@ -736,77 +736,14 @@ fn cases() -> Vec<Case> {
 
 // ---- a second encoder, written from the document's tables alone ------------------------
 
-/// Bytes with a note per segment: the hand encoder's output.
-#[derive(Debug, Default)]
-struct Hand {
-    bytes: Vec<u8>,
-    notes: Vec<(usize, usize, String)>,
-}
-
 /// `path.field`.
 fn at(path: &str, field: &str) -> String {
     format!("{path}.{field}")
 }
 
 impl Hand {
-    fn raw(&mut self, b: &[u8], note: String) {
-        self.notes.push((self.bytes.len(), b.len(), note));
-        self.bytes.extend_from_slice(b);
-    }
-    fn u32(&mut self, v: u32, path: &str) {
-        self.raw(&v.to_le_bytes(), format!("{path}: u32 {v}"));
-    }
-    fn u64(&mut self, v: u64, path: &str) {
-        self.raw(&v.to_le_bytes(), format!("{path}: u64 {v}"));
-    }
-    fn boolean(&mut self, v: bool, path: &str) {
-        self.raw(&[u8::from(v)], format!("{path}: bool {v}"));
-    }
-    fn len(&mut self, n: usize, path: &str, what: &str) {
-        self.raw(&(n as u64).to_le_bytes(), format!("{path}: {what} {n}"));
-    }
-    fn string(&mut self, s: &str, path: &str) {
-        self.len(s.len(), path, "length");
-        if !s.is_empty() {
-            self.raw(s.as_bytes(), format!("{path}: {s:?}"));
-        }
-    }
-    fn array(&mut self, b: &[u8], path: &str) {
-        self.raw(b, format!("{path}: {} raw bytes", b.len()));
-    }
-    fn variant(&mut self, index: u32, name: &str, path: &str) {
-        self.raw(
-            &index.to_le_bytes(),
-            format!("{path}: variant {index} = {name}"),
-        );
-    }
-    fn option<T>(&mut self, v: &Option<T>, path: &str, mut some: impl FnMut(&mut Self, &T)) {
-        match v {
-            None => self.raw(&[0], format!("{path}: None")),
-            Some(x) => {
-                self.raw(&[1], format!("{path}: Some"));
-                some(self, x);
-            }
-        }
-    }
-    fn vec<T>(&mut self, items: &[T], path: &str, mut each: impl FnMut(&mut Self, &T, &str)) {
-        self.len(items.len(), path, "count");
-        for (i, item) in items.iter().enumerate() {
-            each(self, item, &format!("{path}[{i}]"));
-        }
-    }
     fn orgs(&mut self, orgs: &[OrgId], path: &str) {
         self.vec(orgs, path, |h, o, q| h.string(o.as_str(), q));
-    }
-
-    /// One line per segment: offset, hex, meaning.
-    fn annotated(&self) -> String {
-        let mut out = String::new();
-        for (offset, len, note) in &self.notes {
-            let hex = hex::encode(&self.bytes[*offset..offset + len]);
-            writeln!(out, "{offset:>4}  {hex:<16}  {note}").unwrap();
-        }
-        out
     }
 }
 

@@ -94,3 +94,74 @@ pub fn fenced_blocks(text: &str, path: &str) -> Vec<(String, Vec<String>)> {
     assert!(current.is_none(), "unterminated fenced block in {path}");
     blocks
 }
+
+/// A second encoder, written from the document's rules alone: bytes with a note per
+/// segment. Each test adds the types of its part of the document on top of these
+/// primitives.
+#[derive(Debug, Default)]
+pub struct Hand {
+    /// The bytes so far.
+    pub bytes: Vec<u8>,
+    /// (offset, length, meaning) of each segment.
+    pub notes: Vec<(usize, usize, String)>,
+}
+
+impl Hand {
+    pub fn raw(&mut self, b: &[u8], note: String) {
+        self.notes.push((self.bytes.len(), b.len(), note));
+        self.bytes.extend_from_slice(b);
+    }
+    pub fn u32(&mut self, v: u32, path: &str) {
+        self.raw(&v.to_le_bytes(), format!("{path}: u32 {v}"));
+    }
+    pub fn u64(&mut self, v: u64, path: &str) {
+        self.raw(&v.to_le_bytes(), format!("{path}: u64 {v}"));
+    }
+    pub fn boolean(&mut self, v: bool, path: &str) {
+        self.raw(&[u8::from(v)], format!("{path}: bool {v}"));
+    }
+    pub fn len(&mut self, n: usize, path: &str, what: &str) {
+        self.raw(&(n as u64).to_le_bytes(), format!("{path}: {what} {n}"));
+    }
+    pub fn string(&mut self, s: &str, path: &str) {
+        self.len(s.len(), path, "length");
+        if !s.is_empty() {
+            self.raw(s.as_bytes(), format!("{path}: {s:?}"));
+        }
+    }
+    pub fn array(&mut self, b: &[u8], path: &str) {
+        self.raw(b, format!("{path}: {} raw bytes", b.len()));
+    }
+    pub fn variant(&mut self, index: u32, name: &str, path: &str) {
+        self.raw(
+            &index.to_le_bytes(),
+            format!("{path}: variant {index} = {name}"),
+        );
+    }
+    pub fn option<T>(&mut self, v: &Option<T>, path: &str, mut some: impl FnMut(&mut Self, &T)) {
+        match v {
+            None => self.raw(&[0], format!("{path}: None")),
+            Some(x) => {
+                self.raw(&[1], format!("{path}: Some"));
+                some(self, x);
+            }
+        }
+    }
+    pub fn vec<T>(&mut self, items: &[T], path: &str, mut each: impl FnMut(&mut Self, &T, &str)) {
+        self.len(items.len(), path, "count");
+        for (i, item) in items.iter().enumerate() {
+            each(self, item, &format!("{path}[{i}]"));
+        }
+    }
+
+    /// One line per segment: offset, hex, meaning.
+    pub fn annotated(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        for (offset, len, note) in &self.notes {
+            let hex = hex::encode(&self.bytes[*offset..offset + len]);
+            writeln!(out, "{offset:>4}  {hex:<16}  {note}").unwrap();
+        }
+        out
+    }
+}
