@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{GeneratedDoc, Hand};
+use common::{GeneratedDoc, Hand, Vector, field};
 use couponcactus_chaincode::codes::{
     CODE_HASH_TAG, SEAL_NONCE_LEN, SEAL_TAG_LEN, code_hash, normalize_code, open_code, seal_code,
 };
@@ -424,18 +424,6 @@ const SEAL_NONCE: [u8; SEAL_NONCE_LEN] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 // ---- rendering and parsing the generated section -------------------------------------
 
-/// One vector: its fenced-block kind, name, `key: value` fields and the prose around it.
-#[derive(Debug, Clone, PartialEq)]
-struct Vector {
-    kind: String,
-    name: String,
-    fields: Vec<(String, String)>,
-}
-
-fn field(key: &str, value: impl Into<String>) -> (String, String) {
-    (key.to_string(), value.into())
-}
-
 fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap()
 }
@@ -605,28 +593,7 @@ fn fenced_blocks(text: &str) -> Vec<(String, Vec<String>)> {
 }
 
 fn parse_vectors(section: &str) -> Vec<Vector> {
-    fenced_blocks(section)
-        .into_iter()
-        .filter(|(info, _)| info.ends_with("-vector"))
-        .map(|(kind, lines)| {
-            let fields: Vec<(String, String)> = lines
-                .iter()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| {
-                    let (k, v) = l
-                        .split_once(": ")
-                        .unwrap_or_else(|| panic!("line {l:?} of a {kind} is not `key: value`"));
-                    (k.trim().to_string(), v.trim().to_string())
-                })
-                .collect();
-            let name = fields
-                .iter()
-                .find(|(k, _)| k == "name")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("a {kind} block has no `name:` line"));
-            Vector { kind, name, fields }
-        })
-        .collect()
+    common::parse_vectors(&fenced_blocks(section))
 }
 
 /// Two differing values, shortened around their first difference.

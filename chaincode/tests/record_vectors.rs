@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{GeneratedDoc, Hand};
+use common::{GeneratedDoc, Hand, Vector, field};
 use couponcactus_chaincode::commitment::leaf_node_hash;
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
 use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
@@ -1202,14 +1202,6 @@ fn hand(f: impl FnOnce(&mut Hand)) -> Hand {
 
 // ---- rendering and parsing the generated section -------------------------------------
 
-/// One vector: its fenced-block kind, name and `key: value` fields.
-#[derive(Debug, Clone, PartialEq)]
-struct Vector {
-    kind: String,
-    name: String,
-    fields: Vec<(String, String)>,
-}
-
 impl Vector {
     fn get(&self, key: &str) -> &str {
         self.fields
@@ -1222,10 +1214,6 @@ impl Vector {
         hex::decode(self.get(key))
             .unwrap_or_else(|e| panic!("vector `{}`: `{key}` is not hex: {e}", self.name))
     }
-}
-
-fn field(key: &str, value: impl Into<String>) -> (String, String) {
-    (key.to_string(), value.into())
 }
 
 fn json<T: serde::Serialize>(v: &T) -> String {
@@ -1400,29 +1388,8 @@ fn fenced_blocks(text: &str) -> Vec<(String, Vec<String>)> {
     common::fenced_blocks(text, DOC_PATH)
 }
 
-fn parse_vectors(text: &str) -> Vec<Vector> {
-    fenced_blocks(text)
-        .into_iter()
-        .filter(|(info, _)| info.ends_with("-vector"))
-        .map(|(kind, lines)| {
-            let fields: Vec<(String, String)> = lines
-                .iter()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| {
-                    let (k, v) = l
-                        .split_once(": ")
-                        .unwrap_or_else(|| panic!("line {l:?} of a {kind} is not `key: value`"));
-                    (k.trim().to_string(), v.trim().to_string())
-                })
-                .collect();
-            let name = fields
-                .iter()
-                .find(|(k, _)| k == "name")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("a {kind} block has no `name:` line"));
-            Vector { kind, name, fields }
-        })
-        .collect()
+fn parse_vectors(section: &str) -> Vec<Vector> {
+    common::parse_vectors(&fenced_blocks(section))
 }
 
 /// The documented vectors of the generated section.

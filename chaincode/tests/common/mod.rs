@@ -165,3 +165,47 @@ impl Hand {
         out
     }
 }
+
+/// One vector: its fenced-block kind (`…-vector`), name and `key: value` fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vector {
+    pub kind: String,
+    pub name: String,
+    pub fields: Vec<(String, String)>,
+}
+
+/// A `key: value` field of a vector.
+pub fn field(key: &str, value: impl Into<String>) -> (String, String) {
+    (key.to_string(), value.into())
+}
+
+/// The vectors among fenced `blocks`: those whose info string ends in `-vector`, each a
+/// list of `key: value` lines with a `name:`.
+pub fn parse_vectors(blocks: &[(String, Vec<String>)]) -> Vec<Vector> {
+    blocks
+        .iter()
+        .filter(|(info, _)| info.ends_with("-vector"))
+        .map(|(kind, lines)| {
+            let fields: Vec<(String, String)> = lines
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| {
+                    let (k, v) = l
+                        .split_once(": ")
+                        .unwrap_or_else(|| panic!("line {l:?} of a {kind} is not `key: value`"));
+                    (k.trim().to_string(), v.trim().to_string())
+                })
+                .collect();
+            let name = fields
+                .iter()
+                .find(|(k, _)| k == "name")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("a {kind} block has no `name:` line"));
+            Vector {
+                kind: kind.clone(),
+                name,
+                fields,
+            }
+        })
+        .collect()
+}
