@@ -20,7 +20,7 @@
 
 mod common;
 
-use common::{GeneratedDoc, Hand, Vector, field};
+use common::{GeneratedDoc, Hand, Vector, field, show_difference, vector_differences};
 use couponcactus_chaincode::codes::{
     CODE_HASH_TAG, SEAL_NONCE_LEN, SEAL_TAG_LEN, code_hash, normalize_code, open_code, seal_code,
 };
@@ -594,80 +594,6 @@ fn fenced_blocks(text: &str) -> Vec<(String, Vec<String>)> {
 
 fn parse_vectors(section: &str) -> Vec<Vector> {
     common::parse_vectors(&fenced_blocks(section))
-}
-
-/// Two differing values, shortened around their first difference.
-fn show_difference(doc: &str, code: &str) -> String {
-    let (d, c): (Vec<char>, Vec<char>) = (doc.chars().collect(), code.chars().collect());
-    let at = d
-        .iter()
-        .zip(&c)
-        .position(|(a, b)| a != b)
-        .unwrap_or(d.len().min(c.len()));
-    let window = |v: &[char]| -> String {
-        let from = at.saturating_sub(24);
-        let to = (at + 40).min(v.len());
-        format!(
-            "{}{}{}",
-            if from > 0 { "…" } else { "" },
-            v[from..to].iter().collect::<String>(),
-            if to < v.len() { "…" } else { "" }
-        )
-    };
-    format!(
-        "first difference at character {at} (lengths {} and {})\n      document: {}\n      \
-         code:     {}",
-        d.len(),
-        c.len(),
-        window(&d),
-        window(&c)
-    )
-}
-
-/// Differences between the documented and the regenerated vectors, one line each.
-fn vector_differences(doc: &[Vector], code: &[Vector]) -> Vec<String> {
-    let mut diffs = Vec::new();
-    let doc_by_name: BTreeMap<&str, &Vector> = doc.iter().map(|v| (v.name.as_str(), v)).collect();
-    for v in code {
-        let Some(d) = doc_by_name.get(v.name.as_str()) else {
-            diffs.push(format!("vector `{}` is missing from the document", v.name));
-            continue;
-        };
-        if d.kind != v.kind {
-            diffs.push(format!(
-                "vector `{}`: documented as a {}, generated as a {}",
-                v.name, d.kind, v.kind
-            ));
-        }
-        let doc_fields: BTreeMap<&str, &str> = d
-            .fields
-            .iter()
-            .map(|(k, val)| (k.as_str(), val.as_str()))
-            .collect();
-        for (k, val) in &v.fields {
-            match doc_fields.get(k.as_str()) {
-                None => diffs.push(format!(
-                    "vector `{}`: no `{k}` line in the document",
-                    v.name
-                )),
-                Some(dv) if dv != val => diffs.push(format!(
-                    "vector `{}` field `{k}`: {}",
-                    v.name,
-                    show_difference(dv, val)
-                )),
-                Some(_) => {}
-            }
-        }
-    }
-    for d in doc {
-        if !code.iter().any(|v| v.name == d.name) {
-            diffs.push(format!(
-                "vector `{}` is in the document but no longer generated",
-                d.name
-            ));
-        }
-    }
-    diffs
 }
 
 #[test]

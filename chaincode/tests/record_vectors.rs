@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{GeneratedDoc, Hand, Vector, field};
+use common::{GeneratedDoc, Hand, Vector, field, vector_differences};
 use couponcactus_chaincode::commitment::leaf_node_hash;
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
 use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
@@ -1395,75 +1395,6 @@ fn parse_vectors(section: &str) -> Vec<Vector> {
 /// The documented vectors of the generated section.
 fn documented_vectors() -> Vec<Vector> {
     parse_vectors(generated_section(&read_doc()))
-}
-
-/// Two differing values, shortened around their first difference.
-fn show_difference(doc: &str, code: &str) -> String {
-    let (d, c): (Vec<char>, Vec<char>) = (doc.chars().collect(), code.chars().collect());
-    let at = d
-        .iter()
-        .zip(&c)
-        .position(|(a, b)| a != b)
-        .unwrap_or(d.len().min(c.len()));
-    let window = |v: &[char]| -> String {
-        let from = at.saturating_sub(24);
-        let to = (at + 40).min(v.len());
-        format!(
-            "{}{}{}",
-            if from > 0 { "…" } else { "" },
-            v[from..to].iter().collect::<String>(),
-            if to < v.len() { "…" } else { "" }
-        )
-    };
-    format!(
-        "first difference at character {at} (lengths {} and {})\n      document: {}\n      \
-         code:     {}",
-        d.len(),
-        c.len(),
-        window(&d),
-        window(&c)
-    )
-}
-
-/// Differences between the documented and the regenerated vectors, one line each.
-fn vector_differences(doc: &[Vector], code: &[Vector]) -> Vec<String> {
-    let mut diffs = Vec::new();
-    let doc_by_name: BTreeMap<&str, &Vector> = doc.iter().map(|v| (v.name.as_str(), v)).collect();
-    for v in code {
-        let Some(d) = doc_by_name.get(v.name.as_str()) else {
-            diffs.push(format!("vector `{}` is missing from the document", v.name));
-            continue;
-        };
-        if d.kind != v.kind {
-            diffs.push(format!(
-                "vector `{}`: documented as a {}, generated as a {}",
-                v.name, d.kind, v.kind
-            ));
-        }
-        for (k, val) in &v.fields {
-            match d.fields.iter().find(|(dk, _)| dk == k) {
-                None => diffs.push(format!(
-                    "vector `{}`: no `{k}` line in the document",
-                    v.name
-                )),
-                Some((_, dv)) if dv != val => diffs.push(format!(
-                    "vector `{}` field `{k}`: {}",
-                    v.name,
-                    show_difference(dv, val)
-                )),
-                Some(_) => {}
-            }
-        }
-    }
-    for d in doc {
-        if !code.iter().any(|v| v.name == d.name) {
-            diffs.push(format!(
-                "vector `{}` is in the document but no longer generated",
-                d.name
-            ));
-        }
-    }
-    diffs
 }
 
 // ---- the generated section -------------------------------------------------------------
