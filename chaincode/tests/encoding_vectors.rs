@@ -20,7 +20,10 @@
 
 mod common;
 
-use common::{GeneratedDoc, Hand, Vector, field, show_difference, vector_differences};
+use common::{
+    GeneratedDoc, Hand, Vector, field, full_spec, shared_spec, show_difference, slug,
+    vector_differences,
+};
 use couponcactus_chaincode::codes::{
     CODE_HASH_TAG, SEAL_NONCE_LEN, SEAL_TAG_LEN, code_hash, normalize_code, open_code, seal_code,
 };
@@ -69,57 +72,6 @@ fn body(nonce: u64, kind: TxKind) -> TxBody {
         nonce,
         valid_until_ms: VALID_UNTIL_MS,
         kind,
-    }
-}
-
-fn slug<T: std::str::FromStr>(s: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    s.parse().unwrap()
-}
-
-fn full_spec() -> PoolSpec {
-    PoolSpec {
-        name: "Spring sale".into(),
-        kind: PoolKind::UniqueCodes,
-        currency: Currency(*b"EUR"),
-        discount: Discount::Percent { bps: 1_500 },
-        max_discount_minor: Some(2_000),
-        min_spend_minor: 5_000,
-        valid_from_ms: GENESIS_MS,
-        valid_until_ms: GENESIS_MS + 30 * 24 * 3_600_000,
-        total_cap: 10_000,
-        per_member_cap: 2,
-        allowed_channels: vec![slug("pos"), slug("web")],
-        allowed_stores: vec![slug("berlin-1")],
-        excluded_categories: vec![slug("tobacco")],
-        stacking_group: Some("spring".into()),
-        partner_orgs: vec![slug("globex")],
-        transferable: true,
-    }
-}
-
-fn shared_spec() -> PoolSpec {
-    PoolSpec {
-        name: "Summer 10".into(),
-        kind: PoolKind::SharedCode,
-        currency: Currency(*b"USD"),
-        discount: Discount::Fixed {
-            amount_minor: 1_000,
-        },
-        max_discount_minor: None,
-        min_spend_minor: 0,
-        valid_from_ms: GENESIS_MS,
-        valid_until_ms: GENESIS_MS + 90 * 24 * 3_600_000,
-        total_cap: 500,
-        per_member_cap: 1,
-        allowed_channels: vec![],
-        allowed_stores: vec![],
-        excluded_categories: vec![],
-        stacking_group: None,
-        partner_orgs: vec![],
-        transferable: false,
     }
 }
 

@@ -24,7 +24,7 @@
 
 mod common;
 
-use common::{GeneratedDoc, Hand, Vector, field, vector_differences};
+use common::{GeneratedDoc, Hand, Vector, field, full_spec, shared_spec, slug, vector_differences};
 use couponcactus_chaincode::commitment::leaf_node_hash;
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
 use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
@@ -47,13 +47,6 @@ fn txid(name: &str) -> TxId {
     TxId(*blake3::hash(name.as_bytes()).as_bytes())
 }
 
-fn slug<T: std::str::FromStr>(s: &str) -> T
-where
-    T::Err: std::fmt::Debug,
-{
-    s.parse().unwrap()
-}
-
 fn token(pool: &str, serial: u64) -> TokenId {
     TokenId {
         pool: slug(pool),
@@ -64,52 +57,6 @@ fn token(pool: &str, serial: u64) -> TokenId {
 /// One second, one day, in ms.
 const SECOND: u64 = 1_000;
 const DAY: u64 = 86_400 * SECOND;
-
-/// Pool `spring`: unique codes, 15 % off capped at 20.00 EUR, every optional field set.
-fn spring_spec() -> PoolSpec {
-    PoolSpec {
-        name: "Spring sale".into(),
-        kind: PoolKind::UniqueCodes,
-        currency: Currency(*b"EUR"),
-        discount: Discount::Percent { bps: 1_500 },
-        max_discount_minor: Some(2_000),
-        min_spend_minor: 5_000,
-        valid_from_ms: GENESIS_MS,
-        valid_until_ms: GENESIS_MS + 30 * DAY,
-        total_cap: 10_000,
-        per_member_cap: 2,
-        allowed_channels: vec![slug("pos"), slug("web")],
-        allowed_stores: vec![slug("berlin-1")],
-        excluded_categories: vec![slug("tobacco")],
-        stacking_group: Some("spring".into()),
-        partner_orgs: vec![slug("globex")],
-        transferable: true,
-    }
-}
-
-/// Pool `summer`: one shared code, 10.00 USD off, no optional field, every list empty.
-fn summer_spec() -> PoolSpec {
-    PoolSpec {
-        name: "Summer 10".into(),
-        kind: PoolKind::SharedCode,
-        currency: Currency(*b"USD"),
-        discount: Discount::Fixed {
-            amount_minor: 1_000,
-        },
-        max_discount_minor: None,
-        min_spend_minor: 0,
-        valid_from_ms: GENESIS_MS,
-        valid_until_ms: GENESIS_MS + 90 * DAY,
-        total_cap: 500,
-        per_member_cap: 1,
-        allowed_channels: vec![],
-        allowed_stores: vec![],
-        excluded_categories: vec![],
-        stacking_group: None,
-        partner_orgs: vec![],
-        transferable: false,
-    }
-}
 
 /// The `i`-th testkit code of `pool` (hash and sealed form).
 fn code_of(pool: &str, i: u64) -> IssuedCode {
@@ -300,7 +247,7 @@ fn pool_cases() -> Vec<Case> {
             StateValue::Pool(PoolRecord {
                 id: slug("spring"),
                 owner: slug("acme"),
-                spec: spring_spec(),
+                spec: full_spec(),
                 status: PoolStatus::Draft,
                 created_at: 4,
                 issued: 4,
@@ -317,7 +264,7 @@ fn pool_cases() -> Vec<Case> {
             StateValue::Pool(PoolRecord {
                 id: slug("summer"),
                 owner: slug("acme"),
-                spec: summer_spec(),
+                spec: shared_spec(),
                 status: PoolStatus::Active,
                 created_at: 5,
                 issued: 0,

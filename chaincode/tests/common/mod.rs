@@ -1,6 +1,10 @@
 //! What the doc-vector tests share: a generated section of a markdown document (between
 //! two marker lines) that the test checks against the code, and rewrites when
-//! `UPDATE_VECTORS` is set, and the fenced blocks the vectors are written in.
+//! `UPDATE_VECTORS` is set; the fenced blocks and vectors it holds; the hand encoder's
+//! primitives; and the pool specs both parts of the document use.
+
+use couponcactus_chaincode::prelude::*;
+use couponcactus_chaincode::testkit::GENESIS_MS;
 
 /// A generated section of a document.
 pub struct GeneratedDoc {
@@ -278,4 +282,61 @@ pub fn vector_differences(doc: &[Vector], code: &[Vector]) -> Vec<String> {
         }
     }
     diffs
+}
+
+// ---- fixtures the vectors of both parts of the document use -------------------------
+
+/// A slug id (pool, org, store, channel, …) from a literal.
+pub fn slug<T: std::str::FromStr>(s: &str) -> T
+where
+    T::Err: std::fmt::Debug,
+{
+    s.parse().unwrap()
+}
+
+/// Pool `spring`: unique codes, 15 % off capped at 20.00 EUR, every optional field set
+/// and every list non-empty.
+pub fn full_spec() -> PoolSpec {
+    PoolSpec {
+        name: "Spring sale".into(),
+        kind: PoolKind::UniqueCodes,
+        currency: Currency(*b"EUR"),
+        discount: Discount::Percent { bps: 1_500 },
+        max_discount_minor: Some(2_000),
+        min_spend_minor: 5_000,
+        valid_from_ms: GENESIS_MS,
+        valid_until_ms: GENESIS_MS + 30 * 24 * 3_600_000,
+        total_cap: 10_000,
+        per_member_cap: 2,
+        allowed_channels: vec![slug("pos"), slug("web")],
+        allowed_stores: vec![slug("berlin-1")],
+        excluded_categories: vec![slug("tobacco")],
+        stacking_group: Some("spring".into()),
+        partner_orgs: vec![slug("globex")],
+        transferable: true,
+    }
+}
+
+/// Pool `summer`: one shared code, 10.00 USD off, no optional field, every list empty.
+pub fn shared_spec() -> PoolSpec {
+    PoolSpec {
+        name: "Summer 10".into(),
+        kind: PoolKind::SharedCode,
+        currency: Currency(*b"USD"),
+        discount: Discount::Fixed {
+            amount_minor: 1_000,
+        },
+        max_discount_minor: None,
+        min_spend_minor: 0,
+        valid_from_ms: GENESIS_MS,
+        valid_until_ms: GENESIS_MS + 90 * 24 * 3_600_000,
+        total_cap: 500,
+        per_member_cap: 1,
+        allowed_channels: vec![],
+        allowed_stores: vec![],
+        excluded_categories: vec![],
+        stacking_group: None,
+        partner_orgs: vec![],
+        transferable: false,
+    }
 }
