@@ -379,21 +379,8 @@ impl HttpSource {
         path: &str,
     ) -> Result<T, AuditError> {
         let url = format!("{}{path}", self.base);
-        let time_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let signature = sign_read(reader, chain_id, time_ms, "GET", path);
-        let request = self
-            .http
-            .get(&url)
-            .header("accept", "application/json")
-            .header(
-                "x-cactus-key",
-                hex::encode(reader.verifying_key().to_bytes()),
-            )
-            .header("x-cactus-time", time_ms.to_string())
-            .header("x-cactus-signature", signature.to_hex());
+        let request = self.http.get(&url).header("accept", "application/json");
+        let request = signed_read(request, reader, chain_id, path);
         let bytes = self.send(request, &url).await?;
         serde_json::from_slice(&bytes).map_err(|e| malformed(url, e))
     }
@@ -403,6 +390,28 @@ impl HttpSource {
         self.get_json(&format!("/v1/consortium?height={height}"))
             .await
     }
+}
+
+/// `request` (a `GET path`) with the signed-read headers of `reader` for `chain_id`
+/// (`docs/api.md`, "Signed reads"), timed now.
+fn signed_read(
+    request: reqwest::RequestBuilder,
+    reader: &SigningKey,
+    chain_id: &ChainId,
+    path: &str,
+) -> reqwest::RequestBuilder {
+    let time_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let signature = sign_read(reader, chain_id, time_ms, "GET", path);
+    request
+        .header(
+            "x-cactus-key",
+            hex::encode(reader.verifying_key().to_bytes()),
+        )
+        .header("x-cactus-time", time_ms.to_string())
+        .header("x-cactus-signature", signature.to_hex())
 }
 
 impl ChainSource for HttpSource {
@@ -418,17 +427,7 @@ impl ChainSource for HttpSource {
             .get(&url)
             .header("accept", "application/octet-stream");
         if let Some((key, chain_id)) = &self.reader {
-            let time_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_millis() as u64)
-                .unwrap_or(0);
-            request = request
-                .header("x-cactus-key", hex::encode(key.verifying_key().to_bytes()))
-                .header("x-cactus-time", time_ms.to_string())
-                .header(
-                    "x-cactus-signature",
-                    sign_read(key, chain_id, time_ms, "GET", &path).to_hex(),
-                );
+            request = signed_read(request, key, chain_id, &path);
         }
         let bytes = self.send(request, &url).await?;
         BlockRecord::decode_range(&bytes)
