@@ -61,6 +61,7 @@ pub mod codes;
 pub mod commitment;
 pub mod discount;
 pub mod encoding;
+pub mod events;
 pub mod execute;
 pub mod history;
 pub mod ids;

@@ -23,6 +23,7 @@
 //! removed (a leader that must go hands leadership over first). A follower too far behind
 //! gets a snapshot: a descriptor whose state it streams and verifies ([`crate::state_sync`]).
 
+use crate::events::EventsTip;
 use crate::mempool::{
     AdmissionError, Mempool, MempoolLimits, check_admission, check_forwarded_admission,
 };
@@ -283,6 +284,8 @@ struct Shared {
     exporter: Option<Arc<SnapshotExporter>>,
     /// The tokio runtime (network calls from the consensus thread).
     runtime: Option<tokio::runtime::Handle>,
+    /// The log size whose events are stored; followers of the event log wait on it.
+    events_tip: EventsTip,
 }
 
 /// A cheap, cloneable handle to a running node.
@@ -313,6 +316,12 @@ impl NodeHandle {
     /// The store (read side for queries).
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// The log size whose events are stored ([`crate::events`]), advanced after every
+    /// applied block: subscribe to follow the event log.
+    pub fn events_tip(&self) -> &EventsTip {
+        &self.shared.events_tip
     }
 
     /// The chain id.
@@ -645,6 +654,7 @@ pub fn start(
         network,
         exporter,
         runtime: tokio::runtime::Handle::try_current().ok(),
+        events_tip: EventsTip::new(tip.log.size),
     });
     let handle = NodeHandle {
         shared: shared.clone(),
@@ -1247,6 +1257,7 @@ impl Replica {
             s.block_hash = tip.block_hash;
             s.state_root = tip.state_root;
             s.log_size = tip.log.size;
+            self.shared.events_tip.advance(tip.log.size);
             if let Some(c) = &descriptor.certificate {
                 s.certified_height = s.certified_height.max(c.height);
             }
@@ -1387,6 +1398,7 @@ impl Replica {
             s.state_root = header.state_root;
             s.log_size = header.log_size;
         }
+        self.shared.events_tip.advance(header.log_size);
         let first_log_index = header.log_size - applied.results.len() as u64;
         {
             let mut waiters = lock(&self.shared.waiters);

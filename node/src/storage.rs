@@ -60,10 +60,13 @@ pub mod cf {
     pub const INDEXES: &str = "indexes";
     /// Checkpoint certificates by height.
     pub const CERTS: &str = "certs";
+    /// Ledger events by history-log entry, and their per-entity sequence counters
+    /// (`crate::events`).
+    pub const EVENTS: &str = "events";
     /// All of them.
     pub const ALL: &[&str] = &[
         META, RAFT_LOG, RAFT_STATE, STATE, JMT_NODES, JMT_VALUES, JMT_STALE, BLOCKS, RESULTS,
-        HISTORY, INDEXES, CERTS,
+        HISTORY, INDEXES, CERTS, EVENTS,
     ];
 }
 
@@ -296,6 +299,7 @@ impl Store {
         let store = Store::with_db(db);
         store.check_format()?;
         store.index_rejected_attempts()?;
+        store.index_events()?;
         Ok(store)
     }
 
@@ -310,6 +314,7 @@ impl Store {
                 let mut batch = WriteBatch::default();
                 batch.put_cf(self.handle(cf::META), META_FORMAT, encode(&STORAGE_FORMAT));
                 batch.put_cf(self.handle(cf::META), META_REJECTED_INDEXED, []);
+                self.mark_events_indexed(&mut batch);
                 return self.write_synced(batch);
             }
         };
@@ -512,6 +517,14 @@ impl Store {
             block,
             &applied.results,
             &applied.state_writes,
+        )?;
+        self.put_events(
+            &mut batch,
+            self,
+            &applied.state_writes,
+            block,
+            &applied.results,
+            &mut Default::default(),
         )?;
         batch.put_cf(self.handle(cf::META), META_TIP, encode(&applied.tip));
         batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&raft_index));
