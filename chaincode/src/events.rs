@@ -341,6 +341,19 @@ impl LedgerEvent {
     }
 }
 
+/// A page of `GET /v1/events`: shared by the node that answers it and the clients that
+/// read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsPage {
+    /// The events, in log order.
+    pub events: Vec<LedgerEvent>,
+    /// Pass as `after` for the next page: the last event scanned (filtered-out ones
+    /// included); the request's `after` when nothing was scanned.
+    pub next: Option<EventId>,
+    /// The history log's size whose events are stored (entries `0..log_size`).
+    pub log_size: u64,
+}
+
 /// What a per-entity sequence counts.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Encode, Decode)]
 pub enum SeqKey {

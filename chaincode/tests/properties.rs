@@ -19,6 +19,13 @@
 //! - replaying the same blocks from the same genesis gives byte-identical write sets and
 //!   identical results.
 //!
+//! The same run checks the ledger events derived from every block
+//! (`couponcactus_chaincode::events`): one `tx.rejected` per rejected tx and one event per
+//! chaincode event of an applied tx, in order; ids strictly increasing (so unique);
+//! per-pool and per-token sequence numbers gap-free from 1; the same events on replay; and
+//! the same events when derived later from the final state (how a node indexes blocks
+//! stored before it kept an event log).
+//!
 //! `generated_blocks_apply_every_kind_of_tx` guards the generator: its blocks must still
 //! get allocations, redemptions, rollbacks and transfers applied, not only rejected.
 //!
@@ -27,6 +34,10 @@
 
 use couponcactus_chaincode::prelude::*;
 use couponcactus_chaincode::testkit::{self, GENESIS_MS, TestChain};
+use couponcactus_chaincode::events::{
+    AfterBlock, BlockPosition, EventDetail, EventType, LedgerEvent, SeqKey, Sequences,
+    derive_block_events,
+};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -909,6 +920,82 @@ struct ExecutedBlock {
     txs: Vec<SignedTx>,
     writes: Vec<u8>,
     results: Vec<TxResult>,
+    first_log_index: u64,
+}
+
+/// The events of one executed block against `state` (the state after it, or `before` plus
+/// `writes`), numbered by `seqs`.
+fn block_events<S: StateReader>(
+    state: &S,
+    ctx: &BlockContext,
+    first_log_index: u64,
+    txs: &[SignedTx],
+    results: &[TxResult],
+    seqs: &mut Sequences,
+) -> Vec<LedgerEvent> {
+    let at = BlockPosition {
+        height: ctx.height,
+        time_ms: ctx.time_ms,
+        first_log_index,
+    };
+    let mut events = derive_block_events(state, at, txs, results).expect("memory state");
+    seqs.assign(&mut events);
+    events
+}
+
+/// One `tx.rejected` per rejected tx, one event per chaincode event of an applied tx, in
+/// order, with the entry's position, and the chaincode event itself as the detail.
+fn check_entry_events(first_log_index: u64, results: &[TxResult], events: &[LedgerEvent]) {
+    let mut expected = Vec::new();
+    for (i, r) in results.iter().enumerate() {
+        let log_index = first_log_index + i as u64;
+        match &r.outcome {
+            TxOutcome::Applied { events } => {
+                for (k, e) in events.iter().enumerate() {
+                    expected.push((log_index, k as u16, EventType::of(e), Some(e.clone())));
+                }
+            }
+            TxOutcome::Rejected { .. } => {
+                expected.push((log_index, 0, EventType::TxRejected, None));
+            }
+        }
+    }
+    let got: Vec<_> = events
+        .iter()
+        .map(|e| {
+            let detail = match &e.detail {
+                EventDetail::Applied { event } => Some(event.clone()),
+                EventDetail::Rejected { .. } => None,
+            };
+            assert_eq!(e.log_index, e.id.log_index);
+            assert_eq!(e.tx_id, results[(e.log_index - first_log_index) as usize].tx_id);
+            (e.id.log_index, e.id.index, e.kind, detail)
+        })
+        .collect();
+    assert_eq!(got, expected, "events do not follow the results");
+}
+
+/// Ids strictly increase; every pool's and token's sequence runs 1, 2, 3, … in log order.
+fn check_event_log(events: &[LedgerEvent]) {
+    for pair in events.windows(2) {
+        assert!(pair[0].id < pair[1].id, "ids not increasing: {} then {}", pair[0].id, pair[1].id);
+    }
+    let mut last: BTreeMap<SeqKey, u64> = BTreeMap::new();
+    for e in events {
+        for (key, seq) in [
+            (e.pool.clone().map(SeqKey::Pool), e.pool_seq),
+            (e.token.clone().map(SeqKey::Token), e.token_seq),
+        ] {
+            match key {
+                Some(key) => {
+                    let n = last.entry(key).or_insert(0);
+                    *n += 1;
+                    assert_eq!(seq, Some(*n), "event {}: sequence gap", e.id);
+                }
+                None => assert_eq!(seq, None, "event {}: a sequence without its entity", e.id),
+            }
+        }
+    }
 }
 
 fn run(blocks: &[BlockSpec]) {
@@ -923,6 +1010,7 @@ fn run(blocks: &[BlockSpec]) {
     let mut model = Model::new(&b.chain.state);
     model.check_state(&b.chain.state);
     let mut history = Vec::new();
+    let (mut seqs, mut event_log, mut log_index) = (Sequences::default(), Vec::new(), 0u64);
     for block in blocks {
         b.chain.advance(block.advance_ms);
         let ctx = b.chain.next_ctx();
@@ -948,6 +1036,14 @@ fn run(blocks: &[BlockSpec]) {
         let kept_results: Vec<TxResult> = kept.iter().map(|&i| out.results[i].clone()).collect();
         assert_eq!(without.results, kept_results);
 
+        let after = AfterBlock {
+            base: &b.chain.state,
+            writes: &out.writes,
+        };
+        let events = block_events(&after, &ctx, log_index, &txs, &out.results, &mut seqs);
+        check_entry_events(log_index, &out.results, &events);
+        event_log.extend(events);
+
         let before = b.chain.state.clone();
         for (tx, r) in txs.iter().zip(&out.results) {
             if let Some(events) = r.outcome.events() {
@@ -964,13 +1060,30 @@ fn run(blocks: &[BlockSpec]) {
             txs,
             writes: out.writes.to_bytes(),
             results: out.results,
+            first_log_index: log_index,
         });
+        log_index += block.txs.len() as u64;
     }
+    check_event_log(&event_log);
+    check_events_again(&history, &b.chain.state, &event_log);
 
     // The same blocks from the same genesis: byte-identical writes, identical results.
     let mut replay = fx.chain.state.clone();
+    let (mut seqs, mut replayed_events) = (Sequences::default(), Vec::new());
     for (i, block) in history.iter().enumerate() {
         let out = execute_block(&replay, &block.ctx, &block.txs).expect("memory state");
+        let after = AfterBlock {
+            base: &replay,
+            writes: &out.writes,
+        };
+        replayed_events.extend(block_events(
+            &after,
+            &block.ctx,
+            block.first_log_index,
+            &block.txs,
+            &out.results,
+            &mut seqs,
+        ));
         assert!(
             out.writes.to_bytes() == block.writes,
             "block {i}: replayed writes differ"
@@ -982,6 +1095,28 @@ fn run(blocks: &[BlockSpec]) {
         replay.apply(&out.writes);
     }
     assert!(replay == b.chain.state, "replayed state differs");
+    assert!(replayed_events == event_log, "replayed events differ");
+}
+
+/// Deriving the events again, block by block from the final state (as a node indexing
+/// earlier blocks does), gives the same events.
+fn check_events_again(history: &[ExecutedBlock], last: &MemState, event_log: &[LedgerEvent]) {
+    let mut seqs = Sequences::default();
+    let mut again = Vec::new();
+    for block in history {
+        again.extend(block_events(
+            last,
+            &block.ctx,
+            block.first_log_index,
+            &block.txs,
+            &block.results,
+            &mut seqs,
+        ));
+    }
+    assert_eq!(again.len(), event_log.len());
+    for (a, b) in again.iter().zip(event_log) {
+        assert_eq!(a, b, "event derived from the final state differs");
+    }
 }
 
 proptest! {

@@ -40,6 +40,7 @@ use crate::views::{
 use couponcactus_chaincode::ids::{
     ChainId, CodeHash, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
 };
+use couponcactus_chaincode::events::{EventId, EventType, EventsPage};
 use couponcactus_chaincode::state::StateKey;
 use couponcactus_chaincode::tx::SignedTx;
 use ed25519_dalek::SigningKey;
@@ -283,6 +284,47 @@ impl fmt::Debug for NodeClient {
             .field("chain_id", &self.chain_id)
             .field("reader", &self.reader_key())
             .finish()
+    }
+}
+
+/// Which events [`NodeClient::events`] asks for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventsQuery {
+    /// Events after this one (from the first without).
+    pub after: Option<EventId>,
+    /// Only these types (all when empty).
+    pub types: Vec<EventType>,
+    /// Only this pool's events.
+    pub pool: Option<PoolId>,
+    /// Most events per page (the node's default 100 when unset; at most 1,000).
+    pub limit: Option<usize>,
+    /// Long poll: wait up to this many seconds (≤ 30) when no event follows `after`.
+    pub wait_secs: Option<u64>,
+}
+
+impl EventsQuery {
+    fn path(&self) -> String {
+        let mut query = Vec::new();
+        if let Some(after) = self.after {
+            query.push(format!("after={after}"));
+        }
+        if !self.types.is_empty() {
+            let names: Vec<&str> = self.types.iter().map(|t| t.name()).collect();
+            query.push(format!("types={}", names.join(",")));
+        }
+        if let Some(pool) = &self.pool {
+            query.push(format!("pool={pool}"));
+        }
+        if let Some(limit) = self.limit {
+            query.push(format!("limit={limit}"));
+        }
+        if let Some(wait) = self.wait_secs {
+            query.push(format!("wait={wait}"));
+        }
+        match query.is_empty() {
+            true => "/v1/events".into(),
+            false => format!("/v1/events?{}", query.join("&")),
+        }
     }
 }
 
@@ -967,6 +1009,17 @@ impl NodeClient {
         let to = to.map(|t| format!("&to={t}")).unwrap_or_default();
         self.get(&format!("/v1/log/entries?from={from}{to}"), self.signs())
             .await
+    }
+
+    /// A page of ledger events after a cursor (`GET /v1/events`, a signed read).
+    pub async fn events(&self, query: &EventsQuery) -> Result<EventsPage> {
+        self.get(&query.path(), true).await
+    }
+
+    /// One event with its history-log proof (`GET /v1/events/{id}`, a signed read); check
+    /// it with [`crate::verify::ProofVerifier::event`].
+    pub async fn event(&self, id: EventId) -> Result<crate::views::EventProof> {
+        self.get(&format!("/v1/events/{id}"), true).await
     }
 
     /// The node's status (`GET /v1/status`).

@@ -27,13 +27,13 @@
 
 use crate::node_client::{NodeClient, NodeClientError};
 use crate::views::{
-    CheckpointView, CodeView, ConsortiumView, LogProof, PageEntry, PoolView, ReadAt, Status,
+    CheckpointView, CodeView, ConsortiumView, EventProof, LogProof, PageEntry, PoolView, ReadAt, Status,
     TokenHistoryView, TokenView, TxDetail, TxStatus,
 };
 use couponcactus_chaincode::block::{BlockHeader, CertificateError, verify_block_inclusion};
 use couponcactus_chaincode::commitment::{ProvenValue, StateProofError, verify_state_proof};
 use couponcactus_chaincode::encoding::encode;
-use couponcactus_chaincode::execute::{Event, TxResult};
+use couponcactus_chaincode::execute::{Event, TxOutcome, TxResult};
 use couponcactus_chaincode::history::{
     HistoryError, HistoryLeaf, HistoryLog, leaf_hash, verify_inclusion,
 };
@@ -472,6 +472,39 @@ pub fn verify_tx_detail(detail: &TxDetail) -> Result<&LogProof> {
         outcome,
     };
     check_log_proof(&what, &leaf, log)?;
+    Ok(log)
+}
+
+/// Checks an event against the history-log entry it names: same tx, block, position and
+/// log index, its chain record (`detail`) equal to that entry's event number
+/// `id.index` (or its rejection), and the entry's inclusion proof. Returns the log proof,
+/// whose root [`ProofVerifier::event`] ties to a certified header. The other fields
+/// (org, store, amounts) are derived from the tx and state, which the tx's own proofs
+/// (`cactus tx`) cover.
+pub fn verify_event(view: &EventProof) -> Result<&LogProof> {
+    use couponcactus_chaincode::events::EventDetail;
+    let (e, log) = (&view.event, &view.proof);
+    let what = format!("event {}", e.id);
+    let leaf = &log.leaf;
+    if e.id.log_index != e.log_index || log.log_index != e.log_index {
+        return Err(mismatch(&what, "its proof is for another log entry"));
+    }
+    if leaf.tx_id != e.tx_id || leaf.height != e.height || leaf.index != e.tx_index {
+        return Err(mismatch(&what, "its log entry is another tx's"));
+    }
+    let recorded = match (&leaf.outcome, &e.detail) {
+        (TxOutcome::Applied { events }, EventDetail::Applied { event }) => {
+            events.get(usize::from(e.id.index)) == Some(event)
+        }
+        (TxOutcome::Rejected { rejection }, EventDetail::Rejected { rejection: r, .. }) => {
+            e.id.index == 0 && rejection == r
+        }
+        _ => false,
+    };
+    if !recorded {
+        return Err(mismatch(&what, "its log entry does not record it"));
+    }
+    check_log_proof(&what, leaf, log)?;
     Ok(log)
 }
 
@@ -984,6 +1017,16 @@ impl<'a> ProofVerifier<'a> {
         let log = verify_tx_detail(detail)?;
         let header = self
             .log_header(&format!("tx {}", detail.view.tx_id), log)
+            .await?;
+        self.certify_header(&header).await
+    }
+
+    /// Checks an event end to end: [`verify_event`], then the header its log proof is
+    /// against, certified.
+    pub async fn event(&self, view: &EventProof) -> Result<Certified> {
+        let log = verify_event(view)?;
+        let header = self
+            .log_header(&format!("event {}", view.event.id), log)
             .await?;
         self.certify_header(&header).await
     }

@@ -227,6 +227,16 @@ impl ValidateView {
     }
 }
 
+/// One ledger event with the proof of the history-log entry it comes from
+/// (`GET /v1/events/{id}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventProof {
+    /// The event.
+    pub event: couponcactus_chaincode::events::LedgerEvent,
+    /// Its history-log entry and that entry's inclusion proof.
+    pub proof: LogProof,
+}
+
 /// A history-log inclusion proof of one tx result under a header's log root.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogProof {

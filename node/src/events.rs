@@ -34,6 +34,19 @@ pub const MAX_ENTRIES_SCANNED: usize = 10_000;
 /// Meta key marking a database whose blocks all have their events stored.
 pub(crate) const META_EVENTS_INDEXED: &[u8] = b"events_indexed";
 
+/// What one [`Store::events_after`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventScan {
+    /// The events kept, in log order.
+    pub events: Vec<LedgerEvent>,
+    /// The last event scanned (kept or not): the cursor to continue from; the request's
+    /// `after` when nothing was scanned.
+    pub next: Option<EventId>,
+    /// Whether the scan reached the end of the stored log (a follower is caught up);
+    /// false when it stopped at the page's limit or the scan bound.
+    pub exhausted: bool,
+}
+
 /// The log size whose events are stored, published after every applied block. Followers
 /// (SSE streams, webhook dispatch, analytics) wait on [`EventsTip::subscribe`].
 #[derive(Clone, Debug)]
@@ -171,42 +184,45 @@ impl Store {
 
     /// Up to `limit` (≤ [`MAX_EVENTS_PAGE`]) events strictly after `after` (from the first
     /// without), in log order, that `keep` accepts, scanning at most
-    /// [`MAX_ENTRIES_SCANNED`] entries. Returns them and the id of the last event scanned
-    /// (the cursor to continue from; `after` when nothing was scanned).
+    /// [`MAX_ENTRIES_SCANNED`] entries.
     pub fn events_after(
         &self,
         after: Option<EventId>,
         limit: usize,
         mut keep: impl FnMut(&LedgerEvent) -> bool,
-    ) -> Result<(Vec<LedgerEvent>, Option<EventId>), StorageError> {
+    ) -> Result<EventScan, StorageError> {
         let limit = limit.clamp(1, MAX_EVENTS_PAGE);
         let start = after.map(|a| a.log_index).unwrap_or(0);
         let mode = IteratorMode::From(&entry_key(start), Direction::Forward);
-        let (mut out, mut cursor) = (Vec::new(), after);
-        for (scanned, item) in self
-            .db()
-            .iterator_cf(self.handle(cf::EVENTS), mode)
-            .enumerate()
-        {
+        let mut scan = EventScan {
+            events: Vec::new(),
+            next: after,
+            exhausted: false,
+        };
+        for (scanned, item) in self.db().iterator_cf(self.handle(cf::EVENTS), mode).enumerate() {
             let (key, value) = item?;
-            if key.first() != Some(&b'e') || scanned >= MAX_ENTRIES_SCANNED {
+            if key.first() != Some(&b'e') {
                 break;
+            }
+            if scanned >= MAX_ENTRIES_SCANNED {
+                return Ok(scan);
             }
             let entry: Vec<LedgerEvent> = decode(&value).map_err(corrupt("events"))?;
             for e in entry {
                 if after.is_some_and(|a| e.id <= a) {
                     continue;
                 }
-                cursor = Some(e.id);
+                if scan.events.len() == limit {
+                    return Ok(scan);
+                }
+                scan.next = Some(e.id);
                 if keep(&e) {
-                    out.push(e);
-                    if out.len() == limit {
-                        return Ok((out, cursor));
-                    }
+                    scan.events.push(e);
                 }
             }
         }
-        Ok((out, cursor))
+        scan.exhausted = true;
+        Ok(scan)
     }
 
     /// Once per database: stores the events of every block a cactusd stored before it kept
