@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod confidentiality;
+mod events;
 
 const ADMIN_ACME: u8 = 1;
 const ADMIN_GLOBEX: u8 = 2;
