@@ -6,6 +6,7 @@
 //! 10 ticks); loads are bounded in count, waits in time. Every scenario ends converged: all
 //! running members at the same chain point with the same blocks and no divergence.
 
+use couponcactus_chaincode::events::{EventType, EventsPage, LedgerEvent};
 use couponcactus_chaincode::execute::Event;
 use couponcactus_chaincode::ids::PublicKey;
 use couponcactus_chaincode::ids::{TokenId, TxId};
@@ -188,6 +189,38 @@ fn three_nodes_commit_and_agree_on_every_block() {
         assert_eq!(node.block_hash(cert.height), Some(cert.block_hash));
     }
     cluster.assert_converged();
+
+    // Every node derived the same events from the same blocks: one redemption each.
+    let auditor = &cluster.org(1).auditor;
+    let logs: Vec<Vec<LedgerEvent>> = (1..=3)
+        .map(|id| event_log(cluster.node(id), auditor))
+        .collect();
+    assert_eq!(logs[0], logs[1], "nodes 1 and 2 derived different events");
+    assert_eq!(logs[0], logs[2], "nodes 1 and 3 derived different events");
+    let redeemed = logs[0]
+        .iter()
+        .filter(|e| e.kind == EventType::CouponRedeemed)
+        .count();
+    assert_eq!(redeemed, code);
+}
+
+/// Every event `reader` reads from `node` (an auditor: the whole log), page by page.
+fn event_log(node: &ClusterNode, reader: &SigningKey) -> Vec<LedgerEvent> {
+    let mut events: Vec<LedgerEvent> = Vec::new();
+    let mut after = String::new();
+    for _ in 0..10_000 {
+        let reply = node
+            .client()
+            .get_signed(reader, &format!("/v1/events?limit=1000{after}"));
+        assert_eq!(reply.status, 200, "node {}: {}", node.id(), reply.body);
+        let page: EventsPage = serde_json::from_value(reply.body).unwrap();
+        match (page.events.is_empty(), page.next) {
+            (false, Some(next)) => after = format!("&after={next}"),
+            _ => return events,
+        }
+        events.extend(page.events);
+    }
+    panic!("node {}: paging did not end", node.id());
 }
 
 /// What a submitter saw for one tx of the stream.
