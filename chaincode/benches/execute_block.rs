@@ -8,6 +8,10 @@
 //! - `verify_signatures/redeem_10000`: the batch signature check of the same txs alone.
 //! - `execute_block/issue_codes_5000`: one block holding one `IssueCodes` tx of 5,000 codes
 //!   into a draft pool.
+//! - `derive_events/redeem_by_code_10000`: the ledger events of the redemption block
+//!   (`events::derive_block_events` against the state after it, then the per-pool and
+//!   per-token sequence numbers): what a node adds to each block's commit for its event
+//!   log.
 //!
 //! Signing and state set-up happen outside the measurement; `execute_block` only reads
 //! state, so each iteration runs on the same input.
@@ -145,6 +149,36 @@ fn bench_redemptions(c: &mut Criterion) {
     group.finish();
 }
 
+fn bench_events(c: &mut Criterion) {
+    use couponcactus_chaincode::events::{
+        AfterBlock, BlockPosition, Sequences, derive_block_events,
+    };
+    let (chain, ctx, txs) = redemption_block();
+    let out = execute_block(&chain.state, &ctx, &txs).expect("memory state");
+    let after = AfterBlock {
+        base: &chain.state,
+        writes: &out.writes,
+    };
+    let at = BlockPosition {
+        height: ctx.height,
+        time_ms: ctx.time_ms,
+        first_log_index: 1_000_000,
+    };
+    let mut group = c.benchmark_group("derive_events");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(REDEMPTIONS));
+    group.bench_function("redeem_by_code_10000", |b| {
+        b.iter(|| {
+            let mut events =
+                derive_block_events(black_box(&after), at, black_box(&txs), &out.results)
+                    .expect("memory state");
+            Sequences::default().assign(&mut events);
+            events
+        })
+    });
+    group.finish();
+}
+
 fn bench_issue(c: &mut Criterion) {
     let (chain, ctx, txs) = issue_block();
     assert_all_applied(&chain, &ctx, &txs);
@@ -158,5 +192,5 @@ fn bench_issue(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_redemptions, bench_issue);
+criterion_group!(benches, bench_redemptions, bench_issue, bench_events);
 criterion_main!(benches);
