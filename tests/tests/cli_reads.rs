@@ -13,7 +13,9 @@
 //! - `wallet` shows pool names, discounts and validity, its proofs verified;
 //! - `token`, `token --code` and `pool show` of something that does not exist say "not
 //!   found (proven at height H)" once the node's proof of its absence and the certificate
-//!   of that height verified (issue 14).
+//!   of that height verified (issue 14);
+//! - `events list` shows the rejected attempt as a `tx.rejected` event, `events show`
+//!   verifies it, another org sees none of it (issue 15).
 //!
 //! Needs both binaries built: `cargo build --workspace --all-targets --profile test`.
 
@@ -307,6 +309,83 @@ fn history_lists_rejected_attempts(net: &Localnet, spring: &[String]) {
     assert!(human.stdout.contains("1 of them rejected"), "{human:#?}");
 }
 
+/// `events list` shows the rejected second redemption as a `tx.rejected` event with its
+/// reason; `events show` checks it against a certified header; another org's issuer does
+/// not see it; a malformed cursor is refused before anything is sent.
+fn events_show_the_attempt_and_verify(net: &Localnet) {
+    let issuer = net.key("acme", "issuer");
+    let json = net
+        .cactus(&[
+            "--json",
+            "events",
+            "list",
+            "--key",
+            s(&issuer),
+            "--type",
+            "tx.rejected",
+            "--limit",
+            "1000",
+        ])
+        .ok()
+        .json();
+    let events = json["events"].as_array().expect("events");
+    let rejected = events
+        .iter()
+        .find(|e| e["detail"]["rejection"]["reason"] == "already_redeemed")
+        .unwrap_or_else(|| panic!("the rejected second redemption: {json}"));
+    assert_eq!(rejected["org"], "acme", "{rejected}");
+    assert_eq!(rejected["store"], "acme-store-1", "{rejected}");
+    let id = rejected["id"].as_str().unwrap();
+    let shown = net
+        .cactus(&["events", "show", id, "--key", s(&issuer)])
+        .ok();
+    assert!(shown.stdout.contains("tx.rejected"), "{shown:#?}");
+    assert!(shown.stdout.contains("certified by nodes"), "{shown:#?}");
+    let human = net
+        .cactus(&[
+            "events",
+            "list",
+            "--key",
+            s(&issuer),
+            "--type",
+            "coupon.redeemed",
+        ])
+        .ok();
+    assert!(human.stdout.contains("coupon.redeemed"), "{human:#?}");
+    assert!(human.stdout.contains("store acme-store-1"), "{human:#?}");
+    // globex's issuer sees none of acme's redemptions and may not open this event.
+    let globex = net.key("globex", "issuer");
+    let theirs = net
+        .cactus(&[
+            "--json",
+            "events",
+            "list",
+            "--key",
+            s(&globex),
+            "--type",
+            "coupon.redeemed",
+        ])
+        .ok()
+        .json();
+    assert!(
+        theirs["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["org"] != "acme"),
+        "{theirs}"
+    );
+    let refused = net.cactus(&["events", "show", id, "--key", s(&globex)]);
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(
+        refused.stderr.contains("not_authorized") || refused.stderr.contains("may not read"),
+        "{refused:#?}"
+    );
+    let bad = net.cactus(&["events", "list", "--key", s(&issuer), "--after", "12"]);
+    assert_eq!(bad.code, 2, "{bad:#?}");
+    assert!(bad.stderr.contains("evt_<log index>_<index>"), "{bad:#?}");
+}
+
 fn tx_names_a_revoked_signer(net: &Localnet, spring: &[String]) {
     let admin = net.key("acme", "org-admin");
     let auditor = net.key("acme", "auditor");
@@ -460,6 +539,7 @@ fn ids_rollbacks_histories_signers_and_wallets_read_as_people_think() {
     ids_are_typed_shortened(&net, &spring);
     rollback_by_code_token_and_prefix(&net, &spring);
     history_lists_rejected_attempts(&net, &spring);
+    events_show_the_attempt_and_verify(&net);
     tx_names_a_revoked_signer(&net, &spring);
     wallet_shows_pools_and_verifies(&net);
 }

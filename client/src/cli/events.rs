@@ -8,12 +8,13 @@
 
 use super::context::{Ctx, load_key, short};
 use super::output::{emit, explain, unverified};
-use couponcactus_client::node_client::EventsQuery;
-use couponcactus_client::verify::ProofVerifier;
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
 use couponcactus_chaincode::events::{EventDetail, EventId, EventType, LedgerEvent};
 use couponcactus_chaincode::ids::PoolId;
+use couponcactus_client::amounts::format_minor;
+use couponcactus_client::node_client::EventsQuery;
+use couponcactus_client::verify::ProofVerifier;
 use serde_json::json;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -90,7 +91,10 @@ async fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
         emit(ctx.json, &page, || {
             let mut text: Vec<String> = page.events.iter().map(line).collect();
             text.push(match page.next {
-                Some(next) => format!("({} events; continue with --after {next})", page.events.len()),
+                Some(next) => format!(
+                    "({} events; continue with --after {next})",
+                    page.events.len()
+                ),
                 None => "(no events yet)".into(),
             });
             text.join("\n")
@@ -155,7 +159,11 @@ fn line(e: &LedgerEvent) -> String {
     let time = jiff::Timestamp::from_millisecond(e.time_ms as i64)
         .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|_| e.time_ms.to_string());
-    let mut parts = vec![format!("{:<16} {time} {:<20}", e.id.to_string(), e.kind.name())];
+    let mut parts = vec![format!(
+        "{:<16} {time} {:<20}",
+        e.id.to_string(),
+        e.kind.name()
+    )];
     if let Some(org) = &e.org {
         parts.push(format!("org {org}"));
     }
@@ -167,13 +175,25 @@ fn line(e: &LedgerEvent) -> String {
     if let Some(s) = &e.store {
         parts.push(format!("store {s}"));
     }
-    if let Some(a) = &e.amounts
-        && let Some(d) = a.discount_minor
+    if let Some(a) = &e.amounts {
+        if let Some(total) = a.order_total_minor {
+            parts.push(format!("order {}", format_minor(total, a.currency)));
+        }
+        if let Some(d) = a.discount_minor {
+            parts.push(format!("discount {}", format_minor(d, a.currency)));
+        }
+    }
+    if e.is_partner_redemption()
+        && let Some(partner) = &e.signer_org
     {
-        parts.push(format!("discount {d} {} (minor)", a.currency));
+        parts.push(format!("partner {partner}"));
     }
     if let EventDetail::Rejected { tx_kind, rejection } = &e.detail {
-        parts.push(format!("{tx_kind}: {} — {}", rejection.reason.code(), rejection.message));
+        parts.push(format!(
+            "{tx_kind}: {} — {}",
+            rejection.reason.code(),
+            rejection.message
+        ));
     }
     parts.push(format!("by {}", short(&e.signer.to_hex())));
     parts.join("  ")
