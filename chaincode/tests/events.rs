@@ -233,7 +233,11 @@ fn a_partner_redemption_names_both_orgs() {
     let e = redeem(&mut r, &hamburg, &t, 8, 5_000);
     assert_eq!(e.kind, EventType::CouponRedeemed);
     assert_eq!(e.org, Some(testkit::org("acme")), "the pool's owner");
-    assert_eq!(e.signer_org, Some(testkit::org("globex")), "the redeeming partner");
+    assert_eq!(
+        e.signer_org,
+        Some(testkit::org("globex")),
+        "the redeeming partner"
+    );
     assert!(e.is_partner_redemption());
     assert!(e.org_sees(&testkit::org("acme")) && e.org_sees(&testkit::org("globex")));
     assert!(!e.org_sees(&testkit::org("initech")));
@@ -264,7 +268,11 @@ fn revoke_and_transfer_name_the_holder() {
         }),
     );
     assert_eq!(revoked.kind, EventType::CouponRevoked);
-    assert_eq!(revoked.member, Some(testkit::member(2)), "the holder when revoked");
+    assert_eq!(
+        revoked.member,
+        Some(testkit::member(2)),
+        "the holder when revoked"
+    );
     assert_eq!(revoked.token_seq, Some(3));
 }
 
@@ -278,13 +286,23 @@ fn a_rejected_redemption_is_evidence_with_its_target() {
     let EventDetail::Rejected { tx_kind, rejection } = &again.detail else {
         panic!("{again:?}");
     };
-    assert_eq!((tx_kind.as_str(), rejection.reason), ("redeem", RejectReason::AlreadyRedeemed));
+    assert_eq!(
+        (tx_kind.as_str(), rejection.reason),
+        ("redeem", RejectReason::AlreadyRedeemed)
+    );
     assert_eq!(again.org, Some(testkit::org("acme")));
     assert_eq!(again.token, Some(t));
     assert_eq!(again.store, Some(StoreId::new("berlin-1").unwrap()));
     let amounts = again.amounts.unwrap();
-    assert_eq!((amounts.order_total_minor, amounts.discount_minor), (Some(1_500), None));
-    assert_eq!(again.token_seq, Some(3), "rejections count in the token's sequence");
+    assert_eq!(
+        (amounts.order_total_minor, amounts.discount_minor),
+        (Some(1_500), None)
+    );
+    assert_eq!(
+        again.token_seq,
+        Some(3),
+        "rejections count in the token's sequence"
+    );
 }
 
 #[test]
@@ -362,14 +380,23 @@ fn governance_events_are_public_and_belong_to_no_org() {
     for e in opened.iter().chain(&approved) {
         assert!(e.is_public(), "{e:?}");
         assert!(e.org_sees(&testkit::org("initech")));
-        if matches!(e.kind, EventType::GovernanceProposed | EventType::GovernanceApplied) {
+        if matches!(
+            e.kind,
+            EventType::GovernanceProposed | EventType::GovernanceApplied
+        ) {
             assert_eq!(e.org, None);
         }
     }
     // Several events of one entry share its log index and count up.
     let ids: Vec<EventId> = approved.iter().map(|e| e.id).collect();
     for (k, id) in ids.iter().enumerate() {
-        assert_eq!(*id, EventId { log_index: 1, index: k as u16 });
+        assert_eq!(
+            *id,
+            EventId {
+                log_index: 1,
+                index: k as u16
+            }
+        );
     }
 }
 
@@ -397,7 +424,11 @@ fn several_txs_of_a_block_get_consecutive_entries() {
         .collect();
     assert_eq!(
         positions,
-        [(first, 0, Some(4)), (first + 1, 1, Some(5)), (first + 2, 2, Some(6))]
+        [
+            (first, 0, Some(4)),
+            (first + 1, 1, Some(5)),
+            (first + 2, 2, Some(6))
+        ]
     );
 }
 
@@ -411,8 +442,20 @@ fn event_ids_and_types_read_back_and_refuse_malformed_text() {
     assert_eq!("evt_1042_3".parse::<EventId>(), Ok(id));
     assert_eq!("evt_0_0".parse::<EventId>(), Ok(EventId::default()));
     for bad in [
-        "", "evt_", "evt_1", "evt_1_", "evt__1", "ev_1_1", "evt_01_0", "evt_-1_0", "evt_1_x",
-        "evt_1_70000", "evt_99999999999999999999_0", "EVT_1_0", " evt_1_0", "evt_1_0_0",
+        "",
+        "evt_",
+        "evt_1",
+        "evt_1_",
+        "evt__1",
+        "ev_1_1",
+        "evt_01_0",
+        "evt_-1_0",
+        "evt_1_x",
+        "evt_1_70000",
+        "evt_99999999999999999999_0",
+        "EVT_1_0",
+        " evt_1_0",
+        "evt_1_0_0",
     ] {
         let err = bad.parse::<EventId>().expect_err(bad);
         assert!(err.to_string().contains("evt_<log index>_<index>"), "{err}");
@@ -420,10 +463,16 @@ fn event_ids_and_types_read_back_and_refuse_malformed_text() {
     assert_eq!(serde_json::to_string(&id).unwrap(), "\"evt_1042_3\"");
     for t in EventType::ALL {
         assert_eq!(t.name().parse::<EventType>(), Ok(t));
-        assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{}\"", t.name()));
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            format!("\"{}\"", t.name())
+        );
     }
     let err = "coupon.eaten".parse::<EventType>().unwrap_err();
-    assert!(err.contains("coupon.redeemed"), "lists the known types: {err}");
+    assert!(
+        err.contains("coupon.redeemed"),
+        "lists the known types: {err}"
+    );
 }
 
 proptest! {

@@ -32,12 +32,12 @@
 //! `signed_txs_round_trip_through_the_encoding` checks `decode(encode(x)) == x` and
 //! byte-identical re-encoding for random signed txs of every kind.
 
-use couponcactus_chaincode::prelude::*;
-use couponcactus_chaincode::testkit::{self, GENESIS_MS, TestChain};
 use couponcactus_chaincode::events::{
     AfterBlock, BlockPosition, EventDetail, EventType, LedgerEvent, SeqKey, Sequences,
     derive_block_events,
 };
+use couponcactus_chaincode::prelude::*;
+use couponcactus_chaincode::testkit::{self, GENESIS_MS, TestChain};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -968,7 +968,10 @@ fn check_entry_events(first_log_index: u64, results: &[TxResult], events: &[Ledg
                 EventDetail::Rejected { .. } => None,
             };
             assert_eq!(e.log_index, e.id.log_index);
-            assert_eq!(e.tx_id, results[(e.log_index - first_log_index) as usize].tx_id);
+            assert_eq!(
+                e.tx_id,
+                results[(e.log_index - first_log_index) as usize].tx_id
+            );
             (e.id.log_index, e.id.index, e.kind, detail)
         })
         .collect();
@@ -978,7 +981,12 @@ fn check_entry_events(first_log_index: u64, results: &[TxResult], events: &[Ledg
 /// Ids strictly increase; every pool's and token's sequence runs 1, 2, 3, … in log order.
 fn check_event_log(events: &[LedgerEvent]) {
     for pair in events.windows(2) {
-        assert!(pair[0].id < pair[1].id, "ids not increasing: {} then {}", pair[0].id, pair[1].id);
+        assert!(
+            pair[0].id < pair[1].id,
+            "ids not increasing: {} then {}",
+            pair[0].id,
+            pair[1].id
+        );
     }
     let mut last: BTreeMap<SeqKey, u64> = BTreeMap::new();
     for e in events {

@@ -37,10 +37,10 @@ use crate::views::{
     PoolView, Status, StoreRedemptionsView, TokenHistoryView, TokenRedemptionView, TokenView,
     TxDetail, TxStatus, TxView, ValidateView, WalletView,
 };
+use couponcactus_chaincode::events::{EventId, EventType, EventsPage};
 use couponcactus_chaincode::ids::{
     ChainId, CodeHash, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
 };
-use couponcactus_chaincode::events::{EventId, EventType, EventsPage};
 use couponcactus_chaincode::state::StateKey;
 use couponcactus_chaincode::tx::SignedTx;
 use ed25519_dalek::SigningKey;

@@ -27,8 +27,8 @@
 
 use crate::node_client::{NodeClient, NodeClientError};
 use crate::views::{
-    CheckpointView, CodeView, ConsortiumView, EventProof, LogProof, PageEntry, PoolView, ReadAt, Status,
-    TokenHistoryView, TokenView, TxDetail, TxStatus,
+    CheckpointView, CodeView, ConsortiumView, EventProof, LogProof, PageEntry, PoolView, ReadAt,
+    Status, TokenHistoryView, TokenView, TxDetail, TxStatus,
 };
 use couponcactus_chaincode::block::{BlockHeader, CertificateError, verify_block_inclusion};
 use couponcactus_chaincode::commitment::{ProvenValue, StateProofError, verify_state_proof};

@@ -129,9 +129,9 @@ impl Store {
             }
         })?;
         for key in Sequences::entities(&events) {
-            if !pending.0.contains_key(&key) {
-                let last = self.last_seq(&key)?;
-                pending.0.insert(key, last);
+            if let std::collections::btree_map::Entry::Vacant(slot) = pending.0.entry(key) {
+                let last = self.last_seq(slot.key())?;
+                slot.insert(last);
             }
         }
         let before_assign = pending.clone();
@@ -199,7 +199,11 @@ impl Store {
             next: after,
             exhausted: false,
         };
-        for (scanned, item) in self.db().iterator_cf(self.handle(cf::EVENTS), mode).enumerate() {
+        for (scanned, item) in self
+            .db()
+            .iterator_cf(self.handle(cf::EVENTS), mode)
+            .enumerate()
+        {
             let (key, value) = item?;
             if key.first() != Some(&b'e') {
                 break;

@@ -90,9 +90,10 @@ impl Filter {
         };
         let pool = match &query.pool {
             None => None,
-            Some(p) => Some(p.parse::<PoolId>().map_err(|e| {
-                ApiError::InvalidInput(format!("pool {p:?}: {e}"))
-            })?),
+            Some(p) => Some(
+                p.parse::<PoolId>()
+                    .map_err(|e| ApiError::InvalidInput(format!("pool {p:?}: {e}")))?,
+            ),
         };
         Ok(Filter {
             types,
@@ -103,7 +104,10 @@ impl Filter {
 
     fn keep(&self, e: &LedgerEvent) -> bool {
         self.types.as_ref().is_none_or(|t| t.contains(&e.kind))
-            && self.pool.as_ref().is_none_or(|p| e.pool.as_ref() == Some(p))
+            && self
+                .pool
+                .as_ref()
+                .is_none_or(|p| e.pool.as_ref() == Some(p))
             && reader_sees(&self.reader, e)
     }
 }
@@ -211,7 +215,9 @@ pub(crate) async fn get_event(
 ) -> Result<Json<EventProofView>, ApiError> {
     let id: EventId = id
         .parse()
-        .map_err(|e: couponcactus_chaincode::events::EventIdError| ApiError::InvalidInput(e.to_string()))?;
+        .map_err(|e: couponcactus_chaincode::events::EventIdError| {
+            ApiError::InvalidInput(e.to_string())
+        })?;
     let node = state.node.clone();
     blocking(move || {
         let store = node.store();
@@ -226,9 +232,9 @@ pub(crate) async fn get_event(
                 reader.record.org
             )));
         }
-        let result = store.result_at(event.height, event.tx_index)?.ok_or_else(|| {
-            ApiError::Internal(format!("event {id}: no result at its position"))
-        })?;
+        let result = store
+            .result_at(event.height, event.tx_index)?
+            .ok_or_else(|| ApiError::Internal(format!("event {id}: no result at its position")))?;
         let leaf = HistoryLeaf {
             tx_id: result.tx_id,
             height: event.height,
@@ -301,7 +307,8 @@ impl Follower {
         let mut rx = self.state.node.events_tip().subscribe();
         loop {
             rx.borrow_and_update();
-            let (node, filter, cursor) = (self.state.node.clone(), self.filter.clone(), self.cursor);
+            let (node, filter, cursor) =
+                (self.state.node.clone(), self.filter.clone(), self.cursor);
             let got = blocking(move || page(node.store(), cursor, STREAM_BATCH, &filter)).await;
             match got {
                 Ok(scan) => {

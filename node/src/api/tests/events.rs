@@ -38,7 +38,10 @@ async fn pages_follow_the_log_and_each_role_sees_its_own() {
 
     let everything = all(&t, &key(AUDITOR), "", 1_000).await;
     let paged = all(&t, &key(AUDITOR), "", 3).await;
-    assert_eq!(everything, paged, "pages of 3 give the same log as one page");
+    assert_eq!(
+        everything, paged,
+        "pages of 3 give the same log as one page"
+    );
     for pair in everything.windows(2) {
         assert!(pair[0].id < pair[1].id);
     }
@@ -58,12 +61,24 @@ async fn pages_follow_the_log_and_each_role_sees_its_own() {
     }
 
     // Filters: by type and pool; `next` moves past what was filtered out.
-    let redeemed = all(&t, &key(AUDITOR), "&types=coupon.redeemed,tx.rejected", 1_000).await;
+    let redeemed = all(
+        &t,
+        &key(AUDITOR),
+        "&types=coupon.redeemed,tx.rejected",
+        1_000,
+    )
+    .await;
     assert_eq!(redeemed.len(), 2, "{redeemed:#?}");
-    assert!(matches!(&redeemed[1].detail, EventDetail::Rejected { rejection, .. } if rejection.reason == couponcactus_chaincode::reject::RejectReason::AlreadyRedeemed));
+    assert!(
+        matches!(&redeemed[1].detail, EventDetail::Rejected { rejection, .. } if rejection.reason == couponcactus_chaincode::reject::RejectReason::AlreadyRedeemed)
+    );
     let p = page(&t, &key(AUDITOR), "?types=pool.created").await;
     assert_eq!(p.events.len(), 1);
-    assert_eq!(p.next, everything.last().map(|e| e.id), "scanned to the end");
+    assert_eq!(
+        p.next,
+        everything.last().map(|e| e.id),
+        "scanned to the end"
+    );
     let of_pool = all(&t, &key(AUDITOR), &format!("&pool={pool}"), 1_000).await;
     assert!(of_pool.iter().all(|e| e.pool.as_ref() == Some(&pool)));
     let seqs: Vec<u64> = of_pool.iter().map(|e| e.pool_seq.unwrap()).collect();
@@ -74,11 +89,27 @@ async fn pages_follow_the_log_and_each_role_sees_its_own() {
     let acme = all(&t, &key(ISSUER), "", 1_000).await;
     assert!(acme.iter().any(|e| e.kind == EventType::CouponRedeemed));
     let initech = all(&t, &key(OTHER_ISSUER), "", 1_000).await;
-    assert!(initech.iter().all(|e| e.pool.is_none() || e.is_public()), "{initech:#?}");
-    assert!(initech.iter().any(|e| e.kind == EventType::GovernanceApplied));
+    assert!(
+        initech.iter().all(|e| e.pool.is_none() || e.is_public()),
+        "{initech:#?}"
+    );
+    assert!(
+        initech
+            .iter()
+            .any(|e| e.kind == EventType::GovernanceApplied)
+    );
     let terminal = all(&t, &key(TERMINAL), "", 1_000).await;
-    assert_eq!(terminal.len(), 2 + 3, "its redemption, its rejection and the governance events: {terminal:#?}");
-    assert!(terminal.iter().filter(|e| !e.is_public()).all(|e| e.signer == public(TERMINAL)));
+    assert_eq!(
+        terminal.len(),
+        2 + 3,
+        "its redemption, its rejection and the governance events: {terminal:#?}"
+    );
+    assert!(
+        terminal
+            .iter()
+            .filter(|e| !e.is_public())
+            .all(|e| e.signer == public(TERMINAL))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -86,7 +117,11 @@ async fn bad_requests_are_told_why() {
     let t = TestNode::start().await;
     t.setup().await;
     let (status, body) = t.get("/v1/events").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("unauthenticated")), "{body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthenticated")),
+        "{body}"
+    );
     for (query, needle) in [
         ("?after=12", "malformed event id"),
         ("?after=evt_01_0", "malformed event id"),
@@ -96,7 +131,9 @@ async fn bad_requests_are_told_why() {
         ("?wait=31", "wait must be at most 30"),
         ("?pool=Not%20A%20Pool", "pool"),
     ] {
-        let (status, body) = t.signed_get(&key(AUDITOR), &format!("/v1/events{query}")).await;
+        let (status, body) = t
+            .signed_get(&key(AUDITOR), &format!("/v1/events{query}"))
+            .await;
         assert_eq!(status, 400, "{query}: {body}");
         let message = body["error"]["message"].as_str().unwrap();
         assert!(message.contains(needle), "{query}: {message}");
@@ -108,7 +145,13 @@ async fn bad_requests_are_told_why() {
     // A cursor past the tip: an empty page that keeps the cursor.
     let p = page(&t, &key(AUDITOR), "?after=evt_999999_0").await;
     assert!(p.events.is_empty());
-    assert_eq!(p.next, Some(EventId { log_index: 999_999, index: 0 }));
+    assert_eq!(
+        p.next,
+        Some(EventId {
+            log_index: 999_999,
+            index: 0
+        })
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,7 +161,9 @@ async fn one_event_comes_with_the_proof_of_its_log_entry() {
     t.applied(&key(TERMINAL), redeem(&pool, 0, 1)).await;
     let redeemed = all(&t, &key(AUDITOR), "&types=coupon.redeemed", 1_000).await;
     let id = redeemed[0].id;
-    let (status, body) = t.signed_get(&key(ISSUER), &format!("/v1/events/{id}")).await;
+    let (status, body) = t
+        .signed_get(&key(ISSUER), &format!("/v1/events/{id}"))
+        .await;
     assert_eq!(status, 200, "{body}");
     let event: LedgerEvent = from_json(&body["event"]);
     assert_eq!(event, redeemed[0]);
@@ -130,9 +175,14 @@ async fn one_event_comes_with_the_proof_of_its_log_entry() {
     let EventDetail::Applied { event: recorded } = &event.detail else {
         panic!("{event:?}")
     };
-    assert_eq!(leaf.outcome.events().unwrap()[usize::from(id.index)], *recorded);
+    assert_eq!(
+        leaf.outcome.events().unwrap()[usize::from(id.index)],
+        *recorded
+    );
     // initech may not see acme's redemption.
-    let (status, body) = t.signed_get(&key(OTHER_ISSUER), &format!("/v1/events/{id}")).await;
+    let (status, body) = t
+        .signed_get(&key(OTHER_ISSUER), &format!("/v1/events/{id}"))
+        .await;
     assert_eq!(status, 403, "{body}");
 }
 
@@ -154,12 +204,20 @@ async fn a_long_poll_answers_when_a_block_lands() {
     assert_eq!(p.events.len(), 1, "{body}");
     assert_eq!(p.events[0].kind, EventType::CouponRedeemed);
     // Nothing follows: a short wait ends empty with the same cursor.
-    let p = page(&t, &key(AUDITOR), &format!("?after={}&wait=1", p.events[0].id)).await;
+    let p = page(
+        &t,
+        &key(AUDITOR),
+        &format!("?after={}&wait=1", p.events[0].id),
+    )
+    .await;
     assert!(p.events.is_empty());
 }
 
 /// Reads SSE messages from `response` until `n` events arrived: (id, type, data).
-async fn sse_events(mut response: reqwest::Response, n: usize) -> Vec<(String, String, LedgerEvent)> {
+async fn sse_events(
+    mut response: reqwest::Response,
+    n: usize,
+) -> Vec<(String, String, LedgerEvent)> {
     let (mut text, mut out) = (String::new(), Vec::new());
     while out.len() < n {
         let chunk = tokio::time::timeout(std::time::Duration::from_secs(30), response.chunk())
@@ -176,7 +234,9 @@ async fn sse_events(mut response: reqwest::Response, n: usize) -> Vec<(String, S
                     .find_map(|l| l.strip_prefix(name))
                     .map(str::to_string)
             };
-            if let (Some(id), Some(kind), Some(data)) = (field("id: "), field("event: "), field("data: ")) {
+            if let (Some(id), Some(kind), Some(data)) =
+                (field("id: "), field("event: "), field("data: "))
+            {
                 out.push((id, kind, serde_json::from_str(&data).unwrap()));
             }
         }
@@ -195,7 +255,10 @@ async fn the_stream_resumes_after_the_last_event_id() {
         let mut request = t
             .http
             .get(format!("{}{path}", t.url))
-            .header(KEY_HEADER, hex::encode(key(AUDITOR).verifying_key().to_bytes()))
+            .header(
+                KEY_HEADER,
+                hex::encode(key(AUDITOR).verifying_key().to_bytes()),
+            )
             .header(TIME_HEADER, time.to_string())
             .header(SIGNATURE_HEADER, signature.to_hex());
         if let Some(last) = last {
@@ -208,12 +271,17 @@ async fn the_stream_resumes_after_the_last_event_id() {
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let first = sse_events(response, 3).await;
     for ((id, kind, event), expected) in first.iter().zip(&everything) {
-        assert_eq!((id, kind.as_str()), (&expected.id.to_string(), expected.kind.name()));
+        assert_eq!(
+            (id, kind.as_str()),
+            (&expected.id.to_string(), expected.kind.name())
+        );
         assert_eq!(event, expected);
     }
     // Reconnect with Last-Event-ID: the stream goes on from the next event, then live.
     let resume = first[2].0.clone();
-    let response = signed("/v1/events/stream?types=coupon.redeemed", Some(&resume)).await.unwrap();
+    let response = signed("/v1/events/stream?types=coupon.redeemed", Some(&resume))
+        .await
+        .unwrap();
     let live = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         t.applied(&key(TERMINAL), redeem(&pool, 0, 1)).await
@@ -234,11 +302,17 @@ async fn a_database_from_before_the_event_log_gets_the_same_events_at_open() {
     let store = t.node.store().clone();
     // Forget the event log as an older cactusd would not have written it, then index again.
     let mut batch = rocksdb::WriteBatch::default();
-    for item in store.db().iterator_cf(store.handle(crate::storage::cf::EVENTS), rocksdb::IteratorMode::Start) {
+    for item in store.db().iterator_cf(
+        store.handle(crate::storage::cf::EVENTS),
+        rocksdb::IteratorMode::Start,
+    ) {
         let (k, _) = item.unwrap();
         batch.delete_cf(store.handle(crate::storage::cf::EVENTS), k);
     }
-    batch.delete_cf(store.handle(crate::storage::cf::META), crate::events::META_EVENTS_INDEXED);
+    batch.delete_cf(
+        store.handle(crate::storage::cf::META),
+        crate::events::META_EVENTS_INDEXED,
+    );
     store.write_synced(batch).unwrap();
     assert!(all(&t, &key(AUDITOR), "", 1_000).await.is_empty());
     store.index_events().unwrap();
