@@ -20,11 +20,27 @@ ensure_pynacl() {
   python3 -c 'import nacl.signing' || { echo "PyNaCl missing: python3 -m pip install --user pynacl" >&2; exit 1; }
 }
 
+# PostgreSQL and psycopg2, for the events-to-postgres example's test
+# (tests/tests/events_to_postgres.rs starts its own PostgreSQL server from Debian's binaries
+# in /usr/lib/postgresql/<version>/bin). psycopg2: Debian's python3-psycopg2; where python3
+# is not Debian's (pyenv), the psycopg2-binary wheel in the user site.
+ensure_postgres() {
+  ensure_apt postgresql python3-psycopg2
+  python3 -c 'import psycopg2' 2>/dev/null && return
+  log "installing psycopg2 (examples/events-to-postgres)"
+  python3 -m pip install --user --quiet psycopg2-binary
+  python3 -c 'import psycopg2' || { echo "psycopg2 missing: apt-get install python3-psycopg2" >&2; exit 1; }
+}
+
 ensure_cargo
 ensure_build_deps
 ensure_components
 ensure_nextest
 ensure_pynacl
+# pdfinfo, pdftotext and pdftoppm parse and rasterize the PDF reports
+# (client/tests/report_pdf.rs).
+ensure_apt poppler-utils
+ensure_postgres
 
 if [ "$quick" -eq 0 ]; then
   log "cargo fmt --check"

@@ -16,6 +16,9 @@
 //!   [`times`] (ISO 8601 dates and durations for people), [`id_prefix`] (ids typed
 //!   shortened, like git).
 //! - [`audit`]: the offline audit of a whole chain.
+//! - [`webhooks`]: webhook endpoints of an org's node, and the receiver's signature check.
+//! - [`report_pdf`]: PDF reports (tables and charts, stamped with the chain state they
+//!   were computed at) for `cactus report --format pdf`.
 //!
 //! ```no_run
 //! use couponcactus_client::{NodeClient, ProofVerifier, TrustAnchor};
@@ -42,6 +45,7 @@ pub use couponcactus_chaincode as chaincode;
 pub use couponcactus_genesis as genesis;
 
 pub mod amounts;
+pub mod analytics;
 pub mod audit;
 pub mod genesis_draft;
 pub mod id_prefix;
@@ -49,11 +53,13 @@ pub mod issuance;
 pub mod keys;
 pub mod node_client;
 pub mod pool_spec;
+pub mod report_pdf;
 pub mod signed_read;
 pub mod times;
 pub mod tx_builder;
 pub mod verify;
 pub mod views;
+pub mod webhooks;
 
 pub use node_client::{NodeClient, NodeClientError, Wait};
 pub use tx_builder::TxBuilder;

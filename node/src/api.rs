@@ -30,6 +30,7 @@
 mod auth;
 mod chain;
 mod error;
+mod events;
 mod extract;
 mod limits;
 mod lookup;
@@ -45,6 +46,7 @@ mod tests;
 pub use auth::{KEY_HEADER, MAX_CLOCK_SKEW_MS, Reader, SIGNATURE_HEADER, TIME_HEADER};
 pub use chain::{BLOCK_RANGE_BYTES, BlockRecord, MAX_BLOCK_RANGE};
 pub use error::{ApiError, ErrorBody, ErrorResponse};
+pub use events::{EventProofView, MAX_EVENTS_WAIT_SECS};
 pub use lookup::MIN_PREFIX_HEX;
 pub use server::{
     HttpLimits, LISTEN_BACKLOG, OTHER_FDS, OVERFLOW_CONNECTIONS, ensure_fd_limit, listen,
@@ -88,6 +90,11 @@ pub struct ApiOptions {
     pub batch_commit_timeout: Duration,
     /// Connection and request-head limits of the server (`[http]` in the config file).
     pub http: HttpLimits,
+    /// The analytics store `GET /v1/analytics/…` reads (`None`: those routes answer 404).
+    pub analytics: Option<Arc<crate::analytics::Analytics>>,
+    /// The webhook service behind `/v1/webhooks` (`None`: those routes answer 503
+    /// `webhooks_off`).
+    pub webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl Default for ApiOptions {
@@ -98,6 +105,8 @@ impl Default for ApiOptions {
             request_timeout: Duration::from_secs(60),
             batch_commit_timeout: Duration::from_secs(30),
             http: HttpLimits::default(),
+            analytics: None,
+            webhooks: None,
         }
     }
 }
@@ -174,10 +183,23 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         .route("/v1/consortium", get(chain::consortium))
         .route("/v1/log/consistency", get(chain::log_consistency))
         .route("/v1/log/entries", get(chain::log_entries))
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/stream", get(events::stream))
+        .route("/v1/events/{id}", get(events::get_event))
+        .route("/v1/analytics/kpis", get(crate::analytics::http::kpis))
+        .route(
+            "/v1/analytics/rejections",
+            get(crate::analytics::http::rejections),
+        )
+        .route(
+            "/v1/analytics/redemptions",
+            get(crate::analytics::http::redemptions),
+        )
         .route("/v1/status", get(chain::status))
         .route("/healthz", get(chain::healthz))
         .route("/metrics", get(chain::metrics))
         .route("/openapi.json", get(openapi_json))
+        .merge(crate::webhooks::api::routes())
         .fallback(fallback)
         .with_state(state)
         // Innermost first: the timeout, then JSON-shaped errors for everything below
@@ -268,6 +290,20 @@ pub async fn serve_with(
         chain::status,
         chain::healthz,
         chain::metrics,
+        crate::webhooks::api::create,
+        crate::webhooks::api::list,
+        crate::webhooks::api::show,
+        crate::webhooks::api::rotate_secret,
+        crate::webhooks::api::disable,
+        crate::webhooks::api::enable,
+        crate::webhooks::api::replay,
+        crate::webhooks::api::deliveries,
+        crate::analytics::http::kpis,
+        crate::analytics::http::rejections,
+        crate::analytics::http::redemptions,
+        events::list,
+        events::get_event,
+        events::stream,
     ),
     components(schemas(ErrorResponse, ErrorBody)),
     modifiers(&SecurityAddon, &LimitsAddon),
@@ -277,6 +313,9 @@ pub async fn serve_with(
         (name = "keys", description = "The key registry: who signs, by org, role and store (org-admin keys public; others to their org, auditors and nodes)"),
         (name = "chain", description = "Blocks, checkpoints and the history log: headers and certificates public, other orgs' txs withheld as leaf hashes"),
         (name = "node", description = "Status, health and metrics"),
+        (name = "webhooks", description = "Webhook endpoints of the node's org (org admins; node-local, never on the chain): register, rotate, disable, replay, delivery log"),
+        (name = "analytics", description = "KPIs, redemptions and rejections from the node's analytics store, stamped with the chain position they were computed at"),
+        (name = "events", description = "Ledger events in log order: pages by cursor, one event with its proof, a resumable server-sent-events stream"),
     )
 )]
 pub struct ApiDoc;

@@ -62,6 +62,9 @@ pub struct NodeConfig {
     /// Limits of the HTTP API server.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Webhook delivery (`[webhooks]`, docs/operations.md).
+    #[serde(default)]
+    pub webhooks: crate::webhooks::WebhookConfig,
 }
 
 fn default_http() -> SocketAddr {
@@ -221,6 +224,10 @@ impl NodeConfig {
             why: e.to_string(),
         })?;
         config.http.check().map_err(|why| ConfigError::Parse {
+            path: path.into(),
+            why,
+        })?;
+        config.webhooks.check().map_err(|why| ConfigError::Parse {
             path: path.into(),
             why,
         })?;

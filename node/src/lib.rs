@@ -6,6 +6,7 @@
 //! [`couponcactus_chaincode::ledger::apply_block`], and persisted in one atomic batch per
 //! block before anyone is told they are committed.
 
+pub mod analytics;
 pub mod api;
 pub mod config;
 pub mod events;
@@ -15,3 +16,4 @@ pub mod node;
 pub mod raft_log;
 pub mod state_sync;
 pub mod storage;
+pub mod webhooks;

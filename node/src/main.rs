@@ -10,6 +10,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use couponcactus_chaincode::tx::{RegisterKeyTx, TxBody, TxKind};
 use couponcactus_genesis::{Genesis, KeyFile};
+use couponcactus_node::analytics::ingest::run_ingester;
+use couponcactus_node::analytics::{Analytics, analytics_path};
 use couponcactus_node::api::{self, ApiOptions};
 use couponcactus_node::config::NodeConfig;
 use couponcactus_node::network::{self, NetworkConfig};
@@ -22,6 +24,7 @@ use devtools::localnet::{self, LocalnetSpec};
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -74,6 +77,10 @@ enum Command {
         #[arg(long)]
         host_template: Option<String>,
     },
+    /// Drop and rebuild the analytics store (`analytics.sqlite`) from the chain's event log.
+    /// Works on a stopped node: with --config FILE, or --data-dir DIR (a dev chain's
+    /// directory, or a node's database directory). Refuses while cactusd runs on it.
+    Reindex,
 }
 
 fn init_tracing(json: bool) {
@@ -119,6 +126,9 @@ async fn main() -> Result<()> {
             return Err(e).context("writing the layout summary");
         }
         return Ok(());
+    }
+    if let Some(Command::Reindex) = &args.command {
+        return reindex(&args);
     }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -229,6 +239,36 @@ async fn main() -> Result<()> {
         peering,
     )?;
 
+    let analytics_file = if dev.is_some() {
+        analytics_path(&args.data_dir)
+    } else {
+        analytics_path(&db_dir)
+    };
+    let analytics = Arc::new(
+        Analytics::open(&analytics_file)
+            .with_context(|| format!("opening {}", analytics_file.display()))?,
+    );
+    api_options.analytics = Some(analytics.clone());
+    let (stop_ingester, ingester_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ingester = tokio::spawn(run_ingester(
+        analytics,
+        node.store().clone(),
+        node.events_tip().subscribe(),
+        async move {
+            let _ = ingester_stopped.await;
+        },
+    ));
+
+    let webhooks = start_webhooks(
+        &args,
+        &node,
+        if dev.is_some() {
+            &args.data_dir
+        } else {
+            &db_dir
+        },
+    )?;
+    api_options.webhooks = webhooks.as_ref().map(|(hooks, _, _)| hooks.clone());
     let listener = api::listen(http_addr).with_context(|| format!("binding {http_addr}"))?;
     let bound = listener.local_addr()?;
     info!(chain = %genesis.initial.chain_id, genesis = %genesis.hash(), http = %bound, "cactusd started");
@@ -259,12 +299,94 @@ async fn main() -> Result<()> {
         info!("shutting down");
     };
     api::serve_with(listener, node.clone(), metrics, api_options, shutdown).await?;
+    if let Some((_, stop, task)) = webhooks {
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+    let _ = stop_ingester.send(());
+    let _ = ingester.await;
     node.shutdown();
     match consensus.join() {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => bail!("consensus loop failed: {e}"),
         Err(_) => bail!("consensus thread panicked"),
     }
+}
+
+/// The webhook service and its dispatcher task (`[webhooks]` of the config file; defaults
+/// with `--dev`), in `<dir>/webhooks.sqlite`; `None` when disabled.
+type WebhookTask = (
+    couponcactus_node::webhooks::Webhooks,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+fn start_webhooks(
+    args: &Args,
+    node: &NodeHandle,
+    dir: &std::path::Path,
+) -> Result<Option<WebhookTask>> {
+    use couponcactus_node::webhooks::{self, WebhookConfig, Webhooks};
+    let config = match &args.config {
+        Some(path) if !args.dev => NodeConfig::load(path)?.webhooks,
+        // A dev chain is local: receivers on 127.0.0.1 are what its user runs.
+        _ => WebhookConfig {
+            allow_private_targets: true,
+            ..WebhookConfig::default()
+        },
+    };
+    let Some(org) = webhooks::node_org(node, node.status().node_id) else {
+        warn!("webhooks off: this node is not (yet) in the consortium, so it has no org");
+        return Ok(None);
+    };
+    if !config.enabled {
+        return Ok(None);
+    }
+    let hooks = Webhooks::open(dir, node.clone(), org, config)
+        .with_context(|| format!("opening {}", dir.join(webhooks::STORE_FILE).display()))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn({
+        let hooks = hooks.clone();
+        async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(e) = webhooks::dispatch::run(hooks, shutdown).await {
+                tracing::error!(error = %e, "the webhook dispatcher stopped");
+            }
+        }
+    });
+    Ok(Some((hooks, stop, task)))
+}
+
+/// `cactusd reindex`: rebuilds the analytics store of a stopped node.
+fn reindex(args: &Args) -> Result<()> {
+    let (db_dir, file) = if let Some(path) = &args.config {
+        let config = NodeConfig::load(path)?;
+        let file = analytics_path(&config.data_dir);
+        (config.data_dir, file)
+    } else {
+        let dev = DevLayout {
+            dir: args.data_dir.clone(),
+        };
+        if dev.db().is_dir() {
+            (dev.db(), analytics_path(&args.data_dir))
+        } else {
+            (args.data_dir.clone(), analytics_path(&args.data_dir))
+        }
+    };
+    let started = std::time::Instant::now();
+    let summary = couponcactus_node::analytics::ingest::reindex(&db_dir, &file)
+        .with_context(|| format!("reindexing {}", file.display()))?;
+    println!(
+        "rebuilt {} from {}: {} events up to height {} in {:.1} s",
+        file.display(),
+        db_dir.display(),
+        summary.events,
+        summary.height,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Seeds the local consortium's demo data once a leader is known (retrying while the

@@ -28,6 +28,7 @@ pub mod cluster;
 pub mod fixtures;
 pub mod localnet;
 pub mod node;
+pub mod postgres;
 pub mod python;
 pub mod views;
 

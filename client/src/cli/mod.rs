@@ -11,6 +11,7 @@ pub mod bench;
 mod codes;
 mod context;
 mod coupons;
+mod events;
 mod genesis;
 pub mod governance;
 mod keys;
@@ -18,6 +19,8 @@ pub mod output;
 mod pool;
 mod prechecks;
 mod reads;
+pub mod report;
+mod webhooks;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -130,6 +133,14 @@ pub enum Command {
     Tx(reads::TxArgs),
     /// A block (its hash and roots checked locally).
     Block(reads::BlockArgs),
+    /// The ledger's events (allocations, redemptions, rejections, …) in log order; `list
+    /// --follow` keeps reading, `show` checks one against the chain.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// Webhook endpoints of your org's node (org admins): add, list, rotate-secret,
+    /// disable, enable, replay, deliveries; `verify` checks a delivery you received.
+    #[command(subcommand)]
+    Webhooks(webhooks::WebhooksCommand),
     /// The node's status.
     Status,
     /// Verify the chain offline, or fetch and check single proofs for third parties.
@@ -143,6 +154,10 @@ pub enum Command {
     /// audit (committed tx/s and latency percentiles; --json for scripts).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Analytics reports (KPIs, redemptions, rejections) as a table, CSV, JSON or a PDF
+    /// stamped with the height, state root and certificate they were computed at.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
 }
 
 /// Runs a parsed command line.
@@ -174,10 +189,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Token(a) => reads::token(&ctx, a).await,
         Command::Tx(a) => reads::tx(&ctx, a).await,
         Command::Block(a) => reads::block(&ctx, a).await,
+        Command::Events(c) => events::run(&ctx, c).await,
+        Command::Webhooks(c) => webhooks::run(&ctx, c).await,
         Command::Status => reads::status(&ctx).await,
         Command::Audit(c) => audit::run(&ctx, c).await,
         Command::Governance(c) => governance::run(&ctx, c).await,
         Command::Bench(c) => bench::run(&ctx, c).await,
+        Command::Report(c) => report::run(&ctx, c).await,
     }
 }
 

@@ -51,7 +51,7 @@ pub struct EventsQuery {
     /// Only events of this pool (its id).
     pub pool: Option<String>,
     /// Most events to return (1–1,000, default 100).
-    pub limit: Option<usize>,
+    pub limit: Option<u64>,
     /// When no event follows the cursor, wait up to this many seconds (≤ 30) for one
     /// (long poll); default 0: answer at once, possibly empty.
     pub wait: Option<u64>,
@@ -156,7 +156,7 @@ pub(crate) async fn list(
 ) -> Result<Json<EventsPage>, ApiError> {
     let after = parse_cursor(query.after.as_deref())?;
     let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_EVENTS_PAGE).contains(&limit) {
+    if !(1..=MAX_EVENTS_PAGE as u64).contains(&limit) {
         return Err(ApiError::InvalidInput(format!(
             "limit must be 1 to {MAX_EVENTS_PAGE}, got {limit}"
         )));
@@ -167,6 +167,7 @@ pub(crate) async fn list(
             "wait must be at most {MAX_EVENTS_WAIT_SECS} seconds, got {wait}"
         )));
     }
+    let limit = limit as usize;
     let filter = Filter::parse(&query, reader)?;
     let mut rx = state.node.events_tip().subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);

@@ -520,6 +520,12 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
         mempool: Default::default(),
         raft: Default::default(),
         http: Default::default(),
+        // A local consortium's webhook receivers run on this machine (the quick start's
+        // receiver listens on 127.0.0.1): the SSRF guard would refuse them.
+        webhooks: couponcactus_node::webhooks::WebhookConfig {
+            allow_private_targets: true,
+            ..Default::default()
+        },
     };
     let body = toml::to_string_pretty(&config).expect("a node configuration serializes to TOML");
     format!(
