@@ -104,18 +104,37 @@ fn add(into: &mut Sums, s: Sums) {
     into.discount = into.discount.saturating_add(s.discount);
 }
 
-const UPSERT_ROLLUP: &str = "INSERT INTO rollup (hour, org, pool, store, channel, terminal, \
-    signer_org, kind, reason, currency, n, gross, eligible, discount) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
-    ON CONFLICT (org, pool, hour, store, channel, terminal, signer_org, kind, reason, currency) \
-    DO UPDATE SET n = n + excluded.n, gross = gross + excluded.gross, \
-    eligible = eligible + excluded.eligible, discount = discount + excluded.discount";
+/// The upsert of one row into rollup table `table` (`rollup` or `rollup_day`).
+fn upsert_rollup(table: &str) -> String {
+    format!(
+        "INSERT INTO {table} (hour, org, pool, store, channel, terminal, \
+         signer_org, kind, reason, currency, n, gross, eligible, discount) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         ON CONFLICT (org, pool, hour, store, channel, terminal, signer_org, kind, reason, \
+         currency) DO UPDATE SET n = n + excluded.n, gross = gross + excluded.gross, \
+         eligible = eligible + excluded.eligible, discount = discount + excluded.discount"
+    )
+}
+
+/// The daily rollup's key of an hourly row: its day's first hour, without store, channel
+/// and terminal. Queries that need none of those (and no hours) read `rollup_day`, which
+/// holds a row per org, pool, day and kind however many terminals the traffic spreads over.
+fn daily(k: &RollupKey) -> RollupKey {
+    RollupKey {
+        hour: k.hour - k.hour % 24,
+        store: String::new(),
+        channel: String::new(),
+        terminal: String::new(),
+        ..k.clone()
+    }
+}
 
 fn write_rollups(
     tx: &Transaction<'_>,
+    table: &str,
     rows: HashMap<RollupKey, Sums>,
 ) -> Result<(), AnalyticsError> {
-    let mut stmt = tx.prepare_cached(UPSERT_ROLLUP)?;
+    let mut stmt = tx.prepare_cached(&upsert_rollup(table))?;
     for (k, s) in rows {
         stmt.execute(params![
             sql_int(k.hour, "hour")?,
@@ -212,8 +231,13 @@ impl Analytics {
             let (k, s) = rollup_of(e);
             add(rows.entry(k).or_default(), s);
         }
+        let mut days: HashMap<RollupKey, Sums> = HashMap::new();
+        for (k, s) in &rows {
+            add(days.entry(daily(k)).or_default(), *s);
+        }
         let tx = conn.transaction()?;
-        write_rollups(&tx, rows)?;
+        write_rollups(&tx, "rollup", rows)?;
+        write_rollups(&tx, "rollup_day", days)?;
         write_facts(&tx, &fresh)?;
         let to = Position {
             height: height.max(at.height),

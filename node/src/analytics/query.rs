@@ -367,6 +367,27 @@ fn select_cols(req: &Request) -> String {
 
 type GroupKey = (Vec<String>, Option<String>);
 
+/// One day, ms.
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+/// The coarsest rollup that answers `req`: `rollup_day` when it needs no hours (period,
+/// range ends on whole days) and no store, channel or terminal (filter or grouping); else
+/// the hourly `rollup`. Both hold the same sums (`ingest::daily`).
+fn rollup_table(req: &Request) -> &'static str {
+    const FINE: [Dim; 3] = [Dim::Store, Dim::Channel, Dim::Terminal];
+    let needs_fine = req
+        .group_by
+        .iter()
+        .chain(req.filters.iter().map(|(d, _)| d))
+        .any(|d| FINE.contains(d));
+    let on_days = |t: Option<u64>| t.is_none_or(|ms| ms.is_multiple_of(DAY_MS));
+    if req.period == Period::Hour || needs_fine || !on_days(req.from_ms) || !on_days(req.to_ms) {
+        "rollup"
+    } else {
+        "rollup_day"
+    }
+}
+
 /// The KPI rows of `req` in `scope`.
 fn kpi_rows(
     conn: &Connection,
@@ -385,8 +406,9 @@ fn kpi_rows(
     let sql = format!(
         "SELECT {}, kind, currency, SUM(n), SUM(gross), SUM(discount), \
          SUM(CASE WHEN signer_org <> org THEN n ELSE 0 END) \
-         FROM rollup WHERE {} GROUP BY {}, kind, currency",
+         FROM {} WHERE {} GROUP BY {}, kind, currency",
         select_cols(req),
+        rollup_table(req),
         w.sql(),
         group_cols(req)
     );
@@ -437,8 +459,9 @@ fn partner_rows(
     w.filters(req, &ALL_FILTERS);
     w.hours(req);
     let sql = format!(
-        "SELECT org, signer_org, currency, SUM(n), SUM(discount), SUM(gross) FROM rollup \
+        "SELECT org, signer_org, currency, SUM(n), SUM(discount), SUM(gross) FROM {} \
          WHERE {} GROUP BY org, signer_org, currency ORDER BY org, signer_org, currency",
+        rollup_table(req),
         w.sql()
     );
     let mut stmt = conn.prepare_cached(&sql)?;
@@ -473,7 +496,12 @@ fn budget_rows(
         w.push("hour < ?", [Value::Integer((t / HOUR_MS) as i64)]);
     }
     let sql = format!(
-        "SELECT pool, kind, SUM(n) FROM rollup WHERE {} GROUP BY pool, kind LIMIT {}",
+        "SELECT pool, kind, SUM(n) FROM {} WHERE {} GROUP BY pool, kind LIMIT {}",
+        if req.to_ms.is_none_or(|t| t.is_multiple_of(DAY_MS)) {
+            "rollup_day"
+        } else {
+            "rollup"
+        },
         w.sql(),
         3 * MAX_ROWS + 1
     );
@@ -527,8 +555,9 @@ fn rejection_rows(
     w.filters(req, &ALL_FILTERS);
     w.hours(req);
     let sql = format!(
-        "SELECT {}, reason, SUM(n) FROM rollup WHERE {} GROUP BY {}, reason LIMIT {}",
+        "SELECT {}, reason, SUM(n) FROM {} WHERE {} GROUP BY {}, reason LIMIT {}",
         select_cols(req),
+        rollup_table(req),
         w.sql(),
         group_cols(req),
         MAX_ROWS + 1
@@ -557,7 +586,6 @@ fn redemption_rows(
     scope: &Scope,
 ) -> Result<Vec<RedemptionRow>, AnalyticsError> {
     let mut w = Where::default();
-    w.scope(scope, false);
     w.filters(req, &ALL_FILTERS);
     if let Some(f) = req.from_ms {
         w.push("time_ms >= ?", [Value::Integer(f as i64)]);
@@ -574,13 +602,36 @@ fn redemption_rows(
             ],
         );
     }
-    let sql = format!(
-        "SELECT log_index, idx, height, time_ms, tx_id, org, pool, token, store, channel, \
-         terminal, signer_org, currency, order_total, eligible, discount, rolled_back_height \
-         FROM redemptions WHERE {} ORDER BY log_index, idx LIMIT {}",
-        w.sql(),
-        req.limit
-    );
+    let columns = "log_index, idx, height, time_ms, tx_id, org, pool, token, store, channel, \
+         terminal, signer_org, currency, order_total, eligible, discount, rolled_back_height";
+    // An org's rows are those of its pools plus the partner redemptions its keys made: two
+    // halves, each walked in log order along its own index (`org, log_index` and
+    // `signer_org, log_index`), merged; an `org = ? OR signer_org = ?` filter would scan.
+    let sql = match scope {
+        Scope::All => format!(
+            "SELECT {columns} FROM redemptions WHERE {} ORDER BY log_index, idx LIMIT {}",
+            w.sql(),
+            req.limit
+        ),
+        Scope::Org(org) => {
+            let rest = w.sql();
+            let mut values = vec![Value::Text(org.clone())];
+            values.extend(w.values.iter().cloned());
+            values.extend([Value::Text(org.clone()), Value::Text(org.clone())]);
+            values.extend(w.values.iter().cloned());
+            w.values = values;
+            format!(
+                "SELECT {columns} FROM (\
+                 SELECT * FROM (SELECT {columns} FROM redemptions WHERE org = ? AND {rest} \
+                 ORDER BY log_index, idx LIMIT {n}) \
+                 UNION ALL \
+                 SELECT * FROM (SELECT {columns} FROM redemptions \
+                 WHERE signer_org = ? AND org <> ? AND {rest} ORDER BY log_index, idx LIMIT {n})\
+                 ) ORDER BY log_index, idx LIMIT {n}",
+                n = req.limit
+            )
+        }
+    };
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params_from_iter(w.values.iter()), |r| {
         let id = EventId {

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::Path;
 
 /// Schema version; a store of another version is rebuilt (`cactusd reindex`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const DDL: &str = "
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
@@ -29,6 +29,16 @@ CREATE TABLE IF NOT EXISTS rollup (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rollup_signer ON rollup (signer_org, hour);
 CREATE INDEX IF NOT EXISTS rollup_hour ON rollup (hour);
+CREATE TABLE IF NOT EXISTS rollup_day (
+    hour INTEGER NOT NULL, org TEXT NOT NULL, pool TEXT NOT NULL, store TEXT NOT NULL,
+    channel TEXT NOT NULL, terminal TEXT NOT NULL, signer_org TEXT NOT NULL,
+    kind TEXT NOT NULL, reason TEXT NOT NULL, currency TEXT NOT NULL,
+    n INTEGER NOT NULL, gross INTEGER NOT NULL, eligible INTEGER NOT NULL,
+    discount INTEGER NOT NULL,
+    PRIMARY KEY (org, pool, hour, store, channel, terminal, signer_org, kind, reason, currency)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rollup_day_signer ON rollup_day (signer_org, hour);
+CREATE INDEX IF NOT EXISTS rollup_day_hour ON rollup_day (hour);
 CREATE TABLE IF NOT EXISTS redemptions (
     log_index INTEGER NOT NULL, idx INTEGER NOT NULL, height INTEGER NOT NULL,
     time_ms INTEGER NOT NULL, tx_id TEXT NOT NULL, org TEXT NOT NULL, pool TEXT NOT NULL,
@@ -37,8 +47,8 @@ CREATE TABLE IF NOT EXISTS redemptions (
     eligible INTEGER NOT NULL, discount INTEGER NOT NULL, rolled_back_height INTEGER,
     PRIMARY KEY (log_index, idx)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS redemptions_org ON redemptions (org, time_ms);
-CREATE INDEX IF NOT EXISTS redemptions_signer ON redemptions (signer_org, time_ms);
+CREATE INDEX IF NOT EXISTS redemptions_org ON redemptions (org, log_index, idx);
+CREATE INDEX IF NOT EXISTS redemptions_signer ON redemptions (signer_org, log_index, idx);
 CREATE INDEX IF NOT EXISTS redemptions_pool ON redemptions (pool, time_ms);
 CREATE INDEX IF NOT EXISTS redemptions_time ON redemptions (time_ms);
 CREATE INDEX IF NOT EXISTS redemptions_tx ON redemptions (tx_id);
@@ -62,10 +72,23 @@ pub fn open(path: &Path) -> Result<Connection, AnalyticsError> {
         }
         Some(SCHEMA_VERSION) => {}
         Some(other) => {
-            return Err(AnalyticsError::Invalid(format!(
-                "analytics store {} has schema version {other}, this cactusd writes {SCHEMA_VERSION}: run `cactusd reindex`",
-                path.display()
-            )));
+            // The store is derived data: one of another layout is rebuilt from the event
+            // log (the ingester starts again from the first event).
+            tracing::warn!(
+                store = %path.display(),
+                found = other,
+                expected = SCHEMA_VERSION,
+                "analytics store has another schema version: rebuilding it from the event log"
+            );
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS rollup; DROP TABLE IF EXISTS rollup_day; \
+                 DROP TABLE IF EXISTS redemptions; DELETE FROM meta;",
+            )?;
+            conn.execute_batch(DDL)?;
+            conn.execute(
+                "INSERT INTO meta (k, v) VALUES ('version', ?1)",
+                [SCHEMA_VERSION],
+            )?;
         }
     }
     Ok(conn)

@@ -27,7 +27,7 @@ use couponcactus_chaincode::block::WithheldTx;
 use couponcactus_chaincode::execute::TxResult;
 use couponcactus_chaincode::ids::{Hash32, OrgId, PoolId, PublicKey};
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
-use couponcactus_chaincode::tx::{RedeemTarget, SignedTx, TxKind};
+use couponcactus_chaincode::tx::{SignedTx, TxKind};
 use couponcactus_chaincode::types::Role;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -156,32 +156,9 @@ impl<'a> Audience<'a> {
         Ok(owner)
     }
 
-    /// The pool a tx acts on, if any.
+    /// The pool a tx acts on, if any (the chaincode's rule, shared with event derivation).
     fn pool_of(&self, tx: &SignedTx) -> Result<Option<PoolId>, ApiError> {
-        Ok(match &tx.body.kind {
-            TxKind::CreatePool(t) => Some(t.pool.clone()),
-            TxKind::UpdatePool(t) => Some(t.pool.clone()),
-            TxKind::TransitionPool(t) => Some(t.pool.clone()),
-            TxKind::IssueCodes(t) => Some(t.pool.clone()),
-            TxKind::Allocate(t) => Some(t.pool.clone()),
-            TxKind::RevokeToken(t) => Some(t.token.pool.clone()),
-            TxKind::TransferToken(t) => Some(t.token.pool.clone()),
-            TxKind::Redeem(t) => match &t.target {
-                RedeemTarget::Token(token) => Some(token.pool.clone()),
-                RedeemTarget::Code(hash) => match self.store.get(&StateKey::Code(*hash))? {
-                    Some(StateValue::Code(entry)) => Some(entry.pool),
-                    _ => None,
-                },
-            },
-            TxKind::Rollback(t) => match self.store.get(&StateKey::Redemption(t.redemption))? {
-                Some(StateValue::Redemption(r)) => Some(r.pool),
-                _ => None,
-            },
-            TxKind::RegisterKey(_)
-            | TxKind::RevokeKey(_)
-            | TxKind::ProposeGovernance(_)
-            | TxKind::ApproveGovernance(_) => None,
-        })
+        Ok(couponcactus_chaincode::events::tx_pool(self.store, tx)?)
     }
 }
 
