@@ -588,7 +588,14 @@ fn redemption_rows(
     let mut w = Where::default();
     w.filters(req, &ALL_FILTERS);
     if let Some(f) = req.from_ms {
-        w.push("time_ms >= ?", [Value::Integer(f as i64)]);
+        // Block time never decreases along the log, so the range's first redemption (one
+        // seek on the time index) bounds `log_index`, and each org half starts its index
+        // walk there instead of at the org's first row.
+        w.push(
+            "time_ms >= ? AND log_index >= coalesce((SELECT log_index FROM redemptions \
+             WHERE time_ms >= ? ORDER BY time_ms, log_index LIMIT 1), 9223372036854775807)",
+            [Value::Integer(f as i64), Value::Integer(f as i64)],
+        );
     }
     if let Some(t) = req.to_ms {
         w.push("time_ms < ?", [Value::Integer(t as i64)]);
