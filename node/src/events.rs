@@ -128,19 +128,19 @@ impl Store {
                 why: e.to_string(),
             }
         })?;
-        for key in Sequences::entities(&events) {
-            if let std::collections::btree_map::Entry::Vacant(slot) = pending.0.entry(key) {
-                let last = self.last_seq(slot.key())?;
-                slot.insert(last);
+        // The counters this block advances: loaded (from `pending` or the store), advanced
+        // by `assign`, and written back; no other counter changes.
+        let advanced = Sequences::entities(&events);
+        for key in &advanced {
+            if !pending.0.contains_key(key) {
+                let last = self.last_seq(key)?;
+                pending.0.insert(key.clone(), last);
             }
         }
-        let before_assign = pending.clone();
         pending.assign(&mut events);
         let handle = self.handle(cf::EVENTS);
-        for (key, last) in &pending.0 {
-            if before_assign.0.get(key) != Some(last) {
-                batch.put_cf(handle, seq_key(key), last.to_be_bytes());
-            }
+        for key in &advanced {
+            batch.put_cf(handle, seq_key(key), pending.0[key].to_be_bytes());
         }
         let mut by_entry: BTreeMap<u64, Vec<LedgerEvent>> = BTreeMap::new();
         for e in events {
