@@ -92,9 +92,9 @@ pub struct ApiOptions {
     pub http: HttpLimits,
     /// The analytics store `GET /v1/analytics/…` reads (`None`: those routes answer 404).
     pub analytics: Option<Arc<crate::analytics::Analytics>>,
-    /// The webhook service behind `/v1/webhooks` (`None`: those routes answer 503
-    /// `webhooks_off`).
-    pub webhooks: Option<crate::webhooks::Webhooks>,
+    /// The webhook service behind `/v1/webhooks` (empty: those routes answer 503
+    /// `webhooks_off`; cactusd fills it once the node knows its org).
+    pub webhooks: crate::webhooks::WebhookSlot,
 }
 
 impl Default for ApiOptions {
@@ -106,7 +106,7 @@ impl Default for ApiOptions {
             batch_commit_timeout: Duration::from_secs(30),
             http: HttpLimits::default(),
             analytics: None,
-            webhooks: None,
+            webhooks: crate::webhooks::WebhookSlot::default(),
         }
     }
 }

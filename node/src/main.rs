@@ -268,7 +268,9 @@ async fn main() -> Result<()> {
             &db_dir
         },
     )?;
-    api_options.webhooks = webhooks.as_ref().map(|(hooks, _, _)| hooks.clone());
+    if let Some((slot, _, _)) = &webhooks {
+        api_options.webhooks = slot.clone();
+    }
     let listener = api::listen(http_addr).with_context(|| format!("binding {http_addr}"))?;
     let bound = listener.local_addr()?;
     info!(chain = %genesis.initial.chain_id, genesis = %genesis.hash(), http = %bound, "cactusd started");
@@ -313,20 +315,23 @@ async fn main() -> Result<()> {
     }
 }
 
-/// The webhook service and its dispatcher task (`[webhooks]` of the config file; defaults
-/// with `--dev`), in `<dir>/webhooks.sqlite`; `None` when disabled.
+/// The webhook service's slot and its dispatcher task (`[webhooks]` of the config file;
+/// defaults with `--dev`), in `<dir>/webhooks.sqlite`; `None` when disabled.
 type WebhookTask = (
-    couponcactus_node::webhooks::Webhooks,
+    couponcactus_node::webhooks::WebhookSlot,
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 );
 
+/// Opens the webhook service now when the node knows its org (an error here stops the
+/// start), or else once it joins the consortium (the slot stays empty until then and the
+/// webhook routes answer 503 `webhooks_off`); then runs the dispatcher until stopped.
 fn start_webhooks(
     args: &Args,
     node: &NodeHandle,
     dir: &std::path::Path,
 ) -> Result<Option<WebhookTask>> {
-    use couponcactus_node::webhooks::{self, WebhookConfig, Webhooks};
+    use couponcactus_node::webhooks::{self, WebhookConfig, WebhookSlot, Webhooks};
     let config = match &args.config {
         Some(path) if !args.dev => NodeConfig::load(path)?.webhooks,
         // A dev chain is local: receivers on 127.0.0.1 are what its user runs.
@@ -335,19 +340,54 @@ fn start_webhooks(
             ..WebhookConfig::default()
         },
     };
-    let Some(org) = webhooks::node_org(node, node.status().node_id) else {
-        warn!("webhooks off: this node is not (yet) in the consortium, so it has no org");
-        return Ok(None);
-    };
     if !config.enabled {
         return Ok(None);
     }
-    let hooks = Webhooks::open(dir, node.clone(), org, config)
-        .with_context(|| format!("opening {}", dir.join(webhooks::STORE_FILE).display()))?;
+    let node_id = node.status().node_id;
+    let open = {
+        let (node, dir) = (node.clone(), dir.to_path_buf());
+        move |org| Webhooks::open(&dir, node, org, config)
+    };
+    let slot = WebhookSlot::default();
+    let mut pending = None;
+    match webhooks::node_org(node, node_id) {
+        Some(org) => {
+            let hooks = open(org)
+                .with_context(|| format!("opening {}", dir.join(webhooks::STORE_FILE).display()))?;
+            let _ = slot.set(hooks);
+        }
+        None => {
+            warn!("webhooks wait: this node is not yet in the consortium, so it has no org");
+            pending = Some(open);
+        }
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn({
-        let hooks = hooks.clone();
+        let (slot, node) = (slot.clone(), node.clone());
         async move {
+            let mut stopped = stopped;
+            if let Some(open) = pending {
+                let Some(org) = webhooks::wait_for_org(&node, node_id, async {
+                    let _ = (&mut stopped).await;
+                })
+                .await
+                else {
+                    return;
+                };
+                match open(org.clone()) {
+                    Ok(hooks) => {
+                        info!(%org, "webhooks on: this node joined the consortium");
+                        let _ = slot.set(hooks);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "webhooks off: opening the store failed");
+                        return;
+                    }
+                }
+            }
+            let Some(hooks) = slot.get().cloned() else {
+                return;
+            };
             let shutdown = async move {
                 let _ = stopped.await;
             };
@@ -356,7 +396,7 @@ fn start_webhooks(
             }
         }
     });
-    Ok(Some((hooks, stop, task)))
+    Ok(Some((slot, stop, task)))
 }
 
 /// `cactusd reindex`: rebuilds the analytics store of a stopped node.

@@ -610,6 +610,14 @@ fn a_fourth_node_joins_by_governance_then_leaves() {
         assert!(!s.learners.contains(&four), "node {}", s.node_id);
     }
 
+    // Outside the consortium the node has no org, so its webhook service waits (503).
+    let admin = cluster.org(1).admin.clone();
+    cluster
+        .node(four)
+        .client()
+        .get_signed(&admin, "/v1/webhooks/endpoints")
+        .expect_error(503, "webhooks_off");
+
     cluster.propose_add_node(four);
     // The leader adds it as a learner, then promotes it once it caught up.
     let mut saw_learner = false;
@@ -633,6 +641,17 @@ fn a_fourth_node_joins_by_governance_then_leaves() {
     cluster.wait_for_voters(&[1, 2, 3, 4]);
     let joined = cluster.assert_converged();
     assert_eq!(cluster.node(four).status().state_root, joined.state_root);
+    // Admitted, it learns its org (org 1) and turns its webhooks on without a restart.
+    cluster.wait_for("node 4's webhook service", || {
+        let reply = cluster
+            .node(four)
+            .client()
+            .get_signed(&admin, "/v1/webhooks/endpoints");
+        match reply.status {
+            200 => Ok(()),
+            _ => Err(format!("{}: {}", reply.status, reply.body)),
+        }
+    });
 
     // Kill one of the old followers: 3 of 4 voters remain, so commits need node 4's vote.
     let victim = cluster

@@ -15,7 +15,7 @@ use crate::storage::Store;
 use couponcactus_chaincode::events::{EventDetail, EventType, LedgerEvent};
 use couponcactus_chaincode::execute::Event;
 use rusqlite::{Transaction, params};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,12 +27,13 @@ pub const INGEST_BATCH_EVENTS: usize = 50_000;
 /// Milliseconds in a rollup bucket.
 pub const HOUR_MS: u64 = 3_600_000;
 
-/// The dimensions of a rollup row.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// The dimensions of a rollup row, in the order of the tables' primary key: rows are
+/// upserted in key order, so consecutive upserts touch neighbouring B-tree pages.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct RollupKey {
-    hour: u64,
     org: String,
     pool: String,
+    hour: u64,
     store: String,
     channel: String,
     terminal: String,
@@ -129,10 +130,18 @@ fn daily(k: &RollupKey) -> RollupKey {
     }
 }
 
+/// The org-level daily key of a daily row: without the pool.
+fn org_daily(day: &RollupKey) -> RollupKey {
+    RollupKey {
+        pool: String::new(),
+        ..day.clone()
+    }
+}
+
 fn write_rollups(
     tx: &Transaction<'_>,
     table: &str,
-    rows: HashMap<RollupKey, Sums>,
+    rows: BTreeMap<RollupKey, Sums>,
 ) -> Result<(), AnalyticsError> {
     let mut stmt = tx.prepare_cached(&upsert_rollup(table))?;
     for (k, s) in rows {
@@ -157,17 +166,30 @@ fn write_rollups(
 }
 
 const INSERT_REDEMPTION: &str = "INSERT OR IGNORE INTO redemptions (log_index, idx, height, \
-    time_ms, tx_id, org, pool, token, store, channel, terminal, signer_org, currency, \
+    time_ms, tx_id, tx_key, org, pool, token, store, channel, terminal, signer_org, currency, \
     order_total, eligible, discount) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 const MARK_ROLLBACK: &str = "UPDATE redemptions SET rolled_back_height = ?1 \
-    WHERE tx_id = ?2 AND rolled_back_height IS NULL";
+    WHERE tx_key = ?2 AND tx_id = ?3 AND rolled_back_height IS NULL";
+
+/// The first redemption of an hour (rows arrive in log order, so the first insert wins).
+const FIRST_OF_HOUR: &str =
+    "INSERT INTO redemption_hours (hour, log_index) VALUES (?1, ?2) ON CONFLICT (hour) DO NOTHING";
+
+/// The `tx_key` column: the tx id's first 8 bytes as a (signed) integer.
+fn tx_key(id: &couponcactus_chaincode::ids::TxId) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&id.0[..8]);
+    i64::from_le_bytes(b)
+}
 
 /// Redemption rows and rollback marks, in event order.
 fn write_facts(tx: &Transaction<'_>, events: &[&LedgerEvent]) -> Result<(), AnalyticsError> {
     let mut insert = tx.prepare_cached(INSERT_REDEMPTION)?;
     let mut mark = tx.prepare_cached(MARK_ROLLBACK)?;
+    let mut first = tx.prepare_cached(FIRST_OF_HOUR)?;
+    let mut hour = None;
     for e in events {
         let EventDetail::Applied { event } = &e.detail else {
             continue;
@@ -175,12 +197,20 @@ fn write_facts(tx: &Transaction<'_>, events: &[&LedgerEvent]) -> Result<(), Anal
         match event {
             Event::Redeemed { redemption, .. } => {
                 let a = e.amounts.as_ref();
+                if hour != Some(e.time_ms / HOUR_MS) {
+                    hour = Some(e.time_ms / HOUR_MS);
+                    first.execute(params![
+                        sql_int(e.time_ms / HOUR_MS, "hour")?,
+                        sql_int(e.log_index, "log index")?
+                    ])?;
+                }
                 insert.execute(params![
                     sql_int(e.log_index, "log index")?,
                     i64::from(e.id.index),
                     sql_int(e.height, "height")?,
                     sql_int(e.time_ms, "time")?,
                     redemption.to_hex(),
+                    tx_key(redemption),
                     text(&e.org),
                     text(&e.pool),
                     e.token.as_ref().map(ToString::to_string),
@@ -197,7 +227,11 @@ fn write_facts(tx: &Transaction<'_>, events: &[&LedgerEvent]) -> Result<(), Anal
                 ])?;
             }
             Event::RolledBack { redemption, .. } => {
-                mark.execute(params![sql_int(e.height, "height")?, redemption.to_hex()])?;
+                mark.execute(params![
+                    sql_int(e.height, "height")?,
+                    tx_key(redemption),
+                    redemption.to_hex()
+                ])?;
             }
             _ => {}
         }
@@ -226,18 +260,22 @@ impl Analytics {
         if fresh.is_empty() && height <= at.height {
             return Ok(0);
         }
-        let mut rows: HashMap<RollupKey, Sums> = HashMap::new();
+        let mut rows: BTreeMap<RollupKey, Sums> = BTreeMap::new();
         for e in &fresh {
             let (k, s) = rollup_of(e);
             add(rows.entry(k).or_default(), s);
         }
-        let mut days: HashMap<RollupKey, Sums> = HashMap::new();
+        let mut days: BTreeMap<RollupKey, Sums> = BTreeMap::new();
+        let mut org_days: BTreeMap<RollupKey, Sums> = BTreeMap::new();
         for (k, s) in &rows {
-            add(days.entry(daily(k)).or_default(), *s);
+            let day = daily(k);
+            add(org_days.entry(org_daily(&day)).or_default(), *s);
+            add(days.entry(day).or_default(), *s);
         }
         let tx = conn.transaction()?;
         write_rollups(&tx, "rollup", rows)?;
         write_rollups(&tx, "rollup_day", days)?;
+        write_rollups(&tx, "rollup_org_day", org_days)?;
         write_facts(&tx, &fresh)?;
         let to = Position {
             height: height.max(at.height),

@@ -370,21 +370,25 @@ type GroupKey = (Vec<String>, Option<String>);
 /// One day, ms.
 const DAY_MS: u64 = 24 * HOUR_MS;
 
-/// The coarsest rollup that answers `req`: `rollup_day` when it needs no hours (period,
-/// range ends on whole days) and no store, channel or terminal (filter or grouping); else
-/// the hourly `rollup`. Both hold the same sums (`ingest::daily`).
+/// The coarsest rollup that answers `req`: when it needs no hours (period, range ends on
+/// whole days) and no store, channel or terminal (filter or grouping), `rollup_org_day`
+/// if it needs no pool either, else `rollup_day`; otherwise the hourly `rollup`. All hold
+/// the same sums (`ingest::daily`, `ingest::org_daily`).
 fn rollup_table(req: &Request) -> &'static str {
     const FINE: [Dim; 3] = [Dim::Store, Dim::Channel, Dim::Terminal];
-    let needs_fine = req
+    let mut dims = req
         .group_by
         .iter()
-        .chain(req.filters.iter().map(|(d, _)| d))
-        .any(|d| FINE.contains(d));
+        .chain(req.filters.iter().map(|(d, _)| d));
+    let needs_fine = dims.clone().any(|d| FINE.contains(d));
+    let needs_pool = dims.any(|d| *d == Dim::Pool);
     let on_days = |t: Option<u64>| t.is_none_or(|ms| ms.is_multiple_of(DAY_MS));
     if req.period == Period::Hour || needs_fine || !on_days(req.from_ms) || !on_days(req.to_ms) {
         "rollup"
-    } else {
+    } else if needs_pool {
         "rollup_day"
+    } else {
+        "rollup_org_day"
     }
 }
 
@@ -589,12 +593,15 @@ fn redemption_rows(
     w.filters(req, &ALL_FILTERS);
     if let Some(f) = req.from_ms {
         // Block time never decreases along the log, so the range's first redemption (one
-        // seek on the time index) bounds `log_index`, and each org half starts its index
-        // walk there instead of at the org's first row.
+        // seek in `redemption_hours`; ranges start on whole hours) bounds `log_index`, and
+        // each org half starts its index walk there instead of at the org's first row.
         w.push(
-            "time_ms >= ? AND log_index >= coalesce((SELECT log_index FROM redemptions \
-             WHERE time_ms >= ? ORDER BY time_ms, log_index LIMIT 1), 9223372036854775807)",
-            [Value::Integer(f as i64), Value::Integer(f as i64)],
+            "time_ms >= ? AND log_index >= coalesce((SELECT log_index FROM redemption_hours \
+             WHERE hour >= ? ORDER BY hour LIMIT 1), 9223372036854775807)",
+            [
+                Value::Integer(f as i64),
+                Value::Integer((f / HOUR_MS) as i64),
+            ],
         );
     }
     if let Some(t) = req.to_ms {

@@ -7,41 +7,42 @@
 //!   has a store, `signer_org`, `kind` the event type, `reason` the rejection code,
 //!   `currency`; absent values are `''`): `n` events (codes for `codes.issued`), sums of
 //!   order totals (`gross`), eligible amounts and discounts, minor units.
+//! - `rollup_day` and `rollup_org_day`: the same sums per day (`hour` is the day's first
+//!   hour) without store, channel and terminal, and for `rollup_org_day` without pool
+//!   too (`pool` is `''`): a query reads the coarsest table that answers it
+//!   (`query::rollup_table`), so an org-level report over 30 days reads a row per org, day
+//!   and kind, not one per pool or terminal. The three tables keep one column layout so
+//!   one query text serves them all.
 //! - `redemptions`: one row per redemption (by event id), with its rollback height.
+//!   `tx_key` is the first 8 bytes of the redemption's tx id as an integer: rollbacks find
+//!   their redemption through a small integer index, not one on the 64-character hex id.
+//! - `redemption_hours(hour, log_index)`: the log index of each hour's first redemption.
+//!   Block time never decreases along the log, so a listing's range start becomes a bound
+//!   on `log_index` with one lookup here, and `redemptions` needs no index on time.
+//!
+//! Every index costs each ingested row a B-tree insert (on a `WITHOUT ROWID` table each
+//! secondary index entry also carries the whole primary key), so `redemptions` keeps only
+//! the four its queries walk: by org, by signing org, by pool (each in log order) and by
+//! `tx_key`.
 
 use super::AnalyticsError;
 use couponcactus_chaincode::events::EventId;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::path::Path;
 
-/// Schema version; a store of another version is rebuilt (`cactusd reindex`).
-pub const SCHEMA_VERSION: i64 = 3;
+/// Page cache of each connection, KiB (bounds the store's memory: two connections).
+pub const CACHE_KIB: i64 = 64 * 1024;
 
+/// Schema version; a store of another version is rebuilt (`cactusd reindex`).
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The tables every store has, besides the rollups ([`rollup_ddl`]).
 const DDL: &str = "
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS rollup (
-    hour INTEGER NOT NULL, org TEXT NOT NULL, pool TEXT NOT NULL, store TEXT NOT NULL,
-    channel TEXT NOT NULL, terminal TEXT NOT NULL, signer_org TEXT NOT NULL,
-    kind TEXT NOT NULL, reason TEXT NOT NULL, currency TEXT NOT NULL,
-    n INTEGER NOT NULL, gross INTEGER NOT NULL, eligible INTEGER NOT NULL,
-    discount INTEGER NOT NULL,
-    PRIMARY KEY (org, pool, hour, store, channel, terminal, signer_org, kind, reason, currency)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rollup_signer ON rollup (signer_org, hour);
-CREATE INDEX IF NOT EXISTS rollup_hour ON rollup (hour);
-CREATE TABLE IF NOT EXISTS rollup_day (
-    hour INTEGER NOT NULL, org TEXT NOT NULL, pool TEXT NOT NULL, store TEXT NOT NULL,
-    channel TEXT NOT NULL, terminal TEXT NOT NULL, signer_org TEXT NOT NULL,
-    kind TEXT NOT NULL, reason TEXT NOT NULL, currency TEXT NOT NULL,
-    n INTEGER NOT NULL, gross INTEGER NOT NULL, eligible INTEGER NOT NULL,
-    discount INTEGER NOT NULL,
-    PRIMARY KEY (org, pool, hour, store, channel, terminal, signer_org, kind, reason, currency)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS rollup_day_signer ON rollup_day (signer_org, hour);
-CREATE INDEX IF NOT EXISTS rollup_day_hour ON rollup_day (hour);
 CREATE TABLE IF NOT EXISTS redemptions (
     log_index INTEGER NOT NULL, idx INTEGER NOT NULL, height INTEGER NOT NULL,
-    time_ms INTEGER NOT NULL, tx_id TEXT NOT NULL, org TEXT NOT NULL, pool TEXT NOT NULL,
+    time_ms INTEGER NOT NULL, tx_id TEXT NOT NULL, tx_key INTEGER NOT NULL,
+    org TEXT NOT NULL, pool TEXT NOT NULL,
     token TEXT, store TEXT NOT NULL, channel TEXT NOT NULL, terminal TEXT NOT NULL,
     signer_org TEXT NOT NULL, currency TEXT NOT NULL, order_total INTEGER,
     eligible INTEGER NOT NULL, discount INTEGER NOT NULL, rolled_back_height INTEGER,
@@ -49,10 +50,47 @@ CREATE TABLE IF NOT EXISTS redemptions (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS redemptions_org ON redemptions (org, log_index, idx);
 CREATE INDEX IF NOT EXISTS redemptions_signer ON redemptions (signer_org, log_index, idx);
-CREATE INDEX IF NOT EXISTS redemptions_pool ON redemptions (pool, time_ms);
-CREATE INDEX IF NOT EXISTS redemptions_time ON redemptions (time_ms);
-CREATE INDEX IF NOT EXISTS redemptions_tx ON redemptions (tx_id);
+CREATE INDEX IF NOT EXISTS redemptions_pool ON redemptions (pool, log_index, idx);
+CREATE INDEX IF NOT EXISTS redemptions_tx ON redemptions (tx_key);
+CREATE TABLE IF NOT EXISTS redemption_hours (
+    hour INTEGER PRIMARY KEY, log_index INTEGER NOT NULL
+);
 ";
+
+/// The rollup tables: one layout, three granularities (see the module doc).
+const ROLLUPS: [&str; 3] = ["rollup", "rollup_day", "rollup_org_day"];
+
+/// The table `name` of the rollup layout and its indexes: by signing org (partner
+/// reports), and for the hourly table by hour (time-ranged reports of every org).
+fn rollup_ddl(name: &str) -> String {
+    let by_hour = if name == "rollup" {
+        format!("CREATE INDEX IF NOT EXISTS {name}_hour ON {name} (hour);")
+    } else {
+        String::new()
+    };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {name} (
+            hour INTEGER NOT NULL, org TEXT NOT NULL, pool TEXT NOT NULL, store TEXT NOT NULL,
+            channel TEXT NOT NULL, terminal TEXT NOT NULL, signer_org TEXT NOT NULL,
+            kind TEXT NOT NULL, reason TEXT NOT NULL, currency TEXT NOT NULL,
+            n INTEGER NOT NULL, gross INTEGER NOT NULL, eligible INTEGER NOT NULL,
+            discount INTEGER NOT NULL,
+            PRIMARY KEY (org, pool, hour, store, channel, terminal, signer_org, kind, reason,
+                currency)
+        ) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS {name}_signer ON {name} (signer_org, hour);
+        {by_hour}"
+    )
+}
+
+/// Creates every table that is missing.
+fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
+    conn.execute_batch(DDL)?;
+    for name in ROLLUPS {
+        conn.execute_batch(&rollup_ddl(name))?;
+    }
+    Ok(())
+}
 
 /// Opens `path` in WAL mode and creates the tables.
 pub fn open(path: &Path) -> Result<Connection, AnalyticsError> {
@@ -61,7 +99,12 @@ pub fn open(path: &Path) -> Result<Connection, AnalyticsError> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.set_prepared_statement_cache_capacity(64);
-    conn.execute_batch(DDL)?;
+    // SQLite's default page cache is 2 MiB; the indexes ingestion inserts into at random
+    // (`redemptions_tx`) and the rollups a report scans are tens of MiB at a million
+    // redemptions. Each of the store's two connections may cache up to CACHE_KIB.
+    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    create_tables(&conn)?;
     let version = meta(&conn, "version")?;
     match version {
         None => {
@@ -82,9 +125,11 @@ pub fn open(path: &Path) -> Result<Connection, AnalyticsError> {
             );
             conn.execute_batch(
                 "DROP TABLE IF EXISTS rollup; DROP TABLE IF EXISTS rollup_day; \
-                 DROP TABLE IF EXISTS redemptions; DELETE FROM meta;",
+                 DROP TABLE IF EXISTS rollup_org_day; \
+                 DROP TABLE IF EXISTS redemptions; DROP TABLE IF EXISTS redemption_hours; \
+                 DELETE FROM meta;",
             )?;
-            conn.execute_batch(DDL)?;
+            create_tables(&conn)?;
             conn.execute(
                 "INSERT INTO meta (k, v) VALUES ('version', ?1)",
                 [SCHEMA_VERSION],

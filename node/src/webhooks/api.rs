@@ -94,7 +94,12 @@ fn check_id(id: &str) -> Result<(), WebhookError> {
 
 /// The service, after checking the reader is an org admin of the node's org.
 fn admin(state: &AppState, reader: &Reader) -> Result<Webhooks, WebhookError> {
-    let hooks = state.options.webhooks.clone().ok_or(WebhookError::Off)?;
+    let hooks = state
+        .options
+        .webhooks
+        .get()
+        .cloned()
+        .ok_or(WebhookError::Off)?;
     if reader.record.role != Role::OrgAdmin || reader.node.is_some() {
         return Err(WebhookError::Forbidden(format!(
             "key {} has the role {}: only an org admin of {} manages this node's webhooks",

@@ -207,6 +207,32 @@ impl Webhooks {
     }
 }
 
+/// Where the API finds the webhook service: empty while webhooks are off, or until a node
+/// that joined the consortium after it started learns its org (see [`wait_for_org`]).
+pub type WebhookSlot = std::sync::Arc<std::sync::OnceLock<Webhooks>>;
+
+/// Waits until node `node_id` is in the node's consortium and returns its org, checking
+/// again after every applied block (and at least every second); `None` once `shutdown`
+/// completes first.
+pub async fn wait_for_org(
+    node: &NodeHandle,
+    node_id: u64,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Option<OrgId> {
+    tokio::pin!(shutdown);
+    let mut tip = node.events_tip().subscribe();
+    loop {
+        if let Some(org) = node_org(node, node_id) {
+            return Some(org);
+        }
+        tokio::select! {
+            _ = &mut shutdown => return None,
+            _ = tip.changed() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+    }
+}
+
 /// The org of node `node_id` in the node's current consortium.
 pub fn node_org(node: &NodeHandle, node_id: u64) -> Option<OrgId> {
     node.consortium()
