@@ -5,8 +5,9 @@
 # By default that is scripts/localnet.sh up: 3 nodes (orgs acme, globex, initech) in
 # .localnet/, node i serving HTTP on 127.0.0.1:710i and libp2p on 127.0.0.1:720i, with demo
 # pools, codes (.localnet/orgs/acme/codes-acme-spring.csv) and allocated coupons
-# (.localnet/demo.json). It then follows the node logs; Ctrl-C (or any exit) runs
-# scripts/localnet.sh down. The chain is kept between runs.
+# (.localnet/demo.json), and the merchant console at http://127.0.0.1:7101/console (its
+# first login is printed; docs/console.md). It then follows the node logs; Ctrl-C (or any
+# exit) runs scripts/localnet.sh down. The chain is kept between runs.
 #
 #   scripts/dev.sh                 run the local consortium (reusing .localnet/)
 #   scripts/dev.sh --nodes N       with N nodes (1 to 9; a new .localnet/ only)

@@ -226,6 +226,11 @@ print_usage() {
   echo "  demo codes    $rel/orgs/acme/codes-acme-spring.csv   (plaintext; the only clear copy)"
   echo "  demo data     $rel/demo.json   (pools, allocated members and their tokens)"
   echo "  what is where $rel/README.txt"
+  local password_file="$DIR/node1/db/console-admin.password"
+  if [ -f "$password_file" ]; then
+    echo "  console       $url1/console   (org $(org_of 1); user admin, password $(cat "$password_file"))"
+    echo "                more users: $BIN --config $rel/node1/cactusd.toml users add NAME --role analyst"
+  fi
   echo
   echo "Try:"
   echo "  curl -s $url1/v1/status"

@@ -40,6 +40,9 @@ ensure_pynacl
 # pdfinfo, pdftotext and pdftoppm parse and rasterize the PDF reports
 # (client/tests/report_pdf.rs).
 ensure_apt poppler-utils
+# Headless Chromium and its WebDriver, for the console's browser tests
+# (tests/tests/console.rs through tests/src/browser.rs).
+ensure_apt chromium chromium-driver
 ensure_postgres
 
 if [ "$quick" -eq 0 ]; then

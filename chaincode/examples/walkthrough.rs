@@ -26,6 +26,7 @@ impl Chain {
             nonce: self.nonce,
             valid_until_ms: self.time_ms + 60_000,
             kind,
+            memo: None,
         }
         .sign(signer);
         self.height += 1;

@@ -374,6 +374,7 @@ mod tests {
                     kind: TxKind::RevokeKey(RevokeKeyTx {
                         key: PublicKey([nonce as u8; 32]),
                     }),
+                    memo: None,
                 }
                 .sign(&key)
             })

@@ -49,8 +49,11 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, EncodingError> {
         return Err(EncodingError::TooLarge(bytes.len()));
     }
     let config = CONFIG.with_limit::<MAX_DECODE_BYTES>();
-    let (value, read) = bincode::decode_from_slice(bytes, config)
-        .map_err(|e| EncodingError::Malformed(e.to_string()))?;
+    let (value, read) = bincode::decode_from_slice(bytes, config).map_err(|e| match e {
+        // A type's own check (e.g. a memo's rule) says plainly what is wrong.
+        bincode::error::DecodeError::OtherString(why) => EncodingError::Malformed(why),
+        e => EncodingError::Malformed(e.to_string()),
+    })?;
     if read != bytes.len() {
         return Err(EncodingError::TrailingBytes(bytes.len() - read));
     }

@@ -17,11 +17,12 @@
 //! An event is verifiable: [`EventId`] names the history-log entry (`log_index`) and the
 //! position of the chaincode event inside it; that entry's inclusion proof proves the
 //! event's chain part (`detail`), and the tx's inclusion in its block proves the fields
-//! taken from the tx (store, channel, order total, signer). The byte layout is in
+//! taken from the tx (store, channel, order total, signer, memo). The byte layout is in
 //! `docs/encoding.md` ("Ledger events").
 
 use crate::execute::{Event, TxOutcome, TxResult};
 use crate::ids::{Channel, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId};
+use crate::memo::Memo;
 use crate::reject::Rejection;
 use crate::state::{StateError, StateKey, StateReader, StateValue, WriteSet};
 use crate::tx::{RedeemTarget, SignedTx, TxKind};
@@ -288,6 +289,10 @@ pub struct LedgerEvent {
     pub signer: PublicKey,
     /// The signer's org (`None` when the key was unknown to the chain).
     pub signer_org: Option<OrgId>,
+    /// The tx's memo (e.g. the console's staff user id), on every event of the tx, applied
+    /// or rejected; proven by the tx's inclusion in its block. Absent in JSON means `None`.
+    #[serde(default)]
+    pub memo: Option<Memo>,
     /// The org the event belongs to: the pool's owner for pool and coupon events, else the
     /// signer's org; `None` for governance and for unknown signers.
     pub org: Option<OrgId>,
@@ -512,6 +517,7 @@ impl Entry<'_> {
             tx_index: self.tx_index,
             signer: self.tx.signer,
             signer_org: signer.map(|k| k.org.clone()),
+            memo: self.tx.body.memo.clone(),
             org: signer.map(|k| k.org.clone()),
             pool: None,
             token: None,

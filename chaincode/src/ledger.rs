@@ -21,6 +21,7 @@
 //!     nonce: 1,
 //!     valid_until_ms: genesis.genesis_time_ms + 60_000,
 //!     kind: TxKind::RevokeKey(RevokeKeyTx { key: testkit::public(9) }),
+//!     memo: None,
 //! }
 //! .sign(&testkit::key(1));
 //! let block = ledger.propose(1, genesis.genesis_time_ms + 1_000, vec![tx]).unwrap();
@@ -346,6 +347,7 @@ mod tests {
             kind: TxKind::RevokeKey(RevokeKeyTx {
                 key: testkit::public(9),
             }),
+            memo: None,
         }
         .sign(&testkit::key(1))
     }

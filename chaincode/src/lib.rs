@@ -43,6 +43,7 @@
 //!         key: PublicKey(terminal.verifying_key().to_bytes()),
 //!         role: Role::Terminal { store: StoreId::new("berlin-1").unwrap(), channel: Channel::new("pos").unwrap() },
 //!     }),
+//!     memo: None,
 //! }
 //! .sign(&admin);
 //! let ctx = BlockContext { chain_id: chain, height: 1, time_ms: 1_001_000 };
@@ -67,6 +68,7 @@ pub mod history;
 pub mod ids;
 pub mod initial;
 pub mod ledger;
+pub mod memo;
 pub mod reject;
 pub mod state;
 #[cfg(feature = "testkit")]
@@ -85,6 +87,7 @@ pub mod prelude {
     };
     pub use crate::ids::*;
     pub use crate::initial::{InitialOrg, InitialState};
+    pub use crate::memo::{MAX_MEMO_BYTES, Memo, MemoError};
     pub use crate::reject::{RejectReason, Rejection};
     pub use crate::state::{MemState, StateKey, StateReader, StateValue, WriteSet};
     pub use crate::tx::*;

@@ -178,6 +178,7 @@ impl TestChain {
             nonce: self.nonce,
             valid_until_ms: self.time_ms + 60_000,
             kind,
+            memo: None,
         }
     }
 

@@ -26,6 +26,7 @@ use crate::encoding::{encode, encode_into};
 use crate::ids::{
     ChainId, ClaimKey, CodeHash, MemberId, PoolId, PublicKey, SignatureBytes, TokenId, TxId,
 };
+use crate::memo::Memo;
 use crate::types::{GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role};
 use bincode::{Decode, Encode};
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
@@ -55,6 +56,11 @@ pub struct TxBody {
     pub valid_until_ms: u64,
     /// What to do.
     pub kind: TxKind,
+    /// Who or why, for the record (e.g. the console's staff user id): signed with the body,
+    /// kept in the block and copied to the tx's ledger events; execution ignores it.
+    /// Absent in JSON means `None`.
+    #[serde(default)]
+    pub memo: Option<Memo>,
 }
 
 /// Every kind of transaction.
@@ -375,6 +381,11 @@ pub fn sign_read(
 }
 
 impl TxBody {
+    /// The same body with `memo` attached (or removed, with `None`).
+    pub fn with_memo(self, memo: Option<Memo>) -> TxBody {
+        TxBody { memo, ..self }
+    }
+
     /// Signs the body with `key`.
     pub fn sign(self, key: &SigningKey) -> SignedTx {
         let body_bytes = encode(&self);
@@ -676,6 +687,7 @@ mod tests {
             kind: TxKind::RevokeKey(RevokeKeyTx {
                 key: PublicKey([1; 32]),
             }),
+            memo: None,
         }
     }
 
@@ -700,6 +712,72 @@ mod tests {
         let mut t = tx;
         t.body.chain_id = ChainId::new("other").unwrap();
         assert_eq!(t.verify(), Err(SignatureError::Invalid));
+    }
+
+    #[test]
+    fn the_memo_is_signed_and_part_of_the_id() {
+        let memo = Memo::new("staff:u-42").unwrap();
+        let plain = body(1).sign(&key(1));
+        let tx = body(1).with_memo(Some(memo.clone())).sign(&key(1));
+        assert_eq!(tx.verify(), Ok(()));
+        assert_ne!(tx.id(), plain.id());
+        // The memo is the last field: absent is one `00` byte, present `01` ‖ string.
+        let mut want = plain.body_bytes();
+        assert_eq!(want.pop(), Some(0));
+        want.push(1);
+        want.extend_from_slice(&encode(&"staff:u-42".to_string()));
+        assert_eq!(tx.body_bytes(), want);
+        // Altering, adding or dropping a memo breaks the signature.
+        for other in [Some(Memo::new("staff:u-43").unwrap()), None] {
+            let mut t = tx.clone();
+            t.body.memo = other;
+            assert_eq!(t.verify(), Err(SignatureError::Invalid));
+        }
+        let mut t = plain;
+        t.body.memo = Some(memo);
+        assert_eq!(t.verify(), Err(SignatureError::Invalid));
+    }
+
+    #[test]
+    fn a_malformed_memo_does_not_decode_and_json_may_omit_it() {
+        use crate::encoding::decode;
+        let tx = body(1)
+            .with_memo(Some(Memo::new("ok").unwrap()))
+            .sign(&key(1));
+        let bytes = encode(&tx);
+        assert_eq!(decode::<SignedTx>(&bytes).unwrap(), tx);
+        // Replace the memo's text "ok" by "o\n" in the bytes.
+        let at = bytes
+            .windows(2)
+            .position(|w| w == b"ok")
+            .expect("memo text in the bytes");
+        let mut bad = bytes.clone();
+        bad[at + 1] = b'\n';
+        let err = decode::<SignedTx>(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("invalid memo: control character U+000A"),
+            "{err}"
+        );
+        // JSON: the memo round-trips; absent means None; a bad one is refused.
+        let json = serde_json::to_value(&tx).unwrap();
+        assert_eq!(json["body"]["memo"], "ok");
+        assert_eq!(
+            serde_json::from_value::<SignedTx>(json.clone()).unwrap(),
+            tx
+        );
+        let mut none = serde_json::to_value(body(1).sign(&key(1))).unwrap();
+        assert_eq!(none["body"]["memo"], serde_json::Value::Null);
+        none["body"].as_object_mut().unwrap().remove("memo");
+        assert_eq!(
+            serde_json::from_value::<SignedTx>(none).unwrap().body.memo,
+            None
+        );
+        let mut long = json;
+        long["body"]["memo"] = "x".repeat(129).into();
+        let err = serde_json::from_value::<SignedTx>(long)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 128 bytes"), "{err}");
     }
 
     #[test]

@@ -72,6 +72,7 @@ fn body(nonce: u64, kind: TxKind) -> TxBody {
         nonce,
         valid_until_ms: VALID_UNTIL_MS,
         kind,
+        memo: None,
     }
 }
 
@@ -326,6 +327,19 @@ fn tx_cases() -> Vec<TxCase> {
                     to: testkit::member(8),
                 }),
             ),
+        },
+        TxCase {
+            name: "transition_pool_pause_memo",
+            about: "acme's issuer pauses pool `spring` from the merchant console, which puts the staff user's id in the memo (`Some`: `01`, then a string; `ë` is two bytes of UTF-8).",
+            seed: ISSUER,
+            body: body(
+                19,
+                TxKind::TransitionPool(TransitionPoolTx {
+                    pool: spring.clone(),
+                    action: PoolAction::Pause,
+                }),
+            )
+            .with_memo(Some(Memo::new("staff:u-42 (Zoë)").unwrap())),
         },
     ];
     let id_of = |cases: &[TxCase], name: &str| {
@@ -863,6 +877,7 @@ fn hand_encode(b: &TxBody) -> Hand {
             h.array(&t.to.0, "kind.to");
         }
     }
+    h.option(&b.memo, "memo", |h, m| h.string(m.as_str(), "memo"));
     h
 }
 
@@ -1257,7 +1272,8 @@ fn documented_struct_fields_match_the_code() {
             chain_id,
             nonce,
             valid_until_ms,
-            kind
+            kind,
+            memo
         }),
         struct_fields!(SignedTx {
             body,

@@ -3,7 +3,8 @@
 //!
 //! The vectors come from a real workload on the testkit chain (keys, a pool with a partner,
 //! two allocations, a redemption at the owner's till and one at the partner's, a rejected
-//! second redemption), derived as a node derives them.
+//! second redemption; the pool creation and the rejected redemption carry a memo), derived
+//! as a node derives them.
 //! Each documented vector's JSON must parse into a `LedgerEvent` that encodes to the
 //! documented bytes, the bytes must decode to that JSON, and the whole set must equal the
 //! one the code generates now. `UPDATE_VECTORS=1 cargo test -p couponcactus-chaincode
@@ -18,7 +19,7 @@ use couponcactus_chaincode::events::{
 };
 use couponcactus_chaincode::prelude::*;
 use couponcactus_chaincode::testkit::{self, TestChain};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
 const DOC: GeneratedDoc = GeneratedDoc {
@@ -99,10 +100,14 @@ fn workload() -> Vec<LedgerEvent> {
         (&partner_till, redeem(1, 5_000)),
         (&till, redeem(0, 9_000)),
     ];
+    // Memos: the pool is created from the console (the staff user's id), and the rejected
+    // second redemption carries one too (events of rejected txs keep their memo).
+    let memos = BTreeMap::from([(3, "staff:u-42"), (10, "till 2, retry")]);
     let mut events = Vec::new();
     let mut seqs = Sequences::default();
-    for (signer, kind) in steps.drain(..) {
-        let tx = chain.sign(signer, kind);
+    for (i, (signer, kind)) in steps.drain(..).enumerate() {
+        let memo = memos.get(&i).map(|m| Memo::new(*m).unwrap());
+        let tx = chain.body(kind).with_memo(memo).sign(signer);
         events.extend(run_block(&mut chain, &[tx], &mut seqs));
     }
     events
@@ -232,4 +237,21 @@ fn the_workload_covers_redemptions_partners_and_rejections() {
     ] {
         assert!(kinds.contains(&k), "{k:?} missing");
     }
+    // Vectors with a memo and without one, on an applied and on a rejected tx.
+    let memo_of = |t: EventType| {
+        vectors()
+            .into_iter()
+            .find(|(_, e)| e.kind == t)
+            .and_then(|(_, e)| e.memo)
+            .map(Memo::into_string)
+    };
+    assert_eq!(
+        memo_of(EventType::PoolCreated).as_deref(),
+        Some("staff:u-42")
+    );
+    assert_eq!(
+        memo_of(EventType::TxRejected).as_deref(),
+        Some("till 2, retry")
+    );
+    assert_eq!(memo_of(EventType::CouponAllocated), None);
 }

@@ -340,6 +340,7 @@ fn an_unknown_signer_has_no_org_even_once_registered() {
             key: testkit::public(78),
             role: Role::Issuer,
         }),
+        memo: None,
     }
     .sign(&stranger);
     let result = TxResult {
@@ -353,6 +354,65 @@ fn an_unknown_signer_has_no_org_even_once_registered() {
     };
     let again = derive_block_events(&r.chain.state, at, &[tx], &[result]).unwrap();
     assert_eq!(again[0].signer_org, None);
+}
+
+#[test]
+fn every_event_of_a_tx_carries_its_memo_applied_or_rejected() {
+    let (mut r, issuer, till, _, pool) = setup();
+    // Txs without a memo give events without one.
+    assert!(r.events.iter().all(|e| e.memo.is_none()));
+    let memo = |text: &str| Some(Memo::new(text).unwrap());
+    let signed = |r: &mut Recorder, key: &SigningKey, kind: TxKind, text: &str| {
+        r.chain.body(kind).with_memo(memo(text)).sign(key)
+    };
+    // An allocation, a redemption and a rejected second redemption, in one block.
+    let token = TokenId {
+        pool: pool.clone(),
+        serial: 0,
+    };
+    let allocate = TxKind::Allocate(AllocateTx {
+        pool: pool.clone(),
+        member: testkit::member(1),
+        claim: testkit::claim(1),
+    });
+    let redeem = TxKind::Redeem(RedeemTx {
+        target: RedeemTarget::Token(token),
+        member: Some(testkit::member(1)),
+        order: testkit::order(5_000),
+    });
+    let txs = vec![
+        signed(&mut r, &issuer, allocate, "staff:u-1"),
+        signed(&mut r, &till, redeem.clone(), "till 4, shift b"),
+        signed(&mut r, &till, redeem, "till 4 again"),
+    ];
+    let events = r.block(&txs);
+    let got: Vec<(EventType, Option<Memo>)> =
+        events.iter().map(|e| (e.kind, e.memo.clone())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (EventType::CouponAllocated, memo("staff:u-1")),
+            (EventType::CouponRedeemed, memo("till 4, shift b")),
+            (EventType::TxRejected, memo("till 4 again")),
+        ]
+    );
+    // The memo is in the event's bytes and JSON, and both round-trip.
+    for e in &events {
+        assert_eq!(decode::<LedgerEvent>(&encode(e)).unwrap(), *e);
+        let json = serde_json::to_value(e).unwrap();
+        assert_eq!(json["memo"], e.memo.as_ref().unwrap().as_str());
+        assert_eq!(serde_json::from_value::<LedgerEvent>(json).unwrap(), *e);
+    }
+    // A pool transition with a memo, then one without: only the first carries it.
+    let pause = |action| {
+        TxKind::TransitionPool(TransitionPoolTx {
+            pool: pool.clone(),
+            action,
+        })
+    };
+    let tx = signed(&mut r, &issuer, pause(PoolAction::Pause), "staff:u-2");
+    assert_eq!(r.block(&[tx])[0].memo, memo("staff:u-2"));
+    assert_eq!(r.one(&issuer, pause(PoolAction::Resume)).memo, None);
 }
 
 #[test]

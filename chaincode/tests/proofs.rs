@@ -554,6 +554,7 @@ fn signed_tx(nonce: u64) -> SignedTx {
         kind: TxKind::RevokeKey(RevokeKeyTx {
             key: testkit::public(20),
         }),
+        memo: None,
     }
     .sign(&testkit::key(1))
 }

@@ -30,7 +30,11 @@
 //! get allocations, redemptions, rollbacks and transfers applied, not only rejected.
 //!
 //! `signed_txs_round_trip_through_the_encoding` checks `decode(encode(x)) == x` and
-//! byte-identical re-encoding for random signed txs of every kind.
+//! byte-identical re-encoding for random signed txs of every kind, with and without a memo.
+//!
+//! `a_memo_changes_no_execution_result` runs the same random blocks twice, once with a memo
+//! on every tx: every tx's outcome and the final state are the same up to the tx ids (which
+//! cover the memo), and every event carries its tx's memo.
 
 use couponcactus_chaincode::events::{
     AfterBlock, BlockPosition, EventDetail, EventType, LedgerEvent, SeqKey, Sequences,
@@ -685,6 +689,8 @@ struct Builder {
     block_redeems: Vec<TxId>,
     /// Counter for fresh code texts.
     fresh_codes: u64,
+    /// Whether every tx carries a memo (`staff:u-<nonce>`).
+    memos: bool,
 }
 
 impl Builder {
@@ -894,6 +900,9 @@ impl Builder {
             nonce: self.chain.nonce,
             valid_until_ms: ctx.time_ms + 60_000,
             kind,
+            memo: self
+                .memos
+                .then(|| Memo::new(format!("staff:u-{}", self.chain.nonce)).unwrap()),
         };
         match spec.envelope {
             Envelope::Stale => body.valid_until_ms = ctx.time_ms - 1,
@@ -1014,6 +1023,7 @@ fn run(blocks: &[BlockSpec]) {
         redemptions: Vec::new(),
         block_redeems: Vec::new(),
         fresh_codes: 0,
+        memos: false,
     };
     let mut model = Model::new(&b.chain.state);
     model.check_state(&b.chain.state);
@@ -1138,6 +1148,128 @@ proptest! {
     }
 }
 
+/// One executed block: its txs and their results.
+type BlockRun = (Vec<SignedTx>, Vec<TxResult>);
+
+/// Runs `blocks` from the fixture, every tx with a memo or none; returns every block's txs
+/// and results, and the final state.
+fn run_with_memos(blocks: &[BlockSpec], memos: bool) -> (Vec<BlockRun>, MemState) {
+    let mut b = Builder {
+        chain: fixture().chain.clone(),
+        built: Vec::new(),
+        redemptions: Vec::new(),
+        block_redeems: Vec::new(),
+        fresh_codes: 0,
+        memos,
+    };
+    let mut out_blocks = Vec::new();
+    for block in blocks {
+        b.chain.advance(block.advance_ms);
+        let ctx = b.chain.next_ctx();
+        let txs: Vec<SignedTx> = block.txs.iter().map(|t| b.build(t, &ctx)).collect();
+        let out = execute_block(&b.chain.state, &ctx, &txs).expect("memory state");
+        let applied: BTreeSet<TxId> = out
+            .results
+            .iter()
+            .filter(|r| r.outcome.events().is_some())
+            .map(|r| r.tx_id)
+            .collect();
+        b.end_block(|id| applied.contains(id));
+        b.chain.state.apply(&out.writes);
+        b.chain.height = ctx.height;
+        b.chain.time_ms = ctx.time_ms;
+        out_blocks.push((txs, out.results));
+    }
+    (out_blocks, b.chain.state)
+}
+
+/// Tx ids of one run and their images in another, raw (32 bytes, as in records and
+/// events) and as hex (64 characters, as in rejection messages).
+#[derive(Default)]
+struct IdMap(BTreeMap<Vec<u8>, Vec<u8>>);
+
+impl IdMap {
+    fn insert(&mut self, from: TxId, to: TxId) {
+        self.0.insert(from.0.to_vec(), to.0.to_vec());
+        self.0
+            .insert(from.to_hex().into_bytes(), to.to_hex().into_bytes());
+    }
+
+    /// `bytes` with every id replaced by its image (a memo changes a tx's id, and ids are
+    /// written into events, records and messages).
+    fn replace(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        'scan: while i < bytes.len() {
+            for len in [64, 32] {
+                if let Some(image) = bytes.get(i..i + len).and_then(|w| self.0.get(w)) {
+                    out.extend_from_slice(image);
+                    i += len;
+                    continue 'scan;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        out
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// The memo is informational: the same blocks with a memo on every tx give the same
+    /// outcome for every tx and the same final state, up to the tx ids (which cover the
+    /// memo), and every event carries its tx's memo.
+    #[test]
+    fn a_memo_changes_no_execution_result(
+        blocks in prop::collection::vec(block_spec(), 1..=6)
+    ) {
+        let (plain, plain_state) = run_with_memos(&blocks, false);
+        let (memo, memo_state) = run_with_memos(&blocks, true);
+        let mut ids = IdMap::default();
+        for ((plain_txs, _), (memo_txs, _)) in plain.iter().zip(&memo) {
+            for (p, m) in plain_txs.iter().zip(memo_txs) {
+                prop_assert!(p.body.memo.is_none() && m.body.memo.is_some());
+                prop_assert_ne!(p.id(), m.id());
+                // The same tx but for the memo (a rollback names its redemption by id).
+                prop_assert_eq!(ids.replace(&encode(&m.body.kind)), encode(&p.body.kind));
+                ids.insert(m.id(), p.id());
+            }
+        }
+        for (b, ((_, plain_results), (memo_txs, memo_results))) in plain.iter().zip(&memo).enumerate() {
+            for (i, (p, m)) in plain_results.iter().zip(memo_results).enumerate() {
+                prop_assert_eq!(
+                    ids.replace(&encode(m)),
+                    encode(p),
+                    "block {} tx {}: {:?} vs {:?}", b, i, m.outcome, p.outcome
+                );
+            }
+            // Every event of the block carries its tx's memo.
+            let events = derive_block_events(
+                &memo_state,
+                BlockPosition { height: b as u64 + 1, time_ms: 0, first_log_index: 0 },
+                memo_txs,
+                memo_results,
+            )
+            .expect("memory state");
+            for e in &events {
+                let tx = &memo_txs[e.tx_index as usize];
+                prop_assert_eq!(e.memo.as_ref(), tx.body.memo.as_ref());
+            }
+        }
+        let state = |s: &MemState, ids: &IdMap| -> BTreeSet<(Vec<u8>, Vec<u8>)> {
+            s.0.iter()
+                .map(|(k, v)| (ids.replace(&encode(k)), ids.replace(&encode(v))))
+                .collect()
+        };
+        prop_assert!(
+            state(&memo_state, &ids) == state(&plain_state, &IdMap::default()),
+            "the final states differ beyond tx ids"
+        );
+    }
+}
+
 /// Enough applied txs of each kind reach the checks (guards the generator against drifting
 /// into testing rejections only).
 #[test]
@@ -1154,6 +1286,7 @@ fn generated_blocks_apply_every_kind_of_tx() {
         redemptions: Vec::new(),
         block_redeems: Vec::new(),
         fresh_codes: 0,
+        memos: false,
     };
     let mut applied: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut rejected: BTreeMap<RejectReason, usize> = BTreeMap::new();
@@ -1441,6 +1574,15 @@ fn tx_kind() -> impl Strategy<Value = TxKind> {
     ]
 }
 
+/// Valid memos: up to 41 characters of up to 3 bytes (≤ 123 bytes), not starting with a
+/// space, and the longest allowed.
+fn memo() -> impl Strategy<Value = Memo> {
+    prop_oneof![
+        9 => "[a-zA-Z0-9:_é✓-][a-zA-Z0-9 :_é✓-]{0,40}".prop_map(|s| Memo::new(s).unwrap()),
+        1 => Just(Memo::new("m".repeat(MAX_MEMO_BYTES)).unwrap()),
+    ]
+}
+
 fn signed_tx() -> impl Strategy<Value = SignedTx> {
     (
         text(),
@@ -1450,14 +1592,16 @@ fn signed_tx() -> impl Strategy<Value = SignedTx> {
         bytes32(),
         prop::collection::vec(any::<u8>(), 64),
         prop::bool::weighted(0.2),
+        prop::option::of(memo()),
     )
         .prop_map(
-            |(chain, nonce, valid_until_ms, kind, signer, sig, really_sign)| {
+            |(chain, nonce, valid_until_ms, kind, signer, sig, really_sign, memo)| {
                 let body = TxBody {
                     chain_id: ChainId(chain),
                     nonce,
                     valid_until_ms,
                     kind,
+                    memo,
                 };
                 if really_sign {
                     body.sign(&testkit::key(signer[0]))

@@ -2082,6 +2082,7 @@ mod tests {
                 key: public(seed),
                 role: Role::Issuer,
             }),
+            memo: None,
         }
         .sign(&key(1))
     }

@@ -41,6 +41,7 @@ use couponcactus_chaincode::events::{EventId, EventType, EventsPage};
 use couponcactus_chaincode::ids::{
     ChainId, CodeHash, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
 };
+use couponcactus_chaincode::memo::Memo;
 use couponcactus_chaincode::state::StateKey;
 use couponcactus_chaincode::tx::SignedTx;
 use ed25519_dalek::SigningKey;
@@ -275,6 +276,8 @@ pub struct NodeClient {
     http: reqwest::Client,
     chain_id: ChainId,
     reader: Option<SigningKey>,
+    /// The memo every tx of [`NodeClient::tx_builder`] carries.
+    memo: Option<Memo>,
 }
 
 impl fmt::Debug for NodeClient {
@@ -404,6 +407,7 @@ impl NodeClient {
             http,
             chain_id,
             reader: None,
+            memo: None,
         }
     }
 
@@ -479,9 +483,16 @@ impl NodeClient {
         &self.chain_id
     }
 
-    /// A tx builder for this client's chain.
+    /// The same client, with every tx its [`NodeClient::tx_builder`] builds carrying `memo`
+    /// (`cactus --memo`).
+    pub fn with_memo(mut self, memo: Option<Memo>) -> NodeClient {
+        self.memo = memo;
+        self
+    }
+
+    /// A tx builder for this client's chain (with the client's memo, if any).
     pub fn tx_builder(&self) -> TxBuilder {
-        TxBuilder::new(self.chain_id.clone())
+        TxBuilder::new(self.chain_id.clone()).memo(self.memo.clone())
     }
 
     // ---- transport ------------------------------------------------------------------------

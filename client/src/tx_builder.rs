@@ -8,10 +8,15 @@
 //! signed envelope, tx ids and signing are the chaincode's ([`TxBody::sign`]); this module
 //! only fills the body in.
 //!
+//! A builder may also carry a [`Memo`] ([`TxBuilder::memo`]) that every tx it builds
+//! carries: who or why, signed with the body (the merchant console puts the staff user's
+//! id there).
+//!
 //! To retry a submission, resubmit the *same* [`SignedTx`]: the node answers with the
 //! original result. Signing the same request again makes a new tx with a new id.
 
 use couponcactus_chaincode::ids::{ChainId, ClaimKey, MemberId, PoolId, PublicKey, TokenId, TxId};
+use couponcactus_chaincode::memo::Memo;
 use couponcactus_chaincode::tx::{
     AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx, RedeemTarget,
     RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeReason, RevokeTokenTx, RollbackTx, SignedTx,
@@ -41,6 +46,7 @@ pub struct TxBuilder {
     chain_id: ChainId,
     validity_ms: u64,
     nonce: Arc<AtomicU64>,
+    memo: Option<Memo>,
 }
 
 impl TxBuilder {
@@ -61,12 +67,20 @@ impl TxBuilder {
             chain_id,
             validity_ms: DEFAULT_VALIDITY_MS,
             nonce: Arc::new(AtomicU64::new(first)),
+            memo: None,
         }
     }
 
     /// The same builder with txs valid for `validity_ms` after they are built.
     pub fn validity_ms(mut self, validity_ms: u64) -> TxBuilder {
         self.validity_ms = validity_ms;
+        self
+    }
+
+    /// The same builder with every tx it builds carrying `memo` (`None`: no memo).
+    /// Clones made before keep their own memo; the nonce counter stays shared.
+    pub fn memo(mut self, memo: Option<Memo>) -> TxBuilder {
+        self.memo = memo;
         self
     }
 
@@ -82,6 +96,7 @@ impl TxBuilder {
             nonce: self.nonce.fetch_add(1, Ordering::Relaxed),
             valid_until_ms: now_ms.saturating_add(self.validity_ms),
             kind,
+            memo: self.memo.clone(),
         }
     }
 
@@ -308,6 +323,38 @@ mod tests {
         }
         // Every kind of the chaincode is covered (redeem twice: by token and by code).
         assert_eq!(kinds.len(), 13);
+    }
+
+    #[test]
+    fn a_builder_with_a_memo_signs_it_into_every_kind() {
+        let chain = ChainId::new("cactus-test").unwrap();
+        let memo = Memo::new("staff:u-42").unwrap();
+        let plain = TxBuilder::with_first_nonce(chain.clone(), 7);
+        let with = plain.clone().memo(Some(memo.clone()));
+        let key = testkit::key(1);
+        for tx in every_kind(&with, &key) {
+            assert_eq!(
+                tx.body.memo.as_ref(),
+                Some(&memo),
+                "{}",
+                tx.body.kind.name()
+            );
+            assert_eq!(tx.verify(), Ok(()));
+            let again: SignedTx = decode(&encode(&tx)).unwrap();
+            assert_eq!(again.body.memo.as_ref(), Some(&memo));
+        }
+        // The original builder is unchanged; a memo can be removed again.
+        assert!(
+            every_kind(&plain, &key)
+                .iter()
+                .all(|t| t.body.memo.is_none())
+        );
+        let rollback = || {
+            TxKind::Rollback(RollbackTx {
+                redemption: TxId([1; 32]),
+            })
+        };
+        assert!(with.memo(None).body(rollback()).memo.is_none());
     }
 
     #[test]

@@ -334,6 +334,32 @@ def body_header(chain_id, nonce, valid_until_ms):
     return string(chain_id) + u64(nonce) + u64(valid_until_ms)
 
 
+MAX_MEMO_BYTES = 128
+
+
+def check_memo(text):
+    """The memo rule (docs/encoding.md, struct TxBody): 1 to 128 bytes of UTF-8, no control
+    character (Unicode category Cc), not only whitespace. Raises LocalError otherwise."""
+    size = len(text.encode("utf-8"))
+    if size == 0:
+        raise LocalError("invalid memo: must not be empty (1 to 128 bytes)")
+    if size > MAX_MEMO_BYTES:
+        raise LocalError(f"invalid memo: {size} bytes long, at most {MAX_MEMO_BYTES} bytes "
+                         "of UTF-8 allowed")
+    for at, c in enumerate(text):
+        if ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F:
+            raise LocalError(f"invalid memo: control character U+{ord(c):04X} at character "
+                             f"{at} (no control characters allowed)")
+    if not text.strip():
+        raise LocalError("invalid memo: must not be only whitespace")
+    return text
+
+
+def body_tail(memo):
+    """The last TxBody field: memo, an Option<Memo> (00, or 01 and the text as a string)."""
+    return option(memo, lambda m: string(check_memo(m)))
+
+
 def encode_order(currency, total_minor, lines):
     """Order { currency: [u8; 3], total_minor: u64, lines: Vec<OrderLine { category, amount_minor }> }."""
     cur = currency.encode("ascii")
@@ -344,7 +370,7 @@ def encode_order(currency, total_minor, lines):
 
 
 def redeem_body(chain_id, nonce, valid_until_ms, *, code=None, code_hash_bytes=None,
-                token=None, member=None, currency, total_minor, lines=()):
+                token=None, member=None, currency, total_minor, lines=(), memo=None):
     """A TxBody with kind Redeem: target a code (by its hash) or a token (pool, serial)."""
     if token is not None:
         pool, serial = token
@@ -354,17 +380,17 @@ def redeem_body(chain_id, nonce, valid_until_ms, *, code=None, code_hash_bytes=N
         target = variant(TARGET_CODE) + fixed(h, 32)
     return (body_header(chain_id, nonce, valid_until_ms) + variant(TX_REDEEM) + target
             + option(member, lambda m: fixed(m, 32))
-            + encode_order(currency, total_minor, list(lines)))
+            + encode_order(currency, total_minor, list(lines)) + body_tail(memo))
 
 
-def rollback_body(chain_id, nonce, valid_until_ms, redemption):
+def rollback_body(chain_id, nonce, valid_until_ms, redemption, memo=None):
     return (body_header(chain_id, nonce, valid_until_ms) + variant(TX_ROLLBACK)
-            + fixed(redemption, 32))
+            + fixed(redemption, 32) + body_tail(memo))
 
 
-def transition_pool_body(chain_id, nonce, valid_until_ms, pool, action):
+def transition_pool_body(chain_id, nonce, valid_until_ms, pool, action, memo=None):
     return (body_header(chain_id, nonce, valid_until_ms) + variant(TX_TRANSITION_POOL)
-            + string(pool) + variant(POOL_ACTIONS[action]))
+            + string(pool) + variant(POOL_ACTIONS[action]) + body_tail(memo))
 
 
 def signing_message(chain_id, body):
@@ -411,34 +437,42 @@ TX_CASES = {
         currency="USD", total_minor=5990, lines=[("food", 4990), ("tobacco", 1000)])),
     "rollback": (0x14, lambda: rollback_body(
         "testchain", 16, VALID_UNTIL,
-        bytes.fromhex("46c392b63f28b8f8170997bd05d8aa2ee314e1315f6f5ed7b88a3a1547081e06"))),
+        bytes.fromhex("c777d0285eb7665e49b11d96540aa63ca3c32690069949cc65cabd633eadb36f"))),
+    "transition_pool_pause_memo": (0x0A, lambda: transition_pool_body(
+        "testchain", 19, VALID_UNTIL, "spring", "pause", memo="staff:u-42 (Zoë)")),
 }
 
 # The values docs/encoding.md gives for them (the worked example and generated vectors).
 EXPECTED_TX = {
     "transition_pool_activate": {
-        "body": "090000000000000074657374636861696e0b000000000000006092db769b010000060000000600000000000000737072696e6700000000",
+        "body": "090000000000000074657374636861696e0b000000000000006092db769b010000060000000600000000000000737072696e670000000000",
         "signer": "43a72e714401762df66b68c26dfbdf2682aaec9f2474eca4613e424a0fbafd3c",
-        "signature": "27b60368bb5bcf10e48bb04a2a24d9858ee5036447258c98056833d641fa7094fbac07581549c51c94b471cf889e8c07ddecc52540515be6418928a32a5c6509",
-        "tx_id": "d4724f4069db5eb2c1463706c70f5ea4df410a3f9485e080cb136c3970c55df6",
+        "signature": "8e8f96cec0b9d29169e03440fc038a61441299808d6766f2b464b25270c84aa1038d3457a8649ddca6a1037cbfacffa3cf0030be95d6d3439a2905ef60b86f05",
+        "tx_id": "05d3dff9c381db847d357b8c24bf846b36d931dc43c2e5b5e28aecfb1b9c549b",
     },
     "redeem_token": {
-        "body": "090000000000000074657374636861696e0e000000000000006092db769b01000009000000000000000600000000000000737072696e6703000000000000000045555210270000000000000000000000000000",
+        "body": "090000000000000074657374636861696e0e000000000000006092db769b01000009000000000000000600000000000000737072696e670300000000000000004555521027000000000000000000000000000000",
         "signer": "20828bf5c5bdcacb684863336c202fb5599da48be5596615742170705beca9f7",
-        "signature": "cbc26d8fe4d7980f9890cbf28dcd4261737d3ae19115da4953dd1c7f4da9b94dd8352b229a372429cdbeaf7de95a6ebacf7781e900d477d8e9c2cccf2f466c08",
-        "tx_id": "46c392b63f28b8f8170997bd05d8aa2ee314e1315f6f5ed7b88a3a1547081e06",
+        "signature": "cec5559f789501fe0d9f455a5bf2f5b6f69c5d1f4dbb78437aba8e4da8fa87a51f4b004f0f1ffd53f775e077ceab6cc6f4302acc7b5b44a68ba28f7a8359180b",
+        "tx_id": "c777d0285eb7665e49b11d96540aa63ca3c32690069949cc65cabd633eadb36f",
     },
     "redeem_code": {
-        "body": "090000000000000074657374636861696e0f000000000000006092db769b0100000900000001000000bab1cc5df98b33e717426fc3bfb409277c6c9e0ef1067ad134abf0ab75aed002010700000000000000000000000000000000000000000000000000000000000000555344661700000000000002000000000000000400000000000000666f6f647e130000000000000700000000000000746f626163636fe803000000000000",
+        "body": "090000000000000074657374636861696e0f000000000000006092db769b0100000900000001000000bab1cc5df98b33e717426fc3bfb409277c6c9e0ef1067ad134abf0ab75aed002010700000000000000000000000000000000000000000000000000000000000000555344661700000000000002000000000000000400000000000000666f6f647e130000000000000700000000000000746f626163636fe80300000000000000",
         "signer": "20828bf5c5bdcacb684863336c202fb5599da48be5596615742170705beca9f7",
-        "signature": "00cb00cb709e37d95e3a136a70d30ed2a66a92d609be90d40bb094e6f5a0471f83a207620961f890e9b8f2e6bacf0b9e4364f6c3b3fac4367ffd16bf930aca03",
-        "tx_id": "3a906793f7aaab3243aa731847c833820d907366fbe29849e6f56f84ca11a56c",
+        "signature": "4e2d18760e258dce07acb87662a97d5f26c751497fc230742d0f514b34560aee2540eb47cf2d13f2ba75a592e869c95a7219118d76c990a4ac54fa8ea5c0b00b",
+        "tx_id": "eabb160d7cfa2643eb3bf59226e2411c6fa1d3e4db55eafeb6dab6091fa25807",
     },
     "rollback": {
-        "body": "090000000000000074657374636861696e10000000000000006092db769b0100000a00000046c392b63f28b8f8170997bd05d8aa2ee314e1315f6f5ed7b88a3a1547081e06",
+        "body": "090000000000000074657374636861696e10000000000000006092db769b0100000a000000c777d0285eb7665e49b11d96540aa63ca3c32690069949cc65cabd633eadb36f00",
         "signer": "20828bf5c5bdcacb684863336c202fb5599da48be5596615742170705beca9f7",
-        "signature": "e54a717b1057754fff8556635fc007aac2b21bd30a494822c90d24c2ebf46bb594711772afba3e13d9303a22e4f083a657ed2c5be54a066bfd440d2ed6b1a807",
-        "tx_id": "5013783cc47f0804bfbbb6cd78d2377773a14ae2cf1ea0e8f3f0de84a7ec6348",
+        "signature": "1d2cb7fa829589569133f8775959a71382cb0ec5bcff0895416ec458b647edcb3844cd90fb5103b46332fb751767722694bc35f0ae6af7e35bb637ad8b2f300e",
+        "tx_id": "342f9034fd892cd48bf3daea4056aa4903a60b2f32bf2121ca28acd2239eda7a",
+    },
+    "transition_pool_pause_memo": {
+        "body": "090000000000000074657374636861696e13000000000000006092db769b010000060000000600000000000000737072696e670100000001110000000000000073746166663a752d343220285a6fc3ab29",
+        "signer": "43a72e714401762df66b68c26dfbdf2682aaec9f2474eca4613e424a0fbafd3c",
+        "signature": "1a264f295231d48e420e1973215862134932fb0a386cdfc1f7ca571c92fb261da877e1173b9f42fd0a869fe4da443e5a3a24054a99f50a5d70fd3739ff3a2e02",
+        "tx_id": "759cb750375eb32969572c0361a2b53084d3bf9ca2486c58ef97a0ef378dbccf",
     },
 }
 for _v in EXPECTED_TX.values():
@@ -892,14 +926,15 @@ def cmd_redeem(args):
     code = typed_code_of(args) if args.code is not None else None
     body = redeem_body(args.chain_id, args.nonce, args.valid_until_ms, code=code,
                        token=args.token, member=args.member, currency=args.currency,
-                       total_minor=args.total_minor, lines=lines)
+                       total_minor=args.total_minor, lines=lines, memo=args.memo)
     status, reply, text, local_id = submit(args, body)
     return report("validate" if args.dry_run else "redeem", status, reply, text, local_id,
                   args.currency, args.json)
 
 
 def cmd_rollback(args):
-    body = rollback_body(args.chain_id, args.nonce, args.valid_until_ms, args.redemption)
+    body = rollback_body(args.chain_id, args.nonce, args.valid_until_ms, args.redemption,
+                         memo=args.memo)
     status, reply, text, local_id = submit(args, body)
     return report("validate" if args.dry_run else "rollback", status, reply, text, local_id,
                   "", args.json)
@@ -924,6 +959,9 @@ def main(argv=None):
                        help="only check the tx: POST /v1/validate (writes nothing)")
         p.add_argument("--json", action="store_true", help="print the node's JSON answer")
         p.add_argument("-v", "--verbose", action="store_true", help="show the bytes sent")
+        p.add_argument("--memo", metavar="TEXT",
+                       help="a memo the tx carries, signed with it (e.g. the cashier's id): "
+                            "1 to 128 bytes, no control characters")
 
     redeem = sub.add_parser("redeem", help="redeem a coupon code (or token) for an order")
     common(redeem)
@@ -967,6 +1005,8 @@ def main(argv=None):
     try:
         if args.command == "redeem" and args.code is not None:
             typed_code_of(args)  # a malformed code fails before any request
+        if args.memo is not None:
+            check_memo(args.memo)  # so does a malformed memo
         args.nodes = Nodes(parse_nodes(args.node or [os.environ.get(
             "CACTUS_NODE", "http://127.0.0.1:7101")]), args.verbose)
         args.seed, args.public = load_key(args.key)

@@ -155,6 +155,17 @@ STRUCTS = {
     "InitialState": [("chain_id", "str"), ("genesis_time_ms", "u64"),
                      ("params", S("ChainParams")), ("orgs", VEC(S("InitialOrg"))),
                      ("nodes", VEC(S("NodeRecord")))],
+    # docs/encoding.md, "Ledger events" (JSON keys: `kind` shows as `type`).
+    "LedgerEvent": [("id", "event_id"), ("type", E("EventType")), ("log_index", "u64"),
+                    ("height", "u64"), ("time_ms", "u64"), ("tx_id", "h32"),
+                    ("tx_index", "u32"), ("signer", "h32"), ("signer_org", OPT("str")),
+                    ("memo", OPT("memo")), ("org", OPT("str")), ("pool", OPT("str")),
+                    ("token", OPT(S("TokenId"))), ("member", OPT("h32")),
+                    ("store", OPT("str")), ("channel", OPT("str")),
+                    ("amounts", OPT(S("EventAmounts"))), ("pool_seq", OPT("u64")),
+                    ("token_seq", OPT("u64")), ("detail", E("EventDetail"))],
+    "EventAmounts": [("currency", "currency"), ("order_total_minor", OPT("u64")),
+                     ("eligible_minor", OPT("u64")), ("discount_minor", OPT("u64"))],
     # docs/proofs.md, "Block hash".
     "BlockHeader": [("chain_id", "str"), ("height", "u64"), ("time_ms", "u64"),
                     ("prev_hash", "h32"), ("tx_count", "u64"), ("tx_root", "h32"),
@@ -220,6 +231,14 @@ ENUMS = {
         ("rolled_back", [("redemption", "h32"), ("pool", "str"), ("token", OPT(S("TokenId")))]),
         ("token_revoked", [("token", S("TokenId"))]),
         ("token_transferred", [("token", S("TokenId")), ("from", "h32"), ("to", "h32")])]),
+    "EventType": ("string", None, [
+        "pool.created", "pool.updated", "pool.transitioned", "codes.issued", "coupon.allocated",
+        "coupon.redeemed", "coupon.rolled_back", "coupon.revoked", "coupon.transferred",
+        "key.registered", "key.revoked", "governance.proposed", "governance.approved",
+        "governance.applied", "tx.rejected"]),
+    "EventDetail": ("tagged", "outcome", [
+        ("applied", [("event", E("Event"))]),
+        ("rejected", [("tx_kind", "str"), ("rejection", S("Rejection"))])]),
     "PoolKind": ("string", None, ["unique_codes", "shared_code"]),
     "PoolStatus": ("string", None, ["draft", "active", "paused", "archived"]),
     "RejectReason": ("string", None, REJECT_REASONS),
@@ -268,6 +287,16 @@ def _enc(t, v, path):
         require(isinstance(v, str) and re.fullmatch(r"[A-Z]{3}", v),
                 f"{path}: expected three upper-case letters")
         return v.encode("ascii")
+    if t == "memo":
+        # A string of 1 to 128 bytes, no control character, not only whitespace.
+        require(isinstance(v, str) and 1 <= len(v.encode("utf-8")) <= 128 and v.strip()
+                and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in v),
+                f"{path}: not a valid memo")
+        return string(v)
+    if t == "event_id":
+        m = re.fullmatch(r"evt_(0|[1-9][0-9]*)_([0-9]+)", v) if isinstance(v, str) else None
+        require(m is not None, f"{path}: expected evt_<log index>_<index>")
+        return u64(int(m.group(1))) + struct.pack("<H", int(m.group(2)))
     raise Failed(f"{path}: unknown type {t}")
 
 
@@ -758,7 +787,8 @@ def fenced(text, info):
 
 def vector_blocks(text):
     out = []
-    for kind in ("state-vector", "event-vector", "result-vector", "history-leaf-vector"):
+    for kind in ("state-vector", "event-vector", "result-vector", "history-leaf-vector",
+                 "ledger-event-vector"):
         for block in fenced(text, kind):
             fields = dict(line.split(": ", 1) for line in block.strip().splitlines())
             out.append((kind, fields))
@@ -775,7 +805,7 @@ def check_vector(kind, v, check):
         check(f"{v['name']} leaf hash", H(LEAF_DOMAIN + H(kb) + H(vb)).hex(), v["leaf_hash"])
         return
     t = {"event-vector": E("Event"), "result-vector": S("TxResult"),
-         "history-leaf-vector": S("HistoryLeaf")}[kind]
+         "history-leaf-vector": S("HistoryLeaf"), "ledger-event-vector": S("LedgerEvent")}[kind]
     b = enc(t, json.loads(v["json"]), v["name"])
     check(v["name"], b.hex(), v["bytes"])
     if "leaf_hash" in v:
@@ -787,6 +817,9 @@ def selftest_encoding(text, check):
     check("record vectors found", len(vectors) > 40, True)
     for kind, v in vectors:
         check_vector(kind, v, check)
+    ledger = [json.loads(v["json"]) for kind, v in vectors if kind == "ledger-event-vector"]
+    check("ledger event vectors found", len(ledger) >= 8, True)
+    check("a ledger event vector carries a memo", any(e["memo"] for e in ledger), True)
     (toml_text,), (block,) = fenced(text, "toml genesis"), fenced(text, "genesis-vector")
     v = dict(line.split(": ", 1) for line in block.strip().splitlines())
     state = genesis_state(toml_text)

@@ -69,6 +69,7 @@ fn redeemed(i: u64, spacing: u64) -> LedgerEvent {
         tx_index: (i % BLOCK_EVENTS) as u32,
         signer: PublicKey([(i % 200) as u8; 32]),
         signer_org: Some(OrgId::new(signer_org).unwrap()),
+        memo: None,
         org: Some(OrgId::new(org(org_i)).unwrap()),
         pool: Some(pool.clone()),
         token: Some(token.clone()),

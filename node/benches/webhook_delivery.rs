@@ -70,6 +70,7 @@ fn tx(node: &NodeHandle, n: u64) -> couponcactus_chaincode::tx::SignedTx {
             key: public,
             role: Role::Issuer,
         }),
+        memo: None,
     }
     .sign(&key(ADMIN))
 }

@@ -95,6 +95,8 @@ pub struct ApiOptions {
     /// The webhook service behind `/v1/webhooks` (empty: those routes answer 503
     /// `webhooks_off`; cactusd fills it once the node knows its org).
     pub webhooks: crate::webhooks::WebhookSlot,
+    /// The merchant console served under `/console` (`None`: not served).
+    pub console: Option<Arc<crate::console::Console>>,
 }
 
 impl Default for ApiOptions {
@@ -107,6 +109,7 @@ impl Default for ApiOptions {
             http: HttpLimits::default(),
             analytics: None,
             webhooks: crate::webhooks::WebhookSlot::default(),
+            console: None,
         }
     }
 }
@@ -130,6 +133,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
     let batch_limit = options.max_batch_body;
     let timeout = options.request_timeout;
     let http = options.http.clone();
+    let console = options.console.clone();
     let state = AppState {
         node,
         metrics,
@@ -148,7 +152,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         .route("/v1/txs", post(txs::submit))
         .route("/v1/validate", post(txs::validate));
     let batches = Router::new().route("/v1/txs/batch", post(txs::submit_batch));
-    Router::new()
+    let api = Router::new()
         .merge(limited(writes, tx_limit))
         .merge(limited(batches, batch_limit))
         .route("/v1/txs/{id}", get(txs::get_tx))
@@ -216,7 +220,16 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         ))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(panic_response));
+    // The console answers HTML pages, not the API's JSON errors: merged after the API's
+    // layers, with its own (crate::console), and the same URI and header limits.
+    match console {
+        Some(console) => api.merge(console.router().layer(middleware::from_fn_with_state(
+            Arc::new(http),
+            limits::check_head,
+        ))),
+        None => api,
+    }
 }
 
 /// Serves the API on `listener` with default [`ApiOptions`] until `shutdown` completes,

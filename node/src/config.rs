@@ -65,6 +65,9 @@ pub struct NodeConfig {
     /// Webhook delivery (`[webhooks]`, docs/operations.md).
     #[serde(default)]
     pub webhooks: crate::webhooks::WebhookConfig,
+    /// The merchant console (`[console]`, docs/console.md); off unless enabled.
+    #[serde(default)]
+    pub console: crate::console::ConsoleConfig,
 }
 
 fn default_http() -> SocketAddr {
@@ -228,6 +231,10 @@ impl NodeConfig {
             why,
         })?;
         config.webhooks.check().map_err(|why| ConfigError::Parse {
+            path: path.into(),
+            why,
+        })?;
+        config.console.check().map_err(|why| ConfigError::Parse {
             path: path.into(),
             why,
         })?;

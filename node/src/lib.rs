@@ -9,6 +9,7 @@
 pub mod analytics;
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod events;
 pub mod mempool;
 pub mod network;

@@ -81,6 +81,36 @@ enum Command {
     /// Works on a stopped node: with --config FILE, or --data-dir DIR (a dev chain's
     /// directory, or a node's database directory). Refuses while cactusd runs on it.
     Reindex,
+    /// Staff accounts of the merchant console (`console.sqlite` in the node's data
+    /// directory: --config FILE, or --data-dir DIR); works on a stopped or running node.
+    Users {
+        #[command(subcommand)]
+        action: UsersCommand,
+    },
+}
+
+/// `cactusd users …`.
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Add a user; the password (12 characters or more) is read from stdin's first line,
+    /// or from --password-file, never from the command line.
+    Add {
+        /// Login name (letters, digits, `.`, `_`, `@`, `-`; up to 64).
+        name: String,
+        /// admin, issuer (may write), analyst or auditor (read only).
+        #[arg(long)]
+        role: String,
+        /// Read the password from this file's first line instead of stdin.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List the users.
+    List,
+    /// Disable a user: it can no longer log in and its sessions end.
+    Disable {
+        /// Login name.
+        name: String,
+    },
 }
 
 fn init_tracing(json: bool) {
@@ -129,6 +159,9 @@ async fn main() -> Result<()> {
     }
     if let Some(Command::Reindex) = &args.command {
         return reindex(&args);
+    }
+    if let Some(Command::Users { action }) = &args.command {
+        return users(&args, action);
     }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -271,8 +304,17 @@ async fn main() -> Result<()> {
     if let Some((slot, _, _)) = &webhooks {
         api_options.webhooks = slot.clone();
     }
+    let console_dir = if dev.is_some() {
+        args.data_dir.clone()
+    } else {
+        db_dir.clone()
+    };
+    api_options.console = start_console(&args, &node, &console_dir, &api_options)?;
     let listener = api::listen(http_addr).with_context(|| format!("binding {http_addr}"))?;
     let bound = listener.local_addr()?;
+    if api_options.console.is_some() {
+        info!(url = %format!("http://{bound}/console"), "merchant console");
+    }
     info!(chain = %genesis.initial.chain_id, genesis = %genesis.hash(), http = %bound, "cactusd started");
     if let Some(layout) = &dev {
         register_dev_keys(&node, layout).await?;
@@ -487,6 +529,7 @@ async fn register_dev_keys(node: &NodeHandle, layout: &DevLayout) -> Result<()> 
             nonce: i as u64,
             valid_until_ms: now_ms() + 60_000,
             kind,
+            memo: None,
         };
         match node.submit(body.sign(&admin), true).await? {
             SubmitOutcome::Committed(c) if c.result.outcome.events().is_some() => {}
@@ -504,5 +547,82 @@ fn print_dev_banner(layout: &DevLayout, http: SocketAddr) {
         println!("  {name:<12} {}", layout.key(name).display());
     }
     println!("  data key     {}", layout.data_key().display());
+    println!(
+        "  console      http://{http}/console   (user {}, password in {})",
+        couponcactus_node::console::FIRST_ADMIN,
+        layout
+            .dir
+            .join(couponcactus_node::console::FIRST_ADMIN_FILE)
+            .display()
+    );
     println!("Use the CLI with: export CACTUS_NODE=http://{http}\nCtrl-C stops the node.\n");
+}
+
+/// The merchant console (`[console]` of the config file; on, with a first admin, with
+/// `--dev`), its store in `dir`; `None` when disabled or while the node has no org.
+fn start_console(
+    args: &Args,
+    node: &NodeHandle,
+    dir: &std::path::Path,
+    api_options: &ApiOptions,
+) -> Result<Option<Arc<couponcactus_node::console::Console>>> {
+    use couponcactus_node::console::{self, Console, ConsoleConfig};
+    let config = match &args.config {
+        Some(path) if !args.dev => NodeConfig::load(path)?.console,
+        _ => ConsoleConfig::local(),
+    };
+    if !config.enabled {
+        return Ok(None);
+    }
+    let Some(org) = couponcactus_node::webhooks::node_org(node, node.status().node_id) else {
+        warn!("console off: this node is not (yet) in the consortium, so it has no org");
+        return Ok(None);
+    };
+    if config.bootstrap_admin
+        && let Some(file) = console::cli::bootstrap_admin(dir)?
+    {
+        info!(user = console::FIRST_ADMIN, password_file = %file.display(), "console first login");
+    }
+    let console = Console::open(
+        dir,
+        node.clone(),
+        org,
+        api_options.analytics.clone(),
+        config,
+    )
+    .with_context(|| format!("opening {}", console::store_path(dir).display()))?;
+    Ok(Some(console))
+}
+
+/// `cactusd users add|list|disable`.
+fn users(args: &Args, action: &UsersCommand) -> Result<()> {
+    use couponcactus_node::console::{Role, cli};
+    let dir = match &args.config {
+        Some(path) => NodeConfig::load(path)?.data_dir,
+        None => args.data_dir.clone(),
+    };
+    match action {
+        UsersCommand::Add {
+            name,
+            role,
+            password_file,
+        } => {
+            let role = Role::parse(role)?;
+            if password_file.is_none() && std::io::stdin().is_terminal() {
+                eprint!("password for {name} (12 characters or more): ");
+            }
+            let password = cli::read_password(password_file.as_deref())?;
+            let user = cli::add(&dir, name, role, &password)?;
+            println!("added {} ({}), id {}", user.name, user.role.name(), user.id);
+        }
+        UsersCommand::List => print!("{}", cli::table(&cli::list(&dir)?)),
+        UsersCommand::Disable { name } => {
+            if cli::disable(&dir, name)? {
+                println!("disabled {name}; its sessions ended");
+            } else {
+                println!("{name} was disabled already");
+            }
+        }
+    }
+    Ok(())
 }

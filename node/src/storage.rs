@@ -88,8 +88,16 @@ pub const MAX_PREFIX_MATCHES: usize = 8;
 /// big-endian version first ([`node_key_bytes`]), so each block's new nodes sort after
 /// all older ones; format 1 used borsh's little-endian version, which scattered every
 /// block's nodes across the whole key space (about a fifth more bytes written per
-/// redemption, docs/performance.md).
-pub const STORAGE_FORMAT: u32 = 2;
+/// redemption, docs/performance.md). Format 3 stores txs whose body ends with a memo
+/// (`TxBody::memo`) and ledger events that carry it: a new chain layout, see
+/// [`FIRST_MEMO_FORMAT`].
+pub const STORAGE_FORMAT: u32 = 3;
+
+/// The first format whose blocks hold txs with a memo. A directory of an older format holds
+/// a chain whose txs this build cannot decode (the tx bytes, ids and block roots differ),
+/// and no peer running this build can serve it either: it is refused as another chain
+/// layout ([`StorageError::ChainLayout`]), not as a directory to re-sync.
+pub const FIRST_MEMO_FORMAT: u32 = 3;
 
 /// RocksDB memory shared by all column families of one database, which bounds most of a
 /// node's RSS beyond the in-memory mempool: memtables (all families together flush at
@@ -198,6 +206,21 @@ pub enum StorageError {
         found: u32,
         /// Format this build reads.
         expected: u32,
+    },
+    /// The data directory holds a chain of the tx layout before memos
+    /// ([`FIRST_MEMO_FORMAT`]), which this build can neither read nor continue.
+    #[error(
+        "data directory has storage format {found}, this cactusd reads format \
+         {STORAGE_FORMAT}: this is a new chain layout (since format {FIRST_MEMO_FORMAT} every \
+         tx carries a memo field, so tx bytes, tx ids and block hashes differ), and the chain \
+         in this directory cannot be read or continued, not even by state sync from peers \
+         running this cactusd. Start a new chain: a new genesis with empty data directories \
+         on every node (`scripts/dev.sh --fresh`, or `--single --fresh` for a dev chain), or \
+         keep running the cactusd that wrote it"
+    )]
+    ChainLayout {
+        /// Format recorded in the directory.
+        found: u32,
     },
 }
 
@@ -318,6 +341,9 @@ impl Store {
                 return self.write_synced(batch);
             }
         };
+        if found < FIRST_MEMO_FORMAT {
+            return Err(StorageError::ChainLayout { found });
+        }
         if found != STORAGE_FORMAT {
             return Err(StorageError::Format {
                 found,
@@ -1244,6 +1270,7 @@ mod tests {
                 key: testkit::public(seed),
                 role: Role::Issuer,
             }),
+            memo: None,
         }
         .sign(&testkit::key(1))
     }
@@ -1336,6 +1363,7 @@ mod tests {
             nonce,
             valid_until_ms: g.genesis_time_ms + 600_000,
             kind,
+            memo: None,
         }
         .sign(&testkit::key(signer))
     }
@@ -1565,6 +1593,15 @@ mod tests {
         assert_eq!(registered.len(), 5, "{registered:?}");
     }
 
+    /// Opens a database without checking its format (to write another format's marker).
+    fn open_unchecked(path: &Path) -> Store {
+        let memory = SharedMemory::new();
+        let cfs = cf::ALL
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &memory)));
+        Store::with_db(DB::open_cf_descriptors(&db_options(&memory), path, cfs).unwrap())
+    }
+
     #[test]
     fn tree_nodes_sort_by_version_and_other_formats_are_refused() {
         use jmt::storage::NibblePath;
@@ -1590,23 +1627,39 @@ mod tests {
                 .init_genesis(&testkit::genesis(), Hash32([3; 32]))
                 .unwrap();
         }
-        // Reopening the same format works; a directory of format 1 is refused by name.
-        let store = Store::open(dir.path()).unwrap();
-        store
-            .put_raw(cf::META, META_FORMAT, &encode(&1u32))
-            .unwrap();
-        drop(store);
-        let err = Store::open(dir.path()).unwrap_err();
+        // Reopening the same format works; a directory of format 1 or 2 (txs without a
+        // memo) is refused as another chain layout, a later format by number.
+        drop(Store::open(dir.path()).unwrap());
+        let reopen_as = |format: u32| {
+            let store = open_unchecked(dir.path());
+            store
+                .put_raw(cf::META, META_FORMAT, &encode(&format))
+                .unwrap();
+            drop(store);
+            Store::open(dir.path()).unwrap_err()
+        };
+        for old in [1u32, 2] {
+            let err = reopen_as(old);
+            assert!(
+                matches!(err, StorageError::ChainLayout { found } if found == old),
+                "{err}"
+            );
+            let text = err.to_string();
+            assert!(text.contains(&format!("storage format {old}")), "{text}");
+            assert!(text.contains("new chain layout"), "{text}");
+            assert!(text.contains("scripts/dev.sh --fresh"), "{text}");
+        }
+        let err = reopen_as(4);
         assert!(
             matches!(
                 err,
                 StorageError::Format {
-                    found: 1,
-                    expected: 2
+                    found: 4,
+                    expected: 3
                 }
             ),
             "{err}"
         );
-        assert!(err.to_string().contains("storage format 1"), "{err}");
+        assert!(err.to_string().contains("storage format 4"), "{err}");
     }
 }

@@ -117,6 +117,7 @@ impl Client {
             nonce: self.nonce.fetch_add(1, Ordering::Relaxed),
             valid_until_ms: now_ms() + TX_VALIDITY_MS,
             kind,
+            memo: None,
         }
     }
 

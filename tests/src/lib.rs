@@ -23,6 +23,7 @@
 //! --bin cactusd`): cargo does not build another package's binaries for tests, and the
 //! harness refuses a binary older than its sources.
 
+pub mod browser;
 pub mod client;
 pub mod cluster;
 pub mod fixtures;

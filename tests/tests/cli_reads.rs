@@ -15,7 +15,9 @@
 //!   found (proven at height H)" once the node's proof of its absence and the certificate
 //!   of that height verified (issue 14);
 //! - `events list` shows the rejected attempt as a `tx.rejected` event, `events show`
-//!   verifies it, another org sees none of it (issue 15).
+//!   verifies it, another org sees none of it (issue 15);
+//! - `--memo` (issue 16): a malformed memo is refused before anything is sent; a
+//!   redemption signed with one shows it on `tx` and on its event.
 //!
 //! Needs both binaries built: `cargo build --workspace --all-targets --profile test`.
 
@@ -111,6 +113,7 @@ fn two_txs_sharing_a_prefix(net: &Localnet, key: &Path) -> (String, String) {
                 lines: vec![],
             },
         }),
+        memo: None,
     };
     // A birthday search over 32 bits: about 80,000 bodies hashed.
     let mut seen: HashMap<String, u64> = HashMap::new();
@@ -498,6 +501,93 @@ fn wallet_shows_pools_and_verifies(net: &Localnet) {
     );
 }
 
+/// `--memo`: a malformed memo is refused before anything is sent (exit 2, the rule named);
+/// a redemption signed with `--memo` shows the memo on `tx` (JSON and text) and on its
+/// event in `events list` (JSON and text).
+fn memos_are_signed_and_shown(net: &Localnet, spring: &[String]) {
+    let terminal = net.key("acme", "terminal");
+    let auditor = net.key("acme", "auditor");
+    let issuer = net.key("acme", "issuer");
+    let code = spring.get(15).expect("a 16th demo code");
+    let redeem_with = |memo: &str| {
+        net.cactus(&[
+            "--json",
+            "--memo",
+            memo,
+            "redeem",
+            "--key",
+            s(&terminal),
+            "--code",
+            code,
+            "--total-minor",
+            "8000",
+            "--currency",
+            "EUR",
+        ])
+    };
+    let long = "x".repeat(129);
+    for (memo, why) in [
+        ("", "must not be empty"),
+        ("tab\there", "control character U+0009"),
+        ("   ", "only whitespace"),
+        (long.as_str(), "at most 128 bytes"),
+    ] {
+        let run = redeem_with(memo);
+        assert_eq!(run.code, 2, "{memo:?}: {run:#?}");
+        assert!(
+            run.stderr.contains("invalid memo") && run.stderr.contains(why),
+            "{memo:?}: {run:#?}"
+        );
+    }
+    // Nothing was sent: the code still redeems, now with a memo.
+    let memo = "cashier 7 — Zoë";
+    let id = redemption_of(redeem_with(memo));
+    let json = net
+        .cactus(&["--json", "tx", &id, "--key", s(&auditor)])
+        .ok()
+        .json();
+    assert_eq!(json["tx"]["tx"]["body"]["memo"], memo, "{json}");
+    let human = net.cactus(&["tx", &id, "--key", s(&auditor)]).ok();
+    assert!(
+        human.stdout.contains(&format!("— memo {memo:?}")),
+        "{human:#?}"
+    );
+    let list = |json: bool| {
+        let mut args = vec![
+            "events",
+            "list",
+            "--key",
+            s(&issuer),
+            "--type",
+            "coupon.redeemed",
+            "--limit",
+            "1000",
+        ];
+        if json {
+            args.insert(0, "--json");
+        }
+        net.cactus(&args).ok()
+    };
+    let events = list(true).json();
+    let event = events["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["tx_id"] == id.as_str())
+        .unwrap_or_else(|| panic!("the redemption's event: {events}"));
+    assert_eq!(event["memo"], memo, "{event}");
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["memo"].is_null()),
+        "redemptions without --memo have none: {events}"
+    );
+    let text = list(false);
+    assert!(text.stdout.contains(&format!("memo {memo:?}")), "{text:#?}");
+}
+
 #[test]
 fn unknown_tokens_codes_and_pools_are_proven_not_found() {
     let net = Localnet::start();
@@ -542,4 +632,5 @@ fn ids_rollbacks_histories_signers_and_wallets_read_as_people_think() {
     events_show_the_attempt_and_verify(&net);
     tx_names_a_revoked_signer(&net, &spring);
     wallet_shows_pools_and_verifies(&net);
+    memos_are_signed_and_shown(&net, &spring);
 }

@@ -1,8 +1,9 @@
 //! The Python POS example (`examples/pos-python/pos.py`), written from docs/encoding.md
 //! alone, against a real `cactusd --dev` node: its encoder reproduces the doc's test vectors,
 //! and the redemptions it builds, signs and submits as canonical bytes decode on the node
-//! into exactly the intended tx, apply with the expected discount, and are refused once
-//! redeemed (exit 3, as `cactus`). With several `--node` URLs it fails over from a dead node
+//! into exactly the intended tx (with a memo, or none; a malformed memo is refused before
+//! sending), apply with the expected discount, and are refused once redeemed (exit 3, as
+//! `cactus`). With several `--node` URLs it fails over from a dead node
 //! to a live one, and with the codes' format it corrects look-alike characters and refuses
 //! a malformed code before sending anything.
 //!
@@ -129,6 +130,7 @@ fn python_terminal_redeems_once_and_rolls_back() {
         PublicKey(node.keys().terminal.verifying_key().to_bytes())
     );
     assert_eq!(tx.body.chain_id, *node.client().chain_id());
+    assert_eq!(tx.body.memo, None, "no --memo: the body ends with None");
     let order = Order {
         currency: Currency(*b"EUR"),
         total_minor: 5990,
@@ -181,16 +183,45 @@ fn python_terminal_redeems_once_and_rolls_back() {
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     assert_eq!(reply["error"]["code"], "already_redeemed", "{reply}");
 
-    // A refund rolls the redemption back; then the code redeems again.
+    // A malformed memo is refused before anything is sent.
     let id_hex = id.to_string();
-    let out = pos(&["rollback", "--node", &url, "--key", key, &id_hex]);
+    let height = node.status().height;
+    let long = "x".repeat(129);
+    for bad in ["", "two\nlines", long.as_str()] {
+        let out = pos(&[
+            "rollback", "--node", &url, "--key", key, "--memo", bad, &id_hex,
+        ]);
+        assert_eq!(out.status.code(), Some(1), "memo {bad:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid memo"), "memo {bad:?}: {err}");
+    }
+    assert_eq!(node.status().height, height, "nothing was sent");
+    // A refund rolls the redemption back (the cashier's id in the memo); then the code
+    // redeems again.
+    let out = pos(&[
+        "rollback",
+        "--node",
+        &url,
+        "--key",
+        key,
+        "--memo",
+        "cashier 7 — refund",
+        &id_hex,
+    ]);
     assert_eq!(out.status.code(), Some(0), "rollback");
     let rollback = node
         .client()
-        .tx_detail(&node.keys().auditor, &applied_tx_id(&out));
+        .tx_detail(&node.keys().auditor, &applied_tx_id(&out))
+        .tx
+        .expect("signed tx");
     assert_eq!(
-        rollback.tx.expect("signed tx").body.kind,
+        rollback.body.kind,
         TxKind::Rollback(RollbackTx { redemption: id })
+    );
+    assert_eq!(
+        rollback.body.memo.as_ref().map(|m| m.as_str()),
+        Some("cashier 7 — refund"),
+        "the memo pos.py encoded is the one the node decoded"
     );
     let out = redeem(&[]);
     assert_eq!(out.status.code(), Some(0), "redeem after the rollback");

@@ -32,6 +32,7 @@ use couponcactus_client::chaincode::execute::Event;
 use couponcactus_client::chaincode::ids::{
     ChainId, Channel, Hash32, MemberId, PoolId, PublicKey, StoreId, TokenId,
 };
+use couponcactus_client::chaincode::memo::Memo;
 use couponcactus_client::chaincode::tx::{RedeemTarget, SignedTx, TxKind};
 use couponcactus_client::chaincode::types::{
     Currency, Discount, IssuedCode, Order, PoolAction, PoolKind, PoolSpec, Role,
@@ -597,6 +598,8 @@ struct Cluster {
     admin: LoadedKey,
     genesis: Option<(Genesis, PathBuf)>,
     data_key_path: Option<PathBuf>,
+    /// `--memo`, carried by every tx the benchmark signs.
+    memo: Option<Memo>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -704,6 +707,7 @@ impl Cluster {
             admin,
             genesis,
             data_key_path,
+            memo: ctx.memo.clone(),
         })
     }
 
@@ -713,6 +717,7 @@ impl Cluster {
         NodeClient::with_http_client(url, self.chain_id.clone(), self.http.clone())
             .expect("URLs were normalised")
             .with_reader(self.admin.key.clone())
+            .with_memo(self.memo.clone())
     }
 
     fn clients(&self) -> Vec<NodeClient> {
@@ -720,7 +725,7 @@ impl Cluster {
     }
 
     fn builder(&self) -> TxBuilder {
-        TxBuilder::new(self.chain_id.clone())
+        TxBuilder::new(self.chain_id.clone()).memo(self.memo.clone())
     }
 
     /// The org's data key, or a random one.

@@ -5,6 +5,7 @@
 use super::output::{Failure, KeyInUse, emit, explain, rejection_hint, unverified};
 use anyhow::{Context as _, Result};
 use couponcactus_client::chaincode::ids::{MemberId, PublicKey};
+use couponcactus_client::chaincode::memo::Memo;
 use couponcactus_client::chaincode::tx::SignedTx;
 use couponcactus_client::chaincode::types::Role;
 use couponcactus_client::genesis::Genesis;
@@ -32,6 +33,8 @@ pub struct Ctx {
     pub json: bool,
     /// `--genesis`.
     pub genesis: Option<PathBuf>,
+    /// `--memo`: carried by every tx the command signs.
+    pub memo: Option<Memo>,
 }
 
 /// A key file, loaded.
@@ -158,10 +161,11 @@ pub fn member_from(text: &str, secret: Option<&Path>) -> Result<MemberId> {
 
 impl Ctx {
     /// A client of the nodes (failing over from one to the next), on the chain the first
-    /// node that answers reports.
+    /// node that answers reports; its txs carry `--memo`.
     pub async fn connect(&self) -> Result<NodeClient> {
         NodeClient::connect_any(&self.nodes)
             .await
+            .map(|client| client.with_memo(self.memo.clone()))
             .map_err(|e| explain(e, None).into())
     }
 

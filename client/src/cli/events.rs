@@ -196,5 +196,8 @@ fn line(e: &LedgerEvent) -> String {
         ));
     }
     parts.push(format!("by {}", short(&e.signer.to_hex())));
+    if let Some(memo) = &e.memo {
+        parts.push(format!("memo {:?}", memo.as_str()));
+    }
     parts.join("  ")
 }

@@ -25,6 +25,7 @@ mod webhooks;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use context::Ctx;
+use couponcactus_client::chaincode::memo::Memo;
 use std::path::PathBuf;
 
 /// Couponcactus: a permissioned coupon ledger. `cactus` talks to a node (`cactusd`) for
@@ -57,6 +58,11 @@ pub struct Cli {
     /// or above the key file used, then .localnet/genesis.toml, .cactus-dev/genesis.toml).
     #[arg(long, global = true, env = "CACTUS_GENESIS", value_name = "FILE")]
     pub genesis: Option<PathBuf>,
+    /// A memo every tx this command signs carries (who or why, e.g. `staff:u-42`): signed
+    /// with the tx, kept on the chain and shown on its events. 1 to 128 bytes of UTF-8, no
+    /// control characters, not only spaces.
+    #[arg(long, global = true, value_name = "TEXT", value_parser = parse_memo)]
+    pub memo: Option<Memo>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -160,6 +166,11 @@ pub enum Command {
     Report(report::ReportCommand),
 }
 
+/// `--memo`: checked before anything is sent (clap reports the rule that is broken).
+fn parse_memo(text: &str) -> Result<Memo, String> {
+    Memo::new(text).map_err(|e| e.to_string())
+}
+
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let nodes: Vec<String> = cli
@@ -173,6 +184,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         nodes,
         json: cli.json,
         genesis: cli.genesis.clone(),
+        memo: cli.memo.clone(),
     };
     match cli.command {
         Command::Keys(c) => keys::run(&ctx, c).await,

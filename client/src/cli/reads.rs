@@ -364,7 +364,7 @@ pub async fn not_found(
     .into()
 }
 
-/// What a tx did, in a few words.
+/// What a tx did, in a few words, and its memo if it has one.
 pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
     let what = match &tx.body.kind {
         TxKind::RegisterKey(t) => format!(
@@ -420,7 +420,11 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
             rejection.message
         ),
     };
-    format!("{what} — {result}")
+    let memo = match &tx.body.memo {
+        Some(memo) => format!(" — memo {:?}", memo.as_str()),
+        None => String::new(),
+    };
+    format!("{what} — {result}{memo}")
 }
 
 async fn history(ctx: &Ctx, id: TokenId, key: PathBuf) -> Result<()> {

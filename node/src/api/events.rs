@@ -60,7 +60,7 @@ pub struct EventsQuery {
 /// One event with the proof of the log entry it comes from.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct EventProofView {
-    /// The event.
+    /// The event (docs/events.md; `memo` is its tx's memo or null).
     #[schema(value_type = Object)]
     pub event: LedgerEvent,
     /// The history-log entry (`proof.leaf`) and its inclusion proof against the latest

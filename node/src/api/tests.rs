@@ -129,6 +129,7 @@ impl TestNode {
             nonce: self.nonce.fetch_add(1, Ordering::Relaxed),
             valid_until_ms: now_ms() + 60_000,
             kind,
+            memo: None,
         }
         .sign(signer)
     }
@@ -434,6 +435,7 @@ async fn bad_submissions_are_refused_and_change_nothing() {
         nonce: 1,
         valid_until_ms: now_ms() + 1_000,
         kind: activate(&pool),
+        memo: None,
     };
     let (status, body) = t.submit(&other.sign(&key(ISSUER))).await;
     assert_eq!(
@@ -1160,6 +1162,7 @@ async fn ids_resolve_by_prefix_and_an_ambiguous_prefix_lists_its_candidates() {
             member: None,
             order: testkit::order(1_000),
         }),
+        memo: None,
     };
     let terminal = key(TERMINAL);
     let id_of =

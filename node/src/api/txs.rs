@@ -130,14 +130,14 @@ impl TxView {
     tag = "txs",
     params(WaitQuery),
     request_body(
-        description = "A SignedTx as JSON, or its canonical bincode with `Content-Type: application/octet-stream` (docs/encoding.md)",
+        description = "A SignedTx as JSON, or its canonical bincode with `Content-Type: application/octet-stream` (docs/encoding.md); `body.memo` is an optional memo (1 to 128 bytes of UTF-8, no control characters, not only whitespace)",
         content((Object = "application/json"), (super::extract::Bincode = "application/octet-stream"))
     ),
     responses(
         (status = 200, description = "Committed and applied (or committed before: the original result)", body = TxView),
         (status = 202, description = "Admitted (`wait=false`); poll `GET /v1/txs/{id}`", body = TxView),
         (status = 422, description = "Committed and rejected: `error.code` is the rejection reason; the body also carries the tx's place", body = TxView),
-        (status = 400, description = "Malformed body, bad signature, wrong chain, stale or too long validity", body = super::ErrorResponse),
+        (status = 400, description = "Malformed body (a malformed memo included: `invalid memo: …`), bad signature, wrong chain, stale or too long validity", body = super::ErrorResponse),
         (status = 401, description = "Signer unknown or revoked", body = super::ErrorResponse),
         (status = 413, description = "Body or tx too large", body = super::ErrorResponse),
         (status = 503, description = "Mempool full or node shutting down", body = super::ErrorResponse),
@@ -295,7 +295,8 @@ pub struct TxDetailView {
     /// Status and result.
     #[serde(flatten)]
     pub view: TxView,
-    /// The signed tx.
+    /// The signed tx `{body, signer, signature}`; `body.memo` is the signer's memo (who or
+    /// why, e.g. the console's staff user id) or null.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub tx: Option<SignedTx>,

@@ -475,6 +475,7 @@ impl Seeder<'_> {
             nonce: self.nonce,
             valid_until_ms: now_ms() + TX_VALIDITY_MS,
             kind,
+            memo: None,
         }
         .sign(signer);
         self.submitted += 1;

@@ -526,6 +526,9 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
             allow_private_targets: true,
             ..Default::default()
         },
+        // The console on, with a first admin whose password is written next to the
+        // node's database (scripts/localnet.sh prints it).
+        console: couponcactus_node::console::ConsoleConfig::local(),
     };
     let body = toml::to_string_pretty(&config).expect("a node configuration serializes to TOML");
     format!(

@@ -283,6 +283,9 @@ impl Drop for Registration {
 struct ConnService {
     router: Router,
     activity: Arc<Activity>,
+    /// The client's address, given to handlers as `axum::extract::ConnectInfo` (the
+    /// console's per-IP login limit).
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -290,7 +293,12 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        if let Some(peer) = self.peer {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+        }
         let guard = self.activity.begin_request();
         let mut router = self.router.clone();
         Box::pin(async move {
@@ -322,11 +330,13 @@ enum End {
 /// Serves one connection in its slot, then closes it.
 pub(super) async fn run(shared: Arc<Shared>, stream: TcpStream, slot: OwnedSemaphorePermit) {
     let activity = Arc::new(Activity::new(Instant::now()));
+    let peer = stream.peer_addr().ok();
     let registration = shared.registry.register(activity.clone());
     let io = TokioIo::new(ConnIo::new(stream, activity.clone(), shared.limits.clone()));
     let service = ConnService {
         router: shared.router.clone(),
         activity: activity.clone(),
+        peer,
     };
     let mut conn = shared.http.serve_connection(io, service);
     let end = drive(&mut conn, &activity, &shared.limits).await;

@@ -1,7 +1,7 @@
 //! The event API against a real one-node chain: pages by cursor and their filters, what
 //! each role sees, the long poll, one event with its proof, the SSE stream resumed with
-//! `Last-Event-ID`, bad cursors and unsigned requests, and the event log written again at
-//! open for a database from before it (same events).
+//! `Last-Event-ID`, bad cursors and unsigned requests, the event log written again at
+//! open for a database from before it (same events), and tx memos on txs and events.
 
 use super::*;
 use couponcactus_chaincode::events::{EventDetail, EventId, EventType, EventsPage, LedgerEvent};
@@ -317,4 +317,108 @@ async fn a_database_from_before_the_event_log_gets_the_same_events_at_open() {
     assert!(all(&t, &key(AUDITOR), "", 1_000).await.is_empty());
     store.index_events().unwrap();
     assert_eq!(all(&t, &key(AUDITOR), "", 1_000).await, before);
+}
+
+/// `tx` as JSON with its memo set to `memo` (valid or not: the JSON is built by hand).
+fn with_memo_json(tx: &SignedTx, memo: &str) -> Value {
+    let mut value = serde_json::to_value(tx).unwrap();
+    value["body"]["memo"] = Value::String(memo.to_string());
+    value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_memo_is_kept_on_the_tx_and_its_events_and_a_malformed_one_is_refused() {
+    use couponcactus_chaincode::memo::Memo;
+    let t = TestNode::start().await;
+    let pool = t.setup().await;
+    let memo = Memo::new("staff:u-42 (Zoë)").unwrap();
+    let pause = TxKind::TransitionPool(TransitionPoolTx {
+        pool: pool.clone(),
+        action: PoolAction::Pause,
+    });
+    let paused = t
+        .tx(&key(ISSUER), pause.clone())
+        .body
+        .with_memo(Some(memo.clone()))
+        .sign(&key(ISSUER));
+    let (status, body) = t.submit(&paused).await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("applied")),
+        "{body}"
+    );
+    // A rejected tx's event carries its memo too (the pool is paused: pausing again fails).
+    let again = t
+        .tx(&key(ISSUER), pause)
+        .body
+        .with_memo(Some(memo.clone()))
+        .sign(&key(ISSUER));
+    let (status, body) = t.submit(&again).await;
+    assert_eq!(status, 422, "{body}");
+
+    // The tx view shows the memo in the signed body.
+    let (status, body) = t
+        .signed_get(&key(ISSUER), &format!("/v1/txs/{}", paused.id()))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tx"]["body"]["memo"], memo.as_str(), "{body}");
+    // Its events, and the rejected tx's, carry it; events of txs without one show null.
+    let events = all(&t, &key(ISSUER), "", 1_000).await;
+    for tx in [&paused, &again] {
+        let of_tx: Vec<&LedgerEvent> = events.iter().filter(|e| e.tx_id == tx.id()).collect();
+        assert_eq!(of_tx.len(), 1, "{events:#?}");
+        assert_eq!(of_tx[0].memo.as_ref(), Some(&memo));
+    }
+    assert_eq!(events.iter().filter(|e| e.memo.is_some()).count(), 2);
+    let p = page(&t, &key(ISSUER), "?types=pool.transitioned").await;
+    let (_, raw) = t
+        .signed_get(&key(ISSUER), "/v1/events?types=pool.transitioned")
+        .await;
+    assert_eq!(raw["events"][0]["memo"], Value::Null, "{raw}");
+    assert_eq!(p.events.last().unwrap().memo.as_ref(), Some(&memo));
+
+    // Malformed memos: refused before anything else, with what is wrong; nothing changes.
+    let height = t.height().await;
+    let base = t.tx(&key(ISSUER), activate(&pool));
+    for (memo, why) in [
+        ("x".repeat(129), "at most 128 bytes"),
+        ("line\nbreak".to_string(), "control character U+000A"),
+        (String::new(), "must not be empty"),
+        ("   ".to_string(), "only whitespace"),
+    ] {
+        let (status, body) = t.post("/v1/txs", &with_memo_json(&base, &memo)).await;
+        assert_eq!(status, 400, "{memo:?}: {body}");
+        assert_eq!(body["error"]["code"], "malformed", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("invalid memo") && message.contains(why),
+            "{message}"
+        );
+    }
+    // The same in canonical bytes: a memo "ok" turned into "o\n" does not decode.
+    let ok = base
+        .body
+        .clone()
+        .with_memo(Some(Memo::new("ok").unwrap()))
+        .sign(&key(ISSUER));
+    let mut bytes = encode(&ok);
+    let at = bytes.len() - 96 - 1; // the memo's last byte, before signer and signature
+    assert_eq!(bytes[at], b'k');
+    bytes[at] = b'\n';
+    let response = t
+        .http
+        .post(format!("{}/v1/txs", t.url))
+        .header("content-type", "application/octet-stream")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("invalid memo: control character U+000A"),
+        "{message}"
+    );
+    assert_eq!(t.height().await, height, "nothing was committed");
 }

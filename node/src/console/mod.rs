@@ -1,0 +1,254 @@
+//! The merchant console: a server-rendered web dashboard for the staff of the node's org,
+//! served by `cactusd` under `/console` when `[console] enabled` (docs/console.md).
+//!
+//! It owns the staff accounts and their sessions (`<data dir>/console.sqlite`, [`store`]),
+//! the login rate limit ([`limiter`]), the session cookie and CSRF checks ([`session`],
+//! [`csrf`]), the embedded templates, stylesheet and script ([`templates`], [`assets`]),
+//! the SVG charts ([`charts`]) and one module per page ([`pages`]). Pages read the ledger
+//! through the node's store and the analytics store, scoped to the node's org
+//! ([`crate::webhooks::node_org`]); every page says the chain height it reflects.
+//!
+//! Staff roles: `admin` and `issuer` may write (a later phase: a write handler takes
+//! [`csrf::CheckedForm`] and calls [`session::Staff::require_role`] with
+//! [`Role::WRITERS`]); `analyst` and `auditor` read only.
+
+mod assets;
+mod charts;
+pub mod cli;
+pub mod csrf;
+pub mod limiter;
+mod pages;
+pub mod password;
+pub mod session;
+pub mod store;
+mod templates;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+use crate::analytics::Analytics;
+use crate::node::NodeHandle;
+use axum::Router;
+use couponcactus_chaincode::ids::OrgId;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use limiter::LoginLimiter;
+pub use store::{ConsoleStore, User};
+
+/// The console's file inside the node's data directory.
+pub const STORE_FILE: &str = "console.sqlite";
+/// The file a bootstrapped first admin's password is written to (0600), next to the store.
+pub const FIRST_ADMIN_FILE: &str = "console-admin.password";
+/// The name of a bootstrapped first admin.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// Where the console store of a node whose data directory is `data_dir` lives.
+pub fn store_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(STORE_FILE)
+}
+
+/// What can go wrong in the console.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// SQLite failed.
+    #[error("console database: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// A user name, role or password is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+    /// `users add` of a name that exists.
+    #[error("user {0:?} exists already")]
+    UserExists(String),
+    /// No user of that name.
+    #[error("no user {0:?}")]
+    NoSuchUser(String),
+    /// Hashing a password failed.
+    #[error("password hashing: {0}")]
+    Hash(String),
+    /// A template failed to render.
+    #[error("template: {0}")]
+    Template(#[from] minijinja::Error),
+    /// A file operation failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// A staff role of the console.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages users (CLI) and may write: the org admin's ledger role.
+    Admin,
+    /// May write pools and codes: the issuer's ledger role.
+    Issuer,
+    /// Reads KPIs and pools.
+    Analyst,
+    /// Reads everything the org sees.
+    Auditor,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [Role::Admin, Role::Issuer, Role::Analyst, Role::Auditor];
+    /// The roles that may write (console writes are a later phase).
+    pub const WRITERS: &'static [Role] = &[Role::Admin, Role::Issuer];
+
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Issuer => "issuer",
+            Role::Analyst => "analyst",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    /// The role named `name`.
+    pub fn parse(name: &str) -> Result<Role, ConsoleError> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.name() == name.trim())
+            .ok_or_else(|| {
+                ConsoleError::Invalid(format!(
+                    "unknown role {name:?}: use admin, issuer, analyst or auditor"
+                ))
+            })
+    }
+
+    /// Whether the role may write.
+    pub fn can_write(self) -> bool {
+        Role::WRITERS.contains(&self)
+    }
+}
+
+/// `[console]` of the node's configuration (docs/console.md).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve the console at `/console` (off unless set; on in the localnet and `--dev`).
+    pub enabled: bool,
+    /// Mark the session cookie `Secure` (set it when the console is reached over HTTPS,
+    /// e.g. behind a TLS proxy).
+    pub secure_cookies: bool,
+    /// A session unused this long ends, seconds.
+    pub idle_timeout_secs: u64,
+    /// A session ends this long after login whatever its use, seconds.
+    pub absolute_timeout_secs: u64,
+    /// Failed logins per user name, and per client address, within the window before
+    /// logins are refused (429).
+    pub login_max_failures: u32,
+    /// The login rate limit's window, seconds.
+    pub login_window_secs: u64,
+    /// With no user yet, create `admin` with a random password written to
+    /// `<data dir>/console-admin.password` (0600): the localnet's and `--dev`'s first login.
+    pub bootstrap_admin: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: false,
+            secure_cookies: false,
+            idle_timeout_secs: 30 * 60,
+            absolute_timeout_secs: 12 * 3600,
+            login_max_failures: 5,
+            login_window_secs: 15 * 60,
+            bootstrap_admin: false,
+        }
+    }
+}
+
+impl ConsoleConfig {
+    /// The configuration of a local chain (`--dev`, the localnet): on, with a first admin.
+    pub fn local() -> ConsoleConfig {
+        ConsoleConfig {
+            enabled: true,
+            bootstrap_admin: true,
+            ..ConsoleConfig::default()
+        }
+    }
+
+    /// Why the section is unusable.
+    pub fn check(&self) -> Result<(), String> {
+        if self.idle_timeout_secs == 0 || self.absolute_timeout_secs == 0 {
+            return Err("[console] session timeouts must be above 0".into());
+        }
+        if self.login_max_failures == 0 || self.login_window_secs == 0 {
+            return Err(
+                "[console] login_max_failures and login_window_secs must be above 0".into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn idle(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
+    }
+
+    fn absolute(&self) -> Duration {
+        Duration::from_secs(self.absolute_timeout_secs)
+    }
+}
+
+/// The console of one node: its store, limiter and the node it reads.
+#[derive(Debug)]
+pub struct Console {
+    node: NodeHandle,
+    org: OrgId,
+    analytics: Option<Arc<Analytics>>,
+    store: ConsoleStore,
+    limiter: LoginLimiter,
+    config: ConsoleConfig,
+    /// Verified against for unknown users, so they take as long as known ones.
+    dummy_hash: String,
+}
+
+impl Console {
+    /// Opens the console of `node` (org `org`) with its store in `data_dir`.
+    pub fn open(
+        data_dir: &Path,
+        node: NodeHandle,
+        org: OrgId,
+        analytics: Option<Arc<Analytics>>,
+        config: ConsoleConfig,
+    ) -> Result<Arc<Console>, ConsoleError> {
+        let store = ConsoleStore::open(&store_path(data_dir))?;
+        let limiter = LoginLimiter::new(
+            config.login_max_failures,
+            Duration::from_secs(config.login_window_secs),
+        );
+        Ok(Arc::new(Console {
+            node,
+            org,
+            analytics,
+            store,
+            limiter,
+            config,
+            dummy_hash: password::dummy_hash()?,
+        }))
+    }
+
+    /// The org whose data it shows.
+    pub fn org(&self) -> &OrgId {
+        &self.org
+    }
+
+    /// Its store.
+    pub fn store(&self) -> &ConsoleStore {
+        &self.store
+    }
+
+    /// Its routes, all under `/console`.
+    pub fn router(self: &Arc<Self>) -> Router {
+        pages::routes(self.clone())
+    }
+}

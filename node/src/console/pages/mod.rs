@@ -1,0 +1,115 @@
+//! The console's pages, one module each, and the layout they share ([`Layout`]: the
+//! signed-in user, the CSRF token of the logout form, the nav, the chain height).
+//!
+//! The nav lists only pages that exist; later phases add theirs here and in [`NAV`].
+
+mod audit;
+mod feed;
+mod login;
+mod member;
+mod overview;
+mod pool;
+mod pools;
+mod redemptions;
+mod token;
+
+use super::session::Staff;
+use super::{Console, assets};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use serde::Serialize;
+use std::sync::Arc;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+/// The nav: (key, label, path).
+const NAV: &[(&str, &str, &str)] = &[
+    ("overview", "Overview", "/console"),
+    ("pools", "Pools", "/console/pools"),
+    ("redemptions", "Redemptions", "/console/redemptions"),
+    ("members", "Members", "/console/members"),
+    ("audit", "Audit", "/console/audit"),
+];
+
+/// Every route of the console, with its state.
+pub fn routes(console: Arc<Console>) -> Router {
+    Router::new()
+        .route("/console", get(overview::show))
+        .route("/console/", get(overview::show))
+        .route("/console/login", get(login::form).post(login::submit))
+        .route("/console/logout", post(login::logout))
+        .route("/console/feed", get(feed::stream))
+        .route("/console/pools", get(pools::list))
+        .route("/console/pools/{id}", get(pool::show))
+        .route("/console/redemptions", get(redemptions::list))
+        .route("/console/redemptions/search", post(redemptions::search))
+        .route("/console/redemptions.csv", get(redemptions::csv_export))
+        .route("/console/redemptions.pdf", get(redemptions::pdf_export))
+        .route("/console/members", get(member::show))
+        .route("/console/tokens/{pool}/{serial}", get(token::show))
+        .route(
+            "/console/tokens/{pool}/{serial}/proof.json",
+            get(token::proof),
+        )
+        .route("/console/audit", get(audit::show))
+        .route("/console/static/console.css", get(assets::css))
+        .route("/console/static/console.js", get(assets::js))
+        .route("/console/{*rest}", get(not_found))
+        .layer(DefaultBodyLimit::max(super::csrf::MAX_FORM_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+        .with_state(console)
+}
+
+async fn not_found() -> super::view::PageError {
+    super::view::PageError::NotFound("no such console page".into())
+}
+
+/// One nav entry.
+#[derive(Debug, Serialize)]
+struct NavItem {
+    label: &'static str,
+    path: &'static str,
+    current: bool,
+}
+
+/// What the base template needs.
+#[derive(Debug, Serialize)]
+pub(super) struct Layout {
+    title: String,
+    user: String,
+    role: &'static str,
+    csrf: String,
+    org: String,
+    nav: Vec<NavItem>,
+    height: u64,
+}
+
+impl Layout {
+    /// The layout of page `current` (a [`NAV`] key) at chain height `height`.
+    pub(super) fn new(
+        console: &Console,
+        staff: &Staff,
+        current: &str,
+        title: String,
+        height: u64,
+    ) -> Layout {
+        Layout {
+            title,
+            user: staff.user.name.clone(),
+            role: staff.user.role.name(),
+            csrf: staff.csrf.clone(),
+            org: console.org.to_string(),
+            nav: NAV
+                .iter()
+                .map(|&(key, label, path)| NavItem {
+                    label,
+                    path,
+                    current: key == current,
+                })
+                .collect(),
+            height,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+// Couponcactus console: keeps the overview's redemption table live from /console/feed
+// (server-sent events). The page works without it; every value is set as text.
+(function () {
+  "use strict";
+  var table = document.getElementById("feed");
+  if (!table || !window.EventSource) { return; }
+  var body = table.tBodies[0];
+  var empty = document.getElementById("feed-empty");
+  var status = document.getElementById("live-status");
+  var MAX_ROWS = 50;
+  var after = table.getAttribute("data-after") || "";
+  var source = new EventSource("/console/feed" + (after ? "?after=" + encodeURIComponent(after) : ""));
+
+  function cell(text, className) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    if (className) { td.className = className; }
+    return td;
+  }
+
+  source.addEventListener("open", function () { status.hidden = false; });
+  source.addEventListener("error", function () { status.hidden = true; });
+  source.addEventListener("signed-out", function () { source.close(); window.location.assign("/console/login"); });
+  source.addEventListener("redeemed", function (message) {
+    var r;
+    try { r = JSON.parse(message.data); } catch (e) { return; }
+    if (body.querySelector('tr[data-id="' + CSS.escape(r.id) + '"]')) { return; }
+    var tr = document.createElement("tr");
+    tr.setAttribute("data-id", r.id);
+    tr.className = "new";
+    tr.appendChild(cell(r.time));
+    var pool = document.createElement("td");
+    var link = document.createElement("a");
+    link.href = "/console/pools/" + encodeURIComponent(r.pool);
+    link.textContent = r.pool_name || r.pool;
+    pool.appendChild(link);
+    if (r.partner) {
+      var tag = document.createElement("span");
+      tag.className = "tag";
+      tag.textContent = "partner";
+      pool.appendChild(document.createTextNode(" "));
+      pool.appendChild(tag);
+    }
+    tr.appendChild(pool);
+    tr.appendChild(cell(r.store));
+    tr.appendChild(cell(r.channel));
+    tr.appendChild(cell(r.discount, "num"));
+    body.insertBefore(tr, body.firstChild);
+    while (body.rows.length > MAX_ROWS) { body.deleteRow(body.rows.length - 1); }
+    if (empty) { empty.hidden = true; }
+  });
+})();

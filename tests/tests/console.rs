@@ -1,0 +1,408 @@
+//! The merchant console end to end: a real `cactusd --dev` (console on, as in the
+//! localnet), staff users made with `cactusd users`, and the pages driven in headless
+//! Chromium (tests/src/browser.rs); the CSRF and rate-limit refusals over plain HTTP.
+
+use couponcactus_chaincode::ids::PoolId;
+use couponcactus_chaincode::tx::{CreatePoolTx, TxKind};
+use couponcactus_tests::browser::{Browser, WAIT};
+use couponcactus_tests::{DevNode, cactusd_binary, fixtures};
+use reqwest::blocking::Client as Http;
+use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const PASSWORD: &str = "correct horse battery staple";
+const XSS: &str = "<script>alert(1)</script>";
+
+/// `cactusd --data-dir DIR users ARGS…` with `stdin` as its input; (status ok, output).
+fn users(node: &DevNode, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(cactusd_binary())
+        .arg("--data-dir")
+        .arg(node.dir())
+        .arg("users")
+        .args(args)
+        .env_remove("CACTUSD_CONFIG")
+        .env_remove("CACTUSD_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cactusd users");
+    // The command may exit before reading (a refused role): a closed pipe is no error.
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes());
+    let out = child.wait_with_output().expect("cactusd users");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn add_user(node: &DevNode, name: &str, role: &str) {
+    let (ok, out) = users(
+        node,
+        &["add", name, "--role", role],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(ok, "users add {name}: {out}");
+}
+
+fn http() -> Http {
+    Http::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
+/// The value of cookie `name` set by `response`.
+fn set_cookie(response: &reqwest::blocking::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The hidden CSRF field of a page.
+fn csrf_field(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    let end = html[start..].find('"').expect("the field's end");
+    html[start..start + end].to_string()
+}
+
+/// Logs in over HTTP; the session cookie.
+fn http_login(http: &Http, base: &str, name: &str, password: &str) -> reqwest::blocking::Response {
+    let page = http.get(format!("{base}/console/login")).send().unwrap();
+    let login_cookie = set_cookie(&page, "cactus_login").expect("the login form's cookie");
+    let csrf = csrf_field(&page.text().unwrap());
+    http.post(format!("{base}/console/login"))
+        .header(COOKIE, format!("cactus_login={login_cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("password", password),
+        ])
+        .send()
+        .unwrap()
+}
+
+#[test]
+fn users_cli_refuses_bad_input_and_lists_roles() {
+    let node = DevNode::start();
+    let (ok, out) = users(&node, &["add", "ann", "--role", "analyst"], "short\n");
+    assert!(!ok && out.contains("at least 12"), "{out}");
+    let (ok, out) = users(
+        &node,
+        &["add", "ann", "--role", "root"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!ok && out.contains("unknown role"), "{out}");
+    add_user(&node, "ann", "analyst");
+    let (ok, out) = users(
+        &node,
+        &["add", "ann", "--role", "issuer"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(!ok && out.contains("exists"), "{out}");
+    let (ok, out) = users(&node, &["disable", "ann"], "");
+    assert!(ok, "{out}");
+    let (ok, out) = users(&node, &["list"], "");
+    assert!(ok, "{out}");
+    assert!(out.contains("admin") && out.contains("ann"), "{out}");
+    let ann = out
+        .lines()
+        .find(|l| l.contains(" ann "))
+        .expect("ann's row");
+    assert!(ann.contains("analyst") && ann.contains("disabled"), "{out}");
+}
+
+#[test]
+fn csrf_and_rate_limits_refuse_and_change_nothing() {
+    let node = DevNode::start();
+    add_user(&node, "ivan", "issuer");
+    let (http, base) = (http(), node.url());
+
+    // A login POST without the form's token.
+    let refused = http
+        .post(format!("{base}/console/login"))
+        .form(&[("name", "ivan"), ("password", PASSWORD)])
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(set_cookie(&refused, "cactus_session").is_none());
+    assert!(
+        refused
+            .text()
+            .unwrap()
+            .contains("your form expired or came from another site")
+    );
+
+    let ok = http_login(&http, &base, "ivan", PASSWORD);
+    assert_eq!(ok.status(), 303);
+    let session = set_cookie(&ok, "cactus_session").expect("a session cookie");
+    let cookie_line = ok
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("cactus_session="))
+        .unwrap()
+        .to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie_line.contains(attr), "{cookie_line}");
+    }
+    let cookie = format!("cactus_session={session}");
+    let overview = http
+        .get(format!("{base}/console"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(overview.status(), 200);
+    assert!(overview.headers().get("x-cactus-height").is_some());
+    let csrf = csrf_field(&overview.text().unwrap());
+
+    // Logout without and with a wrong token: 403, and the session still works.
+    for form in [vec![], vec![("csrf", "0".repeat(64))]] {
+        let r = http
+            .post(format!("{base}/console/logout"))
+            .header(COOKIE, &cookie)
+            .form(&form)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 403, "{form:?}");
+        assert!(r.text().unwrap().contains("your form expired"));
+        let still = http
+            .get(format!("{base}/console"))
+            .header(COOKIE, &cookie)
+            .send()
+            .unwrap();
+        assert_eq!(still.status(), 200, "the session survives a refused logout");
+    }
+    // The right token ends it.
+    let out = http
+        .post(format!("{base}/console/logout"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let after = http
+        .get(format!("{base}/console"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()[LOCATION], "/console/login");
+    // The feed needs a session too.
+    let feed = http
+        .get(format!("{base}/console/feed"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(feed.status(), 303);
+
+    // Five wrong passwords, then even the right one is refused for a while.
+    for i in 0..5 {
+        let r = http_login(&http, &base, "ivan", "wrong password here");
+        assert_eq!(r.status(), 401, "attempt {i}");
+        assert!(set_cookie(&r, "cactus_session").is_none());
+    }
+    let limited = http_login(&http, &base, "ivan", PASSWORD);
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()[RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert!(set_cookie(&limited, "cactus_session").is_none());
+    assert!(limited.text().unwrap().contains("too many failed logins"));
+}
+
+#[test]
+fn browser_login_refusals_and_disabled_users() {
+    let node = DevNode::start();
+    add_user(&node, "alice", "admin");
+    add_user(&node, "dora", "analyst");
+    add_user(&node, "erin", "auditor");
+    let (ok, out) = users(&node, &["disable", "dora"], "");
+    assert!(ok, "{out}");
+    let base = node.url();
+    let browser = Browser::start(1280, 900);
+
+    // Signed out: the console sends to the login page.
+    browser.goto(&format!("{base}/console"));
+    browser.wait_for("#name");
+    assert!(
+        browser.url().ends_with("/console/login"),
+        "{}",
+        browser.url()
+    );
+    browser.screenshot("login");
+
+    // A wrong password: a message, no session.
+    let url = browser.sign_in(&base, "alice", "not the password");
+    assert!(url.ends_with("/console/login"), "{url}");
+    let error = browser.text("#login-error").expect("an error message");
+    assert!(error.contains("wrong user name or password"), "{error}");
+    browser.goto(&format!("{base}/console"));
+    browser.wait_for("#name");
+    assert!(browser.url().ends_with("/console/login"));
+
+    // A disabled user: the same refusal.
+    browser.sign_in(&base, "dora", PASSWORD);
+    assert!(
+        browser.text("#login-error").is_some(),
+        "{}",
+        browser.source()
+    );
+
+    // The right password.
+    let url = browser.sign_in(&base, "alice", PASSWORD);
+    assert!(url.ends_with("/console"), "{url}");
+    assert_eq!(browser.text("h1").as_deref(), Some("Overview"));
+    assert!(browser.text(".who .user").unwrap().contains("alice"));
+
+    // Sign out (a real form with its CSRF field).
+    browser.click(".who button[type=submit]");
+    browser.wait_for("#name");
+    browser.goto(&format!("{base}/console/pools"));
+    browser.wait_for("#name");
+    assert!(browser.url().ends_with("/console/login"));
+
+    // A user disabled while signed in loses the session.
+    browser.sign_in(&base, "erin", PASSWORD);
+    assert_eq!(browser.text("h1").as_deref(), Some("Overview"));
+    let (ok, out) = users(&node, &["disable", "erin"], "");
+    assert!(ok, "{out}");
+    browser.goto(&format!("{base}/console/pools"));
+    browser.wait_for("#name");
+    assert!(
+        browser.url().ends_with("/console/login"),
+        "{}",
+        browser.url()
+    );
+}
+
+#[test]
+fn browser_pages_escape_names_follow_redemptions_and_fit_a_phone() {
+    let node = DevNode::start();
+    add_user(&node, "nina", "analyst");
+    let spring = node.create_active_pool("spring", 4);
+    let redeemed = node.redeem_code(&spring.codes[0], fixtures::order(5_000));
+    assert_eq!(redeemed.status, "applied");
+    let xss = PoolId::new("xss").unwrap();
+    node.client().apply(
+        &node.keys().issuer,
+        TxKind::CreatePool(CreatePoolTx {
+            pool: xss.clone(),
+            spec: fixtures::spec(XSS),
+        }),
+    );
+    let base = node.url();
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(&base, "nina", PASSWORD);
+
+    // Pools: tabs with counts; the hostile name is text, not markup.
+    browser.goto(&format!("{base}/console/pools"));
+    browser.wait_for("table.pools");
+    let names = browser.texts("table.pools tbody td a");
+    assert!(names.iter().any(|n| n == XSS), "{names:?}");
+    assert!(names.iter().any(|n| n == "spring"), "{names:?}");
+    let tabs = browser.texts(".tabs a");
+    assert!(
+        tabs.iter()
+            .any(|t| t.starts_with("all") && t.ends_with('2')),
+        "{tabs:?}"
+    );
+    assert!(
+        tabs.iter()
+            .any(|t| t.starts_with("draft") && t.ends_with('1')),
+        "{tabs:?}"
+    );
+    let scripts = browser.eval("return document.querySelectorAll('script').length;");
+    assert_eq!(
+        scripts,
+        serde_json::json!(0),
+        "no script element on the pools page"
+    );
+    browser.screenshot("pools");
+    browser.goto(&format!("{base}/console/pools?status=draft"));
+    browser.wait_for(".tabs a[aria-current=page]");
+    assert_eq!(browser.texts("table.pools tbody tr").len(), 1);
+    browser.goto(&format!("{base}/console/pools/xss"));
+    browser.wait_for("h1");
+    assert!(browser.text("h1").unwrap().contains(XSS));
+
+    // Pool detail: funnel and the day's redemption.
+    browser.goto(&format!("{base}/console/pools/spring"));
+    browser.wait_for(".funnel");
+    let funnel = browser.texts(".funnel li");
+    assert!(
+        funnel[0].contains("Issued") && funnel[0].contains('4'),
+        "{funnel:?}"
+    );
+    assert!(
+        funnel[2].contains("Redeemed") && funnel[2].contains('1'),
+        "{funnel:?}"
+    );
+    assert!(browser.source().contains("<svg"), "a chart");
+    assert!(browser.text("#stores-title").is_some());
+    browser.screenshot("pool");
+    browser.goto(&format!("{base}/console/pools/nope"));
+    browser.wait_for("#problem");
+
+    // Overview: KPIs; a terminal's redemption appears in the live feed.
+    browser.goto(&format!("{base}/console"));
+    browser.wait_for(".kpis");
+    browser.wait_until("the live feed to connect", WAIT, |b| {
+        b.eval("return !document.getElementById('live-status').hidden;") == serde_json::json!(true)
+    });
+    let before = browser.texts("#feed tbody tr").len();
+    let fresh = node.redeem_code(&spring.codes[1], fixtures::order(7_000));
+    assert_eq!(fresh.status, "applied");
+    browser.wait_until("the redemption in the live feed", WAIT, |b| {
+        b.texts("#feed tbody tr").len() > before
+    });
+    let rows = browser.texts("#feed tbody tr");
+    assert!(
+        rows[0].contains("spring") && rows[0].contains("dev-store"),
+        "{rows:?}"
+    );
+    browser.screenshot("overview");
+
+    // Phone width: nothing wider than the screen on any page.
+    browser.resize(375, 800);
+    for path in [
+        "/console",
+        "/console/pools",
+        "/console/pools/spring",
+        "/console/pools/xss",
+    ] {
+        browser.goto(&format!("{base}{path}"));
+        browser.wait_for("h1");
+        let fits =
+            browser.eval("return [document.documentElement.scrollWidth, window.innerWidth];");
+        let (scroll, inner) = (fits[0].as_u64().unwrap(), fits[1].as_u64().unwrap());
+        assert!(inner <= 400, "the window is phone-sized: {inner}");
+        assert!(
+            scroll <= inner,
+            "{path}: {scroll} px wide in a {inner} px window"
+        );
+        if path == "/console" {
+            browser.screenshot("phone-overview");
+        }
+    }
+}

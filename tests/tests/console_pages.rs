@@ -1,0 +1,432 @@
+//! The console's read-only pages end to end (a real `cactusd --dev`, headless Chromium):
+//! the redemption log (filters, code search, CSV export equal to the ledger's
+//! `/v1/analytics/redemptions`, PDF export), member lookup, the token page with its
+//! server-verified proof badge and a downloaded proof checked by `cactus audit
+//! check-proof`, and the audit page; each with a bad input.
+
+use couponcactus_tests::browser::{Browser, WAIT};
+use couponcactus_tests::node::{cactus_binary, run_cactus};
+use couponcactus_tests::{DevNode, cactusd_binary, fixtures};
+use reqwest::blocking::Client as Http;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "correct horse battery staple";
+
+fn add_user(node: &DevNode, name: &str, role: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new(cactusd_binary())
+        .arg("--data-dir")
+        .arg(node.dir())
+        .args(["users", "add", name, "--role", role])
+        .env_remove("CACTUSD_CONFIG")
+        .env_remove("CACTUSD_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting cactusd users");
+    let _ = child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{PASSWORD}\n").as_bytes());
+    let out = child.wait_with_output().expect("cactusd users");
+    assert!(out.status.success(), "users add {name}: {out:?}");
+}
+
+fn http() -> Http {
+    Http::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}
+
+fn set_cookie(response: &reqwest::blocking::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn csrf_field(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    let end = html[start..].find('"').expect("the field's end");
+    html[start..start + end].to_string()
+}
+
+/// Signs in over HTTP: the `Cookie` header of the session.
+fn session(http: &Http, base: &str, name: &str) -> String {
+    let page = http.get(format!("{base}/console/login")).send().unwrap();
+    let login_cookie = set_cookie(&page, "cactus_login").expect("the login form's cookie");
+    let csrf = csrf_field(&page.text().unwrap());
+    let r = http
+        .post(format!("{base}/console/login"))
+        .header(COOKIE, format!("cactus_login={login_cookie}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303, "login of {name}");
+    format!(
+        "cactus_session={}",
+        set_cookie(&r, "cactus_session").expect("a session")
+    )
+}
+
+fn get(http: &Http, cookie: &str, url: &str) -> (u16, String) {
+    let r = http.get(url).header(COOKIE, cookie).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+/// The ledger's redemptions of the org (the issuer's signed read of
+/// `/v1/analytics/redemptions`) once the analytics store covers `height`.
+fn ledger_rows(node: &DevNode, query: &str, height: u64) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let path = format!("/v1/analytics/redemptions?org=dev{query}");
+        let json: Value = node
+            .client()
+            .get_signed(&node.keys().issuer, &path)
+            .expect(200)
+            .json();
+        if json["stamp"]["height"].as_u64() >= Some(height) {
+            return json["rows"].as_array().cloned().unwrap_or_default();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "analytics never reached {height}: {json}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// CSV rows as (column → value) maps.
+fn csv_rows(text: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .expect("a header")
+        .split(',')
+        .map(String::from)
+        .collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+fn as_text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Every page at 375 px: nothing wider than the window.
+fn fits_a_phone(browser: &Browser, base: &str, paths: &[&str]) {
+    browser.resize(375, 800);
+    for path in paths {
+        browser.goto(&format!("{base}{path}"));
+        browser.wait_for("h1");
+        let fits =
+            browser.eval("return [document.documentElement.scrollWidth, window.innerWidth];");
+        let (scroll, inner) = (fits[0].as_u64().unwrap(), fits[1].as_u64().unwrap());
+        assert!(
+            scroll <= inner,
+            "{path}: {scroll} px wide in a {inner} px window"
+        );
+    }
+    browser.resize(1280, 900);
+}
+
+#[test]
+fn redemption_log_filters_search_and_exports_equal_the_ledger() {
+    let node = DevNode::start();
+    add_user(&node, "nina", "analyst");
+    let spring = node.create_active_pool("spring", 4);
+    let autumn = node.create_active_pool("autumn", 2);
+    for code in [&spring.codes[0], &spring.codes[1], &autumn.codes[0]] {
+        assert_eq!(
+            node.redeem_code(code, fixtures::order(5_000)).status,
+            "applied"
+        );
+    }
+    let height = node.status().height;
+    let (http, base) = (http(), node.url());
+    let cookie = session(&http, &base, "nina");
+
+    // The CSV of a filter is the ledger's redemptions for that filter, field by field.
+    let ledger = ledger_rows(&node, "&pool=spring", height);
+    assert_eq!(ledger.len(), 2);
+    let r = http
+        .get(format!("{base}/console/redemptions.csv?pool=spring"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = csv_rows(&r.text().unwrap());
+    assert_eq!(csv.len(), ledger.len(), "{csv:?}");
+    for (row, want) in csv.iter().zip(&ledger) {
+        for (column, field) in [
+            ("id", "id"),
+            ("height", "height"),
+            ("tx_id", "tx_id"),
+            ("pool", "pool"),
+            ("token", "token"),
+            ("store", "store"),
+            ("channel", "channel"),
+            ("terminal", "terminal"),
+            ("discount_minor", "discount_minor"),
+            ("eligible_minor", "eligible_minor"),
+            ("rolled_back_height", "rolled_back_height"),
+        ] {
+            assert_eq!(row[column], as_text(&want[field]), "{column} of {row:?}");
+        }
+    }
+    let all = csv_rows(&get(&http, &cookie, &format!("{base}/console/redemptions.csv")).1);
+    assert_eq!(all.len(), ledger_rows(&node, "", height).len());
+    assert_eq!(all.len(), 3);
+    let none = csv_rows(
+        &get(
+            &http,
+            &cookie,
+            &format!("{base}/console/redemptions.csv?result=rolled_back"),
+        )
+        .1,
+    );
+    assert!(none.is_empty(), "{none:?}");
+    let pdf = http
+        .get(format!("{base}/console/redemptions.pdf?pool=autumn"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(pdf.status(), 200);
+    assert!(pdf.bytes().unwrap().starts_with(b"%PDF"));
+
+    // Malformed filters: a message, not a 500.
+    for (query, message) in [
+        ("from=yesterday", "is not a day"),
+        ("result=lost", "unknown result"),
+        ("member=42", "not a member id"),
+        ("from=2026-12-05&to=2026-12-01", "range is empty"),
+    ] {
+        let (status, body) = get(
+            &http,
+            &cookie,
+            &format!("{base}/console/redemptions?{query}"),
+        );
+        assert_eq!(status, 400, "{query}");
+        assert!(body.contains(message), "{query}: {body}");
+    }
+
+    // The code search: the POST is hashed at once; only the hash is in the next URL.
+    let page = get(&http, &cookie, &format!("{base}/console/redemptions")).1;
+    let csrf = csrf_field(&page);
+    let code = spring.codes[1].clone();
+    let r = http
+        .post(format!("{base}/console/redemptions/search"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("code", code.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let location = r.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(
+        location.contains("code_hash=") && !location.contains(&code),
+        "{location}"
+    );
+    let (status, found) = get(&http, &cookie, &format!("{base}{location}"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        found.matches("data-event=").count(),
+        1,
+        "one redemption of that code"
+    );
+    assert!(!found.contains(&code), "the page does not show the code");
+    let refused = http
+        .post(format!("{base}/console/redemptions/search"))
+        .header(COOKIE, &cookie)
+        .form(&[("code", code.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 403, "no CSRF token");
+
+    // In the browser: the log, a filter, and a code that does not exist.
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(&base, "nina", PASSWORD);
+    browser.goto(&format!("{base}/console/redemptions"));
+    browser.wait_for("table.redemptions");
+    assert_eq!(browser.texts("table.redemptions tbody tr").len(), 3);
+    assert!(browser.text("[data-height]").is_some());
+    browser.screenshot("redemptions");
+    browser.goto(&format!("{base}/console/redemptions?pool=autumn"));
+    browser.wait_for("table.redemptions");
+    assert_eq!(browser.texts("table.redemptions tbody tr").len(), 1);
+    browser.fill("#f-code", "NOPE-NOPE-NOPE");
+    browser.click(".code-search button[type=submit]");
+    let problem = browser.wait_for("#problem");
+    assert!(problem.contains("No coupon with that code"), "{problem}");
+    assert!(!browser.url().contains("NOPE"), "{}", browser.url());
+    browser.goto(&format!("{base}/console/redemptions?result=rolled_back"));
+    let empty = browser.wait_for("#empty");
+    assert!(empty.contains("No redemptions match"), "{empty}");
+    fits_a_phone(
+        &browser,
+        &base,
+        &[
+            "/console/redemptions",
+            "/console/redemptions?result=rejected",
+        ],
+    );
+}
+
+#[test]
+fn member_token_and_audit_pages_with_a_verified_proof() {
+    let node = DevNode::start();
+    add_user(&node, "erin", "auditor");
+    let spring = node.create_active_pool("spring", 3);
+    let allocated = node.client().submit(&node.allocate_tx(&spring.id, 7));
+    assert_eq!(allocated.status, 200, "{allocated:?}");
+    let (http, base) = (http(), node.url());
+    let cookie = session(&http, &base, "erin");
+    let member = fixtures::member(7).to_string();
+
+    // Member lookup: the wallet links to the token page.
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(&base, "erin", PASSWORD);
+    browser.goto(&format!("{base}/console/members?member={member}"));
+    browser.wait_for("table.wallet");
+    let links = browser.texts("table.wallet tbody td:first-child a");
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert!(links[0].starts_with("spring/"), "{links:?}");
+    assert!(
+        !browser.texts("table.uses tbody tr").is_empty(),
+        "the allocation is in the history"
+    );
+    browser.screenshot("member");
+    browser.goto(&format!("{base}/console/members?member=not-hex"));
+    let problem = browser.wait_for("#problem");
+    assert!(problem.contains("not a member id"), "{problem}");
+    browser.goto(&format!(
+        "{base}/console/members?member={}",
+        fixtures::member(8)
+    ));
+    assert!(browser.wait_for("#empty").contains("No coupons"));
+
+    // The token page: verified once a checkpoint certifies the allocation.
+    let token = links[0].clone();
+    let deadline = Instant::now() + WAIT;
+    let badge = loop {
+        browser.goto(&format!("{base}/console/tokens/{token}"));
+        let badge = browser.wait_for("#proof-badge");
+        if badge.contains("State proof verified") {
+            break badge;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the badge never verified: {badge}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    assert!(
+        badge.contains("verified against certified checkpoint at height"),
+        "{badge}"
+    );
+    assert!(browser.text("h1").unwrap().contains("allocated"));
+    assert!(!browser.texts("table.history tbody tr").is_empty());
+    browser.screenshot("token");
+
+    // The downloaded proof passes `cactus audit check-proof` against the genesis.
+    let (status, proof) = get(
+        &http,
+        &cookie,
+        &format!("{base}/console/tokens/{token}/proof.json"),
+    );
+    assert_eq!(status, 200, "{proof}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("proof.json");
+    std::fs::write(&file, &proof).unwrap();
+    let mut command = Command::new(cactus_binary());
+    command
+        .arg("--genesis")
+        .arg(node.dir().join("genesis.toml"))
+        .args(["audit", "check-proof"])
+        .arg(&file)
+        .env_remove("CACTUS_KEY")
+        .env_remove("CACTUS_GENESIS")
+        .env("NO_COLOR", "1");
+    let run = run_cactus(command, Duration::from_secs(60)).ok();
+    assert!(run.stdout.contains("VALID"), "{run:?}");
+    // A tampered proof fails it.
+    std::fs::write(&file, proof.replacen("\"serial\": ", "\"serial\": 1", 1)).unwrap();
+    let mut command = Command::new(cactus_binary());
+    command
+        .arg("--genesis")
+        .arg(node.dir().join("genesis.toml"))
+        .args(["audit", "check-proof"])
+        .arg(&file)
+        .env_remove("CACTUS_GENESIS");
+    assert_ne!(
+        run_cactus(command, Duration::from_secs(60)).code,
+        0,
+        "a tampered proof"
+    );
+
+    // Unknown tokens: a 404 page with a clear message.
+    for path in ["spring/999", "nope/1", "spring/x"] {
+        let (status, body) = get(&http, &cookie, &format!("{base}/console/tokens/{path}"));
+        assert_eq!(status, 404, "{path}");
+        assert!(body.contains("no token"), "{path}: {body}");
+    }
+    browser.goto(&format!("{base}/console/tokens/spring/999"));
+    assert!(browser.wait_for("#problem").contains("no token spring/999"));
+
+    // The audit page: certified height, signers, consortium, no divergence.
+    browser.goto(&format!("{base}/console/audit"));
+    browser.wait_for("#certified-height");
+    let certified: u64 = browser.text("#certified-height").unwrap().parse().unwrap();
+    assert!(certified >= 1);
+    assert!(!browser.text("#signers").unwrap().is_empty());
+    assert!(
+        browser
+            .text("#divergence")
+            .unwrap()
+            .contains("No divergence")
+    );
+    assert!(!browser.texts("table.nodes tbody tr").is_empty());
+    browser.screenshot("audit");
+    fits_a_phone(
+        &browser,
+        &base,
+        &[
+            &format!("/console/members?member={member}"),
+            &format!("/console/tokens/{token}"),
+            "/console/audit",
+        ],
+    );
+}
