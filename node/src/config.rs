@@ -243,7 +243,11 @@ impl NodeConfig {
             &mut config.data_dir,
             &mut config.genesis,
             &mut config.node_key,
-        ] {
+        ]
+        .into_iter()
+        .chain(config.console.key_file.as_mut())
+        .chain(config.console.data_key_file.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

@@ -569,11 +569,34 @@ fn start_console(
     use couponcactus_node::console::{self, Console, ConsoleConfig};
     let config = match &args.config {
         Some(path) if !args.dev => NodeConfig::load(path)?.console,
-        _ => ConsoleConfig::local(),
+        // A dev chain's console signs with its issuer key.
+        _ => {
+            let dev = DevLayout {
+                dir: args.data_dir.clone(),
+            };
+            ConsoleConfig {
+                key_file: Some(dev.key("issuer")),
+                data_key_file: Some(dev.data_key()),
+                ..ConsoleConfig::local()
+            }
+        }
     };
     if !config.enabled {
         return Ok(None);
     }
+    let load = |what: &str, path: &Option<PathBuf>| -> Result<Option<ed25519_dalek::SigningKey>> {
+        path.as_ref()
+            .map(|p| {
+                KeyFile::load(p)
+                    .map(|k| k.signing_key())
+                    .with_context(|| format!("[console] {what} {}", p.display()))
+            })
+            .transpose()
+    };
+    let keys = console::WriteKeys {
+        signer: load("key_file", &config.key_file)?,
+        data_key: load("data_key_file", &config.data_key_file)?.map(|k| k.to_bytes()),
+    };
     let Some(org) = couponcactus_node::webhooks::node_org(node, node.status().node_id) else {
         warn!("console off: this node is not (yet) in the consortium, so it has no org");
         return Ok(None);
@@ -589,6 +612,7 @@ fn start_console(
         org,
         api_options.analytics.clone(),
         config,
+        keys,
     )
     .with_context(|| format!("opening {}", console::store_path(dir).display()))?;
     Ok(Some(console))

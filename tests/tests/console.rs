@@ -406,3 +406,202 @@ fn browser_pages_escape_names_follow_redemptions_and_fit_a_phone() {
         }
     }
 }
+
+/// The events of pool `pool` as the org admin reads them through the API.
+fn pool_events(node: &DevNode, pool: &str) -> Vec<serde_json::Value> {
+    let reply = node.client().get_signed(
+        &node.keys().admin,
+        &format!("/v1/events?pool={pool}&limit=100"),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.body["events"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn browser_creates_and_activates_a_pool_tied_to_the_user() {
+    let node = DevNode::start();
+    add_user(&node, "wendy", "issuer");
+    add_user(&node, "ann", "analyst");
+    let (ok, out) = users(&node, &["list"], "");
+    assert!(ok, "{out}");
+    let wendy_id = out
+        .lines()
+        .find(|l| l.contains(" wendy "))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("wendy's id")
+        .to_string();
+    let memo = format!("console:{wendy_id}:wendy");
+    let base = node.url();
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(&base, "wendy", PASSWORD);
+
+    // A bad form: the reason, the fields kept, nothing on chain.
+    browser.goto(&format!("{base}/console/pools"));
+    browser.click("#new-pool");
+    browser.wait_for("#p-id");
+    browser.fill("#p-id", "ui-pool");
+    browser.fill("#p-name", XSS);
+    browser.fill("#p-percent", "10");
+    browser.fill("#p-cap", "lots");
+    browser.click(".pool-form button[type=submit]");
+    browser.wait_for("#form-error");
+    assert!(
+        browser
+            .text("#form-error")
+            .unwrap()
+            .contains("whole number")
+    );
+    assert!(pool_events(&node, "ui-pool").is_empty());
+
+    // The corrected form creates the pool in draft.
+    browser.fill("#p-cap", "100");
+    browser.click(".pool-form button[type=submit]");
+    browser.wait_for("#notice");
+    assert_eq!(
+        browser.text("#notice").as_deref(),
+        Some("Pool created in draft.")
+    );
+    assert!(
+        browser.text("h1").unwrap().contains(XSS),
+        "the name is text"
+    );
+    browser.screenshot("pool-created");
+
+    // Activating a pool without codes: the ledger's refusal, the pool still a draft.
+    browser.click("#action-activate");
+    browser.wait_for("#problem");
+    let refusal = browser.source();
+    assert!(refusal.contains("no codes to activate"), "{refusal}");
+
+    // Codes issued from the console come back as a CSV download, and only there.
+    let http = http();
+    let wendy = format!(
+        "cactus_session={}",
+        set_cookie(
+            &http_login(&http, &base, "wendy", PASSWORD),
+            "cactus_session"
+        )
+        .unwrap()
+    );
+    let page = http
+        .get(format!("{base}/console/pools/ui-pool"))
+        .header(COOKIE, &wendy)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let issue = |count: &str| {
+        http.post(format!("{base}/console/pools/ui-pool/codes"))
+            .header(COOKIE, &wendy)
+            .form(&[("csrf", csrf_field(&page).as_str()), ("count", count)])
+            .send()
+            .unwrap()
+    };
+    for bad in ["0", "lots", "10001"] {
+        let r = issue(bad);
+        assert_eq!(r.status(), 400, "count {bad}");
+        assert!(r.text().unwrap().contains("a whole number from 1 to"));
+    }
+    let csv = issue("3");
+    assert_eq!(csv.status(), 200);
+    let disposition = csv.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        disposition.starts_with("attachment; filename=\"codes-ui-pool-h"),
+        "{disposition}"
+    );
+    let text = csv.text().unwrap();
+    let codes: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(
+        (text.lines().next(), codes.len()),
+        (Some("code"), 3),
+        "{text}"
+    );
+    let pool_page = http
+        .get(format!("{base}/console/pools/ui-pool"))
+        .header(COOKIE, &wendy)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        codes.iter().all(|c| !pool_page.contains(c)),
+        "no page shows a code"
+    );
+    browser.goto(&format!("{base}/console/pools/ui-pool"));
+    browser.click("#action-activate");
+    browser.wait_for("#notice");
+    assert_eq!(browser.text("#notice").as_deref(), Some("Pool activated."));
+    assert_eq!(browser.text("h1 .status").as_deref(), Some("active"));
+    // The downloaded codes are the pool's: one redeems at a terminal.
+    let redeemed = node.redeem_code(codes[0], fixtures::order(5_000));
+    assert_eq!(redeemed.status, "applied", "{redeemed:?}");
+
+    // On chain: the creation and the activation carry wendy's id; the refused
+    // activation is a rejection with her id too.
+    let events = pool_events(&node, "ui-pool");
+    let of =
+        |t: &str| -> Vec<&serde_json::Value> { events.iter().filter(|e| e["type"] == t).collect() };
+    let created = of("pool.created");
+    let moved = of("pool.transitioned");
+    let issued = of("codes.issued");
+    assert_eq!(
+        (created.len(), moved.len(), issued.len()),
+        (1, 1, 1),
+        "{events:#?}"
+    );
+    for e in created.iter().chain(&moved).chain(&issued) {
+        assert_eq!(e["memo"], serde_json::json!(memo), "{e:#}");
+    }
+    assert_eq!(
+        moved[0]["detail"]["event"]["to"], "active",
+        "{:#}",
+        moved[0]
+    );
+    let rejected = of("tx.rejected");
+    assert_eq!(rejected.len(), 1, "{events:#?}");
+    assert_eq!(rejected[0]["memo"], serde_json::json!(memo));
+
+    // A read-only user: no buttons, and a forged write is refused.
+    let signed_in = http_login(&http, &base, "ann", PASSWORD);
+    let cookie = format!(
+        "cactus_session={}",
+        set_cookie(&signed_in, "cactus_session").unwrap()
+    );
+    let page = http
+        .get(format!("{base}/console/pools/ui-pool"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!page.contains("action-pause") && page.contains("needs the admin or issuer role"));
+    let csrf = csrf_field(&page);
+    let forged = http
+        .post(format!("{base}/console/pools/ui-pool/transition"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("action", "pause")])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let forged = http
+        .post(format!("{base}/console/pools/ui-pool/codes"))
+        .header(COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str()), ("count", "5")])
+        .send()
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let refused = http
+        .get(format!("{base}/console/pools/new"))
+        .header(COOKIE, &cookie)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        pool_events(&node, "ui-pool").len(),
+        events.len(),
+        "nothing changed"
+    );
+}

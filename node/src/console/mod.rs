@@ -23,6 +23,7 @@ pub mod session;
 pub mod store;
 mod templates;
 pub mod view;
+pub mod write;
 
 #[cfg(test)]
 mod tests;
@@ -151,6 +152,13 @@ pub struct ConsoleConfig {
     /// With no user yet, create `admin` with a random password written to
     /// `<data dir>/console-admin.password` (0600): the localnet's and `--dev`'s first login.
     pub bootstrap_admin: bool,
+    /// The key file (genesis `KeyFile` JSON) of the org key the console signs its writes
+    /// with (an issuer or org-admin key of the node's org; relative to the config file).
+    /// Without it the console is read-only for everyone.
+    pub key_file: Option<PathBuf>,
+    /// The org's code-sealing key file (`data.key`; relative to the config file): codes
+    /// issued from the console are sealed with it. Without it the console issues none.
+    pub data_key_file: Option<PathBuf>,
 }
 
 impl Default for ConsoleConfig {
@@ -163,6 +171,8 @@ impl Default for ConsoleConfig {
             login_max_failures: 5,
             login_window_secs: 15 * 60,
             bootstrap_admin: false,
+            key_file: None,
+            data_key_file: None,
         }
     }
 }
@@ -210,16 +220,40 @@ pub struct Console {
     config: ConsoleConfig,
     /// Verified against for unknown users, so they take as long as known ones.
     dummy_hash: String,
+    /// The keys console writes use.
+    keys: WriteKeys,
+}
+
+/// The keys the console writes with (both optional: without a signer the console only
+/// reads; without a data key it issues no codes).
+#[derive(Default)]
+pub struct WriteKeys {
+    /// The org key txs are signed with (an issuer or org-admin key of the node's org: the
+    /// ledger checks its role on every write).
+    pub signer: Option<ed25519_dalek::SigningKey>,
+    /// The org's 32-byte code-sealing key.
+    pub data_key: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for WriteKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteKeys")
+            .field("signer", &self.signer.as_ref().map(|k| k.verifying_key()))
+            .field("data_key", &self.data_key.map(|_| "<secret>"))
+            .finish()
+    }
 }
 
 impl Console {
-    /// Opens the console of `node` (org `org`) with its store in `data_dir`.
+    /// Opens the console of `node` (org `org`) with its store in `data_dir`; it writes
+    /// with `keys`.
     pub fn open(
         data_dir: &Path,
         node: NodeHandle,
         org: OrgId,
         analytics: Option<Arc<Analytics>>,
         config: ConsoleConfig,
+        keys: WriteKeys,
     ) -> Result<Arc<Console>, ConsoleError> {
         let store = ConsoleStore::open(&store_path(data_dir))?;
         let limiter = LoginLimiter::new(
@@ -234,7 +268,18 @@ impl Console {
             limiter,
             config,
             dummy_hash: password::dummy_hash()?,
+            keys,
         }))
+    }
+
+    /// The key console writes are signed with, if any.
+    pub fn signer(&self) -> Option<&ed25519_dalek::SigningKey> {
+        self.keys.signer.as_ref()
+    }
+
+    /// The org's code-sealing key, if the console has it.
+    pub fn data_key(&self) -> Option<&[u8; 32]> {
+        self.keys.data_key.as_ref()
     }
 
     /// The org whose data it shows.

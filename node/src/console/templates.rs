@@ -16,6 +16,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("overview.html", include_str!("templates/overview.html")),
     ("pools.html", include_str!("templates/pools.html")),
     ("pool.html", include_str!("templates/pool.html")),
+    ("pool_new.html", include_str!("templates/pool_new.html")),
     (
         "redemptions.html",
         include_str!("templates/redemptions.html"),

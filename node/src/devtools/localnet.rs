@@ -528,7 +528,12 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
         },
         // The console on, with a first admin whose password is written next to the
         // node's database (scripts/localnet.sh prints it).
-        console: couponcactus_node::console::ConsoleConfig::local(),
+        // Its writes are signed with the org's issuer key.
+        console: couponcactus_node::console::ConsoleConfig {
+            key_file: Some(format!("../orgs/{}/keys/issuer.key", node.org).into()),
+            data_key_file: Some(format!("../orgs/{}/keys/data.key", node.org).into()),
+            ..couponcactus_node::console::ConsoleConfig::local()
+        },
     };
     let body = toml::to_string_pretty(&config).expect("a node configuration serializes to TOML");
     format!(

@@ -4,11 +4,13 @@
 //! The nav lists only pages that exist; later phases add theirs here and in [`NAV`].
 
 mod audit;
+mod codes;
 mod feed;
 mod login;
 mod member;
 mod overview;
 mod pool;
+mod pool_new;
 mod pools;
 mod redemptions;
 mod token;
@@ -41,7 +43,13 @@ pub fn routes(console: Arc<Console>) -> Router {
         .route("/console/logout", post(login::logout))
         .route("/console/feed", get(feed::stream))
         .route("/console/pools", get(pools::list))
+        .route(
+            "/console/pools/new",
+            get(pool_new::form).post(pool_new::submit),
+        )
         .route("/console/pools/{id}", get(pool::show))
+        .route("/console/pools/{id}/transition", post(pool::transition))
+        .route("/console/pools/{id}/codes", post(codes::issue))
         .route("/console/redemptions", get(redemptions::list))
         .route("/console/redemptions/search", post(redemptions::search))
         .route("/console/redemptions.csv", get(redemptions::csv_export))

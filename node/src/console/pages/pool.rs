@@ -1,21 +1,24 @@
 //! `GET /console/pools/{id}`: one of the org's pools. Its spec, the funnel issued →
 //! allocated → redeemed, redemptions per day (30 days), top stores and channels, budget
-//! burn and partner redemptions.
+//! burn and partner redemptions; for writers, the lifecycle buttons the pool's status
+//! allows (`POST /console/pools/{id}/transition`, a signed tx).
 
+use super::super::csrf::CheckedForm;
 use super::super::session::Staff;
 use super::super::view::{self, PageError};
-use super::super::{Console, charts};
+use super::super::{Console, charts, write};
 use super::Layout;
 use super::overview::daily;
 use super::pools::kind_name;
 use crate::analytics::query::{Dim, Period, Request, Scope};
 use crate::analytics::report::{BudgetRow, KpiRow, PartnerRow};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use couponcactus_chaincode::ids::PoolId;
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
-use couponcactus_chaincode::types::{Discount, PoolKind, PoolRecord};
-use serde::Serialize;
+use couponcactus_chaincode::tx::{TransitionPoolTx, TxKind};
+use couponcactus_chaincode::types::{Discount, PoolAction, PoolKind, PoolRecord, PoolStatus};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Stores and channels listed.
@@ -76,6 +79,43 @@ struct PoolPage {
     channels: Vec<Ranked>,
     budget: Vec<Budget>,
     partners: Vec<Partner>,
+    /// Lifecycle buttons the user may press: (action, label).
+    actions: Vec<(&'static str, &'static str)>,
+    /// Why there are no buttons for this user (read-only role or console).
+    read_only: Option<String>,
+    /// What the last write did (`?done=`).
+    notice: Option<&'static str>,
+    /// Whether the user may issue codes here (unique codes, not archived, a data key),
+    /// and how many one request may issue.
+    issue_max: Option<usize>,
+}
+
+/// The lifecycle actions: (form value, button label, action).
+const ACTIONS: [(&str, &str, PoolAction); 4] = [
+    ("activate", "Activate", PoolAction::Activate),
+    ("pause", "Pause", PoolAction::Pause),
+    ("resume", "Resume", PoolAction::Resume),
+    ("archive", "Archive", PoolAction::Archive),
+];
+
+/// The buttons a pool in `status` offers.
+fn actions(status: PoolStatus) -> Vec<(&'static str, &'static str)> {
+    ACTIONS
+        .iter()
+        .filter(|(_, _, a)| a.apply(status).is_some())
+        .map(|&(value, label, _)| (value, label))
+        .collect()
+}
+
+fn notice(done: Option<&str>) -> Option<&'static str> {
+    match done? {
+        "created" => Some("Pool created in draft."),
+        "activate" => Some("Pool activated."),
+        "pause" => Some("Pool paused."),
+        "resume" => Some("Pool resumed."),
+        "archive" => Some("Pool archived."),
+        _ => None,
+    }
 }
 
 fn list<T: ToString>(items: &[T], empty: &str) -> String {
@@ -220,7 +260,7 @@ fn totals(
     Ok(analytics.kpis(&req, &scope, console.node.store())?.1)
 }
 
-fn the_pool(console: &Console, id: &str) -> Result<PoolRecord, PageError> {
+pub(super) fn the_pool(console: &Console, id: &str) -> Result<PoolRecord, PageError> {
     let missing = || {
         PageError::NotFound(format!(
             "the org has no pool {:?}",
@@ -234,7 +274,12 @@ fn the_pool(console: &Console, id: &str) -> Result<PoolRecord, PageError> {
     }
 }
 
-fn render(console: &Console, staff: &Staff, id: &str) -> Result<Response, PageError> {
+fn render(
+    console: &Console,
+    staff: &Staff,
+    id: &str,
+    done: Option<&str>,
+) -> Result<Response, PageError> {
     let pool = the_pool(console, id)?;
     let (days, height) = daily(console, vec![(Dim::Pool, pool.id.to_string())], 30)?;
     let bars: Vec<(String, u64)> = days
@@ -258,8 +303,24 @@ fn render(console: &Console, staff: &Staff, id: &str) -> Result<Response, PageEr
         channels: ranked(&channel_rows, Dim::Channel),
         budget: budget(budget_rows),
         partners: partners(partner_rows),
+        read_only: write::may_write(console, staff)
+            .err()
+            .map(|e| e.to_string()),
+        actions: actions(pool.status),
+        notice: notice(done),
+        issue_max: (write::may_write(console, staff).is_ok()
+            && console.data_key().is_some()
+            && pool.spec.kind == PoolKind::UniqueCodes
+            && pool.status != PoolStatus::Archived)
+            .then_some(super::codes::MAX_CODES),
     };
     view::page("pool.html", &page, height)
+}
+
+/// `?done=` after a write.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Done {
+    done: Option<String>,
 }
 
 /// `GET /console/pools/{id}`.
@@ -267,9 +328,45 @@ pub(super) async fn show(
     State(console): State<Arc<Console>>,
     staff: Staff,
     Path(id): Path<String>,
+    Query(q): Query<Done>,
 ) -> Result<Response, PageError> {
     let c = console.clone();
-    tokio::task::spawn_blocking(move || render(&c, &staff, &id))
+    tokio::task::spawn_blocking(move || render(&c, &staff, &id, q.done.as_deref()))
         .await
         .map_err(|e| PageError::Internal(format!("pool: {e}")))?
+}
+
+/// The lifecycle form.
+#[derive(Debug, Deserialize)]
+pub(super) struct Transition {
+    action: String,
+}
+
+/// `POST /console/pools/{id}/transition`: activate, pause, resume or archive the pool
+/// with a signed tx; the ledger refuses an illegal transition (shown as it worded it).
+pub(super) async fn transition(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    CheckedForm(staff, form): CheckedForm<Transition>,
+) -> Result<Response, PageError> {
+    write::may_write(&console, &staff)?;
+    let pool = the_pool(&console, &id)?;
+    let &(value, _, action) = ACTIONS
+        .iter()
+        .find(|(v, _, _)| *v == form.action)
+        .ok_or_else(|| {
+            PageError::BadRequest(format!(
+                "unknown action {:?}: activate, pause, resume or archive",
+                form.action.chars().take(40).collect::<String>()
+            ))
+        })?;
+    let kind = TxKind::TransitionPool(TransitionPoolTx {
+        pool: pool.id.clone(),
+        action,
+    });
+    write::submit(&console, &staff, kind).await?;
+    Ok(super::pool_new::see_other(&format!(
+        "/console/pools/{}?done={value}",
+        pool.id
+    )))
 }

@@ -81,6 +81,8 @@ struct PoolsPage {
     shown: usize,
     total: usize,
     status: String,
+    /// Whether the user may create pools here (a writer role, a console key).
+    can_create: bool,
 }
 
 /// The org's pools (every one: the counts need them all).
@@ -152,6 +154,7 @@ fn render(
         pools: rows,
         total,
         status: status.map(|s| s.name()).unwrap_or("all").into(),
+        can_create: super::super::write::may_write(console, staff).is_ok(),
     };
     view::page("pools.html", &page, height)
 }
