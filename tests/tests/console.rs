@@ -5,98 +5,13 @@
 use couponcactus_chaincode::ids::PoolId;
 use couponcactus_chaincode::tx::{CreatePoolTx, TxKind};
 use couponcactus_tests::browser::{Browser, WAIT};
-use couponcactus_tests::{DevNode, cactusd_binary, fixtures};
-use reqwest::blocking::Client as Http;
+use couponcactus_tests::console::{
+    PASSWORD, add_user, csrf_field, http, http_login, set_cookie, users,
+};
+use couponcactus_tests::{DevNode, fixtures};
 use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-const PASSWORD: &str = "correct horse battery staple";
 const XSS: &str = "<script>alert(1)</script>";
-
-/// `cactusd --data-dir DIR users ARGS…` with `stdin` as its input; (status ok, output).
-fn users(node: &DevNode, args: &[&str], stdin: &str) -> (bool, String) {
-    use std::io::Write as _;
-    let mut child = Command::new(cactusd_binary())
-        .arg("--data-dir")
-        .arg(node.dir())
-        .arg("users")
-        .args(args)
-        .env_remove("CACTUSD_CONFIG")
-        .env_remove("CACTUSD_DATA_DIR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cactusd users");
-    // The command may exit before reading (a refused role): a closed pipe is no error.
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes());
-    let out = child.wait_with_output().expect("cactusd users");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn add_user(node: &DevNode, name: &str, role: &str) {
-    let (ok, out) = users(
-        node,
-        &["add", name, "--role", role],
-        &format!("{PASSWORD}\n"),
-    );
-    assert!(ok, "users add {name}: {out}");
-}
-
-fn http() -> Http {
-    Http::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client")
-}
-
-/// The value of cookie `name` set by `response`.
-fn set_cookie(response: &reqwest::blocking::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-/// The hidden CSRF field of a page.
-fn csrf_field(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("a csrf field") + marker.len();
-    let end = html[start..].find('"').expect("the field's end");
-    html[start..start + end].to_string()
-}
-
-/// Logs in over HTTP; the session cookie.
-fn http_login(http: &Http, base: &str, name: &str, password: &str) -> reqwest::blocking::Response {
-    let page = http.get(format!("{base}/console/login")).send().unwrap();
-    let login_cookie = set_cookie(&page, "cactus_login").expect("the login form's cookie");
-    let csrf = csrf_field(&page.text().unwrap());
-    http.post(format!("{base}/console/login"))
-        .header(COOKIE, format!("cactus_login={login_cookie}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("name", name),
-            ("password", password),
-        ])
-        .send()
-        .unwrap()
-}
 
 #[test]
 fn users_cli_refuses_bad_input_and_lists_roles() {

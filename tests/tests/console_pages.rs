@@ -5,86 +5,14 @@
 //! check-proof`, and the audit page; each with a bad input.
 
 use couponcactus_tests::browser::{Browser, WAIT};
+use couponcactus_tests::console::{PASSWORD, add_user, csrf_field, http, session};
 use couponcactus_tests::node::{cactus_binary, run_cactus};
-use couponcactus_tests::{DevNode, cactusd_binary, fixtures};
+use couponcactus_tests::{DevNode, fixtures};
 use reqwest::blocking::Client as Http;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use serde_json::Value;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-fn add_user(node: &DevNode, name: &str, role: &str) {
-    use std::io::Write as _;
-    let mut child = Command::new(cactusd_binary())
-        .arg("--data-dir")
-        .arg(node.dir())
-        .args(["users", "add", name, "--role", role])
-        .env_remove("CACTUSD_CONFIG")
-        .env_remove("CACTUSD_DATA_DIR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting cactusd users");
-    let _ = child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes());
-    let out = child.wait_with_output().expect("cactusd users");
-    assert!(out.status.success(), "users add {name}: {out:?}");
-}
-
-fn http() -> Http {
-    Http::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("an HTTP client")
-}
-
-fn set_cookie(response: &reqwest::blocking::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
-}
-
-fn csrf_field(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("a csrf field") + marker.len();
-    let end = html[start..].find('"').expect("the field's end");
-    html[start..start + end].to_string()
-}
-
-/// Signs in over HTTP: the `Cookie` header of the session.
-fn session(http: &Http, base: &str, name: &str) -> String {
-    let page = http.get(format!("{base}/console/login")).send().unwrap();
-    let login_cookie = set_cookie(&page, "cactus_login").expect("the login form's cookie");
-    let csrf = csrf_field(&page.text().unwrap());
-    let r = http
-        .post(format!("{base}/console/login"))
-        .header(COOKIE, format!("cactus_login={login_cookie}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("name", name),
-            ("password", PASSWORD),
-        ])
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 303, "login of {name}");
-    format!(
-        "cactus_session={}",
-        set_cookie(&r, "cactus_session").expect("a session")
-    )
-}
 
 fn get(http: &Http, cookie: &str, url: &str) -> (u16, String) {
     let r = http.get(url).header(COOKIE, cookie).send().unwrap();
