@@ -494,20 +494,18 @@ fn browser_creates_and_activates_a_pool_tied_to_the_user() {
         .unwrap();
     assert!(!page.contains("action-pause") && page.contains("needs the admin or issuer role"));
     let csrf = csrf_field(&page);
-    let forged = http
-        .post(format!("{base}/console/pools/ui-pool/transition"))
-        .header(COOKIE, &cookie)
-        .form(&[("csrf", csrf.as_str()), ("action", "pause")])
-        .send()
-        .unwrap();
-    assert_eq!(forged.status(), 403);
-    let forged = http
-        .post(format!("{base}/console/pools/ui-pool/codes"))
-        .header(COOKIE, &cookie)
-        .form(&[("csrf", csrf.as_str()), ("count", "5")])
-        .send()
-        .unwrap();
-    assert_eq!(forged.status(), 403);
+    for (path, field) in [
+        ("transition", ("action", "pause")),
+        ("codes", ("count", "5")),
+    ] {
+        let forged = http
+            .post(format!("{base}/console/pools/ui-pool/{path}"))
+            .header(COOKIE, &cookie)
+            .form(&[("csrf", csrf.as_str()), field])
+            .send()
+            .unwrap();
+        assert_eq!(forged.status(), 403, "{path}");
+    }
     let refused = http
         .get(format!("{base}/console/pools/new"))
         .header(COOKIE, &cookie)
