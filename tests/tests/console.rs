@@ -518,3 +518,156 @@ fn browser_creates_and_activates_a_pool_tied_to_the_user() {
         "nothing changed"
     );
 }
+
+#[test]
+fn bulk_revoke_previews_confirms_once_and_reports_every_row() {
+    let node = DevNode::start();
+    add_user(&node, "wendy", "issuer");
+    add_user(&node, "ann", "analyst");
+    let pool = node.create_active_pool("bulk", 4);
+    let redeemed = node.redeem_code(&pool.codes[0], fixtures::order(5_000));
+    assert_eq!(redeemed.status, "applied");
+    let csv = "token,reason,note\n\
+               bulk/1,fraud,\n\
+               bulk/2,,\n\
+               bulk/0,fraud,\n\
+               nope/1,fraud,\n\
+               bulk/9,fraud,\n\
+               bulk/3,other,\n\
+               bulk/1,customer_request,\n\
+               bulk/3,stolen,\n\
+               spring-17,fraud,\n";
+    let base = node.url();
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(&base, "wendy", PASSWORD);
+    browser.goto(&format!("{base}/console/bulk"));
+    browser.wait_for("#bulk-csv");
+    browser.fill("#bulk-csv", csv);
+    browser.click("#bulk-preview");
+    browser.wait_for("#bulk-summary");
+    let summary = browser.text("#bulk-summary").unwrap();
+    assert!(
+        summary.starts_with("2 to revoke, 7 with a problem"),
+        "{summary}"
+    );
+    let rows = browser.texts("#bulk-rows tbody tr");
+    for (line, needle) in [
+        (4, "redeemed already"),
+        (5, "the org has no pool nope"),
+        (6, "no token bulk/9"),
+        (7, "reason other needs a note"),
+        (8, "repeats line 2"),
+        (9, "stolen"),
+        (10, "not a token id"),
+    ] {
+        assert!(rows[line - 2].contains(needle), "line {line}: {rows:?}");
+    }
+    browser.screenshot("bulk-preview");
+    let revoked = |node: &DevNode| {
+        pool_events(node, "bulk")
+            .into_iter()
+            .filter(|e| e["type"] == "coupon.revoked")
+            .collect::<Vec<_>>()
+    };
+    assert!(revoked(&node).is_empty(), "a dry run signs nothing");
+
+    // Confirm over HTTP as the same user (the answer is a download), twice.
+    let page = browser.source();
+    let hidden = |name: &str| {
+        let marker = format!("name=\"{name}\" value=\"");
+        let start = page.find(&marker).expect(name) + marker.len();
+        page[start..start + page[start..].find('"').unwrap()].to_string()
+    };
+    let (key, at_ms) = (hidden("key"), hidden("at_ms"));
+    let http = http();
+    let wendy = format!(
+        "cactus_session={}",
+        set_cookie(
+            &http_login(&http, &base, "wendy", PASSWORD),
+            "cactus_session"
+        )
+        .unwrap()
+    );
+    let form_page = http
+        .get(format!("{base}/console/bulk"))
+        .header(COOKIE, &wendy)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let confirm = |cookie: &str, csrf: &str| {
+        http.post(format!("{base}/console/bulk/confirm"))
+            .header(COOKIE, cookie)
+            .form(&[
+                ("csrf", csrf),
+                ("key", &key),
+                ("at_ms", &at_ms),
+                ("csv", csv),
+            ])
+            .send()
+            .unwrap()
+    };
+    let csrf = csrf_field(&form_page);
+    let mut files = Vec::new();
+    for _ in 0..2 {
+        let r = confirm(&wendy, &csrf);
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("bulk-revoke-result.csv")
+        );
+        files.push(r.text().unwrap());
+    }
+    assert_eq!(
+        files[0], files[1],
+        "the same confirmation, the same txs and results"
+    );
+    let lines: Vec<&str> = files[0].lines().collect();
+    assert_eq!(lines[0], "line,token,result,detail,tx_id");
+    assert_eq!(lines.len(), 10, "{}", files[0]);
+    assert!(
+        lines[1].starts_with("2,bulk/1,revoked,,") && lines[2].starts_with("3,bulk/2,revoked,,")
+    );
+    assert!(
+        lines[3..].iter().all(|l| l.contains(",skipped,")),
+        "{}",
+        files[0]
+    );
+    let events = revoked(&node);
+    assert_eq!(events.len(), 2, "revoked once each: {events:#?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["memo"].as_str().unwrap().ends_with(":wendy"))
+    );
+
+    // A read-only user may not, and a stale or keyless confirmation is refused.
+    let ann = format!(
+        "cactus_session={}",
+        set_cookie(&http_login(&http, &base, "ann", PASSWORD), "cactus_session").unwrap()
+    );
+    let ann_page = http
+        .get(format!("{base}/console"))
+        .header(COOKIE, &ann)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(confirm(&ann, &csrf_field(&ann_page)).status(), 403);
+    let stale = http
+        .post(format!("{base}/console/bulk/confirm"))
+        .header(COOKIE, &wendy)
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("key", key.as_str()),
+            ("at_ms", "1000"),
+            ("csv", csv),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(stale.status(), 400);
+    assert!(stale.text().unwrap().contains("run it again"));
+    assert_eq!(revoked(&node).len(), 2, "nothing more revoked");
+}

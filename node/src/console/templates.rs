@@ -17,6 +17,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pools.html", include_str!("templates/pools.html")),
     ("pool.html", include_str!("templates/pool.html")),
     ("pool_new.html", include_str!("templates/pool_new.html")),
+    ("bulk.html", include_str!("templates/bulk.html")),
     (
         "redemptions.html",
         include_str!("templates/redemptions.html"),

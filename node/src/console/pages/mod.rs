@@ -4,6 +4,7 @@
 //! The nav lists only pages that exist; later phases add theirs here and in [`NAV`].
 
 mod audit;
+mod bulk;
 mod codes;
 mod feed;
 mod login;
@@ -31,6 +32,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("pools", "Pools", "/console/pools"),
     ("redemptions", "Redemptions", "/console/redemptions"),
     ("members", "Members", "/console/members"),
+    ("bulk", "Bulk revoke", "/console/bulk"),
     ("audit", "Audit", "/console/audit"),
 ];
 
@@ -50,6 +52,9 @@ pub fn routes(console: Arc<Console>) -> Router {
         .route("/console/pools/{id}", get(pool::show))
         .route("/console/pools/{id}/transition", post(pool::transition))
         .route("/console/pools/{id}/codes", post(codes::issue))
+        .route("/console/bulk", get(bulk::form))
+        .route("/console/bulk/preview", post(bulk::preview))
+        .route("/console/bulk/confirm", post(bulk::confirm))
         .route("/console/redemptions", get(redemptions::list))
         .route("/console/redemptions/search", post(redemptions::search))
         .route("/console/redemptions.csv", get(redemptions::csv_export))

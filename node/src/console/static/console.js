@@ -50,3 +50,20 @@
     if (empty) { empty.hidden = true; }
   });
 })();
+
+// Bulk revoke: a picked CSV file is copied into the form's text area (without script,
+// paste it).
+(function () {
+  "use strict";
+  var inputs = document.querySelectorAll("input[type=file][data-into]");
+  Array.prototype.forEach.call(inputs, function (input) {
+    input.addEventListener("change", function () {
+      var target = document.getElementById(input.getAttribute("data-into"));
+      var file = input.files && input.files[0];
+      if (!target || !file) { return; }
+      var reader = new FileReader();
+      reader.onload = function () { target.value = String(reader.result); };
+      reader.readAsText(file);
+    });
+  });
+})();
