@@ -111,3 +111,13 @@ pub fn session(http: &Http, base: &str, name: &str) -> String {
         set_cookie(&r, "cactus_session").expect("a session")
     )
 }
+
+/// The body of page `url` fetched with session cookie `cookie`.
+pub fn page(http: &Http, cookie: &str, url: &str) -> String {
+    http.get(url)
+        .header(COOKIE, cookie)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}

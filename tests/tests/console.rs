@@ -6,7 +6,7 @@ use couponcactus_chaincode::ids::PoolId;
 use couponcactus_chaincode::tx::{CreatePoolTx, TxKind};
 use couponcactus_tests::browser::{Browser, WAIT};
 use couponcactus_tests::console::{
-    PASSWORD, add_user, csrf_field, http, http_login, set_cookie, users,
+    PASSWORD, add_user, csrf_field, http, http_login, page as get_page, session, set_cookie, users,
 };
 use couponcactus_tests::{DevNode, fixtures};
 use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
@@ -390,21 +390,8 @@ fn browser_creates_and_activates_a_pool_tied_to_the_user() {
 
     // Codes issued from the console come back as a CSV download, and only there.
     let http = http();
-    let wendy = format!(
-        "cactus_session={}",
-        set_cookie(
-            &http_login(&http, &base, "wendy", PASSWORD),
-            "cactus_session"
-        )
-        .unwrap()
-    );
-    let page = http
-        .get(format!("{base}/console/pools/ui-pool"))
-        .header(COOKIE, &wendy)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let wendy = session(&http, &base, "wendy");
+    let page = get_page(&http, &wendy, &format!("{base}/console/pools/ui-pool"));
     let issue = |count: &str| {
         http.post(format!("{base}/console/pools/ui-pool/codes"))
             .header(COOKIE, &wendy)
@@ -434,13 +421,7 @@ fn browser_creates_and_activates_a_pool_tied_to_the_user() {
         (Some("code"), 3),
         "{text}"
     );
-    let pool_page = http
-        .get(format!("{base}/console/pools/ui-pool"))
-        .header(COOKIE, &wendy)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let pool_page = get_page(&http, &wendy, &format!("{base}/console/pools/ui-pool"));
     assert!(
         codes.iter().all(|c| !pool_page.contains(c)),
         "no page shows a code"
@@ -480,18 +461,8 @@ fn browser_creates_and_activates_a_pool_tied_to_the_user() {
     assert_eq!(rejected[0]["memo"], serde_json::json!(memo));
 
     // A read-only user: no buttons, and a forged write is refused.
-    let signed_in = http_login(&http, &base, "ann", PASSWORD);
-    let cookie = format!(
-        "cactus_session={}",
-        set_cookie(&signed_in, "cactus_session").unwrap()
-    );
-    let page = http
-        .get(format!("{base}/console/pools/ui-pool"))
-        .header(COOKIE, &cookie)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let cookie = session(&http, &base, "ann");
+    let page = get_page(&http, &cookie, &format!("{base}/console/pools/ui-pool"));
     assert!(!page.contains("action-pause") && page.contains("needs the admin or issuer role"));
     let csrf = csrf_field(&page);
     for (path, field) in [
@@ -580,21 +551,8 @@ fn bulk_revoke_previews_confirms_once_and_reports_every_row() {
     };
     let (key, at_ms) = (hidden("key"), hidden("at_ms"));
     let http = http();
-    let wendy = format!(
-        "cactus_session={}",
-        set_cookie(
-            &http_login(&http, &base, "wendy", PASSWORD),
-            "cactus_session"
-        )
-        .unwrap()
-    );
-    let form_page = http
-        .get(format!("{base}/console/bulk"))
-        .header(COOKIE, &wendy)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let wendy = session(&http, &base, "wendy");
+    let form_page = get_page(&http, &wendy, &format!("{base}/console/bulk"));
     let confirm = |cookie: &str, csrf: &str| {
         http.post(format!("{base}/console/bulk/confirm"))
             .header(COOKIE, cookie)
@@ -644,17 +602,8 @@ fn bulk_revoke_previews_confirms_once_and_reports_every_row() {
     );
 
     // A read-only user may not, and a stale or keyless confirmation is refused.
-    let ann = format!(
-        "cactus_session={}",
-        set_cookie(&http_login(&http, &base, "ann", PASSWORD), "cactus_session").unwrap()
-    );
-    let ann_page = http
-        .get(format!("{base}/console"))
-        .header(COOKIE, &ann)
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let ann = session(&http, &base, "ann");
+    let ann_page = get_page(&http, &ann, &format!("{base}/console"));
     assert_eq!(confirm(&ann, &csrf_field(&ann_page)).status(), 403);
     let stale = http
         .post(format!("{base}/console/bulk/confirm"))
