@@ -162,6 +162,22 @@ pub fn page<T: Serialize>(template: &str, context: &T, height: u64) -> Result<Re
     Ok(response)
 }
 
+/// A download: `body` of type `kind` as attachment `name`, with the console's headers and
+/// the chain height it reflects (`X-Cactus-Height`).
+pub fn attachment(body: Vec<u8>, kind: &'static str, name: &str, height: u64) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    secure_headers(headers);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&height.to_string()) {
+        headers.insert("x-cactus-height", v);
+    }
+    response
+}
+
 /// `ms` since the Unix epoch as `2026-12-03 14:05:09 UTC`.
 pub fn time(ms: u64) -> String {
     i64::try_from(ms)

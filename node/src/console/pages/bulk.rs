@@ -22,7 +22,6 @@ use super::super::view::{self, PageError};
 use super::super::{Console, write};
 use super::Layout;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use couponcactus_chaincode::execute::TxOutcome;
 use couponcactus_chaincode::ids::TokenId;
@@ -417,16 +416,11 @@ pub(super) async fn confirm(
     }
     let revoked = lines.iter().filter(|l| l.2.0 == "revoked").count();
     tracing::info!(user = %staff.user.name, rows = lines.len(), revoked, "console bulk revoke");
-    let mut response = view::html(String::new());
-    *response.body_mut() = axum::body::Body::from(result_csv(&lines)?);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"bulk-revoke-result.csv\""),
-    );
-    Ok(response)
+    let height = console.node.store().tip()?.height;
+    Ok(view::attachment(
+        result_csv(&lines)?,
+        "text/csv; charset=utf-8",
+        "bulk-revoke-result.csv",
+        height,
+    ))
 }

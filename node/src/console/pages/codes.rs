@@ -11,7 +11,6 @@ use super::super::view::{self, PageError};
 use super::super::{Console, write};
 use super::pool::the_pool;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use couponcactus_chaincode::codes::CodePattern;
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
@@ -57,18 +56,12 @@ fn download(pool: &str, height: u64, codes: &[String]) -> Response {
         body.push_str(c);
         body.push('\n');
     }
-    let mut response = view::html(body);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"codes-{pool}-h{height}.csv\""
-    )) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
+    view::attachment(
+        body.into_bytes(),
+        "text/csv; charset=utf-8",
+        &format!("codes-{pool}-h{height}.csv"),
+        height,
+    )
 }
 
 /// `POST /console/pools/{id}/codes`.
@@ -113,6 +106,7 @@ pub(super) async fn issue(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::header;
 
     #[test]
     fn counts_are_bounded() {

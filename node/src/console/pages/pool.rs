@@ -289,6 +289,9 @@ fn render(
     let (_, partner_rows, budget_rows) = totals(console, &pool.id, Vec::new())?;
     let (store_rows, _, _) = totals(console, &pool.id, vec![Dim::Store])?;
     let (channel_rows, _, _) = totals(console, &pool.id, vec![Dim::Channel])?;
+    let read_only = write::may_write(console, staff)
+        .err()
+        .map(|e| e.to_string());
     let page = PoolPage {
         layout: Layout::new(console, staff, "pools", pool.spec.name.clone(), height),
         id: pool.id.to_string(),
@@ -303,16 +306,14 @@ fn render(
         channels: ranked(&channel_rows, Dim::Channel),
         budget: budget(budget_rows),
         partners: partners(partner_rows),
-        read_only: write::may_write(console, staff)
-            .err()
-            .map(|e| e.to_string()),
-        actions: actions(pool.status),
-        notice: notice(done),
-        issue_max: (write::may_write(console, staff).is_ok()
+        issue_max: (read_only.is_none()
             && console.data_key().is_some()
             && pool.spec.kind == PoolKind::UniqueCodes
             && pool.status != PoolStatus::Archived)
             .then_some(super::codes::MAX_CODES),
+        read_only,
+        actions: actions(pool.status),
+        notice: notice(done),
     };
     view::page("pool.html", &page, height)
 }

@@ -25,7 +25,7 @@ use super::Layout;
 use crate::analytics::query::{AnalyticsParams, MAX_LISTING, Period, Request, Scope};
 use crate::analytics::report::{RedemptionRow, RejectionRow};
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use couponcactus_chaincode::codes::code_hash;
 use couponcactus_chaincode::events::EventId;
@@ -594,6 +594,7 @@ fn csv_bytes(rows: &[RedemptionRow]) -> Result<Vec<u8>, PageError> {
         .map_err(|e| PageError::Internal(format!("csv: {e}")))
 }
 
+/// An export: [`view::attachment`], marked `X-Cactus-Truncated` when capped.
 fn download(
     body: Vec<u8>,
     kind: &'static str,
@@ -601,18 +602,11 @@ fn download(
     truncated: bool,
     height: u64,
 ) -> Response {
-    let mut response = (StatusCode::OK, body).into_response();
-    let headers = response.headers_mut();
-    view::secure_headers(headers);
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&height.to_string()) {
-        headers.insert("x-cactus-height", v);
-    }
+    let mut response = view::attachment(body, kind, name, height);
     if truncated {
-        headers.insert("x-cactus-truncated", HeaderValue::from_static("true"));
+        response
+            .headers_mut()
+            .insert("x-cactus-truncated", HeaderValue::from_static("true"));
     }
     response
 }
