@@ -96,7 +96,8 @@ pub struct ApiOptions {
     /// `webhooks_off`; cactusd fills it once the node knows its org).
     pub webhooks: crate::webhooks::WebhookSlot,
     /// The merchant console served under `/console` (`None`: not served).
-    pub console: Option<Arc<crate::console::Console>>,
+    /// Its slot is empty until the node knows its org.
+    pub console: Option<crate::console::ConsoleSlot>,
 }
 
 impl Default for ApiOptions {
@@ -224,7 +225,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
     // The console answers HTML pages, not the API's JSON errors: merged after the API's
     // layers, with its own (crate::console), and the same URI and header limits.
     match console {
-        Some(console) => api.merge(console.router().layer(middleware::from_fn_with_state(
+        Some(console) => api.merge(crate::console::slot_router(console).layer(middleware::from_fn_with_state(
             Arc::new(http),
             limits::check_head,
         ))),

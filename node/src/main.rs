@@ -309,7 +309,11 @@ async fn main() -> Result<()> {
     } else {
         db_dir.clone()
     };
-    api_options.console = start_console(&args, &node, &console_dir, &api_options)?;
+    let webhook_slot = webhooks.as_ref().map(|w| w.0.clone()).unwrap_or_default();
+    let console = start_console(&args, &node, &console_dir, &api_options, webhook_slot)?;
+    if let Some((slot, _, _)) = &console {
+        api_options.console = Some(slot.clone());
+    }
     let listener = api::listen(http_addr).with_context(|| format!("binding {http_addr}"))?;
     let bound = listener.local_addr()?;
     if api_options.console.is_some() {
@@ -343,7 +347,13 @@ async fn main() -> Result<()> {
         info!("shutting down");
     };
     api::serve_with(listener, node.clone(), metrics, api_options, shutdown).await?;
-    if let Some((_, stop, task)) = webhooks {
+    for (stop, task) in [
+        console.map(|(_, stop, task)| (stop, task)),
+        webhooks.map(|(_, stop, task)| (stop, task)),
+    ]
+    .into_iter()
+    .flatten()
+    {
         let _ = stop.send(());
         let _ = task.await;
     }
@@ -558,18 +568,20 @@ fn print_dev_banner(layout: &DevLayout, http: SocketAddr) {
     println!("Use the CLI with: export CACTUS_NODE=http://{http}\nCtrl-C stops the node.\n");
 }
 
-/// The merchant console (`[console]` of the config file; on, with a first admin, with
-/// `--dev`), its store in `dir`; `None` when disabled or while the node has no org.
-fn start_console(
-    args: &Args,
-    node: &NodeHandle,
-    dir: &std::path::Path,
-    api_options: &ApiOptions,
-) -> Result<Option<Arc<couponcactus_node::console::Console>>> {
-    use couponcactus_node::console::{self, Console, ConsoleConfig};
-    let config = match &args.config {
+/// The console's slot and its task (the alert evaluator, after waiting for the node's
+/// org when it has none yet).
+type ConsoleTask = (
+    couponcactus_node::console::ConsoleSlot,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// The merchant console's configuration (`[console]` of the config file; on, with a first
+/// admin and the dev chain's issuer key, with `--dev`).
+fn console_config(args: &Args) -> Result<couponcactus_node::console::ConsoleConfig> {
+    use couponcactus_node::console::ConsoleConfig;
+    Ok(match &args.config {
         Some(path) if !args.dev => NodeConfig::load(path)?.console,
-        // A dev chain's console signs with its issuer key.
         _ => {
             let dev = DevLayout {
                 dir: args.data_dir.clone(),
@@ -580,7 +592,22 @@ fn start_console(
                 ..ConsoleConfig::local()
             }
         }
-    };
+    })
+}
+
+/// The merchant console, its store in `dir`; `None` when disabled. It opens now when the
+/// node knows its org (an error here stops the start), or else once the node joins the
+/// consortium (until then the console's pages answer 503); then its alert evaluator runs
+/// until stopped, handing alerts to the webhooks in `webhooks`.
+fn start_console(
+    args: &Args,
+    node: &NodeHandle,
+    dir: &std::path::Path,
+    api_options: &ApiOptions,
+    webhooks: couponcactus_node::webhooks::WebhookSlot,
+) -> Result<Option<ConsoleTask>> {
+    use couponcactus_node::console::{self, Console, ConsoleSlot};
+    let config = console_config(args)?;
     if !config.enabled {
         return Ok(None);
     }
@@ -597,25 +624,72 @@ fn start_console(
         signer: load("key_file", &config.key_file)?,
         data_key: load("data_key_file", &config.data_key_file)?.map(|k| k.to_bytes()),
     };
-    let Some(org) = couponcactus_node::webhooks::node_org(node, node.status().node_id) else {
-        warn!("console off: this node is not (yet) in the consortium, so it has no org");
-        return Ok(None);
+    let open = {
+        let (node, dir, analytics) = (node.clone(), dir.to_path_buf(), api_options.analytics.clone());
+        move |org| -> Result<Arc<Console>> {
+            if config.bootstrap_admin
+                && let Some(file) = console::cli::bootstrap_admin(&dir)?
+            {
+                info!(user = console::FIRST_ADMIN, password_file = %file.display(), "console first login");
+            }
+            Console::open(&dir, node, org, analytics, config, keys)
+                .with_context(|| format!("opening {}", console::store_path(&dir).display()))
+        }
     };
-    if config.bootstrap_admin
-        && let Some(file) = console::cli::bootstrap_admin(dir)?
-    {
-        info!(user = console::FIRST_ADMIN, password_file = %file.display(), "console first login");
+    let slot = ConsoleSlot::default();
+    let node_id = node.status().node_id;
+    let mut pending = None;
+    match couponcactus_node::webhooks::node_org(node, node_id) {
+        Some(org) => {
+            let _ = slot.set(open(org)?);
+        }
+        None => {
+            warn!("console waits: this node is not yet in the consortium, so it has no org");
+            pending = Some(open);
+        }
     }
-    let console = Console::open(
-        dir,
-        node.clone(),
-        org,
-        api_options.analytics.clone(),
-        config,
-        keys,
-    )
-    .with_context(|| format!("opening {}", console::store_path(dir).display()))?;
-    Ok(Some(console))
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(run_console(slot.clone(), pending, node.clone(), webhooks, stopped));
+    Ok(Some((slot, stop, task)))
+}
+
+/// Fills the console slot once the node has an org (when `pending`), then runs the alert
+/// evaluator until `stopped`.
+async fn run_console(
+    slot: couponcactus_node::console::ConsoleSlot,
+    pending: Option<
+        impl FnOnce(couponcactus_chaincode::ids::OrgId) -> Result<Arc<couponcactus_node::console::Console>>,
+    >,
+    node: NodeHandle,
+    webhooks: couponcactus_node::webhooks::WebhookSlot,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    if let Some(open) = pending {
+        let node_id = node.status().node_id;
+        let wait = async {
+            let _ = (&mut stopped).await;
+        };
+        let Some(org) = couponcactus_node::webhooks::wait_for_org(&node, node_id, wait).await else {
+            return;
+        };
+        match open(org.clone()) {
+            Ok(console) => {
+                info!(%org, "console on: this node joined the consortium");
+                let _ = slot.set(console);
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "console off: opening it failed");
+                return;
+            }
+        }
+    }
+    let Some(console) = slot.get().cloned() else {
+        return;
+    };
+    couponcactus_node::console::alerts::run(console, webhooks, async move {
+        let _ = stopped.await;
+    })
+    .await;
 }
 
 /// `cactusd users add|list|disable`.

@@ -74,8 +74,16 @@ pub fn set_cookie(response: &reqwest::blocking::Response, name: &str) -> Option<
 
 /// The hidden CSRF field of a page.
 pub fn csrf_field(html: &str) -> String {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).expect("a csrf field") + marker.len();
+    hidden_field(html, "csrf")
+}
+
+/// The value of the (first) field `name` of a page's forms.
+pub fn hidden_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("a {name} field"))
+        + marker.len();
     let end = html[start..].find('"').expect("the field's end");
     html[start..start + end].to_string()
 }

@@ -32,6 +32,7 @@ pub mod localnet;
 pub mod node;
 pub mod postgres;
 pub mod python;
+pub mod receiver;
 pub mod views;
 
 pub use client::{Client, Reply};

@@ -4,12 +4,18 @@
 
 use couponcactus_chaincode::ids::PoolId;
 use couponcactus_chaincode::tx::{CreatePoolTx, TxKind};
+use couponcactus_node::webhooks::signature;
 use couponcactus_tests::browser::{Browser, WAIT};
 use couponcactus_tests::console::{
-    PASSWORD, add_user, csrf_field, http, http_login, page as get_page, session, set_cookie, users,
+    PASSWORD, add_user, csrf_field, hidden_field, http, http_login, page as get_page, session,
+    set_cookie, users,
 };
+use couponcactus_tests::node::{cactus_binary, run_cactus};
+use couponcactus_tests::receiver::Receiver;
 use couponcactus_tests::{DevNode, fixtures};
 use reqwest::header::{COOKIE, LOCATION, RETRY_AFTER, SET_COOKIE};
+use std::process::Command;
+use std::time::Duration;
 
 const XSS: &str = "<script>alert(1)</script>";
 
@@ -544,12 +550,7 @@ fn bulk_revoke_previews_confirms_once_and_reports_every_row() {
 
     // Confirm over HTTP as the same user (the answer is a download), twice.
     let page = browser.source();
-    let hidden = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
-        let start = page.find(&marker).expect(name) + marker.len();
-        page[start..start + page[start..].find('"').unwrap()].to_string()
-    };
-    let (key, at_ms) = (hidden("key"), hidden("at_ms"));
+    let (key, at_ms) = (hidden_field(&page, "key"), hidden_field(&page, "at_ms"));
     let http = http();
     let wendy = session(&http, &base, "wendy");
     let form_page = get_page(&http, &wendy, &format!("{base}/console/bulk"));
@@ -619,4 +620,362 @@ fn bulk_revoke_previews_confirms_once_and_reports_every_row() {
     assert_eq!(stale.status(), 400);
     assert!(stale.text().unwrap().contains("run it again"));
     assert_eq!(revoked(&node).len(), 2, "nothing more revoked");
+}
+
+/// Signs in as wendy, opens the Grant tab, runs the dry run of `csv` and checks what it
+/// shows (the CSV of `bulk_grant_…`); the confirm form's key and time.
+fn grant_dry_run_in_browser(base: &str, csv: &str) -> (String, String) {
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(base, "wendy", PASSWORD);
+    browser.goto(&format!("{base}/console/bulk"));
+    browser.wait_for("#tab-grant");
+    browser.click("#tab-grant");
+    browser.wait_for("#grant-csv");
+    browser.fill("#grant-csv", csv);
+    browser.click("#grant-preview");
+    browser.wait_for("#grant-summary");
+    let summary = browser.text("#grant-summary").unwrap();
+    assert!(
+        summary.starts_with("3 to grant, 7 with a problem"),
+        "{summary}"
+    );
+    let rows = browser.texts("#grant-rows tbody tr");
+    for (line, needle) in [
+        (4, "repeats line 2"),
+        (5, "not a member id"),
+        (6, "no pool nope"),
+        (7, "grant-draft is draft"),
+        (8, "more than 1, the pool's cap per member"),
+        (10, "would run out of unallocated coupons"),
+        (11, "not a pool id"),
+    ] {
+        assert!(rows[line - 2].contains(needle), "line {line}: {rows:?}");
+    }
+    for line in [2, 3, 9] {
+        assert!(rows[line - 2].ends_with("ok"), "line {line}: {rows:?}");
+    }
+    let impact = browser.texts("#grant-pools tbody tr");
+    assert_eq!(impact.len(), 1, "{impact:?}");
+    assert!(impact[0].contains("10.00 % off"), "{impact:?}");
+    browser.eval("document.getElementById('grant-preview-title').scrollIntoView(); return true;");
+    browser.screenshot("bulk-grant-preview");
+    let page = browser.source();
+    (hidden_field(&page, "key"), hidden_field(&page, "at_ms"))
+}
+
+/// Checks the grant result `file`: a line per CSV row, the `granted` lines allocated and
+/// the rest skipped; on the ledger each granted member holds the token its line names,
+/// and those are the pool's serials 0, 1, 2.
+fn assert_granted_as_the_file_says(
+    node: &DevNode,
+    pool: &fixtures::PoolFixture,
+    file: &str,
+    granted: &[usize],
+) {
+    let lines: Vec<Vec<&str>> = file.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(
+        lines[0].join(","),
+        "line,pool,member,result,token,detail,tx_id"
+    );
+    assert_eq!(lines.len(), 11, "{file}");
+    let mut serials: Vec<u64> = Vec::new();
+    for line in &lines[1..] {
+        let number: usize = line[0].parse().unwrap();
+        if !granted.contains(&number) {
+            assert_eq!(line[3], "skipped", "line {number}: {file}");
+            continue;
+        }
+        assert_eq!(line[3], "allocated", "line {number}: {file}");
+        let serial: u64 = line[4].strip_prefix("grant/").unwrap().parse().unwrap();
+        let view = node.client().token(&node.keys().admin, &pool.token(serial));
+        assert_eq!(
+            view.token.owner.map(|o| o.to_hex()).as_deref(),
+            Some(line[2])
+        );
+        serials.push(serial);
+    }
+    serials.sort();
+    assert_eq!(serials, [0, 1, 2]);
+}
+
+#[test]
+fn bulk_grant_previews_confirms_once_and_allocates_the_good_rows() {
+    let node = DevNode::start();
+    add_user(&node, "wendy", "issuer");
+    add_user(&node, "ann", "analyst");
+    let pool = node.create_active_pool("grant", 3);
+    node.create_draft_pool("grant-draft", 2);
+    let m: Vec<String> = (0..5).map(|n| fixtures::member(n).to_hex()).collect();
+    let csv = format!(
+        "pool,member,claim\n\
+         grant,{m1},\n\
+         grant,{m2},mailing-7\n\
+         grant,{m1},\n\
+         grant,not-a-member,\n\
+         nope,{m3},\n\
+         grant-draft,{m3},\n\
+         grant,{m1},second\n\
+         grant,{m3}\n\
+         grant,{m4},\n\
+         Bad Pool,{m4},\n",
+        m1 = m[1],
+        m2 = m[2],
+        m3 = m[3],
+        m4 = m[4]
+    );
+    let allocated = |node: &DevNode| {
+        pool_events(node, "grant")
+            .into_iter()
+            .filter(|e| e["type"] == "coupon.allocated")
+            .collect::<Vec<_>>()
+    };
+    let base = node.url();
+    let (key, at_ms) = grant_dry_run_in_browser(&base, &csv);
+    assert!(allocated(&node).is_empty(), "a dry run signs nothing");
+
+    // Confirm over HTTP as the same user (the answer is a download), twice.
+    let http = http();
+    let wendy = session(&http, &base, "wendy");
+    let csrf = csrf_field(&get_page(
+        &http,
+        &wendy,
+        &format!("{base}/console/bulk/grant"),
+    ));
+    let url = format!("{base}/console/bulk/grant/confirm");
+    let confirmation = [("key", &*key), ("at_ms", &*at_ms), ("csv", &*csv)];
+    let mut files = Vec::new();
+    for _ in 0..2 {
+        let r = post_form(&http, &wendy, &url, Some(&csrf), &confirmation);
+        assert_eq!(r.status(), 200);
+        let disposition = r.headers()["content-disposition"].to_str().unwrap();
+        assert!(
+            disposition.contains("bulk-grant-result.csv"),
+            "{disposition}"
+        );
+        files.push(r.text().unwrap());
+    }
+    assert_eq!(
+        files[0], files[1],
+        "the same confirmation, the same results"
+    );
+    assert_granted_as_the_file_says(&node, &pool, &files[0], &[2, 3, 9]);
+    let events = allocated(&node);
+    assert_eq!(events.len(), 3, "allocated once each: {events:#?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["memo"].as_str().unwrap().ends_with(":wendy")),
+        "{events:#?}"
+    );
+
+    // A read-only user may not, and a dry run after the grant finds the claim used.
+    let ann = session(&http, &base, "ann");
+    let ann_csrf = csrf_field(&get_page(&http, &ann, &format!("{base}/console")));
+    let refused = post_form(&http, &ann, &url, Some(&ann_csrf), &confirmation);
+    assert_eq!(refused.status(), 403);
+    let form = http
+        .get(format!("{base}/console/bulk/grant"))
+        .header(COOKIE, &ann)
+        .send()
+        .unwrap();
+    assert_eq!(form.status(), 403);
+    let used = format!("pool,member,claim\ngrant,{},mailing-7\n", m[2]);
+    let preview = format!("{base}/console/bulk/grant/preview");
+    let again = post_form(&http, &wendy, &preview, Some(&csrf), &[("csv", &used)]);
+    let again = again.text().unwrap();
+    assert!(
+        again.contains("<strong>0</strong> to grant")
+            && again.contains("granted already with this claim: grant&#x2f;"),
+        "{again}"
+    );
+    assert_eq!(allocated(&node).len(), 3, "nothing more allocated");
+}
+
+/// Posts `form` (with the page's CSRF token unless `csrf` is `None`) as `cookie`.
+fn post_form(
+    http: &reqwest::blocking::Client,
+    cookie: &str,
+    url: &str,
+    csrf: Option<&str>,
+    form: &[(&str, &str)],
+) -> reqwest::blocking::Response {
+    let mut fields: Vec<(&str, &str)> = form.to_vec();
+    if let Some(token) = csrf {
+        fields.push(("csrf", token));
+    }
+    http.post(url)
+        .header(COOKIE, cookie)
+        .form(&fields)
+        .send()
+        .unwrap()
+}
+
+/// Registers a webhook endpoint of the dev org for `types` with `cactus webhooks add`, as
+/// the org admin: its secret.
+fn register_webhook(node: &DevNode, url: &str, types: &[&str]) -> String {
+    let mut command = Command::new(cactus_binary());
+    command
+        .args(["--node", &node.url(), "--genesis"])
+        .arg(node.dir().join("genesis.toml"))
+        .args(["webhooks", "add", "--url", url, "--key"])
+        .arg(node.dir().join("keys").join("org-admin.key"))
+        .env_remove("CACTUS_KEY")
+        .env_remove("CACTUS_NODE")
+        .env_remove("CACTUS_GENESIS")
+        .env("NO_COLOR", "1");
+    for t in types {
+        command.args(["--type", t]);
+    }
+    let run = run_cactus(command, Duration::from_secs(60)).ok();
+    run.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("secret: "))
+        .unwrap_or_else(|| panic!("a secret in {run:?}"))
+        .to_string()
+}
+
+#[test]
+fn alert_rules_fire_live_in_the_browser_and_to_webhooks_once() {
+    let mut node = DevNode::start();
+    add_user(&node, "ana", "analyst");
+    add_user(&node, "ivan", "issuer");
+    let spring = node.create_active_pool("spring", 6);
+    let receiver = Receiver::start();
+    let secret = register_webhook(&node, &receiver.url(), &["alert.triggered"]);
+    let (http, base) = (http(), node.url());
+    let rules_url = format!("{base}/console/alerts/rules");
+    let rule = [
+        ("name", "Big discount"),
+        ("kind", "large_discount"),
+        ("amount", "20.00"),
+        ("currency", "EUR"),
+        ("webhooks", "on"),
+    ];
+
+    // Refusals change nothing: a read-only role, a missing CSRF token, bad numbers.
+    let ana = session(&http, &base, "ana");
+    let ana_csrf = csrf_field(&get_page(&http, &ana, &format!("{base}/console/alerts")));
+    let r = post_form(&http, &ana, &rules_url, Some(&ana_csrf), &rule);
+    assert_eq!(r.status(), 403);
+    let ivan = session(&http, &base, "ivan");
+    let alerts_page = get_page(&http, &ivan, &format!("{base}/console/alerts"));
+    let csrf = csrf_field(&alerts_page);
+    assert_eq!(
+        post_form(&http, &ivan, &rules_url, None, &rule).status(),
+        403
+    );
+    let bad_factor = [
+        ("name", "Spike"),
+        ("kind", "rate_spike"),
+        ("factor", "lots"),
+    ];
+    let r = post_form(&http, &ivan, &rules_url, Some(&csrf), &bad_factor);
+    assert_eq!(r.status(), 400);
+    assert!(
+        r.text()
+            .unwrap()
+            .contains("factor &quot;lots&quot;: a number like 3 or 2.5")
+    );
+    let bad_pool = [
+        ("pool", "nope"),
+        ("name", "x"),
+        ("kind", "large_discount"),
+        ("amount", "1"),
+    ];
+    let r = post_form(&http, &ivan, &rules_url, Some(&csrf), &bad_pool);
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("the org has no pool"));
+    let rules = get_page(&http, &ivan, &format!("{base}/console/alerts"));
+    assert!(
+        rules.contains("No rules: add one below."),
+        "nothing was added"
+    );
+
+    // The issuer adds the rule in the browser and watches the alerts page.
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(&base, "ivan", PASSWORD);
+    browser.goto(&format!("{base}/console/alerts"));
+    browser.wait_for("#rule-form");
+    browser.fill("#r-name", "Big discount");
+    browser.fill("#r-amount", "20.00");
+    browser.click("#rule-form button[type=submit]");
+    browser.wait_for("#notice");
+    let rows = browser.texts("#rules tbody tr");
+    assert!(
+        rows.len() == 1 && rows[0].contains("discount > 20.00 EUR") && rows[0].contains("ivan"),
+        "{rows:?}"
+    );
+    browser.wait_until("the alert stream to connect", WAIT, |b| {
+        b.eval("return !document.getElementById('alerts-live').hidden;") == serde_json::json!(true)
+    });
+
+    // 10 % of 100.00 is below the threshold; 10 % of 500.00 is above it.
+    assert_eq!(
+        node.redeem_code(&spring.codes[0], fixtures::order(10_000))
+            .status,
+        "applied"
+    );
+    let big = node.redeem_code(&spring.codes[1], fixtures::order(50_000));
+    assert_eq!(big.status, "applied");
+    browser.wait_until("the alert on the page, live", WAIT, |b| {
+        !b.texts("#alerts tbody tr").is_empty()
+    });
+    let shown = browser.texts("#alerts tbody tr");
+    assert_eq!(shown.len(), 1, "only the large discount: {shown:?}");
+    assert!(
+        shown[0].contains("Discount of 50.00 EUR at dev-store (pool spring) above 20.00 EUR"),
+        "{shown:?}"
+    );
+    browser.screenshot("alerts");
+
+    // The webhook: one signed `alert.triggered` quoting the redemption.
+    let log = receiver.wait("the alert", |l| !l.is_empty());
+    let first = &log[0];
+    assert!(signature::verify(
+        &secret,
+        &first.id,
+        first.timestamp,
+        &first.body,
+        &first.signature
+    ));
+    let body = first.json();
+    assert_eq!(body["type"], "alert.triggered");
+    assert_eq!(body["data"]["rule_name"], "Big discount");
+    assert_eq!(body["data"]["observed"], 5_000);
+    assert_eq!(body["data"]["tx_id"], big.tx_id.to_string());
+
+    // A restart with the page open (the node does not wait forever for its event streams):
+    // the page reconnects, and a new large discount raises exactly one more alert, shown
+    // live (the evaluator resumes at its saved cursor; nothing is raised twice).
+    node.stop();
+    node.restart();
+    browser.wait_until("the alert stream to reconnect", WAIT, |b| {
+        b.eval("return !document.getElementById('alerts-live').hidden;") == serde_json::json!(true)
+    });
+    assert_eq!(
+        node.redeem_code(&spring.codes[2], fixtures::order(30_000))
+            .status,
+        "applied"
+    );
+    browser.wait_until("the second alert on the page, live", WAIT, |b| {
+        b.texts("#alerts tbody tr").len() == 2
+    });
+    let log = receiver.wait("the second alert", |l| {
+        l.iter()
+            .map(|r| r.id.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            == 2
+    });
+    assert!(log.iter().all(|r| r.json()["type"] == "alert.triggered"));
+    let overview = get_page(
+        &http,
+        &session(&http, &base, "ana"),
+        &format!("{base}/console"),
+    );
+    assert_eq!(
+        overview.matches("Big discount</strong>").count(),
+        2,
+        "{overview}"
+    );
 }

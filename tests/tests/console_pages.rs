@@ -285,6 +285,15 @@ fn member_token_and_audit_pages_with_a_verified_proof() {
         badge.contains("verified against certified checkpoint at height"),
         "{badge}"
     );
+    // Anchored to the node's genesis, as `check-proof --genesis` anchors it.
+    let genesis = couponcactus_genesis::Genesis::load(&node.dir().join("genesis.toml"))
+        .unwrap()
+        .hash()
+        .to_string();
+    assert!(
+        badge.contains(&format!("anchored to genesis {}", &genesis[..16])),
+        "{badge}"
+    );
     assert!(browser.text("h1").unwrap().contains("allocated"));
     assert!(!browser.texts("table.history tbody tr").is_empty());
     browser.screenshot("token");

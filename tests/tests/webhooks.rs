@@ -3,10 +3,6 @@
 //! out and answer 410; a node killed -9 mid-delivery loses no event; and the management
 //! API refuses wrong roles, other orgs, unsigned and tampered requests and private URLs.
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use couponcactus_chaincode::events::EventId;
 use couponcactus_chaincode::ids::{ChainId, PoolId, PublicKey};
 use couponcactus_chaincode::tx::{CreatePoolTx, TxKind, sign_read};
@@ -15,12 +11,11 @@ use couponcactus_tests::client::Reply;
 use couponcactus_tests::cluster::{Cluster, ClusterNode};
 use couponcactus_tests::fixtures::spec;
 use couponcactus_tests::now_ms;
+use couponcactus_tests::receiver::{Mode, Received, Receiver};
 use ed25519_dalek::SigningKey;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Short retries so failures heal within a test; private targets allowed (the receivers
@@ -28,132 +23,6 @@ use std::time::{Duration, Instant};
 const FAST_RETRIES: &str = "\n[webhooks]\nallow_private_targets = true\nretry_delays_ms = [200, 300, 400]\njitter_percent = 0\ntimeout_ms = 1000\n";
 /// Longest any wait of these tests.
 const WAIT: Duration = Duration::from_secs(60);
-
-// ---- the receiver -------------------------------------------------------------------------
-
-/// How the receiver answers.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Mode {
-    Ok,
-    Fail,
-    Gone,
-    /// Answer 200 after a delay.
-    Slow(Duration),
-    /// Answer only after this long (past the node's timeout): recorded as unanswered (0).
-    Hang(Duration),
-}
-
-/// One delivery as received.
-#[derive(Clone, Debug)]
-struct Received {
-    id: String,
-    timestamp: u64,
-    signature: String,
-    body: Vec<u8>,
-    replay: bool,
-    answered: u16,
-}
-
-impl Received {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("a delivery body is JSON")
-    }
-
-    fn event_id(&self) -> EventId {
-        self.id.parse().expect("webhook-id is an event id")
-    }
-}
-
-#[derive(Clone)]
-struct Receiver {
-    addr: SocketAddr,
-    log: Arc<Mutex<Vec<Received>>>,
-    mode: Arc<Mutex<Mode>>,
-}
-
-async fn receive(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
-    let header = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let mode = *r.mode.lock().unwrap();
-    let answered = match mode {
-        Mode::Ok | Mode::Slow(_) => 200,
-        Mode::Fail => 500,
-        Mode::Gone => 410,
-        Mode::Hang(_) => 0,
-    };
-    r.log.lock().unwrap().push(Received {
-        id: header("webhook-id"),
-        timestamp: header("webhook-timestamp").parse().unwrap_or(0),
-        signature: header("webhook-signature"),
-        body: body.to_vec(),
-        replay: header("x-cactus-replay") == "true",
-        answered,
-    });
-    if let Mode::Slow(d) | Mode::Hang(d) = mode {
-        tokio::time::sleep(d).await;
-    }
-    StatusCode::from_u16(answered.max(200)).unwrap()
-}
-
-impl Receiver {
-    /// A receiver on 127.0.0.1:0, on its own thread and runtime.
-    fn start() -> Receiver {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                let r = Receiver {
-                    addr: listener.local_addr().unwrap(),
-                    log: Arc::default(),
-                    mode: Arc::new(Mutex::new(Mode::Ok)),
-                };
-                tx.send(r.clone()).unwrap();
-                let app = Router::new().fallback(receive).with_state(r);
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        rx.recv().unwrap()
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/hooks/cactus", self.addr)
-    }
-
-    fn set(&self, mode: Mode) {
-        *self.mode.lock().unwrap() = mode;
-    }
-
-    fn log(&self) -> Vec<Received> {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// Waits until `check` holds on the log; panics with the log after [`WAIT`].
-    fn wait(&self, what: &str, check: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let log = self.log();
-            if check(&log) {
-                return log;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "receiver: {what} not seen within {WAIT:?}; got {} deliveries: {:?}",
-                log.len(),
-                log.iter().map(|r| (&r.id, r.answered)).collect::<Vec<_>>()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
 
 /// Pool ids of the `pool.created` events answered 2xx, in delivery order.
 fn created_pools(log: &[Received]) -> Vec<String> {

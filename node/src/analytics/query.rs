@@ -697,6 +697,22 @@ impl Analytics {
         Ok((at, (rows, partner, budget)))
     }
 
+    /// Only the KPI rows of [`Analytics::kpis`]: for a caller that shows no partner or
+    /// budget rows (the console's charts), which then cost nothing (the partner query
+    /// walks every row the org signed).
+    pub fn kpi_rows(
+        &self,
+        req: &Request,
+        scope: &Scope,
+    ) -> Result<(Position, Vec<KpiRow>), AnalyticsError> {
+        let mut conn = self.reader();
+        let tx = conn.transaction()?;
+        let at = schema::position(&tx)?;
+        let rows = kpi_rows(&tx, req, scope)?;
+        tx.commit()?;
+        Ok((at, rows))
+    }
+
     /// Rejections of `req` in `scope`, by reason.
     pub fn rejections(
         &self,

@@ -28,7 +28,8 @@
 //! - **Accept errors** (`EMFILE`, …) pause the accept loop briefly and are logged at most
 //!   every 10 s; [`ensure_fd_limit`] raises `RLIMIT_NOFILE` at start so the cap fits.
 //! - **Graceful shutdown**: stop accepting, close idle connections, let requests in flight
-//!   finish, return once every connection is closed.
+//!   finish, return once every connection is closed or after [`SHUTDOWN_GRACE`] (a
+//!   server-sent-events stream, e.g. an open console tab, never finishes by itself).
 //!
 //! Hand-written because no maintained crate does this for hyper 1: hyper-util's server
 //! has neither a cap nor eviction, and hyper offers no hook for its automatic error answers
@@ -70,6 +71,8 @@ pub const OTHER_FDS: u64 = 512;
 const MIN_CONNECTIONS: usize = 16;
 /// Longest the accept loop waits for an evicted connection to give its slot back.
 const EVICTION_WAIT: Duration = Duration::from_secs(1);
+/// Longest a shutdown waits for busy connections before it returns anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Pause after an accept error such as `EMFILE`, so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Longest a closing answer (503, 408) may take to write.
@@ -160,7 +163,8 @@ pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then closes idle connections,
-/// lets the requests in flight finish and returns once every connection is closed.
+/// lets the requests in flight finish and returns once every connection is closed (at
+/// most [`SHUTDOWN_GRACE`] later).
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
@@ -181,7 +185,15 @@ pub(crate) async fn serve(
     }
     drop(listener);
     shared.registry.close_all();
-    shared.closed().await;
+    if tokio::time::timeout(SHUTDOWN_GRACE, shared.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            grace = ?SHUTDOWN_GRACE,
+            "shutdown: connections still busy (event streams); closing them"
+        );
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 //! [`csrf::CheckedForm`] and calls [`session::Staff::require_role`] with
 //! [`Role::WRITERS`]); `analyst` and `auditor` read only.
 
+pub mod alerts;
 mod assets;
 mod charts;
 pub mod cli;
@@ -70,6 +71,9 @@ pub enum ConsoleError {
     /// Hashing a password failed.
     #[error("password hashing: {0}")]
     Hash(String),
+    /// The node's database failed.
+    #[error("node database: {0}")]
+    Storage(#[from] crate::storage::StorageError),
     /// A template failed to render.
     #[error("template: {0}")]
     Template(#[from] minijinja::Error),
@@ -222,6 +226,49 @@ pub struct Console {
     dummy_hash: String,
     /// The keys console writes use.
     keys: WriteKeys,
+    /// The alert rules, the alerts raised and their live channel.
+    alerts: alerts::Alerts,
+}
+
+/// Where the API finds the console: empty until the node knows its org (a node that joins
+/// the consortium later gets its console then, without a restart).
+pub type ConsoleSlot = Arc<std::sync::OnceLock<Arc<Console>>>;
+
+/// The console's routes for the console in `slot`: its own while the slot is filled;
+/// until then every console path answers 503 with a page saying why.
+pub fn slot_router(slot: ConsoleSlot) -> Router {
+    use axum::extract::Request;
+    use axum::response::IntoResponse;
+    use tower_service::Service as _;
+    let routes: Arc<std::sync::OnceLock<Router>> = Arc::default();
+    let serve = move |request: Request| {
+        let (slot, routes) = (slot.clone(), routes.clone());
+        async move {
+            let Some(console) = slot.get() else {
+                return view::PageError::Unavailable(
+                    "The console starts when this node joins the consortium: its org is not known yet."
+                        .into(),
+                )
+                .into_response();
+            };
+            let mut router = routes.get_or_init(|| console.router()).clone();
+            let ready = std::future::poll_fn(|cx| {
+                tower_service::Service::<Request>::poll_ready(&mut router, cx)
+            })
+            .await;
+            let result = match ready {
+                Ok(()) => router.call(request).await,
+                Err(never) => match never {},
+            };
+            match result {
+                Ok(response) => response,
+                Err(never) => match never {},
+            }
+        }
+    };
+    Router::new()
+        .route("/console", axum::routing::any(serve.clone()))
+        .route("/console/{*rest}", axum::routing::any(serve))
 }
 
 /// The keys the console writes with (both optional: without a signer the console only
@@ -256,6 +303,7 @@ impl Console {
         keys: WriteKeys,
     ) -> Result<Arc<Console>, ConsoleError> {
         let store = ConsoleStore::open(&store_path(data_dir))?;
+        let alerts = alerts::Alerts::open(&store_path(data_dir))?;
         let limiter = LoginLimiter::new(
             config.login_max_failures,
             Duration::from_secs(config.login_window_secs),
@@ -269,6 +317,7 @@ impl Console {
             config,
             dummy_hash: password::dummy_hash()?,
             keys,
+            alerts,
         }))
     }
 
@@ -290,6 +339,11 @@ impl Console {
     /// Its store.
     pub fn store(&self) -> &ConsoleStore {
         &self.store
+    }
+
+    /// Its alerts.
+    pub fn alerts(&self) -> &alerts::Alerts {
+        &self.alerts
     }
 
     /// Its routes, all under `/console`.

@@ -18,6 +18,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("pool.html", include_str!("templates/pool.html")),
     ("pool_new.html", include_str!("templates/pool_new.html")),
     ("bulk.html", include_str!("templates/bulk.html")),
+    ("bulk_grant.html", include_str!("templates/bulk_grant.html")),
     (
         "redemptions.html",
         include_str!("templates/redemptions.html"),
@@ -25,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("member.html", include_str!("templates/member.html")),
     ("token.html", include_str!("templates/token.html")),
     ("audit.html", include_str!("templates/audit.html")),
+    ("alerts.html", include_str!("templates/alerts.html")),
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {

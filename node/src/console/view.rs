@@ -38,6 +38,9 @@ pub enum PageError {
     /// Something failed on the node.
     #[error("{0}")]
     Internal(String),
+    /// The console is not running yet (the node has no org).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<ConsoleError> for PageError {
@@ -76,6 +79,7 @@ impl PageError {
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
             PageError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             PageError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            PageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -88,6 +92,7 @@ impl PageError {
             PageError::BadRequest(_) => "Bad request",
             PageError::RateLimited(_) => "Too many attempts",
             PageError::Internal(_) => "Something went wrong",
+            PageError::Unavailable(_) => "Not available yet",
         }
     }
 }

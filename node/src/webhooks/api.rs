@@ -24,6 +24,36 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
+/// Most types one endpoint lists.
+const MAX_TYPES: usize = 64;
+
+/// The types an endpoint asks for, each a ledger event type or [`super::ALERT_TYPE`],
+/// without repeats, in the order given.
+pub fn check_types(types: &[String]) -> Result<Vec<String>, WebhookError> {
+    if types.len() > MAX_TYPES {
+        return Err(WebhookError::InvalidInput(format!(
+            "at most {MAX_TYPES} types"
+        )));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for t in types {
+        let t = t.trim();
+        if t != super::ALERT_TYPE && t.parse::<EventType>().is_err() {
+            let known: Vec<&str> = EventType::ALL.iter().map(|k| k.name()).collect();
+            return Err(WebhookError::InvalidInput(format!(
+                "unknown type {:?}: use {} or {}",
+                t.chars().take(64).collect::<String>(),
+                known.join(", "),
+                super::ALERT_TYPE
+            )));
+        }
+        if !out.iter().any(|o| o == t) {
+            out.push(t.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// Most delivery-log rows one page returns.
 pub const MAX_DELIVERIES_PAGE: u64 = 1_000;
 
@@ -151,10 +181,10 @@ fn signed_body<T: serde::de::DeserializeOwned>(
 pub struct CreateEndpoint {
     /// `http(s)://…`; refused when it resolves to a private address (SSRF guard).
     pub url: String,
-    /// Event types to deliver (`coupon.redeemed`, …); empty or absent: every type.
+    /// Types to deliver: ledger event types (`coupon.redeemed`, …) and `alert.triggered`
+    /// (the console's alert rules); empty or absent: every type.
     #[serde(default)]
-    #[schema(value_type = Vec<String>)]
-    pub types: Vec<EventType>,
+    pub types: Vec<String>,
     /// Free text.
     #[serde(default)]
     pub description: String,
@@ -260,7 +290,8 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), WebhookError> {
     let hooks = admin(&state, &reader)?;
-    let request: CreateEndpoint = signed_body(&hash, &body)?;
+    let mut request: CreateEndpoint = signed_body(&hash, &body)?;
+    request.types = check_types(&request.types)?;
     let url = ssrf::parse_url(&request.url)?;
     ssrf::check_url(&url, hooks.config().allow_private_targets).await?;
     // New endpoints start at the tip: they receive the events committed from now on

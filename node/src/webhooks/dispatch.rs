@@ -7,8 +7,12 @@
 //! Gone` disables the endpoint; an endpoint failing for `disable_after_ms` is disabled with
 //! an operational event (warning log, metric `cactus_webhook_endpoints_disabled_total`,
 //! and the reason in `cactus webhooks list`).
+//!
+//! The console's alerts (type [`super::ALERT_TYPE`]) wait in the store's alert outbox
+//! with a cursor per endpoint; an endpoint that takes them receives pending alerts before
+//! the next events, with the same signing, retries and log.
 
-use super::store::{Attempt, Endpoint, Replay};
+use super::store::{Attempt, Endpoint, OutboxAlert, Replay};
 use super::{WebhookError, Webhooks, schedule, signature, ssrf};
 use crate::node::now_ms;
 use couponcactus_chaincode::events::{EventId, LedgerEvent};
@@ -91,10 +95,46 @@ pub async fn run(hooks: Webhooks, shutdown: impl Future<Output = ()>) -> Result<
     Ok(())
 }
 
+/// One POST to make: a ledger event or an outbox alert.
+struct Outgoing {
+    /// `webhook-id`.
+    webhook_id: String,
+    /// The JSON body.
+    body: Vec<u8>,
+    /// When it happened (block time), ms: for the lag metric.
+    time_ms: u64,
+    /// The event (the cursor moves past it).
+    event: EventId,
+    /// The outbox alert (its cursor moves instead).
+    alert: Option<(i64, String)>,
+}
+
+impl Outgoing {
+    fn event(event: &LedgerEvent, replay: bool) -> Outgoing {
+        Outgoing {
+            webhook_id: event.id.to_string(),
+            body: payload(event, replay),
+            time_ms: event.time_ms,
+            event: event.id,
+            alert: None,
+        }
+    }
+
+    fn alert(alert: OutboxAlert) -> Outgoing {
+        Outgoing {
+            webhook_id: alert.id.clone(),
+            body: alert_payload(&alert),
+            time_ms: alert.time_ms,
+            event: EventId::first_of(0),
+            alert: Some((alert.seq, alert.id)),
+        }
+    }
+}
+
 /// What a worker does next.
 enum Step {
-    /// Deliver these events (in order), belonging to this replay if any.
-    Deliver(Vec<LedgerEvent>, Option<i64>),
+    /// Deliver these (in order), belonging to this replay if any.
+    Deliver(Vec<Outgoing>, Option<i64>),
     /// Nothing to deliver: wait for the log to grow.
     Idle,
     /// Loop again at once (a replay ended or a cursor moved).
@@ -163,25 +203,35 @@ impl Worker {
     }
 
     async fn next_step(&self, endpoint: &Endpoint) -> Result<Step, WebhookError> {
+        if endpoint.wants_alerts() {
+            let id = self.id.clone();
+            let alerts = self
+                .hooks
+                .blocking(move |s| s.alerts_after(&id, BATCH))
+                .await?;
+            if !alerts.is_empty() {
+                let out = alerts.into_iter().map(Outgoing::alert).collect();
+                return Ok(Step::Deliver(out, None));
+            }
+        }
         let id = self.id.clone();
         if let Some(replay) = self.hooks.blocking(move |s| s.next_replay(&id)).await? {
             return self.replay_step(endpoint, replay).await;
         }
-        let (org, types, after) = (
+        let (org, wanted, after) = (
             self.hooks.org().clone(),
-            endpoint.types.clone(),
+            endpoint.clone(),
             endpoint.cursor,
         );
         let store = self.hooks.node().store().clone();
         let scan = tokio::task::spawn_blocking(move || {
-            store.events_after(after, BATCH, |e| {
-                e.org_sees(&org) && (types.is_empty() || types.contains(&e.kind))
-            })
+            store.events_after(after, BATCH, |e| e.org_sees(&org) && wanted.wants(e.kind))
         })
         .await
         .map_err(|e| WebhookError::Task(e.to_string()))??;
         if !scan.events.is_empty() {
-            return Ok(Step::Deliver(scan.events, None));
+            let out = scan.events.iter().map(|e| Outgoing::event(e, false));
+            return Ok(Step::Deliver(out.collect(), None));
         }
         match scan.next {
             Some(c) if Some(c) != after => {
@@ -194,7 +244,7 @@ impl Worker {
     }
 
     async fn replay_step(&self, endpoint: &Endpoint, replay: Replay) -> Result<Step, WebhookError> {
-        let (org, types) = (self.hooks.org().clone(), endpoint.types.clone());
+        let (org, wanted) = (self.hooks.org().clone(), endpoint.clone());
         let store = self.hooks.node().store().clone();
         let (from, to) = (replay.from_height, replay.to_height);
         let (events, scanned) = tokio::task::spawn_blocking(move || {
@@ -206,7 +256,7 @@ impl Worker {
                 e.height >= from
                     && e.height <= to
                     && e.org_sees(&org)
-                    && (types.is_empty() || types.contains(&e.kind))
+                    && wanted.wants(e.kind)
             })?;
             let (events, scanned) = (scan.events, scan.next);
             let past_end = match scanned {
@@ -219,7 +269,8 @@ impl Worker {
         .await
         .map_err(|e| WebhookError::Task(e.to_string()))??;
         if !events.is_empty() {
-            return Ok(Step::Deliver(events, Some(replay.id)));
+            let out = events.iter().map(|e| Outgoing::event(e, true));
+            return Ok(Step::Deliver(out.collect(), Some(replay.id)));
         }
         let id = replay.id;
         self.hooks
@@ -231,7 +282,7 @@ impl Worker {
     async fn deliver_all(
         &self,
         endpoint: Endpoint,
-        events: Vec<LedgerEvent>,
+        items: Vec<Outgoing>,
         replay: Option<i64>,
     ) -> Result<(), WebhookError> {
         let url =
@@ -244,16 +295,14 @@ impl Worker {
             .blocking(move |s| s.valid_secrets(&id, now_ms()))
             .await?;
         let (mut done, mut flushed) = (Vec::new(), Instant::now());
-        for event in events {
+        for item in items {
             if *self.stop.borrow() {
                 break;
             }
-            let a = self
-                .attempt(&url, &secrets, &event, replay, attempt)
-                .await?;
+            let a = self.attempt(&url, &secrets, &item, replay, attempt).await?;
             if a.status.is_some_and(|s| (200..300).contains(&s)) {
                 metrics::counter!("cactus_webhook_deliveries_total", "result" => "ok").increment(1);
-                let lag = Duration::from_millis(now_ms().saturating_sub(event.time_ms));
+                let lag = Duration::from_millis(now_ms().saturating_sub(item.time_ms));
                 metrics::histogram!("cactus_webhook_lag_seconds").record(lag.as_secs_f64());
                 done.push(a);
                 (attempt, failing_since) = (1, None);
@@ -316,20 +365,19 @@ impl Worker {
         Ok(())
     }
 
-    /// POSTs one event; the outcome for the log.
+    /// POSTs one event or alert; the outcome for the log.
     async fn attempt(
         &self,
         url: &Url,
         secrets: &[String],
-        event: &LedgerEvent,
+        item: &Outgoing,
         replay: Option<i64>,
         attempt: u32,
     ) -> Result<Attempt, WebhookError> {
         let now = now_ms();
-        let body = payload(event, replay.is_some());
         let timestamp = now / 1000;
-        let webhook_id = event.id.to_string();
-        let signature = signature::header(secrets, &webhook_id, timestamp, &body);
+        let webhook_id = &item.webhook_id;
+        let signature = signature::header(secrets, webhook_id, timestamp, &item.body);
         let started = Instant::now();
         let outcome = match guard_literal(url, self.hooks.config().allow_private_targets) {
             Err(e) => Err(e),
@@ -338,14 +386,14 @@ impl Worker {
                     .http
                     .post(url.clone())
                     .header("content-type", "application/json")
-                    .header("webhook-id", &webhook_id)
+                    .header("webhook-id", webhook_id)
                     .header("webhook-timestamp", timestamp.to_string())
                     .header("webhook-signature", signature);
                 if replay.is_some() {
                     request = request.header(REPLAY_HEADER, "true");
                 }
                 request
-                    .body(body)
+                    .body(item.body.clone())
                     .send()
                     .await
                     .map(|r| r.status().as_u16())
@@ -361,7 +409,8 @@ impl Worker {
             Err(e) => (None, Some(e)),
         };
         Ok(Attempt {
-            event: event.id,
+            event: item.event,
+            alert: item.alert.clone(),
             attempt,
             replay,
             status,
@@ -415,6 +464,22 @@ pub fn payload(event: &LedgerEvent, replay: bool) -> Vec<u8> {
         body["replay"] = serde_json::Value::Bool(true);
     }
     serde_json::to_vec(&body).expect("events serialize")
+}
+
+/// An alert's payload: `{"type": "alert.triggered", "timestamp" (RFC 3339 block time of
+/// the redemption that raised it), "data": the alert}`.
+pub fn alert_payload(alert: &OutboxAlert) -> Vec<u8> {
+    let timestamp = jiff::Timestamp::from_millisecond(alert.time_ms as i64)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let data: serde_json::Value =
+        serde_json::from_str(&alert.body).unwrap_or(serde_json::Value::String(alert.body.clone()));
+    let body = serde_json::json!({
+        "type": super::ALERT_TYPE,
+        "timestamp": timestamp,
+        "data": data,
+    });
+    serde_json::to_vec(&body).expect("alerts serialize")
 }
 
 /// The cursor just before the first event of block `height` (`None`: the log's start).

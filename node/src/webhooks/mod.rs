@@ -29,6 +29,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The webhook type of the console's alerts (not a ledger event: raised by the node's
+/// alert rules, see [`crate::console::alerts`]).
+pub const ALERT_TYPE: &str = "alert.triggered";
+
 /// File name of the webhook store inside the node's data directory.
 pub const STORE_FILE: &str = "webhooks.sqlite";
 

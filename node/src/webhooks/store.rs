@@ -67,7 +67,20 @@ CREATE TABLE IF NOT EXISTS deliveries (
   time_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_endpoint ON deliveries(endpoint, id);
+CREATE TABLE IF NOT EXISTS alert_outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  alert_id TEXT NOT NULL UNIQUE,
+  time_ms INTEGER NOT NULL,
+  body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alert_cursors (
+  endpoint TEXT PRIMARY KEY,
+  seq INTEGER NOT NULL
+);
 ";
+
+/// Alerts kept in the outbox (an endpoint further behind misses the oldest).
+pub const KEEP_OUTBOX_ALERTS: i64 = 10_000;
 
 /// Prune the delivery log every this many rows written.
 const PRUNE_EVERY: u64 = 512;
@@ -82,9 +95,9 @@ pub struct Endpoint {
     pub org: OrgId,
     /// Where events are POSTed.
     pub url: String,
-    /// Event types delivered (`coupon.redeemed`, …); empty: every type.
-    #[schema(value_type = Vec<String>)]
-    pub types: Vec<EventType>,
+    /// Types delivered: ledger event types (`coupon.redeemed`, …) and
+    /// [`super::ALERT_TYPE`] for the console's alerts; empty: every type.
+    pub types: Vec<String>,
     /// Free text.
     pub description: String,
     /// Whether deliveries run.
@@ -149,11 +162,38 @@ pub struct Replay {
     pub cursor: Option<EventId>,
 }
 
+/// An alert waiting in the outbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxAlert {
+    /// Its place in the outbox (an endpoint's alert cursor).
+    pub seq: i64,
+    /// The alert's id (its `webhook-id`).
+    pub id: String,
+    /// When the rule fired (block time), ms.
+    pub time_ms: u64,
+    /// The alert, JSON.
+    pub body: String,
+}
+
+impl Endpoint {
+    /// Whether it receives ledger events of `kind`.
+    pub fn wants(&self, kind: EventType) -> bool {
+        self.types.is_empty() || self.types.iter().any(|t| t == kind.name())
+    }
+
+    /// Whether it receives the console's alerts.
+    pub fn wants_alerts(&self) -> bool {
+        self.types.is_empty() || self.types.iter().any(|t| t == super::ALERT_TYPE)
+    }
+}
+
 /// What a delivery attempt gave, for the log.
 #[derive(Clone, Debug)]
 pub struct Attempt {
-    /// The event.
+    /// The event (unused when `alert` is set).
     pub event: EventId,
+    /// The outbox alert delivered instead of the event: its place and id.
+    pub alert: Option<(i64, String)>,
     /// Attempt number, from 1.
     pub attempt: u32,
     /// The replay it belongs to.
@@ -182,8 +222,8 @@ fn cursor_of(log: Option<i64>, idx: Option<i64>) -> Option<EventId> {
     })
 }
 
-fn types_text(types: &[EventType]) -> String {
-    types.iter().map(|t| t.name()).collect::<Vec<_>>().join(",")
+fn types_text(types: &[String]) -> String {
+    types.join(",")
 }
 
 fn endpoint_of(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
@@ -192,7 +232,11 @@ fn endpoint_of(row: &Row<'_>) -> rusqlite::Result<Endpoint> {
         id: row.get("id")?,
         org: OrgId(row.get("org")?),
         url: row.get("url")?,
-        types: types.split(',').filter_map(|t| t.parse().ok()).collect(),
+        types: types
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .collect(),
         description: row.get("description")?,
         enabled: row.get("enabled")?,
         disabled_reason: row.get("disabled_reason")?,
@@ -244,7 +288,7 @@ impl WebhookStore {
         &self,
         org: &OrgId,
         url: &str,
-        types: &[EventType],
+        types: &[String],
         description: &str,
         cursor: Option<EventId>,
         now_ms: u64,
@@ -272,6 +316,12 @@ impl WebhookStore {
         tx.execute(
             "INSERT INTO secrets (endpoint, secret, created_ms) VALUES (?1, ?2, ?3)",
             params![id, secret, now_ms as i64],
+        )?;
+        // Alerts raised from now on (alerts are live: none from before registration).
+        tx.execute(
+            "INSERT INTO alert_cursors (endpoint, seq) \
+             SELECT ?1, COALESCE(MAX(seq), 0) FROM alert_outbox",
+            params![id],
         )?;
         tx.commit()?;
         drop(conn);
@@ -480,12 +530,16 @@ impl WebhookStore {
             insert_delivery(&tx, id, row)?;
         }
         let (log, idx) = (a.event.log_index as i64, a.event.index as i64);
-        match a.replay {
-            Some(r) => tx.execute(
+        match (&a.alert, a.replay) {
+            (Some((seq, _)), _) => tx.execute(
+                "UPDATE alert_cursors SET seq = ?2 WHERE endpoint = ?1",
+                params![id, seq],
+            )?,
+            (None, Some(r)) => tx.execute(
                 "UPDATE replays SET cursor_log = ?2, cursor_idx = ?3 WHERE id = ?1",
                 params![r, log, idx],
             )?,
-            None => tx.execute(
+            (None, None) => tx.execute(
                 "UPDATE endpoints SET cursor_log = ?2, cursor_idx = ?3 WHERE id = ?1",
                 params![id, log, idx],
             )?,
@@ -571,6 +625,46 @@ impl WebhookStore {
     }
 }
 
+impl WebhookStore {
+    /// Puts alerts in the outbox (`(id, time_ms, body)`; an id already there is kept
+    /// once), keeping the newest [`KEEP_OUTBOX_ALERTS`]; how many were new.
+    pub fn enqueue_alerts(&self, alerts: &[(String, u64, String)]) -> Result<usize, WebhookError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut added = 0;
+        for (id, time_ms, body) in alerts {
+            added += tx.execute(
+                "INSERT OR IGNORE INTO alert_outbox (alert_id, time_ms, body) VALUES (?1, ?2, ?3)",
+                params![id, *time_ms as i64, body],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM alert_outbox WHERE seq <= (SELECT MAX(seq) FROM alert_outbox) - ?1",
+            params![KEEP_OUTBOX_ALERTS],
+        )?;
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// The next `limit` outbox alerts endpoint `id` has not received, oldest first.
+    pub fn alerts_after(&self, id: &str, limit: usize) -> Result<Vec<OutboxAlert>, WebhookError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT o.seq, o.alert_id, o.time_ms, o.body FROM alert_outbox o \
+             JOIN alert_cursors c ON c.endpoint = ?1 WHERE o.seq > c.seq ORDER BY o.seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![id, limit as i64], |r| {
+            Ok(OutboxAlert {
+                seq: r.get(0)?,
+                id: r.get(1)?,
+                time_ms: r.get::<_, i64>(2)?.max(0) as u64,
+                body: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
 fn insert_delivery(
     tx: &rusqlite::Transaction<'_>,
     id: &str,
@@ -581,7 +675,10 @@ fn insert_delivery(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             id,
-            a.event.to_string(),
+            match &a.alert {
+                Some((_, alert)) => alert.clone(),
+                None => a.event.to_string(),
+            },
             a.attempt as i64,
             a.replay.is_some(),
             a.status.map(i64::from),

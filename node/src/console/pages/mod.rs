@@ -3,6 +3,7 @@
 //!
 //! The nav lists only pages that exist; later phases add theirs here and in [`NAV`].
 
+mod alerts;
 mod audit;
 mod bulk;
 mod codes;
@@ -32,7 +33,8 @@ const NAV: &[(&str, &str, &str)] = &[
     ("pools", "Pools", "/console/pools"),
     ("redemptions", "Redemptions", "/console/redemptions"),
     ("members", "Members", "/console/members"),
-    ("bulk", "Bulk revoke", "/console/bulk"),
+    ("bulk", "Bulk grant/revoke", "/console/bulk"),
+    ("alerts", "Alerts", "/console/alerts"),
     ("audit", "Audit", "/console/audit"),
 ];
 
@@ -52,9 +54,18 @@ pub fn routes(console: Arc<Console>) -> Router {
         .route("/console/pools/{id}", get(pool::show))
         .route("/console/pools/{id}/transition", post(pool::transition))
         .route("/console/pools/{id}/codes", post(codes::issue))
-        .route("/console/bulk", get(bulk::form))
-        .route("/console/bulk/preview", post(bulk::preview))
-        .route("/console/bulk/confirm", post(bulk::confirm))
+        .route("/console/bulk", get(bulk::form::<bulk::Revoke>))
+        .route("/console/bulk/preview", post(bulk::preview::<bulk::Revoke>))
+        .route("/console/bulk/confirm", post(bulk::confirm::<bulk::Revoke>))
+        .route("/console/bulk/grant", get(bulk::form::<bulk::Grant>))
+        .route(
+            "/console/bulk/grant/preview",
+            post(bulk::preview::<bulk::Grant>),
+        )
+        .route(
+            "/console/bulk/grant/confirm",
+            post(bulk::confirm::<bulk::Grant>),
+        )
         .route("/console/redemptions", get(redemptions::list))
         .route("/console/redemptions/search", post(redemptions::search))
         .route("/console/redemptions.csv", get(redemptions::csv_export))
@@ -66,6 +77,10 @@ pub fn routes(console: Arc<Console>) -> Router {
             get(token::proof),
         )
         .route("/console/audit", get(audit::show))
+        .route("/console/alerts", get(alerts::show))
+        .route("/console/alerts/stream", get(alerts::stream))
+        .route("/console/alerts/rules", post(alerts::add))
+        .route("/console/alerts/rules/{id}", post(alerts::change))
         .route("/console/static/console.css", get(assets::css))
         .route("/console/static/console.js", get(assets::js))
         .route("/console/{*rest}", get(not_found))

@@ -260,6 +260,25 @@ fn totals(
     Ok(analytics.kpis(&req, &scope, console.node.store())?.1)
 }
 
+/// Whole-life KPI rows of `pool` per `dim` (no partner or budget rows: those are
+/// [`totals`]'s, and the partner query walks every row the org signed).
+fn totals_by(console: &Console, pool: &PoolId, dim: Dim) -> Result<Vec<KpiRow>, PageError> {
+    let analytics = console.analytics.as_ref().ok_or_else(|| {
+        PageError::Internal("the analytics store is not enabled on this node".into())
+    })?;
+    let req = Request {
+        from_ms: None,
+        to_ms: None,
+        filters: vec![(Dim::Pool, pool.to_string())],
+        group_by: vec![dim],
+        period: Period::Total,
+        limit: crate::analytics::query::MAX_LISTING,
+        after: None,
+    };
+    let scope = Scope::Org(console.org.to_string());
+    Ok(analytics.kpi_rows(&req, &scope)?.1)
+}
+
 pub(super) fn the_pool(console: &Console, id: &str) -> Result<PoolRecord, PageError> {
     let missing = || {
         PageError::NotFound(format!(
@@ -287,8 +306,8 @@ fn render(
         .map(|(d, sums)| (d.get(5..).unwrap_or(d).to_string(), sums.redeemed))
         .collect();
     let (_, partner_rows, budget_rows) = totals(console, &pool.id, Vec::new())?;
-    let (store_rows, _, _) = totals(console, &pool.id, vec![Dim::Store])?;
-    let (channel_rows, _, _) = totals(console, &pool.id, vec![Dim::Channel])?;
+    let store_rows = totals_by(console, &pool.id, Dim::Store)?;
+    let channel_rows = totals_by(console, &pool.id, Dim::Channel)?;
     let read_only = write::may_write(console, staff)
         .err()
         .map(|e| e.to_string());

@@ -1,34 +1,41 @@
 //! `GET /console/tokens/{pool}/{serial}`: one token of the org's pools. Its state, every
 //! tx that touched it (the node's per-token history index, rejected attempts included),
 //! and a badge saying whether its state proof verified against the latest certified
-//! checkpoint.
+//! checkpoint, anchored to the node's genesis.
 //!
 //! The server builds the proof bundle `cactus audit prove-token` would fetch (the token's
 //! state proof at the latest certified height, that header, its certificate and the
-//! consortium proven under it) and checks it with the client library's
-//! [`couponcactus_client::audit::check_bundle`], the check `cactus audit check-proof`
-//! runs. The check here is not anchored to a genesis file (the console is the node
-//! itself): the voter set is the consortium proven under the certified state root.
-//! `…/proof.json` downloads the bundle for an offline `cactus audit check-proof FILE
-//! --genesis GENESIS`, which anchors it.
+//! consortium proven under it) and checks it as `cactus audit check-proof FILE --genesis
+//! GENESIS` does: [`couponcactus_client::audit::check_bundle`] (claim, header links,
+//! certificate against the consortium proven under the certified state root), then the
+//! genesis anchor. The node's genesis is its own store's: the genesis hash it recorded
+//! (and checks the genesis file against at every start) and the consortium genesis wrote
+//! (version 0 of its state tree). The bundle must name that chain and genesis hash, and
+//! its certified voter set must be genesis's — as with `check-proof`, a voter set changed
+//! since genesis by governance cannot be anchored by genesis alone (the badge says so and
+//! points at `cactus audit verify`). A node installed from a state snapshot past genesis
+//! does not hold genesis's state, so its badge is not verified and says why.
+//! `…/proof.json` downloads the bundle for the same offline check.
 
 use super::super::Console;
 use super::super::session::Staff;
 use super::super::view::{self, PageError};
 use super::Layout;
+use crate::storage::Store;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use couponcactus_chaincode::commitment::prove;
 use couponcactus_chaincode::execute::TxOutcome;
-use couponcactus_chaincode::ids::{PoolId, TokenId};
+use couponcactus_chaincode::ids::{ChainId, Hash32, PoolId, PublicKey, TokenId};
 use couponcactus_chaincode::ledger::Block;
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
-use couponcactus_chaincode::types::{TokenRecord, TokenStatus};
+use couponcactus_chaincode::types::{Consortium, TokenRecord, TokenStatus};
 use couponcactus_client::audit::{
     BundleCheck, Claim, PROOF_BUNDLE_FORMAT, ProofBundle, check_bundle,
 };
 use serde::Serialize;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// Most history entries shown (the newest).
@@ -83,7 +90,15 @@ pub(super) fn bundle(
     console: &Console,
     token: &TokenId,
 ) -> Result<Result<ProofBundle, String>, PageError> {
-    let store = console.node.store();
+    bundle_in(console.node.store(), console.node.chain_id(), token)
+}
+
+/// [`bundle`] from `store` of chain `chain_id`.
+fn bundle_in(
+    store: &Store,
+    chain_id: &ChainId,
+    token: &TokenId,
+) -> Result<Result<ProofBundle, String>, PageError> {
     let Some(certificate) = store.latest_certificate()? else {
         return Ok(Err("no block is certified yet".into()));
     };
@@ -107,7 +122,7 @@ pub(super) fn bundle(
         prove(store, &StateKey::Consortium, h).map_err(|e| internal("consortium proof", e))?;
     Ok(Ok(ProofBundle {
         format: PROOF_BUNDLE_FORMAT.into(),
-        chain_id: console.node.chain_id().clone(),
+        chain_id: chain_id.clone(),
         genesis_hash,
         claim: Claim::Token {
             token_id: token.clone(),
@@ -120,6 +135,90 @@ pub(super) fn bundle(
     }))
 }
 
+/// What a bundle must chain to: the node's genesis, as its store holds it.
+#[derive(Clone, Debug)]
+struct GenesisAnchor {
+    chain_id: ChainId,
+    hash: Hash32,
+    /// The voters genesis made: (node id, node key).
+    voters: BTreeSet<(u64, PublicKey)>,
+}
+
+fn voter_set(c: &Consortium) -> BTreeSet<(u64, PublicKey)> {
+    c.voters().map(|v| (v.node_id, v.node_key)).collect()
+}
+
+fn voter_ids(voters: &BTreeSet<(u64, PublicKey)>) -> String {
+    let ids: Vec<String> = voters.iter().map(|(id, _)| id.to_string()).collect();
+    format!("[{}]", ids.join(", "))
+}
+
+/// The genesis of the node's `store` (`Err`: why the store cannot vouch for it).
+fn genesis_anchor(
+    store: &Store,
+    chain_id: &ChainId,
+) -> Result<Result<GenesisAnchor, String>, PageError> {
+    let hash = store
+        .genesis_hash()?
+        .ok_or_else(|| PageError::Internal("the node has no genesis hash".into()))?;
+    if let Some(base) = store.sync_base()?.filter(|b| b.height > 0) {
+        return Ok(Err(format!(
+            "this node was installed from a state snapshot at height {}, so it does not hold \
+             genesis's consortium to anchor the proof to: check the downloaded proof with \
+             `cactus audit check-proof FILE --genesis GENESIS`",
+            base.height
+        )));
+    }
+    let genesis = match prove(store, &StateKey::Consortium, 0) {
+        Ok(p) => p.value,
+        Err(e) => return Ok(Err(format!("genesis's consortium is not readable: {e}"))),
+    };
+    let Some(StateValue::Consortium(consortium)) = genesis else {
+        return Ok(Err("the node's genesis state holds no consortium".into()));
+    };
+    Ok(Ok(GenesisAnchor {
+        chain_id: chain_id.clone(),
+        hash,
+        voters: voter_set(&consortium),
+    }))
+}
+
+/// [`check_bundle`], then the genesis anchor: the check `cactus audit check-proof FILE
+/// --genesis GENESIS` runs, with the node's genesis.
+fn check_anchored(bundle: &ProofBundle, anchor: &GenesisAnchor) -> Result<BundleCheck, String> {
+    if bundle.chain_id != anchor.chain_id {
+        return Err(format!(
+            "the bundle is for chain {}, the node's genesis for {}",
+            bundle.chain_id, anchor.chain_id
+        ));
+    }
+    if bundle.genesis_hash != anchor.hash {
+        return Err(format!(
+            "the bundle names genesis {}, the node's genesis is {}",
+            bundle.genesis_hash, anchor.hash
+        ));
+    }
+    let check = check_bundle(bundle, None).map_err(|e| e.to_string())?;
+    let Some(StateValue::Consortium(consortium)) = &bundle.consortium.value else {
+        return Err("the consortium proof carries no consortium".into());
+    };
+    let certified = voter_set(consortium);
+    if certified != anchor.voters {
+        return Err(format!(
+            "the voter set at height {} ({}) is not genesis's ({}): membership changed since \
+             genesis, so genesis alone cannot vouch for it; audit the chain with `cactus audit \
+             verify`, which follows membership changes",
+            check.certified_height,
+            voter_ids(&certified),
+            voter_ids(&anchor.voters)
+        ));
+    }
+    Ok(BundleCheck {
+        anchored: true,
+        ..check
+    })
+}
+
 /// The badge.
 #[derive(Debug, Serialize)]
 struct Badge {
@@ -127,18 +226,20 @@ struct Badge {
     text: String,
 }
 
-fn badge(result: &Result<BundleCheck, String>) -> Badge {
+fn badge(result: &Result<BundleCheck, String>, genesis: &Hash32) -> Badge {
     match result {
         Ok(c) => Badge {
-            verified: true,
+            verified: c.anchored,
             text: format!(
-                "State proof verified against certified checkpoint at height {} (nodes {})",
+                "State proof verified against certified checkpoint at height {} (nodes {}), \
+                 anchored to genesis {}",
                 c.certified_height,
                 c.certified_by
                     .iter()
                     .map(u64::to_string)
                     .collect::<Vec<_>>()
-                    .join(", ")
+                    .join(", "),
+                genesis.to_string().chars().take(16).collect::<String>()
             ),
         },
         Err(why) => Badge {
@@ -232,10 +333,13 @@ fn render(
         _ => String::new(),
     };
     let built = bundle(console, &id)?;
-    let checked = match &built {
-        Ok(b) => check_bundle(b, None).map_err(|e| e.to_string()),
-        Err(why) => Err(why.clone()),
+    let store = console.node.store();
+    let anchor = genesis_anchor(store, console.node.chain_id())?;
+    let checked = match (&built, &anchor) {
+        (Ok(b), Ok(a)) => check_anchored(b, a),
+        (Err(why), _) | (_, Err(why)) => Err(why.clone()),
     };
+    let genesis_hash = store.genesis_hash()?.unwrap_or(Hash32([0; 32]));
     let (history, history_total) = history(console, &id)?;
     let page = TokenPage {
         layout: Layout::new(console, staff, "", format!("Token {id}"), height),
@@ -250,7 +354,7 @@ fn render(
             _ => None,
         },
         code_hash: token.code_hash.to_string(),
-        badge: badge(&checked),
+        badge: badge(&checked, &genesis_hash),
         proof_href: built
             .is_ok()
             .then(|| format!("/console/tokens/{id}/proof.json")),
@@ -302,4 +406,171 @@ pub(super) async fn proof(
     tokio::task::spawn_blocking(move || proof_json(&console, &pool, &serial))
         .await
         .map_err(|e| internal("proof", e))?
+}
+
+#[cfg(test)]
+mod tests {
+    //! The genesis anchor of the badge's check, on a real store with a certified block.
+
+    use super::*;
+    use couponcactus_chaincode::block::{Certificate, sign_checkpoint};
+    use couponcactus_chaincode::initial::InitialState;
+    use couponcactus_chaincode::ledger::apply_block;
+    use couponcactus_chaincode::prelude::*;
+    use couponcactus_chaincode::testkit::{self, TestChain};
+
+    const GENESIS_HASH: Hash32 = Hash32([7; 32]);
+
+    /// A store of `genesis` (no blocks).
+    fn open(genesis: &InitialState) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.init_genesis(genesis, GENESIS_HASH).unwrap();
+        (dir, store)
+    }
+
+    /// A testkit-genesis store where acme's issuer issued token 0 of pool `spring`, its
+    /// block certified by node 1 (key seed 200).
+    fn certified() -> (tempfile::TempDir, Store, TokenId) {
+        let (dir, store) = open(&testkit::genesis());
+        let mut tip = store.tip().unwrap();
+        let mut signer = TestChain::new();
+        signer.advance(3_600_000);
+        let pool = testkit::pool_id("spring");
+        let issuer = testkit::key(10);
+        let txs = vec![
+            signer.sign(
+                &testkit::key(1),
+                TxKind::RegisterKey(RegisterKeyTx {
+                    key: testkit::public(10),
+                    role: Role::Issuer,
+                }),
+            ),
+            signer.sign(
+                &issuer,
+                TxKind::CreatePool(CreatePoolTx {
+                    pool: pool.clone(),
+                    spec: testkit::spec(PoolKind::UniqueCodes),
+                }),
+            ),
+            signer.sign(
+                &issuer,
+                TxKind::IssueCodes(IssueCodesTx {
+                    pool: pool.clone(),
+                    codes: vec![testkit::issued_code(
+                        &pool,
+                        &testkit::code_text(&pool, 0),
+                        0,
+                    )],
+                }),
+            ),
+        ];
+        let applied = apply_block(&store, &store, &tip, 1, tip.time_ms + 1, &txs).unwrap();
+        assert!(
+            applied
+                .results
+                .iter()
+                .all(|r| r.outcome.rejection().is_none())
+        );
+        let block = Block {
+            header: applied.header.clone(),
+            txs,
+        };
+        store.commit_block(0, &block, &applied).unwrap();
+        tip = applied.tip;
+        let hash = block.header.hash();
+        store
+            .put_certificate(&Certificate {
+                chain_id: tip.chain_id.clone(),
+                height: tip.height,
+                block_hash: hash,
+                signatures: vec![sign_checkpoint(
+                    &testkit::key(200),
+                    1,
+                    &tip.chain_id,
+                    tip.height,
+                    &hash,
+                )],
+            })
+            .unwrap();
+        (dir, store, TokenId { pool, serial: 0 })
+    }
+
+    fn chain() -> ChainId {
+        testkit::genesis().chain_id
+    }
+
+    fn built(store: &Store, token: &TokenId) -> ProofBundle {
+        bundle_in(store, &chain(), token).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_certified_token_verifies_anchored_to_the_nodes_genesis() {
+        let (_dir, store, token) = certified();
+        let anchor = genesis_anchor(&store, &chain()).unwrap().unwrap();
+        assert_eq!(anchor.voters.len(), 1);
+        let check = check_anchored(&built(&store, &token), &anchor).unwrap();
+        assert!(check.anchored);
+        assert_eq!(check.certified_height, 1);
+        let b = badge(&Ok(check), &anchor.hash);
+        assert!(b.verified);
+        assert!(
+            b.text.contains("anchored to genesis 0707070707070707"),
+            "{}",
+            b.text
+        );
+    }
+
+    #[test]
+    fn a_genesis_with_another_consortium_fails_the_badge() {
+        let (_dir, store, token) = certified();
+        // Same chain id and genesis hash, but node 1 has another key.
+        let mut other = testkit::genesis();
+        other.nodes[0].node_key = testkit::public(201);
+        let (_other_dir, other_store) = open(&other);
+        let anchor = genesis_anchor(&other_store, &chain()).unwrap().unwrap();
+        let err = check_anchored(&built(&store, &token), &anchor).unwrap_err();
+        assert!(err.contains("is not genesis's"), "{err}");
+        let b = badge(&Err(err), &anchor.hash);
+        assert!(!b.verified);
+        assert!(b.text.starts_with("Not verified"), "{}", b.text);
+    }
+
+    #[test]
+    fn another_genesis_hash_or_chain_or_a_tampered_proof_fails() {
+        let (_dir, store, token) = certified();
+        let anchor = genesis_anchor(&store, &chain()).unwrap().unwrap();
+        let bundle = built(&store, &token);
+        let other_hash = GenesisAnchor {
+            hash: Hash32([8; 32]),
+            ..anchor.clone()
+        };
+        let err = check_anchored(&bundle, &other_hash).unwrap_err();
+        assert!(err.contains("names genesis"), "{err}");
+        let other_chain = GenesisAnchor {
+            chain_id: ChainId::new("otherchain").unwrap(),
+            ..anchor.clone()
+        };
+        let err = check_anchored(&bundle, &other_chain).unwrap_err();
+        assert!(err.contains("is for chain"), "{err}");
+        let mut tampered = bundle.clone();
+        if let Claim::Token { token_id, .. } = &mut tampered.claim {
+            token_id.serial = 1;
+        }
+        assert!(check_anchored(&tampered, &anchor).is_err());
+        let mut unsigned = bundle;
+        unsigned.certificate.signatures.clear();
+        assert!(check_anchored(&unsigned, &anchor).is_err());
+    }
+
+    #[test]
+    fn no_certificate_means_no_bundle() {
+        let (_dir, store) = open(&testkit::genesis());
+        let token = TokenId {
+            pool: testkit::pool_id("spring"),
+            serial: 0,
+        };
+        let why = bundle_in(&store, &chain(), &token).unwrap().unwrap_err();
+        assert!(why.contains("no block is certified"), "{why}");
+    }
 }

@@ -67,3 +67,69 @@
     });
   });
 })();
+
+// Alerts: rows added live from /console/alerts/stream to the alerts table (alerts page)
+// or the overview's alert list. The pages work without it.
+(function () {
+  "use strict";
+  var table = document.getElementById("alerts");
+  var list = document.getElementById("overview-alerts");
+  if ((!table && !list) || !window.EventSource) { return; }
+  var live = document.getElementById("alerts-live");
+  var empty = document.getElementById("alerts-empty");
+  var MAX_ROWS = 100;
+  var source = new EventSource("/console/alerts/stream");
+
+  function cell(text) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    return td;
+  }
+
+  function row(a) {
+    var tr = document.createElement("tr");
+    tr.setAttribute("data-id", a.id);
+    tr.className = "new";
+    tr.appendChild(cell(a.time));
+    var rule = cell(a.rule + " ");
+    var tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent = a.kind;
+    rule.appendChild(tag);
+    tr.appendChild(rule);
+    tr.appendChild(cell(a.message));
+    var pool = document.createElement("td");
+    if (a.pool) {
+      var link = document.createElement("a");
+      link.href = "/console/pools/" + encodeURIComponent(a.pool);
+      link.textContent = a.pool;
+      pool.appendChild(link);
+    }
+    tr.appendChild(pool);
+    return tr;
+  }
+
+  function item(a) {
+    var li = document.createElement("li");
+    li.setAttribute("data-id", a.id);
+    li.className = "new";
+    var strong = document.createElement("strong");
+    strong.textContent = a.rule;
+    li.appendChild(strong);
+    li.appendChild(document.createTextNode(" · " + a.time + " · " + a.message));
+    return li;
+  }
+
+  source.addEventListener("open", function () { if (live) { live.hidden = false; } });
+  source.addEventListener("error", function () { if (live) { live.hidden = true; } });
+  source.addEventListener("signed-out", function () { source.close(); window.location.assign("/console/login"); });
+  source.addEventListener("alert", function (message) {
+    var a;
+    try { a = JSON.parse(message.data); } catch (e) { return; }
+    var holder = table ? table.tBodies[0] : list;
+    if (holder.querySelector('[data-id="' + CSS.escape(a.id) + '"]')) { return; }
+    holder.insertBefore(table ? row(a) : item(a), holder.firstChild);
+    while (holder.children.length > MAX_ROWS) { holder.removeChild(holder.lastChild); }
+    if (empty) { empty.hidden = true; }
+  });
+})();

@@ -17,6 +17,7 @@ fn attempt(log_index: u64, n: u32, status: Option<u16>, time_ms: u64) -> Attempt
             log_index,
             index: 0,
         },
+        alert: None,
         attempt: n,
         replay: None,
         status,
@@ -30,7 +31,10 @@ fn attempt(log_index: u64, n: u32, status: Option<u16>, time_ms: u64) -> Attempt
 fn create_list_and_org_scoping() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir);
-    let types = [EventType::CouponRedeemed, EventType::TxRejected];
+    let types = [
+        EventType::CouponRedeemed.name().to_string(),
+        EventType::TxRejected.name().to_string(),
+    ];
     let (e, secret) = s
         .create(&org(), "http://h.example/x", &types, "bi", None, 1_000)
         .unwrap();
@@ -239,4 +243,45 @@ fn state_survives_reopening() {
         })
     );
     assert_eq!(e.delivered, 1);
+}
+
+fn alert_attempt(seq: i64, id: &str) -> Attempt {
+    Attempt {
+        alert: Some((seq, id.to_string())),
+        ..attempt(0, 1, Some(200), 5)
+    }
+}
+
+#[test]
+fn alerts_reach_endpoints_registered_before_them_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(&dir);
+    let row = |id: &str| (id.to_string(), 7, format!("{{\"id\":\"{id}\"}}"));
+    assert_eq!(s.enqueue_alerts(&[row("al_old")]).unwrap(), 1);
+    let (all, _) = s.create(&org(), "http://h.example/", &[], "", None, 0).unwrap();
+    let only = [crate::webhooks::ALERT_TYPE.to_string()];
+    let (alerts, _) = s.create(&org(), "http://h.example/a", &only, "", None, 0).unwrap();
+    let redeemed = [EventType::CouponRedeemed.name().to_string()];
+    let (none, _) = s.create(&org(), "http://h.example/r", &redeemed, "", None, 0).unwrap();
+    assert!(all.wants_alerts() && alerts.wants_alerts() && !none.wants_alerts());
+    assert!(all.wants(EventType::CouponRedeemed) && !alerts.wants(EventType::CouponRedeemed));
+    assert!(s.alerts_after(&all.id, 10).unwrap().is_empty(), "older alerts are not sent");
+    // The same id twice is one alert.
+    assert_eq!(s.enqueue_alerts(&[row("al_1"), row("al_2"), row("al_1")]).unwrap(), 2);
+    let pending = s.alerts_after(&alerts.id, 10).unwrap();
+    assert_eq!(
+        pending.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["al_1", "al_2"]
+    );
+    s.record_success(&alerts.id, &alert_attempt(pending[0].seq, "al_1"), 100)
+        .unwrap();
+    let left = s.alerts_after(&alerts.id, 10).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, "al_2");
+    // The other endpoint's cursor did not move; the log shows the alert id.
+    assert_eq!(s.alerts_after(&all.id, 10).unwrap().len(), 2);
+    let log = s.deliveries(&org(), &alerts.id, 10, None, 0).unwrap();
+    assert_eq!(log[0].event_id, "al_1");
+    // The event cursor did not move either.
+    assert_eq!(s.get(&org(), &alerts.id, 0).unwrap().unwrap().cursor, None);
 }
