@@ -44,8 +44,11 @@ def verify(secret, headers, body):
     return False
 
 
-def summary(event):
-    """One line: id, type, and what the event concerns."""
+def summary(payload):
+    """One line: id, type, and what the event (or the console's alert) concerns."""
+    event = payload["data"]
+    if payload.get("type") == "alert.triggered":
+        return "  ".join([event["id"], "alert.triggered", event["rule_name"], event["message"]])
     parts = [event["id"], event["type"]]
     token = event.get("token")
     if token:
@@ -86,10 +89,10 @@ def handler(args):
             self.send_response(204)
             self.end_headers()
             msg_id = headers["webhook-id"]
-            event = json.loads(body)["data"]
+            payload = json.loads(body)
             again = " (duplicate)" if msg_id in seen else ""
             seen.add(msg_id)
-            line = json.dumps(event) if args.json else summary(event) + again
+            line = json.dumps(payload["data"]) if args.json else summary(payload) + again
             print(line, flush=True)
 
         def log_message(self, *_):

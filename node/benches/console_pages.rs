@@ -476,6 +476,12 @@ async fn pages(client: &Client) -> Vec<Row> {
     let page2 = next_link(&first).expect("the log has a second page");
     let (_, member) = allocation(0);
     let (token, _) = allocation(0);
+    let token_path = format!("/console/tokens/{}/{}", token.pool, token.serial);
+    let (page, _) = client.get(&token_path).await;
+    assert!(
+        page.contains("State proof verified") && page.contains("anchored to genesis 07070707"),
+        "the token page's proof badge did not verify"
+    );
     let paths: Vec<(&'static str, String)> = vec![
         ("overview", "/console".into()),
         ("pools", "/console/pools".into()),
@@ -505,10 +511,7 @@ async fn pages(client: &Client) -> Vec<Row> {
             format!("/console/redemptions.pdf?from={yesterday}&to={yesterday}"),
         ),
         ("member lookup", format!("/console/members?member={member}")),
-        (
-            "token + proof check",
-            format!("/console/tokens/{}/{}", token.pool, token.serial),
-        ),
+        ("token + proof check", token_path),
         ("audit", "/console/audit".into()),
         ("bulk", "/console/bulk".into()),
     ];

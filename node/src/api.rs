@@ -225,10 +225,9 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
     // The console answers HTML pages, not the API's JSON errors: merged after the API's
     // layers, with its own (crate::console), and the same URI and header limits.
     match console {
-        Some(console) => api.merge(crate::console::slot_router(console).layer(middleware::from_fn_with_state(
-            Arc::new(http),
-            limits::check_head,
-        ))),
+        Some(console) => api.merge(crate::console::slot_router(console).layer(
+            middleware::from_fn_with_state(Arc::new(http), limits::check_head),
+        )),
         None => api,
     }
 }

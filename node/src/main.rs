@@ -625,7 +625,11 @@ fn start_console(
         data_key: load("data_key_file", &config.data_key_file)?.map(|k| k.to_bytes()),
     };
     let open = {
-        let (node, dir, analytics) = (node.clone(), dir.to_path_buf(), api_options.analytics.clone());
+        let (node, dir, analytics) = (
+            node.clone(),
+            dir.to_path_buf(),
+            api_options.analytics.clone(),
+        );
         move |org| -> Result<Arc<Console>> {
             if config.bootstrap_admin
                 && let Some(file) = console::cli::bootstrap_admin(&dir)?
@@ -649,7 +653,13 @@ fn start_console(
         }
     }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(run_console(slot.clone(), pending, node.clone(), webhooks, stopped));
+    let task = tokio::spawn(run_console(
+        slot.clone(),
+        pending,
+        node.clone(),
+        webhooks,
+        stopped,
+    ));
     Ok(Some((slot, stop, task)))
 }
 
@@ -658,7 +668,9 @@ fn start_console(
 async fn run_console(
     slot: couponcactus_node::console::ConsoleSlot,
     pending: Option<
-        impl FnOnce(couponcactus_chaincode::ids::OrgId) -> Result<Arc<couponcactus_node::console::Console>>,
+        impl FnOnce(
+            couponcactus_chaincode::ids::OrgId,
+        ) -> Result<Arc<couponcactus_node::console::Console>>,
     >,
     node: NodeHandle,
     webhooks: couponcactus_node::webhooks::WebhookSlot,
@@ -669,7 +681,8 @@ async fn run_console(
         let wait = async {
             let _ = (&mut stopped).await;
         };
-        let Some(org) = couponcactus_node::webhooks::wait_for_org(&node, node_id, wait).await else {
+        let Some(org) = couponcactus_node::webhooks::wait_for_org(&node, node_id, wait).await
+        else {
             return;
         };
         match open(org.clone()) {

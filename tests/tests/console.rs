@@ -311,6 +311,7 @@ fn browser_pages_escape_names_follow_redemptions_and_fit_a_phone() {
         "/console/pools",
         "/console/pools/spring",
         "/console/pools/xss",
+        "/console/alerts",
     ] {
         browser.goto(&format!("{base}{path}"));
         browser.wait_for("h1");
@@ -968,6 +969,15 @@ fn alert_rules_fire_live_in_the_browser_and_to_webhooks_once() {
             == 2
     });
     assert!(log.iter().all(|r| r.json()["type"] == "alert.triggered"));
+
+    // Turning the rule off from its row: the page says so and the rule stays listed, off.
+    browser.goto(&format!("{base}/console/alerts"));
+    browser.wait_for("#rules");
+    browser.click("#rules button[value=disable]");
+    browser.wait_for("#notice");
+    assert_eq!(browser.text("#notice").unwrap(), "Rule turned off.");
+    let rows = browser.texts("#rules tbody tr");
+    assert!(rows.len() == 1 && rows[0].contains("off"), "{rows:?}");
     let overview = get_page(
         &http,
         &session(&http, &base, "ana"),

@@ -576,7 +576,10 @@ fn a_node_behind_the_compacted_log_catches_up_by_snapshot() {
 /// Governance removes it again: three voters, still committing, converged.
 #[test]
 fn a_fourth_node_joins_by_governance_then_leaves() {
-    let mut cluster = Cluster::start(3);
+    let mut cluster = Cluster::builder()
+        .nodes(3)
+        .extra_config("\n[console]\nenabled = true\n")
+        .start();
     let pool = cluster.create_active_pool(1, "join", 100);
     let mut m = 0u64;
     let mut commit = |cluster: &Cluster, node: u64, n: u64| -> u64 {
@@ -617,6 +620,14 @@ fn a_fourth_node_joins_by_governance_then_leaves() {
         .client()
         .get_signed(&admin, "/v1/webhooks/endpoints")
         .expect_error(503, "webhooks_off");
+    let console = |id: u64| {
+        let r = reqwest::blocking::get(format!("{}/console/login", cluster.node(id).url()))
+            .expect("the console answers");
+        (r.status().as_u16(), r.text().unwrap_or_default())
+    };
+    let (status, page) = console(four);
+    assert_eq!(status, 503, "{page}");
+    assert!(page.contains("The console starts when this node joins the consortium"));
 
     cluster.propose_add_node(four);
     // The leader adds it as a learner, then promotes it once it caught up.
@@ -641,7 +652,8 @@ fn a_fourth_node_joins_by_governance_then_leaves() {
     cluster.wait_for_voters(&[1, 2, 3, 4]);
     let joined = cluster.assert_converged();
     assert_eq!(cluster.node(four).status().state_root, joined.state_root);
-    // Admitted, it learns its org (org 1) and turns its webhooks on without a restart.
+    // Admitted, it learns its org (org 1) and turns its webhooks and console on without a
+    // restart.
     cluster.wait_for("node 4's webhook service", || {
         let reply = cluster
             .node(four)
@@ -651,6 +663,13 @@ fn a_fourth_node_joins_by_governance_then_leaves() {
             200 => Ok(()),
             _ => Err(format!("{}: {}", reply.status, reply.body)),
         }
+    });
+    cluster.wait_for("node 4's console", || match console(four) {
+        (200, page) if page.contains("Sign in") => Ok(()),
+        (status, page) => Err(format!(
+            "{status}: {}",
+            page.chars().take(200).collect::<String>()
+        )),
     });
 
     // Kill one of the old followers: 3 of 4 voters remain, so commits need node 4's vote.

@@ -251,6 +251,17 @@ pub fn slot_router(slot: ConsoleSlot) -> Router {
                 )
                 .into_response();
             };
+            // The outer route's path parameters (`rest`) would reach the pages' `Path`
+            // extractors: the request goes on with the client address only.
+            let (mut parts, body) = request.into_parts();
+            let peer = parts
+                .extensions
+                .remove::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+            parts.extensions = axum::http::Extensions::new();
+            if let Some(peer) = peer {
+                parts.extensions.insert(peer);
+            }
+            let request = Request::from_parts(parts, body);
             let mut router = routes.get_or_init(|| console.router()).clone();
             let ready = std::future::poll_fn(|cx| {
                 tower_service::Service::<Request>::poll_ready(&mut router, cx)

@@ -218,11 +218,7 @@ impl Worker {
         if let Some(replay) = self.hooks.blocking(move |s| s.next_replay(&id)).await? {
             return self.replay_step(endpoint, replay).await;
         }
-        let (org, wanted, after) = (
-            self.hooks.org().clone(),
-            endpoint.clone(),
-            endpoint.cursor,
-        );
+        let (org, wanted, after) = (self.hooks.org().clone(), endpoint.clone(), endpoint.cursor);
         let store = self.hooks.node().store().clone();
         let scan = tokio::task::spawn_blocking(move || {
             store.events_after(after, BATCH, |e| e.org_sees(&org) && wanted.wants(e.kind))
@@ -253,10 +249,7 @@ impl Worker {
                 None => start_of_height(&store, from)?,
             };
             let scan = store.events_after(start, BATCH, |e| {
-                e.height >= from
-                    && e.height <= to
-                    && e.org_sees(&org)
-                    && wanted.wants(e.kind)
+                e.height >= from && e.height <= to && e.org_sees(&org) && wanted.wants(e.kind)
             })?;
             let (events, scanned) = (scan.events, scan.next);
             let past_end = match scanned {

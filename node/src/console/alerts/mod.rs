@@ -99,9 +99,12 @@ fn evaluate(console: &Console) -> Result<(Vec<Alert>, bool), ConsoleError> {
     }
     progress.engine.set_rules(rules);
     let org = console.org.clone();
-    let scan = console.node.store().events_after(progress.cursor, BATCH, |e| {
-        e.kind == EventType::CouponRedeemed && e.org_sees(&org)
-    })?;
+    let scan = console
+        .node
+        .store()
+        .events_after(progress.cursor, BATCH, |e| {
+            e.kind == EventType::CouponRedeemed && e.org_sees(&org)
+        })?;
     let mut raised = Vec::new();
     for e in &scan.events {
         raised.extend(progress.engine.observe(&org, e));
@@ -151,8 +154,7 @@ async fn step(console: &Arc<Console>, hooks: &WebhookSlot) -> Result<bool, Conso
     .map_err(|e| ConsoleError::Invalid(format!("alert task: {e}")))??;
     for alert in fresh {
         tracing::info!(alert = %alert.id, rule = %alert.rule_name, kind = %alert.kind, "alert raised");
-        metrics::counter!("cactus_console_alerts_total", "kind" => alert.kind.clone())
-            .increment(1);
+        metrics::counter!("cactus_console_alerts_total", "kind" => alert.kind.clone()).increment(1);
         // No page listening is fine.
         let _ = console.alerts.live.send(alert);
     }

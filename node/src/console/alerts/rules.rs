@@ -520,8 +520,16 @@ mod tests {
         assert_eq!(*minute, 5);
         assert_eq!((a.observed, a.threshold), (13, 12));
         assert_eq!(a.baseline_tenths, Some(40));
-        assert!(a.message.starts_with("13 redemptions in one minute (pool p1"), "{}", a.message);
-        assert!(a.message.ends_with("above 12 for a baseline of 4.0 per minute"));
+        assert!(
+            a.message
+                .starts_with("13 redemptions in one minute (pool p1"),
+            "{}",
+            a.message
+        );
+        assert!(
+            a.message
+                .ends_with("above 12 for a baseline of 4.0 per minute")
+        );
         assert_eq!(a.kind, "rate_spike");
     }
 

@@ -235,10 +235,7 @@ impl AlertStore {
 
     /// The newest `limit` alerts, newest first.
     pub fn recent(&self, limit: usize) -> Result<Vec<Alert>, ConsoleError> {
-        self.bodies(
-            "SELECT body FROM alerts ORDER BY seq DESC LIMIT ?1",
-            limit,
-        )
+        self.bodies("SELECT body FROM alerts ORDER BY seq DESC LIMIT ?1", limit)
     }
 
     /// Alerts for webhooks not yet handed to the outbox, oldest first (at most `limit`).

@@ -17,8 +17,8 @@ use super::super::{Console, Role};
 use super::Layout;
 use crate::node::now_ms;
 use axum::extract::{Path, Query, State};
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::Response;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use couponcactus_chaincode::types::Currency;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
@@ -159,19 +159,29 @@ struct AlertsPage {
 fn parse_tenths(text: &str) -> Result<u32, String> {
     let t = text.trim();
     let (whole, frac) = t.split_once('.').unwrap_or((t, "0"));
-    let bad = || format!("factor {:?}: a number like 3 or 2.5", t.chars().take(20).collect::<String>());
+    let bad = || {
+        format!(
+            "factor {:?}: a number like 3 or 2.5",
+            t.chars().take(20).collect::<String>()
+        )
+    };
     if whole.is_empty() || frac.len() != 1 {
         return Err(bad());
     }
     let w: u32 = whole.parse().map_err(|_| bad())?;
     let f: u32 = frac.parse().map_err(|_| bad())?;
-    w.checked_mul(10).and_then(|v| v.checked_add(f)).ok_or_else(bad)
+    w.checked_mul(10)
+        .and_then(|v| v.checked_add(f))
+        .ok_or_else(bad)
 }
 
 fn parse_count(text: &str, what: &str) -> Result<u32, String> {
-    text.trim()
-        .parse()
-        .map_err(|_| format!("{what} {:?}: a whole number", text.chars().take(20).collect::<String>()))
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{what} {:?}: a whole number",
+            text.chars().take(20).collect::<String>()
+        )
+    })
 }
 
 /// The rule a form describes (id and times are set by the store).
@@ -206,7 +216,11 @@ fn rule_of(console: &Console, staff: &Staff, form: &RuleForm) -> Result<Rule, St
     kind.check()?;
     let pool = match form.pool.trim() {
         "" => None,
-        id => Some(super::pool::the_pool(console, id).map_err(|e| e.to_string())?.id),
+        id => Some(
+            super::pool::the_pool(console, id)
+                .map_err(|e| e.to_string())?
+                .id,
+        ),
     };
     Ok(Rule {
         id: 0,
@@ -232,7 +246,11 @@ fn render(
     let page = AlertsPage {
         layout: Layout::new(console, staff, "alerts", "Alerts".into(), height),
         rules: store.rules()?.iter().map(rule_view).collect(),
-        alerts: store.recent(SHOWN_ALERTS)?.iter().map(AlertView::of).collect(),
+        alerts: store
+            .recent(SHOWN_ALERTS)?
+            .iter()
+            .map(AlertView::of)
+            .collect(),
         can_write: staff.user.role.can_write(),
         form,
         error,
@@ -276,14 +294,13 @@ pub(super) async fn add(
 ) -> Result<Response, PageError> {
     staff.require_role(Role::WRITERS)?;
     blocking(move || {
-        let added = rule_of(&console, &staff, &form)
-            .and_then(|rule| {
-                console
-                    .alerts()
-                    .store()
-                    .add_rule(rule, now_ms())
-                    .map_err(|e| e.to_string())
-            });
+        let added = rule_of(&console, &staff, &form).and_then(|rule| {
+            console
+                .alerts()
+                .store()
+                .add_rule(rule, now_ms())
+                .map_err(|e| e.to_string())
+        });
         match added {
             Ok(rule) => {
                 tracing::info!(rule = rule.id, user = %staff.user.name, "alert rule added");
@@ -331,9 +348,13 @@ pub(super) async fn change(
         }
         tracing::info!(rule = id, action = %form.action, user = %staff.user.name, "alert rule changed");
         console.alerts().rules_changed();
+        let done = match form.action.as_str() {
+            "enable" => "turned-on",
+            "disable" => "turned-off",
+            _ => "deleted",
+        };
         Ok(super::pool_new::see_other(&format!(
-            "/console/alerts?done={}",
-            form.action
+            "/console/alerts?done={done}"
         )))
     })
     .await
@@ -362,7 +383,8 @@ pub(super) async fn stream(
                 Ok(Err(RecvError::Lagged(_))) | Err(_) => continue,
                 Ok(Err(RecvError::Closed)) => return None,
             };
-            let data = serde_json::to_string(&AlertView::of(&alert)).unwrap_or_else(|_| "{}".into());
+            let data =
+                serde_json::to_string(&AlertView::of(&alert)).unwrap_or_else(|_| "{}".into());
             let out = SseEvent::default().id(alert.id).event("alert").data(data);
             return Some((Ok(out), (console, hash, rx, false)));
         }

@@ -258,16 +258,29 @@ fn alerts_reach_endpoints_registered_before_them_once_each() {
     let s = open(&dir);
     let row = |id: &str| (id.to_string(), 7, format!("{{\"id\":\"{id}\"}}"));
     assert_eq!(s.enqueue_alerts(&[row("al_old")]).unwrap(), 1);
-    let (all, _) = s.create(&org(), "http://h.example/", &[], "", None, 0).unwrap();
+    let (all, _) = s
+        .create(&org(), "http://h.example/", &[], "", None, 0)
+        .unwrap();
     let only = [crate::webhooks::ALERT_TYPE.to_string()];
-    let (alerts, _) = s.create(&org(), "http://h.example/a", &only, "", None, 0).unwrap();
+    let (alerts, _) = s
+        .create(&org(), "http://h.example/a", &only, "", None, 0)
+        .unwrap();
     let redeemed = [EventType::CouponRedeemed.name().to_string()];
-    let (none, _) = s.create(&org(), "http://h.example/r", &redeemed, "", None, 0).unwrap();
+    let (none, _) = s
+        .create(&org(), "http://h.example/r", &redeemed, "", None, 0)
+        .unwrap();
     assert!(all.wants_alerts() && alerts.wants_alerts() && !none.wants_alerts());
     assert!(all.wants(EventType::CouponRedeemed) && !alerts.wants(EventType::CouponRedeemed));
-    assert!(s.alerts_after(&all.id, 10).unwrap().is_empty(), "older alerts are not sent");
+    assert!(
+        s.alerts_after(&all.id, 10).unwrap().is_empty(),
+        "older alerts are not sent"
+    );
     // The same id twice is one alert.
-    assert_eq!(s.enqueue_alerts(&[row("al_1"), row("al_2"), row("al_1")]).unwrap(), 2);
+    assert_eq!(
+        s.enqueue_alerts(&[row("al_1"), row("al_2"), row("al_1")])
+            .unwrap(),
+        2
+    );
     let pending = s.alerts_after(&alerts.id, 10).unwrap();
     assert_eq!(
         pending.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
