@@ -8,12 +8,15 @@
 
 pub mod analytics;
 pub mod api;
+pub mod certify;
 pub mod config;
 pub mod console;
 pub mod events;
+pub mod membership;
 pub mod mempool;
 pub mod network;
 pub mod node;
+pub mod proposer;
 pub mod raft_log;
 pub mod state_sync;
 pub mod storage;

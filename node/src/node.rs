@@ -23,20 +23,21 @@
 //! removed (a leader that must go hands leadership over first). A follower too far behind
 //! gets a snapshot: a descriptor whose state it streams and verifies ([`crate::state_sync`]).
 
+use crate::certify::{self, DropReason, VoteKeeper};
 use crate::events::EventsTip;
+use crate::membership::{self, MembershipStep, MembershipView};
 use crate::mempool::{
     AdmissionError, Mempool, MempoolLimits, check_admission, check_forwarded_admission,
 };
 use crate::network::{Inbound, NetworkHandle, PeerInfo, Protocol};
+use crate::proposer;
 use crate::raft_log::RaftStore;
 use crate::state_sync::{
     ChunkRequest, ChunkResponse, SnapshotDescriptor, SnapshotExporter, SyncError, install_snapshot,
 };
 use crate::storage::{StorageError, Store, TxLocation};
 use bincode::{Decode, Encode};
-use couponcactus_chaincode::block::{
-    BlockHeader, Certificate, CheckpointSignature, checkpoint_message, sign_checkpoint,
-};
+use couponcactus_chaincode::block::{BlockHeader, Certificate, CheckpointSignature};
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::TxResult;
 use couponcactus_chaincode::ids::{ChainId, Hash32, TxId};
@@ -45,15 +46,15 @@ use couponcactus_chaincode::ledger::{Block, ChainTip, apply_block};
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::{BlockContext, ChainParams, Consortium};
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use protobuf::Message as _;
 use raft::eraftpb::{
-    ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfChangeV2, ConfState,
-    Entry, EntryType, Message, MessageType, Snapshot,
+    ConfChange, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType,
+    Snapshot,
 };
 use raft::prelude::{Config, RawNode};
 use raft::{SnapshotStatus, StateRole};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
@@ -669,15 +670,13 @@ pub fn start(
     let mut replica = Replica {
         raw,
         raft_store,
+        certify: VoteKeeper::new(shared.options.node_id, node_key, shared.chain_id.clone()),
         shared,
-        node_key,
         last_proposal: Instant::now(),
         last_proposed_index: 0,
         last_block_time: tip.time_ms,
         seen_leader: (0, 0),
         last_reconcile: Instant::now(),
-        votes: BTreeMap::new(),
-        recent_hashes: BTreeMap::new(),
     };
     let thread = std::thread::Builder::new()
         .name("consensus".into())
@@ -803,23 +802,12 @@ enum LoopError {
     Snapshot(#[from] SyncError),
 }
 
-/// Votes gathered for one height until a quorum certifies it.
-#[derive(Debug, Default)]
-struct PendingCertificate {
-    /// This node's hash at the height, once applied.
-    ours: Option<Hash32>,
-    /// Votes by signer (checked against `ours` once known).
-    votes: BTreeMap<u64, CheckpointVote>,
-}
-
-/// How far ahead of its own tip a node keeps peers' votes.
-const VOTE_WINDOW: u64 = 4_096;
-
 struct Replica {
     raw: RawNode<RaftStore>,
     raft_store: RaftStore,
     shared: Arc<Shared>,
-    node_key: SigningKey,
+    /// Checkpoint votes and certificates (pure; this driver does the I/O).
+    certify: VoteKeeper,
     last_proposal: Instant,
     /// Raft index of the last block this node proposed: while it is above the applied
     /// index, a block is in flight and the next one waits to fill (see
@@ -831,10 +819,6 @@ struct Replica {
     seen_leader: (u64, u64),
     /// When the leader last compared Raft's configuration with the consortium.
     last_reconcile: Instant,
-    /// Heights not certified yet.
-    votes: BTreeMap<u64, PendingCertificate>,
-    /// Hashes of recently certified heights, to check late votes for divergence.
-    recent_hashes: BTreeMap<u64, Hash32>,
 }
 
 impl Replica {
@@ -924,20 +908,24 @@ impl Replica {
         Ok(())
     }
 
-    /// As leader, cuts a block from the mempool when it is full enough or old enough.
+    /// As leader, cuts a block from the mempool when it is full enough or old enough (the
+    /// rules: [`proposer::decide`]); Raft refusing it puts the txs back.
     fn propose_block(&mut self) -> Result<(), LoopError> {
-        if self.raw.raft.state != StateRole::Leader {
-            return Ok(());
-        }
         let opts = &self.shared.options;
+        let limits = proposer::BlockLimits {
+            max_txs: opts.block_max_txs,
+            interval: opts.block_interval,
+        };
         let txs = {
             let mut pool = lock(&self.shared.mempool);
-            let in_flight = self.last_proposed_index > self.raw.raft.raft_log.applied;
-            if pool.is_empty()
-                || (in_flight
-                    && pool.len() < opts.block_max_txs
-                    && self.last_proposal.elapsed() < opts.block_interval)
-            {
+            let view = proposer::ProposerView {
+                is_leader: self.raw.raft.state == StateRole::Leader,
+                pool_len: pool.len(),
+                last_proposed_index: self.last_proposed_index,
+                applied_index: self.raw.raft.raft_log.applied,
+                since_last_proposal: self.last_proposal.elapsed(),
+            };
+            if proposer::decide(&view, &limits) == proposer::ProposalDecision::Wait {
                 return Ok(());
             }
             let txs = pool.take(opts.block_max_txs, opts.block_max_bytes);
@@ -947,7 +935,7 @@ impl Replica {
         if txs.is_empty() {
             return Ok(());
         }
-        let time_ms = now_ms().max(self.last_block_time + 1);
+        let time_ms = proposer::block_time(now_ms(), self.last_block_time);
         self.last_block_time = time_ms;
         self.last_proposal = Instant::now();
         let count = txs.len();
@@ -1047,10 +1035,9 @@ impl Replica {
         Ok(())
     }
 
-    /// As leader, moves Raft's configuration one step towards the consortium in state:
-    /// add missing nodes as learners, promote caught-up learners that should vote (joint
-    /// consensus), remove nodes the consortium removed (handing leadership over first if
-    /// this node is one of them). One change at a time, at most once per tick.
+    /// As leader, at most once per tick, moves Raft's configuration one step towards the
+    /// consortium in state (the rules: [`membership::next_change`]). Voter changes go
+    /// through a joint configuration that raft-rs leaves by itself.
     fn reconcile_membership(&mut self) -> Result<(), LoopError> {
         if self.raw.raft.state != StateRole::Leader
             || self.last_reconcile.elapsed() < self.shared.options.tick
@@ -1059,72 +1046,53 @@ impl Replica {
             return Ok(());
         }
         self.last_reconcile = Instant::now();
-        let conf = self.raw.raft.prs().conf().to_conf_state();
-        if !conf.voters_outgoing.is_empty() {
-            return Ok(()); // in a joint configuration: raft-rs leaves it by itself
-        }
-        let consortium = self
-            .shared
-            .consortium
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let in_raft: BTreeSet<u64> = conf.voters.iter().chain(&conf.learners).copied().collect();
-        let wanted: BTreeSet<u64> = consortium.nodes.iter().map(|n| n.node_id).collect();
-        let me = self.shared.options.node_id;
-        let last_index = self.raw.raft.raft_log.last_index();
-        let change = if let Some(id) = wanted.difference(&in_raft).next() {
-            Some((ConfChangeType::AddLearnerNode, *id))
-        } else if let Some(n) = consortium.nodes.iter().find(|n| {
-            n.voter
-                && conf.learners.contains(&n.node_id)
-                && self
-                    .raw
-                    .raft
-                    .prs()
-                    .get(n.node_id)
-                    .is_some_and(|p| p.matched + 16 >= last_index)
-        }) {
-            Some((ConfChangeType::AddNode, n.node_id))
-        } else if let Some(id) = in_raft.difference(&wanted).next() {
-            if *id == me {
-                // Hand over to the most up-to-date remaining voter; it removes this node.
-                let target = conf
-                    .voters
-                    .iter()
-                    .filter(|v| **v != me && wanted.contains(v))
-                    .max_by_key(|v| self.raw.raft.prs().get(**v).map(|p| p.matched));
-                if let Some(t) = target {
-                    tracing::info!(
-                        to = t,
-                        "this node was removed from the consortium; transferring leadership"
-                    );
-                    self.raw.transfer_leader(*t);
-                }
-                None
-            } else {
-                Some((ConfChangeType::RemoveNode, *id))
+        let (kind, id) = match membership::next_change(&self.membership_view()) {
+            None => return Ok(()),
+            Some(MembershipStep::AddLearner(id)) => (ConfChangeType::AddLearnerNode, id),
+            Some(MembershipStep::Promote(id)) => (ConfChangeType::AddNode, id),
+            Some(MembershipStep::Remove(id)) => (ConfChangeType::RemoveNode, id),
+            Some(MembershipStep::TransferLeader(to)) => {
+                // The target removes this node once it leads.
+                tracing::info!(
+                    to,
+                    "this node was removed from the consortium; transferring leadership"
+                );
+                self.raw.transfer_leader(to);
+                return Ok(());
             }
-        } else {
-            None
         };
-        let Some((kind, id)) = change else {
-            return Ok(());
-        };
-        let mut single = ConfChangeSingle::default();
-        single.set_change_type(kind);
-        single.node_id = id;
-        let mut cc = ConfChangeV2::default();
-        cc.set_changes(vec![single].into());
-        if kind != ConfChangeType::AddLearnerNode {
-            // Voter changes go through a joint configuration, left automatically.
-            cc.set_transition(ConfChangeTransition::Implicit);
-        }
         tracing::info!(?kind, node = id, "proposing a raft configuration change");
+        let cc = membership::conf_change(kind, id);
         if let Err(e) = self.raw.propose_conf_change(vec![], cc) {
             tracing::warn!(error = %e, "configuration change not proposed");
         }
         Ok(())
+    }
+
+    /// What the leader knows of Raft's configuration and the consortium, for
+    /// [`membership::next_change`].
+    fn membership_view(&self) -> MembershipView {
+        let raft = &self.raw.raft;
+        let conf = raft.prs().conf().to_conf_state();
+        let consortium = self
+            .shared
+            .consortium
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        MembershipView {
+            me: self.shared.options.node_id,
+            voters: conf.voters.iter().copied().collect(),
+            learners: conf.learners.iter().copied().collect(),
+            voters_outgoing: conf.voters_outgoing.iter().copied().collect(),
+            pending_conf_change: raft.has_pending_conf(),
+            matched: raft.prs().iter().map(|(id, p)| (*id, p.matched)).collect(),
+            last_index: raft.raft_log.last_index(),
+            consortium: consortium
+                .nodes
+                .iter()
+                .map(|n| (n.node_id, n.voter))
+                .collect(),
+        }
     }
 
     /// Sends raft messages, batched per peer; an unreachable peer or a refused snapshot is
@@ -1246,7 +1214,7 @@ impl Replica {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = read_params(&self.shared.store)?;
         self.consortium_changed()?;
-        self.votes.retain(|h, _| *h > tip.height);
+        self.certify.forget_through(tip.height);
         {
             let mut s = self
                 .shared
@@ -1446,117 +1414,74 @@ impl Replica {
 
     /// Signs the block just applied, broadcasts the vote and counts it.
     fn vote(&mut self, height: u64, block_hash: Hash32) -> Result<(), LoopError> {
-        let me = self.shared.options.node_id;
-        let signature = sign_checkpoint(
-            &self.node_key,
-            me,
-            &self.shared.chain_id,
-            height,
-            &block_hash,
-        );
-        let vote = CheckpointVote {
-            height,
-            block_hash,
-            signature,
+        let effects = {
+            let consortium = self
+                .shared
+                .consortium
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            self.certify.applied(height, block_hash, &consortium)
         };
-        if let Some(network) = &self.shared.network {
-            network.broadcast_checkpoint(encode(&vote));
-        }
-        let pending = self.votes.entry(height).or_default();
-        pending.ours = Some(block_hash);
-        pending.votes.insert(me, vote);
-        // Votes that arrived before this node applied the height.
-        let early: Vec<CheckpointVote> = pending
-            .votes
-            .values()
-            .filter(|v| v.signature.node_id != me)
-            .cloned()
-            .collect();
-        for v in early {
-            self.check_divergence(&v, block_hash);
-        }
-        self.try_certify(height)?;
-        // Forget heights far behind (their votes will never come).
-        let floor = height.saturating_sub(VOTE_WINDOW);
-        self.votes = self.votes.split_off(&floor);
-        Ok(())
+        self.carry_out(effects)
     }
 
     /// A peer's vote: checked against this node's hash at that height and the signer's key.
     fn on_vote(&mut self, vote: CheckpointVote) -> Result<(), LoopError> {
-        let height = vote.height;
         let tip_height = self
             .shared
             .status
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .height;
-        if height > tip_height + VOTE_WINDOW || height == 0 {
-            return Ok(());
-        }
-        let signer = vote.signature.node_id;
-        let key = self
-            .shared
-            .consortium
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .nodes
-            .iter()
-            .find(|n| n.node_id == signer)
-            .map(|n| n.node_key);
-        let Some(key) = key else {
-            return Ok(()); // not a member (any more)
+        let effects = {
+            let consortium = self
+                .shared
+                .consortium
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            let store = &self.shared.store;
+            self.certify
+                .on_vote(vote, tip_height, &consortium, |height| {
+                    Ok::<_, StorageError>(store.block(height)?.map(|b| b.header.hash()))
+                })?
         };
-        let verifies = VerifyingKey::from_bytes(&key.0).is_ok_and(|k| {
-            let msg = checkpoint_message(&self.shared.chain_id, height, &vote.block_hash);
-            let sig = ed25519_dalek::Signature::from_bytes(&vote.signature.signature.0);
-            k.verify_strict(&msg, &sig).is_ok()
-        });
-        if !verifies {
-            tracing::warn!(
-                signer,
-                height,
-                "checkpoint vote with a bad signature dropped"
-            );
-            return Ok(());
-        }
-        let ours = match self.votes.get(&height).and_then(|p| p.ours) {
-            Some(h) => Some(h),
-            None if height <= tip_height => match self.recent_hashes.get(&height) {
-                Some(h) => Some(*h),
-                None => self.shared.store.block(height)?.map(|b| b.header.hash()),
-            },
-            None => None,
-        };
-        if let Some(ours) = ours {
-            self.check_divergence(&vote, ours);
-            if vote.block_hash != ours {
-                return Ok(());
+        self.carry_out(effects)
+    }
+
+    /// Does what the vote keeper asks, in order.
+    fn carry_out(&mut self, effects: Vec<certify::Effect>) -> Result<(), LoopError> {
+        for effect in effects {
+            match effect {
+                certify::Effect::Broadcast(vote) => {
+                    if let Some(network) = &self.shared.network {
+                        network.broadcast_checkpoint(encode(&vote));
+                    }
+                }
+                certify::Effect::Certified(cert) => self.certified(&cert)?,
+                certify::Effect::Diverged(d) => self.diverged(d),
+                certify::Effect::Dropped {
+                    height,
+                    signer,
+                    reason: DropReason::BadSignature,
+                } => tracing::warn!(
+                    signer,
+                    height,
+                    "checkpoint vote with a bad signature dropped"
+                ),
+                certify::Effect::Dropped {
+                    height,
+                    signer,
+                    reason,
+                } => tracing::debug!(signer, height, ?reason, "checkpoint vote dropped"),
+                certify::Effect::Unverified { height, error } => {
+                    tracing::error!(height, error = %error, "assembled certificate does not verify")
+                }
             }
-        }
-        if let Some(pending) = self.votes.get_mut(&height) {
-            pending.votes.insert(signer, vote);
-            self.try_certify(height)?;
-        } else if height > tip_height {
-            self.votes
-                .entry(height)
-                .or_default()
-                .votes
-                .insert(signer, vote);
         }
         Ok(())
     }
 
-    fn check_divergence(&mut self, vote: &CheckpointVote, ours: Hash32) {
-        if vote.block_hash == ours {
-            return;
-        }
-        let d = Divergence {
-            height: vote.height,
-            node_id: vote.signature.node_id,
-            ours,
-            theirs: vote.block_hash,
-        };
+    fn diverged(&mut self, d: Divergence) {
         tracing::error!(height = d.height, node = d.node_id, ours = %d.ours, theirs = %d.theirs, "DIVERGENCE: another node signed a different block at this height");
         metrics::counter!("cactus_divergence_total").increment(1);
         metrics::gauge!("cactus_divergence_detected").set(1.0);
@@ -1570,56 +1495,15 @@ impl Replica {
         }
     }
 
-    /// Stores the certificate once a quorum of the consortium's voters signed our hash.
-    fn try_certify(&mut self, height: u64) -> Result<(), LoopError> {
-        let Some(pending) = self.votes.get(&height) else {
-            return Ok(());
-        };
-        let Some(ours) = pending.ours else {
-            return Ok(());
-        };
-        let consortium = self
-            .shared
-            .consortium
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let signatures: Vec<CheckpointSignature> = pending
-            .votes
-            .values()
-            .filter(|v| {
-                v.block_hash == ours
-                    && consortium
-                        .voters()
-                        .any(|n| n.node_id == v.signature.node_id)
-            })
-            .map(|v| v.signature.clone())
-            .collect(); // BTreeMap order: ascending signers
-        if signatures.len() < consortium.voters().count() / 2 + 1 {
-            return Ok(());
-        }
-        let cert = Certificate {
-            chain_id: self.shared.chain_id.clone(),
-            height,
-            block_hash: ours,
-            signatures,
-        };
-        if let Err(e) = cert.verify(&self.shared.chain_id, &consortium) {
-            tracing::error!(height, error = %e, "assembled certificate does not verify");
-            return Ok(());
-        }
-        self.shared.store.put_certificate(&cert)?;
-        self.votes.remove(&height);
-        self.recent_hashes.insert(height, ours);
-        while self.recent_hashes.len() > VOTE_WINDOW as usize {
-            self.recent_hashes.pop_first();
-        }
+    /// Stores a certificate the vote keeper assembled and raises the certified height.
+    fn certified(&mut self, cert: &Certificate) -> Result<(), LoopError> {
+        self.shared.store.put_certificate(cert)?;
         let mut s = self
             .shared
             .status
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        s.certified_height = s.certified_height.max(height);
+        s.certified_height = s.certified_height.max(cert.height);
         metrics::gauge!("cactus_certified_height").set(s.certified_height as f64);
         Ok(())
     }
