@@ -28,7 +28,7 @@ use rules::Alert;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use store::AlertStore;
+use store::{AlertStore, Progress};
 use tokio::sync::{broadcast, watch};
 
 /// Events one evaluation step reads.
@@ -82,22 +82,26 @@ fn log_end(log_size: u64) -> Option<EventId> {
     })
 }
 
-/// One evaluation step: the alerts newly raised and whether more of the log waits.
-fn evaluate(console: &Console) -> Result<(Vec<Alert>, bool), ConsoleError> {
+/// One evaluation step on `progress` (the store's, held in memory between steps): the
+/// alerts newly raised and whether more of the log waits. On an error the caller drops
+/// `progress` (the engine may have counted events the store did not save) and reloads it.
+fn evaluate(
+    console: &Console,
+    progress: &mut Progress,
+) -> Result<(Vec<Alert>, bool), ConsoleError> {
     let alerts = &console.alerts;
-    let mut progress = alerts.store.progress()?;
     let rules = alerts.store.rules()?;
     let live_only = !progress.started || !rules.iter().any(|r| r.enabled);
+    progress.engine.set_rules(rules);
     if live_only {
         // Nothing to evaluate: keep the cursor at the log's end.
         let end = log_end(console.node.events_tip().get());
-        progress.engine.set_rules(rules);
         if !progress.started || progress.cursor != end {
             alerts.store.record(&[], end, &progress.engine)?;
+            (progress.started, progress.cursor) = (true, end);
         }
         return Ok((Vec::new(), false));
     }
-    progress.engine.set_rules(rules);
     let org = console.org.clone();
     let scan = console
         .node
@@ -105,14 +109,15 @@ fn evaluate(console: &Console) -> Result<(Vec<Alert>, bool), ConsoleError> {
         .events_after(progress.cursor, BATCH, |e| {
             e.kind == EventType::CouponRedeemed && e.org_sees(&org)
         })?;
+    if scan.next == progress.cursor {
+        return Ok((Vec::new(), false));
+    }
     let mut raised = Vec::new();
     for e in &scan.events {
         raised.extend(progress.engine.observe(&org, e));
     }
-    if scan.next == progress.cursor {
-        return Ok((Vec::new(), false));
-    }
     let fresh = alerts.store.record(&raised, scan.next, &progress.engine)?;
+    progress.cursor = scan.next;
     Ok((fresh, !scan.exhausted))
 }
 
@@ -142,16 +147,30 @@ fn forward(console: &Console, hooks: &WebhookSlot) -> Result<usize, ConsoleError
     Ok(ids.len())
 }
 
-/// One step off the async workers: evaluate, publish, hand over.
-async fn step(console: &Arc<Console>, hooks: &WebhookSlot) -> Result<bool, ConsoleError> {
-    let (c, h) = (console.clone(), hooks.clone());
-    let (fresh, more) = tokio::task::spawn_blocking(move || {
-        let out = evaluate(&c)?;
-        forward(&c, &h)?;
-        Ok::<_, ConsoleError>(out)
+/// One step off the async workers: evaluate, publish, hand over. `progress` is loaded
+/// from the store when `None`, and left `None` after an error.
+async fn step(
+    console: &Arc<Console>,
+    hooks: &WebhookSlot,
+    progress: &mut Option<Progress>,
+) -> Result<bool, ConsoleError> {
+    let (c, h, held) = (console.clone(), hooks.clone(), progress.take());
+    let (out, held) = tokio::task::spawn_blocking(move || {
+        let mut held = match held {
+            Some(p) => p,
+            None => match c.alerts.store.progress() {
+                Ok(p) => p,
+                Err(e) => return (Err(e), None),
+            },
+        };
+        let out = evaluate(&c, &mut held).and_then(|o| forward(&c, &h).map(|_| o));
+        let keep = out.is_ok().then_some(held);
+        (out, keep)
     })
     .await
-    .map_err(|e| ConsoleError::Invalid(format!("alert task: {e}")))??;
+    .map_err(|e| ConsoleError::Invalid(format!("alert task: {e}")))?;
+    *progress = held;
+    let (fresh, more) = out?;
     for alert in fresh {
         tracing::info!(alert = %alert.id, rule = %alert.rule_name, kind = %alert.kind, "alert raised");
         metrics::counter!("cactus_console_alerts_total", "kind" => alert.kind.clone()).increment(1);
@@ -167,8 +186,9 @@ pub async fn run(console: Arc<Console>, hooks: WebhookSlot, shutdown: impl Futur
     tokio::pin!(shutdown);
     let mut tip = console.node.events_tip().subscribe();
     let mut rules = console.alerts.rules_changed.subscribe();
+    let mut progress = None;
     loop {
-        let wait = match step(&console, &hooks).await {
+        let wait = match step(&console, &hooks, &mut progress).await {
             Ok(true) => Duration::ZERO,
             Ok(false) => IDLE_WAKE,
             Err(e) => {
