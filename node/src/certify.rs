@@ -14,7 +14,7 @@
 //! signing and verification are deterministic ed25519. The one hash it may not remember
 //! (this node's block at an older height) comes from a lookup the driver passes in.
 
-use crate::node::{CheckpointVote, Divergence};
+use bincode::{Decode, Encode};
 use couponcactus_chaincode::block::{
     Certificate, CertificateError, CheckpointSignature, checkpoint_message, sign_checkpoint,
 };
@@ -26,6 +26,30 @@ use std::collections::BTreeMap;
 /// How far ahead of its own tip a node keeps peers' votes, how far behind the last applied
 /// height it keeps uncertified heights, and how many certified hashes it remembers.
 pub const VOTE_WINDOW: u64 = 4_096;
+
+/// Two nodes applied different blocks at the same height: never expected, always loud.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Divergence {
+    /// The height.
+    pub height: u64,
+    /// The node whose vote disagrees with this node.
+    pub node_id: u64,
+    /// This node's block hash at that height.
+    pub ours: Hash32,
+    /// The hash the other node signed.
+    pub theirs: Hash32,
+}
+
+/// A node's signature of the block it applied at a height, as broadcast to its peers.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
+pub struct CheckpointVote {
+    /// The block's height.
+    pub height: u64,
+    /// The hash the signer applied at that height.
+    pub block_hash: Hash32,
+    /// The signature ([`checkpoint_message`] by the node key).
+    pub signature: CheckpointSignature,
+}
 
 /// What the driver must do, in the order returned.
 #[derive(Debug, PartialEq, Eq)]

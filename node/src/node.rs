@@ -24,7 +24,9 @@
 //! gets a snapshot: a descriptor whose state it streams and verifies ([`crate::state_sync`]).
 
 use crate::certify::{self, DropReason, VoteKeeper};
+pub use crate::certify::{CheckpointVote, Divergence};
 use crate::events::EventsTip;
+use crate::forward::{self, ForwardOutcome};
 use crate::membership::{self, MembershipStep, MembershipView};
 use crate::mempool::{
     AdmissionError, Mempool, MempoolLimits, check_admission, check_forwarded_admission,
@@ -37,7 +39,7 @@ use crate::state_sync::{
 };
 use crate::storage::{StorageError, Store, TxLocation};
 use bincode::{Decode, Encode};
-use couponcactus_chaincode::block::{BlockHeader, Certificate, CheckpointSignature};
+use couponcactus_chaincode::block::{BlockHeader, Certificate};
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::TxResult;
 use couponcactus_chaincode::ids::{ChainId, Hash32, TxId};
@@ -193,30 +195,6 @@ pub struct NodeStatus {
     pub divergence: Option<Divergence>,
 }
 
-/// Two nodes applied different blocks at the same height: never expected, always loud.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Divergence {
-    /// The height.
-    pub height: u64,
-    /// The node whose vote disagrees with this node.
-    pub node_id: u64,
-    /// This node's block hash at that height.
-    pub ours: Hash32,
-    /// The hash the other node signed.
-    pub theirs: Hash32,
-}
-
-/// A node's signature of the block it applied at a height, as broadcast to its peers.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
-pub struct CheckpointVote {
-    /// The block's height.
-    pub height: u64,
-    /// The hash the signer applied at that height.
-    pub block_hash: Hash32,
-    /// The signature ([`checkpoint_message`] by the node key).
-    pub signature: CheckpointSignature,
-}
-
 /// Txs a follower forwards to the leader.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct ForwardRequest {
@@ -311,6 +289,33 @@ pub fn now_ms() -> u64 {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Carries out the sorted answer to a forward (the rules: [`forward::sort_verdicts`]):
+/// logs, drops the settled txs from the mempool, answers the waiters of txs committed
+/// already with the leader's record, and returns the txs to retry.
+fn settle_forwarded(shared: &Shared, leader: u64, outcome: ForwardOutcome) -> Vec<SignedTx> {
+    if outcome.failed {
+        tracing::debug!(leader, "forwarding failed; txs will be offered again");
+    }
+    for r in &outcome.refused {
+        // The leader's state refuses it (e.g. a key revoked since): it can never commit;
+        // a waiting submitter times out.
+        tracing::warn!(tx = %r.tx, code = r.code.as_str(), message = r.message.as_str(), "leader refused a forwarded tx");
+    }
+    if !outcome.settle.is_empty() {
+        lock(&shared.mempool).settle(outcome.settle);
+    }
+    if !outcome.committed.is_empty() {
+        // Committed before this node's history begins (or while it was away).
+        let mut waiters = lock(&shared.waiters);
+        for (id, done) in outcome.committed {
+            for s in waiters.remove(&id).into_iter().flatten() {
+                let _ = s.send(done.clone());
+            }
+        }
+    }
+    outcome.retry
 }
 
 impl NodeHandle {
@@ -916,10 +921,16 @@ impl Replica {
             max_txs: opts.block_max_txs,
             interval: opts.block_interval,
         };
+        let is_leader = self.raw.raft.state == StateRole::Leader;
+        if !is_leader {
+            // Followers never propose: return before taking the mempool lock, which the
+            // API and forwarding tasks contend for on every consensus turn.
+            return Ok(());
+        }
         let txs = {
             let mut pool = lock(&self.shared.mempool);
             let view = proposer::ProposerView {
-                is_leader: self.raw.raft.state == StateRole::Leader,
+                is_leader,
                 pool_len: pool.len(),
                 last_proposed_index: self.last_proposed_index,
                 applied_index: self.raw.raft.raft_log.applied,
@@ -990,43 +1001,7 @@ impl Replica {
                 Err(e) => Err(e.to_string()),
             };
             metrics::counter!("cactus_txs_forwarded_total").increment(count as u64);
-            let retry: Vec<SignedTx> = match verdicts {
-                Ok(v) if v.len() == count => txs
-                    .into_iter()
-                    .zip(v)
-                    .filter_map(|(tx, verdict)| match verdict {
-                        ForwardVerdict::Accepted => None,
-                        ForwardVerdict::Committed(done) => {
-                            // Committed before this node's history begins (or while it
-                            // was away): answer its submitters with the leader's record.
-                            let id = tx.id();
-                            lock(&shared.mempool).settle([id]);
-                            if let Some(senders) = lock(&shared.waiters).remove(&id) {
-                                for s in senders {
-                                    let _ = s.send(done.clone());
-                                }
-                            }
-                            None
-                        }
-                        ForwardVerdict::NotLeader { .. } => Some(tx),
-                        ForwardVerdict::Refused { code, message } => {
-                            if code == "mempool_full" {
-                                Some(tx)
-                            } else {
-                                // The leader's state refuses it (e.g. a key revoked since):
-                                // it can never commit; a waiting submitter times out.
-                                tracing::warn!(tx = %tx.id(), code, message, "leader refused a forwarded tx");
-                                lock(&shared.mempool).settle([tx.id()]);
-                                None
-                            }
-                        }
-                    })
-                    .collect(),
-                Ok(_) | Err(_) => {
-                    tracing::debug!(leader, "forwarding failed; txs will be offered again");
-                    txs
-                }
-            };
+            let retry = settle_forwarded(&shared, leader, forward::sort_verdicts(txs, verdicts));
             if !retry.is_empty() {
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 let _ = lock(&shared.commands).send(Command::Requeue(retry));
