@@ -271,17 +271,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| PageError::Internal(format!("alerts: {e}")))?
 }
 
-/// Query of `GET /console/alerts`.
-#[derive(Debug, Default, Deserialize)]
-pub(super) struct Done {
-    done: Option<String>,
-}
-
 /// `GET /console/alerts`.
 pub(super) async fn show(
     State(console): State<Arc<Console>>,
     staff: Staff,
-    Query(q): Query<Done>,
+    Query(q): Query<super::Done>,
 ) -> Result<Response, PageError> {
     let done = q.done.map(|d| d.chars().take(40).collect());
     blocking(move || render(&console, &staff, RuleForm::default(), None, done)).await

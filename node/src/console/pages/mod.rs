@@ -94,6 +94,12 @@ async fn not_found() -> super::view::PageError {
     super::view::PageError::NotFound("no such console page".into())
 }
 
+/// `?done=` on a page a write redirected to: what the page confirms.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct Done {
+    pub(super) done: Option<String>,
+}
+
 /// One nav entry.
 #[derive(Debug, Serialize)]
 struct NavItem {

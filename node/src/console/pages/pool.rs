@@ -337,18 +337,12 @@ fn render(
     view::page("pool.html", &page, height)
 }
 
-/// `?done=` after a write.
-#[derive(Debug, Default, Deserialize)]
-pub(super) struct Done {
-    done: Option<String>,
-}
-
 /// `GET /console/pools/{id}`.
 pub(super) async fn show(
     State(console): State<Arc<Console>>,
     staff: Staff,
     Path(id): Path<String>,
-    Query(q): Query<Done>,
+    Query(q): Query<super::Done>,
 ) -> Result<Response, PageError> {
     let c = console.clone();
     tokio::task::spawn_blocking(move || render(&c, &staff, &id, q.done.as_deref()))
