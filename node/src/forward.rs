@@ -1,12 +1,12 @@
 //! Forwarded txs: what a follower does with the leader's answer, as a pure decision.
 //!
-//! A follower forwards the txs it admitted to the leader (`Replica::forward_pending` in
-//! [`crate::node`]) and gets back one [`ForwardVerdict`] per tx, or an error. This module
-//! owns the rules that sort that answer into what the follower must do; it is pure:
-//! [`sort_verdicts`] takes the txs sent and the answer and returns a [`ForwardOutcome`].
-//! No I/O, no locks, no clock, no log. The driver (the task `forward_pending` spawns)
-//! makes the network call, logs, settles the mempool, answers the waiters and, after a
-//! short pause, requeues the txs to retry.
+//! A follower forwards the txs it admitted to the leader (the replica core hands them out
+//! as `Output::Forward`, [`crate::replica`]) and gets back one [`ForwardVerdict`] per tx,
+//! or an error. This module owns the rules that sort that answer into what the follower
+//! must do; it is pure: [`sort_verdicts`] takes the txs sent and the answer and returns a
+//! [`ForwardOutcome`]. No I/O, no locks, no clock, no log. The driver (cactusd's
+//! forwarding task in [`crate::node`], or the simulator) makes the network call, logs,
+//! settles the mempool, answers the waiters and requeues the txs to retry.
 //!
 //! The rules, per tx: `Accepted` needs nothing (the tx stays in flight until its block
 //! is applied); `Committed` settles it and answers its waiters with the leader's record

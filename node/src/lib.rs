@@ -19,6 +19,7 @@ pub mod network;
 pub mod node;
 pub mod proposer;
 pub mod raft_log;
+pub mod replica;
 pub mod sim;
 pub mod state_sync;
 pub mod storage;

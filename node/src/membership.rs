@@ -5,7 +5,7 @@
 //! This module owns the rules only. It is pure: [`next_change`] reads a
 //! [`MembershipView`] (what the leader knows: the current configuration, progress, the
 //! consortium) and returns at most one [`MembershipStep`]; no I/O, no locks, no clock.
-//! The consensus loop (`Replica` in [`crate::node`]) builds the view from raft-rs, throttles
+//! The replica core ([`crate::replica::Core`]) builds the view from raft-rs, throttles
 //! the calls (once per tick) and turns the step into a `ConfChangeV2` or a leadership
 //! transfer.
 //!

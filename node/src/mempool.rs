@@ -12,7 +12,6 @@ use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::ChainParams;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::{Duration, Instant};
 
 /// Why a tx was refused at admission.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -113,8 +112,9 @@ pub struct Mempool {
     queue: VecDeque<(TxId, SignedTx, usize)>,
     /// Ids of the txs queued.
     ids: HashSet<TxId>,
-    /// Txs taken for a proposal or forwarded, with their size and when they were taken.
-    in_flight: HashMap<TxId, (SignedTx, usize, Instant)>,
+    /// Txs taken for a proposal or forwarded, with their size and when they were taken
+    /// (ms by the caller's clock: the node's, or the simulator's virtual one).
+    in_flight: HashMap<TxId, (SignedTx, usize, u64)>,
     limits: MempoolLimits,
 }
 
@@ -176,11 +176,11 @@ impl Mempool {
     }
 
     /// Takes up to `max_txs` txs (and at most `max_bytes` of them) for the next block; they
-    /// are in flight until [`Mempool::settle`]d or [`Mempool::requeue`]d.
-    pub fn take(&mut self, max_txs: usize, max_bytes: usize) -> Vec<SignedTx> {
+    /// are in flight from `now_ms` until [`Mempool::settle`]d or [`Mempool::requeue`]d.
+    pub fn take(&mut self, max_txs: usize, max_bytes: usize, now_ms: u64) -> Vec<SignedTx> {
         let mut out = Vec::new();
         let mut bytes = 0;
-        let now = Instant::now();
+        let now = now_ms;
         while out.len() < max_txs {
             let Some((id, _, size)) = self.queue.front() else {
                 break;
@@ -228,18 +228,19 @@ impl Mempool {
     }
 
     /// Puts back at the front of the queue, oldest first, every in-flight tx taken at least
-    /// `older_than` ago: its proposal or the leader it was forwarded to may be gone. A copy
-    /// that did commit meanwhile is harmless: the next leader's chaincode records it as a
-    /// duplicate and never executes it twice. Returns how many were requeued.
-    pub fn requeue_in_flight(&mut self, older_than: Duration) -> usize {
-        let now = Instant::now();
-        let mut stale: Vec<(TxId, Instant)> = self
+    /// `older_than_ms` before `now_ms`: its proposal or the leader it was forwarded to may
+    /// be gone. A copy that did commit meanwhile is harmless: the next leader's chaincode
+    /// records it as a duplicate and never executes it twice. Returns how many were
+    /// requeued. The order is deterministic (newest last taken first, then by id), so a
+    /// seeded simulation replays the same blocks.
+    pub fn requeue_in_flight(&mut self, older_than_ms: u64, now_ms: u64) -> usize {
+        let mut stale: Vec<(TxId, u64)> = self
             .in_flight
             .iter()
-            .filter(|(_, (_, _, since))| now.duration_since(*since) >= older_than)
+            .filter(|(_, (_, _, since))| now_ms.saturating_sub(*since) >= older_than_ms)
             .map(|(id, (_, _, since))| (*id, *since))
             .collect();
-        stale.sort_by_key(|(_, since)| std::cmp::Reverse(*since));
+        stale.sort_by_key(|(id, since)| (std::cmp::Reverse(*since), std::cmp::Reverse(*id)));
         let count = stale.len();
         for (id, _) in stale {
             let (tx, size, _) = self.in_flight.remove(&id).expect("listed above");
@@ -396,8 +397,8 @@ mod tests {
         assert!(!pool.push(a.id(), a.clone()).unwrap());
         assert!(pool.push(b.id(), b.clone()).unwrap());
         assert_eq!(pool.push(d.id(), d).unwrap_err().code(), "mempool_full");
-        assert_eq!(pool.take(1, usize::MAX), vec![a]);
-        assert_eq!(pool.take(10, usize::MAX), vec![b]);
+        assert_eq!(pool.take(1, usize::MAX, 0), vec![a]);
+        assert_eq!(pool.take(10, usize::MAX, 0), vec![b]);
         assert!(pool.is_empty());
     }
 
@@ -409,7 +410,7 @@ mod tests {
         for t in [&a, &b, &d] {
             pool.push(t.id(), t.clone()).unwrap();
         }
-        assert_eq!(pool.take(2, usize::MAX), vec![a.clone(), b.clone()]);
+        assert_eq!(pool.take(2, usize::MAX, 0), vec![a.clone(), b.clone()]);
         // In flight: still known, and a copy is not queued again.
         assert!(pool.contains(&a.id()) && pool.contains(&b.id()));
         assert!(!pool.push(a.id(), a.clone()).unwrap());
@@ -418,16 +419,16 @@ mod tests {
         assert!(!pool.contains(&a.id()));
         // A dropped proposal goes back to the front, in order.
         pool.requeue(vec![b.clone()]);
-        assert_eq!(pool.take(10, usize::MAX), vec![b.clone(), d.clone()]);
+        assert_eq!(pool.take(10, usize::MAX, 0), vec![b.clone(), d.clone()]);
         // Leadership lost: in-flight txs go back to the queue, oldest first, and are
         // offered to the next leader; a young one stays in flight.
-        assert_eq!(pool.requeue_in_flight(Duration::from_secs(60)), 0);
-        assert_eq!(pool.requeue_in_flight(Duration::ZERO), 2);
+        assert_eq!(pool.requeue_in_flight(60_000, 0), 0);
+        assert_eq!(pool.requeue_in_flight(0, 0), 2);
         assert_eq!(pool.in_flight_len(), 0);
         assert!(!pool.push(b.id(), b.clone()).unwrap());
         // A tx applied from another node's block is dropped from the queue too.
         pool.settle([d.id()]);
         assert_eq!(pool.len(), 1);
-        assert_eq!(pool.take(10, usize::MAX), vec![b]);
+        assert_eq!(pool.take(10, usize::MAX, 0), vec![b]);
     }
 }

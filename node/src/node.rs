@@ -1,62 +1,53 @@
-//! The node runtime: the Raft Ready loop that orders blocks, applies them and answers
-//! submitters, and the [`NodeHandle`] the HTTP API talks to.
+//! The node runtime: cactusd's driver of the replica core, and the [`NodeHandle`] the HTTP
+//! API talks to.
 //!
-//! One consensus thread owns the `RawNode`. Each turn it ticks Raft, cuts a block from the
-//! mempool when it leads (by size or time), and runs the Ready loop in raft-rs's documented
-//! order: send messages, persist entries and hard state with one fsync, apply committed
-//! entries, advance. Applying a block runs the chaincode's pure `apply_block` and persists
-//! its effects with the Raft index in one atomic batch (durable with the next Raft fsync;
-//! the entries it came from already are); only then are the txs' submitters
-//! told. A crash at any instant loses nothing acknowledged: on restart Raft replays the
-//! committed entries after the stored applied index.
+//! The consensus itself is [`crate::replica::Core`], which takes inputs and returns
+//! outputs with no thread, clock or network of its own. This module runs it: one
+//! consensus thread ([`Driver`]) takes peers' traffic and wake-ups from an inbox, ticks
+//! Raft by the wall clock, runs a turn of the core, and carries out its outputs in order:
+//! Raft messages and checkpoint votes to the transport, forwarded txs to the leader (on
+//! the tokio runtime), a snapshot's state fetched and installed on a thread of its own
+//! (the core keeps running meanwhile), and each applied block's results to the submitters
+//! waiting for them, after the writes the core made for it. A crash at any instant loses
+//! nothing acknowledged: on restart Raft replays the committed entries after the stored
+//! applied index.
 //!
-//! In a consortium ([`Peering`]) the loop also talks to the other nodes through
-//! [`crate::network`]: Raft messages go out in the loop's documented order (leader appends
-//! before persisting, votes and responses after); a follower forwards the txs it admitted
-//! to the leader and keeps them *in flight* until a block carrying them is applied, so a
-//! leader crash loses nothing a node accepted; after each block every node signs its hash
-//! and broadcasts the vote, and a quorum of voters' votes makes the block's
-//! [`Certificate`]; a vote for another hash at the same height is a divergence, logged
-//! loudly and shown in status and metrics. The leader keeps Raft's configuration equal to
-//! the consortium in chaincode state: a node admitted by governance joins as a learner, is
-//! promoted to voter through joint consensus once caught up, and a removed node is
-//! removed (a leader that must go hands leadership over first). A follower too far behind
-//! gets a snapshot: a descriptor whose state it streams and verifies ([`crate::state_sync`]).
+//! In a consortium ([`Peering`]) a follower forwards the txs it admitted to the leader and
+//! keeps them *in flight* until a block carrying them is applied, so a leader crash loses
+//! nothing a node accepted; after each block every node signs its hash and broadcasts the
+//! vote, and a quorum of voters' votes makes the block's certificate; a vote for another
+//! hash at the same height is a divergence, logged loudly and shown in status and
+//! metrics. The leader keeps Raft's configuration equal to the consortium in chaincode
+//! state (learner, then voter through joint consensus; removal after a leadership
+//! hand-over). A follower too far behind gets a snapshot: a descriptor whose state it
+//! streams, verifies and installs ([`crate::state_sync`]); an interrupted fetch resumes
+//! from the chunks it already has.
 
-use crate::certify::{self, DropReason, VoteKeeper};
 pub use crate::certify::{CheckpointVote, Divergence};
 use crate::events::EventsTip;
 use crate::forward::{self, ForwardOutcome};
-use crate::membership::{self, MembershipStep, MembershipView};
 use crate::mempool::{
     AdmissionError, Mempool, MempoolLimits, check_admission, check_forwarded_admission,
 };
 use crate::network::{Inbound, NetworkHandle, PeerInfo, Protocol};
-use crate::proposer;
-use crate::raft_log::RaftStore;
+use crate::replica::{AppliedBlock, Core, CoreError, CoreSetup, Input, Output, RoleView};
 use crate::state_sync::{
     ChunkRequest, ChunkResponse, SnapshotDescriptor, SnapshotExporter, SyncError, install_snapshot,
 };
 use crate::storage::{StorageError, Store, TxLocation};
 use bincode::{Decode, Encode};
-use couponcactus_chaincode::block::{BlockHeader, Certificate};
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::TxResult;
 use couponcactus_chaincode::ids::{ChainId, Hash32, TxId};
 use couponcactus_chaincode::initial::InitialState;
-use couponcactus_chaincode::ledger::{Block, ChainTip, apply_block};
+use couponcactus_chaincode::ledger::ChainTip;
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::{BlockContext, ChainParams, Consortium};
 use ed25519_dalek::SigningKey;
 use protobuf::Message as _;
-use raft::eraftpb::{
-    ConfChange, ConfChangeType, ConfChangeV2, ConfState, Entry, EntryType, Message, MessageType,
-    Snapshot,
-};
-use raft::prelude::{Config, RawNode};
-use raft::{SnapshotStatus, StateRole};
-use std::collections::{BTreeMap, HashMap};
+use raft::eraftpb::Message;
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, RwLock};
@@ -244,13 +235,16 @@ enum Command {
     Vote(CheckpointVote),
     /// A forwarded batch came back: put the refused-for-now txs back in the queue.
     Requeue(Vec<SignedTx>),
+    /// The snapshot fetch thread finished.
+    SnapshotFetched(Result<ChainTip, SyncError>),
 }
 
 struct Shared {
     store: Store,
     chain_id: ChainId,
     options: NodeOptions,
-    mempool: Mutex<Mempool>,
+    /// Shared with the replica core, which takes blocks from it.
+    mempool: Arc<Mutex<Mempool>>,
     waiters: Mutex<HashMap<TxId, Vec<oneshot::Sender<Committed>>>>,
     status: RwLock<NodeStatus>,
     params: RwLock<ChainParams>,
@@ -362,58 +356,25 @@ impl NodeHandle {
     /// The leader's side of forwarding: admits txs a follower forwarded.
     pub fn accept_forwarded(&self, request: ForwardRequest) -> Vec<ForwardVerdict> {
         let status = self.status();
-        if status.role != "leader" {
-            return vec![
-                ForwardVerdict::NotLeader {
-                    leader_id: status.leader_id
-                };
-                request.txs.len()
-            ];
-        }
         let params = self
             .shared
             .params
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let now = now_ms();
-        let verdicts = request
-            .txs
-            .into_iter()
-            .map(|tx| {
-                let id = tx.id();
-                match self.committed(&id) {
-                    Ok(Some(done)) => return ForwardVerdict::Committed(done),
-                    Ok(None) => {}
-                    Err(e) => {
-                        return ForwardVerdict::Refused {
-                            code: "internal".into(),
-                            message: e.to_string(),
-                        };
-                    }
-                }
-                let admitted = check_forwarded_admission(
-                    &self.shared.store,
-                    &self.shared.chain_id,
-                    &params,
-                    &self.shared.options.mempool,
-                    now,
-                    &tx,
-                )
-                .and_then(|size| {
-                    lock(&self.shared.mempool)
-                        .push_sized(id, tx, size)
-                        .map(|_| ())
-                });
-                match admitted {
-                    Ok(()) => ForwardVerdict::Accepted,
-                    Err(e) => ForwardVerdict::Refused {
-                        code: e.code().into(),
-                        message: e.to_string(),
-                    },
-                }
-            })
-            .collect();
+        let leader = ForwardJudge {
+            store: &self.shared.store,
+            chain_id: &self.shared.chain_id,
+            params: &params,
+            limits: &self.shared.options.mempool,
+            mempool: &self.shared.mempool,
+        };
+        let verdicts = leader.judge(
+            status.role == "leader",
+            status.leader_id,
+            now_ms(),
+            request.txs,
+        );
         let _ = lock(&self.shared.commands).send(Command::Wake);
         verdicts
     }
@@ -430,18 +391,7 @@ impl NodeHandle {
 
     /// The result of a tx already executed.
     pub fn committed(&self, id: &TxId) -> Result<Option<Committed>, StorageError> {
-        let Some(location) = self.shared.store.tx_location(id)? else {
-            return Ok(None);
-        };
-        let result = self
-            .shared
-            .store
-            .result_at(location.height, location.index)?
-            .ok_or(StorageError::Corrupt {
-                what: "tx result",
-                why: format!("indexed tx {id} has no result"),
-            })?;
-        Ok(Some(Committed { location, result }))
+        committed_in(&self.shared.store, id)
     }
 
     /// Whether `id` waits in the mempool, or in a block not applied yet.
@@ -517,6 +467,86 @@ impl NodeHandle {
     }
 }
 
+/// The result of a tx already executed in `store`.
+pub fn committed_in(store: &Store, id: &TxId) -> Result<Option<Committed>, StorageError> {
+    let Some(location) = store.tx_location(id)? else {
+        return Ok(None);
+    };
+    let result =
+        store
+            .result_at(location.height, location.index)?
+            .ok_or(StorageError::Corrupt {
+                what: "tx result",
+                why: format!("indexed tx {id} has no result"),
+            })?;
+    Ok(Some(Committed { location, result }))
+}
+
+/// What the leader's side of forwarding reads and admits into (cactusd's and the
+/// simulator's nodes alike).
+#[derive(Debug)]
+pub struct ForwardJudge<'a> {
+    /// The leader's store (txs committed already, admission's key checks).
+    pub store: &'a Store,
+    /// The chain.
+    pub chain_id: &'a ChainId,
+    /// Chain parameters in force.
+    pub params: &'a ChainParams,
+    /// Mempool limits.
+    pub limits: &'a MempoolLimits,
+    /// The mempool the accepted txs join.
+    pub mempool: &'a Mutex<Mempool>,
+}
+
+impl ForwardJudge<'_> {
+    /// One verdict per forwarded tx, in order: committed already (with its record), not
+    /// the leader, refused at admission, or accepted into the mempool.
+    pub fn judge(
+        &self,
+        is_leader: bool,
+        leader_id: u64,
+        now_ms: u64,
+        txs: Vec<SignedTx>,
+    ) -> Vec<ForwardVerdict> {
+        if !is_leader {
+            return vec![ForwardVerdict::NotLeader { leader_id }; txs.len()];
+        }
+        txs.into_iter()
+            .map(|tx| self.judge_one(now_ms, tx))
+            .collect()
+    }
+
+    fn judge_one(&self, now_ms: u64, tx: SignedTx) -> ForwardVerdict {
+        let id = tx.id();
+        match committed_in(self.store, &id) {
+            Ok(Some(done)) => return ForwardVerdict::Committed(done),
+            Ok(None) => {}
+            Err(e) => {
+                return ForwardVerdict::Refused {
+                    code: "internal".into(),
+                    message: e.to_string(),
+                };
+            }
+        }
+        let admitted = check_forwarded_admission(
+            self.store,
+            self.chain_id,
+            self.params,
+            self.limits,
+            now_ms,
+            &tx,
+        )
+        .and_then(|size| lock(self.mempool).push_sized(id, tx, size).map(|_| ()));
+        match admitted {
+            Ok(()) => ForwardVerdict::Accepted,
+            Err(e) => ForwardVerdict::Refused {
+                code: e.code().into(),
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
 /// Why the node could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -589,43 +619,22 @@ pub fn start(
         }
         None => (None, None, None),
     };
-    let mut raft_store = RaftStore::open(store.clone(), &voters)?;
-    if let Some(exporter) = &exporter {
-        raft_store = raft_store.with_exporter(exporter.clone());
-    }
-    let applied = store.applied_index()?;
-    // The Ready loop applies committed entries (one synced write per block) before it
-    // persists that Ready's hard state, so a crash in between leaves the stored commit
-    // index below the applied one. Those entries were committed: raise the stored commit
-    // (raft-rs refuses to start with applied > commit).
-    raft_store.set_commit(applied)?;
-    let config = Config {
-        id: options.node_id,
-        election_tick: options.election_ticks,
-        heartbeat_tick: (options.election_ticks / 5).max(1),
-        applied,
-        max_size_per_msg: 4 * 1024 * 1024,
-        max_inflight_msgs: 256,
-        check_quorum: true,
-        pre_vote: true,
-        ..Default::default()
-    };
-    config.validate()?;
-    let logger = raft_logger();
-    let mut raw = RawNode::new(&config, raft_store.clone(), &logger)?;
-    if raw
-        .raft
-        .prs()
-        .conf()
-        .voters()
-        .ids()
-        .iter()
-        .collect::<Vec<_>>()
-        == [options.node_id]
-    {
-        // Alone in the group: no one to wait for.
-        raw.campaign()?;
-    }
+    let mempool = Arc::new(Mutex::new(Mempool::new(options.mempool.clone())));
+    let core = Core::open(CoreSetup {
+        store: store.clone(),
+        chain_id: genesis.chain_id.clone(),
+        genesis_voters: voters,
+        node_key,
+        options: options.clone(),
+        mempool: mempool.clone(),
+        exporter: exporter.clone(),
+        election_range: None,
+    })
+    .map_err(|e| match e {
+        CoreError::Storage(e) => StartError::Storage(e),
+        CoreError::Raft(e) => StartError::Raft(e),
+        e => StartError::Sync(e.to_string()),
+    })?;
     let (commands, inbox) = mpsc::channel();
     let params = read_params(&store)?;
     let consortium = read_consortium(&store)?;
@@ -633,7 +642,7 @@ pub fn start(
     let shared = Arc::new(Shared {
         store: store.clone(),
         chain_id: genesis.chain_id.clone(),
-        mempool: Mutex::new(Mempool::new(options.mempool.clone())),
+        mempool,
         waiters: Mutex::new(HashMap::new()),
         status: RwLock::new(NodeStatus {
             node_id: options.node_id,
@@ -672,25 +681,15 @@ pub fn start(
             .ok_or_else(|| StartError::Sync("peering needs a tokio runtime".into()))?;
         runtime.spawn(dispatch_inbound(handle.clone(), inbound));
     }
-    let mut replica = Replica {
-        raw,
-        raft_store,
-        certify: VoteKeeper::new(shared.options.node_id, node_key, shared.chain_id.clone()),
-        shared,
-        last_proposal: Instant::now(),
-        last_proposed_index: 0,
-        last_block_time: tip.time_ms,
-        seen_leader: (0, 0),
-        last_reconcile: Instant::now(),
-    };
+    let mut driver = Driver { core, shared };
     let thread = std::thread::Builder::new()
         .name("consensus".into())
-        .spawn(move || replica.run(inbox).map_err(|e| e.to_string()))
+        .spawn(move || driver.run(inbox).map_err(|e| e.to_string()))
         .expect("spawning the consensus thread");
     Ok((handle, thread))
 }
 
-fn read_params(store: &Store) -> Result<ChainParams, StorageError> {
+pub(crate) fn read_params(store: &Store) -> Result<ChainParams, StorageError> {
     match store
         .get(&StateKey::Params)
         .map_err(|e| StorageError::Corrupt {
@@ -700,12 +699,6 @@ fn read_params(store: &Store) -> Result<ChainParams, StorageError> {
         Some(StateValue::Params(p)) => Ok(p),
         _ => Ok(ChainParams::default()),
     }
-}
-
-fn raft_logger() -> slog::Logger {
-    use slog::Drain;
-    let drain = slog_stdlog::StdLog.fuse();
-    slog::Logger::root(drain, slog::o!())
 }
 
 /// Hands the network's inbound traffic to the node: Raft messages and votes to the
@@ -794,81 +787,34 @@ async fn dispatch_inbound(node: NodeHandle, mut inbound: tokio::sync::mpsc::Rece
     }
 }
 
-/// Why the consensus loop stopped.
-#[derive(Debug, thiserror::Error)]
-enum LoopError {
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-    #[error("raft: {0}")]
-    Raft(#[from] raft::Error),
-    #[error("applying block: {0}")]
-    Apply(String),
-    #[error("installing a snapshot: {0}")]
-    Snapshot(#[from] SyncError),
-}
+/// Chunks of a snapshot fetched so far, kept across attempts so an interrupted fetch
+/// resumes where it stopped instead of starting over (bounded by the snapshot's size,
+/// which the install holds in memory anyway).
+type ChunkCache = HashMap<(u64, Option<Vec<u8>>), ChunkResponse>;
 
-struct Replica {
-    raw: RawNode<RaftStore>,
-    raft_store: RaftStore,
+/// Attempts to fetch one snapshot before giving up on it: the core then reopens Raft from
+/// storage and the leader sends a new snapshot (from a source that is up).
+const SNAPSHOT_ATTEMPTS: u64 = 8;
+
+/// cactusd's driver of the replica core: the consensus thread. It owns the wall clock
+/// (ticks, proposal times), the inbox of peers' traffic, and carries out the core's
+/// outputs on the libp2p transport, the node's status and the submitters' waiters.
+struct Driver {
+    core: Core,
     shared: Arc<Shared>,
-    /// Checkpoint votes and certificates (pure; this driver does the I/O).
-    certify: VoteKeeper,
-    last_proposal: Instant,
-    /// Raft index of the last block this node proposed: while it is above the applied
-    /// index, a block is in flight and the next one waits to fill (see
-    /// [`NodeOptions::block_interval`]).
-    last_proposed_index: u64,
-    /// Time of the last block proposed or applied, so proposals carry increasing times.
-    last_block_time: u64,
-    /// (term, leader) last seen: a change requeues in-flight txs.
-    seen_leader: (u64, u64),
-    /// When the leader last compared Raft's configuration with the consortium.
-    last_reconcile: Instant,
 }
 
-impl Replica {
-    fn run(&mut self, inbox: Receiver<Command>) -> Result<(), LoopError> {
+impl Driver {
+    fn run(&mut self, inbox: Receiver<Command>) -> Result<(), CoreError> {
         let mut last_tick = Instant::now();
-        let result = 'outer: loop {
-            let tick = self.shared.options.tick;
-            let wait = tick
-                .saturating_sub(last_tick.elapsed())
-                .min(self.shared.options.block_interval);
-            let mut next = inbox.recv_timeout(wait);
-            // Take everything that is waiting, so one Ready covers it.
-            for _ in 0..4_096 {
-                let command = match next {
-                    Ok(c) => c,
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => break 'outer Ok(()),
-                };
-                if let Err(e) = self.handle(command) {
-                    match e {
-                        Handled::Shutdown => break 'outer Ok(()),
-                        Handled::Failed(e) => {
-                            tracing::error!(error = %e, "consensus loop stopped");
-                            break 'outer Err(e);
-                        }
-                    }
+        let result = loop {
+            match self.step(&inbox, &mut last_tick) {
+                Ok(true) => {}
+                Ok(false) => break Ok(()),
+                Err(e) => {
+                    tracing::error!(error = %e, "consensus loop stopped");
+                    break Err(e);
                 }
-                next = inbox.try_recv().map_err(|e| match e {
-                    mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
-                    mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                });
-            }
-            if last_tick.elapsed() >= tick {
-                self.raw.tick();
-                last_tick = Instant::now();
-            }
-            let turn = self
-                .follow_leader_changes()
-                .and_then(|()| self.propose_block())
-                .and_then(|()| self.forward_pending())
-                .and_then(|()| self.reconcile_membership())
-                .and_then(|()| self.on_ready());
-            if let Err(e) = turn {
-                tracing::error!(error = %e, "consensus loop stopped");
-                break Err(e);
             }
         };
         // Whoever still waits learns that no answer will come from this node.
@@ -876,118 +822,124 @@ impl Replica {
         result
     }
 
-    fn handle(&mut self, command: Command) -> Result<(), Handled> {
-        match command {
-            Command::Wake => {}
-            Command::Shutdown => return Err(Handled::Shutdown),
-            Command::Raft(messages) => {
-                for m in messages {
-                    let from = m.from;
-                    if let Err(e) = self.raw.step(m) {
-                        tracing::debug!(from, error = %e, "raft message not stepped");
+    /// Takes what waits in the inbox (up to a bound, so one Ready covers it), ticks when a
+    /// tick is due, runs a turn of the core and carries out its outputs. `Ok(false)`: shut
+    /// down.
+    fn step(
+        &mut self,
+        inbox: &Receiver<Command>,
+        last_tick: &mut Instant,
+    ) -> Result<bool, CoreError> {
+        let tick = self.shared.options.tick;
+        let wait = tick
+            .saturating_sub(last_tick.elapsed())
+            .min(self.shared.options.block_interval);
+        let mut next = inbox.recv_timeout(wait);
+        for _ in 0..4_096 {
+            let command = match next {
+                Ok(c) => c,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return Ok(false),
+            };
+            let input = match command {
+                Command::Wake => None,
+                Command::Shutdown => return Ok(false),
+                Command::Raft(messages) => Some(Input::Raft(messages)),
+                Command::Vote(vote) => Some(Input::Vote(vote)),
+                Command::Requeue(txs) => Some(Input::Requeue(txs)),
+                Command::SnapshotFetched(result) => Some(Input::SnapshotFetched(result)),
+            };
+            if let Some(input) = input {
+                self.core.handle(input)?;
+            }
+            next = inbox.try_recv().map_err(|e| match e {
+                mpsc::TryRecvError::Empty => RecvTimeoutError::Timeout,
+                mpsc::TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+            });
+        }
+        if last_tick.elapsed() >= tick {
+            self.core.handle(Input::Tick)?;
+            *last_tick = Instant::now();
+        }
+        let outputs = self.core.turn(now_ms())?;
+        self.carry_out(outputs)?;
+        Ok(true)
+    }
+
+    /// Carries out the core's outputs, in order.
+    fn carry_out(&mut self, outputs: Vec<Output>) -> Result<(), CoreError> {
+        for output in outputs {
+            match output {
+                Output::Send {
+                    to,
+                    messages,
+                    snapshot,
+                } => self.send(to, messages, snapshot)?,
+                Output::Broadcast(vote) => {
+                    if let Some(network) = &self.shared.network {
+                        network.broadcast_checkpoint(encode(&vote));
                     }
                 }
+                Output::Forward { leader, txs } => self.forward(leader, txs),
+                Output::FetchSnapshot(descriptor) => self.fetch_snapshot(*descriptor),
+                Output::Applied(block) => self.applied(*block),
+                Output::Installed { tip, certified } => {
+                    let mut s = write(&self.shared.status);
+                    s.height = tip.height;
+                    s.block_hash = tip.block_hash;
+                    s.state_root = tip.state_root;
+                    s.log_size = tip.log.size;
+                    self.shared.events_tip.advance(tip.log.size);
+                    if let Some(c) = certified {
+                        s.certified_height = s.certified_height.max(c);
+                    }
+                }
+                Output::Certified(cert) => {
+                    let mut s = write(&self.shared.status);
+                    s.certified_height = s.certified_height.max(cert.height);
+                    metrics::gauge!("cactus_certified_height").set(s.certified_height as f64);
+                }
+                Output::Diverged(d) => self.diverged(d),
+                Output::Role(view) => self.publish_role(view),
+                Output::Consortium(consortium) => {
+                    if let Some(network) = &self.shared.network {
+                        network.set_peers(peers_of(&consortium));
+                    }
+                    *write(&self.shared.consortium) = consortium;
+                }
+                Output::Params(params) => *write(&self.shared.params) = params,
             }
-            Command::Vote(vote) => self.on_vote(vote).map_err(Handled::Failed)?,
-            Command::Requeue(txs) => lock(&self.shared.mempool).requeue(txs),
         }
         Ok(())
     }
 
-    /// On a new term or leader, txs in flight may belong to proposals that never commit
-    /// or to a leader that is gone: offer them again (duplicates are harmless).
-    fn follow_leader_changes(&mut self) -> Result<(), LoopError> {
-        let now = (self.raw.raft.term, self.raw.raft.leader_id);
-        let mut pool = lock(&self.shared.mempool);
-        if now != self.seen_leader {
-            let had_leader = self.seen_leader.1 != 0;
-            self.seen_leader = now;
-            log_leader(self.raw.raft.id, now, had_leader);
-            let n = pool.requeue_in_flight(Duration::ZERO);
-            if n > 0 {
-                tracing::info!(txs = n, term = now.0, "in-flight txs offered again");
-            }
-        } else if self.raw.raft.state != StateRole::Leader {
-            pool.requeue_in_flight(self.shared.options.forward_retry);
+    /// Sends raft messages to one peer; an unreachable peer or a refused snapshot is
+    /// reported to Raft so it probes again later.
+    fn send(&mut self, to: u64, messages: Vec<Message>, snapshot: bool) -> Result<(), CoreError> {
+        let Some(network) = &self.shared.network else {
+            return Ok(());
+        };
+        let batch = messages
+            .iter()
+            .map(|m| m.write_to_bytes().expect("protobuf encodes"))
+            .collect();
+        let ok = network.send_raft(to, batch).is_ok();
+        if !ok {
+            self.core.handle(Input::Unreachable(to))?;
+        }
+        if snapshot {
+            self.core.handle(Input::SnapshotSent { to, ok })?;
         }
         Ok(())
     }
 
-    /// As leader, cuts a block from the mempool when it is full enough or old enough (the
-    /// rules: [`proposer::decide`]); Raft refusing it puts the txs back.
-    fn propose_block(&mut self) -> Result<(), LoopError> {
-        let opts = &self.shared.options;
-        let limits = proposer::BlockLimits {
-            max_txs: opts.block_max_txs,
-            interval: opts.block_interval,
-        };
-        let is_leader = self.raw.raft.state == StateRole::Leader;
-        if !is_leader {
-            // Followers never propose: return before taking the mempool lock, which the
-            // API and forwarding tasks contend for on every consensus turn.
-            return Ok(());
-        }
-        let txs = {
-            let mut pool = lock(&self.shared.mempool);
-            let view = proposer::ProposerView {
-                is_leader,
-                pool_len: pool.len(),
-                last_proposed_index: self.last_proposed_index,
-                applied_index: self.raw.raft.raft_log.applied,
-                since_last_proposal: self.last_proposal.elapsed(),
-            };
-            if proposer::decide(&view, &limits) == proposer::ProposalDecision::Wait {
-                return Ok(());
-            }
-            let txs = pool.take(opts.block_max_txs, opts.block_max_bytes);
-            metrics::gauge!("cactus_mempool_txs").set(pool.len() as f64);
-            txs
-        };
-        if txs.is_empty() {
-            return Ok(());
-        }
-        let time_ms = proposer::block_time(now_ms(), self.last_block_time);
-        self.last_block_time = time_ms;
-        self.last_proposal = Instant::now();
-        let count = txs.len();
-        let proposal = BlockProposal {
-            proposer: opts.node_id,
-            time_ms,
-            txs,
-        };
-        if let Err(e) = self.raw.propose(vec![], encode(&proposal)) {
-            // Lost leadership meanwhile: put the txs back for the next leader turn.
-            tracing::warn!(error = %e, txs = count, "proposal dropped; txs requeued");
-            lock(&self.shared.mempool).requeue(proposal.txs);
-            return Ok(());
-        }
-        self.last_proposed_index = self.raw.raft.raft_log.last_index();
-        metrics::histogram!("cactus_block_txs").record(count as f64);
-        Ok(())
-    }
-
-    /// As a follower that knows the leader, sends it the txs this node admitted. They stay
-    /// in flight here until a block carrying them is applied; what the leader cannot take
-    /// now comes back to the queue.
-    fn forward_pending(&mut self) -> Result<(), LoopError> {
-        let leader = self.raw.raft.leader_id;
-        if self.raw.raft.state == StateRole::Leader || leader == 0 {
-            return Ok(());
-        }
+    /// Offers the leader txs this node admitted, on the runtime; what it cannot take now
+    /// comes back to the queue.
+    fn forward(&self, leader: u64, txs: Vec<SignedTx>) {
         let (Some(network), Some(runtime)) = (&self.shared.network, &self.shared.runtime) else {
-            return Ok(());
+            lock(&self.shared.mempool).requeue(txs);
+            return;
         };
-        let opts = &self.shared.options;
-        let txs = {
-            let mut pool = lock(&self.shared.mempool);
-            if pool.is_empty() {
-                return Ok(());
-            }
-            pool.take(opts.block_max_txs, opts.block_max_bytes)
-        };
-        if txs.is_empty() {
-            return Ok(());
-        }
         let network = network.clone();
         let shared = self.shared.clone();
         runtime.spawn(async move {
@@ -1007,496 +959,124 @@ impl Replica {
                 let _ = lock(&shared.commands).send(Command::Requeue(retry));
             }
         });
-        Ok(())
     }
 
-    /// As leader, at most once per tick, moves Raft's configuration one step towards the
-    /// consortium in state (the rules: [`membership::next_change`]). Voter changes go
-    /// through a joint configuration that raft-rs leaves by itself.
-    fn reconcile_membership(&mut self) -> Result<(), LoopError> {
-        if self.raw.raft.state != StateRole::Leader
-            || self.last_reconcile.elapsed() < self.shared.options.tick
-            || self.raw.raft.has_pending_conf()
+    /// Streams the snapshot's state from the node that made it on a thread of its own,
+    /// verifies and installs it, and reports back through the inbox. Interrupted fetches
+    /// resume from the chunks already received.
+    fn fetch_snapshot(&self, descriptor: SnapshotDescriptor) {
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name("snapshot-fetch".into())
+            .spawn(move || {
+                let result = fetch_and_install(&shared, &descriptor);
+                let _ = lock(&shared.commands).send(Command::SnapshotFetched(result));
+            });
+        if let Err(e) = spawned {
+            let error = SyncError::Fetch(format!("spawning the snapshot fetch thread: {e}"));
+            let _ = lock(&self.shared.commands).send(Command::SnapshotFetched(Err(error)));
+        }
+    }
+
+    /// Publishes an applied block: status, event followers, waiting submitters.
+    fn applied(&self, block: AppliedBlock) {
         {
-            return Ok(());
+            let mut s = write(&self.shared.status);
+            s.height = block.header.height;
+            s.block_hash = block.hash;
+            s.state_root = block.header.state_root;
+            s.log_size = block.header.log_size;
         }
-        self.last_reconcile = Instant::now();
-        let (kind, id) = match membership::next_change(&self.membership_view()) {
-            None => return Ok(()),
-            Some(MembershipStep::AddLearner(id)) => (ConfChangeType::AddLearnerNode, id),
-            Some(MembershipStep::Promote(id)) => (ConfChangeType::AddNode, id),
-            Some(MembershipStep::Remove(id)) => (ConfChangeType::RemoveNode, id),
-            Some(MembershipStep::TransferLeader(to)) => {
-                // The target removes this node once it leads.
-                tracing::info!(
-                    to,
-                    "this node was removed from the consortium; transferring leadership"
-                );
-                self.raw.transfer_leader(to);
-                return Ok(());
-            }
-        };
-        tracing::info!(?kind, node = id, "proposing a raft configuration change");
-        let cc = membership::conf_change(kind, id);
-        if let Err(e) = self.raw.propose_conf_change(vec![], cc) {
-            tracing::warn!(error = %e, "configuration change not proposed");
-        }
-        Ok(())
-    }
-
-    /// What the leader knows of Raft's configuration and the consortium, for
-    /// [`membership::next_change`].
-    fn membership_view(&self) -> MembershipView {
-        let raft = &self.raw.raft;
-        let conf = raft.prs().conf().to_conf_state();
-        let consortium = self
-            .shared
-            .consortium
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        MembershipView {
-            me: self.shared.options.node_id,
-            voters: conf.voters.iter().copied().collect(),
-            learners: conf.learners.iter().copied().collect(),
-            voters_outgoing: conf.voters_outgoing.iter().copied().collect(),
-            pending_conf_change: raft.has_pending_conf(),
-            matched: raft.prs().iter().map(|(id, p)| (*id, p.matched)).collect(),
-            last_index: raft.raft_log.last_index(),
-            consortium: consortium
-                .nodes
-                .iter()
-                .map(|n| (n.node_id, n.voter))
-                .collect(),
-        }
-    }
-
-    /// Sends raft messages, batched per peer; an unreachable peer or a refused snapshot is
-    /// reported to Raft so it probes again later.
-    fn send(&mut self, messages: Vec<Message>) {
-        if messages.is_empty() {
-            return;
-        }
-        let Some(network) = self.shared.network.clone() else {
-            return;
-        };
-        let mut by_peer: BTreeMap<u64, (Vec<Vec<u8>>, bool)> = BTreeMap::new();
-        for m in messages {
-            let entry = by_peer.entry(m.to).or_default();
-            entry.1 |= m.get_msg_type() == MessageType::MsgSnapshot;
-            entry.0.push(m.write_to_bytes().expect("protobuf encodes"));
-        }
-        for (to, (batch, has_snapshot)) in by_peer {
-            let sent = network.send_raft(to, batch);
-            if sent.is_err() {
-                self.raw.report_unreachable(to);
-            }
-            if has_snapshot {
-                let status = if sent.is_ok() {
-                    SnapshotStatus::Finish
-                } else {
-                    SnapshotStatus::Failure
-                };
-                self.raw.report_snapshot(to, status);
-            }
-        }
-    }
-
-    /// The Ready loop, in raft-rs's order.
-    fn on_ready(&mut self) -> Result<(), LoopError> {
-        if !self.raw.has_ready() {
-            self.publish_role();
-            return Ok(());
-        }
-        let mut ready = self.raw.ready();
-        // 1. Messages a leader may send before persisting (appends, heartbeats).
-        let early = ready.take_messages();
-        self.send(early);
-        // 2. A snapshot from the leader: stream, verify and install its state first.
-        if *ready.snapshot() != Snapshot::default() {
-            let snapshot = ready.snapshot().clone();
-            self.install(&snapshot)?;
-        }
-        // 3. Entries committed earlier: apply them.
-        self.apply_committed(ready.take_committed_entries())?;
-        // 4+5. Persist new entries and the hard state, with one fsync, before anything
-        //      that depends on them is acknowledged or sent.
-        self.raft_store.persist(ready.entries(), ready.hs())?;
-        // 6. Messages that must follow persistence (votes, append responses).
-        let persisted = ready.take_persisted_messages();
-        self.send(persisted);
-        // 7. Advance; the light ready carries what became committed by that persistence.
-        let mut light = self.raw.advance(ready);
-        if let Some(commit) = light.commit_index() {
-            // Durable with the next synced Raft write (same WAL); a lower commit on disk is safe.
-            self.raft_store.set_commit(commit)?;
-        }
-        let messages = light.take_messages();
-        self.send(messages);
-        self.apply_committed(light.take_committed_entries())?;
-        self.raw.advance_apply();
-        self.publish_role();
-        Ok(())
-    }
-
-    /// Streams the snapshot's state from the node that made it, verifies it against the
-    /// block's roots, installs it, then records the snapshot in the Raft log.
-    fn install(&mut self, snapshot: &Snapshot) -> Result<(), LoopError> {
-        let descriptor: SnapshotDescriptor = decode(&snapshot.data)
-            .map_err(|e| SyncError::Invalid(format!("snapshot descriptor: {e}")))?;
-        let (Some(network), Some(runtime)) = (&self.shared.network, &self.shared.runtime) else {
-            return Err(
-                SyncError::Invalid("a snapshot arrived at a node without peers".into()).into(),
-            );
-        };
-        tracing::info!(
-            height = descriptor.height,
-            index = descriptor.raft_index,
-            source = descriptor.source,
-            entries = descriptor.total_entries,
-            "installing a state snapshot"
-        );
-        let started = Instant::now();
-        let mut attempt = 0;
-        let tip = loop {
-            attempt += 1;
-            let fetch = |req: &ChunkRequest| -> Result<ChunkResponse, SyncError> {
-                let bytes = runtime
-                    .block_on(network.request(descriptor.source, Protocol::Snapshot, encode(req)))
-                    .map_err(|e| SyncError::Fetch(e.to_string()))?;
-                decode::<Result<ChunkResponse, String>>(&bytes)
-                    .map_err(|e| SyncError::Fetch(format!("undecodable chunk: {e}")))?
-                    .map_err(SyncError::Fetch)
-            };
-            match install_snapshot(
-                &self.shared.store,
-                &self.shared.chain_id,
-                &descriptor,
-                fetch,
-            ) {
-                Ok(tip) => break tip,
-                Err(e @ SyncError::Fetch(_)) if attempt < 5 => {
-                    tracing::warn!(error = %e, attempt, "snapshot fetch failed; retrying");
-                    std::thread::sleep(Duration::from_millis(500 * attempt));
+        self.shared.events_tip.advance(block.header.log_size);
+        let mut waiters = lock(&self.shared.waiters);
+        for done in block.txs {
+            let reason = done
+                .result
+                .outcome
+                .rejection()
+                .map(|r| r.reason.code())
+                .unwrap_or("applied");
+            metrics::counter!("cactus_tx_results_total", "result" => reason).increment(1);
+            if let Some(senders) = waiters.remove(&done.result.tx_id) {
+                for s in senders {
+                    let _ = s.send(done.clone());
                 }
-                Err(e) => return Err(e.into()),
-            }
-        };
-        self.raft_store.apply_snapshot(snapshot.get_metadata())?;
-        self.last_block_time = self.last_block_time.max(tip.time_ms);
-        *self
-            .shared
-            .params
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = read_params(&self.shared.store)?;
-        self.consortium_changed()?;
-        self.certify.forget_through(tip.height);
-        {
-            let mut s = self
-                .shared
-                .status
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            s.height = tip.height;
-            s.block_hash = tip.block_hash;
-            s.state_root = tip.state_root;
-            s.log_size = tip.log.size;
-            self.shared.events_tip.advance(tip.log.size);
-            if let Some(c) = &descriptor.certificate {
-                s.certified_height = s.certified_height.max(c.height);
             }
         }
-        tracing::info!(
-            height = tip.height,
-            secs = started.elapsed().as_secs_f64(),
-            "state snapshot installed"
-        );
-        Ok(())
     }
 
-    fn publish_role(&self) {
-        let conf = self.raw.raft.prs().conf().to_conf_state();
-        let mut s = self
-            .shared
-            .status
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        s.role = match self.raw.raft.state {
-            StateRole::Leader => "leader",
-            StateRole::Follower => "follower",
-            StateRole::Candidate => "candidate",
-            StateRole::PreCandidate => "pre_candidate",
-        };
-        s.leader_id = self.raw.raft.leader_id;
-        s.term = self.raw.raft.term;
-        s.voters = conf.voters;
-        s.learners = conf.learners;
+    fn publish_role(&self, view: RoleView) {
+        let mut s = write(&self.shared.status);
+        s.role = view.role;
+        s.leader_id = view.leader_id;
+        s.term = view.term;
+        s.voters = view.voters;
+        s.learners = view.learners;
         metrics::gauge!("cactus_raft_term").set(s.term as f64);
         metrics::gauge!("cactus_is_leader").set(if s.role == "leader" { 1.0 } else { 0.0 });
     }
 
-    fn apply_committed(&mut self, entries: Vec<Entry>) -> Result<(), LoopError> {
-        let store = self.shared.store.clone();
-        let mut last = 0;
-        for entry in entries {
-            last = entry.index;
-            if entry.index <= store.applied_index()? {
-                continue; // applied before a restart, or covered by an installed snapshot
-            }
-            match entry.get_entry_type() {
-                EntryType::EntryConfChange | EntryType::EntryConfChangeV2 => {
-                    self.apply_conf_change(&entry)?;
-                }
-                EntryType::EntryNormal if entry.data.is_empty() => {
-                    // Election no-op.
-                    store.set_applied_index(entry.index)?;
-                }
-                EntryType::EntryNormal => {
-                    let proposal: BlockProposal = decode(&entry.data)
-                        .map_err(|e| LoopError::Apply(format!("entry {}: {e}", entry.index)))?;
-                    self.apply_block(entry.index, proposal)?;
-                }
-            }
-        }
-        // Keep `keep_log_entries` applied entries; compact in steps of 256 entries.
-        let keep = self.shared.options.keep_log_entries;
-        if last > keep && self.raft_store.first_index() + keep + 256 <= last {
-            self.raft_store.compact(last - keep)?;
-        }
-        Ok(())
-    }
-
-    fn apply_conf_change(&mut self, entry: &Entry) -> Result<(), LoopError> {
-        let cs: ConfState = if entry.get_entry_type() == EntryType::EntryConfChangeV2 {
-            let cc = ConfChangeV2::parse_from_bytes(&entry.data)
-                .map_err(|e| LoopError::Apply(format!("conf change {}: {e}", entry.index)))?;
-            self.raw.apply_conf_change(&cc)?
-        } else {
-            let cc = ConfChange::parse_from_bytes(&entry.data)
-                .map_err(|e| LoopError::Apply(format!("conf change {}: {e}", entry.index)))?;
-            self.raw.apply_conf_change(&cc)?
-        };
-        self.raft_store.apply_conf_state(entry.index, &cs)?;
-        let me = self.shared.options.node_id;
-        tracing::info!(voters = ?cs.voters, learners = ?cs.learners, outgoing = ?cs.voters_outgoing, "raft configuration changed");
-        if !cs.voters.contains(&me)
-            && !cs.learners.contains(&me)
-            && !cs.voters_outgoing.contains(&me)
-        {
-            tracing::warn!("this node is no longer in the raft configuration");
-        }
-        Ok(())
-    }
-
-    fn apply_block(&mut self, index: u64, proposal: BlockProposal) -> Result<(), LoopError> {
-        let started = Instant::now();
-        let store = &self.shared.store;
-        let tip: ChainTip = store.tip()?;
-        let time_ms = proposal.time_ms.max(tip.time_ms + 1);
-        let applied = apply_block(
-            store,
-            store,
-            &tip,
-            proposal.proposer,
-            time_ms,
-            &proposal.txs,
-        )
-        .map_err(|e| LoopError::Apply(e.to_string()))?;
-        let header: BlockHeader = applied.header.clone();
-        let block = Block {
-            header: header.clone(),
-            txs: proposal.txs,
-        };
-        store.commit_block(index, &block, &applied)?;
-        // Stored: the block's txs are no longer in flight (queries find them committed).
-        lock(&self.shared.mempool).settle(applied.results.iter().map(|r| r.tx_id));
-        self.last_block_time = self.last_block_time.max(time_ms);
-        let block_hash = header.hash();
-        if let Some(StateValue::Params(p)) = applied
-            .state_writes
-            .0
-            .get(&StateKey::Params)
-            .cloned()
-            .flatten()
-        {
-            *self
-                .shared
-                .params
-                .write()
-                .unwrap_or_else(|e| e.into_inner()) = p;
-        }
-        if applied.state_writes.0.contains_key(&StateKey::Consortium) {
-            self.consortium_changed()?;
-        }
-        // Sign the block and share the vote; a quorum of voters' votes certifies it (a
-        // lone voter's at once, so its status never shows an uncertified height).
-        self.vote(header.height, block_hash)?;
-        {
-            let mut s = self
-                .shared
-                .status
-                .write()
-                .unwrap_or_else(|e| e.into_inner());
-            s.height = header.height;
-            s.block_hash = block_hash;
-            s.state_root = header.state_root;
-            s.log_size = header.log_size;
-        }
-        self.shared.events_tip.advance(header.log_size);
-        let first_log_index = header.log_size - applied.results.len() as u64;
-        {
-            let mut waiters = lock(&self.shared.waiters);
-            for (i, result) in applied.results.into_iter().enumerate() {
-                let reason = result
-                    .outcome
-                    .rejection()
-                    .map(|r| r.reason.code())
-                    .unwrap_or("applied");
-                metrics::counter!("cactus_tx_results_total", "result" => reason).increment(1);
-                if let Some(senders) = waiters.remove(&result.tx_id) {
-                    let done = Committed {
-                        location: TxLocation {
-                            height: header.height,
-                            index: i as u32,
-                            log_index: first_log_index + i as u64,
-                        },
-                        result,
-                    };
-                    for s in senders {
-                        let _ = s.send(done.clone());
-                    }
-                }
-            }
-        }
-        metrics::histogram!("cactus_block_apply_seconds").record(started.elapsed().as_secs_f64());
-        metrics::gauge!("cactus_height").set(header.height as f64);
-        Ok(())
-    }
-
-    /// Reloads the consortium from state and tells the transport who may connect.
-    fn consortium_changed(&mut self) -> Result<(), LoopError> {
-        let consortium = read_consortium(&self.shared.store)?;
-        if let Some(network) = &self.shared.network {
-            network.set_peers(peers_of(&consortium));
-        }
-        tracing::info!(nodes = ?consortium.nodes.iter().map(|n| (n.node_id, n.voter)).collect::<Vec<_>>(), "consortium membership");
-        *self
-            .shared
-            .consortium
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = consortium;
-        Ok(())
-    }
-
-    /// Signs the block just applied, broadcasts the vote and counts it.
-    fn vote(&mut self, height: u64, block_hash: Hash32) -> Result<(), LoopError> {
-        let effects = {
-            let consortium = self
-                .shared
-                .consortium
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            self.certify.applied(height, block_hash, &consortium)
-        };
-        self.carry_out(effects)
-    }
-
-    /// A peer's vote: checked against this node's hash at that height and the signer's key.
-    fn on_vote(&mut self, vote: CheckpointVote) -> Result<(), LoopError> {
-        let tip_height = self
-            .shared
-            .status
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .height;
-        let effects = {
-            let consortium = self
-                .shared
-                .consortium
-                .read()
-                .unwrap_or_else(|e| e.into_inner());
-            let store = &self.shared.store;
-            self.certify
-                .on_vote(vote, tip_height, &consortium, |height| {
-                    Ok::<_, StorageError>(store.block(height)?.map(|b| b.header.hash()))
-                })?
-        };
-        self.carry_out(effects)
-    }
-
-    /// Does what the vote keeper asks, in order.
-    fn carry_out(&mut self, effects: Vec<certify::Effect>) -> Result<(), LoopError> {
-        for effect in effects {
-            match effect {
-                certify::Effect::Broadcast(vote) => {
-                    if let Some(network) = &self.shared.network {
-                        network.broadcast_checkpoint(encode(&vote));
-                    }
-                }
-                certify::Effect::Certified(cert) => self.certified(&cert)?,
-                certify::Effect::Diverged(d) => self.diverged(d),
-                certify::Effect::Dropped {
-                    height,
-                    signer,
-                    reason: DropReason::BadSignature,
-                } => tracing::warn!(
-                    signer,
-                    height,
-                    "checkpoint vote with a bad signature dropped"
-                ),
-                certify::Effect::Dropped {
-                    height,
-                    signer,
-                    reason,
-                } => tracing::debug!(signer, height, ?reason, "checkpoint vote dropped"),
-                certify::Effect::Unverified { height, error } => {
-                    tracing::error!(height, error = %error, "assembled certificate does not verify")
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn diverged(&mut self, d: Divergence) {
+    fn diverged(&self, d: Divergence) {
         tracing::error!(height = d.height, node = d.node_id, ours = %d.ours, theirs = %d.theirs, "DIVERGENCE: another node signed a different block at this height");
         metrics::counter!("cactus_divergence_total").increment(1);
         metrics::gauge!("cactus_divergence_detected").set(1.0);
-        let mut s = self
-            .shared
-            .status
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut s = write(&self.shared.status);
         if s.divergence.is_none() {
             s.divergence = Some(d);
         }
     }
-
-    /// Stores a certificate the vote keeper assembled and raises the certified height.
-    fn certified(&mut self, cert: &Certificate) -> Result<(), LoopError> {
-        self.shared.store.put_certificate(cert)?;
-        let mut s = self
-            .shared
-            .status
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        s.certified_height = s.certified_height.max(cert.height);
-        metrics::gauge!("cactus_certified_height").set(s.certified_height as f64);
-        Ok(())
-    }
 }
 
-/// Why handling a command ended the loop.
-enum Handled {
-    Shutdown,
-    Failed(LoopError),
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Says who leads, once per change of (term, leader): `node 2 is the leader (term 5)`, or
-/// that an election is under way after a leader was lost.
-fn log_leader(me: u64, (term, leader): (u64, u64), had_leader: bool) {
-    match leader {
-        0 if had_leader => tracing::warn!(term, "no leader: an election is under way"),
-        0 => {}
-        l if l == me => tracing::info!(term, "this node (node {me}) is the leader"),
-        l => tracing::info!(term, leader = l, "node {l} is the leader"),
+/// Fetches the snapshot's chunks from its source over the transport (retrying with a
+/// growing pause, resuming from the chunks received) and installs them
+/// ([`install_snapshot`] verifies before it writes).
+fn fetch_and_install(
+    shared: &Shared,
+    descriptor: &SnapshotDescriptor,
+) -> Result<ChainTip, SyncError> {
+    let (Some(network), Some(runtime)) = (&shared.network, &shared.runtime) else {
+        return Err(SyncError::Invalid(
+            "a snapshot arrived at a node without peers".into(),
+        ));
+    };
+    let started = Instant::now();
+    let mut cache = ChunkCache::new();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let fetch = |req: &ChunkRequest| -> Result<ChunkResponse, SyncError> {
+            let key = (req.export_id, req.after.clone());
+            if let Some(chunk) = cache.get(&key) {
+                return Ok(chunk.clone());
+            }
+            let bytes = runtime
+                .block_on(network.request(descriptor.source, Protocol::Snapshot, encode(req)))
+                .map_err(|e| SyncError::Fetch(e.to_string()))?;
+            let chunk = decode::<Result<ChunkResponse, String>>(&bytes)
+                .map_err(|e| SyncError::Fetch(format!("undecodable chunk: {e}")))?
+                .map_err(SyncError::Fetch)?;
+            cache.insert(key, chunk.clone());
+            Ok(chunk)
+        };
+        match install_snapshot(&shared.store, &shared.chain_id, descriptor, fetch) {
+            Ok(tip) => {
+                tracing::info!(
+                    height = tip.height,
+                    secs = started.elapsed().as_secs_f64(),
+                    attempts = attempt,
+                    "state snapshot installed"
+                );
+                return Ok(tip);
+            }
+            Err(e @ SyncError::Fetch(_)) if attempt < SNAPSHOT_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, chunks = cache.len(), "snapshot fetch interrupted; resuming");
+                std::thread::sleep(Duration::from_millis(250 * attempt));
+            }
+            Err(e) => return Err(e),
+        }
     }
 }

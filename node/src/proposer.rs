@@ -3,9 +3,9 @@
 //!
 //! This module owns the rules only. It is pure: [`decide`] reads a [`ProposerView`] and
 //! the [`BlockLimits`] and returns a [`ProposalDecision`]; [`block_time`] takes the clock
-//! reading as an input. No I/O, no locks, no clock. The consensus loop (`Replica` in
-//! [`crate::node`]) reads the mempool and Raft, takes the txs, proposes the block, puts the
-//! txs back if Raft refuses it, and records the metrics.
+//! reading as an input. No I/O, no locks, no clock. The replica core
+//! ([`crate::replica::Core`]) reads the mempool and Raft, takes the txs, proposes the
+//! block, puts the txs back if Raft refuses it, and records the metrics.
 //!
 //! The rules: only the leader proposes, and never from an empty mempool. With no block of
 //! its own in flight (proposed, not yet applied) it proposes at once, so a lone tx never

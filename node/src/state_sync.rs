@@ -323,6 +323,9 @@ pub struct SnapshotExporter {
     dir: PathBuf,
     node_id: u64,
     state: Mutex<ExportState>,
+    /// Build exports on the calling thread (the simulator's nodes, whose runs must not
+    /// depend on when a background thread finishes); cactusd builds in the background.
+    inline: bool,
 }
 
 impl SnapshotExporter {
@@ -361,9 +364,17 @@ impl SnapshotExporter {
                 exports,
                 build: None,
             }),
+            inline: false,
         };
         prune(&mut exporter.lock());
         Ok(exporter)
+    }
+
+    /// Builds every export on the thread that calls [`Self::prepare`], which then returns
+    /// the finished descriptor at once (for the deterministic simulator).
+    pub fn building_inline(mut self) -> Self {
+        self.inline = true;
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, ExportState> {
@@ -423,6 +434,16 @@ impl SnapshotExporter {
         }
         self.store.checkpoint(&checkpoint)?;
         let (dir, node_id) = (self.dir.clone(), self.node_id);
+        if self.inline {
+            let export = build_export(&checkpoint, &dir, node_id);
+            let _ = std::fs::remove_dir_all(&checkpoint);
+            let export = Arc::new(export?);
+            let descriptor = export.descriptor.clone();
+            state.exports.push(export);
+            state.exports.sort_by_key(|e| e.descriptor.export_id);
+            prune(&mut state);
+            return Ok(Some(descriptor));
+        }
         let build = std::thread::Builder::new()
             .name("snapshot-export".into())
             .spawn(move || {

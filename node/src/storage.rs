@@ -32,6 +32,7 @@ use rocksdb::{
 };
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Column family names, one per kind of data.
 pub mod cf {
@@ -222,6 +223,93 @@ pub enum StorageError {
         /// Format recorded in the directory.
         found: u32,
     },
+    /// The disk is full: the write was refused and nothing of it was stored.
+    #[error(
+        "disk full (ENOSPC): a write of the node's database was refused and nothing of it \
+         was stored; free space and restart the node (it resumes at its last stored block)"
+    )]
+    DiskFull,
+    /// A simulated process crash ([`DiskFaults::crash_after`]): this write and every later
+    /// one of the same store are refused, as if the process had died before issuing them.
+    #[error("simulated crash: the store takes no more writes")]
+    Crashed,
+}
+
+/// Faults the deterministic simulator ([`crate::sim`]) injects at the store's two write
+/// paths, which every write of chain state and the Raft log goes through: a full disk,
+/// and a process crash before a given write. A store without faults never consults this.
+#[derive(Debug, Default)]
+pub struct DiskFaults {
+    /// While set, every write fails with [`StorageError::DiskFull`].
+    full: AtomicBool,
+    /// Writes that still succeed before the simulated crash (`u64::MAX`: no crash armed).
+    crash_in: AtomicU64,
+    /// Set once the crash happened: every later write fails with [`StorageError::Crashed`].
+    crashed: AtomicBool,
+    /// Skip fsync. A simulated crash is a process crash, which keeps written but unsynced
+    /// data (the OS has it), so fsync changes nothing the simulator checks and costs
+    /// milliseconds per block; power loss is not simulated.
+    no_sync: AtomicBool,
+    /// Writes that succeeded, for crash points chosen by write count.
+    writes: AtomicU64,
+}
+
+impl DiskFaults {
+    /// No faults armed; fsync skipped when `no_sync`.
+    pub fn new(no_sync: bool) -> Self {
+        let faults = DiskFaults {
+            crash_in: AtomicU64::new(u64::MAX),
+            ..Default::default()
+        };
+        faults.no_sync.store(no_sync, Ordering::SeqCst);
+        faults
+    }
+
+    /// Fills (`true`) or frees (`false`) the disk.
+    pub fn set_full(&self, full: bool) {
+        self.full.store(full, Ordering::SeqCst);
+    }
+
+    /// Arms a crash: `writes` more writes succeed, then this one and all later ones fail.
+    pub fn crash_after(&self, writes: u64) {
+        self.crash_in.store(writes, Ordering::SeqCst);
+    }
+
+    /// Disarms the crash point and clears a crash that happened (a restart of the node).
+    pub fn reset_crash(&self) {
+        self.crash_in.store(u64::MAX, Ordering::SeqCst);
+        self.crashed.store(false, Ordering::SeqCst);
+    }
+
+    /// Whether the armed crash happened.
+    pub fn crashed(&self) -> bool {
+        self.crashed.load(Ordering::SeqCst)
+    }
+
+    /// Writes that succeeded so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// Checks a write about to be issued.
+    fn admit(&self) -> Result<(), StorageError> {
+        if self.crashed.load(Ordering::SeqCst) {
+            return Err(StorageError::Crashed);
+        }
+        if self.full.load(Ordering::SeqCst) {
+            return Err(StorageError::DiskFull);
+        }
+        let left = self.crash_in.load(Ordering::SeqCst);
+        if left == 0 {
+            self.crashed.store(true, Ordering::SeqCst);
+            return Err(StorageError::Crashed);
+        }
+        if left != u64::MAX {
+            self.crash_in.store(left - 1, Ordering::SeqCst);
+        }
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
 }
 
 fn corrupt(
@@ -301,6 +389,8 @@ pub(crate) struct SyncedState<'a> {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
+    /// Injected write faults (the simulator's stores only).
+    faults: Option<Arc<DiskFaults>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -323,6 +413,14 @@ impl Store {
         store.check_format()?;
         store.index_rejected_attempts()?;
         store.index_events()?;
+        Ok(store)
+    }
+
+    /// [`Store::open`] with injected write faults, for the simulator: the faults apply from
+    /// the first write after opening.
+    pub fn open_with_faults(path: &Path, faults: Arc<DiskFaults>) -> Result<Self, StorageError> {
+        let mut store = Store::open(path)?;
+        store.faults = Some(faults);
         Ok(store)
     }
 
@@ -360,7 +458,10 @@ impl Store {
     }
 
     fn with_db(db: DB) -> Self {
-        Store { db: Arc::new(db) }
+        Store {
+            db: Arc::new(db),
+            faults: None,
+        }
     }
 
     /// Creates a consistent checkpoint of the whole database at `path` (which must not
@@ -387,13 +488,21 @@ impl Store {
     /// Writes `batch` atomically and durably (fsync of the WAL).
     pub(crate) fn write_synced(&self, batch: WriteBatch) -> Result<(), StorageError> {
         let mut opts = WriteOptions::default();
-        opts.set_sync(true);
+        let mut sync = true;
+        if let Some(faults) = &self.faults {
+            faults.admit()?;
+            sync = !faults.no_sync.load(Ordering::SeqCst);
+        }
+        opts.set_sync(sync);
         Ok(self.db.write_opt(batch, &opts)?)
     }
 
     /// Writes `batch` atomically to the WAL without waiting for an fsync (durable with the
     /// next synced write).
     pub(crate) fn write_unsynced(&self, batch: WriteBatch) -> Result<(), StorageError> {
+        if let Some(faults) = &self.faults {
+            faults.admit()?;
+        }
         Ok(self.db.write(batch)?)
     }
 
