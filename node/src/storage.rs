@@ -1385,6 +1385,37 @@ mod tests {
     }
 
     #[test]
+    fn injected_disk_faults_refuse_writes_and_store_nothing_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Arc::new(DiskFaults::new(true));
+        let store = Store::open_with_faults(dir.path(), faults.clone()).unwrap();
+        store
+            .init_genesis(&testkit::genesis(), Hash32([5; 32]))
+            .unwrap();
+        let before = store.applied_index().unwrap();
+        // A full disk: the write is refused with a clear error and nothing of it is stored.
+        faults.set_full(true);
+        let err = store.set_applied_index(before + 1).unwrap_err();
+        assert!(matches!(err, StorageError::DiskFull), "{err}");
+        assert!(err.to_string().contains("ENOSPC"), "{err}");
+        assert_eq!(store.applied_index().unwrap(), before);
+        faults.set_full(false);
+        // A crash point: one more write succeeds, then this and every later one fail.
+        faults.crash_after(1);
+        store.set_applied_index(before + 1).unwrap();
+        for index in [before + 2, before + 3] {
+            let err = store.set_applied_index(index).unwrap_err();
+            assert!(matches!(err, StorageError::Crashed), "{err}");
+        }
+        assert!(faults.crashed());
+        assert_eq!(store.applied_index().unwrap(), before + 1);
+        // A restart disarms it.
+        faults.reset_crash();
+        store.set_applied_index(before + 3).unwrap();
+        assert_eq!(store.applied_index().unwrap(), before + 3);
+    }
+
+    #[test]
     fn blocks_persist_atomically_and_survive_reopen_with_proofs() {
         let dir = tempfile::tempdir().unwrap();
         let g = testkit::genesis();

@@ -27,6 +27,8 @@
 //! counting votes; the rest of that Ready runs when the state is in.
 
 mod ready;
+#[cfg(test)]
+mod tests;
 
 use crate::certify::{self, CheckpointVote, DropReason, VoteKeeper};
 use crate::membership::{self, MembershipStep, MembershipView};
