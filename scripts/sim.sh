@@ -16,8 +16,13 @@ ensure_build_deps
 ensure_nextest
 
 export CACTUS_SIM_SEEDS="${1:-5000}"
-log "simulator swarm: ${CACTUS_SIM_SEED:+seed $CACTUS_SIM_SEED}${CACTUS_SIM_SEED:-$CACTUS_SIM_SEEDS seeds}"
+if [ -n "${CACTUS_SIM_SEED:-}" ]; then
+  log "simulator swarm: seed $CACTUS_SIM_SEED alone"
+else
+  log "simulator swarm: $CACTUS_SIM_SEEDS seeds"
+fi
 # The test profile and the whole workspace's feature set, as scripts/test.sh builds them,
 # so this reuses that build instead of compiling RocksDB again.
-cargo nextest run --workspace --locked --no-capture --no-fail-fast \
+cargo nextest run --workspace --locked --no-fail-fast \
+  --success-output immediate --failure-output immediate \
   -E 'binary(couponcactus_node) & test(/sim::scenarios::swarm_shard_/)'

@@ -283,21 +283,7 @@ impl Core {
         // below the applied one. Those entries were committed: raise the stored commit
         // (raft-rs refuses to start with applied > commit).
         raft_store.set_commit(applied)?;
-        let mut config = Config {
-            id: options.node_id,
-            election_tick: options.election_ticks,
-            heartbeat_tick: (options.election_ticks / 5).max(1),
-            applied,
-            max_size_per_msg: 4 * 1024 * 1024,
-            max_inflight_msgs: 256,
-            check_quorum: true,
-            pre_vote: true,
-            ..Default::default()
-        };
-        if let Some((min, max)) = election_range {
-            config.min_election_tick = min;
-            config.max_election_tick = max;
-        }
+        let config = raft_config(&options, applied, election_range);
         config.validate()?;
         let mut raw = RawNode::new(&config, raft_store.clone(), &raft_logger())?;
         if raw
@@ -633,6 +619,31 @@ impl Core {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// raft-rs's settings: pre-vote and check-quorum on, a heartbeat every fifth of the
+/// election timeout, 4 MiB messages, 256 in flight.
+fn raft_config(
+    options: &NodeOptions,
+    applied: u64,
+    election_range: Option<(usize, usize)>,
+) -> Config {
+    let mut config = Config {
+        id: options.node_id,
+        election_tick: options.election_ticks,
+        heartbeat_tick: (options.election_ticks / 5).max(1),
+        applied,
+        max_size_per_msg: 4 * 1024 * 1024,
+        max_inflight_msgs: 256,
+        check_quorum: true,
+        pre_vote: true,
+        ..Default::default()
+    };
+    if let Some((min, max)) = election_range {
+        config.min_election_tick = min;
+        config.max_election_tick = max;
+    }
+    config
 }
 
 fn raft_logger() -> slog::Logger {

@@ -238,7 +238,7 @@ impl std::fmt::Display for SimFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "simulation seed {} failed (replay: CACTUS_SIM_SEED={} cargo nextest run -E 'test(sim::)'):\n{}",
+            "simulation seed {} failed (replay a swarm seed with CACTUS_SIM_SEED={} scripts/sim.sh; a scenario's seed is its test):\n{}",
             self.seed, self.seed, self.report
         )
     }
