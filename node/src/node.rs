@@ -681,7 +681,18 @@ pub fn start(
             .ok_or_else(|| StartError::Sync("peering needs a tokio runtime".into()))?;
         runtime.spawn(dispatch_inbound(handle.clone(), inbound));
     }
-    let mut driver = Driver { core, shared };
+    let outlet = Outlet {
+        shared: shared.clone(),
+        reports: Arc::new(Mutex::new(Vec::new())),
+    };
+    let mut core = core;
+    let sink = outlet.clone();
+    core.set_sink(Box::new(move |output| sink.carry_out(vec![output])));
+    let mut driver = Driver {
+        core,
+        shared,
+        outlet,
+    };
     let thread = std::thread::Builder::new()
         .name("consensus".into())
         .spawn(move || driver.run(inbox).map_err(|e| e.to_string()))
@@ -802,6 +813,18 @@ const SNAPSHOT_ATTEMPTS: u64 = 8;
 struct Driver {
     core: Core,
     shared: Arc<Shared>,
+    /// Carries out the core's outputs as the core emits them (its sink); what it learns
+    /// for the core (unreachable peers, snapshot sends) waits in `reports`.
+    outlet: Outlet,
+}
+
+/// The driver's side of the core's outputs, owned by the core's sink so that early
+/// messages leave before the leader's fsync and submitters are answered as soon as their
+/// block is stored, as raft-rs's Ready order allows.
+#[derive(Clone)]
+struct Outlet {
+    shared: Arc<Shared>,
+    reports: Arc<Mutex<Vec<Input>>>,
 }
 
 impl Driver {
@@ -862,19 +885,25 @@ impl Driver {
             *last_tick = Instant::now();
         }
         let outputs = self.core.turn(now_ms())?;
-        self.carry_out(outputs)?;
+        self.outlet.carry_out(outputs);
+        let reports: Vec<Input> = std::mem::take(&mut *lock(&self.outlet.reports));
+        for report in reports {
+            self.core.handle(report)?;
+        }
         Ok(true)
     }
+}
 
+impl Outlet {
     /// Carries out the core's outputs, in order.
-    fn carry_out(&mut self, outputs: Vec<Output>) -> Result<(), CoreError> {
+    fn carry_out(&self, outputs: Vec<Output>) {
         for output in outputs {
             match output {
                 Output::Send {
                     to,
                     messages,
                     snapshot,
-                } => self.send(to, messages, snapshot)?,
+                } => self.send(to, messages, snapshot),
                 Output::Broadcast(vote) => {
                     if let Some(network) = &self.shared.network {
                         network.broadcast_checkpoint(encode(&vote));
@@ -910,27 +939,26 @@ impl Driver {
                 Output::Params(params) => *write(&self.shared.params) = params,
             }
         }
-        Ok(())
     }
 
     /// Sends raft messages to one peer; an unreachable peer or a refused snapshot is
     /// reported to Raft so it probes again later.
-    fn send(&mut self, to: u64, messages: Vec<Message>, snapshot: bool) -> Result<(), CoreError> {
+    fn send(&self, to: u64, messages: Vec<Message>, snapshot: bool) {
         let Some(network) = &self.shared.network else {
-            return Ok(());
+            return;
         };
         let batch = messages
             .iter()
             .map(|m| m.write_to_bytes().expect("protobuf encodes"))
             .collect();
         let ok = network.send_raft(to, batch).is_ok();
+        let mut reports = lock(&self.reports);
         if !ok {
-            self.core.handle(Input::Unreachable(to))?;
+            reports.push(Input::Unreachable(to));
         }
         if snapshot {
-            self.core.handle(Input::SnapshotSent { to, ok })?;
+            reports.push(Input::SnapshotSent { to, ok });
         }
-        Ok(())
     }
 
     /// Offers the leader txs this node admitted, on the runtime; what it cannot take now

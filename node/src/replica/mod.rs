@@ -244,7 +244,12 @@ pub struct Core {
     role: Option<RoleView>,
     /// Outputs of the current turn, in order.
     outputs: Vec<Output>,
+    /// Where outputs go as soon as they are safe to carry out ([`Core::set_sink`]).
+    sink: Option<Sink>,
 }
+
+/// A driver's receiver of outputs during a turn.
+pub type Sink = Box<dyn FnMut(Output) + Send>;
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -321,7 +326,25 @@ impl Core {
             held: std::collections::VecDeque::new(),
             role: None,
             outputs: Vec::new(),
+            sink: None,
         })
+    }
+
+    /// Hands every output to `sink` as soon as it is safe to carry out, within the turn:
+    /// a leader's early messages before its own fsync (so followers persist in parallel),
+    /// an applied block's results right after the block is stored. Without a sink, the
+    /// outputs come back from [`Core::turn`] (the simulator's way: same order, later).
+    pub fn set_sink(&mut self, sink: Sink) {
+        self.sink = Some(sink);
+    }
+
+    /// Passes the outputs so far to the sink, if there is one.
+    pub(super) fn flush(&mut self) {
+        if let Some(sink) = self.sink.as_mut() {
+            for output in self.outputs.drain(..) {
+                sink(output);
+            }
+        }
     }
 
     /// Takes one input. Its outputs come with the next [`Core::turn`].
@@ -379,6 +402,7 @@ impl Core {
         self.forward_pending();
         self.reconcile_membership();
         self.on_ready()?;
+        self.flush();
         Ok(std::mem::take(&mut self.outputs))
     }
 

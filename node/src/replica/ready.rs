@@ -31,6 +31,7 @@ impl Core {
         // 1. Messages a leader may send before persisting (appends, heartbeats).
         let early = ready.take_messages();
         self.send(early);
+        self.flush();
         // 2. A snapshot from the leader: its state is fetched, verified and installed
         //    off this path; the rest of this Ready waits for it.
         if *ready.snapshot() != Snapshot::default() {
@@ -61,6 +62,7 @@ impl Core {
     fn finish_ready(&mut self, mut ready: raft::Ready) -> Result<(), CoreError> {
         // 3. Entries committed earlier: apply them.
         self.apply_committed(ready.take_committed_entries())?;
+        self.flush();
         // 4+5. Persist new entries and the hard state, with one fsync, before anything
         //      that depends on them is acknowledged or sent.
         self.raft_store.persist(ready.entries(), ready.hs())?;
@@ -129,7 +131,9 @@ impl Core {
             &mut self.certify,
             VoteKeeper::new(0, self.setup.node_key.clone(), self.setup.chain_id.clone()),
         );
+        let sink = self.sink.take();
         *self = Core::open(self.setup.clone())?;
+        self.sink = sink;
         self.certify = certify;
         self.outputs = outputs;
         Ok(())
