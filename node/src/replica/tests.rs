@@ -18,6 +18,11 @@ struct Lone {
 fn lone() -> Lone {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
+    lone_on(dir, store)
+}
+
+/// A lone voter on `store` (in `dir`), initialised with the testkit genesis.
+fn lone_on(dir: tempfile::TempDir, store: Store) -> Lone {
     let genesis = testkit::genesis();
     store.init_genesis(&genesis, Hash32([9; 32])).unwrap();
     let mempool = Arc::new(Mutex::new(Mempool::new(Default::default())));
@@ -145,20 +150,11 @@ fn a_full_disk_stops_the_core_with_a_storage_error_and_nothing_applied() {
     let dir = tempfile::tempdir().unwrap();
     let faults = Arc::new(crate::storage::DiskFaults::new(true));
     let store = Store::open_with_faults(dir.path(), faults.clone()).unwrap();
-    let genesis = testkit::genesis();
-    store.init_genesis(&genesis, Hash32([9; 32])).unwrap();
-    let mempool = Arc::new(Mutex::new(Mempool::new(Default::default())));
-    let mut core = Core::open(CoreSetup {
-        store: store.clone(),
-        chain_id: genesis.chain_id.clone(),
-        genesis_voters: vec![1],
-        node_key: testkit::key(200),
-        options: NodeOptions::default(),
-        mempool: mempool.clone(),
-        exporter: None,
-        election_range: None,
-    })
-    .unwrap();
+    let Lone {
+        _dir,
+        mut core,
+        mempool,
+    } = lone_on(dir, store.clone());
     core.turn(GENESIS_MS).unwrap();
     faults.set_full(true);
     let tx = register(1, 10);
