@@ -41,6 +41,7 @@ use couponcactus_chaincode::history::{
 };
 use couponcactus_chaincode::ids::{Hash32, TxId};
 use couponcactus_chaincode::prelude::*;
+use couponcactus_chaincode::state_tree::StateTree;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -161,6 +162,76 @@ fn jmt_update(c: &mut Criterion) {
         b.iter(|| black_box(commit_writes(&empty, 0, black_box(&genesis)).unwrap().root))
     });
     g.finish();
+}
+
+/// The in-memory tree (`state_tree`) on the same blocks as `jmt_update`, and on a tree of
+/// 1,000,000 keys with a block of 1,000 writes (about a block of 250 redemptions).
+fn state_tree(c: &mut Criterion) {
+    let mut base = StateTree::new();
+    let mut w = WriteSet::default();
+    for s in 0..BASE_KEYS {
+        w.put(token_key(s), token_value(s, 0));
+    }
+    let base_root = base.apply_writes(&w);
+    assert_eq!(
+        Some(base_root),
+        couponcactus_chaincode::commitment::state_root(&base_store(), 0).unwrap()
+    );
+    let mut g = c.benchmark_group("state_tree");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(BLOCK_KEYS));
+    for (name, deletes) in [
+        ("apply_10000_into_100000", 0),
+        ("apply_10000_with_deletes", 1_000),
+        ("apply_10000_half_deletes", BLOCK_KEYS / 2),
+    ] {
+        let writes = block_writes(1, deletes);
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || base.clone(),
+                |mut tree| {
+                    let root = tree.apply_writes(black_box(&writes));
+                    (tree, black_box(root))
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    let mut big = StateTree::new();
+    let key = |i: u64| Hash32(*blake3::hash(&i.to_le_bytes()).as_bytes());
+    big.apply((0..1_000_000).map(|i| (key(i), Some(key(i + 7)))));
+    let block: Vec<(Hash32, Option<Hash32>)> = (0..1_000u64)
+        .map(|i| {
+            let k = key(mix(i, 5) % 1_300_000);
+            (k, (i % 4 != 0).then(|| key(i + 3)))
+        })
+        .collect();
+    g.throughput(Throughput::Elements(block.len() as u64));
+    g.bench_function("apply_hashed_1000_into_1000000", |b| {
+        b.iter_batched(
+            || big.clone(),
+            |mut tree| {
+                let root = tree.apply(black_box(block.iter().copied()));
+                (tree, black_box(root))
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    g.throughput(Throughput::Elements(PROOFS));
+    g.bench_function("prove_1000_of_1000000", |b| {
+        b.iter(|| {
+            for i in 0..PROOFS {
+                black_box(big.prove(&key(mix(i, 9) % 1_300_000)));
+            }
+        })
+    });
+    g.finish();
+    eprintln!(
+        "state_tree: 1,000,000 keys use {} arena slots of {} bytes ({} MiB)",
+        big.arena_len(),
+        StateTree::NODE_BYTES,
+        (big.arena_len() * StateTree::NODE_BYTES) >> 20
+    );
 }
 
 fn state_proofs(c: &mut Criterion) {
@@ -318,5 +389,5 @@ fn history(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, jmt_update, state_proofs, history);
+criterion_group!(benches, jmt_update, state_tree, state_proofs, history);
 criterion_main!(benches);

@@ -71,6 +71,7 @@ pub mod ledger;
 pub mod memo;
 pub mod reject;
 pub mod state;
+pub mod state_tree;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tx;

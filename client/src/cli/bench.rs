@@ -2448,7 +2448,11 @@ async fn audit(ctx: &Ctx, args: AuditArgs) -> Result<()> {
         .hint("pass --genesis FILE (or keep --key inside the consortium's folder)")
     })?;
     let node = cluster.urls[0].clone();
-    let http = HttpSource::new(&node).map_err(|e| Failure::new("unreachable", e.to_string()))?;
+    // A full audit re-executes every tx: reads are signed with --key, which must be a
+    // consortium auditor's or a node's key (other readers get other orgs' txs withheld).
+    let http = HttpSource::new(&node)
+        .map_err(|e| Failure::new("unreachable", e.to_string()))?
+        .with_reader(cluster.admin.key.clone(), genesis.initial.chain_id.clone());
     let status = http
         .status()
         .await

@@ -1,0 +1,187 @@
+//! The in-memory tree against jmt, the oracle: identical roots at every version and
+//! identical proofs for present and absent keys, on random workloads with inserts,
+//! updates, deletes and empty versions, over random keys and over key hashes crafted to
+//! share long prefixes (deep one-sided chains).
+
+use super::*;
+use crate::commitment::{Blake3Hasher, EMPTY_STATE_ROOT, MemTreeStore, verify_state_proof_hashed};
+use crate::ids::TxId;
+use crate::state::{StateKey, StateValue};
+use jmt::{JellyfishMerkleTree, KeyHash};
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+
+/// Key `i` of a 64-key universe: even keys are random hashes, odd keys share long
+/// prefixes (all zero bytes but one bit at a position that depends on `i`), so splits
+/// happen deep in the tree and one-sided runs are long.
+fn universe_key(i: u64) -> Hash32 {
+    if i.is_multiple_of(2) {
+        return Hash32(*blake3::hash(&i.to_le_bytes()).as_bytes());
+    }
+    let mut k = [0u8; 32];
+    let pos = ((i * 37) % 256) as usize;
+    k[pos / 8] |= 0x80 >> (pos % 8);
+    k[31] ^= (i as u8) & 0x03;
+    Hash32(k)
+}
+
+fn value_bytes(seed: u64) -> Vec<u8> {
+    seed.to_le_bytes().to_vec()
+}
+
+/// One version: the key numbers written, `Some(seed)` = put, `None` = delete; the last
+/// write of a key wins.
+type Block = BTreeMap<u64, Option<u64>>;
+
+fn blocks() -> impl Strategy<Value = Vec<Block>> {
+    prop::collection::vec(
+        prop::collection::btree_map(0u64..64, prop::option::weighted(0.65, 0u64..1_000), 0..24),
+        1..16,
+    )
+}
+
+/// Commits `block` as `version` with jmt's own per-key update into `store`.
+fn jmt_commit(store: &MemTreeStore, version: u64, block: &Block) -> Hash32 {
+    let set: Vec<(KeyHash, Option<Vec<u8>>)> = block
+        .iter()
+        .map(|(i, v)| (KeyHash(universe_key(*i).0), v.map(value_bytes)))
+        .collect();
+    let (root, batch) = JellyfishMerkleTree::<_, Blake3Hasher>::new(store)
+        .put_value_set(set, version)
+        .unwrap();
+    store.write_update(&batch);
+    Hash32(root.0)
+}
+
+fn tree_commit(tree: &mut StateTree, block: &Block) -> Hash32 {
+    tree.apply(block.iter().map(|(i, v)| {
+        let value = v.map(|s| Hash32(*blake3::hash(&value_bytes(s)).as_bytes()));
+        (universe_key(*i), value)
+    }))
+}
+
+fn jmt_proof(store: &MemTreeStore, key: &Hash32, version: u64) -> StateProof {
+    let (_, proof) = JellyfishMerkleTree::<_, Blake3Hasher>::new(store)
+        .get_with_proof(KeyHash(key.0), version)
+        .unwrap();
+    StateProof::from_jmt(&proof).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn roots_and_proofs_are_jmts(blocks in blocks(), absent in prop::collection::vec(any::<[u8; 32]>(), 4)) {
+        let store = MemTreeStore::new();
+        let mut tree = StateTree::new();
+        for (version, block) in blocks.iter().enumerate() {
+            let version = version as u64;
+            let expected = jmt_commit(&store, version, block);
+            prop_assert_eq!(tree_commit(&mut tree, block), expected, "root at version {}", version);
+            prop_assert_eq!(tree.root_hash(), expected);
+            let keys = (0..64).map(universe_key).chain(absent.iter().map(|a| Hash32(*a)));
+            for key in keys {
+                let proof = tree.prove(&key);
+                prop_assert_eq!(&proof, &jmt_proof(&store, &key, version), "proof of {:?}", key);
+                let value = tree.get(&key);
+                prop_assert_eq!(verify_state_proof_hashed(&expected, &key, value.as_ref(), &proof), Ok(()));
+            }
+        }
+    }
+}
+
+fn seen_tx(i: u64) -> StateKey {
+    StateKey::SeenTx(TxId(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+}
+
+/// The chaincode's own path: a block's `WriteSet` gives the root `commit_writes` gives.
+#[test]
+fn write_sets_give_commit_writes_roots() {
+    let store = MemTreeStore::new();
+    let mut tree = StateTree::new();
+    for version in 0..12u64 {
+        let mut w = WriteSet::default();
+        for i in 0..300 {
+            let n = (i * 7 + version * 13) % 500;
+            match (n + version) % 5 {
+                0 if version > 0 => w.delete(seen_tx(n)),
+                _ => w.put(seen_tx(n), StateValue::SeenTx(version * 1_000 + i)),
+            }
+        }
+        let expected = store.commit(version, &w).unwrap();
+        assert_eq!(tree.apply_writes(&w), expected, "version {version}");
+    }
+}
+
+/// A few thousand random keys, then a block of updates and deletes: roots and a sample of
+/// proofs still match jmt.
+#[test]
+fn a_larger_tree_matches_jmt() {
+    let store = MemTreeStore::new();
+    let mut tree = StateTree::new();
+    let key = |i: u64| Hash32(*blake3::hash(&(i ^ 0x5eed).to_le_bytes()).as_bytes());
+    let value = |s: u64| Some(Hash32(*blake3::hash(&value_bytes(s)).as_bytes()));
+    let first: Vec<(KeyHash, Option<Vec<u8>>)> = (0..3_000)
+        .map(|i| (KeyHash(key(i).0), Some(value_bytes(i))))
+        .collect();
+    let jmt = JellyfishMerkleTree::<_, Blake3Hasher>::new(&store);
+    let (root, batch) = jmt.put_value_set(first, 0).unwrap();
+    store.write_update(&batch);
+    assert_eq!(
+        tree.apply((0..3_000).map(|i| (key(i), value(i)))),
+        Hash32(root.0)
+    );
+    let second: Vec<(u64, Option<u64>)> = (0..600)
+        .map(|i| (i * 5, (i % 3 != 0).then_some(i + 10_000)))
+        .collect();
+    let set: Vec<_> = second
+        .iter()
+        .map(|(i, v)| (KeyHash(key(*i).0), v.map(value_bytes)))
+        .collect();
+    let (root, batch) = jmt.put_value_set(set, 1).unwrap();
+    store.write_update(&batch);
+    let got = tree.apply(second.iter().map(|(i, v)| (key(*i), v.and_then(value))));
+    assert_eq!(got, Hash32(root.0));
+    assert_eq!(tree.len(), 3_000 - 200);
+    for i in (0..3_100).step_by(31) {
+        assert_eq!(
+            tree.prove(&key(i)),
+            jmt_proof(&store, &key(i), 1),
+            "key {i}"
+        );
+    }
+}
+
+#[test]
+fn emptied_tree_has_the_empty_root_and_reuses_its_slots() {
+    let mut tree = StateTree::new();
+    assert_eq!(tree.root_hash(), EMPTY_STATE_ROOT);
+    assert_eq!(tree.prove(&universe_key(1)), StateProof::default());
+    for round in 0..5u64 {
+        let root = tree.apply((0..64).map(|i| (universe_key(i), Some(universe_key(i + round)))));
+        assert_ne!(root, EMPTY_STATE_ROOT);
+        assert_eq!(tree.len(), 64);
+        assert_eq!(
+            tree.apply((0..64).map(|i| (universe_key(i), None))),
+            EMPTY_STATE_ROOT
+        );
+        assert!(tree.is_empty());
+    }
+    // 64 leaves and 63 internal nodes at most, whatever the number of rounds.
+    assert!(
+        tree.arena_len() <= 127,
+        "arena grew to {}",
+        tree.arena_len()
+    );
+}
+
+#[test]
+fn deleting_an_absent_key_changes_nothing() {
+    let mut tree = StateTree::new();
+    let root = tree.apply((0..10).map(|i| (universe_key(i), Some(universe_key(100 + i)))));
+    assert_eq!(
+        tree.apply([(universe_key(50), None), (universe_key(51), None)]),
+        root
+    );
+    assert_eq!(tree.len(), 10);
+}
