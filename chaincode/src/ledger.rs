@@ -36,11 +36,12 @@
 
 use crate::block::{BlockHeader, result_root, tx_root};
 use crate::commitment::{CommitmentError, MemTreeStore, StateUpdate, commit_writes};
-use crate::execute::{TxResult, execute_block};
+use crate::execute::{BlockOutcome, TxResult, execute_block};
 use crate::history::{HistoryLeaf, HistoryLog, HistoryNode};
 use crate::ids::{ChainId, Hash32};
 use crate::initial::{InitialState, InitialStateError};
 use crate::state::{MemState, StateError, StateReader, WriteSet};
+use crate::state_tree::StateTree;
 use crate::tx::SignedTx;
 use crate::types::BlockContext;
 use bincode::{Decode, Encode};
@@ -164,23 +165,68 @@ where
     S: StateReader + ?Sized,
     T: TreeReader,
 {
+    let outcome = execute_next(state, tip, time_ms, txs)?;
+    let state_update = commit_writes(tree, tip.height + 1, &outcome.writes)?;
+    let sealed = seal(
+        tip,
+        proposer,
+        time_ms,
+        txs,
+        &outcome.results,
+        state_update.root,
+    );
+    Ok(AppliedBlock {
+        header: sealed.header,
+        results: outcome.results,
+        state_writes: outcome.writes,
+        state_update,
+        history_nodes: sealed.history_nodes,
+        tip: sealed.tip,
+    })
+}
+
+/// Executes `txs` in the block after `tip` at `time_ms` (which must be after the tip's).
+fn execute_next<S: StateReader + ?Sized>(
+    state: &S,
+    tip: &ChainTip,
+    time_ms: u64,
+    txs: &[SignedTx],
+) -> Result<BlockOutcome, LedgerError> {
     if time_ms <= tip.time_ms {
         return Err(LedgerError::TimeNotIncreasing {
             time_ms,
             previous_ms: tip.time_ms,
         });
     }
-    let height = tip.height + 1;
     let ctx = BlockContext {
         chain_id: tip.chain_id.clone(),
-        height,
+        height: tip.height + 1,
         time_ms,
     };
-    let outcome = execute_block(state, &ctx, txs)?;
-    let state_update = commit_writes(tree, height, &outcome.writes)?;
+    Ok(execute_block(state, &ctx, txs)?)
+}
+
+/// A block's header, the tip after it and the history nodes it completes.
+struct Sealed {
+    header: BlockHeader,
+    tip: ChainTip,
+    history_nodes: Vec<HistoryNode>,
+}
+
+/// Appends the results to the history log and builds the header and tip of the block
+/// after `tip` whose state root is `state_root`.
+fn seal(
+    tip: &ChainTip,
+    proposer: u64,
+    time_ms: u64,
+    txs: &[SignedTx],
+    results: &[TxResult],
+    state_root: Hash32,
+) -> Sealed {
+    let height = tip.height + 1;
     let mut log = tip.log.clone();
     let mut history_nodes = Vec::with_capacity(2 * txs.len());
-    for (index, result) in outcome.results.iter().enumerate() {
+    for (index, result) in results.iter().enumerate() {
         let leaf = HistoryLeaf {
             tx_id: result.tx_id,
             height,
@@ -196,8 +242,8 @@ where
         prev_hash: tip.block_hash,
         tx_count: txs.len() as u64,
         tx_root: tx_root(txs),
-        result_root: result_root(&outcome.results),
-        state_root: state_update.root,
+        result_root: result_root(results),
+        state_root,
         log_root: log.root(),
         log_size: log.size,
         proposer,
@@ -207,17 +253,14 @@ where
         height,
         time_ms,
         block_hash: header.hash(),
-        state_root: state_update.root,
+        state_root,
         log,
     };
-    Ok(AppliedBlock {
+    Sealed {
         header,
-        results: outcome.results,
-        state_writes: outcome.writes,
-        state_update,
-        history_nodes,
         tip,
-    })
+        history_nodes,
+    }
 }
 
 /// Re-executes `block` on top of `tip` and checks its header field by field.
@@ -232,14 +275,25 @@ where
     T: TreeReader,
 {
     let h = &block.header;
+    check_height(tip, h)?;
+    let applied = apply_block(state, tree, tip, h.proposer, h.time_ms, &block.txs)?;
+    check_header(h, &applied.header)?;
+    Ok(applied)
+}
+
+fn check_height(tip: &ChainTip, h: &BlockHeader) -> Result<(), LedgerError> {
     if h.height != tip.height + 1 {
         return Err(LedgerError::WrongHeight {
             expected: tip.height + 1,
             got: h.height,
         });
     }
-    let applied = apply_block(state, tree, tip, h.proposer, h.time_ms, &block.txs)?;
-    let c = &applied.header;
+    Ok(())
+}
+
+/// Compares a received header `h` with the one computed `c`, naming the first field that
+/// differs.
+fn check_header(h: &BlockHeader, c: &BlockHeader) -> Result<(), LedgerError> {
     let mismatch = |field, claimed: String, computed: String| {
         Err(LedgerError::Mismatch {
             height: h.height,
@@ -270,7 +324,7 @@ where
         return mismatch("log_size", h.log_size.to_string(), c.log_size.to_string());
     }
     debug_assert_eq!(h, c, "every header field was compared");
-    Ok(applied)
+    Ok(())
 }
 
 /// A whole ledger in memory: state, state tree and tip. What tests, examples and an
@@ -329,6 +383,103 @@ impl Ledger {
         self.tree.write_update(&applied.state_update.batch);
         self.history.extend(applied.history_nodes);
         self.tip = applied.tip;
+    }
+}
+
+/// What an auditor replays a chain with: state in memory and the latest state root from
+/// an in-memory [`StateTree`] (jmt's exact roots, without jmt's per-version node store).
+/// It checks every block against its header like [`Ledger::replay`], keeps no older
+/// versions (an auditor reads proofs from nodes, not from its own tree) and is unchanged
+/// by a block that does not match.
+#[derive(Clone, Debug)]
+pub struct Replayer {
+    /// Latest chaincode state.
+    pub state: MemState,
+    /// The state tree at the tip.
+    pub tree: StateTree,
+    /// History-log subtree hashes completed since the caller last cleared them.
+    pub history: std::collections::BTreeMap<crate::history::NodeIndex, Hash32>,
+    /// Where the chain stands.
+    pub tip: ChainTip,
+}
+
+impl Replayer {
+    /// A replayer at height 0.
+    pub fn from_genesis(genesis: &InitialState, genesis_hash: Hash32) -> Result<Self, LedgerError> {
+        let writes = genesis.writes()?;
+        let mut tree = StateTree::new();
+        let state_root = tree.apply_writes(&writes);
+        let mut state = MemState::default();
+        state.apply(&writes);
+        let tip = ChainTip {
+            chain_id: genesis.chain_id.clone(),
+            height: 0,
+            time_ms: genesis.genesis_time_ms,
+            block_hash: genesis_hash,
+            state_root,
+            log: HistoryLog::default(),
+        };
+        Ok(Replayer {
+            state,
+            tree,
+            history: Default::default(),
+            tip,
+        })
+    }
+
+    /// A replayer that resumes at `tip` with `state` (an audit checkpoint). Returns the
+    /// root the state gives when it is not the tip's.
+    pub fn resume(state: MemState, tip: ChainTip) -> Result<Self, Hash32> {
+        let mut tree = StateTree::new();
+        let root = tree.apply(state.0.iter().map(|(k, v)| {
+            (
+                crate::commitment::key_hash(k),
+                Some(crate::commitment::value_hash(v)),
+            )
+        }));
+        if root != tip.state_root {
+            return Err(root);
+        }
+        Ok(Replayer {
+            state,
+            tree,
+            history: Default::default(),
+            tip,
+        })
+    }
+
+    /// Replays someone else's block, checking its header; applies it if it matches and
+    /// leaves everything as it was if not.
+    pub fn replay(&mut self, block: &Block) -> Result<Vec<TxResult>, LedgerError> {
+        let h = &block.header;
+        check_height(&self.tip, h)?;
+        let outcome = execute_next(&self.state, &self.tip, h.time_ms, &block.txs)?;
+        let undo: Vec<(Hash32, Option<Hash32>)> = outcome
+            .writes
+            .0
+            .keys()
+            .map(|k| {
+                let kh = crate::commitment::key_hash(k);
+                (kh, self.tree.get(&kh))
+            })
+            .collect();
+        let root = self.tree.apply_writes(&outcome.writes);
+        let sealed = seal(
+            &self.tip,
+            h.proposer,
+            h.time_ms,
+            &block.txs,
+            &outcome.results,
+            root,
+        );
+        if let Err(e) = check_header(h, &sealed.header) {
+            self.tree.apply(undo);
+            return Err(e);
+        }
+        self.state.apply(&outcome.writes);
+        self.history.extend(sealed.history_nodes);
+        self.tip = sealed.tip;
+        Ok(outcome.results)
     }
 }
 
@@ -408,5 +559,59 @@ mod tests {
                 got: 1
             })
         ));
+    }
+
+    /// The in-memory replayer reaches the ledger's tips, names tampered fields as the
+    /// ledger does, is left unchanged by a block that does not match, and resumes from a
+    /// state and tip only if the state gives the tip's root.
+    #[test]
+    fn replayer_matches_the_ledger_and_survives_bad_blocks() {
+        let g = testkit::genesis();
+        let mut leader = Ledger::from_genesis(&g, Hash32([7; 32])).unwrap();
+        let mut replayer = Replayer::from_genesis(&g, Hash32([7; 32])).unwrap();
+        assert_eq!(replayer.tip, leader.tip);
+        let blocks: Vec<Block> = (1..=4u64)
+            .map(|h| {
+                let txs = (0..h).map(|i| tx(10 * h + i)).collect();
+                leader.propose(1, g.genesis_time_ms + h, txs).unwrap()
+            })
+            .collect();
+        replayer.replay(&blocks[0]).unwrap();
+        for (field, flip) in [("state_root", 0usize), ("log_root", 1)] {
+            let mut bad = blocks[1].clone();
+            match flip {
+                0 => bad.header.state_root.0[0] ^= 1,
+                _ => bad.header.log_root.0[0] ^= 1,
+            }
+            let before = (
+                replayer.tip.clone(),
+                replayer.tree.root_hash(),
+                replayer.state.clone(),
+            );
+            match replayer.replay(&bad) {
+                Err(LedgerError::Mismatch { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+            let after = (
+                replayer.tip.clone(),
+                replayer.tree.root_hash(),
+                replayer.state.clone(),
+            );
+            assert_eq!(after, before, "a refused block changes nothing");
+        }
+        for b in &blocks[1..] {
+            replayer.replay(b).unwrap();
+        }
+        assert_eq!(replayer.tip, leader.tip);
+        assert_eq!(replayer.state, leader.state);
+
+        let resumed = Replayer::resume(leader.state.clone(), leader.tip.clone()).unwrap();
+        assert_eq!(resumed.tree.root_hash(), leader.tip.state_root);
+        let mut wrong = leader.tip.clone();
+        wrong.state_root.0[0] ^= 1;
+        assert_eq!(
+            Replayer::resume(leader.state.clone(), wrong).err(),
+            Some(leader.tip.state_root)
+        );
     }
 }

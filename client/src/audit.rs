@@ -5,7 +5,8 @@
 //! [`ChainSource`] (a node over HTTP: [`HttpSource`]) and, starting from the genesis the
 //! auditor supplies, checks for each height in order: the header hash chain (height,
 //! chain id, `prev_hash` link to the previous block's hash), re-executes the block with the
-//! chaincode ([`Ledger::replay`], which checks every tx signature with one batch equation
+//! chaincode ([`Replayer::replay`]: state in memory, the state root from the in-memory
+//! state tree; it checks every tx signature with one batch equation
 //! and recomputes and compares every header field: tx and result roots, state root, history
 //! log root and size), compares the node's stored results with the re-executed ones, and
 //! checks the block's certificate against the voter set of its height — the consortium in
@@ -39,15 +40,15 @@
 use couponcactus_chaincode::block::{
     BlockHeader, BlockInclusionProof, Certificate, WithheldTx, verify_block_inclusion,
 };
-use couponcactus_chaincode::commitment::{MemTreeStore, ProvenValue};
+use couponcactus_chaincode::commitment::ProvenValue;
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::{TxOutcome, TxResult};
 use couponcactus_chaincode::history::{HistoryLeaf, verify_consistency, verify_inclusion};
 use couponcactus_chaincode::ids::{ChainId, Hash32, PublicKey, TokenId, TxId};
 use couponcactus_chaincode::initial::InitialState;
-use couponcactus_chaincode::ledger::{Block, ChainTip, Ledger, LedgerError};
+use couponcactus_chaincode::ledger::{Block, ChainTip, LedgerError, Replayer};
 use couponcactus_chaincode::reject::RejectReason;
-use couponcactus_chaincode::state::{MemState, StateKey, StateValue, WriteSet};
+use couponcactus_chaincode::state::{MemState, StateKey, StateValue};
 use couponcactus_chaincode::tx::{SignedTx, sign_read};
 use couponcactus_chaincode::types::Consortium;
 use couponcactus_genesis::Genesis;
@@ -781,7 +782,8 @@ struct Expectations {
 /// The replay: the auditor's ledger and what it has counted.
 #[derive(Debug)]
 struct Replay {
-    ledger: Ledger,
+    /// State, the in-memory state tree and the tip (jmt's roots, without its version store).
+    ledger: Replayer,
     expect: Expectations,
     txs: u64,
     txs_checked: u64,
@@ -789,11 +791,7 @@ struct Replay {
     certified_height: u64,
     missing: Vec<(u64, u64)>,
     bad_signatures: Vec<(u64, usize, TxId)>,
-    nodes_after_prune: usize,
 }
-
-/// Tree nodes kept before pruning versions the replay no longer needs.
-const PRUNE_SLACK: usize = 200_000;
 
 impl Auditor {
     /// An auditor trusting `genesis`.
@@ -912,7 +910,7 @@ impl Auditor {
         let resumed = resume.as_ref().map(|c| c.tip.height);
         let mut replay = match resume {
             None => {
-                Replay::new(Ledger::from_genesis(&genesis, genesis_hash).map_err(|e| {
+                Replay::new(Replayer::from_genesis(&genesis, genesis_hash).map_err(|e| {
                     AuditError::Unusable(format!("the genesis does not replay: {e}"))
                 })?)
             }
@@ -1184,7 +1182,7 @@ fn describe(result: &TxResult) -> String {
 }
 
 impl Replay {
-    fn new(ledger: Ledger) -> Self {
+    fn new(ledger: Replayer) -> Self {
         Replay {
             ledger,
             expect: Expectations::default(),
@@ -1194,13 +1192,11 @@ impl Replay {
             certified_height: 0,
             missing: Vec::new(),
             bad_signatures: Vec::new(),
-            nodes_after_prune: 0,
         }
     }
 
-    /// Rebuilds the ledger from a checkpoint: the state tree is committed from the entries
-    /// at version 0 and carried forward unchanged to the checkpoint's height (an empty
-    /// commit per version, pruned as it goes), and its root must be the tip's state root.
+    /// Rebuilds the replay from a checkpoint: the in-memory state tree is built from its
+    /// entries, and its root must be the tip's state root.
     fn resume(ck: AuditCheckpoint) -> Result<Self, AuditError> {
         let height = ck.tip.height;
         let bad = |why: String| {
@@ -1208,41 +1204,18 @@ impl Replay {
                 "the audit checkpoint at height {height} is unusable: {why}"
             ))
         };
-        let tree = MemTreeStore::new();
-        let mut writes = WriteSet::default();
-        for (k, v) in &ck.state.0 {
-            writes.put(k.clone(), v.clone());
-        }
-        let mut root = tree.commit(0, &writes).map_err(|e| bad(e.to_string()))?;
-        let empty = WriteSet::default();
-        for version in 1..=height {
-            root = tree
-                .commit(version, &empty)
-                .map_err(|e| bad(e.to_string()))?;
-            if version % 50_000 == 0 {
-                tree.prune(version);
-            }
-        }
-        tree.prune(height);
-        if root != ck.tip.state_root {
-            return Err(bad(format!(
-                "its entries give state root {root}, its tip says {}",
-                ck.tip.state_root
-            )));
-        }
         if ck.tip.log.frontier.len() != ck.tip.log.size.count_ones() as usize {
             return Err(bad("its history-log frontier does not fit its size".into()));
         }
-        let ledger = Ledger {
-            state: ck.state,
-            tree,
-            history: Default::default(),
-            tip: ck.tip,
-        };
+        let (txs, certified_height, tip_root) = (ck.txs, ck.certified_height, ck.tip.state_root);
+        let ledger = Replayer::resume(ck.state, ck.tip).map_err(|root| {
+            bad(format!(
+                "its entries give state root {root}, its tip says {tip_root}"
+            ))
+        })?;
         let mut replay = Replay::new(ledger);
-        replay.txs = ck.txs;
-        replay.certified_height = ck.certified_height;
-        replay.nodes_after_prune = replay.ledger.tree.node_count();
+        replay.txs = txs;
+        replay.certified_height = certified_height;
         Ok(replay)
     }
 
@@ -1492,12 +1465,6 @@ impl Replay {
             && let Some(f) = check_pin(pin, &record.block.header)
         {
             return Ok(Some(f));
-        }
-        // Versions below the tip are never read again: drop them now and then.
-        let nodes = self.ledger.tree.node_count();
-        if nodes > 2 * self.nodes_after_prune + PRUNE_SLACK {
-            self.ledger.tree.prune(h);
-            self.nodes_after_prune = self.ledger.tree.node_count();
         }
         Ok(None)
     }
@@ -2034,6 +2001,7 @@ mod tests {
     use couponcactus_chaincode::history::{HistoryReader, NodeIndex, consistency_proof};
     use couponcactus_chaincode::ids::{OrgId, PoolId, SignatureBytes};
     use couponcactus_chaincode::initial::InitialOrg;
+    use couponcactus_chaincode::ledger::Ledger;
     use couponcactus_chaincode::tx::{RegisterKeyTx, TxBody, TxKind};
     use couponcactus_chaincode::types::{ChainParams, NodeRecord, Role};
     use std::collections::BTreeMap;
