@@ -60,6 +60,17 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, EncodingError> {
     Ok(value)
 }
 
+/// Decodes one value from the start of `bytes` and returns it with the number of bytes it
+/// took; what follows is not read (e.g. a block's header without its txs).
+pub fn decode_prefix<T: Decode<()>>(bytes: &[u8]) -> Result<(T, usize), EncodingError> {
+    let limit = bytes.len().min(MAX_DECODE_BYTES);
+    let config = CONFIG.with_limit::<MAX_DECODE_BYTES>();
+    bincode::decode_from_slice(&bytes[..limit], config).map_err(|e| match e {
+        bincode::error::DecodeError::OtherString(why) => EncodingError::Malformed(why),
+        e => EncodingError::Malformed(e.to_string()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +85,14 @@ mod tests {
         );
         assert_eq!(encode(&Some(7u8)), vec![1, 7]);
         assert_eq!(encode(&true), vec![1]);
+    }
+
+    #[test]
+    fn a_prefix_decodes_without_what_follows() {
+        let mut bytes = encode(&(7u32, 9u64));
+        bytes.extend_from_slice(&[0xff; 5]);
+        assert_eq!(decode_prefix::<(u32, u64)>(&bytes), Ok(((7, 9), 12)));
+        assert!(decode_prefix::<u64>(&[1, 2, 3]).is_err());
     }
 
     #[test]

@@ -573,7 +573,7 @@ fn build_export(checkpoint: &Path, dir: &Path, node_id: u64) -> Result<Export, S
     let header = if height == 0 {
         None
     } else {
-        let from_block = source.block(height)?.map(|b| b.header);
+        let from_block = source.block_header(height)?;
         // A store that was itself snapshot-synced at `height` has no block there, but its
         // sync base keeps the header.
         let from_base = || -> Result<Option<BlockHeader>, SyncError> {

@@ -341,10 +341,10 @@ pub(crate) async fn consortium(
             })?;
             (root, None)
         } else {
-            let block = store
-                .block(height)?
+            let header = store
+                .block_header(height)?
                 .ok_or_else(|| missing_block(store, height))?;
-            (block.header.state_root, Some(block.header))
+            (header.state_root, Some(header))
         };
         let proof = prove(store, &StateKey::Consortium, height)?;
         let Some(StateValue::Consortium(consortium)) = proof.value.clone() else {
@@ -603,9 +603,8 @@ fn first_block_with(store: &Store, index: u64, tip: u64) -> Result<u64, ApiError
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let header = store
-            .block(mid)?
-            .ok_or_else(|| ApiError::Internal(format!("block {mid} missing")))?
-            .header;
+            .block_header(mid)?
+            .ok_or_else(|| ApiError::Internal(format!("block {mid} missing")))?;
         if header.log_size > index {
             hi = mid;
         } else {

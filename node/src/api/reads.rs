@@ -617,13 +617,13 @@ pub(super) fn read_at(store: &Store, height: Option<u64>) -> Result<ReadAt, ApiE
             header: None,
         });
     }
-    let block = store.block(height)?.ok_or_else(|| {
+    let header = store.block_header(height)?.ok_or_else(|| {
         ApiError::NotFound(format!("block {height} is not retained by this node"))
     })?;
     Ok(ReadAt {
         height,
-        state_root: block.header.state_root,
-        header: Some(block.header),
+        state_root: header.state_root,
+        header: Some(header),
     })
 }
 

@@ -402,10 +402,10 @@ pub(crate) fn latest_header(store: &Store) -> Result<Option<BlockHeader>, ApiErr
     if tip.height == 0 {
         return Ok(None);
     }
-    let block = store
-        .block(tip.height)?
+    let header = store
+        .block_header(tip.height)?
         .ok_or_else(|| ApiError::Internal(format!("tip block {} missing", tip.height)))?;
-    Ok(Some(block.header))
+    Ok(Some(header))
 }
 
 /// The inclusion proof of `leaf` at `log_index` against the latest header's log root.

@@ -593,7 +593,7 @@ impl Core {
         let effects = self
             .certify
             .on_vote(vote, self.tip_height, &self.consortium, |height| {
-                Ok::<_, StorageError>(store.block(height)?.map(|b| b.header.hash()))
+                Ok::<_, StorageError>(store.block_header(height)?.map(|h| h.hash()))
             })?;
         self.carry_out(effects)
     }

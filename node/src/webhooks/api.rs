@@ -540,7 +540,7 @@ fn first_height_at(store: &crate::storage::Store, ms: u64, tip: u64) -> Result<u
     let (mut lo, mut hi) = (1u64, tip + 1);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let time = store.block(mid)?.map_or(u64::MAX, |b| b.header.time_ms);
+        let time = store.block_header(mid)?.map_or(u64::MAX, |h| h.time_ms);
         if time >= ms {
             hi = mid;
         } else {

@@ -484,8 +484,8 @@ pub fn start_of_height(
         return Ok(None);
     }
     let log_size = store
-        .block(height - 1)?
-        .map(|b| b.header.log_size)
+        .block_header(height - 1)?
+        .map(|h| h.log_size)
         .unwrap_or(0);
     Ok(log_size.checked_sub(1).map(|last| EventId {
         log_index: last,
