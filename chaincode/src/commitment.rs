@@ -455,12 +455,12 @@ impl ByteReader<'_> {
 }
 
 /// Bit `i` of a hash, bit 0 being the most significant bit of byte 0.
-fn bit(hash: &Hash32, i: usize) -> bool {
+pub(crate) fn bit(hash: &Hash32, i: usize) -> bool {
     (hash.0[i / 8] >> (7 - i % 8)) & 1 == 1
 }
 
-/// Number of leading bits two hashes share.
-fn common_prefix_bits(a: &Hash32, b: &Hash32) -> usize {
+/// Number of leading bits two hashes share (256 if equal).
+pub(crate) fn common_prefix_bits(a: &Hash32, b: &Hash32) -> usize {
     for (i, (x, y)) in a.0.iter().zip(b.0.iter()).enumerate() {
         let d = x ^ y;
         if d != 0 {

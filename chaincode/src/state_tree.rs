@@ -40,8 +40,8 @@
 //! cost this module removes).
 
 use crate::commitment::{
-    PLACEHOLDER_HASH, ProofLeaf, StateProof, internal_node_hash, key_hash, leaf_node_hash,
-    value_hash,
+    PLACEHOLDER_HASH, ProofLeaf, StateProof, bit, common_prefix_bits, internal_node_hash, key_hash,
+    leaf_node_hash, value_hash,
 };
 use crate::ids::Hash32;
 use crate::state::WriteSet;
@@ -428,22 +428,6 @@ fn extend(mut hash: Hash32, key: &Hash32, from: usize, top: usize) -> Hash32 {
         };
     }
     hash
-}
-
-/// Bit `i` of a hash, bit 0 being the most significant bit of byte 0.
-fn bit(hash: &Hash32, i: usize) -> bool {
-    (hash.0[i / 8] >> (7 - i % 8)) & 1 == 1
-}
-
-/// Number of leading bits two hashes share (256 if equal).
-fn common_prefix_bits(a: &Hash32, b: &Hash32) -> usize {
-    for (i, (x, y)) in a.0.iter().zip(b.0.iter()).enumerate() {
-        let d = x ^ y;
-        if d != 0 {
-            return i * 8 + d.leading_zeros() as usize;
-        }
-    }
-    KEY_BITS
 }
 
 #[cfg(test)]
