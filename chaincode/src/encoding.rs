@@ -48,12 +48,7 @@ pub fn decode<T: Decode<()>>(bytes: &[u8]) -> Result<T, EncodingError> {
     if bytes.len() > MAX_DECODE_BYTES {
         return Err(EncodingError::TooLarge(bytes.len()));
     }
-    let config = CONFIG.with_limit::<MAX_DECODE_BYTES>();
-    let (value, read) = bincode::decode_from_slice(bytes, config).map_err(|e| match e {
-        // A type's own check (e.g. a memo's rule) says plainly what is wrong.
-        bincode::error::DecodeError::OtherString(why) => EncodingError::Malformed(why),
-        e => EncodingError::Malformed(e.to_string()),
-    })?;
+    let (value, read) = decode_prefix(bytes)?;
     if read != bytes.len() {
         return Err(EncodingError::TrailingBytes(bytes.len() - read));
     }
@@ -66,6 +61,7 @@ pub fn decode_prefix<T: Decode<()>>(bytes: &[u8]) -> Result<(T, usize), Encoding
     let limit = bytes.len().min(MAX_DECODE_BYTES);
     let config = CONFIG.with_limit::<MAX_DECODE_BYTES>();
     bincode::decode_from_slice(&bytes[..limit], config).map_err(|e| match e {
+        // A type's own check (e.g. a memo's rule) says plainly what is wrong.
         bincode::error::DecodeError::OtherString(why) => EncodingError::Malformed(why),
         e => EncodingError::Malformed(e.to_string()),
     })

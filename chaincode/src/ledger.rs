@@ -141,15 +141,20 @@ pub fn genesis_tip<T: TreeReader>(
 ) -> Result<(ChainTip, WriteSet, StateUpdate), LedgerError> {
     let writes = genesis.writes()?;
     let update = commit_writes(tree, 0, &writes)?;
-    let tip = ChainTip {
+    let tip = genesis_chain_tip(genesis, genesis_hash, update.root);
+    Ok((tip, writes, update))
+}
+
+/// The tip at height 0 whose state root is `state_root`.
+fn genesis_chain_tip(genesis: &InitialState, genesis_hash: Hash32, state_root: Hash32) -> ChainTip {
+    ChainTip {
         chain_id: genesis.chain_id.clone(),
         height: 0,
         time_ms: genesis.genesis_time_ms,
         block_hash: genesis_hash,
-        state_root: update.root,
+        state_root,
         log: HistoryLog::default(),
-    };
-    Ok((tip, writes, update))
+    }
 }
 
 /// Executes `txs` as the block after `tip`, proposed by node `proposer` at `time_ms`.
@@ -411,19 +416,11 @@ impl Replayer {
         let state_root = tree.apply_writes(&writes);
         let mut state = MemState::default();
         state.apply(&writes);
-        let tip = ChainTip {
-            chain_id: genesis.chain_id.clone(),
-            height: 0,
-            time_ms: genesis.genesis_time_ms,
-            block_hash: genesis_hash,
-            state_root,
-            log: HistoryLog::default(),
-        };
         Ok(Replayer {
             state,
             tree,
             history: Default::default(),
-            tip,
+            tip: genesis_chain_tip(genesis, genesis_hash, state_root),
         })
     }
 
