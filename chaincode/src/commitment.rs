@@ -577,7 +577,7 @@ fn range_hash(slots: &[Slot; 16], start: usize, width: usize) -> Hash32 {
 
 /// Walks from the root of `version` towards `kh`; returns the leaf the path ends at (if
 /// any) and the sibling hashes, leaf side first.
-fn walk<R: TreeReader>(
+pub(crate) fn walk<R: TreeReader>(
     reader: &R,
     kh: &Hash32,
     version: Version,
@@ -650,7 +650,7 @@ fn walk<R: TreeReader>(
 
 /// A leaf node's key hash and value hash (jmt keeps the value hash crate-private; its borsh
 /// encoding is the two hashes).
-fn proof_leaf(leaf: &LeafNode) -> Result<ProofLeaf, CommitmentError> {
+pub(crate) fn proof_leaf(leaf: &LeafNode) -> Result<ProofLeaf, CommitmentError> {
     let bytes = borsh::to_vec(leaf)
         .map_err(|e| CommitmentError::Corrupt(format!("leaf does not encode: {e}")))?;
     let mut r = ByteReader(&bytes);

@@ -190,6 +190,41 @@ where
     })
 }
 
+/// [`apply_block`] with the state tree in memory: the root and the jmt nodes to persist
+/// come from `tree` ([`StateTree::commit`], no reads of stored nodes), which must be at
+/// `tip`. A block that fails to execute leaves `tree` as it was; after a commit the
+/// caller that fails to persist the result must drop `tree` and load it again.
+pub fn apply_block_in_memory<S>(
+    state: &S,
+    tree: &mut StateTree,
+    tip: &ChainTip,
+    proposer: u64,
+    time_ms: u64,
+    txs: &[SignedTx],
+) -> Result<AppliedBlock, LedgerError>
+where
+    S: StateReader + ?Sized,
+{
+    let outcome = execute_next(state, tip, time_ms, txs)?;
+    let state_update = tree.commit(tip.height + 1, &outcome.writes)?;
+    let sealed = seal(
+        tip,
+        proposer,
+        time_ms,
+        txs,
+        &outcome.results,
+        state_update.root,
+    );
+    Ok(AppliedBlock {
+        header: sealed.header,
+        results: outcome.results,
+        state_writes: outcome.writes,
+        state_update,
+        history_nodes: sealed.history_nodes,
+        tip: sealed.tip,
+    })
+}
+
 /// Executes `txs` in the block after `tip` at `time_ms` (which must be after the tip's).
 fn execute_next<S: StateReader + ?Sized>(
     state: &S,

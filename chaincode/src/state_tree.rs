@@ -31,9 +31,13 @@
 //! once, children first: a block of B changes in a tree of N keys costs about
 //! B·log2(N) internal hashes, with no reads from storage and no node encoding.
 //!
-//! **What it does not do yet.** It holds one version; proofs at older heights, persistence
-//! and a bounded resident set are later steps of issue 18. It is pure (no I/O, no hash-map
-//! iteration) like the rest of the chaincode.
+//! **Persistence** ([`persist`]): [`StateTree::commit`] returns, for each version, the jmt
+//! nodes, values and stale indices `commit_writes` would (the same tree of jmt nodes, so
+//! stored proofs at any height read them as before), built from the nodes the version
+//! touched without reading storage; [`StateTree::load`] rebuilds the tree from them. It
+//! holds the latest version only and keeps every node resident; a bounded resident set
+//! is a later step of issue 18. It is pure (no I/O, no hash-map iteration) like the rest of
+//! the chaincode.
 //!
 //! Written by hand: no maintained crate computes jmt's hashes with an in-memory binary
 //! trie (jmt itself reads and writes 16-way nodes through its storage traits, which is the
@@ -59,6 +63,8 @@ enum Node {
         key: Hash32,
         value: Hash32,
         hash: Hash32,
+        /// The version of its persisted jmt leaf ([`persist`]): when it last changed or moved.
+        version: u64,
     },
     /// Two non-empty subtrees whose keys first differ at bit `split`.
     Internal {
@@ -71,6 +77,10 @@ enum Node {
         /// The subtree's hash at depth `split` (stale while `dirty`).
         hash: Hash32,
         dirty: bool,
+        /// Keys below (jmt's `leaf_count`).
+        leaves: u32,
+        /// The version of the persisted jmt nodes it stands for ([`persist`]).
+        version: u64,
     },
     /// A slot on the free list.
     Free,
@@ -93,6 +103,18 @@ pub struct StateTree {
     free: Vec<Index>,
     root: Option<Index>,
     leaves: usize,
+    /// The version the writes being applied belong to: nodes they change or move take it.
+    version: u64,
+    /// The last version committed ([`StateTree::commit`]) or loaded ([`StateTree::load`]).
+    committed: Option<u64>,
+    /// Whether to record the persisted positions that changes replace (only while
+    /// committing; [`StateTree::apply`] alone persists nothing).
+    record: bool,
+    /// The persisted jmt nodes the writes being applied replace or drop (the stale index).
+    stale: Vec<persist::Position>,
+    /// Nodes loaded from a tree whose one-sided chain of jmt nodes has mixed versions (jmt
+    /// writes those; this tree never does): their exact positions, for the stale index.
+    mixed: std::collections::BTreeMap<Index, Vec<persist::Position>>,
 }
 
 impl StateTree {
@@ -133,6 +155,9 @@ impl StateTree {
     /// Applies puts (`Some(value hash)`) and deletes (`None`) by key hash, then rehashes
     /// what changed once, and returns the new root. Deleting an absent key changes nothing.
     pub fn apply(&mut self, writes: impl IntoIterator<Item = (Hash32, Option<Hash32>)>) -> Hash32 {
+        if !self.record {
+            self.version += 1;
+        }
         for (key, value) in writes {
             match value {
                 Some(value) => self.put(key, value),
@@ -224,33 +249,33 @@ impl StateTree {
                 self.leaves += 1;
                 self.new_leaf(key, value)
             }
-            Some(root) => self.insert(root, key, value),
+            Some(root) => self.insert(root, 0, key, value).0,
         };
         self.root = Some(root);
     }
 
     fn delete(&mut self, key: &Hash32) {
         let Some(root) = self.root else { return };
-        match self.remove(root, key) {
+        match self.remove(root, 0, key) {
             Removed::Absent => {}
             Removed::Empty => self.root = None,
             Removed::Root(r) => self.root = Some(r),
         }
     }
 
-    /// Puts `key` into the subtree at `at`; returns the subtree's (possibly new) root.
-    fn insert(&mut self, at: Index, key: Hash32, value: Hash32) -> Index {
-        let (split, below) = match &mut self.nodes[at as usize] {
-            Node::Leaf {
-                key: k,
-                value: v,
-                hash,
-            } if *k == key => {
-                if *v != value {
+    /// Puts `key` into the subtree at `at`, whose parent splits at `top - 1` (the root's
+    /// `top` is 0); returns the subtree's (possibly new) root and whether a key was added.
+    fn insert(&mut self, at: Index, top: usize, key: Hash32, value: Hash32) -> (Index, bool) {
+        let (split, below) = match &self.nodes[at as usize] {
+            Node::Leaf { key: k, .. } if *k == key => {
+                self.touch(at, top);
+                if let Node::Leaf { value: v, hash, .. } = &mut self.nodes[at as usize]
+                    && *v != value
+                {
                     *v = value;
                     *hash = leaf_node_hash(&key, &value);
                 }
-                return at;
+                return (at, false);
             }
             Node::Leaf { key: k, .. } => (KEY_BITS, *k),
             Node::Internal { split, key: k, .. } => (usize::from(*split), *k),
@@ -259,23 +284,28 @@ impl StateTree {
         let shared = common_prefix_bits(&key, &below);
         if shared < split {
             // The new key leaves this subtree's path above its split (or differs from the
-            // leaf): a new internal node at `shared` joins the two.
+            // leaf): a new internal node at `shared` joins the two, and `at` moves down.
             self.leaves += 1;
+            self.touch(at, top);
             let leaf = self.new_leaf(key, value);
-            return self.join(at, leaf, key, shared);
+            return (self.join(at, leaf, key, shared), true);
         }
         let right = bit(&key, split);
         let child = self.child(at, right);
-        let child = self.insert(child, key, value);
+        let (child, added) = self.insert(child, split + 1, key, value);
         self.set_child(at, right, child);
-        at
+        self.touch(at, top);
+        if added {
+            self.add_leaves(at, 1);
+        }
+        (at, added)
     }
 
-    /// Removes `key` from the subtree at `at`.
-    fn remove(&mut self, at: Index, key: &Hash32) -> Removed {
+    /// Removes `key` from the subtree at `at` (whose parent splits at `top - 1`).
+    fn remove(&mut self, at: Index, top: usize, key: &Hash32) -> Removed {
         let (split, below) = match &self.nodes[at as usize] {
             Node::Leaf { key: k, .. } if k == key => {
-                self.release(at);
+                self.release(at, top);
                 self.leaves -= 1;
                 return Removed::Empty;
             }
@@ -287,18 +317,75 @@ impl StateTree {
             return Removed::Absent;
         }
         let right = bit(key, split);
-        match self.remove(self.child(at, right), key) {
+        match self.remove(self.child(at, right), split + 1, key) {
             Removed::Absent => Removed::Absent,
             Removed::Empty => {
-                // One child left: it takes this node's place.
+                // One child left: it takes this node's place (and moves up).
                 let survivor = self.child(at, !right);
-                self.release(at);
+                self.touch(survivor, split + 1);
+                self.release(at, top);
                 Removed::Root(survivor)
             }
             Removed::Root(child) => {
                 self.set_child(at, right, child);
+                self.touch(at, top);
+                self.add_leaves(at, -1);
                 Removed::Root(at)
             }
+        }
+    }
+
+    /// Gives `at` (whose parent splits at `top - 1`) the version being applied: its
+    /// persisted nodes are rewritten at that version, so (when recording) the ones it had
+    /// go to the stale index. A node already at this version was touched or made by it.
+    fn touch(&mut self, at: Index, top: usize) {
+        let now = self.version;
+        let (version, key, split) = match &mut self.nodes[at as usize] {
+            Node::Leaf { version, key, .. } => (version, *key, None),
+            Node::Internal {
+                version,
+                key,
+                split,
+                ..
+            } => (version, *key, Some(usize::from(*split))),
+            Node::Free => unreachable!("a free slot is linked from the tree"),
+        };
+        if *version >= now {
+            return;
+        }
+        let old = std::mem::replace(version, now);
+        self.forget(at, old, key, top, split);
+    }
+
+    /// Records the persisted positions of node `at` (at `version`, below `top`, splitting
+    /// at `split` or a leaf) as stale, when recording.
+    fn forget(&mut self, at: Index, version: u64, key: Hash32, top: usize, split: Option<usize>) {
+        let mixed = self.mixed.remove(&at);
+        if !self.record {
+            return;
+        }
+        match mixed {
+            Some(positions) => self.stale.extend(positions),
+            None => self
+                .stale
+                .extend(persist::depths(top, split).map(|depth| persist::Position {
+                    version,
+                    key,
+                    depth: depth as u8,
+                })),
+        }
+    }
+
+    fn add_leaves(&mut self, at: Index, delta: i32) {
+        if let Node::Internal { leaves, .. } = &mut self.nodes[at as usize] {
+            *leaves = leaves.wrapping_add_signed(delta);
+        }
+    }
+
+    fn leaf_count(&self, at: Index) -> u32 {
+        match &self.nodes[at as usize] {
+            Node::Internal { leaves, .. } => *leaves,
+            _ => 1,
         }
     }
 
@@ -381,6 +468,7 @@ impl StateTree {
         } else {
             (leaf, old)
         };
+        let leaves = self.leaf_count(old) + 1;
         self.alloc(Node::Internal {
             split: split as u16,
             key,
@@ -388,12 +476,20 @@ impl StateTree {
             right,
             hash: PLACEHOLDER_HASH,
             dirty: true,
+            leaves,
+            version: self.version,
         })
     }
 
     fn new_leaf(&mut self, key: Hash32, value: Hash32) -> Index {
         let hash = leaf_node_hash(&key, &value);
-        self.alloc(Node::Leaf { key, value, hash })
+        let version = self.version;
+        self.alloc(Node::Leaf {
+            key,
+            value,
+            hash,
+            version,
+        })
     }
 
     fn alloc(&mut self, node: Node) -> Index {
@@ -410,7 +506,24 @@ impl StateTree {
         }
     }
 
-    fn release(&mut self, at: Index) {
+    /// Frees `at` (whose parent splits at `top - 1`); its persisted nodes, if it had any
+    /// before the version being applied, go to the stale index.
+    fn release(&mut self, at: Index, top: usize) {
+        let (version, key, split) = match &self.nodes[at as usize] {
+            Node::Leaf { version, key, .. } => (*version, *key, None),
+            Node::Internal {
+                version,
+                key,
+                split,
+                ..
+            } => (*version, *key, Some(usize::from(*split))),
+            Node::Free => unreachable!("a free slot is linked from the tree"),
+        };
+        if version < self.version {
+            self.forget(at, version, key, top, split);
+        } else {
+            self.mixed.remove(&at);
+        }
         self.nodes[at as usize] = Node::Free;
         self.free.push(at);
     }
@@ -430,5 +543,6 @@ fn extend(mut hash: Hash32, key: &Hash32, from: usize, top: usize) -> Hash32 {
     hash
 }
 
+mod persist;
 #[cfg(test)]
 mod tests;

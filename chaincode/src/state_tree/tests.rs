@@ -185,3 +185,191 @@ fn deleting_an_absent_key_changes_nothing() {
     );
     assert_eq!(tree.len(), 10);
 }
+
+// ---- Persistence: the jmt nodes `StateTree::commit` writes (persist.rs) ----
+
+use crate::commitment::{CommitmentError, walk};
+use jmt::storage::{Node as JmtNode, NodeKey, TreeReader};
+use std::collections::BTreeSet;
+
+fn hashed(block: &Block) -> Vec<(Hash32, Option<Vec<u8>>)> {
+    block
+        .iter()
+        .map(|(i, v)| (universe_key(*i), v.map(value_bytes)))
+        .collect()
+}
+
+/// Keys of the nodes reachable from the root of `version`; panics on a missing node.
+fn reachable(store: &MemTreeStore, version: u64) -> BTreeSet<NodeKey> {
+    let mut out = BTreeSet::new();
+    let root: jmt::storage::NibblePath = std::iter::empty::<u8>().map(Into::into).collect();
+    let mut todo = vec![NodeKey::new(version, root)];
+    while let Some(key) = todo.pop() {
+        let node = store
+            .get_node_option(&key)
+            .unwrap()
+            .unwrap_or_else(|| panic!("node {key:?} of version {version} missing"));
+        if let JmtNode::Internal(n) = node {
+            for (nibble, child) in n.children_sorted() {
+                let path = key
+                    .nibble_path()
+                    .nibbles()
+                    .chain(std::iter::once(nibble))
+                    .collect();
+                todo.push(NodeKey::new(child.version, path));
+            }
+        }
+        out.insert(key);
+    }
+    out
+}
+
+/// One store written by the in-memory tree, checked against the oracle after each version.
+struct Persisted {
+    tree: StateTree,
+    store: MemTreeStore,
+    reach: Vec<BTreeSet<NodeKey>>,
+}
+
+impl Persisted {
+    fn commit(&mut self, version: u64, block: &Block) -> Result<(), TestCaseError> {
+        let update = self.tree.commit_hashed(version, hashed(block)).unwrap();
+        self.store.write_update(&update.batch);
+        let now = reachable(&self.store, version);
+        for k in update.batch.node_batch.nodes().keys() {
+            prop_assert!(now.contains(k), "unreachable node {:?} written", k);
+        }
+        let stale: BTreeSet<NodeKey> = update
+            .batch
+            .stale_node_index_batch
+            .iter()
+            .map(|s| s.node_key.clone())
+            .collect();
+        if version > 0 {
+            let before = &self.reach[version as usize - 1];
+            let gone: BTreeSet<NodeKey> = before.difference(&now).cloned().collect();
+            prop_assert_eq!(stale, gone, "stale index at version {}", version);
+        }
+        self.reach.truncate(version as usize);
+        self.reach.push(now);
+        Ok(())
+    }
+}
+
+/// Proofs at every version so far, from the tree's store, are the oracle's.
+fn same_proofs(
+    store: &MemTreeStore,
+    oracle: &MemTreeStore,
+    last: u64,
+) -> Result<(), TestCaseError> {
+    for version in 0..=last {
+        for key in (0..64).map(universe_key) {
+            let ours = walk(store, &key, version).unwrap();
+            let theirs = jmt_proof(oracle, &key, version);
+            prop_assert_eq!(
+                &StateProof {
+                    leaf: ours.0,
+                    siblings: ours.1
+                },
+                &theirs
+            );
+            prop_assert_eq!(
+                &jmt_proof(store, &key, version),
+                &theirs,
+                "jmt's walk over our nodes"
+            );
+            prop_assert_eq!(
+                store.get_value_option(version, KeyHash(key.0)).unwrap(),
+                oracle.get_value_option(version, KeyHash(key.0)).unwrap()
+            );
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// What `commit` writes is a jmt tree with the oracle's roots, proofs and values at
+    /// every version, writes no unreachable node and marks stale exactly the nodes that
+    /// stop being reachable; a tree loaded from its own store, or from jmt's (whose
+    /// one-sided chains can mix versions), continues the same way.
+    #[test]
+    fn commits_persist_jmts_tree(blocks in blocks(), reload in 0usize..16) {
+        let oracle = MemTreeStore::new();
+        let mut ours = Persisted { tree: StateTree::new(), store: MemTreeStore::new(), reach: vec![] };
+        let mut from_jmt: Option<Persisted> = None;
+        for (version, block) in blocks.iter().enumerate() {
+            let v = version as u64;
+            if version == reload && version > 0 {
+                ours.tree = StateTree::load(&ours.store, v - 1).unwrap();
+                let tree = StateTree::load(&oracle, v - 1).unwrap();
+                prop_assert_eq!(tree.root_hash(), ours.tree.root_hash());
+                let reach = (0..v).map(|u| reachable(&oracle, u)).collect();
+                // jmt's store up to `v - 1`, continued by the tree loaded from it.
+                from_jmt = Some(Persisted { tree, store: oracle.clone(), reach });
+            }
+            let root = jmt_commit(&oracle, v, block);
+            ours.commit(v, block)?;
+            prop_assert_eq!(ours.tree.root_hash(), root);
+            if let Some(p) = from_jmt.as_mut() {
+                p.commit(v, block)?;
+                prop_assert_eq!(p.tree.root_hash(), root);
+            }
+        }
+        let last = blocks.len() as u64 - 1;
+        same_proofs(&ours.store, &oracle, last)?;
+        if let Some(p) = from_jmt {
+            same_proofs(&p.store, &oracle, last)?;
+        }
+    }
+}
+
+/// Genesis on an empty tree: the nodes are byte for byte the ones jmt's batched insert
+/// writes (which pins the hand-built borsh layout of jmt's internal nodes).
+#[test]
+fn genesis_nodes_are_jmts_own() {
+    let mut w = WriteSet::default();
+    for i in 0..2_000 {
+        w.put(seen_tx(i), StateValue::SeenTx(i));
+    }
+    let jmt = crate::commitment::commit_writes(&MemTreeStore::new(), 0, &w).unwrap();
+    let ours = StateTree::new().commit(0, &w).unwrap();
+    assert_eq!(ours.root, jmt.root);
+    assert_eq!(ours.batch.node_batch.nodes(), jmt.batch.node_batch.nodes());
+    assert_eq!(
+        ours.batch.node_batch.values(),
+        jmt.batch.node_batch.values()
+    );
+    for (k, n) in ours.batch.node_batch.nodes() {
+        let theirs = jmt.batch.node_batch.get_node(k).unwrap();
+        assert_eq!(borsh::to_vec(n).unwrap(), borsh::to_vec(theirs).unwrap());
+    }
+}
+
+/// Versions must follow each other: a gap or a repeat is refused and changes nothing.
+#[test]
+fn commits_refuse_gaps_and_repeats() {
+    let mut tree = StateTree::new();
+    let block: Block = [(1, Some(1))].into_iter().collect();
+    assert!(matches!(
+        tree.commit_hashed(1, hashed(&block)),
+        Err(CommitmentError::MissingVersion(0))
+    ));
+    tree.commit_hashed(0, hashed(&block)).unwrap();
+    let root = tree.root_hash();
+    assert!(matches!(
+        tree.commit_hashed(0, hashed(&block)),
+        Err(CommitmentError::AlreadyCommitted(0))
+    ));
+    assert!(matches!(
+        tree.commit_hashed(2, hashed(&block)),
+        Err(CommitmentError::MissingVersion(1))
+    ));
+    assert_eq!(tree.root_hash(), root);
+    let store = MemTreeStore::new();
+    assert!(matches!(
+        StateTree::load(&store, 3),
+        Err(CommitmentError::MissingVersion(3))
+    ));
+}

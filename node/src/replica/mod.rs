@@ -42,6 +42,7 @@ use couponcactus_chaincode::block::{BlockHeader, Certificate};
 use couponcactus_chaincode::encoding::encode;
 use couponcactus_chaincode::ids::{ChainId, Hash32};
 use couponcactus_chaincode::ledger::ChainTip;
+use couponcactus_chaincode::state_tree::StateTree;
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::{ChainParams, Consortium};
 use ed25519_dalek::SigningKey;
@@ -234,6 +235,11 @@ pub struct Core {
     last_reconcile_ms: u64,
     /// Height of the last applied block.
     tip_height: u64,
+    /// The state tree at the tip, in memory (issue 18): blocks commit through it instead
+    /// of jmt's reads of stored nodes. Loaded from the stored tree when the core opens and
+    /// after a snapshot install; dropped (and loaded again before the next block) when a
+    /// block's write fails after the tree took it.
+    tree: Option<StateTree>,
     /// A Ready holding a snapshot whose state the driver is fetching.
     parked: Option<raft::Ready>,
     /// Raft messages that arrived while a Ready was parked, stepped once it is finished
@@ -246,6 +252,28 @@ pub struct Core {
     outputs: Vec<Output>,
     /// Where outputs go as soon as they are safe to carry out ([`Core::set_sink`]).
     sink: Option<Sink>,
+}
+
+/// The state tree of `tip`, loaded from its stored nodes and checked against its root.
+pub(crate) fn load_tree(store: &Store, tip: &ChainTip) -> Result<StateTree, CoreError> {
+    let started = std::time::Instant::now();
+    let tree = StateTree::load(store, tip.height)
+        .map_err(|e| CoreError::Apply(format!("loading the state tree at {}: {e}", tip.height)))?;
+    if tree.root_hash() != tip.state_root {
+        return Err(CoreError::Apply(format!(
+            "the stored state tree at height {} has root {}, its header {}",
+            tip.height,
+            tree.root_hash(),
+            tip.state_root
+        )));
+    }
+    tracing::info!(
+        height = tip.height,
+        keys = tree.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "state tree loaded"
+    );
+    Ok(tree)
 }
 
 /// A driver's receiver of outputs during a turn.
@@ -305,6 +333,7 @@ impl Core {
             raw.campaign()?;
         }
         let consortium = read_consortium(&store)?;
+        let tree = load_tree(&store, &tip)?;
         Ok(Core {
             setup: kept,
             certify: VoteKeeper::new(options.node_id, node_key, chain_id),
@@ -322,6 +351,7 @@ impl Core {
             seen_leader: (0, 0),
             last_reconcile_ms: 0,
             tip_height: tip.height,
+            tree: Some(tree),
             parked: None,
             held: std::collections::VecDeque::new(),
             role: None,

@@ -7,7 +7,7 @@ use crate::node::{BlockProposal, Committed, read_consortium, read_params};
 use crate::state_sync::{SnapshotDescriptor, SyncError};
 use crate::storage::TxLocation;
 use couponcactus_chaincode::encoding::decode;
-use couponcactus_chaincode::ledger::{Block, ChainTip, apply_block};
+use couponcactus_chaincode::ledger::{Block, ChainTip, apply_block_in_memory};
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use protobuf::Message as _;
 use raft::StateRole;
@@ -101,6 +101,7 @@ impl Core {
             .apply_snapshot(ready.snapshot().get_metadata())?;
         self.last_block_time = self.last_block_time.max(tip.time_ms);
         self.tip_height = tip.height;
+        self.tree = Some(super::load_tree(&self.store, &tip)?);
         self.outputs.push(Output::Params(read_params(&self.store)?));
         self.consortium_changed()?;
         self.certify.forget_through(tip.height);
@@ -243,22 +244,35 @@ impl Core {
         let started = std::time::Instant::now();
         let tip: ChainTip = self.store.tip()?;
         let time_ms = proposal.time_ms.max(tip.time_ms + 1);
-        let store = &self.store;
-        let applied = apply_block(
-            store,
-            store,
+        let mut tree = match self.tree.take() {
+            Some(tree) => tree,
+            None => super::load_tree(&self.store, &tip)?,
+        };
+        let applied = apply_block_in_memory(
+            &self.store,
+            &mut tree,
             &tip,
             proposal.proposer,
             time_ms,
             &proposal.txs,
-        )
-        .map_err(|e| CoreError::Apply(e.to_string()))?;
+        );
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(e) => {
+                // Nothing of a block that failed to execute reached the tree.
+                self.tree = Some(tree);
+                return Err(CoreError::Apply(e.to_string()));
+            }
+        };
         let header = applied.header.clone();
         let block = Block {
             header: header.clone(),
             txs: proposal.txs,
         };
+        // Not stored: the tree holds a block the store does not, so it is dropped here and
+        // loaded again from the store before the next block.
         self.store.commit_block(index, &block, &applied)?;
+        self.tree = Some(tree);
         assert_eq!(
             header.height,
             self.tip_height + 1,

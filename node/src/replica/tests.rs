@@ -176,3 +176,65 @@ fn a_full_disk_stops_the_core_with_a_storage_error_and_nothing_applied() {
             .is_none()
     );
 }
+
+/// A block's write that fails after the in-memory state tree took the block: the core
+/// drops the tree (it holds a block the store does not) and stops with the error; the
+/// restarted core loads the tree from the store and applies the same block again with the
+/// same root. Tried at each write of the first block; those that fail earlier, in the Raft
+/// log, are the simulator's restart scenarios and are skipped here.
+#[test]
+fn a_failed_block_write_drops_the_state_tree_and_a_restart_reapplies() {
+    use couponcactus_chaincode::commitment::state_root;
+    let mut hit_apply = false;
+    for crash_in in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Arc::new(crate::storage::DiskFaults::new(true));
+        let store = Store::open_with_faults(dir.path(), faults.clone()).unwrap();
+        let Lone {
+            _dir,
+            mut core,
+            mempool,
+        } = lone_on(dir, store.clone());
+        core.turn(GENESIS_MS).unwrap();
+        let tx = register(1, 10);
+        mempool.lock().unwrap().push(tx.id(), tx.clone()).unwrap();
+        faults.crash_after(crash_in);
+        let failed = (0..10).find_map(|_| core.turn(GENESIS_MS + 1_000).err());
+        if failed.is_none() || core.tree.is_some() {
+            continue;
+        }
+        hit_apply = true;
+        assert_eq!(
+            store.tip().unwrap().height,
+            0,
+            "nothing of the block stored"
+        );
+        faults.reset_crash();
+        let mut core = Core::open(core.setup.clone()).unwrap();
+        for _ in 0..10 {
+            if store.tip().unwrap().height > 0 {
+                break;
+            }
+            core.turn(GENESIS_MS + 2_000).unwrap();
+        }
+        let tip = store.tip().unwrap();
+        assert!(tip.height >= 1, "crash point {crash_in}");
+        let first = store.block_header(1).unwrap().unwrap();
+        assert_eq!(state_root(&store, 1).unwrap(), Some(first.state_root));
+        let loaded = StateTree::load(&store, tip.height).unwrap();
+        assert_eq!(loaded.root_hash(), tip.state_root);
+        assert_eq!(
+            core.tree.as_ref().map(StateTree::root_hash),
+            Some(tip.state_root)
+        );
+        assert!(
+            crate::node::committed_in(&store, &tx.id())
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert!(
+        hit_apply,
+        "no crash point fell between the tree and the block's write"
+    );
+}

@@ -1,0 +1,470 @@
+//! The in-memory tree's persisted form: jmt's own nodes, so everything that reads the
+//! stored tree (proofs at any retained height, `state_root`, state sync, jmt itself) works
+//! unchanged on what the tree writes.
+//!
+//! **Positions.** jmt stores 16-way nodes at nibble paths. In the binary trie, the jmt node
+//! at nibble depth `d` on a key's path belongs to the binary node whose subtree is exactly
+//! the keys under that path: a leaf sits at the shallowest depth where it is alone,
+//! `⌈top/4⌉` (`top` = its parent's split + 1); an internal node splitting at `s` stands for
+//! depths `⌈top/4⌉ ..= ⌊s/4⌋` (none when both fall inside one nibble: it is then inside
+//! an ancestor's 16-way node). Depth `d < ⌊s/4⌋` is a one-child node (jmt's chains over a
+//! shared prefix); depth `⌊s/4⌋` holds the subtrees met at bit `4(d+1)`.
+//!
+//! **Versions.** Every binary node keeps one version for all the jmt nodes it stands for:
+//! a change below it, a move (its parent changed) or a value update gives it the version
+//! being committed ([`StateTree::touch`]), and its old positions go to the stale index.
+//! The root (depth 0) is written at every version, as `commit_writes` does. So a commit
+//! writes each touched node's positions once, reads nothing, and hashes nothing beyond
+//! what [`StateTree::apply`] already did.
+//!
+//! **Encoding.** jmt does not export its internal-node type; nodes are built as their
+//! borsh bytes (the layout jmt derives, pinned by a test against jmt's own nodes) and
+//! decoded into [`Node`] for the batch.
+//!
+//! **Loading** ([`StateTree::load`]) walks the stored nodes of one version depth-first and
+//! rebuilds the binary trie with their versions, so the next commit continues the same
+//! stored tree.
+
+use super::{Index, KEY_BITS, Node as TreeNode, StateTree};
+use crate::commitment::{CommitmentError, StateUpdate, key_hash, proof_leaf};
+use crate::ids::Hash32;
+use crate::state::WriteSet;
+use jmt::storage::{
+    LeafNode, NibblePath, Node, NodeBatch, NodeKey, StaleNodeIndex, TreeReader, TreeUpdateBatch,
+};
+use jmt::{KeyHash, OwnedValue, ValueHash, Version};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A persisted jmt node of the tree: the version it was written at and the first `depth`
+/// nibbles of `key` (any key below it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Position {
+    pub(super) version: u64,
+    pub(super) key: Hash32,
+    pub(super) depth: u8,
+}
+
+impl Position {
+    fn node_key(&self) -> NodeKey {
+        node_key(self.version, &self.key, usize::from(self.depth))
+    }
+}
+
+/// The nibble depths (other than the root's 0, written at every version) a node below
+/// `top` stands for: a leaf (`split` none) one, an internal node splitting at `split` a
+/// range that may be empty.
+pub(super) fn depths(top: usize, split: Option<usize>) -> std::ops::RangeInclusive<usize> {
+    let first = top.div_ceil(4).max(1);
+    match split {
+        // The root leaf: only the root position, at every version.
+        #[allow(clippy::reversed_empty_ranges)]
+        None if top == 0 => 1..=0,
+        None => first..=first,
+        Some(s) => first..=s / 4,
+    }
+}
+
+fn nibble(key: &Hash32, depth: usize) -> u8 {
+    let b = key.0[depth / 2];
+    if depth.is_multiple_of(2) {
+        b >> 4
+    } else {
+        b & 0x0f
+    }
+}
+
+fn node_key(version: u64, key: &Hash32, depth: usize) -> NodeKey {
+    // jmt does not export its nibble type; `NibblePath` collects it from `u8::into`.
+    let path: NibblePath = (0..depth).map(|d| nibble(key, d).into()).collect();
+    NodeKey::new(version, path)
+}
+
+/// One child of a 16-way node: nibble, hash, version and `None` for a leaf or the
+/// internal child's leaf count.
+type ChildRef = (u8, Hash32, u64, Option<u32>);
+
+/// The borsh bytes of jmt's `Node::Internal` with these children (sorted by nibble).
+fn encode_internal(children: &[ChildRef]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + 16 + children.len() * 50 + 16);
+    out.push(1); // Node::Internal
+    let mut next = children.iter().peekable();
+    let mut total = 0u64;
+    for n in 0..16u8 {
+        match next.next_if(|c| c.0 == n) {
+            None => out.push(0),
+            Some((_, hash, version, count)) => {
+                out.push(1);
+                out.extend_from_slice(&hash.0);
+                out.extend_from_slice(&version.to_le_bytes());
+                match count {
+                    None => {
+                        out.push(0);
+                        total += 1;
+                    }
+                    Some(c) => {
+                        out.push(1);
+                        out.extend_from_slice(&u64::from(*c).to_le_bytes());
+                        total += u64::from(*c);
+                    }
+                }
+            }
+        }
+    }
+    out.extend_from_slice(&(children.len() as u64).to_le_bytes());
+    out.extend_from_slice(&total.to_le_bytes());
+    out
+}
+
+fn internal_node(children: &[ChildRef]) -> Node {
+    borsh::from_slice(&encode_internal(children)).expect("jmt's internal-node layout")
+}
+
+impl StateTree {
+    /// Commits `writes` as `version` (genesis: 0 on an empty tree; then one after the last
+    /// committed or loaded version) and returns the root with the jmt nodes, values and
+    /// stale indices to persist: what `commit_writes` returns, computed in memory.
+    pub fn commit(
+        &mut self,
+        version: Version,
+        writes: &WriteSet,
+    ) -> Result<StateUpdate, CommitmentError> {
+        let writes = writes
+            .0
+            .iter()
+            .map(|(k, v)| (key_hash(k), v.as_ref().map(|v| v.to_bytes())))
+            .collect();
+        self.commit_hashed(version, writes)
+    }
+
+    /// [`StateTree::commit`] by key hash, with each value's bytes (`None` deletes).
+    pub fn commit_hashed(
+        &mut self,
+        version: Version,
+        writes: Vec<(Hash32, Option<Vec<u8>>)>,
+    ) -> Result<StateUpdate, CommitmentError> {
+        match self.committed {
+            Some(last) if version == last + 1 => {}
+            None if version == 0 && self.root.is_none() => {}
+            Some(last) if version <= last => {
+                return Err(CommitmentError::AlreadyCommitted(version));
+            }
+            _ => return Err(CommitmentError::MissingVersion(version.saturating_sub(1))),
+        }
+        self.version = version;
+        self.record = true;
+        let root = self.apply(writes.iter().map(|(k, v)| {
+            let hash = v.as_ref().map(|b| Hash32(*blake3::hash(b).as_bytes()));
+            (*k, hash)
+        }));
+        self.record = false;
+        self.committed = Some(version);
+        let mut nodes = BTreeMap::new();
+        self.emit(version, &mut nodes);
+        let mut stale: BTreeSet<StaleNodeIndex> = self
+            .stale
+            .drain(..)
+            .map(|p| StaleNodeIndex {
+                stale_since_version: version,
+                node_key: p.node_key(),
+            })
+            .collect();
+        if version > 0 {
+            stale.insert(StaleNodeIndex {
+                stale_since_version: version,
+                node_key: node_key(version - 1, &Hash32([0; 32]), 0),
+            });
+        }
+        // Nothing exists before genesis: its deletes write no value.
+        let values: BTreeMap<(Version, KeyHash), Option<OwnedValue>> = writes
+            .into_iter()
+            .filter(|(_, v)| v.is_some() || version > 0)
+            .map(|(k, v)| ((version, KeyHash(k.0)), v))
+            .collect();
+        Ok(StateUpdate {
+            version,
+            root,
+            batch: TreeUpdateBatch {
+                node_batch: NodeBatch::new(nodes, values),
+                stale_node_index_batch: stale,
+                node_stats: Vec::new(),
+            },
+        })
+    }
+
+    /// Writes the root at `version` and every position of the nodes touched at it.
+    fn emit(&self, version: u64, out: &mut BTreeMap<NodeKey, Node>) {
+        let root_key = node_key(version, &Hash32([0; 32]), 0);
+        let Some(root) = self.root else {
+            out.insert(root_key, Node::Null);
+            return;
+        };
+        match &self.nodes[root as usize] {
+            TreeNode::Leaf { key, value, .. } => {
+                out.insert(root_key, leaf(key, value));
+            }
+            TreeNode::Internal { .. } => {
+                out.insert(root_key, internal_node(&self.children_at(root, 0)));
+                self.emit_below(root, 0, version, out);
+            }
+            TreeNode::Free => unreachable!("a free slot is linked from the tree"),
+        }
+    }
+
+    /// Writes the positions of `at` (below `top`) and of its touched descendants, if `at`
+    /// was touched at `version`.
+    fn emit_below(&self, at: Index, top: usize, version: u64, out: &mut BTreeMap<NodeKey, Node>) {
+        match &self.nodes[at as usize] {
+            TreeNode::Leaf {
+                key,
+                value,
+                version: v,
+                ..
+            } => {
+                if *v == version && top > 0 {
+                    out.insert(node_key(version, key, top.div_ceil(4)), leaf(key, value));
+                }
+            }
+            TreeNode::Internal {
+                split,
+                key,
+                left,
+                right,
+                version: v,
+                ..
+            } => {
+                if *v != version {
+                    return;
+                }
+                let split = usize::from(*split);
+                for depth in depths(top, Some(split)) {
+                    let node = internal_node(&self.children_at(at, depth));
+                    out.insert(node_key(version, key, depth), node);
+                }
+                self.emit_below(*left, split + 1, version, out);
+                self.emit_below(*right, split + 1, version, out);
+            }
+            TreeNode::Free => unreachable!("a free slot is linked from the tree"),
+        }
+    }
+
+    /// The children of the 16-way node at depth `depth` that internal node `at` stands for.
+    fn children_at(&self, at: Index, depth: usize) -> Vec<ChildRef> {
+        let TreeNode::Internal {
+            split,
+            key,
+            leaves,
+            version,
+            ..
+        } = &self.nodes[at as usize]
+        else {
+            unreachable!("only internal nodes have 16-way nodes")
+        };
+        let boundary = 4 * (depth + 1);
+        if usize::from(*split) >= boundary {
+            let hash = self.seen_from(at, boundary);
+            return vec![(nibble(key, depth), hash, *version, Some(*leaves))];
+        }
+        let mut out = Vec::with_capacity(16);
+        self.collect(at, depth, &mut out);
+        out
+    }
+
+    /// The subtrees met at bit `4(depth + 1)` below `at`, left to right.
+    fn collect(&self, at: Index, depth: usize, out: &mut Vec<ChildRef>) {
+        let boundary = 4 * (depth + 1);
+        match &self.nodes[at as usize] {
+            TreeNode::Internal {
+                split, left, right, ..
+            } if usize::from(*split) < boundary => {
+                self.collect(*left, depth, out);
+                self.collect(*right, depth, out);
+            }
+            TreeNode::Internal {
+                key,
+                leaves,
+                version,
+                ..
+            } => out.push((
+                nibble(key, depth),
+                self.seen_from(at, boundary),
+                *version,
+                Some(*leaves),
+            )),
+            TreeNode::Leaf {
+                key, hash, version, ..
+            } => out.push((nibble(key, depth), *hash, *version, None)),
+            TreeNode::Free => unreachable!("a free slot is linked from the tree"),
+        }
+    }
+
+    /// Rebuilds the tree of `version` from its stored jmt nodes (written by jmt or by
+    /// [`StateTree::commit`]); the next commit must be `version + 1`. Reads every node of
+    /// that version once. The caller checks [`StateTree::root_hash`] against the header.
+    pub fn load<R: TreeReader>(reader: &R, version: Version) -> Result<StateTree, CommitmentError> {
+        let mut tree = StateTree {
+            version,
+            ..StateTree::default()
+        };
+        let root_key = node_key(version, &Hash32([0; 32]), 0);
+        let root = reader
+            .get_node_option(&root_key)?
+            .ok_or(CommitmentError::MissingVersion(version))?;
+        tree.root = match root {
+            Node::Null => None,
+            node => {
+                let (at, positions) = tree.load_position(reader, node, root_key, 0)?;
+                tree.settle(at, positions, version);
+                Some(at)
+            }
+        };
+        if let Some(root) = tree.root {
+            tree.rehash(root);
+        }
+        tree.committed = Some(version);
+        Ok(tree)
+    }
+
+    /// Builds the binary subtree of the stored node `node` at `key` (nibble depth
+    /// `depth`); returns it with the positions its top node stands for (unsettled).
+    fn load_position<R: TreeReader>(
+        &mut self,
+        reader: &R,
+        node: Node,
+        key: NodeKey,
+        depth: usize,
+    ) -> Result<(Index, Vec<Position>), CommitmentError> {
+        let corrupt = |why: &str| CommitmentError::Corrupt(format!("node {key:?}: {why}"));
+        let path: Vec<u8> = key.nibble_path().nibbles().map(u8::from).collect();
+        let here = |key_hash: &Hash32| Position {
+            version: key.version(),
+            key: *key_hash,
+            depth: depth as u8,
+        };
+        match node {
+            Node::Null => Err(corrupt("an empty node below the root")),
+            Node::Leaf(l) => {
+                let l = proof_leaf(&l)?;
+                let (k, v) = (l.key_hash, l.value_hash);
+                self.leaves += 1;
+                let at = self.alloc(TreeNode::Leaf {
+                    key: k,
+                    value: v,
+                    hash: crate::commitment::leaf_node_hash(&k, &v),
+                    version: key.version(),
+                });
+                Ok((at, vec![here(&k)]))
+            }
+            Node::Internal(n) => {
+                let children: Vec<(u8, u64, bool)> = n
+                    .children_sorted()
+                    .map(|(nib, c)| (u8::from(nib), c.version, c.is_leaf()))
+                    .collect();
+                if let [(nib, version, false)] = children[..] {
+                    let (at, mut positions) =
+                        self.load_child(reader, &path, nib, version, depth)?;
+                    let below = self.any_key(at);
+                    positions.insert(0, here(&below));
+                    return Ok((at, positions));
+                }
+                if children.len() < 2 {
+                    return Err(corrupt("an internal node over a single leaf"));
+                }
+                let at = self.load_group(reader, &path, &children, depth, 0)?;
+                let below = self.any_key(at);
+                Ok((at, vec![here(&below)]))
+            }
+        }
+    }
+
+    /// Builds the binary nodes inside one 16-way node for `children` (all sharing the
+    /// nibble's bits above `from`).
+    fn load_group<R: TreeReader>(
+        &mut self,
+        reader: &R,
+        path: &[u8],
+        children: &[(u8, u64, bool)],
+        depth: usize,
+        from: usize,
+    ) -> Result<Index, CommitmentError> {
+        if let [(nib, version, _)] = children[..] {
+            let (at, positions) = self.load_child(reader, path, nib, version, depth)?;
+            self.settle(at, positions, version);
+            return Ok(at);
+        }
+        let first = children[0].0;
+        let last = children[children.len() - 1].0;
+        let b = (first ^ last).leading_zeros() as usize - 4;
+        debug_assert!(
+            b >= from && b < 4,
+            "children sorted by nibble differ below `from`"
+        );
+        let cut = children.partition_point(|c| c.0 & (0x08 >> b) == 0);
+        let left = self.load_group(reader, path, &children[..cut], depth, b + 1)?;
+        let right = self.load_group(reader, path, &children[cut..], depth, b + 1)?;
+        let leaves = self.leaf_count(left) + self.leaf_count(right);
+        let key = self.any_key(left);
+        Ok(self.alloc(TreeNode::Internal {
+            split: (4 * depth + b) as u16,
+            key,
+            left,
+            right,
+            hash: super::PLACEHOLDER_HASH,
+            dirty: true,
+            leaves,
+            // It stands for no 16-way node (its split is inside one).
+            version: 0,
+        }))
+    }
+
+    fn load_child<R: TreeReader>(
+        &mut self,
+        reader: &R,
+        path: &[u8],
+        nib: u8,
+        version: u64,
+        depth: usize,
+    ) -> Result<(Index, Vec<Position>), CommitmentError> {
+        let child_path: NibblePath = path
+            .iter()
+            .chain(std::iter::once(&nib))
+            .map(|n| (*n).into())
+            .collect();
+        let key = NodeKey::new(version, child_path);
+        let node = reader.get_node_option(&key)?.ok_or_else(|| {
+            CommitmentError::Corrupt(format!("node {key:?} is missing from storage"))
+        })?;
+        if depth + 1 > KEY_BITS / 4 {
+            return Err(CommitmentError::Corrupt(format!(
+                "node {key:?} is too deep"
+            )));
+        }
+        self.load_position(reader, node, key, depth + 1)
+    }
+
+    /// Gives node `at` the version of the first of the (non-root) positions it stands
+    /// for, and remembers them all when their versions differ.
+    fn settle(&mut self, at: Index, positions: Vec<Position>, fallback: u64) {
+        let stored: Vec<Position> = positions.into_iter().filter(|p| p.depth > 0).collect();
+        let first = stored.first().map_or(fallback, |p| p.version);
+        match &mut self.nodes[at as usize] {
+            TreeNode::Leaf { version, .. } | TreeNode::Internal { version, .. } => {
+                *version = first;
+            }
+            TreeNode::Free => unreachable!("just loaded"),
+        }
+        if stored.iter().any(|p| p.version != first) {
+            self.mixed.insert(at, stored);
+        }
+    }
+
+    fn any_key(&self, at: Index) -> Hash32 {
+        match &self.nodes[at as usize] {
+            TreeNode::Leaf { key, .. } | TreeNode::Internal { key, .. } => *key,
+            TreeNode::Free => unreachable!("a free slot is linked from the tree"),
+        }
+    }
+}
+
+fn leaf(key: &Hash32, value: &Hash32) -> Node {
+    Node::Leaf(LeafNode::new(KeyHash(key.0), ValueHash(value.0)))
+}
