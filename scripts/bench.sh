@@ -22,6 +22,8 @@
 #   BENCH_BASE_PORT=7410       node i: HTTP on 127.0.0.1:(base+i), libp2p on (base+100+i)
 #   BENCH_KEEP=0               1: leave the localnet running afterwards
 #   BENCH_DOC=docs/performance.md  where the section goes (empty: print it only)
+#   BENCH_BIN=                 a folder with prebuilt cactusd and cactus to run instead of
+#                              building this checkout (to compare builds, alternating)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT="$(repo_root)"
 cd "$ROOT"
@@ -52,11 +54,15 @@ ensure_build_deps
 command -v jq >/dev/null 2>&1 || ensure_apt jq
 command -v curl >/dev/null 2>&1 || ensure_apt curl
 
-log "building cactusd and cactus (release)"
-cargo build --release --locked -p couponcactus-node --bin cactusd -p couponcactus-client --bin cactus
-TARGET="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-BIN="${TARGET:-${CARGO_TARGET_DIR:-$ROOT/target}}/release"
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN="$BENCH_BIN"
+else
+  log "building cactusd and cactus (release)"
+  cargo build --release --locked -p couponcactus-node --bin cactusd -p couponcactus-client --bin cactus
+  TARGET="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+  BIN="${TARGET:-${CARGO_TARGET_DIR:-$ROOT/target}}/release"
+fi
 [ -x "$BIN/cactusd" ] && [ -x "$BIN/cactus" ] || die "release binaries not found in $BIN"
 
 # The bench's own localnet: never a developer's .localnet.

@@ -59,6 +59,9 @@ pub struct NodeConfig {
     /// Raft timing.
     #[serde(default)]
     pub raft: RaftConfig,
+    /// Which state-tree versions stay on disk (`[storage]`, docs/operations.md).
+    #[serde(default)]
+    pub storage: StorageConfig,
     /// Limits of the HTTP API server.
     #[serde(default)]
     pub http: HttpConfig,
@@ -114,6 +117,31 @@ impl Default for MempoolConfig {
         MempoolConfig {
             max_txs: d.max_txs,
             max_tx_bytes: d.max_tx_bytes,
+        }
+    }
+}
+
+/// Which state-tree versions stay on disk: proofs can be read at the last `retain_blocks`
+/// heights, at the last `checkpoints_kept` multiples of `checkpoint_every` below them, and
+/// at genesis; older versions are pruned (`crate::pruner`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Heights below the tip whose state stays provable (0 keeps every height).
+    pub retain_blocks: u64,
+    /// Heights that are multiples of this are kept longer (0: none).
+    pub checkpoint_every: u64,
+    /// How many such checkpoints are kept below the window.
+    pub checkpoints_kept: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        let d = crate::storage::Retention::default();
+        StorageConfig {
+            retain_blocks: d.window,
+            checkpoint_every: d.checkpoint_every,
+            checkpoints_kept: d.checkpoints_kept,
         }
     }
 }
@@ -277,6 +305,11 @@ impl NodeConfig {
                 max_tx_bytes: self.mempool.max_tx_bytes,
             },
             keep_log_entries: self.raft.keep_log_entries,
+            retention: crate::storage::Retention {
+                window: self.storage.retain_blocks,
+                checkpoint_every: self.storage.checkpoint_every,
+                checkpoints_kept: self.storage.checkpoints_kept,
+            },
             ..NodeOptions::default()
         }
     }

@@ -18,6 +18,7 @@ pub mod mempool;
 pub mod network;
 pub mod node;
 pub mod proposer;
+mod pruner;
 pub mod raft_log;
 pub mod replica;
 pub mod sim;

@@ -30,11 +30,12 @@ use crate::mempool::{
     AdmissionError, Mempool, MempoolLimits, check_admission, check_forwarded_admission,
 };
 use crate::network::{Inbound, NetworkHandle, PeerInfo, Protocol};
+use crate::pruner::Pruner;
 use crate::replica::{AppliedBlock, Core, CoreError, CoreSetup, Input, Output, RoleView};
 use crate::state_sync::{
     ChunkRequest, ChunkResponse, SnapshotDescriptor, SnapshotExporter, SyncError, install_snapshot,
 };
-use crate::storage::{StorageError, Store, TxLocation};
+use crate::storage::{Retention, StorageError, Store, TxLocation};
 use bincode::{Decode, Encode};
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::TxResult;
@@ -81,6 +82,8 @@ pub struct NodeOptions {
     pub commit_timeout: Duration,
     /// How long a follower waits for a forwarded tx to commit before offering it again.
     pub forward_retry: Duration,
+    /// Which state-tree versions stay on disk (`crate::pruner`).
+    pub retention: Retention,
 }
 
 impl Default for NodeOptions {
@@ -96,6 +99,7 @@ impl Default for NodeOptions {
             keep_log_entries: 1_000,
             commit_timeout: Duration::from_secs(30),
             forward_retry: Duration::from_secs(3),
+            retention: Retention::default(),
         }
     }
 }
@@ -688,10 +692,12 @@ pub fn start(
     let mut core = core;
     let sink = outlet.clone();
     core.set_sink(Box::new(move |output| sink.carry_out(vec![output])));
+    let pruner = Pruner::start(shared.store.clone(), shared.options.retention);
     let mut driver = Driver {
         core,
         shared,
         outlet,
+        pruner,
     };
     let thread = std::thread::Builder::new()
         .name("consensus".into())
@@ -816,6 +822,8 @@ struct Driver {
     /// Carries out the core's outputs as the core emits them (its sink); what it learns
     /// for the core (unreachable peers, snapshot sends) waits in `reports`.
     outlet: Outlet,
+    /// Told the tip after each turn; stopped and joined when the driver goes.
+    pruner: Option<Pruner>,
 }
 
 /// The driver's side of the core's outputs, owned by the core's sink so that early
@@ -886,6 +894,9 @@ impl Driver {
         }
         let outputs = self.core.turn(now_ms())?;
         self.outlet.carry_out(outputs);
+        if let Some(pruner) = &self.pruner {
+            pruner.notify(read(&self.shared.status).height);
+        }
         let reports: Vec<Input> = std::mem::take(&mut *lock(&self.outlet.reports));
         for report in reports {
             self.core.handle(report)?;
@@ -1057,6 +1068,10 @@ impl Outlet {
 
 fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Fetches the snapshot's chunks from its source over the transport (retrying with a

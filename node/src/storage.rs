@@ -34,6 +34,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+mod prune;
+pub use prune::{PruneProgress, PruneState, Retained, Retention};
+
 /// Column family names, one per kind of data.
 pub mod cf {
     /// Singletons: tip, applied index, genesis.
@@ -50,6 +53,11 @@ pub mod cf {
     pub const JMT_VALUES: &str = "jmt_values";
     /// State-tree nodes that became stale, by version (for pruning).
     pub const JMT_STALE: &str = "jmt_stale";
+    /// Keys whose earlier values a version superseded, by version (for pruning).
+    pub const JMT_STALE_VALUES: &str = "jmt_stale_values";
+    /// Stale nodes and superseded values a kept checkpoint still reads, by checkpoint
+    /// (`prune`).
+    pub const JMT_HELD: &str = "jmt_held";
     /// Blocks by height.
     pub const BLOCKS: &str = "blocks";
     /// Tx results by (height, index), and tx id → (height, index).
@@ -66,8 +74,21 @@ pub mod cf {
     pub const EVENTS: &str = "events";
     /// All of them.
     pub const ALL: &[&str] = &[
-        META, RAFT_LOG, RAFT_STATE, STATE, JMT_NODES, JMT_VALUES, JMT_STALE, BLOCKS, RESULTS,
-        HISTORY, INDEXES, CERTS, EVENTS,
+        META,
+        RAFT_LOG,
+        RAFT_STATE,
+        STATE,
+        JMT_NODES,
+        JMT_VALUES,
+        JMT_STALE,
+        JMT_STALE_VALUES,
+        JMT_HELD,
+        BLOCKS,
+        RESULTS,
+        HISTORY,
+        INDEXES,
+        CERTS,
+        EVENTS,
     ];
 }
 
@@ -152,7 +173,10 @@ fn cf_options(name: &str, memory: &SharedMemory) -> Options {
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_block_cache(&memory.block_cache);
     table.set_format_version(5);
-    if name != cf::INDEXES && name != cf::JMT_STALE && name != cf::RAFT_LOG {
+    if !matches!(
+        name,
+        cf::INDEXES | cf::JMT_STALE | cf::JMT_STALE_VALUES | cf::JMT_HELD | cf::RAFT_LOG
+    ) {
         table.set_bloom_filter(10.0, false);
     }
     let mut opts = Options::default();
@@ -161,7 +185,12 @@ fn cf_options(name: &str, memory: &SharedMemory) -> Options {
     opts.set_write_buffer_size(32 << 20);
     if matches!(
         name,
-        cf::JMT_NODES | cf::JMT_VALUES | cf::JMT_STALE | cf::HISTORY
+        cf::JMT_NODES
+            | cf::JMT_VALUES
+            | cf::JMT_STALE
+            | cf::JMT_STALE_VALUES
+            | cf::JMT_HELD
+            | cf::HISTORY
     ) {
         opts.set_compression_type(rocksdb::DBCompressionType::None);
     } else {
@@ -601,6 +630,9 @@ impl Store {
         }
     }
 
+    /// Writes a version's nodes and values, and the stale-index entries the pruner reads
+    /// ([`prune`]): each replaced node, and each key written (its older values are
+    /// superseded).
     fn put_tree_update(&self, batch: &mut WriteBatch, update: &StateUpdate) {
         self.put_node_batch(batch, &update.batch.node_batch);
         let stale = self.handle(cf::JMT_STALE);
@@ -608,6 +640,14 @@ impl Store {
             let mut key = s.stale_since_version.to_be_bytes().to_vec();
             key.extend(node_key_bytes(&s.node_key));
             batch.put_cf(stale, key, []);
+        }
+        let superseded = self.handle(cf::JMT_STALE_VALUES);
+        for (version, key_hash) in update.batch.node_batch.values().keys() {
+            if *version > 0 {
+                let mut key = version.to_be_bytes().to_vec();
+                key.extend_from_slice(&key_hash.0);
+                batch.put_cf(superseded, key, []);
+            }
         }
     }
 
@@ -1034,7 +1074,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores a checkpoint certificate.
+    /// Stores a checkpoint certificate, without an fsync of its own: the next synced write
+    /// (the Raft log's, a block later) makes it durable, in WAL order. A power loss before
+    /// that loses only this certificate; later heights get their own, and a proof is
+    /// anchored to the latest one.
     pub fn put_certificate(&self, cert: &Certificate) -> Result<(), StorageError> {
         let mut batch = WriteBatch::default();
         batch.put_cf(
@@ -1042,7 +1085,7 @@ impl Store {
             cert.height.to_be_bytes(),
             encode(cert),
         );
-        self.write_synced(batch)
+        self.write_unsynced(batch)
     }
 
     /// The certificate stored for `height`, if any.
@@ -1116,11 +1159,15 @@ impl Store {
             cf::JMT_NODES,
             cf::JMT_VALUES,
             cf::JMT_STALE,
+            cf::JMT_STALE_VALUES,
+            cf::JMT_HELD,
             cf::HISTORY,
             cf::INDEXES,
         ] {
             self.clear_cf(&mut batch, name)?;
         }
+        // The snapshot's version is the only one: nothing below it to prune or keep.
+        batch.delete_cf(self.handle(cf::META), prune::META_PRUNE);
         self.put_state_writes(&mut batch, s.state);
         self.put_node_batch(&mut batch, s.tree);
         let history = self.handle(cf::HISTORY);

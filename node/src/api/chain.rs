@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use bincode::{Decode, Encode};
 use couponcactus_chaincode::block::{BlockHeader, Certificate, WithheldTx};
-use couponcactus_chaincode::commitment::{ProvenValue, prove, state_root};
+use couponcactus_chaincode::commitment::{ProvenValue, prove};
 use couponcactus_chaincode::encoding::encode_into;
 use couponcactus_chaincode::execute::TxResult;
 use couponcactus_chaincode::history::{HistoryLeaf, consistency_proof, root_at};
@@ -318,7 +318,8 @@ pub struct ConsortiumView {
     responses(
         (status = 200, description = "The consortium, proven at the height read", body = ConsortiumView),
         (status = 400, description = "Height above the tip", body = super::ErrorResponse),
-        (status = 404, description = "Height not retained by this node", body = super::ErrorResponse),
+        (status = 404, description = "Block not stored by this node", body = super::ErrorResponse),
+        (status = 410, description = "Height pruned by this node (`not_retained`)", body = super::ErrorResponse),
     )
 )]
 pub(crate) async fn consortium(
@@ -328,24 +329,8 @@ pub(crate) async fn consortium(
     let node = state.node.clone();
     blocking(move || {
         let store = node.store();
-        let tip = store.tip()?.height;
-        let height = query.height.unwrap_or(tip);
-        if height > tip {
-            return Err(ApiError::InvalidInput(format!(
-                "height {height} is above the latest height {tip}"
-            )));
-        }
-        let (state_root, header) = if height == 0 {
-            let root = state_root(store, 0)?.ok_or_else(|| {
-                ApiError::NotFound("genesis state is not retained by this node".into())
-            })?;
-            (root, None)
-        } else {
-            let header = store
-                .block_header(height)?
-                .ok_or_else(|| missing_block(store, height))?;
-            (header.state_root, Some(header))
-        };
+        let at = super::reads::read_at(store, query.height)?;
+        let (height, state_root, header) = (at.height, at.state_root, at.header);
         let proof = prove(store, &StateKey::Consortium, height)?;
         let Some(StateValue::Consortium(consortium)) = proof.value.clone() else {
             return Err(ApiError::Internal(format!(

@@ -6,6 +6,7 @@
 //! | 401 | `unauthenticated`, `bad_signature`, `stale`, `unknown_key`, `key_revoked` (signed reads); `unknown_key`, `key_revoked` (tx admission) |
 //! | 403 | `not_authorized` (the key's role may not read this) |
 //! | 404 | `not_found` (a keyed state read of an absent key carries `at` and `proof`: the proof of its absence, [`NotFoundProof`]) |
+//! | 410 | `not_retained` (a height whose state this node pruned; `error.nearest_retained_height` names one it kept) |
 //! | 409 | `duplicate` (a dry run of a tx id already executed), `ambiguous_id` (an id prefix that names several ids; `error.candidates` lists them) |
 //! | 413 | `oversize` |
 //! | 422 | every other chaincode rejection (`already_redeemed`, `invalid_transition`, …) |
@@ -38,6 +39,21 @@ pub struct ErrorBody {
     /// `ambiguous_id` only: the full ids the prefix matches (hex; a few of them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// `not_retained` only: the retained height nearest to the one asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nearest_retained_height: Option<u64>,
+}
+
+impl ErrorBody {
+    /// A body with just a code and a message.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            code: code.into(),
+            message: message.into(),
+            candidates: Vec::new(),
+            nearest_retained_height: None,
+        }
+    }
 }
 
 /// Every error response: `{"error":{"code":"…","message":"…"}}`.
@@ -100,6 +116,17 @@ pub enum ApiError {
         /// The key's proof, `value: None`.
         proof: Box<ProvenValue>,
     },
+    /// The state at a height was pruned ([`crate::storage::Retention`]): 410
+    /// `not_retained`, with the nearest retained height.
+    #[error(
+        "the state at height {height} is not retained by this node (pruned); the nearest retained height is {nearest}"
+    )]
+    NotRetained {
+        /// The height asked for.
+        height: u64,
+        /// The nearest height whose state is kept.
+        nearest: u64,
+    },
     /// An id prefix names more than one id.
     #[error("{message}")]
     Ambiguous {
@@ -138,6 +165,7 @@ impl ApiError {
             ApiError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) | ApiError::NotFoundProven { .. } => StatusCode::NOT_FOUND,
+            ApiError::NotRetained { .. } => StatusCode::GONE,
             ApiError::Ambiguous { .. } => StatusCode::CONFLICT,
             ApiError::Oversize(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Admission(e) => admission_status(e),
@@ -156,6 +184,7 @@ impl ApiError {
             ApiError::Unauthenticated { code, .. } => code,
             ApiError::Forbidden(_) => "not_authorized",
             ApiError::NotFound(_) | ApiError::NotFoundProven { .. } => "not_found",
+            ApiError::NotRetained { .. } => "not_retained",
             ApiError::Ambiguous { .. } => "ambiguous_id",
             ApiError::Oversize(_) => "oversize",
             ApiError::Admission(e) => e.code(),
@@ -186,12 +215,15 @@ impl ApiError {
     /// The response body.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            code: self.code().to_owned(),
-            message: self.to_string(),
             candidates: match self {
                 ApiError::Ambiguous { candidates, .. } => candidates.clone(),
                 _ => Vec::new(),
             },
+            nearest_retained_height: match self {
+                ApiError::NotRetained { nearest, .. } => Some(*nearest),
+                _ => None,
+            },
+            ..ErrorBody::new(self.code(), self.to_string())
         }
     }
 }
@@ -221,11 +253,7 @@ pub(crate) fn rejection_status(reason: RejectReason) -> StatusCode {
 /// A JSON error response.
 pub(crate) fn error_response(status: StatusCode, code: &str, message: String) -> Response {
     let body = ErrorResponse {
-        error: ErrorBody {
-            code: code.to_owned(),
-            message,
-            candidates: Vec::new(),
-        },
+        error: ErrorBody::new(code, message),
     };
     (status, Json(body)).into_response()
 }

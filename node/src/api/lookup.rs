@@ -205,7 +205,8 @@ pub struct KeyView {
         (status = 401, description = "Signature headers present but the signed read fails (`bad_signature`, `stale`, `unknown_key`, `key_revoked`); without them the reader is anonymous", body = super::ErrorResponse),
         (status = 403, description = "A key of another org: its record is shown to that org's keys, consortium auditors and nodes", body = super::ErrorResponse),
         (status = 400, description = "Not a public key, or a height above the tip", body = super::ErrorResponse),
-        (status = 404, description = "Not registered at that height: `at` and `proof` (value null) prove its absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
+        (status = 404, description = "Not registered at that height: `at` and `proof` (value null) prove its absence (a 404 without them: block not stored, as below a state-sync base)", body = super::error::NotFoundProof),
+        (status = 410, description = "Height pruned by this node: `not_retained` with `error.nearest_retained_height`", body = super::ErrorResponse),
     )
 )]
 pub(crate) async fn get_key(

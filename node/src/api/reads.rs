@@ -15,7 +15,7 @@ use super::auth::Reader;
 use super::extract::{ApiPath, ApiQuery, parse};
 use super::txs::{LogProofView, latest_header, log_proof};
 use super::{ApiError, AppState, blocking};
-use crate::storage::Store;
+use crate::storage::{Retained, Store};
 use axum::Json;
 use axum::extract::State;
 use couponcactus_chaincode::block::BlockHeader;
@@ -79,7 +79,8 @@ pub struct PoolView {
         (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read this pool", body = super::ErrorResponse),
-        (status = 404, description = "No such pool at that height: `at` and `proof` (value null) prove its absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
+        (status = 404, description = "No such pool at that height: `at` and `proof` (value null) prove its absence (a 404 without them: block not stored, as below a state-sync base)", body = super::error::NotFoundProof),
+        (status = 410, description = "Height pruned by this node: `not_retained` with `error.nearest_retained_height`", body = super::ErrorResponse),
     )
 )]
 pub(crate) async fn get_pool(
@@ -253,7 +254,8 @@ pub struct TokenView {
         (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read this pool", body = super::ErrorResponse),
-        (status = 404, description = "No such token at that height: `at` and `proof` (value null) prove its absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
+        (status = 404, description = "No such token at that height: `at` and `proof` (value null) prove its absence (a 404 without them: block not stored, as below a state-sync base)", body = super::error::NotFoundProof),
+        (status = 410, description = "Height pruned by this node: `not_retained` with `error.nearest_retained_height`", body = super::ErrorResponse),
     )
 )]
 pub(crate) async fn get_token(
@@ -304,7 +306,8 @@ pub struct CodeView {
         (status = 400, description = "A malformed id, serial or height (`invalid_input`)", body = super::ErrorResponse),
         (status = 401, description = "Unsigned or badly signed request", body = super::ErrorResponse),
         (status = 403, description = "The key may not read the code's pool", body = super::ErrorResponse),
-        (status = 404, description = "Unknown code at that height: `at` and `proof` (value null) prove the code hash's absence (a 404 without them: height not retained)", body = super::error::NotFoundProof),
+        (status = 404, description = "Unknown code at that height: `at` and `proof` (value null) prove the code hash's absence (a 404 without them: block not stored, as below a state-sync base)", body = super::error::NotFoundProof),
+        (status = 410, description = "Height pruned by this node: `not_retained` with `error.nearest_retained_height`", body = super::ErrorResponse),
     )
 )]
 pub(crate) async fn code_token(
@@ -606,6 +609,9 @@ pub(super) fn read_at(store: &Store, height: Option<u64>) -> Result<ReadAt, ApiE
             "height {height} is above the latest height {}",
             tip.height
         )));
+    }
+    if let Retained::Pruned { nearest } = store.retention(height)? {
+        return Err(ApiError::NotRetained { height, nearest });
     }
     if height == 0 {
         let root = state_root(store, 0)?.ok_or_else(|| {

@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 mod confidentiality;
 mod events;
+mod retention;
 
 const ADMIN_ACME: u8 = 1;
 const ADMIN_GLOBEX: u8 = 2;
@@ -84,21 +85,17 @@ impl TestNode {
     }
 
     pub(crate) async fn start_with(options: ApiOptions) -> TestNode {
+        TestNode::start_with_node(options, NodeOptions::default()).await
+    }
+
+    pub(crate) async fn start_with_node(options: ApiOptions, node: NodeOptions) -> TestNode {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let genesis = testkit::genesis();
         let genesis_hash = couponcactus_genesis::Genesis::new(genesis.clone())
             .unwrap()
             .hash();
-        let (node, thread) = start(
-            store,
-            &genesis,
-            genesis_hash,
-            key(200),
-            NodeOptions::default(),
-            None,
-        )
-        .unwrap();
+        let (node, thread) = start(store, &genesis, genesis_hash, key(200), node, None).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();

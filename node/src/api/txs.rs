@@ -92,11 +92,11 @@ impl TxView {
     }
 
     fn committed(c: &Committed) -> Self {
-        let error = c.result.outcome.rejection().map(|r| ErrorBody {
-            code: r.reason.code().to_owned(),
-            message: r.message.clone(),
-            candidates: Vec::new(),
-        });
+        let error = c
+            .result
+            .outcome
+            .rejection()
+            .map(|r| ErrorBody::new(r.reason.code(), r.message.clone()));
         TxView {
             tx_id: c.result.tx_id,
             status: if error.is_some() {
@@ -493,11 +493,7 @@ pub(crate) async fn validate(
             )),
             Err(ExecError::Rejected(r)) => {
                 let status = rejection_status(r.reason);
-                let error = ErrorBody {
-                    code: r.reason.code().to_owned(),
-                    message: r.message,
-                    candidates: Vec::new(),
-                };
+                let error = ErrorBody::new(r.reason.code(), r.message);
                 Ok((
                     status,
                     Json(ValidateView {

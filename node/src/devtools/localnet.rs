@@ -519,6 +519,7 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
         block: Default::default(),
         mempool: Default::default(),
         raft: Default::default(),
+        storage: Default::default(),
         http: Default::default(),
         // A local consortium's webhook receivers run on this machine (the quick start's
         // receiver listens on 127.0.0.1): the SSRF guard would refuse them.

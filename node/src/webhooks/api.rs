@@ -72,11 +72,7 @@ impl IntoResponse for WebhookError {
             tracing::error!(error = %self, "webhook request failed");
         }
         let body = ErrorResponse {
-            error: ErrorBody {
-                code: code.into(),
-                message: self.to_string(),
-                candidates: Vec::new(),
-            },
+            error: ErrorBody::new(code, self.to_string()),
         };
         (status, Json(body)).into_response()
     }
