@@ -112,6 +112,7 @@ fn prune_to(
                 total.held += step.held;
                 metrics::counter!("cactus_pruned_nodes_total").increment(step.nodes_deleted);
                 metrics::counter!("cactus_pruned_values_total").increment(step.values_deleted);
+                metrics::gauge!("cactus_prune_floor").set(step.floor as f64);
                 if step.done {
                     break;
                 }
@@ -125,9 +126,6 @@ fn prune_to(
                 };
             }
         }
-    }
-    if let Ok(state) = store.prune_state() {
-        metrics::gauge!("cactus_prune_floor").set(state.floor as f64);
     }
     if total.nodes_deleted + total.values_deleted > 100_000 {
         tracing::info!(

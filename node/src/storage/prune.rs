@@ -170,6 +170,8 @@ pub struct PruneProgress {
     pub held: u64,
     /// Whether everything the floor allows is done (otherwise call again).
     pub done: bool,
+    /// The floor after the step.
+    pub floor: u64,
 }
 
 /// A held entry's key: the checkpoint, then what it holds (a node key with [`HELD_NODE`],
@@ -244,6 +246,7 @@ impl Store {
         let finished = left > 0 && step.drain_stale(left)?;
         step.prune_values()?;
         step.progress.done = finished;
+        step.progress.floor = step.state.floor;
         if step.state == old && step.batch.is_empty() {
             return Ok(step.progress);
         }
