@@ -20,13 +20,8 @@ BASE_PORT="${BENCH_BASE_PORT:-7510}"
 ensure_cargo
 command -v jq >/dev/null 2>&1 || ensure_apt jq
 command -v curl >/dev/null 2>&1 || ensure_apt curl
-if [ -n "${BENCH_BIN:-}" ]; then
-  BIN="$BENCH_BIN"
-else
-  ensure_build_deps
-  cargo build --release --locked -p couponcactus-node --bin cactusd -p couponcactus-client --bin cactus
-  BIN="$(target_dir)/release"
-fi
+BIN="$(release_bin)"
+[ -x "$BIN/cactusd" ] && [ -x "$BIN/cactus" ] || { echo "release binaries not found in $BIN" >&2; exit 1; }
 mkdir -p "$OUT"
 export LOCALNET_DIR="$OUT/localnet" LOCALNET_BASE_PORT="$BASE_PORT" LOCALNET_RELEASE=1 \
   CACTUSD_BIN="$BIN/cactusd"

@@ -54,15 +54,7 @@ ensure_build_deps
 command -v jq >/dev/null 2>&1 || ensure_apt jq
 command -v curl >/dev/null 2>&1 || ensure_apt curl
 
-if [ -n "${BENCH_BIN:-}" ]; then
-  BIN="$BENCH_BIN"
-else
-  log "building cactusd and cactus (release)"
-  cargo build --release --locked -p couponcactus-node --bin cactusd -p couponcactus-client --bin cactus
-  TARGET="$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null |
-    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-  BIN="${TARGET:-${CARGO_TARGET_DIR:-$ROOT/target}}/release"
-fi
+BIN="$(release_bin)"
 [ -x "$BIN/cactusd" ] && [ -x "$BIN/cactus" ] || die "release binaries not found in $BIN"
 
 # The bench's own localnet: never a developer's .localnet.

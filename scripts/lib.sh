@@ -76,3 +76,16 @@ target_dir() {
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
   echo "${dir:-${CARGO_TARGET_DIR:-$(repo_root)/target}}"
 }
+
+# release_bin: the folder of the release cactusd and cactus to benchmark: $BENCH_BIN when
+# set (prebuilt binaries, to compare builds), else this checkout built in release mode.
+release_bin() {
+  if [ -n "${BENCH_BIN:-}" ]; then
+    echo "$BENCH_BIN"
+    return
+  fi
+  ensure_build_deps >&2 || return 1
+  log "building cactusd and cactus (release)" >&2
+  cargo build --release --locked -p couponcactus-node --bin cactusd -p couponcactus-client --bin cactus >&2 || return 1
+  echo "$(target_dir)/release"
+}

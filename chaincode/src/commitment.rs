@@ -925,30 +925,6 @@ mod tests {
         Hash32(root.0)
     }
 
-    /// Keys of the nodes reachable from the root of `version`; panics on a missing node.
-    fn reachable(store: &MemTreeStore, version: Version) -> BTreeSet<NodeKey> {
-        let mut out = BTreeSet::new();
-        let mut todo = vec![root_key(version)];
-        while let Some(key) = todo.pop() {
-            let node = store
-                .get_node_option(&key)
-                .unwrap()
-                .unwrap_or_else(|| panic!("node {key:?} of version {version} missing"));
-            if let Node::Internal(n) = node {
-                for (nibble, child) in n.children_sorted() {
-                    let path: NibblePath = key
-                        .nibble_path()
-                        .nibbles()
-                        .chain(std::iter::once(nibble))
-                        .collect();
-                    todo.push(NodeKey::new(child.version, path));
-                }
-            }
-            out.insert(key);
-        }
-        out
-    }
-
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
 
@@ -974,7 +950,7 @@ mod tests {
                 let root = commit_per_key(&slow, version, &w);
                 proptest::prop_assert_eq!(update.root, root);
                 proptest::prop_assert_eq!(state_root(&fast, version).unwrap(), Some(root));
-                let now = reachable(&fast, version);
+                let now = crate::testkit::reachable_nodes(&fast, version);
                 for k in update.batch.node_batch.nodes().keys() {
                     proptest::prop_assert!(now.contains(k), "unreachable node {:?} written", k);
                 }
@@ -1005,7 +981,7 @@ mod tests {
             let keep_from = keep_from.min(last);
             fast.prune(keep_from);
             for version in keep_from..=last {
-                reachable(&fast, version);
+                crate::testkit::reachable_nodes(&fast, version);
                 let root = state_root(&fast, version).unwrap().unwrap();
                 for key in 0..60 {
                     let p = prove(&fast, &k(key), version).unwrap();

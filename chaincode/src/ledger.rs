@@ -172,22 +172,14 @@ where
 {
     let outcome = execute_next(state, tip, time_ms, txs)?;
     let state_update = commit_writes(tree, tip.height + 1, &outcome.writes)?;
-    let sealed = seal(
+    Ok(sealed_block(
         tip,
         proposer,
         time_ms,
         txs,
-        &outcome.results,
-        state_update.root,
-    );
-    Ok(AppliedBlock {
-        header: sealed.header,
-        results: outcome.results,
-        state_writes: outcome.writes,
+        outcome,
         state_update,
-        history_nodes: sealed.history_nodes,
-        tip: sealed.tip,
-    })
+    ))
 }
 
 /// [`apply_block`] with the state tree in memory: the root and the jmt nodes to persist
@@ -207,6 +199,26 @@ where
 {
     let outcome = execute_next(state, tip, time_ms, txs)?;
     let state_update = tree.commit(tip.height + 1, &outcome.writes)?;
+    Ok(sealed_block(
+        tip,
+        proposer,
+        time_ms,
+        txs,
+        outcome,
+        state_update,
+    ))
+}
+
+/// The applied block of `outcome` once its tree version is committed: sealed ([`seal`])
+/// under the version's root.
+fn sealed_block(
+    tip: &ChainTip,
+    proposer: u64,
+    time_ms: u64,
+    txs: &[SignedTx],
+    outcome: BlockOutcome,
+    state_update: StateUpdate,
+) -> AppliedBlock {
     let sealed = seal(
         tip,
         proposer,
@@ -215,14 +227,14 @@ where
         &outcome.results,
         state_update.root,
     );
-    Ok(AppliedBlock {
+    AppliedBlock {
         header: sealed.header,
         results: outcome.results,
         state_writes: outcome.writes,
         state_update,
         history_nodes: sealed.history_nodes,
         tip: sealed.tip,
-    })
+    }
 }
 
 /// Executes `txs` in the block after `tip` at `time_ms` (which must be after the tip's).

@@ -347,3 +347,35 @@ impl TestChain {
         }
     }
 }
+
+/// Keys of the state-tree nodes reachable from the root of `version` in `reader`; panics on
+/// a missing node (tests of the tree's persistence and of the node's pruning).
+pub fn reachable_nodes<R: jmt::storage::TreeReader>(
+    reader: &R,
+    version: u64,
+) -> std::collections::BTreeSet<jmt::storage::NodeKey> {
+    use jmt::storage::{NibblePath, Node, NodeKey};
+    let mut out = std::collections::BTreeSet::new();
+    let mut todo = vec![NodeKey::new(
+        version,
+        NibblePath::from_iter(std::iter::empty()),
+    )];
+    while let Some(key) = todo.pop() {
+        let node = reader
+            .get_node_option(&key)
+            .unwrap()
+            .unwrap_or_else(|| panic!("node {key:?} of version {version} missing"));
+        if let Node::Internal(n) = node {
+            for (nibble, child) in n.children_sorted() {
+                let path = key
+                    .nibble_path()
+                    .nibbles()
+                    .chain(std::iter::once(nibble))
+                    .collect();
+                todo.push(NodeKey::new(child.version, path));
+            }
+        }
+        out.insert(key);
+    }
+    out
+}

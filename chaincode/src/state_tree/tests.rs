@@ -7,6 +7,7 @@ use super::*;
 use crate::commitment::{Blake3Hasher, EMPTY_STATE_ROOT, MemTreeStore, verify_state_proof_hashed};
 use crate::ids::TxId;
 use crate::state::{StateKey, StateValue};
+use crate::testkit::reachable_nodes;
 use jmt::{JellyfishMerkleTree, KeyHash};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -189,7 +190,7 @@ fn deleting_an_absent_key_changes_nothing() {
 // ---- Persistence: the jmt nodes `StateTree::commit` writes (persist.rs) ----
 
 use crate::commitment::{CommitmentError, walk};
-use jmt::storage::{Node as JmtNode, NodeKey, TreeReader};
+use jmt::storage::{NodeKey, TreeReader};
 use std::collections::BTreeSet;
 
 fn hashed(block: &Block) -> Vec<(Hash32, Option<Vec<u8>>)> {
@@ -197,31 +198,6 @@ fn hashed(block: &Block) -> Vec<(Hash32, Option<Vec<u8>>)> {
         .iter()
         .map(|(i, v)| (universe_key(*i), v.map(value_bytes)))
         .collect()
-}
-
-/// Keys of the nodes reachable from the root of `version`; panics on a missing node.
-fn reachable(store: &MemTreeStore, version: u64) -> BTreeSet<NodeKey> {
-    let mut out = BTreeSet::new();
-    let root: jmt::storage::NibblePath = std::iter::empty::<u8>().map(Into::into).collect();
-    let mut todo = vec![NodeKey::new(version, root)];
-    while let Some(key) = todo.pop() {
-        let node = store
-            .get_node_option(&key)
-            .unwrap()
-            .unwrap_or_else(|| panic!("node {key:?} of version {version} missing"));
-        if let JmtNode::Internal(n) = node {
-            for (nibble, child) in n.children_sorted() {
-                let path = key
-                    .nibble_path()
-                    .nibbles()
-                    .chain(std::iter::once(nibble))
-                    .collect();
-                todo.push(NodeKey::new(child.version, path));
-            }
-        }
-        out.insert(key);
-    }
-    out
 }
 
 /// One store written by the in-memory tree, checked against the oracle after each version.
@@ -235,7 +211,7 @@ impl Persisted {
     fn commit(&mut self, version: u64, block: &Block) -> Result<(), TestCaseError> {
         let update = self.tree.commit_hashed(version, hashed(block)).unwrap();
         self.store.write_update(&update.batch);
-        let now = reachable(&self.store, version);
+        let now = reachable_nodes(&self.store, version);
         for k in update.batch.node_batch.nodes().keys() {
             prop_assert!(now.contains(k), "unreachable node {:?} written", k);
         }
@@ -305,7 +281,7 @@ proptest! {
                 ours.tree = StateTree::load(&ours.store, v - 1).unwrap();
                 let tree = StateTree::load(&oracle, v - 1).unwrap();
                 prop_assert_eq!(tree.root_hash(), ours.tree.root_hash());
-                let reach = (0..v).map(|u| reachable(&oracle, u)).collect();
+                let reach = (0..v).map(|u| reachable_nodes(&oracle, u)).collect();
                 // jmt's store up to `v - 1`, continued by the tree loaded from it.
                 from_jmt = Some(Persisted { tree, store: oracle.clone(), reach });
             }

@@ -145,17 +145,27 @@ fn a_snapshot_state_no_one_asked_for_is_refused() {
     assert!(matches!(err, CoreError::Unexpected(_)), "{err}");
 }
 
-#[test]
-fn a_full_disk_stops_the_core_with_a_storage_error_and_nothing_applied() {
+/// A lone voter past its first turn on a store whose writes can be made to fail.
+fn lone_with_faults() -> (Lone, Store, Arc<crate::storage::DiskFaults>) {
     let dir = tempfile::tempdir().unwrap();
     let faults = Arc::new(crate::storage::DiskFaults::new(true));
     let store = Store::open_with_faults(dir.path(), faults.clone()).unwrap();
-    let Lone {
-        _dir,
-        mut core,
-        mempool,
-    } = lone_on(dir, store.clone());
-    core.turn(GENESIS_MS).unwrap();
+    let mut lone = lone_on(dir, store.clone());
+    lone.core.turn(GENESIS_MS).unwrap();
+    (lone, store, faults)
+}
+
+#[test]
+fn a_full_disk_stops_the_core_with_a_storage_error_and_nothing_applied() {
+    let (
+        Lone {
+            _dir,
+            mut core,
+            mempool,
+        },
+        store,
+        faults,
+    ) = lone_with_faults();
     faults.set_full(true);
     let tx = register(1, 10);
     mempool.lock().unwrap().push(tx.id(), tx.clone()).unwrap();
@@ -187,15 +197,15 @@ fn a_failed_block_write_drops_the_state_tree_and_a_restart_reapplies() {
     use couponcactus_chaincode::commitment::state_root;
     let mut hit_apply = false;
     for crash_in in 0..6 {
-        let dir = tempfile::tempdir().unwrap();
-        let faults = Arc::new(crate::storage::DiskFaults::new(true));
-        let store = Store::open_with_faults(dir.path(), faults.clone()).unwrap();
-        let Lone {
-            _dir,
-            mut core,
-            mempool,
-        } = lone_on(dir, store.clone());
-        core.turn(GENESIS_MS).unwrap();
+        let (
+            Lone {
+                _dir,
+                mut core,
+                mempool,
+            },
+            store,
+            faults,
+        ) = lone_with_faults();
         let tx = register(1, 10);
         mempool.lock().unwrap().push(tx.id(), tx.clone()).unwrap();
         faults.crash_after(crash_in);

@@ -1,9 +1,11 @@
+use super::super::node_key_bytes;
 use super::*;
 use couponcactus_chaincode::commitment::StateJmt;
 use couponcactus_chaincode::ids::Hash32;
 use couponcactus_chaincode::state_tree::StateTree;
+use couponcactus_chaincode::testkit::reachable_nodes;
 use jmt::KeyHash;
-use jmt::storage::{Node, TreeReader};
+use jmt::storage::{NibblePath, NodeKey, TreeReader};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -144,40 +146,6 @@ fn commit(tree: &mut StateTree, stores: &[&Store], version: u64, block: &Block) 
     }
 }
 
-/// A stored node key: version (big-endian), then borsh's `NibblePath` (nibble count as
-/// u64, byte count as u32, the bytes).
-fn node_key(version: u64, nibbles: &[u8]) -> Vec<u8> {
-    let bytes: Vec<u8> = nibbles
-        .chunks(2)
-        .map(|c| c[0] << 4 | c.get(1).copied().unwrap_or(0))
-        .collect();
-    let mut k = version.to_be_bytes().to_vec();
-    k.extend_from_slice(&(nibbles.len() as u64).to_le_bytes());
-    k.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
-    k.extend_from_slice(&bytes);
-    k
-}
-
-/// The stored keys of every node reachable from the root of `version`.
-fn reachable(store: &Store, version: u64, into: &mut BTreeSet<Vec<u8>>) {
-    let nodes = store.handle(cf::JMT_NODES);
-    let mut todo = vec![(version, Vec::new())];
-    while let Some((v, path)) = todo.pop() {
-        let at = node_key(v, &path);
-        let bytes = store.db.get_cf(nodes, &at).unwrap();
-        let bytes = bytes
-            .unwrap_or_else(|| panic!("node {v}/{path:?} of retained version {version} missing"));
-        if let Node::Internal(internal) = borsh::from_slice::<Node>(&bytes).unwrap() {
-            for (nibble, child) in internal.children_sorted() {
-                let mut child_path = path.clone();
-                child_path.push(u8::from(nibble));
-                todo.push((child.version, child_path));
-            }
-        }
-        into.insert(at);
-    }
-}
-
 fn all_keys(store: &Store, name: &str) -> Vec<Vec<u8>> {
     store
         .db
@@ -207,12 +175,12 @@ fn check(pruned: &Store, full: &Store, tip: u64, keys: u8) {
                 "key {k} at {v}"
             );
         }
-        reachable(pruned, v, &mut live);
+        live.extend(reachable_nodes(pruned, v).iter().map(node_key_bytes));
     }
-    let nodes = pruned.handle(cf::JMT_NODES);
     for v in (0..=tip).filter(|v| !retained.contains(v)) {
+        let root = NodeKey::new(v, NibblePath::from_iter(std::iter::empty()));
         assert!(
-            pruned.db.get_cf(nodes, node_key(v, &[])).unwrap().is_none(),
+            pruned.get_node_option(&root).unwrap().is_none(),
             "root of pruned version {v} still stored"
         );
     }
