@@ -102,7 +102,7 @@ pub struct BlockRecord {
 
 /// The 404 for a block this node does not have: on a node installed from a snapshot, it
 /// names the first block the node has.
-fn missing_block(store: &Store, height: u64) -> ApiError {
+pub(super) fn missing_block(store: &Store, height: u64) -> ApiError {
     match store.sync_base() {
         Ok(Some(base)) if height <= base.height => ApiError::NotFound(format!(
             "no block at height {height}: this node was installed from a state snapshot at \

@@ -623,9 +623,9 @@ pub(super) fn read_at(store: &Store, height: Option<u64>) -> Result<ReadAt, ApiE
             header: None,
         });
     }
-    let header = store.block_header(height)?.ok_or_else(|| {
-        ApiError::NotFound(format!("block {height} is not retained by this node"))
-    })?;
+    let header = store
+        .block_header(height)?
+        .ok_or_else(|| super::chain::missing_block(store, height))?;
     Ok(ReadAt {
         height,
         state_root: header.state_root,

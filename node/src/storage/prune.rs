@@ -107,6 +107,13 @@ impl PruneState {
         Retained::Pruned { nearest }
     }
 
+    /// Whether everything up to the floor is processed (nothing is prunable below floor 1:
+    /// stale entries start at height 1). Expired held entries are taken before the stale
+    /// scans move, so they are done too.
+    fn settled(&self) -> bool {
+        self.floor == 0 || (self.node_cursor > self.floor && self.value_cursor > self.floor)
+    }
+
     /// The newest kept checkpoint in `[written, stale_since)`: one that still reads a node
     /// written at `written` and replaced at `stale_since`.
     fn protector(&self, written: u64, stale_since: u64) -> Option<u64> {
@@ -234,6 +241,14 @@ impl Store {
     ) -> Result<PruneProgress, StorageError> {
         let old = self.prune_state()?;
         let state = retention.advance(&old, tip);
+        if state == old && old.settled() {
+            // The usual case between floor moves: nothing to read or write.
+            return Ok(PruneProgress {
+                done: true,
+                floor: old.floor,
+                ..PruneProgress::default()
+            });
+        }
         let mut step = Step {
             store: self,
             state,
