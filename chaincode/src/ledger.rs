@@ -183,9 +183,10 @@ where
 }
 
 /// [`apply_block`] with the state tree in memory: the root and the jmt nodes to persist
-/// come from `tree` ([`StateTree::commit`], no reads of stored nodes), which must be at
-/// `tip`. A block that fails to execute leaves `tree` as it was; after a commit the
-/// caller that fails to persist the result must drop `tree` and load it again.
+/// come from `tree` ([`StateTree::commit`]: no reads of stored nodes but those of subtrees
+/// it evicted, from `state`), which must be at `tip`. A block that fails to execute leaves
+/// `tree` as it was; when the commit fails ([`StateTree::is_broken`]) or the caller fails
+/// to persist the result, the caller must drop `tree` and load it again.
 pub fn apply_block_in_memory<S>(
     state: &S,
     tree: &mut StateTree,
@@ -195,10 +196,10 @@ pub fn apply_block_in_memory<S>(
     txs: &[SignedTx],
 ) -> Result<AppliedBlock, LedgerError>
 where
-    S: StateReader + ?Sized,
+    S: StateReader + TreeReader + ?Sized,
 {
     let outcome = execute_next(state, tip, time_ms, txs)?;
-    let state_update = tree.commit(tip.height + 1, &outcome.writes)?;
+    let state_update = tree.commit(state, tip.height + 1, &outcome.writes)?;
     Ok(sealed_block(
         tip,
         proposer,

@@ -20,9 +20,10 @@
 //! from the root down to the first subtree holding at most one leaf.
 //!
 //! **How it is stored.** Nodes live in an arena (`Vec`, `u32` indices, freed slots reused).
-//! A leaf keeps its key hash, value hash and leaf hash. An internal node sits where its two
-//! children's keys first differ (`split`, a bit index), so runs of one-sided levels are not
-//! stored; they are re-derived when hashing ([`extend`]). Each internal node keeps the hash
+//! A leaf keeps its key hash and value hash (its leaf hash is recomputed where needed).
+//! An internal node sits where its two children's keys first differ (`split`, a bit
+//! index), so runs of one-sided levels are not stored; they are re-derived when hashing
+//! ([`extend`]). Each internal node keeps the hash
 //! of its subtree at its split level, one key hash from below it (the bits above `split`
 //! are shared by every key below), and a dirty flag.
 //!
@@ -34,21 +35,28 @@
 //! **Persistence** ([`persist`]): [`StateTree::commit`] returns, for each version, the jmt
 //! nodes, values and stale indices `commit_writes` would (the same tree of jmt nodes, so
 //! stored proofs at any height read them as before), built from the nodes the version
-//! touched without reading storage; [`StateTree::load`] rebuilds the tree from them. It
-//! holds the latest version only and keeps every node resident; a bounded resident set
-//! is a later step of issue 18. It is pure (no I/O, no hash-map iteration) like the rest of
-//! the chaincode.
+//! touched without reading storage; [`StateTree::load`] opens the tree from them.
+//!
+//! **Residency** ([`evict`]): once a version is stored, [`StateTree::evict`] replaces the
+//! least recently changed subtrees by *stubs* (the stored jmt node's position, hash and
+//! leaf count) to keep the resident nodes within a budget; a commit, lookup or proof that
+//! reaches a stub reads that one stored node back through jmt's `TreeReader` and checks
+//! it against the stub's hash ([`StateTree::resolve`]). Loading reads the root's node only.
+//! The tree does no I/O of its own (the caller passes the reader) and iterates no hash map,
+//! like the rest of the chaincode.
 //!
 //! Written by hand: no maintained crate computes jmt's hashes with an in-memory binary
 //! trie (jmt itself reads and writes 16-way nodes through its storage traits, which is the
 //! cost this module removes).
 
+use crate::commitment::CommitmentError;
 use crate::commitment::{
     PLACEHOLDER_HASH, ProofLeaf, StateProof, bit, common_prefix_bits, internal_node_hash, key_hash,
     leaf_node_hash, value_hash,
 };
 use crate::ids::Hash32;
 use crate::state::WriteSet;
+use jmt::storage::{LeafNode, Node as JmtNode, NodeKey, TreeReader};
 
 /// An index into the arena.
 type Index = u32;
@@ -58,11 +66,11 @@ const KEY_BITS: usize = 256;
 
 #[derive(Clone, Debug)]
 enum Node {
-    /// One key: its key hash, value hash and `leaf_node_hash(key, value)`.
+    /// One key: its key hash and value hash (its hash, `leaf_node_hash(key, value)`, is
+    /// recomputed where needed: 32 bytes less per leaf for one hash per use).
     Leaf {
         key: Hash32,
         value: Hash32,
-        hash: Hash32,
         /// The version of its persisted jmt leaf ([`persist`]): when it last changed or moved.
         version: u64,
     },
@@ -81,6 +89,20 @@ enum Node {
         leaves: u32,
         /// The version of the persisted jmt nodes it stands for ([`persist`]).
         version: u64,
+    },
+    /// A subtree that is not in memory ([`StateTree::evict`]): the stored jmt node at the
+    /// first `depth` nibbles of `key`, written at `version`. It is read back
+    /// ([`StateTree::resolve`]) before anything changes, moves or is looked up below it.
+    Stub {
+        /// Its first `4 * depth` bits are every key's below (the rest may be zero).
+        key: Hash32,
+        /// The subtree's hash at bit `4 * depth` (jmt's child hash in the parent node).
+        hash: Hash32,
+        version: u64,
+        /// Keys below; 1 for a single leaf.
+        leaves: u32,
+        /// The nibble depth of its stored node (at least 1: the root is never a stub).
+        depth: u8,
     },
     /// A slot on the free list.
     Free,
@@ -102,7 +124,6 @@ pub struct StateTree {
     nodes: Vec<Node>,
     free: Vec<Index>,
     root: Option<Index>,
-    leaves: usize,
     /// The version the writes being applied belong to: nodes they change or move take it.
     version: u64,
     /// The last version committed ([`StateTree::commit`]) or loaded ([`StateTree::load`]).
@@ -110,12 +131,42 @@ pub struct StateTree {
     /// Whether to record the persisted positions that changes replace (only while
     /// committing; [`StateTree::apply`] alone persists nothing).
     record: bool,
+    /// Set while a commit changes the tree and cleared when it completes: a commit that
+    /// failed reading an evicted subtree left the tree half changed, and it refuses to go on
+    /// ([`StateTree::is_broken`]).
+    broken: bool,
     /// The persisted jmt nodes the writes being applied replace or drop (the stale index).
     stale: Vec<persist::Position>,
     /// Nodes loaded from a tree whose one-sided chain of jmt nodes has mixed versions (jmt
     /// writes those; this tree never does): their exact positions, for the stale index.
     mixed: std::collections::BTreeMap<Index, Vec<persist::Position>>,
 }
+
+/// The storage of a tree that never evicts: [`StateTree::apply`] reads nothing.
+struct NoStorage;
+
+impl TreeReader for NoStorage {
+    fn get_node_option(&self, key: &NodeKey) -> anyhow::Result<Option<JmtNode>> {
+        anyhow::bail!("node {key:?} is evicted and this tree has no storage to read it from")
+    }
+
+    fn get_value_option(
+        &self,
+        _max_version: jmt::Version,
+        _key_hash: jmt::KeyHash,
+    ) -> anyhow::Result<Option<jmt::OwnedValue>> {
+        Ok(None)
+    }
+
+    fn get_rightmost_leaf(&self) -> anyhow::Result<Option<(NodeKey, LeafNode)>> {
+        Ok(None)
+    }
+}
+
+/// Nibble depth from which subtrees may be evicted: the levels above (at most 17 jmt
+/// nodes, 527 tree nodes) stay resident; below, a million keys make 256 candidates of
+/// about 8,000 keys each.
+const RESIDENT_DEPTH: usize = 2;
 
 impl StateTree {
     /// An empty tree (root [`crate::commitment::EMPTY_STATE_ROOT`]).
@@ -125,12 +176,12 @@ impl StateTree {
 
     /// The number of keys.
     pub fn len(&self) -> usize {
-        self.leaves
+        self.root.map_or(0, |r| self.leaf_count(r) as usize)
     }
 
     /// Whether the tree holds no key.
     pub fn is_empty(&self) -> bool {
-        self.leaves == 0
+        self.root.is_none()
     }
 
     /// Bytes of one arena slot.
@@ -142,7 +193,19 @@ impl StateTree {
         self.nodes.len()
     }
 
+    /// Nodes in memory (the arena without its free slots).
+    pub fn resident(&self) -> usize {
+        self.nodes.len() - self.free.len()
+    }
+
+    /// Whether a commit failed half way (reading an evicted subtree failed): the tree no
+    /// longer matches any version and must be loaded again.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
     /// Applies a block's writes (chaincode keys and values) and returns the new root.
+    /// For trees that are never evicted (see [`StateTree::apply`]).
     pub fn apply_writes(&mut self, writes: &WriteSet) -> Hash32 {
         self.apply(
             writes
@@ -154,20 +217,31 @@ impl StateTree {
 
     /// Applies puts (`Some(value hash)`) and deletes (`None`) by key hash, then rehashes
     /// what changed once, and returns the new root. Deleting an absent key changes nothing.
+    ///
+    /// For trees kept whole in memory (audit replay, tests): it reads no storage, so it
+    /// panics on a tree that [`StateTree::evict`]ed a subtree it reaches; commits
+    /// ([`StateTree::commit`]) read evicted subtrees back.
     pub fn apply(&mut self, writes: impl IntoIterator<Item = (Hash32, Option<Hash32>)>) -> Hash32 {
-        if !self.record {
-            self.version += 1;
-        }
+        self.version += 1;
+        self.apply_from(&NoStorage, writes)
+            .expect("a tree that was never evicted reads no storage")
+    }
+
+    fn apply_from<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        writes: impl IntoIterator<Item = (Hash32, Option<Hash32>)>,
+    ) -> Result<Hash32, CommitmentError> {
         for (key, value) in writes {
             match value {
-                Some(value) => self.put(key, value),
-                None => self.delete(&key),
+                Some(value) => self.put(reader, key, value)?,
+                None => self.delete(reader, &key)?,
             }
         }
         if let Some(root) = self.root {
             self.rehash(root);
         }
-        self.root_hash()
+        Ok(self.root_hash())
     }
 
     /// The root (all writes applied so far are hashed: `apply` rehashes before returning).
@@ -175,7 +249,8 @@ impl StateTree {
         self.root.map_or(PLACEHOLDER_HASH, |r| self.seen_from(r, 0))
     }
 
-    /// The value hash of `key`, if present.
+    /// The value hash of `key`, if present. Panics if `key`'s path is evicted (see
+    /// [`StateTree::get_from`]).
     pub fn get(&self, key: &Hash32) -> Option<Hash32> {
         let mut at = self.root?;
         loop {
@@ -190,13 +265,58 @@ impl StateTree {
                         *left
                     }
                 }
+                Node::Stub { .. } => panic!("the path of {key} is evicted: use get_from"),
                 Node::Free => unreachable!("a free slot is linked from the tree"),
             }
         }
     }
 
+    /// [`StateTree::get`], reading what is evicted on `key`'s path from `reader`.
+    pub fn get_from<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        key: &Hash32,
+    ) -> Result<Option<Hash32>, CommitmentError> {
+        self.resolve_path(reader, key)?;
+        Ok(self.get(key))
+    }
+
+    /// [`StateTree::prove`], reading what is evicted on `key`'s path from `reader`.
+    pub fn prove_from<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        key: &Hash32,
+    ) -> Result<StateProof, CommitmentError> {
+        self.resolve_path(reader, key)?;
+        Ok(self.prove(key))
+    }
+
+    /// Reads back every evicted subtree on `key`'s path.
+    fn resolve_path<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        key: &Hash32,
+    ) -> Result<(), CommitmentError> {
+        let mut next = self.root;
+        while let Some(at) = next.take() {
+            self.resolve(reader, at)?;
+            if let Node::Internal {
+                split, left, right, ..
+            } = self.nodes[at as usize]
+            {
+                next = Some(if bit(key, usize::from(split)) {
+                    right
+                } else {
+                    left
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The proof of `key`'s value or absence under [`StateTree::root_hash`]: the proof jmt
-    /// gives at the same version (same leaf, same siblings).
+    /// gives at the same version (same leaf, same siblings). Panics if `key`'s path is
+    /// evicted (see [`StateTree::prove_from`]).
     pub fn prove(&self, key: &Hash32) -> StateProof {
         let mut siblings = Vec::with_capacity(64);
         let mut leaf = None;
@@ -236,6 +356,7 @@ impl StateTree {
                     next = Some(near);
                     top = split + 1;
                 }
+                Node::Stub { .. } => panic!("the path of {key} is evicted: use prove_from"),
                 Node::Free => unreachable!("a free slot is linked from the tree"),
             }
         }
@@ -243,96 +364,120 @@ impl StateTree {
         StateProof { leaf, siblings }
     }
 
-    fn put(&mut self, key: Hash32, value: Hash32) {
+    fn put<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        key: Hash32,
+        value: Hash32,
+    ) -> Result<(), CommitmentError> {
         let root = match self.root {
-            None => {
-                self.leaves += 1;
-                self.new_leaf(key, value)
-            }
-            Some(root) => self.insert(root, 0, key, value).0,
+            None => self.new_leaf(key, value),
+            Some(root) => self.insert(reader, root, 0, key, value)?,
         };
         self.root = Some(root);
+        Ok(())
     }
 
-    fn delete(&mut self, key: &Hash32) {
-        let Some(root) = self.root else { return };
-        match self.remove(root, 0, key) {
+    fn delete<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        key: &Hash32,
+    ) -> Result<(), CommitmentError> {
+        let Some(root) = self.root else {
+            return Ok(());
+        };
+        match self.remove(reader, root, 0, key)? {
             Removed::Absent => {}
             Removed::Empty => self.root = None,
             Removed::Root(r) => self.root = Some(r),
         }
+        Ok(())
     }
 
     /// Puts `key` into the subtree at `at`, whose parent splits at `top - 1` (the root's
-    /// `top` is 0); returns the subtree's (possibly new) root and whether a key was added.
-    fn insert(&mut self, at: Index, top: usize, key: Hash32, value: Hash32) -> (Index, bool) {
+    /// `top` is 0); returns the subtree's (possibly new) root.
+    fn insert<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        at: Index,
+        top: usize,
+        key: Hash32,
+        value: Hash32,
+    ) -> Result<Index, CommitmentError> {
+        self.resolve(reader, at)?;
         let (split, below) = match &self.nodes[at as usize] {
             Node::Leaf { key: k, .. } if *k == key => {
                 self.touch(at, top);
-                if let Node::Leaf { value: v, hash, .. } = &mut self.nodes[at as usize]
-                    && *v != value
-                {
+                if let Node::Leaf { value: v, .. } = &mut self.nodes[at as usize] {
                     *v = value;
-                    *hash = leaf_node_hash(&key, &value);
                 }
-                return (at, false);
+                return Ok(at);
             }
             Node::Leaf { key: k, .. } => (KEY_BITS, *k),
             Node::Internal { split, key: k, .. } => (usize::from(*split), *k),
-            Node::Free => unreachable!("a free slot is linked from the tree"),
+            Node::Stub { .. } | Node::Free => unreachable!("resolved above"),
         };
         let shared = common_prefix_bits(&key, &below);
         if shared < split {
             // The new key leaves this subtree's path above its split (or differs from the
             // leaf): a new internal node at `shared` joins the two, and `at` moves down.
-            self.leaves += 1;
             self.touch(at, top);
             let leaf = self.new_leaf(key, value);
-            return (self.join(at, leaf, key, shared), true);
+            return Ok(self.join(at, leaf, key, shared));
         }
         let right = bit(&key, split);
         let child = self.child(at, right);
-        let (child, added) = self.insert(child, split + 1, key, value);
+        let before = self.leaf_count(child);
+        let child = self.insert(reader, child, split + 1, key, value)?;
         self.set_child(at, right, child);
         self.touch(at, top);
-        if added {
+        if self.leaf_count(child) > before {
             self.add_leaves(at, 1);
         }
-        (at, added)
+        Ok(at)
     }
 
     /// Removes `key` from the subtree at `at` (whose parent splits at `top - 1`).
-    fn remove(&mut self, at: Index, top: usize, key: &Hash32) -> Removed {
+    fn remove<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        at: Index,
+        top: usize,
+        key: &Hash32,
+    ) -> Result<Removed, CommitmentError> {
+        self.resolve(reader, at)?;
         let (split, below) = match &self.nodes[at as usize] {
             Node::Leaf { key: k, .. } if k == key => {
                 self.release(at, top);
-                self.leaves -= 1;
-                return Removed::Empty;
+                return Ok(Removed::Empty);
             }
-            Node::Leaf { .. } => return Removed::Absent,
+            Node::Leaf { .. } => return Ok(Removed::Absent),
             Node::Internal { split, key: k, .. } => (usize::from(*split), *k),
-            Node::Free => unreachable!("a free slot is linked from the tree"),
+            Node::Stub { .. } | Node::Free => unreachable!("resolved above"),
         };
         if common_prefix_bits(key, &below) < split {
-            return Removed::Absent;
+            return Ok(Removed::Absent);
         }
         let right = bit(key, split);
-        match self.remove(self.child(at, right), split + 1, key) {
-            Removed::Absent => Removed::Absent,
-            Removed::Empty => {
-                // One child left: it takes this node's place (and moves up).
-                let survivor = self.child(at, !right);
-                self.touch(survivor, split + 1);
-                self.release(at, top);
-                Removed::Root(survivor)
-            }
-            Removed::Root(child) => {
-                self.set_child(at, right, child);
-                self.touch(at, top);
-                self.add_leaves(at, -1);
-                Removed::Root(at)
-            }
-        }
+        Ok(
+            match self.remove(reader, self.child(at, right), split + 1, key)? {
+                Removed::Absent => Removed::Absent,
+                Removed::Empty => {
+                    // One child left: it takes this node's place (and moves up).
+                    let survivor = self.child(at, !right);
+                    self.resolve(reader, survivor)?;
+                    self.touch(survivor, split + 1);
+                    self.release(at, top);
+                    Removed::Root(survivor)
+                }
+                Removed::Root(child) => {
+                    self.set_child(at, right, child);
+                    self.touch(at, top);
+                    self.add_leaves(at, -1);
+                    Removed::Root(at)
+                }
+            },
+        )
     }
 
     /// Gives `at` (whose parent splits at `top - 1`) the version being applied: its
@@ -348,7 +493,7 @@ impl StateTree {
                 split,
                 ..
             } => (version, *key, Some(usize::from(*split))),
-            Node::Free => unreachable!("a free slot is linked from the tree"),
+            Node::Stub { .. } | Node::Free => unreachable!("only resident nodes are touched"),
         };
         if *version >= now {
             return;
@@ -384,7 +529,7 @@ impl StateTree {
 
     fn leaf_count(&self, at: Index) -> u32 {
         match &self.nodes[at as usize] {
-            Node::Internal { leaves, .. } => *leaves,
+            Node::Internal { leaves, .. } | Node::Stub { leaves, .. } => *leaves,
             _ => 1,
         }
     }
@@ -419,13 +564,19 @@ impl StateTree {
     /// carried up through the one-sided levels between `top` and its split.
     fn seen_from(&self, at: Index, top: usize) -> Hash32 {
         match &self.nodes[at as usize] {
-            Node::Leaf { hash, .. } => *hash,
+            Node::Leaf { key, value, .. } => leaf_node_hash(key, value),
             Node::Internal {
                 split, key, hash, ..
             } => {
                 debug_assert!(usize::from(*split) >= top, "a child sits below its parent");
                 extend(*hash, key, usize::from(*split), top)
             }
+            Node::Stub {
+                hash, leaves: 1, ..
+            } => *hash,
+            Node::Stub {
+                key, hash, depth, ..
+            } => extend(*hash, key, 4 * usize::from(*depth), top),
             Node::Free => unreachable!("a free slot is linked from the tree"),
         }
     }
@@ -482,12 +633,10 @@ impl StateTree {
     }
 
     fn new_leaf(&mut self, key: Hash32, value: Hash32) -> Index {
-        let hash = leaf_node_hash(&key, &value);
         let version = self.version;
         self.alloc(Node::Leaf {
             key,
             value,
-            hash,
             version,
         })
     }
@@ -517,13 +666,17 @@ impl StateTree {
                 split,
                 ..
             } => (*version, *key, Some(usize::from(*split))),
-            Node::Free => unreachable!("a free slot is linked from the tree"),
+            Node::Stub { .. } | Node::Free => unreachable!("only resident nodes are released"),
         };
         if version < self.version {
             self.forget(at, version, key, top, split);
         } else {
             self.mixed.remove(&at);
         }
+        self.free_slot(at);
+    }
+
+    fn free_slot(&mut self, at: Index) {
         self.nodes[at as usize] = Node::Free;
         self.free.push(at);
     }
@@ -543,6 +696,7 @@ fn extend(mut hash: Hash32, key: &Hash32, from: usize, top: usize) -> Hash32 {
     hash
 }
 
+mod evict;
 mod persist;
 #[cfg(test)]
 mod tests;

@@ -133,6 +133,9 @@ pub struct StorageConfig {
     pub checkpoint_every: u64,
     /// How many such checkpoints are kept below the window.
     pub checkpoints_kept: usize,
+    /// State-tree nodes kept in memory (about 96 bytes each); colder subtrees are read
+    /// from disk when a block reaches them.
+    pub tree_resident_nodes: usize,
 }
 
 impl Default for StorageConfig {
@@ -142,6 +145,7 @@ impl Default for StorageConfig {
             retain_blocks: d.window,
             checkpoint_every: d.checkpoint_every,
             checkpoints_kept: d.checkpoints_kept,
+            tree_resident_nodes: crate::node::DEFAULT_TREE_RESIDENT_NODES,
         }
     }
 }
@@ -310,6 +314,7 @@ impl NodeConfig {
                 checkpoint_every: self.storage.checkpoint_every,
                 checkpoints_kept: self.storage.checkpoints_kept,
             },
+            tree_resident_nodes: self.storage.tree_resident_nodes,
             ..NodeOptions::default()
         }
     }

@@ -84,6 +84,10 @@ pub struct NodeOptions {
     pub forward_retry: Duration,
     /// Which state-tree versions stay on disk (`crate::pruner`).
     pub retention: Retention,
+    /// State-tree nodes kept in memory: past this, the least recently changed subtrees are
+    /// evicted and read back from the stored tree when a block reaches them
+    /// (`StateTree::evict`).
+    pub tree_resident_nodes: usize,
 }
 
 impl Default for NodeOptions {
@@ -100,9 +104,14 @@ impl Default for NodeOptions {
             commit_timeout: Duration::from_secs(30),
             forward_retry: Duration::from_secs(3),
             retention: Retention::default(),
+            tree_resident_nodes: DEFAULT_TREE_RESIDENT_NODES,
         }
     }
 }
+
+/// About 90 MiB of state-tree nodes (`StateTree::NODE_BYTES` each): what a node keeps of
+/// its tree in memory by default.
+pub const DEFAULT_TREE_RESIDENT_NODES: usize = 1_000_000;
 
 /// What a Raft entry carries: the txs of one block, with the proposer and its clock.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]

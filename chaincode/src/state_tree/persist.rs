@@ -79,6 +79,26 @@ fn node_key(version: u64, key: &Hash32, depth: usize) -> NodeKey {
     NodeKey::new(version, path)
 }
 
+/// A stored child of a 16-way node being loaded.
+#[derive(Clone, Copy)]
+struct Slot {
+    nib: u8,
+    version: u64,
+    /// jmt's child hash: the subtree's hash at the nibble boundary below the node.
+    hash: Hash32,
+    /// Keys below (1: a leaf).
+    leaves: u32,
+}
+
+/// The key hash whose first nibbles are `path` then `nib`, zero after them.
+fn prefix_key(path: &[u8], nib: u8) -> Hash32 {
+    let mut key = [0u8; 32];
+    for (depth, n) in path.iter().chain(std::iter::once(&nib)).enumerate() {
+        key[depth / 2] |= if depth.is_multiple_of(2) { n << 4 } else { *n };
+    }
+    Hash32(key)
+}
+
 /// One child of a 16-way node: nibble, hash, version and `None` for a leaf or the
 /// internal child's leaf count.
 type ChildRef = (u8, Hash32, u64, Option<u32>);
@@ -123,8 +143,11 @@ impl StateTree {
     /// Commits `writes` as `version` (genesis: 0 on an empty tree; then one after the last
     /// committed or loaded version) and returns the root with the jmt nodes, values and
     /// stale indices to persist: what `commit_writes` returns, computed in memory.
-    pub fn commit(
+    /// `reader` is the store the tree was persisted to: evicted subtrees that the writes
+    /// reach are read back from it.
+    pub fn commit<R: TreeReader + ?Sized>(
         &mut self,
+        reader: &R,
         version: Version,
         writes: &WriteSet,
     ) -> Result<StateUpdate, CommitmentError> {
@@ -133,15 +156,21 @@ impl StateTree {
             .iter()
             .map(|(k, v)| (key_hash(k), v.as_ref().map(|v| v.to_bytes())))
             .collect();
-        self.commit_hashed(version, writes)
+        self.commit_hashed(reader, version, writes)
     }
 
     /// [`StateTree::commit`] by key hash, with each value's bytes (`None` deletes).
-    pub fn commit_hashed(
+    pub fn commit_hashed<R: TreeReader + ?Sized>(
         &mut self,
+        reader: &R,
         version: Version,
         writes: Vec<(Hash32, Option<Vec<u8>>)>,
     ) -> Result<StateUpdate, CommitmentError> {
+        if self.broken {
+            return Err(CommitmentError::Corrupt(
+                "an earlier commit failed half way: load the tree again".into(),
+            ));
+        }
         match self.committed {
             Some(last) if version == last + 1 => {}
             None if version == 0 && self.root.is_none() => {}
@@ -152,11 +181,17 @@ impl StateTree {
         }
         self.version = version;
         self.record = true;
-        let root = self.apply(writes.iter().map(|(k, v)| {
-            let hash = v.as_ref().map(|b| Hash32(*blake3::hash(b).as_bytes()));
-            (*k, hash)
-        }));
+        self.broken = true;
+        let root = self.apply_from(
+            reader,
+            writes.iter().map(|(k, v)| {
+                let hash = v.as_ref().map(|b| Hash32(*blake3::hash(b).as_bytes()));
+                (*k, hash)
+            }),
+        );
         self.record = false;
+        let root = root?;
+        self.broken = false;
         self.committed = Some(version);
         let mut nodes = BTreeMap::new();
         self.emit(version, &mut nodes);
@@ -206,7 +241,9 @@ impl StateTree {
                 out.insert(root_key, internal_node(&self.children_at(root, 0)));
                 self.emit_below(root, 0, version, out);
             }
-            TreeNode::Free => unreachable!("a free slot is linked from the tree"),
+            TreeNode::Stub { .. } | TreeNode::Free => {
+                unreachable!("the root is resident and linked")
+            }
         }
     }
 
@@ -242,6 +279,9 @@ impl StateTree {
                 }
                 self.emit_below(*left, split + 1, version, out);
                 self.emit_below(*right, split + 1, version, out);
+            }
+            TreeNode::Stub { version: v, .. } => {
+                debug_assert!(*v < version, "an evicted subtree is never touched");
             }
             TreeNode::Free => unreachable!("a free slot is linked from the tree"),
         }
@@ -291,16 +331,40 @@ impl StateTree {
                 Some(*leaves),
             )),
             TreeNode::Leaf {
-                key, hash, version, ..
-            } => out.push((nibble(key, depth), *hash, *version, None)),
+                key,
+                value,
+                version,
+                ..
+            } => out.push((
+                nibble(key, depth),
+                crate::commitment::leaf_node_hash(key, value),
+                *version,
+                None,
+            )),
+            TreeNode::Stub {
+                key,
+                version,
+                leaves,
+                ..
+            } => out.push((
+                nibble(key, depth),
+                self.seen_from(at, boundary),
+                *version,
+                (*leaves > 1).then_some(*leaves),
+            )),
             TreeNode::Free => unreachable!("a free slot is linked from the tree"),
         }
     }
 
-    /// Rebuilds the tree of `version` from its stored jmt nodes (written by jmt or by
-    /// [`StateTree::commit`]); the next commit must be `version + 1`. Reads every node of
-    /// that version once. The caller checks [`StateTree::root_hash`] against the header.
-    pub fn load<R: TreeReader>(reader: &R, version: Version) -> Result<StateTree, CommitmentError> {
+    /// Opens the tree of `version` from its stored jmt nodes (written by jmt or by
+    /// [`StateTree::commit`]); the next commit must be `version + 1`. Reads the root's node
+    /// (and a one-sided chain below it) only: its children are stubs, read back as commits
+    /// reach them ([`StateTree::resolve`]). The caller checks [`StateTree::root_hash`]
+    /// against the header.
+    pub fn load<R: TreeReader + ?Sized>(
+        reader: &R,
+        version: Version,
+    ) -> Result<StateTree, CommitmentError> {
         let mut tree = StateTree {
             version,
             ..StateTree::default()
@@ -324,9 +388,52 @@ impl StateTree {
         Ok(tree)
     }
 
-    /// Builds the binary subtree of the stored node `node` at `key` (nibble depth
-    /// `depth`); returns it with the positions its top node stands for (unsettled).
-    fn load_position<R: TreeReader>(
+    /// Reads the evicted subtree at `at` back in place (nothing if `at` is resident): its
+    /// stored node, with stubs for that node's children. Checks the node against the hash
+    /// and leaf count its parent recorded.
+    pub(super) fn resolve<R: TreeReader + ?Sized>(
+        &mut self,
+        reader: &R,
+        at: Index,
+    ) -> Result<(), CommitmentError> {
+        let TreeNode::Stub {
+            key,
+            hash,
+            version,
+            leaves,
+            depth,
+        } = self.nodes[at as usize]
+        else {
+            return Ok(());
+        };
+        let depth = usize::from(depth);
+        let stored = node_key(version, &key, depth);
+        let node = reader.get_node_option(&stored)?.ok_or_else(|| {
+            CommitmentError::Corrupt(format!(
+                "node {stored:?} of an evicted subtree is missing from storage"
+            ))
+        })?;
+        let (loaded, positions) = self.load_position(reader, node, stored.clone(), depth)?;
+        self.settle(loaded, positions, version);
+        self.rehash(loaded);
+        if self.seen_from(loaded, 4 * depth) != hash || self.leaf_count(loaded) != leaves {
+            return Err(CommitmentError::Corrupt(format!(
+                "node {stored:?} does not have the hash and leaf count its parent records"
+            )));
+        }
+        self.nodes.swap(at as usize, loaded as usize);
+        self.free_slot(loaded);
+        if let Some(positions) = self.mixed.remove(&loaded) {
+            self.mixed.insert(at, positions);
+        }
+        Ok(())
+    }
+
+    /// Builds the binary nodes of the stored node `node` at `key` (nibble depth `depth`),
+    /// with stubs for its children (a one-sided chain of internal nodes is followed down to
+    /// the node that splits); returns the top one with the positions it stands for
+    /// (unsettled).
+    fn load_position<R: TreeReader + ?Sized>(
         &mut self,
         reader: &R,
         node: Node,
@@ -344,24 +451,32 @@ impl StateTree {
             Node::Null => Err(corrupt("an empty node below the root")),
             Node::Leaf(l) => {
                 let l = proof_leaf(&l)?;
-                let (k, v) = (l.key_hash, l.value_hash);
-                self.leaves += 1;
                 let at = self.alloc(TreeNode::Leaf {
-                    key: k,
-                    value: v,
-                    hash: crate::commitment::leaf_node_hash(&k, &v),
+                    key: l.key_hash,
+                    value: l.value_hash,
                     version: key.version(),
                 });
-                Ok((at, vec![here(&k)]))
+                Ok((at, vec![here(&l.key_hash)]))
             }
             Node::Internal(n) => {
-                let children: Vec<(u8, u64, bool)> = n
-                    .children_sorted()
-                    .map(|(nib, c)| (u8::from(nib), c.version, c.is_leaf()))
-                    .collect();
-                if let [(nib, version, false)] = children[..] {
+                let mut children = Vec::with_capacity(16);
+                for (nib, c) in n.children_sorted() {
+                    let leaves = u32::try_from(c.leaf_count())
+                        .ok()
+                        .filter(|&l| c.is_leaf() || l > 1)
+                        .ok_or_else(|| corrupt("a child with a wrong leaf count"))?;
+                    children.push(Slot {
+                        nib: u8::from(nib),
+                        version: c.version,
+                        hash: Hash32(c.hash),
+                        leaves,
+                    });
+                }
+                if let [one] = children[..]
+                    && one.leaves > 1
+                {
                     let (at, mut positions) =
-                        self.load_child(reader, &path, nib, version, depth)?;
+                        self.load_child(reader, &path, one.nib, one.version, depth)?;
                     let below = self.any_key(at);
                     positions.insert(0, here(&below));
                     return Ok((at, positions));
@@ -369,7 +484,7 @@ impl StateTree {
                 if children.len() < 2 {
                     return Err(corrupt("an internal node over a single leaf"));
                 }
-                let at = self.load_group(reader, &path, &children, depth, 0)?;
+                let at = self.load_group(&path, &children, depth, 0);
                 let below = self.any_key(at);
                 Ok((at, vec![here(&below)]))
             }
@@ -377,33 +492,30 @@ impl StateTree {
     }
 
     /// Builds the binary nodes inside one 16-way node for `children` (all sharing the
-    /// nibble's bits above `from`).
-    fn load_group<R: TreeReader>(
-        &mut self,
-        reader: &R,
-        path: &[u8],
-        children: &[(u8, u64, bool)],
-        depth: usize,
-        from: usize,
-    ) -> Result<Index, CommitmentError> {
-        if let [(nib, version, _)] = children[..] {
-            let (at, positions) = self.load_child(reader, path, nib, version, depth)?;
-            self.settle(at, positions, version);
-            return Ok(at);
+    /// nibble's bits above `from`), each child a stub.
+    fn load_group(&mut self, path: &[u8], children: &[Slot], depth: usize, from: usize) -> Index {
+        if let [slot] = children[..] {
+            return self.alloc(TreeNode::Stub {
+                key: prefix_key(path, slot.nib),
+                hash: slot.hash,
+                version: slot.version,
+                leaves: slot.leaves,
+                depth: (depth + 1) as u8,
+            });
         }
-        let first = children[0].0;
-        let last = children[children.len() - 1].0;
+        let first = children[0].nib;
+        let last = children[children.len() - 1].nib;
         let b = (first ^ last).leading_zeros() as usize - 4;
         debug_assert!(
             b >= from && b < 4,
             "children sorted by nibble differ below `from`"
         );
-        let cut = children.partition_point(|c| c.0 & (0x08 >> b) == 0);
-        let left = self.load_group(reader, path, &children[..cut], depth, b + 1)?;
-        let right = self.load_group(reader, path, &children[cut..], depth, b + 1)?;
+        let cut = children.partition_point(|c| c.nib & (0x08 >> b) == 0);
+        let left = self.load_group(path, &children[..cut], depth, b + 1);
+        let right = self.load_group(path, &children[cut..], depth, b + 1);
         let leaves = self.leaf_count(left) + self.leaf_count(right);
         let key = self.any_key(left);
-        Ok(self.alloc(TreeNode::Internal {
+        self.alloc(TreeNode::Internal {
             split: (4 * depth + b) as u16,
             key,
             left,
@@ -413,10 +525,10 @@ impl StateTree {
             leaves,
             // It stands for no 16-way node (its split is inside one).
             version: 0,
-        }))
+        })
     }
 
-    fn load_child<R: TreeReader>(
+    fn load_child<R: TreeReader + ?Sized>(
         &mut self,
         reader: &R,
         path: &[u8],
@@ -450,7 +562,7 @@ impl StateTree {
             TreeNode::Leaf { version, .. } | TreeNode::Internal { version, .. } => {
                 *version = first;
             }
-            TreeNode::Free => unreachable!("just loaded"),
+            TreeNode::Stub { .. } | TreeNode::Free => unreachable!("just loaded"),
         }
         if stored.iter().any(|p| p.version != first) {
             self.mixed.insert(at, stored);
@@ -459,7 +571,9 @@ impl StateTree {
 
     fn any_key(&self, at: Index) -> Hash32 {
         match &self.nodes[at as usize] {
-            TreeNode::Leaf { key, .. } | TreeNode::Internal { key, .. } => *key,
+            TreeNode::Leaf { key, .. }
+            | TreeNode::Internal { key, .. }
+            | TreeNode::Stub { key, .. } => *key,
             TreeNode::Free => unreachable!("a free slot is linked from the tree"),
         }
     }

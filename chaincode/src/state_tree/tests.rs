@@ -205,12 +205,36 @@ struct Persisted {
     tree: StateTree,
     store: MemTreeStore,
     reach: Vec<BTreeSet<NodeKey>>,
+    /// Resident nodes kept after each commit (`evict_from` nibble depth 1): `None` keeps
+    /// the whole tree.
+    budget: Option<usize>,
 }
 
 impl Persisted {
+    fn new(budget: Option<usize>) -> Persisted {
+        Persisted {
+            tree: StateTree::new(),
+            store: MemTreeStore::new(),
+            reach: vec![],
+            budget,
+        }
+    }
+
     fn commit(&mut self, version: u64, block: &Block) -> Result<(), TestCaseError> {
-        let update = self.tree.commit_hashed(version, hashed(block)).unwrap();
+        let update = self
+            .tree
+            .commit_hashed(&self.store, version, hashed(block))
+            .unwrap();
         self.store.write_update(&update.batch);
+        if let Some(budget) = self.budget {
+            self.tree.evict_from(budget, 1);
+            // What stays: the root's 16-way node (at most 15 binary nodes) and 16 children.
+            prop_assert!(
+                self.tree.resident() <= budget.max(31),
+                "{} resident",
+                self.tree.resident()
+            );
+        }
         let now = reachable_nodes(&self.store, version);
         for k in update.batch.node_batch.nodes().keys() {
             prop_assert!(now.contains(k), "unreachable node {:?} written", k);
@@ -269,11 +293,17 @@ proptest! {
     /// What `commit` writes is a jmt tree with the oracle's roots, proofs and values at
     /// every version, writes no unreachable node and marks stale exactly the nodes that
     /// stop being reachable; a tree loaded from its own store, or from jmt's (whose
-    /// one-sided chains can mix versions), continues the same way.
+    /// one-sided chains can mix versions), continues the same way; and so does a tree that
+    /// evicts subtrees after every commit (down to `budget` resident nodes) and reads them
+    /// back as commits and proofs reach them.
     #[test]
-    fn commits_persist_jmts_tree(blocks in blocks(), reload in 0usize..16) {
+    fn commits_persist_jmts_tree(
+        blocks in blocks(),
+        reload in 0usize..16,
+        budget in prop::option::of(0usize..48),
+    ) {
         let oracle = MemTreeStore::new();
-        let mut ours = Persisted { tree: StateTree::new(), store: MemTreeStore::new(), reach: vec![] };
+        let mut ours = Persisted::new(budget);
         let mut from_jmt: Option<Persisted> = None;
         for (version, block) in blocks.iter().enumerate() {
             let v = version as u64;
@@ -283,7 +313,7 @@ proptest! {
                 prop_assert_eq!(tree.root_hash(), ours.tree.root_hash());
                 let reach = (0..v).map(|u| reachable_nodes(&oracle, u)).collect();
                 // jmt's store up to `v - 1`, continued by the tree loaded from it.
-                from_jmt = Some(Persisted { tree, store: oracle.clone(), reach });
+                from_jmt = Some(Persisted { tree, store: oracle.clone(), reach, budget });
             }
             let root = jmt_commit(&oracle, v, block);
             ours.commit(v, block)?;
@@ -294,6 +324,16 @@ proptest! {
             }
         }
         let last = blocks.len() as u64 - 1;
+        for key in (0..64).map(universe_key) {
+            prop_assert_eq!(
+                ours.tree.prove_from(&ours.store, &key).unwrap(),
+                jmt_proof(&oracle, &key, last)
+            );
+            prop_assert_eq!(
+                ours.tree.get_from(&ours.store, &key).unwrap(),
+                oracle.get_value_option(last, KeyHash(key.0)).unwrap().map(|v| Hash32(*blake3::hash(&v).as_bytes()))
+            );
+        }
         same_proofs(&ours.store, &oracle, last)?;
         if let Some(p) = from_jmt {
             same_proofs(&p.store, &oracle, last)?;
@@ -310,7 +350,9 @@ fn genesis_nodes_are_jmts_own() {
         w.put(seen_tx(i), StateValue::SeenTx(i));
     }
     let jmt = crate::commitment::commit_writes(&MemTreeStore::new(), 0, &w).unwrap();
-    let ours = StateTree::new().commit(0, &w).unwrap();
+    let ours = StateTree::new()
+        .commit(&MemTreeStore::new(), 0, &w)
+        .unwrap();
     assert_eq!(ours.root, jmt.root);
     assert_eq!(ours.batch.node_batch.nodes(), jmt.batch.node_batch.nodes());
     assert_eq!(
@@ -326,26 +368,166 @@ fn genesis_nodes_are_jmts_own() {
 /// Versions must follow each other: a gap or a repeat is refused and changes nothing.
 #[test]
 fn commits_refuse_gaps_and_repeats() {
+    let store = MemTreeStore::new();
     let mut tree = StateTree::new();
     let block: Block = [(1, Some(1))].into_iter().collect();
     assert!(matches!(
-        tree.commit_hashed(1, hashed(&block)),
+        tree.commit_hashed(&store, 1, hashed(&block)),
         Err(CommitmentError::MissingVersion(0))
     ));
-    tree.commit_hashed(0, hashed(&block)).unwrap();
+    tree.commit_hashed(&store, 0, hashed(&block)).unwrap();
     let root = tree.root_hash();
     assert!(matches!(
-        tree.commit_hashed(0, hashed(&block)),
+        tree.commit_hashed(&store, 0, hashed(&block)),
         Err(CommitmentError::AlreadyCommitted(0))
     ));
     assert!(matches!(
-        tree.commit_hashed(2, hashed(&block)),
+        tree.commit_hashed(&store, 2, hashed(&block)),
         Err(CommitmentError::MissingVersion(1))
     ));
     assert_eq!(tree.root_hash(), root);
-    let store = MemTreeStore::new();
     assert!(matches!(
         StateTree::load(&store, 3),
         Err(CommitmentError::MissingVersion(3))
     ));
+}
+
+// ---- Eviction (evict.rs): a bounded resident tree over its store ----
+
+/// Key `i` of the eviction tests' workload.
+fn many(i: u64) -> Hash32 {
+    Hash32(*blake3::hash(&(i ^ 0xe71c).to_le_bytes()).as_bytes())
+}
+
+/// 20,000 keys (~40,000 nodes), then blocks of inserts, updates and deletes with eviction
+/// to 12,000 resident nodes after each: roots and stale indices are the oracle's (jmt over the same
+/// store history), memory stays within the budget, and proofs read back what was evicted.
+#[test]
+fn an_evicting_tree_matches_jmt_within_its_budget() {
+    let oracle = MemTreeStore::new();
+    let mut ours = Persisted::new(None);
+    let budget = 12_000;
+    let mut next = 0u64;
+    for version in 0..30u64 {
+        let block: Vec<(Hash32, Option<Vec<u8>>)> = if version == 0 {
+            next = 20_000;
+            (0..next).map(|i| (many(i), Some(value_bytes(i)))).collect()
+        } else {
+            let mut w: BTreeMap<Hash32, Option<Vec<u8>>> = BTreeMap::new();
+            for j in 0..200 {
+                let seed = version * 1_000 + j;
+                match j % 4 {
+                    0 => {
+                        w.insert(many(next), Some(value_bytes(seed)));
+                        next += 1;
+                    }
+                    1 => {
+                        w.insert(many((seed * 7_919) % next), None);
+                    }
+                    _ => {
+                        w.insert(many((seed * 104_729) % next), Some(value_bytes(seed)));
+                    }
+                }
+            }
+            w.into_iter().collect()
+        };
+        let set: Vec<_> = block
+            .iter()
+            .map(|(k, v)| (KeyHash(k.0), v.clone()))
+            .collect();
+        let (root, batch) = JellyfishMerkleTree::<_, Blake3Hasher>::new(&oracle)
+            .put_value_set(set, version)
+            .unwrap();
+        oracle.write_update(&batch);
+        let update = ours
+            .tree
+            .commit_hashed(&ours.store, version, block)
+            .unwrap();
+        assert_eq!(update.root, Hash32(root.0), "root at version {version}");
+        ours.store.write_update(&update.batch);
+        ours.tree.evict(budget);
+        assert!(
+            ours.tree.resident() <= budget,
+            "{} resident",
+            ours.tree.resident()
+        );
+    }
+    let stats = ours.tree.resident();
+    for i in (0..next).step_by(97) {
+        assert_eq!(
+            ours.tree.prove_from(&ours.store, &many(i)).unwrap(),
+            jmt_proof(&oracle, &many(i), 29),
+            "key {i}"
+        );
+    }
+    assert!(
+        ours.tree.resident() > stats,
+        "proofs read evicted subtrees back"
+    );
+    assert_eq!(ours.tree.len(), oracle_len(&oracle, 29));
+}
+
+fn oracle_len(store: &MemTreeStore, version: u64) -> usize {
+    let root = store
+        .get_node_option(&NodeKey::new(
+            version,
+            std::iter::empty::<u8>().map(Into::into).collect(),
+        ))
+        .unwrap()
+        .unwrap();
+    match root {
+        jmt::storage::Node::Internal(n) => n.leaf_count(),
+        jmt::storage::Node::Leaf(_) => 1,
+        jmt::storage::Node::Null => 0,
+    }
+}
+
+/// A store that lost a node an evicted subtree stands for: the commit that reaches it
+/// fails with a clear error, the tree says it is broken and refuses further commits, and
+/// a tree loaded again from a whole store goes on.
+#[test]
+fn a_missing_evicted_node_breaks_the_commit_clearly() {
+    let store = MemTreeStore::new();
+    let mut tree = StateTree::new();
+    let first: Vec<_> = (0..5_000)
+        .map(|i| (many(i), Some(value_bytes(i))))
+        .collect();
+    let update = tree.commit_hashed(&store, 0, first).unwrap();
+    store.write_update(&update.batch);
+    assert!(tree.evict(0) > 0);
+    let empty = MemTreeStore::new();
+    let err = tree
+        .commit_hashed(&empty, 1, vec![(many(3), Some(value_bytes(9)))])
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("evicted subtree is missing"),
+        "{err}"
+    );
+    assert!(tree.is_broken());
+    let err = tree
+        .commit_hashed(&store, 1, vec![(many(3), Some(value_bytes(9)))])
+        .unwrap_err();
+    assert!(err.to_string().contains("load the tree again"), "{err}");
+    let mut tree = StateTree::load(&store, 0).unwrap();
+    let update = tree
+        .commit_hashed(&store, 1, vec![(many(3), Some(value_bytes(9)))])
+        .unwrap();
+    assert_eq!(update.version, 1);
+}
+
+/// Loading reads the root's node only: a tree of 20,000 keys opens with a few dozen
+/// resident nodes and has the same root.
+#[test]
+fn loading_is_lazy() {
+    let store = MemTreeStore::new();
+    let mut tree = StateTree::new();
+    let first: Vec<_> = (0..20_000)
+        .map(|i| (many(i), Some(value_bytes(i))))
+        .collect();
+    let update = tree.commit_hashed(&store, 0, first).unwrap();
+    store.write_update(&update.batch);
+    let loaded = StateTree::load(&store, 0).unwrap();
+    assert_eq!(loaded.root_hash(), tree.root_hash());
+    assert_eq!(loaded.len(), 20_000);
+    assert!(loaded.resident() <= 31, "{} resident", loaded.resident());
 }

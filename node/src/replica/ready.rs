@@ -259,8 +259,11 @@ impl Core {
         let applied = match applied {
             Ok(applied) => applied,
             Err(e) => {
-                // Nothing of a block that failed to execute reached the tree.
-                self.tree = Some(tree);
+                // Nothing of a block that failed to execute reached the tree; one whose
+                // commit failed reading an evicted subtree is loaded again.
+                if !tree.is_broken() {
+                    self.tree = Some(tree);
+                }
                 return Err(CoreError::Apply(e.to_string()));
             }
         };
@@ -272,6 +275,12 @@ impl Core {
         // Not stored: the tree holds a block the store does not, so it is dropped here and
         // loaded again from the store before the next block.
         self.store.commit_block(index, &block, &applied)?;
+        // Stored: what the tree evicts now can be read back.
+        let evicted = tree.evict(self.options.tree_resident_nodes);
+        if evicted > 0 {
+            metrics::counter!("cactus_state_tree_evicted_nodes_total").increment(evicted as u64);
+        }
+        metrics::gauge!("cactus_state_tree_resident_nodes").set(tree.resident() as f64);
         self.tree = Some(tree);
         assert_eq!(
             header.height,

@@ -368,6 +368,14 @@ impl Cluster {
                 election_ticks: 10,
                 keep_log_entries,
                 forward_retry: Duration::from_millis(1_000),
+                // Odd nodes keep almost none of their state tree in memory, so every
+                // scenario commits through evictions and reads back, and the checks
+                // compare them with even nodes that keep it all.
+                tree_resident_nodes: if id % 2 == 1 {
+                    64
+                } else {
+                    NodeOptions::default().tree_resident_nodes
+                },
                 ..NodeOptions::default()
             };
             let core = Core::open(CoreSetup {

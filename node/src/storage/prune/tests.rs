@@ -137,7 +137,7 @@ fn commit(tree: &mut StateTree, stores: &[&Store], version: u64, block: &Block) 
         .map(|(k, v)| (key(*k), v.map(|v| vec![v, *k, 7])))
         .collect();
     let update = tree
-        .commit_hashed(version, writes.into_iter().collect())
+        .commit_hashed(stores[0], version, writes.into_iter().collect())
         .unwrap();
     for store in stores {
         let mut batch = WriteBatch::default();
