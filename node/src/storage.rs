@@ -418,8 +418,22 @@ pub(crate) struct SyncedState<'a> {
 #[derive(Clone)]
 pub struct Store {
     db: Arc<DB>,
+    /// The block cache the database shares (for [`Store::memory`]); none when read-only.
+    block_cache: Option<rocksdb::Cache>,
     /// Injected write faults (the simulator's stores only).
     faults: Option<Arc<DiskFaults>>,
+}
+
+/// What RocksDB holds in memory ([`Store::memory`]), in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DbMemory {
+    /// All memtables (bounded by the write buffer manager, [`SharedMemory::WRITE_BUFFERS`]).
+    pub memtables: u64,
+    /// Table readers: the index and filter blocks of every open table file, which grow with
+    /// the database (they are kept outside the block cache).
+    pub table_readers: u64,
+    /// The block cache, memtable reservations included ([`SharedMemory::BLOCK_CACHE`]).
+    pub block_cache: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -438,7 +452,8 @@ impl Store {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, cf_options(name, &memory)));
         let db = DB::open_cf_descriptors(&db_options(&memory), path, cfs)?;
-        let store = Store::with_db(db);
+        let mut store = Store::with_db(db);
+        store.block_cache = Some(memory.block_cache.clone());
         store.check_format()?;
         store.index_rejected_attempts()?;
         store.index_events()?;
@@ -489,8 +504,20 @@ impl Store {
     fn with_db(db: DB) -> Self {
         Store {
             db: Arc::new(db),
+            block_cache: None,
             faults: None,
         }
+    }
+
+    /// What RocksDB holds in memory now (`/metrics`: `cactus_rocksdb_*_bytes`).
+    pub fn memory(&self) -> Result<DbMemory, StorageError> {
+        let caches: Vec<&rocksdb::Cache> = self.block_cache.iter().collect();
+        let stats = rocksdb::perf::get_memory_usage_stats(Some(&[&self.db]), Some(&caches))?;
+        Ok(DbMemory {
+            memtables: stats.mem_table_total,
+            table_readers: stats.mem_table_readers_total,
+            block_cache: stats.cache_total,
+        })
     }
 
     /// Creates a consistent checkpoint of the whole database at `path` (which must not

@@ -986,6 +986,18 @@ async fn status_health_openapi_and_metrics() {
     let text = response.text().await.unwrap();
     assert!(text.contains("cactus_http_requests_total"), "{text}");
     assert!(text.contains("cactus_tx_results_total"), "{text}");
+    // RocksDB's memory, read from the open database: the block cache holds at least the
+    // memtables' reservations, so it is never zero on a node that has written blocks.
+    let gauge = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(gauge("cactus_rocksdb_memtable_bytes") > 0.0, "{text}");
+    assert!(gauge("cactus_rocksdb_block_cache_bytes") > 0.0, "{text}");
+    assert!(gauge("cactus_rocksdb_table_readers_bytes") >= 0.0, "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
