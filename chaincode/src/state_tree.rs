@@ -118,6 +118,9 @@ enum Removed {
     Root(Index),
 }
 
+/// Slots the arena grows by at least when it is full (see [`StateTree::arena_bytes`]).
+const ARENA_MIN_GROWTH: usize = 1024;
+
 /// The latest version of the state tree, in memory. See the module docs.
 #[derive(Clone, Debug, Default)]
 pub struct StateTree {
@@ -191,6 +194,14 @@ impl StateTree {
     /// [`StateTree::NODE_BYTES`] in memory.
     pub fn arena_len(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// Bytes the arena and its free list hold (capacity, not length: what the tree costs
+    /// in memory; the arena grows by an eighth at a time, so this stays within about
+    /// 1/8 of [`StateTree::arena_len`] × [`StateTree::NODE_BYTES`]).
+    pub fn arena_bytes(&self) -> usize {
+        self.nodes.capacity() * Self::NODE_BYTES
+            + self.free.capacity() * std::mem::size_of::<Index>()
     }
 
     /// Nodes in memory (the arena without its free slots).
@@ -649,6 +660,13 @@ impl StateTree {
             }
             None => {
                 let i = Index::try_from(self.nodes.len()).expect("at most 2^32 tree nodes");
+                if self.nodes.len() == self.nodes.capacity() {
+                    // Grow by an eighth, not the doubling `push` would do: the arena is the
+                    // largest allocation of a node (a million nodes is ~90 MiB), and doubling
+                    // just past the resident budget would hold twice the budget.
+                    let more = (self.nodes.len() / 8).max(ARENA_MIN_GROWTH);
+                    self.nodes.reserve_exact(more);
+                }
                 self.nodes.push(node);
                 i
             }

@@ -445,6 +445,12 @@ fn an_evicting_tree_matches_jmt_within_its_budget() {
             .unwrap();
         assert_eq!(update.root, Hash32(root.0), "root at version {version}");
         ours.store.write_update(&update.batch);
+        // The arena grows by an eighth, so it never holds much more than its largest size.
+        let (len, capacity) = (ours.tree.nodes.len(), ours.tree.nodes.capacity());
+        assert!(
+            capacity <= len + len / 8 + ARENA_MIN_GROWTH,
+            "{capacity} slots for {len}"
+        );
         ours.tree.evict(budget);
         assert!(
             ours.tree.resident() <= budget,

@@ -281,6 +281,7 @@ impl Core {
             metrics::counter!("cactus_state_tree_evicted_nodes_total").increment(evicted as u64);
         }
         metrics::gauge!("cactus_state_tree_resident_nodes").set(tree.resident() as f64);
+        metrics::gauge!("cactus_state_tree_bytes").set(tree.arena_bytes() as f64);
         self.tree = Some(tree);
         assert_eq!(
             header.height,
