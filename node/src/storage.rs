@@ -28,7 +28,8 @@ use couponcactus_chaincode::types::CodeIndexEntry;
 use jmt::storage::{LeafNode, Node, NodeBatch, NodeKey, TreeReader, TreeWriter};
 use jmt::{KeyHash, OwnedValue, Version};
 use rocksdb::{
-    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions,
+    ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
+    WriteOptions,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -166,9 +167,12 @@ fn db_options(memory: &SharedMemory) -> Options {
 
 /// Per column family options. All of them share the block cache; index and filter blocks
 /// stay outside it (in the cache, a missed lookup re-read a whole filter block: see
-/// docs/performance.md). Point-read families get a bloom filter. Hashes do not compress,
-/// so the tree's families are stored uncompressed; the others use LZ4 below the first two
-/// levels.
+/// docs/performance.md). Point-read families get a bloom filter. [`cf::JMT_VALUES`] is
+/// only ever sought by key hash (the newest version at or below one, or all of a key's
+/// versions for the pruner), never point-read: its filter is on the 32-byte key-hash
+/// prefix ([`JMT_VALUE_PREFIX`]), so a seek skips every table file without that key.
+/// Hashes do not compress, so the tree's families are stored uncompressed; the others use
+/// LZ4 below the first two levels.
 fn cf_options(name: &str, memory: &SharedMemory) -> Options {
     let mut table = rocksdb::BlockBasedOptions::default();
     table.set_block_cache(&memory.block_cache);
@@ -180,6 +184,13 @@ fn cf_options(name: &str, memory: &SharedMemory) -> Options {
         table.set_bloom_filter(10.0, false);
     }
     let mut opts = Options::default();
+    if name == cf::JMT_VALUES {
+        table.set_whole_key_filtering(false);
+        opts.set_prefix_extractor(rocksdb::SliceTransform::create_fixed_prefix(
+            JMT_VALUE_PREFIX,
+        ));
+        opts.set_memtable_prefix_bloom_ratio(0.1);
+    }
     opts.set_block_based_table_factory(&table);
     opts.set_level_compaction_dynamic_level_bytes(true);
     opts.set_write_buffer_size(32 << 20);
@@ -1163,7 +1174,13 @@ impl Store {
     /// Deletes every key of column family `name` in `batch` (one range tombstone).
     fn clear_cf(&self, batch: &mut WriteBatch, name: &str) -> Result<(), StorageError> {
         let handle = self.handle(name);
-        let last = match self.db.iterator_cf(handle, IteratorMode::End).next() {
+        let mut whole = ReadOptions::default();
+        whole.set_total_order_seek(true);
+        let last = match self
+            .db
+            .iterator_cf_opt(handle, whole, IteratorMode::End)
+            .next()
+        {
             None => return Ok(()),
             Some(item) => item?.0,
         };
@@ -1287,6 +1304,19 @@ fn node_key_bytes(key: &NodeKey) -> Vec<u8> {
     k
 }
 
+/// Bytes of a [`cf::JMT_VALUES`] key that name the key (its hash); the version follows.
+/// Iterators over that family set `prefix_same_as_start` (one key's versions) or
+/// `total_order_seek` (the whole family).
+const JMT_VALUE_PREFIX: usize = 32;
+
+/// Read options of a seek among one key's versions in [`cf::JMT_VALUES`]: table files
+/// whose prefix filter does not hold the key are skipped.
+fn one_key_versions() -> ReadOptions {
+    let mut opts = ReadOptions::default();
+    opts.set_prefix_same_as_start(true);
+    opts
+}
+
 fn value_key(key_hash: &KeyHash, version: Version) -> Vec<u8> {
     let mut k = key_hash.0.to_vec();
     k.extend_from_slice(&version.to_be_bytes());
@@ -1397,8 +1427,9 @@ impl TreeReader for Store {
         key_hash: KeyHash,
     ) -> anyhow::Result<Option<OwnedValue>> {
         let seek = value_key(&key_hash, max_version);
-        let mut iter = self.db.iterator_cf(
+        let mut iter = self.db.iterator_cf_opt(
             self.handle(cf::JMT_VALUES),
+            one_key_versions(),
             IteratorMode::From(&seek, Direction::Reverse),
         );
         match iter.next() {

@@ -409,9 +409,16 @@ impl Step<'_> {
         let store = self.store;
         let values = store.handle(cf::JMT_VALUES);
         let mut versions = Vec::new();
-        let iter = store
-            .db
-            .iterator_cf(values, IteratorMode::From(hash, Direction::Forward));
+        // The key's versions at or below the floor: a prefix seek (the family's filter is
+        // on the key hash, so table files without this key are not read), bounded above.
+        let mut opts = super::one_key_versions();
+        let mut end = hash.to_vec();
+        end.extend_from_slice(&self.state.floor.saturating_add(1).to_be_bytes());
+        opts.set_iterate_upper_bound(end);
+        let iter =
+            store
+                .db
+                .iterator_cf_opt(values, opts, IteratorMode::From(hash, Direction::Forward));
         for item in iter {
             let (key, value) = item?;
             if key.len() != 40 || key[..32] != hash[..] {
