@@ -917,7 +917,16 @@ async fn status_health_openapi_and_metrics() {
     let t = TestNode::start().await;
     t.setup().await;
 
-    let (status, body) = t.get("/v1/status").await;
+    // The tip's certificate follows its block (one voter): under load it may lag a moment.
+    let mut answer = t.get("/v1/status").await;
+    for _ in 0..500 {
+        if answer.1["certified_height"] == answer.1["height"] {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        answer = t.get("/v1/status").await;
+    }
+    let (status, body) = answer;
     assert_eq!(status, 200);
     for field in [
         "node_id",
