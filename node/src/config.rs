@@ -71,6 +71,9 @@ pub struct NodeConfig {
     /// The merchant console (`[console]`, docs/console.md); off unless enabled.
     #[serde(default)]
     pub console: crate::console::ConsoleConfig,
+    /// Returning freed memory to the system (`[memory]`, docs/operations.md "Memory").
+    #[serde(default)]
+    pub memory: crate::memory::MemoryConfig,
 }
 
 fn default_http() -> SocketAddr {
@@ -339,6 +342,23 @@ mod tests {
             NodeConfig::load(&path),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn memory_section_sets_the_trim_interval_and_refuses_unknown_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let base = "node_id = 1\ndata_dir = \"d\"\ngenesis = \"g\"\nnode_key = \"k\"\n";
+        std::fs::write(&path, base).unwrap();
+        assert_eq!(
+            NodeConfig::load(&path).unwrap().memory.trim_interval_ms,
+            2_000
+        );
+        std::fs::write(&path, format!("{base}[memory]\ntrim_interval_ms = 0\n")).unwrap();
+        assert_eq!(NodeConfig::load(&path).unwrap().memory.trim_interval_ms, 0);
+        std::fs::write(&path, format!("{base}[memory]\ntrim_ms = 5\n")).unwrap();
+        let err = NodeConfig::load(&path).unwrap_err().to_string();
+        assert!(err.contains("trim_ms"), "{err}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod console;
 pub mod events;
 pub mod forward;
 pub mod membership;
+pub mod memory;
 pub mod mempool;
 pub mod network;
 pub mod node;

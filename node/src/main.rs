@@ -14,6 +14,7 @@ use couponcactus_node::analytics::ingest::run_ingester;
 use couponcactus_node::analytics::{Analytics, analytics_path};
 use couponcactus_node::api::{self, ApiOptions};
 use couponcactus_node::config::NodeConfig;
+use couponcactus_node::memory::{MemoryConfig, Trimmer};
 use couponcactus_node::network::{self, NetworkConfig};
 use couponcactus_node::node::{
     NodeHandle, NodeOptions, Peering, SubmitOutcome, now_ms, peers_of, read_consortium, start,
@@ -166,6 +167,12 @@ async fn main() -> Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
+    // Freed memory back to the system for as long as the node runs (dropped on return).
+    let memory = match &args.config {
+        Some(path) if !args.dev => NodeConfig::load(path)?.memory,
+        _ => MemoryConfig::default(),
+    };
+    let _trimmer = Trimmer::start(&memory);
 
     let (genesis, key, options, mut api_options, db_dir, http_addr, dev, p2p_addr) = if args.dev {
         let p2p = args
