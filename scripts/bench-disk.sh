@@ -8,7 +8,8 @@
 #
 # Environment: BENCH_BIN (a folder with prebuilt cactusd and cactus; default: build this
 # checkout in release mode), BENCH_DIR=target/bench-disk (the localnet and the samples,
-# du-RETAIN.log and redeem-RETAIN.json), BENCH_BASE_PORT=7510.
+# du-RETAIN.log and redeem-RETAIN.json), BENCH_BASE_PORT=7510, BENCH_CONFIG_SED (a sed
+# script run on each node's cactusd.toml too, e.g. 's/^trim_interval_ms = .*/trim_interval_ms = 0/').
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT="$(repo_root)"
 cd "$ROOT"
@@ -29,7 +30,8 @@ scripts/localnet.sh down --wipe >/dev/null 2>&1 || true
 # Create the localnet, then restart it with the retention asked for.
 scripts/localnet.sh up --nodes 3 >/dev/null
 scripts/localnet.sh down >/dev/null
-sed -i "s/^retain_blocks = .*/retain_blocks = $RETAIN/" "$LOCALNET_DIR"/node*/cactusd.toml
+sed -i -e "s/^retain_blocks = .*/retain_blocks = $RETAIN/" ${BENCH_CONFIG_SED:+-e "$BENCH_CONFIG_SED"} \
+  "$LOCALNET_DIR"/node*/cactusd.toml
 scripts/localnet.sh up --nodes 3 >/dev/null
 NODES="http://127.0.0.1:$((BASE_PORT + 1)),http://127.0.0.1:$((BASE_PORT + 2)),http://127.0.0.1:$((BASE_PORT + 3))"
 LOG="$OUT/du-$RETAIN.log"

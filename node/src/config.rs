@@ -345,17 +345,29 @@ mod tests {
     }
 
     #[test]
-    fn memory_section_sets_the_trim_interval_and_refuses_unknown_keys() {
+    fn memory_section_sets_the_trim_policy_and_refuses_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("node.toml");
         let base = "node_id = 1\ndata_dir = \"d\"\ngenesis = \"g\"\nnode_key = \"k\"\n";
         std::fs::write(&path, base).unwrap();
+        let memory = NodeConfig::load(&path).unwrap().memory;
         assert_eq!(
-            NodeConfig::load(&path).unwrap().memory.trim_interval_ms,
-            2_000
+            (
+                memory.trim_interval_ms,
+                memory.idle_cpu_percent,
+                memory.busy_trim_interval_ms
+            ),
+            (1_000, 20, 30_000)
         );
-        std::fs::write(&path, format!("{base}[memory]\ntrim_interval_ms = 0\n")).unwrap();
-        assert_eq!(NodeConfig::load(&path).unwrap().memory.trim_interval_ms, 0);
+        std::fs::write(
+            &path,
+            format!("{base}[memory]\ntrim_interval_ms = 0\nbusy_trim_interval_ms = 5000\n"),
+        )
+        .unwrap();
+        let memory = NodeConfig::load(&path).unwrap().memory;
+        assert_eq!(memory.trim_interval_ms, 0);
+        assert_eq!(memory.busy_trim_interval_ms, 5_000);
+        assert_eq!(memory.idle_cpu_percent, 20, "unset keys keep their default");
         std::fs::write(&path, format!("{base}[memory]\ntrim_ms = 5\n")).unwrap();
         let err = NodeConfig::load(&path).unwrap_err().to_string();
         assert!(err.contains("trim_ms"), "{err}");

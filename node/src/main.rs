@@ -14,7 +14,7 @@ use couponcactus_node::analytics::ingest::run_ingester;
 use couponcactus_node::analytics::{Analytics, analytics_path};
 use couponcactus_node::api::{self, ApiOptions};
 use couponcactus_node::config::NodeConfig;
-use couponcactus_node::memory::{MemoryConfig, Trimmer};
+use couponcactus_node::memory::Trimmer;
 use couponcactus_node::network::{self, NetworkConfig};
 use couponcactus_node::node::{
     NodeHandle, NodeOptions, Peering, SubmitOutcome, now_ms, peers_of, read_consortium, start,
@@ -167,11 +167,13 @@ async fn main() -> Result<()> {
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .context("installing the metrics recorder")?;
-    // Freed memory back to the system for as long as the node runs (dropped on return).
-    let memory = match &args.config {
-        Some(path) if !args.dev => NodeConfig::load(path)?.memory,
-        _ => MemoryConfig::default(),
+    // The config file, read once (`--dev` runs without one).
+    let file = match &args.config {
+        Some(path) if !args.dev => Some(NodeConfig::load(path)?),
+        _ => None,
     };
+    // Freed memory back to the system for as long as the node runs (dropped on return).
+    let memory = file.as_ref().map(|c| c.memory.clone()).unwrap_or_default();
     let _trimmer = Trimmer::start(&memory);
 
     let (genesis, key, options, mut api_options, db_dir, http_addr, dev, p2p_addr) = if args.dev {
@@ -197,8 +199,7 @@ async fn main() -> Result<()> {
             Some(layout),
             None,
         )
-    } else if let Some(path) = &args.config {
-        let config = NodeConfig::load(path)?;
+    } else if let Some(config) = &file {
         let genesis = Genesis::load(&config.genesis)?;
         let key = KeyFile::load(&config.node_key)?;
         let http = args.http_addr.unwrap_or(config.http_addr);
@@ -300,7 +301,7 @@ async fn main() -> Result<()> {
     ));
 
     let webhooks = start_webhooks(
-        &args,
+        file.as_ref(),
         &node,
         if dev.is_some() {
             &args.data_dir
@@ -317,7 +318,14 @@ async fn main() -> Result<()> {
         db_dir.clone()
     };
     let webhook_slot = webhooks.as_ref().map(|w| w.0.clone()).unwrap_or_default();
-    let console = start_console(&args, &node, &console_dir, &api_options, webhook_slot)?;
+    let console = start_console(
+        &args,
+        file.as_ref(),
+        &node,
+        &console_dir,
+        &api_options,
+        webhook_slot,
+    )?;
     if let Some((slot, _, _)) = &console {
         api_options.console = Some(slot.clone());
     }
@@ -386,13 +394,13 @@ type WebhookTask = (
 /// start), or else once it joins the consortium (the slot stays empty until then and the
 /// webhook routes answer 503 `webhooks_off`); then runs the dispatcher until stopped.
 fn start_webhooks(
-    args: &Args,
+    file: Option<&NodeConfig>,
     node: &NodeHandle,
     dir: &std::path::Path,
 ) -> Result<Option<WebhookTask>> {
     use couponcactus_node::webhooks::{self, WebhookConfig, WebhookSlot, Webhooks};
-    let config = match &args.config {
-        Some(path) if !args.dev => NodeConfig::load(path)?.webhooks,
+    let config = match file {
+        Some(config) => config.webhooks.clone(),
         // A dev chain is local: receivers on 127.0.0.1 are what its user runs.
         _ => WebhookConfig {
             allow_private_targets: true,
@@ -583,12 +591,15 @@ type ConsoleTask = (
     tokio::task::JoinHandle<()>,
 );
 
-/// The merchant console's configuration (`[console]` of the config file; on, with a first
-/// admin and the dev chain's issuer key, with `--dev`).
-fn console_config(args: &Args) -> Result<couponcactus_node::console::ConsoleConfig> {
+/// The merchant console's configuration (`[console]` of the config file `file`; on, with a
+/// first admin and the dev chain's issuer key, with `--dev`).
+fn console_config(
+    args: &Args,
+    file: Option<&NodeConfig>,
+) -> couponcactus_node::console::ConsoleConfig {
     use couponcactus_node::console::ConsoleConfig;
-    Ok(match &args.config {
-        Some(path) if !args.dev => NodeConfig::load(path)?.console,
+    match file {
+        Some(config) => config.console.clone(),
         _ => {
             let dev = DevLayout {
                 dir: args.data_dir.clone(),
@@ -599,7 +610,7 @@ fn console_config(args: &Args) -> Result<couponcactus_node::console::ConsoleConf
                 ..ConsoleConfig::local()
             }
         }
-    })
+    }
 }
 
 /// The merchant console, its store in `dir`; `None` when disabled. It opens now when the
@@ -608,13 +619,14 @@ fn console_config(args: &Args) -> Result<couponcactus_node::console::ConsoleConf
 /// until stopped, handing alerts to the webhooks in `webhooks`.
 fn start_console(
     args: &Args,
+    file: Option<&NodeConfig>,
     node: &NodeHandle,
     dir: &std::path::Path,
     api_options: &ApiOptions,
     webhooks: couponcactus_node::webhooks::WebhookSlot,
 ) -> Result<Option<ConsoleTask>> {
     use couponcactus_node::console::{self, Console, ConsoleSlot};
-    let config = console_config(args)?;
+    let config = console_config(args, file);
     if !config.enabled {
         return Ok(None);
     }
