@@ -142,7 +142,8 @@ pub struct StateUpdate {
 
 /// Commits `writes` as `version` on top of `version - 1` (genesis: version 0 on the empty
 /// tree) and returns the new root with the batch to persist. Nothing is written: the caller
-/// persists `batch`. A version with no effective writes gets the previous root (see the
+/// persists `batch`. Node-local keys ([`StateKey::is_node_local`]) are not in the tree and
+/// are skipped. A version with no effective writes gets the previous root (see the
 /// module docs).
 ///
 /// How: jmt offers a fast batched insert (each new node hashed once) that cannot delete,
@@ -168,7 +169,7 @@ pub fn commit_writes<R: TreeReader>(
     }
     let mut puts: Vec<(KeyHash, OwnedValue)> = Vec::with_capacity(writes.len());
     let mut deletes: Vec<(KeyHash, Option<OwnedValue>)> = Vec::new();
-    for (k, v) in &writes.0 {
+    for (k, v) in writes.0.iter().filter(|(k, _)| !k.is_node_local()) {
         let kh = KeyHash(key_hash(k).0);
         match v {
             Some(v) => puts.push((kh, v.to_bytes())),
@@ -895,12 +896,25 @@ mod tests {
     use super::*;
     use crate::ids::TxId;
 
+    /// A tree key (the tree hashes any value bytes; these are small ones).
     fn k(i: u64) -> StateKey {
-        StateKey::SeenTx(TxId(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+        StateKey::Redemption(TxId(*blake3::hash(&i.to_le_bytes()).as_bytes()))
     }
 
     fn v(i: u64) -> StateValue {
         StateValue::SeenTx(i)
+    }
+
+    #[test]
+    fn node_local_keys_are_not_in_the_tree() {
+        let store = MemTreeStore::new();
+        let mut w = writes([(1, Some(1))]);
+        let without = store.commit(0, &w).unwrap();
+        w.put(StateKey::SeenTx(TxId([7; 32])), StateValue::SeenTx(9));
+        let store = MemTreeStore::new();
+        assert_eq!(store.commit(0, &w).unwrap(), without);
+        let mut tree = crate::state_tree::StateTree::default();
+        assert_eq!(tree.apply_writes(&w), without);
     }
 
     fn writes(items: impl IntoIterator<Item = (u64, Option<u64>)>) -> WriteSet {

@@ -10,8 +10,9 @@
 //! kind. An applied tx writes its changes; a rejected one changes no coupon, pool or key
 //! state. Every tx that passed the envelope checks, applied or rejected, has its id
 //! recorded for replay protection until its `valid_until_ms` has passed, so no tx id ever
-//! executes twice. Block-level housekeeping
-//! (forgetting expired tx ids) runs before the first tx.
+//! executes twice (in the node-local `SeenTx` index, and in the block's `Remembered` entry,
+//! which the state tree commits). Block-level housekeeping (forgetting expired tx ids)
+//! runs before the first tx.
 //!
 //! [`dry_run`] runs every check of one tx without keeping its writes: the validate call
 //! a terminal makes before charging a customer.
@@ -19,7 +20,7 @@
 use crate::discount::{Quote, quote};
 use crate::ids::{MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
 use crate::reject::{RejectReason, Rejection};
-use crate::state::{Overlay, StateError, StateReader, WriteSet};
+use crate::state::{Overlay, StateError, StateKey, StateReader, StateValue, WriteSet};
 use crate::tx::{
     AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, MAX_REVOKE_NOTE_BYTES, PreparedTx,
     ProposeGovernanceTx, RedeemTarget, RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeReason,
@@ -35,8 +36,9 @@ use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// Most housekeeping steps (forgotten tx ids or empty seconds) per block, so a block after
-/// a long idle gap or a burst of txs stays cheap; the rest continues in the next blocks.
+/// Most housekeeping steps (forgotten tx ids, `Remembered` entries or heights without one)
+/// per block, so a block after a long idle gap or a burst of txs stays cheap; the rest
+/// continues in the next blocks.
 pub const MAX_PRUNE_STEPS_PER_BLOCK: u32 = 4_096;
 /// Longest display text (pool names, org names), bytes.
 pub const MAX_NAME_BYTES: usize = 200;
@@ -252,6 +254,8 @@ pub fn execute_block<S: StateReader + ?Sized>(
     forget_expired_tx_ids(state, &mut block, ctx)?;
 
     let mut results = Vec::with_capacity(txs.len());
+    // The ids this block remembers, in block order: its `Remembered` entry.
+    let mut remembered = Vec::new();
     for (p, signature) in prepared.iter().zip(signatures) {
         let mut view = Overlay {
             base: state,
@@ -272,11 +276,20 @@ pub fn execute_block<S: StateReader + ?Sized>(
             Err(ExecError::State(e)) => return Err(e),
         };
         let writes = view.tx;
+        if let Some(Some(StateValue::SeenTx(until))) = writes.lookup(&StateKey::SeenTx(p.id)) {
+            remembered.push((p.id, *until));
+        }
         block.merge(writes);
         results.push(TxResult {
             tx_id: p.id,
             outcome,
         });
+    }
+    if !remembered.is_empty() {
+        block.put(
+            StateKey::Remembered(ctx.height),
+            StateValue::Remembered(remembered),
+        );
     }
     Ok(BlockOutcome {
         results,
@@ -402,23 +415,30 @@ fn execute_kind<S: StateReader + ?Sized>(
 }
 
 // ---- replay protection -------------------------------------------------------------------
+//
+// An executed id goes into `SeenTx(id)`, the node-local lookup index (outside the state
+// tree), and into its block's `Remembered(height)` entry (block order), which the tree
+// commits: one tree key per block, not two per tx. Forgetting walks the `Remembered`
+// entries in height order and drops an entry, with its ids' `SeenTx`, once every id in it
+// is stale. Staleness is checked before duplicates, so an id that stays in the index a
+// little longer never changes an outcome.
 
-/// Records an executed tx id under the second its validity ends in.
+/// Records an executed tx id in the lookup index; [`execute_block`] adds it to the block's
+/// `Remembered` entry.
 fn remember_tx_id<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     id: TxId,
     valid_until_ms: u64,
 ) -> Exec<()> {
-    let second = valid_until_ms / 1000;
-    let index = view.tx_expiry_count(second)?.unwrap_or(0);
     view.put_seen_tx(&id, valid_until_ms);
-    view.put_tx_expiry((second, index), id);
-    view.put_tx_expiry_count(second, index + 1);
     Ok(())
 }
 
-/// Forgets the ids of txs that can no longer be replayed (their `valid_until_ms` is before
-/// the block's second), at most [`MAX_PRUNE_STEPS_PER_BLOCK`] steps per block.
+/// Forgets the ids of txs that can no longer be replayed: walks the `Remembered` entries of
+/// the heights below this block from the cursor, and drops an entry (and its ids' `SeenTx`)
+/// once all its ids are stale at the block's time; stops at the first entry that still
+/// holds a live id. At most [`MAX_PRUNE_STEPS_PER_BLOCK`] steps (an id, an entry or an
+/// empty height each) per block.
 fn forget_expired_tx_ids<S: StateReader + ?Sized>(
     state: &S,
     block: &mut WriteSet,
@@ -429,31 +449,32 @@ fn forget_expired_tx_ids<S: StateReader + ?Sized>(
         block,
         tx: WriteSet::default(),
     };
-    let now_second = ctx.time_ms / 1000;
-    // Genesis sets the cursor; a state without one starts forgetting from now.
-    let (mut second, mut index) = view.prune_cursor()?.unwrap_or((now_second, 0));
-    let start = (second, index);
+    // Genesis sets the cursor to height 1; a state without one starts from this block.
+    let (mut height, mut index) = view.prune_cursor()?.unwrap_or((ctx.height, 0));
+    let start = (height, index);
     let mut steps = 0;
-    // Every tx whose validity ends in a second before `now_second` is stale now.
-    while second < now_second && steps < MAX_PRUNE_STEPS_PER_BLOCK {
-        let count = view.tx_expiry_count(second)?.unwrap_or(0);
-        if index < count {
-            if let Some(id) = view.tx_expiry((second, index))? {
-                view.delete(crate::state::StateKey::SeenTx(id));
-            }
-            view.delete(crate::state::StateKey::TxExpiry(second, index));
-            index += 1;
-        } else {
-            if count > 0 {
-                view.delete(crate::state::StateKey::TxExpiryCount(second));
-            }
-            second += 1;
-            index = 0;
+    while height < ctx.height && steps < MAX_PRUNE_STEPS_PER_BLOCK {
+        let Some(txs) = view.remembered(height)? else {
+            (height, index, steps) = (height + 1, 0, steps + 1);
+            continue;
+        };
+        if txs.iter().any(|&(_, until)| until >= ctx.time_ms) {
+            break;
         }
-        steps += 1;
+        let from = (index as usize).min(txs.len());
+        let take = ((MAX_PRUNE_STEPS_PER_BLOCK - steps) as usize).min(txs.len() - from);
+        for (id, _) in &txs[from..from + take] {
+            view.delete(StateKey::SeenTx(*id));
+        }
+        steps += take as u32;
+        index = (from + take) as u32;
+        if from + take == txs.len() && steps < MAX_PRUNE_STEPS_PER_BLOCK {
+            view.delete(StateKey::Remembered(height));
+            (height, index, steps) = (height + 1, 0, steps + 1);
+        }
     }
-    if (second, index) != start || view.prune_cursor()?.is_none() {
-        view.put_prune_cursor(second, index);
+    if (height, index) != start || view.prune_cursor()?.is_none() {
+        view.put_prune_cursor(height, index);
     }
     let writes = view.tx;
     block.merge(writes);
@@ -1772,4 +1793,93 @@ fn transfer_token<S: StateReader + ?Sized>(
         from: tx.from,
         to: tx.to,
     }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::ChainId;
+    use crate::state::{MemState, StateKey, StateValue};
+
+    fn id(n: u32) -> TxId {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&n.to_be_bytes());
+        TxId(b)
+    }
+
+    /// A state whose block 1 remembered `n` ids valid until `until`, and whose block 3
+    /// remembered one id valid until `later`.
+    fn remembered(n: u32, until: u64, later: u64) -> MemState {
+        let mut s = MemState::default();
+        let txs: Vec<(TxId, u64)> = (0..n).map(|i| (id(i), until)).collect();
+        for &(i, u) in &txs {
+            s.0.insert(StateKey::SeenTx(i), StateValue::SeenTx(u));
+        }
+        s.0.insert(StateKey::Remembered(1), StateValue::Remembered(txs));
+        s.0.insert(StateKey::SeenTx(id(n)), StateValue::SeenTx(later));
+        s.0.insert(
+            StateKey::Remembered(3),
+            StateValue::Remembered(vec![(id(n), later)]),
+        );
+        s.0.insert(StateKey::PruneCursor, StateValue::PruneCursor(1, 0));
+        s
+    }
+
+    fn forget(state: &mut MemState, height: u64, time_ms: u64) {
+        let ctx = BlockContext {
+            chain_id: ChainId::new("c").unwrap(),
+            height,
+            time_ms,
+        };
+        let mut block = WriteSet::default();
+        forget_expired_tx_ids(state, &mut block, &ctx).unwrap();
+        state.apply(&block);
+    }
+
+    fn cursor(state: &MemState) -> Option<&StateValue> {
+        state.0.get(&StateKey::PruneCursor)
+    }
+
+    #[test]
+    fn forgetting_is_bounded_per_block_and_resumes_where_it_stopped() {
+        let n = MAX_PRUNE_STEPS_PER_BLOCK + 904;
+        let mut s = remembered(n, 1_000, 5_000);
+        // Not stale yet at the valid-until instant itself: nothing goes.
+        forget(&mut s, 4, 1_000);
+        assert_eq!(cursor(&s), Some(&StateValue::PruneCursor(1, 0)));
+        assert_eq!(s.len(), n as usize + 4);
+        // Stale: the first block forgets as many ids as it may, the next one the rest, the
+        // entry and the empty height 2, then stops at block 3's live id.
+        forget(&mut s, 4, 1_001);
+        assert_eq!(
+            cursor(&s),
+            Some(&StateValue::PruneCursor(1, MAX_PRUNE_STEPS_PER_BLOCK))
+        );
+        assert!(!s.0.contains_key(&StateKey::SeenTx(id(0))));
+        assert!(s.0.contains_key(&StateKey::SeenTx(id(MAX_PRUNE_STEPS_PER_BLOCK))));
+        forget(&mut s, 5, 1_002);
+        assert_eq!(cursor(&s), Some(&StateValue::PruneCursor(3, 0)));
+        assert!(!s.0.contains_key(&StateKey::Remembered(1)));
+        assert_eq!(
+            s.len(),
+            3,
+            "block 3's id, its entry and the cursor are left"
+        );
+        // Block 3's id goes once it is stale, and the cursor stops below the block.
+        forget(&mut s, 6, 5_001);
+        assert_eq!(cursor(&s), Some(&StateValue::PruneCursor(6, 0)));
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn a_live_id_holds_back_later_entries() {
+        // Block 1's ids live until 9,000, block 3's only until 2,000: block 3 waits.
+        let mut s = remembered(2, 9_000, 2_000);
+        forget(&mut s, 4, 3_000);
+        assert_eq!(cursor(&s), Some(&StateValue::PruneCursor(1, 0)));
+        assert_eq!(s.len(), 6);
+        forget(&mut s, 5, 9_001);
+        assert_eq!(cursor(&s), Some(&StateValue::PruneCursor(5, 0)));
+        assert_eq!(s.len(), 1);
+    }
 }

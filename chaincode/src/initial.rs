@@ -171,7 +171,8 @@ impl InitialState {
         w.put(StateKey::Consortium, StateValue::Consortium(consortium));
         w.put(
             StateKey::PruneCursor,
-            StateValue::PruneCursor(self.genesis_time_ms / 1000, 0),
+            // Forgetting starts at the first block's `Remembered` entry.
+            StateValue::PruneCursor(1, 0),
         );
         Ok(w)
     }

@@ -476,12 +476,18 @@ impl Replayer {
     /// root the state gives when it is not the tip's.
     pub fn resume(state: MemState, tip: ChainTip) -> Result<Self, Hash32> {
         let mut tree = StateTree::new();
-        let root = tree.apply(state.0.iter().map(|(k, v)| {
-            (
-                crate::commitment::key_hash(k),
-                Some(crate::commitment::value_hash(v)),
-            )
-        }));
+        let root = tree.apply(
+            state
+                .0
+                .iter()
+                .filter(|(k, _)| !k.is_node_local())
+                .map(|(k, v)| {
+                    (
+                        crate::commitment::key_hash(k),
+                        Some(crate::commitment::value_hash(v)),
+                    )
+                }),
+        );
         if root != tip.state_root {
             return Err(root);
         }
@@ -503,6 +509,7 @@ impl Replayer {
             .writes
             .0
             .keys()
+            .filter(|k| !k.is_node_local())
             .map(|k| {
                 let kh = crate::commitment::key_hash(k);
                 (kh, self.tree.get(&kh))

@@ -47,12 +47,14 @@ pub enum StateKey {
     /// A redemption, by the redeem tx's id.
     Redemption(TxId),
     /// An executed (applied or rejected) tx id → its `valid_until_ms` (replay protection).
+    /// Node-local ([`StateKey::is_node_local`]): the lookup index of the ids that the
+    /// `Remembered` entries list, kept beside the state but outside the state tree.
     SeenTx(TxId),
-    /// The `index`-th applied tx whose validity ends within second `second`.
-    TxExpiry(u64, u32),
-    /// How many applied txs end within second `second`.
-    TxExpiryCount(u64),
-    /// How far forgotten tx ids have been pruned.
+    /// The ids a block remembered (by its height), with their `valid_until_ms`: the
+    /// committed record of replay protection, one tree key per block.
+    Remembered(u64),
+    /// How far remembered ids have been forgotten: the next block height and the index
+    /// within its `Remembered` entry.
     PruneCursor,
 }
 
@@ -84,11 +86,9 @@ pub enum StateValue {
     Redemption(RedemptionRecord),
     /// For [`StateKey::SeenTx`]: the tx's `valid_until_ms`.
     SeenTx(u64),
-    /// For [`StateKey::TxExpiry`].
-    TxRef(TxId),
-    /// For [`StateKey::TxExpiryCount`].
-    ExpiryCount(u32),
-    /// For [`StateKey::PruneCursor`]: next (second, index) to forget.
+    /// For [`StateKey::Remembered`]: `(tx id, valid_until_ms)` in block order.
+    Remembered(Vec<(TxId, u64)>),
+    /// For [`StateKey::PruneCursor`]: the next (height, index) to forget.
     PruneCursor(u64, u32),
 }
 
@@ -105,17 +105,52 @@ impl StateKey {
 }
 
 impl StateKey {
-    /// Whether the key belongs to replay protection (tx ids and their expiry index), the
-    /// only state a rejected tx writes.
+    /// Whether the key belongs to replay protection (tx ids and the blocks that remembered
+    /// them), the only state a rejected tx writes.
     pub fn is_replay_protection(&self) -> bool {
         matches!(
             self,
-            StateKey::SeenTx(_)
-                | StateKey::TxExpiry(..)
-                | StateKey::TxExpiryCount(_)
-                | StateKey::PruneCursor
+            StateKey::SeenTx(_) | StateKey::Remembered(_) | StateKey::PruneCursor
         )
     }
+
+    /// Whether the key is node-local: kept with the state and read by execution, but not
+    /// in the state tree, its root or its proofs. Only `SeenTx`, the per-id lookup index
+    /// of replay protection: each id is committed once, in its block's `Remembered` entry
+    /// (one tree key per block instead of two per tx), and a node that installs a
+    /// snapshot derives the index from those entries ([`seen_txs_of`]).
+    pub fn is_node_local(&self) -> bool {
+        matches!(self, StateKey::SeenTx(_))
+    }
+}
+
+/// The `SeenTx` entries that the `Remembered` entries and the `PruneCursor` of a state
+/// determine (the ids the cursor has passed are forgotten already): what a node writes
+/// beside an installed snapshot, which carries no node-local keys.
+pub fn seen_txs_of<'a>(
+    entries: impl IntoIterator<Item = (&'a StateKey, &'a StateValue)>,
+) -> WriteSet {
+    let mut cursor = None;
+    let mut remembered = Vec::new();
+    for (key, value) in entries {
+        match (key, value) {
+            (StateKey::PruneCursor, StateValue::PruneCursor(h, i)) => cursor = Some((*h, *i)),
+            (StateKey::Remembered(h), StateValue::Remembered(txs)) => remembered.push((*h, txs)),
+            _ => {}
+        }
+    }
+    let mut seen = WriteSet::default();
+    for (height, txs) in remembered {
+        let skip = match cursor {
+            Some((h, i)) if h == height => i as usize,
+            Some((h, _)) if h > height => txs.len(),
+            _ => 0,
+        };
+        for (id, until) in txs.iter().skip(skip) {
+            seen.put(StateKey::SeenTx(*id), StateValue::SeenTx(*until));
+        }
+    }
+    seen
 }
 
 impl StateValue {
@@ -305,11 +340,23 @@ typed_access! {
     member_redemptions, put_member_redemptions: (&PoolId, &MemberId) => |k| StateKey::MemberRedemptions(k.0.clone(), *k.1), Count(u32);
     redemption, put_redemption: &TxId => |k| StateKey::Redemption(*k), Redemption(RedemptionRecord);
     seen_tx, put_seen_tx: &TxId => |k| StateKey::SeenTx(*k), SeenTx(u64);
-    tx_expiry, put_tx_expiry: (u64, u32) => |k| StateKey::TxExpiry(k.0, k.1), TxRef(TxId);
-    tx_expiry_count, put_tx_expiry_count: u64 => |k| StateKey::TxExpiryCount(k), ExpiryCount(u32);
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {
+    /// The ids block `height` remembered (written by `execute_block` on the block's write
+    /// set directly, so there is no `put_` here).
+    pub fn remembered(&self, height: u64) -> Result<Option<Vec<(TxId, u64)>>, StateError> {
+        let key = StateKey::Remembered(height);
+        match self.get(&key)? {
+            None => Ok(None),
+            Some(StateValue::Remembered(txs)) => Ok(Some(txs)),
+            Some(other) => Err(StateError::Corrupt {
+                key,
+                why: format!("expected Remembered, found {other:?}"),
+            }),
+        }
+    }
+
     pub fn prune_cursor(&self) -> Result<Option<(u64, u32)>, StateError> {
         match self.get(&StateKey::PruneCursor)? {
             None => Ok(None),
@@ -346,7 +393,7 @@ mod tests {
                 pool: PoolId::new("p").unwrap(),
                 serial: 3,
             }),
-            StateKey::TxExpiry(5, 6),
+            StateKey::Remembered(5),
         ];
         for k in keys {
             assert_eq!(StateKey::from_bytes(&k.to_bytes()).unwrap(), k);
@@ -358,19 +405,49 @@ mod tests {
         let mut base = MemState::default();
         base.0.insert(StateKey::Consortium, StateValue::Count(1));
         base.0
-            .insert(StateKey::TxExpiryCount(1), StateValue::ExpiryCount(1));
+            .insert(StateKey::SeenTx(TxId([1; 32])), StateValue::SeenTx(1));
         let mut block = WriteSet::default();
-        block.put(StateKey::TxExpiryCount(1), StateValue::ExpiryCount(2));
+        block.put(StateKey::SeenTx(TxId([1; 32])), StateValue::SeenTx(2));
         let mut o = Overlay {
             base: &base,
             block: &block,
             tx: WriteSet::default(),
         };
-        assert_eq!(o.tx_expiry_count(1).unwrap(), Some(2));
-        o.put_tx_expiry_count(1, 3);
-        assert_eq!(o.tx_expiry_count(1).unwrap(), Some(3));
-        o.delete(StateKey::TxExpiryCount(1));
-        assert_eq!(o.tx_expiry_count(1).unwrap(), None);
+        assert_eq!(o.seen_tx(&TxId([1; 32])).unwrap(), Some(2));
+        o.put_seen_tx(&TxId([1; 32]), 3);
+        assert_eq!(o.seen_tx(&TxId([1; 32])).unwrap(), Some(3));
+        o.delete(StateKey::SeenTx(TxId([1; 32])));
+        assert_eq!(o.seen_tx(&TxId([1; 32])).unwrap(), None);
         assert!(matches!(o.consortium(()), Err(StateError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn the_seen_index_is_what_the_remembered_entries_list_past_the_cursor() {
+        let id = |n: u8| TxId([n; 32]);
+        let mut state = MemState::default();
+        state.0.insert(
+            StateKey::Remembered(3),
+            StateValue::Remembered(vec![(id(1), 10), (id(2), 11), (id(3), 12)]),
+        );
+        state.0.insert(
+            StateKey::Remembered(5),
+            StateValue::Remembered(vec![(id(4), 20)]),
+        );
+        // Stale entries a node still holds are not copied: only `Remembered` counts.
+        state
+            .0
+            .insert(StateKey::SeenTx(id(9)), StateValue::SeenTx(1));
+        state
+            .0
+            .insert(StateKey::PruneCursor, StateValue::PruneCursor(3, 2));
+        let seen = seen_txs_of(&state.0);
+        let ids: Vec<_> = seen.0.keys().cloned().collect();
+        assert_eq!(ids, [StateKey::SeenTx(id(3)), StateKey::SeenTx(id(4))]);
+        assert_eq!(
+            seen.lookup(&StateKey::SeenTx(id(3))),
+            Some(Some(&StateValue::SeenTx(12)))
+        );
+        assert!(StateKey::SeenTx(id(1)).is_node_local());
+        assert!(!StateKey::Remembered(3).is_node_local());
     }
 }

@@ -215,13 +215,15 @@ impl StateTree {
         self.broken
     }
 
-    /// Applies a block's writes (chaincode keys and values) and returns the new root.
+    /// Applies a block's writes (chaincode keys and values; node-local keys are skipped, see
+    /// [`crate::state::StateKey::is_node_local`]) and returns the new root.
     /// For trees that are never evicted (see [`StateTree::apply`]).
     pub fn apply_writes(&mut self, writes: &WriteSet) -> Hash32 {
         self.apply(
             writes
                 .0
                 .iter()
+                .filter(|(k, _)| !k.is_node_local())
                 .map(|(k, v)| (key_hash(k), v.as_ref().map(value_hash))),
         )
     }

@@ -48,13 +48,13 @@ fn h(tag: &str, i: u64) -> [u8; 32] {
 /// Key number `i` of the universe: five kinds of keys.
 fn ukey(i: u64) -> StateKey {
     match i % 5 {
-        0 => StateKey::SeenTx(TxId(h("tx", i))),
+        0 => StateKey::Remembered(i),
         1 => StateKey::Claim(pool(), ClaimKey(h("claim", i))),
         2 => StateKey::Token(TokenId {
             pool: pool(),
             serial: i,
         }),
-        3 => StateKey::TxExpiryCount(i),
+        3 => StateKey::MemberRedemptions(pool(), testkit::member(i)),
         _ => StateKey::Code(CodeHash(h("code", i))),
     }
 }
@@ -62,7 +62,7 @@ fn ukey(i: u64) -> StateKey {
 /// Value `seed` for key number `i` (of the type that key holds).
 fn uvalue(i: u64, seed: u64) -> StateValue {
     match i % 5 {
-        0 => StateValue::SeenTx(seed),
+        0 => StateValue::Remembered(vec![(TxId(h("tx", seed)), seed)]),
         1 => StateValue::Claim(seed),
         2 => StateValue::Token(TokenRecord {
             code_hash: CodeHash(h("code", i)),
@@ -75,7 +75,7 @@ fn uvalue(i: u64, seed: u64) -> StateValue {
             owner: (seed % 2 == 1).then(|| testkit::member(seed)),
             claim: (seed % 2 == 1).then(|| testkit::claim(seed)),
         }),
-        3 => StateValue::ExpiryCount(seed as u32),
+        3 => StateValue::Count(seed as u32),
         _ => StateValue::Code(CodeIndexEntry {
             pool: pool(),
             serial: Some(seed),
@@ -182,7 +182,7 @@ fn check_state_proof(
             );
             prop_assert!(jproof.verify(RootHash(root.0), kh, None::<&[u8]>).is_err());
             let other = match v {
-                StateValue::SeenTx(x) => StateValue::SeenTx(x + 1),
+                StateValue::Count(x) => StateValue::Count(x + 1),
                 _ => StateValue::Count(7),
             };
             prop_assert_eq!(
@@ -835,21 +835,21 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 /// The vector tree's keys and values (version 0).
 fn vector_entries() -> Vec<(StateKey, StateValue)> {
     vec![
+        (StateKey::PruneCursor, StateValue::PruneCursor(1, 0)),
         (
-            StateKey::PruneCursor,
-            StateValue::PruneCursor(1_767_225_600, 0),
+            StateKey::MemberRedemptions(pool(), testkit::member(2)),
+            StateValue::Count(2),
         ),
         (
-            StateKey::TxExpiryCount(1_767_225_660),
-            StateValue::ExpiryCount(2),
+            StateKey::Remembered(1),
+            StateValue::Remembered(vec![
+                (TxId(h("tx", 1)), 1_767_225_660_000),
+                (TxId(h("tx", 2)), 1_767_225_660_000),
+            ]),
         ),
         (
-            StateKey::SeenTx(TxId(h("tx", 1))),
-            StateValue::SeenTx(1_767_225_660_000),
-        ),
-        (
-            StateKey::SeenTx(TxId(h("tx", 2))),
-            StateValue::SeenTx(1_767_225_660_000),
+            StateKey::Claim(pool(), ClaimKey(h("claim", 2))),
+            StateValue::Claim(1),
         ),
         (
             StateKey::Claim(pool(), ClaimKey(h("claim", 1))),
@@ -1004,7 +1004,7 @@ fn vectors() -> String {
     let r0 = store.commit(0, &w0).unwrap();
     // Version 1: entry 1 changes, entry 3 is deleted. Version 2: no writes.
     let mut w1 = WriteSet::default();
-    w1.put(entries[1].0.clone(), StateValue::ExpiryCount(3));
+    w1.put(entries[1].0.clone(), StateValue::Count(3));
     w1.delete(entries[3].0.clone());
     let r1 = store.commit(1, &w1).unwrap();
     let r2 = store.commit(2, &WriteSet::default()).unwrap();
@@ -1014,7 +1014,7 @@ fn vectors() -> String {
     writeln!(
         o,
         "- version 1 (entry 1 set to `{}`, entry 3 deleted): `{}`",
-        json(&StateValue::ExpiryCount(3)),
+        json(&StateValue::Count(3)),
         hx(r1.0)
     )
     .unwrap();
@@ -1048,7 +1048,7 @@ fn vectors() -> String {
     // Absent keys whose proofs end at an empty subtree and at another key's leaf.
     let absent = |want_leaf: bool| {
         (0..)
-            .map(|i| StateKey::SeenTx(TxId(h("absent", i))))
+            .map(|i| StateKey::Redemption(TxId(h("absent", i))))
             .find(|k| prove(&store, k, 0).unwrap().proof.leaf.is_some() == want_leaf)
             .unwrap()
     };
@@ -1239,9 +1239,8 @@ fn documented_state_variant_indices_match() {
         (7, StateKey::Code(CodeHash([0; 32]))),
         (8, StateKey::Claim(pool(), ClaimKey([0; 32]))),
         (12, StateKey::SeenTx(TxId([0; 32]))),
-        (13, StateKey::TxExpiry(1, 2)),
-        (14, StateKey::TxExpiryCount(1)),
-        (15, StateKey::PruneCursor),
+        (13, StateKey::Remembered(1)),
+        (14, StateKey::PruneCursor),
     ];
     for (index, k) in keys {
         assert_eq!(k.to_bytes()[..4], index.to_le_bytes(), "{k:?}");
@@ -1260,8 +1259,8 @@ fn documented_state_variant_indices_match() {
         (8, StateValue::Claim(0)),
         (9, StateValue::Count(0)),
         (11, StateValue::SeenTx(0)),
-        (13, StateValue::ExpiryCount(0)),
-        (14, StateValue::PruneCursor(0, 0)),
+        (12, StateValue::Remembered(vec![])),
+        (13, StateValue::PruneCursor(0, 0)),
     ];
     for (index, v) in values {
         assert_eq!(v.to_bytes()[..4], index.to_le_bytes(), "{v:?}");

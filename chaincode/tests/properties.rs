@@ -41,6 +41,7 @@ use couponcactus_chaincode::events::{
     derive_block_events,
 };
 use couponcactus_chaincode::prelude::*;
+use couponcactus_chaincode::state::seen_txs_of;
 use couponcactus_chaincode::testkit::{self, GENESIS_MS, TestChain};
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
@@ -1015,6 +1016,24 @@ fn check_event_log(events: &[LedgerEvent]) {
     }
 }
 
+/// The node-local replay index is exactly what the committed `Remembered` entries and the
+/// cursor determine (what a node that installs a snapshot derives), and every id in it is
+/// in a `Remembered` entry at or after the cursor.
+fn check_replay_index(state: &MemState) {
+    let seen: Vec<(&StateKey, &StateValue)> =
+        state.0.iter().filter(|(k, _)| k.is_node_local()).collect();
+    let derived = seen_txs_of(&state.0);
+    let derived: Vec<(&StateKey, &StateValue)> = derived
+        .0
+        .iter()
+        .map(|(k, v)| (k, v.as_ref().expect("puts only")))
+        .collect();
+    assert_eq!(
+        seen, derived,
+        "the SeenTx index differs from the Remembered entries"
+    );
+}
+
 fn run(blocks: &[BlockSpec]) {
     let fx = fixture();
     let mut b = Builder {
@@ -1073,6 +1092,7 @@ fn run(blocks: &[BlockSpec]) {
         b.chain.height = ctx.height;
         b.chain.time_ms = ctx.time_ms;
         model.check_state(&b.chain.state);
+        check_replay_index(&b.chain.state);
         history.push(ExecutedBlock {
             ctx,
             txs,

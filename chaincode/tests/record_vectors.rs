@@ -405,34 +405,31 @@ fn redemption_cases() -> Vec<Case> {
     ]
 }
 
-/// The second in which `txid("redeem-spring-2")`'s validity ends.
-const EXPIRY_SECOND: u64 = (GENESIS_MS + 8 * SECOND + 60 * SECOND) / SECOND;
+/// When `txid("redeem-spring-2")`'s validity ends.
+const EXPIRY_MS: u64 = GENESIS_MS + 8 * SECOND + 60 * SECOND;
 
 fn replay_cases() -> Vec<Case> {
     vec![
         state(
             "seen_tx",
-            "The tx `txid(\"redeem-spring-2\")` was executed; it is remembered until its `valid_until_ms`.",
+            "The tx `txid(\"redeem-spring-2\")` was executed; it is remembered until its `valid_until_ms` (node-local: not in the state tree).",
             StateKey::SeenTx(txid("redeem-spring-2")),
-            StateValue::SeenTx(EXPIRY_SECOND * SECOND),
+            StateValue::SeenTx(EXPIRY_MS),
         ),
         state(
-            "tx_expiry",
-            "The first tx whose validity ends within that second.",
-            StateKey::TxExpiry(EXPIRY_SECOND, 0),
-            StateValue::TxRef(txid("redeem-spring-2")),
-        ),
-        state(
-            "tx_expiry_count",
-            "Two txs end within that second.",
-            StateKey::TxExpiryCount(EXPIRY_SECOND),
-            StateValue::ExpiryCount(2),
+            "remembered",
+            "Block 2 remembered two tx ids, each with its `valid_until_ms`, in block order.",
+            StateKey::Remembered(2),
+            StateValue::Remembered(vec![
+                (txid("allocate-spring-1"), EXPIRY_MS - 30 * SECOND),
+                (txid("redeem-spring-2"), EXPIRY_MS),
+            ]),
         ),
         state(
             "prune_cursor",
-            "Forgotten up to (not including) the first tx ending in the genesis second.",
+            "Forgotten up to (not including) the first id of block 2's `Remembered` entry.",
             StateKey::PruneCursor,
-            StateValue::PruneCursor(GENESIS_MS / SECOND, 0),
+            StateValue::PruneCursor(2, 0),
         ),
     ]
 }
@@ -842,13 +839,8 @@ impl Hand {
             }
             StateKey::Redemption(t) => self.id_key(11, "Redemption", |h, q| h.array(&t.0, q), p),
             StateKey::SeenTx(t) => self.id_key(12, "SeenTx", |h, q| h.array(&t.0, q), p),
-            StateKey::TxExpiry(second, index) => {
-                self.variant(13, "TxExpiry", p);
-                self.u64(*second, &format!("{p}.0"));
-                self.u32(*index, &format!("{p}.1"));
-            }
-            StateKey::TxExpiryCount(s) => self.id_key(14, "TxExpiryCount", |h, q| h.u64(*s, q), p),
-            StateKey::PruneCursor => self.variant(15, "PruneCursor", p),
+            StateKey::Remembered(h) => self.id_key(13, "Remembered", |x, q| x.u64(*h, q), p),
+            StateKey::PruneCursor => self.variant(14, "PruneCursor", p),
         }
     }
     /// A variant with one field.
@@ -873,11 +865,16 @@ impl Hand {
                 self.id_key(10, "Redemption", |h, q| h.redemption_record(x, q), p)
             }
             StateValue::SeenTx(x) => self.id_key(11, "SeenTx", |h, q| h.u64(*x, q), p),
-            StateValue::TxRef(x) => self.id_key(12, "TxRef", |h, q| h.array(&x.0, q), p),
-            StateValue::ExpiryCount(x) => self.id_key(13, "ExpiryCount", |h, q| h.u32(*x, q), p),
-            StateValue::PruneCursor(second, index) => {
-                self.variant(14, "PruneCursor", p);
-                self.u64(*second, &q);
+            StateValue::Remembered(txs) => {
+                self.variant(12, "Remembered", p);
+                self.vec(txs, &q, |h, (id, until), r| {
+                    h.array(&id.0, &format!("{r}.0"));
+                    h.u64(*until, &format!("{r}.1"));
+                });
+            }
+            StateValue::PruneCursor(height, index) => {
+                self.variant(13, "PruneCursor", p);
+                self.u64(*height, &q);
                 self.u32(*index, &format!("{p}.1"));
             }
         }
@@ -1493,8 +1490,8 @@ fn vectors_cover_every_variant() {
         }
     }
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
-    assert_eq!(count("key/"), 16, "{covered:?}");
-    assert_eq!(count("value/"), 15, "{covered:?}");
+    assert_eq!(count("key/"), 15, "{covered:?}");
+    assert_eq!(count("value/"), 14, "{covered:?}");
     assert_eq!(count("event/"), 14, "{covered:?}");
     assert_eq!(count("outcome/"), 2, "{covered:?}");
     assert_eq!(count("token_status/"), 4, "{covered:?}");
@@ -1537,8 +1534,7 @@ fn state_key_name(k: &StateKey) -> &'static str {
         StateKey::MemberRedemptions(..) => "MemberRedemptions",
         StateKey::Redemption(_) => "Redemption",
         StateKey::SeenTx(_) => "SeenTx",
-        StateKey::TxExpiry(..) => "TxExpiry",
-        StateKey::TxExpiryCount(_) => "TxExpiryCount",
+        StateKey::Remembered(_) => "Remembered",
         StateKey::PruneCursor => "PruneCursor",
     }
 }
@@ -1557,8 +1553,7 @@ fn state_value_name(v: &StateValue) -> &'static str {
         StateValue::Count(_) => "Count",
         StateValue::Redemption(_) => "Redemption",
         StateValue::SeenTx(_) => "SeenTx",
-        StateValue::TxRef(_) => "TxRef",
-        StateValue::ExpiryCount(_) => "ExpiryCount",
+        StateValue::Remembered(_) => "Remembered",
         StateValue::PruneCursor(..) => "PruneCursor",
     }
 }

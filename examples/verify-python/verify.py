@@ -114,6 +114,10 @@ def VEC(t):
     return ("vec", t)
 
 
+def TUPLE(*ts):
+    return ("tuple", ts)
+
+
 # Structs: their fields, in encoding order (docs/encoding.md, the `#### struct` tables).
 STRUCTS = {
     "TokenId": [("pool", "str"), ("serial", "u64")],
@@ -191,14 +195,14 @@ ENUMS = {
         ("proposal", ["h32"]), ("pool", ["str"]), ("token", [S("TokenId")]), ("code", ["h32"]),
         ("claim", ["str", "h32"]), ("member_allocations", ["str", "h32"]),
         ("member_redemptions", ["str", "h32"]), ("redemption", ["h32"]), ("seen_tx", ["h32"]),
-        ("tx_expiry", ["u64", "u32"]), ("tx_expiry_count", ["u64"]), ("prune_cursor", [])]),
+        ("remembered", ["u64"]), ("prune_cursor", [])]),
     "StateValue": ("keyed", None, [
         ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
         ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
         ("pool", [S("PoolRecord")]), ("token", [S("TokenRecord")]),
         ("code", [S("CodeIndexEntry")]), ("claim", ["u64"]), ("count", ["u32"]),
-        ("redemption", [S("RedemptionRecord")]), ("seen_tx", ["u64"]), ("tx_ref", ["h32"]),
-        ("expiry_count", ["u32"]), ("prune_cursor", ["u64", "u32"])]),
+        ("redemption", [S("RedemptionRecord")]), ("seen_tx", ["u64"]),
+        ("remembered", [VEC(TUPLE("h32", "u64"))]), ("prune_cursor", ["u64", "u32"])]),
     "Role": ("tagged", "role", [
         ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
         ("auditor", []), ("partner", [])]),
@@ -263,6 +267,11 @@ def _enc(t, v, path):
         if kind == "vec":
             require(isinstance(v, list), f"{path}: expected an array")
             return u64(len(v)) + b"".join(enc(inner, x, f"{path}[{i}]") for i, x in enumerate(v))
+        if kind == "tuple":
+            # A tuple is its fields in order, no length; JSON gives it as an array.
+            require(isinstance(v, list) and len(v) == len(inner),
+                    f"{path}: expected an array of {len(inner)}")
+            return b"".join(enc(f, x, f"{path}.{i}") for i, (f, x) in enumerate(zip(inner, v)))
         if kind == "struct":
             return enc_struct(STRUCTS[inner], v, path)
         return enc_enum(inner, v, path)

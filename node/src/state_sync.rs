@@ -53,7 +53,7 @@ use couponcactus_chaincode::encoding::{EncodingError, MAX_DECODE_BYTES, decode, 
 use couponcactus_chaincode::history::{HistoryLog, HistoryNode, NodeIndex};
 use couponcactus_chaincode::ids::{ChainId, Hash32};
 use couponcactus_chaincode::ledger::ChainTip;
-use couponcactus_chaincode::state::{StateKey, StateValue, WriteSet};
+use couponcactus_chaincode::state::{StateKey, StateValue, WriteSet, seen_txs_of};
 use jmt::storage::{LeafNode, NibblePath, Node, NodeKey, TreeReader};
 use jmt::{KeyHash, OwnedValue, Version};
 use std::fs::File;
@@ -598,6 +598,10 @@ fn build_export(checkpoint: &Path, dir: &Path, node_id: u64) -> Result<Export, S
         let mut last_point: Option<u64> = None;
         for item in source.state_entries() {
             let (key, value) = item?;
+            // Node-local keys are no part of a snapshot: the receiver derives them.
+            if StateKey::from_bytes(&key).is_ok_and(|k| k.is_node_local()) {
+                continue;
+            }
             if last_point.is_none_or(|p| len - p >= SEEK_POINT_EVERY) {
                 seek_points.push((key.to_vec(), len));
                 last_point = Some(len);
@@ -929,6 +933,11 @@ fn fetch_state(
             if key.to_bytes() != key_bytes || value.to_bytes() != value_bytes {
                 return Err(bad("not in canonical encoding".into()));
             }
+            // The root does not bind node-local keys: a snapshot carrying one is refused,
+            // and the receiver derives them from what the root binds.
+            if key.is_node_local() {
+                return Err(bad(format!("node-local key {key:?} in a snapshot")));
+            }
             state.put(key, value);
             after = Some(key_bytes);
         }
@@ -977,7 +986,9 @@ fn frontier_nodes(log: &HistoryLog) -> Vec<HistoryNode> {
 /// log root and size); the frontier has one hash per set bit of the log size; the chain is
 /// `chain_id` (and a genesis snapshot's hash is the local genesis hash); entry keys are
 /// strictly ascending and every key and value decodes canonically; the entry count is
-/// `total_entries`; the state tree rebuilt from the entries has the tip's root; a
+/// `total_entries`; no entry is node-local (`SeenTx`: the root does not bind those, so
+/// they are derived from the verified `Remembered` entries instead); the state tree
+/// rebuilt from the entries has the tip's root; a
 /// certificate, if present, is for this block and verifies against the voters of the
 /// consortium in the received state. On any failure the store is unchanged.
 ///
@@ -1026,7 +1037,7 @@ fn install(
 ) -> Result<ChainTip, SyncError> {
     verify_descriptor(chain_id, d)?;
     verify_against_local(store, chain_id, d)?;
-    let state = fetch_state(d, fetch)?;
+    let mut state = fetch_state(d, fetch)?;
     let update = commit_writes(&EmptyBelow { version: d.height }, d.height, &state)?;
     if update.root != d.tip.state_root {
         return Err(SyncError::StateRoot {
@@ -1041,6 +1052,9 @@ fn install(
         };
         cert.verify(chain_id, consortium)?;
     }
+    // The replay-protection index, from the verified `Remembered` entries.
+    let seen = seen_txs_of(state.0.iter().filter_map(|(k, v)| Some((k, v.as_ref()?))));
+    state.merge(seen);
     let history = frontier_nodes(&d.tip.log);
     let base = SyncBase {
         height: d.height,
@@ -1066,7 +1080,7 @@ mod tests {
     use couponcactus_chaincode::commitment::{prove, state_root, verify_state_proof};
     use couponcactus_chaincode::execute::Event;
     use couponcactus_chaincode::history::root_at;
-    use couponcactus_chaincode::ids::{Channel, MemberId, StoreId, TokenId};
+    use couponcactus_chaincode::ids::{Channel, MemberId, StoreId, TokenId, TxId};
     use couponcactus_chaincode::ledger::{Block, apply_block};
     use couponcactus_chaincode::state::StateReader;
     use couponcactus_chaincode::testkit::{self, TestChain};
@@ -1337,7 +1351,12 @@ mod tests {
         assert_eq!(d.tip, src.tip);
         assert_eq!(d.header.as_ref(), Some(&src.blocks.last().unwrap().header));
         assert_eq!(d.certificate.as_ref(), Some(&cert));
-        assert_eq!(d.total_entries, state_of(&src.store).len() as u64);
+        // Every entry but the node-local replay index, which the receiver derives.
+        let local = |e: &RawEntry| StateKey::from_bytes(&e.0).unwrap().is_node_local();
+        let src_state = state_of(&src.store);
+        let seen = src_state.iter().filter(|e| local(e)).count();
+        assert!(seen > 0, "the source remembers tx ids");
+        assert_eq!(d.total_entries, (src_state.len() - seen) as u64);
         assert!(d.total_entries > 2 * CODES);
         // Through its bytes, as Raft carries it.
         let d = SnapshotDescriptor::from_bytes(&d.to_bytes()).unwrap();
@@ -1570,6 +1589,18 @@ mod tests {
                 Box::new(|e| matches!(e, SyncError::KeyOrder { .. })),
             ),
             (
+                "a node-local key, count adjusted",
+                Box::new(|d, e| {
+                    let key = StateKey::SeenTx(TxId([9; 32])).to_bytes();
+                    let at = e.partition_point(|(k, _)| *k < key);
+                    e.insert(at, (key, StateValue::SeenTx(1).to_bytes()));
+                    d.total_entries += 1;
+                }),
+                Box::new(
+                    |e| matches!(e, SyncError::BadEntry { why, .. } if why.contains("node-local")),
+                ),
+            ),
+            (
                 "extra entry",
                 Box::new(|_, e| e.push((vec![0xff; 4], vec![0]))),
                 Box::new(|e| matches!(e, SyncError::EntryCount { .. })),
@@ -1765,7 +1796,11 @@ mod tests {
             Err(SyncError::UnknownExport(_))
         ));
         let newest = all_entries(&exporter, ids[2]);
-        assert_eq!(newest.len(), state_of(&src.store).len());
+        let exported = state_of(&src.store)
+            .iter()
+            .filter(|e| !StateKey::from_bytes(&e.0).unwrap().is_node_local())
+            .count();
+        assert_eq!(newest.len(), exported);
 
         // A restarted exporter serves the exports it finished.
         drop(exporter);

@@ -112,15 +112,18 @@ pub const MAX_PREFIX_MATCHES: usize = 8;
 /// all older ones; format 1 used borsh's little-endian version, which scattered every
 /// block's nodes across the whole key space (about a fifth more bytes written per
 /// redemption, docs/performance.md). Format 3 stores txs whose body ends with a memo
-/// (`TxBody::memo`) and ledger events that carry it: a new chain layout, see
-/// [`FIRST_MEMO_FORMAT`].
-pub const STORAGE_FORMAT: u32 = 3;
+/// (`TxBody::memo`) and ledger events that carry it. Format 4 commits replay protection
+/// once per block (`StateKey::Remembered`) and keeps the per-id index (`SeenTx`) out of the
+/// state tree, so state roots differ. Formats 3 and 4 are new chain layouts, see
+/// [`CHAIN_LAYOUT_FORMAT`].
+pub const STORAGE_FORMAT: u32 = 4;
 
-/// The first format whose blocks hold txs with a memo. A directory of an older format holds
-/// a chain whose txs this build cannot decode (the tx bytes, ids and block roots differ),
-/// and no peer running this build can serve it either: it is refused as another chain
-/// layout ([`StorageError::ChainLayout`]), not as a directory to re-sync.
-pub const FIRST_MEMO_FORMAT: u32 = 3;
+/// The first format of this build's chain layout. A directory of an older format holds a
+/// chain this build cannot continue (format 2: txs without a memo, so tx bytes, ids and
+/// block roots differ; format 3: replay protection in the state tree, so state roots
+/// differ), and no peer running this build can serve it either: it is refused as another
+/// chain layout ([`StorageError::ChainLayout`]), not as a directory to re-sync.
+pub const CHAIN_LAYOUT_FORMAT: u32 = 4;
 
 /// RocksDB memory shared by all column families of one database, which bounds most of a
 /// node's RSS beyond the in-memory mempool: memtables (all families together flush at
@@ -248,16 +251,17 @@ pub enum StorageError {
         /// Format this build reads.
         expected: u32,
     },
-    /// The data directory holds a chain of the tx layout before memos
-    /// ([`FIRST_MEMO_FORMAT`]), which this build can neither read nor continue.
+    /// The data directory holds a chain of an older chain layout
+    /// ([`CHAIN_LAYOUT_FORMAT`]), which this build can neither read nor continue.
     #[error(
         "data directory has storage format {found}, this cactusd reads format \
-         {STORAGE_FORMAT}: this is a new chain layout (since format {FIRST_MEMO_FORMAT} every \
-         tx carries a memo field, so tx bytes, tx ids and block hashes differ), and the chain \
-         in this directory cannot be read or continued, not even by state sync from peers \
-         running this cactusd. Start a new chain: a new genesis with empty data directories \
-         on every node (`scripts/dev.sh --fresh`, or `--single --fresh` for a dev chain), or \
-         keep running the cactusd that wrote it"
+         {STORAGE_FORMAT}: this is a new chain layout (format 3: every tx carries a memo \
+         field, so tx bytes, tx ids and block hashes differ; format 4: replay protection is \
+         committed once per block, so state roots differ), and the chain in this directory \
+         cannot be read or continued, not even by state sync from peers running this \
+         cactusd. Start a new chain: a new genesis with empty data directories on every node \
+         (`scripts/dev.sh --fresh`, or `--single --fresh` for a dev chain), or keep running \
+         the cactusd that wrote it"
     )]
     ChainLayout {
         /// Format recorded in the directory.
@@ -494,7 +498,7 @@ impl Store {
                 return self.write_synced(batch);
             }
         };
-        if found < FIRST_MEMO_FORMAT {
+        if found < CHAIN_LAYOUT_FORMAT {
             return Err(StorageError::ChainLayout { found });
         }
         if found != STORAGE_FORMAT {
@@ -1893,8 +1897,9 @@ mod tests {
                 .init_genesis(&testkit::genesis(), Hash32([3; 32]))
                 .unwrap();
         }
-        // Reopening the same format works; a directory of format 1 or 2 (txs without a
-        // memo) is refused as another chain layout, a later format by number.
+        // Reopening the same format works; a directory of format 1 to 3 (txs without a
+        // memo, replay protection in the tree) is refused as another chain layout, a later
+        // format by number.
         drop(Store::open(dir.path()).unwrap());
         let reopen_as = |format: u32| {
             let store = open_unchecked(dir.path());
@@ -1904,7 +1909,7 @@ mod tests {
             drop(store);
             Store::open(dir.path()).unwrap_err()
         };
-        for old in [1u32, 2] {
+        for old in [1u32, 2, 3] {
             let err = reopen_as(old);
             assert!(
                 matches!(err, StorageError::ChainLayout { found } if found == old),
@@ -1915,17 +1920,17 @@ mod tests {
             assert!(text.contains("new chain layout"), "{text}");
             assert!(text.contains("scripts/dev.sh --fresh"), "{text}");
         }
-        let err = reopen_as(4);
+        let err = reopen_as(5);
         assert!(
             matches!(
                 err,
                 StorageError::Format {
-                    found: 4,
-                    expected: 3
+                    found: 5,
+                    expected: 4
                 }
             ),
             "{err}"
         );
-        assert!(err.to_string().contains("storage format 4"), "{err}");
+        assert!(err.to_string().contains("storage format 5"), "{err}");
     }
 }

@@ -141,7 +141,7 @@ fn internal_node(children: &[ChildRef]) -> Node {
 
 impl StateTree {
     /// Commits `writes` as `version` (genesis: 0 on an empty tree; then one after the last
-    /// committed or loaded version) and returns the root with the jmt nodes, values and
+    /// committed or loaded version; node-local keys are skipped) and returns the root with the jmt nodes, values and
     /// stale indices to persist: what `commit_writes` returns, computed in memory.
     /// `reader` is the store the tree was persisted to: evicted subtrees that the writes
     /// reach are read back from it.
@@ -154,6 +154,7 @@ impl StateTree {
         let writes = writes
             .0
             .iter()
+            .filter(|(k, _)| !k.is_node_local())
             .map(|(k, v)| (key_hash(k), v.as_ref().map(|v| v.to_bytes())))
             .collect();
         self.commit_hashed(reader, version, writes)

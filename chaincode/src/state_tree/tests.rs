@@ -91,8 +91,9 @@ proptest! {
     }
 }
 
-fn seen_tx(i: u64) -> StateKey {
-    StateKey::SeenTx(TxId(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+/// A tree key (`SeenTx` keys are node-local, outside the tree).
+fn tree_key(i: u64) -> StateKey {
+    StateKey::Redemption(TxId(*blake3::hash(&i.to_le_bytes()).as_bytes()))
 }
 
 /// The chaincode's own path: a block's `WriteSet` gives the root `commit_writes` gives.
@@ -105,8 +106,8 @@ fn write_sets_give_commit_writes_roots() {
         for i in 0..300 {
             let n = (i * 7 + version * 13) % 500;
             match (n + version) % 5 {
-                0 if version > 0 => w.delete(seen_tx(n)),
-                _ => w.put(seen_tx(n), StateValue::SeenTx(version * 1_000 + i)),
+                0 if version > 0 => w.delete(tree_key(n)),
+                _ => w.put(tree_key(n), StateValue::SeenTx(version * 1_000 + i)),
             }
         }
         let expected = store.commit(version, &w).unwrap();
@@ -347,7 +348,7 @@ proptest! {
 fn genesis_nodes_are_jmts_own() {
     let mut w = WriteSet::default();
     for i in 0..2_000 {
-        w.put(seen_tx(i), StateValue::SeenTx(i));
+        w.put(tree_key(i), StateValue::SeenTx(i));
     }
     let jmt = crate::commitment::commit_writes(&MemTreeStore::new(), 0, &w).unwrap();
     let ours = StateTree::new()

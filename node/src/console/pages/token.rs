@@ -434,8 +434,10 @@ mod tests {
     fn certified() -> (tempfile::TempDir, Store, TokenId) {
         let (dir, store) = open(&testkit::genesis());
         let mut tip = store.tip().unwrap();
+        // Signed as of 10 minutes after genesis: valid well past the block below, and
+        // within max_tx_validity_ms (1 h) of it.
         let mut signer = TestChain::new();
-        signer.advance(3_600_000);
+        signer.advance(600_000);
         let pool = testkit::pool_id("spring");
         let issuer = testkit::key(10);
         let txs = vec![
