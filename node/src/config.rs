@@ -357,7 +357,7 @@ mod tests {
                 memory.idle_cpu_percent,
                 memory.busy_trim_interval_ms
             ),
-            (1_000, 20, 30_000)
+            (1_000, 20, 2_000)
         );
         std::fs::write(
             &path,
