@@ -302,8 +302,8 @@ mod tests {
             policy.decide(&look(190, 5_000, 10_000)),
             Some(TrimReason::Idle)
         );
-        // 20 % is not idle.
-        assert_eq!(policy.decide(&look(200, 5_000, 10_000)), None);
+        // 20 % is not idle: no trim within the busy interval (2 s) of the last one.
+        assert_eq!(policy.decide(&look(200, 5_000, 1_000)), None);
         // Idle again, but almost nothing done since the trim: nothing to hand back.
         assert_eq!(policy.decide(&look(10, 99, 5_000)), None);
         assert_eq!(policy.decide(&look(10, 100, 5_000)), Some(TrimReason::Idle));
