@@ -23,6 +23,12 @@
 //! - `state_proof/verify_present` / `verify_absent`: [`verify_state_proof`] of those proofs
 //!   from the typed key and value (includes key and value encoding and hashing).
 //!
+//! - `state_tree_commit/block_300_into_1000000`: [`StateTree::commit_hashed`] of one
+//!   block on the node's commit path — 150 updated and 150 new keys with 150-byte values
+//!   (the shape of ~150 redemptions) into a tree of 1,000,000 committed keys: apply, rehash
+//!   and the jmt nodes, values and stale index the block persists. Each iteration commits
+//!   the next version (consecutive blocks, no copies), timing the commit only.
+//!
 //! History log:
 //!
 //! - `history/append_10000`: append 10,000 leaf hashes (collecting the node writes).
@@ -234,6 +240,51 @@ fn state_tree(c: &mut Criterion) {
     );
 }
 
+/// Consecutive blocks committed into one tree of 1,000,000 keys (see the module docs).
+fn state_tree_commit(c: &mut Criterion) {
+    const KEYS: u64 = 1_000_000;
+    const UPDATES: u64 = 150;
+    let key = |i: u64| Hash32(*blake3::hash(&i.to_le_bytes()).as_bytes());
+    let value = |i: u64, v: u64| {
+        blake3::hash(&[i, v].map(u64::to_le_bytes).concat())
+            .as_bytes()
+            .repeat(5)[..150]
+            .to_vec()
+    };
+    let reader = MemTreeStore::new();
+    let mut tree = StateTree::new();
+    tree.commit_hashed(
+        &reader,
+        0,
+        (0..KEYS).map(|i| (key(i), Some(value(i, 0)))).collect(),
+    )
+    .unwrap();
+    let mut version = 0u64;
+    let mut g = c.benchmark_group("state_tree_commit");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(2 * UPDATES));
+    g.bench_function("block_300_into_1000000", |b| {
+        b.iter_custom(|iterations| {
+            let mut spent = std::time::Duration::ZERO;
+            for _ in 0..iterations {
+                version += 1;
+                let first_new = KEYS + version * UPDATES;
+                let writes: Vec<(Hash32, Option<Vec<u8>>)> = (0..UPDATES)
+                    .map(|i| mix(i, version) % KEYS)
+                    .chain(first_new..first_new + UPDATES)
+                    .map(|i| (key(i), Some(value(i, version))))
+                    .collect();
+                let started = std::time::Instant::now();
+                let update = tree.commit_hashed(&reader, version, writes).unwrap();
+                spent += started.elapsed();
+                black_box(update);
+            }
+            spent
+        })
+    });
+    g.finish();
+}
+
 fn state_proofs(c: &mut Criterion) {
     let store = base_store();
     let root = store.commit(1, &block_writes(1, 0)).unwrap();
@@ -389,5 +440,12 @@ fn history(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, jmt_update, state_tree, state_proofs, history);
+criterion_group!(
+    benches,
+    jmt_update,
+    state_tree,
+    state_tree_commit,
+    state_proofs,
+    history
+);
 criterion_main!(benches);

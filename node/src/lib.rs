@@ -26,3 +26,4 @@ pub mod sim;
 pub mod state_sync;
 pub mod storage;
 pub mod webhooks;
+pub mod worker;

@@ -26,9 +26,9 @@
 //! with glibc there is nothing to do (musl and other allocators return memory themselves)
 //! and no thread starts.
 
+use crate::worker::Worker;
 use serde::{Deserialize, Serialize};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::thread::JoinHandle;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 /// `[memory]` in the node's config.
@@ -130,9 +130,8 @@ impl Policy {
 /// The handle of the trimming thread; dropping it stops the thread and waits for it.
 #[derive(Debug)]
 pub struct Trimmer {
-    /// Dropped first on drop: the thread sees the disconnect and ends.
-    stop: Option<SyncSender<()>>,
-    thread: Option<JoinHandle<()>>,
+    /// The thread; its mailbox carries nothing, it only closes to stop the thread.
+    _worker: Worker<()>,
 }
 
 impl Trimmer {
@@ -144,15 +143,10 @@ impl Trimmer {
         }
         let interval = Duration::from_millis(config.trim_interval_ms);
         let policy = Policy::new(config);
-        let (stop, stopped) = mpsc::sync_channel::<()>(1);
-        let spawned = std::thread::Builder::new()
-            .name("memory-trim".into())
-            .spawn(move || run(policy, interval, &stopped));
-        match spawned {
-            Ok(thread) => Some(Trimmer {
-                stop: Some(stop),
-                thread: Some(thread),
-            }),
+        match Worker::spawn("memory-trim", 1, move |stopped| {
+            run(policy, interval, &stopped)
+        }) {
+            Ok(worker) => Some(Trimmer { _worker: worker }),
             Err(e) => {
                 tracing::warn!(error = %e, "spawning the memory-trim thread failed: freed memory stays with the allocator");
                 None
@@ -197,15 +191,6 @@ fn process_cpu() -> Duration {
         u64::try_from(t.tv_sec).unwrap_or(0),
         u32::try_from(t.tv_nsec).unwrap_or(0),
     )
-}
-
-impl Drop for Trimmer {
-    fn drop(&mut self) {
-        self.stop.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// Whether this build's allocator keeps freed memory that [`trim`] can return.

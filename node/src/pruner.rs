@@ -8,8 +8,8 @@
 //! node's driver is gone (a restart in the same process reopens it).
 
 use crate::storage::{PruneProgress, Retention, Store};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::thread::JoinHandle;
+use crate::worker::Worker;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::Duration;
 
 /// Most stale entries one step deletes or holds in one write (about 1 MiB of batch).
@@ -20,9 +20,8 @@ const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The handle of the pruner thread.
 pub(crate) struct Pruner {
-    /// The latest tip, for the thread; dropped first on drop to stop it.
-    tips: Option<SyncSender<u64>>,
-    thread: Option<JoinHandle<()>>,
+    /// The thread, with a mailbox of one tip.
+    worker: Worker<u64>,
 }
 
 impl Pruner {
@@ -32,15 +31,8 @@ impl Pruner {
         if !retention.prunes() {
             return None;
         }
-        let (tips, inbox) = mpsc::sync_channel(1);
-        let spawned = std::thread::Builder::new()
-            .name("pruner".into())
-            .spawn(move || run(&store, &retention, &inbox));
-        match spawned {
-            Ok(thread) => Some(Pruner {
-                tips: Some(tips),
-                thread: Some(thread),
-            }),
+        match Worker::spawn("pruner", 1, move |inbox| run(&store, &retention, &inbox)) {
+            Ok(worker) => Some(Pruner { worker }),
             Err(e) => {
                 tracing::error!(error = %e, "spawning the pruner thread failed: nothing is pruned");
                 None
@@ -51,18 +43,7 @@ impl Pruner {
     /// Tells the pruner the tip moved to `height` (dropped if it has not taken the last
     /// one yet: it reads the newest when it does).
     pub(crate) fn notify(&self, height: u64) {
-        if let Some(tips) = &self.tips {
-            let _ = tips.try_send(height);
-        }
-    }
-}
-
-impl Drop for Pruner {
-    fn drop(&mut self) {
-        self.tips.take();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.worker.offer(height);
     }
 }
 

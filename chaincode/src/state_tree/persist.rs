@@ -311,48 +311,99 @@ impl StateTree {
     }
 
     /// The subtrees met at bit `4(depth + 1)` below `at`, left to right.
+    ///
+    /// Breadth-first, one binary level of the nibble at a time: most of the (up to 31)
+    /// nodes read here are cold siblings of the changed path, and reading a whole level in
+    /// one loop lets their independent loads overlap, where a depth-first walk waited for
+    /// each miss before the next (this was the largest cost of a commit,
+    /// docs/performance.md "The commit path's tree: reading a nibble level by level").
     fn collect(&self, at: Index, depth: usize, out: &mut Vec<ChildRef>) {
         let boundary = 4 * (depth + 1);
-        match &self.nodes[at as usize] {
-            TreeNode::Internal {
-                split, left, right, ..
-            } if usize::from(*split) < boundary => {
-                self.collect(*left, depth, out);
-                self.collect(*right, depth, out);
+        // Nodes of the frontier, left to right: at most 16 (one per nibble value).
+        let mut frontier = [0 as Index; 16];
+        let mut len = 1;
+        frontier[0] = at;
+        // Each pass replaces every internal node above the boundary by its two children;
+        // a split grows by at least one per pass, so four passes reach the boundary.
+        for _ in 0..4 {
+            // First every node's split, in a loop without branches, so the loads are in
+            // flight together; then the branching pass finds them in the cache.
+            let mut splits = [KEY_BITS as u16; 16];
+            for (s, &i) in splits.iter_mut().zip(&frontier[..len]) {
+                *s = self.split_of(i);
             }
+            let mut next = [0 as Index; 16];
+            let mut grown = 0;
+            let mut split_any = false;
+            for (&i, &s) in frontier[..len].iter().zip(&splits) {
+                match &self.nodes[i as usize] {
+                    TreeNode::Internal { left, right, .. } if usize::from(s) < boundary => {
+                        next[grown] = *left;
+                        next[grown + 1] = *right;
+                        grown += 2;
+                        split_any = true;
+                    }
+                    _ => {
+                        next[grown] = i;
+                        grown += 1;
+                    }
+                }
+            }
+            frontier = next;
+            len = grown;
+            if !split_any {
+                break;
+            }
+        }
+        out.extend(frontier[..len].iter().map(|&i| self.child_ref(i, depth)));
+    }
+
+    /// An internal node's split; `KEY_BITS` for any other node.
+    fn split_of(&self, i: Index) -> u16 {
+        match &self.nodes[i as usize] {
+            TreeNode::Internal { split, .. } => *split,
+            _ => KEY_BITS as u16,
+        }
+    }
+
+    /// Node `i` as a child of the 16-way node at nibble depth `depth` (it sits at that
+    /// node's boundary).
+    fn child_ref(&self, i: Index, depth: usize) -> ChildRef {
+        let boundary = 4 * (depth + 1);
+        match &self.nodes[i as usize] {
             TreeNode::Internal {
                 key,
                 leaves,
                 version,
                 ..
-            } => out.push((
+            } => (
                 nibble(key, depth),
-                self.seen_from(at, boundary),
+                self.seen_from(i, boundary),
                 *version,
                 Some(*leaves),
-            )),
+            ),
             TreeNode::Leaf {
                 key,
                 value,
                 version,
                 ..
-            } => out.push((
+            } => (
                 nibble(key, depth),
                 crate::commitment::leaf_node_hash(key, value),
                 *version,
                 None,
-            )),
+            ),
             TreeNode::Stub {
                 key,
                 version,
                 leaves,
                 ..
-            } => out.push((
+            } => (
                 nibble(key, depth),
-                self.seen_from(at, boundary),
+                self.seen_from(i, boundary),
                 *version,
                 (*leaves > 1).then_some(*leaves),
-            )),
+            ),
             TreeNode::Free => unreachable!("a free slot is linked from the tree"),
         }
     }

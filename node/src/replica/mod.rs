@@ -662,9 +662,6 @@ impl Core {
                     signer,
                     reason,
                 } => tracing::debug!(signer, height, ?reason, "checkpoint vote dropped"),
-                certify::Effect::Unverified { height, error } => {
-                    tracing::error!(height, error = %error, "assembled certificate does not verify")
-                }
             }
         }
         Ok(())

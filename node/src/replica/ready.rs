@@ -58,17 +58,22 @@ impl Core {
         self.finish_ready(ready)
     }
 
-    /// Steps 3–7 of the Ready loop.
+    /// Steps 3–7 of the Ready loop. New entries are persisted and acknowledged before the
+    /// committed ones are applied: committed entries are always already persisted
+    /// (raft-rs hands out at most its persisted index), so the order is free, and this
+    /// way a follower's append response (and a candidate's vote) does not wait behind a
+    /// large block's apply; the leader commits the next block while this one applies.
     fn finish_ready(&mut self, mut ready: raft::Ready) -> Result<(), CoreError> {
-        // 3. Entries committed earlier: apply them.
-        self.apply_committed(ready.take_committed_entries())?;
-        self.flush();
         // 4+5. Persist new entries and the hard state, with one fsync, before anything
         //      that depends on them is acknowledged or sent.
         self.raft_store.persist(ready.entries(), ready.hs())?;
         // 6. Messages that must follow persistence (votes, append responses).
         let persisted = ready.take_persisted_messages();
         self.send(persisted);
+        self.flush();
+        // 3. Entries committed earlier: apply them.
+        self.apply_committed(ready.take_committed_entries())?;
+        self.flush();
         // 7. Advance; the light ready carries what became committed by that persistence.
         let mut light = self.raw.advance(ready);
         if let Some(commit) = light.commit_index() {
