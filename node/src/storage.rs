@@ -96,6 +96,8 @@ pub mod cf {
 const META_TIP: &[u8] = b"tip";
 const META_APPLIED: &[u8] = b"applied_index";
 const META_GENESIS_HASH: &[u8] = b"genesis_hash";
+/// The tip at height 0 (genesis has no stored block header; see [`Store::genesis_tip`]).
+const META_GENESIS_TIP: &[u8] = b"genesis_tip";
 const META_SYNC_BASE: &[u8] = b"sync_base";
 const META_FORMAT: &[u8] = b"storage_format";
 /// Present once every stored block's rejected txs aimed at a token are in the token
@@ -609,6 +611,7 @@ impl Store {
         self.put_state_writes(&mut batch, &writes);
         self.put_tree_update(&mut batch, &update);
         batch.put_cf(self.handle(cf::META), META_TIP, encode(&tip));
+        batch.put_cf(self.handle(cf::META), META_GENESIS_TIP, encode(&tip));
         batch.put_cf(self.handle(cf::META), META_APPLIED, encode(&0u64));
         batch.put_cf(
             self.handle(cf::META),
@@ -617,6 +620,15 @@ impl Store {
         );
         self.write_synced(batch)?;
         Ok(tip)
+    }
+
+    /// The tip at height 0 (its hash, state root and time), as [`Self::init_genesis`]
+    /// recorded it; `None` in a store initialised by state sync or by a build before it was
+    /// recorded.
+    pub fn genesis_tip(&self) -> Result<Option<ChainTip>, StorageError> {
+        self.get_cf(cf::META, META_GENESIS_TIP)?
+            .map(|b| decode(&b).map_err(corrupt("genesis tip")))
+            .transpose()
     }
 
     /// The tip after the last applied block.

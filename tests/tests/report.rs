@@ -42,7 +42,7 @@ fn kpis(node: &DevNode, extra: &[&str]) -> CactusRun {
 }
 
 /// The KPI report once the analytics store covers `height` (ingestion follows the chain
-/// within milliseconds; bounded wait).
+/// within a fraction of a second; bounded wait).
 fn kpis_at(node: &DevNode, height: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

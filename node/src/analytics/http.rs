@@ -82,6 +82,13 @@ pub fn stamp(store: &Store, at: &Position) -> Result<Stamp, ApiError> {
     let (block_hash, state_root, time_ms) = match store.header(at.height)? {
         Some(h) => (h.hash(), h.state_root, h.time_ms),
         None if at.height == tip.height => (tip.block_hash, tip.state_root, tip.time_ms),
+        // Nothing ingested yet while blocks already commit (the ingester runs at most
+        // every 200 ms): the store covers genesis.
+        None if at.height == 0
+            && let Some(g) = store.genesis_tip()? =>
+        {
+            (g.block_hash, g.state_root, g.time_ms)
+        }
         None => {
             return Err(ApiError::Internal(format!(
                 "block {} of the analytics store is not stored",

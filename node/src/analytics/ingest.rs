@@ -5,7 +5,8 @@
 //! reach in one SQL transaction; events at or below the stored height are skipped, so
 //! ingesting a height twice changes nothing. [`Analytics::catch_up`] pages through
 //! [`Store::events_after`] from the stored cursor and never commits part of a block;
-//! [`run_ingester`] calls it after every applied block ([`crate::events::EventsTip`]);
+//! [`run_ingester`] calls it after applied blocks, at most every [`INGEST_COALESCE`]
+//! ([`crate::events::EventsTip`]);
 //! [`reindex`] rebuilds the store of a stopped node.
 
 use super::schema::{self, Position};

@@ -3,7 +3,7 @@
 //!
 //! It owns the file `analytics.sqlite` next to the node's database ([`analytics_path`]),
 //! opened in WAL mode. The [`ingest`] follower reads the node's event log
-//! ([`crate::storage::Store::events_after`]) after every applied block and writes whole
+//! ([`crate::storage::Store::events_after`]) after applied blocks (at most every 200 ms) and writes whole
 //! blocks in one SQL transaction together with the height and event cursor they reach, so
 //! re-ingesting a height changes nothing. Nothing in it is authoritative: `cactusd reindex`
 //! ([`ingest::reindex`]) drops it and rebuilds it from the chain.

@@ -839,3 +839,22 @@ fn a_catch_up_never_commits_part_of_a_block() {
         );
     }
 }
+
+/// Before its first pass the store covers genesis, which has no stored header: the stamp is
+/// the genesis tip's, not an internal error, even once blocks committed.
+#[test]
+fn a_store_that_ingested_nothing_is_stamped_at_genesis() {
+    let c = workload(3, 4, None);
+    let genesis = c.store.genesis_tip().unwrap().expect("recorded at init");
+    assert_eq!(genesis.height, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let a = Analytics::open(&dir.path().join("a.sqlite")).unwrap();
+    let at = a.position().unwrap();
+    assert_eq!(at.height, 0);
+    assert!(c.store.tip().unwrap().height > 0);
+    let stamp = super::http::stamp(&c.store, &at).unwrap();
+    assert_eq!(stamp.height, 0);
+    assert_eq!(stamp.block_hash, genesis.block_hash.to_string());
+    assert_eq!(stamp.state_root, genesis.state_root.to_string());
+    assert_eq!(stamp.time_ms, genesis.time_ms);
+}
