@@ -340,8 +340,8 @@ const INGEST_COALESCE: std::time::Duration = std::time::Duration::from_millis(20
 
 /// Follows the chain: catches up now and after applied blocks (`tip` is
 /// [`crate::events::EventsTip::subscribe`]), at most every [`INGEST_COALESCE`], until
-/// `shutdown` completes. Errors are logged
-/// and retried after a second; the store is a read model and may always be rebuilt.
+/// `shutdown` completes. Errors are logged and retried after a second; the store is a read
+/// model and may always be rebuilt.
 pub async fn run_ingester(
     analytics: Arc<Analytics>,
     store: Store,
