@@ -334,14 +334,12 @@ impl StateTree {
             }
             let mut next = [0 as Index; 16];
             let mut grown = 0;
-            let mut split_any = false;
             for (&i, &s) in frontier[..len].iter().zip(&splits) {
                 match &self.nodes[i as usize] {
                     TreeNode::Internal { left, right, .. } if usize::from(s) < boundary => {
                         next[grown] = *left;
                         next[grown + 1] = *right;
                         grown += 2;
-                        split_any = true;
                     }
                     _ => {
                         next[grown] = i;
@@ -349,9 +347,11 @@ impl StateTree {
                     }
                 }
             }
+            // Nothing split: the frontier is the boundary.
+            let done = grown == len;
             frontier = next;
             len = grown;
-            if !split_any {
+            if done {
                 break;
             }
         }
