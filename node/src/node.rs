@@ -199,6 +199,20 @@ pub struct NodeStatus {
     pub divergence: Option<Divergence>,
 }
 
+impl NodeStatus {
+    /// Shows `block` as the last applied one, and `certified_in_turn` (the highest height
+    /// certified in the same turn of the core) as certified if the block reaches it.
+    fn publish_applied(&mut self, block: &AppliedBlock, certified_in_turn: Option<u64>) {
+        self.height = block.header.height;
+        self.block_hash = block.hash;
+        self.state_root = block.header.state_root;
+        self.log_size = block.header.log_size;
+        if let Some(c) = certified_in_turn.filter(|c| *c <= block.header.height) {
+            self.certified_height = self.certified_height.max(c);
+        }
+    }
+}
+
 /// Txs a follower forwards to the leader.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode)]
 pub struct ForwardRequest {
@@ -915,8 +929,17 @@ impl Driver {
 }
 
 impl Outlet {
-    /// Carries out the core's outputs, in order.
+    /// Carries out the core's outputs, in order. A certificate made in the same turn is
+    /// published with the block it certifies, before that block's waiters wake: a client
+    /// answered for a lone voter's block never reads it uncertified.
     fn carry_out(&self, outputs: Vec<Output>) {
+        let certified_in_turn = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Certified(cert) => Some(cert.height),
+                _ => None,
+            })
+            .max();
         for output in outputs {
             match output {
                 Output::Send {
@@ -931,7 +954,7 @@ impl Outlet {
                 }
                 Output::Forward { leader, txs } => self.forward(leader, txs),
                 Output::FetchSnapshot(descriptor) => self.fetch_snapshot(*descriptor),
-                Output::Applied(block) => self.applied(*block),
+                Output::Applied(block) => self.applied(*block, certified_in_turn),
                 Output::Installed { tip, certified } => {
                     let mut s = write(&self.shared.status);
                     s.height = tip.height;
@@ -1027,14 +1050,8 @@ impl Outlet {
     }
 
     /// Publishes an applied block: status, event followers, waiting submitters.
-    fn applied(&self, block: AppliedBlock) {
-        {
-            let mut s = write(&self.shared.status);
-            s.height = block.header.height;
-            s.block_hash = block.hash;
-            s.state_root = block.header.state_root;
-            s.log_size = block.header.log_size;
-        }
+    fn applied(&self, block: AppliedBlock, certified_in_turn: Option<u64>) {
+        write(&self.shared.status).publish_applied(&block, certified_in_turn);
         self.shared.events_tip.advance(block.header.log_size);
         let mut waiters = lock(&self.shared.waiters);
         for done in block.txs {
@@ -1130,5 +1147,74 @@ fn fetch_and_install(
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use couponcactus_chaincode::block::BlockHeader;
+
+    fn status(certified_height: u64) -> NodeStatus {
+        NodeStatus {
+            node_id: 1,
+            role: "leader",
+            leader_id: 1,
+            term: 1,
+            height: 7,
+            block_hash: Hash32([7; 32]),
+            state_root: Hash32([0; 32]),
+            log_size: 7,
+            certified_height,
+            mempool: 0,
+            chain_id: ChainId::new("testchain").unwrap(),
+            genesis_hash: Hash32([0; 32]),
+            voters: vec![1],
+            learners: Vec::new(),
+            peers_connected: Vec::new(),
+            divergence: None,
+        }
+    }
+
+    fn block(height: u64) -> AppliedBlock {
+        AppliedBlock {
+            raft_index: height + 1,
+            header: BlockHeader {
+                chain_id: ChainId::new("testchain").unwrap(),
+                height,
+                time_ms: height,
+                prev_hash: Hash32([height as u8 - 1; 32]),
+                tx_count: 0,
+                tx_root: Hash32([0; 32]),
+                result_root: Hash32([0; 32]),
+                state_root: Hash32([height as u8; 32]),
+                log_root: Hash32([0; 32]),
+                log_size: height * 10,
+                proposer: 1,
+            },
+            hash: Hash32([height as u8; 32]),
+            txs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_block_certified_in_the_same_turn_is_never_shown_uncertified() {
+        let mut s = status(7);
+        s.publish_applied(&block(8), Some(8));
+        assert_eq!((s.height, s.certified_height), (8, 8));
+        assert_eq!((s.block_hash, s.log_size), (Hash32([8; 32]), 80));
+    }
+
+    #[test]
+    fn a_certificate_above_the_block_waits_for_its_own_block() {
+        // Blocks 8 and 9 applied in one turn, 9 certified: block 8 shows 7 certified.
+        let mut s = status(7);
+        s.publish_applied(&block(8), Some(9));
+        assert_eq!((s.height, s.certified_height), (8, 7));
+        s.publish_applied(&block(9), Some(9));
+        assert_eq!((s.height, s.certified_height), (9, 9));
+        // Without a certificate in the turn (a quorum not reached yet) nothing moves back.
+        s.publish_applied(&block(10), None);
+        assert_eq!((s.height, s.certified_height), (10, 9));
     }
 }
