@@ -127,17 +127,59 @@ impl From<anyhow::Error> for CommitmentError {
     }
 }
 
-/// The result of committing one version: its root, and what to persist.
-#[derive(Debug)]
+/// The result of committing one version: its root, and what to persist atomically with
+/// the block.
+///
+/// The nodes are kept in jmt's stored encoding (the borsh bytes of [`Node`], what every
+/// [`TreeReader`] here decodes): the in-memory tree builds those bytes directly and the
+/// node's store writes them as they are, so a block's nodes are neither decoded into jmt's
+/// types nor encoded again on the commit path. [`StateUpdate::node_batch`] decodes them
+/// for writers that take jmt's [`NodeBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StateUpdate {
     /// The version (block height) committed.
     pub version: Version,
     /// The state root at that version (the header's `state_root`).
     pub root: Hash32,
-    /// New nodes and values, and the nodes that became stale at this version. Persist it
-    /// atomically with the block ([`TreeWriter::write_node_batch`] for the nodes and values,
-    /// the stale indices for pruning).
-    pub batch: TreeUpdateBatch,
+    /// New nodes, each as its borsh bytes, by key.
+    pub nodes: BTreeMap<NodeKey, Vec<u8>>,
+    /// New values by version and key hash (`None`: deleted at that version).
+    pub values: BTreeMap<(Version, KeyHash), Option<OwnedValue>>,
+    /// The nodes that stop being reachable at this version (for pruning).
+    pub stale: BTreeSet<StaleNodeIndex>,
+}
+
+impl StateUpdate {
+    /// The update of jmt's own batch (its nodes encoded).
+    fn from_jmt(version: Version, root: Hash32, batch: TreeUpdateBatch) -> Self {
+        StateUpdate {
+            version,
+            root,
+            nodes: batch
+                .node_batch
+                .nodes()
+                .iter()
+                .map(|(k, n)| (k.clone(), borsh::to_vec(n).expect("borsh to vec")))
+                .collect(),
+            values: batch.node_batch.values().clone(),
+            stale: batch.stale_node_index_batch,
+        }
+    }
+
+    /// The nodes decoded, with the values, as jmt's [`TreeWriter`] takes them.
+    pub fn node_batch(&self) -> NodeBatch {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|(k, b)| {
+                (
+                    k.clone(),
+                    borsh::from_slice(b).expect("a node this tree encoded"),
+                )
+            })
+            .collect();
+        NodeBatch::new(nodes, self.values.clone())
+    }
 }
 
 /// Commits `writes` as `version` on top of `version - 1` (genesis: version 0 on the empty
@@ -200,11 +242,7 @@ pub fn commit_writes<R: TreeReader>(
             node_key: root_key(version - 1),
         });
     }
-    Ok(StateUpdate {
-        version,
-        root: Hash32(root.0),
-        batch,
-    })
+    Ok(StateUpdate::from_jmt(version, Hash32(root.0), batch))
 }
 
 fn batch_put<R: TreeReader>(
@@ -779,7 +817,13 @@ impl MemTreeStore {
     }
 
     /// Persists a whole update: nodes, values and stale-node indices.
-    pub fn write_update(&self, batch: &TreeUpdateBatch) {
+    pub fn write_update(&self, update: &StateUpdate) {
+        self.write_nodes(&update.node_batch());
+        self.write().stale.extend(update.stale.iter().cloned());
+    }
+
+    /// Persists a batch as jmt returns it (tests that drive jmt directly).
+    pub fn write_jmt_batch(&self, batch: &TreeUpdateBatch) {
         self.write_nodes(&batch.node_batch);
         self.write()
             .stale
@@ -799,7 +843,7 @@ impl MemTreeStore {
     /// Commits `writes` as `version` and persists the result; returns the new root.
     pub fn commit(&self, version: Version, writes: &WriteSet) -> Result<Hash32, CommitmentError> {
         let update = commit_writes(self, version, writes)?;
-        self.write_update(&update.batch);
+        self.write_update(&update);
         Ok(update.root)
     }
 
@@ -935,7 +979,7 @@ mod tests {
                 .map(|(k, v)| (KeyHash(key_hash(k).0), v.as_ref().map(StateValue::to_bytes)))
                 .collect();
         let (root, batch) = StateJmt::new(store).put_value_set(vs, version).unwrap();
-        store.write_update(&batch);
+        store.write_jmt_batch(&batch);
         Hash32(root.0)
     }
 
@@ -960,17 +1004,15 @@ mod tests {
                 let version = version as u64;
                 let w = writes(block.iter().copied());
                 let update = commit_writes(&fast, version, &w).unwrap();
-                fast.write_update(&update.batch);
+                fast.write_update(&update);
                 let root = commit_per_key(&slow, version, &w);
                 proptest::prop_assert_eq!(update.root, root);
                 proptest::prop_assert_eq!(state_root(&fast, version).unwrap(), Some(root));
                 let now = crate::testkit::reachable_nodes(&fast, version);
-                for k in update.batch.node_batch.nodes().keys() {
+                for k in update.nodes.keys() {
                     proptest::prop_assert!(now.contains(k), "unreachable node {:?} written", k);
                 }
-                let stale: BTreeSet<NodeKey> = update
-                    .batch
-                    .stale_node_index_batch
+                let stale: BTreeSet<NodeKey> = update.stale
                     .iter()
                     .map(|s| {
                         assert_eq!(s.stale_since_version, version);

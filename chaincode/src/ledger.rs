@@ -399,7 +399,7 @@ impl Ledger {
     pub fn from_genesis(genesis: &InitialState, genesis_hash: Hash32) -> Result<Self, LedgerError> {
         let tree = MemTreeStore::new();
         let (tip, writes, update) = genesis_tip(genesis, genesis_hash, &tree)?;
-        tree.write_update(&update.batch);
+        tree.write_update(&update);
         let mut state = MemState::default();
         state.apply(&writes);
         Ok(Ledger {
@@ -433,7 +433,7 @@ impl Ledger {
 
     fn commit(&mut self, applied: AppliedBlock) {
         self.state.apply(&applied.state_writes);
-        self.tree.write_update(&applied.state_update.batch);
+        self.tree.write_update(&applied.state_update);
         self.history.extend(applied.history_nodes);
         self.tip = applied.tip;
     }

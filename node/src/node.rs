@@ -200,14 +200,15 @@ pub struct NodeStatus {
 }
 
 impl NodeStatus {
-    /// Shows `block` as the last applied one, and `certified_in_turn` (the highest height
-    /// certified in the same turn of the core) as certified if the block reaches it.
-    fn publish_applied(&mut self, block: &AppliedBlock, certified_in_turn: Option<u64>) {
+    /// Shows `block` as the last applied one, and `certified_in_batch` (the highest height
+    /// certified in the same batch of the core's outputs) as certified if the block
+    /// reaches it.
+    fn publish_applied(&mut self, block: &AppliedBlock, certified_in_batch: Option<u64>) {
         self.height = block.header.height;
         self.block_hash = block.hash;
         self.state_root = block.header.state_root;
         self.log_size = block.header.log_size;
-        if let Some(c) = certified_in_turn.filter(|c| *c <= block.header.height) {
+        if let Some(c) = certified_in_batch.filter(|c| *c <= block.header.height) {
             self.certified_height = self.certified_height.max(c);
         }
     }
@@ -714,7 +715,7 @@ pub fn start(
     };
     let mut core = core;
     let sink = outlet.clone();
-    core.set_sink(Box::new(move |output| sink.carry_out(vec![output])));
+    core.set_sink(Box::new(move |outputs| sink.carry_out(outputs)));
     let pruner = Pruner::start(shared.store.clone(), shared.options.retention);
     let mut driver = Driver {
         core,
@@ -929,11 +930,11 @@ impl Driver {
 }
 
 impl Outlet {
-    /// Carries out the core's outputs, in order. A certificate made in the same turn is
-    /// published with the block it certifies, before that block's waiters wake: a client
-    /// answered for a lone voter's block never reads it uncertified.
+    /// Carries out a batch of the core's outputs, in order. A certificate in the same batch
+    /// is published with the block it certifies, before that block's waiters wake: a
+    /// client answered for a lone voter's block never reads it uncertified.
     fn carry_out(&self, outputs: Vec<Output>) {
-        let certified_in_turn = outputs
+        let certified_in_batch = outputs
             .iter()
             .filter_map(|o| match o {
                 Output::Certified(cert) => Some(cert.height),
@@ -954,7 +955,7 @@ impl Outlet {
                 }
                 Output::Forward { leader, txs } => self.forward(leader, txs),
                 Output::FetchSnapshot(descriptor) => self.fetch_snapshot(*descriptor),
-                Output::Applied(block) => self.applied(*block, certified_in_turn),
+                Output::Applied(block) => self.applied(*block, certified_in_batch),
                 Output::Installed { tip, certified } => {
                     let mut s = write(&self.shared.status);
                     s.height = tip.height;
@@ -1050,8 +1051,8 @@ impl Outlet {
     }
 
     /// Publishes an applied block: status, event followers, waiting submitters.
-    fn applied(&self, block: AppliedBlock, certified_in_turn: Option<u64>) {
-        write(&self.shared.status).publish_applied(&block, certified_in_turn);
+    fn applied(&self, block: AppliedBlock, certified_in_batch: Option<u64>) {
+        write(&self.shared.status).publish_applied(&block, certified_in_batch);
         self.shared.events_tip.advance(block.header.log_size);
         let mut waiters = lock(&self.shared.waiters);
         for done in block.txs {
@@ -1198,7 +1199,7 @@ mod tests {
     }
 
     #[test]
-    fn a_block_certified_in_the_same_turn_is_never_shown_uncertified() {
+    fn a_block_certified_in_the_same_batch_is_never_shown_uncertified() {
         let mut s = status(7);
         s.publish_applied(&block(8), Some(8));
         assert_eq!((s.height, s.certified_height), (8, 8));
@@ -1207,13 +1208,13 @@ mod tests {
 
     #[test]
     fn a_certificate_above_the_block_waits_for_its_own_block() {
-        // Blocks 8 and 9 applied in one turn, 9 certified: block 8 shows 7 certified.
+        // Blocks 8 and 9 applied in one batch, 9 certified: block 8 shows 7 certified.
         let mut s = status(7);
         s.publish_applied(&block(8), Some(9));
         assert_eq!((s.height, s.certified_height), (8, 7));
         s.publish_applied(&block(9), Some(9));
         assert_eq!((s.height, s.certified_height), (9, 9));
-        // Without a certificate in the turn (a quorum not reached yet) nothing moves back.
+        // Without a certificate in the batch (a quorum not reached yet) nothing moves back.
         s.publish_applied(&block(10), None);
         assert_eq!((s.height, s.certified_height), (10, 9));
     }

@@ -1062,7 +1062,7 @@ fn install(
     };
     store.install_synced_state(&SyncedState {
         state: &state,
-        tree: &update.batch.node_batch,
+        tree: &update,
         history: &history,
         tip: &d.tip,
         raft_index: d.raft_index,

@@ -31,6 +31,7 @@ use rocksdb::{
     ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, ReadOptions, WriteBatch,
     WriteOptions,
 };
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -417,8 +418,9 @@ pub(crate) type RawEntry = (Box<[u8]>, Box<[u8]>);
 pub(crate) struct SyncedState<'a> {
     /// The whole chaincode state at the snapshot height (puts only).
     pub state: &'a WriteSet,
-    /// The state tree rebuilt at the snapshot height: nodes and values.
-    pub tree: &'a NodeBatch,
+    /// The state tree rebuilt at the snapshot height: its nodes and values (nothing is
+    /// stale in a lone version).
+    pub tree: &'a StateUpdate,
     /// History-log subtree hashes of the tip's frontier.
     pub history: &'a [couponcactus_chaincode::history::HistoryNode],
     /// The tip at the snapshot height.
@@ -670,16 +672,18 @@ impl Store {
         }
     }
 
-    fn put_node_batch(&self, batch: &mut WriteBatch, nodes: &NodeBatch) {
+    /// Adds nodes, each already in its stored encoding (borsh), and values to `batch`.
+    fn put_nodes<'a>(
+        &self,
+        batch: &mut WriteBatch,
+        nodes: impl Iterator<Item = (&'a NodeKey, &'a [u8])>,
+        values: &BTreeMap<(Version, KeyHash), Option<OwnedValue>>,
+    ) {
         let (node_cf, value_cf) = (self.handle(cf::JMT_NODES), self.handle(cf::JMT_VALUES));
-        for (key, node) in nodes.nodes() {
-            batch.put_cf(
-                node_cf,
-                node_key_bytes(key),
-                borsh::to_vec(node).expect("borsh to vec"),
-            );
+        for (key, node) in nodes {
+            batch.put_cf(node_cf, node_key_bytes(key), node);
         }
-        for ((version, key_hash), value) in nodes.values() {
+        for ((version, key_hash), value) in values {
             batch.put_cf(value_cf, value_key(key_hash, *version), encode(value));
         }
     }
@@ -688,15 +692,16 @@ impl Store {
     /// ([`prune`]): each replaced node, and each key written (its older values are
     /// superseded).
     fn put_tree_update(&self, batch: &mut WriteBatch, update: &StateUpdate) {
-        self.put_node_batch(batch, &update.batch.node_batch);
+        let nodes = update.nodes.iter().map(|(k, n)| (k, n.as_slice()));
+        self.put_nodes(batch, nodes, &update.values);
         let stale = self.handle(cf::JMT_STALE);
-        for s in &update.batch.stale_node_index_batch {
+        for s in &update.stale {
             let mut key = s.stale_since_version.to_be_bytes().to_vec();
             key.extend(node_key_bytes(&s.node_key));
             batch.put_cf(stale, key, []);
         }
         let superseded = self.handle(cf::JMT_STALE_VALUES);
-        for (version, key_hash) in update.batch.node_batch.values().keys() {
+        for (version, key_hash) in update.values.keys() {
             if *version > 0 {
                 let mut key = version.to_be_bytes().to_vec();
                 key.extend_from_slice(&key_hash.0);
@@ -1229,7 +1234,8 @@ impl Store {
         // The snapshot's version is the only one: nothing below it to prune or keep.
         batch.delete_cf(self.handle(cf::META), prune::META_PRUNE);
         self.put_state_writes(&mut batch, s.state);
-        self.put_node_batch(&mut batch, s.tree);
+        let nodes = s.tree.nodes.iter().map(|(k, n)| (k, n.as_slice()));
+        self.put_nodes(&mut batch, nodes, &s.tree.values);
         let history = self.handle(cf::HISTORY);
         for (at, hash) in s.history {
             batch.put_cf(history, history_key(*at), hash.0);
@@ -1472,7 +1478,13 @@ impl TreeReader for Store {
 impl TreeWriter for Store {
     fn write_node_batch(&self, node_batch: &NodeBatch) -> anyhow::Result<()> {
         let mut batch = WriteBatch::default();
-        self.put_node_batch(&mut batch, node_batch);
+        let encoded: Vec<(&NodeKey, Vec<u8>)> = node_batch
+            .nodes()
+            .iter()
+            .map(|(k, n)| (k, borsh::to_vec(n).expect("borsh to vec")))
+            .collect();
+        let nodes = encoded.iter().map(|(k, n)| (*k, n.as_slice()));
+        self.put_nodes(&mut batch, nodes, node_batch.values());
         self.write_synced(batch)?;
         Ok(())
     }

@@ -17,9 +17,9 @@
 //! writes each touched node's positions once, reads nothing, and hashes nothing beyond
 //! what [`StateTree::apply`] already did.
 //!
-//! **Encoding.** jmt does not export its internal-node type; nodes are built as their
-//! borsh bytes (the layout jmt derives, pinned by a test against jmt's own nodes) and
-//! decoded into [`Node`] for the batch.
+//! **Encoding.** Nodes are built as their borsh bytes (the layout jmt derives, pinned by a
+//! test against jmt's own nodes), which is what the store keeps: jmt does not export its
+//! internal-node type, and bytes need no decoding here nor encoding again in the store.
 //!
 //! **Loading** ([`StateTree::load`]) walks the stored nodes of one version depth-first and
 //! rebuilds the binary trie with their versions, so the next commit continues the same
@@ -29,10 +29,8 @@ use super::{Index, KEY_BITS, Node as TreeNode, StateTree};
 use crate::commitment::{CommitmentError, StateUpdate, key_hash, proof_leaf};
 use crate::ids::Hash32;
 use crate::state::WriteSet;
-use jmt::storage::{
-    LeafNode, NibblePath, Node, NodeBatch, NodeKey, StaleNodeIndex, TreeReader, TreeUpdateBatch,
-};
-use jmt::{KeyHash, OwnedValue, ValueHash, Version};
+use jmt::storage::{NibblePath, Node, NodeKey, StaleNodeIndex, TreeReader};
+use jmt::{KeyHash, OwnedValue, Version};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A persisted jmt node of the tree: the version it was written at and the first `depth`
@@ -135,8 +133,16 @@ fn encode_internal(children: &[ChildRef]) -> Vec<u8> {
     out
 }
 
-fn internal_node(children: &[ChildRef]) -> Node {
-    borsh::from_slice(&encode_internal(children)).expect("jmt's internal-node layout")
+/// The borsh bytes of jmt's `Node::Null` (the empty tree's root).
+const NULL_NODE: [u8; 1] = [0];
+
+/// The borsh bytes of jmt's `Node::Leaf` for this key and value hash.
+fn encode_leaf(key: &Hash32, value: &Hash32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(65);
+    out.push(2); // Node::Leaf
+    out.extend_from_slice(&key.0);
+    out.extend_from_slice(&value.0);
+    out
 }
 
 impl StateTree {
@@ -219,27 +225,25 @@ impl StateTree {
         Ok(StateUpdate {
             version,
             root,
-            batch: TreeUpdateBatch {
-                node_batch: NodeBatch::new(nodes, values),
-                stale_node_index_batch: stale,
-                node_stats: Vec::new(),
-            },
+            nodes,
+            values,
+            stale,
         })
     }
 
     /// Writes the root at `version` and every position of the nodes touched at it.
-    fn emit(&self, version: u64, out: &mut BTreeMap<NodeKey, Node>) {
+    fn emit(&self, version: u64, out: &mut BTreeMap<NodeKey, Vec<u8>>) {
         let root_key = node_key(version, &Hash32([0; 32]), 0);
         let Some(root) = self.root else {
-            out.insert(root_key, Node::Null);
+            out.insert(root_key, NULL_NODE.to_vec());
             return;
         };
         match &self.nodes[root as usize] {
             TreeNode::Leaf { key, value, .. } => {
-                out.insert(root_key, leaf(key, value));
+                out.insert(root_key, encode_leaf(key, value));
             }
             TreeNode::Internal { .. } => {
-                out.insert(root_key, internal_node(&self.children_at(root, 0)));
+                out.insert(root_key, encode_internal(&self.children_at(root, 0)));
                 self.emit_below(root, 0, version, out);
             }
             TreeNode::Stub { .. } | TreeNode::Free => {
@@ -250,7 +254,13 @@ impl StateTree {
 
     /// Writes the positions of `at` (below `top`) and of its touched descendants, if `at`
     /// was touched at `version`.
-    fn emit_below(&self, at: Index, top: usize, version: u64, out: &mut BTreeMap<NodeKey, Node>) {
+    fn emit_below(
+        &self,
+        at: Index,
+        top: usize,
+        version: u64,
+        out: &mut BTreeMap<NodeKey, Vec<u8>>,
+    ) {
         match &self.nodes[at as usize] {
             TreeNode::Leaf {
                 key,
@@ -259,7 +269,10 @@ impl StateTree {
                 ..
             } => {
                 if *v == version && top > 0 {
-                    out.insert(node_key(version, key, top.div_ceil(4)), leaf(key, value));
+                    out.insert(
+                        node_key(version, key, top.div_ceil(4)),
+                        encode_leaf(key, value),
+                    );
                 }
             }
             TreeNode::Internal {
@@ -275,7 +288,7 @@ impl StateTree {
                 }
                 let split = usize::from(*split);
                 for depth in depths(top, Some(split)) {
-                    let node = internal_node(&self.children_at(at, depth));
+                    let node = encode_internal(&self.children_at(at, depth));
                     out.insert(node_key(version, key, depth), node);
                 }
                 self.emit_below(*left, split + 1, version, out);
@@ -629,8 +642,4 @@ impl StateTree {
             TreeNode::Free => unreachable!("a free slot is linked from the tree"),
         }
     }
-}
-
-fn leaf(key: &Hash32, value: &Hash32) -> Node {
-    Node::Leaf(LeafNode::new(KeyHash(key.0), ValueHash(value.0)))
 }

@@ -50,7 +50,7 @@ fn jmt_commit(store: &MemTreeStore, version: u64, block: &Block) -> Hash32 {
     let (root, batch) = JellyfishMerkleTree::<_, Blake3Hasher>::new(store)
         .put_value_set(set, version)
         .unwrap();
-    store.write_update(&batch);
+    store.write_jmt_batch(&batch);
     Hash32(root.0)
 }
 
@@ -128,7 +128,7 @@ fn a_larger_tree_matches_jmt() {
         .collect();
     let jmt = JellyfishMerkleTree::<_, Blake3Hasher>::new(&store);
     let (root, batch) = jmt.put_value_set(first, 0).unwrap();
-    store.write_update(&batch);
+    store.write_jmt_batch(&batch);
     assert_eq!(
         tree.apply((0..3_000).map(|i| (key(i), value(i)))),
         Hash32(root.0)
@@ -141,7 +141,7 @@ fn a_larger_tree_matches_jmt() {
         .map(|(i, v)| (KeyHash(key(*i).0), v.map(value_bytes)))
         .collect();
     let (root, batch) = jmt.put_value_set(set, 1).unwrap();
-    store.write_update(&batch);
+    store.write_jmt_batch(&batch);
     let got = tree.apply(second.iter().map(|(i, v)| (key(*i), v.and_then(value))));
     assert_eq!(got, Hash32(root.0));
     assert_eq!(tree.len(), 3_000 - 200);
@@ -226,7 +226,7 @@ impl Persisted {
             .tree
             .commit_hashed(&self.store, version, hashed(block))
             .unwrap();
-        self.store.write_update(&update.batch);
+        self.store.write_update(&update);
         if let Some(budget) = self.budget {
             self.tree.evict_from(budget, 1);
             // What stays: the root's 16-way node (at most 15 binary nodes) and 16 children.
@@ -237,15 +237,10 @@ impl Persisted {
             );
         }
         let now = reachable_nodes(&self.store, version);
-        for k in update.batch.node_batch.nodes().keys() {
+        for k in update.nodes.keys() {
             prop_assert!(now.contains(k), "unreachable node {:?} written", k);
         }
-        let stale: BTreeSet<NodeKey> = update
-            .batch
-            .stale_node_index_batch
-            .iter()
-            .map(|s| s.node_key.clone())
-            .collect();
+        let stale: BTreeSet<NodeKey> = update.stale.iter().map(|s| s.node_key.clone()).collect();
         if version > 0 {
             let before = &self.reach[version as usize - 1];
             let gone: BTreeSet<NodeKey> = before.difference(&now).cloned().collect();
@@ -355,15 +350,22 @@ fn genesis_nodes_are_jmts_own() {
         .commit(&MemTreeStore::new(), 0, &w)
         .unwrap();
     assert_eq!(ours.root, jmt.root);
-    assert_eq!(ours.batch.node_batch.nodes(), jmt.batch.node_batch.nodes());
-    assert_eq!(
-        ours.batch.node_batch.values(),
-        jmt.batch.node_batch.values()
-    );
-    for (k, n) in ours.batch.node_batch.nodes() {
-        let theirs = jmt.batch.node_batch.get_node(k).unwrap();
-        assert_eq!(borsh::to_vec(n).unwrap(), borsh::to_vec(theirs).unwrap());
-    }
+    // Byte for byte: jmt's nodes are encoded by borsh, ours built as bytes.
+    assert_eq!(ours.nodes, jmt.nodes);
+    assert_eq!(ours.values, jmt.values);
+    assert_eq!(ours.node_batch(), jmt.node_batch());
+}
+
+/// The empty tree's root is jmt's `Node::Null`, byte for byte.
+#[test]
+fn an_empty_genesis_writes_jmts_null_root() {
+    let w = WriteSet::default();
+    let jmt = crate::commitment::commit_writes(&MemTreeStore::new(), 0, &w).unwrap();
+    let ours = StateTree::new()
+        .commit(&MemTreeStore::new(), 0, &w)
+        .unwrap();
+    assert_eq!((ours.root, &ours.nodes), (jmt.root, &jmt.nodes));
+    assert_eq!(ours.nodes.len(), 1);
 }
 
 /// Versions must follow each other: a gap or a repeat is refused and changes nothing.
@@ -439,13 +441,13 @@ fn an_evicting_tree_matches_jmt_within_its_budget() {
         let (root, batch) = JellyfishMerkleTree::<_, Blake3Hasher>::new(&oracle)
             .put_value_set(set, version)
             .unwrap();
-        oracle.write_update(&batch);
+        oracle.write_jmt_batch(&batch);
         let update = ours
             .tree
             .commit_hashed(&ours.store, version, block)
             .unwrap();
         assert_eq!(update.root, Hash32(root.0), "root at version {version}");
-        ours.store.write_update(&update.batch);
+        ours.store.write_update(&update);
         // The arena grows by an eighth, so it never holds much more than its largest size.
         let (len, capacity) = (ours.tree.nodes.len(), ours.tree.nodes.capacity());
         assert!(
@@ -500,7 +502,7 @@ fn a_missing_evicted_node_breaks_the_commit_clearly() {
         .map(|i| (many(i), Some(value_bytes(i))))
         .collect();
     let update = tree.commit_hashed(&store, 0, first).unwrap();
-    store.write_update(&update.batch);
+    store.write_update(&update);
     assert!(tree.evict(0) > 0);
     let empty = MemTreeStore::new();
     let err = tree
@@ -532,7 +534,7 @@ fn loading_is_lazy() {
         .map(|i| (many(i), Some(value_bytes(i))))
         .collect();
     let update = tree.commit_hashed(&store, 0, first).unwrap();
-    store.write_update(&update.batch);
+    store.write_update(&update);
     let loaded = StateTree::load(&store, 0).unwrap();
     assert_eq!(loaded.root_hash(), tree.root_hash());
     assert_eq!(loaded.len(), 20_000);

@@ -5,13 +5,13 @@
 //! reach in one SQL transaction; events at or below the stored height are skipped, so
 //! ingesting a height twice changes nothing. [`Analytics::catch_up`] pages through
 //! [`Store::events_after`] from the stored cursor and never commits part of a block;
-//! [`run_ingester`] calls it after applied blocks, at most every [`INGEST_COALESCE`]
-//! ([`crate::events::EventsTip`]);
-//! [`reindex`] rebuilds the store of a stopped node.
+//! [`run_ingester`] calls it after applied blocks ([`crate::events::EventsTip`]), at most
+//! every [`crate::events::FOLLOW_COALESCE`]; [`reindex`] rebuilds the store of a stopped
+//! node.
 
 use super::schema::{self, Position};
 use super::{Analytics, AnalyticsError, sql_int};
-use crate::events::MAX_EVENTS_PAGE;
+use crate::events::{MAX_EVENTS_PAGE, rest_after_pass};
 use crate::storage::Store;
 use couponcactus_chaincode::events::{EventDetail, EventType, LedgerEvent};
 use couponcactus_chaincode::execute::Event;
@@ -333,15 +333,10 @@ impl Analytics {
     }
 }
 
-/// The shortest time between two ingestion passes: blocks that commit meanwhile are
-/// ingested together, in one SQLite transaction, so the analytics lag the chain by at most
-/// about this much more.
-const INGEST_COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
-
 /// Follows the chain: catches up now and after applied blocks (`tip` is
-/// [`crate::events::EventsTip::subscribe`]), at most every [`INGEST_COALESCE`], until
-/// `shutdown` completes. Errors are logged and retried after a second; the store is a read
-/// model and may always be rebuilt.
+/// [`crate::events::EventsTip::subscribe`]), at most every
+/// [`crate::events::FOLLOW_COALESCE`], until `shutdown` completes. Errors are logged and
+/// retried after a second; the store is a read model and may always be rebuilt.
 pub async fn run_ingester(
     analytics: Arc<Analytics>,
     store: Store,
@@ -368,14 +363,8 @@ pub async fn run_ingester(
                 true
             }
         };
-        if !failed {
-            // Let blocks gather: a pass per block cost ~6 % of the machine at one-tx blocks
-            // (docs/performance.md, "Fewer passes per block"); the watch keeps a tip that
-            // moves meanwhile.
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(INGEST_COALESCE) => {}
-            }
+        if !failed && rest_after_pass(&mut shutdown).await {
+            return;
         }
         let pause = tokio::time::sleep(std::time::Duration::from_secs(if failed {
             1

@@ -276,8 +276,9 @@ pub(crate) fn load_tree(store: &Store, tip: &ChainTip) -> Result<StateTree, Core
     Ok(tree)
 }
 
-/// A driver's receiver of outputs during a turn.
-pub type Sink = Box<dyn FnMut(Output) + Send>;
+/// A driver's receiver of outputs during a turn, a batch at a time (in order; a block's
+/// `Applied` comes in the same batch as the certificate its own vote completes).
+pub type Sink = Box<dyn FnMut(Vec<Output>) + Send>;
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -370,10 +371,10 @@ impl Core {
 
     /// Passes the outputs so far to the sink, if there is one.
     pub(super) fn flush(&mut self) {
-        if let Some(sink) = self.sink.as_mut() {
-            for output in self.outputs.drain(..) {
-                sink(output);
-            }
+        if let Some(sink) = self.sink.as_mut()
+            && !self.outputs.is_empty()
+        {
+            sink(std::mem::take(&mut self.outputs));
         }
     }
 

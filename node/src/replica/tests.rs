@@ -82,6 +82,39 @@ fn applied(outputs: &[Output]) -> Vec<&AppliedBlock> {
         .collect()
 }
 
+/// With a sink, outputs leave during the turn a batch at a time: a block and the
+/// certificate its own vote completes travel together, so the driver can publish them at
+/// once (a client answered for the block never reads it uncertified).
+#[test]
+fn a_lone_voters_block_reaches_the_sink_with_its_certificate() {
+    let mut n = lone();
+    let batches: Arc<Mutex<Vec<Vec<Output>>>> = Arc::default();
+    let sink = batches.clone();
+    n.core
+        .set_sink(Box::new(move |outputs| sink.lock().unwrap().push(outputs)));
+    let tx = register(1, 10);
+    n.mempool.lock().unwrap().push(tx.id(), tx.clone()).unwrap();
+    for _ in 0..10 {
+        n.core.turn(GENESIS_MS + 1_000).unwrap();
+        if n.core.height() == 1 {
+            break;
+        }
+    }
+    assert_eq!(n.core.height(), 1);
+    let batches = batches.lock().unwrap();
+    let with_block: Vec<&Vec<Output>> = batches
+        .iter()
+        .filter(|b| b.iter().any(|o| matches!(o, Output::Applied(_))))
+        .collect();
+    assert_eq!(with_block.len(), 1, "{batches:?}");
+    assert!(
+        with_block[0]
+            .iter()
+            .any(|o| matches!(o, Output::Certified(c) if c.height == 1)),
+        "{batches:?}"
+    );
+}
+
 #[test]
 fn a_lone_voter_leads_applies_certifies_and_sends_nothing() {
     let mut n = lone();

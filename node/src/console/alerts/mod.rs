@@ -22,6 +22,7 @@ pub mod rules;
 pub mod store;
 
 use super::{Console, ConsoleError};
+use crate::events::rest_after_pass;
 use crate::webhooks::WebhookSlot;
 use couponcactus_chaincode::events::{EventId, EventType};
 use rules::Alert;
@@ -39,11 +40,6 @@ const FORWARD_BATCH: usize = 500;
 const LIVE_BUFFER: usize = 256;
 /// The evaluator looks at the log at least this often.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
-/// The shortest time between two steps once caught up: blocks that commit meanwhile are
-/// evaluated together (a step per block cost ~3 % of the machine at one-tx blocks,
-/// docs/performance.md), so alerts come at most this much later.
-const STEP_COALESCE: Duration = Duration::from_millis(200);
-
 /// The console's alerts: the store, the live channel and the rules' change signal.
 #[derive(Debug)]
 pub struct Alerts {
@@ -185,7 +181,8 @@ async fn step(
 }
 
 /// Runs the evaluator until `shutdown` completes: a step after applied blocks and rule
-/// changes (at most every [`STEP_COALESCE`] once caught up), and at least every second.
+/// changes (at most every [`crate::events::FOLLOW_COALESCE`] once caught up), and at least
+/// every second.
 pub async fn run(console: Arc<Console>, hooks: WebhookSlot, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut tip = console.node.events_tip().subscribe();
@@ -200,11 +197,8 @@ pub async fn run(console: Arc<Console>, hooks: WebhookSlot, shutdown: impl Futur
                 IDLE_WAKE
             }
         };
-        if !wait.is_zero() {
-            tokio::select! {
-                _ = &mut shutdown => return,
-                _ = tokio::time::sleep(STEP_COALESCE) => {}
-            }
+        if !wait.is_zero() && rest_after_pass(&mut shutdown).await {
+            return;
         }
         tokio::select! {
             _ = &mut shutdown => return,
