@@ -12,7 +12,7 @@
 //! history log through [`HistoryReader`]. The Raft log lives in [`crate::raft_log`].
 
 use couponcactus_chaincode::block::{BlockHeader, Certificate};
-use couponcactus_chaincode::commitment::StateUpdate;
+use couponcactus_chaincode::commitment::{MemTreeStore, StateUpdate};
 use couponcactus_chaincode::encoding::{decode, decode_prefix, encode};
 use couponcactus_chaincode::execute::{Event, TxResult};
 use couponcactus_chaincode::history::{HistoryError, HistoryReader, NodeIndex};
@@ -602,6 +602,7 @@ impl Store {
                     expected: genesis_hash,
                 });
             }
+            self.backfill_genesis_tip(genesis, genesis_hash)?;
             return self.tip();
         }
         let (tip, writes, update) =
@@ -624,9 +625,31 @@ impl Store {
         Ok(tip)
     }
 
+    /// A store written by a build before the genesis tip was recorded gets it now: genesis
+    /// is computed again on an empty tree (no stored node is read, so a pruned version 0
+    /// does not matter).
+    fn backfill_genesis_tip(
+        &self,
+        genesis: &InitialState,
+        genesis_hash: Hash32,
+    ) -> Result<(), StorageError> {
+        if self.genesis_tip()?.is_some() {
+            return Ok(());
+        }
+        let (tip, _, _) =
+            genesis_tip(genesis, genesis_hash, &MemTreeStore::new()).map_err(|e| {
+                StorageError::Corrupt {
+                    what: "genesis",
+                    why: e.to_string(),
+                }
+            })?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.handle(cf::META), META_GENESIS_TIP, encode(&tip));
+        self.write_synced(batch)
+    }
+
     /// The tip at height 0 (its hash, state root and time), as [`Self::init_genesis`]
-    /// recorded it; `None` in a store initialised by state sync or by a build before it was
-    /// recorded.
+    /// recorded it; `None` only before the store is initialised.
     pub fn genesis_tip(&self) -> Result<Option<ChainTip>, StorageError> {
         self.get_cf(cf::META, META_GENESIS_TIP)?
             .map(|b| decode(&b).map_err(corrupt("genesis tip")))
@@ -1575,6 +1598,14 @@ mod tests {
                 tip,
                 "idempotent"
             );
+            assert_eq!(store.genesis_tip().unwrap(), Some(tip.clone()));
+            // A store from before the genesis tip was recorded gets it on its next start.
+            let mut forget = WriteBatch::default();
+            forget.delete_cf(store.handle(cf::META), META_GENESIS_TIP);
+            store.write_synced(forget).unwrap();
+            assert_eq!(store.genesis_tip().unwrap(), None);
+            store.init_genesis(&g, Hash32([3; 32])).unwrap();
+            assert_eq!(store.genesis_tip().unwrap(), Some(tip.clone()));
             for h in 1..=3u64 {
                 let txs = vec![register(h, 10 + h as u8), register(h + 100, 10 + h as u8)];
                 let applied =
