@@ -12,8 +12,9 @@
 //!   `blake3("JMT::IntrnalNode" ‖ left ‖ right)`, an empty subtree is
 //!   [`PLACEHOLDER_HASH`] (the 32 ASCII bytes `SPARSE_MERKLE_PLACEHOLDER_HASH__`).
 //! - Committing a block's [`WriteSet`] at version = height ([`commit_writes`]) through jmt's
-//!   [`TreeReader`], returning the new root and the [`TreeUpdateBatch`] (new nodes, values
-//!   and stale-node indices) for the caller to persist with the block. Genesis is version 0.
+//!   [`TreeReader`], returning a [`StateUpdate`]: the new root with the new nodes (in their
+//!   stored encoding), values and stale-node indices for the caller to persist with the
+//!   block. Genesis is version 0.
 //!   Versions must be committed in order, one per height, with no gaps.
 //! - Proofs: [`prove`] reads a key at any retained version and returns the value (or its
 //!   absence) with a [`StateProof`], our own serializable form of jmt's sparse Merkle proof.
