@@ -24,6 +24,8 @@
 #   BENCH_DOC=docs/performance.md  where the section goes (empty: print it only)
 #   BENCH_BIN=                 a folder with prebuilt cactusd and cactus to run instead of
 #                              building this checkout (to compare builds, alternating)
+#   BENCH_CONFIG_SED=          a sed script run on each node's cactusd.toml before the runs
+#                              (e.g. 's/^tree_resident_nodes = .*/tree_resident_nodes = 500000/')
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT="$(repo_root)"
 cd "$ROOT"
@@ -80,6 +82,12 @@ if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
   log "warning: load average $LOAD_BEFORE before the run: other work on this machine will show in the figures"
 fi
 localnet up --nodes 3 >&2
+if [ -n "${BENCH_CONFIG_SED:-}" ]; then
+  log "restarting the localnet with sed '$BENCH_CONFIG_SED' on each cactusd.toml"
+  localnet down >&2
+  sed -i -e "$BENCH_CONFIG_SED" "$LOCALNET_DIR"/node*/cactusd.toml
+  localnet up --nodes 3 >&2
+fi
 
 NODES=""
 PIDS=()
@@ -177,7 +185,7 @@ section() {
   echo "block writes are synced RocksDB writes (fsync on)."
   echo
   echo "**Commands.** \`scripts/bench.sh\` (BENCH_DURATION=$DURATION, BENCH_CONCURRENCY=\"$CONCURRENCY\","
-  echo "BENCH_TOKENS=$TOKENS, BENCH_PROOFS=$PROOFS) starts a 3-node localnet (\`LOCALNET_RELEASE=1"
+  echo "BENCH_TOKENS=$TOKENS, BENCH_PROOFS=$PROOFS${BENCH_CONFIG_SED:+, BENCH_CONFIG_SED='$BENCH_CONFIG_SED'}) starts a 3-node localnet (\`LOCALNET_RELEASE=1"
   echo "scripts/localnet.sh up --nodes 3\` in \`${LOCALNET_DIR#"$ROOT"/}\`, HTTP on 127.0.0.1:$((BASE_PORT + 1))-$((BASE_PORT + 3))) and runs, with"
   echo "\`NODES\` the three nodes' URLs (requests are spread over all three):"
   echo
