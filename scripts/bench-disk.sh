@@ -2,7 +2,8 @@
 # Disk growth under redemptions, with and without pruning: a 3-node release localnet whose
 # nodes keep RETAIN heights of state-tree versions ([storage] retain_blocks; 0 = no
 # pruning), one `cactus bench redeem --concurrency 64 --duration DURATION`, and each
-# node's database size (du -sb), height and prune floor sampled every 15 s.
+# node's database size (du -sb), height and prune floor sampled every 15 s, with node 1's
+# state-tree column families as table files / live data (MB, from /metrics).
 #
 #   scripts/bench-disk.sh RETAIN DURATION     e.g. scripts/bench-disk.sh 256 180
 #
@@ -40,7 +41,12 @@ LOG="$OUT/du-$RETAIN.log"
   sizes=$(for i in 1 2 3; do du -sb "$LOCALNET_DIR/node$i/db" | cut -f1; done | paste -sd' ')
   h=$(curl -s "http://127.0.0.1:$((BASE_PORT + 1))/v1/status" | jq .height)
   floor=$(curl -s "http://127.0.0.1:$((BASE_PORT + 1))/metrics" | awk '/^cactus_prune_floor /{print $2}')
-  echo "$(date +%s) height=$h floor=${floor:-0} db=$sizes" >>"$LOG"
+  # Node 1's tree column families: table files / live data estimate, MB.
+  cfs=$(curl -s "http://127.0.0.1:$((BASE_PORT + 1))/metrics" | awk '
+    /^cactus_rocksdb_(sst|live_data)_bytes\{cf="jmt_(nodes|values|held)"\}/ {
+      split($1, a, "\""); k = a[2]; if ($1 ~ /sst/) sst[k] = $2; else live[k] = $2 }
+    END { for (k in sst) printf "%s=%d/%d ", k, sst[k] / 1e6, live[k] / 1e6 }')
+  echo "$(date +%s) height=$h floor=${floor:-0} db=$sizes $cfs" >>"$LOG"
 done) &
 WATCH=$!
 trap 'kill $WATCH 2>/dev/null; scripts/localnet.sh down --wipe >/dev/null 2>&1' EXIT

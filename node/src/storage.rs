@@ -455,6 +455,17 @@ pub struct DbMemory {
     pub block_cache: u64,
 }
 
+/// One column family's size on disk ([`Store::disk_by_column_family`]), in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CfDisk {
+    /// The column family ([`cf`]).
+    pub name: &'static str,
+    /// Its table (SST) files.
+    pub sst: u64,
+    /// RocksDB's estimate of the live data in them.
+    pub live: u64,
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Store({})", self.db.path().display())
@@ -537,6 +548,26 @@ impl Store {
             table_readers: stats.mem_table_readers_total,
             block_cache: stats.cache_total,
         })
+    }
+
+    /// Each column family's table files on disk and RocksDB's estimate of the live data in
+    /// them, in bytes: where `sst` stays well above `live`, deleted or overwritten data
+    /// (pruned tree versions, say) waits for compaction.
+    pub fn disk_by_column_family(&self) -> Result<Vec<CfDisk>, StorageError> {
+        let property = |cf: &rocksdb::ColumnFamily, name: &str| {
+            Ok::<u64, StorageError>(self.db.property_int_value_cf(cf, name)?.unwrap_or(0))
+        };
+        cf::ALL
+            .iter()
+            .map(|name| {
+                let handle = self.handle(name);
+                Ok(CfDisk {
+                    name,
+                    sst: property(handle, "rocksdb.total-sst-files-size")?,
+                    live: property(handle, "rocksdb.estimate-live-data-size")?,
+                })
+            })
+            .collect()
     }
 
     /// Creates a consistent checkpoint of the whole database at `path` (which must not

@@ -329,6 +329,14 @@ fn submit_commit_query_with_proofs() {
     let metrics = c.get("/metrics").expect(200);
     let text = metrics.body.as_str().unwrap_or_default();
     assert!(text.contains("cactus_tx_results_total"), "{text}");
+    assert!(
+        text.contains(r#"cactus_rocksdb_sst_bytes{cf="jmt_nodes"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"cactus_rocksdb_live_data_bytes{cf="blocks"}"#),
+        "{text}"
+    );
 }
 
 /// SIGTERM and a restart on the same data dir: same height, block hash, state root and log;

@@ -637,10 +637,21 @@ pub(crate) async fn healthz(State(state): State<AppState>) -> Result<Response, A
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     state.metrics.run_upkeep();
     let node = state.node.clone();
-    if let Ok(Ok(memory)) = tokio::task::spawn_blocking(move || node.store().memory()).await {
-        metrics::gauge!("cactus_rocksdb_memtable_bytes").set(memory.memtables as f64);
-        metrics::gauge!("cactus_rocksdb_table_readers_bytes").set(memory.table_readers as f64);
-        metrics::gauge!("cactus_rocksdb_block_cache_bytes").set(memory.block_cache as f64);
+    let sizes = tokio::task::spawn_blocking(move || {
+        let store = node.store();
+        (store.memory(), store.disk_by_column_family())
+    })
+    .await;
+    if let Ok((memory, disk)) = sizes {
+        if let Ok(memory) = memory {
+            metrics::gauge!("cactus_rocksdb_memtable_bytes").set(memory.memtables as f64);
+            metrics::gauge!("cactus_rocksdb_table_readers_bytes").set(memory.table_readers as f64);
+            metrics::gauge!("cactus_rocksdb_block_cache_bytes").set(memory.block_cache as f64);
+        }
+        for cf in disk.into_iter().flatten() {
+            metrics::gauge!("cactus_rocksdb_sst_bytes", "cf" => cf.name).set(cf.sst as f64);
+            metrics::gauge!("cactus_rocksdb_live_data_bytes", "cf" => cf.name).set(cf.live as f64);
+        }
     }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],

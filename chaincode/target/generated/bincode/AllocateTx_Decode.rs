@@ -1,0 +1,31 @@
+impl < __Context > :: bincode :: Decode < __Context > for AllocateTx
+{
+    fn decode < __D : :: bincode :: de :: Decoder < Context = __Context > >
+    (decoder : & mut __D) ->core :: result :: Result < Self, :: bincode ::
+    error :: DecodeError >
+    {
+        core :: result :: Result ::
+        Ok(Self
+        {
+            pool : :: bincode :: Decode :: decode(decoder) ?, member : ::
+            bincode :: Decode :: decode(decoder) ?, claim : :: bincode ::
+            Decode :: decode(decoder) ?,
+        })
+    }
+} impl < '__de, __Context > :: bincode :: BorrowDecode < '__de, __Context >
+for AllocateTx
+{
+    fn borrow_decode < __D : :: bincode :: de :: BorrowDecoder < '__de,
+    Context = __Context > > (decoder : & mut __D) ->core :: result :: Result <
+    Self, :: bincode :: error :: DecodeError >
+    {
+        core :: result :: Result ::
+        Ok(Self
+        {
+            pool : :: bincode :: BorrowDecode ::< '_, __Context >::
+            borrow_decode(decoder) ?, member : :: bincode :: BorrowDecode ::<
+            '_, __Context >:: borrow_decode(decoder) ?, claim : :: bincode ::
+            BorrowDecode ::< '_, __Context >:: borrow_decode(decoder) ?,
+        })
+    }
+}

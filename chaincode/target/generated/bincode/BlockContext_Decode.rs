@@ -1,0 +1,31 @@
+impl < __Context > :: bincode :: Decode < __Context > for BlockContext
+{
+    fn decode < __D : :: bincode :: de :: Decoder < Context = __Context > >
+    (decoder : & mut __D) ->core :: result :: Result < Self, :: bincode ::
+    error :: DecodeError >
+    {
+        core :: result :: Result ::
+        Ok(Self
+        {
+            chain_id : :: bincode :: Decode :: decode(decoder) ?, height : ::
+            bincode :: Decode :: decode(decoder) ?, time_ms : :: bincode ::
+            Decode :: decode(decoder) ?,
+        })
+    }
+} impl < '__de, __Context > :: bincode :: BorrowDecode < '__de, __Context >
+for BlockContext
+{
+    fn borrow_decode < __D : :: bincode :: de :: BorrowDecoder < '__de,
+    Context = __Context > > (decoder : & mut __D) ->core :: result :: Result <
+    Self, :: bincode :: error :: DecodeError >
+    {
+        core :: result :: Result ::
+        Ok(Self
+        {
+            chain_id : :: bincode :: BorrowDecode ::< '_, __Context >::
+            borrow_decode(decoder) ?, height : :: bincode :: BorrowDecode ::<
+            '_, __Context >:: borrow_decode(decoder) ?, time_ms : :: bincode
+            :: BorrowDecode ::< '_, __Context >:: borrow_decode(decoder) ?,
+        })
+    }
+}

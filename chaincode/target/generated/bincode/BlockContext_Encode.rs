@@ -1,0 +1,11 @@
+impl :: bincode :: Encode for BlockContext
+{
+    fn encode < __E : :: bincode :: enc :: Encoder >
+    (& self, encoder : & mut __E) ->core :: result :: Result < (), :: bincode
+    :: error :: EncodeError >
+    {
+        :: bincode :: Encode :: encode(&self.chain_id, encoder) ?; :: bincode
+        :: Encode :: encode(&self.height, encoder) ?; :: bincode :: Encode ::
+        encode(&self.time_ms, encoder) ?; core :: result :: Result :: Ok(())
+    }
+}

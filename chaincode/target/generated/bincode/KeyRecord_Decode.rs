@@ -1,0 +1,34 @@
+impl < __Context > :: bincode :: Decode < __Context > for KeyRecord
+{
+    fn decode < __D : :: bincode :: de :: Decoder < Context = __Context > >
+    (decoder : & mut __D) ->core :: result :: Result < Self, :: bincode ::
+    error :: DecodeError >
+    {
+        core :: result :: Result ::
+        Ok(Self
+        {
+            org : :: bincode :: Decode :: decode(decoder) ?, role : :: bincode
+            :: Decode :: decode(decoder) ?, registered_at : :: bincode ::
+            Decode :: decode(decoder) ?, revoked_at : :: bincode :: Decode ::
+            decode(decoder) ?,
+        })
+    }
+} impl < '__de, __Context > :: bincode :: BorrowDecode < '__de, __Context >
+for KeyRecord
+{
+    fn borrow_decode < __D : :: bincode :: de :: BorrowDecoder < '__de,
+    Context = __Context > > (decoder : & mut __D) ->core :: result :: Result <
+    Self, :: bincode :: error :: DecodeError >
+    {
+        core :: result :: Result ::
+        Ok(Self
+        {
+            org : :: bincode :: BorrowDecode ::< '_, __Context >::
+            borrow_decode(decoder) ?, role : :: bincode :: BorrowDecode ::<
+            '_, __Context >:: borrow_decode(decoder) ?, registered_at : ::
+            bincode :: BorrowDecode ::< '_, __Context >::
+            borrow_decode(decoder) ?, revoked_at : :: bincode :: BorrowDecode
+            ::< '_, __Context >:: borrow_decode(decoder) ?,
+        })
+    }
+}

@@ -1,0 +1,10 @@
+impl :: bincode :: Encode for SealedCode
+{
+    fn encode < __E : :: bincode :: enc :: Encoder >
+    (& self, encoder : & mut __E) ->core :: result :: Result < (), :: bincode
+    :: error :: EncodeError >
+    {
+        :: bincode :: Encode :: encode(&self.0, encoder) ?; core :: result ::
+        Result :: Ok(())
+    }
+}
