@@ -727,10 +727,10 @@ impl Store {
     }
 
     /// Adds nodes, each already in its stored encoding (borsh), and values to `batch`.
-    fn put_nodes<'a>(
+    fn put_nodes(
         &self,
         batch: &mut WriteBatch,
-        nodes: impl Iterator<Item = (&'a NodeKey, &'a [u8])>,
+        nodes: &BTreeMap<NodeKey, Vec<u8>>,
         values: &BTreeMap<(Version, KeyHash), Option<OwnedValue>>,
     ) {
         let (node_cf, value_cf) = (self.handle(cf::JMT_NODES), self.handle(cf::JMT_VALUES));
@@ -746,8 +746,7 @@ impl Store {
     /// ([`prune`]): each replaced node, and each key written (its older values are
     /// superseded).
     fn put_tree_update(&self, batch: &mut WriteBatch, update: &StateUpdate) {
-        let nodes = update.nodes.iter().map(|(k, n)| (k, n.as_slice()));
-        self.put_nodes(batch, nodes, &update.values);
+        self.put_nodes(batch, &update.nodes, &update.values);
         let stale = self.handle(cf::JMT_STALE);
         for s in &update.stale {
             let mut key = s.stale_since_version.to_be_bytes().to_vec();
@@ -1288,8 +1287,7 @@ impl Store {
         // The snapshot's version is the only one: nothing below it to prune or keep.
         batch.delete_cf(self.handle(cf::META), prune::META_PRUNE);
         self.put_state_writes(&mut batch, s.state);
-        let nodes = s.tree.nodes.iter().map(|(k, n)| (k, n.as_slice()));
-        self.put_nodes(&mut batch, nodes, &s.tree.values);
+        self.put_nodes(&mut batch, &s.tree.nodes, &s.tree.values);
         let history = self.handle(cf::HISTORY);
         for (at, hash) in s.history {
             batch.put_cf(history, history_key(*at), hash.0);
@@ -1532,13 +1530,12 @@ impl TreeReader for Store {
 impl TreeWriter for Store {
     fn write_node_batch(&self, node_batch: &NodeBatch) -> anyhow::Result<()> {
         let mut batch = WriteBatch::default();
-        let encoded: Vec<(&NodeKey, Vec<u8>)> = node_batch
+        let encoded: BTreeMap<NodeKey, Vec<u8>> = node_batch
             .nodes()
             .iter()
-            .map(|(k, n)| (k, borsh::to_vec(n).expect("borsh to vec")))
+            .map(|(k, n)| (k.clone(), borsh::to_vec(n).expect("borsh to vec")))
             .collect();
-        let nodes = encoded.iter().map(|(k, n)| (*k, n.as_slice()));
-        self.put_nodes(&mut batch, nodes, node_batch.values());
+        self.put_nodes(&mut batch, &encoded, node_batch.values());
         self.write_synced(batch)?;
         Ok(())
     }

@@ -40,6 +40,7 @@ const FORWARD_BATCH: usize = 500;
 const LIVE_BUFFER: usize = 256;
 /// The evaluator looks at the log at least this often.
 const IDLE_WAKE: Duration = Duration::from_secs(1);
+
 /// The console's alerts: the store, the live channel and the rules' change signal.
 #[derive(Debug)]
 pub struct Alerts {
