@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod api;
+pub mod applier;
 pub mod certify;
 pub mod config;
 pub mod console;

@@ -23,6 +23,7 @@
 //! streams, verifies and installs ([`crate::state_sync`]); an interrupted fetch resumes
 //! from the chunks it already has.
 
+use crate::applier::{self, Applier, ApplyDone, ApplyError, ApplyJob};
 pub use crate::certify::{CheckpointVote, Divergence};
 use crate::events::EventsTip;
 use crate::forward::{self, ForwardOutcome};
@@ -36,6 +37,7 @@ use crate::state_sync::{
     ChunkRequest, ChunkResponse, SnapshotDescriptor, SnapshotExporter, SyncError, install_snapshot,
 };
 use crate::storage::{Retention, StorageError, Store, TxLocation};
+use crate::worker::Worker;
 use bincode::{Decode, Encode};
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::execute::TxResult;
@@ -265,6 +267,8 @@ enum Command {
     Requeue(Vec<SignedTx>),
     /// The snapshot fetch thread finished.
     SnapshotFetched(Result<ChainTip, SyncError>),
+    /// The applier thread finished (or failed) its oldest job.
+    Applied(Result<ApplyDone, ApplyError>),
 }
 
 struct Shared {
@@ -587,6 +591,9 @@ pub enum StartError {
     /// State sync could not be set up.
     #[error("state sync: {0}")]
     Sync(String),
+    /// The stored state tree could not be loaded, or the applier thread not started.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
 }
 
 /// The peers of `consortium` as the transport needs them.
@@ -648,6 +655,7 @@ pub fn start(
         None => (None, None, None),
     };
     let mempool = Arc::new(Mutex::new(Mempool::new(options.mempool.clone())));
+    let applier = Applier::open(store.clone(), mempool.clone(), options.tree_resident_nodes)?;
     let core = Core::open(CoreSetup {
         store: store.clone(),
         chain_id: genesis.chain_id.clone(),
@@ -664,6 +672,11 @@ pub fn start(
         e => StartError::Sync(e.to_string()),
     })?;
     let (commands, inbox) = mpsc::channel();
+    let reports = commands.clone();
+    let applier = applier::spawn(applier, move |result| {
+        let _ = reports.send(Command::Applied(result));
+    })
+    .map_err(|e| StartError::Sync(format!("spawning the applier thread: {e}")))?;
     let params = read_params(&store)?;
     let consortium = read_consortium(&store)?;
     let certified_height = store.latest_certificate()?.map(|c| c.height).unwrap_or(0);
@@ -712,6 +725,7 @@ pub fn start(
     let outlet = Outlet {
         shared: shared.clone(),
         reports: Arc::new(Mutex::new(Vec::new())),
+        applier: Arc::new(applier),
     };
     let mut core = core;
     let sink = outlet.clone();
@@ -857,6 +871,9 @@ struct Driver {
 struct Outlet {
     shared: Arc<Shared>,
     reports: Arc<Mutex<Vec<Input>>>,
+    /// The applier thread; it ends when the last clone goes (with the driver and the
+    /// core's sink), after the jobs in its mailbox.
+    applier: Arc<Worker<ApplyJob>>,
 }
 
 impl Driver {
@@ -903,6 +920,7 @@ impl Driver {
                 Command::Vote(vote) => Some(Input::Vote(vote)),
                 Command::Requeue(txs) => Some(Input::Requeue(txs)),
                 Command::SnapshotFetched(result) => Some(Input::SnapshotFetched(result)),
+                Command::Applied(result) => Some(Input::Applied(result)),
             };
             if let Some(input) = input {
                 self.core.handle(input)?;
@@ -954,6 +972,7 @@ impl Outlet {
                     }
                 }
                 Output::Forward { leader, txs } => self.forward(leader, txs),
+                Output::Apply(job) => self.apply(job),
                 Output::FetchSnapshot(descriptor) => self.fetch_snapshot(*descriptor),
                 Output::Applied(block) => self.applied(*block, certified_in_batch),
                 Output::Installed { tip, certified } => {
@@ -1002,6 +1021,15 @@ impl Outlet {
         }
         if snapshot {
             reports.push(Input::SnapshotSent { to, ok });
+        }
+    }
+
+    /// Hands a committed entry to the applier thread. The core hands out at most as many
+    /// jobs as its mailbox holds, so a refusal means the thread is gone (after a failure it
+    /// reported, or a panic): the core learns it and stops.
+    fn apply(&self, job: ApplyJob) {
+        if !self.applier.offer(job) {
+            lock(&self.reports).push(Input::Applied(Err(ApplyError::Stopped)));
         }
     }
 

@@ -21,15 +21,25 @@
 //! and the deterministic simulator ([`crate::sim`]), which adds virtual time, a simulated
 //! network and injected disk faults, over the same real storage on temporary directories.
 //!
+//! Apply is asynchronous, as raft-rs allows: committed entries are handed out in log order
+//! ([`Output::Apply`], at most [`MAX_APPLY_IN_FLIGHT`] at a time) to an
+//! [`Applier`](crate::applier::Applier) that owns the state tree, and its reports
+//! ([`Input::Applied`]) make the core vote, answer submitters and advance Raft's applied
+//! index; meanwhile the core keeps persisting, acknowledging and heartbeating. A
+//! configuration change and a snapshot install wait until every job before them is
+//! reported, so the stored applied index never passes a block that is not stored.
+//!
 //! A snapshot from the leader does not block the core: its Ready is parked, the driver
 //! fetches and installs the state elsewhere ([`Output::FetchSnapshot`], answered by
 //! [`Input::SnapshotFetched`]), and meanwhile the core keeps stepping messages, ticking and
 //! counting votes; the rest of that Ready runs when the state is in.
 
+mod apply;
 mod ready;
 #[cfg(test)]
 mod tests;
 
+use crate::applier::{ApplyDone, ApplyError, ApplyJob};
 use crate::certify::{self, CheckpointVote, DropReason, VoteKeeper};
 use crate::membership::{self, MembershipStep, MembershipView};
 use crate::mempool::Mempool;
@@ -42,16 +52,16 @@ use couponcactus_chaincode::block::{BlockHeader, Certificate};
 use couponcactus_chaincode::encoding::encode;
 use couponcactus_chaincode::ids::{ChainId, Hash32};
 use couponcactus_chaincode::ledger::ChainTip;
-use couponcactus_chaincode::state_tree::StateTree;
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::{ChainParams, Consortium};
 use ed25519_dalek::SigningKey;
-use raft::eraftpb::{ConfChangeType, Message};
+use raft::eraftpb::{ConfChangeType, Entry, Message};
 use raft::prelude::{Config, RawNode};
 use raft::{SnapshotStatus, StateRole};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+pub use crate::applier::MAX_APPLY_IN_FLIGHT;
 pub use crate::certify::Divergence;
 
 /// Most Raft messages one [`Input::Raft`] may carry: a bound on one step's work.
@@ -73,6 +83,14 @@ pub enum CoreError {
     /// A committed entry could not be applied.
     #[error("applying block: {0}")]
     Apply(String),
+    /// The applier reported a job out of order (a driver's bug).
+    #[error("apply report for raft index {got}, expected {expected}")]
+    ApplyOrder {
+        /// The index reported.
+        got: u64,
+        /// The next index handed out.
+        expected: u64,
+    },
     /// The snapshot from the leader could not be fetched or installed.
     #[error("installing a snapshot: {0}")]
     Snapshot(#[from] SyncError),
@@ -105,6 +123,9 @@ pub enum Input {
     /// The state of the snapshot asked for by [`Output::FetchSnapshot`] is installed in the
     /// store (its tip), or could not be fetched or verified.
     SnapshotFetched(Result<ChainTip, SyncError>),
+    /// The applier finished the oldest job handed out with [`Output::Apply`] (or failed
+    /// it, which stops the core).
+    Applied(Result<ApplyDone, ApplyError>),
 }
 
 /// What the core asks of the world, in the order it must happen.
@@ -129,6 +150,9 @@ pub enum Output {
         /// The txs.
         txs: Vec<SignedTx>,
     },
+    /// Apply this committed entry after the ones handed out before it, then report it
+    /// with [`Input::Applied`].
+    Apply(ApplyJob),
     /// Fetch and install this snapshot's state off the consensus path, then report it
     /// with [`Input::SnapshotFetched`]. The core parks until then.
     FetchSnapshot(Box<SnapshotDescriptor>),
@@ -235,13 +259,22 @@ pub struct Core {
     last_reconcile_ms: u64,
     /// Height of the last applied block.
     tip_height: u64,
-    /// The state tree at the tip, in memory (issue 18): blocks commit through it instead
-    /// of jmt's reads of stored nodes. Loaded from the stored tree when the core opens and
-    /// after a snapshot install; dropped (and loaded again before the next block) when a
-    /// block's write fails after the tree took it.
-    tree: Option<StateTree>,
-    /// A Ready holding a snapshot whose state the driver is fetching.
+    /// Committed entries not yet handed to the applier, in log order (while
+    /// [`apply::MAX_QUEUED_ENTRIES`] wait, no new Ready is taken).
+    queued: std::collections::VecDeque<Entry>,
+    /// Bytes of the entries in `queued` (bounded by [`apply::MAX_QUEUED_BYTES`]).
+    queued_bytes: usize,
+    /// Raft index of the last entry handed to the applier (or applied here).
+    dispatched: u64,
+    /// Raft index of the last entry applied (reported, or applied here): Raft's applied
+    /// index. Entries in `(applied, dispatched]` are with the applier.
+    applied: u64,
+    /// A Ready holding a snapshot whose state the driver is fetching, or will fetch once
+    /// the applier has drained (`snapshot_due`).
     parked: Option<raft::Ready>,
+    /// The parked snapshot, to hand out ([`Output::FetchSnapshot`]) once every job before
+    /// it is reported: the install replaces the state under the applier's tree.
+    snapshot_due: Option<Box<SnapshotDescriptor>>,
     /// Raft messages that arrived while a Ready was parked, stepped once it is finished
     /// (at most [`MAX_HELD_MESSAGES`]; the oldest beyond are dropped, which Raft recovers
     /// from as from any lost message).
@@ -252,28 +285,6 @@ pub struct Core {
     outputs: Vec<Output>,
     /// Where outputs go as soon as they are safe to carry out ([`Core::set_sink`]).
     sink: Option<Sink>,
-}
-
-/// The state tree of `tip`, loaded from its stored nodes and checked against its root.
-pub(crate) fn load_tree(store: &Store, tip: &ChainTip) -> Result<StateTree, CoreError> {
-    let started = std::time::Instant::now();
-    let tree = StateTree::load(store, tip.height)
-        .map_err(|e| CoreError::Apply(format!("loading the state tree at {}: {e}", tip.height)))?;
-    if tree.root_hash() != tip.state_root {
-        return Err(CoreError::Apply(format!(
-            "the stored state tree at height {} has root {}, its header {}",
-            tip.height,
-            tree.root_hash(),
-            tip.state_root
-        )));
-    }
-    tracing::info!(
-        height = tip.height,
-        keys = tree.len(),
-        ms = started.elapsed().as_millis() as u64,
-        "state tree loaded"
-    );
-    Ok(tree)
 }
 
 /// A driver's receiver of outputs during a turn, a batch at a time (in order; a block's
@@ -334,7 +345,6 @@ impl Core {
             raw.campaign()?;
         }
         let consortium = read_consortium(&store)?;
-        let tree = load_tree(&store, &tip)?;
         Ok(Core {
             setup: kept,
             certify: VoteKeeper::new(options.node_id, node_key, chain_id),
@@ -352,8 +362,12 @@ impl Core {
             seen_leader: (0, 0),
             last_reconcile_ms: 0,
             tip_height: tip.height,
-            tree: Some(tree),
+            queued: std::collections::VecDeque::new(),
+            queued_bytes: 0,
+            dispatched: applied,
+            applied,
             parked: None,
+            snapshot_due: None,
             held: std::collections::VecDeque::new(),
             role: None,
             outputs: Vec::new(),
@@ -410,6 +424,7 @@ impl Core {
                 self.raw.report_snapshot(to, status);
             }
             Input::SnapshotFetched(result) => self.snapshot_fetched(result)?,
+            Input::Applied(result) => self.on_applied(result)?,
         }
         Ok(())
     }
@@ -462,6 +477,11 @@ impl Core {
         self.parked.is_some()
     }
 
+    /// Raft index of the last entry applied (reported by the applier).
+    pub fn applied_index(&self) -> u64 {
+        self.applied
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
@@ -490,9 +510,11 @@ impl Core {
     /// rules: [`proposer::decide`]); Raft refusing it puts the txs back.
     fn propose_block(&mut self) -> Result<(), CoreError> {
         let is_leader = self.raw.raft.state == StateRole::Leader;
-        if !is_leader {
+        if !is_leader || self.apply_backlogged() {
             // Followers never propose: return before taking the mempool lock, which the
-            // API and forwarding tasks contend for on every turn.
+            // API and forwarding tasks contend for on every turn. Nor does a leader whose
+            // applier is far behind (its Ready loop waits, so the block would sit in
+            // memory).
             return Ok(());
         }
         let opts = &self.options;

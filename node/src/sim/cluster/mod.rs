@@ -7,7 +7,10 @@
 //! milliseconds. Each step: the faults due, the messages that arrived (Raft, checkpoint
 //! votes, forwarded txs and their answers, snapshot chunks), the ticks due (each node
 //! ticks at its own phase), the client load, then a turn of every running node, whose
-//! outputs are carried out in order and shown to the [`Checker`]. Node faults besides
+//! outputs are carried out in order and shown to the [`Checker`]. Committed entries the
+//! core hands out are applied a seeded number of steps later (cactusd applies them on a
+//! thread of its own), so heartbeats, votes and appends interleave with pending applies
+//! as they do there. Node faults besides
 //! the network's: a crash (the core and its store are dropped, as a killed process), a
 //! crash at the n-th write to come (between applying a block and persisting Raft's state
 //! among others), a full disk (the node must stop cleanly and resume once space is
@@ -21,6 +24,7 @@ mod step;
 use super::check::Checker;
 use super::net::{Fault, NetConfig, NodeId, SimNet, SimRng};
 use super::workload::{Workload, genesis, node_key_seed};
+use crate::applier::{Applier, ApplyJob};
 use crate::forward::sort_verdicts;
 use crate::mempool::{Mempool, check_admission};
 use crate::node::{ForwardJudge, ForwardVerdict, NodeOptions, committed_in, read_params};
@@ -34,7 +38,7 @@ use couponcactus_chaincode::testkit::{self, GENESIS_MS};
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::ChainParams;
 use raft::eraftpb::Message;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -133,6 +137,10 @@ struct Fetch {
 /// A node that runs: what a cactusd process holds in memory.
 struct Running {
     core: Core,
+    /// Applies what the core hands out, inline at a seeded later step.
+    applier: Applier,
+    /// Jobs handed out and not yet applied, in order (cactusd's applier mailbox).
+    apply_jobs: VecDeque<ApplyJob>,
     store: Store,
     mempool: Arc<Mutex<Mempool>>,
     exporter: Arc<SnapshotExporter>,
@@ -378,6 +386,9 @@ impl Cluster {
                 },
                 ..NodeOptions::default()
             };
+            let applier =
+                Applier::open(store.clone(), mempool.clone(), options.tree_resident_nodes)
+                    .map_err(|e| e.to_string())?;
             let core = Core::open(CoreSetup {
                 store: store.clone(),
                 chain_id: genesis.chain_id.clone(),
@@ -392,6 +403,8 @@ impl Cluster {
             let params = read_params(&store).map_err(|e| e.to_string())?;
             Ok(Running {
                 core,
+                applier,
+                apply_jobs: VecDeque::new(),
                 store,
                 mempool,
                 exporter,

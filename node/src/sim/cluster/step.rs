@@ -62,7 +62,9 @@ impl Cluster {
                     && heights.windows(2).all(|w| w[0] == w[1])
                     && self.nodes.values().filter(|n| n.joined).all(|n| {
                         n.running.as_ref().is_some_and(|r| {
-                            r.fetch.is_none() && lock(&r.mempool).in_flight_len() == 0
+                            r.fetch.is_none()
+                                && r.apply_jobs.is_empty()
+                                && lock(&r.mempool).in_flight_len() == 0
                         })
                     })
             }
@@ -85,7 +87,7 @@ impl Cluster {
             .collect()
     }
 
-    /// One step of [`STEP_MS`]: faults due, deliveries, ticks, load, turns.
+    /// One step of [`STEP_MS`]: faults due, deliveries, ticks, load, applies, turns.
     pub(super) fn step(&mut self) {
         self.now += STEP_MS;
         self.counters.virtual_ms = self.now;
@@ -106,7 +108,26 @@ impl Cluster {
         self.client_load();
         for &id in &ids {
             self.fetch_timeouts(id);
+            self.apply_some(id);
             self.turn(id);
+        }
+    }
+
+    /// Runs a seeded number (none to all) of the node's pending apply jobs and reports
+    /// each, as cactusd's applier thread does between the consensus thread's turns.
+    fn apply_some(&mut self, id: NodeId) {
+        let pending = self.running_mut(id).map_or(0, |r| r.apply_jobs.len());
+        if pending == 0 {
+            return;
+        }
+        let take = self.rng.below(pending as u64 + 1);
+        for _ in 0..take {
+            let Some(r) = self.running_mut(id) else {
+                return; // stopped by the last report
+            };
+            let job = r.apply_jobs.pop_front().expect("counted above");
+            let result = r.applier.apply(job);
+            self.input(id, Input::Applied(result));
         }
     }
 
@@ -188,6 +209,11 @@ impl Cluster {
             }
             Output::Forward { leader, txs } => {
                 self.net.send(id, leader, Wire::Forward(txs), self.now)
+            }
+            Output::Apply(job) => {
+                if let Some(r) = self.running_mut(id) {
+                    r.apply_jobs.push_back(job);
+                }
             }
             Output::FetchSnapshot(descriptor) => self.start_fetch(id, *descriptor),
             Output::Applied(block) => {
