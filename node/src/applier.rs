@@ -20,11 +20,13 @@ use crate::node::{BlockProposal, Committed};
 use crate::replica::AppliedBlock;
 use crate::storage::{StorageError, Store, TxLocation};
 use crate::worker::Worker;
+use couponcactus_chaincode::encoding::decode;
 use couponcactus_chaincode::ids::Hash32;
 use couponcactus_chaincode::ledger::{Block, ChainTip, apply_block_in_memory};
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::state_tree::StateTree;
 use couponcactus_chaincode::types::ChainParams;
+use raft::eraftpb::Entry;
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 
@@ -45,6 +47,14 @@ pub enum ApplyError {
     /// The applier thread is gone (it stopped after an earlier failure, reported apart).
     #[error("the applier thread is gone")]
     Stopped,
+    /// A committed entry that is not a block proposal (a bug, or a corrupt log).
+    #[error("raft entry {index} is not a block proposal: {why}")]
+    Decode {
+        /// The entry.
+        index: u64,
+        /// The decoder's error.
+        why: String,
+    },
     /// The chaincode could not execute the block (a bug or corrupt state: valid and
     /// invalid txs alike have results).
     #[error("executing block at raft index {index}: {why}")]
@@ -56,14 +66,20 @@ pub enum ApplyError {
     },
 }
 
-/// One committed entry to apply, in log order.
+/// One committed entry to apply, in log order: a block proposal, or a new leader's empty
+/// entry, which only moves the applied index. The applier decodes it, so not even a large
+/// block's decoding holds the consensus thread.
 #[derive(Debug)]
 pub struct ApplyJob {
-    /// Its Raft index.
-    pub index: u64,
-    /// The block it proposes; `None` for a leader's empty election entry, which only
-    /// moves the applied index.
-    pub proposal: Option<BlockProposal>,
+    /// The normal Raft entry.
+    pub entry: Entry,
+}
+
+impl ApplyJob {
+    /// The entry's Raft index.
+    pub fn index(&self) -> u64 {
+        self.entry.index
+    }
 }
 
 /// What the applier reports for a job it finished.
@@ -152,16 +168,18 @@ impl Applier {
     /// write and its txs settled in the mempool; an election entry moves the applied
     /// index.
     pub fn apply(&mut self, job: ApplyJob) -> Result<ApplyDone, ApplyError> {
-        let Some(proposal) = job.proposal else {
-            self.store.set_applied_index(job.index)?;
-            return Ok(ApplyDone {
-                index: job.index,
-                block: None,
-            });
-        };
-        let block = self.apply_block(job.index, proposal)?;
+        let index = job.index();
+        if job.entry.data.is_empty() {
+            self.store.set_applied_index(index)?;
+            return Ok(ApplyDone { index, block: None });
+        }
+        let proposal: BlockProposal = decode(&job.entry.data).map_err(|e| ApplyError::Decode {
+            index,
+            why: e.to_string(),
+        })?;
+        let block = self.apply_block(index, proposal)?;
         Ok(ApplyDone {
-            index: job.index,
+            index,
             block: Some(block),
         })
     }

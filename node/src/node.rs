@@ -6,9 +6,10 @@
 //! consensus thread ([`Driver`]) takes peers' traffic and wake-ups from an inbox, ticks
 //! Raft by the wall clock, runs a turn of the core, and carries out its outputs in order:
 //! Raft messages and checkpoint votes to the transport, forwarded txs to the leader (on
-//! the tokio runtime), a snapshot's state fetched and installed on a thread of its own
-//! (the core keeps running meanwhile), and each applied block's results to the submitters
-//! waiting for them, after the writes the core made for it. A crash at any instant loses
+//! the tokio runtime), committed entries to the applier thread ([`crate::applier`], whose
+//! reports come back through the inbox), a snapshot's state fetched and installed on a
+//! thread of its own (the core keeps running meanwhile), and each applied block's results
+//! to the submitters waiting for them, after the block is stored. A crash at any instant loses
 //! nothing acknowledged: on restart Raft replays the committed entries after the stored
 //! applied index.
 //!

@@ -9,17 +9,18 @@
 //! megabytes in one message.
 //!
 //! Flow. On the source (normally the leader), [`SnapshotExporter::prepare`] runs on the
-//! consensus thread between two block applications: it takes a RocksDB checkpoint (hard
-//! links, cheap and consistent because every block is one atomic write) and returns at
-//! once; a background thread opens the checkpoint read-only and writes the `state` column
+//! consensus thread while the applier thread may be storing a block: it takes a RocksDB
+//! checkpoint (hard links, cheap and consistent because every block is one atomic write,
+//! and the export reads its height, Raft index and configuration from the checkpoint,
+//! not from the live store) and returns at once; a background thread opens the checkpoint read-only and writes the `state` column
 //! family, in key order, to an export file of length-prefixed records, then removes the
 //! checkpoint. Later calls return the finished export's descriptor. Network tasks serve
 //! chunks of finished exports with [`SnapshotExporter::read_chunk`] from any thread. On the
-//! receiver, [`install_snapshot`] (blocking, on the consensus thread) checks the
-//! descriptor, fetches every chunk, rebuilds the state tree at the snapshot height,
-//! verifies the root against the tip and header (and the certificate against the
-//! consortium in the received state), and only then replaces the local state in one
-//! atomic, fsynced write. Any failure leaves the receiving store untouched.
+//! receiver, [`install_snapshot`] (blocking, on a fetch thread of its own, while the core
+//! waits with the applier drained) checks the descriptor, fetches every chunk, rebuilds
+//! the state tree at the snapshot height, verifies the root against the tip and header
+//! (and the certificate against the consortium in the received state), and only then
+//! replaces the local state in one atomic, fsynced write. Any failure leaves the receiving store untouched.
 //!
 //! Why this design. Verifying before installing means a faulty or hostile source can make
 //! sync fail but never install a wrong state: the state root binds every entry, the header
@@ -381,7 +382,8 @@ impl SnapshotExporter {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Call on the consensus thread between block applications. Returns the descriptor of
+    /// Called by Raft on the consensus thread (any block the applier stores meanwhile is
+    /// one atomic write, so the checkpoint is consistent). Returns the descriptor of
     /// the newest finished export whose Raft index is at least `min_index`. Otherwise
     /// returns `Ok(None)` (retry later), after starting a build unless one is under way or
     /// this node has not applied `min_index` yet: a RocksDB checkpoint of the database now,

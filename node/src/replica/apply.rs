@@ -9,8 +9,7 @@
 
 use super::{Core, CoreError, Output};
 use crate::applier::{ApplyDone, ApplyError, ApplyJob, BlockApplied, MAX_APPLY_IN_FLIGHT};
-use crate::node::{BlockProposal, read_consortium};
-use couponcactus_chaincode::encoding::decode;
+use crate::node::read_consortium;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType};
 
@@ -72,19 +71,10 @@ impl Core {
                 self.advance_applied(entry.index);
                 continue;
             }
-            let proposal = if entry.data.is_empty() {
-                None // a new leader's empty entry
-            } else {
-                Some(
-                    decode::<BlockProposal>(&entry.data)
-                        .map_err(|e| CoreError::Apply(format!("entry {}: {e}", entry.index)))?,
-                )
-            };
-            self.outputs.push(Output::Apply(ApplyJob {
-                index: entry.index,
-                proposal,
-            }));
+            self.outputs.push(Output::Apply(ApplyJob { entry }));
         }
+        let backlog = self.queued.len() as u64 + (self.dispatched - self.applied);
+        metrics::gauge!("cactus_apply_backlog_entries").set(backlog as f64);
         self.hand_out_snapshot();
         Ok(())
     }

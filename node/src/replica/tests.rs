@@ -314,10 +314,51 @@ fn lone_with_txs(txs: u64) -> Lone {
     let store = Store::open(dir.path()).unwrap();
     let n = lone_on(dir, store, 1);
     for i in 0..txs {
-        let tx = register(i + 1, 10 + i as u8);
+        let tx = register(i + 1, 10 + (i % 200) as u8);
         n.mempool.lock().unwrap().push(tx.id(), tx).unwrap();
     }
     n
+}
+
+/// An applier that falls far behind bounds what waits for it: past
+/// [`apply::MAX_QUEUED_ENTRIES`] queued entries the core takes no new Ready and the leader
+/// proposes nothing, and both resume as the applier catches up.
+#[test]
+fn a_backlogged_applier_holds_the_ready_loop_and_the_proposer() {
+    let limit = apply::MAX_QUEUED_ENTRIES as u64 + MAX_APPLY_IN_FLIGHT as u64;
+    let mut n = lone_with_txs(limit + 40);
+    let mut jobs = Vec::new();
+    for i in 0..limit + 80 {
+        for output in n.core.turn(GENESIS_MS + 1_000 + i).unwrap() {
+            if let Output::Apply(job) = output {
+                jobs.push(job);
+            }
+        }
+    }
+    assert_eq!(jobs.len(), MAX_APPLY_IN_FLIGHT);
+    let raft = &n.core.raw.raft.raft_log;
+    assert_eq!(raft.committed, limit, "the Ready loop stopped at the bound");
+    assert!(raft.last_index() <= limit + 1, "the proposer stopped too");
+    assert!(
+        n.mempool.lock().unwrap().len() >= 30,
+        "txs wait in the mempool"
+    );
+    // Apply catches up: everything commits and applies.
+    for i in 0..20 * limit {
+        for job in std::mem::take(&mut jobs) {
+            let result = n.applier.apply(job);
+            n.core.handle(Input::Applied(result)).unwrap();
+        }
+        for output in n.core.turn(GENESIS_MS + 2_000 + i).unwrap() {
+            if let Output::Apply(job) = output {
+                jobs.push(job);
+            }
+        }
+        if n.core.height() == limit + 40 {
+            break;
+        }
+    }
+    assert_eq!(n.core.height(), limit + 40);
 }
 
 /// Jobs handed out and not reported are bounded, and they go out in log order: blocks
@@ -341,7 +382,7 @@ fn apply_jobs_go_out_in_order_and_at_most_the_pipelines_depth_at_once() {
     let mut heights = Vec::new();
     while !jobs.is_empty() {
         for job in std::mem::take(&mut jobs) {
-            assert_eq!(job.index, next, "jobs go out in log order");
+            assert_eq!(job.index(), next, "jobs go out in log order");
             next += 1;
             let result = n.applier.apply(job);
             n.core.handle(Input::Applied(result)).unwrap();

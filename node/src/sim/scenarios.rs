@@ -60,6 +60,36 @@ fn leader_isolated_with_forwarded_txs_in_flight() {
     println!("{}", c.summary());
 }
 
+/// A leader whose applier stalls (behind a huge block, on a slow disk) keeps leading:
+/// heartbeats, appends and commits do not wait for apply, so the followers apply the
+/// blocks it proposes meanwhile, and it catches up once apply resumes. (Before apply left
+/// the consensus thread, a stalled apply stalled the leader's heartbeats too.)
+#[test]
+fn a_leader_whose_apply_stalls_keeps_leading_while_followers_commit() {
+    let mut c = cluster(12);
+    let leader = c.leader().expect("a leader after setup");
+    let term = c.term(leader);
+    let start = c.heights().into_iter().flatten().max().unwrap_or(0);
+    // Five election timeouts without a block applied on the leader.
+    ok(c.stall_apply(leader, 5_000).load(20).run_for(5_000));
+    assert_eq!(c.leader(), Some(leader), "{}", c.summary());
+    assert_eq!(c.term(leader), term, "{}", c.summary());
+    let heights = c.heights();
+    let leader_height = heights[leader as usize - 1].expect("the leader runs");
+    let followers_top = heights.iter().flatten().copied().max().unwrap_or(0);
+    assert_eq!(
+        leader_height, start,
+        "the leader applied nothing while stalled"
+    );
+    assert!(
+        followers_top >= start + 10,
+        "followers applied what the leader proposed: {heights:?} from {start}"
+    );
+    ok(c.load(0).wait_until(settled()));
+    ok(c.finish());
+    println!("{}", c.summary());
+}
+
 #[test]
 fn symmetric_and_one_way_partitions_heal() {
     let mut c = cluster(3);

@@ -100,6 +100,21 @@ impl Cluster {
         Ok(self)
     }
 
+    /// Stalls node `id`'s applier for `ms` of virtual time from now: the jobs its core
+    /// hands out wait, as behind a huge block or a slow disk.
+    pub fn stall_apply(&mut self, id: NodeId, ms: u64) -> &mut Self {
+        self.nodes.get_mut(&id).expect("a node").apply_stalled_until = self.now + ms;
+        self
+    }
+
+    /// Node `id`'s Raft term (`None`: not running).
+    pub fn term(&self, id: NodeId) -> Option<u64> {
+        self.nodes[&id]
+            .running
+            .as_ref()
+            .map(|r| r.core.raft_state().1)
+    }
+
     /// Whether node `id` runs.
     pub fn is_running(&self, id: NodeId) -> bool {
         self.nodes[&id].running.is_some()

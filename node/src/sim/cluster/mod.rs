@@ -163,6 +163,8 @@ struct SimNode {
     joined: bool,
     /// Stopped by a full disk (restarted once space is freed).
     stopped_full: bool,
+    /// Its applier takes no job before this virtual time (a huge block, a slow disk).
+    apply_stalled_until: u64,
 }
 
 /// Counts of what the simulator did, for reports.
@@ -278,6 +280,7 @@ impl Cluster {
                     election: (first, first + 1),
                     running: None,
                     stopped_full: false,
+                    apply_stalled_until: 0,
                     joined: id <= options.nodes,
                 },
             );

@@ -117,7 +117,7 @@ impl Cluster {
     /// each, as cactusd's applier thread does between the consensus thread's turns.
     fn apply_some(&mut self, id: NodeId) {
         let pending = self.running_mut(id).map_or(0, |r| r.apply_jobs.len());
-        if pending == 0 {
+        if pending == 0 || self.now < self.nodes[&id].apply_stalled_until {
             return;
         }
         let take = self.rng.below(pending as u64 + 1);
