@@ -68,6 +68,7 @@ pub mod history;
 pub mod ids;
 pub mod initial;
 pub mod ledger;
+pub mod loyalty;
 pub mod memo;
 pub mod reject;
 pub mod state;
