@@ -150,11 +150,14 @@ pub enum EventType {
     /// A tx was refused; nothing changed.
     #[serde(rename = "tx.rejected")]
     TxRejected,
+    /// An org's loyalty program was set or changed.
+    #[serde(rename = "program.set")]
+    ProgramSet,
 }
 
 impl EventType {
     /// Every type, in declaration order.
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::PoolCreated,
         EventType::PoolUpdated,
         EventType::PoolTransitioned,
@@ -170,6 +173,7 @@ impl EventType {
         EventType::GovernanceApproved,
         EventType::GovernanceApplied,
         EventType::TxRejected,
+        EventType::ProgramSet,
     ];
 
     /// The type's stable name, e.g. `coupon.redeemed`.
@@ -190,6 +194,7 @@ impl EventType {
             EventType::GovernanceApproved => "governance.approved",
             EventType::GovernanceApplied => "governance.applied",
             EventType::TxRejected => "tx.rejected",
+            EventType::ProgramSet => "program.set",
         }
     }
 
@@ -210,6 +215,7 @@ impl EventType {
             Event::RolledBack { .. } => EventType::CouponRolledBack,
             Event::TokenRevoked { .. } => EventType::CouponRevoked,
             Event::TokenTransferred { .. } => EventType::CouponTransferred,
+            Event::ProgramSet { .. } => EventType::ProgramSet,
         }
     }
 }
@@ -592,6 +598,7 @@ fn fill_applied<S: StateReader + ?Sized>(
             e.token = Some(token.clone());
             e.member = Some(*to);
         }
+        Event::ProgramSet { org, .. } => e.org = Some(org.clone()),
     }
     if let (None, Some(token)) = (&e.pool, &e.token) {
         e.pool = Some(token.pool.clone());
@@ -721,7 +728,8 @@ pub fn tx_pool<S: StateReader + ?Sized>(
         TxKind::RegisterKey(_)
         | TxKind::RevokeKey(_)
         | TxKind::ProposeGovernance(_)
-        | TxKind::ApproveGovernance(_) => None,
+        | TxKind::ApproveGovernance(_)
+        | TxKind::SetProgram(_) => None,
     })
 }
 

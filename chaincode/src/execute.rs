@@ -19,13 +19,14 @@
 
 use crate::discount::{Quote, quote};
 use crate::ids::{MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
+use crate::loyalty::{self, ProgramRecord};
 use crate::reject::{RejectReason, Rejection};
 use crate::state::{Overlay, StateError, StateKey, StateReader, StateValue, WriteSet};
 use crate::tx::{
     AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, MAX_REVOKE_NOTE_BYTES, PreparedTx,
     ProposeGovernanceTx, RedeemTarget, RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeReason,
-    RevokeTokenTx, RollbackTx, SignedTx, TransferTokenTx, TransitionPoolTx, TxKind, UpdatePoolTx,
-    is_acceptable_key, verify_signatures,
+    RevokeTokenTx, RollbackTx, SetProgramTx, SignedTx, TransferTokenTx, TransitionPoolTx, TxKind,
+    UpdatePoolTx, is_acceptable_key, verify_signatures,
 };
 use crate::types::{
     BlockContext, ChainParams, CodeIndexEntry, Consortium, Currency, Discount, GovernanceChange,
@@ -207,6 +208,13 @@ pub enum Event {
         from: MemberId,
         /// New holder.
         to: MemberId,
+    },
+    /// An org's loyalty program was set or changed.
+    ProgramSet {
+        /// The org.
+        org: OrgId,
+        /// The program's version now (1: the first).
+        version: u32,
     },
 }
 
@@ -411,6 +419,7 @@ fn execute_kind<S: StateReader + ?Sized>(
         TxKind::Rollback(t) => rollback(view, ctx, signer, t)?,
         TxKind::RevokeToken(t) => revoke_token(view, signer, t)?,
         TxKind::TransferToken(t) => transfer_token(view, signer, t)?,
+        TxKind::SetProgram(t) => set_program(view, ctx, signer, t)?,
     })
 }
 
@@ -1792,6 +1801,47 @@ fn transfer_token<S: StateReader + ?Sized>(
         token: tx.token.clone(),
         from: tx.from,
         to: tx.to,
+    }])
+}
+
+// ---- loyalty -----------------------------------------------------------------------------
+
+/// Sets or changes the signer's org's program: an org admin's, checked by
+/// [`loyalty::validate_program`]; its version counts the changes.
+fn set_program<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &SetProgramTx,
+) -> Exec<Vec<Event>> {
+    require_admin(signer)?;
+    if let Err(e) = loyalty::validate_program(&tx.spec) {
+        return fail(RejectReason::InvalidInput, e.to_string());
+    }
+    for partner in &tx.spec.partner_orgs {
+        if partner == &signer.org {
+            return fail(RejectReason::InvalidInput, "an org is not its own partner");
+        }
+        org_record(view, partner)?;
+    }
+    let version = match view.program(&signer.org)? {
+        Some(old) => old.version.checked_add(1).ok_or_else(|| {
+            ExecError::Rejected(Rejection::new(RejectReason::Overflow, "program version"))
+        })?,
+        None => 1,
+    };
+    view.put_program(
+        &signer.org,
+        ProgramRecord {
+            org: signer.org.clone(),
+            spec: tx.spec.clone(),
+            version,
+            updated_ms: ctx.time_ms,
+        },
+    );
+    Ok(vec![Event::ProgramSet {
+        org: signer.org.clone(),
+        version,
     }])
 }
 

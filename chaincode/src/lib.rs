@@ -58,6 +58,7 @@
 //! ```
 
 pub mod block;
+pub mod checkout;
 pub mod codes;
 pub mod commitment;
 pub mod discount;
@@ -89,6 +90,10 @@ pub mod prelude {
     };
     pub use crate::ids::*;
     pub use crate::initial::{InitialOrg, InitialState};
+    pub use crate::loyalty::{
+        EarnRule, ExpiryPolicy, PeriodCap, ProgramRecord, ProgramSpec, Promotion, Segment,
+        SegmentRule, Tier, TierBasis, TierPolicy, Unit,
+    };
     pub use crate::memo::{MAX_MEMO_BYTES, Memo, MemoError};
     pub use crate::reject::{RejectReason, Rejection};
     pub use crate::state::{MemState, StateKey, StateReader, StateValue, WriteSet};

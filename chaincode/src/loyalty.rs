@@ -229,6 +229,19 @@ pub struct ProgramSpec {
     pub partner_orgs: Vec<OrgId>,
 }
 
+/// An org's program in state.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ProgramRecord {
+    /// The org that runs it.
+    pub org: OrgId,
+    /// The rules in force.
+    pub spec: ProgramSpec,
+    /// 1 for the first program, one more at each change.
+    pub version: u32,
+    /// Block time of the last change.
+    pub updated_ms: u64,
+}
+
 /// Why an operation is refused. Execution maps each to a rejection code.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LoyaltyError {
@@ -822,7 +835,9 @@ fn is_spendable(lot: &Lot, now_ms: u64) -> bool {
 
 /// The points an order earns for a member at `now_ms` (see the module docs): the rate
 /// on the eligible amount, the tier's and active promotions' multipliers, then the caps.
-/// `eligible_minor` is the order's amount after excluded categories.
+/// `eligible_minor` is the order's amount after the program's excluded categories
+/// ([`crate::discount::eligible_amount`] with `earn.excluded_categories`, the rule coupons
+/// use too).
 pub fn quote_earn(
     program: &ProgramSpec,
     account: &Account,
@@ -867,17 +882,6 @@ pub fn quote_earn(
         award = award.min(max.saturating_sub(held));
     }
     Ok(EarnQuote { award, before_caps })
-}
-
-/// The eligible amount of an order for earning: its total less the lines of excluded
-/// categories (never below zero).
-pub fn eligible_amount(program: &ProgramSpec, total_minor: u64, lines: &[(Category, u64)]) -> u64 {
-    let excluded: u64 = lines
-        .iter()
-        .filter(|(c, _)| program.earn.excluded_categories.binary_search(c).is_ok())
-        .map(|(_, a)| *a)
-        .fold(0u64, |s, a| s.saturating_add(a));
-    total_minor.saturating_sub(excluded)
 }
 
 /// What the tier evaluation decided.

@@ -8,6 +8,7 @@
 
 use crate::encoding::{EncodingError, decode, encode};
 use crate::ids::{ClaimKey, CodeHash, MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
+use crate::loyalty::ProgramRecord;
 use crate::types::{
     ChainParams, CodeIndexEntry, Consortium, KeyRecord, OrgRecord, PoolRecord, ProposalRecord,
     RedemptionRecord, TokenRecord,
@@ -56,6 +57,8 @@ pub enum StateKey {
     /// How far remembered ids have been forgotten: the next block height and the index
     /// within its `Remembered` entry.
     PruneCursor,
+    /// An org's loyalty program.
+    Program(OrgId),
 }
 
 /// What a key holds. Each key variant holds exactly one value variant.
@@ -90,6 +93,8 @@ pub enum StateValue {
     Remembered(Vec<(TxId, u64)>),
     /// For [`StateKey::PruneCursor`]: the next (height, index) to forget.
     PruneCursor(u64, u32),
+    /// For [`StateKey::Program`].
+    Program(ProgramRecord),
 }
 
 impl StateKey {
@@ -340,6 +345,7 @@ typed_access! {
     member_redemptions, put_member_redemptions: (&PoolId, &MemberId) => |k| StateKey::MemberRedemptions(k.0.clone(), *k.1), Count(u32);
     redemption, put_redemption: &TxId => |k| StateKey::Redemption(*k), Redemption(RedemptionRecord);
     seen_tx, put_seen_tx: &TxId => |k| StateKey::SeenTx(*k), SeenTx(u64);
+    program, put_program: &OrgId => |k| StateKey::Program(k.clone()), Program(ProgramRecord);
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {

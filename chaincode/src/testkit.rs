@@ -9,6 +9,10 @@ use crate::codes::{code_hash, seal_code};
 use crate::execute::{Event, TxOutcome, TxResult, execute_block};
 use crate::ids::*;
 use crate::initial::{InitialOrg, InitialState};
+use crate::loyalty::{
+    EarnRule, ExpiryPolicy, PeriodCap, ProgramSpec, Promotion, Segment, SegmentRule, Tier,
+    TierBasis, TierPolicy, Unit,
+};
 use crate::reject::RejectReason;
 use crate::state::MemState;
 use crate::tx::{
@@ -98,6 +102,73 @@ pub fn spec(kind: PoolKind) -> PoolSpec {
         stacking_group: None,
         partner_orgs: vec![],
         transferable: false,
+    }
+}
+
+/// A EUR loyalty program: cash (never expires), gift (12 months), points (24 months, a
+/// point per euro, ×2 on a weekend promotion, 14 days pending), tiers base/silver/gold.
+pub fn program_spec() -> ProgramSpec {
+    let eur = Unit::Money {
+        currency: Currency(*b"EUR"),
+    };
+    let rule = |segment, unit, spend_priority, expiry| SegmentRule {
+        segment,
+        unit,
+        spend_priority,
+        expiry,
+    };
+    let tier = |name: &str, min_points, multiplier_permille| Tier {
+        name: name.into(),
+        min_points,
+        multiplier_permille,
+    };
+    ProgramSpec {
+        name: "Acme Rewards".into(),
+        segments: vec![
+            rule(Segment::CashDeposit, eur, 2, ExpiryPolicy::Never),
+            rule(
+                Segment::Gift,
+                eur,
+                1,
+                ExpiryPolicy::MonthsAfterEarning { months: 12 },
+            ),
+            rule(
+                Segment::Mileage,
+                Unit::Points,
+                0,
+                ExpiryPolicy::MonthsAfterEarning { months: 24 },
+            ),
+        ],
+        earn: EarnRule {
+            points: 1,
+            per_minor: 100,
+            excluded_categories: vec![],
+            promotions: vec![Promotion {
+                from_ms: GENESIS_MS,
+                until_ms: GENESIS_MS + 2 * 24 * 3_600_000,
+                multiplier_permille: 2_000,
+            }],
+            per_tx_cap: Some(10_000),
+            period_cap: Some(PeriodCap {
+                days: 30,
+                cap: 50_000,
+            }),
+            max_balance: None,
+            pending_days: 14,
+        },
+        tiers: TierPolicy {
+            tiers: vec![
+                tier("base", 0, 1_000),
+                tier("silver", 1_000, 1_250),
+                tier("gold", 5_000, 1_500),
+            ],
+            basis: TierBasis::PointsCollected,
+            window_days: 365,
+            grace_days: 30,
+        },
+        adjust_approval_above: 5_000,
+        transfers: false,
+        partner_orgs: vec![],
     }
 }
 

@@ -26,6 +26,7 @@ use crate::encoding::{encode, encode_into};
 use crate::ids::{
     ChainId, ClaimKey, CodeHash, MemberId, PoolId, PublicKey, SignatureBytes, TokenId, TxId,
 };
+use crate::loyalty::ProgramSpec;
 use crate::memo::Memo;
 use crate::types::{GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role};
 use bincode::{Decode, Encode};
@@ -93,6 +94,8 @@ pub enum TxKind {
     RevokeToken(RevokeTokenTx),
     /// Move a token to another member (org admin or issuer of the owner).
     TransferToken(TransferTokenTx),
+    /// Set the signer's org's loyalty program, or change it (org admin only).
+    SetProgram(SetProgramTx),
 }
 
 impl TxKind {
@@ -112,6 +115,7 @@ impl TxKind {
             TxKind::Rollback(_) => "rollback",
             TxKind::RevokeToken(_) => "revoke_token",
             TxKind::TransferToken(_) => "transfer_token",
+            TxKind::SetProgram(_) => "set_program",
         }
     }
 }
@@ -309,6 +313,14 @@ pub struct TransferTokenTx {
     pub from: MemberId,
     /// The new owner.
     pub to: MemberId,
+}
+
+/// Set the signer's org's loyalty program (`crate::loyalty`): its segments, earn rules and
+/// tiers. Balances already held keep their lots; the new rules apply from this block on.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct SetProgramTx {
+    /// The program.
+    pub spec: ProgramSpec,
 }
 
 /// The signed envelope.

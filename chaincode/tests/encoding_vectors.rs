@@ -329,6 +329,17 @@ fn tx_cases() -> Vec<TxCase> {
             ),
         },
         TxCase {
+            name: "set_program",
+            about: "acme's admin sets its loyalty program: cash, gift and points segments, a point per euro with a weekend double-points promotion, three tiers (the testkit's `program_spec`).",
+            seed: ADMIN,
+            body: body(
+                20,
+                TxKind::SetProgram(SetProgramTx {
+                    spec: testkit::program_spec(),
+                }),
+            ),
+        },
+        TxCase {
             name: "transition_pool_pause_memo",
             about: "acme's issuer pauses pool `spring` from the merchant console, which puts the staff user's id in the memo (`Some`: `01`, then a string; `ë` is two bytes of UTF-8).",
             seed: ISSUER,
@@ -650,11 +661,12 @@ fn vectors_cover_every_kind() {
             TxKind::Rollback(_) => "Rollback",
             TxKind::RevokeToken(_) => "RevokeToken",
             TxKind::TransferToken(_) => "TransferToken",
+            TxKind::SetProgram(_) => "SetProgram",
         }
     }
     let covered: std::collections::BTreeSet<&str> =
         tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
-    assert_eq!(covered.len(), 18, "covered: {covered:?}");
+    assert_eq!(covered.len(), 19, "covered: {covered:?}");
     let names: std::collections::BTreeSet<&str> = tx_cases().iter().map(|c| c.name).collect();
     assert_eq!(names.len(), tx_cases().len(), "vector names must be unique");
 }
@@ -875,6 +887,10 @@ fn hand_encode(b: &TxBody) -> Hand {
             h.token(&t.token, "kind.token");
             h.array(&t.from.0, "kind.from");
             h.array(&t.to.0, "kind.to");
+        }
+        TxKind::SetProgram(t) => {
+            h.variant(13, "SetProgram", "kind");
+            h.program(&t.spec, "kind.spec");
         }
     }
     h.option(&b.memo, "memo", |h, m| h.string(m.as_str(), "memo"));
@@ -1137,6 +1153,7 @@ fn documented_variant_indices_match_the_code() {
                 TxKind::Rollback(_) => "Rollback",
                 TxKind::RevokeToken(_) => "RevokeToken",
                 TxKind::TransferToken(_) => "TransferToken",
+                TxKind::SetProgram(_) => "SetProgram",
             };
             (index_of(k), name)
         })
@@ -1187,6 +1204,56 @@ fn documented_variant_indices_match_the_code() {
         .map(|k| (index_of(k), pool_kind(k)))
         .collect();
     check_enum_table(&doc, "PoolKind", &list, &mut errors);
+
+    let segment = |s: &Segment| match s {
+        Segment::CashDeposit => "CashDeposit",
+        Segment::Gift => "Gift",
+        Segment::Mileage => "Mileage",
+        Segment::RefundCredit => "RefundCredit",
+    };
+    let segments = [
+        Segment::CashDeposit,
+        Segment::Gift,
+        Segment::Mileage,
+        Segment::RefundCredit,
+    ];
+    let list: Vec<(u32, &str)> = segments.iter().map(|s| (index_of(s), segment(s))).collect();
+    check_enum_table(&doc, "Segment", &list, &mut errors);
+    let unit = |u: &Unit| match u {
+        Unit::Money { .. } => "Money",
+        Unit::Points => "Points",
+    };
+    let units = [
+        Unit::Money {
+            currency: Currency(*b"EUR"),
+        },
+        Unit::Points,
+    ];
+    let list: Vec<(u32, &str)> = units.iter().map(|u| (index_of(u), unit(u))).collect();
+    check_enum_table(&doc, "Unit", &list, &mut errors);
+    let expiry = |e: &ExpiryPolicy| match e {
+        ExpiryPolicy::Never => "Never",
+        ExpiryPolicy::MonthsAfterEarning { .. } => "MonthsAfterEarning",
+        ExpiryPolicy::FixedDates { .. } => "FixedDates",
+        ExpiryPolicy::Inactivity { .. } => "Inactivity",
+    };
+    let expiries = [
+        ExpiryPolicy::Never,
+        ExpiryPolicy::MonthsAfterEarning { months: 1 },
+        ExpiryPolicy::FixedDates { dates_ms: vec![] },
+        ExpiryPolicy::Inactivity { days: 1 },
+    ];
+    let list: Vec<(u32, &str)> = expiries.iter().map(|e| (index_of(e), expiry(e))).collect();
+    check_enum_table(&doc, "ExpiryPolicy", &list, &mut errors);
+    let basis = |b: &TierBasis| match b {
+        TierBasis::PointsCollected => "PointsCollected",
+        TierBasis::Balance => "Balance",
+    };
+    let list: Vec<(u32, &str)> = [TierBasis::PointsCollected, TierBasis::Balance]
+        .iter()
+        .map(|b| (index_of(b), basis(b)))
+        .collect();
+    check_enum_table(&doc, "TierBasis", &list, &mut errors);
 
     let action = |a: &PoolAction| match a {
         PoolAction::Activate => "Activate",
@@ -1305,6 +1372,49 @@ fn documented_struct_fields_match_the_code() {
             note
         }),
         struct_fields!(TransferTokenTx { token, from, to }),
+        struct_fields!(SetProgramTx { spec }),
+        struct_fields!(ProgramSpec {
+            name,
+            segments,
+            earn,
+            tiers,
+            adjust_approval_above,
+            transfers,
+            partner_orgs
+        }),
+        struct_fields!(SegmentRule {
+            segment,
+            unit,
+            spend_priority,
+            expiry
+        }),
+        struct_fields!(EarnRule {
+            points,
+            per_minor,
+            excluded_categories,
+            promotions,
+            per_tx_cap,
+            period_cap,
+            max_balance,
+            pending_days
+        }),
+        struct_fields!(Promotion {
+            from_ms,
+            until_ms,
+            multiplier_permille
+        }),
+        struct_fields!(PeriodCap { days, cap }),
+        struct_fields!(TierPolicy {
+            tiers,
+            basis,
+            window_days,
+            grace_days
+        }),
+        struct_fields!(Tier {
+            name,
+            min_points,
+            multiplier_permille
+        }),
         struct_fields!(TokenId { pool, serial }),
         struct_fields!(PoolSpec {
             name,

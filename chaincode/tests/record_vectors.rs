@@ -434,6 +434,20 @@ fn replay_cases() -> Vec<Case> {
     ]
 }
 
+fn loyalty_cases() -> Vec<Case> {
+    vec![state(
+        "program",
+        "acme's loyalty program, set in block 3 and changed once since (version 2): the testkit's `program_spec`.",
+        StateKey::Program(slug("acme")),
+        StateValue::Program(ProgramRecord {
+            org: slug("acme"),
+            spec: testkit::program_spec(),
+            version: 2,
+            updated_ms: GENESIS_MS + 9 * SECOND,
+        }),
+    )]
+}
+
 fn event(name: &'static str, about: &'static str, event: Event) -> Case {
     Case {
         name,
@@ -578,6 +592,14 @@ fn token_events() -> Vec<Case> {
                 to: testkit::member(8),
             },
         ),
+        event(
+            "event_program_set",
+            "acme's loyalty program was changed: it is at version 2.",
+            Event::ProgramSet {
+                org: slug("acme"),
+                version: 2,
+            },
+        ),
     ]
 }
 
@@ -670,6 +692,7 @@ fn cases() -> Vec<Case> {
         index_cases(),
         redemption_cases(),
         replay_cases(),
+        loyalty_cases(),
         key_events(),
         pool_events(),
         token_events(),
@@ -841,6 +864,7 @@ impl Hand {
             StateKey::SeenTx(t) => self.id_key(12, "SeenTx", |h, q| h.array(&t.0, q), p),
             StateKey::Remembered(h) => self.id_key(13, "Remembered", |x, q| x.u64(*h, q), p),
             StateKey::PruneCursor => self.variant(14, "PruneCursor", p),
+            StateKey::Program(o) => self.id_key(15, "Program", |h, q| h.string(o.as_str(), q), p),
         }
     }
     /// A variant with one field.
@@ -876,6 +900,13 @@ impl Hand {
                 self.variant(13, "PruneCursor", p);
                 self.u64(*height, &q);
                 self.u32(*index, &format!("{p}.1"));
+            }
+            StateValue::Program(r) => {
+                self.variant(14, "Program", p);
+                self.string(r.org.as_str(), &at(&q, "org"));
+                self.program(&r.spec, &at(&q, "spec"));
+                self.u32(r.version, &at(&q, "version"));
+                self.u64(r.updated_ms, &at(&q, "updated_ms"));
             }
         }
     }
@@ -1090,6 +1121,11 @@ impl Hand {
                 self.token(token, &f("token"));
                 self.array(&from.0, &f("from"));
                 self.array(&to.0, &f("to"));
+            }
+            Event::ProgramSet { org, version } => {
+                self.variant(14, "ProgramSet", p);
+                self.string(org.as_str(), &f("org"));
+                self.u32(*version, &f("version"));
             }
             other => unreachable!("{other:?} is encoded by Hand::event"),
         }
@@ -1490,9 +1526,9 @@ fn vectors_cover_every_variant() {
         }
     }
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
-    assert_eq!(count("key/"), 15, "{covered:?}");
-    assert_eq!(count("value/"), 14, "{covered:?}");
-    assert_eq!(count("event/"), 14, "{covered:?}");
+    assert_eq!(count("key/"), 16, "{covered:?}");
+    assert_eq!(count("value/"), 15, "{covered:?}");
+    assert_eq!(count("event/"), 15, "{covered:?}");
     assert_eq!(count("outcome/"), 2, "{covered:?}");
     assert_eq!(count("token_status/"), 4, "{covered:?}");
     assert_eq!(count("change/"), 5, "{covered:?}");
@@ -1536,6 +1572,7 @@ fn state_key_name(k: &StateKey) -> &'static str {
         StateKey::SeenTx(_) => "SeenTx",
         StateKey::Remembered(_) => "Remembered",
         StateKey::PruneCursor => "PruneCursor",
+        StateKey::Program(_) => "Program",
     }
 }
 
@@ -1555,6 +1592,7 @@ fn state_value_name(v: &StateValue) -> &'static str {
         StateValue::SeenTx(_) => "SeenTx",
         StateValue::Remembered(_) => "Remembered",
         StateValue::PruneCursor(..) => "PruneCursor",
+        StateValue::Program(_) => "Program",
     }
 }
 
@@ -1629,6 +1667,7 @@ fn event_fields(e: &Event) -> (&'static str, Vec<&'static str>) {
         Event::RolledBack { redemption, pool, token },
         Event::TokenRevoked { token },
         Event::TokenTransferred { token, from, to },
+        Event::ProgramSet { org, version },
     )
 }
 
@@ -1904,6 +1943,7 @@ fn json_keys() -> BTreeMap<&'static str, Vec<String>> {
             StateValue::Token(_) => "TokenRecord",
             StateValue::Code(_) => "CodeIndexEntry",
             StateValue::Redemption(_) => "RedemptionRecord",
+            StateValue::Program(_) => "ProgramRecord",
             _ => continue,
         };
         let wrapped = serde_json::to_value(&value).unwrap();
@@ -1987,6 +2027,12 @@ fn documented_struct_tables_match_the_code() {
             claim
         }),
         struct_fields!(CodeIndexEntry { pool, serial }),
+        struct_fields!(ProgramRecord {
+            org,
+            spec,
+            version,
+            updated_ms
+        }),
         struct_fields!(RedemptionRecord {
             pool,
             token,

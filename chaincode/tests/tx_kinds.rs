@@ -3356,3 +3356,79 @@ fn redeeming_by_token_id_needs_the_holder() {
     // The code of the free token is a bearer secret: it redeems without a member.
     redeem_ok(&mut c, ACME_POS, redeem_code(&pool, 2, None, order(1_000)));
 }
+
+// ---- set_program ---------------------------------------------------------------------------
+
+fn set_program(spec: ProgramSpec) -> TxKind {
+    TxKind::SetProgram(SetProgramTx { spec })
+}
+
+fn program_record(c: &TestChain, name: &str) -> Option<ProgramRecord> {
+    match state_value(c, StateKey::Program(org(name))) {
+        Some(StateValue::Program(p)) => Some(p),
+        None => None,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn set_program_stores_the_org_program_and_counts_its_versions() {
+    use couponcactus_chaincode::testkit::program_spec;
+    let mut c = chain();
+    let tx = c.sign(&key(ACME), set_program(program_spec()));
+    let r = c.execute(&[tx]);
+    assert_eq!(
+        r[0].outcome.events().unwrap(),
+        &[Event::ProgramSet {
+            org: org("acme"),
+            version: 1
+        }]
+    );
+    let stored = program_record(&c, "acme").unwrap();
+    assert_eq!((stored.version, stored.spec), (1, program_spec()));
+    assert_eq!(stored.updated_ms, c.time_ms);
+    // A change replaces the rules and counts a version; another org's program is its own.
+    let mut changed = program_spec();
+    changed.earn.points = 2;
+    changed.partner_orgs = vec![org("globex")];
+    let txs = [
+        c.sign(&key(ACME), set_program(changed.clone())),
+        c.sign(&key(GLOBEX), set_program(program_spec())),
+    ];
+    c.execute(&txs);
+    let stored = program_record(&c, "acme").unwrap();
+    assert_eq!((stored.version, stored.spec), (2, changed));
+    assert_eq!(program_record(&c, "globex").unwrap().version, 1);
+}
+
+#[test]
+fn set_program_refusals_leave_the_program_unchanged() {
+    use couponcactus_chaincode::testkit::program_spec;
+    let mut c = chain();
+    // Only an org admin.
+    for seed in [ACME_ISSUER, ACME_POS, ACME_AUDITOR] {
+        let tx = c.sign(&key(seed), set_program(program_spec()));
+        assert_eq!(last_rejected(&mut c, &[tx]), RejectReason::NotAuthorized);
+    }
+    // Rules the program breaks, each with the rule in the message.
+    let mut bad = program_spec();
+    bad.earn.per_minor = 0;
+    let tx = c.sign(&key(ACME), set_program(bad));
+    assert_eq!(last_rejected(&mut c, &[tx]), RejectReason::InvalidInput);
+    let mut mixed = program_spec();
+    mixed.segments[2].unit = Unit::Money {
+        currency: Currency(*b"EUR"),
+    };
+    let tx = c.sign(&key(ACME), set_program(mixed));
+    assert_eq!(last_rejected(&mut c, &[tx]), RejectReason::InvalidInput);
+    // Partners: existing orgs, never the org itself.
+    let mut unknown = program_spec();
+    unknown.partner_orgs = vec![org("nobody")];
+    let tx = c.sign(&key(ACME), set_program(unknown));
+    assert_eq!(last_rejected(&mut c, &[tx]), RejectReason::NotFound);
+    let mut own = program_spec();
+    own.partner_orgs = vec![org("acme")];
+    let tx = c.sign(&key(ACME), set_program(own));
+    assert_eq!(last_rejected(&mut c, &[tx]), RejectReason::InvalidInput);
+    assert_eq!(program_record(&c, "acme"), None);
+}

@@ -170,6 +170,24 @@ STRUCTS = {
                     ("token_seq", OPT("u64")), ("detail", E("EventDetail"))],
     "EventAmounts": [("currency", "currency"), ("order_total_minor", OPT("u64")),
                      ("eligible_minor", OPT("u64")), ("discount_minor", OPT("u64"))],
+    # Loyalty programs (docs/encoding.md, `ProgramSpec` and below).
+    "ProgramRecord": [("org", "str"), ("spec", S("ProgramSpec")), ("version", "u32"),
+                      ("updated_ms", "u64")],
+    "ProgramSpec": [("name", "str"), ("segments", VEC(S("SegmentRule"))),
+                    ("earn", S("EarnRule")), ("tiers", S("TierPolicy")),
+                    ("adjust_approval_above", "u64"), ("transfers", "bool"),
+                    ("partner_orgs", VEC("str"))],
+    "SegmentRule": [("segment", E("Segment")), ("unit", E("Unit")), ("spend_priority", "u8"),
+                    ("expiry", E("ExpiryPolicy"))],
+    "EarnRule": [("points", "u64"), ("per_minor", "u64"), ("excluded_categories", VEC("str")),
+                 ("promotions", VEC(S("Promotion"))), ("per_tx_cap", OPT("u64")),
+                 ("period_cap", OPT(S("PeriodCap"))), ("max_balance", OPT("u64")),
+                 ("pending_days", "u32")],
+    "Promotion": [("from_ms", "u64"), ("until_ms", "u64"), ("multiplier_permille", "u32")],
+    "PeriodCap": [("days", "u32"), ("cap", "u64")],
+    "TierPolicy": [("tiers", VEC(S("Tier"))), ("basis", E("TierBasis")),
+                   ("window_days", "u32"), ("grace_days", "u32")],
+    "Tier": [("name", "str"), ("min_points", "u64"), ("multiplier_permille", "u32")],
     # docs/proofs.md, "Block hash".
     "BlockHeader": [("chain_id", "str"), ("height", "u64"), ("time_ms", "u64"),
                     ("prev_hash", "h32"), ("tx_count", "u64"), ("tx_root", "h32"),
@@ -195,14 +213,15 @@ ENUMS = {
         ("proposal", ["h32"]), ("pool", ["str"]), ("token", [S("TokenId")]), ("code", ["h32"]),
         ("claim", ["str", "h32"]), ("member_allocations", ["str", "h32"]),
         ("member_redemptions", ["str", "h32"]), ("redemption", ["h32"]), ("seen_tx", ["h32"]),
-        ("remembered", ["u64"]), ("prune_cursor", [])]),
+        ("remembered", ["u64"]), ("prune_cursor", []), ("program", ["str"])]),
     "StateValue": ("keyed", None, [
         ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
         ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
         ("pool", [S("PoolRecord")]), ("token", [S("TokenRecord")]),
         ("code", [S("CodeIndexEntry")]), ("claim", ["u64"]), ("count", ["u32"]),
         ("redemption", [S("RedemptionRecord")]), ("seen_tx", ["u64"]),
-        ("remembered", [VEC(TUPLE("h32", "u64"))]), ("prune_cursor", ["u64", "u32"])]),
+        ("remembered", [VEC(TUPLE("h32", "u64"))]), ("prune_cursor", ["u64", "u32"]),
+        ("program", [S("ProgramRecord")])]),
     "Role": ("tagged", "role", [
         ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
         ("auditor", []), ("partner", [])]),
@@ -234,16 +253,23 @@ ENUMS = {
                       ("discount_minor", "u64"), ("currency", "currency")]),
         ("rolled_back", [("redemption", "h32"), ("pool", "str"), ("token", OPT(S("TokenId")))]),
         ("token_revoked", [("token", S("TokenId"))]),
-        ("token_transferred", [("token", S("TokenId")), ("from", "h32"), ("to", "h32")])]),
+        ("token_transferred", [("token", S("TokenId")), ("from", "h32"), ("to", "h32")]),
+        ("program_set", [("org", "str"), ("version", "u32")])]),
     "EventType": ("string", None, [
         "pool.created", "pool.updated", "pool.transitioned", "codes.issued", "coupon.allocated",
         "coupon.redeemed", "coupon.rolled_back", "coupon.revoked", "coupon.transferred",
         "key.registered", "key.revoked", "governance.proposed", "governance.approved",
-        "governance.applied", "tx.rejected"]),
+        "governance.applied", "tx.rejected", "program.set"]),
     "EventDetail": ("tagged", "outcome", [
         ("applied", [("event", E("Event"))]),
         ("rejected", [("tx_kind", "str"), ("rejection", S("Rejection"))])]),
     "PoolKind": ("string", None, ["unique_codes", "shared_code"]),
+    "Segment": ("string", None, ["cash_deposit", "gift", "mileage", "refund_credit"]),
+    "Unit": ("tagged", "unit", [("money", [("currency", "currency")]), ("points", [])]),
+    "ExpiryPolicy": ("tagged", "policy", [
+        ("never", []), ("months_after_earning", [("months", "u16")]),
+        ("fixed_dates", [("dates_ms", VEC("u64"))]), ("inactivity", [("days", "u32")])]),
+    "TierBasis": ("string", None, ["points_collected", "balance"]),
     "PoolStatus": ("string", None, ["draft", "active", "paused", "archived"]),
     "RejectReason": ("string", None, REJECT_REASONS),
 }
@@ -275,9 +301,10 @@ def _enc(t, v, path):
         if kind == "struct":
             return enc_struct(STRUCTS[inner], v, path)
         return enc_enum(inner, v, path)
-    if t in ("u32", "u64"):
+    if t in ("u8", "u16", "u32", "u64"):
         require(type(v) is int, f"{path}: expected an integer")
-        return u32(v) if t == "u32" else u64(v)
+        return {"u8": lambda x: struct.pack("<B", x), "u16": lambda x: struct.pack("<H", x),
+                "u32": u32, "u64": u64}[t](v)
     if t == "bool":
         require(type(v) is bool, f"{path}: expected true or false")
         return b"\x01" if v else b"\x00"

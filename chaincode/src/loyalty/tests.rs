@@ -328,12 +328,18 @@ fn earning_applies_rate_multipliers_and_caps_in_order() {
         .unwrap();
     let q = quote_earn(&p, &a, 12_345, JAN_15).unwrap();
     assert_eq!((q.award, q.before_caps), (150, 368));
-    // Excluded categories earn nothing.
-    let lines = [
-        (Category::new("tobacco").unwrap(), 2_000),
-        (Category::new("food").unwrap(), 500),
-    ];
-    assert_eq!(eligible_amount(&p, 10_000, &lines), 8_000);
+    // Excluded categories earn nothing (the coupons' rule, with the program's list).
+    let line = |c: &str, amount_minor| crate::types::OrderLine {
+        category: Category::new(c).unwrap(),
+        amount_minor,
+    };
+    let order = crate::types::Order {
+        currency: USD,
+        total_minor: 10_000,
+        lines: vec![line("tobacco", 2_000), line("food", 500)],
+    };
+    let eligible = crate::discount::eligible_amount(&order, &p.earn.excluded_categories).unwrap();
+    assert_eq!(eligible, 8_000);
 }
 
 #[test]

@@ -110,10 +110,116 @@ pub struct Hand {
     pub notes: Vec<(usize, usize, String)>,
 }
 
+/// The loyalty program's encoding, from the document's tables (both parts of the document
+/// carry a program: the `set_program` tx and the `program` state record).
+impl Hand {
+    pub fn program(&mut self, s: &ProgramSpec, path: &str) {
+        let p = |f: &str| format!("{path}.{f}");
+        self.string(&s.name, &p("name"));
+        self.vec(&s.segments, &p("segments"), |h, r, q| h.segment_rule(r, q));
+        self.earn(&s.earn, &p("earn"));
+        let t = &s.tiers;
+        self.vec(&t.tiers, &p("tiers.tiers"), |h, tier, q| {
+            h.string(&tier.name, &format!("{q}.name"));
+            h.u64(tier.min_points, &format!("{q}.min_points"));
+            h.u32(
+                tier.multiplier_permille,
+                &format!("{q}.multiplier_permille"),
+            );
+        });
+        match t.basis {
+            TierBasis::PointsCollected => self.variant(0, "PointsCollected", &p("tiers.basis")),
+            TierBasis::Balance => self.variant(1, "Balance", &p("tiers.basis")),
+        }
+        self.u32(t.window_days, &p("tiers.window_days"));
+        self.u32(t.grace_days, &p("tiers.grace_days"));
+        self.u64(s.adjust_approval_above, &p("adjust_approval_above"));
+        self.boolean(s.transfers, &p("transfers"));
+        self.vec(&s.partner_orgs, &p("partner_orgs"), |h, o, q| {
+            h.string(o.as_str(), q)
+        });
+    }
+    pub fn segment_rule(&mut self, r: &SegmentRule, path: &str) {
+        let p = |f: &str| format!("{path}.{f}");
+        let (i, name) = match r.segment {
+            Segment::CashDeposit => (0, "CashDeposit"),
+            Segment::Gift => (1, "Gift"),
+            Segment::Mileage => (2, "Mileage"),
+            Segment::RefundCredit => (3, "RefundCredit"),
+        };
+        self.variant(i, name, &p("segment"));
+        match r.unit {
+            Unit::Money { currency } => {
+                self.variant(0, "Money", &p("unit"));
+                self.raw(
+                    &currency.0,
+                    format!(
+                        "{}: 3 raw bytes {:?}",
+                        p("unit.currency"),
+                        currency.to_string()
+                    ),
+                );
+            }
+            Unit::Points => self.variant(1, "Points", &p("unit")),
+        }
+        self.u8(r.spend_priority, &p("spend_priority"));
+        match &r.expiry {
+            ExpiryPolicy::Never => self.variant(0, "Never", &p("expiry")),
+            ExpiryPolicy::MonthsAfterEarning { months } => {
+                self.variant(1, "MonthsAfterEarning", &p("expiry"));
+                self.u16(*months, &p("expiry.months"));
+            }
+            ExpiryPolicy::FixedDates { dates_ms } => {
+                self.variant(2, "FixedDates", &p("expiry"));
+                self.vec(dates_ms, &p("expiry.dates_ms"), |h, d, q| h.u64(*d, q));
+            }
+            ExpiryPolicy::Inactivity { days } => {
+                self.variant(3, "Inactivity", &p("expiry"));
+                self.u32(*days, &p("expiry.days"));
+            }
+        }
+    }
+    pub fn earn(&mut self, e: &EarnRule, path: &str) {
+        let p = |f: &str| format!("{path}.{f}");
+        self.u64(e.points, &p("points"));
+        self.u64(e.per_minor, &p("per_minor"));
+        self.vec(
+            &e.excluded_categories,
+            &p("excluded_categories"),
+            |h, c, q| h.string(c.as_str(), q),
+        );
+        self.vec(&e.promotions, &p("promotions"), |h, promo, q| {
+            h.u64(promo.from_ms, &format!("{q}.from_ms"));
+            h.u64(promo.until_ms, &format!("{q}.until_ms"));
+            h.u32(
+                promo.multiplier_permille,
+                &format!("{q}.multiplier_permille"),
+            );
+        });
+        self.option(&e.per_tx_cap, &p("per_tx_cap"), |h, v| {
+            h.u64(*v, &p("per_tx_cap"))
+        });
+        self.option(&e.period_cap, &p("period_cap"), |h, c| {
+            h.u32(c.days, &p("period_cap.days"));
+            h.u64(c.cap, &p("period_cap.cap"));
+        });
+        self.option(&e.max_balance, &p("max_balance"), |h, v| {
+            h.u64(*v, &p("max_balance"))
+        });
+        self.u32(e.pending_days, &p("pending_days"));
+    }
+}
+
 impl Hand {
     pub fn raw(&mut self, b: &[u8], note: String) {
         self.notes.push((self.bytes.len(), b.len(), note));
         self.bytes.extend_from_slice(b);
+    }
+    pub fn u8(&mut self, v: u8, path: &str) {
+        self.raw(&[v], format!("{path}: u8 {v}"));
+    }
+    pub fn u16(&mut self, v: u16, path: &str) {
+        self.raw(&v.to_le_bytes(), format!("{path}: u16 {v}"));
     }
     pub fn u32(&mut self, v: u32, path: &str) {
         self.raw(&v.to_le_bytes(), format!("{path}: u32 {v}"));

@@ -397,6 +397,7 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
         TxKind::Rollback(t) => format!("roll back {}", short(&t.redemption.to_hex())),
         TxKind::RevokeToken(t) => format!("revoke token {}", t.token),
         TxKind::TransferToken(t) => format!("transfer token {}", t.token),
+        TxKind::SetProgram(t) => format!("set the loyalty program {:?}", t.spec.name),
     };
     let result = match outcome {
         TxOutcome::Applied { events } => {
