@@ -28,7 +28,7 @@ const COMPACT_STEP: u64 = 256;
 impl Core {
     /// Whether every entry handed to the applier is reported.
     pub(super) fn apply_drained(&self) -> bool {
-        self.dispatched == self.applied
+        self.dispatched == self.applied_index()
     }
 
     /// Whether the queue for the applier is full: the Ready loop waits.
@@ -59,7 +59,7 @@ impl Core {
                 EntryType::EntryConfChange | EntryType::EntryConfChangeV2
             );
             if conf_change && !self.apply_drained()
-                || self.dispatched - self.applied >= MAX_APPLY_IN_FLIGHT as u64
+                || self.dispatched - self.applied_index() >= MAX_APPLY_IN_FLIGHT as u64
             {
                 break;
             }
@@ -73,7 +73,8 @@ impl Core {
             }
             self.outputs.push(Output::Apply(ApplyJob { entry }));
         }
-        let backlog = self.queued.len() as u64 + (self.dispatched - self.applied);
+        let in_flight = self.dispatched.saturating_sub(self.applied_index());
+        let backlog = self.queued.len() as u64 + in_flight;
         metrics::gauge!("cactus_apply_backlog_entries").set(backlog as f64);
         self.hand_out_snapshot();
         Ok(())
@@ -89,7 +90,7 @@ impl Core {
             ApplyError::Storage(e) => CoreError::Storage(e),
             e => CoreError::Apply(e.to_string()),
         })?;
-        let expected = self.applied + 1;
+        let expected = self.applied_index() + 1;
         if done.index != expected || done.index > self.dispatched {
             return Err(CoreError::ApplyOrder {
                 got: done.index,
@@ -106,8 +107,7 @@ impl Core {
 
     /// Raft's applied index moves to `index` (entries before it all applied).
     fn advance_applied(&mut self, index: u64) {
-        assert!(index > self.applied && index <= self.dispatched);
-        self.applied = index;
+        assert!(index > self.applied_index() && index <= self.dispatched);
         self.raw.advance_apply_to(index);
     }
 
@@ -145,7 +145,7 @@ impl Core {
     fn compact_log(&mut self) -> Result<(), CoreError> {
         let keep = self.options.keep_log_entries;
         let step = COMPACT_STEP.min(keep.max(1));
-        let last = self.applied;
+        let last = self.applied_index();
         if last > keep && self.raft_store.first_index() + keep + step <= last {
             self.raft_store.compact(last - keep)?;
         }

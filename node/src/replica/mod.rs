@@ -264,11 +264,9 @@ pub struct Core {
     queued: std::collections::VecDeque<Entry>,
     /// Bytes of the entries in `queued` (bounded by [`apply::MAX_QUEUED_BYTES`]).
     queued_bytes: usize,
-    /// Raft index of the last entry handed to the applier (or applied here).
+    /// Raft index of the last entry handed to the applier (or applied here); entries
+    /// above Raft's applied index up to this one are with the applier.
     dispatched: u64,
-    /// Raft index of the last entry applied (reported, or applied here): Raft's applied
-    /// index. Entries in `(applied, dispatched]` are with the applier.
-    applied: u64,
     /// A Ready holding a snapshot whose state the driver is fetching, or will fetch once
     /// the applier has drained (`snapshot_due`).
     parked: Option<raft::Ready>,
@@ -365,7 +363,6 @@ impl Core {
             queued: std::collections::VecDeque::new(),
             queued_bytes: 0,
             dispatched: applied,
-            applied,
             parked: None,
             snapshot_due: None,
             held: std::collections::VecDeque::new(),
@@ -477,9 +474,9 @@ impl Core {
         self.parked.is_some()
     }
 
-    /// Raft index of the last entry applied (reported by the applier).
+    /// Raft index of the last entry applied (reported by the applier): Raft's own.
     pub fn applied_index(&self) -> u64 {
-        self.applied
+        self.raw.raft.raft_log.applied
     }
 
     /// The store.

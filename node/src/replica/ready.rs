@@ -116,9 +116,9 @@ impl Core {
         let certified = descriptor.and_then(|d| d.certificate).map(|c| c.height);
         self.outputs.push(Output::Installed { tip, certified });
         // The applier is drained, and its tree is loaded from the installed state before
-        // its next job: the pipeline restarts at the snapshot.
+        // its next job: the pipeline restarts at the snapshot (Raft's applied index jumps
+        // there once the Ready is persisted).
         self.dispatched = index;
-        self.applied = index;
         self.finish_ready(ready, Some(index))?;
         // What arrived meanwhile goes to Raft now; the next turn's Ready carries the answers.
         let held: Vec<Message> = self.held.drain(..).collect();

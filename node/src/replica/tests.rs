@@ -320,6 +320,18 @@ fn lone_with_txs(txs: u64) -> Lone {
     n
 }
 
+/// Turns at `from_ms`, `from_ms + 1`, … `turns` times without applying anything; the jobs
+/// handed out, in order.
+fn jobs_from_turns(n: &mut Lone, turns: u64, from_ms: u64) -> Vec<crate::applier::ApplyJob> {
+    (0..turns)
+        .flat_map(|i| n.core.turn(from_ms + i).unwrap())
+        .filter_map(|o| match o {
+            Output::Apply(job) => Some(job),
+            _ => None,
+        })
+        .collect()
+}
+
 /// An applier that falls far behind bounds what waits for it: past
 /// [`apply::MAX_QUEUED_ENTRIES`] queued entries the core takes no new Ready and the leader
 /// proposes nothing, and both resume as the applier catches up.
@@ -327,14 +339,7 @@ fn lone_with_txs(txs: u64) -> Lone {
 fn a_backlogged_applier_holds_the_ready_loop_and_the_proposer() {
     let limit = apply::MAX_QUEUED_ENTRIES as u64 + MAX_APPLY_IN_FLIGHT as u64;
     let mut n = lone_with_txs(limit + 40);
-    let mut jobs = Vec::new();
-    for i in 0..limit + 80 {
-        for output in n.core.turn(GENESIS_MS + 1_000 + i).unwrap() {
-            if let Output::Apply(job) = output {
-                jobs.push(job);
-            }
-        }
-    }
+    let mut jobs = jobs_from_turns(&mut n, limit + 80, GENESIS_MS + 1_000);
     assert_eq!(jobs.len(), MAX_APPLY_IN_FLIGHT);
     let raft = &n.core.raw.raft.raft_log;
     assert_eq!(raft.committed, limit, "the Ready loop stopped at the bound");
@@ -349,11 +354,7 @@ fn a_backlogged_applier_holds_the_ready_loop_and_the_proposer() {
             let result = n.applier.apply(job);
             n.core.handle(Input::Applied(result)).unwrap();
         }
-        for output in n.core.turn(GENESIS_MS + 2_000 + i).unwrap() {
-            if let Output::Apply(job) = output {
-                jobs.push(job);
-            }
-        }
+        jobs = jobs_from_turns(&mut n, 1, GENESIS_MS + 2_000 + i);
         if n.core.height() == limit + 40 {
             break;
         }
@@ -366,14 +367,7 @@ fn a_backlogged_applier_holds_the_ready_loop_and_the_proposer() {
 #[test]
 fn apply_jobs_go_out_in_order_and_at_most_the_pipelines_depth_at_once() {
     let mut n = lone_with_txs(20);
-    let mut jobs = Vec::new();
-    for i in 0..40 {
-        for output in n.core.turn(GENESIS_MS + 1_000 + i).unwrap() {
-            if let Output::Apply(job) = output {
-                jobs.push(job);
-            }
-        }
-    }
+    let mut jobs = jobs_from_turns(&mut n, 40, GENESIS_MS + 1_000);
     // 20 blocks and the election entry committed; the pipeline's depth handed out.
     assert_eq!(jobs.len(), MAX_APPLY_IN_FLIGHT);
     assert_eq!(n.core.height(), 0, "nothing reported, nothing applied");
@@ -383,10 +377,14 @@ fn apply_jobs_go_out_in_order_and_at_most_the_pipelines_depth_at_once() {
     while !jobs.is_empty() {
         for job in std::mem::take(&mut jobs) {
             assert_eq!(job.index(), next, "jobs go out in log order");
-            next += 1;
             let result = n.applier.apply(job);
             n.core.handle(Input::Applied(result)).unwrap();
-            assert_eq!(n.core.raw.raft.raft_log.applied, n.core.applied_index());
+            assert_eq!(
+                n.core.applied_index(),
+                next,
+                "the report moved Raft's applied index"
+            );
+            next += 1;
         }
         for output in n.core.turn(GENESIS_MS + 2_000).unwrap() {
             match output {
@@ -407,14 +405,7 @@ fn apply_jobs_go_out_in_order_and_at_most_the_pipelines_depth_at_once() {
 #[test]
 fn an_apply_report_out_of_order_stops_the_core() {
     let mut n = lone_with_txs(2);
-    let mut jobs = Vec::new();
-    for i in 0..10 {
-        for output in n.core.turn(GENESIS_MS + 1_000 + i).unwrap() {
-            if let Output::Apply(job) = output {
-                jobs.push(job);
-            }
-        }
-    }
+    let mut jobs = jobs_from_turns(&mut n, 10, GENESIS_MS + 1_000);
     assert!(jobs.len() >= 2, "{jobs:?}");
     let second = jobs.remove(1);
     let result = n.applier.apply(second);
@@ -449,18 +440,11 @@ fn the_applier_loads_the_stored_tip_when_the_store_moved_on_under_its_tree() {
     assert_eq!(n.core.height(), 2);
     assert_eq!(stale.tree_at().map(|t| t.0), Some(0));
     // The third block goes to the applier whose tree is at genesis.
-    let mut job = None;
-    for i in 0..20 {
-        for output in n.core.turn(GENESIS_MS + 2_000 + i).unwrap() {
-            if let Output::Apply(j) = output {
-                job = Some(j);
-            }
-        }
-        if job.is_some() {
-            break;
-        }
-    }
-    let result = stale.apply(job.expect("the third block's job"));
+    let job = jobs_from_turns(&mut n, 20, GENESIS_MS + 2_000)
+        .into_iter()
+        .next()
+        .expect("the third block's job");
+    let result = stale.apply(job);
     n.core.handle(Input::Applied(result)).unwrap();
     let tip = store.tip().unwrap();
     assert_eq!(tip.height, 3);
