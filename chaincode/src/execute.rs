@@ -1023,11 +1023,20 @@ fn validate_spec<S: StateReader + ?Sized>(
     check_list("allowed channels", &spec.allowed_channels)?;
     check_list("allowed stores", &spec.allowed_stores)?;
     check_list("excluded categories", &spec.excluded_categories)?;
-    check_list("partner orgs", &spec.partner_orgs)?;
     if let Some(group) = &spec.stacking_group {
         check_slug("stacking group", group)?;
     }
-    for partner in &spec.partner_orgs {
+    check_partners(view, owner, &spec.partner_orgs)
+}
+
+/// Partner orgs of a pool or a program: slugs listed once, existing orgs, not the owner.
+fn check_partners<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    owner: &OrgId,
+    partners: &[OrgId],
+) -> Exec<()> {
+    check_list("partner orgs", partners)?;
+    for partner in partners {
         if partner == owner {
             return fail(
                 RejectReason::InvalidInput,
@@ -1818,12 +1827,8 @@ fn set_program<S: StateReader + ?Sized>(
     if let Err(e) = loyalty::validate_program(&tx.spec) {
         return fail(RejectReason::InvalidInput, e.to_string());
     }
-    for partner in &tx.spec.partner_orgs {
-        if partner == &signer.org {
-            return fail(RejectReason::InvalidInput, "an org is not its own partner");
-        }
-        org_record(view, partner)?;
-    }
+    check_list("excluded categories", &tx.spec.earn.excluded_categories)?;
+    check_partners(view, &signer.org, &tx.spec.partner_orgs)?;
     let version = match view.program(&signer.org)? {
         Some(old) => old.version.checked_add(1).ok_or_else(|| {
             ExecError::Rejected(Rejection::new(RejectReason::Overflow, "program version"))

@@ -3430,5 +3430,10 @@ fn set_program_refusals_leave_the_program_unchanged() {
     own.partner_orgs = vec![org("acme")];
     let tx = c.sign(&key(ACME), set_program(own));
     assert_eq!(last_rejected(&mut c, &[tx]), RejectReason::InvalidInput);
+    // Ids decoded from bytes are checked here, as a pool's are.
+    let mut bad_slug = program_spec();
+    bad_slug.earn.excluded_categories = vec![Category("Not A Slug".into())];
+    let tx = c.sign(&key(ACME), set_program(bad_slug));
+    assert_eq!(last_rejected(&mut c, &[tx]), RejectReason::InvalidInput);
     assert_eq!(program_record(&c, "acme"), None);
 }
