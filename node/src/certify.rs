@@ -229,6 +229,19 @@ impl VoteKeeper {
         self.pending = self.pending.split_off(&height.saturating_add(1));
     }
 
+    /// This node's own votes for the oldest heights not certified yet, at most `max`:
+    /// what to send again. A vote is sent once, fire and forget, so a peer whose link was
+    /// not up yet (this node just restarted, or the peer did) never saw it; sending the
+    /// uncertified ones again lets the peer count them, or report a divergence at the
+    /// first height where this node differs.
+    pub fn unanswered(&self, max: usize) -> Vec<CheckpointVote> {
+        self.pending
+            .values()
+            .filter_map(|p| p.votes.get(&self.node_id).map(|(v, _)| v.clone()))
+            .take(max)
+            .collect()
+    }
+
     /// Heights awaiting votes (bounded: see [`VOTE_WINDOW`]).
     pub fn pending_heights(&self) -> usize {
         self.pending.len()
@@ -389,6 +402,24 @@ mod tests {
         let effects = k.applied(5, OURS, &c);
         assert_eq!(effects, vec![Effect::Broadcast(vote(1, 5, OURS))]);
         assert_eq!(k.pending_heights(), 1);
+    }
+
+    #[test]
+    fn our_uncertified_votes_are_the_ones_sent_again_oldest_first() {
+        let c = consortium(&[1, 2, 3], &[]);
+        let mut k = keeper(1);
+        for h in 1..=4 {
+            k.applied(h, OURS, &c);
+        }
+        // A peer's early vote for a height not applied is not ours to send.
+        deliver(&mut k, vote(2, 9, OURS), 4, &c);
+        deliver(&mut k, vote(3, 2, OURS), 4, &c); // certifies 2
+        let heights = |k: &VoteKeeper, max| -> Vec<u64> {
+            k.unanswered(max).iter().map(|v| v.height).collect()
+        };
+        assert_eq!(heights(&k, 8), vec![1, 3, 4]);
+        assert_eq!(heights(&k, 2), vec![1, 3]);
+        assert_eq!(k.unanswered(1), vec![vote(1, 1, OURS)]);
     }
 
     #[test]

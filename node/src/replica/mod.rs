@@ -69,6 +69,10 @@ pub const MAX_MESSAGES_PER_INPUT: usize = 4_096;
 
 /// Most Raft messages held while a snapshot is fetched.
 pub const MAX_HELD_MESSAGES: usize = 4_096;
+/// How often a node sends its uncertified checkpoint votes again (ms).
+pub const VOTE_RESEND_MS: u64 = 1_000;
+/// Most votes sent again at a time.
+pub const MAX_RESENT_VOTES: usize = 8;
 
 /// Why the core stopped. Every one is fatal for this run of the node: the driver stops,
 /// and a restart resumes from what is stored.
@@ -257,6 +261,8 @@ pub struct Core {
     seen_leader: (u64, u64),
     /// When the leader last compared Raft's configuration with the consortium (ms).
     last_reconcile_ms: u64,
+    /// When this node last sent its uncertified checkpoint votes again (ms).
+    last_vote_resend_ms: u64,
     /// Height of the last applied block.
     tip_height: u64,
     /// Committed entries not yet handed to the applier, in log order (while
@@ -359,6 +365,7 @@ impl Core {
             last_block_time: tip.time_ms,
             seen_leader: (0, 0),
             last_reconcile_ms: 0,
+            last_vote_resend_ms: 0,
             tip_height: tip.height,
             queued: std::collections::VecDeque::new(),
             queued_bytes: 0,
@@ -444,6 +451,7 @@ impl Core {
         self.propose_block()?;
         self.forward_pending();
         self.reconcile_membership();
+        self.resend_votes();
         self.on_ready()?;
         self.flush();
         Ok(std::mem::take(&mut self.outputs))
@@ -578,6 +586,18 @@ impl Core {
         };
         if !txs.is_empty() {
             self.outputs.push(Output::Forward { leader, txs });
+        }
+    }
+
+    /// Every [`VOTE_RESEND_MS`], sends this node's votes for heights not certified yet
+    /// again (at most [`MAX_RESENT_VOTES`], oldest first): see [`VoteKeeper::unanswered`].
+    fn resend_votes(&mut self) {
+        if !self.peered || self.now_ms.saturating_sub(self.last_vote_resend_ms) < VOTE_RESEND_MS {
+            return;
+        }
+        self.last_vote_resend_ms = self.now_ms;
+        for vote in self.certify.unanswered(MAX_RESENT_VOTES) {
+            self.outputs.push(Output::Broadcast(vote));
         }
     }
 
