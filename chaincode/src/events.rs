@@ -20,7 +20,7 @@
 //! taken from the tx (store, channel, order total, signer, memo). The byte layout is in
 //! `docs/encoding.md` ("Ledger events").
 
-use crate::execute::{Event, TxOutcome, TxResult};
+use crate::execute::{BalanceOp, Event, TxOutcome, TxResult};
 use crate::ids::{Channel, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId};
 use crate::memo::Memo;
 use crate::reject::Rejection;
@@ -153,11 +153,44 @@ pub enum EventType {
     /// An org's loyalty program was set or changed.
     #[serde(rename = "program.set")]
     ProgramSet,
+    /// Points earned on an order.
+    #[serde(rename = "balance.earned")]
+    BalanceEarned,
+    /// Stored value loaded.
+    #[serde(rename = "balance.loaded")]
+    BalanceLoaded,
+    /// Balance spent.
+    #[serde(rename = "balance.spent")]
+    BalanceSpent,
+    /// A spend voided: the amount went back to its lots.
+    #[serde(rename = "balance.refunded")]
+    BalanceRefunded,
+    /// An earn, load or received transfer voided.
+    #[serde(rename = "balance.voided")]
+    BalanceVoided,
+    /// An admin adjustment applied.
+    #[serde(rename = "balance.adjusted")]
+    BalanceAdjusted,
+    /// Balance moved between two members (one event each).
+    #[serde(rename = "balance.transferred")]
+    BalanceTransferred,
+    /// Lots expired.
+    #[serde(rename = "balance.expired")]
+    BalanceExpired,
+    /// An adjustment waits for a second admin.
+    #[serde(rename = "adjustment.requested")]
+    AdjustmentRequested,
+    /// A pending adjustment was refused.
+    #[serde(rename = "adjustment.rejected")]
+    AdjustmentRejected,
+    /// A member changed tier.
+    #[serde(rename = "tier.changed")]
+    TierChanged,
 }
 
 impl EventType {
     /// Every type, in declaration order.
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 27] = [
         EventType::PoolCreated,
         EventType::PoolUpdated,
         EventType::PoolTransitioned,
@@ -174,6 +207,17 @@ impl EventType {
         EventType::GovernanceApplied,
         EventType::TxRejected,
         EventType::ProgramSet,
+        EventType::BalanceEarned,
+        EventType::BalanceLoaded,
+        EventType::BalanceSpent,
+        EventType::BalanceRefunded,
+        EventType::BalanceVoided,
+        EventType::BalanceAdjusted,
+        EventType::BalanceTransferred,
+        EventType::BalanceExpired,
+        EventType::AdjustmentRequested,
+        EventType::AdjustmentRejected,
+        EventType::TierChanged,
     ];
 
     /// The type's stable name, e.g. `coupon.redeemed`.
@@ -195,6 +239,17 @@ impl EventType {
             EventType::GovernanceApplied => "governance.applied",
             EventType::TxRejected => "tx.rejected",
             EventType::ProgramSet => "program.set",
+            EventType::BalanceEarned => "balance.earned",
+            EventType::BalanceLoaded => "balance.loaded",
+            EventType::BalanceSpent => "balance.spent",
+            EventType::BalanceRefunded => "balance.refunded",
+            EventType::BalanceVoided => "balance.voided",
+            EventType::BalanceAdjusted => "balance.adjusted",
+            EventType::BalanceTransferred => "balance.transferred",
+            EventType::BalanceExpired => "balance.expired",
+            EventType::AdjustmentRequested => "adjustment.requested",
+            EventType::AdjustmentRejected => "adjustment.rejected",
+            EventType::TierChanged => "tier.changed",
         }
     }
 
@@ -216,6 +271,21 @@ impl EventType {
             Event::TokenRevoked { .. } => EventType::CouponRevoked,
             Event::TokenTransferred { .. } => EventType::CouponTransferred,
             Event::ProgramSet { .. } => EventType::ProgramSet,
+            Event::BalanceChanged { op, .. } => match op {
+                BalanceOp::Earned => EventType::BalanceEarned,
+                BalanceOp::Loaded => EventType::BalanceLoaded,
+                BalanceOp::Spent => EventType::BalanceSpent,
+                BalanceOp::Refunded => EventType::BalanceRefunded,
+                BalanceOp::Voided => EventType::BalanceVoided,
+                BalanceOp::Adjusted => EventType::BalanceAdjusted,
+                BalanceOp::TransferredOut | BalanceOp::TransferredIn => {
+                    EventType::BalanceTransferred
+                }
+                BalanceOp::Expired => EventType::BalanceExpired,
+            },
+            Event::AdjustmentRequested { .. } => EventType::AdjustmentRequested,
+            Event::AdjustmentRejected { .. } => EventType::AdjustmentRejected,
+            Event::TierChanged { .. } => EventType::TierChanged,
         }
     }
 }
@@ -599,6 +669,21 @@ fn fill_applied<S: StateReader + ?Sized>(
             e.member = Some(*to);
         }
         Event::ProgramSet { org, .. } => e.org = Some(org.clone()),
+        Event::BalanceChanged {
+            program, member, ..
+        }
+        | Event::AdjustmentRequested {
+            program, member, ..
+        }
+        | Event::AdjustmentRejected {
+            program, member, ..
+        }
+        | Event::TierChanged {
+            program, member, ..
+        } => {
+            e.org = Some(program.clone());
+            e.member = Some(*member);
+        }
     }
     if let (None, Some(token)) = (&e.pool, &e.token) {
         e.pool = Some(token.pool.clone());
@@ -729,7 +814,15 @@ pub fn tx_pool<S: StateReader + ?Sized>(
         | TxKind::RevokeKey(_)
         | TxKind::ProposeGovernance(_)
         | TxKind::ApproveGovernance(_)
-        | TxKind::SetProgram(_) => None,
+        | TxKind::SetProgram(_)
+        | TxKind::Load(_)
+        | TxKind::Earn(_)
+        | TxKind::Spend(_)
+        | TxKind::Void(_)
+        | TxKind::Adjust(_)
+        | TxKind::DecideAdjustment(_)
+        | TxKind::TransferBalance(_)
+        | TxKind::ExpireBalances(_) => None,
     })
 }
 

@@ -17,9 +17,13 @@
 //! [`dry_run`] runs every check of one tx without keeping its writes: the validate call
 //! a terminal makes before charging a customer.
 
+mod points;
+
+pub use points::BalanceOp;
+
 use crate::discount::{Quote, quote};
 use crate::ids::{MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
-use crate::loyalty::{self, ProgramRecord};
+use crate::loyalty::{self, ProgramRecord, Segment};
 use crate::reject::{RejectReason, Rejection};
 use crate::state::{Overlay, StateError, StateKey, StateReader, StateValue, WriteSet};
 use crate::tx::{
@@ -215,6 +219,50 @@ pub enum Event {
         org: OrgId,
         /// The program's version now (1: the first).
         version: u32,
+    },
+    /// A member's balance in one segment moved (one event per segment a tx moves).
+    BalanceChanged {
+        /// The program's org.
+        program: OrgId,
+        /// The member.
+        member: MemberId,
+        /// What moved it.
+        op: BalanceOp,
+        /// The segment.
+        segment: Segment,
+        /// Up (true) or down.
+        credit: bool,
+        /// By how much.
+        amount: u64,
+    },
+    /// An adjustment above the program's threshold waits for a second admin.
+    AdjustmentRequested {
+        /// The adjustment (the adjust tx's id).
+        adjustment: TxId,
+        /// The program's org.
+        program: OrgId,
+        /// The member.
+        member: MemberId,
+    },
+    /// A pending adjustment was refused; nothing changed.
+    AdjustmentRejected {
+        /// The adjustment.
+        adjustment: TxId,
+        /// The program's org.
+        program: OrgId,
+        /// The member.
+        member: MemberId,
+    },
+    /// A member moved to another tier.
+    TierChanged {
+        /// The program's org.
+        program: OrgId,
+        /// The member.
+        member: MemberId,
+        /// The tier left.
+        from: String,
+        /// The tier reached.
+        to: String,
     },
 }
 
@@ -420,6 +468,16 @@ fn execute_kind<S: StateReader + ?Sized>(
         TxKind::RevokeToken(t) => revoke_token(view, signer, t)?,
         TxKind::TransferToken(t) => transfer_token(view, signer, t)?,
         TxKind::SetProgram(t) => set_program(view, ctx, signer, t)?,
+        TxKind::Load(t) => points::load(view, ctx, signer, p.id, t)?,
+        TxKind::Earn(t) => points::earn(view, ctx, signer, p.id, t)?,
+        TxKind::Spend(t) => points::spend(view, ctx, signer, p.id, t)?,
+        TxKind::Void(t) => points::void(view, ctx, signer, t)?,
+        TxKind::Adjust(t) => points::adjust(view, ctx, (signer, p.tx.signer), p.id, t)?,
+        TxKind::DecideAdjustment(t) => {
+            points::decide_adjustment(view, ctx, (signer, p.tx.signer), t)?
+        }
+        TxKind::TransferBalance(t) => points::transfer(view, ctx, signer, p.id, t)?,
+        TxKind::ExpireBalances(t) => points::expire(view, ctx, signer, t)?,
     })
 }
 

@@ -85,14 +85,16 @@ pub mod prelude {
     pub use crate::discount::Quote;
     pub use crate::encoding::{decode, encode};
     pub use crate::execute::{
-        BlockOutcome, Event, ExecError, TxOutcome, TxResult, dry_run, execute_block,
+        BalanceOp, BlockOutcome, Event, ExecError, TxOutcome, TxResult, dry_run, execute_block,
         quote_redemption,
     };
     pub use crate::ids::*;
     pub use crate::initial::{InitialOrg, InitialState};
     pub use crate::loyalty::{
-        EarnRule, ExpiryPolicy, PeriodCap, ProgramRecord, ProgramSpec, Promotion, Segment,
-        SegmentRule, Tier, TierBasis, TierPolicy, Unit,
+        Account, AdjustReason, AdjustmentRecord, AdjustmentStatus, Direction, EarnRule,
+        ExpiryPolicy, Liability, Lot, LotId, Movement, MovementKind, PeriodCap, ProgramRecord,
+        ProgramSpec, Promotion, Segment, SegmentRule, Settlement, Tier, TierBasis, TierPolicy,
+        Unit,
     };
     pub use crate::memo::{MAX_MEMO_BYTES, Memo, MemoError};
     pub use crate::reject::{RejectReason, Rejection};

@@ -35,8 +35,14 @@ use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod records;
 #[cfg(test)]
 mod tests;
+
+pub use records::{
+    AdjustReason, AdjustmentRecord, AdjustmentStatus, Direction, Liability, Movement,
+    MovementKind, Settlement,
+};
 
 /// Milliseconds in a day.
 pub const DAY_MS: u64 = 86_400_000;
@@ -215,6 +221,8 @@ pub struct TierPolicy {
 pub struct ProgramSpec {
     /// Display name.
     pub name: String,
+    /// The currency of the orders it earns on and of its money segments.
+    pub currency: Currency,
     /// The segments kept, each at most once.
     pub segments: Vec<SegmentRule>,
     /// How points are earned (into `mileage`).
@@ -273,6 +281,19 @@ pub enum LoyaltyError {
         /// The cap.
         cap: u64,
     },
+    /// A lot to take back is no longer held (used up, or expired and dropped).
+    #[error("lot {0} is no longer held (used up or expired)")]
+    LotGone(String),
+    /// A lot to take back was partly spent.
+    #[error("lot {lot} was partly spent: {remaining} of {amount} left")]
+    AlreadySpent {
+        /// The lot.
+        lot: String,
+        /// What is left of it.
+        remaining: u64,
+        /// What it was credited with.
+        amount: u64,
+    },
     /// The account holds [`MAX_LOTS`] lots.
     #[error("the account holds {MAX_LOTS} lots; spend or let some expire first")]
     TooManyLots,
@@ -289,6 +310,9 @@ pub fn validate_program(p: &ProgramSpec) -> Result<()> {
     if p.name.is_empty() || p.name.len() > 200 {
         return Err(invalid("name must be 1 to 200 bytes"));
     }
+    if !p.currency.is_valid() {
+        return Err(invalid("currency must be three uppercase letters"));
+    }
     if p.segments.is_empty() || p.segments.len() > MAX_SEGMENTS {
         return Err(invalid("a program keeps 1 to 4 segments"));
     }
@@ -300,7 +324,7 @@ pub fn validate_program(p: &ProgramSpec) -> Result<()> {
                 s.segment.name()
             )));
         }
-        validate_segment(s)?;
+        validate_segment(s, p.currency)?;
     }
     validate_earn(&p.earn)?;
     validate_tiers(&p.tiers)?;
@@ -314,15 +338,20 @@ fn strictly_increasing<T: Ord>(items: &[T]) -> bool {
     items.windows(2).all(|w| w[0] < w[1])
 }
 
-fn validate_segment(s: &SegmentRule) -> Result<()> {
+fn validate_segment(s: &SegmentRule, program_currency: Currency) -> Result<()> {
     match (s.segment, s.unit) {
         (Segment::Mileage, Unit::Points) => {}
         (Segment::Mileage, _) => return Err(invalid("mileage counts points")),
         (_, Unit::Points) => {
             return Err(invalid(format!("{} counts money", s.segment.name())));
         }
-        (_, Unit::Money { currency }) if !currency.is_valid() => {
-            return Err(invalid("currency must be three uppercase letters"));
+        (_, Unit::Money { currency }) if currency != program_currency => {
+            return Err(invalid(format!(
+                "{} counts {}, the program {}",
+                s.segment.name(),
+                currency,
+                program_currency
+            )));
         }
         _ => {}
     }
@@ -807,6 +836,86 @@ impl Account {
         *entry = entry.saturating_add(points);
         let keep_from = today.saturating_sub(program.log_days());
         self.earned_by_day = self.earned_by_day.split_off(&keep_from);
+    }
+}
+
+impl Account {
+    /// Credits a transfer's draws to this account as new lots (`source` is the transfer
+    /// tx, one lot per draw in order) keeping each drawn lot's segment, expiry and
+    /// crediting org, so a transfer never extends a validity. Returns the new lots' ids.
+    pub fn receive(
+        &mut self,
+        allocation: &Allocation,
+        source: TxId,
+        now_ms: u64,
+    ) -> Result<(Vec<LotId>, Deltas)> {
+        if self.lots.len() + allocation.0.len() > MAX_LOTS {
+            return Err(LoyaltyError::TooManyLots);
+        }
+        let mut ids = Vec::with_capacity(allocation.0.len());
+        let mut deltas = Deltas::default();
+        for (i, d) in allocation.0.iter().enumerate() {
+            let index = u16::try_from(i).map_err(|_| LoyaltyError::TooManyLots)?;
+            let id = LotId { source, index };
+            self.lots.insert(
+                id,
+                Lot {
+                    id,
+                    segment: d.lot.segment,
+                    amount: d.amount,
+                    remaining: d.amount,
+                    earned_ms: now_ms,
+                    spendable_from_ms: now_ms,
+                    expires_ms: d.lot.expires_ms,
+                    credited_by: d.lot.credited_by.clone(),
+                },
+            );
+            deltas.add(d.lot.segment, i128::from(d.amount));
+            ids.push(id);
+        }
+        self.last_activity_ms = self.last_activity_ms.max(now_ms);
+        Ok((ids, deltas))
+    }
+
+    /// Takes back whole lots (a void of the earn, load or transfer that credited them):
+    /// all or nothing, and only lots nothing was spent from.
+    pub fn take_back(&mut self, ids: &[LotId]) -> Result<(Vec<Lot>, Deltas)> {
+        for id in ids {
+            let lot = self
+                .lots
+                .get(id)
+                .ok_or_else(|| LoyaltyError::LotGone(id.to_string()))?;
+            if lot.remaining != lot.amount {
+                return Err(LoyaltyError::AlreadySpent {
+                    lot: id.to_string(),
+                    remaining: lot.remaining,
+                    amount: lot.amount,
+                });
+            }
+        }
+        let mut deltas = Deltas::default();
+        let lots: Vec<Lot> = ids
+            .iter()
+            .map(|id| self.lots.remove(id).expect("checked above"))
+            .collect();
+        for lot in &lots {
+            deltas.add(lot.segment, -i128::from(lot.amount));
+        }
+        Ok((lots, deltas))
+    }
+
+    /// Takes `points` earned at `earned_ms` out of the earn log (a voided earn), so caps
+    /// and tiers count what stands.
+    pub fn unlog_earned(&mut self, points: u64, earned_ms: u64) {
+        if let Some(p) = self.earned_by_day.get_mut(&day_of(earned_ms)) {
+            *p = p.saturating_sub(points);
+        }
+    }
+}
+
+impl std::fmt::Display for LotId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.source, self.index)
     }
 }
 

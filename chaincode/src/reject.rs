@@ -95,6 +95,21 @@ reasons! {
     AlreadyApproved => "already_approved",
     /// An amount computation would overflow.
     Overflow => "overflow",
+    /// The member's spendable balance is less than the amount (pending and expired lots
+    /// do not count).
+    InsufficientBalance => "insufficient_balance",
+    /// The points an order would earn are above the program's per-transaction cap.
+    PerTxCapExceeded => "per_tx_cap_exceeded",
+    /// The order earned points already.
+    AlreadyEarned => "already_earned",
+    /// The balance movement was voided already.
+    AlreadyVoided => "already_voided",
+    /// Something was spent from the lot to take back (or it is gone): adjust instead.
+    AlreadySpent => "already_spent",
+    /// The member's account holds as many lots as it may.
+    TooManyLots => "too_many_lots",
+    /// The admin who asked for an adjustment tried to decide it (maker-checker).
+    SelfApproval => "self_approval",
 }
 
 impl fmt::Display for RejectReason {

@@ -8,7 +8,7 @@
 
 use crate::encoding::{EncodingError, decode, encode};
 use crate::ids::{ClaimKey, CodeHash, MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
-use crate::loyalty::ProgramRecord;
+use crate::loyalty::{Account, AdjustmentRecord, Liability, Movement, ProgramRecord, Settlement};
 use crate::types::{
     ChainParams, CodeIndexEntry, Consortium, KeyRecord, OrgRecord, PoolRecord, ProposalRecord,
     RedemptionRecord, TokenRecord,
@@ -59,6 +59,18 @@ pub enum StateKey {
     PruneCursor,
     /// An org's loyalty program.
     Program(OrgId),
+    /// A member's balances in an org's program.
+    Account(OrgId, MemberId),
+    /// What an org's program owes its members, per segment.
+    Liability(OrgId),
+    /// What a partner org (second) and a program's org (first) owe each other.
+    Settlement(OrgId, OrgId),
+    /// A balance movement, by the id of the tx that made it.
+    Movement(TxId),
+    /// An adjustment, by the id of the adjust tx.
+    Adjustment(TxId),
+    /// An order that earned points: the selling org and its order reference.
+    EarnedOrder(OrgId, String),
 }
 
 /// What a key holds. Each key variant holds exactly one value variant.
@@ -95,6 +107,18 @@ pub enum StateValue {
     PruneCursor(u64, u32),
     /// For [`StateKey::Program`].
     Program(ProgramRecord),
+    /// For [`StateKey::Account`].
+    Account(Account),
+    /// For [`StateKey::Liability`].
+    Liability(Liability),
+    /// For [`StateKey::Settlement`].
+    Settlement(Settlement),
+    /// For [`StateKey::Movement`].
+    Movement(Movement),
+    /// For [`StateKey::Adjustment`].
+    Adjustment(AdjustmentRecord),
+    /// For [`StateKey::EarnedOrder`]: the earn tx's id.
+    EarnedOrder(TxId),
 }
 
 impl StateKey {
@@ -346,6 +370,12 @@ typed_access! {
     redemption, put_redemption: &TxId => |k| StateKey::Redemption(*k), Redemption(RedemptionRecord);
     seen_tx, put_seen_tx: &TxId => |k| StateKey::SeenTx(*k), SeenTx(u64);
     program, put_program: &OrgId => |k| StateKey::Program(k.clone()), Program(ProgramRecord);
+    account, put_account: (&OrgId, &MemberId) => |k| StateKey::Account(k.0.clone(), *k.1), Account(Account);
+    liability, put_liability: &OrgId => |k| StateKey::Liability(k.clone()), Liability(Liability);
+    settlement, put_settlement: (&OrgId, &OrgId) => |k| StateKey::Settlement(k.0.clone(), k.1.clone()), Settlement(Settlement);
+    movement, put_movement: &TxId => |k| StateKey::Movement(*k), Movement(Movement);
+    adjustment, put_adjustment: &TxId => |k| StateKey::Adjustment(*k), Adjustment(AdjustmentRecord);
+    earned_order, put_earned_order: (&OrgId, &str) => |k| StateKey::EarnedOrder(k.0.clone(), k.1.to_owned()), EarnedOrder(TxId);
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {

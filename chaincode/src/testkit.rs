@@ -124,6 +124,7 @@ pub fn program_spec() -> ProgramSpec {
     };
     ProgramSpec {
         name: "Acme Rewards".into(),
+        currency: Currency(*b"EUR"),
         segments: vec![
             rule(Segment::CashDeposit, eur, 2, ExpiryPolicy::Never),
             rule(

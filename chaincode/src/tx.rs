@@ -24,9 +24,8 @@
 
 use crate::encoding::{encode, encode_into};
 use crate::ids::{
-    ChainId, ClaimKey, CodeHash, MemberId, PoolId, PublicKey, SignatureBytes, TokenId, TxId,
-};
-use crate::loyalty::ProgramSpec;
+    ChainId, ClaimKey, CodeHash, MemberId, PoolId, PublicKey, SignatureBytes, TokenId, TxId, OrgId};
+use crate::loyalty::{AdjustReason, Direction, ProgramSpec, Segment};
 use crate::memo::Memo;
 use crate::types::{GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role};
 use bincode::{Decode, Encode};
@@ -96,6 +95,28 @@ pub enum TxKind {
     TransferToken(TransferTokenTx),
     /// Set the signer's org's loyalty program, or change it (org admin only).
     SetProgram(SetProgramTx),
+    /// Load stored value (a deposit or a gift) onto a member's balance (org admin or
+    /// issuer of the program's org; a terminal of it or of a partner org).
+    Load(LoadTx),
+    /// Earn points on an order, once per order (terminal of the program's org or of a
+    /// partner org).
+    Earn(EarnTx),
+    /// Spend from a member's balances (terminal of the program's org or of a partner org).
+    Spend(SpendTx),
+    /// Undo an earn, load, spend or transfer exactly once (the org that made it: a
+    /// terminal of the same store, or an org admin).
+    Void(VoidTx),
+    /// Credit or debit a balance with a reason (org admin of the program's org); above
+    /// the program's threshold it waits for a second admin.
+    Adjust(AdjustTx),
+    /// Approve or reject a pending adjustment (another org admin of the program's org).
+    DecideAdjustment(DecideAdjustmentTx),
+    /// Move balance between two members, where the program allows it (org admin or issuer
+    /// of the program's org).
+    TransferBalance(TransferBalanceTx),
+    /// Expire what is due on members' balances at the block time (org admin or issuer of
+    /// the program's org): the housekeeping a node runs.
+    ExpireBalances(ExpireBalancesTx),
 }
 
 impl TxKind {
@@ -116,6 +137,14 @@ impl TxKind {
             TxKind::RevokeToken(_) => "revoke_token",
             TxKind::TransferToken(_) => "transfer_token",
             TxKind::SetProgram(_) => "set_program",
+            TxKind::Load(_) => "load",
+            TxKind::Earn(_) => "earn",
+            TxKind::Spend(_) => "spend",
+            TxKind::Void(_) => "void",
+            TxKind::Adjust(_) => "adjust",
+            TxKind::DecideAdjustment(_) => "decide_adjustment",
+            TxKind::TransferBalance(_) => "transfer_balance",
+            TxKind::ExpireBalances(_) => "expire_balances",
         }
     }
 }
@@ -321,6 +350,124 @@ pub struct TransferTokenTx {
 pub struct SetProgramTx {
     /// The program.
     pub spec: ProgramSpec,
+}
+
+/// Longest reference (order number, receipt, payment id), bytes.
+pub const MAX_REFERENCE_BYTES: usize = 64;
+/// Longest adjustment note, bytes.
+pub const MAX_ADJUST_NOTE_BYTES: usize = 140;
+/// Most members one [`ExpireBalancesTx`] visits.
+pub const MAX_EXPIRE_MEMBERS: usize = 64;
+
+/// Load `amount` of stored value into `segment` of `member`'s balance in `program`'s
+/// program: a deposit the member paid (`cash_deposit`), a gift (`gift`) or store credit
+/// (`refund_credit`); points are earned or adjusted, never loaded.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct LoadTx {
+    /// The program's org.
+    pub program: OrgId,
+    /// The member.
+    pub member: MemberId,
+    /// The segment (not `mileage`).
+    pub segment: Segment,
+    /// Amount, minor units of the program's currency.
+    pub amount: u64,
+    /// The payment or gift it comes from (1 to [`MAX_REFERENCE_BYTES`] printable ASCII).
+    pub reference: String,
+}
+
+/// Earn points on `order` for `member`; an order (the signer's org and `order_ref`) earns
+/// once.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct EarnTx {
+    /// The program's org.
+    pub program: OrgId,
+    /// The member.
+    pub member: MemberId,
+    /// The order's reference at the selling org (1 to [`MAX_REFERENCE_BYTES`] printable
+    /// ASCII).
+    pub order_ref: String,
+    /// The order (net of discounts: what the member paid); its currency is the program's.
+    pub order: Order,
+}
+
+/// Spend `amount` from `member`'s spendable lots of `segments`, in the program's spend
+/// order.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct SpendTx {
+    /// The program's org.
+    pub program: OrgId,
+    /// The member.
+    pub member: MemberId,
+    /// The segments to draw from (1 to 4, sorted, all counting the same unit).
+    pub segments: Vec<Segment>,
+    /// Amount (minor units or points).
+    pub amount: u64,
+    /// The order it pays for (1 to [`MAX_REFERENCE_BYTES`] printable ASCII).
+    pub order_ref: String,
+}
+
+/// Undo the balance movement made by tx `tx` (an earn, load, spend or transfer): a spend's
+/// draws go back to their lots (a refund); an earn's, load's or transfer's lots are taken
+/// back whole (refused once anything was spent from them: adjust instead).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct VoidTx {
+    /// The tx that moved the balance.
+    pub tx: TxId,
+}
+
+/// Credit or debit `amount` on `segment` of `member`'s balance, for `reason`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct AdjustTx {
+    /// The program's org (the signer's).
+    pub program: OrgId,
+    /// The member.
+    pub member: MemberId,
+    /// The segment.
+    pub segment: Segment,
+    /// Credit or debit.
+    pub direction: Direction,
+    /// Amount.
+    pub amount: u64,
+    /// Why.
+    pub reason: AdjustReason,
+    /// What the admin writes for the auditor (1 to [`MAX_ADJUST_NOTE_BYTES`] bytes, no
+    /// control characters).
+    pub note: String,
+}
+
+/// Approve (apply) or reject a pending adjustment.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct DecideAdjustmentTx {
+    /// The adjust tx's id.
+    pub adjustment: TxId,
+    /// Apply it (true) or refuse it (false).
+    pub approve: bool,
+}
+
+/// Move `amount` of `segment` from one member to another; the receiver's new lots keep
+/// the drawn lots' expiry.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct TransferBalanceTx {
+    /// The program's org (the signer's).
+    pub program: OrgId,
+    /// Who gives.
+    pub from: MemberId,
+    /// Who receives.
+    pub to: MemberId,
+    /// The segment.
+    pub segment: Segment,
+    /// Amount.
+    pub amount: u64,
+}
+
+/// Expire what is due at the block time on each of `members`' balances.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ExpireBalancesTx {
+    /// The program's org (the signer's).
+    pub program: OrgId,
+    /// The members (1 to [`MAX_EXPIRE_MEMBERS`], sorted, no duplicates).
+    pub members: Vec<MemberId>,
 }
 
 /// The signed envelope.

@@ -398,6 +398,50 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
         TxKind::RevokeToken(t) => format!("revoke token {}", t.token),
         TxKind::TransferToken(t) => format!("transfer token {}", t.token),
         TxKind::SetProgram(t) => format!("set the loyalty program {:?}", t.spec.name),
+        TxKind::Load(t) => format!(
+            "load {} {} for member {} ({})",
+            t.amount,
+            t.segment.name(),
+            short(&t.member.to_hex()),
+            t.reference
+        ),
+        TxKind::Earn(t) => format!(
+            "earn on order {} of {} for member {}",
+            t.order_ref,
+            format_minor(t.order.total_minor, t.order.currency),
+            short(&t.member.to_hex())
+        ),
+        TxKind::Spend(t) => format!(
+            "spend {} for member {} on order {}",
+            t.amount,
+            short(&t.member.to_hex()),
+            t.order_ref
+        ),
+        TxKind::Void(t) => format!("void {}", short(&t.tx.to_hex())),
+        TxKind::Adjust(t) => format!(
+            "adjust {} by {}{} for member {} ({})",
+            t.segment.name(),
+            match t.direction {
+                couponcactus_client::chaincode::loyalty::Direction::Credit => "+",
+                couponcactus_client::chaincode::loyalty::Direction::Debit => "-",
+            },
+            t.amount,
+            short(&t.member.to_hex()),
+            t.reason.name()
+        ),
+        TxKind::DecideAdjustment(t) => format!(
+            "{} adjustment {}",
+            if t.approve { "approve" } else { "reject" },
+            short(&t.adjustment.to_hex())
+        ),
+        TxKind::TransferBalance(t) => format!(
+            "transfer {} {} from member {} to {}",
+            t.amount,
+            t.segment.name(),
+            short(&t.from.to_hex()),
+            short(&t.to.to_hex())
+        ),
+        TxKind::ExpireBalances(t) => format!("expire the balances of {} members", t.members.len()),
     };
     let result = match outcome {
         TxOutcome::Applied { events } => {

@@ -1,0 +1,759 @@
+//! Execution of the loyalty balance txs (issue 19): load, earn, spend, void, adjust and
+//! its decision, transfer and expiry.
+//!
+//! Each tx opens a [`Book`] on one member's account in one org's program: it reads the
+//! program and the account, expires what is due at the block time (so no tx ever sees an
+//! expired lot), lets the tx move the balance through [`crate::loyalty`]'s arithmetic,
+//! and on closing re-evaluates the tier and writes the account, the org's liability and
+//! the events. A movement is recorded under the tx's id ([`Movement`]) so a void undoes
+//! it exactly once; an order earns once ([`StateKey::EarnedOrder`]); amounts credited or
+//! spent by a partner org's key go into the pair's [`Settlement`].
+//!
+//! Roles: the program's org runs it (org admins adjust and decide, admins and issuers
+//! load, transfer and expire); terminals of the program's org or of a partner org earn,
+//! load and spend; a void comes from the org that made the movement (a terminal of the
+//! same store, or an org admin of that org).
+
+use super::{Event, Exec, active_key, fail, require_admin};
+use crate::discount::eligible_amount;
+use crate::ids::{MemberId, OrgId, PublicKey, TxId};
+use crate::loyalty::{
+    self, Account, AdjustmentRecord, AdjustmentStatus, Allocation, Deltas, Direction, LotId,
+    LoyaltyError, Movement, MovementKind, NewLot, ProgramRecord, Segment, TierChange,
+};
+use crate::reject::RejectReason;
+use crate::state::{Overlay, StateKey, StateReader};
+use crate::tx::{
+    AdjustTx, DecideAdjustmentTx, EarnTx, ExpireBalancesTx, LoadTx, MAX_ADJUST_NOTE_BYTES,
+    MAX_EXPIRE_MEMBERS, MAX_REFERENCE_BYTES, SpendTx, TransferBalanceTx, VoidTx,
+};
+use crate::types::{BlockContext, KeyRecord, Role};
+use bincode::{Decode, Encode};
+use serde::{Deserialize, Serialize};
+
+/// What moved a balance, as its events name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalanceOp {
+    /// Points earned on an order.
+    Earned,
+    /// Stored value loaded.
+    Loaded,
+    /// Spent.
+    Spent,
+    /// A spend voided: its draws credited back.
+    Refunded,
+    /// An earn, load or received transfer voided: its lots taken back.
+    Voided,
+    /// An adjustment applied.
+    Adjusted,
+    /// Sent to another member.
+    TransferredOut,
+    /// Received from another member.
+    TransferredIn,
+    /// Lots expired.
+    Expired,
+}
+
+impl BalanceOp {
+    /// The operation's stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BalanceOp::Earned => "earned",
+            BalanceOp::Loaded => "loaded",
+            BalanceOp::Spent => "spent",
+            BalanceOp::Refunded => "refunded",
+            BalanceOp::Voided => "voided",
+            BalanceOp::Adjusted => "adjusted",
+            BalanceOp::TransferredOut => "transferred_out",
+            BalanceOp::TransferredIn => "transferred_in",
+            BalanceOp::Expired => "expired",
+        }
+    }
+}
+
+/// A rejection for a refused loyalty operation.
+fn refused<T>(e: LoyaltyError) -> Exec<T> {
+    let reason = match &e {
+        LoyaltyError::Insufficient { .. } => RejectReason::InsufficientBalance,
+        LoyaltyError::PerTxCap { .. } => RejectReason::PerTxCapExceeded,
+        LoyaltyError::LotGone(_) | LoyaltyError::AlreadySpent { .. } => RejectReason::AlreadySpent,
+        LoyaltyError::TooManyLots => RejectReason::TooManyLots,
+        LoyaltyError::InvalidProgram(_)
+        | LoyaltyError::InvalidAmount(_)
+        | LoyaltyError::NoSuchSegment(_)
+        | LoyaltyError::MixedUnits => RejectReason::InvalidInput,
+    };
+    fail(reason, e.to_string())
+}
+
+trait OrRefused<T> {
+    fn or_refused(self) -> Exec<T>;
+}
+
+impl<T> OrRefused<T> for Result<T, LoyaltyError> {
+    fn or_refused(self) -> Exec<T> {
+        self.or_else(refused)
+    }
+}
+
+/// One member's account in one program, open for a tx: see the module docs.
+struct Book {
+    program: ProgramRecord,
+    member: MemberId,
+    account: Account,
+    /// Change of every balance so far, for the liability.
+    deltas: Deltas,
+    events: Vec<Event>,
+}
+
+impl Book {
+    /// Opens `member`'s account in `org`'s program and expires what is due at `now_ms`.
+    fn open<S: StateReader + ?Sized>(
+        view: &Overlay<'_, S>,
+        org: &OrgId,
+        member: MemberId,
+        now_ms: u64,
+    ) -> Exec<Book> {
+        let program = program_of(view, org)?;
+        let account = view.account((org, &member))?.unwrap_or_default();
+        let mut book = Book {
+            program,
+            member,
+            account,
+            deltas: Deltas::default(),
+            events: Vec::new(),
+        };
+        book.expire(now_ms);
+        Ok(book)
+    }
+
+    fn expire(&mut self, now_ms: u64) {
+        let (_, deltas) = self.account.expire(&self.program.spec, now_ms);
+        self.record(BalanceOp::Expired, &deltas);
+    }
+
+    /// Adds `deltas` to the book and one event per segment they change.
+    fn record(&mut self, op: BalanceOp, deltas: &Deltas) {
+        for (segment, delta) in &deltas.0 {
+            if *delta == 0 {
+                continue;
+            }
+            self.events.push(Event::BalanceChanged {
+                program: self.program.org.clone(),
+                member: self.member,
+                op,
+                segment: *segment,
+                credit: *delta > 0,
+                amount: u64::try_from(delta.unsigned_abs()).expect("one account's balance"),
+            });
+        }
+        self.deltas.merge(deltas);
+    }
+
+    /// Re-evaluates the tier, writes the account and the org's liability, and returns the
+    /// events.
+    fn close<S: StateReader + ?Sized>(
+        mut self,
+        view: &mut Overlay<'_, S>,
+        now_ms: u64,
+    ) -> Exec<Vec<Event>> {
+        let spec = &self.program.spec;
+        if let TierChange::Moved { from, to } =
+            loyalty::evaluate_tier(spec, &mut self.account, now_ms)
+        {
+            let name = |i: u8| spec.tiers.tiers[usize::from(i)].name.clone();
+            self.events.push(Event::TierChanged {
+                program: self.program.org.clone(),
+                member: self.member,
+                from: name(from),
+                to: name(to),
+            });
+        }
+        let org = &self.program.org;
+        if self.account == Account::default() {
+            view.tx
+                .delete(StateKey::Account(org.clone(), self.member));
+        } else {
+            view.put_account((org, &self.member), self.account);
+        }
+        let mut liability = view.liability(org)?.unwrap_or_default();
+        liability.apply(&self.deltas).or_refused()?;
+        view.put_liability(org, liability);
+        Ok(self.events)
+    }
+}
+
+fn program_of<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    org: &OrgId,
+) -> Exec<ProgramRecord> {
+    match view.program(org)? {
+        Some(p) => Ok(p),
+        None => fail(
+            RejectReason::NotFound,
+            format!("{org} runs no loyalty program"),
+        ),
+    }
+}
+
+/// The signer belongs to the program's org, or to one of its partner orgs.
+fn require_serving_org(program: &ProgramRecord, signer: &KeyRecord) -> Exec<()> {
+    if signer.org == program.org || program.spec.partner_orgs.contains(&signer.org) {
+        return Ok(());
+    }
+    fail(
+        RejectReason::NotAuthorized,
+        format!(
+            "{} is neither {} nor a partner of its program",
+            signer.org, program.org
+        ),
+    )
+}
+
+/// The signer is an org admin or issuer of the program's own org.
+fn require_program_staff(program: &OrgId, signer: &KeyRecord) -> Exec<()> {
+    if !matches!(signer.role, Role::OrgAdmin | Role::Issuer) {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!(
+                "needs an org_admin or issuer key, signer is {}",
+                signer.role.name()
+            ),
+        );
+    }
+    require_own_org(program, signer)
+}
+
+fn require_own_org(program: &OrgId, signer: &KeyRecord) -> Exec<()> {
+    if &signer.org != program {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!("the program belongs to {program}, signer to {}", signer.org),
+        );
+    }
+    Ok(())
+}
+
+fn require_terminal(signer: &KeyRecord) -> Exec<()> {
+    if !matches!(signer.role, Role::Terminal { .. }) {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!("needs a terminal key, signer is {}", signer.role.name()),
+        );
+    }
+    Ok(())
+}
+
+/// A reference: 1 to [`MAX_REFERENCE_BYTES`] printable ASCII without spaces.
+fn check_reference(what: &str, text: &str) -> Exec<()> {
+    let ok = !text.is_empty()
+        && text.len() <= MAX_REFERENCE_BYTES
+        && text.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return fail(
+            RejectReason::InvalidInput,
+            format!("{what} must be 1 to {MAX_REFERENCE_BYTES} printable ASCII characters"),
+        );
+    }
+    Ok(())
+}
+
+fn check_positive(amount: u64) -> Exec<()> {
+    if amount == 0 {
+        return fail(RejectReason::InvalidInput, "the amount must be positive");
+    }
+    Ok(())
+}
+
+/// Adds signed amounts to what the signer's org owes or is owed in the program, when the
+/// signer is a partner (the program's own org settles with nobody).
+fn settle<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    program: &OrgId,
+    by_org: &OrgId,
+    credited: &Deltas,
+    spent: &Deltas,
+) -> Exec<()> {
+    if by_org == program {
+        return Ok(());
+    }
+    let mut s = view.settlement((program, by_org))?.unwrap_or_default();
+    s.credit(credited).or_refused()?;
+    s.spend(spent).or_refused()?;
+    if s.is_empty() {
+        view.tx
+            .delete(StateKey::Settlement(program.clone(), by_org.clone()));
+    } else {
+        view.put_settlement((program, by_org), s);
+    }
+    Ok(())
+}
+
+fn store_of(signer: &KeyRecord) -> Option<crate::ids::StoreId> {
+    match &signer.role {
+        Role::Terminal { store, .. } => Some(store.clone()),
+        _ => None,
+    }
+}
+
+fn movement(book: &Book, signer: &KeyRecord, kind: MovementKind) -> Movement {
+    Movement {
+        program: book.program.org.clone(),
+        member: book.member,
+        by_org: signer.org.clone(),
+        store: store_of(signer),
+        kind,
+        voided: false,
+    }
+}
+
+pub(super) fn load<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    id: TxId,
+    tx: &LoadTx,
+) -> Exec<Vec<Event>> {
+    let now = ctx.time_ms;
+    let mut book = Book::open(view, &tx.program, tx.member, now)?;
+    require_serving_org(&book.program, signer)?;
+    let staff = matches!(signer.role, Role::OrgAdmin | Role::Issuer) && signer.org == tx.program;
+    if !staff {
+        require_terminal(signer)?;
+    }
+    if tx.segment == Segment::Mileage {
+        return fail(
+            RejectReason::InvalidInput,
+            "points are earned or adjusted, not loaded",
+        );
+    }
+    check_positive(tx.amount)?;
+    check_reference("reference", &tx.reference)?;
+    let lot = LotId {
+        source: id,
+        index: 0,
+    };
+    let new = NewLot {
+        id: lot,
+        segment: tx.segment,
+        amount: tx.amount,
+        pending_ms: 0,
+        credited_by: signer.org.clone(),
+    };
+    let deltas = book
+        .account
+        .credit(&book.program.spec, new, now)
+        .or_refused()?;
+    book.record(BalanceOp::Loaded, &deltas);
+    let kind = MovementKind::Load {
+        lot,
+        segment: tx.segment,
+        amount: tx.amount,
+    };
+    view.put_movement(&id, movement(&book, signer, kind));
+    settle(view, &tx.program, &signer.org, &deltas, &Deltas::default())?;
+    book.close(view, now)
+}
+
+pub(super) fn earn<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    id: TxId,
+    tx: &EarnTx,
+) -> Exec<Vec<Event>> {
+    let now = ctx.time_ms;
+    require_terminal(signer)?;
+    let mut book = Book::open(view, &tx.program, tx.member, now)?;
+    require_serving_org(&book.program, signer)?;
+    check_reference("order_ref", &tx.order_ref)?;
+    if let Some(earlier) = view.earned_order((&signer.org, &tx.order_ref))? {
+        return fail(
+            RejectReason::AlreadyEarned,
+            format!("order {} earned already in tx {earlier}", tx.order_ref),
+        );
+    }
+    let spec = &book.program.spec;
+    if tx.order.currency != spec.currency {
+        return fail(
+            RejectReason::CurrencyMismatch,
+            format!(
+                "the order is in {}, the program in {}",
+                tx.order.currency, spec.currency
+            ),
+        );
+    }
+    let eligible = eligible_amount(&tx.order, &spec.earn.excluded_categories)?;
+    let quote = loyalty::quote_earn(spec, &book.account, eligible, now).or_refused()?;
+    if quote.award == 0 {
+        return fail(
+            RejectReason::QuantityExceeded,
+            format!(
+                "the order earns nothing: {} points before caps, none left under them",
+                quote.before_caps
+            ),
+        );
+    }
+    let lot = LotId {
+        source: id,
+        index: 0,
+    };
+    let new = NewLot {
+        id: lot,
+        segment: Segment::Mileage,
+        amount: quote.award,
+        pending_ms: u64::from(spec.earn.pending_days) * loyalty::DAY_MS,
+        credited_by: signer.org.clone(),
+    };
+    let deltas = book.account.credit(spec, new, now).or_refused()?;
+    book.account.log_earned(spec, quote.award, now);
+    book.record(BalanceOp::Earned, &deltas);
+    let kind = MovementKind::Earn {
+        lot,
+        points: quote.award,
+        order_ref: tx.order_ref.clone(),
+    };
+    view.put_movement(&id, movement(&book, signer, kind));
+    view.put_earned_order((&signer.org, &tx.order_ref), id);
+    settle(view, &tx.program, &signer.org, &deltas, &Deltas::default())?;
+    book.close(view, now)
+}
+
+pub(super) fn spend<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    id: TxId,
+    tx: &SpendTx,
+) -> Exec<Vec<Event>> {
+    let now = ctx.time_ms;
+    require_terminal(signer)?;
+    let mut book = Book::open(view, &tx.program, tx.member, now)?;
+    require_serving_org(&book.program, signer)?;
+    check_reference("order_ref", &tx.order_ref)?;
+    check_segments(&tx.segments)?;
+    let (allocation, deltas) = book
+        .account
+        .spend(&book.program.spec, &tx.segments, tx.amount, now)
+        .or_refused()?;
+    book.record(BalanceOp::Spent, &deltas);
+    view.put_movement(
+        &id,
+        movement(&book, signer, MovementKind::Spend { allocation }),
+    );
+    settle(view, &tx.program, &signer.org, &Deltas::default(), &negated(&deltas))?;
+    book.close(view, now)
+}
+
+/// 1 to 4 segments, sorted, no duplicates.
+fn check_segments(segments: &[Segment]) -> Exec<()> {
+    let sorted = segments.windows(2).all(|w| w[0] < w[1]);
+    if segments.is_empty() || segments.len() > loyalty::MAX_SEGMENTS || !sorted {
+        return fail(
+            RejectReason::InvalidInput,
+            "segments: 1 to 4, sorted, no duplicates",
+        );
+    }
+    Ok(())
+}
+
+fn negated(deltas: &Deltas) -> Deltas {
+    Deltas(deltas.0.iter().map(|(s, d)| (*s, -d)).collect())
+}
+
+pub(super) fn void<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &VoidTx,
+) -> Exec<Vec<Event>> {
+    let now = ctx.time_ms;
+    let Some(mut moved) = view.movement(&tx.tx)? else {
+        return fail(
+            RejectReason::NotFound,
+            format!("tx {} moved no balance", tx.tx),
+        );
+    };
+    check_voider(&moved, signer)?;
+    if moved.voided {
+        return fail(
+            RejectReason::AlreadyVoided,
+            format!("tx {} was voided already", tx.tx),
+        );
+    }
+    let mut book = Book::open(view, &moved.program, moved.member, now)?;
+    let (credited, spent) = match &moved.kind {
+        MovementKind::Earn { lot, points, .. } => {
+            let (lots, deltas) = book.account.take_back(&[*lot]).or_refused()?;
+            book.account.unlog_earned(*points, lots[0].earned_ms);
+            book.record(BalanceOp::Voided, &deltas);
+            (deltas, Deltas::default())
+        }
+        MovementKind::Load { lot, .. } => {
+            let (_, deltas) = book.account.take_back(&[*lot]).or_refused()?;
+            book.record(BalanceOp::Voided, &deltas);
+            (deltas, Deltas::default())
+        }
+        MovementKind::Spend { allocation } => {
+            let deltas = book.account.refund(allocation).or_refused()?;
+            book.record(BalanceOp::Refunded, &deltas);
+            (Deltas::default(), negated(&deltas))
+        }
+        MovementKind::Transfer {
+            to,
+            allocation,
+            lots,
+        } => {
+            void_transfer(view, now, &mut book, *to, allocation, lots)?;
+            (Deltas::default(), Deltas::default())
+        }
+    };
+    settle(view, &moved.program, &moved.by_org, &credited, &spent)?;
+    moved.voided = true;
+    view.put_movement(&tx.tx, moved);
+    book.close(view, now)
+}
+
+/// Who may void a movement: an org admin of the org that made it, or a terminal of that
+/// org at the same store.
+fn check_voider(moved: &Movement, signer: &KeyRecord) -> Exec<()> {
+    if signer.org != moved.by_org {
+        return fail(
+            RejectReason::NotAuthorized,
+            format!("the movement was made by {}, signer is of {}", moved.by_org, signer.org),
+        );
+    }
+    match (&signer.role, &moved.store) {
+        (Role::OrgAdmin, _) => Ok(()),
+        (Role::Terminal { store, .. }, Some(at)) if store == at => Ok(()),
+        (Role::Terminal { store, .. }, _) => fail(
+            RejectReason::NotAuthorized,
+            format!("a terminal voids only what its store ({store}) did; ask an org admin"),
+        ),
+        (role, _) => fail(
+            RejectReason::NotAuthorized,
+            format!("needs an org_admin or terminal key, signer is {}", role.name()),
+        ),
+    }
+}
+
+/// Takes the receiver's lots back (whole, unspent) and credits the giver's draws back.
+fn void_transfer<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    now: u64,
+    giver: &mut Book,
+    to: MemberId,
+    allocation: &Allocation,
+    lots: &[LotId],
+) -> Exec<()> {
+    let mut receiver = Book::open(view, &giver.program.org, to, now)?;
+    let (_, taken) = receiver.account.take_back(lots).or_refused()?;
+    receiver.record(BalanceOp::Voided, &taken);
+    let deltas = giver.account.refund(allocation).or_refused()?;
+    giver.record(BalanceOp::Refunded, &deltas);
+    let events = receiver.close(view, now)?;
+    giver.events.extend(events);
+    Ok(())
+}
+
+pub(super) fn adjust<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    (signer, key): (&KeyRecord, PublicKey),
+    id: TxId,
+    tx: &AdjustTx,
+) -> Exec<Vec<Event>> {
+    require_admin(signer)?;
+    require_own_org(&tx.program, signer)?;
+    let program = program_of(view, &tx.program)?;
+    check_positive(tx.amount)?;
+    if tx.note.is_empty()
+        || tx.note.len() > MAX_ADJUST_NOTE_BYTES
+        || tx.note.chars().any(char::is_control)
+    {
+        return fail(
+            RejectReason::InvalidInput,
+            format!("the note must be 1 to {MAX_ADJUST_NOTE_BYTES} bytes without control characters"),
+        );
+    }
+    program.spec.segment(tx.segment).or_refused()?;
+    let mut record = AdjustmentRecord {
+        program: tx.program.clone(),
+        member: tx.member,
+        segment: tx.segment,
+        direction: tx.direction,
+        amount: tx.amount,
+        reason: tx.reason,
+        note: tx.note.clone(),
+        maker: key,
+        requested_ms: ctx.time_ms,
+        status: AdjustmentStatus::Pending,
+        checker: None,
+    };
+    if tx.amount > program.spec.adjust_approval_above {
+        view.put_adjustment(&id, record);
+        return Ok(vec![Event::AdjustmentRequested {
+            adjustment: id,
+            program: tx.program.clone(),
+            member: tx.member,
+        }]);
+    }
+    let events = apply_adjustment(view, ctx, id, &record)?;
+    record.status = AdjustmentStatus::Applied;
+    view.put_adjustment(&id, record);
+    Ok(events)
+}
+
+/// Moves the balance as `record` says; its lot (a credit) is `(id, 0)`.
+fn apply_adjustment<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    id: TxId,
+    record: &AdjustmentRecord,
+) -> Exec<Vec<Event>> {
+    let now = ctx.time_ms;
+    let mut book = Book::open(view, &record.program, record.member, now)?;
+    let spec = &book.program.spec;
+    let deltas = match record.direction {
+        Direction::Credit => {
+            let new = NewLot {
+                id: LotId {
+                    source: id,
+                    index: 0,
+                },
+                segment: record.segment,
+                amount: record.amount,
+                pending_ms: 0,
+                credited_by: record.program.clone(),
+            };
+            book.account.credit(spec, new, now).or_refused()?
+        }
+        Direction::Debit => {
+            let (_, deltas) = book
+                .account
+                .debit(spec, record.segment, record.amount, now)
+                .or_refused()?;
+            deltas
+        }
+    };
+    book.record(BalanceOp::Adjusted, &deltas);
+    book.close(view, now)
+}
+
+pub(super) fn decide_adjustment<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    (signer, key): (&KeyRecord, PublicKey),
+    tx: &DecideAdjustmentTx,
+) -> Exec<Vec<Event>> {
+    require_admin(signer)?;
+    let Some(mut record) = view.adjustment(&tx.adjustment)? else {
+        return fail(
+            RejectReason::NotFound,
+            format!("no adjustment {}", tx.adjustment),
+        );
+    };
+    require_own_org(&record.program, signer)?;
+    if record.status != AdjustmentStatus::Pending {
+        return fail(
+            RejectReason::InvalidTransition,
+            format!("adjustment {} is not pending", tx.adjustment),
+        );
+    }
+    if record.maker == key {
+        return fail(
+            RejectReason::SelfApproval,
+            "the admin who asked for an adjustment cannot decide it",
+        );
+    }
+    maker_still_counts(view, &record.maker)?;
+    let events = if tx.approve {
+        record.status = AdjustmentStatus::Applied;
+        apply_adjustment(view, ctx, tx.adjustment, &record)?
+    } else {
+        record.status = AdjustmentStatus::Rejected;
+        vec![Event::AdjustmentRejected {
+            adjustment: tx.adjustment,
+            program: record.program.clone(),
+            member: record.member,
+        }]
+    };
+    record.checker = Some(key);
+    view.put_adjustment(&tx.adjustment, record);
+    Ok(events)
+}
+
+/// Maker-checker needs two people: an approval counts only while the maker's key is
+/// still active (a revoked maker's request is rejected, not approved).
+fn maker_still_counts<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    maker: &PublicKey,
+) -> Exec<()> {
+    active_key(view, maker).map(|_| ())
+}
+
+pub(super) fn transfer<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    id: TxId,
+    tx: &TransferBalanceTx,
+) -> Exec<Vec<Event>> {
+    let now = ctx.time_ms;
+    require_program_staff(&tx.program, signer)?;
+    let mut giver = Book::open(view, &tx.program, tx.from, now)?;
+    if !giver.program.spec.transfers {
+        return fail(
+            RejectReason::NotTransferable,
+            format!("{}'s program does not allow transfers", tx.program),
+        );
+    }
+    if tx.from == tx.to {
+        return fail(RejectReason::InvalidInput, "a transfer needs two members");
+    }
+    let spec = giver.program.spec.clone();
+    let (allocation, out) = giver
+        .account
+        .spend(&spec, &[tx.segment], tx.amount, now)
+        .or_refused()?;
+    giver.record(BalanceOp::TransferredOut, &out);
+    let mut receiver = Book::open(view, &tx.program, tx.to, now)?;
+    let (lots, received) = receiver
+        .account
+        .receive(&allocation, id, now)
+        .or_refused()?;
+    receiver.record(BalanceOp::TransferredIn, &received);
+    let kind = MovementKind::Transfer {
+        to: tx.to,
+        allocation,
+        lots,
+    };
+    view.put_movement(&id, movement(&giver, signer, kind));
+    let mut events = giver.close(view, now)?;
+    events.extend(receiver.close(view, now)?);
+    Ok(events)
+}
+
+pub(super) fn expire<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    tx: &ExpireBalancesTx,
+) -> Exec<Vec<Event>> {
+    require_program_staff(&tx.program, signer)?;
+    let sorted = tx.members.windows(2).all(|w| w[0] < w[1]);
+    if tx.members.is_empty() || tx.members.len() > MAX_EXPIRE_MEMBERS || !sorted {
+        return fail(
+            RejectReason::InvalidInput,
+            format!("members: 1 to {MAX_EXPIRE_MEMBERS}, sorted, no duplicates"),
+        );
+    }
+    let mut events = Vec::new();
+    for member in &tx.members {
+        // Opening expires; closing writes it.
+        let book = Book::open(view, &tx.program, *member, ctx.time_ms)?;
+        events.extend(book.close(view, ctx.time_ms)?);
+    }
+    Ok(events)
+}
