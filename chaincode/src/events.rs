@@ -826,6 +826,45 @@ pub fn tx_pool<S: StateReader + ?Sized>(
     })
 }
 
+/// The loyalty program (its org) a tx acts on, if any (looked up for a void and an
+/// adjustment's decision). Shared with the node's confidentiality rules, which show an
+/// org the txs on its program, a partner terminal's included.
+pub fn tx_program<S: StateReader + ?Sized>(
+    state: &S,
+    tx: &SignedTx,
+) -> Result<Option<OrgId>, StateError> {
+    Ok(match &tx.body.kind {
+        TxKind::SetProgram(_) => None, // the signer's own org
+        TxKind::Load(t) => Some(t.program.clone()),
+        TxKind::Earn(t) => Some(t.program.clone()),
+        TxKind::Spend(t) => Some(t.program.clone()),
+        TxKind::Adjust(t) => Some(t.program.clone()),
+        TxKind::TransferBalance(t) => Some(t.program.clone()),
+        TxKind::ExpireBalances(t) => Some(t.program.clone()),
+        TxKind::Void(t) => match state.get(&StateKey::Movement(t.tx))? {
+            Some(StateValue::Movement(m)) => Some(m.program),
+            _ => None,
+        },
+        TxKind::DecideAdjustment(t) => match state.get(&StateKey::Adjustment(t.adjustment))? {
+            Some(StateValue::Adjustment(a)) => Some(a.program),
+            _ => None,
+        },
+        TxKind::RegisterKey(_)
+        | TxKind::RevokeKey(_)
+        | TxKind::ProposeGovernance(_)
+        | TxKind::ApproveGovernance(_)
+        | TxKind::CreatePool(_)
+        | TxKind::UpdatePool(_)
+        | TxKind::TransitionPool(_)
+        | TxKind::IssueCodes(_)
+        | TxKind::Allocate(_)
+        | TxKind::Redeem(_)
+        | TxKind::Rollback(_)
+        | TxKind::RevokeToken(_)
+        | TxKind::TransferToken(_) => None,
+    })
+}
+
 fn pool_owner<S: StateReader + ?Sized>(
     state: &S,
     pool: &PoolId,

@@ -40,8 +40,8 @@ mod records;
 mod tests;
 
 pub use records::{
-    AdjustReason, AdjustmentRecord, AdjustmentStatus, Direction, Liability, Movement,
-    MovementKind, Settlement,
+    AdjustReason, AdjustmentRecord, AdjustmentStatus, Direction, Liability, Movement, MovementKind,
+    Settlement,
 };
 
 /// Milliseconds in a day.
@@ -526,7 +526,9 @@ pub struct Lot {
 /// A member's balances in one program.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct Account {
-    /// The lots with something left, by id.
+    /// The lots with something left, by id (in JSON a list in id order: each lot carries
+    /// its id).
+    #[serde(with = "lots_as_list")]
     pub lots: BTreeMap<LotId, Lot>,
     /// Points earned per day (days since the epoch), for the period cap and tiers; days
     /// older than the program's longest window are dropped.
@@ -535,6 +537,29 @@ pub struct Account {
     pub last_activity_ms: u64,
     /// The member's tier (index into the program's tiers) and, while below it, since when.
     pub tier: TierState,
+}
+
+/// JSON has no struct keys: an account's lots are written as the list of its lots (in id
+/// order), and read back keyed by each lot's id (a repeated id is refused).
+mod lots_as_list {
+    use super::{Lot, LotId};
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(lots: &BTreeMap<LotId, Lot>, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(lots.values())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<LotId, Lot>, D::Error> {
+        let list = Vec::<Lot>::deserialize(d)?;
+        let mut lots = BTreeMap::new();
+        for lot in list {
+            if lots.insert(lot.id, lot).is_some() {
+                return Err(D::Error::custom("a lot id is listed twice"));
+            }
+        }
+        Ok(lots)
+    }
 }
 
 /// Where a member stands in the tiers.

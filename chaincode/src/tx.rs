@@ -24,7 +24,8 @@
 
 use crate::encoding::{encode, encode_into};
 use crate::ids::{
-    ChainId, ClaimKey, CodeHash, MemberId, PoolId, PublicKey, SignatureBytes, TokenId, TxId, OrgId};
+    ChainId, ClaimKey, CodeHash, MemberId, OrgId, PoolId, PublicKey, SignatureBytes, TokenId, TxId,
+};
 use crate::loyalty::{AdjustReason, Direction, ProgramSpec, Segment};
 use crate::memo::Memo;
 use crate::types::{GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role};

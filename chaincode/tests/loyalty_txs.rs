@@ -4,7 +4,9 @@
 //! the sum of its members' balances, each the sum of its lots.
 
 use couponcactus_chaincode::prelude::*;
-use couponcactus_chaincode::testkit::{GENESIS_MS, TestChain, key, member, order, org, program_spec};
+use couponcactus_chaincode::testkit::{
+    GENESIS_MS, TestChain, key, member, order, org, program_spec,
+};
 
 /// Genesis org admins.
 const ACME: u8 = 1;
@@ -184,7 +186,13 @@ fn an_order_earns_pending_points_once_and_they_become_spendable() {
     let (earn_id, events) = run(&mut c, ACME_POS, earn(1, "order-1", 10_000));
     assert_eq!(
         events,
-        vec![balance_event(1, BalanceOp::Earned, Segment::Mileage, true, 200)]
+        vec![balance_event(
+            1,
+            BalanceOp::Earned,
+            Segment::Mileage,
+            true,
+            200
+        )]
     );
     assert_eq!(balance(&c, 1, Segment::Mileage), 200);
     assert_eq!(liability(&c).by_segment[&Segment::Mileage], 200);
@@ -205,7 +213,10 @@ fn an_order_earns_pending_points_once_and_they_become_spendable() {
         Some(StateValue::Movement(m)) => m.clone(),
         other => panic!("{other:?}"),
     };
-    assert!(matches!(movement.kind, MovementKind::Earn { points: 200, .. }));
+    assert!(matches!(
+        movement.kind,
+        MovementKind::Earn { points: 200, .. }
+    ));
 }
 
 #[test]
@@ -299,7 +310,10 @@ fn a_spend_draws_by_priority_and_its_void_refunds_the_same_lots_once() {
     let mut after = account(&c, 1);
     after.last_activity_ms = before.last_activity_ms;
     assert_eq!(after, before, "the refund restores the lots exactly");
-    assert_eq!(c.rejected(&key(ACME), void(spent)), RejectReason::AlreadyVoided);
+    assert_eq!(
+        c.rejected(&key(ACME), void(spent)),
+        RejectReason::AlreadyVoided
+    );
 }
 
 #[test]
@@ -308,11 +322,20 @@ fn a_void_takes_back_only_lots_nothing_was_spent_from() {
     let (loaded, _) = run(&mut c, ACME_POS, load(1, Segment::Gift, 2_000));
     let (earned, _) = run(&mut c, ACME_POS, earn(1, "o-1", 10_000));
     run(&mut c, ACME_POS, spend(1, &[Segment::Gift], 1));
-    assert_eq!(c.rejected(&key(ACME), void(loaded)), RejectReason::AlreadySpent);
+    assert_eq!(
+        c.rejected(&key(ACME), void(loaded)),
+        RejectReason::AlreadySpent
+    );
     let (_, events) = run(&mut c, ACME, void(earned));
     assert_eq!(
         events,
-        vec![balance_event(1, BalanceOp::Voided, Segment::Mileage, false, 200)]
+        vec![balance_event(
+            1,
+            BalanceOp::Voided,
+            Segment::Mileage,
+            false,
+            200
+        )]
     );
     assert_eq!(account(&c, 1).earned_in_window(c.time_ms, 30), 0);
     // The order stays earned: a voided order does not earn again.
@@ -321,7 +344,10 @@ fn a_void_takes_back_only_lots_nothing_was_spent_from() {
         RejectReason::AlreadyEarned
     );
     let unknown = TxId([7; 32]);
-    assert_eq!(c.rejected(&key(ACME), void(unknown)), RejectReason::NotFound);
+    assert_eq!(
+        c.rejected(&key(ACME), void(unknown)),
+        RejectReason::NotFound
+    );
 }
 
 #[test]
@@ -331,15 +357,12 @@ fn a_partner_earns_and_spends_and_the_pair_settles() {
     run(&mut c, ACME_POS, earn(1, "a-1", 5_000));
     c.advance(14 * DAY_MS);
     let (spent, _) = run(&mut c, GLOBEX_POS, spend(1, &[Segment::Mileage], 250));
-    let settlement = |c: &TestChain| match c
-        .state
-        .0
-        .get(&StateKey::Settlement(acme(), org("globex")))
-    {
-        Some(StateValue::Settlement(s)) => s.clone(),
-        None => Settlement::default(),
-        other => panic!("{other:?}"),
-    };
+    let settlement =
+        |c: &TestChain| match c.state.0.get(&StateKey::Settlement(acme(), org("globex"))) {
+            Some(StateValue::Settlement(s)) => s.clone(),
+            None => Settlement::default(),
+            other => panic!("{other:?}"),
+        };
     let s = settlement(&c);
     assert_eq!(s.credited[&Segment::Mileage], 200, "globex credited 200");
     assert_eq!(s.spent[&Segment::Mileage], 250, "250 spent at globex");
@@ -405,7 +428,10 @@ fn an_adjustment_above_the_threshold_needs_a_second_admin() {
     match c.state.0.get(&StateKey::Adjustment(asked)) {
         Some(StateValue::Adjustment(a)) => {
             assert_eq!(a.status, AdjustmentStatus::Applied);
-            assert_eq!(a.checker, Some(couponcactus_chaincode::testkit::public(ACME)));
+            assert_eq!(
+                a.checker,
+                Some(couponcactus_chaincode::testkit::public(ACME))
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -488,17 +514,20 @@ fn due_lots_expire_at_block_time_on_touch_or_by_the_housekeeping_tx() {
     let (_, events) = run(&mut c, ACME_ISSUER, expire);
     assert_eq!(
         events,
-        vec![balance_event(1, BalanceOp::Expired, Segment::Gift, false, 700)]
+        vec![balance_event(
+            1,
+            BalanceOp::Expired,
+            Segment::Gift,
+            false,
+            700
+        )]
     );
     assert!(liability(&c).by_segment.is_empty());
     let unsorted = TxKind::ExpireBalances(ExpireBalancesTx {
         program: acme(),
         members: vec![member(2), member(1)],
     });
-    assert_eq!(
-        c.rejected(&key(ACME), unsorted),
-        RejectReason::InvalidInput
-    );
+    assert_eq!(c.rejected(&key(ACME), unsorted), RejectReason::InvalidInput);
 }
 
 #[test]
@@ -520,7 +549,13 @@ fn collecting_points_moves_a_member_up_a_tier() {
     let (_, events) = run(&mut c, ACME_POS, earn(1, "next", 10_000));
     assert_eq!(
         events,
-        vec![balance_event(1, BalanceOp::Earned, Segment::Mileage, true, 125)]
+        vec![balance_event(
+            1,
+            BalanceOp::Earned,
+            Segment::Mileage,
+            true,
+            125
+        )]
     );
 }
 

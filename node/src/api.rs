@@ -28,6 +28,7 @@
 //! address themselves (port 0 in tests).
 
 mod auth;
+mod balances;
 mod chain;
 mod error;
 mod events;
@@ -181,6 +182,16 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
             get(redemptions::code_redemption),
         )
         .route("/v1/members/{member}/wallet", get(reads::wallet))
+        .route("/v1/programs/{org}", get(balances::get_program))
+        .route(
+            "/v1/programs/{org}/members/{member}",
+            get(balances::member_balance),
+        )
+        .route("/v1/programs/{org}/liability", get(balances::liability))
+        .route(
+            "/v1/programs/{org}/settlements/{partner}",
+            get(balances::settlement),
+        )
         .route("/v1/blocks", get(chain::block_range))
         .route("/v1/blocks/latest", get(chain::latest_block))
         .route("/v1/blocks/{height}", get(chain::get_block))
@@ -293,6 +304,10 @@ pub async fn serve_with(
         redemptions::token_redemption,
         redemptions::code_redemption,
         reads::wallet,
+        balances::get_program,
+        balances::member_balance,
+        balances::liability,
+        balances::settlement,
         chain::latest_block,
         chain::get_block,
         chain::block_range,
@@ -323,6 +338,7 @@ pub async fn serve_with(
     tags(
         (name = "txs", description = "Submit, validate and look up signed transactions"),
         (name = "state", description = "Signed, proven reads of pools, tokens and wallets"),
+        (name = "loyalty", description = "Signed, proven reads of loyalty programs, member balances, liability and partner settlement"),
         (name = "keys", description = "The key registry: who signs, by org, role and store (org-admin keys public; others to their org, auditors and nodes)"),
         (name = "chain", description = "Blocks, checkpoints and the history log: headers and certificates public, other orgs' txs withheld as leaf hashes"),
         (name = "node", description = "Status, health and metrics"),

@@ -172,8 +172,7 @@ impl Book {
         }
         let org = &self.program.org;
         if self.account == Account::default() {
-            view.tx
-                .delete(StateKey::Account(org.clone(), self.member));
+            view.tx.delete(StateKey::Account(org.clone(), self.member));
         } else {
             view.put_account((org, &self.member), self.account);
         }
@@ -184,10 +183,7 @@ impl Book {
     }
 }
 
-fn program_of<S: StateReader + ?Sized>(
-    view: &Overlay<'_, S>,
-    org: &OrgId,
-) -> Exec<ProgramRecord> {
+fn program_of<S: StateReader + ?Sized>(view: &Overlay<'_, S>, org: &OrgId) -> Exec<ProgramRecord> {
     match view.program(org)? {
         Some(p) => Ok(p),
         None => fail(
@@ -442,7 +438,13 @@ pub(super) fn spend<S: StateReader + ?Sized>(
         &id,
         movement(&book, signer, MovementKind::Spend { allocation }),
     );
-    settle(view, &tx.program, &signer.org, &Deltas::default(), &negated(&deltas))?;
+    settle(
+        view,
+        &tx.program,
+        &signer.org,
+        &Deltas::default(),
+        &negated(&deltas),
+    )?;
     book.close(view, now)
 }
 
@@ -521,7 +523,10 @@ fn check_voider(moved: &Movement, signer: &KeyRecord) -> Exec<()> {
     if signer.org != moved.by_org {
         return fail(
             RejectReason::NotAuthorized,
-            format!("the movement was made by {}, signer is of {}", moved.by_org, signer.org),
+            format!(
+                "the movement was made by {}, signer is of {}",
+                moved.by_org, signer.org
+            ),
         );
     }
     match (&signer.role, &moved.store) {
@@ -533,7 +538,10 @@ fn check_voider(moved: &Movement, signer: &KeyRecord) -> Exec<()> {
         ),
         (role, _) => fail(
             RejectReason::NotAuthorized,
-            format!("needs an org_admin or terminal key, signer is {}", role.name()),
+            format!(
+                "needs an org_admin or terminal key, signer is {}",
+                role.name()
+            ),
         ),
     }
 }
@@ -574,7 +582,9 @@ pub(super) fn adjust<S: StateReader + ?Sized>(
     {
         return fail(
             RejectReason::InvalidInput,
-            format!("the note must be 1 to {MAX_ADJUST_NOTE_BYTES} bytes without control characters"),
+            format!(
+                "the note must be 1 to {MAX_ADJUST_NOTE_BYTES} bytes without control characters"
+            ),
         );
     }
     program.spec.segment(tx.segment).or_refused()?;

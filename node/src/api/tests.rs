@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 mod confidentiality;
 mod events;
+mod loyalty;
 mod retention;
 
 const ADMIN_ACME: u8 = 1;

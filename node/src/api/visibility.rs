@@ -9,8 +9,9 @@
 //!   public because every certificate is checked against it.
 //! - **Consortium auditors** (granted by a governance quorum) and **consortium nodes**
 //!   (their node key) see every tx.
-//! - **Org admins and issuers** see every tx signed by a key of their org, and every tx on
-//!   a pool their org owns (a partner's redemption of it included).
+//! - **Org admins and issuers** see every tx signed by a key of their org, every tx on
+//!   a pool their org owns (a partner's redemption of it included) and every tx on their
+//!   org's loyalty program (a partner terminal's earn or spend included).
 //! - **Terminals and partner keys** see the txs they signed.
 //! - Nobody else sees a tx's body or result. Where a block or the history log lists a tx
 //!   the reader may not see, the node shows its leaf hashes instead
@@ -88,10 +89,10 @@ impl<'a> Audience<'a> {
         if self.signer_org(tx.signer)?.as_ref() == Some(org) {
             return Ok(true);
         }
-        Ok(match self.pool_of(tx)? {
-            Some(pool) => self.pool_owner(&pool)?.as_ref() == Some(org),
-            None => false,
-        })
+        if let Some(pool) = self.pool_of(tx)? {
+            return Ok(self.pool_owner(&pool)?.as_ref() == Some(org));
+        }
+        Ok(couponcactus_chaincode::events::tx_program(self.store, tx)?.as_ref() == Some(org))
     }
 
     /// `Ok` if the reader may see `tx`, else 403 `not_authorized`.
