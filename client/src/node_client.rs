@@ -31,6 +31,7 @@
 use crate::signed_read::ReadSignature;
 use crate::tx_builder::{TxBuilder, now_ms};
 use crate::verify::{ProvenAbsence, verify_absence};
+use crate::views::{BalanceView, LiabilityView, ProgramView, SettlementView};
 use crate::views::{
     BatchView, BlockRangeView, BlockView, CheckpointView, CodeView, ConsistencyView,
     ConsortiumView, ErrorResponse, Health, KeyView, LogEntriesView, NotFoundView, OrgPoolsView,
@@ -963,6 +964,69 @@ impl NodeClient {
             .await
     }
 
+    /// An org's loyalty program with its state proof (`GET /v1/programs/{org}`, signed).
+    pub async fn program(&self, org: &OrgId, height: Option<u64>) -> Result<ProgramView> {
+        let read = KeyedRead::new(
+            StateKey::Program(org.clone()),
+            format!("{org}'s loyalty program"),
+            height,
+        );
+        let path = format!("/v1/programs/{org}{}", height_query(height));
+        self.get_keyed(&path, true, read).await
+    }
+
+    /// A member's balances in `org`'s program with the account's proof
+    /// (`GET /v1/programs/{org}/members/{member}`, signed).
+    pub async fn balance(
+        &self,
+        org: &OrgId,
+        member: &MemberId,
+        height: Option<u64>,
+    ) -> Result<BalanceView> {
+        let read = KeyedRead::new(
+            StateKey::Account(org.clone(), *member),
+            format!("member {member} in {org}'s program"),
+            height,
+        );
+        let path = format!(
+            "/v1/programs/{org}/members/{member}{}",
+            height_query(height)
+        );
+        self.get_keyed(&path, true, read).await
+    }
+
+    /// What `org`'s program owes its members per segment
+    /// (`GET /v1/programs/{org}/liability`, signed).
+    pub async fn liability(&self, org: &OrgId, height: Option<u64>) -> Result<LiabilityView> {
+        let read = KeyedRead::new(
+            StateKey::Liability(org.clone()),
+            format!("{org}'s liability"),
+            height,
+        );
+        let path = format!("/v1/programs/{org}/liability{}", height_query(height));
+        self.get_keyed(&path, true, read).await
+    }
+
+    /// What `partner` and `org`'s program owe each other
+    /// (`GET /v1/programs/{org}/settlements/{partner}`, signed).
+    pub async fn settlement(
+        &self,
+        org: &OrgId,
+        partner: &OrgId,
+        height: Option<u64>,
+    ) -> Result<SettlementView> {
+        let read = KeyedRead::new(
+            StateKey::Settlement(org.clone(), partner.clone()),
+            format!("the settlement of {partner} with {org}"),
+            height,
+        );
+        let path = format!(
+            "/v1/programs/{org}/settlements/{partner}{}",
+            height_query(height)
+        );
+        self.get_keyed(&path, true, read).await
+    }
+
     // ---- public reads ---------------------------------------------------------------------
 
     /// A block with its results (`GET /v1/blocks/{height}`).
@@ -1101,6 +1165,30 @@ trait Keyed {
     /// Checks the answer's own proofs beyond the key (views that carry several).
     fn check_proofs(&self) -> std::result::Result<(), String> {
         Ok(())
+    }
+}
+
+impl Keyed for ProgramView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Program(self.program.org.clone())
+    }
+}
+
+impl Keyed for BalanceView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Account(self.program.clone(), self.member)
+    }
+}
+
+impl Keyed for LiabilityView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Liability(self.program.clone())
+    }
+}
+
+impl Keyed for SettlementView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Settlement(self.program.clone(), self.partner.clone())
     }
 }
 

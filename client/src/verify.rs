@@ -26,6 +26,7 @@
 //! `log_root` ([`ConsortiumSource::HistoryLog`]). Only then is the certificate checked.
 
 use crate::node_client::{NodeClient, NodeClientError};
+use crate::views::{BalanceView, LiabilityView, ProgramView, SettlementView};
 use crate::views::{
     CheckpointView, CodeView, ConsortiumView, EventProof, LogProof, PageEntry, PoolView, ReadAt,
     Status, TokenHistoryView, TokenView, TxDetail, TxStatus,
@@ -277,6 +278,79 @@ pub fn verify_pool_view(view: &PoolView) -> Result<&BlockHeader> {
         &StateKey::Pool(view.pool.id.clone()),
         Some(&StateValue::Pool(view.pool.clone())),
     )
+}
+
+/// Checks a program read: its state proof against its header's state root.
+pub fn verify_program_view(view: &ProgramView) -> Result<&BlockHeader> {
+    check_proven(
+        &format!("{}'s loyalty program", view.program.org),
+        &view.at,
+        &view.proof,
+        &StateKey::Program(view.program.org.clone()),
+        Some(&StateValue::Program(view.program.clone())),
+    )
+}
+
+/// Checks a balance read: the account's proof (or its absence's) against the header's
+/// state root, and the balances and spendable amounts the node computed against the
+/// proven lots at the header's block time.
+pub fn verify_balance_view(view: &BalanceView) -> Result<&BlockHeader> {
+    let what = format!("member {} in {}'s program", view.member, view.program);
+    let value = view.account.clone().map(StateValue::Account);
+    let header = check_proven(
+        &what,
+        &view.at,
+        &view.proof,
+        &StateKey::Account(view.program.clone(), view.member),
+        value.as_ref(),
+    )?;
+    let account = view.account.clone().unwrap_or_default();
+    if account.balances() != view.balances || account.spendable(header.time_ms) != view.spendable {
+        return Err(mismatch(
+            &what,
+            "the balances shown are not the proven lots' at the block time",
+        ));
+    }
+    Ok(header)
+}
+
+/// Checks a liability read: its proof (or its absence's: nothing owed).
+pub fn verify_liability_view(view: &LiabilityView) -> Result<&BlockHeader> {
+    let value = (view.liability != Default::default())
+        .then(|| StateValue::Liability(view.liability.clone()));
+    check_proven(
+        &format!("{}'s liability", view.program),
+        &view.at,
+        &view.proof,
+        &StateKey::Liability(view.program.clone()),
+        value.as_ref(),
+    )
+}
+
+/// Checks a settlement read: its proof (or its absence's), and the net against the
+/// proven amounts.
+pub fn verify_settlement_view(view: &SettlementView) -> Result<&BlockHeader> {
+    let what = format!("the settlement of {} with {}", view.partner, view.program);
+    let value =
+        (!view.settlement.is_empty()).then(|| StateValue::Settlement(view.settlement.clone()));
+    let header = check_proven(
+        &what,
+        &view.at,
+        &view.proof,
+        &StateKey::Settlement(view.program.clone(), view.partner.clone()),
+        value.as_ref(),
+    )?;
+    let mut net = std::collections::BTreeMap::new();
+    for (segment, amount) in &view.settlement.credited {
+        *net.entry(*segment).or_insert(0i128) += i128::from(*amount);
+    }
+    for (segment, amount) in &view.settlement.spent {
+        *net.entry(*segment).or_insert(0i128) -= i128::from(*amount);
+    }
+    if net != view.net {
+        return Err(mismatch(&what, "the net is not credited minus spent"));
+    }
+    Ok(header)
 }
 
 /// Checks a token read: its state proof against its header's state root.
@@ -967,6 +1041,30 @@ impl<'a> ProofVerifier<'a> {
     /// Checks a pool read end to end.
     pub async fn pool(&self, view: &PoolView) -> Result<Certified> {
         let header = verify_pool_view(view)?;
+        self.certify_header(header).await
+    }
+
+    /// Checks a program read end to end.
+    pub async fn program(&self, view: &ProgramView) -> Result<Certified> {
+        let header = verify_program_view(view)?;
+        self.certify_header(header).await
+    }
+
+    /// Checks a balance read end to end (proof, computed balances, certificate).
+    pub async fn balance(&self, view: &BalanceView) -> Result<Certified> {
+        let header = verify_balance_view(view)?;
+        self.certify_header(header).await
+    }
+
+    /// Checks a liability read end to end.
+    pub async fn liability(&self, view: &LiabilityView) -> Result<Certified> {
+        let header = verify_liability_view(view)?;
+        self.certify_header(header).await
+    }
+
+    /// Checks a settlement read end to end.
+    pub async fn settlement(&self, view: &SettlementView) -> Result<Certified> {
+        let header = verify_settlement_view(view)?;
         self.certify_header(header).await
     }
 

@@ -13,6 +13,7 @@ use couponcactus_chaincode::history::HistoryLeaf;
 use couponcactus_chaincode::ids::{
     ChainId, CodeHash, Hash32, MemberId, OrgId, PublicKey, StoreId, TokenId, TxId,
 };
+use couponcactus_chaincode::loyalty::{Account, Liability, ProgramRecord, Segment, Settlement};
 use couponcactus_chaincode::reject::Rejection;
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
@@ -20,6 +21,7 @@ use couponcactus_chaincode::types::{
     CodeIndexEntry, Consortium, KeyRecord, PoolRecord, RedemptionRecord, TokenRecord, TokenStatus,
 };
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// The `error` member of every error answer (`{"error":{"code","message"}}`) and of tx
 /// views that were rejected or refused.
@@ -458,6 +460,68 @@ impl WalletView {
             .map(|p| &p.pool)
             .find(|p| p.id == token.pool)
     }
+}
+
+/// `GET /v1/programs/{org}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgramView {
+    /// The program.
+    pub program: ProgramRecord,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// Its state proof.
+    pub proof: ProvenValue,
+}
+
+/// `GET /v1/programs/{org}/members/{member}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceView {
+    /// The program's org.
+    pub program: OrgId,
+    /// The member.
+    pub member: MemberId,
+    /// Everything held per segment (pending included), as the node computed it.
+    pub balances: BTreeMap<Segment, u64>,
+    /// Spendable at the block time of the height read, as the node computed it.
+    pub spendable: BTreeMap<Segment, u64>,
+    /// The tier held.
+    pub tier: Option<String>,
+    /// The account (`None`: the member has none).
+    pub account: Option<Account>,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// The account key's proof (no value when there is no account).
+    pub proof: ProvenValue,
+}
+
+/// `GET /v1/programs/{org}/liability`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiabilityView {
+    /// The program's org.
+    pub program: OrgId,
+    /// Outstanding per segment.
+    pub liability: Liability,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// The liability key's proof (no value: nothing owed).
+    pub proof: ProvenValue,
+}
+
+/// `GET /v1/programs/{org}/settlements/{partner}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementView {
+    /// The program's org.
+    pub program: OrgId,
+    /// The partner org.
+    pub partner: OrgId,
+    /// Credited by the partner and spent at it, per segment.
+    pub settlement: Settlement,
+    /// Credited minus spent per segment (positive: the partner owes the program).
+    pub net: BTreeMap<Segment, i128>,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// The settlement key's proof (no value: nothing owed either way).
+    pub proof: ProvenValue,
 }
 
 /// One tx of a token's history.

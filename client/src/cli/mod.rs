@@ -16,6 +16,7 @@ mod genesis;
 pub mod governance;
 mod keys;
 pub mod output;
+mod points;
 mod pool;
 mod prechecks;
 mod reads;
@@ -133,6 +134,16 @@ pub enum Command {
     Transfer(coupons::TransferArgs),
     /// The coupons a member holds.
     Wallet(reads::WalletArgs),
+    /// Your org's loyalty program: set it from a file, show it, the liability per segment
+    /// and what a partner org and the program owe each other (proven).
+    #[command(subcommand)]
+    Program(points::ProgramCommand),
+    /// Move loyalty balances: earn on an order, load, spend, void, adjust (maker-checker:
+    /// approve, reject), transfer, expire.
+    #[command(subcommand)]
+    Points(points::PointsCommand),
+    /// A member's balances in a program (held, spendable now, tier, lots), proven.
+    Balance(points::BalanceArgs),
     /// A token, its state proof verified locally; `token history POOL/SERIAL` for its txs.
     Token(reads::TokenArgs),
     /// A tx with its result, its proofs verified locally.
@@ -198,6 +209,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Revoke(a) => coupons::revoke(&ctx, a).await,
         Command::Transfer(a) => coupons::transfer(&ctx, a).await,
         Command::Wallet(a) => reads::wallet(&ctx, a).await,
+        Command::Program(c) => points::program(&ctx, c).await,
+        Command::Points(c) => points::points(&ctx, c).await,
+        Command::Balance(a) => points::balance(&ctx, a).await,
         Command::Token(a) => reads::token(&ctx, a).await,
         Command::Tx(a) => reads::tx(&ctx, a).await,
         Command::Block(a) => reads::block(&ctx, a).await,
