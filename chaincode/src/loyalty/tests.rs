@@ -25,6 +25,7 @@ fn segment(segment: Segment, priority: u8, expiry: ExpiryPolicy) -> SegmentRule 
 fn program() -> ProgramSpec {
     ProgramSpec {
         name: "Cactus Club".into(),
+        currency: USD,
         segments: vec![
             segment(Segment::CashDeposit, 2, ExpiryPolicy::Never),
             segment(
@@ -130,6 +131,18 @@ fn programs_that_break_a_rule_are_refused_with_the_rule() {
         (
             "gift counts money",
             Box::new(|p| p.segments[1].unit = Unit::Points),
+        ),
+        (
+            "gift counts EUR, the program USD",
+            Box::new(|p| {
+                p.segments[1].unit = Unit::Money {
+                    currency: Currency(*b"EUR"),
+                }
+            }),
+        ),
+        (
+            "three uppercase letters",
+            Box::new(|p| p.currency = Currency(*b"usd")),
         ),
         (
             "listed twice",

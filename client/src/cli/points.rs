@@ -877,6 +877,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_program_reads_and_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/loyalty/program.toml");
+        let spec = read_spec(&path).unwrap();
+        couponcactus_client::chaincode::loyalty::validate_program(&spec).unwrap();
+        assert_eq!(spec.segments.len(), 3);
+        assert_eq!(spec.tiers.tiers.len(), 3);
+    }
+
+    #[test]
     fn a_spec_file_is_json_or_toml() {
         let dir = tempfile::tempdir().unwrap();
         let json_path = dir.path().join("p.json");
