@@ -1,0 +1,327 @@
+//! Loyalty balances through the `cactus` binary against a real `cactusd --dev` (issue 19):
+//! the example program set from its TOML file, points earned on an order and gift value
+//! loaded, a proven balance, a spend in the spend order and its void, maker-checker
+//! adjustments with a second admin, the liability; bad amounts refused before anything
+//! is sent, chain rejections with exit 3 and their code.
+//!
+//! Needs both binaries built (scripts/test.sh builds every binary).
+
+use couponcactus_tests::DevNode;
+use couponcactus_tests::node::{CactusRun, cactus_binary, run_cactus};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+const EXIT_REJECTED: i32 = 3;
+/// A member id (64 hex characters).
+const ALICE: &str = "a11ce00000000000000000000000000000000000000000000000000000000001";
+const BOB: &str = "b0b0000000000000000000000000000000000000000000000000000000000002";
+
+struct Dev {
+    node: DevNode,
+    work: tempfile::TempDir,
+}
+
+impl Dev {
+    fn key(&self, name: &str) -> String {
+        path(&self.node.dir().join("keys").join(format!("{name}.key")))
+    }
+
+    fn cactus(&self, args: &[&str]) -> CactusRun {
+        let mut command = Command::new(cactus_binary());
+        command
+            .args(args)
+            .current_dir(self.work.path())
+            .env("CACTUS_NODE", self.node.url())
+            .env_remove("CACTUS_KEY")
+            .env_remove("CACTUS_GENESIS")
+            .env_remove("CACTUS_MEMBER_SECRET")
+            .env("NO_COLOR", "1");
+        run_cactus(command, COMMAND_TIMEOUT)
+    }
+
+    /// `--json` and must succeed.
+    #[track_caller]
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.cactus(&all).ok().json()
+    }
+
+    fn height(&self) -> u64 {
+        self.json(&["status"])["height"].as_u64().expect("a height")
+    }
+
+    fn balance(&self, member: &str) -> serde_json::Value {
+        let v = self.json(&[
+            "balance",
+            "--key",
+            &self.key("terminal"),
+            "--member",
+            member,
+        ]);
+        assert!(v["verified"]["certified_height"].is_u64(), "{v}");
+        v["balance"].clone()
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.to_str().expect("a UTF-8 path").to_string()
+}
+
+fn example_program() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/loyalty/program.toml")
+}
+
+#[test]
+fn a_program_earns_loads_spends_voids_and_adjusts_with_proven_balances() {
+    let dev = Dev {
+        node: DevNode::start(),
+        work: tempfile::tempdir().expect("a temp dir"),
+    };
+    let (admin, issuer, terminal) = (dev.key("org-admin"), dev.key("issuer"), dev.key("terminal"));
+    let set = dev.json(&[
+        "program",
+        "set",
+        "--key",
+        &admin,
+        "--file",
+        &path(&example_program()),
+    ]);
+    assert_eq!(set["spec"]["name"], "Dev Rewards", "{set}");
+    let shown = dev.cactus(&["program", "show", "--key", &terminal]).ok();
+    assert!(
+        shown
+            .stdout
+            .contains("program \"Dev Rewards\" of dev (version 1, EUR)"),
+        "{shown:#?}"
+    );
+
+    // 80.00 EUR earns 80 points; a gift card of 25.00 EUR.
+    let earned = dev
+        .cactus(&[
+            "points",
+            "earn",
+            "--key",
+            &terminal,
+            "--member",
+            ALICE,
+            "--order-ref",
+            "R-1001",
+            "--total",
+            "80.00",
+        ])
+        .ok();
+    assert!(
+        earned
+            .stdout
+            .contains("+80 points mileage for member a11ce"),
+        "{earned:#?}"
+    );
+    dev.json(&[
+        "points",
+        "load",
+        "--key",
+        &issuer,
+        "--member",
+        ALICE,
+        "--segment",
+        "gift",
+        "--amount",
+        "25.00",
+        "--reference",
+        "card-77",
+    ]);
+    let b = dev.balance(ALICE);
+    assert_eq!(
+        b["balances"],
+        serde_json::json!({"gift": 2500, "mileage": 80}),
+        "{b}"
+    );
+    assert_eq!(b["spendable"], b["balances"]);
+    assert_eq!(b["tier"], "base");
+
+    // Earning twice for one order, spending more than held: the chain's code, exit 3.
+    let again = dev.cactus(&[
+        "--json",
+        "points",
+        "earn",
+        "--key",
+        &terminal,
+        "--member",
+        ALICE,
+        "--order-ref",
+        "R-1001",
+        "--total",
+        "80.00",
+    ]);
+    assert_eq!(again.code, EXIT_REJECTED, "{again:#?}");
+    assert_eq!(again.json()["error"]["code"], "already_earned");
+    let over = dev.cactus(&[
+        "--json",
+        "points",
+        "spend",
+        "--key",
+        &terminal,
+        "--member",
+        ALICE,
+        "--segment",
+        "gift",
+        "--amount",
+        "25.01",
+        "--order-ref",
+        "R-1002",
+    ]);
+    assert_eq!(over.code, EXIT_REJECTED, "{over:#?}");
+    assert_eq!(over.json()["error"]["code"], "insufficient_balance");
+
+    // Bad amounts never leave the client.
+    let before = dev.height();
+    for (args, says) in [
+        (
+            vec!["--segment", "mileage", "--amount", "1.5"],
+            "whole numbers",
+        ),
+        (vec!["--segment", "gift", "--amount", "1.234"], "--amount"),
+        (
+            vec!["--segment", "refund-credit", "--amount", "1"],
+            "no refund_credit",
+        ),
+    ] {
+        let mut all = vec![
+            "--json",
+            "points",
+            "spend",
+            "--key",
+            &terminal,
+            "--member",
+            ALICE,
+            "--order-ref",
+            "R",
+        ];
+        all.extend(args);
+        let run = dev.cactus(&all);
+        assert_eq!(run.code, 1, "{run:#?}");
+        assert_eq!(run.json()["error"]["code"], "invalid_input", "{run:#?}");
+        assert!(run.stderr.contains(says), "expected {says:?}: {run:#?}");
+    }
+    assert_eq!(dev.height(), before, "nothing was sent");
+
+    // A spend, then its void (a refund): the same lots back.
+    let spent = dev.json(&[
+        "points",
+        "spend",
+        "--key",
+        &terminal,
+        "--member",
+        ALICE,
+        "--segment",
+        "gift",
+        "--amount",
+        "10.00",
+        "--order-ref",
+        "R-1003",
+    ]);
+    assert_eq!(dev.balance(ALICE)["balances"]["gift"], 1500);
+    let spend_tx = spent["tx"]["tx_id"].as_str().expect("a tx id").to_string();
+    dev.json(&[
+        "points",
+        "void",
+        "--key",
+        &terminal,
+        "--tx",
+        &spend_tx[..12],
+    ]);
+    assert_eq!(dev.balance(ALICE)["balances"]["gift"], 2500);
+    let twice = dev.cactus(&[
+        "--json", "points", "void", "--key", &admin, "--tx", &spend_tx,
+    ]);
+    assert_eq!(twice.code, EXIT_REJECTED, "{twice:#?}");
+    assert_eq!(twice.json()["error"]["code"], "already_voided");
+
+    // Maker-checker: 60 points is above the 5,000 threshold? No: 6,000 is.
+    let small = dev.json(&[
+        "points",
+        "adjust",
+        "--key",
+        &admin,
+        "--member",
+        BOB,
+        "--segment",
+        "mileage",
+        "--amount",
+        "60",
+        "--reason",
+        "goodwill",
+        "--note",
+        "late delivery",
+    ]);
+    assert_eq!(small["events"][0]["op"], "adjusted", "{small}");
+    let asked = dev.json(&[
+        "points",
+        "adjust",
+        "--key",
+        &admin,
+        "--member",
+        BOB,
+        "--segment",
+        "mileage",
+        "--amount",
+        "6000",
+        "--reason",
+        "migration",
+        "--note",
+        "carried over from the old card",
+    ]);
+    let adjustment = asked["tx"]["tx_id"].as_str().expect("an id").to_string();
+    assert_eq!(
+        asked["events"][0]["event"], "adjustment_requested",
+        "{asked}"
+    );
+    let own = dev.cactus(&[
+        "--json",
+        "points",
+        "approve",
+        "--key",
+        &admin,
+        "--adjustment",
+        &adjustment,
+    ]);
+    assert_eq!(own.code, EXIT_REJECTED, "{own:#?}");
+    assert_eq!(own.json()["error"]["code"], "self_approval");
+    let second = path(&dev.work.path().join("admin2.key"));
+    dev.cactus(&["keys", "generate", "--out", &second]).ok();
+    dev.json(&[
+        "keys",
+        "register",
+        "--key",
+        &admin,
+        "--public",
+        &second,
+        "--role",
+        "org-admin",
+    ]);
+    dev.json(&[
+        "points",
+        "approve",
+        "--key",
+        &second,
+        "--adjustment",
+        &adjustment,
+    ]);
+    assert_eq!(dev.balance(BOB)["balances"]["mileage"], 6060);
+
+    // The liability is the sum of the balances, proven.
+    let liability = dev.json(&["program", "liability", "--key", &issuer]);
+    assert_eq!(
+        liability["liability"]["by_segment"],
+        serde_json::json!({"gift": 2500, "mileage": 6140}),
+        "{liability}"
+    );
+    let human = dev.cactus(&["program", "liability", "--key", &issuer]).ok();
+    assert!(
+        human.stdout.contains("gift 25.00 EUR, mileage 6140 points"),
+        "{human:#?}"
+    );
+}
