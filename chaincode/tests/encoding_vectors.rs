@@ -49,6 +49,8 @@ const ADMIN: u8 = 1;
 const OTHER_ADMIN: u8 = 2;
 const ISSUER: u8 = 10;
 const TERMINAL: u8 = 20;
+/// A second acme org admin (maker-checker: decides another admin's adjustment).
+const SECOND_ADMIN: u8 = 5;
 /// The worked example of the document.
 const WORKED_EXAMPLE: &str = "transition_pool_activate";
 
@@ -340,6 +342,120 @@ fn tx_cases() -> Vec<TxCase> {
             ),
         },
         TxCase {
+            name: "load",
+            about: "acme's terminal at `berlin-1` loads a 50.00 EUR cash deposit, paid at the till, onto member(7)'s balance in acme's program (`program` names the program's org; the payment's reference is `psp-7f3a9c01`).",
+            seed: TERMINAL,
+            body: body(
+                21,
+                TxKind::Load(LoadTx {
+                    program: slug("acme"),
+                    member: testkit::member(7),
+                    segment: Segment::CashDeposit,
+                    amount: 5_000,
+                    reference: "psp-7f3a9c01".into(),
+                }),
+            ),
+        },
+        TxCase {
+            name: "earn",
+            about: "acme's terminal earns points for member(7) on order `berlin-1/2026-000123`: 42.50 EUR paid, one category line (the order as in a redemption, in the program's currency).",
+            seed: TERMINAL,
+            body: body(
+                22,
+                TxKind::Earn(EarnTx {
+                    program: slug("acme"),
+                    member: testkit::member(7),
+                    order_ref: "berlin-1/2026-000123".into(),
+                    order: Order {
+                        currency: Currency(*b"EUR"),
+                        total_minor: 4_250,
+                        lines: vec![OrderLine {
+                            category: slug("food"),
+                            amount_minor: 4_250,
+                        }],
+                    },
+                }),
+            ),
+        },
+        TxCase {
+            name: "spend",
+            about: "acme's terminal pays 15.00 EUR of order `berlin-1/2026-000124` from member(7)'s cash-deposit and gift balances (the segments listed in their encoding order; the program's spend priorities draw the gift first).",
+            seed: TERMINAL,
+            body: body(
+                23,
+                TxKind::Spend(SpendTx {
+                    program: slug("acme"),
+                    member: testkit::member(7),
+                    segments: vec![Segment::CashDeposit, Segment::Gift],
+                    amount: 1_500,
+                    order_ref: "berlin-1/2026-000124".into(),
+                }),
+            ),
+        },
+        // void is filled in below: it names the id of `spend`.
+        TxCase {
+            name: "adjust_credit_goodwill",
+            about: "acme's admin credits member(8) 6,000 points as a goodwill gesture, with a note for the auditor; above the program's `adjust_approval_above` (5,000), so it waits for a second admin.",
+            seed: ADMIN,
+            body: body(
+                25,
+                TxKind::Adjust(AdjustTx {
+                    program: slug("acme"),
+                    member: testkit::member(8),
+                    segment: Segment::Mileage,
+                    direction: Direction::Credit,
+                    amount: 6_000,
+                    reason: AdjustReason::Goodwill,
+                    note: "flight delay on 2026-03-12, apology".into(),
+                }),
+            ),
+        },
+        TxCase {
+            name: "adjust_debit_correction",
+            about: "acme's admin debits 10.00 EUR from member(7)'s gift balance to correct a gift card loaded twice (below the threshold: applied at once).",
+            seed: ADMIN,
+            body: body(
+                26,
+                TxKind::Adjust(AdjustTx {
+                    program: slug("acme"),
+                    member: testkit::member(7),
+                    segment: Segment::Gift,
+                    direction: Direction::Debit,
+                    amount: 1_000,
+                    reason: AdjustReason::Correction,
+                    note: "gift card loaded twice (ticket 4711)".into(),
+                }),
+            ),
+        },
+        // decide_adjustment is filled in below: it names the id of `adjust_credit_goodwill`.
+        TxCase {
+            name: "transfer_balance",
+            about: "acme's issuer moves 250 points from member(7) to member(8), in a program that allows transfers.",
+            seed: ISSUER,
+            body: body(
+                28,
+                TxKind::TransferBalance(TransferBalanceTx {
+                    program: slug("acme"),
+                    from: testkit::member(7),
+                    to: testkit::member(8),
+                    segment: Segment::Mileage,
+                    amount: 250,
+                }),
+            ),
+        },
+        TxCase {
+            name: "expire_balances",
+            about: "acme's issuer expires what is due on the balances of member(7), member(8) and member(9) (sorted, the housekeeping a node runs).",
+            seed: ISSUER,
+            body: body(
+                29,
+                TxKind::ExpireBalances(ExpireBalancesTx {
+                    program: slug("acme"),
+                    members: vec![testkit::member(7), testkit::member(8), testkit::member(9)],
+                }),
+            ),
+        },
+        TxCase {
             name: "transition_pool_pause_memo",
             about: "acme's issuer pauses pool `spring` from the merchant console, which puts the staff user's id in the memo (`Some`: `01`, then a string; `ë` is two bytes of UTF-8).",
             seed: ISSUER,
@@ -380,6 +496,40 @@ fn tx_cases() -> Vec<TxCase> {
             about: "acme's terminal rolls back the redemption made by `redeem_token` (its tx id).",
             seed: TERMINAL,
             body: body(16, TxKind::Rollback(RollbackTx { redemption })),
+        },
+    );
+    let spent = id_of(&cases, "spend");
+    let at = cases
+        .iter()
+        .position(|c| c.name == "adjust_credit_goodwill")
+        .unwrap();
+    cases.insert(
+        at,
+        TxCase {
+            name: "void",
+            about: "acme's terminal at the same store voids the spend made by `spend` (its tx id): a refund, the amounts go back to the lots they were drawn from.",
+            seed: TERMINAL,
+            body: body(24, TxKind::Void(VoidTx { tx: spent })),
+        },
+    );
+    let adjustment = id_of(&cases, "adjust_credit_goodwill");
+    let at = cases
+        .iter()
+        .position(|c| c.name == "transfer_balance")
+        .unwrap();
+    cases.insert(
+        at,
+        TxCase {
+            name: "decide_adjustment",
+            about: "A second acme admin, key(5), approves the adjustment asked for by `adjust_credit_goodwill` (its tx id); the admin who asked cannot.",
+            seed: SECOND_ADMIN,
+            body: body(
+                27,
+                TxKind::DecideAdjustment(DecideAdjustmentTx {
+                    adjustment,
+                    approve: true,
+                }),
+            ),
         },
     );
     cases
@@ -633,7 +783,8 @@ fn every_vector_decodes_verifies_and_refuses_trailing_bytes() {
     }
 }
 
-/// The vectors cover every tx kind, governance change, redeem target and role with fields.
+/// The vectors cover every tx kind, governance change, redeem target, adjustment direction
+/// and role with fields.
 #[test]
 fn vectors_cover_every_kind() {
     fn kind_name(k: &TxKind) -> &'static str {
@@ -662,11 +813,22 @@ fn vectors_cover_every_kind() {
             TxKind::RevokeToken(_) => "RevokeToken",
             TxKind::TransferToken(_) => "TransferToken",
             TxKind::SetProgram(_) => "SetProgram",
+            TxKind::Load(_) => "Load",
+            TxKind::Earn(_) => "Earn",
+            TxKind::Spend(_) => "Spend",
+            TxKind::Void(_) => "Void",
+            TxKind::Adjust(a) => match a.direction {
+                Direction::Credit => "Adjust/Credit",
+                Direction::Debit => "Adjust/Debit",
+            },
+            TxKind::DecideAdjustment(_) => "DecideAdjustment",
+            TxKind::TransferBalance(_) => "TransferBalance",
+            TxKind::ExpireBalances(_) => "ExpireBalances",
         }
     }
     let covered: std::collections::BTreeSet<&str> =
         tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
-    assert_eq!(covered.len(), 19, "covered: {covered:?}");
+    assert_eq!(covered.len(), 28, "covered: {covered:?}");
     let names: std::collections::BTreeSet<&str> = tx_cases().iter().map(|c| c.name).collect();
     assert_eq!(names.len(), tx_cases().len(), "vector names must be unique");
 }
@@ -678,11 +840,13 @@ impl Hand {
         self.string(t.pool.as_str(), &format!("{path}.pool"));
         self.u64(t.serial, &format!("{path}.serial"));
     }
-    fn currency(&mut self, c: &Currency, path: &str) {
-        self.raw(
-            &c.0,
-            format!("{path}: 3 raw bytes {:?}", String::from_utf8_lossy(&c.0)),
-        );
+    fn order(&mut self, o: &Order, path: &str) {
+        self.currency(&o.currency, &format!("{path}.currency"));
+        self.u64(o.total_minor, &format!("{path}.total_minor"));
+        self.vec(&o.lines, &format!("{path}.lines"), |h, l, q| {
+            h.string(l.category.as_str(), &format!("{q}.category"));
+            h.u64(l.amount_minor, &format!("{q}.amount_minor"));
+        });
     }
     fn role(&mut self, r: &Role, path: &str) {
         match r {
@@ -861,12 +1025,7 @@ fn hand_encode(b: &TxBody) -> Hand {
             h.option(&t.member, "kind.member", |h, m| {
                 h.array(&m.0, "kind.member")
             });
-            h.currency(&t.order.currency, "kind.order.currency");
-            h.u64(t.order.total_minor, "kind.order.total_minor");
-            h.vec(&t.order.lines, "kind.order.lines", |h, l, q| {
-                h.string(l.category.as_str(), &format!("{q}.category"));
-                h.u64(l.amount_minor, &format!("{q}.amount_minor"));
-            });
+            h.order(&t.order, "kind.order");
         }
         TxKind::Rollback(t) => {
             h.variant(10, "Rollback", "kind");
@@ -891,6 +1050,61 @@ fn hand_encode(b: &TxBody) -> Hand {
         TxKind::SetProgram(t) => {
             h.variant(13, "SetProgram", "kind");
             h.program(&t.spec, "kind.spec");
+        }
+        TxKind::Load(t) => {
+            h.variant(14, "Load", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.array(&t.member.0, "kind.member");
+            h.segment(t.segment, "kind.segment");
+            h.u64(t.amount, "kind.amount");
+            h.string(&t.reference, "kind.reference");
+        }
+        TxKind::Earn(t) => {
+            h.variant(15, "Earn", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.array(&t.member.0, "kind.member");
+            h.string(&t.order_ref, "kind.order_ref");
+            h.order(&t.order, "kind.order");
+        }
+        TxKind::Spend(t) => {
+            h.variant(16, "Spend", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.array(&t.member.0, "kind.member");
+            h.vec(&t.segments, "kind.segments", |h, s, q| h.segment(*s, q));
+            h.u64(t.amount, "kind.amount");
+            h.string(&t.order_ref, "kind.order_ref");
+        }
+        TxKind::Void(t) => {
+            h.variant(17, "Void", "kind");
+            h.array(&t.tx.0, "kind.tx");
+        }
+        TxKind::Adjust(t) => {
+            h.variant(18, "Adjust", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.array(&t.member.0, "kind.member");
+            h.segment(t.segment, "kind.segment");
+            h.direction(t.direction, "kind.direction");
+            h.u64(t.amount, "kind.amount");
+            h.adjust_reason(t.reason, "kind.reason");
+            h.string(&t.note, "kind.note");
+        }
+        TxKind::DecideAdjustment(t) => {
+            h.variant(19, "DecideAdjustment", "kind");
+            h.array(&t.adjustment.0, "kind.adjustment");
+            h.boolean(t.approve, "kind.approve");
+        }
+        TxKind::TransferBalance(t) => {
+            h.variant(20, "TransferBalance", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.array(&t.from.0, "kind.from");
+            h.array(&t.to.0, "kind.to");
+            h.segment(t.segment, "kind.segment");
+            h.u64(t.amount, "kind.amount");
+        }
+        TxKind::ExpireBalances(t) => {
+            h.variant(21, "ExpireBalances", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.vec(&t.members, "kind.members", |h, m, q| h.array(&m.0, q));
         }
     }
     h.option(&b.memo, "memo", |h, m| h.string(m.as_str(), "memo"));
@@ -1154,6 +1368,14 @@ fn documented_variant_indices_match_the_code() {
                 TxKind::RevokeToken(_) => "RevokeToken",
                 TxKind::TransferToken(_) => "TransferToken",
                 TxKind::SetProgram(_) => "SetProgram",
+                TxKind::Load(_) => "Load",
+                TxKind::Earn(_) => "Earn",
+                TxKind::Spend(_) => "Spend",
+                TxKind::Void(_) => "Void",
+                TxKind::Adjust(_) => "Adjust",
+                TxKind::DecideAdjustment(_) => "DecideAdjustment",
+                TxKind::TransferBalance(_) => "TransferBalance",
+                TxKind::ExpireBalances(_) => "ExpireBalances",
             };
             (index_of(k), name)
         })
@@ -1254,6 +1476,32 @@ fn documented_variant_indices_match_the_code() {
         .map(|b| (index_of(b), basis(b)))
         .collect();
     check_enum_table(&doc, "TierBasis", &list, &mut errors);
+    let direction = |d: &Direction| match d {
+        Direction::Credit => "Credit",
+        Direction::Debit => "Debit",
+    };
+    let list: Vec<(u32, &str)> = [Direction::Credit, Direction::Debit]
+        .iter()
+        .map(|d| (index_of(d), direction(d)))
+        .collect();
+    check_enum_table(&doc, "Direction", &list, &mut errors);
+    // Adjustment reasons: the table lists the index and the snake_case name.
+    let reason = |r: &AdjustReason| match r {
+        AdjustReason::Goodwill => "goodwill",
+        AdjustReason::Correction => "correction",
+        AdjustReason::Migration => "migration",
+        AdjustReason::Fraud => "fraud",
+        AdjustReason::Other => "other",
+    };
+    let reasons = [
+        AdjustReason::Goodwill,
+        AdjustReason::Correction,
+        AdjustReason::Migration,
+        AdjustReason::Fraud,
+        AdjustReason::Other,
+    ];
+    let list: Vec<(u32, &str)> = reasons.iter().map(|r| (index_of(r), reason(r))).collect();
+    check_enum_table(&doc, "AdjustReason", &list, &mut errors);
 
     let action = |a: &PoolAction| match a {
         PoolAction::Activate => "Activate",
@@ -1373,8 +1621,51 @@ fn documented_struct_fields_match_the_code() {
         }),
         struct_fields!(TransferTokenTx { token, from, to }),
         struct_fields!(SetProgramTx { spec }),
+        struct_fields!(LoadTx {
+            program,
+            member,
+            segment,
+            amount,
+            reference
+        }),
+        struct_fields!(EarnTx {
+            program,
+            member,
+            order_ref,
+            order
+        }),
+        struct_fields!(SpendTx {
+            program,
+            member,
+            segments,
+            amount,
+            order_ref
+        }),
+        struct_fields!(VoidTx { tx }),
+        struct_fields!(AdjustTx {
+            program,
+            member,
+            segment,
+            direction,
+            amount,
+            reason,
+            note
+        }),
+        struct_fields!(DecideAdjustmentTx {
+            adjustment,
+            approve
+        }),
+        struct_fields!(TransferBalanceTx {
+            program,
+            from,
+            to,
+            segment,
+            amount
+        }),
+        struct_fields!(ExpireBalancesTx { program, members }),
         struct_fields!(ProgramSpec {
             name,
+            currency,
             segments,
             earn,
             tiers,
@@ -1569,6 +1860,24 @@ fn primitive_rules() {
     assert!(decode::<String>(&[1, 0, 0, 0, 0, 0, 0, 0, 0xff]).is_err());
     assert!(decode::<PoolAction>(&[4, 0, 0, 0]).is_err());
     assert!(decode::<TxKind>(&13u32.to_le_bytes()).is_err());
+    assert!(decode::<TxKind>(&22u32.to_le_bytes()).is_err());
+    // A map (the records' balances per segment): its entry count, then key and value of
+    // each entry in ascending key order, whatever the order of insertion.
+    let map: BTreeMap<Segment, u64> = [(Segment::Mileage, 7), (Segment::CashDeposit, 500)]
+        .into_iter()
+        .collect();
+    let mut hand = Hand::default();
+    hand.map(&map, "map", |h, k, v, q| {
+        h.segment(*k, &format!("{q}.key"));
+        h.u64(*v, &format!("{q}.value"));
+    });
+    assert_eq!(encode(&map), hand.bytes);
+    assert_eq!(
+        hex::encode(encode(&map)),
+        "0200000000000000\
+         00000000f401000000000000\
+         020000000700000000000000"
+    );
     // Slugs are not checked by decoding (only when a tx is executed).
     assert_eq!(
         decode::<PoolId>(&[1, 0, 0, 0, 0, 0, 0, 0, b'A'])

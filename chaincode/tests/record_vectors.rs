@@ -28,6 +28,7 @@ use common::{GeneratedDoc, Hand, Vector, field, full_spec, shared_spec, slug, ve
 use couponcactus_chaincode::commitment::leaf_node_hash;
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
 use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
+use couponcactus_chaincode::loyalty::{Allocation, Draw, TierState};
 use couponcactus_chaincode::prelude::*;
 use couponcactus_chaincode::testkit::{self, GENESIS_MS};
 use std::collections::BTreeMap;
@@ -434,18 +435,272 @@ fn replay_cases() -> Vec<Case> {
     ]
 }
 
+/// The day (days since the Unix epoch) of a block time, as an account's earn log counts.
+fn day(ms: u64) -> u32 {
+    u32::try_from(ms / DAY).unwrap()
+}
+
+/// A lot of acme's program, made by the tx `txid(source)`.
+fn lot(source: &str, segment: Segment, amount: u64, remaining: u64, earned_ms: u64) -> Lot {
+    Lot {
+        id: LotId {
+            source: txid(source),
+            index: 0,
+        },
+        segment,
+        amount,
+        remaining,
+        earned_ms,
+        spendable_from_ms: earned_ms,
+        expires_ms: None,
+        credited_by: slug("acme"),
+    }
+}
+
+/// A 25.00 EUR gift loaded on 3 January 2026, 12 months' expiry: at the end of January 2027.
+fn gift_lot() -> Lot {
+    Lot {
+        expires_ms: Some(GENESIS_MS + 396 * DAY),
+        ..lot(
+            "load-gift-2026-0001",
+            Segment::Gift,
+            2_500,
+            2_500,
+            GENESIS_MS + 2 * DAY,
+        )
+    }
+}
+
+/// A 50.00 EUR cash deposit loaded on 2 January 2026 (cash never expires).
+fn cash_lot() -> Lot {
+    lot(
+        "load-psp-7f3a9c01",
+        Segment::CashDeposit,
+        5_000,
+        5_000,
+        GENESIS_MS + DAY,
+    )
+}
+
+/// 120 points earned on 9 January 2026: pending for the program's 14 days, 24 months'
+/// expiry (at the end of January 2028).
+fn points_lot() -> Lot {
+    let earned = GENESIS_MS + 8 * DAY;
+    Lot {
+        spendable_from_ms: earned + 14 * DAY,
+        expires_ms: Some(GENESIS_MS + 761 * DAY),
+        ..lot("earn-b1-000123", Segment::Mileage, 120, 120, earned)
+    }
+}
+
+/// member(7)'s account: two lots (points still pending; a gift, with an expiry, partly
+/// spent), the earn log of two days, and a tier held in its grace period.
+fn member_account() -> Account {
+    let gift = Lot {
+        remaining: 1_000,
+        ..gift_lot()
+    };
+    let points = points_lot();
+    Account {
+        lots: [(gift.id, gift), (points.id, points)].into_iter().collect(),
+        earned_by_day: [(day(GENESIS_MS), 1_150), (day(GENESIS_MS + 8 * DAY), 120)]
+            .into_iter()
+            .collect(),
+        last_activity_ms: GENESIS_MS + 20 * DAY,
+        tier: TierState {
+            index: 1,
+            below_since_ms: Some(GENESIS_MS + 20 * DAY),
+        },
+    }
+}
+
+fn movement(member: u64, by_org: &str, store: Option<&str>, kind: MovementKind) -> Movement {
+    Movement {
+        program: slug("acme"),
+        member: testkit::member(member),
+        by_org: slug(by_org),
+        store: store.map(slug),
+        kind,
+        voided: false,
+    }
+}
+
+fn adjustment(
+    member: u64,
+    segment: Segment,
+    amount: u64,
+    reason: AdjustReason,
+    note: &str,
+) -> AdjustmentRecord {
+    AdjustmentRecord {
+        program: slug("acme"),
+        member: testkit::member(member),
+        segment,
+        direction: Direction::Credit,
+        amount,
+        reason,
+        note: note.into(),
+        maker: testkit::public(1),
+        requested_ms: GENESIS_MS + 10 * DAY,
+        status: AdjustmentStatus::Pending,
+        checker: None,
+    }
+}
+
 fn loyalty_cases() -> Vec<Case> {
-    vec![state(
-        "program",
-        "acme's loyalty program, set in block 3 and changed once since (version 2): the testkit's `program_spec`.",
-        StateKey::Program(slug("acme")),
-        StateValue::Program(ProgramRecord {
-            org: slug("acme"),
-            spec: testkit::program_spec(),
-            version: 2,
-            updated_ms: GENESIS_MS + 9 * SECOND,
-        }),
-    )]
+    let segments = |entries: &[(Segment, u64)]| -> BTreeMap<Segment, u64> {
+        entries.iter().copied().collect()
+    };
+    vec![
+        state(
+            "program",
+            "acme's loyalty program, set in block 3 and changed once since (version 2): the testkit's `program_spec`.",
+            StateKey::Program(slug("acme")),
+            StateValue::Program(ProgramRecord {
+                org: slug("acme"),
+                spec: testkit::program_spec(),
+                version: 2,
+                updated_ms: GENESIS_MS + 9 * SECOND,
+            }),
+        ),
+        state(
+            "account",
+            "member(7)'s account in acme's program: two lots in id order (120 points earned on 9 January 2026, pending for 14 days; a 25.00 EUR gift with 10.00 EUR left, expiring at the end of January 2027), the earn log (points per day since the epoch: 1,150 on 1 January, 120 on 9 January) and the tier, silver (index 1), which the member fell below on 21 January (the grace period runs from there). In JSON the lots are a list; in the bytes a map from each lot's id to the lot.",
+            StateKey::Account(slug("acme"), testkit::member(7)),
+            StateValue::Account(member_account()),
+        ),
+        state(
+            "liability",
+            "What acme's program owes its members: 35.00 EUR of cash deposits, 15.00 EUR of gift balances and 6,205 points (a segment at 0 is left out).",
+            StateKey::Liability(slug("acme")),
+            StateValue::Liability(Liability {
+                by_segment: segments(&[
+                    (Segment::CashDeposit, 3_500),
+                    (Segment::Gift, 1_500),
+                    (Segment::Mileage, 6_205),
+                ]),
+            }),
+        ),
+        state(
+            "settlement",
+            "Between acme's program and its partner globex: globex's terminals credited 85 points (globex owes them to acme), and members spent 12.00 EUR of cash deposit and 3.00 EUR of gift at globex (acme owes them to globex).",
+            StateKey::Settlement(slug("acme"), slug("globex")),
+            StateValue::Settlement(Settlement {
+                credited: segments(&[(Segment::Mileage, 85)]),
+                spent: segments(&[(Segment::CashDeposit, 1_200), (Segment::Gift, 300)]),
+            }),
+        ),
+        state(
+            "movement_earn",
+            "The earn by the tx `txid(\"earn-b1-000123\")`: 120 points on order `berlin-1/2026-000123` for member(7), by acme's terminal at `berlin-1`, one lot (the tx's id, index 0).",
+            StateKey::Movement(txid("earn-b1-000123")),
+            StateValue::Movement(movement(
+                7,
+                "acme",
+                Some("berlin-1"),
+                MovementKind::Earn {
+                    lot: points_lot().id,
+                    points: 120,
+                    order_ref: "berlin-1/2026-000123".into(),
+                },
+            )),
+        ),
+        state(
+            "movement_load_voided",
+            "The load of a 50.00 EUR cash deposit by `txid(\"load-psp-7f3a9c01\")`, voided since (a second void is refused).",
+            StateKey::Movement(txid("load-psp-7f3a9c01")),
+            StateValue::Movement(Movement {
+                voided: true,
+                ..movement(
+                    7,
+                    "acme",
+                    Some("berlin-1"),
+                    MovementKind::Load {
+                        lot: cash_lot().id,
+                        segment: Segment::CashDeposit,
+                        amount: 5_000,
+                    },
+                )
+            }),
+        ),
+        state(
+            "movement_spend_partner",
+            "A spend of 15.00 EUR by member(7) at globex's web store (a partner of acme's program): the gift lot first (spend priority 1), then the cash-deposit lot, each draw with the lot as it was before it.",
+            StateKey::Movement(txid("spend-globex-0042")),
+            StateValue::Movement(movement(
+                7,
+                "globex",
+                Some("globex-web"),
+                MovementKind::Spend {
+                    allocation: Allocation(vec![
+                        Draw {
+                            lot: gift_lot(),
+                            amount: 300,
+                        },
+                        Draw {
+                            lot: cash_lot(),
+                            amount: 1_200,
+                        },
+                    ]),
+                },
+            )),
+        ),
+        state(
+            "movement_transfer",
+            "acme's issuer moved 100 points from member(7) to member(8) (no store: not a terminal's tx) once the points lot was spendable: drawn from it, credited to member(8) as a new lot (the transfer's id, index 0) with the same expiry.",
+            StateKey::Movement(txid("transfer-7-to-8")),
+            StateValue::Movement(movement(
+                7,
+                "acme",
+                None,
+                MovementKind::Transfer {
+                    to: testkit::member(8),
+                    allocation: Allocation(vec![Draw {
+                        lot: points_lot(),
+                        amount: 100,
+                    }]),
+                    lots: vec![LotId {
+                        source: txid("transfer-7-to-8"),
+                        index: 0,
+                    }],
+                },
+            )),
+        ),
+        state(
+            "adjustment_pending",
+            "acme's admin key(1) asked to credit member(8) 6,000 points as a goodwill gesture: above the program's threshold, it waits for a second admin.",
+            StateKey::Adjustment(txid("adjust-goodwill-8")),
+            StateValue::Adjustment(adjustment(
+                8,
+                Segment::Mileage,
+                6_000,
+                AdjustReason::Goodwill,
+                "flight delay on 2026-03-12, apology",
+            )),
+        ),
+        state(
+            "adjustment_applied",
+            "A migration credit of 75.00 EUR of gift balance to member(9), asked for by key(1) and approved by a second acme admin, key(5) (the checker).",
+            StateKey::Adjustment(txid("adjust-migration-9")),
+            StateValue::Adjustment(AdjustmentRecord {
+                status: AdjustmentStatus::Applied,
+                checker: Some(testkit::public(5)),
+                ..adjustment(
+                    9,
+                    Segment::Gift,
+                    7_500,
+                    AdjustReason::Migration,
+                    "balance carried over from the old card system",
+                )
+            }),
+        ),
+        state(
+            "earned_order",
+            "Order `berlin-1/2026-000123` of acme (the selling org) earned points in the tx `txid(\"earn-b1-000123\")`: it cannot earn again.",
+            StateKey::EarnedOrder(slug("acme"), "berlin-1/2026-000123".into()),
+            StateValue::EarnedOrder(txid("earn-b1-000123")),
+        ),
+    ]
 }
 
 fn event(name: &'static str, about: &'static str, event: Event) -> Case {
@@ -603,6 +858,57 @@ fn token_events() -> Vec<Case> {
     ]
 }
 
+fn loyalty_events() -> Vec<Case> {
+    let balance = |op, segment, credit, amount| Event::BalanceChanged {
+        program: slug("acme"),
+        member: testkit::member(7),
+        op,
+        segment,
+        credit,
+        amount,
+    };
+    vec![
+        event(
+            "event_balance_earned",
+            "member(7) earned 120 points in acme's program (`credit`: the balance went up).",
+            balance(BalanceOp::Earned, Segment::Mileage, true, 120),
+        ),
+        event(
+            "event_balance_spent",
+            "member(7) spent 3.00 EUR of gift balance (one event per segment a tx moves).",
+            balance(BalanceOp::Spent, Segment::Gift, false, 300),
+        ),
+        event(
+            "event_adjustment_requested",
+            "An adjustment of member(8)'s balance waits for a second admin; its id is the adjust tx's.",
+            Event::AdjustmentRequested {
+                adjustment: txid("adjust-goodwill-8"),
+                program: slug("acme"),
+                member: testkit::member(8),
+            },
+        ),
+        event(
+            "event_adjustment_rejected",
+            "A second admin refused a pending adjustment of member(9)'s balance; nothing changed.",
+            Event::AdjustmentRejected {
+                adjustment: txid("adjust-correction-9"),
+                program: slug("acme"),
+                member: testkit::member(9),
+            },
+        ),
+        event(
+            "event_tier_changed",
+            "member(7) moved from tier `silver` to `gold` (the tiers' names in the program).",
+            Event::TierChanged {
+                program: slug("acme"),
+                member: testkit::member(7),
+                from: "silver".into(),
+                to: "gold".into(),
+            },
+        ),
+    ]
+}
+
 fn redeemed_event() -> Event {
     token_events()
         .into_iter()
@@ -696,6 +1002,7 @@ fn cases() -> Vec<Case> {
         key_events(),
         pool_events(),
         token_events(),
+        loyalty_events(),
         outcome_cases(),
     ]
     .concat()
@@ -719,10 +1026,6 @@ impl Hand {
     fn token(&mut self, t: &TokenId, path: &str) {
         self.string(t.pool.as_str(), &at(path, "pool"));
         self.u64(t.serial, &at(path, "serial"));
-    }
-    fn currency(&mut self, c: &Currency, path: &str) {
-        let text = String::from_utf8_lossy(&c.0).into_owned();
-        self.raw(&c.0, format!("{path}: 3 raw bytes {text:?}"));
     }
     fn role(&mut self, r: &Role, path: &str) {
         match r {
@@ -865,6 +1168,26 @@ impl Hand {
             StateKey::Remembered(h) => self.id_key(13, "Remembered", |x, q| x.u64(*h, q), p),
             StateKey::PruneCursor => self.variant(14, "PruneCursor", p),
             StateKey::Program(o) => self.id_key(15, "Program", |h, q| h.string(o.as_str(), q), p),
+            StateKey::Account(o, m) => {
+                self.variant(16, "Account", p);
+                self.string(o.as_str(), &format!("{p}.0"));
+                self.array(&m.0, &format!("{p}.1"));
+            }
+            StateKey::Liability(o) => {
+                self.id_key(17, "Liability", |h, q| h.string(o.as_str(), q), p)
+            }
+            StateKey::Settlement(program, partner) => {
+                self.variant(18, "Settlement", p);
+                self.string(program.as_str(), &format!("{p}.0"));
+                self.string(partner.as_str(), &format!("{p}.1"));
+            }
+            StateKey::Movement(t) => self.id_key(19, "Movement", |h, q| h.array(&t.0, q), p),
+            StateKey::Adjustment(t) => self.id_key(20, "Adjustment", |h, q| h.array(&t.0, q), p),
+            StateKey::EarnedOrder(o, order_ref) => {
+                self.variant(21, "EarnedOrder", p);
+                self.string(o.as_str(), &format!("{p}.0"));
+                self.string(order_ref, &format!("{p}.1"));
+            }
         }
     }
     /// A variant with one field.
@@ -907,6 +1230,23 @@ impl Hand {
                 self.program(&r.spec, &at(&q, "spec"));
                 self.u32(r.version, &at(&q, "version"));
                 self.u64(r.updated_ms, &at(&q, "updated_ms"));
+            }
+            StateValue::Account(a) => self.id_key(15, "Account", |h, q| h.account(a, q), p),
+            StateValue::Liability(l) => {
+                self.variant(16, "Liability", p);
+                self.segment_amounts(&l.by_segment, &at(&q, "by_segment"));
+            }
+            StateValue::Settlement(s) => {
+                self.variant(17, "Settlement", p);
+                self.segment_amounts(&s.credited, &at(&q, "credited"));
+                self.segment_amounts(&s.spent, &at(&q, "spent"));
+            }
+            StateValue::Movement(m) => self.id_key(18, "Movement", |h, q| h.movement(m, q), p),
+            StateValue::Adjustment(r) => {
+                self.id_key(19, "Adjustment", |h, q| h.adjustment_record(r, q), p)
+            }
+            StateValue::EarnedOrder(t) => {
+                self.id_key(20, "EarnedOrder", |h, q| h.array(&t.0, q), p)
             }
         }
     }
@@ -1000,6 +1340,187 @@ impl Hand {
     }
 }
 
+// The loyalty records.
+impl Hand {
+    fn segment_amounts(&mut self, m: &BTreeMap<Segment, u64>, p: &str) {
+        self.map(m, p, |h, segment, amount, q| {
+            h.segment(*segment, &at(q, "key"));
+            h.u64(*amount, &at(q, "value"));
+        });
+    }
+    fn lot_id(&mut self, id: &LotId, p: &str) {
+        self.array(&id.source.0, &at(p, "source"));
+        self.u16(id.index, &at(p, "index"));
+    }
+    fn lot(&mut self, l: &Lot, p: &str) {
+        self.lot_id(&l.id, &at(p, "id"));
+        self.segment(l.segment, &at(p, "segment"));
+        self.u64(l.amount, &at(p, "amount"));
+        self.u64(l.remaining, &at(p, "remaining"));
+        self.u64(l.earned_ms, &at(p, "earned_ms"));
+        self.u64(l.spendable_from_ms, &at(p, "spendable_from_ms"));
+        let expires = at(p, "expires_ms");
+        self.option(&l.expires_ms, &expires, |h, v| h.u64(*v, &expires));
+        self.string(l.credited_by.as_str(), &at(p, "credited_by"));
+    }
+    fn allocation(&mut self, a: &Allocation, p: &str) {
+        self.vec(&a.0, p, |h, d, q| {
+            h.lot(&d.lot, &at(q, "lot"));
+            h.u64(d.amount, &at(q, "amount"));
+        });
+    }
+    fn account(&mut self, a: &Account, p: &str) {
+        self.map(&a.lots, &at(p, "lots"), |h, id, lot, q| {
+            h.lot_id(id, &at(q, "key"));
+            h.lot(lot, &at(q, "value"));
+        });
+        self.map(
+            &a.earned_by_day,
+            &at(p, "earned_by_day"),
+            |h, d, points, q| {
+                h.u32(*d, &at(q, "key"));
+                h.u64(*points, &at(q, "value"));
+            },
+        );
+        self.u64(a.last_activity_ms, &at(p, "last_activity_ms"));
+        self.u8(a.tier.index, &at(p, "tier.index"));
+        let below = at(p, "tier.below_since_ms");
+        self.option(&a.tier.below_since_ms, &below, |h, v| h.u64(*v, &below));
+    }
+    fn movement(&mut self, m: &Movement, p: &str) {
+        self.string(m.program.as_str(), &at(p, "program"));
+        self.array(&m.member.0, &at(p, "member"));
+        self.string(m.by_org.as_str(), &at(p, "by_org"));
+        let store = at(p, "store");
+        self.option(&m.store, &store, |h, s| h.string(s.as_str(), &store));
+        let k = at(p, "kind");
+        match &m.kind {
+            MovementKind::Earn {
+                lot,
+                points,
+                order_ref,
+            } => {
+                self.variant(0, "Earn", &k);
+                self.lot_id(lot, &at(&k, "lot"));
+                self.u64(*points, &at(&k, "points"));
+                self.string(order_ref, &at(&k, "order_ref"));
+            }
+            MovementKind::Load {
+                lot,
+                segment,
+                amount,
+            } => {
+                self.variant(1, "Load", &k);
+                self.lot_id(lot, &at(&k, "lot"));
+                self.segment(*segment, &at(&k, "segment"));
+                self.u64(*amount, &at(&k, "amount"));
+            }
+            MovementKind::Spend { allocation } => {
+                self.variant(2, "Spend", &k);
+                self.allocation(allocation, &at(&k, "allocation"));
+            }
+            MovementKind::Transfer {
+                to,
+                allocation,
+                lots,
+            } => {
+                self.variant(3, "Transfer", &k);
+                self.array(&to.0, &at(&k, "to"));
+                self.allocation(allocation, &at(&k, "allocation"));
+                self.vec(lots, &at(&k, "lots"), |h, id, q| h.lot_id(id, q));
+            }
+        }
+        self.boolean(m.voided, &at(p, "voided"));
+    }
+    fn adjustment_record(&mut self, r: &AdjustmentRecord, p: &str) {
+        self.string(r.program.as_str(), &at(p, "program"));
+        self.array(&r.member.0, &at(p, "member"));
+        self.segment(r.segment, &at(p, "segment"));
+        self.direction(r.direction, &at(p, "direction"));
+        self.u64(r.amount, &at(p, "amount"));
+        self.adjust_reason(r.reason, &at(p, "reason"));
+        self.string(&r.note, &at(p, "note"));
+        self.array(&r.maker.0, &at(p, "maker"));
+        self.u64(r.requested_ms, &at(p, "requested_ms"));
+        let status = at(p, "status");
+        match r.status {
+            AdjustmentStatus::Pending => self.variant(0, "Pending", &status),
+            AdjustmentStatus::Applied => self.variant(1, "Applied", &status),
+            AdjustmentStatus::Rejected => self.variant(2, "Rejected", &status),
+        }
+        let checker = at(p, "checker");
+        self.option(&r.checker, &checker, |h, k| h.array(&k.0, &checker));
+    }
+    fn balance_op(&mut self, op: BalanceOp, p: &str) {
+        let (i, name) = match op {
+            BalanceOp::Earned => (0, "Earned"),
+            BalanceOp::Loaded => (1, "Loaded"),
+            BalanceOp::Spent => (2, "Spent"),
+            BalanceOp::Refunded => (3, "Refunded"),
+            BalanceOp::Voided => (4, "Voided"),
+            BalanceOp::Adjusted => (5, "Adjusted"),
+            BalanceOp::TransferredOut => (6, "TransferredOut"),
+            BalanceOp::TransferredIn => (7, "TransferredIn"),
+            BalanceOp::Expired => (8, "Expired"),
+        };
+        self.variant(i, name, p);
+    }
+    fn loyalty_event(&mut self, e: &Event, p: &str) {
+        let f = |field: &str| at(p, field);
+        match e {
+            Event::BalanceChanged {
+                program,
+                member,
+                op,
+                segment,
+                credit,
+                amount,
+            } => {
+                self.variant(15, "BalanceChanged", p);
+                self.string(program.as_str(), &f("program"));
+                self.array(&member.0, &f("member"));
+                self.balance_op(*op, &f("op"));
+                self.segment(*segment, &f("segment"));
+                self.boolean(*credit, &f("credit"));
+                self.u64(*amount, &f("amount"));
+            }
+            Event::AdjustmentRequested {
+                adjustment,
+                program,
+                member,
+            } => {
+                self.variant(16, "AdjustmentRequested", p);
+                self.array(&adjustment.0, &f("adjustment"));
+                self.string(program.as_str(), &f("program"));
+                self.array(&member.0, &f("member"));
+            }
+            Event::AdjustmentRejected {
+                adjustment,
+                program,
+                member,
+            } => {
+                self.variant(17, "AdjustmentRejected", p);
+                self.array(&adjustment.0, &f("adjustment"));
+                self.string(program.as_str(), &f("program"));
+                self.array(&member.0, &f("member"));
+            }
+            Event::TierChanged {
+                program,
+                member,
+                from,
+                to,
+            } => {
+                self.variant(18, "TierChanged", p);
+                self.string(program.as_str(), &f("program"));
+                self.array(&member.0, &f("member"));
+                self.string(from, &f("from"));
+                self.string(to, &f("to"));
+            }
+            other => unreachable!("{other:?} is encoded by Hand::event"),
+        }
+    }
+}
+
 // Results, events, log leaves and genesis.
 impl Hand {
     fn event(&mut self, e: &Event, p: &str) {
@@ -1046,6 +1567,10 @@ impl Hand {
                 self.u64(*first_serial, &f("first_serial"));
                 self.u64(*count, &f("count"));
             }
+            Event::BalanceChanged { .. }
+            | Event::AdjustmentRequested { .. }
+            | Event::AdjustmentRejected { .. }
+            | Event::TierChanged { .. } => self.loyalty_event(e, p),
             _ => self.token_event(e, p),
         }
     }
@@ -1313,7 +1838,8 @@ fn section_heading(name: &str) -> Option<&'static str> {
         "params" => Some(
             "### State entries\n\nOne entry per state key variant, and one per variant of \
              the records' enums (roles, governance changes, pool kinds and discounts, \
-             token statuses). The JSON above each vector shows the key and the value.\n",
+             token statuses, balance movements, adjustment statuses). The JSON above \
+             each vector shows the key and the value.\n",
         ),
         "event_key_registered" => Some(
             "### Events\n\nOne per event kind. An event is never hashed alone: it is part of \
@@ -1516,6 +2042,9 @@ fn vectors_cover_every_variant() {
             }
             Item::Event(e) => {
                 covered.insert(format!("event/{}", event_fields(e).0));
+                if let Event::BalanceChanged { op, .. } = e {
+                    covered.insert(format!("balance_op/{}", balance_op_name(*op)));
+                }
             }
             Item::Result(r) => {
                 covered.insert(format!("outcome/{}", outcome_name(&r.outcome)));
@@ -1526,9 +2055,12 @@ fn vectors_cover_every_variant() {
         }
     }
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
-    assert_eq!(count("key/"), 16, "{covered:?}");
-    assert_eq!(count("value/"), 15, "{covered:?}");
-    assert_eq!(count("event/"), 15, "{covered:?}");
+    assert_eq!(count("key/"), 22, "{covered:?}");
+    assert_eq!(count("value/"), 21, "{covered:?}");
+    assert_eq!(count("event/"), 19, "{covered:?}");
+    assert_eq!(count("movement/"), 4, "{covered:?}");
+    assert_eq!(count("adjustment/"), 2, "{covered:?}");
+    assert_eq!(count("balance_op/"), 2, "{covered:?}");
     assert_eq!(count("outcome/"), 2, "{covered:?}");
     assert_eq!(count("token_status/"), 4, "{covered:?}");
     assert_eq!(count("change/"), 5, "{covered:?}");
@@ -1539,9 +2071,14 @@ fn vectors_cover_every_variant() {
 }
 
 /// Variants of the records' enums a value holds: token statuses, governance changes, a
-/// role with and without fields, pool kinds and discounts.
+/// role with and without fields, pool kinds and discounts, movement kinds and adjustment
+/// statuses.
 fn nested_variants(v: &StateValue) -> Vec<String> {
     match v {
+        StateValue::Movement(m) => vec![format!("movement/{}", movement_kind_fields(&m.kind).0)],
+        StateValue::Adjustment(a) => {
+            vec![format!("adjustment/{}", adjustment_status_name(a.status))]
+        }
         StateValue::Token(t) => vec![format!("token_status/{}", token_status_name(&t.status))],
         StateValue::Proposal(p) => vec![format!("change/{}", change_name(&p.change))],
         StateValue::Key(k) => vec![format!("role/{}", k.role.name())],
@@ -1573,6 +2110,12 @@ fn state_key_name(k: &StateKey) -> &'static str {
         StateKey::Remembered(_) => "Remembered",
         StateKey::PruneCursor => "PruneCursor",
         StateKey::Program(_) => "Program",
+        StateKey::Account(..) => "Account",
+        StateKey::Liability(_) => "Liability",
+        StateKey::Settlement(..) => "Settlement",
+        StateKey::Movement(_) => "Movement",
+        StateKey::Adjustment(_) => "Adjustment",
+        StateKey::EarnedOrder(..) => "EarnedOrder",
     }
 }
 
@@ -1593,6 +2136,12 @@ fn state_value_name(v: &StateValue) -> &'static str {
         StateValue::Remembered(_) => "Remembered",
         StateValue::PruneCursor(..) => "PruneCursor",
         StateValue::Program(_) => "Program",
+        StateValue::Account(_) => "Account",
+        StateValue::Liability(_) => "Liability",
+        StateValue::Settlement(_) => "Settlement",
+        StateValue::Movement(_) => "Movement",
+        StateValue::Adjustment(_) => "Adjustment",
+        StateValue::EarnedOrder(_) => "EarnedOrder",
     }
 }
 
@@ -1626,6 +2175,28 @@ fn outcome_name(o: &TxOutcome) -> &'static str {
     match o {
         TxOutcome::Applied { .. } => "Applied",
         TxOutcome::Rejected { .. } => "Rejected",
+    }
+}
+
+fn adjustment_status_name(s: AdjustmentStatus) -> &'static str {
+    match s {
+        AdjustmentStatus::Pending => "Pending",
+        AdjustmentStatus::Applied => "Applied",
+        AdjustmentStatus::Rejected => "Rejected",
+    }
+}
+
+fn balance_op_name(op: BalanceOp) -> &'static str {
+    match op {
+        BalanceOp::Earned => "Earned",
+        BalanceOp::Loaded => "Loaded",
+        BalanceOp::Spent => "Spent",
+        BalanceOp::Refunded => "Refunded",
+        BalanceOp::Voided => "Voided",
+        BalanceOp::Adjusted => "Adjusted",
+        BalanceOp::TransferredOut => "TransferredOut",
+        BalanceOp::TransferredIn => "TransferredIn",
+        BalanceOp::Expired => "Expired",
     }
 }
 
@@ -1668,6 +2239,19 @@ fn event_fields(e: &Event) -> (&'static str, Vec<&'static str>) {
         Event::TokenRevoked { token },
         Event::TokenTransferred { token, from, to },
         Event::ProgramSet { org, version },
+        Event::BalanceChanged { program, member, op, segment, credit, amount },
+        Event::AdjustmentRequested { adjustment, program, member },
+        Event::AdjustmentRejected { adjustment, program, member },
+        Event::TierChanged { program, member, from, to },
+    )
+}
+
+fn movement_kind_fields(k: &MovementKind) -> (&'static str, Vec<&'static str>) {
+    variant_fields!(k;
+        MovementKind::Earn { lot, points, order_ref },
+        MovementKind::Load { lot, segment, amount },
+        MovementKind::Spend { allocation },
+        MovementKind::Transfer { to, allocation, lots },
     )
 }
 
@@ -1873,6 +2457,38 @@ fn documented_enum_tables_match_the_code() {
         (name, Some(fields))
     });
     check_enum_table(&doc, "Event", &rows, &mut errors);
+    let ops = [
+        BalanceOp::Earned,
+        BalanceOp::Loaded,
+        BalanceOp::Spent,
+        BalanceOp::Refunded,
+        BalanceOp::Voided,
+        BalanceOp::Adjusted,
+        BalanceOp::TransferredOut,
+        BalanceOp::TransferredIn,
+        BalanceOp::Expired,
+    ];
+    let rows = enum_rows(&ops, None, |op| (balance_op_name(*op), None));
+    check_enum_table(&doc, "BalanceOp", &rows, &mut errors);
+    let kinds: Vec<MovementKind> = values
+        .iter()
+        .filter_map(|v| match v {
+            StateValue::Movement(m) => Some(m.kind.clone()),
+            _ => None,
+        })
+        .collect();
+    let rows = enum_rows(&kinds, Some("movement"), |k| {
+        let (name, fields) = movement_kind_fields(k);
+        (name, Some(fields))
+    });
+    check_enum_table(&doc, "MovementKind", &rows, &mut errors);
+    let statuses = [
+        AdjustmentStatus::Pending,
+        AdjustmentStatus::Applied,
+        AdjustmentStatus::Rejected,
+    ];
+    let rows = enum_rows(&statuses, None, |s| (adjustment_status_name(*s), None));
+    check_enum_table(&doc, "AdjustmentStatus", &rows, &mut errors);
     check_key_value_columns(&doc, &entries, &mut errors);
     assert!(
         errors.is_empty(),
@@ -1944,6 +2560,11 @@ fn json_keys() -> BTreeMap<&'static str, Vec<String>> {
             StateValue::Code(_) => "CodeIndexEntry",
             StateValue::Redemption(_) => "RedemptionRecord",
             StateValue::Program(_) => "ProgramRecord",
+            StateValue::Account(_) => "Account",
+            StateValue::Liability(_) => "Liability",
+            StateValue::Settlement(_) => "Settlement",
+            StateValue::Movement(_) => "Movement",
+            StateValue::Adjustment(_) => "AdjustmentRecord",
             _ => continue,
         };
         let wrapped = serde_json::to_value(&value).unwrap();
@@ -1978,6 +2599,17 @@ fn json_keys() -> BTreeMap<&'static str, Vec<String>> {
     out.insert(
         "InitialState",
         keys(serde_json::to_value(&genesis).unwrap()),
+    );
+    let draw = Draw {
+        lot: points_lot(),
+        amount: 1,
+    };
+    out.insert("Draw", keys(serde_json::to_value(&draw).unwrap()));
+    out.insert("Lot", keys(serde_json::to_value(&draw.lot).unwrap()));
+    out.insert("LotId", keys(serde_json::to_value(draw.lot.id).unwrap()));
+    out.insert(
+        "TierState",
+        keys(serde_json::to_value(member_account().tier).unwrap()),
     );
     out
 }
@@ -2032,6 +2664,51 @@ fn documented_struct_tables_match_the_code() {
             spec,
             version,
             updated_ms
+        }),
+        struct_fields!(Account {
+            lots,
+            earned_by_day,
+            last_activity_ms,
+            tier
+        }),
+        struct_fields!(LotId { source, index }),
+        struct_fields!(Lot {
+            id,
+            segment,
+            amount,
+            remaining,
+            earned_ms,
+            spendable_from_ms,
+            expires_ms,
+            credited_by
+        }),
+        struct_fields!(TierState {
+            index,
+            below_since_ms
+        }),
+        struct_fields!(Liability { by_segment }),
+        struct_fields!(Settlement { credited, spent }),
+        struct_fields!(Movement {
+            program,
+            member,
+            by_org,
+            store,
+            kind,
+            voided
+        }),
+        struct_fields!(Draw { lot, amount }),
+        struct_fields!(AdjustmentRecord {
+            program,
+            member,
+            segment,
+            direction,
+            amount,
+            reason,
+            note,
+            maker,
+            requested_ms,
+            status,
+            checker
         }),
         struct_fields!(RedemptionRecord {
             pool,
@@ -2168,6 +2845,57 @@ fn json_form_instances() -> Vec<(&'static str, serde_json::Value, &'static str)>
             "RejectReason",
             v(serde_json::to_value(RejectReason::AlreadyRedeemed)),
             "already_redeemed",
+        ),
+        (
+            "Segment",
+            v(serde_json::to_value(Segment::CashDeposit)),
+            "cash_deposit",
+        ),
+        (
+            "Unit",
+            v(serde_json::to_value(Unit::Money {
+                currency: Currency(*b"EUR"),
+            })),
+            "money",
+        ),
+        (
+            "ExpiryPolicy",
+            v(serde_json::to_value(ExpiryPolicy::MonthsAfterEarning {
+                months: 12,
+            })),
+            "months_after_earning",
+        ),
+        (
+            "TierBasis",
+            v(serde_json::to_value(TierBasis::PointsCollected)),
+            "points_collected",
+        ),
+        (
+            "Direction",
+            v(serde_json::to_value(Direction::Debit)),
+            "debit",
+        ),
+        (
+            "AdjustReason",
+            v(serde_json::to_value(AdjustReason::Goodwill)),
+            "goodwill",
+        ),
+        (
+            "AdjustmentStatus",
+            v(serde_json::to_value(AdjustmentStatus::Pending)),
+            "pending",
+        ),
+        (
+            "MovementKind",
+            v(serde_json::to_value(MovementKind::Spend {
+                allocation: Allocation::default(),
+            })),
+            "spend",
+        ),
+        (
+            "BalanceOp",
+            v(serde_json::to_value(BalanceOp::TransferredIn)),
+            "transferred_in",
         ),
     ]
 }

@@ -118,6 +118,11 @@ def TUPLE(*ts):
     return ("tuple", ts)
 
 
+def MAP(k, v):
+    """A map: an object keyed by the keys as strings (docs/encoding.md, "JSON and bytes")."""
+    return ("map", (k, v))
+
+
 # Structs: their fields, in encoding order (docs/encoding.md, the `#### struct` tables).
 STRUCTS = {
     "TokenId": [("pool", "str"), ("serial", "u64")],
@@ -173,7 +178,8 @@ STRUCTS = {
     # Loyalty programs (docs/encoding.md, `ProgramSpec` and below).
     "ProgramRecord": [("org", "str"), ("spec", S("ProgramSpec")), ("version", "u32"),
                       ("updated_ms", "u64")],
-    "ProgramSpec": [("name", "str"), ("segments", VEC(S("SegmentRule"))),
+    "ProgramSpec": [("name", "str"), ("currency", "currency"),
+                    ("segments", VEC(S("SegmentRule"))),
                     ("earn", S("EarnRule")), ("tiers", S("TierPolicy")),
                     ("adjust_approval_above", "u64"), ("transfers", "bool"),
                     ("partner_orgs", VEC("str"))],
@@ -188,6 +194,32 @@ STRUCTS = {
     "TierPolicy": [("tiers", VEC(S("Tier"))), ("basis", E("TierBasis")),
                    ("window_days", "u32"), ("grace_days", "u32")],
     "Tier": [("name", "str"), ("min_points", "u64"), ("multiplier_permille", "u32")],
+    # Loyalty balances (docs/encoding.md, `Account` and below).
+    "Account": [("lots", "lots"), ("earned_by_day", MAP("u32", "u64")),
+                ("last_activity_ms", "u64"), ("tier", S("TierState"))],
+    "LotId": [("source", "h32"), ("index", "u16")],
+    "Lot": [("id", S("LotId")), ("segment", E("Segment")), ("amount", "u64"),
+            ("remaining", "u64"), ("earned_ms", "u64"), ("spendable_from_ms", "u64"),
+            ("expires_ms", OPT("u64")), ("credited_by", "str")],
+    "TierState": [("index", "u8"), ("below_since_ms", OPT("u64"))],
+    "Liability": [("by_segment", MAP(E("Segment"), "u64"))],
+    "Settlement": [("credited", MAP(E("Segment"), "u64")),
+                   ("spent", MAP(E("Segment"), "u64"))],
+    "Movement": [("program", "str"), ("member", "h32"), ("by_org", "str"),
+                 ("store", OPT("str")), ("kind", E("MovementKind")), ("voided", "bool")],
+    "Draw": [("lot", S("Lot")), ("amount", "u64")],
+    "AdjustmentRecord": [("program", "str"), ("member", "h32"), ("segment", E("Segment")),
+                         ("direction", E("Direction")), ("amount", "u64"),
+                         ("reason", E("AdjustReason")), ("note", "str"), ("maker", "h32"),
+                         ("requested_ms", "u64"), ("status", E("AdjustmentStatus")),
+                         ("checker", OPT("h32"))],
+    # Transactions (docs/encoding.md, "The envelope" and "Tx kinds"): the self-test
+    # re-encodes each tx vector's body from its JSON.
+    "TxBody": [("chain_id", "str"), ("nonce", "u64"), ("valid_until_ms", "u64"),
+               ("kind", E("TxKind")), ("memo", OPT("memo"))],
+    "Order": [("currency", "currency"), ("total_minor", "u64"),
+              ("lines", VEC(S("OrderLine")))],
+    "OrderLine": [("category", "str"), ("amount_minor", "u64")],
     # docs/proofs.md, "Block hash".
     "BlockHeader": [("chain_id", "str"), ("height", "u64"), ("time_ms", "u64"),
                     ("prev_hash", "h32"), ("tx_count", "u64"), ("tx_root", "h32"),
@@ -202,7 +234,43 @@ REJECT_REASONS = [
     "duplicate_code", "stale", "bad_signature", "wrong_chain", "duplicate", "unknown_key",
     "key_revoked", "invalid_input", "already_exists", "token_revoked", "wrong_member",
     "currency_mismatch", "wrong_pool_kind", "claim_conflict", "already_rolled_back",
-    "not_transferable", "already_approved", "overflow",
+    "not_transferable", "already_approved", "overflow", "insufficient_balance",
+    "per_tx_cap_exceeded", "already_earned", "already_voided", "already_spent", "too_many_lots",
+    "self_approval",
+]
+
+# Tx kinds in index order (docs/encoding.md, "Tx kinds"): in JSON each kind's struct fields
+# beside the `type` tag.
+TX_KINDS = [
+    ("register_key", [("key", "h32"), ("role", E("Role"))]),
+    ("revoke_key", [("key", "h32")]),
+    ("propose_governance", [("change", E("GovernanceChange"))]),
+    ("approve_governance", [("proposal", "h32")]),
+    ("create_pool", [("pool", "str"), ("spec", S("PoolSpec"))]),
+    ("update_pool", [("pool", "str"), ("spec", S("PoolSpec"))]),
+    ("transition_pool", [("pool", "str"), ("action", E("PoolAction"))]),
+    ("issue_codes", [("pool", "str"), ("codes", VEC(S("IssuedCode")))]),
+    ("allocate", [("pool", "str"), ("member", "h32"), ("claim", "h32")]),
+    ("redeem", [("target", E("RedeemTarget")), ("member", OPT("h32")), ("order", S("Order"))]),
+    ("rollback", [("redemption", "h32")]),
+    ("revoke_token", [("token", S("TokenId")), ("reason", E("RevokeReason")),
+                      ("note", OPT("str"))]),
+    ("transfer_token", [("token", S("TokenId")), ("from", "h32"), ("to", "h32")]),
+    ("set_program", [("spec", S("ProgramSpec"))]),
+    ("load", [("program", "str"), ("member", "h32"), ("segment", E("Segment")),
+              ("amount", "u64"), ("reference", "str")]),
+    ("earn", [("program", "str"), ("member", "h32"), ("order_ref", "str"),
+              ("order", S("Order"))]),
+    ("spend", [("program", "str"), ("member", "h32"), ("segments", VEC(E("Segment"))),
+               ("amount", "u64"), ("order_ref", "str")]),
+    ("void", [("tx", "h32")]),
+    ("adjust", [("program", "str"), ("member", "h32"), ("segment", E("Segment")),
+                ("direction", E("Direction")), ("amount", "u64"),
+                ("reason", E("AdjustReason")), ("note", "str")]),
+    ("decide_adjustment", [("adjustment", "h32"), ("approve", "bool")]),
+    ("transfer_balance", [("program", "str"), ("from", "h32"), ("to", "h32"),
+                          ("segment", E("Segment")), ("amount", "u64")]),
+    ("expire_balances", [("program", "str"), ("members", VEC("h32"))]),
 ]
 
 # Enums: (JSON form, tag key, variants in index order). "string": unit variants by name;
@@ -213,7 +281,9 @@ ENUMS = {
         ("proposal", ["h32"]), ("pool", ["str"]), ("token", [S("TokenId")]), ("code", ["h32"]),
         ("claim", ["str", "h32"]), ("member_allocations", ["str", "h32"]),
         ("member_redemptions", ["str", "h32"]), ("redemption", ["h32"]), ("seen_tx", ["h32"]),
-        ("remembered", ["u64"]), ("prune_cursor", []), ("program", ["str"])]),
+        ("remembered", ["u64"]), ("prune_cursor", []), ("program", ["str"]),
+        ("account", ["str", "h32"]), ("liability", ["str"]), ("settlement", ["str", "str"]),
+        ("movement", ["h32"]), ("adjustment", ["h32"]), ("earned_order", ["str", "str"])]),
     "StateValue": ("keyed", None, [
         ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
         ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
@@ -221,7 +291,10 @@ ENUMS = {
         ("code", [S("CodeIndexEntry")]), ("claim", ["u64"]), ("count", ["u32"]),
         ("redemption", [S("RedemptionRecord")]), ("seen_tx", ["u64"]),
         ("remembered", [VEC(TUPLE("h32", "u64"))]), ("prune_cursor", ["u64", "u32"]),
-        ("program", [S("ProgramRecord")])]),
+        ("program", [S("ProgramRecord")]), ("account", [S("Account")]),
+        ("liability", [S("Liability")]), ("settlement", [S("Settlement")]),
+        ("movement", [S("Movement")]), ("adjustment", [S("AdjustmentRecord")]),
+        ("earned_order", ["h32"])]),
     "Role": ("tagged", "role", [
         ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
         ("auditor", []), ("partner", [])]),
@@ -254,12 +327,21 @@ ENUMS = {
         ("rolled_back", [("redemption", "h32"), ("pool", "str"), ("token", OPT(S("TokenId")))]),
         ("token_revoked", [("token", S("TokenId"))]),
         ("token_transferred", [("token", S("TokenId")), ("from", "h32"), ("to", "h32")]),
-        ("program_set", [("org", "str"), ("version", "u32")])]),
+        ("program_set", [("org", "str"), ("version", "u32")]),
+        ("balance_changed", [("program", "str"), ("member", "h32"), ("op", E("BalanceOp")),
+                             ("segment", E("Segment")), ("credit", "bool"), ("amount", "u64")]),
+        ("adjustment_requested", [("adjustment", "h32"), ("program", "str"), ("member", "h32")]),
+        ("adjustment_rejected", [("adjustment", "h32"), ("program", "str"), ("member", "h32")]),
+        ("tier_changed", [("program", "str"), ("member", "h32"), ("from", "str"),
+                          ("to", "str")])]),
     "EventType": ("string", None, [
         "pool.created", "pool.updated", "pool.transitioned", "codes.issued", "coupon.allocated",
         "coupon.redeemed", "coupon.rolled_back", "coupon.revoked", "coupon.transferred",
         "key.registered", "key.revoked", "governance.proposed", "governance.approved",
-        "governance.applied", "tx.rejected", "program.set"]),
+        "governance.applied", "tx.rejected", "program.set", "balance.earned", "balance.loaded",
+        "balance.spent", "balance.refunded", "balance.voided", "balance.adjusted",
+        "balance.transferred", "balance.expired", "adjustment.requested",
+        "adjustment.rejected", "tier.changed"]),
     "EventDetail": ("tagged", "outcome", [
         ("applied", [("event", E("Event"))]),
         ("rejected", [("tx_kind", "str"), ("rejection", S("Rejection"))])]),
@@ -270,6 +352,24 @@ ENUMS = {
         ("never", []), ("months_after_earning", [("months", "u16")]),
         ("fixed_dates", [("dates_ms", VEC("u64"))]), ("inactivity", [("days", "u32")])]),
     "TierBasis": ("string", None, ["points_collected", "balance"]),
+    "Direction": ("string", None, ["credit", "debit"]),
+    "AdjustReason": ("string", None, ["goodwill", "correction", "migration", "fraud", "other"]),
+    "AdjustmentStatus": ("string", None, ["pending", "applied", "rejected"]),
+    "BalanceOp": ("string", None, [
+        "earned", "loaded", "spent", "refunded", "voided", "adjusted", "transferred_out",
+        "transferred_in", "expired"]),
+    # An `Allocation` is a newtype of Vec<Draw>: the vector.
+    "MovementKind": ("tagged", "movement", [
+        ("earn", [("lot", S("LotId")), ("points", "u64"), ("order_ref", "str")]),
+        ("load", [("lot", S("LotId")), ("segment", E("Segment")), ("amount", "u64")]),
+        ("spend", [("allocation", VEC(S("Draw")))]),
+        ("transfer", [("to", "h32"), ("allocation", VEC(S("Draw"))),
+                      ("lots", VEC(S("LotId")))])]),
+    "TxKind": ("tagged", "type", TX_KINDS),
+    "PoolAction": ("string", None, ["activate", "pause", "resume", "archive"]),
+    "RevokeReason": ("string", None, [
+        "fraud", "customer_request", "issued_in_error", "expired_campaign", "other"]),
+    "RedeemTarget": ("keyed", None, [("token", [S("TokenId")]), ("code", ["h32"])]),
     "PoolStatus": ("string", None, ["draft", "active", "paused", "archived"]),
     "RejectReason": ("string", None, REJECT_REASONS),
 }
@@ -298,6 +398,8 @@ def _enc(t, v, path):
             require(isinstance(v, list) and len(v) == len(inner),
                     f"{path}: expected an array of {len(inner)}")
             return b"".join(enc(f, x, f"{path}.{i}") for i, (f, x) in enumerate(zip(inner, v)))
+        if kind == "map":
+            return enc_map(inner, v, path)
         if kind == "struct":
             return enc_struct(STRUCTS[inner], v, path)
         return enc_enum(inner, v, path)
@@ -329,11 +431,48 @@ def _enc(t, v, path):
                 and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in v),
                 f"{path}: not a valid memo")
         return string(v)
+    if t == "lots":
+        return enc_lots(v, path)
     if t == "event_id":
         m = re.fullmatch(r"evt_(0|[1-9][0-9]*)_([0-9]+)", v) if isinstance(v, str) else None
         require(m is not None, f"{path}: expected evt_<log index>_<index>")
         return u64(int(m.group(1))) + struct.pack("<H", int(m.group(2)))
     raise Failed(f"{path}: unknown type {t}")
+
+
+def enc_map(types, v, path):
+    """A map: the entry count, then each key and value by ascending key. JSON keys are
+    strings: an integer's decimal digits (ordered as numbers), or a string enum's name
+    (ordered by variant index)."""
+    kt, vt = types
+    require(isinstance(v, dict), f"{path}: expected an object")
+    entries = []
+    for name, x in v.items():
+        if kt in ("u8", "u16", "u32", "u64"):
+            require(re.fullmatch(r"0|[1-9][0-9]*", name), f"{path}: key {name!r} is not a number")
+            key, order = int(name), int(name)
+        else:
+            form, _, variants = ENUMS[kt[1]]
+            require(form == "string" and name in variants, f"{path}: key {name!r} is not a {kt[1]}")
+            key, order = name, variants.index(name)
+        entries.append((order, enc(kt, key, f"{path}.{name}"), enc(vt, x, f"{path}.{name}")))
+    entries.sort(key=lambda e: e[0])
+    return u64(len(entries)) + b"".join(k + x for _, k, x in entries)
+
+
+def enc_lots(v, path):
+    """An account's lots: in JSON the list of its lots, in the bytes the map from each lot's
+    id to the lot, by ascending id (tx id bytes, then index); an id listed twice is refused."""
+    require(isinstance(v, list), f"{path}: expected an array of lots")
+    entries = {}
+    for i, lot in enumerate(v):
+        where = f"{path}[{i}]"
+        body = enc(S("Lot"), lot, where)
+        lot_id = lot["id"]
+        order = (bytes.fromhex(lot_id["source"]), lot_id["index"])
+        require(order not in entries, f"{where}: lot id listed twice")
+        entries[order] = enc(S("LotId"), lot_id, f"{where}.id") + body
+    return u64(len(entries)) + b"".join(entries[k] for k in sorted(entries))
 
 
 def enc_struct(fields, v, path):
@@ -812,8 +951,8 @@ def gather(node, route, height, wait):
 
 
 # ---------------------------------------------------------------------------------------
-# Self-test: the vectors of docs/encoding.md ("Record vectors", "Genesis hash") and of
-# docs/proofs.md (state proofs, block hash, checkpoint signature).
+# Self-test: the vectors of docs/encoding.md ("Test vectors": tx bodies; "Record vectors",
+# "Genesis hash") and of docs/proofs.md (state proofs, block hash, checkpoint signature).
 # ---------------------------------------------------------------------------------------
 
 def fenced(text, info):
@@ -828,6 +967,16 @@ def vector_blocks(text):
         for block in fenced(text, kind):
             fields = dict(line.split(": ", 1) for line in block.strip().splitlines())
             out.append((kind, fields))
+    return out
+
+
+def tx_vectors(text):
+    """(body JSON, tx-vector fields) of each tx vector: the JSON block just above it."""
+    out = []
+    pattern = r"^```json\n((?:(?!```)[^\n]*\n)*)```\n\n```tx-vector\n(.*?)^```$"
+    for body, block in re.findall(pattern, text, re.S | re.M):
+        out.append((json.loads(body), dict(line.split(": ", 1)
+                                            for line in block.strip().splitlines())))
     return out
 
 
@@ -849,6 +998,10 @@ def check_vector(kind, v, check):
 
 
 def selftest_encoding(text, check):
+    txs = tx_vectors(text)
+    check("tx vectors found", len(txs) > 20, True)
+    for body, v in txs:
+        check(f"{v['name']} body", enc(S("TxBody"), body, v["name"]).hex(), v["body"])
     vectors = vector_blocks(text)
     check("record vectors found", len(vectors) > 40, True)
     for kind, v in vectors:

@@ -111,11 +111,13 @@ pub struct Hand {
 }
 
 /// The loyalty program's encoding, from the document's tables (both parts of the document
-/// carry a program: the `set_program` tx and the `program` state record).
+/// carry a program: the `set_program` tx and the `program` state record), and the loyalty
+/// enums both parts use (segments, adjustment directions and reasons).
 impl Hand {
     pub fn program(&mut self, s: &ProgramSpec, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
         self.string(&s.name, &p("name"));
+        self.currency(&s.currency, &p("currency"));
         self.vec(&s.segments, &p("segments"), |h, r, q| h.segment_rule(r, q));
         self.earn(&s.earn, &p("earn"));
         let t = &s.tiers;
@@ -141,24 +143,11 @@ impl Hand {
     }
     pub fn segment_rule(&mut self, r: &SegmentRule, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
-        let (i, name) = match r.segment {
-            Segment::CashDeposit => (0, "CashDeposit"),
-            Segment::Gift => (1, "Gift"),
-            Segment::Mileage => (2, "Mileage"),
-            Segment::RefundCredit => (3, "RefundCredit"),
-        };
-        self.variant(i, name, &p("segment"));
+        self.segment(r.segment, &p("segment"));
         match r.unit {
             Unit::Money { currency } => {
                 self.variant(0, "Money", &p("unit"));
-                self.raw(
-                    &currency.0,
-                    format!(
-                        "{}: 3 raw bytes {:?}",
-                        p("unit.currency"),
-                        currency.to_string()
-                    ),
-                );
+                self.currency(&currency, &p("unit.currency"));
             }
             Unit::Points => self.variant(1, "Points", &p("unit")),
         }
@@ -207,6 +196,35 @@ impl Hand {
             h.u64(*v, &p("max_balance"))
         });
         self.u32(e.pending_days, &p("pending_days"));
+    }
+    pub fn currency(&mut self, c: &Currency, path: &str) {
+        let text = String::from_utf8_lossy(&c.0).into_owned();
+        self.raw(&c.0, format!("{path}: 3 raw bytes {text:?}"));
+    }
+    pub fn segment(&mut self, s: Segment, path: &str) {
+        let (i, name) = match s {
+            Segment::CashDeposit => (0, "CashDeposit"),
+            Segment::Gift => (1, "Gift"),
+            Segment::Mileage => (2, "Mileage"),
+            Segment::RefundCredit => (3, "RefundCredit"),
+        };
+        self.variant(i, name, path);
+    }
+    pub fn direction(&mut self, d: Direction, path: &str) {
+        match d {
+            Direction::Credit => self.variant(0, "Credit", path),
+            Direction::Debit => self.variant(1, "Debit", path),
+        }
+    }
+    pub fn adjust_reason(&mut self, r: AdjustReason, path: &str) {
+        let (i, name) = match r {
+            AdjustReason::Goodwill => (0, "Goodwill"),
+            AdjustReason::Correction => (1, "Correction"),
+            AdjustReason::Migration => (2, "Migration"),
+            AdjustReason::Fraud => (3, "Fraud"),
+            AdjustReason::Other => (4, "Other"),
+        };
+        self.variant(i, name, path);
     }
 }
 
@@ -261,6 +279,19 @@ impl Hand {
         self.len(items.len(), path, "count");
         for (i, item) in items.iter().enumerate() {
             each(self, item, &format!("{path}[{i}]"));
+        }
+    }
+    /// A map: its entry count as u64 LE, then each key and its value, in ascending key
+    /// order (a `BTreeMap` iterates so).
+    pub fn map<K, V>(
+        &mut self,
+        map: &std::collections::BTreeMap<K, V>,
+        path: &str,
+        mut each: impl FnMut(&mut Self, &K, &V, &str),
+    ) {
+        self.len(map.len(), path, "entries");
+        for (i, (k, v)) in map.iter().enumerate() {
+            each(self, k, v, &format!("{path}[{i}]"));
         }
     }
 
