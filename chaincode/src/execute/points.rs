@@ -151,13 +151,16 @@ impl Book {
         self.deltas.merge(deltas);
     }
 
-    /// Re-evaluates the tier, writes the account and the org's liability, and returns the
-    /// events.
+    /// Expires what the tx brought back past its date, re-evaluates the tier, writes the
+    /// account and the org's liability, and returns the events.
     fn close<S: StateReader + ?Sized>(
         mut self,
         view: &mut Overlay<'_, S>,
         now_ms: u64,
     ) -> Exec<Vec<Event>> {
+        // What the tx credited back may be past its date already (a refund of an
+        // expired lot): it expires now, so the liability never counts it.
+        self.expire(now_ms);
         let spec = &self.program.spec;
         if let TierChange::Moved { from, to } =
             loyalty::evaluate_tier(spec, &mut self.account, now_ms)
