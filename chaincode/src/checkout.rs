@@ -37,11 +37,38 @@ pub struct CouponLine {
     pub combinable_with_balance: bool,
 }
 
-/// What one checkout may do.
-#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+/// Most pools in [`CheckoutRules::not_combinable_pools`].
+pub const MAX_NOT_COMBINABLE: usize = 64;
+
+/// What one checkout may do: part of an org's program, so the org that runs the program
+/// sets the rules of the checkouts that spend its balances.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct CheckoutRules {
     /// Most discount from coupons on one order, minor units (`None`: no cap).
     pub max_order_discount_minor: Option<u64>,
+    /// Minor units one point pays at checkout (0: points do not pay).
+    pub point_value_minor: u64,
+    /// Pools whose coupons never combine with a balance spend in one checkout (sorted,
+    /// at most [`MAX_NOT_COMBINABLE`]).
+    pub not_combinable_pools: Vec<PoolId>,
+}
+
+impl CheckoutRules {
+    /// Checks the lists' bounds and order.
+    pub fn validate(&self) -> Result<(), String> {
+        let pools = &self.not_combinable_pools;
+        if pools.len() > MAX_NOT_COMBINABLE || !pools.windows(2).all(|w| w[0] < w[1]) {
+            return Err(format!(
+                "checkout: at most {MAX_NOT_COMBINABLE} not-combinable pools, sorted, no duplicates"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether coupons of `pool` may go with a balance spend.
+    pub fn combinable(&self, pool: &PoolId) -> bool {
+        self.not_combinable_pools.binary_search(pool).is_err()
+    }
 }
 
 /// The plan of one checkout.
@@ -183,6 +210,8 @@ mod tests {
 
     const NO_CAP: CheckoutRules = CheckoutRules {
         max_order_discount_minor: None,
+        point_value_minor: 0,
+        not_combinable_pools: Vec::new(),
     };
 
     #[test]
@@ -221,6 +250,7 @@ mod tests {
         );
         let cap = CheckoutRules {
             max_order_discount_minor: Some(150),
+            ..CheckoutRules::default()
         };
         let two = [
             coupon("a", None, 100),
@@ -264,7 +294,7 @@ mod tests {
                     coupon(&format!("p{i}"), g.map(|g| format!("g{g}")).as_deref(), *d)
                 })
                 .collect();
-            let rules = CheckoutRules { max_order_discount_minor: cap };
+            let rules = CheckoutRules { max_order_discount_minor: cap, ..CheckoutRules::default() };
             if let Ok(p) = plan(total, &coupons, &rules, balance) {
                 prop_assert_eq!(p.discount_minor() + p.balance_minor + p.net_minor, total);
                 for (take, c) in p.coupons.iter().zip(&coupons) {

@@ -186,11 +186,17 @@ pub enum EventType {
     /// A member changed tier.
     #[serde(rename = "tier.changed")]
     TierChanged,
+    /// A checkout applied (coupons, a balance spend, points) to one order.
+    #[serde(rename = "checkout.completed")]
+    CheckoutCompleted,
+    /// A checkout was voided as a whole.
+    #[serde(rename = "checkout.voided")]
+    CheckoutVoided,
 }
 
 impl EventType {
     /// Every type, in declaration order.
-    pub const ALL: [EventType; 27] = [
+    pub const ALL: [EventType; 29] = [
         EventType::PoolCreated,
         EventType::PoolUpdated,
         EventType::PoolTransitioned,
@@ -218,6 +224,8 @@ impl EventType {
         EventType::AdjustmentRequested,
         EventType::AdjustmentRejected,
         EventType::TierChanged,
+        EventType::CheckoutCompleted,
+        EventType::CheckoutVoided,
     ];
 
     /// The type's stable name, e.g. `coupon.redeemed`.
@@ -250,6 +258,8 @@ impl EventType {
             EventType::AdjustmentRequested => "adjustment.requested",
             EventType::AdjustmentRejected => "adjustment.rejected",
             EventType::TierChanged => "tier.changed",
+            EventType::CheckoutCompleted => "checkout.completed",
+            EventType::CheckoutVoided => "checkout.voided",
         }
     }
 
@@ -286,6 +296,8 @@ impl EventType {
             Event::AdjustmentRequested { .. } => EventType::AdjustmentRequested,
             Event::AdjustmentRejected { .. } => EventType::AdjustmentRejected,
             Event::TierChanged { .. } => EventType::TierChanged,
+            Event::CheckedOut { .. } => EventType::CheckoutCompleted,
+            Event::CheckoutVoided { .. } => EventType::CheckoutVoided,
         }
     }
 }
@@ -669,6 +681,23 @@ fn fill_applied<S: StateReader + ?Sized>(
             e.member = Some(*to);
         }
         Event::ProgramSet { org, .. } => e.org = Some(org.clone()),
+        Event::CheckedOut {
+            program,
+            member,
+            currency,
+            total_minor,
+            discount_minor,
+            ..
+        } => {
+            e.org = Some(program.clone());
+            e.member = Some(*member);
+            e.amounts = Some(EventAmounts {
+                currency: *currency,
+                order_total_minor: Some(*total_minor),
+                eligible_minor: None,
+                discount_minor: Some(*discount_minor),
+            });
+        }
         Event::BalanceChanged {
             program, member, ..
         }
@@ -679,6 +708,9 @@ fn fill_applied<S: StateReader + ?Sized>(
             program, member, ..
         }
         | Event::TierChanged {
+            program, member, ..
+        }
+        | Event::CheckoutVoided {
             program, member, ..
         } => {
             e.org = Some(program.clone());
@@ -712,6 +744,7 @@ fn fill_redeemed(tx: &SignedTx, event: &Event, e: &mut LedgerEvent) {
     e.member = *member;
     let order_total_minor = match &tx.body.kind {
         TxKind::Redeem(r) => Some(r.order.total_minor),
+        TxKind::Checkout(c) => Some(c.order.total_minor),
         _ => None,
     };
     e.amounts = Some(EventAmounts {
@@ -822,7 +855,8 @@ pub fn tx_pool<S: StateReader + ?Sized>(
         | TxKind::Adjust(_)
         | TxKind::DecideAdjustment(_)
         | TxKind::TransferBalance(_)
-        | TxKind::ExpireBalances(_) => None,
+        | TxKind::ExpireBalances(_)
+        | TxKind::Checkout(_) => None,
     })
 }
 
@@ -841,6 +875,7 @@ pub fn tx_program<S: StateReader + ?Sized>(
         TxKind::Adjust(t) => Some(t.program.clone()),
         TxKind::TransferBalance(t) => Some(t.program.clone()),
         TxKind::ExpireBalances(t) => Some(t.program.clone()),
+        TxKind::Checkout(t) => Some(t.program.clone()),
         TxKind::Void(t) => match state.get(&StateKey::Movement(t.tx))? {
             Some(StateValue::Movement(m)) => Some(m.program),
             _ => None,

@@ -17,7 +17,10 @@
 //! [`dry_run`] runs every check of one tx without keeping its writes: the validate call
 //! a terminal makes before charging a customer.
 
+mod checkout;
 mod points;
+
+pub use checkout::redemption_id as checkout_redemption_id;
 
 pub use points::BalanceOp;
 
@@ -253,6 +256,38 @@ pub enum Event {
         /// The member.
         member: MemberId,
     },
+    /// A checkout applied: its coupons' `Redeemed` and its balance events come before
+    /// this summary, in the same tx.
+    CheckedOut {
+        /// The checkout (the tx's id: what a void names).
+        checkout: TxId,
+        /// The program's org.
+        program: OrgId,
+        /// The member.
+        member: MemberId,
+        /// The order's currency.
+        currency: Currency,
+        /// The basket before discounts.
+        total_minor: u64,
+        /// What the coupons took.
+        discount_minor: u64,
+        /// What the balance paid.
+        balance_minor: u64,
+        /// What was left to pay by other means.
+        net_minor: u64,
+        /// Points earned (0: none).
+        points: u64,
+    },
+    /// A checkout was voided: its coupons usable again, its spend refunded, its points
+    /// taken back (their events come before this one).
+    CheckoutVoided {
+        /// The checkout.
+        checkout: TxId,
+        /// The program's org.
+        program: OrgId,
+        /// The member.
+        member: MemberId,
+    },
     /// A member moved to another tier.
     TierChanged {
         /// The program's org.
@@ -478,6 +513,7 @@ fn execute_kind<S: StateReader + ?Sized>(
         }
         TxKind::TransferBalance(t) => points::transfer(view, ctx, signer, p.id, t)?,
         TxKind::ExpireBalances(t) => points::expire(view, ctx, signer, t)?,
+        TxKind::Checkout(t) => checkout::checkout(view, ctx, signer, p.id, t)?,
     })
 }
 
@@ -1614,6 +1650,23 @@ fn redeem<S: StateReader + ?Sized>(
     tx: &RedeemTx,
 ) -> Exec<Vec<Event>> {
     let plan = plan_redemption(view, ctx, signer, tx)?;
+    let discount = plan.quote.discount_minor;
+    Ok(vec![apply_redemption(
+        view, ctx, signer, id, plan, discount, None,
+    )?])
+}
+
+/// Writes a planned redemption under `id` with `discount_minor` granted (the quote's, or
+/// less when a checkout caps it), as part of `checkout` if given.
+fn apply_redemption<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    signer: &KeyRecord,
+    id: TxId,
+    plan: RedemptionPlan,
+    discount_minor: u64,
+    checkout: Option<TxId>,
+) -> Exec<Event> {
     let RedemptionPlan {
         mut pool,
         token,
@@ -1622,6 +1675,7 @@ fn redeem<S: StateReader + ?Sized>(
         store,
         channel,
     } = plan;
+    debug_assert!(discount_minor <= quote.discount_minor);
     let pool_id = pool.id.clone();
     let token_id = match token {
         Some((token_id, mut record)) => {
@@ -1649,21 +1703,22 @@ fn redeem<S: StateReader + ?Sized>(
             store,
             channel,
             eligible_minor: quote.eligible_minor,
-            discount_minor: quote.discount_minor,
+            discount_minor,
             height: ctx.height,
             time_ms: ctx.time_ms,
             rolled_back_at: None,
+            checkout,
         },
     );
-    Ok(vec![Event::Redeemed {
+    Ok(Event::Redeemed {
         redemption: id,
         pool: pool_id,
         token: token_id,
         member,
         eligible_minor: quote.eligible_minor,
-        discount_minor: quote.discount_minor,
+        discount_minor,
         currency,
-    }])
+    })
 }
 
 fn rollback<S: StateReader + ?Sized>(
@@ -1672,13 +1727,13 @@ fn rollback<S: StateReader + ?Sized>(
     signer: &KeyRecord,
     tx: &RollbackTx,
 ) -> Exec<Vec<Event>> {
-    let Some(mut redemption) = view.redemption(&tx.redemption)? else {
+    let Some(redemption) = view.redemption(&tx.redemption)? else {
         return fail(
             RejectReason::NotFound,
             format!("redemption {} does not exist", tx.redemption),
         );
     };
-    let mut pool = existing_pool(view, &redemption.pool)?;
+    let pool = existing_pool(view, &redemption.pool)?;
     let allowed = match &signer.role {
         Role::Terminal { store, .. } => {
             signer.org == redemption.redeemer_org && *store == redemption.store
@@ -1696,10 +1751,32 @@ fn rollback<S: StateReader + ?Sized>(
             ),
         );
     }
+    if let Some(checkout) = redemption.checkout {
+        return fail(
+            RejectReason::PartOfCheckout,
+            format!(
+                "redemption {} is part of checkout {checkout}: void the checkout to undo it \
+                 with its balance spend and points",
+                tx.redemption
+            ),
+        );
+    }
+    Ok(vec![undo_redemption(view, ctx, tx.redemption, redemption)?])
+}
+
+/// Undoes redemption `id` (its record `redemption`): the token is usable again, the
+/// pool's and member's counts go down, the record keeps the rollback's height.
+fn undo_redemption<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    ctx: &BlockContext,
+    id: TxId,
+    mut redemption: RedemptionRecord,
+) -> Exec<Event> {
+    let mut pool = existing_pool(view, &redemption.pool)?;
     if redemption.rolled_back_at.is_some() {
         return fail(
             RejectReason::AlreadyRolledBack,
-            format!("redemption {} was rolled back already", tx.redemption),
+            format!("redemption {id} was rolled back already"),
         );
     }
     if pool.status == PoolStatus::Archived {
@@ -1710,11 +1787,7 @@ fn rollback<S: StateReader + ?Sized>(
     }
     if let Some(token_id) = &redemption.token {
         let mut record = existing_token(view, token_id)?;
-        if record.status
-            != (TokenStatus::Redeemed {
-                redemption: tx.redemption,
-            })
-        {
+        if record.status != (TokenStatus::Redeemed { redemption: id }) {
             return fail(
                 RejectReason::InvalidTransition,
                 format!("token {token_id} is not in this redemption"),
@@ -1733,13 +1806,13 @@ fn rollback<S: StateReader + ?Sized>(
     pool.redeemed = pool.redeemed.saturating_sub(1);
     redemption.rolled_back_at = Some(ctx.height);
     let event = Event::RolledBack {
-        redemption: tx.redemption,
+        redemption: id,
         pool: pool.id.clone(),
         token: redemption.token.clone(),
     };
     view.put_pool(&redemption.pool.clone(), pool);
-    view.put_redemption(&tx.redemption, redemption);
-    Ok(vec![event])
+    view.put_redemption(&id, redemption);
+    Ok(event)
 }
 
 fn revoke_token<S: StateReader + ?Sized>(

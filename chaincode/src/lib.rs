@@ -81,12 +81,13 @@ pub mod types;
 
 /// Everything most users need, in one import.
 pub mod prelude {
+    pub use crate::checkout::CheckoutRules;
     pub use crate::codes::{CodePattern, code_hash, open_code, seal_code};
     pub use crate::discount::Quote;
     pub use crate::encoding::{decode, encode};
     pub use crate::execute::{
-        BalanceOp, BlockOutcome, Event, ExecError, TxOutcome, TxResult, dry_run, execute_block,
-        quote_redemption,
+        BalanceOp, BlockOutcome, Event, ExecError, TxOutcome, TxResult, checkout_redemption_id,
+        dry_run, execute_block, quote_redemption,
     };
     pub use crate::ids::*;
     pub use crate::initial::{InitialOrg, InitialState};

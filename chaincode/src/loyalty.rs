@@ -29,6 +29,7 @@
 //! needs the civil calendar in UTC; `jiff` is pure computation (no I/O, no local time
 //! zone is read: only `Offset::UTC`).
 
+use crate::checkout::CheckoutRules;
 use crate::ids::{Category, OrgId, TxId};
 use crate::types::Currency;
 use bincode::{Decode, Encode};
@@ -235,6 +236,8 @@ pub struct ProgramSpec {
     pub transfers: bool,
     /// Other orgs whose terminals may earn and spend in this program.
     pub partner_orgs: Vec<OrgId>,
+    /// How coupons and balances combine in one checkout.
+    pub checkout: CheckoutRules,
 }
 
 /// An org's program in state.
@@ -331,7 +334,7 @@ pub fn validate_program(p: &ProgramSpec) -> Result<()> {
     if p.partner_orgs.len() > MAX_RULE_LIST || !strictly_increasing(&p.partner_orgs) {
         return Err(invalid("partner orgs: at most 64, sorted, no duplicates"));
     }
-    Ok(())
+    p.checkout.validate().map_err(invalid)
 }
 
 fn strictly_increasing<T: Ord>(items: &[T]) -> bool {

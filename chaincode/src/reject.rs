@@ -110,6 +110,18 @@ reasons! {
     TooManyLots => "too_many_lots",
     /// The admin who asked for an adjustment tried to decide it (maker-checker).
     SelfApproval => "self_approval",
+    /// Two coupons of one stacking group in one checkout.
+    StackingConflict => "stacking_conflict",
+    /// A coupon whose pool does not combine with a balance spend, in a checkout that
+    /// spends one.
+    NotCombinable => "not_combinable",
+    /// A coupon in a checkout would add nothing: the order is paid or the order's maximum
+    /// discount is reached.
+    DiscountCapReached => "discount_cap_reached",
+    /// A checkout's balance spend is more than the coupons leave to pay.
+    Overpaid => "overpaid",
+    /// The redemption is part of a checkout: only a void of the whole checkout undoes it.
+    PartOfCheckout => "part_of_checkout",
 }
 
 impl fmt::Display for RejectReason {

@@ -5,6 +5,7 @@
 //! time advancing one second per block, and offers shorthands for the common setup steps.
 //! Keys come from fixed seeds ([`key`]), so every run is reproducible.
 
+use crate::checkout::CheckoutRules;
 use crate::codes::{code_hash, seal_code};
 use crate::execute::{Event, TxOutcome, TxResult, execute_block};
 use crate::ids::*;
@@ -106,7 +107,8 @@ pub fn spec(kind: PoolKind) -> PoolSpec {
 }
 
 /// A EUR loyalty program: cash (never expires), gift (12 months), points (24 months, a
-/// point per euro, ×2 on a weekend promotion, 14 days pending), tiers base/silver/gold.
+/// point per euro, ×2 on a weekend promotion, 14 days pending), tiers base/silver/gold;
+/// at checkout coupons take at most 50.00 EUR and a point pays 0.01 EUR.
 pub fn program_spec() -> ProgramSpec {
     let eur = Unit::Money {
         currency: Currency(*b"EUR"),
@@ -170,6 +172,11 @@ pub fn program_spec() -> ProgramSpec {
         adjust_approval_above: 5_000,
         transfers: false,
         partner_orgs: vec![],
+        checkout: CheckoutRules {
+            max_order_discount_minor: Some(5_000),
+            point_value_minor: 1,
+            not_combinable_pools: vec![],
+        },
     }
 }
 

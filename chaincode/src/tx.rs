@@ -118,6 +118,9 @@ pub enum TxKind {
     /// Expire what is due on members' balances at the block time (org admin or issuer of
     /// the program's org): the housekeeping a node runs.
     ExpireBalances(ExpireBalancesTx),
+    /// Apply coupons and a balance spend to one order and earn on what is left, all or
+    /// nothing (terminal of the program's org or of a partner org); a void undoes it.
+    Checkout(CheckoutTx),
 }
 
 impl TxKind {
@@ -146,6 +149,7 @@ impl TxKind {
             TxKind::DecideAdjustment(_) => "decide_adjustment",
             TxKind::TransferBalance(_) => "transfer_balance",
             TxKind::ExpireBalances(_) => "expire_balances",
+            TxKind::Checkout(_) => "checkout",
         }
     }
 }
@@ -469,6 +473,38 @@ pub struct ExpireBalancesTx {
     pub program: OrgId,
     /// The members (1 to [`MAX_EXPIRE_MEMBERS`], sorted, no duplicates).
     pub members: Vec<MemberId>,
+}
+
+/// One order at the till: coupons, then a balance spend, then points on what is left
+/// (`crate::checkout` has the order and the stacking rules, the program's
+/// `checkout` rules the caps).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct CheckoutTx {
+    /// The program's org (its rules apply; its balances pay; its points are earned).
+    pub program: OrgId,
+    /// The member.
+    pub member: MemberId,
+    /// The order's reference at the selling org (1 to [`MAX_REFERENCE_BYTES`] printable
+    /// ASCII): an order checks out, or earns, once.
+    pub order_ref: String,
+    /// The basket before any discount; its currency is the program's and the pools'.
+    pub order: Order,
+    /// Coupons, applied in this order (0 to `checkout::MAX_COUPONS`, no target twice).
+    pub coupons: Vec<RedeemTarget>,
+    /// A balance spend that pays part of what the coupons leave.
+    pub pay: Option<BalanceSpend>,
+    /// Earn points on what is left to pay.
+    pub earn: bool,
+}
+
+/// What a checkout draws from the member's balances.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct BalanceSpend {
+    /// The segments (1 to 4, sorted, one unit).
+    pub segments: Vec<Segment>,
+    /// Amount in their unit: minor units of money, or points (a point pays the program's
+    /// `checkout.point_value_minor`).
+    pub amount: u64,
 }
 
 /// The signed envelope.

@@ -419,6 +419,9 @@ pub struct RedemptionRecord {
     pub time_ms: u64,
     /// Height of the rollback that undid it, if any (at most one).
     pub rolled_back_at: Option<u64>,
+    /// The checkout it is part of (its tx id), if any: such a redemption is undone only
+    /// with its whole checkout (a void of the checkout), never alone.
+    pub checkout: Option<TxId>,
 }
 
 /// Who is in the consortium: the orgs and the consensus nodes.

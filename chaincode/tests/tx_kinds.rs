@@ -2156,6 +2156,7 @@ fn redeeming_an_allocated_token_records_the_redemption() {
             height: c.height,
             time_ms: c.time_ms,
             rolled_back_at: None,
+            checkout: None,
         }
     );
 }

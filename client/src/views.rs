@@ -781,6 +781,7 @@ mod tests {
             height: 1,
             time_ms: 1,
             rolled_back_at: None,
+            checkout: None,
         };
         let (tk, rk) = (
             StateKey::Token(token_id.clone()),

@@ -73,7 +73,7 @@ impl BalanceOp {
 }
 
 /// A rejection for a refused loyalty operation.
-fn refused<T>(e: LoyaltyError) -> Exec<T> {
+pub(super) fn refused<T>(e: LoyaltyError) -> Exec<T> {
     let reason = match &e {
         LoyaltyError::Insufficient { .. } => RejectReason::InsufficientBalance,
         LoyaltyError::PerTxCap { .. } => RejectReason::PerTxCapExceeded,
@@ -87,7 +87,7 @@ fn refused<T>(e: LoyaltyError) -> Exec<T> {
     fail(reason, e.to_string())
 }
 
-trait OrRefused<T> {
+pub(super) trait OrRefused<T> {
     fn or_refused(self) -> Exec<T>;
 }
 
@@ -98,18 +98,18 @@ impl<T> OrRefused<T> for Result<T, LoyaltyError> {
 }
 
 /// One member's account in one program, open for a tx: see the module docs.
-struct Book {
-    program: ProgramRecord,
-    member: MemberId,
-    account: Account,
+pub(super) struct Book {
+    pub(super) program: ProgramRecord,
+    pub(super) member: MemberId,
+    pub(super) account: Account,
     /// Change of every balance so far, for the liability.
     deltas: Deltas,
-    events: Vec<Event>,
+    pub(super) events: Vec<Event>,
 }
 
 impl Book {
     /// Opens `member`'s account in `org`'s program and expires what is due at `now_ms`.
-    fn open<S: StateReader + ?Sized>(
+    pub(super) fn open<S: StateReader + ?Sized>(
         view: &Overlay<'_, S>,
         org: &OrgId,
         member: MemberId,
@@ -134,7 +134,7 @@ impl Book {
     }
 
     /// Adds `deltas` to the book and one event per segment they change.
-    fn record(&mut self, op: BalanceOp, deltas: &Deltas) {
+    pub(super) fn record(&mut self, op: BalanceOp, deltas: &Deltas) {
         for (segment, delta) in &deltas.0 {
             if *delta == 0 {
                 continue;
@@ -153,7 +153,7 @@ impl Book {
 
     /// Expires what the tx brought back past its date, re-evaluates the tier, writes the
     /// account and the org's liability, and returns the events.
-    fn close<S: StateReader + ?Sized>(
+    pub(super) fn close<S: StateReader + ?Sized>(
         mut self,
         view: &mut Overlay<'_, S>,
         now_ms: u64,
@@ -186,7 +186,10 @@ impl Book {
     }
 }
 
-fn program_of<S: StateReader + ?Sized>(view: &Overlay<'_, S>, org: &OrgId) -> Exec<ProgramRecord> {
+pub(super) fn program_of<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    org: &OrgId,
+) -> Exec<ProgramRecord> {
     match view.program(org)? {
         Some(p) => Ok(p),
         None => fail(
@@ -197,7 +200,7 @@ fn program_of<S: StateReader + ?Sized>(view: &Overlay<'_, S>, org: &OrgId) -> Ex
 }
 
 /// The signer belongs to the program's org, or to one of its partner orgs.
-fn require_serving_org(program: &ProgramRecord, signer: &KeyRecord) -> Exec<()> {
+pub(super) fn require_serving_org(program: &ProgramRecord, signer: &KeyRecord) -> Exec<()> {
     if signer.org == program.org || program.spec.partner_orgs.contains(&signer.org) {
         return Ok(());
     }
@@ -234,7 +237,7 @@ fn require_own_org(program: &OrgId, signer: &KeyRecord) -> Exec<()> {
     Ok(())
 }
 
-fn require_terminal(signer: &KeyRecord) -> Exec<()> {
+pub(super) fn require_terminal(signer: &KeyRecord) -> Exec<()> {
     if !matches!(signer.role, Role::Terminal { .. }) {
         return fail(
             RejectReason::NotAuthorized,
@@ -245,7 +248,7 @@ fn require_terminal(signer: &KeyRecord) -> Exec<()> {
 }
 
 /// A reference: 1 to [`MAX_REFERENCE_BYTES`] printable ASCII without spaces.
-fn check_reference(what: &str, text: &str) -> Exec<()> {
+pub(super) fn check_reference(what: &str, text: &str) -> Exec<()> {
     let ok = !text.is_empty()
         && text.len() <= MAX_REFERENCE_BYTES
         && text.bytes().all(|b| b.is_ascii_graphic());
@@ -267,7 +270,7 @@ fn check_positive(amount: u64) -> Exec<()> {
 
 /// Adds signed amounts to what the signer's org owes or is owed in the program, when the
 /// signer is a partner (the program's own org settles with nobody).
-fn settle<S: StateReader + ?Sized>(
+pub(super) fn settle<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     program: &OrgId,
     by_org: &OrgId,
@@ -289,14 +292,14 @@ fn settle<S: StateReader + ?Sized>(
     Ok(())
 }
 
-fn store_of(signer: &KeyRecord) -> Option<crate::ids::StoreId> {
+pub(super) fn store_of(signer: &KeyRecord) -> Option<crate::ids::StoreId> {
     match &signer.role {
         Role::Terminal { store, .. } => Some(store.clone()),
         _ => None,
     }
 }
 
-fn movement(book: &Book, signer: &KeyRecord, kind: MovementKind) -> Movement {
+pub(super) fn movement(book: &Book, signer: &KeyRecord, kind: MovementKind) -> Movement {
     Movement {
         program: book.program.org.clone(),
         member: book.member,
@@ -367,12 +370,7 @@ pub(super) fn earn<S: StateReader + ?Sized>(
     let mut book = Book::open(view, &tx.program, tx.member, now)?;
     require_serving_org(&book.program, signer)?;
     check_reference("order_ref", &tx.order_ref)?;
-    if let Some(earlier) = view.earned_order((&signer.org, &tx.order_ref))? {
-        return fail(
-            RejectReason::AlreadyEarned,
-            format!("order {} earned already in tx {earlier}", tx.order_ref),
-        );
-    }
+    check_order_unused(view, signer, &tx.order_ref)?;
     let spec = &book.program.spec;
     if tx.order.currency != spec.currency {
         return fail(
@@ -452,7 +450,22 @@ pub(super) fn spend<S: StateReader + ?Sized>(
 }
 
 /// 1 to 4 segments, sorted, no duplicates.
-fn check_segments(segments: &[Segment]) -> Exec<()> {
+/// An order (the signer's org and its reference) earns or checks out once.
+pub(super) fn check_order_unused<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    signer: &KeyRecord,
+    order_ref: &str,
+) -> Exec<()> {
+    if let Some(earlier) = view.earned_order((&signer.org, order_ref))? {
+        return fail(
+            RejectReason::AlreadyEarned,
+            format!("order {order_ref} earned or checked out already in tx {earlier}"),
+        );
+    }
+    Ok(())
+}
+
+pub(super) fn check_segments(segments: &[Segment]) -> Exec<()> {
     let sorted = segments.windows(2).all(|w| w[0] < w[1]);
     if segments.is_empty() || segments.len() > loyalty::MAX_SEGMENTS || !sorted {
         return fail(
@@ -463,7 +476,7 @@ fn check_segments(segments: &[Segment]) -> Exec<()> {
     Ok(())
 }
 
-fn negated(deltas: &Deltas) -> Deltas {
+pub(super) fn negated(deltas: &Deltas) -> Deltas {
     Deltas(deltas.0.iter().map(|(s, d)| (*s, -d)).collect())
 }
 
@@ -513,6 +526,20 @@ pub(super) fn void<S: StateReader + ?Sized>(
             void_transfer(view, now, &mut book, *to, allocation, lots)?;
             (Deltas::default(), Deltas::default())
         }
+        MovementKind::Checkout {
+            redemptions,
+            allocation,
+            earned,
+            ..
+        } => super::checkout::undo(
+            view,
+            ctx,
+            &mut book,
+            tx.tx,
+            redemptions,
+            allocation,
+            *earned,
+        )?,
     };
     settle(view, &moved.program, &moved.by_org, &credited, &spent)?;
     moved.voided = true;
@@ -522,7 +549,7 @@ pub(super) fn void<S: StateReader + ?Sized>(
 
 /// Who may void a movement: an org admin of the org that made it, or a terminal of that
 /// org at the same store.
-fn check_voider(moved: &Movement, signer: &KeyRecord) -> Exec<()> {
+pub(super) fn check_voider(moved: &Movement, signer: &KeyRecord) -> Exec<()> {
     if signer.org != moved.by_org {
         return fail(
             RejectReason::NotAuthorized,

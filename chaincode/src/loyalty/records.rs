@@ -5,7 +5,7 @@
 //! Pure values with checked arithmetic; execution reads, changes and writes them.
 
 use super::{Allocation, Deltas, LotId, LoyaltyError, Result, Segment};
-use crate::ids::{MemberId, OrgId, PublicKey, StoreId};
+use crate::ids::{MemberId, OrgId, PublicKey, StoreId, TxId};
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -115,6 +115,17 @@ pub enum MovementKind {
     Spend {
         /// The draws.
         allocation: Allocation,
+    },
+    /// A checkout: its redemptions, its balance spend and the points it earned.
+    Checkout {
+        /// The redemptions of its coupons, in order.
+        redemptions: Vec<TxId>,
+        /// The balance spend's draws (empty: none).
+        allocation: Allocation,
+        /// The lot of the points earned, and how many (none when nothing was earned).
+        earned: Option<(LotId, u64)>,
+        /// The order's reference.
+        order_ref: String,
     },
     /// A transfer to another member: the lots drawn from this member and the lots
     /// created for the receiver.

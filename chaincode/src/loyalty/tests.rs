@@ -63,6 +63,7 @@ fn program() -> ProgramSpec {
         adjust_approval_above: 10_000,
         transfers: false,
         partner_orgs: vec![],
+        checkout: Default::default(),
     }
 }
 

@@ -442,6 +442,19 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
             short(&t.to.to_hex())
         ),
         TxKind::ExpireBalances(t) => format!("expire the balances of {} members", t.members.len()),
+        TxKind::Checkout(t) => format!(
+            "check out order {} of {} for member {} ({} coupon(s){}{})",
+            t.order_ref,
+            format_minor(t.order.total_minor, t.order.currency),
+            short(&t.member.to_hex()),
+            t.coupons.len(),
+            if t.pay.is_some() {
+                ", a balance spend"
+            } else {
+                ""
+            },
+            if t.earn { ", earning points" } else { "" }
+        ),
     };
     let result = match outcome {
         TxOutcome::Applied { events } => {
