@@ -325,3 +325,208 @@ fn a_program_earns_loads_spends_voids_and_adjusts_with_proven_balances() {
         "{human:#?}"
     );
 }
+
+/// Creates pool `id` (10 % off, `extra` flags), generates 3 codes and activates it; the
+/// codes, from the CSV `codes generate` writes.
+fn active_pool(dev: &Dev, id: &str, extra: &[&str]) -> Vec<String> {
+    let issuer = dev.key("issuer");
+    let mut create = vec![
+        "pool",
+        "create",
+        "--key",
+        &issuer,
+        "--id",
+        id,
+        "--name",
+        id,
+        "--currency",
+        "eur",
+        "--percent",
+        "10",
+        "--total-cap",
+        "10",
+    ];
+    create.extend_from_slice(extra);
+    dev.cactus(&create).ok();
+    let csv = path(&dev.work.path().join(format!("{id}.csv")));
+    let data = dev.key("data");
+    dev.cactus(&[
+        "codes",
+        "generate",
+        "--key",
+        &issuer,
+        "--data-key",
+        &data,
+        "--pool",
+        id,
+        "--out",
+        &csv,
+        "--count",
+        "3",
+    ])
+    .ok();
+    dev.cactus(&["pool", "activate", id, "--key", &issuer]).ok();
+    std::fs::read_to_string(&csv)
+        .expect("the codes CSV")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).expect("a code column").to_string())
+        .collect()
+}
+
+#[test]
+fn a_checkout_applies_coupons_a_gift_spend_and_points_and_a_void_undoes_it() {
+    let dev = Dev {
+        node: DevNode::start(),
+        work: tempfile::tempdir().expect("a temp dir"),
+    };
+    let (admin, issuer, terminal) = (dev.key("org-admin"), dev.key("issuer"), dev.key("terminal"));
+    dev.json(&[
+        "program",
+        "set",
+        "--key",
+        &admin,
+        "--file",
+        &path(&example_program()),
+    ]);
+    dev.json(&[
+        "points",
+        "load",
+        "--key",
+        &issuer,
+        "--member",
+        ALICE,
+        "--segment",
+        "gift",
+        "--amount",
+        "30.00",
+        "--reference",
+        "card-1",
+    ]);
+    let spring = active_pool(&dev, "spring", &["--stacking-group", "seasonal"]);
+    let autumn = active_pool(&dev, "autumn", &["--stacking-group", "seasonal"]);
+    let welcome = active_pool(&dev, "welcome", &[]);
+
+    // 100.00 EUR: spring 10 % (10.00), welcome 10 % (10.00), then 20.00 of gift; 60.00
+    // left to pay earns 60 points.
+    let receipt = dev
+        .cactus(&[
+            "checkout",
+            "--key",
+            &terminal,
+            "--member",
+            ALICE,
+            "--order-ref",
+            "T-1",
+            "--total",
+            "100.00",
+            "--code",
+            &spring[0],
+            "--code",
+            &welcome[0],
+            "--pay-segment",
+            "gift",
+            "--pay",
+            "20.00",
+        ])
+        .ok();
+    let squeezed: Vec<String> = receipt
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    for line in [
+        "order total 100.00 EUR",
+        "coupon spring -10.00 EUR",
+        "coupon welcome -10.00 EUR",
+        "paid from gift -20.00 EUR",
+        "left to pay 60.00 EUR",
+        "points earned 60",
+    ] {
+        assert!(
+            squeezed.iter().any(|l| l == line),
+            "expected {line:?}: {receipt:#?}"
+        );
+    }
+    let b = dev.balance(ALICE);
+    assert_eq!(
+        b["balances"],
+        serde_json::json!({"gift": 1000, "mileage": 60}),
+        "{b}"
+    );
+
+    // Two coupons of one stacking group: the chain refuses the whole checkout.
+    let conflict = dev.cactus(&[
+        "--json",
+        "checkout",
+        "--key",
+        &terminal,
+        "--member",
+        ALICE,
+        "--order-ref",
+        "T-2",
+        "--total",
+        "50.00",
+        "--code",
+        &spring[1],
+        "--code",
+        &autumn[0],
+    ]);
+    assert_eq!(conflict.code, EXIT_REJECTED, "{conflict:#?}");
+    assert_eq!(conflict.json()["error"]["code"], "stacking_conflict");
+    assert_eq!(
+        dev.balance(ALICE)["balances"]["mileage"],
+        60,
+        "nothing changed"
+    );
+
+    // The void undoes it all: coupons usable again, gift back, points gone.
+    let done = dev.json(&[
+        "checkout",
+        "--key",
+        &terminal,
+        "--member",
+        ALICE,
+        "--order-ref",
+        "T-3",
+        "--total",
+        "10.00",
+        "--code",
+        &autumn[1],
+        "--no-earn",
+    ]);
+    let checkout = done["tx"]["tx_id"].as_str().expect("an id").to_string();
+    let first = receipt
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("checkout "))
+        .and_then(|l| l.split(' ').next())
+        .expect("the receipt names the checkout")
+        .to_string();
+    let voided = dev.json(&["points", "void", "--key", &terminal, "--tx", &first]);
+    let kinds: Vec<&str> = voided["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"rolled_back"), "{voided}");
+    assert_eq!(kinds.last(), Some(&"checkout_voided"), "{voided}");
+    let b = dev.balance(ALICE);
+    assert_eq!(b["balances"], serde_json::json!({"gift": 3000}), "{b}");
+    assert_ne!(checkout, first);
+    // The spring coupon redeems again in a new order.
+    dev.json(&[
+        "checkout",
+        "--key",
+        &terminal,
+        "--member",
+        ALICE,
+        "--order-ref",
+        "T-4",
+        "--total",
+        "10.00",
+        "--code",
+        &spring[0],
+    ]);
+}

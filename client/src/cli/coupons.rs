@@ -97,7 +97,11 @@ pub struct RedeemArgs {
 }
 
 /// One `--line`/`--line-minor`: CATEGORY=AMOUNT read in `currency`, or in minor units.
-fn parse_line(text: &str, currency: Currency, minor: bool) -> Result<OrderLine, Failure> {
+pub(super) fn parse_line(
+    text: &str,
+    currency: Currency,
+    minor: bool,
+) -> Result<OrderLine, Failure> {
     let flag = if minor { "--line-minor" } else { "--line" };
     let bad = |why: String| Failure::new("invalid_input", format!("{flag} {text:?}: {why}"));
     let (category, amount) = text.split_once('=').ok_or_else(|| {

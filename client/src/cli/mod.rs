@@ -144,6 +144,11 @@ pub enum Command {
     Points(points::PointsCommand),
     /// A member's balances in a program (held, spendable now, tier, lots), proven.
     Balance(points::BalanceArgs),
+    /// One order at the till (a terminal): coupons in the order given, then a balance
+    /// spend, then points on what is left, all or nothing; stacking rules enforced (exit 3
+    /// with the rule broken). `cactus points void --tx ID` undoes it all.
+    #[command(after_help = output::EXIT_CODES_HELP)]
+    Checkout(points::CheckoutArgs),
     /// A token, its state proof verified locally; `token history POOL/SERIAL` for its txs.
     Token(reads::TokenArgs),
     /// A tx with its result, its proofs verified locally.
@@ -212,6 +217,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Program(c) => points::program(&ctx, c).await,
         Command::Points(c) => points::points(&ctx, c).await,
         Command::Balance(a) => points::balance(&ctx, a).await,
+        Command::Checkout(a) => points::checkout(&ctx, a).await,
         Command::Token(a) => reads::token(&ctx, a).await,
         Command::Tx(a) => reads::tx(&ctx, a).await,
         Command::Block(a) => reads::block(&ctx, a).await,

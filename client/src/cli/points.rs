@@ -16,14 +16,15 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use couponcactus_client::NodeClient;
 use couponcactus_client::amounts::{amount_either, format_minor};
+use couponcactus_client::chaincode::codes::code_hash;
 use couponcactus_client::chaincode::execute::{BalanceOp, Event};
 use couponcactus_client::chaincode::ids::{MemberId, OrgId};
 use couponcactus_client::chaincode::loyalty::{
     AdjustReason, Direction, ProgramRecord, ProgramSpec, Segment, Unit,
 };
 use couponcactus_client::chaincode::tx::{
-    AdjustTx, DecideAdjustmentTx, EarnTx, ExpireBalancesTx, LoadTx, SetProgramTx, SpendTx,
-    TransferBalanceTx, TxKind, VoidTx,
+    AdjustTx, BalanceSpend, CheckoutTx, DecideAdjustmentTx, EarnTx, ExpireBalancesTx, LoadTx,
+    RedeemTarget, SetProgramTx, SpendTx, TransferBalanceTx, TxKind, VoidTx,
 };
 use couponcactus_client::verify::ProofVerifier;
 use serde_json::json;
@@ -151,6 +152,43 @@ impl From<ReasonArg> for AdjustReason {
             ReasonArg::Other => AdjustReason::Other,
         }
     }
+}
+
+/// `cactus checkout`: one order at the till.
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    #[command(flatten)]
+    signer: Signer,
+    #[command(flatten)]
+    member: MemberArgs,
+    /// The order's reference at your org (an order checks out once).
+    #[arg(long)]
+    order_ref: String,
+    /// The basket before any discount, in the program's currency (80.00).
+    #[arg(long, value_name = "AMOUNT", required_unless_present = "total_minor")]
+    total: Option<String>,
+    /// The same in minor units.
+    #[arg(long, value_name = "MINOR", conflicts_with = "total")]
+    total_minor: Option<u64>,
+    /// The amount of one category, CATEGORY=AMOUNT (repeat): excluded categories get no
+    /// discount and earn no points.
+    #[arg(long = "line", value_name = "CATEGORY=AMOUNT")]
+    lines: Vec<String>,
+    /// A coupon code the customer presents (repeat; applied in the order given).
+    #[arg(long = "code", value_name = "CODE")]
+    codes: Vec<String>,
+    /// A wallet coupon, POOL/SERIAL (repeat; after the codes).
+    #[arg(long = "token", value_name = "POOL/SERIAL")]
+    tokens: Vec<couponcactus_client::chaincode::ids::TokenId>,
+    /// A segment the balance pays from (repeat; one unit).
+    #[arg(long = "pay-segment", value_enum, requires = "pay")]
+    pay_segments: Vec<SegmentArg>,
+    /// What the balance pays, in the segments' unit (money 20.00, or whole points).
+    #[arg(long, value_name = "AMOUNT", requires = "pay_segments")]
+    pay: Option<String>,
+    /// Earn no points on what is left.
+    #[arg(long)]
+    no_earn: bool,
 }
 
 /// `cactus points …`.
@@ -816,6 +854,134 @@ pub async fn points(ctx: &Ctx, command: PointsCommand) -> Result<()> {
             submit_movement(ctx, &key, &client, Some(&program), kind).await
         }
     }
+}
+
+/// Runs `cactus checkout`.
+pub async fn checkout(ctx: &Ctx, args: CheckoutArgs) -> Result<()> {
+    let (key, client, program) = open(ctx, &args.signer).await?;
+    let member = args.member.required()?;
+    let currency = program.spec.currency;
+    let total_minor = amount_either(
+        "--total",
+        args.total.as_deref(),
+        args.total_minor,
+        Some(currency),
+    )
+    .map_err(|e| Failure::new("invalid_input", format!("--total: {e}")))?
+    .unwrap_or(0);
+    let lines = args
+        .lines
+        .iter()
+        .map(|l| super::coupons::parse_line(l, currency, false))
+        .collect::<Result<Vec<_>, _>>()?;
+    let order = couponcactus_client::chaincode::types::Order {
+        currency,
+        total_minor,
+        lines,
+    };
+    super::prechecks::order(&order)?;
+    let mut coupons = Vec::new();
+    for code in &args.codes {
+        let read = super::prechecks::redeem_code(
+            &client,
+            code,
+            Some(member),
+            super::prechecks::CodeCheck::Refuse,
+        )
+        .await?;
+        coupons.push(RedeemTarget::Code(code_hash(&read)));
+    }
+    coupons.extend(args.tokens.iter().cloned().map(RedeemTarget::Token));
+    let pay = match &args.pay {
+        None => None,
+        Some(text) => {
+            let mut segments: Vec<Segment> = args
+                .pay_segments
+                .iter()
+                .copied()
+                .map(Segment::from)
+                .collect();
+            segments.sort();
+            segments.dedup();
+            let amount = Amount {
+                amount: Some(text.clone()),
+                amount_minor: None,
+            };
+            let amount = amount_in(&program, segments[0], &amount)?;
+            Some(BalanceSpend { segments, amount })
+        }
+    };
+    let kind = TxKind::Checkout(CheckoutTx {
+        program: program.org.clone(),
+        member,
+        order_ref: args.order_ref,
+        order,
+        coupons,
+        pay,
+        earn: !args.no_earn,
+    });
+    let tx = client.tx_builder().sign(&key.key, kind);
+    let view = ctx.submit(&client, &tx, &key).await?;
+    let events = view.events().unwrap_or_default().to_vec();
+    emit(ctx.json, &json!({ "tx": view, "events": events }), || {
+        checkout_text(
+            &program,
+            &events,
+            &view.tx_id.to_hex(),
+            view.height.unwrap_or(0),
+        )
+    });
+    Ok(())
+}
+
+/// The receipt of a checkout: each coupon, the balance, what is left, the points.
+fn checkout_text(program: &ProgramRecord, events: &[Event], tx: &str, height: u64) -> String {
+    let currency = program.spec.currency;
+    let row = |label: String, value: String| format!("{label:<26}{value:>14}");
+    let mut lines = Vec::new();
+    for e in events {
+        match e {
+            Event::Redeemed {
+                pool,
+                discount_minor,
+                ..
+            } => lines.push(row(
+                format!("  coupon {pool}"),
+                format!("-{}", format_minor(*discount_minor, currency)),
+            )),
+            Event::BalanceChanged {
+                op: BalanceOp::Spent,
+                segment,
+                amount,
+                ..
+            } => lines.push(row(
+                format!("  paid from {}", segment.name()),
+                format!("-{}", amount_text(program, *segment, *amount)),
+            )),
+            Event::CheckedOut {
+                total_minor,
+                net_minor,
+                points,
+                ..
+            } => {
+                let total = row("order total".into(), format_minor(*total_minor, currency));
+                lines.insert(0, total);
+                lines.push(row(
+                    "left to pay".into(),
+                    format_minor(*net_minor, currency),
+                ));
+                if *points > 0 {
+                    lines.push(row("points earned".into(), points.to_string()));
+                }
+            }
+            Event::TierChanged { to, .. } => lines.push(row("new tier".into(), to.clone())),
+            _ => {}
+        }
+    }
+    lines.push(format!(
+        "checkout {tx} (block {height}); undo it all with `cactus points void --tx {tx}`"
+    ));
+    lines.join("\n")
 }
 
 async fn decide(ctx: &Ctx, key: &Path, adjustment: &str, approve: bool) -> Result<()> {
