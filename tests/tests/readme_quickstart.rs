@@ -164,7 +164,8 @@ fn quickstart_script(net: &ScriptedLocalnet) -> String {
             "$PWD/target/debug",
             &target_dir().join("debug").display().to_string(),
         )
-        .replace(".localnet/", &format!("{}/", net.localnet_dir().display()));
+        .replace(".localnet/", &format!("{}/", net.localnet_dir().display()))
+        .replace(" examples/", &format!(" {}/examples/", repo_root().display()));
     for i in 1..=3 {
         script = script.replace(&format!("http://127.0.0.1:710{i}"), &net.node_url(i));
     }
@@ -203,7 +204,13 @@ fn the_readme_quick_start_runs_on_the_shared_build() {
         .env("NO_COLOR", "1");
     let run: CactusRun = run_cactus(bash, QUICKSTART_TIMEOUT);
     assert_eq!(run.code, 0, "the README quick start failed");
-    for expected in ["APPLIED", "already_redeemed", "(exit code 3)", "VERIFIED"] {
+    for expected in [
+        "APPLIED",
+        "already_redeemed",
+        "(exit code 3)",
+        "points earned",
+        "VERIFIED",
+    ] {
         assert!(
             run.stdout.contains(expected) || run.stderr.contains(expected),
             "the quick start should print {expected:?} as the README says"
