@@ -456,6 +456,45 @@ fn tx_cases() -> Vec<TxCase> {
             ),
         },
         TxCase {
+            name: "checkout",
+            about: "acme's terminal at `berlin-1` checks out order `berlin-1/2026-000125` of member(7), 100.00 EUR with two category lines: first the shared code `WELCOME5` (a coupon by code hash), then the wallet coupon `spring/1` (by token), then 100 points pay 1.00 EUR (the program's `point_value_minor` is 1), and points are earned on what is left (`earn` true). Its redemptions are recorded under ids derived from its tx id and each coupon's place (0 and 1); a void of it undoes them all.",
+            seed: TERMINAL,
+            body: body(
+                30,
+                TxKind::Checkout(CheckoutTx {
+                    program: slug("acme"),
+                    member: testkit::member(7),
+                    order_ref: "berlin-1/2026-000125".into(),
+                    order: Order {
+                        currency: Currency(*b"EUR"),
+                        total_minor: 10_000,
+                        lines: vec![
+                            OrderLine {
+                                category: slug("food"),
+                                amount_minor: 9_000,
+                            },
+                            OrderLine {
+                                category: slug("tobacco"),
+                                amount_minor: 1_000,
+                            },
+                        ],
+                    },
+                    coupons: vec![
+                        RedeemTarget::Code(code_hash("WELCOME5")),
+                        RedeemTarget::Token(TokenId {
+                            pool: spring.clone(),
+                            serial: 1,
+                        }),
+                    ],
+                    pay: Some(BalanceSpend {
+                        segments: vec![Segment::Mileage],
+                        amount: 100,
+                    }),
+                    earn: true,
+                }),
+            ),
+        },
+        TxCase {
             name: "transition_pool_pause_memo",
             about: "acme's issuer pauses pool `spring` from the merchant console, which puts the staff user's id in the memo (`Some`: `01`, then a string; `ë` is two bytes of UTF-8).",
             seed: ISSUER,
@@ -824,11 +863,27 @@ fn vectors_cover_every_kind() {
             TxKind::DecideAdjustment(_) => "DecideAdjustment",
             TxKind::TransferBalance(_) => "TransferBalance",
             TxKind::ExpireBalances(_) => "ExpireBalances",
+            TxKind::Checkout(c) => {
+                // A checkout's vector lists both kinds of coupon and pays with a balance.
+                let code = c.coupons.iter().any(|t| matches!(t, RedeemTarget::Code(_)));
+                let token = c
+                    .coupons
+                    .iter()
+                    .any(|t| matches!(t, RedeemTarget::Token(_)));
+                match (code, token, c.pay.is_some()) {
+                    (true, true, true) => "Checkout/Code+Token+Pay",
+                    _ => "Checkout/partial",
+                }
+            }
         }
     }
     let covered: std::collections::BTreeSet<&str> =
         tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
-    assert_eq!(covered.len(), 28, "covered: {covered:?}");
+    assert_eq!(covered.len(), 29, "covered: {covered:?}");
+    assert!(
+        covered.contains("Checkout/Code+Token+Pay"),
+        "covered: {covered:?}"
+    );
     let names: std::collections::BTreeSet<&str> = tx_cases().iter().map(|c| c.name).collect();
     assert_eq!(names.len(), tx_cases().len(), "vector names must be unique");
 }
@@ -839,6 +894,18 @@ impl Hand {
     fn token(&mut self, t: &TokenId, path: &str) {
         self.string(t.pool.as_str(), &format!("{path}.pool"));
         self.u64(t.serial, &format!("{path}.serial"));
+    }
+    fn target(&mut self, t: &RedeemTarget, path: &str) {
+        match t {
+            RedeemTarget::Token(token) => {
+                self.variant(0, "Token", path);
+                self.token(token, &format!("{path}.0"));
+            }
+            RedeemTarget::Code(hash) => {
+                self.variant(1, "Code", path);
+                self.array(&hash.0, &format!("{path}.0"));
+            }
+        }
     }
     fn order(&mut self, o: &Order, path: &str) {
         self.currency(&o.currency, &format!("{path}.currency"));
@@ -1012,16 +1079,7 @@ fn hand_encode(b: &TxBody) -> Hand {
         }
         TxKind::Redeem(t) => {
             h.variant(9, "Redeem", "kind");
-            match &t.target {
-                RedeemTarget::Token(token) => {
-                    h.variant(0, "Token", "kind.target");
-                    h.token(token, "kind.target.0");
-                }
-                RedeemTarget::Code(hash) => {
-                    h.variant(1, "Code", "kind.target");
-                    h.array(&hash.0, "kind.target.0");
-                }
-            }
+            h.target(&t.target, "kind.target");
             h.option(&t.member, "kind.member", |h, m| {
                 h.array(&m.0, "kind.member")
             });
@@ -1105,6 +1163,21 @@ fn hand_encode(b: &TxBody) -> Hand {
             h.variant(21, "ExpireBalances", "kind");
             h.string(t.program.as_str(), "kind.program");
             h.vec(&t.members, "kind.members", |h, m, q| h.array(&m.0, q));
+        }
+        TxKind::Checkout(t) => {
+            h.variant(22, "Checkout", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.array(&t.member.0, "kind.member");
+            h.string(&t.order_ref, "kind.order_ref");
+            h.order(&t.order, "kind.order");
+            h.vec(&t.coupons, "kind.coupons", |h, c, q| h.target(c, q));
+            h.option(&t.pay, "kind.pay", |h, pay| {
+                h.vec(&pay.segments, "kind.pay.segments", |h, s, q| {
+                    h.segment(*s, q)
+                });
+                h.u64(pay.amount, "kind.pay.amount");
+            });
+            h.boolean(t.earn, "kind.earn");
         }
     }
     h.option(&b.memo, "memo", |h, m| h.string(m.as_str(), "memo"));
@@ -1376,6 +1449,7 @@ fn documented_variant_indices_match_the_code() {
                 TxKind::DecideAdjustment(_) => "DecideAdjustment",
                 TxKind::TransferBalance(_) => "TransferBalance",
                 TxKind::ExpireBalances(_) => "ExpireBalances",
+                TxKind::Checkout(_) => "Checkout",
             };
             (index_of(k), name)
         })
@@ -1663,6 +1737,16 @@ fn documented_struct_fields_match_the_code() {
             amount
         }),
         struct_fields!(ExpireBalancesTx { program, members }),
+        struct_fields!(CheckoutTx {
+            program,
+            member,
+            order_ref,
+            order,
+            coupons,
+            pay,
+            earn
+        }),
+        struct_fields!(BalanceSpend { segments, amount }),
         struct_fields!(ProgramSpec {
             name,
             currency,
@@ -1671,7 +1755,13 @@ fn documented_struct_fields_match_the_code() {
             tiers,
             adjust_approval_above,
             transfers,
-            partner_orgs
+            partner_orgs,
+            checkout
+        }),
+        struct_fields!(CheckoutRules {
+            max_order_discount_minor,
+            point_value_minor,
+            not_combinable_pools
         }),
         struct_fields!(SegmentRule {
             segment,
@@ -1860,7 +1950,7 @@ fn primitive_rules() {
     assert!(decode::<String>(&[1, 0, 0, 0, 0, 0, 0, 0, 0xff]).is_err());
     assert!(decode::<PoolAction>(&[4, 0, 0, 0]).is_err());
     assert!(decode::<TxKind>(&13u32.to_le_bytes()).is_err());
-    assert!(decode::<TxKind>(&22u32.to_le_bytes()).is_err());
+    assert!(decode::<TxKind>(&23u32.to_le_bytes()).is_err());
     // A map (the records' balances per segment): its entry count, then key and value of
     // each entry in ascending key order, whatever the order of insertion.
     let map: BTreeMap<Segment, u64> = [(Segment::Mileage, 7), (Segment::CashDeposit, 500)]

@@ -383,6 +383,7 @@ fn redemption_cases() -> Vec<Case> {
                 height: 8,
                 time_ms: GENESIS_MS + 8 * SECOND,
                 rolled_back_at: None,
+                checkout: None,
             }),
         ),
         state(
@@ -401,9 +402,34 @@ fn redemption_cases() -> Vec<Case> {
                 height: 9,
                 time_ms: GENESIS_MS + 9 * SECOND,
                 rolled_back_at: Some(10),
+                checkout: None,
+            }),
+        ),
+        state(
+            "redemption_checkout",
+            "The second coupon of the checkout `txid(\"checkout-b1-000125\")` (token `spring/1` of member(7), after the shared code `WELCOME5`): 15 % of the 90.00 EUR eligible (the tobacco line is excluded), under the id derived from the checkout's and its place, 1. Only a void of the checkout undoes it.",
+            StateKey::Redemption(checkout_redemption_id(checkout_id(), 1)),
+            StateValue::Redemption(RedemptionRecord {
+                pool: slug("spring"),
+                token: Some(token("spring", 1)),
+                member: Some(testkit::member(7)),
+                redeemer_org: slug("acme"),
+                store: slug("berlin-1"),
+                channel: slug("pos"),
+                eligible_minor: 9_000,
+                discount_minor: 1_350,
+                height: 12,
+                time_ms: GENESIS_MS + 22 * DAY,
+                rolled_back_at: None,
+                checkout: Some(checkout_id()),
             }),
         ),
     ]
+}
+
+/// The checkout of order `berlin-1/2026-000125` (the tx vector `checkout` tells it).
+fn checkout_id() -> TxId {
+    txid("checkout-b1-000125")
 }
 
 /// When `txid("redeem-spring-2")`'s validity ends.
@@ -554,11 +580,17 @@ fn loyalty_cases() -> Vec<Case> {
     vec![
         state(
             "program",
-            "acme's loyalty program, set in block 3 and changed once since (version 2): the testkit's `program_spec`.",
+            "acme's loyalty program, set in block 3 and changed once since (version 2): the testkit's `program_spec` (at checkout coupons take at most 50.00 EUR off an order and a point pays 0.01 EUR), with the coupons of pool `summer` not combinable with a balance spend.",
             StateKey::Program(slug("acme")),
             StateValue::Program(ProgramRecord {
                 org: slug("acme"),
-                spec: testkit::program_spec(),
+                spec: ProgramSpec {
+                    checkout: CheckoutRules {
+                        not_combinable_pools: vec![slug("summer")],
+                        ..testkit::program_spec().checkout
+                    },
+                    ..testkit::program_spec()
+                },
                 version: 2,
                 updated_ms: GENESIS_MS + 9 * SECOND,
             }),
@@ -642,6 +674,34 @@ fn loyalty_cases() -> Vec<Case> {
                             amount: 1_200,
                         },
                     ]),
+                },
+            )),
+        ),
+        state(
+            "movement_checkout",
+            "The checkout `txid(\"checkout-b1-000125\")` of order `berlin-1/2026-000125` (100.00 EUR) for member(7) at acme's `berlin-1`, on 23 January 2026: its two redemptions (ids derived from the checkout's, places 0 and 1: 5.00 and 13.50 EUR off), 100 points drawn from the points lot (1.00 EUR at the program's point value), and 100 points earned on the 80.50 EUR left (80 points, × 1.25 for tier silver) in a new lot (the checkout's id, index 0).",
+            StateKey::Movement(checkout_id()),
+            StateValue::Movement(movement(
+                7,
+                "acme",
+                Some("berlin-1"),
+                MovementKind::Checkout {
+                    redemptions: vec![
+                        checkout_redemption_id(checkout_id(), 0),
+                        checkout_redemption_id(checkout_id(), 1),
+                    ],
+                    allocation: Allocation(vec![Draw {
+                        lot: points_lot(),
+                        amount: 100,
+                    }]),
+                    earned: Some((
+                        LotId {
+                            source: checkout_id(),
+                            index: 0,
+                        },
+                        100,
+                    )),
+                    order_ref: "berlin-1/2026-000125".into(),
                 },
             )),
         ),
@@ -894,6 +954,30 @@ fn loyalty_events() -> Vec<Case> {
                 adjustment: txid("adjust-correction-9"),
                 program: slug("acme"),
                 member: testkit::member(9),
+            },
+        ),
+        event(
+            "event_checked_out",
+            "The summary of the checkout `txid(\"checkout-b1-000125\")`, after its coupons' `redeemed` and its balance events: 100.00 EUR, 18.50 EUR off from two coupons, 1.00 EUR paid with points, 80.50 EUR left to pay, 100 points earned.",
+            Event::CheckedOut {
+                checkout: checkout_id(),
+                program: slug("acme"),
+                member: testkit::member(7),
+                currency: Currency(*b"EUR"),
+                total_minor: 10_000,
+                discount_minor: 1_850,
+                balance_minor: 100,
+                net_minor: 8_050,
+                points: 100,
+            },
+        ),
+        event(
+            "event_checkout_voided",
+            "The checkout was voided as a whole (its coupons' `rolled_back`, the points taken back and the spend refunded come before this event).",
+            Event::CheckoutVoided {
+                checkout: checkout_id(),
+                program: slug("acme"),
+                member: testkit::member(7),
             },
         ),
         event(
@@ -1337,6 +1421,8 @@ impl Hand {
         self.u64(r.time_ms, &at(p, "time_ms"));
         let rolled = at(p, "rolled_back_at");
         self.option(&r.rolled_back_at, &rolled, |h, v| h.u64(*v, &rolled));
+        let checkout = at(p, "checkout");
+        self.option(&r.checkout, &checkout, |h, c| h.array(&c.0, &checkout));
     }
 }
 
@@ -1419,12 +1505,30 @@ impl Hand {
                 self.variant(2, "Spend", &k);
                 self.allocation(allocation, &at(&k, "allocation"));
             }
+            MovementKind::Checkout {
+                redemptions,
+                allocation,
+                earned,
+                order_ref,
+            } => {
+                self.variant(3, "Checkout", &k);
+                self.vec(redemptions, &at(&k, "redemptions"), |h, id, q| {
+                    h.array(&id.0, q)
+                });
+                self.allocation(allocation, &at(&k, "allocation"));
+                let e = at(&k, "earned");
+                self.option(earned, &e, |h, (lot, points)| {
+                    h.lot_id(lot, &format!("{e}.0"));
+                    h.u64(*points, &format!("{e}.1"));
+                });
+                self.string(order_ref, &at(&k, "order_ref"));
+            }
             MovementKind::Transfer {
                 to,
                 allocation,
                 lots,
             } => {
-                self.variant(3, "Transfer", &k);
+                self.variant(4, "Transfer", &k);
                 self.array(&to.0, &at(&k, "to"));
                 self.allocation(allocation, &at(&k, "allocation"));
                 self.vec(lots, &at(&k, "lots"), |h, id, q| h.lot_id(id, q));
@@ -1504,13 +1608,45 @@ impl Hand {
                 self.string(program.as_str(), &f("program"));
                 self.array(&member.0, &f("member"));
             }
+            Event::CheckedOut {
+                checkout,
+                program,
+                member,
+                currency,
+                total_minor,
+                discount_minor,
+                balance_minor,
+                net_minor,
+                points,
+            } => {
+                self.variant(18, "CheckedOut", p);
+                self.array(&checkout.0, &f("checkout"));
+                self.string(program.as_str(), &f("program"));
+                self.array(&member.0, &f("member"));
+                self.currency(currency, &f("currency"));
+                self.u64(*total_minor, &f("total_minor"));
+                self.u64(*discount_minor, &f("discount_minor"));
+                self.u64(*balance_minor, &f("balance_minor"));
+                self.u64(*net_minor, &f("net_minor"));
+                self.u64(*points, &f("points"));
+            }
+            Event::CheckoutVoided {
+                checkout,
+                program,
+                member,
+            } => {
+                self.variant(19, "CheckoutVoided", p);
+                self.array(&checkout.0, &f("checkout"));
+                self.string(program.as_str(), &f("program"));
+                self.array(&member.0, &f("member"));
+            }
             Event::TierChanged {
                 program,
                 member,
                 from,
                 to,
             } => {
-                self.variant(18, "TierChanged", p);
+                self.variant(20, "TierChanged", p);
                 self.string(program.as_str(), &f("program"));
                 self.array(&member.0, &f("member"));
                 self.string(from, &f("from"));
@@ -1570,6 +1706,8 @@ impl Hand {
             Event::BalanceChanged { .. }
             | Event::AdjustmentRequested { .. }
             | Event::AdjustmentRejected { .. }
+            | Event::CheckedOut { .. }
+            | Event::CheckoutVoided { .. }
             | Event::TierChanged { .. } => self.loyalty_event(e, p),
             _ => self.token_event(e, p),
         }
@@ -1838,8 +1976,9 @@ fn section_heading(name: &str) -> Option<&'static str> {
         "params" => Some(
             "### State entries\n\nOne entry per state key variant, and one per variant of \
              the records' enums (roles, governance changes, pool kinds and discounts, \
-             token statuses, balance movements, adjustment statuses). The JSON above \
-             each vector shows the key and the value.\n",
+             token statuses, balance movements, adjustment statuses), and a redemption \
+             that is part of a checkout. The JSON above each vector shows the key and the \
+             value.\n",
         ),
         "event_key_registered" => Some(
             "### Events\n\nOne per event kind. An event is never hashed alone: it is part of \
@@ -2027,6 +2166,73 @@ fn hand_encoder_agrees_with_bincode_on_every_vector() {
     }
 }
 
+/// The tag of a checkout's redemption ids, as the document writes it.
+const CHECKOUT_REDEMPTION_TAG: &str = "couponcactus/checkout-redemption/v1";
+
+/// `blake3(tag ‖ checkout ‖ index as one byte)`, by concatenation.
+fn checkout_redemption_by_hand(checkout: &[u8], index: u8) -> String {
+    let preimage = [CHECKOUT_REDEMPTION_TAG.as_bytes(), checkout, &[index]].concat();
+    hash_hex(&preimage)
+}
+
+/// A checkout's redemptions are under the ids the document derives: the documented
+/// checkout movement lists `blake3(tag ‖ its key's tx id ‖ i)` for its i-th coupon, and the
+/// documented redemption that is part of a checkout sits under such an id; the code
+/// (`checkout_redemption_id`) agrees.
+#[test]
+fn checkout_redemption_ids_follow_the_documented_rule() {
+    let doc = read_doc();
+    assert!(
+        doc.contains(&format!("\"{CHECKOUT_REDEMPTION_TAG}\"")),
+        "{DOC_PATH} no longer writes the tag {CHECKOUT_REDEMPTION_TAG:?}"
+    );
+    let vectors = documented_vectors();
+    let find = |name: &str| {
+        vectors
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap_or_else(|| panic!("no `{name}` vector in {DOC_PATH}"))
+    };
+    let json =
+        |v: &Vector, key: &str| -> serde_json::Value { serde_json::from_str(v.get(key)).unwrap() };
+    let movement = find("movement_checkout");
+    let checkout = json(movement, "key_json")["movement"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let checkout_bytes = hex::decode(&checkout).unwrap();
+    let listed = json(movement, "value_json")["movement"]["kind"]["redemptions"].clone();
+    let listed: Vec<String> = serde_json::from_value(listed).unwrap();
+    assert!(
+        !listed.is_empty(),
+        "the checkout movement lists no redemption"
+    );
+    for (i, id) in listed.iter().enumerate() {
+        let i = u8::try_from(i).unwrap();
+        assert_eq!(
+            *id,
+            checkout_redemption_by_hand(&checkout_bytes, i),
+            "redemption {i}"
+        );
+        let code = checkout_redemption_id(TxId(checkout_bytes.clone().try_into().unwrap()), i);
+        assert_eq!(*id, code.to_hex(), "checkout_redemption_id differs at {i}");
+    }
+    let redemption = find("redemption_checkout");
+    let record = json(redemption, "value_json")["redemption"].clone();
+    let of = record["checkout"].as_str().expect("part of a checkout");
+    let key = json(redemption, "key_json")["redemption"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let of_bytes = hex::decode(of).unwrap();
+    let place = (0..=u8::MAX).find(|i| checkout_redemption_by_hand(&of_bytes, *i) == key);
+    assert_eq!(
+        place,
+        Some(1),
+        "the redemption's key is not derived from its checkout as documented"
+    );
+}
+
 /// The vectors cover every state key and value variant, every record enum variant and
 /// every event kind. Exhaustive matches: a new variant does not compile until it has a
 /// vector (and a row in the document's tables).
@@ -2057,8 +2263,9 @@ fn vectors_cover_every_variant() {
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
     assert_eq!(count("key/"), 22, "{covered:?}");
     assert_eq!(count("value/"), 21, "{covered:?}");
-    assert_eq!(count("event/"), 19, "{covered:?}");
-    assert_eq!(count("movement/"), 4, "{covered:?}");
+    assert_eq!(count("event/"), 21, "{covered:?}");
+    assert_eq!(count("movement/"), 5, "{covered:?}");
+    assert_eq!(count("redemption/"), 2, "{covered:?}");
     assert_eq!(count("adjustment/"), 2, "{covered:?}");
     assert_eq!(count("balance_op/"), 2, "{covered:?}");
     assert_eq!(count("outcome/"), 2, "{covered:?}");
@@ -2072,9 +2279,13 @@ fn vectors_cover_every_variant() {
 
 /// Variants of the records' enums a value holds: token statuses, governance changes, a
 /// role with and without fields, pool kinds and discounts, movement kinds and adjustment
-/// statuses.
+/// statuses; and a redemption alone or part of a checkout.
 fn nested_variants(v: &StateValue) -> Vec<String> {
     match v {
+        StateValue::Redemption(r) => vec![match r.checkout {
+            None => "redemption/alone".to_string(),
+            Some(_) => "redemption/checkout".to_string(),
+        }],
         StateValue::Movement(m) => vec![format!("movement/{}", movement_kind_fields(&m.kind).0)],
         StateValue::Adjustment(a) => {
             vec![format!("adjustment/{}", adjustment_status_name(a.status))]
@@ -2242,6 +2453,8 @@ fn event_fields(e: &Event) -> (&'static str, Vec<&'static str>) {
         Event::BalanceChanged { program, member, op, segment, credit, amount },
         Event::AdjustmentRequested { adjustment, program, member },
         Event::AdjustmentRejected { adjustment, program, member },
+        Event::CheckedOut { checkout, program, member, currency, total_minor, discount_minor, balance_minor, net_minor, points },
+        Event::CheckoutVoided { checkout, program, member },
         Event::TierChanged { program, member, from, to },
     )
 }
@@ -2251,6 +2464,7 @@ fn movement_kind_fields(k: &MovementKind) -> (&'static str, Vec<&'static str>) {
         MovementKind::Earn { lot, points, order_ref },
         MovementKind::Load { lot, segment, amount },
         MovementKind::Spend { allocation },
+        MovementKind::Checkout { redemptions, allocation, earned, order_ref },
         MovementKind::Transfer { to, allocation, lots },
     )
 }
@@ -2722,6 +2936,7 @@ fn documented_struct_tables_match_the_code() {
             height,
             time_ms,
             rolled_back_at,
+            checkout,
         }),
         struct_fields!(TxResult { tx_id, outcome }),
         struct_fields!(Rejection { reason, message }),

@@ -155,7 +155,8 @@ STRUCTS = {
     "RedemptionRecord": [("pool", "str"), ("token", OPT(S("TokenId"))), ("member", OPT("h32")),
                          ("redeemer_org", "str"), ("store", "str"), ("channel", "str"),
                          ("eligible_minor", "u64"), ("discount_minor", "u64"),
-                         ("height", "u64"), ("time_ms", "u64"), ("rolled_back_at", OPT("u64"))],
+                         ("height", "u64"), ("time_ms", "u64"), ("rolled_back_at", OPT("u64")),
+                         ("checkout", OPT("h32"))],
     "Rejection": [("reason", E("RejectReason")), ("message", "str")],
     "TxResult": [("tx_id", "h32"), ("outcome", E("TxOutcome"))],
     "HistoryLeaf": [("tx_id", "h32"), ("height", "u64"), ("index", "u32"),
@@ -182,7 +183,9 @@ STRUCTS = {
                     ("segments", VEC(S("SegmentRule"))),
                     ("earn", S("EarnRule")), ("tiers", S("TierPolicy")),
                     ("adjust_approval_above", "u64"), ("transfers", "bool"),
-                    ("partner_orgs", VEC("str"))],
+                    ("partner_orgs", VEC("str")), ("checkout", S("CheckoutRules"))],
+    "CheckoutRules": [("max_order_discount_minor", OPT("u64")), ("point_value_minor", "u64"),
+                      ("not_combinable_pools", VEC("str"))],
     "SegmentRule": [("segment", E("Segment")), ("unit", E("Unit")), ("spend_priority", "u8"),
                     ("expiry", E("ExpiryPolicy"))],
     "EarnRule": [("points", "u64"), ("per_minor", "u64"), ("excluded_categories", VEC("str")),
@@ -220,6 +223,7 @@ STRUCTS = {
     "Order": [("currency", "currency"), ("total_minor", "u64"),
               ("lines", VEC(S("OrderLine")))],
     "OrderLine": [("category", "str"), ("amount_minor", "u64")],
+    "BalanceSpend": [("segments", VEC(E("Segment"))), ("amount", "u64")],
     # docs/proofs.md, "Block hash".
     "BlockHeader": [("chain_id", "str"), ("height", "u64"), ("time_ms", "u64"),
                     ("prev_hash", "h32"), ("tx_count", "u64"), ("tx_root", "h32"),
@@ -236,7 +240,8 @@ REJECT_REASONS = [
     "currency_mismatch", "wrong_pool_kind", "claim_conflict", "already_rolled_back",
     "not_transferable", "already_approved", "overflow", "insufficient_balance",
     "per_tx_cap_exceeded", "already_earned", "already_voided", "already_spent", "too_many_lots",
-    "self_approval",
+    "self_approval", "stacking_conflict", "not_combinable", "discount_cap_reached", "overpaid",
+    "part_of_checkout",
 ]
 
 # Tx kinds in index order (docs/encoding.md, "Tx kinds"): in JSON each kind's struct fields
@@ -271,6 +276,9 @@ TX_KINDS = [
     ("transfer_balance", [("program", "str"), ("from", "h32"), ("to", "h32"),
                           ("segment", E("Segment")), ("amount", "u64")]),
     ("expire_balances", [("program", "str"), ("members", VEC("h32"))]),
+    ("checkout", [("program", "str"), ("member", "h32"), ("order_ref", "str"),
+                  ("order", S("Order")), ("coupons", VEC(E("RedeemTarget"))),
+                  ("pay", OPT(S("BalanceSpend"))), ("earn", "bool")]),
 ]
 
 # Enums: (JSON form, tag key, variants in index order). "string": unit variants by name;
@@ -332,6 +340,11 @@ ENUMS = {
                              ("segment", E("Segment")), ("credit", "bool"), ("amount", "u64")]),
         ("adjustment_requested", [("adjustment", "h32"), ("program", "str"), ("member", "h32")]),
         ("adjustment_rejected", [("adjustment", "h32"), ("program", "str"), ("member", "h32")]),
+        ("checked_out", [("checkout", "h32"), ("program", "str"), ("member", "h32"),
+                         ("currency", "currency"), ("total_minor", "u64"),
+                         ("discount_minor", "u64"), ("balance_minor", "u64"),
+                         ("net_minor", "u64"), ("points", "u64")]),
+        ("checkout_voided", [("checkout", "h32"), ("program", "str"), ("member", "h32")]),
         ("tier_changed", [("program", "str"), ("member", "h32"), ("from", "str"),
                           ("to", "str")])]),
     "EventType": ("string", None, [
@@ -341,7 +354,7 @@ ENUMS = {
         "governance.applied", "tx.rejected", "program.set", "balance.earned", "balance.loaded",
         "balance.spent", "balance.refunded", "balance.voided", "balance.adjusted",
         "balance.transferred", "balance.expired", "adjustment.requested",
-        "adjustment.rejected", "tier.changed"]),
+        "adjustment.rejected", "tier.changed", "checkout.completed", "checkout.voided"]),
     "EventDetail": ("tagged", "outcome", [
         ("applied", [("event", E("Event"))]),
         ("rejected", [("tx_kind", "str"), ("rejection", S("Rejection"))])]),
@@ -363,6 +376,9 @@ ENUMS = {
         ("earn", [("lot", S("LotId")), ("points", "u64"), ("order_ref", "str")]),
         ("load", [("lot", S("LotId")), ("segment", E("Segment")), ("amount", "u64")]),
         ("spend", [("allocation", VEC(S("Draw")))]),
+        # `earned`: an optional pair, in JSON [lot id, points].
+        ("checkout", [("redemptions", VEC("h32")), ("allocation", VEC(S("Draw"))),
+                      ("earned", OPT(TUPLE(S("LotId"), "u64"))), ("order_ref", "str")]),
         ("transfer", [("to", "h32"), ("allocation", VEC(S("Draw"))),
                       ("lots", VEC(S("LotId")))])]),
     "TxKind": ("tagged", "type", TX_KINDS),
@@ -510,6 +526,24 @@ def enc_enum(name, v, path):
             f"{path}.{key}: expected {len(types)} fields")
     return u32(index) + b"".join(enc(t, x, f"{path}.{key}.{i}")
                                  for i, (t, x) in enumerate(zip(types, values)))
+
+
+CHECKOUT_REDEMPTION_TAG = b"couponcactus/checkout-redemption/v1"
+MAX_CHECKOUT_COUPONS = 8
+
+
+def checkout_redemption_id(checkout_hex, index):
+    """The id of a checkout's `index`-th redemption (docs/encoding.md, "Redemption ids"):
+    blake3(tag ‖ the checkout's tx id ‖ index as one byte), as hex."""
+    return H(CHECKOUT_REDEMPTION_TAG + bytes.fromhex(checkout_hex) + bytes([index])).hex()
+
+
+def checkout_place(redemption_hex, checkout_hex):
+    """The coupon's place in the checkout whose redemption id this is, or None."""
+    for i in range(MAX_CHECKOUT_COUPONS):
+        if checkout_redemption_id(checkout_hex, i) == redemption_hex:
+            return i
+    return None
 
 
 def key_bytes(key_json):
@@ -787,7 +821,14 @@ def shown_redemption(body, key):
             "the redemption shown is not the one the token's status names")
     check_proven(body["at"], body.get("redemption_proof"), {"redemption": rid},
                  {"redemption": shown["record"]}, f"redemption {rid[:16]}…")
-    return (f"{describe_key(token_key)} = redeemed by {rid[:16]}… at "
+    checkout = shown["record"]["checkout"]
+    part = ""
+    if checkout is not None:
+        place = checkout_place(rid, checkout)
+        require(place is not None, f"redemption {rid[:16]}… names checkout {checkout[:16]}…, "
+                "but its id is not derived from it")
+        part = f", coupon {place} of checkout {checkout[:16]}…"
+    return (f"{describe_key(token_key)} = redeemed by {rid[:16]}…{part} at "
             f"{shown['record']['store']} (the token and redemption JSON shown are proven)")
 
 
@@ -1006,6 +1047,7 @@ def selftest_encoding(text, check):
     check("record vectors found", len(vectors) > 40, True)
     for kind, v in vectors:
         check_vector(kind, v, check)
+    selftest_checkout_ids(vectors, check)
     ledger = [json.loads(v["json"]) for kind, v in vectors if kind == "ledger-event-vector"]
     check("ledger event vectors found", len(ledger) >= 8, True)
     check("a ledger event vector carries a memo", any(e["memo"] for e in ledger), True)
@@ -1017,6 +1059,26 @@ def selftest_encoding(text, check):
     # A voter's key changed is another chain.
     state["nodes"][0]["node_key"] = "00" * 32
     check("genesis hash covers the node keys", genesis_hash(state).hex() != v["genesis_hash"], True)
+
+
+def selftest_checkout_ids(vectors, check):
+    """A checkout's movement lists its redemptions under the derived ids, and a redemption
+    that names a checkout is under one of them."""
+    movements = redemptions = 0
+    for kind, v in vectors:
+        if kind != "state-vector":
+            continue
+        key, value = json.loads(v["key_json"]), json.loads(v["value_json"])
+        if "movement" in value and value["movement"]["kind"]["movement"] == "checkout":
+            movements += 1
+            listed = value["movement"]["kind"]["redemptions"]
+            want = [checkout_redemption_id(key["movement"], i) for i in range(len(listed))]
+            check(f"{v['name']} redemption ids", listed, want)
+        if "redemption" in value and value["redemption"]["checkout"] is not None:
+            redemptions += 1
+            place = checkout_place(key["redemption"], value["redemption"]["checkout"])
+            check(f"{v['name']} id derived from its checkout", place is not None, True)
+    check("checkout vectors found", (movements >= 1, redemptions >= 1), (True, True))
 
 
 def selftest_proofs(text, check):

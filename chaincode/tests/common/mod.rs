@@ -111,8 +111,9 @@ pub struct Hand {
 }
 
 /// The loyalty program's encoding, from the document's tables (both parts of the document
-/// carry a program: the `set_program` tx and the `program` state record), and the loyalty
-/// enums both parts use (segments, adjustment directions and reasons).
+/// carry a program, with its checkout rules: the `set_program` tx and the `program` state
+/// record), and the loyalty enums both parts use (segments, adjustment directions and
+/// reasons).
 impl Hand {
     pub fn program(&mut self, s: &ProgramSpec, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
@@ -140,6 +141,15 @@ impl Hand {
         self.vec(&s.partner_orgs, &p("partner_orgs"), |h, o, q| {
             h.string(o.as_str(), q)
         });
+        let c = &s.checkout;
+        let cap = p("checkout.max_order_discount_minor");
+        self.option(&c.max_order_discount_minor, &cap, |h, v| h.u64(*v, &cap));
+        self.u64(c.point_value_minor, &p("checkout.point_value_minor"));
+        self.vec(
+            &c.not_combinable_pools,
+            &p("checkout.not_combinable_pools"),
+            |h, pool, q| h.string(pool.as_str(), q),
+        );
     }
     pub fn segment_rule(&mut self, r: &SegmentRule, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
