@@ -192,11 +192,26 @@ pub enum EventType {
     /// A checkout was voided as a whole.
     #[serde(rename = "checkout.voided")]
     CheckoutVoided,
+    /// Stored value held for a withdrawal.
+    #[serde(rename = "balance.withdrawn")]
+    BalanceWithdrawn,
+    /// A withdrawal was asked for.
+    #[serde(rename = "withdrawal.requested")]
+    WithdrawalRequested,
+    /// A withdrawal was approved.
+    #[serde(rename = "withdrawal.approved")]
+    WithdrawalApproved,
+    /// A withdrawal was paid out.
+    #[serde(rename = "withdrawal.paid")]
+    WithdrawalPaid,
+    /// A withdrawal was rejected; the amount went back.
+    #[serde(rename = "withdrawal.rejected")]
+    WithdrawalRejected,
 }
 
 impl EventType {
     /// Every type, in declaration order.
-    pub const ALL: [EventType; 29] = [
+    pub const ALL: [EventType; 34] = [
         EventType::PoolCreated,
         EventType::PoolUpdated,
         EventType::PoolTransitioned,
@@ -226,6 +241,11 @@ impl EventType {
         EventType::TierChanged,
         EventType::CheckoutCompleted,
         EventType::CheckoutVoided,
+        EventType::BalanceWithdrawn,
+        EventType::WithdrawalRequested,
+        EventType::WithdrawalApproved,
+        EventType::WithdrawalPaid,
+        EventType::WithdrawalRejected,
     ];
 
     /// The type's stable name, e.g. `coupon.redeemed`.
@@ -260,6 +280,11 @@ impl EventType {
             EventType::TierChanged => "tier.changed",
             EventType::CheckoutCompleted => "checkout.completed",
             EventType::CheckoutVoided => "checkout.voided",
+            EventType::BalanceWithdrawn => "balance.withdrawn",
+            EventType::WithdrawalRequested => "withdrawal.requested",
+            EventType::WithdrawalApproved => "withdrawal.approved",
+            EventType::WithdrawalPaid => "withdrawal.paid",
+            EventType::WithdrawalRejected => "withdrawal.rejected",
         }
     }
 
@@ -292,6 +317,13 @@ impl EventType {
                     EventType::BalanceTransferred
                 }
                 BalanceOp::Expired => EventType::BalanceExpired,
+                BalanceOp::Withdrawn => EventType::BalanceWithdrawn,
+            },
+            Event::WithdrawalChanged { status, .. } => match status.as_str() {
+                "requested" => EventType::WithdrawalRequested,
+                "approved" => EventType::WithdrawalApproved,
+                "paid" => EventType::WithdrawalPaid,
+                _ => EventType::WithdrawalRejected,
             },
             Event::AdjustmentRequested { .. } => EventType::AdjustmentRequested,
             Event::AdjustmentRejected { .. } => EventType::AdjustmentRejected,
@@ -712,6 +744,9 @@ fn fill_applied<S: StateReader + ?Sized>(
         }
         | Event::CheckoutVoided {
             program, member, ..
+        }
+        | Event::WithdrawalChanged {
+            program, member, ..
         } => {
             e.org = Some(program.clone());
             e.member = Some(*member);
@@ -808,7 +843,34 @@ fn fill_rejected<S: StateReader + ?Sized>(
             e.token = Some(t.token.clone());
             e.member = Some(t.from);
         }
+        TxKind::Earn(t) => {
+            e.member = Some(t.member);
+            e.amounts = Some(EventAmounts {
+                currency: t.order.currency,
+                order_total_minor: Some(t.order.total_minor),
+                eligible_minor: None,
+                discount_minor: None,
+            });
+        }
+        TxKind::Checkout(t) => {
+            e.member = Some(t.member);
+            e.amounts = Some(EventAmounts {
+                currency: t.order.currency,
+                order_total_minor: Some(t.order.total_minor),
+                eligible_minor: None,
+                discount_minor: None,
+            });
+        }
+        TxKind::Load(t) => e.member = Some(t.member),
+        TxKind::Spend(t) => e.member = Some(t.member),
+        TxKind::Adjust(t) => e.member = Some(t.member),
+        TxKind::RequestWithdrawal(t) => e.member = Some(t.member),
         _ => {}
+    }
+    if e.pool.is_none()
+        && let Some(program) = tx_program(state, tx)?
+    {
+        e.org = Some(program);
     }
     if let Some(pool) = &e.pool
         && let Some(owner) = pool_owner(state, pool)?
@@ -856,7 +918,9 @@ pub fn tx_pool<S: StateReader + ?Sized>(
         | TxKind::DecideAdjustment(_)
         | TxKind::TransferBalance(_)
         | TxKind::ExpireBalances(_)
-        | TxKind::Checkout(_) => None,
+        | TxKind::Checkout(_)
+        | TxKind::RequestWithdrawal(_)
+        | TxKind::DecideWithdrawal(_) => None,
     })
 }
 
@@ -876,6 +940,11 @@ pub fn tx_program<S: StateReader + ?Sized>(
         TxKind::TransferBalance(t) => Some(t.program.clone()),
         TxKind::ExpireBalances(t) => Some(t.program.clone()),
         TxKind::Checkout(t) => Some(t.program.clone()),
+        TxKind::RequestWithdrawal(t) => Some(t.program.clone()),
+        TxKind::DecideWithdrawal(t) => match state.get(&StateKey::Withdrawal(t.withdrawal))? {
+            Some(StateValue::Withdrawal(w)) => Some(w.program),
+            _ => None,
+        },
         TxKind::Void(t) => match state.get(&StateKey::Movement(t.tx))? {
             Some(StateValue::Movement(m)) => Some(m.program),
             _ => None,

@@ -19,6 +19,7 @@
 
 mod checkout;
 mod points;
+mod withdrawals;
 
 pub use checkout::redemption_id as checkout_redemption_id;
 
@@ -299,6 +300,20 @@ pub enum Event {
         /// The tier reached.
         to: String,
     },
+    /// A withdrawal moved on (requested, approved, paid or rejected); its balance events
+    /// (held, or given back) come before it in the same tx.
+    WithdrawalChanged {
+        /// The withdrawal (the request tx's id).
+        withdrawal: TxId,
+        /// The program's org.
+        program: OrgId,
+        /// The member.
+        member: MemberId,
+        /// The amount.
+        amount: u64,
+        /// Its status now: `requested`, `approved`, `paid` or `rejected`.
+        status: String,
+    },
 }
 
 /// A block's results and writes.
@@ -514,6 +529,10 @@ fn execute_kind<S: StateReader + ?Sized>(
         TxKind::TransferBalance(t) => points::transfer(view, ctx, signer, p.id, t)?,
         TxKind::ExpireBalances(t) => points::expire(view, ctx, signer, t)?,
         TxKind::Checkout(t) => checkout::checkout(view, ctx, signer, p.id, t)?,
+        TxKind::RequestWithdrawal(t) => {
+            withdrawals::request(view, ctx, (signer, p.tx.signer), p.id, t)?
+        }
+        TxKind::DecideWithdrawal(t) => withdrawals::decide(view, ctx, (signer, p.tx.signer), t)?,
     })
 }
 

@@ -95,7 +95,7 @@ pub mod prelude {
         Account, AdjustReason, AdjustmentRecord, AdjustmentStatus, Direction, EarnRule,
         ExpiryPolicy, Liability, Lot, LotId, Movement, MovementKind, PeriodCap, ProgramRecord,
         ProgramSpec, Promotion, Segment, SegmentRule, Settlement, Tier, TierBasis, TierPolicy,
-        Unit,
+        Unit, WithdrawalRecord, WithdrawalStatus,
     };
     pub use crate::memo::{MAX_MEMO_BYTES, Memo, MemoError};
     pub use crate::reject::{RejectReason, Rejection};

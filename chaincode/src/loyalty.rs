@@ -42,7 +42,7 @@ mod tests;
 
 pub use records::{
     AdjustReason, AdjustmentRecord, AdjustmentStatus, Direction, Liability, Movement, MovementKind,
-    Settlement,
+    Settlement, WithdrawalRecord, WithdrawalStatus,
 };
 
 /// Milliseconds in a day.

@@ -8,7 +8,9 @@
 
 use crate::encoding::{EncodingError, decode, encode};
 use crate::ids::{ClaimKey, CodeHash, MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
-use crate::loyalty::{Account, AdjustmentRecord, Liability, Movement, ProgramRecord, Settlement};
+use crate::loyalty::{
+    Account, AdjustmentRecord, Liability, Movement, ProgramRecord, Settlement, WithdrawalRecord,
+};
 use crate::types::{
     ChainParams, CodeIndexEntry, Consortium, KeyRecord, OrgRecord, PoolRecord, ProposalRecord,
     RedemptionRecord, TokenRecord,
@@ -71,6 +73,8 @@ pub enum StateKey {
     Adjustment(TxId),
     /// An order that earned points: the selling org and its order reference.
     EarnedOrder(OrgId, String),
+    /// A withdrawal, by the id of the request tx.
+    Withdrawal(TxId),
 }
 
 /// What a key holds. Each key variant holds exactly one value variant.
@@ -119,6 +123,8 @@ pub enum StateValue {
     Adjustment(AdjustmentRecord),
     /// For [`StateKey::EarnedOrder`]: the earn tx's id.
     EarnedOrder(TxId),
+    /// For [`StateKey::Withdrawal`].
+    Withdrawal(WithdrawalRecord),
 }
 
 impl StateKey {
@@ -376,6 +382,7 @@ typed_access! {
     movement, put_movement: &TxId => |k| StateKey::Movement(*k), Movement(Movement);
     adjustment, put_adjustment: &TxId => |k| StateKey::Adjustment(*k), Adjustment(AdjustmentRecord);
     earned_order, put_earned_order: (&OrgId, &str) => |k| StateKey::EarnedOrder(k.0.clone(), k.1.to_owned()), EarnedOrder(TxId);
+    withdrawal, put_withdrawal: &TxId => |k| StateKey::Withdrawal(*k), Withdrawal(WithdrawalRecord);
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {

@@ -121,6 +121,12 @@ pub enum TxKind {
     /// Apply coupons and a balance spend to one order and earn on what is left, all or
     /// nothing (terminal of the program's org or of a partner org); a void undoes it.
     Checkout(CheckoutTx),
+    /// Ask to pay a member's stored value out (org admin or issuer of the program's org):
+    /// the amount is held at once, then approved and paid, or rejected.
+    RequestWithdrawal(RequestWithdrawalTx),
+    /// Approve (another admin than the requester), record as paid, or reject a
+    /// withdrawal (org admin; paid also an issuer) of the program's org.
+    DecideWithdrawal(DecideWithdrawalTx),
 }
 
 impl TxKind {
@@ -150,6 +156,8 @@ impl TxKind {
             TxKind::TransferBalance(_) => "transfer_balance",
             TxKind::ExpireBalances(_) => "expire_balances",
             TxKind::Checkout(_) => "checkout",
+            TxKind::RequestWithdrawal(_) => "request_withdrawal",
+            TxKind::DecideWithdrawal(_) => "decide_withdrawal",
         }
     }
 }
@@ -505,6 +513,48 @@ pub struct BalanceSpend {
     /// Amount in their unit: minor units of money, or points (a point pays the program's
     /// `checkout.point_value_minor`).
     pub amount: u64,
+}
+
+/// Pay `amount` of a money segment of `member`'s balance out of the program (a deposit
+/// returned, store credit cashed): the lots are drawn when asked, and go back on a
+/// rejection.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct RequestWithdrawalTx {
+    /// The program's org (the signer's).
+    pub program: OrgId,
+    /// The member.
+    pub member: MemberId,
+    /// The segment: `cash_deposit` or `refund_credit` (gift balances are not cash).
+    pub segment: Segment,
+    /// Amount, minor units of the program's currency.
+    pub amount: u64,
+    /// The member's request (a ticket or form number; 1 to [`MAX_REFERENCE_BYTES`]
+    /// printable ASCII).
+    pub reference: String,
+}
+
+/// What happens to a withdrawal.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum WithdrawalDecision {
+    /// Requested → approved (an org admin other than the requester's key).
+    Approve,
+    /// Approved → paid, with the payment's reference (org admin or issuer).
+    Paid {
+        /// The bank transfer or payout id (1 to [`MAX_REFERENCE_BYTES`] printable ASCII).
+        payment: String,
+    },
+    /// Requested or approved → rejected: the amount goes back to its lots (org admin).
+    Reject,
+}
+
+/// Decide withdrawal `withdrawal` (the request tx's id).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct DecideWithdrawalTx {
+    /// The request tx's id.
+    pub withdrawal: TxId,
+    /// What happens to it.
+    pub decision: WithdrawalDecision,
 }
 
 /// The signed envelope.

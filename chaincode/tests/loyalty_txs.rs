@@ -602,3 +602,149 @@ fn advance_to(c: &mut TestChain, time_ms: u64) {
     assert!(time_ms >= next, "cannot go back in time");
     c.advance(time_ms - next);
 }
+
+fn withdraw(m: u64, segment: Segment, amount: u64) -> TxKind {
+    TxKind::RequestWithdrawal(RequestWithdrawalTx {
+        program: acme(),
+        member: member(m),
+        segment,
+        amount,
+        reference: "ticket-4".into(),
+    })
+}
+
+fn decide_withdrawal(withdrawal: TxId, decision: WithdrawalDecision) -> TxKind {
+    TxKind::DecideWithdrawal(DecideWithdrawalTx {
+        withdrawal,
+        decision,
+    })
+}
+
+fn withdrawal_record(c: &TestChain, id: TxId) -> WithdrawalRecord {
+    match c.state.0.get(&StateKey::Withdrawal(id)) {
+        Some(StateValue::Withdrawal(w)) => w.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_withdrawal_is_held_then_approved_by_a_second_key_and_paid() {
+    let mut c = chain();
+    run(&mut c, ACME_ISSUER, load(1, Segment::CashDeposit, 5_000));
+    run(&mut c, ACME_ISSUER, load(1, Segment::Gift, 5_000));
+    assert_eq!(
+        c.rejected(&key(ACME_ISSUER), withdraw(1, Segment::Gift, 100)),
+        RejectReason::InvalidInput,
+        "gift balances are not cash"
+    );
+    assert_eq!(
+        c.rejected(&key(ACME_POS), withdraw(1, Segment::CashDeposit, 100)),
+        RejectReason::NotAuthorized
+    );
+    assert_eq!(
+        c.rejected(&key(ACME_ISSUER), withdraw(1, Segment::CashDeposit, 5_001)),
+        RejectReason::InsufficientBalance
+    );
+    let (id, events) = run(
+        &mut c,
+        ACME_ISSUER,
+        withdraw(1, Segment::CashDeposit, 3_000),
+    );
+    assert_eq!(
+        events[0],
+        balance_event(1, BalanceOp::Withdrawn, Segment::CashDeposit, false, 3_000)
+    );
+    assert!(matches!(&events[1], Event::WithdrawalChanged { status, .. } if status == "requested"));
+    // Held: it cannot be spent meanwhile, and the liability no longer counts it.
+    assert_eq!(balance(&c, 1, Segment::CashDeposit), 2_000);
+    assert_eq!(liability(&c).by_segment[&Segment::CashDeposit], 2_000);
+    // Paid needs an approval first; the approval needs an admin other than the requester.
+    let paid = || WithdrawalDecision::Paid {
+        payment: "sepa-991".into(),
+    };
+    assert_eq!(
+        c.rejected(&key(ACME_ISSUER), decide_withdrawal(id, paid())),
+        RejectReason::InvalidTransition
+    );
+    assert_eq!(
+        c.rejected(
+            &key(ACME_ISSUER),
+            decide_withdrawal(id, WithdrawalDecision::Approve)
+        ),
+        RejectReason::NotAuthorized,
+        "an issuer does not approve"
+    );
+    run(
+        &mut c,
+        ACME,
+        decide_withdrawal(id, WithdrawalDecision::Approve),
+    );
+    let (_, events) = run(&mut c, ACME_ISSUER, decide_withdrawal(id, paid()));
+    assert!(matches!(&events[0], Event::WithdrawalChanged { status, .. } if status == "paid"));
+    match withdrawal_record(&c, id).status {
+        WithdrawalStatus::Paid {
+            approved_by,
+            payment,
+            ..
+        } => {
+            assert_eq!(approved_by, couponcactus_chaincode::testkit::public(ACME));
+            assert_eq!(payment, "sepa-991");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        c.rejected(
+            &key(ACME),
+            decide_withdrawal(id, WithdrawalDecision::Reject)
+        ),
+        RejectReason::InvalidTransition,
+        "paid is final"
+    );
+    assert_eq!(balance(&c, 1, Segment::CashDeposit), 2_000);
+}
+
+#[test]
+fn a_rejected_withdrawal_gives_the_same_lots_back_and_the_requester_cannot_approve() {
+    let mut c = chain();
+    run(&mut c, ACME_ISSUER, load(1, Segment::CashDeposit, 5_000));
+    let before = account(&c, 1);
+    let (id, _) = run(&mut c, ACME, withdraw(1, Segment::CashDeposit, 1_500));
+    assert_eq!(
+        c.rejected(
+            &key(ACME),
+            decide_withdrawal(id, WithdrawalDecision::Approve)
+        ),
+        RejectReason::SelfApproval
+    );
+    assert_eq!(
+        c.rejected(
+            &key(GLOBEX),
+            decide_withdrawal(id, WithdrawalDecision::Reject)
+        ),
+        RejectReason::NotAuthorized
+    );
+    run(
+        &mut c,
+        ACME_ADMIN2,
+        decide_withdrawal(id, WithdrawalDecision::Approve),
+    );
+    let (_, events) = run(
+        &mut c,
+        ACME_ADMIN2,
+        decide_withdrawal(id, WithdrawalDecision::Reject),
+    );
+    assert_eq!(
+        events[0],
+        balance_event(1, BalanceOp::Refunded, Segment::CashDeposit, true, 1_500)
+    );
+    let mut after = account(&c, 1);
+    after.last_activity_ms = before.last_activity_ms;
+    assert_eq!(after, before);
+    assert_eq!(
+        c.rejected(
+            &key(ACME),
+            decide_withdrawal(TxId([3; 32]), WithdrawalDecision::Reject)
+        ),
+        RejectReason::NotFound
+    );
+}

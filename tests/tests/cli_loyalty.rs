@@ -312,6 +312,95 @@ fn a_program_earns_loads_spends_voids_and_adjusts_with_proven_balances() {
     ]);
     assert_eq!(dev.balance(BOB)["balances"]["mileage"], 6060);
 
+    // A withdrawal of a cash deposit: held, approved by an admin, recorded as paid.
+    dev.json(&[
+        "points",
+        "load",
+        "--key",
+        &issuer,
+        "--member",
+        BOB,
+        "--segment",
+        "cash-deposit",
+        "--amount",
+        "50.00",
+        "--reference",
+        "deposit-1",
+    ]);
+    let asked = dev.json(&[
+        "points",
+        "withdraw",
+        "--key",
+        &issuer,
+        "--member",
+        BOB,
+        "--segment",
+        "cash-deposit",
+        "--amount",
+        "20.00",
+        "--reference",
+        "ticket-9",
+    ]);
+    let withdrawal = asked["tx"]["tx_id"].as_str().expect("an id").to_string();
+    assert_eq!(dev.balance(BOB)["balances"]["cash_deposit"], 3000);
+    let early = dev.cactus(&[
+        "--json",
+        "points",
+        "withdrawal",
+        "--key",
+        &issuer,
+        "--id",
+        &withdrawal,
+        "paid",
+        "--payment",
+        "sepa-1",
+    ]);
+    assert_eq!(early.code, EXIT_REJECTED, "{early:#?}");
+    assert_eq!(early.json()["error"]["code"], "invalid_transition");
+    dev.json(&[
+        "points",
+        "withdrawal",
+        "--key",
+        &admin,
+        "--id",
+        &withdrawal,
+        "approve",
+    ]);
+    let paid = dev
+        .cactus(&[
+            "points",
+            "withdrawal",
+            "--key",
+            &issuer,
+            "--id",
+            &withdrawal,
+            "paid",
+            "--payment",
+            "sepa-1",
+        ])
+        .ok();
+    assert!(
+        paid.stdout.contains("of 2000 minor units: paid"),
+        "{paid:#?}"
+    );
+    dev.json(&[
+        "points",
+        "adjust",
+        "--key",
+        &admin,
+        "--member",
+        BOB,
+        "--segment",
+        "cash-deposit",
+        "--debit",
+        "--amount",
+        "30.00",
+        "--reason",
+        "other",
+        "--note",
+        "closing the account",
+    ]);
+
     // The liability is the sum of the balances, proven.
     let liability = dev.json(&["program", "liability", "--key", &issuer]);
     assert_eq!(

@@ -53,6 +53,9 @@ pub enum BalanceOp {
     TransferredIn,
     /// Lots expired.
     Expired,
+    /// Held for a withdrawal (paid out once approved and paid; back on a rejection as
+    /// `Refunded`).
+    Withdrawn,
 }
 
 impl BalanceOp {
@@ -68,6 +71,7 @@ impl BalanceOp {
             BalanceOp::TransferredOut => "transferred_out",
             BalanceOp::TransferredIn => "transferred_in",
             BalanceOp::Expired => "expired",
+            BalanceOp::Withdrawn => "withdrawn",
         }
     }
 }
@@ -261,7 +265,7 @@ pub(super) fn check_reference(what: &str, text: &str) -> Exec<()> {
     Ok(())
 }
 
-fn check_positive(amount: u64) -> Exec<()> {
+pub(super) fn check_positive(amount: u64) -> Exec<()> {
     if amount == 0 {
         return fail(RejectReason::InvalidInput, "the amount must be positive");
     }

@@ -217,3 +217,65 @@ pub struct AdjustmentRecord {
     /// The admin key that approved or rejected it (the checker).
     pub checker: Option<PublicKey>,
 }
+
+/// Where a withdrawal stands.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum WithdrawalStatus {
+    /// Asked; the amount is held (drawn from the lots).
+    Requested,
+    /// Approved by a second key; to be paid.
+    Approved {
+        /// The approving admin key.
+        by: PublicKey,
+    },
+    /// Paid out.
+    Paid {
+        /// The approving admin key.
+        approved_by: PublicKey,
+        /// The payment's reference.
+        payment: String,
+        /// Block time of the payment's record.
+        paid_ms: u64,
+    },
+    /// Rejected; the amount went back to its lots.
+    Rejected {
+        /// The rejecting admin key.
+        by: PublicKey,
+    },
+}
+
+/// A withdrawal, by the id of the request tx.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct WithdrawalRecord {
+    /// The program's org.
+    pub program: OrgId,
+    /// The member.
+    pub member: MemberId,
+    /// The segment.
+    pub segment: Segment,
+    /// Amount, minor units.
+    pub amount: u64,
+    /// The member's request reference.
+    pub reference: String,
+    /// The key that asked.
+    pub requested_by: PublicKey,
+    /// Block time of the request.
+    pub requested_ms: u64,
+    /// The lots drawn (credited back on a rejection).
+    pub allocation: Allocation,
+    /// Where it stands.
+    pub status: WithdrawalStatus,
+}
+
+impl WithdrawalStatus {
+    /// The status's stable name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WithdrawalStatus::Requested => "requested",
+            WithdrawalStatus::Approved { .. } => "approved",
+            WithdrawalStatus::Paid { .. } => "paid",
+            WithdrawalStatus::Rejected { .. } => "rejected",
+        }
+    }
+}

@@ -23,8 +23,9 @@ use couponcactus_client::chaincode::loyalty::{
     AdjustReason, Direction, ProgramRecord, ProgramSpec, Segment, Unit,
 };
 use couponcactus_client::chaincode::tx::{
-    AdjustTx, BalanceSpend, CheckoutTx, DecideAdjustmentTx, EarnTx, ExpireBalancesTx, LoadTx,
-    RedeemTarget, SetProgramTx, SpendTx, TransferBalanceTx, TxKind, VoidTx,
+    AdjustTx, BalanceSpend, CheckoutTx, DecideAdjustmentTx, DecideWithdrawalTx, EarnTx,
+    ExpireBalancesTx, LoadTx, RedeemTarget, RequestWithdrawalTx, SetProgramTx, SpendTx,
+    TransferBalanceTx, TxKind, VoidTx, WithdrawalDecision,
 };
 use couponcactus_client::verify::ProofVerifier;
 use serde_json::json;
@@ -125,6 +126,17 @@ impl From<SegmentArg> for Segment {
             SegmentArg::RefundCredit => Segment::RefundCredit,
         }
     }
+}
+
+/// What `points withdrawal` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum WithdrawalAction {
+    /// Approve a requested withdrawal.
+    Approve,
+    /// Record an approved withdrawal as paid.
+    Paid,
+    /// Reject it: the amount goes back to the member's lots.
+    Reject,
 }
 
 /// An adjustment's reason on the command line.
@@ -308,6 +320,39 @@ pub enum PointsCommand {
         segment: SegmentArg,
         #[command(flatten)]
         amount: Amount,
+    },
+    /// Ask to pay stored value out (cash_deposit or refund_credit; staff): the amount is
+    /// held until a second admin approves it (`withdrawal approve`) and it is paid
+    /// (`withdrawal paid`), or it is rejected and goes back.
+    Withdraw {
+        #[command(flatten)]
+        signer: Signer,
+        #[command(flatten)]
+        member: MemberArgs,
+        /// The segment.
+        #[arg(long, value_enum)]
+        segment: SegmentArg,
+        #[command(flatten)]
+        amount: Amount,
+        /// The member's request (ticket or form number).
+        #[arg(long)]
+        reference: String,
+    },
+    /// Decide a withdrawal: approve (an org admin other than the requester), paid (with
+    /// the payment's reference), or reject (the amount goes back).
+    Withdrawal {
+        /// The signer's key file.
+        #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
+        key: PathBuf,
+        /// The request tx's id (or 8+ hex digits).
+        #[arg(long, value_name = "TX_ID")]
+        id: String,
+        /// What to do.
+        #[arg(value_enum)]
+        action: WithdrawalAction,
+        /// With `paid`: the bank transfer or payout id.
+        #[arg(long, required_if_eq("action", "paid"))]
+        payment: Option<String>,
     },
     /// Expire what is due on members' balances now (staff; at most 64 members).
     Expire {
@@ -841,6 +886,45 @@ pub async fn points(ctx: &Ctx, command: PointsCommand) -> Result<()> {
                 amount: amount_in(&program, segment.into(), &amount)?,
             });
             submit_movement(ctx, &key, &client, Some(&program), kind).await
+        }
+        PointsCommand::Withdraw {
+            signer,
+            member,
+            segment,
+            amount,
+            reference,
+        } => {
+            let (key, client, program) = open(ctx, &signer).await?;
+            let kind = TxKind::RequestWithdrawal(RequestWithdrawalTx {
+                program: program.org.clone(),
+                member: member.required()?,
+                segment: segment.into(),
+                amount: amount_in(&program, segment.into(), &amount)?,
+                reference,
+            });
+            submit_movement(ctx, &key, &client, Some(&program), kind).await
+        }
+        PointsCommand::Withdrawal {
+            key,
+            id,
+            action,
+            payment,
+        } => {
+            let key = load_key(&key)?;
+            let client = ctx.connect_as(&key).await?;
+            let withdrawal = resolve_tx_arg(&client, &id).await?;
+            let decision = match action {
+                WithdrawalAction::Approve => WithdrawalDecision::Approve,
+                WithdrawalAction::Paid => WithdrawalDecision::Paid {
+                    payment: payment.unwrap_or_default(),
+                },
+                WithdrawalAction::Reject => WithdrawalDecision::Reject,
+            };
+            let kind = TxKind::DecideWithdrawal(DecideWithdrawalTx {
+                withdrawal,
+                decision,
+            });
+            submit_movement(ctx, &key, &client, None, kind).await
         }
         PointsCommand::Expire { signer, members } => {
             let (key, client, program) = open(ctx, &signer).await?;

@@ -455,6 +455,23 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
             },
             if t.earn { ", earning points" } else { "" }
         ),
+        TxKind::RequestWithdrawal(t) => format!(
+            "withdraw {} of {} for member {} ({})",
+            t.amount,
+            t.segment.name(),
+            short(&t.member.to_hex()),
+            t.reference
+        ),
+        TxKind::DecideWithdrawal(t) => format!(
+            "{} withdrawal {}",
+            match &t.decision {
+                couponcactus_client::chaincode::tx::WithdrawalDecision::Approve => "approve",
+                couponcactus_client::chaincode::tx::WithdrawalDecision::Paid { .. } =>
+                    "record as paid",
+                couponcactus_client::chaincode::tx::WithdrawalDecision::Reject => "reject",
+            },
+            short(&t.withdrawal.to_hex())
+        ),
     };
     let result = match outcome {
         TxOutcome::Applied { events } => {
