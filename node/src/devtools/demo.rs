@@ -12,6 +12,10 @@
 //! - with a second org (`globex`), pool `globex-welcome`: 5.00 EUR off from 25.00 EUR, any
 //!   store or channel, honoured by partner `acme`, 10 codes, 3 allocated.
 //!
+//! - for org 1, the loyalty program of `examples/loyalty/program.toml` (compiled in), a
+//!   25.00 EUR gift balance and points earned on an 80.00 EUR order for each demo member
+//!   of pool `acme-spring`.
+//!
 //! The plaintext codes are written to `DIR/orgs/<org>/codes-<pool>.csv` (mode 0600) before
 //! they are issued: the only clear copy, as the ledger holds hashes and sealed codes only.
 //!
@@ -27,15 +31,16 @@ use couponcactus_chaincode::execute::{Event, TxOutcome};
 use couponcactus_chaincode::ids::{
     ChainId, Channel, ClaimKey, MemberId, OrgId, PoolId, PublicKey, TokenId,
 };
+use couponcactus_chaincode::loyalty::{ProgramSpec, Segment};
 use couponcactus_chaincode::reject::{RejectReason, Rejection};
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::{
-    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx,
-    RegisterKeyTx, TransitionPoolTx, TxBody, TxKind,
+    AllocateTx, ApproveGovernanceTx, CreatePoolTx, EarnTx, IssueCodesTx, LoadTx,
+    ProposeGovernanceTx, RegisterKeyTx, SetProgramTx, TransitionPoolTx, TxBody, TxKind,
 };
 use couponcactus_chaincode::types::{
-    Currency, Discount, GovernanceChange, IssuedCode, PoolAction, PoolKind, PoolRecord, PoolSpec,
-    PoolStatus, Role,
+    Currency, Discount, GovernanceChange, IssuedCode, Order, PoolAction, PoolKind, PoolRecord,
+    PoolSpec, PoolStatus, Role,
 };
 use couponcactus_genesis::{GenesisError, KeyFile};
 use couponcactus_node::mempool::AdmissionError;
@@ -133,7 +138,23 @@ pub struct DemoSummary {
     pub keys_registered: usize,
     /// The demo pools.
     pub pools: Vec<DemoPool>,
+    /// Org 1's loyalty program and the demo members with balances in it.
+    pub loyalty: Option<DemoLoyalty>,
 }
+
+/// The demo loyalty program.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DemoLoyalty {
+    /// The program's org.
+    pub org: OrgId,
+    /// Its name.
+    pub name: String,
+    /// Members with a gift balance and points.
+    pub members: Vec<MemberId>,
+}
+
+/// The demo program: the example every README reader sees.
+const DEMO_PROGRAM: &str = include_str!("../../../examples/loyalty/program.toml");
 
 /// One demo pool.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -216,6 +237,15 @@ impl fmt::Display for DemoSummary {
             for a in &p.allocations {
                 writeln!(f, "    {:<16} member {}", a.token.to_string(), a.member)?;
             }
+        }
+        if let Some(l) = &self.loyalty {
+            writeln!(
+                f,
+                "  loyalty program \"{}\" of {}: {} member(s) with a gift balance and points",
+                l.name,
+                l.org,
+                l.members.len()
+            )?;
         }
         Ok(())
     }
@@ -312,11 +342,17 @@ pub async fn seed(node: &NodeHandle, layout: &LocalnetLayout) -> Result<DemoSumm
     for plan in plans(layout, now_ms()) {
         pools.push(seeder.pool(&plan).await?);
     }
+    let members: Vec<MemberId> = pools
+        .first()
+        .map(|p| p.allocations.iter().map(|a| a.member).collect())
+        .unwrap_or_default();
+    let loyalty = Some(seeder.loyalty(&members).await?);
     let summary = DemoSummary {
         chain_id: node.chain_id().clone(),
         txs_submitted: seeder.submitted,
         keys_registered,
         pools,
+        loyalty,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
     write_atomically(
@@ -696,6 +732,68 @@ impl Seeder<'_> {
         })
     }
 
+    /// Org 1's program, then a gift balance and an earn for each of `members` that has no
+    /// account yet (a resumed run skips what is there).
+    async fn loyalty(&mut self, members: &[MemberId]) -> Result<DemoLoyalty, DemoError> {
+        let org = self.layout.org(1).clone();
+        let spec: ProgramSpec = toml::from_str(DEMO_PROGRAM)
+            .map_err(|e| DemoError::State(format!("the demo program does not parse: {e}")))?;
+        if self.read(&StateKey::Program(org.clone()))?.is_none() {
+            let admin = self.signing_key(1, "org-admin")?;
+            let what = format!("setting {org}'s loyalty program");
+            let kind = TxKind::SetProgram(SetProgramTx { spec: spec.clone() });
+            if let Err(rejection) = self.submit(&what, &admin, kind).await?
+                && self.read(&StateKey::Program(org.clone()))?.is_none()
+            {
+                return Err(DemoError::Rejected { what, rejection });
+            }
+        }
+        let (issuer, terminal) = (
+            self.signing_key(1, "issuer")?,
+            self.signing_key(1, "terminal")?,
+        );
+        for (i, member) in members.iter().enumerate() {
+            if self
+                .read(&StateKey::Account(org.clone(), *member))?
+                .is_some()
+            {
+                continue;
+            }
+            let what = format!("loading a demo gift balance ({i})");
+            let load = TxKind::Load(LoadTx {
+                program: org.clone(),
+                member: *member,
+                segment: Segment::Gift,
+                amount: 2_500,
+                reference: format!("demo-gift-{i}"),
+            });
+            if let Err(rejection) = self.submit(&what, &issuer, load).await? {
+                return Err(DemoError::Rejected { what, rejection });
+            }
+            let what = format!("earning on a demo order ({i})");
+            let earn = TxKind::Earn(EarnTx {
+                program: org.clone(),
+                member: *member,
+                order_ref: format!("demo-order-{i}"),
+                order: Order {
+                    currency: spec.currency,
+                    total_minor: 8_000,
+                    lines: vec![],
+                },
+            });
+            match self.submit(&what, &terminal, earn).await? {
+                Ok(_) => {}
+                Err(r) if r.reason == RejectReason::AlreadyEarned => {}
+                Err(rejection) => return Err(DemoError::Rejected { what, rejection }),
+            }
+        }
+        Ok(DemoLoyalty {
+            org,
+            name: spec.name,
+            members: members.to_vec(),
+        })
+    }
+
     /// The pool `id`, which must exist and belong to `org`.
     fn existing_pool(&self, id: &PoolId, org: &OrgId) -> Result<PoolRecord, DemoError> {
         let record = self
@@ -786,8 +884,28 @@ mod tests {
         assert_eq!(pool.issued, DEMO_CODES as u64);
         assert_eq!(pool.allocated, DEMO_ALLOCATIONS);
         assert_eq!(pool.allocations.len(), DEMO_ALLOCATIONS as usize);
-        // keys + create + issue + activate + allocations
-        assert_eq!(first.txs_submitted, 4 + 3 + DEMO_ALLOCATIONS as usize);
+        // keys + create + issue + activate + allocations + program + (load, earn) each
+        let allocations = DEMO_ALLOCATIONS as usize;
+        assert_eq!(
+            first.txs_submitted,
+            4 + 3 + allocations + 1 + 2 * allocations
+        );
+        let loyalty = first.loyalty.clone().expect("the demo program");
+        assert_eq!(loyalty.name, "Dev Rewards");
+        assert_eq!(loyalty.members.len(), allocations);
+        for m in &loyalty.members {
+            let key = StateKey::Account(layout.org(1).clone(), *m);
+            let Some(StateValue::Account(a)) = node.store().get(&key).unwrap() else {
+                panic!("no account for demo member {m}");
+            };
+            let balances = a.balances();
+            assert_eq!(balances[&Segment::Gift], 2_500);
+            assert_eq!(
+                balances[&Segment::Mileage],
+                80,
+                "a point per euro on 80.00 EUR"
+            );
+        }
         let members: BTreeSet<_> = pool.allocations.iter().map(|a| a.member).collect();
         assert_eq!(members.len(), DEMO_ALLOCATIONS as usize);
         for a in &pool.allocations {
@@ -846,6 +964,7 @@ mod tests {
         assert_eq!(second.txs_submitted, 0);
         assert_eq!(second.keys_registered, 0);
         assert_eq!(second.pools, first.pools);
+        assert_eq!(second.loyalty, first.loyalty);
         assert_eq!(node.store().tip().unwrap().height, height);
         assert_eq!(read_codes(&csv, DEMO_CODES).unwrap(), codes);
         print!("{second}");
