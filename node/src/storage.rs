@@ -1245,6 +1245,49 @@ impl Store {
             .map(|item| item.map_err(StorageError::from))
     }
 
+    /// The entries of the current state whose key bytes start with `prefix` (e.g. one
+    /// [`StateKey`] variant's tag, or an org's accounts: `StateKey::Account(org, m)`'s bytes
+    /// without the member's 32), decoded, in key order: at most `limit` of them, from the
+    /// first key after `after` (or the first of the prefix), and whether more follow. A
+    /// bounded scan: a caller walks a large range in chunks, passing the last key it got.
+    pub fn state_with_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&StateKey>,
+        limit: usize,
+    ) -> Result<(Vec<(StateKey, StateValue)>, bool), StorageError> {
+        let after = after.map(StateKey::to_bytes);
+        let seek = match &after {
+            Some(a) if a.as_slice() > prefix => a.clone(),
+            _ => prefix.to_vec(),
+        };
+        let iter = self.db.iterator_cf(
+            self.handle(cf::STATE),
+            IteratorMode::From(&seek, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            if after.as_deref() == Some(&*key) {
+                continue;
+            }
+            if out.len() >= limit {
+                return Ok((out, true));
+            }
+            let corrupt = |why: String| StorageError::Corrupt {
+                what: "state entry",
+                why: format!("{}: {why}", hex::encode(&key)),
+            };
+            let k = StateKey::from_bytes(&key).map_err(|e| corrupt(e.to_string()))?;
+            let v = StateValue::from_bytes(&value).map_err(|e| corrupt(e.to_string()))?;
+            out.push((k, v));
+        }
+        Ok((out, false))
+    }
+
     /// Deletes every key of column family `name` in `batch` (one range tombstone).
     fn clear_cf(&self, batch: &mut WriteBatch, name: &str) -> Result<(), StorageError> {
         let handle = self.handle(name);
@@ -2015,5 +2058,56 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("storage format 5"), "{err}");
+    }
+
+    #[test]
+    fn state_with_prefix_is_bounded_resumable_and_stays_in_its_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let tip = store
+            .init_genesis(&testkit::genesis(), Hash32([3; 32]))
+            .unwrap();
+        let txs = (0..5).map(|i| register(i + 1, 40 + i as u8)).collect();
+        let (_, results) = commit(&store, &tip, 1, txs);
+        assert!(results.iter().all(|r| r.outcome.rejection().is_none()));
+        let mut tag = StateKey::Key(PublicKey([0; 32])).to_bytes();
+        tag.truncate(tag.len() - 32);
+        let (all, more) = store.state_with_prefix(&tag, None, 1_000).unwrap();
+        assert!(!more);
+        // The 3 genesis admins and the 5 issuers, and nothing but keys.
+        assert_eq!(all.len(), 8, "{all:?}");
+        assert!(
+            all.iter()
+                .all(|(k, v)| matches!((k, v), (StateKey::Key(_), StateValue::Key(_))))
+        );
+        assert!(
+            all.windows(2)
+                .all(|w| w[0].0.to_bytes() < w[1].0.to_bytes())
+        );
+        // In chunks of 3: the same entries, `more` until the last chunk.
+        let (mut walked, mut after, mut chunks) = (Vec::new(), None, 0);
+        loop {
+            let (chunk, more) = store.state_with_prefix(&tag, after.as_ref(), 3).unwrap();
+            chunks += 1;
+            assert!(chunk.len() <= 3);
+            after = chunk.last().map(|(k, _)| k.clone());
+            walked.extend(chunk);
+            if !more {
+                break;
+            }
+        }
+        assert_eq!((walked, chunks), (all.clone(), 3));
+        // Exactly `limit` left: no more.
+        let (last, more) = store.state_with_prefix(&tag, Some(&all[4].0), 3).unwrap();
+        assert_eq!((last.len(), more), (3, false));
+        let (none, more) = store.state_with_prefix(&tag, None, 0).unwrap();
+        assert!(none.is_empty() && more);
+        // A prefix nothing has.
+        let mut accounts = StateKey::Account(testkit::org("acme"), MemberId([0; 32])).to_bytes();
+        accounts.truncate(accounts.len() - 32);
+        assert_eq!(
+            store.state_with_prefix(&accounts, None, 10).unwrap(),
+            (Vec::new(), false)
+        );
     }
 }

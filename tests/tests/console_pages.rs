@@ -2,7 +2,8 @@
 //! the redemption log (filters, code search, CSV export equal to the ledger's
 //! `/v1/analytics/redemptions`, PDF export), member lookup, the token page with its
 //! server-verified proof badge and a downloaded proof checked by `cactus audit
-//! check-proof`, and the audit page; each with a bad input.
+//! check-proof`, the audit page, and the loyalty balances page (before and after the org
+//! sets its program); each with a bad input.
 
 use couponcactus_tests::browser::{Browser, WAIT};
 use couponcactus_tests::console::{PASSWORD, add_user, csrf_field, http, session};
@@ -234,7 +235,7 @@ fn redemption_log_filters_search_and_exports_equal_the_ledger() {
 }
 
 #[test]
-fn member_token_and_audit_pages_with_a_verified_proof() {
+fn member_token_audit_and_balances_pages_with_a_verified_proof() {
     let node = DevNode::start();
     add_user(&node, "erin", "auditor");
     let spring = node.create_active_pool("spring", 3);
@@ -357,6 +358,84 @@ fn member_token_and_audit_pages_with_a_verified_proof() {
     );
     assert!(!browser.texts("table.nodes tbody tr").is_empty());
     browser.screenshot("audit");
+
+    // Balances: none before the org sets a program; then its liability and a pending
+    // adjustment (read-only for an auditor).
+    browser.goto(&format!("{base}/console/balances"));
+    let none = browser.wait_for("#no-program");
+    assert!(none.contains("runs no loyalty program"), "{none}");
+    let keys = node.dir().join("keys");
+    let key = |name: &str| keys.join(format!("{name}.key")).display().to_string();
+    let program = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/loyalty/program.toml")
+        .display()
+        .to_string();
+    let member_hex = member.as_str();
+    for args in [
+        vec![
+            "program",
+            "set",
+            "--key",
+            &key("org-admin"),
+            "--file",
+            &program,
+        ],
+        vec![
+            "points",
+            "load",
+            "--key",
+            &key("issuer"),
+            "--member",
+            member_hex,
+            "--segment",
+            "gift",
+            "--amount",
+            "25.00",
+            "--reference",
+            "card-77",
+        ],
+        vec![
+            "points",
+            "adjust",
+            "--key",
+            &key("org-admin"),
+            "--member",
+            member_hex,
+            "--segment",
+            "mileage",
+            "--amount",
+            "6000",
+            "--reason",
+            "migration",
+            "--note",
+            "carried over",
+        ],
+    ] {
+        let mut command = Command::new(cactus_binary());
+        command
+            .args(&args)
+            .current_dir(dir.path())
+            .env("CACTUS_NODE", &base)
+            .env_remove("CACTUS_KEY")
+            .env_remove("CACTUS_GENESIS")
+            .env("NO_COLOR", "1");
+        run_cactus(command, Duration::from_secs(60)).ok();
+    }
+    browser.goto(&format!("{base}/console/balances"));
+    assert_eq!(browser.wait_for("#liability-gift"), "25.00 EUR");
+    assert_eq!(browser.text("#liability-mileage").unwrap(), "0 points");
+    assert_eq!(browser.text("#expiring-gift-90").unwrap(), "0.00 EUR");
+    assert_eq!(browser.text("#accounts").unwrap(), "1");
+    let rows = browser.texts("table.pending tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].contains("credit 6000 points"), "{rows:?}");
+    assert!(
+        browser
+            .text("#read-only")
+            .unwrap()
+            .contains("needs the admin or issuer role")
+    );
+    browser.screenshot("balances");
     fits_a_phone(
         &browser,
         &base,
@@ -364,6 +443,7 @@ fn member_token_and_audit_pages_with_a_verified_proof() {
             &format!("/console/members?member={member}"),
             &format!("/console/tokens/{token}"),
             "/console/audit",
+            "/console/balances",
         ],
     );
 }

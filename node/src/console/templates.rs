@@ -27,6 +27,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("token.html", include_str!("templates/token.html")),
     ("audit.html", include_str!("templates/audit.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
+    ("balances.html", include_str!("templates/balances.html")),
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {

@@ -333,3 +333,5 @@ fn the_first_admin_is_made_once() {
     assert_eq!(std::fs::read_to_string(&file).unwrap().trim_end(), password);
     assert_eq!(cli::list(dir.path()).unwrap().len(), 1);
 }
+
+mod balances;

@@ -5,6 +5,7 @@
 
 mod alerts;
 mod audit;
+mod balances;
 mod bulk;
 mod codes;
 mod feed;
@@ -33,6 +34,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("pools", "Pools", "/console/pools"),
     ("redemptions", "Redemptions", "/console/redemptions"),
     ("members", "Members", "/console/members"),
+    ("balances", "Balances", "/console/balances"),
     ("bulk", "Bulk grant/revoke", "/console/bulk"),
     ("alerts", "Alerts", "/console/alerts"),
     ("audit", "Audit", "/console/audit"),
@@ -71,6 +73,8 @@ pub fn routes(console: Arc<Console>) -> Router {
         .route("/console/redemptions.csv", get(redemptions::csv_export))
         .route("/console/redemptions.pdf", get(redemptions::pdf_export))
         .route("/console/members", get(member::show))
+        .route("/console/balances", get(balances::show))
+        .route("/console/balances/adjustments/{id}", post(balances::decide))
         .route("/console/tokens/{pool}/{serial}", get(token::show))
         .route(
             "/console/tokens/{pool}/{serial}/proof.json",

@@ -1,0 +1,513 @@
+//! The balances page (`/console/balances`) against a real one-node chain: acme runs the
+//! testkit program, a terminal earns and an issuer loads, a second org admin asks for
+//! adjustments above the approval threshold; the console (signing with acme's genesis
+//! admin key) shows the liability, what expires within 30/60/90 days and the pending
+//! adjustments, and approves and rejects them; CSRF, roles and the chain's maker-checker
+//! refusal are checked through the console's router in process.
+
+use crate::console::session::new_token;
+use crate::console::{Console, ConsoleConfig, Role as StaffRole, WriteKeys};
+use crate::node::{NodeHandle, NodeOptions, SubmitOutcome, start};
+use crate::storage::Store;
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use couponcactus_chaincode::execute::TxOutcome;
+use couponcactus_chaincode::ids::{Channel, StoreId, TxId};
+use couponcactus_chaincode::loyalty::{
+    AdjustReason, AdjustmentStatus, DAY_MS, Direction, ExpiryPolicy, Segment,
+};
+use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
+use couponcactus_chaincode::testkit::{self, key, member, public};
+use couponcactus_chaincode::tx::{AdjustTx, EarnTx, LoadTx, RegisterKeyTx, SetProgramTx, TxKind};
+use couponcactus_chaincode::types::Role;
+use couponcactus_client::tx_builder::{TxBuilder, now_ms};
+use ed25519_dalek::SigningKey;
+use std::sync::Arc;
+use tower_service::Service as _;
+
+/// acme's genesis admin: the console's key.
+const CONSOLE_KEY: u8 = 1;
+/// A second acme admin: the maker of the adjustments the console decides.
+const MAKER: u8 = 5;
+const ISSUER: u8 = 10;
+const TERMINAL: u8 = 11;
+
+/// A one-node chain on a temporary directory.
+struct Chain {
+    node: NodeHandle,
+    builder: TxBuilder,
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Chain {
+    fn drop(&mut self) {
+        self.node.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Chain {
+    fn start() -> Chain {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("chain")).unwrap();
+        let genesis = testkit::genesis();
+        let hash = couponcactus_genesis::Genesis::new(genesis.clone())
+            .unwrap()
+            .hash();
+        let (node, thread) = start(
+            store,
+            &genesis,
+            hash,
+            key(200),
+            NodeOptions::default(),
+            None,
+        )
+        .unwrap();
+        Chain {
+            node,
+            builder: TxBuilder::new(genesis.chain_id),
+            thread: Some(thread),
+            dir,
+        }
+    }
+
+    /// Submits `kind` signed by `signer`, waits, expects it applied: its id.
+    async fn applied(&self, signer: &SigningKey, kind: TxKind) -> TxId {
+        let tx = self.builder.sign(signer, kind);
+        let id = tx.id();
+        match self.node.submit(tx, true).await.unwrap() {
+            SubmitOutcome::Committed(done) => {
+                assert!(
+                    matches!(done.result.outcome, TxOutcome::Applied { .. }),
+                    "{:?}",
+                    done.result.outcome
+                );
+            }
+            other => panic!("not committed: {other:?}"),
+        }
+        id
+    }
+
+    fn get(&self, key: StateKey) -> Option<StateValue> {
+        self.node.store().get(&key).unwrap()
+    }
+
+    /// A console of `org` on this node, signing with `key(CONSOLE_KEY)`, its store in
+    /// `sub` of the chain's directory.
+    fn console(&self, org: &str, sub: &str) -> Arc<Console> {
+        let dir = self.dir.path().join(sub);
+        std::fs::create_dir_all(&dir).unwrap();
+        Console::open(
+            &dir,
+            self.node.clone(),
+            testkit::org(org),
+            None,
+            ConsoleConfig::default(),
+            WriteKeys {
+                signer: Some(key(CONSOLE_KEY)),
+                data_key: None,
+            },
+        )
+        .unwrap()
+    }
+}
+
+/// A signed-in staff member: the session cookie and the CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn sign_in(console: &Console, name: &str, role: StaffRole) -> Session {
+    let user = console.store().add_user(name, role, "x", now_ms()).unwrap();
+    let (token, hash) = new_token();
+    let csrf = format!("csrf-of-{name}");
+    console
+        .store()
+        .create_session(&hash, user.id, &csrf, now_ms())
+        .unwrap();
+    Session {
+        cookie: format!("cactus_session={token}"),
+        csrf,
+    }
+}
+
+/// One request through the console's router: (status, Location, body).
+async fn send(router: &Router, request: Request<Body>) -> (StatusCode, String, String) {
+    let response = router.clone().call(request).await.unwrap();
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, location, String::from_utf8(body.to_vec()).unwrap())
+}
+
+async fn page(router: &Router, s: &Session, path: &str) -> (StatusCode, String) {
+    let request = Request::get(path)
+        .header(header::COOKIE, &s.cookie)
+        .body(Body::empty())
+        .unwrap();
+    let (status, _, body) = send(router, request).await;
+    (status, body)
+}
+
+/// POSTs `form` (urlencoded) to `path` as `s`.
+async fn post(
+    router: &Router,
+    s: &Session,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (StatusCode, String, String) {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    let request = Request::post(path)
+        .header(header::COOKIE, &s.cookie)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .unwrap();
+    send(router, request).await
+}
+
+/// A decision on `adjustment` as `s`, with its CSRF token.
+async fn decide(
+    router: &Router,
+    s: &Session,
+    adjustment: &TxId,
+    decision: &str,
+) -> (StatusCode, String, String) {
+    let path = format!("/console/balances/adjustments/{adjustment}");
+    post(
+        router,
+        s,
+        &path,
+        &[("csrf", s.csrf.as_str()), ("decision", decision)],
+    )
+    .await
+}
+
+/// The text of the element with id `id` (`<… id="id">text<`).
+fn cell(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no #{id} in the page"))
+        + marker.len();
+    let end = html[start..].find('<').unwrap();
+    html[start..start + end].to_string()
+}
+
+/// The pending adjustments listed, in page order.
+fn listed(html: &str) -> Vec<String> {
+    html.split("data-adjustment=\"")
+        .skip(1)
+        .map(|rest| rest[..64].to_string())
+        .collect()
+}
+
+fn adjust(member_n: u64, segment: Segment, direction: Direction, amount: u64) -> TxKind {
+    TxKind::Adjust(AdjustTx {
+        program: testkit::org("acme"),
+        member: member(member_n),
+        segment,
+        direction,
+        amount,
+        reason: AdjustReason::Goodwill,
+        note: "<b>late</b> delivery".into(),
+    })
+}
+
+fn adjustment(chain: &Chain, id: &TxId) -> (AdjustmentStatus, Option<String>) {
+    match chain.get(StateKey::Adjustment(*id)) {
+        Some(StateValue::Adjustment(r)) => (r.status, r.checker.map(|k| k.to_hex())),
+        other => panic!("no adjustment: {other:?}"),
+    }
+}
+
+fn balance(chain: &Chain, n: u64, segment: Segment) -> u64 {
+    match chain.get(StateKey::Account(testkit::org("acme"), member(n))) {
+        Some(StateValue::Account(a)) => a.balances().get(&segment).copied().unwrap_or(0),
+        other => panic!("no account: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_balances_page_shows_liability_expiry_and_decides_adjustments() {
+    let chain = Chain::start();
+    let admin = key(CONSOLE_KEY);
+    let terminal = Role::Terminal {
+        store: StoreId::new("berlin-1").unwrap(),
+        channel: Channel::new("pos").unwrap(),
+    };
+    for (seed, role) in [
+        (MAKER, Role::OrgAdmin),
+        (ISSUER, Role::Issuer),
+        (TERMINAL, terminal),
+    ] {
+        let register = TxKind::RegisterKey(RegisterKeyTx {
+            key: public(seed),
+            role,
+        });
+        chain.applied(&admin, register).await;
+    }
+    // Gift lots expire on a date 20 days out; cash deposits after 45 days without
+    // activity; points 24 months after earning (past every horizon).
+    let t0 = now_ms();
+    let mut spec = testkit::program_spec();
+    for rule in &mut spec.segments {
+        match rule.segment {
+            Segment::Gift => {
+                rule.expiry = ExpiryPolicy::FixedDates {
+                    dates_ms: vec![t0 + 20 * DAY_MS],
+                }
+            }
+            Segment::CashDeposit => rule.expiry = ExpiryPolicy::Inactivity { days: 45 },
+            _ => {}
+        }
+    }
+    assert_eq!(spec.adjust_approval_above, 5_000);
+    chain
+        .applied(&admin, TxKind::SetProgram(SetProgramTx { spec }))
+        .await;
+    let acme = testkit::org("acme");
+    let earn = TxKind::Earn(EarnTx {
+        program: acme.clone(),
+        member: member(1),
+        order_ref: "order-1".into(),
+        order: testkit::order(10_000),
+    });
+    chain.applied(&key(TERMINAL), earn).await;
+    for (n, segment, amount) in [(1, Segment::Gift, 2_000), (2, Segment::CashDeposit, 3_000)] {
+        let load = TxKind::Load(LoadTx {
+            program: acme.clone(),
+            member: member(n),
+            segment,
+            amount,
+            reference: format!("load-{n}"),
+        });
+        chain.applied(&key(ISSUER), load).await;
+    }
+    // Above the threshold: pending. Two by the second admin, one by the console's key.
+    let gift = adjust(1, Segment::Gift, Direction::Credit, 6_000);
+    let by_maker = chain.applied(&key(MAKER), gift).await;
+    let cash = adjust(2, Segment::CashDeposit, Direction::Debit, 5_500);
+    let to_reject = chain.applied(&key(MAKER), cash).await;
+    let points = adjust(2, Segment::Mileage, Direction::Credit, 7_000);
+    let by_console = chain.applied(&admin, points).await;
+    assert_eq!(
+        adjustment(&chain, &by_maker),
+        (AdjustmentStatus::Pending, None)
+    );
+
+    let console = chain.console("acme", "console-acme");
+    let router = console.router();
+    let ada = sign_in(&console, "ada", StaffRole::Admin);
+    let (status, html) = page(&router, &ada, "/console/balances").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(">Balances</a>"), "the nav lists the page");
+    let tip = chain.node.store().tip().unwrap();
+    assert!(
+        html.contains(&format!("as of block {}", tip.height)),
+        "{html}"
+    );
+    assert_eq!(cell(&html, "now"), crate::console::view::time(tip.time_ms));
+    // The liability, in the program's currency and in points.
+    for (segment, owed) in [
+        ("cash_deposit", "30.00 EUR"),
+        ("gift", "20.00 EUR"),
+        ("mileage", "100 points"),
+    ] {
+        assert_eq!(cell(&html, &format!("liability-{segment}")), owed);
+    }
+    // Expiring: the gift lot within every horizon, the cash by inactivity after 30 days.
+    for (segment, amounts) in [
+        ("gift", ["20.00 EUR", "20.00 EUR", "20.00 EUR"]),
+        ("cash_deposit", ["0.00 EUR", "30.00 EUR", "30.00 EUR"]),
+        ("mileage", ["0 points", "0 points", "0 points"]),
+    ] {
+        for (days, amount) in [30, 60, 90].into_iter().zip(amounts) {
+            assert_eq!(
+                cell(&html, &format!("expiring-{segment}-{days}")),
+                amount,
+                "{segment} within {days} days"
+            );
+        }
+        assert!(cell(&html, &format!("due-{segment}")).starts_with('0'));
+    }
+    assert_eq!(cell(&html, "accounts"), "2");
+    assert!(!html.contains("accounts-capped"));
+    // The pending adjustments, newest first, the note escaped, with buttons.
+    assert_eq!(
+        listed(&html),
+        [by_console, to_reject, by_maker].map(|id| id.to_hex())
+    );
+    assert_eq!(cell(&html, "pending-count"), "3");
+    assert!(html.contains("credit 60.00 EUR") && html.contains("credit 7000 points"));
+    assert!(html.contains("debit 55.00 EUR"));
+    assert!(html.contains("&lt;b&gt;late&lt;") && !html.contains("<b>late"));
+    assert!(html.contains(&format!("?member={}", member(1))));
+    assert!(html.contains(&public(MAKER).to_hex()[..12]));
+    assert_eq!(html.matches("value=\"approve\"").count(), 3);
+    assert_eq!(html.matches("value=\"reject\"").count(), 3);
+    assert_eq!(
+        html.matches("class=\"sub by-console\"").count(),
+        1,
+        "the console's own request is marked"
+    );
+    assert!(html.contains("refuses an approval or a rejection signed by the key that asked"));
+    assert!(!html.contains("key-hint"), "the console key is an admin's");
+
+    // A missing or wrong CSRF token: refused, nothing signed.
+    let path = format!("/console/balances/adjustments/{by_maker}");
+    for form in [
+        vec![("decision", "approve")],
+        vec![("csrf", "0000"), ("decision", "approve")],
+    ] {
+        let (status, _, body) = post(&router, &ada, &path, &form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{form:?}");
+        assert!(body.contains("your form expired"), "{body}");
+    }
+    assert_eq!(adjustment(&chain, &by_maker).0, AdjustmentStatus::Pending);
+
+    // A read-only role sees no buttons, and its forged POST is refused.
+    let ann = sign_in(&console, "ann", StaffRole::Analyst);
+    let (_, html) = page(&router, &ann, "/console/balances").await;
+    assert_eq!(listed(&html).len(), 3);
+    assert!(
+        !html.contains("value=\"approve\""),
+        "no buttons for an analyst"
+    );
+    assert!(cell(&html, "read-only").contains("needs the admin or issuer role"));
+    let (status, _, body) = decide(&router, &ann, &by_maker, "approve").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("analyst user"), "{body}");
+    assert_eq!(adjustment(&chain, &by_maker).0, AdjustmentStatus::Pending);
+
+    // Approve: the balance and the liability change, the row goes.
+    let (status, location, body) = decide(&router, &ada, &by_maker, "approve").await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location, "/console/balances?done=approved");
+    let (status, checker) = adjustment(&chain, &by_maker);
+    assert_eq!(status, AdjustmentStatus::Applied);
+    assert_eq!(checker, Some(public(CONSOLE_KEY).to_hex()));
+    assert_eq!(balance(&chain, 1, Segment::Gift), 8_000);
+    let (_, html) = page(&router, &ada, &location).await;
+    assert!(cell(&html, "notice").contains("Adjustment approved"));
+    assert_eq!(cell(&html, "liability-gift"), "80.00 EUR");
+    assert_eq!(listed(&html), [by_console, to_reject].map(|id| id.to_hex()));
+
+    // Reject: nothing changes but the record.
+    let (status, location, _) = decide(&router, &ada, &to_reject, "reject").await;
+    assert_eq!(
+        (status, location.as_str()),
+        (StatusCode::SEE_OTHER, "/console/balances?done=rejected")
+    );
+    assert_eq!(adjustment(&chain, &to_reject).0, AdjustmentStatus::Rejected);
+    assert_eq!(balance(&chain, 2, Segment::CashDeposit), 3_000);
+    let (_, html) = page(&router, &ada, &location).await;
+    assert!(cell(&html, "notice").contains("Adjustment rejected"));
+    assert_eq!(cell(&html, "liability-cash_deposit"), "30.00 EUR");
+    assert_eq!(listed(&html), [by_console.to_hex()]);
+
+    // The console's key asked for this one: the chain refuses its decision, in its words.
+    let (status, _, body) = decide(&router, &ada, &by_console, "approve").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("self_approval"), "{body}");
+    assert!(
+        body.contains("the admin who asked for an adjustment cannot decide it"),
+        "{body}"
+    );
+    assert_eq!(adjustment(&chain, &by_console).0, AdjustmentStatus::Pending);
+    assert_eq!(balance(&chain, 2, Segment::Mileage), 0);
+
+    // A decided adjustment: the ledger says it is not pending; unknown ones are 404.
+    let (status, _, body) = decide(&router, &ada, &by_maker, "reject").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("is not pending"), "{body}");
+    let (status, _, _) = decide(&router, &ada, &TxId([9; 32]), "approve").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = post(
+        &router,
+        &ada,
+        "/console/balances/adjustments/nope",
+        &[("csrf", ada.csrf.as_str()), ("decision", "approve")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, body) = decide(&router, &ada, &by_console, "maybe").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("approve or reject"), "{body}");
+
+    // Another org's console does not see acme's adjustments, and globex runs no program.
+    let globex = chain.console("globex", "console-globex");
+    let gus = sign_in(&globex, "gus", StaffRole::Admin);
+    let (status, html) = page(&globex.router(), &gus, "/console/balances").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(cell(&html, "no-program").contains("runs no loyalty program"));
+    assert!(html.contains("cactus program set --key &lt;org admin key&gt; --file examples"));
+    assert!(listed(&html).is_empty());
+    let (status, _, _) = decide(&globex.router(), &gus, &by_console, "reject").await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "acme's adjustment is not globex's"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_balances_say_when_the_console_key_cannot_decide() {
+    let chain = Chain::start();
+    let admin = key(CONSOLE_KEY);
+    let register = TxKind::RegisterKey(RegisterKeyTx {
+        key: public(MAKER),
+        role: Role::OrgAdmin,
+    });
+    chain.applied(&admin, register).await;
+    let spec = testkit::program_spec();
+    chain
+        .applied(&admin, TxKind::SetProgram(SetProgramTx { spec }))
+        .await;
+    let ask = adjust(3, Segment::Gift, Direction::Credit, 9_000);
+    let asked = chain.applied(&key(MAKER), ask).await;
+    // The console signs with an issuer key of acme.
+    let issuer = TxKind::RegisterKey(RegisterKeyTx {
+        key: public(ISSUER),
+        role: Role::Issuer,
+    });
+    chain.applied(&admin, issuer).await;
+    let dir = chain.dir.path().join("console-issuer");
+    std::fs::create_dir_all(&dir).unwrap();
+    let console = Console::open(
+        &dir,
+        chain.node.clone(),
+        testkit::org("acme"),
+        None,
+        ConsoleConfig::default(),
+        WriteKeys {
+            signer: Some(key(ISSUER)),
+            data_key: None,
+        },
+    )
+    .unwrap();
+    let router = console.router();
+    let ivy = sign_in(&console, "ivy", StaffRole::Issuer);
+    let (_, html) = page(&router, &ivy, "/console/balances").await;
+    assert_eq!(listed(&html), [asked.to_hex()]);
+    assert_eq!(cell(&html, "accounts"), "0");
+    assert_eq!(cell(&html, "liability-gift"), "0.00 EUR");
+    assert!(
+        cell(&html, "key-hint").contains("has the issuer role"),
+        "{html}"
+    );
+    let (status, _, body) = decide(&router, &ivy, &asked, "approve").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("needs an org_admin key"), "{body}");
+    assert_eq!(adjustment(&chain, &asked).0, AdjustmentStatus::Pending);
+}
