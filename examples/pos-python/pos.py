@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 """A minimal Couponcactus point-of-sale terminal, written from docs/encoding.md alone.
 
-It builds a Redeem (or Rollback) transaction, encodes it canonically, signs it with
-ed25519 (PyNaCl), and submits the canonical bytes to a node's HTTP API:
+It builds a Redeem (or Rollback) or a Checkout (or Void) transaction, encodes it
+canonically, signs it with ed25519 (PyNaCl), and submits the canonical bytes to a node's
+HTTP API:
 
     pos.py redeem --code ABCD-EFGH-JKMN --total-minor 5990 --currency EUR \\
                   --line food:4990 --line tobacco:1000
     pos.py redeem --code ABCD-EFGH-JKMN --total-minor 5990 --dry-run   # POST /v1/validate
     pos.py redeem --code abcd-efgh-jkmo-e --check-char --total-minor 5990  # typed from paper
     pos.py rollback <redeem tx id>                                     # refund
+    pos.py checkout --program acme --member HEX --order-ref R-1 --total-minor 10000 \\
+                    --code ABCD-EFGH-JKMN --pay-segment gift --pay 2000  # one order at the till
+    pos.py void <checkout tx id>                                       # undo a checkout whole
     pos.py selftest [--doc docs/encoding.md]                           # the doc's test vectors
 
 The node is --node URL (or $CACTUS_NODE, default http://127.0.0.1:7101); several nodes:
@@ -18,6 +22,15 @@ executes at most once, so this never redeems twice). The terminal's key is --key
 $CACTUS_KEY, default .cactus-dev/keys/terminal.key), a `cactusd` key file: JSON with hex
 `public_key` and `secret_key` (the 32-byte ed25519 seed). Amounts are integers in minor
 units (cents).
+
+A checkout (docs/encoding.md, "struct CheckoutTx") is one order of a loyalty member, all or
+nothing: up to 8 coupons (--code, typed codes checked as for redeem, and --token POOL/SERIAL,
+applied in the order given), then an optional balance spend (--pay-segment SEGMENT ...
+--pay AMOUNT, the amount in the segments' unit: minor units of money, or whole points), then
+points earned on what is left to pay (unless --no-earn). It prints a receipt: each coupon's
+discount, what the balance paid, what is left to pay, the points earned, and the checkout's
+tx id, which `pos.py void` takes to undo it all (coupons usable again, the spend refunded,
+the points taken back).
 
 With the codes' format (--check-char, --pattern, --prefix, --charset: what `cactus codes
 generate` was given), a typed code is checked before anything is sent (docs/encoding.md,
@@ -207,11 +220,15 @@ def vec(items, encode):
 variant = u32
 
 # TxKind variant indices (docs/encoding.md, "enum TxKind").
-TX_TRANSITION_POOL, TX_REDEEM, TX_ROLLBACK = 6, 9, 10
+TX_TRANSITION_POOL, TX_REDEEM, TX_ROLLBACK, TX_VOID, TX_CHECKOUT = 6, 9, 10, 17, 22
 # RedeemTarget variants.
 TARGET_TOKEN, TARGET_CODE = 0, 1
 # PoolAction variants.
 POOL_ACTIONS = {"activate": 0, "pause": 1, "resume": 2, "archive": 3}
+# Segment variants (docs/encoding.md, "enum Segment"): the balances a checkout pays from.
+SEGMENTS = {"cash_deposit": 0, "gift": 1, "mileage": 2, "refund_credit": 3}
+# A checkout's limits (docs/encoding.md, "struct CheckoutTx" and the checkout's steps).
+MAX_CHECKOUT_COUPONS, MAX_ORDER_REF_BYTES = 8, 64
 
 SIGNING_TAG = b"couponcactus/tx/v1"
 TXID_TAG = b"couponcactus/txid/v1"
@@ -369,15 +386,23 @@ def encode_order(currency, total_minor, lines):
             + vec(lines, lambda line: string(line[0]) + u64(line[1])))
 
 
+def encode_target(target):
+    """A RedeemTarget: a (pool, serial) tuple is a Token, 32 bytes a code's hash, a str a
+    code (normalized and hashed here)."""
+    if isinstance(target, tuple):
+        pool, serial = target
+        return variant(TARGET_TOKEN) + string(pool) + u64(serial)
+    h = code_hash(target) if isinstance(target, str) else target
+    return variant(TARGET_CODE) + fixed(h, 32)
+
+
 def redeem_body(chain_id, nonce, valid_until_ms, *, code=None, code_hash_bytes=None,
                 token=None, member=None, currency, total_minor, lines=(), memo=None):
     """A TxBody with kind Redeem: target a code (by its hash) or a token (pool, serial)."""
     if token is not None:
-        pool, serial = token
-        target = variant(TARGET_TOKEN) + string(pool) + u64(serial)
+        target = encode_target(tuple(token))
     else:
-        h = code_hash_bytes if code_hash_bytes is not None else code_hash(code)
-        target = variant(TARGET_CODE) + fixed(h, 32)
+        target = encode_target(code_hash_bytes if code_hash_bytes is not None else code)
     return (body_header(chain_id, nonce, valid_until_ms) + variant(TX_REDEEM) + target
             + option(member, lambda m: fixed(m, 32))
             + encode_order(currency, total_minor, list(lines)) + body_tail(memo))
@@ -386,6 +411,33 @@ def redeem_body(chain_id, nonce, valid_until_ms, *, code=None, code_hash_bytes=N
 def rollback_body(chain_id, nonce, valid_until_ms, redemption, memo=None):
     return (body_header(chain_id, nonce, valid_until_ms) + variant(TX_ROLLBACK)
             + fixed(redemption, 32) + body_tail(memo))
+
+
+def encode_segment(segment):
+    """A Segment: its variant index, by name (gift) or index (1)."""
+    return variant(segment if isinstance(segment, int) else SEGMENTS[segment])
+
+
+def checkout_body(chain_id, nonce, valid_until_ms, *, program, member, order_ref, currency,
+                  total_minor, lines=(), coupons=(), pay=None, earn=True, memo=None):
+    """A TxBody with kind Checkout (CheckoutTx): the program's org id, the member (32 bytes),
+    the order's reference and the order, the coupons in order (each as encode_target takes
+    it), pay None or (segments, amount) (a BalanceSpend: segment names or indices, given in
+    ascending variant order, and the amount in their unit), and whether to earn points."""
+    spend = None if pay is None else (list(pay[0]), pay[1])
+    return (body_header(chain_id, nonce, valid_until_ms) + variant(TX_CHECKOUT)
+            + string(program) + fixed(member, 32) + string(order_ref)
+            + encode_order(currency, total_minor, list(lines))
+            + vec(list(coupons), encode_target)
+            + option(spend, lambda s: vec(s[0], encode_segment) + u64(s[1]))
+            + (b"\x01" if earn else b"\x00") + body_tail(memo))
+
+
+def void_body(chain_id, nonce, valid_until_ms, tx, memo=None):
+    """A TxBody with kind Void (VoidTx): the id of the earn, load, spend, transfer or
+    checkout to undo."""
+    return (body_header(chain_id, nonce, valid_until_ms) + variant(TX_VOID)
+            + fixed(tx, 32) + body_tail(memo))
 
 
 def transition_pool_body(chain_id, nonce, valid_until_ms, pool, action, memo=None):
@@ -440,6 +492,14 @@ TX_CASES = {
         bytes.fromhex("c777d0285eb7665e49b11d96540aa63ca3c32690069949cc65cabd633eadb36f"))),
     "transition_pool_pause_memo": (0x0A, lambda: transition_pool_body(
         "testchain", 19, VALID_UNTIL, "spring", "pause", memo="staff:u-42 (Zoë)")),
+    "void": (0x14, lambda: void_body(
+        "testchain", 24, VALID_UNTIL,
+        bytes.fromhex("444ddcace3ba9dc034ee33542b5a423018493f5f771ccbc664ae7d90bab5e53c"))),
+    "checkout": (0x14, lambda: checkout_body(
+        "testchain", 30, VALID_UNTIL, program="acme", member=member_n(7),
+        order_ref="berlin-1/2026-000125", currency="EUR", total_minor=10000,
+        lines=[("food", 9000), ("tobacco", 1000)], coupons=["WELCOME5", ("spring", 1)],
+        pay=(["mileage"], 100), earn=True)),
 }
 
 # The values docs/encoding.md gives for them (the worked example and generated vectors).
@@ -473,6 +533,18 @@ EXPECTED_TX = {
         "signer": "43a72e714401762df66b68c26dfbdf2682aaec9f2474eca4613e424a0fbafd3c",
         "signature": "1a264f295231d48e420e1973215862134932fb0a386cdfc1f7ca571c92fb261da877e1173b9f42fd0a869fe4da443e5a3a24054a99f50a5d70fd3739ff3a2e02",
         "tx_id": "759cb750375eb32969572c0361a2b53084d3bf9ca2486c58ef97a0ef378dbccf",
+    },
+    "void": {
+        "body": "090000000000000074657374636861696e18000000000000006092db769b01000011000000444ddcace3ba9dc034ee33542b5a423018493f5f771ccbc664ae7d90bab5e53c00",
+        "signer": "20828bf5c5bdcacb684863336c202fb5599da48be5596615742170705beca9f7",
+        "signature": "f4cf280d7f10ca958d95902fa8303ba3a129019079f59f884a2c1eb09851b332a894844d0d2c8efd1eae106e6b1a21a181b67f9210219a7823531db3b4bf7304",
+        "tx_id": "09faedab135b34903d8aa147e8d85504106ce311e667b28f62e6b27c1a3e0fae",
+    },
+    "checkout": {
+        "body": "090000000000000074657374636861696e1e000000000000006092db769b01000016000000040000000000000061636d65070000000000000000000000000000000000000000000000000000000000000014000000000000006265726c696e2d312f323032362d303030313235455552102700000000000002000000000000000400000000000000666f6f6428230000000000000700000000000000746f626163636fe803000000000000020000000000000001000000302d4c5601caad4c09be1ef10be3b1ff47008e324a61d359afce13502d348fb2000000000600000000000000737072696e6701000000000000000101000000000000000200000064000000000000000100",
+        "signer": "20828bf5c5bdcacb684863336c202fb5599da48be5596615742170705beca9f7",
+        "signature": "88b6cf7a9f7ed18c18defdad1ac62e18d9c8ce503bfe11daecc3467fdb17f6c8f8f97ab86bd231d47f8f5c90aa6804f08ab317e23baa9af1de6eaf920db62807",
+        "tx_id": "df935bef293c3a5733b4a561e9352f4029f8ef4e078738a33e998c3b816adcc9",
     },
 }
 for _v in EXPECTED_TX.values():
@@ -795,15 +867,84 @@ def money(minor, currency):
     return f"{sign}{minor // 100}.{minor % 100:02d} {currency}"
 
 
-def find_event(reply, name):
-    """The first event `name` (snake_case) of an applied tx: reply["result"]["events"] holds
-    objects tagged {"event": "redeemed", ...}."""
+def events_of(reply):
+    """The events of an applied tx (reply["result"]["events"]) or of a dry run that would
+    apply (reply["events"]): objects tagged {"event": "redeemed", ...}, in order."""
     result = reply.get("result")
-    events = result.get("events") if isinstance(result, dict) else None
-    for event in events or []:
-        if isinstance(event, dict) and event.get("event") == name:
-            return event
-    return None
+    events = result.get("events") if isinstance(result, dict) else reply.get("events")
+    return [e for e in events or [] if isinstance(e, dict)]
+
+
+def find_event(reply, name):
+    """The first event `name` (snake_case) of an applied tx, or None."""
+    return next((e for e in events_of(reply) if e.get("event") == name), None)
+
+
+def token_text(token):
+    """A TokenId's JSON ({"pool", "serial"}) as POOL/SERIAL; None stays None."""
+    if isinstance(token, dict):
+        return f"{token.get('pool')}/{token.get('serial')}"
+    return token
+
+
+def receipt_row(label, value):
+    return f"{label:<30}{value:>14}"
+
+
+def checkout_receipt(events, currency):
+    """The receipt of a checkout from its events: the order total, each coupon's discount,
+    what the balance paid per segment, what is left to pay, the points earned."""
+    summary = next((e for e in events if e.get("event") == "checked_out"), None)
+    if summary is None:
+        return []
+    cur = summary.get("currency") if isinstance(summary.get("currency"), str) else currency
+    rows = [receipt_row("order total", money(summary.get("total_minor", 0), cur))]
+    for e in events:
+        if e.get("event") == "redeemed":
+            token = token_text(e.get("token"))
+            rows.append(receipt_row(f"  coupon {token or e.get('pool')}",
+                                    "-" + money(e.get("discount_minor", 0), cur)))
+    # A spend's amounts are in the segments' unit; balance_minor is what they paid in
+    # money (the same when the segments hold money, points x point_value_minor otherwise).
+    spent = [e for e in events if e.get("event") == "balance_changed" and e.get("op") == "spent"]
+    units = sum(e.get("amount", 0) for e in spent)
+    paid = summary.get("balance_minor", 0)
+    for e in spent:
+        amount = e.get("amount", 0)
+        value = amount * paid // units if units else 0
+        label = f"  paid from {e.get('segment')}"
+        if units != paid:
+            label += f" ({amount} point{'' if amount == 1 else 's'})"
+        rows.append(receipt_row(label, "-" + money(value, cur)))
+    rows.append(receipt_row("left to pay", money(summary.get("net_minor", 0), cur)))
+    if summary.get("points"):
+        rows.append(receipt_row("points earned", str(summary.get("points"))))
+    for e in events:
+        if e.get("event") == "tier_changed":
+            rows.append(receipt_row("new tier", str(e.get("to"))))
+    return rows
+
+
+def void_lines(events):
+    """What a void undid, from its events."""
+    lines = []
+    for e in events:
+        kind = e.get("event")
+        if kind == "rolled_back":
+            token = token_text(e.get("token"))
+            lines.append(f"  rolled back redemption {e.get('redemption')} of pool {e.get('pool')}"
+                         + (f"; token {token} is redeemable again" if token else ""))
+        elif kind == "balance_changed" and e.get("op") in ("refunded", "voided"):
+            # In the segment's unit: minor units of money, or points.
+            sign = "+" if e.get("credit") else "-"
+            what = "refunded" if e.get("op") == "refunded" else "taken back"
+            lines.append(f"  {sign}{e.get('amount')} {e.get('segment')} {what}")
+        elif kind == "checkout_voided":
+            lines.append(f"  checkout {e.get('checkout')} voided: its coupons are usable "
+                         "again")
+        elif kind == "tier_changed":
+            lines.append(f"  tier {e.get('from')} -> {e.get('to')}")
+    return lines
 
 
 def report(action, status, reply, text, local_id, currency, as_json):
@@ -829,22 +970,28 @@ def report(action, status, reply, text, local_id, currency, as_json):
             print(f"valid: tx {local_id} would apply")
         else:
             print(f"applied: tx {local_id} at height {reply.get('height')}")
+        receipt = checkout_receipt(events_of(reply), currency)
         redeemed = find_event(reply, "redeemed")
-        if redeemed is not None:
+        if receipt:
+            for row in receipt:
+                print(row)
+            if action != "validate":
+                print(f"checkout {local_id}; undo it all with `pos.py void {local_id}`")
+        elif action == "void" or (action == "validate" and void_lines(events_of(reply))):
+            for line in void_lines(events_of(reply)) or [
+                    f"  result: {json.dumps(reply.get('result'))}"]:
+                print(line)
+        elif redeemed is not None:
             discount = redeemed.get("discount_minor")
             eligible = redeemed.get("eligible_minor")
             cur = redeemed.get("currency", currency)
             cur = cur if isinstance(cur, str) else currency
-            token = redeemed.get("token")
-            if isinstance(token, dict):
-                token = f"{token.get('pool')}/{token.get('serial')}"
+            token = token_text(redeemed.get("token"))
             print(f"  discount {discount} minor units ({money(discount, cur)}) on eligible "
                   f"{eligible} ({money(eligible, cur)})" + (f", token {token}" if token else ""))
         elif find_event(reply, "rolled_back") is not None:
             rolled = find_event(reply, "rolled_back")
-            token = rolled.get("token")
-            if isinstance(token, dict):
-                token = f"{token.get('pool')}/{token.get('serial')}"
+            token = token_text(rolled.get("token"))
             print(f"  rolled back redemption {rolled.get('redemption')}"
                   + (f"; token {token} is redeemable again" if token else ""))
         elif action != "validate":
@@ -906,15 +1053,41 @@ def submit(args, body):
     return status, reply, text, txid.hex()
 
 
-def typed_code_of(args):
-    """The code to hash: checked against the codes' format when one is given."""
+def typed_code_of(args, code=None):
+    """The code to hash (`code`, or --code of a redeem): checked against the codes' format
+    when one is given."""
+    code = args.code if code is None else code
     if not (args.check_char or args.pattern or args.prefix or args.charset):
-        return args.code
+        return code
     try:
-        return check_typed_code(args.code, args.prefix or "", args.pattern or DEFAULT_PATTERN,
+        return check_typed_code(code, args.prefix or "", args.pattern or DEFAULT_PATTERN,
                                 args.charset or DEFAULT_CHARSET, args.check_char)
     except TypedCodeError as e:
-        raise LocalError(f"code {args.code!r} is malformed: {e}; nothing was sent") from e
+        raise LocalError(f"code {code!r} is malformed: {e}; nothing was sent") from e
+
+
+def checkout_coupons(args):
+    """The coupons of a checkout in the order given: each --code checked as redeem checks
+    it (and hashed), each --token as it is; refused here: more than 8, or one twice."""
+    coupons = []
+    for kind, value in args.coupons or []:
+        target = code_hash(typed_code_of(args, value)) if kind == "code" else value
+        if target in coupons:
+            raise LocalError(f"checkout: coupon {value if kind == 'token' else repr(value)} "
+                             "is given twice; nothing was sent")
+        coupons.append(target)
+    if len(coupons) > MAX_CHECKOUT_COUPONS:
+        raise LocalError(f"checkout: {len(coupons)} coupons, at most {MAX_CHECKOUT_COUPONS} "
+                         "in one checkout; nothing was sent")
+    return coupons
+
+
+def check_order_ref(text):
+    """1 to 64 printable ASCII characters (docs/encoding.md, the checkout's step 4)."""
+    if not 1 <= len(text) <= MAX_ORDER_REF_BYTES or any(not " " <= c <= "~" for c in text):
+        raise LocalError(f"--order-ref {text!r}: 1 to {MAX_ORDER_REF_BYTES} printable ASCII "
+                         "characters")
+    return text
 
 
 def cmd_redeem(args):
@@ -930,6 +1103,31 @@ def cmd_redeem(args):
     status, reply, text, local_id = submit(args, body)
     return report("validate" if args.dry_run else "redeem", status, reply, text, local_id,
                   args.currency, args.json)
+
+
+def cmd_checkout(args):
+    lines = args.line or []
+    if sum(a for _, a in lines) > args.total_minor:
+        raise LocalError("checkout: the lines add up to more than --total-minor")
+    coupons = checkout_coupons(args)
+    pay = None
+    if args.pay is not None:
+        # By ascending variant index, each once (docs/encoding.md, struct BalanceSpend).
+        pay = (sorted(set(args.pay_segment), key=SEGMENTS.get), args.pay)
+    body = checkout_body(args.chain_id, args.nonce, args.valid_until_ms, program=args.program,
+                         member=args.member, order_ref=args.order_ref, currency=args.currency,
+                         total_minor=args.total_minor, lines=lines, coupons=coupons, pay=pay,
+                         earn=not args.no_earn, memo=args.memo)
+    status, reply, text, local_id = submit(args, body)
+    return report("validate" if args.dry_run else "checkout", status, reply, text, local_id,
+                  args.currency, args.json)
+
+
+def cmd_void(args):
+    body = void_body(args.chain_id, args.nonce, args.valid_until_ms, args.tx, memo=args.memo)
+    status, reply, text, local_id = submit(args, body)
+    return report("validate" if args.dry_run else "void", status, reply, text, local_id,
+                  "", args.json)
 
 
 def cmd_rollback(args):
@@ -963,25 +1161,66 @@ def main(argv=None):
                        help="a memo the tx carries, signed with it (e.g. the cashier's id): "
                             "1 to 128 bytes, no control characters")
 
+    def code_format(p):
+        p.add_argument("--check-char", action="store_true",
+                       help="codes end with a check character: verify it before sending")
+        p.add_argument("--pattern", help="the codes' pattern (default ####-####-####)")
+        p.add_argument("--prefix", help="the codes' fixed prefix, e.g. SPRING-")
+        p.add_argument("--charset", help="the codes' alphabet (default "
+                       "0123456789ABCDEFGHJKMNPQRSTVWXYZ)")
+
+    def order(p):
+        p.add_argument("--currency", default="EUR", help="ISO 4217 code (default EUR)")
+        p.add_argument("--total-minor", type=u64_arg, required=True, metavar="N",
+                       help="basket total before discounts, minor units (5990 = 59.90)")
+        p.add_argument("--line", type=parse_line, action="append", metavar="CATEGORY:N",
+                       help="an amount of the basket in a category (repeatable)")
+
     redeem = sub.add_parser("redeem", help="redeem a coupon code (or token) for an order")
     common(redeem)
     redeem.add_argument("--code", help="the code as typed or scanned (normalized and hashed here)")
     redeem.add_argument("--token", type=parse_token, metavar="POOL/SERIAL",
                         help="a wallet token instead of a code (needs --member)")
-    redeem.add_argument("--check-char", action="store_true",
-                        help="codes end with a check character: verify it before sending")
-    redeem.add_argument("--pattern", help="the codes' pattern (default ####-####-####)")
-    redeem.add_argument("--prefix", help="the codes' fixed prefix, e.g. SPRING-")
-    redeem.add_argument("--charset", help="the codes' alphabet (default "
-                        "0123456789ABCDEFGHJKMNPQRSTVWXYZ)")
+    code_format(redeem)
     redeem.add_argument("--member", type=parse_hex32, metavar="HEX",
                         help="the redeeming member's id (64 hex digits)")
-    redeem.add_argument("--currency", default="EUR", help="ISO 4217 code (default EUR)")
-    redeem.add_argument("--total-minor", type=u64_arg, required=True, metavar="N",
-                        help="basket total before discounts, minor units (5990 = 59.90)")
-    redeem.add_argument("--line", type=parse_line, action="append", metavar="CATEGORY:N",
-                        help="an amount of the basket in a category (repeatable)")
+    order(redeem)
     redeem.set_defaults(run=cmd_redeem)
+
+    checkout = sub.add_parser(
+        "checkout", help="one order of a loyalty member: coupons, a balance spend and points "
+        "earned, all or nothing")
+    common(checkout)
+    checkout.add_argument("--program", required=True, metavar="ORG",
+                          help="the loyalty program's org id (its rules, balances and points)")
+    checkout.add_argument("--member", type=parse_hex32, required=True, metavar="HEX",
+                          help="the member's id (64 hex digits)")
+    checkout.add_argument("--order-ref", required=True, metavar="REF",
+                          help="the order's reference at your org (checks out once)")
+    order(checkout)
+    checkout.add_argument("--code", dest="coupons", action="append",
+                          type=lambda text: ("code", text), metavar="CODE",
+                          help="a coupon code as typed or scanned (repeatable; coupons apply "
+                               "in the order given)")
+    checkout.add_argument("--token", dest="coupons", action="append",
+                          type=lambda text: ("token", parse_token(text)), metavar="POOL/SERIAL",
+                          help="a wallet coupon of the member (repeatable)")
+    code_format(checkout)
+    checkout.add_argument("--pay-segment", action="append", choices=list(SEGMENTS),
+                          type=lambda text: text.replace("-", "_"), metavar="SEGMENT",
+                          help="a balance segment that pays (repeatable, one unit): "
+                               + ", ".join(SEGMENTS))
+    checkout.add_argument("--pay", type=u64_arg, metavar="AMOUNT",
+                          help="what the balance pays, in the segments' unit: minor units of "
+                               "money (2000 = 20.00), or whole points")
+    checkout.add_argument("--no-earn", action="store_true",
+                          help="earn no points on what is left to pay")
+    checkout.set_defaults(run=cmd_checkout)
+
+    void = sub.add_parser("void", help="undo a checkout (or an earn, load or spend) by its tx id")
+    common(void)
+    void.add_argument("tx", type=parse_hex32, metavar="TX_ID")
+    void.set_defaults(run=cmd_void)
 
     rollback = sub.add_parser("rollback", help="roll back (refund) a redemption by its tx id")
     common(rollback)
@@ -999,12 +1238,22 @@ def main(argv=None):
         return selftest(args.doc)
     if args.command == "redeem" and (args.code is None) == (args.token is None):
         parser.error("redeem: give --code CODE or --token POOL/SERIAL")
+    if args.command == "checkout":
+        if (args.pay is None) != (args.pay_segment is None):
+            parser.error("checkout: --pay AMOUNT and --pay-segment SEGMENT go together")
+        if args.pay == 0:
+            parser.error("checkout: --pay must be above 0")
+        if not args.coupons and args.pay is None:
+            parser.error("checkout: give a coupon (--code, --token) or a balance spend (--pay)")
     if args.nonce is None:
         args.nonce = int.from_bytes(os.urandom(8), "little")
     args.valid_until_ms = int(time.time() * 1000) + args.valid_for * 1000
     try:
         if args.command == "redeem" and args.code is not None:
             typed_code_of(args)  # a malformed code fails before any request
+        if args.command == "checkout":
+            check_order_ref(args.order_ref)
+            checkout_coupons(args)  # malformed codes, too many coupons: before any request
         if args.memo is not None:
             check_memo(args.memo)  # so does a malformed memo
         args.nodes = Nodes(parse_nodes(args.node or [os.environ.get(
