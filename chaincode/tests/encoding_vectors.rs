@@ -495,6 +495,23 @@ fn tx_cases() -> Vec<TxCase> {
             ),
         },
         TxCase {
+            name: "request_withdrawal",
+            about: "acme's issuer asks to pay 20.00 EUR of member(7)'s cash deposit back out (the member's form `deposit-return/2026-0042`): the amount is drawn from the lots at once and held under the withdrawal's id, this tx's id.",
+            seed: ISSUER,
+            body: body(
+                31,
+                TxKind::RequestWithdrawal(RequestWithdrawalTx {
+                    program: slug("acme"),
+                    member: testkit::member(7),
+                    segment: Segment::CashDeposit,
+                    amount: 2_000,
+                    reference: "deposit-return/2026-0042".into(),
+                }),
+            ),
+        },
+        // decide_withdrawal_approve and _paid are filled in below: they name the id of
+        // `request_withdrawal`.
+        TxCase {
             name: "transition_pool_pause_memo",
             about: "acme's issuer pauses pool `spring` from the merchant console, which puts the staff user's id in the memo (`Some`: `01`, then a string; `ë` is two bytes of UTF-8).",
             seed: ISSUER,
@@ -570,6 +587,39 @@ fn tx_cases() -> Vec<TxCase> {
                 }),
             ),
         },
+    );
+    let withdrawal = id_of(&cases, "request_withdrawal");
+    let at = cases
+        .iter()
+        .position(|c| c.name == "transition_pool_pause_memo")
+        .unwrap();
+    let decide = |decision| {
+        TxKind::DecideWithdrawal(DecideWithdrawalTx {
+            withdrawal,
+            decision,
+        })
+    };
+    cases.splice(
+        at..at,
+        [
+            TxCase {
+                name: "decide_withdrawal_approve",
+                about: "acme's admin, key(1), approves the withdrawal asked for by `request_withdrawal` (its tx id; a unit variant of `WithdrawalDecision`); the issuer key that asked could not.",
+                seed: ADMIN,
+                body: body(32, decide(WithdrawalDecision::Approve)),
+            },
+            TxCase {
+                name: "decide_withdrawal_paid",
+                about: "acme's issuer records the approved withdrawal as paid, with the bank transfer's reference (a variant with a field).",
+                seed: ISSUER,
+                body: body(
+                    33,
+                    decide(WithdrawalDecision::Paid {
+                        payment: "sepa-2026-03-000917".into(),
+                    }),
+                ),
+            },
+        ],
     );
     cases
 }
@@ -823,7 +873,7 @@ fn every_vector_decodes_verifies_and_refuses_trailing_bytes() {
 }
 
 /// The vectors cover every tx kind, governance change, redeem target, adjustment direction
-/// and role with fields.
+/// and role with fields, and a withdrawal decision without and with a field.
 #[test]
 fn vectors_cover_every_kind() {
     fn kind_name(k: &TxKind) -> &'static str {
@@ -875,15 +925,26 @@ fn vectors_cover_every_kind() {
                     _ => "Checkout/partial",
                 }
             }
+            TxKind::RequestWithdrawal(_) => "RequestWithdrawal",
+            // A unit variant and the variant with a field; `Reject` is encoded as
+            // `Approve` is (the variant table checks its index).
+            TxKind::DecideWithdrawal(d) => match d.decision {
+                WithdrawalDecision::Approve => "DecideWithdrawal/Approve",
+                WithdrawalDecision::Paid { .. } => "DecideWithdrawal/Paid",
+                WithdrawalDecision::Reject => "DecideWithdrawal/Reject",
+            },
         }
     }
     let covered: std::collections::BTreeSet<&str> =
         tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
-    assert_eq!(covered.len(), 29, "covered: {covered:?}");
-    assert!(
-        covered.contains("Checkout/Code+Token+Pay"),
-        "covered: {covered:?}"
-    );
+    assert_eq!(covered.len(), 32, "covered: {covered:?}");
+    for wanted in [
+        "Checkout/Code+Token+Pay",
+        "DecideWithdrawal/Approve",
+        "DecideWithdrawal/Paid",
+    ] {
+        assert!(covered.contains(wanted), "{wanted}; covered: {covered:?}");
+    }
     let names: std::collections::BTreeSet<&str> = tx_cases().iter().map(|c| c.name).collect();
     assert_eq!(names.len(), tx_cases().len(), "vector names must be unique");
 }
@@ -1179,6 +1240,26 @@ fn hand_encode(b: &TxBody) -> Hand {
             });
             h.boolean(t.earn, "kind.earn");
         }
+        TxKind::RequestWithdrawal(t) => {
+            h.variant(23, "RequestWithdrawal", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.array(&t.member.0, "kind.member");
+            h.segment(t.segment, "kind.segment");
+            h.u64(t.amount, "kind.amount");
+            h.string(&t.reference, "kind.reference");
+        }
+        TxKind::DecideWithdrawal(t) => {
+            h.variant(24, "DecideWithdrawal", "kind");
+            h.array(&t.withdrawal.0, "kind.withdrawal");
+            match &t.decision {
+                WithdrawalDecision::Approve => h.variant(0, "Approve", "kind.decision"),
+                WithdrawalDecision::Paid { payment } => {
+                    h.variant(1, "Paid", "kind.decision");
+                    h.string(payment, "kind.decision.payment");
+                }
+                WithdrawalDecision::Reject => h.variant(2, "Reject", "kind.decision"),
+            }
+        }
     }
     h.option(&b.memo, "memo", |h, m| h.string(m.as_str(), "memo"));
     h
@@ -1450,6 +1531,8 @@ fn documented_variant_indices_match_the_code() {
                 TxKind::TransferBalance(_) => "TransferBalance",
                 TxKind::ExpireBalances(_) => "ExpireBalances",
                 TxKind::Checkout(_) => "Checkout",
+                TxKind::RequestWithdrawal(_) => "RequestWithdrawal",
+                TxKind::DecideWithdrawal(_) => "DecideWithdrawal",
             };
             (index_of(k), name)
         })
@@ -1576,6 +1659,23 @@ fn documented_variant_indices_match_the_code() {
     ];
     let list: Vec<(u32, &str)> = reasons.iter().map(|r| (index_of(r), reason(r))).collect();
     check_enum_table(&doc, "AdjustReason", &list, &mut errors);
+    let decision = |d: &WithdrawalDecision| match d {
+        WithdrawalDecision::Approve => "Approve",
+        WithdrawalDecision::Paid { .. } => "Paid",
+        WithdrawalDecision::Reject => "Reject",
+    };
+    let decisions = [
+        WithdrawalDecision::Approve,
+        WithdrawalDecision::Paid {
+            payment: "p".into(),
+        },
+        WithdrawalDecision::Reject,
+    ];
+    let list: Vec<(u32, &str)> = decisions
+        .iter()
+        .map(|d| (index_of(d), decision(d)))
+        .collect();
+    check_enum_table(&doc, "WithdrawalDecision", &list, &mut errors);
 
     let action = |a: &PoolAction| match a {
         PoolAction::Activate => "Activate",
@@ -1747,6 +1847,17 @@ fn documented_struct_fields_match_the_code() {
             earn
         }),
         struct_fields!(BalanceSpend { segments, amount }),
+        struct_fields!(RequestWithdrawalTx {
+            program,
+            member,
+            segment,
+            amount,
+            reference
+        }),
+        struct_fields!(DecideWithdrawalTx {
+            withdrawal,
+            decision
+        }),
         struct_fields!(ProgramSpec {
             name,
             currency,
@@ -1950,7 +2061,7 @@ fn primitive_rules() {
     assert!(decode::<String>(&[1, 0, 0, 0, 0, 0, 0, 0, 0xff]).is_err());
     assert!(decode::<PoolAction>(&[4, 0, 0, 0]).is_err());
     assert!(decode::<TxKind>(&13u32.to_le_bytes()).is_err());
-    assert!(decode::<TxKind>(&23u32.to_le_bytes()).is_err());
+    assert!(decode::<TxKind>(&25u32.to_le_bytes()).is_err());
     // A map (the records' balances per segment): its entry count, then key and value of
     // each entry in ascending key order, whatever the order of insertion.
     let map: BTreeMap<Segment, u64> = [(Segment::Mileage, 7), (Segment::CashDeposit, 500)]

@@ -573,6 +573,29 @@ fn adjustment(
     }
 }
 
+/// The withdrawal asked for on 24 January 2026 (the tx vector `request_withdrawal` tells
+/// one): 20.00 EUR of member(7)'s cash deposit, by acme's issuer, key(10).
+fn withdrawal_id() -> TxId {
+    txid("withdraw-deposit-return-0042")
+}
+
+fn withdrawal(status: WithdrawalStatus) -> WithdrawalRecord {
+    WithdrawalRecord {
+        program: slug("acme"),
+        member: testkit::member(7),
+        segment: Segment::CashDeposit,
+        amount: 2_000,
+        reference: "deposit-return/2026-0042".into(),
+        requested_by: testkit::public(10),
+        requested_ms: GENESIS_MS + 23 * DAY,
+        allocation: Allocation(vec![Draw {
+            lot: cash_lot(),
+            amount: 2_000,
+        }]),
+        status,
+    }
+}
+
 fn loyalty_cases() -> Vec<Case> {
     let segments = |entries: &[(Segment, u64)]| -> BTreeMap<Segment, u64> {
         entries.iter().copied().collect()
@@ -759,6 +782,22 @@ fn loyalty_cases() -> Vec<Case> {
             "Order `berlin-1/2026-000123` of acme (the selling org) earned points in the tx `txid(\"earn-b1-000123\")`: it cannot earn again.",
             StateKey::EarnedOrder(slug("acme"), "berlin-1/2026-000123".into()),
             StateValue::EarnedOrder(txid("earn-b1-000123")),
+        ),
+        state(
+            "withdrawal_requested",
+            "acme's issuer, key(10), asked on 24 January 2026 to pay 20.00 EUR of member(7)'s cash deposit back out (the member's form `deposit-return/2026-0042`): drawn at once from the cash-deposit lot (the draw keeps the lot as it was, to credit it back on a rejection), held until an admin other than key(10) approves it. The key is the request tx's id.",
+            StateKey::Withdrawal(withdrawal_id()),
+            StateValue::Withdrawal(withdrawal(WithdrawalStatus::Requested)),
+        ),
+        state(
+            "withdrawal_paid",
+            "The same withdrawal once approved by acme's admin key(1) and recorded as paid by the issuer on 26 January 2026, with the bank transfer's reference (a status with fields; `approved_by` keeps the approver).",
+            StateKey::Withdrawal(withdrawal_id()),
+            StateValue::Withdrawal(withdrawal(WithdrawalStatus::Paid {
+                approved_by: testkit::public(1),
+                payment: "sepa-2026-03-000917".into(),
+                paid_ms: GENESIS_MS + 25 * DAY,
+            })),
         ),
     ]
 }
@@ -988,6 +1027,17 @@ fn loyalty_events() -> Vec<Case> {
                 member: testkit::member(7),
                 from: "silver".into(),
                 to: "gold".into(),
+            },
+        ),
+        event(
+            "event_withdrawal_changed",
+            "The withdrawal of 20.00 EUR asked for member(7) was approved (its status now; the request's `balance_changed` with op `withdrawn`, or a rejection's `refunded`, comes before this event in its tx).",
+            Event::WithdrawalChanged {
+                withdrawal: withdrawal_id(),
+                program: slug("acme"),
+                member: testkit::member(7),
+                amount: 2_000,
+                status: "approved".into(),
             },
         ),
     ]
@@ -1272,6 +1322,7 @@ impl Hand {
                 self.string(o.as_str(), &format!("{p}.0"));
                 self.string(order_ref, &format!("{p}.1"));
             }
+            StateKey::Withdrawal(t) => self.id_key(22, "Withdrawal", |h, q| h.array(&t.0, q), p),
         }
     }
     /// A variant with one field.
@@ -1331,6 +1382,9 @@ impl Hand {
             }
             StateValue::EarnedOrder(t) => {
                 self.id_key(20, "EarnedOrder", |h, q| h.array(&t.0, q), p)
+            }
+            StateValue::Withdrawal(w) => {
+                self.id_key(21, "Withdrawal", |h, q| h.withdrawal_record(w, q), p)
             }
         }
     }
@@ -1555,6 +1609,38 @@ impl Hand {
         let checker = at(p, "checker");
         self.option(&r.checker, &checker, |h, k| h.array(&k.0, &checker));
     }
+    fn withdrawal_record(&mut self, r: &WithdrawalRecord, p: &str) {
+        self.string(r.program.as_str(), &at(p, "program"));
+        self.array(&r.member.0, &at(p, "member"));
+        self.segment(r.segment, &at(p, "segment"));
+        self.u64(r.amount, &at(p, "amount"));
+        self.string(&r.reference, &at(p, "reference"));
+        self.array(&r.requested_by.0, &at(p, "requested_by"));
+        self.u64(r.requested_ms, &at(p, "requested_ms"));
+        self.allocation(&r.allocation, &at(p, "allocation"));
+        let s = at(p, "status");
+        match &r.status {
+            WithdrawalStatus::Requested => self.variant(0, "Requested", &s),
+            WithdrawalStatus::Approved { by } => {
+                self.variant(1, "Approved", &s);
+                self.array(&by.0, &at(&s, "by"));
+            }
+            WithdrawalStatus::Paid {
+                approved_by,
+                payment,
+                paid_ms,
+            } => {
+                self.variant(2, "Paid", &s);
+                self.array(&approved_by.0, &at(&s, "approved_by"));
+                self.string(payment, &at(&s, "payment"));
+                self.u64(*paid_ms, &at(&s, "paid_ms"));
+            }
+            WithdrawalStatus::Rejected { by } => {
+                self.variant(3, "Rejected", &s);
+                self.array(&by.0, &at(&s, "by"));
+            }
+        }
+    }
     fn balance_op(&mut self, op: BalanceOp, p: &str) {
         let (i, name) = match op {
             BalanceOp::Earned => (0, "Earned"),
@@ -1566,6 +1652,7 @@ impl Hand {
             BalanceOp::TransferredOut => (6, "TransferredOut"),
             BalanceOp::TransferredIn => (7, "TransferredIn"),
             BalanceOp::Expired => (8, "Expired"),
+            BalanceOp::Withdrawn => (9, "Withdrawn"),
         };
         self.variant(i, name, p);
     }
@@ -1652,6 +1739,20 @@ impl Hand {
                 self.string(from, &f("from"));
                 self.string(to, &f("to"));
             }
+            Event::WithdrawalChanged {
+                withdrawal,
+                program,
+                member,
+                amount,
+                status,
+            } => {
+                self.variant(21, "WithdrawalChanged", p);
+                self.array(&withdrawal.0, &f("withdrawal"));
+                self.string(program.as_str(), &f("program"));
+                self.array(&member.0, &f("member"));
+                self.u64(*amount, &f("amount"));
+                self.string(status, &f("status"));
+            }
             other => unreachable!("{other:?} is encoded by Hand::event"),
         }
     }
@@ -1708,7 +1809,8 @@ impl Hand {
             | Event::AdjustmentRejected { .. }
             | Event::CheckedOut { .. }
             | Event::CheckoutVoided { .. }
-            | Event::TierChanged { .. } => self.loyalty_event(e, p),
+            | Event::TierChanged { .. }
+            | Event::WithdrawalChanged { .. } => self.loyalty_event(e, p),
             _ => self.token_event(e, p),
         }
     }
@@ -1976,8 +2078,9 @@ fn section_heading(name: &str) -> Option<&'static str> {
         "params" => Some(
             "### State entries\n\nOne entry per state key variant, and one per variant of \
              the records' enums (roles, governance changes, pool kinds and discounts, \
-             token statuses, balance movements, adjustment statuses), and a redemption \
-             that is part of a checkout. The JSON above each vector shows the key and the \
+             token statuses, balance movements, adjustment statuses, a withdrawal's \
+             status without and with fields), and a redemption that is part of a \
+             checkout. The JSON above each vector shows the key and the \
              value.\n",
         ),
         "event_key_registered" => Some(
@@ -2261,12 +2364,13 @@ fn vectors_cover_every_variant() {
         }
     }
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
-    assert_eq!(count("key/"), 22, "{covered:?}");
-    assert_eq!(count("value/"), 21, "{covered:?}");
-    assert_eq!(count("event/"), 21, "{covered:?}");
+    assert_eq!(count("key/"), 23, "{covered:?}");
+    assert_eq!(count("value/"), 22, "{covered:?}");
+    assert_eq!(count("event/"), 22, "{covered:?}");
     assert_eq!(count("movement/"), 5, "{covered:?}");
     assert_eq!(count("redemption/"), 2, "{covered:?}");
     assert_eq!(count("adjustment/"), 2, "{covered:?}");
+    assert_eq!(count("withdrawal/"), 2, "{covered:?}");
     assert_eq!(count("balance_op/"), 2, "{covered:?}");
     assert_eq!(count("outcome/"), 2, "{covered:?}");
     assert_eq!(count("token_status/"), 4, "{covered:?}");
@@ -2279,9 +2383,16 @@ fn vectors_cover_every_variant() {
 
 /// Variants of the records' enums a value holds: token statuses, governance changes, a
 /// role with and without fields, pool kinds and discounts, movement kinds and adjustment
-/// statuses; and a redemption alone or part of a checkout.
+/// statuses, withdrawal statuses (one without fields, one with); and a redemption alone or
+/// part of a checkout.
 fn nested_variants(v: &StateValue) -> Vec<String> {
     match v {
+        StateValue::Withdrawal(w) => {
+            vec![format!(
+                "withdrawal/{}",
+                withdrawal_status_fields(&w.status).0
+            )]
+        }
         StateValue::Redemption(r) => vec![match r.checkout {
             None => "redemption/alone".to_string(),
             Some(_) => "redemption/checkout".to_string(),
@@ -2327,6 +2438,7 @@ fn state_key_name(k: &StateKey) -> &'static str {
         StateKey::Movement(_) => "Movement",
         StateKey::Adjustment(_) => "Adjustment",
         StateKey::EarnedOrder(..) => "EarnedOrder",
+        StateKey::Withdrawal(_) => "Withdrawal",
     }
 }
 
@@ -2353,6 +2465,7 @@ fn state_value_name(v: &StateValue) -> &'static str {
         StateValue::Movement(_) => "Movement",
         StateValue::Adjustment(_) => "Adjustment",
         StateValue::EarnedOrder(_) => "EarnedOrder",
+        StateValue::Withdrawal(_) => "Withdrawal",
     }
 }
 
@@ -2408,6 +2521,7 @@ fn balance_op_name(op: BalanceOp) -> &'static str {
         BalanceOp::TransferredOut => "TransferredOut",
         BalanceOp::TransferredIn => "TransferredIn",
         BalanceOp::Expired => "Expired",
+        BalanceOp::Withdrawn => "Withdrawn",
     }
 }
 
@@ -2456,6 +2570,7 @@ fn event_fields(e: &Event) -> (&'static str, Vec<&'static str>) {
         Event::CheckedOut { checkout, program, member, currency, total_minor, discount_minor, balance_minor, net_minor, points },
         Event::CheckoutVoided { checkout, program, member },
         Event::TierChanged { program, member, from, to },
+        Event::WithdrawalChanged { withdrawal, program, member, amount, status },
     )
 }
 
@@ -2475,6 +2590,15 @@ fn token_status_fields(s: &TokenStatus) -> (&'static str, Vec<&'static str>) {
         TokenStatus::Allocated {},
         TokenStatus::Redeemed { redemption },
         TokenStatus::Revoked {},
+    )
+}
+
+fn withdrawal_status_fields(s: &WithdrawalStatus) -> (&'static str, Vec<&'static str>) {
+    variant_fields!(s;
+        WithdrawalStatus::Requested {},
+        WithdrawalStatus::Approved { by },
+        WithdrawalStatus::Paid { approved_by, payment, paid_ms },
+        WithdrawalStatus::Rejected { by },
     )
 }
 
@@ -2681,6 +2805,7 @@ fn documented_enum_tables_match_the_code() {
         BalanceOp::TransferredOut,
         BalanceOp::TransferredIn,
         BalanceOp::Expired,
+        BalanceOp::Withdrawn,
     ];
     let rows = enum_rows(&ops, None, |op| (balance_op_name(*op), None));
     check_enum_table(&doc, "BalanceOp", &rows, &mut errors);
@@ -2703,6 +2828,22 @@ fn documented_enum_tables_match_the_code() {
     ];
     let rows = enum_rows(&statuses, None, |s| (adjustment_status_name(*s), None));
     check_enum_table(&doc, "AdjustmentStatus", &rows, &mut errors);
+    let key = testkit::public(1);
+    let withdrawal_statuses = [
+        WithdrawalStatus::Requested,
+        WithdrawalStatus::Approved { by: key },
+        WithdrawalStatus::Paid {
+            approved_by: key,
+            payment: "p".into(),
+            paid_ms: 0,
+        },
+        WithdrawalStatus::Rejected { by: key },
+    ];
+    let rows = enum_rows(&withdrawal_statuses, Some("status"), |s| {
+        let (name, fields) = withdrawal_status_fields(s);
+        (name, Some(fields))
+    });
+    check_enum_table(&doc, "WithdrawalStatus", &rows, &mut errors);
     check_key_value_columns(&doc, &entries, &mut errors);
     assert!(
         errors.is_empty(),
@@ -2779,6 +2920,7 @@ fn json_keys() -> BTreeMap<&'static str, Vec<String>> {
             StateValue::Settlement(_) => "Settlement",
             StateValue::Movement(_) => "Movement",
             StateValue::Adjustment(_) => "AdjustmentRecord",
+            StateValue::Withdrawal(_) => "WithdrawalRecord",
             _ => continue,
         };
         let wrapped = serde_json::to_value(&value).unwrap();
@@ -2923,6 +3065,17 @@ fn documented_struct_tables_match_the_code() {
             requested_ms,
             status,
             checker
+        }),
+        struct_fields!(WithdrawalRecord {
+            program,
+            member,
+            segment,
+            amount,
+            reference,
+            requested_by,
+            requested_ms,
+            allocation,
+            status
         }),
         struct_fields!(RedemptionRecord {
             pool,
@@ -3111,6 +3264,20 @@ fn json_form_instances() -> Vec<(&'static str, serde_json::Value, &'static str)>
             "BalanceOp",
             v(serde_json::to_value(BalanceOp::TransferredIn)),
             "transferred_in",
+        ),
+        (
+            "WithdrawalStatus",
+            v(serde_json::to_value(WithdrawalStatus::Approved {
+                by: testkit::public(1),
+            })),
+            "approved",
+        ),
+        (
+            "WithdrawalDecision",
+            v(serde_json::to_value(WithdrawalDecision::Paid {
+                payment: "sepa-1".into(),
+            })),
+            "paid",
         ),
     ]
 }

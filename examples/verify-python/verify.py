@@ -216,6 +216,10 @@ STRUCTS = {
                          ("reason", E("AdjustReason")), ("note", "str"), ("maker", "h32"),
                          ("requested_ms", "u64"), ("status", E("AdjustmentStatus")),
                          ("checker", OPT("h32"))],
+    "WithdrawalRecord": [("program", "str"), ("member", "h32"), ("segment", E("Segment")),
+                         ("amount", "u64"), ("reference", "str"), ("requested_by", "h32"),
+                         ("requested_ms", "u64"), ("allocation", VEC(S("Draw"))),
+                         ("status", E("WithdrawalStatus"))],
     # Transactions (docs/encoding.md, "The envelope" and "Tx kinds"): the self-test
     # re-encodes each tx vector's body from its JSON.
     "TxBody": [("chain_id", "str"), ("nonce", "u64"), ("valid_until_ms", "u64"),
@@ -279,6 +283,9 @@ TX_KINDS = [
     ("checkout", [("program", "str"), ("member", "h32"), ("order_ref", "str"),
                   ("order", S("Order")), ("coupons", VEC(E("RedeemTarget"))),
                   ("pay", OPT(S("BalanceSpend"))), ("earn", "bool")]),
+    ("request_withdrawal", [("program", "str"), ("member", "h32"), ("segment", E("Segment")),
+                            ("amount", "u64"), ("reference", "str")]),
+    ("decide_withdrawal", [("withdrawal", "h32"), ("decision", E("WithdrawalDecision"))]),
 ]
 
 # Enums: (JSON form, tag key, variants in index order). "string": unit variants by name;
@@ -291,7 +298,8 @@ ENUMS = {
         ("member_redemptions", ["str", "h32"]), ("redemption", ["h32"]), ("seen_tx", ["h32"]),
         ("remembered", ["u64"]), ("prune_cursor", []), ("program", ["str"]),
         ("account", ["str", "h32"]), ("liability", ["str"]), ("settlement", ["str", "str"]),
-        ("movement", ["h32"]), ("adjustment", ["h32"]), ("earned_order", ["str", "str"])]),
+        ("movement", ["h32"]), ("adjustment", ["h32"]), ("earned_order", ["str", "str"]),
+        ("withdrawal", ["h32"])]),
     "StateValue": ("keyed", None, [
         ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
         ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
@@ -302,7 +310,7 @@ ENUMS = {
         ("program", [S("ProgramRecord")]), ("account", [S("Account")]),
         ("liability", [S("Liability")]), ("settlement", [S("Settlement")]),
         ("movement", [S("Movement")]), ("adjustment", [S("AdjustmentRecord")]),
-        ("earned_order", ["h32"])]),
+        ("earned_order", ["h32"]), ("withdrawal", [S("WithdrawalRecord")])]),
     "Role": ("tagged", "role", [
         ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
         ("auditor", []), ("partner", [])]),
@@ -346,7 +354,9 @@ ENUMS = {
                          ("net_minor", "u64"), ("points", "u64")]),
         ("checkout_voided", [("checkout", "h32"), ("program", "str"), ("member", "h32")]),
         ("tier_changed", [("program", "str"), ("member", "h32"), ("from", "str"),
-                          ("to", "str")])]),
+                          ("to", "str")]),
+        ("withdrawal_changed", [("withdrawal", "h32"), ("program", "str"), ("member", "h32"),
+                                ("amount", "u64"), ("status", "str")])]),
     "EventType": ("string", None, [
         "pool.created", "pool.updated", "pool.transitioned", "codes.issued", "coupon.allocated",
         "coupon.redeemed", "coupon.rolled_back", "coupon.revoked", "coupon.transferred",
@@ -354,7 +364,9 @@ ENUMS = {
         "governance.applied", "tx.rejected", "program.set", "balance.earned", "balance.loaded",
         "balance.spent", "balance.refunded", "balance.voided", "balance.adjusted",
         "balance.transferred", "balance.expired", "adjustment.requested",
-        "adjustment.rejected", "tier.changed", "checkout.completed", "checkout.voided"]),
+        "adjustment.rejected", "tier.changed", "checkout.completed", "checkout.voided",
+        "balance.withdrawn", "withdrawal.requested", "withdrawal.approved", "withdrawal.paid",
+        "withdrawal.rejected"]),
     "EventDetail": ("tagged", "outcome", [
         ("applied", [("event", E("Event"))]),
         ("rejected", [("tx_kind", "str"), ("rejection", S("Rejection"))])]),
@@ -370,7 +382,7 @@ ENUMS = {
     "AdjustmentStatus": ("string", None, ["pending", "applied", "rejected"]),
     "BalanceOp": ("string", None, [
         "earned", "loaded", "spent", "refunded", "voided", "adjusted", "transferred_out",
-        "transferred_in", "expired"]),
+        "transferred_in", "expired", "withdrawn"]),
     # An `Allocation` is a newtype of Vec<Draw>: the vector.
     "MovementKind": ("tagged", "movement", [
         ("earn", [("lot", S("LotId")), ("points", "u64"), ("order_ref", "str")]),
@@ -381,6 +393,12 @@ ENUMS = {
                       ("earned", OPT(TUPLE(S("LotId"), "u64"))), ("order_ref", "str")]),
         ("transfer", [("to", "h32"), ("allocation", VEC(S("Draw"))),
                       ("lots", VEC(S("LotId")))])]),
+    "WithdrawalStatus": ("tagged", "status", [
+        ("requested", []), ("approved", [("by", "h32")]),
+        ("paid", [("approved_by", "h32"), ("payment", "str"), ("paid_ms", "u64")]),
+        ("rejected", [("by", "h32")])]),
+    "WithdrawalDecision": ("tagged", "decision", [
+        ("approve", []), ("paid", [("payment", "str")]), ("reject", [])]),
     "TxKind": ("tagged", "type", TX_KINDS),
     "PoolAction": ("string", None, ["activate", "pause", "resume", "archive"]),
     "RevokeReason": ("string", None, [
@@ -1048,6 +1066,7 @@ def selftest_encoding(text, check):
     for kind, v in vectors:
         check_vector(kind, v, check)
     selftest_checkout_ids(vectors, check)
+    selftest_coverage(txs, vectors, check)
     ledger = [json.loads(v["json"]) for kind, v in vectors if kind == "ledger-event-vector"]
     check("ledger event vectors found", len(ledger) >= 8, True)
     check("a ledger event vector carries a memo", any(e["memo"] for e in ledger), True)
@@ -1059,6 +1078,20 @@ def selftest_encoding(text, check):
     # A voter's key changed is another chain.
     state["nodes"][0]["node_key"] = "00" * 32
     check("genesis hash covers the node keys", genesis_hash(state).hex() != v["genesis_hash"], True)
+
+
+def selftest_coverage(txs, vectors, check):
+    """Every tx kind, state key and event this verifier knows has a vector in the document,
+    and the other way round (a variant the document adds must be added here)."""
+    def names(values):
+        return sorted({v if isinstance(v, str) else next(iter(v)) for v in values})
+
+    kinds = sorted({body["kind"]["type"] for body, _ in txs})
+    check("a tx vector per tx kind", kinds, sorted(n for n, _ in TX_KINDS))
+    keys = names(json.loads(v["key_json"]) for k, v in vectors if k == "state-vector")
+    check("a state vector per state key", keys, sorted(n for n, _ in ENUMS["StateKey"][2]))
+    events = sorted({json.loads(v["json"])["event"] for k, v in vectors if k == "event-vector"})
+    check("an event vector per event", events, sorted(n for n, _ in ENUMS["Event"][2]))
 
 
 def selftest_checkout_ids(vectors, check):
