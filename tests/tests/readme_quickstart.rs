@@ -165,7 +165,10 @@ fn quickstart_script(net: &ScriptedLocalnet) -> String {
             &target_dir().join("debug").display().to_string(),
         )
         .replace(".localnet/", &format!("{}/", net.localnet_dir().display()))
-        .replace(" examples/", &format!(" {}/examples/", repo_root().display()));
+        .replace(
+            " examples/",
+            &format!(" {}/examples/", repo_root().display()),
+        );
     for i in 1..=3 {
         script = script.replace(&format!("http://127.0.0.1:710{i}"), &net.node_url(i));
     }
