@@ -865,6 +865,7 @@ fn fill_rejected<S: StateReader + ?Sized>(
         TxKind::Spend(t) => e.member = Some(t.member),
         TxKind::Adjust(t) => e.member = Some(t.member),
         TxKind::RequestWithdrawal(t) => e.member = Some(t.member),
+        TxKind::TransferBalance(t) => e.member = Some(t.from),
         _ => {}
     }
     if e.pool.is_none()

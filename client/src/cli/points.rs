@@ -757,6 +757,24 @@ fn event_text(program: Option<&ProgramRecord>, e: &Event) -> String {
                 short(&adjustment.to_hex())
             )
         }
+        Event::WithdrawalChanged {
+            withdrawal,
+            amount,
+            status,
+            ..
+        } => format!(
+            "withdrawal {} of {} minor units: {status}{}",
+            short(&withdrawal.to_hex()),
+            amount,
+            match status.as_str() {
+                "requested" => format!(
+                    " (held; a second admin approves: `cactus points withdrawal --id {} approve`)",
+                    withdrawal.to_hex()
+                ),
+                "approved" => " (record the payout: `… paid --payment ID`)".to_string(),
+                _ => String::new(),
+            }
+        ),
         Event::TierChanged {
             member, from, to, ..
         } => format!(

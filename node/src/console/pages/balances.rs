@@ -17,7 +17,7 @@ use axum::response::Response;
 use couponcactus_chaincode::ids::{MemberId, OrgId, PublicKey, TxId};
 use couponcactus_chaincode::loyalty::{
     Account, AdjustmentRecord, AdjustmentStatus, DAY_MS, Direction, ExpiryPolicy, Lot,
-    ProgramRecord, ProgramSpec, Segment, Unit,
+    ProgramRecord, ProgramSpec, Segment, Unit, WithdrawalRecord, WithdrawalStatus,
 };
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::{DecideAdjustmentTx, TxKind};
@@ -171,6 +171,30 @@ pub(super) fn pending(
     Ok((out, more))
 }
 
+/// The org's withdrawals not settled yet (requested or approved), newest first (reading at
+/// most `max` withdrawal records of every org), and whether records were left unread.
+pub(super) fn open_withdrawals(
+    store: &Store,
+    org: &OrgId,
+    max: usize,
+) -> Result<(Vec<(TxId, WithdrawalRecord)>, bool), PageError> {
+    let prefix = prefix_of(StateKey::Withdrawal(TxId([0; 32])));
+    let mut out = Vec::new();
+    let (_, more) = visit(store, &prefix, max, |key, value| {
+        if let (StateKey::Withdrawal(id), StateValue::Withdrawal(record)) = (key, value)
+            && record.program == *org
+            && matches!(
+                record.status,
+                WithdrawalStatus::Requested | WithdrawalStatus::Approved { .. }
+            )
+        {
+            out.push((id, record));
+        }
+    })?;
+    out.sort_by_key(|(id, r)| std::cmp::Reverse((r.requested_ms, *id)));
+    Ok((out, more))
+}
+
 /// A segment's display name.
 fn segment_label(segment: Segment) -> &'static str {
     match segment {
@@ -267,6 +291,19 @@ struct PendingRow {
 }
 
 #[derive(Debug, Serialize)]
+struct WithdrawalRow {
+    id: String,
+    short_id: String,
+    member: String,
+    member_short: String,
+    segment: &'static str,
+    amount: String,
+    reference: String,
+    status: &'static str,
+    requested: String,
+}
+
+#[derive(Debug, Serialize)]
 struct Program {
     name: String,
     version: u32,
@@ -289,6 +326,9 @@ struct BalancesPage {
     pending_total: usize,
     pending_capped: bool,
     max_adjustments: usize,
+    /// Withdrawals requested or approved, not paid or rejected yet.
+    withdrawals: Vec<WithdrawalRow>,
+    withdrawals_capped: bool,
     /// Why there are no buttons for this user (read-only role or console).
     read_only: Option<String>,
     /// Why the chain will refuse the console's decisions whoever presses (its key is not
@@ -421,6 +461,21 @@ fn pending_row(
     }
 }
 
+fn withdrawal_row(spec: &ProgramSpec, id: &TxId, r: &WithdrawalRecord) -> WithdrawalRow {
+    let (id, member) = (id.to_hex(), r.member.to_hex());
+    WithdrawalRow {
+        short_id: short(&id),
+        member_short: short(&member),
+        id,
+        member,
+        segment: segment_label(r.segment),
+        amount: amount_in(unit_of(spec, r.segment), r.amount),
+        reference: r.reference.clone(),
+        status: r.status.name(),
+        requested: view::time(r.requested_ms),
+    }
+}
+
 fn render(console: &Console, staff: &Staff, done: Option<&str>) -> Result<Response, PageError> {
     let store = console.node.store();
     let tip = store.tip()?;
@@ -441,6 +496,8 @@ fn render(console: &Console, staff: &Staff, done: Option<&str>) -> Result<Respon
         pending_total: 0,
         pending_capped: false,
         max_adjustments: MAX_ADJUSTMENTS,
+        withdrawals: Vec::new(),
+        withdrawals_capped: false,
         read_only,
         key_hint: None,
         notice: notice(done),
@@ -470,6 +527,13 @@ fn render(console: &Console, staff: &Staff, done: Option<&str>) -> Result<Respon
             .iter()
             .take(MAX_PENDING_SHOWN)
             .map(|(id, r)| pending_row(spec, id, r, key.as_ref()))
+            .collect();
+        let (open, withdrawals_capped) = open_withdrawals(store, &console.org, MAX_ADJUSTMENTS)?;
+        page.withdrawals_capped = withdrawals_capped;
+        page.withdrawals = open
+            .iter()
+            .take(MAX_PENDING_SHOWN)
+            .map(|(id, r)| withdrawal_row(spec, id, r))
             .collect();
         if page.read_only.is_none() && !page.pending.is_empty() {
             page.key_hint = key_hint(console, key)?;

@@ -19,7 +19,10 @@ use couponcactus_chaincode::loyalty::{
 };
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::testkit::{self, key, member, public};
-use couponcactus_chaincode::tx::{AdjustTx, EarnTx, LoadTx, RegisterKeyTx, SetProgramTx, TxKind};
+use couponcactus_chaincode::tx::{
+    AdjustTx, DecideWithdrawalTx, EarnTx, LoadTx, RegisterKeyTx, RequestWithdrawalTx, SetProgramTx,
+    TxKind, WithdrawalDecision,
+};
 use couponcactus_chaincode::types::Role;
 use couponcactus_client::tx_builder::{TxBuilder, now_ms};
 use ed25519_dalek::SigningKey;
@@ -194,6 +197,11 @@ async fn decide(
 }
 
 /// The text of the element with id `id` (`<… id="id">text<`).
+/// The balances page as `staff` sees it now.
+async fn html_now(router: &Router, staff: &Session) -> String {
+    page(router, staff, "/console/balances").await.1
+}
+
 fn cell(html: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\">");
     let start = html
@@ -444,6 +452,37 @@ async fn console_balances_page_shows_liability_expiry_and_decides_adjustments() 
     let (status, _, body) = decide(&router, &ada, &by_console, "maybe").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("approve or reject"), "{body}");
+
+    // A withdrawal in progress is listed (held, out of the liability) until paid.
+    assert!(cell(&html_now(&router, &ada).await, "no-withdrawals").contains("No withdrawal"));
+    let ask = TxKind::RequestWithdrawal(RequestWithdrawalTx {
+        program: acme.clone(),
+        member: member(2),
+        segment: Segment::CashDeposit,
+        amount: 1_000,
+        reference: "ticket-7".into(),
+    });
+    let asked = chain.applied(&key(ISSUER), ask).await;
+    let html = html_now(&router, &ada).await;
+    assert_eq!(cell(&html, "withdrawals-count"), "1");
+    assert!(html.contains(&format!("data-withdrawal=\"{}\"", asked.to_hex())));
+    assert!(html.contains("ticket-7") && html.contains("10.00 EUR"));
+    assert!(html.contains("class=\"status-requested\""));
+    assert_eq!(cell(&html, "liability-cash_deposit"), "20.00 EUR");
+    let approve = TxKind::DecideWithdrawal(DecideWithdrawalTx {
+        withdrawal: asked,
+        decision: WithdrawalDecision::Approve,
+    });
+    chain.applied(&key(MAKER), approve).await;
+    let paid = TxKind::DecideWithdrawal(DecideWithdrawalTx {
+        withdrawal: asked,
+        decision: WithdrawalDecision::Paid {
+            payment: "sepa-7".into(),
+        },
+    });
+    chain.applied(&key(ISSUER), paid).await;
+    let html = html_now(&router, &ada).await;
+    assert_eq!(cell(&html, "withdrawals-count"), "0");
 
     // Another org's console does not see acme's adjustments, and globex runs no program.
     let globex = chain.console("globex", "console-globex");
