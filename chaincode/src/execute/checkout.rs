@@ -15,15 +15,14 @@
 //! void of the checkout undoes them, with the spend and the points.
 
 use super::points::{
-    Book, OrRefused, check_order_unused, check_reference, check_segments, movement, negated,
-    require_serving_org, require_terminal, settle,
+    Book, OrRefused, check_segments, credit_earned, movement, negated, open_order, settle,
 };
 use super::{Event, Exec, apply_redemption, fail, plan_redemption, undo_redemption};
 use crate::checkout::{self, CheckoutError, CouponLine, MAX_COUPONS};
 use crate::discount::eligible_amount;
 use crate::execute::BalanceOp;
 use crate::ids::TxId;
-use crate::loyalty::{self, Allocation, Deltas, LotId, MovementKind, NewLot, ProgramSpec, Segment};
+use crate::loyalty::{self, Allocation, Deltas, LotId, MovementKind, ProgramSpec, Segment};
 use crate::reject::RejectReason;
 use crate::state::{Overlay, StateReader};
 use crate::tx::{BalanceSpend, CheckoutTx, RedeemTx};
@@ -163,21 +162,9 @@ pub(super) fn checkout<S: StateReader + ?Sized>(
     tx: &CheckoutTx,
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
-    require_terminal(signer)?;
-    let mut book = Book::open(view, &tx.program, tx.member, now)?;
-    require_serving_org(&book.program, signer)?;
-    check_reference("order_ref", &tx.order_ref)?;
-    check_order_unused(view, signer, &tx.order_ref)?;
+    let member = (&tx.program, tx.member);
+    let mut book = open_order(view, now, signer, member, &tx.order_ref, &tx.order)?;
     let spec = book.program.spec.clone();
-    if tx.order.currency != spec.currency {
-        return fail(
-            RejectReason::CurrencyMismatch,
-            format!(
-                "the order is in {}, the program in {}",
-                tx.order.currency, spec.currency
-            ),
-        );
-    }
     check_coupons(&tx.coupons)?;
     let pay_minor = tx.pay.as_ref().map(|p| pay_value(&spec, p)).transpose()?;
     let (lines, mut events) = redeem_coupons(view, ctx, signer, id, tx, &spec)?;
@@ -257,21 +244,7 @@ fn earn_on<S: StateReader + ?Sized>(
     if quote.award == 0 {
         return Ok(None);
     }
-    let lot = LotId {
-        source: id,
-        index: 0,
-    };
-    let new = NewLot {
-        id: lot,
-        segment: Segment::Mileage,
-        amount: quote.award,
-        pending_ms: u64::from(spec.earn.pending_days) * loyalty::DAY_MS,
-        credited_by: signer.org.clone(),
-    };
-    let deltas = book.account.credit(&spec, new, now).or_refused()?;
-    book.account.log_earned(&spec, quote.award, now);
-    book.record(BalanceOp::Earned, &deltas);
-    settle(view, &tx.program, &signer.org, &deltas, &Deltas::default())?;
+    let lot = credit_earned(view, book, signer, id, quote.award, now)?;
     Ok(Some((lot, quote.award)))
 }
 

@@ -27,7 +27,7 @@ use crate::tx::{
     AdjustTx, DecideAdjustmentTx, EarnTx, ExpireBalancesTx, LoadTx, MAX_ADJUST_NOTE_BYTES,
     MAX_EXPIRE_MEMBERS, MAX_REFERENCE_BYTES, SpendTx, TransferBalanceTx, VoidTx,
 };
-use crate::types::{BlockContext, KeyRecord, Role};
+use crate::types::{BlockContext, KeyRecord, Order, Role};
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
@@ -362,6 +362,66 @@ pub(super) fn load<S: StateReader + ?Sized>(
     book.close(view, now)
 }
 
+/// Opens `member`'s book for an order a terminal brings (an earn or a checkout): the
+/// signer is a terminal of the program's org or a partner, the order reference is
+/// well-formed and unused, the order is in the program's currency.
+pub(super) fn open_order<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    now: u64,
+    signer: &KeyRecord,
+    (program, member): (&OrgId, MemberId),
+    order_ref: &str,
+    order: &Order,
+) -> Exec<Book> {
+    require_terminal(signer)?;
+    let book = Book::open(view, program, member, now)?;
+    require_serving_org(&book.program, signer)?;
+    check_reference("order_ref", order_ref)?;
+    check_order_unused(view, signer, order_ref)?;
+    let currency = book.program.spec.currency;
+    if order.currency != currency {
+        return fail(
+            RejectReason::CurrencyMismatch,
+            format!(
+                "the order is in {}, the program in {currency}",
+                order.currency
+            ),
+        );
+    }
+    Ok(book)
+}
+
+/// Credits `points` earned at `now` by tx `id` as lot `(id, 0)`: the lot (pending as the
+/// program says), the earn log, the event and, for a partner's terminal, the pair's
+/// settlement. Returns the lot's id.
+pub(super) fn credit_earned<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    book: &mut Book,
+    signer: &KeyRecord,
+    id: TxId,
+    points: u64,
+    now: u64,
+) -> Exec<LotId> {
+    let spec = book.program.spec.clone();
+    let lot = LotId {
+        source: id,
+        index: 0,
+    };
+    let new = NewLot {
+        id: lot,
+        segment: Segment::Mileage,
+        amount: points,
+        pending_ms: u64::from(spec.earn.pending_days) * loyalty::DAY_MS,
+        credited_by: signer.org.clone(),
+    };
+    let deltas = book.account.credit(&spec, new, now).or_refused()?;
+    book.account.log_earned(&spec, points, now);
+    book.record(BalanceOp::Earned, &deltas);
+    let program = book.program.org.clone();
+    settle(view, &program, &signer.org, &deltas, &Deltas::default())?;
+    Ok(lot)
+}
+
 pub(super) fn earn<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     ctx: &BlockContext,
@@ -370,21 +430,9 @@ pub(super) fn earn<S: StateReader + ?Sized>(
     tx: &EarnTx,
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
-    require_terminal(signer)?;
-    let mut book = Book::open(view, &tx.program, tx.member, now)?;
-    require_serving_org(&book.program, signer)?;
-    check_reference("order_ref", &tx.order_ref)?;
-    check_order_unused(view, signer, &tx.order_ref)?;
+    let member = (&tx.program, tx.member);
+    let mut book = open_order(view, now, signer, member, &tx.order_ref, &tx.order)?;
     let spec = &book.program.spec;
-    if tx.order.currency != spec.currency {
-        return fail(
-            RejectReason::CurrencyMismatch,
-            format!(
-                "the order is in {}, the program in {}",
-                tx.order.currency, spec.currency
-            ),
-        );
-    }
     let eligible = eligible_amount(&tx.order, &spec.earn.excluded_categories)?;
     let quote = loyalty::quote_earn(spec, &book.account, eligible, now).or_refused()?;
     if quote.award == 0 {
@@ -396,20 +444,7 @@ pub(super) fn earn<S: StateReader + ?Sized>(
             ),
         );
     }
-    let lot = LotId {
-        source: id,
-        index: 0,
-    };
-    let new = NewLot {
-        id: lot,
-        segment: Segment::Mileage,
-        amount: quote.award,
-        pending_ms: u64::from(spec.earn.pending_days) * loyalty::DAY_MS,
-        credited_by: signer.org.clone(),
-    };
-    let deltas = book.account.credit(spec, new, now).or_refused()?;
-    book.account.log_earned(spec, quote.award, now);
-    book.record(BalanceOp::Earned, &deltas);
+    let lot = credit_earned(view, &mut book, signer, id, quote.award, now)?;
     let kind = MovementKind::Earn {
         lot,
         points: quote.award,
@@ -417,7 +452,6 @@ pub(super) fn earn<S: StateReader + ?Sized>(
     };
     view.put_movement(&id, movement(&book, signer, kind));
     view.put_earned_order((&signer.org, &tx.order_ref), id);
-    settle(view, &tx.program, &signer.org, &deltas, &Deltas::default())?;
     book.close(view, now)
 }
 
