@@ -300,6 +300,8 @@ pub struct EventsQuery {
     pub types: Vec<EventType>,
     /// Only this pool's events.
     pub pool: Option<PoolId>,
+    /// Only this member's events.
+    pub member: Option<MemberId>,
     /// Most events per page (the node's default 100 when unset; at most 1,000).
     pub limit: Option<usize>,
     /// Long poll: wait up to this many seconds (≤ 30) when no event follows `after`.
@@ -318,6 +320,9 @@ impl EventsQuery {
         }
         if let Some(pool) = &self.pool {
             query.push(format!("pool={pool}"));
+        }
+        if let Some(member) = &self.member {
+            query.push(format!("member={member}"));
         }
         if let Some(limit) = self.limit {
             query.push(format!("limit={limit}"));

@@ -6,7 +6,7 @@
 //! error are the same code as any other read. JSON output (`--json`) is one event per line
 //! (JSON Lines) when following, so it pipes into `jq` or a loader as it arrives.
 
-use super::context::{Ctx, load_key, short};
+use super::context::{Ctx, MemberArgs, load_key, short};
 use super::output::{emit, explain, unverified};
 use anyhow::{Context as _, Result};
 use clap::{Args, Subcommand};
@@ -46,6 +46,10 @@ pub struct ListArgs {
     /// Only this pool's events (its id).
     #[arg(long)]
     pool: Option<PoolId>,
+    /// Only this member's events (coupons, balances, rejections naming the member): the
+    /// member's history, each event provable (`events show`).
+    #[command(flatten)]
+    member: MemberArgs,
     /// Most events to print (without --follow), 1 to 1,000.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
     limit: u16,
@@ -80,6 +84,7 @@ async fn list(ctx: &Ctx, args: ListArgs) -> Result<()> {
         after: args.after,
         types: args.types,
         pool: args.pool,
+        member: args.member.resolve()?,
         limit: Some(usize::from(args.limit)),
         wait_secs: None,
     };

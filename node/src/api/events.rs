@@ -22,7 +22,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use couponcactus_chaincode::events::{EventId, EventType, EventsPage, LedgerEvent};
 use couponcactus_chaincode::history::HistoryLeaf;
-use couponcactus_chaincode::ids::PoolId;
+use couponcactus_chaincode::ids::{MemberId, PoolId};
 use couponcactus_chaincode::types::Role;
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -50,6 +50,10 @@ pub struct EventsQuery {
     pub types: Option<String>,
     /// Only events of this pool (its id).
     pub pool: Option<String>,
+    /// Only events of this member (64 hex digits): coupon and balance events, and
+    /// rejections that name the member.
+    #[param(pattern = "^[0-9a-fA-F]{64}$")]
+    pub member: Option<String>,
     /// Most events to return (1–1,000, default 100).
     pub limit: Option<u64>,
     /// When no event follows the cursor, wait up to this many seconds (≤ 30) for one
@@ -74,6 +78,7 @@ pub struct EventProofView {
 struct Filter {
     types: Option<BTreeSet<EventType>>,
     pool: Option<PoolId>,
+    member: Option<MemberId>,
     reader: Reader,
 }
 
@@ -95,9 +100,17 @@ impl Filter {
                     .map_err(|e| ApiError::InvalidInput(format!("pool {p:?}: {e}")))?,
             ),
         };
+        let member = match &query.member {
+            None => None,
+            Some(m) => Some(
+                m.parse::<MemberId>()
+                    .map_err(|e| ApiError::InvalidInput(format!("member {m:?}: {e}")))?,
+            ),
+        };
         Ok(Filter {
             types,
             pool,
+            member,
             reader,
         })
     }
@@ -108,6 +121,7 @@ impl Filter {
                 .pool
                 .as_ref()
                 .is_none_or(|p| e.pool.as_ref() == Some(p))
+            && self.member.is_none_or(|m| e.member == Some(m))
             && reader_sees(&self.reader, e)
     }
 }

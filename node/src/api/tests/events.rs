@@ -79,6 +79,15 @@ async fn pages_follow_the_log_and_each_role_sees_its_own() {
         everything.last().map(|e| e.id),
         "scanned to the end"
     );
+    // One member's events: the allocation to member 1 and what followed, nothing else.
+    let of_member = all(&t, &key(AUDITOR), &format!("&member={}", member(1)), 1_000).await;
+    assert!(!of_member.is_empty());
+    assert!(of_member.iter().all(|e| e.member == Some(member(1))));
+    let expected = everything
+        .iter()
+        .filter(|e| e.member == Some(member(1)))
+        .count();
+    assert_eq!(of_member.len(), expected);
     let of_pool = all(&t, &key(AUDITOR), &format!("&pool={pool}"), 1_000).await;
     assert!(of_pool.iter().all(|e| e.pool.as_ref() == Some(&pool)));
     let seqs: Vec<u64> = of_pool.iter().map(|e| e.pool_seq.unwrap()).collect();
@@ -130,6 +139,7 @@ async fn bad_requests_are_told_why() {
         ("?limit=1001", "limit must be 1 to 1000"),
         ("?wait=31", "wait must be at most 30"),
         ("?pool=Not%20A%20Pool", "pool"),
+        ("?member=abc", "member"),
     ] {
         let (status, body) = t
             .signed_get(&key(AUDITOR), &format!("/v1/events{query}"))
