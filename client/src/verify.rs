@@ -340,14 +340,7 @@ pub fn verify_settlement_view(view: &SettlementView) -> Result<&BlockHeader> {
         &StateKey::Settlement(view.program.clone(), view.partner.clone()),
         value.as_ref(),
     )?;
-    let mut net = std::collections::BTreeMap::new();
-    for (segment, amount) in &view.settlement.credited {
-        *net.entry(*segment).or_insert(0i128) += i128::from(*amount);
-    }
-    for (segment, amount) in &view.settlement.spent {
-        *net.entry(*segment).or_insert(0i128) -= i128::from(*amount);
-    }
-    if net != view.net {
+    if view.settlement.net() != view.net {
         return Err(mismatch(&what, "the net is not credited minus spent"));
     }
     Ok(header)

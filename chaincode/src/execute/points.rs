@@ -218,7 +218,7 @@ pub(super) fn require_serving_org(program: &ProgramRecord, signer: &KeyRecord) -
 }
 
 /// The signer is an org admin or issuer of the program's own org.
-fn require_program_staff(program: &OrgId, signer: &KeyRecord) -> Exec<()> {
+pub(super) fn require_program_staff(program: &OrgId, signer: &KeyRecord) -> Exec<()> {
     if !matches!(signer.role, Role::OrgAdmin | Role::Issuer) {
         return fail(
             RejectReason::NotAuthorized,

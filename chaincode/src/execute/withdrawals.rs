@@ -9,14 +9,14 @@
 //! their lots. The org's liability counts balances: a requested or approved withdrawal has
 //! left it and is owed as its record says until paid.
 
-use super::points::{Book, OrRefused, check_positive, check_reference};
+use super::points::{Book, OrRefused, check_positive, check_reference, require_program_staff};
 use super::{Event, Exec, fail, require_admin};
 use crate::ids::{PublicKey, TxId};
 use crate::loyalty::{Segment, WithdrawalRecord, WithdrawalStatus};
 use crate::reject::RejectReason;
 use crate::state::{Overlay, StateReader};
 use crate::tx::{DecideWithdrawalTx, RequestWithdrawalTx, WithdrawalDecision};
-use crate::types::{BlockContext, KeyRecord, Role};
+use crate::types::{BlockContext, KeyRecord};
 
 use super::BalanceOp;
 
@@ -30,20 +30,6 @@ fn changed(id: TxId, record: &WithdrawalRecord) -> Event {
     }
 }
 
-fn require_staff_of(program: &crate::ids::OrgId, signer: &KeyRecord) -> Exec<()> {
-    if !matches!(signer.role, Role::OrgAdmin | Role::Issuer) || &signer.org != program {
-        return fail(
-            RejectReason::NotAuthorized,
-            format!(
-                "needs an org_admin or issuer key of {program}, signer is {} of {}",
-                signer.role.name(),
-                signer.org
-            ),
-        );
-    }
-    Ok(())
-}
-
 pub(super) fn request<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     ctx: &BlockContext,
@@ -52,7 +38,7 @@ pub(super) fn request<S: StateReader + ?Sized>(
     tx: &RequestWithdrawalTx,
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
-    require_staff_of(&tx.program, signer)?;
+    require_program_staff(&tx.program, signer)?;
     if !matches!(tx.segment, Segment::CashDeposit | Segment::RefundCredit) {
         return fail(
             RejectReason::InvalidInput,
@@ -100,7 +86,7 @@ pub(super) fn decide<S: StateReader + ?Sized>(
             format!("no withdrawal {}", tx.withdrawal),
         );
     };
-    require_staff_of(&record.program, signer)?;
+    require_program_staff(&record.program, signer)?;
     let mut events = Vec::new();
     record.status = match (&tx.decision, &record.status) {
         (WithdrawalDecision::Approve, WithdrawalStatus::Requested) => {

@@ -66,6 +66,19 @@ impl Settlement {
         apply_to(&mut self.spent, deltas)
     }
 
+    /// Per segment, credited minus spent: positive, the partner owes the program;
+    /// negative, the program owes the partner.
+    pub fn net(&self) -> BTreeMap<Segment, i128> {
+        let mut net: BTreeMap<Segment, i128> = BTreeMap::new();
+        for (segment, amount) in &self.credited {
+            *net.entry(*segment).or_default() += i128::from(*amount);
+        }
+        for (segment, amount) in &self.spent {
+            *net.entry(*segment).or_default() -= i128::from(*amount);
+        }
+        net
+    }
+
     /// Whether nothing is owed either way (the record can be deleted).
     pub fn is_empty(&self) -> bool {
         self.credited.is_empty() && self.spent.is_empty()

@@ -10,7 +10,7 @@
 
 use super::context::{Ctx, LoadedKey, MemberArgs, load_key, member_from, short};
 use super::output::{Failure, emit, explain, unverified};
-use super::pool::proof_line;
+use super::pool::{key_org, proof_line};
 use super::reads::resolve_tx_arg;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
@@ -417,15 +417,6 @@ async fn set_program(ctx: &Ctx, key: &Path, file: &Path) -> Result<()> {
         )
     });
     Ok(())
-}
-
-/// The org a key acts for (`GET /v1/keys/{key}`).
-async fn key_org(client: &NodeClient, reader: &LoadedKey) -> Result<OrgId> {
-    let view = client
-        .key(&reader.public, None)
-        .await
-        .map_err(|e| explain(e, Some(&reader.in_use())))?;
-    Ok(view.record.org)
 }
 
 async fn program_org(client: &NodeClient, key: &LoadedKey, given: Option<OrgId>) -> Result<OrgId> {

@@ -390,7 +390,7 @@ async fn create(ctx: &Ctx, args: CreateArgs) -> Result<()> {
 }
 
 /// The org a key acts for, from the key registry (`GET /v1/keys/{key}`).
-async fn key_org(client: &NodeClient, reader: &LoadedKey) -> Result<OrgId> {
+pub(super) async fn key_org(client: &NodeClient, reader: &LoadedKey) -> Result<OrgId> {
     let view = client
         .key(&reader.public, None)
         .await

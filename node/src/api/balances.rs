@@ -313,7 +313,7 @@ pub(crate) async fn settlement(
             Some(StateValue::Settlement(s)) => s,
             _ => Settlement::default(),
         };
-        let net = net_of(&settlement);
+        let net = settlement.net();
         Ok(Json(SettlementView {
             program: org,
             partner,
@@ -324,18 +324,6 @@ pub(crate) async fn settlement(
         }))
     })
     .await
-}
-
-/// Credited minus spent, per segment.
-pub fn net_of(s: &Settlement) -> BTreeMap<Segment, i128> {
-    let mut net: BTreeMap<Segment, i128> = BTreeMap::new();
-    for (segment, amount) in &s.credited {
-        *net.entry(*segment).or_default() += i128::from(*amount);
-    }
-    for (segment, amount) in &s.spent {
-        *net.entry(*segment).or_default() -= i128::from(*amount);
-    }
-    net
 }
 
 /// An auditor, or an org admin's or issuer's key of one of `orgs`.
@@ -367,7 +355,7 @@ mod tests {
         s.credited.insert(Segment::Mileage, 200);
         s.spent.insert(Segment::Mileage, 250);
         s.spent.insert(Segment::Gift, 10);
-        let net = net_of(&s);
+        let net = s.net();
         assert_eq!(net[&Segment::Mileage], -50);
         assert_eq!(net[&Segment::Gift], -10);
     }
