@@ -25,7 +25,7 @@ use crate::ids::{Channel, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, 
 use crate::memo::Memo;
 use crate::reject::Rejection;
 use crate::state::{StateError, StateKey, StateReader, StateValue, WriteSet};
-use crate::tx::{RedeemTarget, SignedTx, TxKind};
+use crate::tx::{RedeemTarget, ReleasePointsTx, SignedTx, TxKind, VoidTx};
 use crate::types::{Currency, KeyRecord, Role};
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -207,11 +207,14 @@ pub enum EventType {
     /// A withdrawal was rejected; the amount went back.
     #[serde(rename = "withdrawal.rejected")]
     WithdrawalRejected,
+    /// Pending points became spendable on their program's event.
+    #[serde(rename = "balance.released")]
+    BalanceReleased,
 }
 
 impl EventType {
     /// Every type, in declaration order.
-    pub const ALL: [EventType; 34] = [
+    pub const ALL: [EventType; 35] = [
         EventType::PoolCreated,
         EventType::PoolUpdated,
         EventType::PoolTransitioned,
@@ -246,6 +249,7 @@ impl EventType {
         EventType::WithdrawalApproved,
         EventType::WithdrawalPaid,
         EventType::WithdrawalRejected,
+        EventType::BalanceReleased,
     ];
 
     /// The type's stable name, e.g. `coupon.redeemed`.
@@ -285,6 +289,7 @@ impl EventType {
             EventType::WithdrawalApproved => "withdrawal.approved",
             EventType::WithdrawalPaid => "withdrawal.paid",
             EventType::WithdrawalRejected => "withdrawal.rejected",
+            EventType::BalanceReleased => "balance.released",
         }
     }
 
@@ -330,6 +335,7 @@ impl EventType {
             Event::TierChanged { .. } => EventType::TierChanged,
             Event::CheckedOut { .. } => EventType::CheckoutCompleted,
             Event::CheckoutVoided { .. } => EventType::CheckoutVoided,
+            Event::PointsReleased { .. } => EventType::BalanceReleased,
         }
     }
 }
@@ -747,6 +753,9 @@ fn fill_applied<S: StateReader + ?Sized>(
         }
         | Event::WithdrawalChanged {
             program, member, ..
+        }
+        | Event::PointsReleased {
+            program, member, ..
         } => {
             e.org = Some(program.clone());
             e.member = Some(*member);
@@ -921,7 +930,9 @@ pub fn tx_pool<S: StateReader + ?Sized>(
         | TxKind::ExpireBalances(_)
         | TxKind::Checkout(_)
         | TxKind::RequestWithdrawal(_)
-        | TxKind::DecideWithdrawal(_) => None,
+        | TxKind::DecideWithdrawal(_)
+        | TxKind::Engage(_)
+        | TxKind::ReleasePoints(_) => None,
     })
 }
 
@@ -946,10 +957,13 @@ pub fn tx_program<S: StateReader + ?Sized>(
             Some(StateValue::Withdrawal(w)) => Some(w.program),
             _ => None,
         },
-        TxKind::Void(t) => match state.get(&StateKey::Movement(t.tx))? {
-            Some(StateValue::Movement(m)) => Some(m.program),
-            _ => None,
-        },
+        TxKind::Engage(t) => Some(t.program.clone()),
+        TxKind::Void(VoidTx { tx }) | TxKind::ReleasePoints(ReleasePointsTx { tx }) => {
+            match state.get(&StateKey::Movement(*tx))? {
+                Some(StateValue::Movement(m)) => Some(m.program),
+                _ => None,
+            }
+        }
         TxKind::DecideAdjustment(t) => match state.get(&StateKey::Adjustment(t.adjustment))? {
             Some(StateValue::Adjustment(a)) => Some(a.program),
             _ => None,

@@ -18,6 +18,7 @@
 //! a terminal makes before charging a customer.
 
 mod checkout;
+mod engagement;
 mod points;
 mod withdrawals;
 
@@ -314,6 +315,18 @@ pub enum Event {
         /// Its status now: `requested`, `approved`, `paid` or `rejected`.
         status: String,
     },
+    /// Pending points became spendable before their time: the event their program waits
+    /// for came (a `release_points` tx).
+    PointsReleased {
+        /// The earn or checkout that credited them.
+        source: TxId,
+        /// The program's org.
+        program: OrgId,
+        /// The member.
+        member: MemberId,
+        /// Points released.
+        points: u64,
+    },
 }
 
 /// A block's results and writes.
@@ -533,6 +546,8 @@ fn execute_kind<S: StateReader + ?Sized>(
             withdrawals::request(view, ctx, (signer, p.tx.signer), p.id, t)?
         }
         TxKind::DecideWithdrawal(t) => withdrawals::decide(view, ctx, (signer, p.tx.signer), t)?,
+        TxKind::Engage(t) => engagement::engage(view, ctx, signer, p.id, t)?,
+        TxKind::ReleasePoints(t) => engagement::release(view, ctx, signer, t)?,
     })
 }
 

@@ -60,6 +60,13 @@ pub const MAX_WINDOW_DAYS: u32 = 3_660;
 pub const MAX_LOTS: usize = 1_024;
 /// Largest multiplier, permille (×100).
 pub const MAX_MULTIPLIER_PERMILLE: u32 = 100_000;
+/// Most engagement rules in a program.
+pub const MAX_ENGAGEMENT_RULES: usize = 16;
+/// Largest limit of an engagement rule (awards per member per window), so the times an
+/// account keeps for it stay bounded.
+pub const MAX_ENGAGEMENT_LIMIT: u32 = 366;
+/// Largest fixed award of an engagement rule, points.
+pub const MAX_ENGAGEMENT_POINTS: u64 = 1_000_000_000;
 
 /// A kind of balance a program keeps. The order is the encoding's.
 #[derive(
@@ -171,6 +178,11 @@ pub struct EarnRule {
     pub max_balance: Option<u64>,
     /// Days before earned points become spendable (0: at once).
     pub pending_days: u32,
+    /// Points earned on an order stay pending until a `release_points` tx for the order
+    /// (the order was delivered, its return window closed); `pending_days`, if not 0, is
+    /// then the longest wait: at that age they become spendable anyway.
+    #[serde(default)]
+    pub release_on_event: bool,
 }
 
 /// A cap on points earned in a rolling window of days.
@@ -215,6 +227,10 @@ pub struct TierPolicy {
     pub window_days: u32,
     /// How long a member stays in a tier after falling below it, days.
     pub grace_days: u32,
+    /// Never downgrade on rule changes: a member keeps a tier while meeting the threshold
+    /// it had when they reached it (or last met it), even if the program raised it since.
+    #[serde(default)]
+    pub keep_on_rule_change: bool,
 }
 
 /// An org's loyalty program.
@@ -238,6 +254,27 @@ pub struct ProgramSpec {
     pub partner_orgs: Vec<OrgId>,
     /// How coupons and balances combine in one checkout.
     pub checkout: CheckoutRules,
+    /// Points for engagement (a review, an app sign-up) and referrals, by action.
+    #[serde(default)]
+    pub engagement: Vec<EngagementRule>,
+}
+
+/// Points a member earns for an action other than an order (an `engage` tx): a review,
+/// a sign-up, a referral. A fixed award, no tier or promotional multiplier; the earn
+/// rule's period cap and maximum balance reduce it and its pending days delay it.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct EngagementRule {
+    /// The action's name (a slug, e.g. `review`, `referral`).
+    pub action: String,
+    /// Points to the member who acted (the referrer, for a referral).
+    pub points: u64,
+    /// For a referral: points to the referred member too (the tx names them, and each
+    /// member is referred once per action). `None`: not a referral.
+    pub referred_points: Option<u64>,
+    /// Most awards per member within `window_days` (0: no limit).
+    pub limit: u32,
+    /// The limit's rolling window, days (0: ever).
+    pub window_days: u32,
 }
 
 /// An org's program in state.
@@ -300,6 +337,24 @@ pub enum LoyaltyError {
     /// The account holds [`MAX_LOTS`] lots.
     #[error("the account holds {MAX_LOTS} lots; spend or let some expire first")]
     TooManyLots,
+    /// A release of points that are spendable already.
+    #[error("lot {lot} is spendable already (since {since_ms} ms)")]
+    NotPending {
+        /// The lot.
+        lot: String,
+        /// Since when.
+        since_ms: u64,
+    },
+    /// An engagement past its rule's limit.
+    #[error("engagement {action}: the member reached its limit of {limit} awards {window}")]
+    EngagementLimit {
+        /// The action.
+        action: String,
+        /// The limit.
+        limit: u32,
+        /// The window, in words.
+        window: String,
+    },
 }
 
 type Result<T> = std::result::Result<T, LoyaltyError>;
@@ -331,6 +386,7 @@ pub fn validate_program(p: &ProgramSpec) -> Result<()> {
     }
     validate_earn(&p.earn)?;
     validate_tiers(&p.tiers)?;
+    validate_engagement(&p.engagement)?;
     if p.partner_orgs.len() > MAX_RULE_LIST || !strictly_increasing(&p.partner_orgs) {
         return Err(invalid("partner orgs: at most 64, sorted, no duplicates"));
     }
@@ -402,6 +458,43 @@ fn validate_earn(e: &EarnRule) -> Result<()> {
     Ok(())
 }
 
+fn validate_engagement(rules: &[EngagementRule]) -> Result<()> {
+    if rules.len() > MAX_ENGAGEMENT_RULES {
+        return Err(invalid("at most 16 engagement rules"));
+    }
+    if !rules.windows(2).all(|w| w[0].action < w[1].action) {
+        return Err(invalid("engagement rules sorted by action, no duplicates"));
+    }
+    for r in rules {
+        if !is_slug(&r.action) {
+            return Err(invalid("engagement actions are slugs of 1 to 64 bytes"));
+        }
+        let points_ok = |p: u64| (1..=MAX_ENGAGEMENT_POINTS).contains(&p);
+        if !points_ok(r.points) || !r.referred_points.is_none_or(points_ok) {
+            return Err(invalid(format!(
+                "engagement {}: points 1 to 1,000,000,000",
+                r.action
+            )));
+        }
+        if r.limit > MAX_ENGAGEMENT_LIMIT || r.window_days > MAX_WINDOW_DAYS {
+            return Err(invalid(format!(
+                "engagement {}: limit at most 366, window at most 3,660 days",
+                r.action
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// 1 to 64 bytes of lowercase letters, digits and `-`.
+fn is_slug(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 fn check_multiplier(permille: u32) -> Result<()> {
     if (1..=MAX_MULTIPLIER_PERMILLE).contains(&permille) {
         Ok(())
@@ -422,13 +515,7 @@ fn validate_tiers(t: &TierPolicy) -> Result<()> {
         return Err(invalid("tiers by strictly increasing thresholds"));
     }
     for tier in &t.tiers {
-        let slug = !tier.name.is_empty()
-            && tier.name.len() <= 64
-            && tier
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !slug {
+        if !is_slug(&tier.name) {
             return Err(invalid("tier names are slugs of 1 to 64 bytes"));
         }
         check_multiplier(tier.multiplier_permille)?;
@@ -449,6 +536,11 @@ impl ProgramSpec {
             .iter()
             .find(|s| s.segment == segment)
             .ok_or(LoyaltyError::NoSuchSegment(segment.name()))
+    }
+
+    /// The engagement rule of `action`.
+    pub fn engagement_rule(&self, action: &str) -> Option<&EngagementRule> {
+        self.engagement.iter().find(|r| r.action == action)
     }
 
     /// The longest window the account's earn log must cover.
@@ -540,6 +632,10 @@ pub struct Account {
     pub last_activity_ms: u64,
     /// The member's tier (index into the program's tiers) and, while below it, since when.
     pub tier: TierState,
+    /// Block times of the engagement awards that count against a rule's limit, by action
+    /// (only for rules with a limit; older than the rule's window dropped).
+    #[serde(default)]
+    pub engagements: BTreeMap<String, Vec<u64>>,
 }
 
 /// JSON has no struct keys: an account's lots are written as the list of its lots (in id
@@ -572,6 +668,10 @@ pub struct TierState {
     pub index: u8,
     /// When the member fell below it (the grace period runs from here).
     pub below_since_ms: Option<u64>,
+    /// The tier's threshold when the member reached it or last met it (what
+    /// [`TierPolicy::keep_on_rule_change`] holds them to).
+    #[serde(default)]
+    pub held_min_points: u64,
 }
 
 /// One draw of a spend: how much of which lot, with the lot's terms so a refund can credit
@@ -935,8 +1035,82 @@ impl Account {
     /// Takes `points` earned at `earned_ms` out of the earn log (a voided earn), so caps
     /// and tiers count what stands.
     pub fn unlog_earned(&mut self, points: u64, earned_ms: u64) {
-        if let Some(p) = self.earned_by_day.get_mut(&day_of(earned_ms)) {
+        let day = day_of(earned_ms);
+        if let Some(p) = self.earned_by_day.get_mut(&day) {
             *p = p.saturating_sub(points);
+            if *p == 0 {
+                self.earned_by_day.remove(&day);
+            }
+        }
+    }
+
+    /// Whether the account holds nothing worth keeping: no lots, no earn log, no
+    /// engagement counts, the first tier (its last activity then matters to nothing).
+    pub fn is_vacant(&self) -> bool {
+        self.lots.is_empty()
+            && self.earned_by_day.is_empty()
+            && self.engagements.is_empty()
+            && self.tier.index == 0
+            && self.tier.below_since_ms.is_none()
+    }
+
+    /// Makes lot `id`, pending, spendable from `now_ms` (its order's event came); returns
+    /// what it holds.
+    pub fn release(&mut self, id: &LotId, now_ms: u64) -> Result<u64> {
+        let lot = self
+            .lots
+            .get_mut(id)
+            .ok_or_else(|| LoyaltyError::LotGone(id.to_string()))?;
+        if lot.spendable_from_ms <= now_ms {
+            return Err(LoyaltyError::NotPending {
+                lot: id.to_string(),
+                since_ms: lot.spendable_from_ms,
+            });
+        }
+        lot.spendable_from_ms = now_ms;
+        Ok(lot.remaining)
+    }
+
+    /// Counts an award of `rule` at `now_ms` against its limit (refused past it); awards
+    /// older than the rule's window are forgotten.
+    pub fn log_engagement(&mut self, rule: &EngagementRule, now_ms: u64) -> Result<()> {
+        if rule.limit == 0 {
+            return Ok(());
+        }
+        let window_ms = u64::from(rule.window_days) * DAY_MS;
+        let times = self.engagements.entry(rule.action.clone()).or_default();
+        if rule.window_days > 0 {
+            times.retain(|t| t.saturating_add(window_ms) > now_ms);
+        }
+        if times.len() >= rule.limit as usize {
+            let window = match rule.window_days {
+                0 => "ever".to_owned(),
+                days => format!("in {days} days"),
+            };
+            let action = rule.action.clone();
+            if times.is_empty() {
+                self.engagements.remove(&action);
+            }
+            return Err(LoyaltyError::EngagementLimit {
+                action,
+                limit: rule.limit,
+                window,
+            });
+        }
+        times.push(now_ms);
+        Ok(())
+    }
+
+    /// Takes back an award of `action` counted at `at_ms` (a voided engagement).
+    pub fn unlog_engagement(&mut self, action: &str, at_ms: u64) {
+        let Some(times) = self.engagements.get_mut(action) else {
+            return;
+        };
+        if let Some(i) = times.iter().position(|t| *t == at_ms) {
+            times.remove(i);
+        }
+        if times.is_empty() {
+            self.engagements.remove(action);
         }
     }
 }
@@ -1003,6 +1177,28 @@ pub fn quote_earn(
             cap,
         });
     }
+    Ok(within_caps(program, account, before_caps, now_ms))
+}
+
+/// A fixed award of `points` (an engagement) reduced by the period cap and the maximum
+/// balance, as an earn's is.
+pub fn quote_fixed(
+    program: &ProgramSpec,
+    account: &Account,
+    points: u64,
+    now_ms: u64,
+) -> Result<EarnQuote> {
+    program.segment(Segment::Mileage)?;
+    Ok(within_caps(program, account, points, now_ms))
+}
+
+fn within_caps(
+    program: &ProgramSpec,
+    account: &Account,
+    before_caps: u64,
+    now_ms: u64,
+) -> EarnQuote {
+    let earn = &program.earn;
     let mut award = before_caps;
     if let Some(cap) = &earn.period_cap {
         let room = cap
@@ -1018,7 +1214,22 @@ pub fn quote_earn(
             .unwrap_or(0);
         award = award.min(max.saturating_sub(held));
     }
-    Ok(EarnQuote { award, before_caps })
+    EarnQuote { award, before_caps }
+}
+
+impl EarnRule {
+    /// How long points earned on an order stay pending (ms; `u64::MAX`: until released).
+    pub fn order_pending_ms(&self) -> u64 {
+        match (self.release_on_event, self.pending_days) {
+            (true, 0) => u64::MAX,
+            (_, days) => u64::from(days) * DAY_MS,
+        }
+    }
+
+    /// How long points earned by an engagement stay pending (ms): the pending days.
+    pub fn engagement_pending_ms(&self) -> u64 {
+        u64::from(self.pending_days) * DAY_MS
+    }
 }
 
 /// What the tier evaluation decided.
@@ -1036,7 +1247,9 @@ pub enum TierChange {
 }
 
 /// Re-evaluates the member's tier at `now_ms`: up at once when the basis reaches a higher
-/// threshold; down only after the grace period has run since the member fell below.
+/// threshold; down only after the grace period has run since the member fell below. With
+/// [`TierPolicy::keep_on_rule_change`], a member who still meets the threshold their tier
+/// had when they reached it (or last met it) is not below it, whatever the rules say now.
 pub fn evaluate_tier(program: &ProgramSpec, account: &mut Account, now_ms: u64) -> TierChange {
     let policy = &program.tiers;
     if policy.tiers.is_empty() {
@@ -1056,18 +1269,25 @@ pub fn evaluate_tier(program: &ProgramSpec, account: &mut Account, now_ms: u64) 
         .rposition(|t| t.min_points <= value)
         .unwrap_or(0) as u8;
     let current = account.tier.index.min(policy.tiers.len() as u8 - 1);
-    if target >= current {
-        account.tier = TierState {
-            index: target,
-            below_since_ms: None,
+    let threshold = |i: u8| policy.tiers[usize::from(i)].min_points;
+    let grandfathered = policy.keep_on_rule_change && value >= account.tier.held_min_points;
+    if target >= current || grandfathered {
+        let to = target.max(current);
+        // Reaching or meeting a tier under the rules in force records their threshold.
+        let held = if to == target {
+            threshold(to)
+        } else {
+            account.tier.held_min_points
         };
-        return if target == current {
+        account.tier = TierState {
+            index: to,
+            below_since_ms: None,
+            held_min_points: held,
+        };
+        return if to == current {
             TierChange::Same
         } else {
-            TierChange::Moved {
-                from: current,
-                to: target,
-            }
+            TierChange::Moved { from: current, to }
         };
     }
     let since = *account.tier.below_since_ms.get_or_insert(now_ms);
@@ -1077,6 +1297,7 @@ pub fn evaluate_tier(program: &ProgramSpec, account: &mut Account, now_ms: u64) 
     account.tier = TierState {
         index: target,
         below_since_ms: None,
+        held_min_points: threshold(target),
     };
     TierChange::Moved {
         from: current,

@@ -122,6 +122,10 @@ reasons! {
     Overpaid => "overpaid",
     /// The redemption is part of a checkout: only a void of the whole checkout undoes it.
     PartOfCheckout => "part_of_checkout",
+    /// The member reached the engagement rule's limit of awards in its window.
+    EngagementLimit => "engagement_limit",
+    /// A release of points that are not pending (spendable already).
+    NotPending => "not_pending",
 }
 
 impl fmt::Display for RejectReason {

@@ -75,6 +75,8 @@ pub enum StateKey {
     EarnedOrder(OrgId, String),
     /// A withdrawal, by the id of the request tx.
     Withdrawal(TxId),
+    /// An engagement awarded: the program's org, the rule's action and the reference.
+    Engagement(OrgId, String, String),
 }
 
 /// What a key holds. Each key variant holds exactly one value variant.
@@ -125,6 +127,8 @@ pub enum StateValue {
     EarnedOrder(TxId),
     /// For [`StateKey::Withdrawal`].
     Withdrawal(WithdrawalRecord),
+    /// For [`StateKey::Engagement`]: the engage tx's id.
+    Engagement(TxId),
 }
 
 impl StateKey {
@@ -383,6 +387,7 @@ typed_access! {
     adjustment, put_adjustment: &TxId => |k| StateKey::Adjustment(*k), Adjustment(AdjustmentRecord);
     earned_order, put_earned_order: (&OrgId, &str) => |k| StateKey::EarnedOrder(k.0.clone(), k.1.to_owned()), EarnedOrder(TxId);
     withdrawal, put_withdrawal: &TxId => |k| StateKey::Withdrawal(*k), Withdrawal(WithdrawalRecord);
+    engagement, put_engagement: (&OrgId, &str, &str) => |k| StateKey::Engagement(k.0.clone(), k.1.to_owned(), k.2.to_owned()), Engagement(TxId);
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {

@@ -11,8 +11,8 @@ use crate::execute::{Event, TxOutcome, TxResult, execute_block};
 use crate::ids::*;
 use crate::initial::{InitialOrg, InitialState};
 use crate::loyalty::{
-    EarnRule, ExpiryPolicy, PeriodCap, ProgramSpec, Promotion, Segment, SegmentRule, Tier,
-    TierBasis, TierPolicy, Unit,
+    EarnRule, EngagementRule, ExpiryPolicy, PeriodCap, ProgramSpec, Promotion, Segment,
+    SegmentRule, Tier, TierBasis, TierPolicy, Unit,
 };
 use crate::reject::RejectReason;
 use crate::state::MemState;
@@ -158,6 +158,7 @@ pub fn program_spec() -> ProgramSpec {
             }),
             max_balance: None,
             pending_days: 14,
+            release_on_event: false,
         },
         tiers: TierPolicy {
             tiers: vec![
@@ -168,6 +169,7 @@ pub fn program_spec() -> ProgramSpec {
             basis: TierBasis::PointsCollected,
             window_days: 365,
             grace_days: 30,
+            keep_on_rule_change: false,
         },
         adjust_approval_above: 5_000,
         transfers: false,
@@ -177,6 +179,22 @@ pub fn program_spec() -> ProgramSpec {
             point_value_minor: 1,
             not_combinable_pools: vec![],
         },
+        engagement: vec![
+            EngagementRule {
+                action: "referral".into(),
+                points: 500,
+                referred_points: Some(250),
+                limit: 0,
+                window_days: 0,
+            },
+            EngagementRule {
+                action: "review".into(),
+                points: 50,
+                referred_points: None,
+                limit: 3,
+                window_days: 30,
+            },
+        ],
     }
 }
 

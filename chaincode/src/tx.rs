@@ -127,6 +127,14 @@ pub enum TxKind {
     /// Approve (another admin than the requester), record as paid, or reject a
     /// withdrawal (org admin; paid also an issuer) of the program's org.
     DecideWithdrawal(DecideWithdrawalTx),
+    /// Award the points of an engagement rule (a review, a sign-up, a referral) once per
+    /// reference (org admin or issuer of the program's org; a terminal of it or of a
+    /// partner org).
+    Engage(EngageTx),
+    /// Make the pending points of an earn or a checkout spendable: the event the program
+    /// waits for came (the org that made it: a terminal of the same store, or an org
+    /// admin).
+    ReleasePoints(ReleasePointsTx),
 }
 
 impl TxKind {
@@ -158,6 +166,8 @@ impl TxKind {
             TxKind::Checkout(_) => "checkout",
             TxKind::RequestWithdrawal(_) => "request_withdrawal",
             TxKind::DecideWithdrawal(_) => "decide_withdrawal",
+            TxKind::Engage(_) => "engage",
+            TxKind::ReleasePoints(_) => "release_points",
         }
     }
 }
@@ -555,6 +565,31 @@ pub struct DecideWithdrawalTx {
     pub withdrawal: TxId,
     /// What happens to it.
     pub decision: WithdrawalDecision,
+}
+
+/// Award `member` the points of the program's engagement rule `action`, once per
+/// `reference` (the review's id, the sign-up's; for a referral, the referred member is
+/// the reference: each is referred once per action).
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct EngageTx {
+    /// The program's org.
+    pub program: OrgId,
+    /// The member who acted (the referrer, for a referral).
+    pub member: MemberId,
+    /// The engagement rule's action.
+    pub action: String,
+    /// What the action was (1 to [`MAX_REFERENCE_BYTES`] printable ASCII); for a
+    /// referral, empty: the referred member is the reference.
+    pub reference: String,
+    /// For a referral rule: the member referred (not the referrer).
+    pub referred: Option<MemberId>,
+}
+
+/// Make the pending points that tx `tx` (an earn or a checkout) credited spendable now.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ReleasePointsTx {
+    /// The earn or checkout tx.
+    pub tx: TxId,
 }
 
 /// The signed envelope.

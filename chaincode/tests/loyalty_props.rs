@@ -1,9 +1,10 @@
 //! Property tests of the loyalty txs through `execute_block` (issue 19): any interleaving
-//! of earns, loads, spends, voids, adjustments and their decisions, transfers, expiry
+//! of earns, engagements, loads, spends, voids, adjustments and their decisions, transfers, expiry
 //! sweeps and time passing keeps the books: every account's balance is the sum of its
 //! lots, none negative, and each program's liability is the sum of its members' balances;
-//! the period cap holds over every rolling window; a spend voided at once restores the
-//! account's lots exactly; and replaying the same blocks on a fresh chain gives the same
+//! the period cap holds over every rolling window; a spend, an earn or an engagement
+//! (a review, a referral) voided at once restores every account's lots, earn log and
+//! engagement counts exactly; and replaying the same blocks on a fresh chain gives the same
 //! state and the same results.
 
 use couponcactus_chaincode::prelude::*;
@@ -56,6 +57,12 @@ enum Op {
         to: u64,
         amount: u64,
     },
+    /// A review (its own reference each time) or a referral of `other`.
+    Engage {
+        m: u64,
+        referral: bool,
+        other: u64,
+    },
     Expire,
     Wait {
         days: u64,
@@ -71,7 +78,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0usize..64).prop_map(|n| Op::Void { n }),
         1 => (m.clone(), any::<bool>(), 1u64..9_000, any::<bool>()).prop_map(|(m, debit, amount, by_second)| Op::Adjust { m, debit, amount, by_second }),
         1 => (0usize..16, any::<bool>(), any::<bool>()).prop_map(|(n, approve, by_second)| Op::Decide { n, approve, by_second }),
-        1 => (m.clone(), m, 1u64..20_000).prop_map(|(from, to, amount)| Op::Transfer { from, to, amount }),
+        1 => (m.clone(), m.clone(), 1u64..20_000).prop_map(|(from, to, amount)| Op::Transfer { from, to, amount }),
+        2 => (m, any::<bool>(), 0..MEMBERS).prop_map(|(m, referral, other)| Op::Engage { m, referral, other }),
         1 => Just(Op::Expire),
         2 => (1u64..200).prop_map(|days| Op::Wait { days }),
     ]
@@ -200,6 +208,22 @@ fn tx_of(op: &Op, made: &mut Made) -> Option<(u8, TxKind)> {
                 amount,
             }),
         ),
+        Op::Engage { m, referral, other } => {
+            made.orders += 1;
+            let (action, reference, referred) = if referral {
+                ("referral", String::new(), Some(member(other)))
+            } else {
+                ("review", format!("rev-{}", made.orders), None)
+            };
+            let kind = TxKind::Engage(EngageTx {
+                program: acme(),
+                member: member(m),
+                action: action.into(),
+                reference,
+                referred,
+            });
+            (ISSUER, kind)
+        }
         Op::Expire => (
             ISSUER,
             TxKind::ExpireBalances(ExpireBalancesTx {
@@ -216,6 +240,46 @@ fn account(c: &TestChain, m: u64) -> Account {
         Some(StateValue::Account(a)) => a.clone(),
         _ => Account::default(),
     }
+}
+
+/// A spend, earn or engagement voided at once (in a fork of the chain) gives every
+/// account its lots, earn log and engagement counts back exactly, but for what the rules
+/// let go meanwhile: lots that expired by the void's block, log days and engagement
+/// times past their window (pruned when the tx logged). The tier is not compared: one an
+/// earn lifted is left, like any, after the grace period.
+fn void_at_once_restores(c: &TestChain, id: TxId, before: &[Account]) -> Result<(), TestCaseError> {
+    let mut fork = c.clone();
+    let void = fork.sign(&key(ACME), TxKind::Void(VoidTx { tx: id }));
+    let vr = fork.execute(&[void]);
+    prop_assert!(vr[0].outcome.events().is_some(), "{:?}", vr[0].outcome);
+    let (tx_ms, now) = (c.time_ms, fork.time_ms);
+    let kept = |a: &Account| {
+        let lots: BTreeMap<_, _> = a
+            .lots
+            .iter()
+            .filter(|(_, l)| l.expires_ms.is_none_or(|e| e > now))
+            .map(|(k, l)| (*k, l.clone()))
+            .collect();
+        let first_day = (tx_ms / DAY_MS).saturating_sub(365) as u32;
+        let log = a.earned_by_day.range(first_day..).map(|(d, p)| (*d, *p));
+        let engaged = a.engagements.iter().map(|(action, times)| {
+            let recent: Vec<u64> = times
+                .iter()
+                .copied()
+                .filter(|t| t + 30 * DAY_MS > tx_ms)
+                .collect();
+            (action.clone(), recent)
+        });
+        (
+            lots,
+            log.collect::<Vec<_>>(),
+            engaged.filter(|(_, t)| !t.is_empty()).collect::<Vec<_>>(),
+        )
+    };
+    for (i, was) in before.iter().enumerate() {
+        prop_assert_eq!(kept(&account(&fork, i as u64)), kept(was), "member {}", i);
+    }
+    check_books(&fork)
 }
 
 /// Lots valid, balances = lots, liability = sum of balances.
@@ -291,15 +355,10 @@ fn run(history: &[Op]) -> Result<(TestChain, Vec<Vec<TxResult>>), TestCaseError>
         let Some((signer, kind)) = tx_of(op, &mut made) else {
             continue;
         };
-        let is_spend = matches!(kind, TxKind::Spend(_));
-        let m = match &kind {
-            TxKind::Spend(t) => Some(t.member),
-            _ => None,
-        };
+        let undoable = matches!(kind, TxKind::Spend(_) | TxKind::Earn(_) | TxKind::Engage(_));
         let tx = c.sign(&key(signer), kind.clone());
         let id = tx.id();
-        let before = m.map(|who| (0..MEMBERS).find(|i| member(*i) == who).unwrap());
-        let before_lots = before.map(|i| account(&c, i).lots);
+        let before: Vec<Account> = (0..MEMBERS).map(|i| account(&c, i)).collect();
         let r = c.execute(&[tx]);
         check_books(&c)?;
         if let TxOutcome::Applied { events } = &r[0].outcome {
@@ -309,25 +368,12 @@ fn run(history: &[Op]) -> Result<(TestChain, Vec<Vec<TxResult>>), TestCaseError>
                 TxKind::Earn(_)
                 | TxKind::Load(_)
                 | TxKind::Spend(_)
-                | TxKind::TransferBalance(_) => made.movements.push(id),
+                | TxKind::TransferBalance(_)
+                | TxKind::Engage(_) => made.movements.push(id),
                 _ => {}
             }
-            if is_spend {
-                // A spend voided at once gives the very lots back (in a fork of the chain).
-                let mut fork = c.clone();
-                let void = fork.sign(&key(ACME), TxKind::Void(VoidTx { tx: id }));
-                let vr = fork.execute(&[void]);
-                prop_assert!(vr[0].outcome.events().is_some(), "{:?}", vr[0].outcome);
-                let i = before.unwrap();
-                // Lots that expired in the void's block are taken out on touch.
-                let now = fork.time_ms;
-                let expected: BTreeMap<_, _> = before_lots
-                    .unwrap()
-                    .into_iter()
-                    .filter(|(_, l)| l.expires_ms.is_none_or(|e| e > now))
-                    .collect();
-                prop_assert_eq!(account(&fork, i).lots, expected);
-                check_books(&fork)?;
+            if undoable {
+                void_at_once_restores(&c, id, &before)?;
             }
         }
         results.push(r);

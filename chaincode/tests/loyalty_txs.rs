@@ -748,3 +748,220 @@ fn a_rejected_withdrawal_gives_the_same_lots_back_and_the_requester_cannot_appro
         RejectReason::NotFound
     );
 }
+
+fn engage(m: u64, action: &str, reference: &str, referred: Option<u64>) -> TxKind {
+    TxKind::Engage(EngageTx {
+        program: acme(),
+        member: member(m),
+        action: action.into(),
+        reference: reference.into(),
+        referred: referred.map(member),
+    })
+}
+
+fn movement(c: &TestChain, id: TxId) -> Movement {
+    match c.state.0.get(&StateKey::Movement(id)) {
+        Some(StateValue::Movement(m)) => m.clone(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_engagement_is_awarded_once_per_reference_and_within_its_limit() {
+    let mut c = chain();
+    // The program's review rule: 50 points, at most 3 per member in 30 days.
+    let (first, events) = run(&mut c, ACME_ISSUER, engage(1, "review", "rev-1", None));
+    assert_eq!(
+        events,
+        vec![balance_event(
+            1,
+            BalanceOp::Earned,
+            Segment::Mileage,
+            true,
+            50
+        )]
+    );
+    assert_eq!(
+        c.rejected(&key(ACME_POS), engage(1, "review", "rev-1", None)),
+        RejectReason::AlreadyEarned,
+        "a review id is awarded once, whoever asks"
+    );
+    run(&mut c, ACME_POS, engage(1, "review", "rev-2", None));
+    run(&mut c, GLOBEX_POS, engage(1, "review", "rev-3", None));
+    assert_eq!(
+        c.rejected(&key(ACME_ISSUER), engage(1, "review", "rev-4", None)),
+        RejectReason::EngagementLimit
+    );
+    // Another member has their own limit; the window rolls.
+    run(&mut c, ACME_ISSUER, engage(2, "review", "rev-4", None));
+    c.advance(30 * DAY_MS);
+    run(&mut c, ACME_ISSUER, engage(1, "review", "rev-5", None));
+    assert_eq!(balance(&c, 1, Segment::Mileage), 200);
+    // The points count as earned (pending like an earn's) and the movement says what.
+    let moved = movement(&c, first);
+    assert!(matches!(
+        moved.kind,
+        MovementKind::Engagement {
+            points: 50,
+            referred: None,
+            ..
+        }
+    ));
+    // Who and what may not.
+    for (seed, kind, reason) in [
+        (
+            INITECH_POS,
+            engage(1, "review", "x-1", None),
+            RejectReason::NotAuthorized,
+        ),
+        (
+            GLOBEX,
+            engage(1, "review", "x-2", None),
+            RejectReason::NotAuthorized,
+        ),
+        (
+            ACME,
+            engage(1, "unboxing", "x-3", None),
+            RejectReason::NotFound,
+        ),
+        (
+            ACME,
+            engage(1, "review", "", None),
+            RejectReason::InvalidInput,
+        ),
+        (
+            ACME,
+            engage(1, "review", "x-4", Some(2)),
+            RejectReason::InvalidInput,
+        ),
+    ] {
+        assert_eq!(c.rejected(&key(seed), kind), reason);
+    }
+}
+
+#[test]
+fn a_referral_credits_both_members_once_and_its_void_takes_both_back() {
+    let mut c = chain();
+    let before = c.state.clone();
+    let (id, events) = run(&mut c, ACME_ISSUER, engage(1, "referral", "", Some(2)));
+    assert_eq!(
+        events,
+        vec![
+            balance_event(1, BalanceOp::Earned, Segment::Mileage, true, 500),
+            balance_event(2, BalanceOp::Earned, Segment::Mileage, true, 250),
+        ]
+    );
+    assert_eq!(balance(&c, 1, Segment::Mileage), 500);
+    assert_eq!(balance(&c, 2, Segment::Mileage), 250);
+    // Each member is referred once, by whoever.
+    assert_eq!(
+        c.rejected(&key(ACME_ISSUER), engage(3, "referral", "", Some(2))),
+        RejectReason::AlreadyEarned
+    );
+    for kind in [
+        engage(1, "referral", "", None),
+        engage(1, "referral", "", Some(1)),
+        engage(1, "referral", "ref-9", Some(3)),
+    ] {
+        assert_eq!(c.rejected(&key(ACME), kind), RejectReason::InvalidInput);
+    }
+    // A void takes both lots back; only the award record stays (the member was referred).
+    let (_, events) = run(&mut c, ACME, void(id));
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        c.rejected(&key(ACME), void(id)),
+        RejectReason::AlreadyVoided
+    );
+    for m in [1, 2] {
+        assert_eq!(account(&c, m), Account::default());
+    }
+    let accounts = |s: &MemState| -> Vec<(StateKey, StateValue)> {
+        s.0.iter()
+            .filter(|(k, _)| matches!(k, StateKey::Account(..)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    assert_eq!(
+        accounts(&c.state),
+        accounts(&before),
+        "no account left behind"
+    );
+    assert!(liability(&c).by_segment.is_empty());
+}
+
+#[test]
+fn points_pending_on_an_event_are_spendable_once_released() {
+    let mut c = chain();
+    let mut spec = program_spec();
+    spec.partner_orgs = vec![org("globex")];
+    spec.earn.pending_days = 0;
+    spec.earn.release_on_event = true;
+    c.applied(&key(ACME), TxKind::SetProgram(SetProgramTx { spec }));
+    let (earned, _) = run(&mut c, ACME_POS, earn(1, "order-1", 10_000));
+    let (loaded, _) = run(&mut c, ACME_ISSUER, load(1, Segment::Gift, 500));
+    // Pending with no date: a year later still not spendable.
+    c.advance(365 * DAY_MS);
+    assert_eq!(
+        c.rejected(&key(ACME_POS), spend(1, &[Segment::Mileage], 1)),
+        RejectReason::InsufficientBalance
+    );
+    let release = |tx| TxKind::ReleasePoints(ReleasePointsTx { tx });
+    for (seed, tx, reason) in [
+        (GLOBEX_POS, earned, RejectReason::NotAuthorized),
+        (ACME_POS2, earned, RejectReason::NotAuthorized),
+        (ACME, loaded, RejectReason::InvalidInput),
+        (ACME, TxId([9; 32]), RejectReason::NotFound),
+    ] {
+        assert_eq!(c.rejected(&key(seed), release(tx)), reason);
+    }
+    let (_, events) = run(&mut c, ACME_POS, release(earned));
+    assert_eq!(
+        events,
+        vec![Event::PointsReleased {
+            source: earned,
+            program: acme(),
+            member: member(1),
+            points: 200,
+        }]
+    );
+    assert_eq!(
+        c.rejected(&key(ACME), release(earned)),
+        RejectReason::NotPending
+    );
+    run(&mut c, ACME_POS, spend(1, &[Segment::Mileage], 200));
+    // A program that does not wait for events refuses a release.
+    let (other, _) = {
+        let mut spec = program_spec();
+        spec.partner_orgs = vec![org("globex")];
+        c.applied(&key(ACME), TxKind::SetProgram(SetProgramTx { spec }));
+        run(&mut c, ACME_POS, earn(2, "order-2", 10_000))
+    };
+    assert_eq!(
+        c.rejected(&key(ACME), release(other)),
+        RejectReason::InvalidInput
+    );
+}
+
+#[test]
+fn a_tier_is_kept_through_a_rule_change_when_the_program_says_so() {
+    for keep in [false, true] {
+        let mut c = chain();
+        // 1,200 points: silver (1,000).
+        run(&mut c, ACME_POS, earn(1, "big", 60_000));
+        // Silver now needs 1,500 points.
+        let mut spec = program_spec();
+        spec.partner_orgs = vec![org("globex")];
+        spec.tiers.tiers[1].min_points = 1_500;
+        spec.tiers.keep_on_rule_change = keep;
+        c.applied(&key(ACME), TxKind::SetProgram(SetProgramTx { spec }));
+        c.advance(31 * DAY_MS);
+        run(&mut c, ACME_ISSUER, load(1, Segment::Gift, 1));
+        c.advance(31 * DAY_MS);
+        let (_, events) = run(&mut c, ACME_ISSUER, load(1, Segment::Gift, 1));
+        let downgraded = events
+            .iter()
+            .any(|e| matches!(e, Event::TierChanged { .. }));
+        assert_eq!(downgraded, !keep, "keep_on_rule_change = {keep}");
+        assert_eq!(account(&c, 1).tier.index, if keep { 1 } else { 0 });
+    }
+}

@@ -83,6 +83,8 @@ pub(super) fn refused<T>(e: LoyaltyError) -> Exec<T> {
         LoyaltyError::PerTxCap { .. } => RejectReason::PerTxCapExceeded,
         LoyaltyError::LotGone(_) | LoyaltyError::AlreadySpent { .. } => RejectReason::AlreadySpent,
         LoyaltyError::TooManyLots => RejectReason::TooManyLots,
+        LoyaltyError::NotPending { .. } => RejectReason::NotPending,
+        LoyaltyError::EngagementLimit { .. } => RejectReason::EngagementLimit,
         LoyaltyError::InvalidProgram(_)
         | LoyaltyError::InvalidAmount(_)
         | LoyaltyError::NoSuchSegment(_)
@@ -178,7 +180,7 @@ impl Book {
             });
         }
         let org = &self.program.org;
-        if self.account == Account::default() {
+        if self.account.is_vacant() {
             view.tx.delete(StateKey::Account(org.clone(), self.member));
         } else {
             view.put_account((org, &self.member), self.account);
@@ -411,7 +413,7 @@ pub(super) fn credit_earned<S: StateReader + ?Sized>(
         id: lot,
         segment: Segment::Mileage,
         amount: points,
-        pending_ms: u64::from(spec.earn.pending_days) * loyalty::DAY_MS,
+        pending_ms: spec.earn.order_pending_ms(),
         credited_by: signer.org.clone(),
     };
     let deltas = book.account.credit(&spec, new, now).or_refused()?;
@@ -578,6 +580,17 @@ pub(super) fn void<S: StateReader + ?Sized>(
             allocation,
             *earned,
         )?,
+        MovementKind::Engagement {
+            action,
+            lot,
+            points,
+            referred,
+            ..
+        } => {
+            let taken =
+                super::engagement::undo(view, (&mut book, now), action, (*lot, *points), referred)?;
+            (taken, Deltas::default())
+        }
     };
     settle(view, &moved.program, &moved.by_org, &credited, &spent)?;
     moved.voided = true;

@@ -150,6 +150,20 @@ pub enum MovementKind {
         /// The receiver's new lots (one per draw).
         lots: Vec<LotId>,
     },
+    /// Points for an engagement (a review, a sign-up, a referral): one lot, and for a
+    /// referral one lot of the referred member's too.
+    Engagement {
+        /// The rule's action.
+        action: String,
+        /// The action's reference (with the program and the action, the once-only key).
+        reference: String,
+        /// The lot.
+        lot: LotId,
+        /// Points.
+        points: u64,
+        /// For a referral: the referred member, their lot and points.
+        referred: Option<(MemberId, LotId, u64)>,
+    },
 }
 
 /// Which way an adjustment moves a balance.

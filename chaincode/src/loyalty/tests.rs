@@ -53,17 +53,20 @@ fn program() -> ProgramSpec {
             period_cap: None,
             max_balance: None,
             pending_days: 0,
+            release_on_event: false,
         },
         tiers: TierPolicy {
             tiers: vec![],
             basis: TierBasis::PointsCollected,
             window_days: 365,
             grace_days: 30,
+            keep_on_rule_change: false,
         },
         adjust_approval_above: 10_000,
         transfers: false,
         partner_orgs: vec![],
         checkout: Default::default(),
+        engagement: vec![],
     }
 }
 
@@ -385,6 +388,77 @@ fn tiers_rise_at_once_and_fall_only_after_the_grace_period() {
     );
     // The earn log keeps only the longest window.
     assert!(a.earned_by_day.len() <= 31);
+}
+
+#[test]
+fn a_kept_tier_holds_to_the_threshold_it_was_reached_with() {
+    let mut p = program();
+    p.tiers.tiers = vec![tier("base", 0, 1_000), tier("silver", 100, 1_200)];
+    p.tiers.basis = TierBasis::Balance;
+    p.tiers.keep_on_rule_change = true;
+    let mut a = Account::default();
+    a.credit(&p, new_lot(1, Segment::Mileage, 150, 0), JAN_15)
+        .unwrap();
+    assert_eq!(
+        evaluate_tier(&p, &mut a, JAN_15),
+        TierChange::Moved { from: 0, to: 1 }
+    );
+    assert_eq!(a.tier.held_min_points, 100);
+    // Silver now needs 200: the member still meets the 100 they reached it with.
+    p.tiers.tiers[1].min_points = 200;
+    let later = JAN_15 + 90 * DAY_MS;
+    assert_eq!(evaluate_tier(&p, &mut a, later), TierChange::Same);
+    assert_eq!(a.tier.below_since_ms, None);
+    // Below the old threshold too: the grace period runs, then the member goes down.
+    a.debit(&p, Segment::Mileage, 100, later).unwrap();
+    assert_eq!(evaluate_tier(&p, &mut a, later), TierChange::Same);
+    assert_eq!(
+        evaluate_tier(&p, &mut a, later + 30 * DAY_MS),
+        TierChange::Moved { from: 1, to: 0 }
+    );
+    // Without the option the rule change alone starts the grace period.
+    p.tiers.keep_on_rule_change = false;
+    let mut b = Account::default();
+    b.credit(&p, new_lot(2, Segment::Mileage, 150, 0), JAN_15)
+        .unwrap();
+    b.tier = TierState {
+        index: 1,
+        below_since_ms: None,
+        held_min_points: 100,
+    };
+    assert_eq!(evaluate_tier(&p, &mut b, later), TierChange::Same);
+    assert_eq!(b.tier.below_since_ms, Some(later));
+}
+
+#[test]
+fn an_engagement_rule_counts_awards_in_its_window() {
+    let rule = EngagementRule {
+        action: "review".into(),
+        points: 10,
+        referred_points: None,
+        limit: 2,
+        window_days: 7,
+    };
+    let mut a = Account::default();
+    a.log_engagement(&rule, JAN_15).unwrap();
+    a.log_engagement(&rule, JAN_15 + DAY_MS).unwrap();
+    assert!(matches!(
+        a.log_engagement(&rule, JAN_15 + 6 * DAY_MS),
+        Err(LoyaltyError::EngagementLimit { limit: 2, .. })
+    ));
+    // The first award leaves the window after 7 days.
+    a.log_engagement(&rule, JAN_15 + 7 * DAY_MS).unwrap();
+    assert_eq!(
+        a.engagements["review"],
+        vec![JAN_15 + DAY_MS, JAN_15 + 7 * DAY_MS]
+    );
+    a.unlog_engagement("review", JAN_15 + DAY_MS);
+    a.unlog_engagement("review", JAN_15 + 7 * DAY_MS);
+    assert!(a.engagements.is_empty());
+    // No limit: nothing is counted.
+    let free = EngagementRule { limit: 0, ..rule };
+    a.log_engagement(&free, JAN_15).unwrap();
+    assert!(a.is_vacant());
 }
 
 /// One step of a random history.

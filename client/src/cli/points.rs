@@ -1,6 +1,6 @@
 //! Loyalty balances (issue 19): `cactus program set|show|liability|settlement`, the
 //! balance movements `cactus points earn|load|spend|void|adjust|approve|reject|transfer|
-//! expire`, and `cactus balance`.
+//! withdraw|withdrawal|engage|release|expire`, `cactus balance` and `cactus checkout`.
 //!
 //! Amounts of a money segment are read in the program's currency (`--amount 20.00`, or
 //! `--amount-minor 2000`); points are whole numbers (`--amount 150`). The program is read
@@ -23,9 +23,9 @@ use couponcactus_client::chaincode::loyalty::{
     AdjustReason, Direction, ProgramRecord, ProgramSpec, Segment, Unit,
 };
 use couponcactus_client::chaincode::tx::{
-    AdjustTx, BalanceSpend, CheckoutTx, DecideAdjustmentTx, DecideWithdrawalTx, EarnTx,
-    ExpireBalancesTx, LoadTx, RedeemTarget, RequestWithdrawalTx, SetProgramTx, SpendTx,
-    TransferBalanceTx, TxKind, VoidTx, WithdrawalDecision,
+    AdjustTx, BalanceSpend, CheckoutTx, DecideAdjustmentTx, DecideWithdrawalTx, EarnTx, EngageTx,
+    ExpireBalancesTx, LoadTx, RedeemTarget, ReleasePointsTx, RequestWithdrawalTx, SetProgramTx,
+    SpendTx, TransferBalanceTx, TxKind, VoidTx, WithdrawalDecision,
 };
 use couponcactus_client::verify::ProofVerifier;
 use serde_json::json;
@@ -354,6 +354,38 @@ pub enum PointsCommand {
         #[arg(long, required_if_eq("action", "paid"))]
         payment: Option<String>,
     },
+    /// Award an engagement rule's points (a review, a sign-up), once per reference; a
+    /// referral names the referred member, who is referred once (staff, or a terminal).
+    Engage {
+        #[command(flatten)]
+        signer: Signer,
+        #[command(flatten)]
+        member: MemberArgs,
+        /// The rule's action (`cactus program show` lists them).
+        #[arg(long)]
+        action: String,
+        /// What the action was: the review's or the sign-up's id (not for a referral).
+        #[arg(
+            long,
+            required_unless_present = "referred",
+            conflicts_with = "referred"
+        )]
+        reference: Option<String>,
+        /// For a referral: the referred member's id (or customer id, with
+        /// --member-secret).
+        #[arg(long, value_name = "MEMBER")]
+        referred: Option<String>,
+    },
+    /// Make the pending points of an earn or a checkout spendable: the event the program
+    /// waits for came (its org: a terminal of the same store, or an org admin).
+    Release {
+        /// The signer's key file.
+        #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
+        key: PathBuf,
+        /// The earn or checkout tx (its id or 8+ hex digits of it).
+        #[arg(long, value_name = "TX_ID")]
+        tx: String,
+    },
     /// Expire what is due on members' balances now (staff; at most 64 members).
     Expire {
         #[command(flatten)]
@@ -472,9 +504,14 @@ fn program_text(p: &ProgramRecord) -> String {
         ));
     }
     let e = &spec.earn;
+    let pending = match (e.release_on_event, e.pending_days) {
+        (true, 0) => "pending until released".to_string(),
+        (true, days) => format!("pending until released or {days} days"),
+        (false, days) => format!("pending {days} days"),
+    };
     out.push_str(&format!(
-        "  earn {} point(s) per {} minor units, pending {} days, per-tx cap {:?}\n",
-        e.points, e.per_minor, e.pending_days, e.per_tx_cap
+        "  earn {} point(s) per {} minor units, {pending}, per-tx cap {:?}\n",
+        e.points, e.per_minor, e.per_tx_cap
     ));
     let tiers: Vec<String> = spec
         .tiers
@@ -483,7 +520,27 @@ fn program_text(p: &ProgramRecord) -> String {
         .map(|t| format!("{} ≥{}", t.name, t.min_points))
         .collect();
     if !tiers.is_empty() {
-        out.push_str(&format!("  tiers {}\n", tiers.join(", ")));
+        let keep = if spec.tiers.keep_on_rule_change {
+            " (never downgraded by a rule change)"
+        } else {
+            ""
+        };
+        out.push_str(&format!("  tiers {}{keep}\n", tiers.join(", ")));
+    }
+    for r in &spec.engagement {
+        let referred = r
+            .referred_points
+            .map(|p| format!(" (+{p} to the referred member)"))
+            .unwrap_or_default();
+        let limit = match (r.limit, r.window_days) {
+            (0, _) => String::new(),
+            (n, 0) => format!(", at most {n} per member"),
+            (n, d) => format!(", at most {n} per member in {d} days"),
+        };
+        out.push_str(&format!(
+            "  engagement {}: {} points{referred}{limit}\n",
+            r.action, r.points
+        ));
     }
     out.push_str(&format!(
         "  adjustments above {} need a second admin; transfers {}; partners {}",
@@ -766,6 +823,10 @@ fn event_text(program: Option<&ProgramRecord>, e: &Event) -> String {
                 _ => String::new(),
             }
         ),
+        Event::PointsReleased { member, points, .. } => format!(
+            "{points} pending points of member {} are spendable now (released)",
+            short(&member.to_hex())
+        ),
         Event::TierChanged {
             member, from, to, ..
         } => format!(
@@ -933,6 +994,33 @@ pub async fn points(ctx: &Ctx, command: PointsCommand) -> Result<()> {
                 withdrawal,
                 decision,
             });
+            submit_movement(ctx, &key, &client, None, kind).await
+        }
+        PointsCommand::Engage {
+            signer,
+            member,
+            action,
+            reference,
+            referred,
+        } => {
+            let (key, client, program) = open(ctx, &signer).await?;
+            let referred = referred
+                .map(|r| member_from(&r, member.member_secret.as_deref()))
+                .transpose()?;
+            let kind = TxKind::Engage(EngageTx {
+                program: program.org.clone(),
+                member: member.required()?,
+                action,
+                reference: reference.unwrap_or_default(),
+                referred,
+            });
+            submit_movement(ctx, &key, &client, Some(&program), kind).await
+        }
+        PointsCommand::Release { key, tx } => {
+            let key = load_key(&key)?;
+            let client = ctx.connect_as(&key).await?;
+            let tx = resolve_tx_arg(&client, &tx).await?;
+            let kind = TxKind::ReleasePoints(ReleasePointsTx { tx });
             submit_movement(ctx, &key, &client, None, kind).await
         }
         PointsCommand::Expire { signer, members } => {

@@ -472,6 +472,21 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
             },
             short(&t.withdrawal.to_hex())
         ),
+        TxKind::Engage(t) => match &t.referred {
+            Some(other) => format!(
+                "award {} for member {} referring {}",
+                t.action,
+                short(&t.member.to_hex()),
+                short(&other.to_hex())
+            ),
+            None => format!(
+                "award {} for member {} ({})",
+                t.action,
+                short(&t.member.to_hex()),
+                t.reference
+            ),
+        },
+        TxKind::ReleasePoints(t) => format!("release the points of {}", short(&t.tx.to_hex())),
     };
     let result = match outcome {
         TxOutcome::Applied { events } => {
