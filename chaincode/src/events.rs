@@ -874,6 +874,7 @@ fn fill_rejected<S: StateReader + ?Sized>(
         TxKind::Spend(t) => e.member = Some(t.member),
         TxKind::Adjust(t) => e.member = Some(t.member),
         TxKind::RequestWithdrawal(t) => e.member = Some(t.member),
+        TxKind::Engage(t) => e.member = Some(t.member),
         TxKind::TransferBalance(t) => e.member = Some(t.from),
         _ => {}
     }

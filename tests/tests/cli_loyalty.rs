@@ -1,7 +1,8 @@
 //! Loyalty balances through the `cactus` binary against a real `cactusd --dev` (issue 19):
 //! the example program set from its TOML file, points earned on an order and gift value
 //! loaded, a proven balance, a spend in the spend order and its void, maker-checker
-//! adjustments with a second admin, the liability; bad amounts refused before anything
+//! adjustments with a second admin, the liability; engagement and referral points, points
+//! released on an event; bad amounts refused before anything
 //! is sent, chain rejections with exit 3 and their code.
 //!
 //! Needs both binaries built (scripts/test.sh builds every binary).
@@ -618,4 +619,119 @@ fn a_checkout_applies_coupons_a_gift_spend_and_points_and_a_void_undoes_it() {
         "--code",
         &spring[0],
     ]);
+}
+
+#[test]
+fn engagement_referrals_and_points_released_on_an_event_from_the_cli() {
+    let dev = Dev {
+        node: DevNode::start(),
+        work: tempfile::tempdir().expect("a temp dir"),
+    };
+    let (admin, issuer, terminal) = (dev.key("org-admin"), dev.key("issuer"), dev.key("terminal"));
+    let program = path(&example_program());
+    dev.json(&["program", "set", "--key", &admin, "--file", &program]);
+    let shown = dev.cactus(&["program", "show", "--key", &issuer]).ok();
+    for says in [
+        "engagement review: 50 points, at most 3 per member in 30 days",
+        "engagement referral: 500 points (+250 to the referred member)",
+        "(never downgraded by a rule change)",
+    ] {
+        assert!(shown.stdout.contains(says), "{says:?}: {shown:#?}");
+    }
+
+    // A review: 50 points, once per review id.
+    let review = |reference: &str| {
+        dev.cactus(&[
+            "points",
+            "engage",
+            "--key",
+            &issuer,
+            "--member",
+            ALICE,
+            "--action",
+            "review",
+            "--reference",
+            reference,
+        ])
+    };
+    let first = review("rev-81").ok();
+    assert!(
+        first.stdout.contains("+50 points mileage for member a11ce"),
+        "{first:#?}"
+    );
+    let again = review("rev-81");
+    assert_eq!(again.code, EXIT_REJECTED, "{again:#?}");
+    assert!(
+        again.stderr.contains("was awarded already"),
+        "the chain's words: {again:#?}"
+    );
+
+    // Alice refers Bob: both credited in one tx; Bob is referred once.
+    let refer = |by: &str| {
+        dev.cactus(&[
+            "--json",
+            "points",
+            "engage",
+            "--key",
+            &issuer,
+            "--member",
+            by,
+            "--action",
+            "referral",
+            "--referred",
+            BOB,
+        ])
+    };
+    let referred = refer(ALICE).ok().json();
+    assert_eq!(
+        referred["events"].as_array().map(Vec::len),
+        Some(2),
+        "{referred}"
+    );
+    assert_eq!(dev.balance(ALICE)["balances"]["mileage"], 550);
+    assert_eq!(dev.balance(BOB)["balances"]["mileage"], 250);
+    let twice = refer(ALICE);
+    assert_eq!(twice.code, EXIT_REJECTED, "{twice:#?}");
+    assert_eq!(twice.json()["error"]["code"], "already_earned");
+
+    // The program now keeps order points pending until the order's event.
+    let text = std::fs::read_to_string(example_program()).expect("the example program");
+    let waiting = dev.work.path().join("program.toml");
+    std::fs::write(
+        &waiting,
+        text.replace("release_on_event = false", "release_on_event = true"),
+    )
+    .expect("a program file");
+    dev.json(&["program", "set", "--key", &admin, "--file", &path(&waiting)]);
+    let earned = dev.json(&[
+        "points",
+        "earn",
+        "--key",
+        &terminal,
+        "--member",
+        BOB,
+        "--order-ref",
+        "R-2001",
+        "--total",
+        "40.00",
+    ]);
+    let earn_tx = earned["tx"]["tx_id"].as_str().expect("a tx id").to_string();
+    let bob = dev.balance(BOB);
+    assert_eq!(bob["balances"]["mileage"], 290, "{bob}");
+    assert_eq!(bob["spendable"]["mileage"], 250, "{bob}");
+    let released = dev
+        .cactus(&["points", "release", "--key", &terminal, "--tx", &earn_tx])
+        .ok();
+    assert!(
+        released
+            .stdout
+            .contains("40 pending points of member b0b0000000000000… are spendable now"),
+        "{released:#?}"
+    );
+    assert_eq!(dev.balance(BOB)["spendable"]["mileage"], 290);
+    let again = dev.cactus(&[
+        "--json", "points", "release", "--key", &admin, "--tx", &earn_tx,
+    ]);
+    assert_eq!(again.code, EXIT_REJECTED, "{again:#?}");
+    assert_eq!(again.json()["error"]["code"], "not_pending");
 }
