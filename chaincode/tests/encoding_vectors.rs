@@ -28,6 +28,7 @@ use couponcactus_chaincode::codes::{
     CODE_HASH_TAG, SEAL_NONCE_LEN, SEAL_TAG_LEN, code_hash, normalize_code, open_code, seal_code,
 };
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
+use couponcactus_chaincode::loyalty::EngagementRule;
 use couponcactus_chaincode::prelude::*;
 use couponcactus_chaincode::testkit::{self, GENESIS_MS};
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -510,7 +511,8 @@ fn tx_cases() -> Vec<TxCase> {
             ),
         },
         // decide_withdrawal_approve and _paid are filled in below: they name the id of
-        // `request_withdrawal`.
+        // `request_withdrawal`; engage_review, engage_referral and release_points follow
+        // them (release_points names the id of `earn`).
         TxCase {
             name: "transition_pool_pause_memo",
             about: "acme's issuer pauses pool `spring` from the merchant console, which puts the staff user's id in the memo (`Some`: `01`, then a string; `ë` is two bytes of UTF-8).",
@@ -618,6 +620,52 @@ fn tx_cases() -> Vec<TxCase> {
                         payment: "sepa-2026-03-000917".into(),
                     }),
                 ),
+            },
+        ],
+    );
+    let earned = id_of(&cases, "earn");
+    let at = cases
+        .iter()
+        .position(|c| c.name == "transition_pool_pause_memo")
+        .unwrap();
+    cases.splice(
+        at..at,
+        [
+            TxCase {
+                name: "engage_review",
+                about: "acme's issuer (the app's back end) awards member(7) the points of the program's engagement rule `review` (50 points, at most 3 in 30 days) for the review `review/2026-000311` (`referred` is `None`: not a referral). A reference earns once per program and action, also after a void.",
+                seed: ISSUER,
+                body: body(
+                    34,
+                    TxKind::Engage(EngageTx {
+                        program: slug("acme"),
+                        member: testkit::member(7),
+                        action: "review".into(),
+                        reference: "review/2026-000311".into(),
+                        referred: None,
+                    }),
+                ),
+            },
+            TxCase {
+                name: "engage_referral",
+                about: "acme's issuer awards member(7) for referring member(8) under the rule `referral`: 500 points to member(7) and 250 to member(8), in one tx. The reference is empty (a string of length 0): the referred member (`Some`: `01`, then 32 bytes) is the reference, so each member is referred once per action.",
+                seed: ISSUER,
+                body: body(
+                    35,
+                    TxKind::Engage(EngageTx {
+                        program: slug("acme"),
+                        member: testkit::member(7),
+                        action: "referral".into(),
+                        reference: String::new(),
+                        referred: Some(testkit::member(8)),
+                    }),
+                ),
+            },
+            TxCase {
+                name: "release_points",
+                about: "acme's terminal at `berlin-1` (the store that made the earn) releases the points that `earn` left pending (its tx id): the order was delivered and its return window closed, in a program whose earn rule has `release_on_event`.",
+                seed: TERMINAL,
+                body: body(36, TxKind::ReleasePoints(ReleasePointsTx { tx: earned })),
             },
         ],
     );
@@ -873,7 +921,8 @@ fn every_vector_decodes_verifies_and_refuses_trailing_bytes() {
 }
 
 /// The vectors cover every tx kind, governance change, redeem target, adjustment direction
-/// and role with fields, and a withdrawal decision without and with a field.
+/// and role with fields, a withdrawal decision without and with a field, and an engagement
+/// without and with a referred member.
 #[test]
 fn vectors_cover_every_kind() {
     fn kind_name(k: &TxKind) -> &'static str {
@@ -933,15 +982,23 @@ fn vectors_cover_every_kind() {
                 WithdrawalDecision::Paid { .. } => "DecideWithdrawal/Paid",
                 WithdrawalDecision::Reject => "DecideWithdrawal/Reject",
             },
+            // An engagement with a reference, and a referral (the referred member `Some`).
+            TxKind::Engage(e) => match e.referred {
+                None => "Engage/Reference",
+                Some(_) => "Engage/Referral",
+            },
+            TxKind::ReleasePoints(_) => "ReleasePoints",
         }
     }
     let covered: std::collections::BTreeSet<&str> =
         tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
-    assert_eq!(covered.len(), 32, "covered: {covered:?}");
+    assert_eq!(covered.len(), 35, "covered: {covered:?}");
     for wanted in [
         "Checkout/Code+Token+Pay",
         "DecideWithdrawal/Approve",
         "DecideWithdrawal/Paid",
+        "Engage/Reference",
+        "Engage/Referral",
     ] {
         assert!(covered.contains(wanted), "{wanted}; covered: {covered:?}");
     }
@@ -1260,6 +1317,20 @@ fn hand_encode(b: &TxBody) -> Hand {
                 WithdrawalDecision::Reject => h.variant(2, "Reject", "kind.decision"),
             }
         }
+        TxKind::Engage(t) => {
+            h.variant(25, "Engage", "kind");
+            h.string(t.program.as_str(), "kind.program");
+            h.array(&t.member.0, "kind.member");
+            h.string(&t.action, "kind.action");
+            h.string(&t.reference, "kind.reference");
+            h.option(&t.referred, "kind.referred", |h, m| {
+                h.array(&m.0, "kind.referred")
+            });
+        }
+        TxKind::ReleasePoints(t) => {
+            h.variant(26, "ReleasePoints", "kind");
+            h.array(&t.tx.0, "kind.tx");
+        }
     }
     h.option(&b.memo, "memo", |h, m| h.string(m.as_str(), "memo"));
     h
@@ -1533,6 +1604,8 @@ fn documented_variant_indices_match_the_code() {
                 TxKind::Checkout(_) => "Checkout",
                 TxKind::RequestWithdrawal(_) => "RequestWithdrawal",
                 TxKind::DecideWithdrawal(_) => "DecideWithdrawal",
+                TxKind::Engage(_) => "Engage",
+                TxKind::ReleasePoints(_) => "ReleasePoints",
             };
             (index_of(k), name)
         })
@@ -1858,6 +1931,14 @@ fn documented_struct_fields_match_the_code() {
             withdrawal,
             decision
         }),
+        struct_fields!(EngageTx {
+            program,
+            member,
+            action,
+            reference,
+            referred
+        }),
+        struct_fields!(ReleasePointsTx { tx }),
         struct_fields!(ProgramSpec {
             name,
             currency,
@@ -1867,7 +1948,8 @@ fn documented_struct_fields_match_the_code() {
             adjust_approval_above,
             transfers,
             partner_orgs,
-            checkout
+            checkout,
+            engagement
         }),
         struct_fields!(CheckoutRules {
             max_order_discount_minor,
@@ -1888,7 +1970,8 @@ fn documented_struct_fields_match_the_code() {
             per_tx_cap,
             period_cap,
             max_balance,
-            pending_days
+            pending_days,
+            release_on_event
         }),
         struct_fields!(Promotion {
             from_ms,
@@ -1900,7 +1983,15 @@ fn documented_struct_fields_match_the_code() {
             tiers,
             basis,
             window_days,
-            grace_days
+            grace_days,
+            keep_on_rule_change
+        }),
+        struct_fields!(EngagementRule {
+            action,
+            points,
+            referred_points,
+            limit,
+            window_days
         }),
         struct_fields!(Tier {
             name,
@@ -2061,7 +2152,7 @@ fn primitive_rules() {
     assert!(decode::<String>(&[1, 0, 0, 0, 0, 0, 0, 0, 0xff]).is_err());
     assert!(decode::<PoolAction>(&[4, 0, 0, 0]).is_err());
     assert!(decode::<TxKind>(&13u32.to_le_bytes()).is_err());
-    assert!(decode::<TxKind>(&25u32.to_le_bytes()).is_err());
+    assert!(decode::<TxKind>(&27u32.to_le_bytes()).is_err());
     // A map (the records' balances per segment): its entry count, then key and value of
     // each entry in ascending key order, whatever the order of insertion.
     let map: BTreeMap<Segment, u64> = [(Segment::Mileage, 7), (Segment::CashDeposit, 500)]

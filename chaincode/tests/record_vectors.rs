@@ -520,7 +520,8 @@ fn points_lot() -> Lot {
 }
 
 /// member(7)'s account: two lots (points still pending; a gift, with an expiry, partly
-/// spent), the earn log of two days, and a tier held in its grace period.
+/// spent), the earn log of two days, a tier held in its grace period (with the threshold it
+/// had when reached), and two reviews counted against the `review` rule's limit.
 fn member_account() -> Account {
     let gift = Lot {
         remaining: 1_000,
@@ -536,7 +537,14 @@ fn member_account() -> Account {
         tier: TierState {
             index: 1,
             below_since_ms: Some(GENESIS_MS + 20 * DAY),
+            held_min_points: 1_000,
         },
+        engagements: [(
+            "review".to_string(),
+            vec![GENESIS_MS + 15 * DAY, GENESIS_MS + 19 * DAY],
+        )]
+        .into_iter()
+        .collect(),
     }
 }
 
@@ -596,6 +604,16 @@ fn withdrawal(status: WithdrawalStatus) -> WithdrawalRecord {
     }
 }
 
+/// The engagements of the tx vectors `engage_review` and `engage_referral`: a review of
+/// member(7) and member(7)'s referral of member(8), by acme's issuer.
+fn review_id() -> TxId {
+    txid("engage-review-000311")
+}
+
+fn referral_id() -> TxId {
+    txid("engage-referral-7-8")
+}
+
 fn loyalty_cases() -> Vec<Case> {
     let segments = |entries: &[(Segment, u64)]| -> BTreeMap<Segment, u64> {
         entries.iter().copied().collect()
@@ -603,16 +621,27 @@ fn loyalty_cases() -> Vec<Case> {
     vec![
         state(
             "program",
-            "acme's loyalty program, set in block 3 and changed once since (version 2): the testkit's `program_spec` (at checkout coupons take at most 50.00 EUR off an order and a point pays 0.01 EUR), with the coupons of pool `summer` not combinable with a balance spend.",
+            "acme's loyalty program, set in block 3 and changed once since (version 2): the testkit's `program_spec` (at checkout coupons take at most 50.00 EUR off an order and a point pays 0.01 EUR; engagement rules `referral`, 500 points and 250 to the referred member, and `review`, 50 points at most 3 times in 30 days), with the coupons of pool `summer` not combinable with a balance spend, points earned on an order pending until a `release_points` (or 14 days) and tiers kept on rule changes.",
             StateKey::Program(slug("acme")),
             StateValue::Program(ProgramRecord {
                 org: slug("acme"),
-                spec: ProgramSpec {
-                    checkout: CheckoutRules {
-                        not_combinable_pools: vec![slug("summer")],
-                        ..testkit::program_spec().checkout
-                    },
-                    ..testkit::program_spec()
+                spec: {
+                    let spec = testkit::program_spec();
+                    ProgramSpec {
+                        checkout: CheckoutRules {
+                            not_combinable_pools: vec![slug("summer")],
+                            ..spec.checkout
+                        },
+                        earn: EarnRule {
+                            release_on_event: true,
+                            ..spec.earn
+                        },
+                        tiers: TierPolicy {
+                            keep_on_rule_change: true,
+                            ..spec.tiers
+                        },
+                        ..spec
+                    }
                 },
                 version: 2,
                 updated_ms: GENESIS_MS + 9 * SECOND,
@@ -620,7 +649,7 @@ fn loyalty_cases() -> Vec<Case> {
         ),
         state(
             "account",
-            "member(7)'s account in acme's program: two lots in id order (120 points earned on 9 January 2026, pending for 14 days; a 25.00 EUR gift with 10.00 EUR left, expiring at the end of January 2027), the earn log (points per day since the epoch: 1,150 on 1 January, 120 on 9 January) and the tier, silver (index 1), which the member fell below on 21 January (the grace period runs from there). In JSON the lots are a list; in the bytes a map from each lot's id to the lot.",
+            "member(7)'s account in acme's program: two lots in id order (120 points earned on 9 January 2026, pending for 14 days; a 25.00 EUR gift with 10.00 EUR left, expiring at the end of January 2027), the earn log (points per day since the epoch: 1,150 on 1 January, 120 on 9 January) the tier, silver (index 1), which the member fell below on 21 January (the grace period runs from there), reached when its threshold was 1,000 points, and the times of two reviews (16 and 20 January) that count against the `review` rule's limit. In JSON the lots are a list; in the bytes a map from each lot's id to the lot. `engagements` is a map from the action (a string, ordered by its bytes) to the times.",
             StateKey::Account(slug("acme"), testkit::member(7)),
             StateValue::Account(member_account()),
         ),
@@ -750,6 +779,53 @@ fn loyalty_cases() -> Vec<Case> {
             )),
         ),
         state(
+            "movement_engagement_review",
+            "The engagement `txid(\"engage-review-000311\")` (the tx vector `engage_review` tells one): 50 points to member(7) for the review `review/2026-000311`, by acme's issuer (no store), in one lot (the tx's id, index 0); not a referral.",
+            StateKey::Movement(review_id()),
+            StateValue::Movement(movement(
+                7,
+                "acme",
+                None,
+                MovementKind::Engagement {
+                    action: "review".into(),
+                    reference: "review/2026-000311".into(),
+                    lot: LotId {
+                        source: review_id(),
+                        index: 0,
+                    },
+                    points: 50,
+                    referred: None,
+                },
+            )),
+        ),
+        state(
+            "movement_engagement_referral",
+            "member(7)'s referral of member(8) (the tx vector `engage_referral` tells one): 500 points to member(7) in the tx's lot 0, and 250 to member(8) in lot 1 (`referred`: a triple, the member, the lot and the points). The reference is member(8)'s id in hex.",
+            StateKey::Movement(referral_id()),
+            StateValue::Movement(movement(
+                7,
+                "acme",
+                None,
+                MovementKind::Engagement {
+                    action: "referral".into(),
+                    reference: testkit::member(8).to_hex(),
+                    lot: LotId {
+                        source: referral_id(),
+                        index: 0,
+                    },
+                    points: 500,
+                    referred: Some((
+                        testkit::member(8),
+                        LotId {
+                            source: referral_id(),
+                            index: 1,
+                        },
+                        250,
+                    )),
+                },
+            )),
+        ),
+        state(
             "adjustment_pending",
             "acme's admin key(1) asked to credit member(8) 6,000 points as a goodwill gesture: above the program's threshold, it waits for a second admin.",
             StateKey::Adjustment(txid("adjust-goodwill-8")),
@@ -798,6 +874,18 @@ fn loyalty_cases() -> Vec<Case> {
                 payment: "sepa-2026-03-000917".into(),
                 paid_ms: GENESIS_MS + 25 * DAY,
             })),
+        ),
+        state(
+            "engagement_review",
+            "The review `review/2026-000311` earned acme's `review` points in the tx `txid(\"engage-review-000311\")`: it cannot earn again, also after a void (the key is the program's org, the action and the reference).",
+            StateKey::Engagement(slug("acme"), "review".into(), "review/2026-000311".into()),
+            StateValue::Engagement(review_id()),
+        ),
+        state(
+            "engagement_referral",
+            "member(8) was referred under acme's `referral` rule in the tx `txid(\"engage-referral-7-8\")`: the reference of a referral is the referred member's id in hex, so each member is referred once per action.",
+            StateKey::Engagement(slug("acme"), "referral".into(), testkit::member(8).to_hex()),
+            StateValue::Engagement(referral_id()),
         ),
     ]
 }
@@ -1038,6 +1126,16 @@ fn loyalty_events() -> Vec<Case> {
                 member: testkit::member(7),
                 amount: 2_000,
                 status: "approved".into(),
+            },
+        ),
+        event(
+            "event_points_released",
+            "The 120 points the earn `txid(\"earn-b1-000123\")` left pending for member(7) became spendable: a `release_points` tx named the earn (the order was delivered). `source` is the earn's (or checkout's) tx id, `points` what its lot holds.",
+            Event::PointsReleased {
+                source: txid("earn-b1-000123"),
+                program: slug("acme"),
+                member: testkit::member(7),
+                points: 120,
             },
         ),
     ]
@@ -1323,6 +1421,12 @@ impl Hand {
                 self.string(order_ref, &format!("{p}.1"));
             }
             StateKey::Withdrawal(t) => self.id_key(22, "Withdrawal", |h, q| h.array(&t.0, q), p),
+            StateKey::Engagement(o, action, reference) => {
+                self.variant(23, "Engagement", p);
+                self.string(o.as_str(), &format!("{p}.0"));
+                self.string(action, &format!("{p}.1"));
+                self.string(reference, &format!("{p}.2"));
+            }
         }
     }
     /// A variant with one field.
@@ -1386,6 +1490,7 @@ impl Hand {
             StateValue::Withdrawal(w) => {
                 self.id_key(21, "Withdrawal", |h, q| h.withdrawal_record(w, q), p)
             }
+            StateValue::Engagement(t) => self.id_key(22, "Engagement", |h, q| h.array(&t.0, q), p),
         }
     }
     fn org_record(&mut self, r: &OrgRecord, p: &str) {
@@ -1526,6 +1631,15 @@ impl Hand {
         self.u8(a.tier.index, &at(p, "tier.index"));
         let below = at(p, "tier.below_since_ms");
         self.option(&a.tier.below_since_ms, &below, |h, v| h.u64(*v, &below));
+        self.u64(a.tier.held_min_points, &at(p, "tier.held_min_points"));
+        self.map(
+            &a.engagements,
+            &at(p, "engagements"),
+            |h, action, times, q| {
+                h.string(action, &at(q, "key"));
+                h.vec(times, &at(q, "value"), |h, t, r| h.u64(*t, r));
+            },
+        );
     }
     fn movement(&mut self, m: &Movement, p: &str) {
         self.string(m.program.as_str(), &at(p, "program"));
@@ -1586,6 +1700,25 @@ impl Hand {
                 self.array(&to.0, &at(&k, "to"));
                 self.allocation(allocation, &at(&k, "allocation"));
                 self.vec(lots, &at(&k, "lots"), |h, id, q| h.lot_id(id, q));
+            }
+            MovementKind::Engagement {
+                action,
+                reference,
+                lot,
+                points,
+                referred,
+            } => {
+                self.variant(5, "Engagement", &k);
+                self.string(action, &at(&k, "action"));
+                self.string(reference, &at(&k, "reference"));
+                self.lot_id(lot, &at(&k, "lot"));
+                self.u64(*points, &at(&k, "points"));
+                let r = at(&k, "referred");
+                self.option(referred, &r, |h, (member, lot, points)| {
+                    h.array(&member.0, &format!("{r}.0"));
+                    h.lot_id(lot, &format!("{r}.1"));
+                    h.u64(*points, &format!("{r}.2"));
+                });
             }
         }
         self.boolean(m.voided, &at(p, "voided"));
@@ -1753,6 +1886,18 @@ impl Hand {
                 self.u64(*amount, &f("amount"));
                 self.string(status, &f("status"));
             }
+            Event::PointsReleased {
+                source,
+                program,
+                member,
+                points,
+            } => {
+                self.variant(22, "PointsReleased", p);
+                self.array(&source.0, &f("source"));
+                self.string(program.as_str(), &f("program"));
+                self.array(&member.0, &f("member"));
+                self.u64(*points, &f("points"));
+            }
             other => unreachable!("{other:?} is encoded by Hand::event"),
         }
     }
@@ -1810,7 +1955,8 @@ impl Hand {
             | Event::CheckedOut { .. }
             | Event::CheckoutVoided { .. }
             | Event::TierChanged { .. }
-            | Event::WithdrawalChanged { .. } => self.loyalty_event(e, p),
+            | Event::WithdrawalChanged { .. }
+            | Event::PointsReleased { .. } => self.loyalty_event(e, p),
             _ => self.token_event(e, p),
         }
     }
@@ -2079,8 +2225,8 @@ fn section_heading(name: &str) -> Option<&'static str> {
             "### State entries\n\nOne entry per state key variant, and one per variant of \
              the records' enums (roles, governance changes, pool kinds and discounts, \
              token statuses, balance movements, adjustment statuses, a withdrawal's \
-             status without and with fields), and a redemption that is part of a \
-             checkout. The JSON above each vector shows the key and the \
+             status without and with fields), a redemption that is part of a checkout, \
+             and an engagement with and without a referred member. The JSON above each vector shows the key and the \
              value.\n",
         ),
         "event_key_registered" => Some(
@@ -2364,10 +2510,10 @@ fn vectors_cover_every_variant() {
         }
     }
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
-    assert_eq!(count("key/"), 23, "{covered:?}");
-    assert_eq!(count("value/"), 22, "{covered:?}");
-    assert_eq!(count("event/"), 22, "{covered:?}");
-    assert_eq!(count("movement/"), 5, "{covered:?}");
+    assert_eq!(count("key/"), 24, "{covered:?}");
+    assert_eq!(count("value/"), 23, "{covered:?}");
+    assert_eq!(count("event/"), 23, "{covered:?}");
+    assert_eq!(count("movement/"), 7, "{covered:?}");
     assert_eq!(count("redemption/"), 2, "{covered:?}");
     assert_eq!(count("adjustment/"), 2, "{covered:?}");
     assert_eq!(count("withdrawal/"), 2, "{covered:?}");
@@ -2382,9 +2528,9 @@ fn vectors_cover_every_variant() {
 }
 
 /// Variants of the records' enums a value holds: token statuses, governance changes, a
-/// role with and without fields, pool kinds and discounts, movement kinds and adjustment
-/// statuses, withdrawal statuses (one without fields, one with); and a redemption alone or
-/// part of a checkout.
+/// role with and without fields, pool kinds and discounts, movement kinds (an engagement
+/// alone and a referral) and adjustment statuses, withdrawal statuses (one without fields,
+/// one with); and a redemption alone or part of a checkout.
 fn nested_variants(v: &StateValue) -> Vec<String> {
     match v {
         StateValue::Withdrawal(w) => {
@@ -2397,7 +2543,13 @@ fn nested_variants(v: &StateValue) -> Vec<String> {
             None => "redemption/alone".to_string(),
             Some(_) => "redemption/checkout".to_string(),
         }],
-        StateValue::Movement(m) => vec![format!("movement/{}", movement_kind_fields(&m.kind).0)],
+        StateValue::Movement(m) => vec![match &m.kind {
+            MovementKind::Engagement { referred, .. } => match referred {
+                None => "movement/Engagement/alone".to_string(),
+                Some(_) => "movement/Engagement/referral".to_string(),
+            },
+            kind => format!("movement/{}", movement_kind_fields(kind).0),
+        }],
         StateValue::Adjustment(a) => {
             vec![format!("adjustment/{}", adjustment_status_name(a.status))]
         }
@@ -2439,6 +2591,7 @@ fn state_key_name(k: &StateKey) -> &'static str {
         StateKey::Adjustment(_) => "Adjustment",
         StateKey::EarnedOrder(..) => "EarnedOrder",
         StateKey::Withdrawal(_) => "Withdrawal",
+        StateKey::Engagement(..) => "Engagement",
     }
 }
 
@@ -2466,6 +2619,7 @@ fn state_value_name(v: &StateValue) -> &'static str {
         StateValue::Adjustment(_) => "Adjustment",
         StateValue::EarnedOrder(_) => "EarnedOrder",
         StateValue::Withdrawal(_) => "Withdrawal",
+        StateValue::Engagement(_) => "Engagement",
     }
 }
 
@@ -2571,6 +2725,7 @@ fn event_fields(e: &Event) -> (&'static str, Vec<&'static str>) {
         Event::CheckoutVoided { checkout, program, member },
         Event::TierChanged { program, member, from, to },
         Event::WithdrawalChanged { withdrawal, program, member, amount, status },
+        Event::PointsReleased { source, program, member, points },
     )
 }
 
@@ -2581,6 +2736,7 @@ fn movement_kind_fields(k: &MovementKind) -> (&'static str, Vec<&'static str>) {
         MovementKind::Spend { allocation },
         MovementKind::Checkout { redemptions, allocation, earned, order_ref },
         MovementKind::Transfer { to, allocation, lots },
+        MovementKind::Engagement { action, reference, lot, points, referred },
     )
 }
 
@@ -3025,7 +3181,8 @@ fn documented_struct_tables_match_the_code() {
             lots,
             earned_by_day,
             last_activity_ms,
-            tier
+            tier,
+            engagements
         }),
         struct_fields!(LotId { source, index }),
         struct_fields!(Lot {
@@ -3040,7 +3197,8 @@ fn documented_struct_tables_match_the_code() {
         }),
         struct_fields!(TierState {
             index,
-            below_since_ms
+            below_since_ms,
+            held_min_points
         }),
         struct_fields!(Liability { by_segment }),
         struct_fields!(Settlement { credited, spent }),

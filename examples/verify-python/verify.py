@@ -183,28 +183,34 @@ STRUCTS = {
                     ("segments", VEC(S("SegmentRule"))),
                     ("earn", S("EarnRule")), ("tiers", S("TierPolicy")),
                     ("adjust_approval_above", "u64"), ("transfers", "bool"),
-                    ("partner_orgs", VEC("str")), ("checkout", S("CheckoutRules"))],
+                    ("partner_orgs", VEC("str")), ("checkout", S("CheckoutRules")),
+                    ("engagement", VEC(S("EngagementRule")))],
     "CheckoutRules": [("max_order_discount_minor", OPT("u64")), ("point_value_minor", "u64"),
                       ("not_combinable_pools", VEC("str"))],
+    "EngagementRule": [("action", "str"), ("points", "u64"), ("referred_points", OPT("u64")),
+                       ("limit", "u32"), ("window_days", "u32")],
     "SegmentRule": [("segment", E("Segment")), ("unit", E("Unit")), ("spend_priority", "u8"),
                     ("expiry", E("ExpiryPolicy"))],
     "EarnRule": [("points", "u64"), ("per_minor", "u64"), ("excluded_categories", VEC("str")),
                  ("promotions", VEC(S("Promotion"))), ("per_tx_cap", OPT("u64")),
                  ("period_cap", OPT(S("PeriodCap"))), ("max_balance", OPT("u64")),
-                 ("pending_days", "u32")],
+                 ("pending_days", "u32"), ("release_on_event", "bool")],
     "Promotion": [("from_ms", "u64"), ("until_ms", "u64"), ("multiplier_permille", "u32")],
     "PeriodCap": [("days", "u32"), ("cap", "u64")],
     "TierPolicy": [("tiers", VEC(S("Tier"))), ("basis", E("TierBasis")),
-                   ("window_days", "u32"), ("grace_days", "u32")],
+                   ("window_days", "u32"), ("grace_days", "u32"),
+                   ("keep_on_rule_change", "bool")],
     "Tier": [("name", "str"), ("min_points", "u64"), ("multiplier_permille", "u32")],
     # Loyalty balances (docs/encoding.md, `Account` and below).
     "Account": [("lots", "lots"), ("earned_by_day", MAP("u32", "u64")),
-                ("last_activity_ms", "u64"), ("tier", S("TierState"))],
+                ("last_activity_ms", "u64"), ("tier", S("TierState")),
+                ("engagements", MAP("str", VEC("u64")))],
     "LotId": [("source", "h32"), ("index", "u16")],
     "Lot": [("id", S("LotId")), ("segment", E("Segment")), ("amount", "u64"),
             ("remaining", "u64"), ("earned_ms", "u64"), ("spendable_from_ms", "u64"),
             ("expires_ms", OPT("u64")), ("credited_by", "str")],
-    "TierState": [("index", "u8"), ("below_since_ms", OPT("u64"))],
+    "TierState": [("index", "u8"), ("below_since_ms", OPT("u64")),
+                  ("held_min_points", "u64")],
     "Liability": [("by_segment", MAP(E("Segment"), "u64"))],
     "Settlement": [("credited", MAP(E("Segment"), "u64")),
                    ("spent", MAP(E("Segment"), "u64"))],
@@ -245,7 +251,7 @@ REJECT_REASONS = [
     "not_transferable", "already_approved", "overflow", "insufficient_balance",
     "per_tx_cap_exceeded", "already_earned", "already_voided", "already_spent", "too_many_lots",
     "self_approval", "stacking_conflict", "not_combinable", "discount_cap_reached", "overpaid",
-    "part_of_checkout",
+    "part_of_checkout", "engagement_limit", "not_pending",
 ]
 
 # Tx kinds in index order (docs/encoding.md, "Tx kinds"): in JSON each kind's struct fields
@@ -286,6 +292,10 @@ TX_KINDS = [
     ("request_withdrawal", [("program", "str"), ("member", "h32"), ("segment", E("Segment")),
                             ("amount", "u64"), ("reference", "str")]),
     ("decide_withdrawal", [("withdrawal", "h32"), ("decision", E("WithdrawalDecision"))]),
+    # A referral names the referred member, with an empty reference.
+    ("engage", [("program", "str"), ("member", "h32"), ("action", "str"),
+                ("reference", "str"), ("referred", OPT("h32"))]),
+    ("release_points", [("tx", "h32")]),
 ]
 
 # Enums: (JSON form, tag key, variants in index order). "string": unit variants by name;
@@ -299,7 +309,7 @@ ENUMS = {
         ("remembered", ["u64"]), ("prune_cursor", []), ("program", ["str"]),
         ("account", ["str", "h32"]), ("liability", ["str"]), ("settlement", ["str", "str"]),
         ("movement", ["h32"]), ("adjustment", ["h32"]), ("earned_order", ["str", "str"]),
-        ("withdrawal", ["h32"])]),
+        ("withdrawal", ["h32"]), ("engagement", ["str", "str", "str"])]),
     "StateValue": ("keyed", None, [
         ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
         ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
@@ -310,7 +320,8 @@ ENUMS = {
         ("program", [S("ProgramRecord")]), ("account", [S("Account")]),
         ("liability", [S("Liability")]), ("settlement", [S("Settlement")]),
         ("movement", [S("Movement")]), ("adjustment", [S("AdjustmentRecord")]),
-        ("earned_order", ["h32"]), ("withdrawal", [S("WithdrawalRecord")])]),
+        ("earned_order", ["h32"]), ("withdrawal", [S("WithdrawalRecord")]),
+        ("engagement", ["h32"])]),
     "Role": ("tagged", "role", [
         ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
         ("auditor", []), ("partner", [])]),
@@ -356,7 +367,9 @@ ENUMS = {
         ("tier_changed", [("program", "str"), ("member", "h32"), ("from", "str"),
                           ("to", "str")]),
         ("withdrawal_changed", [("withdrawal", "h32"), ("program", "str"), ("member", "h32"),
-                                ("amount", "u64"), ("status", "str")])]),
+                                ("amount", "u64"), ("status", "str")]),
+        ("points_released", [("source", "h32"), ("program", "str"), ("member", "h32"),
+                             ("points", "u64")])]),
     "EventType": ("string", None, [
         "pool.created", "pool.updated", "pool.transitioned", "codes.issued", "coupon.allocated",
         "coupon.redeemed", "coupon.rolled_back", "coupon.revoked", "coupon.transferred",
@@ -366,7 +379,7 @@ ENUMS = {
         "balance.transferred", "balance.expired", "adjustment.requested",
         "adjustment.rejected", "tier.changed", "checkout.completed", "checkout.voided",
         "balance.withdrawn", "withdrawal.requested", "withdrawal.approved", "withdrawal.paid",
-        "withdrawal.rejected"]),
+        "withdrawal.rejected", "balance.released"]),
     "EventDetail": ("tagged", "outcome", [
         ("applied", [("event", E("Event"))]),
         ("rejected", [("tx_kind", "str"), ("rejection", S("Rejection"))])]),
@@ -392,7 +405,10 @@ ENUMS = {
         ("checkout", [("redemptions", VEC("h32")), ("allocation", VEC(S("Draw"))),
                       ("earned", OPT(TUPLE(S("LotId"), "u64"))), ("order_ref", "str")]),
         ("transfer", [("to", "h32"), ("allocation", VEC(S("Draw"))),
-                      ("lots", VEC(S("LotId")))])]),
+                      ("lots", VEC(S("LotId")))]),
+        # `referred`: an optional triple, in JSON [member, lot id, points].
+        ("engagement", [("action", "str"), ("reference", "str"), ("lot", S("LotId")),
+                        ("points", "u64"), ("referred", OPT(TUPLE("h32", S("LotId"), "u64")))])]),
     "WithdrawalStatus": ("tagged", "status", [
         ("requested", []), ("approved", [("by", "h32")]),
         ("paid", [("approved_by", "h32"), ("payment", "str"), ("paid_ms", "u64")]),
@@ -476,8 +492,8 @@ def _enc(t, v, path):
 
 def enc_map(types, v, path):
     """A map: the entry count, then each key and value by ascending key. JSON keys are
-    strings: an integer's decimal digits (ordered as numbers), or a string enum's name
-    (ordered by variant index)."""
+    strings: an integer's decimal digits (ordered as numbers), a string enum's name
+    (ordered by variant index), or a string itself (ordered by its UTF-8 bytes)."""
     kt, vt = types
     require(isinstance(v, dict), f"{path}: expected an object")
     entries = []
@@ -485,6 +501,8 @@ def enc_map(types, v, path):
         if kt in ("u8", "u16", "u32", "u64"):
             require(re.fullmatch(r"0|[1-9][0-9]*", name), f"{path}: key {name!r} is not a number")
             key, order = int(name), int(name)
+        elif kt == "str":
+            key, order = name, name.encode("utf-8")
         else:
             form, _, variants = ENUMS[kt[1]]
             require(form == "string" and name in variants, f"{path}: key {name!r} is not a {kt[1]}")
@@ -1066,6 +1084,7 @@ def selftest_encoding(text, check):
     for kind, v in vectors:
         check_vector(kind, v, check)
     selftest_checkout_ids(vectors, check)
+    selftest_engagements(vectors, check)
     selftest_coverage(txs, vectors, check)
     ledger = [json.loads(v["json"]) for kind, v in vectors if kind == "ledger-event-vector"]
     check("ledger event vectors found", len(ledger) >= 8, True)
@@ -1112,6 +1131,31 @@ def selftest_checkout_ids(vectors, check):
             place = checkout_place(key["redemption"], value["redemption"]["checkout"])
             check(f"{v['name']} id derived from its checkout", place is not None, True)
     check("checkout vectors found", (movements >= 1, redemptions >= 1), (True, True))
+
+
+def selftest_engagements(vectors, check):
+    """An engagement's key names the movement of its tx, with the same action and reference,
+    and a referral's reference is the referred member's id (docs/encoding.md, `EngageTx`)."""
+    movements, keys = {}, []
+    for kind, v in vectors:
+        if kind != "state-vector":
+            continue
+        key, value = json.loads(v["key_json"]), json.loads(v["value_json"])
+        if "movement" in value and value["movement"]["kind"]["movement"] == "engagement":
+            movements[key["movement"]] = value["movement"]["kind"]
+        if isinstance(key, dict) and "engagement" in key:
+            keys.append((v["name"], key["engagement"], value["engagement"]))
+    referrals = 0
+    for name, (_, action, reference), tx in keys:
+        moved = movements.get(tx)
+        check(f"{name}: its tx's movement", moved is not None, True)
+        check(f"{name}: action and reference", (moved["action"], moved["reference"]),
+              (action, reference))
+        if moved["referred"] is not None:
+            referrals += 1
+            check(f"{name}: a referral's reference is the referred member", reference,
+                  moved["referred"][0])
+    check("engagement vectors found", (len(keys) >= 2, referrals >= 1), (True, True))
 
 
 def selftest_proofs(text, check):

@@ -3,6 +3,7 @@
 //! `UPDATE_VECTORS` is set; the fenced blocks and vectors it holds; the hand encoder's
 //! primitives; and the pool specs both parts of the document use.
 
+use couponcactus_chaincode::loyalty::EngagementRule;
 use couponcactus_chaincode::prelude::*;
 use couponcactus_chaincode::testkit::GENESIS_MS;
 
@@ -111,9 +112,9 @@ pub struct Hand {
 }
 
 /// The loyalty program's encoding, from the document's tables (both parts of the document
-/// carry a program, with its checkout rules: the `set_program` tx and the `program` state
-/// record), and the loyalty enums both parts use (segments, adjustment directions and
-/// reasons).
+/// carry a program, with its checkout rules and engagement rules: the `set_program` tx and
+/// the `program` state record), and the loyalty enums both parts use (segments, adjustment
+/// directions and reasons).
 impl Hand {
     pub fn program(&mut self, s: &ProgramSpec, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
@@ -136,6 +137,7 @@ impl Hand {
         }
         self.u32(t.window_days, &p("tiers.window_days"));
         self.u32(t.grace_days, &p("tiers.grace_days"));
+        self.boolean(t.keep_on_rule_change, &p("tiers.keep_on_rule_change"));
         self.u64(s.adjust_approval_above, &p("adjust_approval_above"));
         self.boolean(s.transfers, &p("transfers"));
         self.vec(&s.partner_orgs, &p("partner_orgs"), |h, o, q| {
@@ -150,6 +152,18 @@ impl Hand {
             &p("checkout.not_combinable_pools"),
             |h, pool, q| h.string(pool.as_str(), q),
         );
+        self.vec(&s.engagement, &p("engagement"), |h, r, q| {
+            h.engagement_rule(r, q)
+        });
+    }
+    pub fn engagement_rule(&mut self, r: &EngagementRule, path: &str) {
+        let p = |f: &str| format!("{path}.{f}");
+        self.string(&r.action, &p("action"));
+        self.u64(r.points, &p("points"));
+        let referred = p("referred_points");
+        self.option(&r.referred_points, &referred, |h, v| h.u64(*v, &referred));
+        self.u32(r.limit, &p("limit"));
+        self.u32(r.window_days, &p("window_days"));
     }
     pub fn segment_rule(&mut self, r: &SegmentRule, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
@@ -206,6 +220,7 @@ impl Hand {
             h.u64(*v, &p("max_balance"))
         });
         self.u32(e.pending_days, &p("pending_days"));
+        self.boolean(e.release_on_event, &p("release_on_event"));
     }
     pub fn currency(&mut self, c: &Currency, path: &str) {
         let text = String::from_utf8_lossy(&c.0).into_owned();
