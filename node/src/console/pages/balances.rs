@@ -4,7 +4,13 @@
 //! their date, and whole segments by their inactivity deadline), and the adjustments
 //! waiting for a second admin, with approve and reject buttons for writers
 //! (`POST /console/balances/adjustments/{id}`, a signed `decide_adjustment` tx; the
-//! chain refuses a decision by the key that asked, and says so).
+//! chain refuses a decision by the key that asked, and says so). It also lists the
+//! withdrawals in progress and decides them (`POST /console/balances/withdrawals/{id}`, a
+//! signed `decide_withdrawal` tx): approve or reject a requested one, record an approved
+//! one as paid with its payment reference (checked here as the chain checks references,
+//! before anything is signed) or reject it. The chain decides who may and from which
+//! status (maker-checker: the key that asked cannot approve), and its refusal is shown in
+//! its words.
 
 use super::super::csrf::CheckedForm;
 use super::super::session::Staff;
@@ -20,7 +26,9 @@ use couponcactus_chaincode::loyalty::{
     ProgramRecord, ProgramSpec, Segment, Unit, WithdrawalRecord, WithdrawalStatus,
 };
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
-use couponcactus_chaincode::tx::{DecideAdjustmentTx, TxKind};
+use couponcactus_chaincode::tx::{
+    DecideAdjustmentTx, DecideWithdrawalTx, MAX_REFERENCE_BYTES, TxKind, WithdrawalDecision,
+};
 use couponcactus_chaincode::types::Role;
 use couponcactus_client::amounts::format_minor;
 use serde::{Deserialize, Serialize};
@@ -301,6 +309,12 @@ struct WithdrawalRow {
     reference: String,
     status: &'static str,
     requested: String,
+    asked_by: String,
+    asked_by_short: String,
+    /// Asked with the console's own key: the chain refuses the console's approval.
+    by_console: bool,
+    /// The approving key, once approved.
+    approved_by: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -329,11 +343,13 @@ struct BalancesPage {
     /// Withdrawals requested or approved, not paid or rejected yet.
     withdrawals: Vec<WithdrawalRow>,
     withdrawals_capped: bool,
+    /// The longest payment reference the chain takes, bytes.
+    max_reference: usize,
     /// Why there are no buttons for this user (read-only role or console).
     read_only: Option<String>,
     /// Why the chain will refuse the console's decisions whoever presses (its key is not
     /// one of the org's active admin keys).
-    key_hint: Option<String>,
+    key_hint: Option<KeyHint>,
     /// What the last write did (`?done=`).
     notice: Option<&'static str>,
 }
@@ -342,6 +358,13 @@ fn notice(done: Option<&str>) -> Option<&'static str> {
     match done? {
         "approved" => Some("Adjustment approved: the member's balance changed."),
         "rejected" => Some("Adjustment rejected: nothing changed."),
+        "withdrawal-approved" => Some(
+            "Withdrawal approved: record it as paid, with the payment's reference, once the payout is made.",
+        ),
+        "withdrawal-paid" => Some("Withdrawal recorded as paid: it is settled."),
+        "withdrawal-rejected" => {
+            Some("Withdrawal rejected: the amount went back to the member's balance.")
+        }
         _ => None,
     }
 }
@@ -353,33 +376,54 @@ fn console_key(console: &Console) -> Option<PublicKey> {
         .map(|k| PublicKey(k.verifying_key().to_bytes()))
 }
 
-/// Why the chain would refuse a decision signed with the console's key, if it would.
-fn key_hint(console: &Console, key: Option<PublicKey>) -> Result<Option<String>, PageError> {
-    let Some(key) = key else {
-        return Ok(None);
-    };
+/// Why the chain will refuse decisions signed with the console's key, worded for each list.
+#[derive(Debug, Serialize)]
+struct KeyHint {
+    adjustments: String,
+    withdrawals: String,
+}
+
+/// What keeps the console's key from deciding, if anything: why, and whether it is an
+/// active issuer key of the org (which may still record a payout).
+fn key_problem(console: &Console, key: PublicKey) -> Result<Option<(String, bool)>, PageError> {
     let record = match console.node.store().get(&StateKey::Key(key))? {
         Some(StateValue::Key(r)) => r,
-        _ => {
-            return Ok(Some(
-                "The console's key is not registered on the chain: the chain will refuse its decisions."
-                    .into(),
-            ));
-        }
+        _ => return Ok(Some(("is not registered on the chain".into(), false))),
     };
-    let why = if record.org != console.org {
-        format!("belongs to {}", record.org)
+    Ok(if record.org != console.org {
+        Some((format!("belongs to {}", record.org), false))
     } else if record.revoked_at.is_some() {
-        "is revoked".into()
-    } else if record.role != Role::OrgAdmin {
-        format!("has the {} role", record.role.name())
+        Some(("is revoked".into(), false))
+    } else if record.role == Role::OrgAdmin {
+        None
     } else {
+        let why = format!("has the {} role", record.role.name());
+        Some((why, record.role == Role::Issuer))
+    })
+}
+
+/// Why the chain would refuse decisions signed with the console's key, if it would.
+fn key_hint(console: &Console, key: Option<PublicKey>) -> Result<Option<KeyHint>, PageError> {
+    let Some((why, issuer)) = key.map(|k| key_problem(console, k)).transpose()?.flatten() else {
         return Ok(None);
     };
-    Ok(Some(format!(
-        "The console's key {why}: deciding an adjustment needs an org admin key of {}, so the chain will refuse a decision made here. Decide with `cactus points approve|reject` and an org admin key.",
-        console.org
-    )))
+    let org = &console.org;
+    let adjustments = format!(
+        "The console's key {why}: deciding an adjustment needs an org admin key of {org}, so the chain will refuse a decision made here. Decide with `cactus points approve|reject` and an org admin key."
+    );
+    let withdrawals = if issuer {
+        format!(
+            "The console's key {why}: approving or rejecting a withdrawal needs an org admin key of {org}, so the chain will refuse those made here (recording a payout works). Approve or reject with `cactus points withdrawal --id ID approve|reject` and an org admin key."
+        )
+    } else {
+        format!(
+            "The console's key {why}: deciding a withdrawal needs an org admin key of {org} (recording a payout, an org admin or issuer key), so the chain will refuse a decision made here. Decide with `cactus points withdrawal --id ID approve|paid|reject` and such a key."
+        )
+    };
+    Ok(Some(KeyHint {
+        adjustments,
+        withdrawals,
+    }))
 }
 
 fn program_of(console: &Console) -> Result<Option<ProgramRecord>, PageError> {
@@ -461,13 +505,25 @@ fn pending_row(
     }
 }
 
-fn withdrawal_row(spec: &ProgramSpec, id: &TxId, r: &WithdrawalRecord) -> WithdrawalRow {
-    let (id, member) = (id.to_hex(), r.member.to_hex());
+fn withdrawal_row(
+    spec: &ProgramSpec,
+    id: &TxId,
+    r: &WithdrawalRecord,
+    console_key: Option<&PublicKey>,
+) -> WithdrawalRow {
+    let (id, member, asked_by) = (id.to_hex(), r.member.to_hex(), r.requested_by.to_hex());
     WithdrawalRow {
         short_id: short(&id),
         member_short: short(&member),
+        asked_by_short: short(&asked_by),
         id,
         member,
+        asked_by,
+        by_console: console_key == Some(&r.requested_by),
+        approved_by: match &r.status {
+            WithdrawalStatus::Approved { by } => Some(short(&by.to_hex())),
+            _ => None,
+        },
         segment: segment_label(r.segment),
         amount: amount_in(unit_of(spec, r.segment), r.amount),
         reference: r.reference.clone(),
@@ -498,6 +554,7 @@ fn render(console: &Console, staff: &Staff, done: Option<&str>) -> Result<Respon
         max_adjustments: MAX_ADJUSTMENTS,
         withdrawals: Vec::new(),
         withdrawals_capped: false,
+        max_reference: MAX_REFERENCE_BYTES,
         read_only,
         key_hint: None,
         notice: notice(done),
@@ -533,9 +590,10 @@ fn render(console: &Console, staff: &Staff, done: Option<&str>) -> Result<Respon
         page.withdrawals = open
             .iter()
             .take(MAX_PENDING_SHOWN)
-            .map(|(id, r)| withdrawal_row(spec, id, r))
+            .map(|(id, r)| withdrawal_row(spec, id, r, key.as_ref()))
             .collect();
-        if page.read_only.is_none() && !page.pending.is_empty() {
+        let undecided = !page.pending.is_empty() || !page.withdrawals.is_empty();
+        if page.read_only.is_none() && undecided {
             page.key_hint = key_hint(console, key)?;
         }
     }
@@ -559,6 +617,27 @@ pub(super) struct Decision {
     decision: String,
 }
 
+/// A 404 for an `id` the org has no `what` under.
+fn unknown(what: &str, id: &str) -> PageError {
+    PageError::NotFound(format!(
+        "the org has no {what} {:?}",
+        id.chars().take(80).collect::<String>()
+    ))
+}
+
+/// The state value under `key`, read off the async runtime.
+async fn read_state(
+    console: &Arc<Console>,
+    key: StateKey,
+) -> Result<Option<StateValue>, PageError> {
+    let c = console.clone();
+    Ok(
+        tokio::task::spawn_blocking(move || c.node.store().get(&key))
+            .await
+            .map_err(|e| PageError::Internal(format!("balances: {e}")))??,
+    )
+}
+
 /// `POST /console/balances/adjustments/{id}`: approve or reject one of the org's
 /// adjustments with a signed `decide_adjustment` tx; the ledger's refusal (the key that
 /// asked cannot decide, not pending any more, not an admin key) is shown as it worded it.
@@ -578,21 +657,10 @@ pub(super) async fn decide(
             )));
         }
     };
-    let missing = || {
-        PageError::NotFound(format!(
-            "the org has no adjustment {:?}",
-            id.chars().take(80).collect::<String>()
-        ))
-    };
-    let adjustment: TxId = id.parse().map_err(|_| missing())?;
-    let c = console.clone();
-    let record =
-        tokio::task::spawn_blocking(move || c.node.store().get(&StateKey::Adjustment(adjustment)))
-            .await
-            .map_err(|e| PageError::Internal(format!("adjustment: {e}")))??;
-    match record {
+    let adjustment: TxId = id.parse().map_err(|_| unknown("adjustment", &id))?;
+    match read_state(&console, StateKey::Adjustment(adjustment)).await? {
         Some(StateValue::Adjustment(r)) if r.program == console.org => {}
-        _ => return Err(missing()),
+        _ => return Err(unknown("adjustment", &id)),
     }
     let kind = TxKind::DecideAdjustment(DecideAdjustmentTx {
         adjustment,
@@ -600,6 +668,78 @@ pub(super) async fn decide(
     });
     write::submit(&console, &staff, kind).await?;
     let done = if approve { "approved" } else { "rejected" };
+    Ok(super::pool_new::see_other(&format!(
+        "/console/balances?done={done}"
+    )))
+}
+
+/// The withdrawal decision form: `payment` is the payout's reference (for `paid` only).
+#[derive(Debug, Deserialize)]
+pub(super) struct WithdrawalForm {
+    decision: String,
+    #[serde(default)]
+    payment: String,
+}
+
+/// A payout's payment reference as the chain will take it: 1 to [`MAX_REFERENCE_BYTES`]
+/// printable ASCII characters, no spaces (the chaincode's `check_reference`), checked
+/// before anything is signed. Whitespace around it (a pasted reference) is dropped.
+pub(super) fn payment_reference(text: &str) -> Result<String, PageError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(PageError::BadRequest(
+            "recording a withdrawal as paid needs the payment's reference (the bank transfer or payout id): nothing was submitted"
+                .into(),
+        ));
+    }
+    if text.len() > MAX_REFERENCE_BYTES || !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(PageError::BadRequest(format!(
+            "the payment reference must be 1 to {MAX_REFERENCE_BYTES} printable ASCII characters without spaces, as the chain requires: nothing was submitted"
+        )));
+    }
+    Ok(text.to_string())
+}
+
+/// The decision `form` asks for, and the `?done=` word of its notice.
+fn withdrawal_decision(
+    form: &WithdrawalForm,
+) -> Result<(WithdrawalDecision, &'static str), PageError> {
+    match form.decision.as_str() {
+        "approve" => Ok((WithdrawalDecision::Approve, "withdrawal-approved")),
+        "paid" => {
+            let payment = payment_reference(&form.payment)?;
+            Ok((WithdrawalDecision::Paid { payment }, "withdrawal-paid"))
+        }
+        "reject" => Ok((WithdrawalDecision::Reject, "withdrawal-rejected")),
+        other => Err(PageError::BadRequest(format!(
+            "unknown decision {:?}: approve, paid or reject",
+            other.chars().take(40).collect::<String>()
+        ))),
+    }
+}
+
+/// `POST /console/balances/withdrawals/{id}`: approve, record as paid (with `payment`) or
+/// reject one of the org's withdrawals with a signed `decide_withdrawal` tx. The ledger
+/// decides (the key that asked cannot approve, approve and reject need an org admin key,
+/// only a requested one is approved and only an approved one paid) and its refusal is
+/// shown as it worded it.
+pub(super) async fn decide_withdrawal(
+    State(console): State<Arc<Console>>,
+    Path(id): Path<String>,
+    CheckedForm(staff, form): CheckedForm<WithdrawalForm>,
+) -> Result<Response, PageError> {
+    write::may_write(&console, &staff)?;
+    let (decision, done) = withdrawal_decision(&form)?;
+    let withdrawal: TxId = id.parse().map_err(|_| unknown("withdrawal", &id))?;
+    match read_state(&console, StateKey::Withdrawal(withdrawal)).await? {
+        Some(StateValue::Withdrawal(r)) if r.program == console.org => {}
+        _ => return Err(unknown("withdrawal", &id)),
+    }
+    let kind = TxKind::DecideWithdrawal(DecideWithdrawalTx {
+        withdrawal,
+        decision,
+    });
+    write::submit(&console, &staff, kind).await?;
     Ok(super::pool_new::see_other(&format!(
         "/console/balances?done={done}"
     )))
@@ -818,5 +958,60 @@ mod tests {
             "all of it after 45 days without activity"
         );
         assert_eq!(short(&"ab".repeat(32)), "abababababab…");
+    }
+
+    #[test]
+    fn console_balances_withdrawal_forms_check_the_payment_reference() {
+        assert_eq!(payment_reference("sepa-42").unwrap(), "sepa-42");
+        assert_eq!(
+            payment_reference("  sepa-42\n").unwrap(),
+            "sepa-42",
+            "trimmed"
+        );
+        let max = "x".repeat(MAX_REFERENCE_BYTES);
+        assert_eq!(payment_reference(&max).unwrap(), max);
+        for bad in [
+            "",
+            "   ",
+            "sepa 42",
+            "sépa",
+            "tab\there",
+            &format!("{max}x"),
+        ] {
+            let err = payment_reference(bad).unwrap_err().to_string();
+            assert!(err.contains("nothing was submitted"), "{bad:?}: {err}");
+        }
+        let empty = payment_reference("").unwrap_err().to_string();
+        assert!(empty.contains("needs the payment's reference"), "{empty}");
+        let form = |decision: &str, payment: &str| WithdrawalForm {
+            decision: decision.into(),
+            payment: payment.into(),
+        };
+        let (decision, done) = withdrawal_decision(&form("paid", " ref-1 ")).unwrap();
+        assert_eq!(
+            (decision, done),
+            (
+                WithdrawalDecision::Paid {
+                    payment: "ref-1".into()
+                },
+                "withdrawal-paid"
+            )
+        );
+        let (decision, _) = withdrawal_decision(&form("approve", "ignored")).unwrap();
+        assert_eq!(decision, WithdrawalDecision::Approve);
+        let (decision, _) = withdrawal_decision(&form("reject", "")).unwrap();
+        assert_eq!(decision, WithdrawalDecision::Reject);
+        assert!(withdrawal_decision(&form("paid", "")).is_err());
+        let err = withdrawal_decision(&form("pay", "x"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("approve, paid or reject"), "{err}");
+        for done in [
+            "withdrawal-approved",
+            "withdrawal-paid",
+            "withdrawal-rejected",
+        ] {
+            assert!(notice(Some(done)).unwrap().starts_with("Withdrawal "));
+        }
     }
 }

@@ -75,6 +75,10 @@ pub fn routes(console: Arc<Console>) -> Router {
         .route("/console/members", get(member::show))
         .route("/console/balances", get(balances::show))
         .route("/console/balances/adjustments/{id}", post(balances::decide))
+        .route(
+            "/console/balances/withdrawals/{id}",
+            post(balances::decide_withdrawal),
+        )
         .route("/console/tokens/{pool}/{serial}", get(token::show))
         .route(
             "/console/tokens/{pool}/{serial}/proof.json",

@@ -2,8 +2,10 @@
 //! testkit program, a terminal earns and an issuer loads, a second org admin asks for
 //! adjustments above the approval threshold; the console (signing with acme's genesis
 //! admin key) shows the liability, what expires within 30/60/90 days and the pending
-//! adjustments, and approves and rejects them; CSRF, roles and the chain's maker-checker
-//! refusal are checked through the console's router in process.
+//! adjustments, and approves and rejects them; it decides withdrawals (approve, paid with
+//! a payment reference, reject) the same way. CSRF, roles, the payment reference and the
+//! chain's refusals (maker-checker, a decided withdrawal) are checked through the console's
+//! router in process.
 
 use crate::console::session::new_token;
 use crate::console::{Console, ConsoleConfig, Role as StaffRole, WriteKeys};
@@ -15,7 +17,7 @@ use axum::http::{Request, StatusCode, header};
 use couponcactus_chaincode::execute::TxOutcome;
 use couponcactus_chaincode::ids::{Channel, StoreId, TxId};
 use couponcactus_chaincode::loyalty::{
-    AdjustReason, AdjustmentStatus, DAY_MS, Direction, ExpiryPolicy, Segment,
+    AdjustReason, AdjustmentStatus, DAY_MS, Direction, ExpiryPolicy, Segment, WithdrawalStatus,
 };
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::testkit::{self, key, member, public};
@@ -102,6 +104,11 @@ impl Chain {
     /// A console of `org` on this node, signing with `key(CONSOLE_KEY)`, its store in
     /// `sub` of the chain's directory.
     fn console(&self, org: &str, sub: &str) -> Arc<Console> {
+        self.console_signing(org, sub, CONSOLE_KEY)
+    }
+
+    /// A console of `org` on this node, signing with `key(seed)`, its store in `sub`.
+    fn console_signing(&self, org: &str, sub: &str, seed: u8) -> Arc<Console> {
         let dir = self.dir.path().join(sub);
         std::fs::create_dir_all(&dir).unwrap();
         Console::open(
@@ -111,7 +118,7 @@ impl Chain {
             None,
             ConsoleConfig::default(),
             WriteKeys {
-                signer: Some(key(CONSOLE_KEY)),
+                signer: Some(key(seed)),
                 data_key: None,
             },
         )
@@ -521,20 +528,7 @@ async fn console_balances_say_when_the_console_key_cannot_decide() {
         role: Role::Issuer,
     });
     chain.applied(&admin, issuer).await;
-    let dir = chain.dir.path().join("console-issuer");
-    std::fs::create_dir_all(&dir).unwrap();
-    let console = Console::open(
-        &dir,
-        chain.node.clone(),
-        testkit::org("acme"),
-        None,
-        ConsoleConfig::default(),
-        WriteKeys {
-            signer: Some(key(ISSUER)),
-            data_key: None,
-        },
-    )
-    .unwrap();
+    let console = chain.console_signing("acme", "console-issuer", ISSUER);
     let router = console.router();
     let ivy = sign_in(&console, "ivy", StaffRole::Issuer);
     let (_, html) = page(&router, &ivy, "/console/balances").await;
@@ -549,4 +543,303 @@ async fn console_balances_say_when_the_console_key_cannot_decide() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body.contains("needs an org_admin key"), "{body}");
     assert_eq!(adjustment(&chain, &asked).0, AdjustmentStatus::Pending);
+}
+
+/// A decision on withdrawal `id` as `s`, with its CSRF token and `payment` if given.
+async fn decide_withdrawal(
+    router: &Router,
+    s: &Session,
+    id: &TxId,
+    decision: &str,
+    payment: Option<&str>,
+) -> (StatusCode, String, String) {
+    let path = format!("/console/balances/withdrawals/{id}");
+    let mut form = vec![("csrf", s.csrf.as_str()), ("decision", decision)];
+    form.extend(payment.map(|p| ("payment", p)));
+    post(router, s, &path, &form).await
+}
+
+/// The row of withdrawal `id` in the page (its cells and forms).
+fn withdrawal_row<'a>(html: &'a str, id: &TxId) -> &'a str {
+    let start = html
+        .find(&format!("data-withdrawal=\"{id}\""))
+        .unwrap_or_else(|| panic!("no row of withdrawal {id}"));
+    let end = html[start..].find("</tr>").unwrap();
+    &html[start..start + end]
+}
+
+/// The decisions the row offers, in page order (the hidden `decision` values).
+fn offered(row: &str) -> Vec<&str> {
+    row.split("name=\"decision\" value=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect()
+}
+
+fn withdrawal_status(chain: &Chain, id: &TxId) -> WithdrawalStatus {
+    match chain.get(StateKey::Withdrawal(*id)) {
+        Some(StateValue::Withdrawal(r)) => r.status,
+        other => panic!("no withdrawal: {other:?}"),
+    }
+}
+
+fn height(chain: &Chain) -> u64 {
+    chain.node.store().tip().unwrap().height
+}
+
+/// A chain where acme runs the testkit program with a second admin (`MAKER`) and an
+/// issuer; members 1 and 2 hold 50.00 and 30.00 EUR of cash deposits.
+async fn withdrawals_chain() -> Chain {
+    let chain = Chain::start();
+    let admin = key(CONSOLE_KEY);
+    for (seed, role) in [(MAKER, Role::OrgAdmin), (ISSUER, Role::Issuer)] {
+        let register = TxKind::RegisterKey(RegisterKeyTx {
+            key: public(seed),
+            role,
+        });
+        chain.applied(&admin, register).await;
+    }
+    let spec = testkit::program_spec();
+    chain
+        .applied(&admin, TxKind::SetProgram(SetProgramTx { spec }))
+        .await;
+    for (n, amount) in [(1, 5_000), (2, 3_000)] {
+        let load = TxKind::Load(LoadTx {
+            program: testkit::org("acme"),
+            member: member(n),
+            segment: Segment::CashDeposit,
+            amount,
+            reference: format!("load-{n}"),
+        });
+        chain.applied(&key(ISSUER), load).await;
+    }
+    chain
+}
+
+/// Asks for a withdrawal of `amount` of member `n`'s cash deposit, signed by `seed`.
+async fn ask_withdrawal(chain: &Chain, seed: u8, n: u64, amount: u64) -> TxId {
+    let ask = TxKind::RequestWithdrawal(RequestWithdrawalTx {
+        program: testkit::org("acme"),
+        member: member(n),
+        segment: Segment::CashDeposit,
+        amount,
+        reference: format!("ticket-{n}"),
+    });
+    chain.applied(&key(seed), ask).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_balances_approve_then_pay_a_withdrawal() {
+    let chain = withdrawals_chain().await;
+    let asked = ask_withdrawal(&chain, ISSUER, 1, 1_000).await;
+    let console = chain.console("acme", "console-acme");
+    let router = console.router();
+    let ada = sign_in(&console, "ada", StaffRole::Admin);
+    let html = html_now(&router, &ada).await;
+    assert_eq!(cell(&html, "liability-cash_deposit"), "70.00 EUR", "held");
+    let row = withdrawal_row(&html, &asked);
+    assert_eq!(offered(row), ["approve", "reject"], "{row}");
+    assert!(row.contains("class=\"status-requested\"") && !row.contains("by-console"));
+    assert!(
+        !html.contains("withdrawals-key-hint"),
+        "the console key is an admin's"
+    );
+
+    // Approve, signed with the console's key: a second key after the issuer's.
+    let (status, location, body) = decide_withdrawal(&router, &ada, &asked, "approve", None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location, "/console/balances?done=withdrawal-approved");
+    let by = public(CONSOLE_KEY);
+    assert_eq!(
+        withdrawal_status(&chain, &asked),
+        WithdrawalStatus::Approved { by }
+    );
+    let (_, html) = page(&router, &ada, &location).await;
+    assert!(cell(&html, "notice").starts_with("Withdrawal approved"));
+    let row = withdrawal_row(&html, &asked);
+    assert_eq!(offered(row), ["paid", "reject"], "{row}");
+    assert!(row.contains("name=\"payment\"") && row.contains("class=\"status-approved\""));
+
+    // Paid, with the payout's reference: settled and out of the list.
+    let paid = decide_withdrawal(&router, &ada, &asked, "paid", Some("sepa-42")).await;
+    assert_eq!(paid.0, StatusCode::SEE_OTHER, "{}", paid.2);
+    assert_eq!(paid.1, "/console/balances?done=withdrawal-paid");
+    match withdrawal_status(&chain, &asked) {
+        WithdrawalStatus::Paid {
+            approved_by,
+            payment,
+            ..
+        } => assert_eq!((approved_by, payment.as_str()), (by, "sepa-42")),
+        other => panic!("not paid: {other:?}"),
+    }
+    assert_eq!(balance(&chain, 1, Segment::CashDeposit), 4_000);
+    let (_, html) = page(&router, &ada, &paid.1).await;
+    assert!(cell(&html, "notice").starts_with("Withdrawal recorded as paid"));
+    assert_eq!(cell(&html, "withdrawals-count"), "0");
+    assert_eq!(cell(&html, "liability-cash_deposit"), "70.00 EUR");
+
+    // Paid is final: the chain refuses a rejection now, in its words.
+    let (status, _, body) = decide_withdrawal(&router, &ada, &asked, "reject", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("invalid_transition"), "{body}");
+    assert!(
+        body.contains(&format!("cannot reject withdrawal {asked}: it is paid")),
+        "{body}"
+    );
+    assert!(matches!(
+        withdrawal_status(&chain, &asked),
+        WithdrawalStatus::Paid { .. }
+    ));
+    assert_eq!(balance(&chain, 1, Segment::CashDeposit), 4_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_balances_reject_a_withdrawal_only_for_a_writer_with_the_token() {
+    let chain = withdrawals_chain().await;
+    let asked = ask_withdrawal(&chain, ISSUER, 2, 2_000).await;
+    assert_eq!(balance(&chain, 2, Segment::CashDeposit), 1_000);
+    let console = chain.console("acme", "console-acme");
+    let router = console.router();
+    let ada = sign_in(&console, "ada", StaffRole::Admin);
+    let before = height(&chain);
+
+    // No or a wrong CSRF token: refused, nothing submitted.
+    let path = format!("/console/balances/withdrawals/{asked}");
+    for form in [
+        vec![("decision", "reject")],
+        vec![("csrf", "0000"), ("decision", "reject")],
+    ] {
+        let (status, _, body) = post(&router, &ada, &path, &form).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{form:?}");
+        assert!(body.contains("your form expired"), "{body}");
+    }
+
+    // A read-only role sees the list without buttons, and its POST is refused.
+    let ann = sign_in(&console, "ann", StaffRole::Analyst);
+    let html = html_now(&router, &ann).await;
+    let row = withdrawal_row(&html, &asked);
+    assert!(offered(row).is_empty(), "{row}");
+    assert!(!html.contains("action=\"/console/balances/withdrawals/"));
+    assert!(cell(&html, "withdrawals-read-only").contains("needs the admin or issuer role"));
+    let (status, _, body) = decide_withdrawal(&router, &ann, &asked, "reject", None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("analyst user"), "{body}");
+    assert_eq!(height(&chain), before, "nothing was submitted");
+    assert_eq!(
+        withdrawal_status(&chain, &asked),
+        WithdrawalStatus::Requested
+    );
+
+    // Rejected by a writer: the amount goes back to the member and to the liability.
+    let (status, location, body) = decide_withdrawal(&router, &ada, &asked, "reject", None).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(location, "/console/balances?done=withdrawal-rejected");
+    assert_eq!(
+        withdrawal_status(&chain, &asked),
+        WithdrawalStatus::Rejected {
+            by: public(CONSOLE_KEY)
+        }
+    );
+    assert_eq!(balance(&chain, 2, Segment::CashDeposit), 3_000);
+    let (_, html) = page(&router, &ada, &location).await;
+    assert!(cell(&html, "notice").starts_with("Withdrawal rejected"));
+    assert_eq!(cell(&html, "liability-cash_deposit"), "80.00 EUR");
+    assert!(cell(&html, "no-withdrawals").contains("No withdrawal"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_balances_show_why_a_withdrawal_decision_is_refused() {
+    let chain = withdrawals_chain().await;
+    // Asked with the console's own key: the chain refuses the console's approval.
+    let own = ask_withdrawal(&chain, CONSOLE_KEY, 1, 500).await;
+    let console = chain.console("acme", "console-acme");
+    let router = console.router();
+    let ada = sign_in(&console, "ada", StaffRole::Admin);
+    let html = html_now(&router, &ada).await;
+    assert!(withdrawal_row(&html, &own).contains("class=\"sub by-console\""));
+    let (status, _, body) = decide_withdrawal(&router, &ada, &own, "approve", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("self_approval"), "{body}");
+    assert!(
+        body.contains("the key that asked for a withdrawal cannot approve it"),
+        "{body}"
+    );
+    assert_eq!(withdrawal_status(&chain, &own), WithdrawalStatus::Requested);
+
+    // Paid without a (valid) payment reference: a clear error, nothing submitted.
+    let approve = TxKind::DecideWithdrawal(DecideWithdrawalTx {
+        withdrawal: own,
+        decision: WithdrawalDecision::Approve,
+    });
+    chain.applied(&key(MAKER), approve).await;
+    let before = height(&chain);
+    for (payment, says) in [
+        (None, "(the bank transfer or payout id)"),
+        (Some(""), "(the bank transfer or payout id)"),
+        (Some("  "), "(the bank transfer or payout id)"),
+        (Some("sepa 42"), "printable ASCII characters without spaces"),
+    ] {
+        let (status, _, body) = decide_withdrawal(&router, &ada, &own, "paid", payment).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{payment:?}: {body}");
+        assert!(
+            body.contains(says) && body.contains("nothing was submitted"),
+            "{body}"
+        );
+        assert!(!body.contains("the ledger refused"), "{body}");
+    }
+    assert_eq!(height(&chain), before, "nothing was submitted");
+    let by = public(MAKER);
+    assert_eq!(
+        withdrawal_status(&chain, &own),
+        WithdrawalStatus::Approved { by }
+    );
+
+    // An approved one cannot be approved again; unknown decisions and ids, another org's.
+    let (status, _, body) = decide_withdrawal(&router, &ada, &own, "approve", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains(&format!("cannot approve withdrawal {own}: it is approved")));
+    let (status, _, body) = decide_withdrawal(&router, &ada, &own, "maybe", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("approve, paid or reject"), "{body}");
+    let (status, _, _) = decide_withdrawal(&router, &ada, &TxId([9; 32]), "reject", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let globex = chain.console("globex", "console-globex");
+    let gus = sign_in(&globex, "gus", StaffRole::Admin);
+    let (status, _, _) = decide_withdrawal(&globex.router(), &gus, &own, "reject", None).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "acme's withdrawal is not globex's"
+    );
+    assert_eq!(
+        withdrawal_status(&chain, &own),
+        WithdrawalStatus::Approved { by }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn console_balances_with_an_issuer_key_record_payouts_only() {
+    let chain = withdrawals_chain().await;
+    let console = chain.console_signing("acme", "console-issuer", ISSUER);
+    let router = console.router();
+    let ivy = sign_in(&console, "ivy", StaffRole::Issuer);
+    // The chain refuses an issuer key's approval, and takes its record of the payout.
+    let out = ask_withdrawal(&chain, MAKER, 1, 1_000).await;
+    let html = html_now(&router, &ivy).await;
+    let hint = cell(&html, "withdrawals-key-hint");
+    assert!(hint.contains("has the issuer role") && hint.contains("recording a payout works"));
+    let (status, _, body) = decide_withdrawal(&router, &ivy, &out, "approve", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("needs an org_admin key"), "{body}");
+    let approve = TxKind::DecideWithdrawal(DecideWithdrawalTx {
+        withdrawal: out,
+        decision: WithdrawalDecision::Approve,
+    });
+    chain.applied(&key(CONSOLE_KEY), approve).await;
+    let (status, _, body) = decide_withdrawal(&router, &ivy, &out, "paid", Some("sepa-9")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert!(matches!(
+        withdrawal_status(&chain, &out),
+        WithdrawalStatus::Paid { payment, .. } if payment == "sepa-9"
+    ));
 }
