@@ -93,9 +93,9 @@ pub mod prelude {
     pub use crate::initial::{InitialOrg, InitialState};
     pub use crate::loyalty::{
         Account, AdjustReason, AdjustmentRecord, AdjustmentStatus, Direction, EarnRule,
-        ExpiryPolicy, Liability, Lot, LotId, Movement, MovementKind, PeriodCap, ProgramRecord,
-        ProgramSpec, Promotion, Segment, SegmentRule, Settlement, Tier, TierBasis, TierPolicy,
-        Unit, WithdrawalRecord, WithdrawalStatus,
+        EngagementRule, ExpiryPolicy, Liability, Lot, LotId, Movement, MovementKind, PeriodCap,
+        ProgramRecord, ProgramSpec, Promotion, Segment, SegmentRule, Settlement, Tier, TierBasis,
+        TierPolicy, TierState, Unit, WithdrawalRecord, WithdrawalStatus,
     };
     pub use crate::memo::{MAX_MEMO_BYTES, Memo, MemoError};
     pub use crate::reject::{RejectReason, Rejection};

@@ -1087,18 +1087,29 @@ impl Account {
                 0 => "ever".to_owned(),
                 days => format!("in {days} days"),
             };
-            let action = rule.action.clone();
-            if times.is_empty() {
-                self.engagements.remove(&action);
-            }
             return Err(LoyaltyError::EngagementLimit {
-                action,
+                action: rule.action.clone(),
                 limit: rule.limit,
                 window,
             });
         }
         times.push(now_ms);
         Ok(())
+    }
+
+    /// Forgets counted awards no rule limits any more: of actions the program dropped or
+    /// stopped limiting, and older than their rule's window.
+    pub fn prune_engagements(&mut self, program: &ProgramSpec, now_ms: u64) {
+        self.engagements.retain(|action, times| {
+            let Some(rule) = program.engagement_rule(action).filter(|r| r.limit > 0) else {
+                return false;
+            };
+            if rule.window_days > 0 {
+                let window_ms = u64::from(rule.window_days) * DAY_MS;
+                times.retain(|t| t.saturating_add(window_ms) > now_ms);
+            }
+            !times.is_empty()
+        });
     }
 
     /// Takes back an award of `action` counted at `at_ms` (a voided engagement).

@@ -28,7 +28,6 @@ use couponcactus_chaincode::codes::{
     CODE_HASH_TAG, SEAL_NONCE_LEN, SEAL_TAG_LEN, code_hash, normalize_code, open_code, seal_code,
 };
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
-use couponcactus_chaincode::loyalty::EngagementRule;
 use couponcactus_chaincode::prelude::*;
 use couponcactus_chaincode::testkit::{self, GENESIS_MS};
 use ed25519_dalek::{Signature, VerifyingKey};

@@ -929,7 +929,9 @@ fn points_pending_on_an_event_are_spendable_once_released() {
         RejectReason::NotPending
     );
     run(&mut c, ACME_POS, spend(1, &[Segment::Mileage], 200));
-    // A program that does not wait for events refuses a release.
+    let (waiting, _) = run(&mut c, ACME_POS, earn(3, "order-3", 10_000));
+    // A program that does not wait for events refuses a release, but for points that
+    // were left waiting for one when it stopped.
     let (other, _) = {
         let mut spec = program_spec();
         spec.partner_orgs = vec![org("globex")];
@@ -940,6 +942,7 @@ fn points_pending_on_an_event_are_spendable_once_released() {
         c.rejected(&key(ACME), release(other)),
         RejectReason::InvalidInput
     );
+    run(&mut c, ACME, release(waiting));
 }
 
 #[test]

@@ -28,7 +28,7 @@ use common::{GeneratedDoc, Hand, Vector, field, full_spec, shared_spec, slug, ve
 use couponcactus_chaincode::commitment::leaf_node_hash;
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
 use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
-use couponcactus_chaincode::loyalty::{Allocation, Draw, TierState};
+use couponcactus_chaincode::loyalty::{Allocation, Draw};
 use couponcactus_chaincode::prelude::*;
 use couponcactus_chaincode::testkit::{self, GENESIS_MS};
 use std::collections::BTreeMap;

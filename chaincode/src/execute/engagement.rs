@@ -7,6 +7,8 @@
 //! reference) names the tx that awarded it, and stays when the award is voided (a voided
 //! review does not free its id). For a referral the referred member is the reference, so
 //! each member is referred once per action, and both members are credited in the one tx.
+//! If the referred member's caps leave them nothing, the referrer is still credited and
+//! the referral is used: a member is referred once, whatever they got for it.
 //! A rule's limit per member and window is counted in the member's account
 //! ([`Account::log_engagement`]). The points count as earned (the period cap, the tiers'
 //! points collected) and the earn rule's caps reduce them; no multiplier applies.
@@ -246,7 +248,10 @@ pub(super) fn release<S: StateReader + ?Sized>(
         }
     };
     let mut book = Book::open(view, &moved.program, moved.member, now)?;
-    if !book.program.spec.earn.release_on_event {
+    // Points that wait for a release stay releasable after the program stops waiting for
+    // events; otherwise a release is for programs that wait.
+    let waits = book.account.lots.get(&lot).map(|l| l.spendable_from_ms) == Some(u64::MAX);
+    if !book.program.spec.earn.release_on_event && !waits {
         return fail(
             RejectReason::InvalidInput,
             format!(

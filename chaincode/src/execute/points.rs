@@ -168,6 +168,7 @@ impl Book {
         // expired lot): it expires now, so the liability never counts it.
         self.expire(now_ms);
         let spec = &self.program.spec;
+        self.account.prune_engagements(spec, now_ms);
         if let TierChange::Moved { from, to } =
             loyalty::evaluate_tier(spec, &mut self.account, now_ms)
         {
