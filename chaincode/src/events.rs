@@ -24,8 +24,11 @@ use crate::execute::{BalanceOp, Event, TxOutcome, TxResult};
 use crate::ids::{Channel, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId};
 use crate::memo::Memo;
 use crate::reject::Rejection;
+use crate::risk::HoldTarget;
 use crate::state::{StateError, StateKey, StateReader, StateValue, WriteSet};
-use crate::tx::{RedeemTarget, ReleasePointsTx, SignedTx, TxKind, VoidTx};
+use crate::tx::{
+    PlaceHoldTx, RedeemTarget, ReleasePointsTx, ReviewHoldTx, SignedTx, TxKind, VoidTx,
+};
 use crate::types::{Currency, KeyRecord, Role};
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -210,11 +213,21 @@ pub enum EventType {
     /// Pending points became spendable on their program's event.
     #[serde(rename = "balance.released")]
     BalanceReleased,
+    /// An org placed a hold on a member, terminal or code (by an org admin, or by its
+    /// fraud engine pending review).
+    #[serde(rename = "hold.placed")]
+    HoldPlaced,
+    /// An org admin confirmed a hold placed pending review.
+    #[serde(rename = "hold.confirmed")]
+    HoldConfirmed,
+    /// An org admin lifted a hold.
+    #[serde(rename = "hold.lifted")]
+    HoldLifted,
 }
 
 impl EventType {
     /// Every type, in declaration order.
-    pub const ALL: [EventType; 35] = [
+    pub const ALL: [EventType; 38] = [
         EventType::PoolCreated,
         EventType::PoolUpdated,
         EventType::PoolTransitioned,
@@ -250,6 +263,9 @@ impl EventType {
         EventType::WithdrawalPaid,
         EventType::WithdrawalRejected,
         EventType::BalanceReleased,
+        EventType::HoldPlaced,
+        EventType::HoldConfirmed,
+        EventType::HoldLifted,
     ];
 
     /// The type's stable name, e.g. `coupon.redeemed`.
@@ -290,6 +306,9 @@ impl EventType {
             EventType::WithdrawalPaid => "withdrawal.paid",
             EventType::WithdrawalRejected => "withdrawal.rejected",
             EventType::BalanceReleased => "balance.released",
+            EventType::HoldPlaced => "hold.placed",
+            EventType::HoldConfirmed => "hold.confirmed",
+            EventType::HoldLifted => "hold.lifted",
         }
     }
 
@@ -336,6 +355,9 @@ impl EventType {
             Event::CheckedOut { .. } => EventType::CheckoutCompleted,
             Event::CheckoutVoided { .. } => EventType::CheckoutVoided,
             Event::PointsReleased { .. } => EventType::BalanceReleased,
+            Event::HoldPlaced { .. } => EventType::HoldPlaced,
+            Event::HoldConfirmed { .. } => EventType::HoldConfirmed,
+            Event::HoldLifted { .. } => EventType::HoldLifted,
         }
     }
 }
@@ -719,6 +741,14 @@ fn fill_applied<S: StateReader + ?Sized>(
             e.member = Some(*to);
         }
         Event::ProgramSet { org, .. } => e.org = Some(org.clone()),
+        Event::HoldPlaced { org, target, .. }
+        | Event::HoldConfirmed { org, target }
+        | Event::HoldLifted { org, target, .. } => {
+            e.org = Some(org.clone());
+            if let HoldTarget::Member(m) = target {
+                e.member = Some(*m);
+            }
+        }
         Event::CheckedOut {
             program,
             member,
@@ -875,6 +905,14 @@ fn fill_rejected<S: StateReader + ?Sized>(
         TxKind::Adjust(t) => e.member = Some(t.member),
         TxKind::RequestWithdrawal(t) => e.member = Some(t.member),
         TxKind::Engage(t) => e.member = Some(t.member),
+        TxKind::PlaceHold(PlaceHoldTx {
+            target: HoldTarget::Member(m),
+            ..
+        })
+        | TxKind::ReviewHold(ReviewHoldTx {
+            target: HoldTarget::Member(m),
+            ..
+        }) => e.member = Some(*m),
         TxKind::TransferBalance(t) => e.member = Some(t.from),
         _ => {}
     }
@@ -933,7 +971,9 @@ pub fn tx_pool<S: StateReader + ?Sized>(
         | TxKind::RequestWithdrawal(_)
         | TxKind::DecideWithdrawal(_)
         | TxKind::Engage(_)
-        | TxKind::ReleasePoints(_) => None,
+        | TxKind::ReleasePoints(_)
+        | TxKind::PlaceHold(_)
+        | TxKind::ReviewHold(_) => None,
     })
 }
 
@@ -981,7 +1021,9 @@ pub fn tx_program<S: StateReader + ?Sized>(
         | TxKind::Redeem(_)
         | TxKind::Rollback(_)
         | TxKind::RevokeToken(_)
-        | TxKind::TransferToken(_) => None,
+        | TxKind::TransferToken(_)
+        | TxKind::PlaceHold(_)
+        | TxKind::ReviewHold(_) => None,
     })
 }
 

@@ -19,6 +19,7 @@
 
 mod checkout;
 mod engagement;
+mod holds;
 mod points;
 mod withdrawals;
 
@@ -30,6 +31,7 @@ use crate::discount::{Quote, quote};
 use crate::ids::{MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
 use crate::loyalty::{self, ProgramRecord, Segment};
 use crate::reject::{RejectReason, Rejection};
+use crate::risk::{HoldReason, HoldTarget};
 use crate::state::{Overlay, StateError, StateKey, StateReader, StateValue, WriteSet};
 use crate::tx::{
     AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, MAX_REVOKE_NOTE_BYTES, PreparedTx,
@@ -327,6 +329,35 @@ pub enum Event {
         /// Points released.
         points: u64,
     },
+    /// An org placed a hold.
+    HoldPlaced {
+        /// The org.
+        org: OrgId,
+        /// What it stops.
+        target: HoldTarget,
+        /// Why.
+        reason: HoldReason,
+        /// Placed by the fraud engine, waiting for an org admin's review.
+        pending_review: bool,
+    },
+    /// An org admin confirmed a hold placed pending review (a label: fraud).
+    HoldConfirmed {
+        /// The org.
+        org: OrgId,
+        /// What it stops.
+        target: HoldTarget,
+    },
+    /// An org admin lifted a hold (when it was pending review, a label: not fraud).
+    HoldLifted {
+        /// The org.
+        org: OrgId,
+        /// What it stopped.
+        target: HoldTarget,
+        /// Why it had been placed.
+        reason: HoldReason,
+        /// Whether it was still pending review.
+        was_pending: bool,
+    },
 }
 
 /// A block's results and writes.
@@ -451,7 +482,10 @@ pub fn quote_redemption<S: StateReader + ?Sized>(
         tx: WriteSet::default(),
     };
     let signer = active_key(&view, terminal)?;
-    let plan = plan_redemption(&view, ctx, &signer, tx)?;
+    if matches!(signer.role, Role::Terminal { .. }) {
+        holds::require_free(&view, &signer.org, &HoldTarget::Terminal(*terminal))?;
+    }
+    let plan = plan_redemption(&view, ctx, (&signer, *terminal), tx)?;
     Ok(plan.quote)
 }
 
@@ -516,6 +550,10 @@ fn execute_kind<S: StateReader + ?Sized>(
     signer: &KeyRecord,
     p: &PreparedTx<'_>,
 ) -> Exec<Vec<Event>> {
+    // A held terminal signs nothing that applies.
+    if matches!(signer.role, Role::Terminal { .. }) {
+        holds::require_free(view, &signer.org, &HoldTarget::Terminal(p.tx.signer))?;
+    }
     Ok(match &p.tx.body.kind {
         TxKind::RegisterKey(t) => register_key(view, ctx, signer, t)?,
         TxKind::RevokeKey(t) => revoke_key(view, ctx, signer, t)?,
@@ -526,7 +564,7 @@ fn execute_kind<S: StateReader + ?Sized>(
         TxKind::TransitionPool(t) => transition_pool(view, signer, t)?,
         TxKind::IssueCodes(t) => issue_codes(view, params, signer, t)?,
         TxKind::Allocate(t) => allocate(view, ctx, signer, t)?,
-        TxKind::Redeem(t) => redeem(view, ctx, signer, p.id, t)?,
+        TxKind::Redeem(t) => redeem(view, ctx, (signer, p.tx.signer), p.id, t)?,
         TxKind::Rollback(t) => rollback(view, ctx, signer, t)?,
         TxKind::RevokeToken(t) => revoke_token(view, signer, t)?,
         TxKind::TransferToken(t) => transfer_token(view, signer, t)?,
@@ -541,13 +579,15 @@ fn execute_kind<S: StateReader + ?Sized>(
         }
         TxKind::TransferBalance(t) => points::transfer(view, ctx, signer, p.id, t)?,
         TxKind::ExpireBalances(t) => points::expire(view, ctx, signer, t)?,
-        TxKind::Checkout(t) => checkout::checkout(view, ctx, signer, p.id, t)?,
+        TxKind::Checkout(t) => checkout::checkout(view, ctx, (signer, p.tx.signer), p.id, t)?,
         TxKind::RequestWithdrawal(t) => {
             withdrawals::request(view, ctx, (signer, p.tx.signer), p.id, t)?
         }
         TxKind::DecideWithdrawal(t) => withdrawals::decide(view, ctx, (signer, p.tx.signer), t)?,
         TxKind::Engage(t) => engagement::engage(view, ctx, signer, p.id, t)?,
         TxKind::ReleasePoints(t) => engagement::release(view, ctx, signer, t)?,
+        TxKind::PlaceHold(t) => holds::place(view, ctx, (signer, p.tx.signer), p.id, t)?,
+        TxKind::ReviewHold(t) => holds::review(view, (signer, p.tx.signer), t)?,
     })
 }
 
@@ -1154,6 +1194,9 @@ fn validate_spec<S: StateReader + ?Sized>(
     if let Some(group) = &spec.stacking_group {
         check_slug("stacking group", group)?;
     }
+    if let Err(e) = crate::risk::validate_limits(&spec.velocity) {
+        return fail(RejectReason::InvalidInput, e);
+    }
     check_partners(view, owner, &spec.partner_orgs)
 }
 
@@ -1458,6 +1501,7 @@ fn allocate<S: StateReader + ?Sized>(
             format!("pool {} ended at {} ms", tx.pool, pool.spec.valid_until_ms),
         );
     }
+    holds::require_member_free(view, &pool.owner, tx.member)?;
     let held = view
         .member_allocations((&tx.pool, &tx.member))?
         .unwrap_or(0);
@@ -1519,6 +1563,8 @@ struct RedemptionPlan {
     token: Option<(TokenId, TokenRecord)>,
     member: Option<MemberId>,
     quote: Quote,
+    /// The redeeming terminal's key (for its velocity counter).
+    key: PublicKey,
     store: crate::ids::StoreId,
     channel: crate::ids::Channel,
 }
@@ -1527,7 +1573,7 @@ struct RedemptionPlan {
 fn plan_redemption<S: StateReader + ?Sized>(
     view: &Overlay<'_, S>,
     ctx: &BlockContext,
-    signer: &KeyRecord,
+    (signer, key): (&KeyRecord, PublicKey),
     tx: &RedeemTx,
 ) -> Exec<RedemptionPlan> {
     let Role::Terminal { store, channel } = &signer.role else {
@@ -1665,25 +1711,55 @@ fn plan_redemption<S: StateReader + ?Sized>(
             );
         }
     };
+    check_holds(view, &pool.owner, &tx.target, token.as_ref(), member)?;
+    holds::check_velocity(
+        view,
+        ctx.time_ms,
+        (&pool_id, &pool.spec),
+        (key, store, member),
+    )?;
     let quote = quote(&pool.spec, &tx.order)?;
     Ok(RedemptionPlan {
         pool,
         token,
         member,
         quote,
+        key,
         store: store.clone(),
         channel: channel.clone(),
     })
 }
 
+/// The pool owner's holds on the code and the member of a redemption.
+fn check_holds<S: StateReader + ?Sized>(
+    view: &Overlay<'_, S>,
+    owner: &OrgId,
+    target: &RedeemTarget,
+    token: Option<&(TokenId, TokenRecord)>,
+    member: Option<MemberId>,
+) -> Exec<()> {
+    let code = match (target, token) {
+        (RedeemTarget::Code(hash), _) => Some(*hash),
+        (RedeemTarget::Token(_), Some((_, record))) => Some(record.code_hash),
+        (RedeemTarget::Token(_), None) => None,
+    };
+    if let Some(hash) = code {
+        holds::require_free(view, owner, &HoldTarget::Code(hash))?;
+    }
+    if let Some(m) = member {
+        holds::require_member_free(view, owner, m)?;
+    }
+    Ok(())
+}
+
 fn redeem<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     ctx: &BlockContext,
-    signer: &KeyRecord,
+    (signer, key): (&KeyRecord, PublicKey),
     id: TxId,
     tx: &RedeemTx,
 ) -> Exec<Vec<Event>> {
-    let plan = plan_redemption(view, ctx, signer, tx)?;
+    let plan = plan_redemption(view, ctx, (signer, key), tx)?;
     let discount = plan.quote.discount_minor;
     Ok(vec![apply_redemption(
         view, ctx, signer, id, plan, discount, None,
@@ -1706,11 +1782,18 @@ fn apply_redemption<S: StateReader + ?Sized>(
         token,
         member,
         quote,
+        key,
         store,
         channel,
     } = plan;
     debug_assert!(discount_minor <= quote.discount_minor);
     let pool_id = pool.id.clone();
+    holds::count_velocity(
+        view,
+        ctx.time_ms,
+        (&pool_id, &pool.spec),
+        (key, &store, member),
+    )?;
     let token_id = match token {
         Some((token_id, mut record)) => {
             record.status = TokenStatus::Redeemed { redemption: id };

@@ -72,6 +72,7 @@ pub mod ledger;
 pub mod loyalty;
 pub mod memo;
 pub mod reject;
+pub mod risk;
 pub mod state;
 pub mod state_tree;
 #[cfg(feature = "testkit")]
@@ -99,6 +100,9 @@ pub mod prelude {
     };
     pub use crate::memo::{MAX_MEMO_BYTES, Memo, MemoError};
     pub use crate::reject::{RejectReason, Rejection};
+    pub use crate::risk::{
+        HoldReason, HoldRecord, HoldStatus, HoldTarget, VelocityKey, VelocityLimit, VelocityScope,
+    };
     pub use crate::state::{MemState, StateKey, StateReader, StateValue, WriteSet};
     pub use crate::tx::*;
     pub use crate::types::*;

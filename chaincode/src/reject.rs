@@ -126,6 +126,10 @@ reasons! {
     EngagementLimit => "engagement_limit",
     /// A release of points that are not pending (spendable already).
     NotPending => "not_pending",
+    /// The org holds the member, terminal or code (fraud suspected or confirmed).
+    OnHold => "on_hold",
+    /// A redemption now would pass one of the pool's velocity limits.
+    VelocityExceeded => "velocity_exceeded",
 }
 
 impl fmt::Display for RejectReason {

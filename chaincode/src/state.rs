@@ -11,6 +11,7 @@ use crate::ids::{ClaimKey, CodeHash, MemberId, OrgId, PoolId, PublicKey, TokenId
 use crate::loyalty::{
     Account, AdjustmentRecord, Liability, Movement, ProgramRecord, Settlement, WithdrawalRecord,
 };
+use crate::risk::{HoldRecord, HoldTarget, VelocityKey};
 use crate::types::{
     ChainParams, CodeIndexEntry, Consortium, KeyRecord, OrgRecord, PoolRecord, ProposalRecord,
     RedemptionRecord, TokenRecord,
@@ -77,6 +78,11 @@ pub enum StateKey {
     Withdrawal(TxId),
     /// An engagement awarded: the program's org, the rule's action and the reference.
     Engagement(OrgId, String, String),
+    /// An org's hold on a member, terminal or code.
+    Hold(OrgId, HoldTarget),
+    /// The recent redemption times of a pool by one member, terminal or store (for its
+    /// velocity limits).
+    Velocity(PoolId, VelocityKey),
 }
 
 /// What a key holds. Each key variant holds exactly one value variant.
@@ -129,6 +135,10 @@ pub enum StateValue {
     Withdrawal(WithdrawalRecord),
     /// For [`StateKey::Engagement`]: the engage tx's id.
     Engagement(TxId),
+    /// For [`StateKey::Hold`].
+    Hold(HoldRecord),
+    /// For [`StateKey::Velocity`]: block times, oldest first.
+    Velocity(Vec<u64>),
 }
 
 impl StateKey {
@@ -388,6 +398,8 @@ typed_access! {
     earned_order, put_earned_order: (&OrgId, &str) => |k| StateKey::EarnedOrder(k.0.clone(), k.1.to_owned()), EarnedOrder(TxId);
     withdrawal, put_withdrawal: &TxId => |k| StateKey::Withdrawal(*k), Withdrawal(WithdrawalRecord);
     engagement, put_engagement: (&OrgId, &str, &str) => |k| StateKey::Engagement(k.0.clone(), k.1.to_owned(), k.2.to_owned()), Engagement(TxId);
+    hold, put_hold: (&OrgId, &HoldTarget) => |k| StateKey::Hold(k.0.clone(), k.1.clone()), Hold(HoldRecord);
+    velocity, put_velocity: (&PoolId, &VelocityKey) => |k| StateKey::Velocity(k.0.clone(), k.1.clone()), Velocity(Vec<u64>);
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {

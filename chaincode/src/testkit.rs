@@ -103,6 +103,7 @@ pub fn spec(kind: PoolKind) -> PoolSpec {
         stacking_group: None,
         partner_orgs: vec![],
         transferable: false,
+        velocity: vec![],
     }
 }
 

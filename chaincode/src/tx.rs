@@ -28,6 +28,7 @@ use crate::ids::{
 };
 use crate::loyalty::{AdjustReason, Direction, ProgramSpec, Segment};
 use crate::memo::Memo;
+use crate::risk::{HoldReason, HoldTarget};
 use crate::types::{GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role};
 use bincode::{Decode, Encode};
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
@@ -135,6 +136,11 @@ pub enum TxKind {
     /// waits for came (the org that made it: a terminal of the same store, or an org
     /// admin).
     ReleasePoints(ReleasePointsTx),
+    /// Stop a member, a terminal or a code of the signer's org (org admin: in force;
+    /// risk key: pending an org admin's review).
+    PlaceHold(PlaceHoldTx),
+    /// Confirm or lift a hold of the signer's org (org admin).
+    ReviewHold(ReviewHoldTx),
 }
 
 impl TxKind {
@@ -168,6 +174,8 @@ impl TxKind {
             TxKind::DecideWithdrawal(_) => "decide_withdrawal",
             TxKind::Engage(_) => "engage",
             TxKind::ReleasePoints(_) => "release_points",
+            TxKind::PlaceHold(_) => "place_hold",
+            TxKind::ReviewHold(_) => "review_hold",
         }
     }
 }
@@ -590,6 +598,39 @@ pub struct EngageTx {
 pub struct ReleasePointsTx {
     /// The earn or checkout tx.
     pub tx: TxId,
+}
+
+/// Hold `target` for `reason`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct PlaceHoldTx {
+    /// What to stop.
+    pub target: HoldTarget,
+    /// Why.
+    pub reason: HoldReason,
+    /// What the reviewer reads: the evidence, the score (at most
+    /// [`crate::risk::MAX_HOLD_NOTE_BYTES`] bytes, no control characters).
+    pub note: String,
+}
+
+/// What a review of a hold decides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldDecision {
+    /// The suspicion was right: the hold stays, confirmed.
+    Confirm,
+    /// It was not (or it is over): the hold goes.
+    Lift,
+}
+
+/// Confirm or lift the signer's org's hold on `target`.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct ReviewHoldTx {
+    /// The held member, terminal or code.
+    pub target: HoldTarget,
+    /// Confirm or lift.
+    pub decision: HoldDecision,
+    /// Why (same limits as a hold's note).
+    pub note: String,
 }
 
 /// The signed envelope.

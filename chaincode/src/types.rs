@@ -36,6 +36,9 @@ pub enum Role {
     Auditor,
     /// A partner brand's reader key: reads pools that list its org as partner.
     Partner,
+    /// The org's fraud engine (the node's scorer): places holds pending an org admin's
+    /// review, nothing else.
+    Risk,
 }
 
 impl Role {
@@ -47,6 +50,7 @@ impl Role {
             Role::Terminal { .. } => "terminal",
             Role::Auditor => "auditor",
             Role::Partner => "partner",
+            Role::Risk => "risk",
         }
     }
 }
@@ -211,6 +215,9 @@ pub struct PoolSpec {
     pub partner_orgs: Vec<OrgId>,
     /// Whether tokens may be transferred between members.
     pub transferable: bool,
+    /// Redemptions per member, terminal or store in rolling windows (empty: no limit).
+    #[serde(default)]
+    pub velocity: Vec<crate::risk::VelocityLimit>,
 }
 
 /// Pool lifecycle: draft → active → paused ⇄ active → archived.

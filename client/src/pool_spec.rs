@@ -18,6 +18,10 @@
 //! excluded_categories = ["tobacco"]
 //! partner_orgs = ["globex"]
 //! transferable = false
+//! velocity = [                  # optional: redemptions per member, terminal or store
+//!   { per = "member", max = 3, window = "1h" },
+//!   { per = "terminal", max = 30, window = "1m" },
+//! ]
 //! ```
 //!
 //! **Amounts** are decimal text in the pool's currency, with at most its ISO 4217 decimals
@@ -45,6 +49,7 @@
 use crate::amounts::{amount_either, currency_decimals, parse_currency};
 use crate::times::{Edge, format_time_ms, parse_duration_ms, parse_instant};
 use couponcactus_chaincode::ids::{Category, Channel, IdError, OrgId, PoolId, StoreId};
+use couponcactus_chaincode::risk::{VelocityLimit, VelocityScope, validate_limits};
 use couponcactus_chaincode::types::{Currency, Discount, PoolKind, PoolSpec};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::path::{Path, PathBuf};
@@ -158,6 +163,43 @@ pub struct PoolSpecDraft {
     pub partner_orgs: Option<Vec<String>>,
     /// Whether tokens may change hands (default false).
     pub transferable: Option<bool>,
+    /// Velocity limits (default none).
+    pub velocity: Option<Vec<VelocityDraft>>,
+}
+
+/// A velocity limit as written: `{ per = "member", max = 3, window = "1h" }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VelocityDraft {
+    /// `member`, `terminal` or `store`.
+    pub per: VelocityScope,
+    /// Most redemptions in the window.
+    pub max: u32,
+    /// The rolling window, a duration (`"1h"`, `"10m"`, `"1d"`).
+    pub window: String,
+}
+
+/// The chaincode's limits from their drafts: windows parsed, ranges checked.
+fn velocity_limits(drafts: Vec<VelocityDraft>) -> Result<Vec<VelocityLimit>> {
+    let limits = drafts
+        .into_iter()
+        .map(|d| {
+            let window_ms = parse_duration_ms(&d.window).map_err(|e| PoolSpecError::Invalid {
+                field: "velocity",
+                why: format!("window {:?}: {e}", d.window),
+            })?;
+            Ok(VelocityLimit {
+                per: d.per,
+                max: d.max,
+                window_ms,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    validate_limits(&limits).map_err(|why| PoolSpecError::Invalid {
+        field: "velocity",
+        why,
+    })?;
+    Ok(limits)
 }
 
 /// A currency code in a spec file: any case, ISO 4217 only.
@@ -254,6 +296,7 @@ impl PoolSpecDraft {
             stacking_group,
             partner_orgs,
             transferable,
+            velocity,
         )
     }
 
@@ -339,6 +382,7 @@ impl PoolSpecDraft {
                 .map(OrgId)
                 .collect(),
             transferable: self.transferable.unwrap_or(false),
+            velocity: velocity_limits(self.velocity.unwrap_or_default())?,
         })
     }
 

@@ -21,7 +21,7 @@ use super::{Event, Exec, apply_redemption, fail, plan_redemption, undo_redemptio
 use crate::checkout::{self, CheckoutError, CouponLine, MAX_COUPONS};
 use crate::discount::eligible_amount;
 use crate::execute::BalanceOp;
-use crate::ids::TxId;
+use crate::ids::{PublicKey, TxId};
 use crate::loyalty::{self, Allocation, Deltas, LotId, MovementKind, ProgramSpec, Segment};
 use crate::reject::RejectReason;
 use crate::state::{Overlay, StateReader};
@@ -94,7 +94,7 @@ fn check_coupons(coupons: &[crate::tx::RedeemTarget]) -> Exec<()> {
 fn redeem_coupons<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     ctx: &BlockContext,
-    signer: &KeyRecord,
+    (signer, key): (&KeyRecord, PublicKey),
     id: TxId,
     tx: &CheckoutTx,
     spec: &ProgramSpec,
@@ -107,7 +107,7 @@ fn redeem_coupons<S: StateReader + ?Sized>(
             member: Some(tx.member),
             order: tx.order.clone(),
         };
-        let plan = plan_redemption(view, ctx, signer, &redeem)?;
+        let plan = plan_redemption(view, ctx, (signer, key), &redeem)?;
         lines.push(CouponLine {
             pool: plan.pool.id.clone(),
             stacking_group: plan.pool.spec.stacking_group.clone(),
@@ -157,7 +157,7 @@ fn cap_discounts<S: StateReader + ?Sized>(
 pub(super) fn checkout<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     ctx: &BlockContext,
-    signer: &KeyRecord,
+    (signer, key): (&KeyRecord, PublicKey),
     id: TxId,
     tx: &CheckoutTx,
 ) -> Exec<Vec<Event>> {
@@ -167,7 +167,7 @@ pub(super) fn checkout<S: StateReader + ?Sized>(
     let spec = book.program.spec.clone();
     check_coupons(&tx.coupons)?;
     let pay_minor = tx.pay.as_ref().map(|p| pay_value(&spec, p)).transpose()?;
-    let (lines, mut events) = redeem_coupons(view, ctx, signer, id, tx, &spec)?;
+    let (lines, mut events) = redeem_coupons(view, ctx, (signer, key), id, tx, &spec)?;
     let plan = checkout::plan(
         tx.order.total_minor,
         &lines,

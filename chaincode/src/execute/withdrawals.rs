@@ -50,7 +50,7 @@ pub(super) fn request<S: StateReader + ?Sized>(
     }
     check_positive(tx.amount)?;
     check_reference("reference", &tx.reference)?;
-    let mut book = Book::open(view, &tx.program, tx.member, now)?;
+    let mut book = Book::open_free(view, &tx.program, tx.member, now)?;
     let spec = book.program.spec.clone();
     let (allocation, deltas) = book
         .account

@@ -874,6 +874,7 @@ fn bench_pool_spec(name: &str, cap: u64, now: u64) -> PoolSpec {
         stacking_group: None,
         partner_orgs: vec![],
         transferable: false,
+        velocity: vec![],
     }
 }
 

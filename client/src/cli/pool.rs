@@ -8,8 +8,9 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use couponcactus_client::amounts::{format_minor, parse_currency};
 use couponcactus_client::chaincode::ids::{OrgId, PoolId};
+use couponcactus_client::chaincode::risk::VelocityScope;
 use couponcactus_client::chaincode::types::{Discount, PoolAction, PoolKind, PoolRecord, PoolSpec};
-use couponcactus_client::pool_spec::PoolSpecDraft;
+use couponcactus_client::pool_spec::{PoolSpecDraft, VelocityDraft};
 use couponcactus_client::tx_builder::now_ms;
 use couponcactus_client::verify::Certified;
 use couponcactus_client::{NodeClient, ProofVerifier};
@@ -154,6 +155,27 @@ pub struct CreateArgs {
     /// Tokens may change hands between members.
     #[arg(long)]
     transferable: bool,
+    /// A velocity limit, PER:MAX/WINDOW with PER member, terminal or store (repeat):
+    /// `member:3/1h` allows a member 3 redemptions in any hour.
+    #[arg(long = "velocity", value_name = "PER:MAX/WINDOW", value_parser = parse_velocity)]
+    velocity: Vec<VelocityDraft>,
+}
+
+fn parse_velocity(s: &str) -> Result<VelocityDraft, String> {
+    let bad = || format!("{s:?}: expected PER:MAX/WINDOW, e.g. member:3/1h");
+    let (per, rest) = s.split_once(':').ok_or_else(bad)?;
+    let (max, window) = rest.split_once('/').ok_or_else(bad)?;
+    let per = match per {
+        "member" => VelocityScope::Member,
+        "terminal" => VelocityScope::Terminal,
+        "store" => VelocityScope::Store,
+        _ => return Err(format!("{per:?}: member, terminal or store")),
+    };
+    Ok(VelocityDraft {
+        per,
+        max: max.parse().map_err(|_| bad())?,
+        window: window.to_string(),
+    })
 }
 
 fn parse_kind(s: &str) -> Result<PoolKind, String> {
@@ -164,7 +186,7 @@ fn parse_kind(s: &str) -> Result<PoolKind, String> {
     }
 }
 
-fn non_empty(v: Vec<String>) -> Option<Vec<String>> {
+fn non_empty<T>(v: Vec<T>) -> Option<Vec<T>> {
     (!v.is_empty()).then_some(v)
 }
 
@@ -208,6 +230,7 @@ impl CreateArgs {
             stacking_group: self.stacking_group.clone(),
             partner_orgs: non_empty(self.partners.clone()),
             transferable: self.transferable.then_some(true),
+            velocity: non_empty(self.velocity.clone()),
         };
         // A group given by flags in any form replaces the file's (see PoolSpecDraft).
         Ok(base.overridden_by(flags))

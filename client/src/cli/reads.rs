@@ -487,6 +487,15 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
             ),
         },
         TxKind::ReleasePoints(t) => format!("release the points of {}", short(&t.tx.to_hex())),
+        TxKind::PlaceHold(t) => format!("hold {} ({})", t.target, t.reason.name()),
+        TxKind::ReviewHold(t) => format!(
+            "{} the hold on {}",
+            match t.decision {
+                couponcactus_client::chaincode::tx::HoldDecision::Confirm => "confirm",
+                couponcactus_client::chaincode::tx::HoldDecision::Lift => "lift",
+            },
+            t.target
+        ),
     };
     let result = match outcome {
         TxOutcome::Applied { events } => {
@@ -660,6 +669,7 @@ pub fn key_name(record: &KeyRecord) -> String {
         Role::Issuer => format!("issuer of {org}"),
         Role::Auditor => format!("auditor of {org}"),
         Role::Partner => format!("partner key of {org}"),
+        Role::Risk => format!("fraud engine of {org}"),
     };
     match record.revoked_at {
         Some(h) => format!("{who}, key revoked in block {h}"),

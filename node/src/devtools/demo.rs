@@ -282,6 +282,7 @@ fn plans(layout: &LocalnetLayout, now_ms: u64) -> Vec<PoolPlan> {
         stacking_group: None,
         partner_orgs: vec![],
         transferable: false,
+        velocity: vec![],
     };
     let mut plans = vec![PoolPlan {
         org: 1,
