@@ -23,6 +23,7 @@ pub mod proposer;
 mod pruner;
 pub mod raft_log;
 pub mod replica;
+pub mod risk;
 pub mod sim;
 pub mod state_sync;
 pub mod storage;

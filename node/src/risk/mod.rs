@@ -1,0 +1,19 @@
+//! Fraud scoring off the chain (issue 20): each org's node scores the redemptions and
+//! redemption attempts of its pools as blocks apply, from the signals the ledger records
+//! (every failed attempt is on chain), and sends what scores high to review or holds its
+//! subject through the chain's holds ([`couponcactus_chaincode::risk`]).
+//!
+//! - [`config`]: an org's thresholds, rules, stores and canaries (`risk.toml`).
+//! - [`engine`]: the pure scoring engine: observations in log order → assessments with
+//!   their reasons `{rule, observed, threshold, weight}`.
+//! - [`geo`]: distances between stores and opening hours.
+//! - [`scenario`]: a seeded generator of honest traffic with labelled abuse, and the
+//!   precision and recall of a configuration on it (docs/intelligence.md).
+//!
+//! Why by hand: the rules are a few windows and comparisons over the event stream, which
+//! no maintained crate offers as such; the statistical model beside them uses `linfa`.
+
+pub mod config;
+pub mod engine;
+pub mod geo;
+pub mod scenario;
