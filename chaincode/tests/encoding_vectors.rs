@@ -51,6 +51,8 @@ const ISSUER: u8 = 10;
 const TERMINAL: u8 = 20;
 /// A second acme org admin (maker-checker: decides another admin's adjustment).
 const SECOND_ADMIN: u8 = 5;
+/// acme's risk key: its fraud engine, which places holds pending an admin's review.
+const RISK: u8 = 40;
 /// The worked example of the document.
 const WORKED_EXAMPLE: &str = "transition_pool_activate";
 
@@ -623,6 +625,7 @@ fn tx_cases() -> Vec<TxCase> {
         ],
     );
     let earned = id_of(&cases, "earn");
+    let held_code = code_hash(&testkit::code_text(&spring, 1));
     let at = cases
         .iter()
         .position(|c| c.name == "transition_pool_pause_memo")
@@ -668,7 +671,104 @@ fn tx_cases() -> Vec<TxCase> {
             },
         ],
     );
+    let at = cases
+        .iter()
+        .position(|c| c.name == "transition_pool_pause_memo")
+        .unwrap();
+    cases.splice(at..at, hold_cases(held_code));
     cases
+}
+
+/// The fraud rules' txs: acme's risk key, holds on a member, a terminal and a code, and the
+/// review of two of them.
+fn hold_cases(code: CodeHash) -> Vec<TxCase> {
+    let place = |target, reason, note: &str| {
+        TxKind::PlaceHold(PlaceHoldTx {
+            target,
+            reason,
+            note: note.into(),
+        })
+    };
+    let review = |target, decision, note: &str| {
+        TxKind::ReviewHold(ReviewHoldTx {
+            target,
+            decision,
+            note: note.into(),
+        })
+    };
+    let member = || HoldTarget::Member(testkit::member(9));
+    vec![
+        TxCase {
+            name: "register_key_risk",
+            about: "acme's admin registers key(40) as acme's risk key (`Risk`, a `Role` variant without fields, index 5): the key of its fraud engine, which may place holds pending an admin's review and do nothing else.",
+            seed: ADMIN,
+            body: body(
+                37,
+                TxKind::RegisterKey(RegisterKeyTx {
+                    key: testkit::public(RISK),
+                    role: Role::Risk,
+                }),
+            ),
+        },
+        TxCase {
+            name: "place_hold_member",
+            about: "acme's risk key puts member(9) on hold for `velocity`, with the score and the evidence in the note: a risk key's hold is pending an admin's review, and stops the member in acme's pools and program at once (a `HoldTarget::Member`, `{\"kind\": \"member\", \"id\": …}` in JSON).",
+            seed: RISK,
+            body: body(
+                38,
+                place(
+                    member(),
+                    HoldReason::Velocity,
+                    "score 0.97: 14 redemptions in 10 min at 3 stores",
+                ),
+            ),
+        },
+        TxCase {
+            name: "place_hold_terminal",
+            about: "acme's admin puts its terminal key(20) on hold for `collusion` (staff redeeming for others): an admin's hold is in force at once, without review; the terminal signs nothing that applies until it is lifted.",
+            seed: ADMIN,
+            body: body(
+                39,
+                place(
+                    HoldTarget::Terminal(testkit::public(TERMINAL)),
+                    HoldReason::Collusion,
+                    "redeems for others: staff ticket 5521",
+                ),
+            ),
+        },
+        TxCase {
+            name: "place_hold_code",
+            about: "acme's risk key puts the code `SPRING-CODE-00000001` (by its code hash) on hold for `leakage`, with an empty note (a string of length 0): it redeems nowhere, by code or by its token, while the hold stands.",
+            seed: RISK,
+            body: body(40, place(HoldTarget::Code(code), HoldReason::Leakage, "")),
+        },
+        TxCase {
+            name: "review_hold_confirm",
+            about: "acme's admin confirms the risk key's hold on member(9) (`HoldDecision::Confirm`, index 0): the suspicion was right, the hold stays.",
+            seed: ADMIN,
+            body: body(
+                41,
+                review(
+                    member(),
+                    HoldDecision::Confirm,
+                    "confirmed with the stores: card sharing",
+                ),
+            ),
+        },
+        TxCase {
+            name: "review_hold_lift",
+            about: "acme's admin lifts the hold on the code (`HoldDecision::Lift`, index 1): a false positive, the code redeems again and the hold's record is deleted.",
+            seed: ADMIN,
+            body: body(
+                42,
+                review(
+                    HoldTarget::Code(code),
+                    HoldDecision::Lift,
+                    "false positive: the member's own second device",
+                ),
+            ),
+        },
+    ]
 }
 
 /// Plaintext codes of the code-hash vectors.
@@ -920,14 +1020,22 @@ fn every_vector_decodes_verifies_and_refuses_trailing_bytes() {
 }
 
 /// The vectors cover every tx kind, governance change, redeem target, adjustment direction
-/// and role with fields, a withdrawal decision without and with a field, and an engagement
-/// without and with a referred member.
+/// and role with fields (and the risk role), a withdrawal decision without and with a
+/// field, an engagement without and with a referred member, a hold on each kind of target,
+/// both review decisions, and velocity limits of every scope.
 #[test]
 fn vectors_cover_every_kind() {
     fn kind_name(k: &TxKind) -> &'static str {
         // Exhaustive on purpose: a new kind does not compile until it has a vector.
         match k {
-            TxKind::RegisterKey(_) => "RegisterKey",
+            // A role with fields, the risk role, and the other roles (without fields).
+            TxKind::RegisterKey(r) => match r.role {
+                Role::Terminal { .. } => "RegisterKey/Terminal",
+                Role::Risk => "RegisterKey/Risk",
+                Role::OrgAdmin | Role::Issuer | Role::Auditor | Role::Partner => {
+                    "RegisterKey/NoFields"
+                }
+            },
             TxKind::RevokeKey(_) => "RevokeKey",
             TxKind::ProposeGovernance(p) => match p.change {
                 GovernanceChange::AddOrg { .. } => "ProposeGovernance/AddOrg",
@@ -987,20 +1095,47 @@ fn vectors_cover_every_kind() {
                 Some(_) => "Engage/Referral",
             },
             TxKind::ReleasePoints(_) => "ReleasePoints",
+            // A hold on each kind of target, and both decisions of a review.
+            TxKind::PlaceHold(h) => match h.target {
+                HoldTarget::Member(_) => "PlaceHold/Member",
+                HoldTarget::Terminal(_) => "PlaceHold/Terminal",
+                HoldTarget::Code(_) => "PlaceHold/Code",
+            },
+            TxKind::ReviewHold(r) => match r.decision {
+                HoldDecision::Confirm => "ReviewHold/Confirm",
+                HoldDecision::Lift => "ReviewHold/Lift",
+            },
         }
     }
     let covered: std::collections::BTreeSet<&str> =
         tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
-    assert_eq!(covered.len(), 35, "covered: {covered:?}");
+    assert_eq!(covered.len(), 42, "covered: {covered:?}");
     for wanted in [
         "Checkout/Code+Token+Pay",
         "DecideWithdrawal/Approve",
         "DecideWithdrawal/Paid",
         "Engage/Reference",
         "Engage/Referral",
+        "RegisterKey/Risk",
+        "PlaceHold/Member",
+        "PlaceHold/Terminal",
+        "PlaceHold/Code",
+        "ReviewHold/Confirm",
+        "ReviewHold/Lift",
     ] {
         assert!(covered.contains(wanted), "{wanted}; covered: {covered:?}");
     }
+    // A pool spec with a velocity limit of every scope.
+    let scopes: std::collections::BTreeSet<VelocityScope> = tx_cases()
+        .iter()
+        .filter_map(|c| match &c.body.kind {
+            TxKind::CreatePool(t) => Some(&t.spec),
+            TxKind::UpdatePool(t) => Some(&t.spec),
+            _ => None,
+        })
+        .flat_map(|spec| spec.velocity.iter().map(|l| l.per))
+        .collect();
+    assert_eq!(scopes.len(), 3, "velocity scopes covered: {scopes:?}");
     let names: std::collections::BTreeSet<&str> = tx_cases().iter().map(|c| c.name).collect();
     assert_eq!(names.len(), tx_cases().len(), "vector names must be unique");
 }
@@ -1043,6 +1178,7 @@ impl Hand {
             }
             Role::Auditor => self.variant(3, "Auditor", path),
             Role::Partner => self.variant(4, "Partner", path),
+            Role::Risk => self.variant(5, "Risk", path),
         }
     }
     fn spec(&mut self, s: &PoolSpec, path: &str) {
@@ -1089,6 +1225,9 @@ impl Hand {
             h.string(o.as_str(), q)
         });
         self.boolean(s.transferable, &p("transferable"));
+        self.vec(&s.velocity, &p("velocity"), |h, l, q| {
+            h.velocity_limit(l, q)
+        });
     }
     fn change(&mut self, c: &GovernanceChange, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
@@ -1330,6 +1469,21 @@ fn hand_encode(b: &TxBody) -> Hand {
             h.variant(26, "ReleasePoints", "kind");
             h.array(&t.tx.0, "kind.tx");
         }
+        TxKind::PlaceHold(t) => {
+            h.variant(27, "PlaceHold", "kind");
+            h.hold_target(&t.target, "kind.target");
+            h.hold_reason(t.reason, "kind.reason");
+            h.string(&t.note, "kind.note");
+        }
+        TxKind::ReviewHold(t) => {
+            h.variant(28, "ReviewHold", "kind");
+            h.hold_target(&t.target, "kind.target");
+            match t.decision {
+                HoldDecision::Confirm => h.variant(0, "Confirm", "kind.decision"),
+                HoldDecision::Lift => h.variant(1, "Lift", "kind.decision"),
+            }
+            h.string(&t.note, "kind.note");
+        }
     }
     h.option(&b.memo, "memo", |h, m| h.string(m.as_str(), "memo"));
     h
@@ -1559,6 +1713,7 @@ fn documented_variant_indices_match_the_code() {
         Role::Terminal { .. } => "Terminal",
         Role::Auditor => "Auditor",
         Role::Partner => "Partner",
+        Role::Risk => "Risk",
     };
     let roles = [
         Role::OrgAdmin,
@@ -1569,6 +1724,7 @@ fn documented_variant_indices_match_the_code() {
         },
         Role::Auditor,
         Role::Partner,
+        Role::Risk,
     ];
     let list: Vec<(u32, &str)> = roles.iter().map(|r| (index_of(r), role(r))).collect();
     check_enum_table(&doc, "Role", &list, &mut errors);
@@ -1605,6 +1761,8 @@ fn documented_variant_indices_match_the_code() {
                 TxKind::DecideWithdrawal(_) => "DecideWithdrawal",
                 TxKind::Engage(_) => "Engage",
                 TxKind::ReleasePoints(_) => "ReleasePoints",
+                TxKind::PlaceHold(_) => "PlaceHold",
+                TxKind::ReviewHold(_) => "ReviewHold",
             };
             (index_of(k), name)
         })
@@ -1793,6 +1951,77 @@ fn documented_variant_indices_match_the_code() {
         .collect();
     check_enum_table(&doc, "RevokeReason", &list, &mut errors);
 
+    // The fraud rules' enums.
+    let hold_target = |t: &HoldTarget| match t {
+        HoldTarget::Member(_) => "Member",
+        HoldTarget::Terminal(_) => "Terminal",
+        HoldTarget::Code(_) => "Code",
+    };
+    let targets = [
+        HoldTarget::Member(testkit::member(1)),
+        HoldTarget::Terminal(testkit::public(1)),
+        HoldTarget::Code(CodeHash([0; 32])),
+    ];
+    let list: Vec<(u32, &str)> = targets
+        .iter()
+        .map(|t| (index_of(t), hold_target(t)))
+        .collect();
+    check_enum_table(&doc, "HoldTarget", &list, &mut errors);
+    // Hold reasons: the table lists the index and the snake_case name.
+    let hold_reason = |r: &HoldReason| match r {
+        HoldReason::Velocity => "velocity",
+        HoldReason::Enumeration => "enumeration",
+        HoldReason::Bot => "bot",
+        HoldReason::Leakage => "leakage",
+        HoldReason::ImpossibleTravel => "impossible_travel",
+        HoldReason::Collusion => "collusion",
+        HoldReason::Canary => "canary",
+        HoldReason::CustomerRequest => "customer_request",
+        HoldReason::Other => "other",
+    };
+    let hold_reasons = [
+        HoldReason::Velocity,
+        HoldReason::Enumeration,
+        HoldReason::Bot,
+        HoldReason::Leakage,
+        HoldReason::ImpossibleTravel,
+        HoldReason::Collusion,
+        HoldReason::Canary,
+        HoldReason::CustomerRequest,
+        HoldReason::Other,
+    ];
+    for r in &hold_reasons {
+        assert_eq!(hold_reason(r), r.name(), "HoldReason::name of {r:?}");
+    }
+    let list: Vec<(u32, &str)> = hold_reasons
+        .iter()
+        .map(|r| (index_of(r), hold_reason(r)))
+        .collect();
+    check_enum_table(&doc, "HoldReason", &list, &mut errors);
+    let hold_decision = |d: &HoldDecision| match d {
+        HoldDecision::Confirm => "Confirm",
+        HoldDecision::Lift => "Lift",
+    };
+    let list: Vec<(u32, &str)> = [HoldDecision::Confirm, HoldDecision::Lift]
+        .iter()
+        .map(|d| (index_of(d), hold_decision(d)))
+        .collect();
+    check_enum_table(&doc, "HoldDecision", &list, &mut errors);
+    let scope = |s: &VelocityScope| match s {
+        VelocityScope::Member => "Member",
+        VelocityScope::Terminal => "Terminal",
+        VelocityScope::Store => "Store",
+    };
+    let list: Vec<(u32, &str)> = [
+        VelocityScope::Member,
+        VelocityScope::Terminal,
+        VelocityScope::Store,
+    ]
+    .iter()
+    .map(|s| (index_of(s), scope(s)))
+    .collect();
+    check_enum_table(&doc, "VelocityScope", &list, &mut errors);
+
     // Reasons: the table lists the index and the snake_case code.
     let reasons: Vec<(u32, &str)> = RejectReason::ALL
         .iter()
@@ -1938,6 +2167,16 @@ fn documented_struct_fields_match_the_code() {
             referred
         }),
         struct_fields!(ReleasePointsTx { tx }),
+        struct_fields!(PlaceHoldTx {
+            target,
+            reason,
+            note
+        }),
+        struct_fields!(ReviewHoldTx {
+            target,
+            decision,
+            note
+        }),
         struct_fields!(ProgramSpec {
             name,
             currency,
@@ -2015,6 +2254,12 @@ fn documented_struct_fields_match_the_code() {
             stacking_group,
             partner_orgs,
             transferable,
+            velocity,
+        }),
+        struct_fields!(VelocityLimit {
+            per,
+            max,
+            window_ms
         }),
         struct_fields!(IssuedCode { code_hash, sealed }),
         struct_fields!(Order {
@@ -2151,7 +2396,12 @@ fn primitive_rules() {
     assert!(decode::<String>(&[1, 0, 0, 0, 0, 0, 0, 0, 0xff]).is_err());
     assert!(decode::<PoolAction>(&[4, 0, 0, 0]).is_err());
     assert!(decode::<TxKind>(&13u32.to_le_bytes()).is_err());
-    assert!(decode::<TxKind>(&27u32.to_le_bytes()).is_err());
+    assert!(decode::<TxKind>(&29u32.to_le_bytes()).is_err());
+    assert!(decode::<Role>(&6u32.to_le_bytes()).is_err());
+    assert!(decode::<HoldTarget>(&3u32.to_le_bytes()).is_err());
+    assert!(decode::<HoldReason>(&9u32.to_le_bytes()).is_err());
+    assert!(decode::<HoldDecision>(&2u32.to_le_bytes()).is_err());
+    assert!(decode::<VelocityScope>(&3u32.to_le_bytes()).is_err());
     // A map (the records' balances per segment): its entry count, then key and value of
     // each entry in ascending key order, whatever the order of insertion.
     let map: BTreeMap<Segment, u64> = [(Segment::Mileage, 7), (Segment::CashDeposit, 500)]

@@ -147,6 +147,17 @@ fn key_cases() -> Vec<Case> {
             }),
         ),
         state(
+            "key_risk",
+            "key(40), acme's risk key (its fraud engine), registered at height 11: it places holds pending an admin's review, nothing else.",
+            StateKey::Key(testkit::public(40)),
+            StateValue::Key(KeyRecord {
+                org: slug("acme"),
+                role: Role::Risk,
+                registered_at: 11,
+                revoked_at: None,
+            }),
+        ),
+        state(
             "consortium",
             "Three orgs; node 1 (acme, key(200)) votes, node 2 (globex, key(201)) is a learner, node 3 was removed.",
             StateKey::Consortium,
@@ -890,6 +901,93 @@ fn loyalty_cases() -> Vec<Case> {
     ]
 }
 
+/// The code `SPRING-CODE-00000001`'s hash (the tx vectors `place_hold_code` and
+/// `review_hold_lift` name it).
+fn held_code() -> CodeHash {
+    code_of("spring", 1).code_hash
+}
+
+/// When the checkout `txid("checkout-b1-000125")` redeemed `spring/1` (the velocity
+/// counters' latest time).
+const CHECKOUT_MS: u64 = GENESIS_MS + 22 * DAY;
+const MINUTE: u64 = 60 * SECOND;
+
+fn hold_cases() -> Vec<Case> {
+    let hold = |target| StateKey::Hold(slug("acme"), target);
+    let velocity = |key| StateKey::Velocity(slug("spring"), key);
+    vec![
+        state(
+            "hold_member_confirmed",
+            "acme's hold on member(9): placed by its risk key, key(40), for `velocity` on 24 January 2026 (pending review), then confirmed by its admin key(1) (the tx vectors `place_hold_member` and `review_hold_confirm` tell them). The key is the org and the target, `{\"kind\": \"member\", \"id\": …}` in JSON.",
+            hold(HoldTarget::Member(testkit::member(9))),
+            StateValue::Hold(HoldRecord {
+                reason: HoldReason::Velocity,
+                note: "score 0.97: 14 redemptions in 10 min at 3 stores".into(),
+                placed_by: testkit::public(40),
+                placed_tx: txid("place-hold-member-9"),
+                placed_ms: GENESIS_MS + 23 * DAY,
+                status: HoldStatus::Confirmed,
+                confirmed_by: Some(testkit::public(1)),
+            }),
+        ),
+        state(
+            "hold_terminal",
+            "acme's hold on its terminal key(20) for `collusion`, placed by its admin key(1): in force at once (`confirmed`), without a review (`confirmed_by` is `None`).",
+            hold(HoldTarget::Terminal(testkit::public(20))),
+            StateValue::Hold(HoldRecord {
+                reason: HoldReason::Collusion,
+                note: "redeems for others: staff ticket 5521".into(),
+                placed_by: testkit::public(1),
+                placed_tx: txid("place-hold-terminal-20"),
+                placed_ms: GENESIS_MS + 24 * DAY,
+                status: HoldStatus::Confirmed,
+                confirmed_by: None,
+            }),
+        ),
+        state(
+            "hold_code_pending",
+            "acme's hold on the code `SPRING-CODE-00000001` (by its hash) for `leakage`, placed by its risk key with an empty note: pending an admin's review, and stopping the code meanwhile. A lift deletes the record.",
+            hold(HoldTarget::Code(held_code())),
+            StateValue::Hold(HoldRecord {
+                reason: HoldReason::Leakage,
+                note: String::new(),
+                placed_by: testkit::public(40),
+                placed_tx: txid("place-hold-code-1"),
+                placed_ms: GENESIS_MS + 24 * DAY + 5 * MINUTE,
+                status: HoldStatus::PendingReview,
+                confirmed_by: None,
+            }),
+        ),
+        state(
+            "velocity_member",
+            "The redemption times of pool `spring` by member(7), for its velocity limit of 3 per member a day (`{\"kind\": \"member\", \"id\": …}`): two, oldest first, the last the checkout's of 23 January 2026. A counter keeps at most the largest `max` of its scope's limits, and drops times older than their longest window when the next redemption is counted.",
+            velocity(VelocityKey::Member(testkit::member(7))),
+            StateValue::Velocity(vec![CHECKOUT_MS - 60 * MINUTE, CHECKOUT_MS]),
+        ),
+        state(
+            "velocity_terminal",
+            "The redemption times of `spring` by acme's terminal key(20), for the limit of 30 per terminal an hour: three within the last 20 minutes.",
+            velocity(VelocityKey::Terminal(testkit::public(20))),
+            StateValue::Velocity(vec![
+                CHECKOUT_MS - 20 * MINUTE,
+                CHECKOUT_MS - 5 * MINUTE,
+                CHECKOUT_MS,
+            ]),
+        ),
+        state(
+            "velocity_store",
+            "The redemption times of `spring` at store `berlin-1` (the terminal's store; the id a string), for the limit of 500 per store a day.",
+            velocity(VelocityKey::Store(slug("berlin-1"))),
+            StateValue::Velocity(vec![
+                CHECKOUT_MS - 3 * 60 * MINUTE,
+                CHECKOUT_MS - 20 * MINUTE,
+                CHECKOUT_MS - 5 * MINUTE,
+                CHECKOUT_MS,
+            ]),
+        ),
+    ]
+}
+
 fn event(name: &'static str, about: &'static str, event: Event) -> Case {
     Case {
         name,
@@ -1141,6 +1239,39 @@ fn loyalty_events() -> Vec<Case> {
     ]
 }
 
+fn hold_events() -> Vec<Case> {
+    vec![
+        event(
+            "event_hold_placed",
+            "acme's risk key put member(9) on hold for `velocity`: `pending_review` (an org admin's hold is in force at once, `false`).",
+            Event::HoldPlaced {
+                org: slug("acme"),
+                target: HoldTarget::Member(testkit::member(9)),
+                reason: HoldReason::Velocity,
+                pending_review: true,
+            },
+        ),
+        event(
+            "event_hold_confirmed",
+            "acme's admin confirmed the hold on member(9) (a label for the fraud engine: fraud).",
+            Event::HoldConfirmed {
+                org: slug("acme"),
+                target: HoldTarget::Member(testkit::member(9)),
+            },
+        ),
+        event(
+            "event_hold_lifted",
+            "acme's admin lifted the hold on the code `SPRING-CODE-00000001` while it was still pending review (`was_pending`: a label, not fraud); `reason` is why it had been placed.",
+            Event::HoldLifted {
+                org: slug("acme"),
+                target: HoldTarget::Code(held_code()),
+                reason: HoldReason::Leakage,
+                was_pending: true,
+            },
+        ),
+    ]
+}
+
 fn redeemed_event() -> Event {
     token_events()
         .into_iter()
@@ -1231,10 +1362,12 @@ fn cases() -> Vec<Case> {
         redemption_cases(),
         replay_cases(),
         loyalty_cases(),
+        hold_cases(),
         key_events(),
         pool_events(),
         token_events(),
         loyalty_events(),
+        hold_events(),
         outcome_cases(),
     ]
     .concat()
@@ -1270,6 +1403,7 @@ impl Hand {
             }
             Role::Auditor => self.variant(3, "Auditor", path),
             Role::Partner => self.variant(4, "Partner", path),
+            Role::Risk => self.variant(5, "Risk", path),
         }
     }
     fn node(&mut self, n: &NodeRecord, path: &str) {
@@ -1364,6 +1498,9 @@ impl Hand {
         self.option(&s.stacking_group, &group, |h, g| h.string(g, &group));
         self.orgs(&s.partner_orgs, &p("partner_orgs"));
         self.boolean(s.transferable, &p("transferable"));
+        self.vec(&s.velocity, &p("velocity"), |h, l, q| {
+            h.velocity_limit(l, q)
+        });
     }
 }
 
@@ -1426,6 +1563,31 @@ impl Hand {
                 self.string(o.as_str(), &format!("{p}.0"));
                 self.string(action, &format!("{p}.1"));
                 self.string(reference, &format!("{p}.2"));
+            }
+            StateKey::Hold(o, target) => {
+                self.variant(24, "Hold", p);
+                self.string(o.as_str(), &format!("{p}.0"));
+                self.hold_target(target, &format!("{p}.1"));
+            }
+            StateKey::Velocity(pool, key) => {
+                self.variant(25, "Velocity", p);
+                self.string(pool.as_str(), &format!("{p}.0"));
+                let q = format!("{p}.1");
+                let r = format!("{q}.0");
+                match key {
+                    VelocityKey::Member(m) => {
+                        self.variant(0, "Member", &q);
+                        self.array(&m.0, &r);
+                    }
+                    VelocityKey::Terminal(k) => {
+                        self.variant(1, "Terminal", &q);
+                        self.array(&k.0, &r);
+                    }
+                    VelocityKey::Store(store) => {
+                        self.variant(2, "Store", &q);
+                        self.string(store.as_str(), &r);
+                    }
+                }
             }
         }
     }
@@ -1491,7 +1653,26 @@ impl Hand {
                 self.id_key(21, "Withdrawal", |h, q| h.withdrawal_record(w, q), p)
             }
             StateValue::Engagement(t) => self.id_key(22, "Engagement", |h, q| h.array(&t.0, q), p),
+            StateValue::Hold(r) => self.id_key(23, "Hold", |h, q| h.hold_record(r, q), p),
+            StateValue::Velocity(times) => {
+                self.variant(24, "Velocity", p);
+                self.vec(times, &q, |h, t, r| h.u64(*t, r));
+            }
         }
+    }
+    fn hold_record(&mut self, r: &HoldRecord, p: &str) {
+        self.hold_reason(r.reason, &at(p, "reason"));
+        self.string(&r.note, &at(p, "note"));
+        self.array(&r.placed_by.0, &at(p, "placed_by"));
+        self.array(&r.placed_tx.0, &at(p, "placed_tx"));
+        self.u64(r.placed_ms, &at(p, "placed_ms"));
+        let status = at(p, "status");
+        match r.status {
+            HoldStatus::PendingReview => self.variant(0, "PendingReview", &status),
+            HoldStatus::Confirmed => self.variant(1, "Confirmed", &status),
+        }
+        let by = at(p, "confirmed_by");
+        self.option(&r.confirmed_by, &by, |h, k| h.array(&k.0, &by));
     }
     fn org_record(&mut self, r: &OrgRecord, p: &str) {
         self.string(&r.name, &at(p, "name"));
@@ -1957,7 +2138,45 @@ impl Hand {
             | Event::TierChanged { .. }
             | Event::WithdrawalChanged { .. }
             | Event::PointsReleased { .. } => self.loyalty_event(e, p),
+            Event::HoldPlaced { .. } | Event::HoldConfirmed { .. } | Event::HoldLifted { .. } => {
+                self.hold_event(e, p)
+            }
             _ => self.token_event(e, p),
+        }
+    }
+    fn hold_event(&mut self, e: &Event, p: &str) {
+        let f = |field: &str| at(p, field);
+        match e {
+            Event::HoldPlaced {
+                org,
+                target,
+                reason,
+                pending_review,
+            } => {
+                self.variant(23, "HoldPlaced", p);
+                self.string(org.as_str(), &f("org"));
+                self.hold_target(target, &f("target"));
+                self.hold_reason(*reason, &f("reason"));
+                self.boolean(*pending_review, &f("pending_review"));
+            }
+            Event::HoldConfirmed { org, target } => {
+                self.variant(24, "HoldConfirmed", p);
+                self.string(org.as_str(), &f("org"));
+                self.hold_target(target, &f("target"));
+            }
+            Event::HoldLifted {
+                org,
+                target,
+                reason,
+                was_pending,
+            } => {
+                self.variant(25, "HoldLifted", p);
+                self.string(org.as_str(), &f("org"));
+                self.hold_target(target, &f("target"));
+                self.hold_reason(*reason, &f("reason"));
+                self.boolean(*was_pending, &f("was_pending"));
+            }
+            other => unreachable!("{other:?} is encoded by Hand::event"),
         }
     }
     fn proposal_event(
@@ -2226,7 +2445,9 @@ fn section_heading(name: &str) -> Option<&'static str> {
              the records' enums (roles, governance changes, pool kinds and discounts, \
              token statuses, balance movements, adjustment statuses, a withdrawal's \
              status without and with fields), a redemption that is part of a checkout, \
-             and an engagement with and without a referred member. The JSON above each vector shows the key and the \
+             and an engagement with and without a referred member; a hold on each kind of \
+             target (confirmed by a review, placed confirmed, pending review) and a velocity \
+             counter of each scope. The JSON above each vector shows the key and the \
              value.\n",
         ),
         "event_key_registered" => Some(
@@ -2415,6 +2636,32 @@ fn hand_encoder_agrees_with_bincode_on_every_vector() {
     }
 }
 
+/// An index past the last variant of each enum the records' tables end with is refused:
+/// the tables list every variant.
+#[test]
+fn the_next_variant_index_is_refused() {
+    let next = |i: u32| i.to_le_bytes();
+    assert!(decode::<StateKey>(&next(26)).is_err());
+    assert!(decode::<StateValue>(&next(25)).is_err());
+    assert!(decode::<Event>(&next(26)).is_err());
+    assert!(decode::<RejectReason>(&next(47)).is_err());
+    assert!(decode::<Role>(&next(6)).is_err());
+    assert!(decode::<HoldStatus>(&next(2)).is_err());
+    assert!(decode::<VelocityKey>(&next(3)).is_err());
+    assert!(decode::<couponcactus_chaincode::events::EventType>(&next(38)).is_err());
+    // The last ones do: the unit variants alone, the others with their fields.
+    assert_eq!(decode::<HoldStatus>(&next(1)), Ok(HoldStatus::Confirmed));
+    assert_eq!(
+        decode::<RejectReason>(&next(46)),
+        Ok(RejectReason::VelocityExceeded)
+    );
+    assert_eq!(decode::<Role>(&next(5)), Ok(Role::Risk));
+    assert_eq!(
+        decode::<couponcactus_chaincode::events::EventType>(&next(37)).map(|t| t.name()),
+        Ok("hold.lifted")
+    );
+}
+
 /// The tag of a checkout's redemption ids, as the document writes it.
 const CHECKOUT_REDEMPTION_TAG: &str = "couponcactus/checkout-redemption/v1";
 
@@ -2493,10 +2740,17 @@ fn vectors_cover_every_variant() {
             Item::State(k, v) => {
                 covered.insert(format!("key/{}", state_key_name(k)));
                 covered.insert(format!("value/{}", state_value_name(v)));
+                covered.extend(nested_key_variants(k));
                 covered.extend(nested_variants(v));
             }
             Item::Event(e) => {
                 covered.insert(format!("event/{}", event_fields(e).0));
+                if let Event::HoldPlaced { target, .. }
+                | Event::HoldConfirmed { target, .. }
+                | Event::HoldLifted { target, .. } = e
+                {
+                    covered.insert(format!("event_hold_target/{}", target.kind_name()));
+                }
                 if let Event::BalanceChanged { op, .. } = e {
                     covered.insert(format!("balance_op/{}", balance_op_name(*op)));
                 }
@@ -2510,9 +2764,9 @@ fn vectors_cover_every_variant() {
         }
     }
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
-    assert_eq!(count("key/"), 24, "{covered:?}");
-    assert_eq!(count("value/"), 23, "{covered:?}");
-    assert_eq!(count("event/"), 23, "{covered:?}");
+    assert_eq!(count("key/"), 26, "{covered:?}");
+    assert_eq!(count("value/"), 25, "{covered:?}");
+    assert_eq!(count("event/"), 26, "{covered:?}");
     assert_eq!(count("movement/"), 7, "{covered:?}");
     assert_eq!(count("redemption/"), 2, "{covered:?}");
     assert_eq!(count("adjustment/"), 2, "{covered:?}");
@@ -2521,18 +2775,41 @@ fn vectors_cover_every_variant() {
     assert_eq!(count("outcome/"), 2, "{covered:?}");
     assert_eq!(count("token_status/"), 4, "{covered:?}");
     assert_eq!(count("change/"), 5, "{covered:?}");
-    assert_eq!(count("role/"), 2, "{covered:?}");
+    assert_eq!(count("role/"), 3, "{covered:?}");
     assert_eq!(count("pool/"), 4, "{covered:?}");
+    assert_eq!(count("hold_target/"), 3, "{covered:?}");
+    assert_eq!(count("hold_status/"), 3, "{covered:?}");
+    assert_eq!(count("velocity/"), 3, "{covered:?}");
+    assert_eq!(count("event_hold_target/"), 2, "{covered:?}");
     let names: std::collections::BTreeSet<&str> = cases().iter().map(|c| c.name).collect();
     assert_eq!(names.len(), cases().len(), "vector names must be unique");
 }
 
+/// Variants of the enums a key holds: a hold's target and a velocity counter's key.
+fn nested_key_variants(k: &StateKey) -> Vec<String> {
+    match k {
+        StateKey::Hold(_, target) => vec![format!("hold_target/{}", target.kind_name())],
+        StateKey::Velocity(_, key) => vec![format!("velocity/{}", velocity_key_name(key))],
+        _ => vec![],
+    }
+}
+
 /// Variants of the records' enums a value holds: token statuses, governance changes, a
-/// role with and without fields, pool kinds and discounts, movement kinds (an engagement
-/// alone and a referral) and adjustment statuses, withdrawal statuses (one without fields,
-/// one with); and a redemption alone or part of a checkout.
+/// role with and without fields (and the risk role), pool kinds and discounts, movement
+/// kinds (an engagement alone and a referral) and adjustment statuses, withdrawal statuses
+/// (one without fields, one with); a redemption alone or part of a checkout; and a hold
+/// pending review, placed confirmed, and confirmed by a review.
 fn nested_variants(v: &StateValue) -> Vec<String> {
     match v {
+        StateValue::Hold(h) => vec![format!(
+            "hold_status/{}{}",
+            hold_status_name(h.status),
+            if h.confirmed_by.is_some() {
+                "/reviewed"
+            } else {
+                ""
+            }
+        )],
         StateValue::Withdrawal(w) => {
             vec![format!(
                 "withdrawal/{}",
@@ -2592,6 +2869,8 @@ fn state_key_name(k: &StateKey) -> &'static str {
         StateKey::EarnedOrder(..) => "EarnedOrder",
         StateKey::Withdrawal(_) => "Withdrawal",
         StateKey::Engagement(..) => "Engagement",
+        StateKey::Hold(..) => "Hold",
+        StateKey::Velocity(..) => "Velocity",
     }
 }
 
@@ -2620,6 +2899,31 @@ fn state_value_name(v: &StateValue) -> &'static str {
         StateValue::EarnedOrder(_) => "EarnedOrder",
         StateValue::Withdrawal(_) => "Withdrawal",
         StateValue::Engagement(_) => "Engagement",
+        StateValue::Hold(_) => "Hold",
+        StateValue::Velocity(_) => "Velocity",
+    }
+}
+
+fn hold_status_name(s: HoldStatus) -> &'static str {
+    match s {
+        HoldStatus::PendingReview => "PendingReview",
+        HoldStatus::Confirmed => "Confirmed",
+    }
+}
+
+fn velocity_key_name(k: &VelocityKey) -> &'static str {
+    match k {
+        VelocityKey::Member(_) => "Member",
+        VelocityKey::Terminal(_) => "Terminal",
+        VelocityKey::Store(_) => "Store",
+    }
+}
+
+fn hold_target_name(t: &HoldTarget) -> &'static str {
+    match t {
+        HoldTarget::Member(_) => "Member",
+        HoldTarget::Terminal(_) => "Terminal",
+        HoldTarget::Code(_) => "Code",
     }
 }
 
@@ -2726,6 +3030,9 @@ fn event_fields(e: &Event) -> (&'static str, Vec<&'static str>) {
         Event::TierChanged { program, member, from, to },
         Event::WithdrawalChanged { withdrawal, program, member, amount, status },
         Event::PointsReleased { source, program, member, points },
+        Event::HoldPlaced { org, target, reason, pending_review },
+        Event::HoldConfirmed { org, target },
+        Event::HoldLifted { org, target, reason, was_pending },
     )
 }
 
@@ -3000,6 +3307,26 @@ fn documented_enum_tables_match_the_code() {
         (name, Some(fields))
     });
     check_enum_table(&doc, "WithdrawalStatus", &rows, &mut errors);
+    let hold_statuses = [HoldStatus::PendingReview, HoldStatus::Confirmed];
+    let rows = enum_rows(&hold_statuses, None, |s| (hold_status_name(*s), None));
+    check_enum_table(&doc, "HoldStatus", &rows, &mut errors);
+    // Adjacently tagged: the variant's name under `kind`, its one field under `id`.
+    let targets = [
+        HoldTarget::Member(testkit::member(1)),
+        HoldTarget::Terminal(key),
+        HoldTarget::Code(CodeHash([0; 32])),
+    ];
+    let rows = enum_rows(&targets, Some("kind"), |t| (hold_target_name(t), None));
+    check_enum_table(&doc, "HoldTarget", &rows, &mut errors);
+    let velocity_keys = [
+        VelocityKey::Member(testkit::member(1)),
+        VelocityKey::Terminal(key),
+        VelocityKey::Store(slug("berlin-1")),
+    ];
+    let rows = enum_rows(&velocity_keys, Some("kind"), |k| {
+        (velocity_key_name(k), None)
+    });
+    check_enum_table(&doc, "VelocityKey", &rows, &mut errors);
     check_key_value_columns(&doc, &entries, &mut errors);
     assert!(
         errors.is_empty(),
@@ -3077,6 +3404,7 @@ fn json_keys() -> BTreeMap<&'static str, Vec<String>> {
             StateValue::Movement(_) => "Movement",
             StateValue::Adjustment(_) => "AdjustmentRecord",
             StateValue::Withdrawal(_) => "WithdrawalRecord",
+            StateValue::Hold(_) => "HoldRecord",
             _ => continue,
         };
         let wrapped = serde_json::to_value(&value).unwrap();
@@ -3248,6 +3576,15 @@ fn documented_struct_tables_match_the_code() {
             time_ms,
             rolled_back_at,
             checkout,
+        }),
+        struct_fields!(HoldRecord {
+            reason,
+            note,
+            placed_by,
+            placed_tx,
+            placed_ms,
+            status,
+            confirmed_by
         }),
         struct_fields!(TxResult { tx_id, outcome }),
         struct_fields!(Rejection { reason, message }),
@@ -3437,6 +3774,36 @@ fn json_form_instances() -> Vec<(&'static str, serde_json::Value, &'static str)>
             })),
             "paid",
         ),
+        (
+            "HoldTarget",
+            v(serde_json::to_value(HoldTarget::Member(testkit::member(9)))),
+            "member",
+        ),
+        (
+            "HoldReason",
+            v(serde_json::to_value(HoldReason::ImpossibleTravel)),
+            "impossible_travel",
+        ),
+        (
+            "HoldStatus",
+            v(serde_json::to_value(HoldStatus::PendingReview)),
+            "pending_review",
+        ),
+        (
+            "HoldDecision",
+            v(serde_json::to_value(HoldDecision::Lift)),
+            "lift",
+        ),
+        (
+            "VelocityScope",
+            v(serde_json::to_value(VelocityScope::Terminal)),
+            "terminal",
+        ),
+        (
+            "VelocityKey",
+            v(serde_json::to_value(VelocityKey::Store(slug("berlin-1")))),
+            "store",
+        ),
     ]
 }
 
@@ -3450,6 +3817,17 @@ fn has_form(value: &serde_json::Value, form: &str, tag: &str, name: &str) -> boo
                 || value
                     .as_object()
                     .is_some_and(|o| o.len() == 1 && o.contains_key(name))
+        }
+        // The tag cell names the tag key and the content key: `kind`, `id`.
+        "adjacent" => {
+            let Some((tag, content)) = tag.split_once(", ") else {
+                return false;
+            };
+            value.as_object().is_some_and(|o| {
+                o.len() == 2
+                    && o.get(tag).and_then(|t| t.as_str()) == Some(name)
+                    && o.contains_key(content)
+            })
         }
         _ => false,
     }

@@ -136,7 +136,13 @@ STRUCTS = {
                  ("valid_until_ms", "u64"), ("total_cap", "u64"), ("per_member_cap", "u32"),
                  ("allowed_channels", VEC("str")), ("allowed_stores", VEC("str")),
                  ("excluded_categories", VEC("str")), ("stacking_group", OPT("str")),
-                 ("partner_orgs", VEC("str")), ("transferable", "bool")],
+                 ("partner_orgs", VEC("str")), ("transferable", "bool"),
+                 ("velocity", VEC(S("VelocityLimit")))],
+    # Fraud rules (docs/encoding.md, `VelocityLimit`, `PlaceHoldTx`, `HoldRecord`).
+    "VelocityLimit": [("per", E("VelocityScope")), ("max", "u32"), ("window_ms", "u64")],
+    "HoldRecord": [("reason", E("HoldReason")), ("note", "str"), ("placed_by", "h32"),
+                   ("placed_tx", "h32"), ("placed_ms", "u64"), ("status", E("HoldStatus")),
+                   ("confirmed_by", OPT("h32"))],
     "IssuedCode": [("code_hash", "h32"), ("sealed", "sealed")],
     "OrgRecord": [("name", "str"), ("active_admins", "u32"), ("joined_at", "u64")],
     "KeyRecord": [("org", "str"), ("role", E("Role")), ("registered_at", "u64"),
@@ -251,7 +257,7 @@ REJECT_REASONS = [
     "not_transferable", "already_approved", "overflow", "insufficient_balance",
     "per_tx_cap_exceeded", "already_earned", "already_voided", "already_spent", "too_many_lots",
     "self_approval", "stacking_conflict", "not_combinable", "discount_cap_reached", "overpaid",
-    "part_of_checkout", "engagement_limit", "not_pending",
+    "part_of_checkout", "engagement_limit", "not_pending", "on_hold", "velocity_exceeded",
 ]
 
 # Tx kinds in index order (docs/encoding.md, "Tx kinds"): in JSON each kind's struct fields
@@ -296,10 +302,15 @@ TX_KINDS = [
     ("engage", [("program", "str"), ("member", "h32"), ("action", "str"),
                 ("reference", "str"), ("referred", OPT("h32"))]),
     ("release_points", [("tx", "h32")]),
+    # A hold's note may be empty (a string of length 0).
+    ("place_hold", [("target", E("HoldTarget")), ("reason", E("HoldReason")), ("note", "str")]),
+    ("review_hold", [("target", E("HoldTarget")), ("decision", E("HoldDecision")),
+                     ("note", "str")]),
 ]
 
 # Enums: (JSON form, tag key, variants in index order). "string": unit variants by name;
-# "tagged": named fields beside the tag; "keyed": {"name": field} or {"name": [fields]}.
+# "tagged": named fields beside the tag; "keyed": {"name": field} or {"name": [fields]};
+# "adjacent": {tag: "name", content: field}, the tag key a pair (tag, content).
 ENUMS = {
     "StateKey": ("keyed", None, [
         ("params", []), ("org", ["str"]), ("key", ["h32"]), ("consortium", []),
@@ -309,7 +320,8 @@ ENUMS = {
         ("remembered", ["u64"]), ("prune_cursor", []), ("program", ["str"]),
         ("account", ["str", "h32"]), ("liability", ["str"]), ("settlement", ["str", "str"]),
         ("movement", ["h32"]), ("adjustment", ["h32"]), ("earned_order", ["str", "str"]),
-        ("withdrawal", ["h32"]), ("engagement", ["str", "str", "str"])]),
+        ("withdrawal", ["h32"]), ("engagement", ["str", "str", "str"]),
+        ("hold", ["str", E("HoldTarget")]), ("velocity", ["str", E("VelocityKey")])]),
     "StateValue": ("keyed", None, [
         ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
         ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
@@ -321,10 +333,10 @@ ENUMS = {
         ("liability", [S("Liability")]), ("settlement", [S("Settlement")]),
         ("movement", [S("Movement")]), ("adjustment", [S("AdjustmentRecord")]),
         ("earned_order", ["h32"]), ("withdrawal", [S("WithdrawalRecord")]),
-        ("engagement", ["h32"])]),
+        ("engagement", ["h32"]), ("hold", [S("HoldRecord")]), ("velocity", [VEC("u64")])]),
     "Role": ("tagged", "role", [
         ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
-        ("auditor", []), ("partner", [])]),
+        ("auditor", []), ("partner", []), ("risk", [])]),
     "GovernanceChange": ("tagged", "change", [
         ("add_org", [("org", "str"), ("name", "str"), ("admin_key", "h32")]),
         ("add_node", [("node", S("NodeRecord"))]), ("remove_node", [("node_id", "u64")]),
@@ -369,7 +381,12 @@ ENUMS = {
         ("withdrawal_changed", [("withdrawal", "h32"), ("program", "str"), ("member", "h32"),
                                 ("amount", "u64"), ("status", "str")]),
         ("points_released", [("source", "h32"), ("program", "str"), ("member", "h32"),
-                             ("points", "u64")])]),
+                             ("points", "u64")]),
+        ("hold_placed", [("org", "str"), ("target", E("HoldTarget")),
+                         ("reason", E("HoldReason")), ("pending_review", "bool")]),
+        ("hold_confirmed", [("org", "str"), ("target", E("HoldTarget"))]),
+        ("hold_lifted", [("org", "str"), ("target", E("HoldTarget")),
+                         ("reason", E("HoldReason")), ("was_pending", "bool")])]),
     "EventType": ("string", None, [
         "pool.created", "pool.updated", "pool.transitioned", "codes.issued", "coupon.allocated",
         "coupon.redeemed", "coupon.rolled_back", "coupon.revoked", "coupon.transferred",
@@ -379,7 +396,8 @@ ENUMS = {
         "balance.transferred", "balance.expired", "adjustment.requested",
         "adjustment.rejected", "tier.changed", "checkout.completed", "checkout.voided",
         "balance.withdrawn", "withdrawal.requested", "withdrawal.approved", "withdrawal.paid",
-        "withdrawal.rejected", "balance.released"]),
+        "withdrawal.rejected", "balance.released", "hold.placed", "hold.confirmed",
+        "hold.lifted"]),
     "EventDetail": ("tagged", "outcome", [
         ("applied", [("event", E("Event"))]),
         ("rejected", [("tx_kind", "str"), ("rejection", S("Rejection"))])]),
@@ -422,6 +440,16 @@ ENUMS = {
     "RedeemTarget": ("keyed", None, [("token", [S("TokenId")]), ("code", ["h32"])]),
     "PoolStatus": ("string", None, ["draft", "active", "paused", "archived"]),
     "RejectReason": ("string", None, REJECT_REASONS),
+    "HoldTarget": ("adjacent", ("kind", "id"), [
+        ("member", ["h32"]), ("terminal", ["h32"]), ("code", ["h32"])]),
+    "HoldReason": ("string", None, [
+        "velocity", "enumeration", "bot", "leakage", "impossible_travel", "collusion", "canary",
+        "customer_request", "other"]),
+    "HoldStatus": ("string", None, ["pending_review", "confirmed"]),
+    "HoldDecision": ("string", None, ["confirm", "lift"]),
+    "VelocityScope": ("string", None, ["member", "terminal", "store"]),
+    "VelocityKey": ("adjacent", ("kind", "id"), [
+        ("member", ["h32"]), ("terminal", ["h32"]), ("store", ["str"])]),
 }
 
 
@@ -548,6 +576,16 @@ def enc_enum(name, v, path):
         index = names.index(v[tag])
         rest = {k: x for k, x in v.items() if k != tag}
         return u32(index) + enc_struct(variants[index][1], rest, f"{path}.{v[tag]}")
+    if form == "adjacent":
+        # {tag: "name", content: field}: exactly these two keys (the tag alone for a
+        # variant without fields).
+        tag, content = tag
+        require(isinstance(v, dict) and v.get(tag) in names, f"{path}: not a {name}")
+        index = names.index(v[tag])
+        types = variants[index][1]
+        want = {tag, content} if types else {tag}
+        require(set(v) == want, f"{path}: keys {sorted(v)} are not {sorted(want)}")
+        return u32(index) + b"".join(enc(t, v[content], f"{path}.{v[tag]}") for t in types)
     # keyed: "name" (no fields), {"name": field} (one field), {"name": [fields]} (several)
     if isinstance(v, str):
         require(v in names and not variants[names.index(v)][1], f"{path}: {v!r} is not a {name}")
@@ -1085,6 +1123,7 @@ def selftest_encoding(text, check):
         check_vector(kind, v, check)
     selftest_checkout_ids(vectors, check)
     selftest_engagements(vectors, check)
+    selftest_holds(vectors, check)
     selftest_coverage(txs, vectors, check)
     ledger = [json.loads(v["json"]) for kind, v in vectors if kind == "ledger-event-vector"]
     check("ledger event vectors found", len(ledger) >= 8, True)
@@ -1156,6 +1195,36 @@ def selftest_engagements(vectors, check):
             check(f"{name}: a referral's reference is the referred member", reference,
                   moved["referred"][0])
     check("engagement vectors found", (len(keys) >= 2, referrals >= 1), (True, True))
+
+
+def selftest_holds(vectors, check):
+    """A hold pending review has no `confirmed_by`; a velocity counter's times are oldest
+    first and at most the largest `max` of its pool's limits of its scope (docs/encoding.md,
+    `HoldRecord`, `VelocityKey`), when its pool has a documented state vector."""
+    specs, counters, targets = {}, [], set()
+    for kind, v in vectors:
+        if kind != "state-vector":
+            continue
+        key, value = json.loads(v["key_json"]), json.loads(v["value_json"])
+        if "pool" in value:
+            specs[value["pool"]["id"]] = value["pool"]["spec"]
+        if isinstance(key, dict) and "hold" in key:
+            targets.add(key["hold"][1]["kind"])
+            record = value["hold"]
+            if record["status"] == "pending_review":
+                check(f"{v['name']}: a pending hold is not confirmed by anyone",
+                      record["confirmed_by"], None)
+        if isinstance(key, dict) and "velocity" in key:
+            counters.append((v["name"], key["velocity"], value["velocity"]))
+    for name, (pool, counted), times in counters:
+        check(f"{name}: times oldest first", times, sorted(times))
+        limits = [l["max"] for l in specs.get(pool, {}).get("velocity", [])
+                  if l["per"] == counted["kind"]]
+        check(f"{name}: its pool has a limit of its scope", bool(limits), True)
+        check(f"{name}: at most the largest max", len(times) <= max(limits, default=0), True)
+    check("hold vectors of every target", sorted(targets), ["code", "member", "terminal"])
+    check("velocity vectors of every scope", sorted(c["kind"] for _, (_, c), _ in counters),
+          ["member", "store", "terminal"])
 
 
 def selftest_proofs(text, check):

@@ -1,7 +1,7 @@
 //! What the doc-vector tests share: a generated section of a markdown document (between
 //! two marker lines) that the test checks against the code, and rewrites when
 //! `UPDATE_VECTORS` is set; the fenced blocks and vectors it holds; the hand encoder's
-//! primitives; and the pool specs both parts of the document use.
+//! primitives; and the pool specs, holds and velocity limits both parts of the document use.
 
 use couponcactus_chaincode::loyalty::EngagementRule;
 use couponcactus_chaincode::prelude::*;
@@ -253,6 +253,53 @@ impl Hand {
     }
 }
 
+/// The fraud rules' encoding, from the document's tables (both parts carry them: a pool
+/// spec's velocity limits in the `create_pool` tx and the `pool` record; a hold's target
+/// and reason in the hold txs, the `hold` record and key, and the hold events).
+impl Hand {
+    pub fn velocity_limit(&mut self, l: &VelocityLimit, path: &str) {
+        let (i, name) = match l.per {
+            VelocityScope::Member => (0, "Member"),
+            VelocityScope::Terminal => (1, "Terminal"),
+            VelocityScope::Store => (2, "Store"),
+        };
+        self.variant(i, name, &format!("{path}.per"));
+        self.u32(l.max, &format!("{path}.max"));
+        self.u64(l.window_ms, &format!("{path}.window_ms"));
+    }
+    pub fn hold_target(&mut self, t: &HoldTarget, path: &str) {
+        let q = format!("{path}.0");
+        match t {
+            HoldTarget::Member(m) => {
+                self.variant(0, "Member", path);
+                self.array(&m.0, &q);
+            }
+            HoldTarget::Terminal(k) => {
+                self.variant(1, "Terminal", path);
+                self.array(&k.0, &q);
+            }
+            HoldTarget::Code(h) => {
+                self.variant(2, "Code", path);
+                self.array(&h.0, &q);
+            }
+        }
+    }
+    pub fn hold_reason(&mut self, r: HoldReason, path: &str) {
+        let (i, name) = match r {
+            HoldReason::Velocity => (0, "Velocity"),
+            HoldReason::Enumeration => (1, "Enumeration"),
+            HoldReason::Bot => (2, "Bot"),
+            HoldReason::Leakage => (3, "Leakage"),
+            HoldReason::ImpossibleTravel => (4, "ImpossibleTravel"),
+            HoldReason::Collusion => (5, "Collusion"),
+            HoldReason::Canary => (6, "Canary"),
+            HoldReason::CustomerRequest => (7, "CustomerRequest"),
+            HoldReason::Other => (8, "Other"),
+        };
+        self.variant(i, name, path);
+    }
+}
+
 impl Hand {
     pub fn raw(&mut self, b: &[u8], note: String) {
         self.notes.push((self.bytes.len(), b.len(), note));
@@ -457,7 +504,8 @@ where
 }
 
 /// Pool `spring`: unique codes, 15 % off capped at 20.00 EUR, every optional field set
-/// and every list non-empty.
+/// and every list non-empty (velocity limits of each scope: at most 3 redemptions per
+/// member a day, 30 per terminal an hour, 500 per store a day).
 pub fn full_spec() -> PoolSpec {
     PoolSpec {
         name: "Spring sale".into(),
@@ -476,6 +524,23 @@ pub fn full_spec() -> PoolSpec {
         stacking_group: Some("spring".into()),
         partner_orgs: vec![slug("globex")],
         transferable: true,
+        velocity: vec![
+            VelocityLimit {
+                per: VelocityScope::Member,
+                max: 3,
+                window_ms: 24 * 3_600_000,
+            },
+            VelocityLimit {
+                per: VelocityScope::Terminal,
+                max: 30,
+                window_ms: 3_600_000,
+            },
+            VelocityLimit {
+                per: VelocityScope::Store,
+                max: 500,
+                window_ms: 24 * 3_600_000,
+            },
+        ],
     }
 }
 
@@ -500,5 +565,6 @@ pub fn shared_spec() -> PoolSpec {
         stacking_group: None,
         partner_orgs: vec![],
         transferable: false,
+        velocity: vec![],
     }
 }
