@@ -282,6 +282,8 @@ impl NodeConfig {
         .into_iter()
         .chain(config.console.key_file.as_mut())
         .chain(config.console.data_key_file.as_mut())
+        .chain(config.console.risk_file.as_mut())
+        .chain(config.console.risk_key_file.as_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);

@@ -27,5 +27,7 @@ pub mod risk;
 pub mod sim;
 pub mod state_sync;
 pub mod storage;
+#[cfg(test)]
+pub(crate) mod testchain;
 pub mod webhooks;
 pub mod worker;

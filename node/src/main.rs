@@ -643,6 +643,15 @@ fn start_console(
         signer: load("key_file", &config.key_file)?,
         data_key: load("data_key_file", &config.data_key_file)?.map(|k| k.to_bytes()),
     };
+    let scorer = if config.fraud_scoring {
+        let key = load("risk_key_file", &config.risk_key_file)?;
+        let scorer =
+            couponcactus_node::risk::follow::Scorer::open(dir, config.risk_file.as_deref(), key)
+                .map_err(|e| anyhow::anyhow!("[console] fraud scoring: {e}"))?;
+        Some(Arc::new(scorer))
+    } else {
+        None
+    };
     let open = {
         let (node, dir, analytics) = (
             node.clone(),
@@ -676,13 +685,14 @@ fn start_console(
         slot.clone(),
         pending,
         node.clone(),
-        webhooks,
+        (webhooks, scorer),
         stopped,
     ));
     Ok(Some((slot, stop, task)))
 }
 
 /// Fills the console slot once the node has an org (when `pending`), then runs the alert
+/// evaluator and, when on, the fraud scorer (both stop with `stopped`); the alert
 /// evaluator until `stopped`.
 async fn run_console(
     slot: couponcactus_node::console::ConsoleSlot,
@@ -692,7 +702,10 @@ async fn run_console(
         ) -> Result<Arc<couponcactus_node::console::Console>>,
     >,
     node: NodeHandle,
-    webhooks: couponcactus_node::webhooks::WebhookSlot,
+    (webhooks, scorer): (
+        couponcactus_node::webhooks::WebhookSlot,
+        Option<Arc<couponcactus_node::risk::follow::Scorer>>,
+    ),
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
     if let Some(open) = pending {
@@ -718,10 +731,20 @@ async fn run_console(
     let Some(console) = slot.get().cloned() else {
         return;
     };
-    couponcactus_node::console::alerts::run(console, webhooks, async move {
+    use futures::FutureExt as _;
+    let stopped = async move {
         let _ = stopped.await;
-    })
-    .await;
+    }
+    .shared();
+    let scoring = async {
+        if let Some(scorer) = scorer {
+            couponcactus_node::risk::follow::run(console.clone(), scorer, stopped.clone()).await;
+        }
+    };
+    tokio::join!(
+        couponcactus_node::console::alerts::run(console.clone(), webhooks, stopped.clone()),
+        scoring
+    );
 }
 
 /// `cactusd users add|list|disable`.

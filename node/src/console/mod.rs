@@ -163,6 +163,15 @@ pub struct ConsoleConfig {
     /// The org's code-sealing key file (`data.key`; relative to the config file): codes
     /// issued from the console are sealed with it. Without it the console issues none.
     pub data_key_file: Option<PathBuf>,
+    /// Score the org's redemptions for fraud as blocks apply (docs/intelligence.md):
+    /// flags go to the Alerts page and the webhooks; on in the localnet and `--dev`.
+    pub fraud_scoring: bool,
+    /// The scoring settings (`risk.toml`: thresholds, rules, stores, canaries; relative
+    /// to the config file); without it the defaults.
+    pub risk_file: Option<PathBuf>,
+    /// The key file of a key of the org with the `risk` role: with it, what scores
+    /// `hold` is held pending review; without it, only flagged.
+    pub risk_key_file: Option<PathBuf>,
 }
 
 impl Default for ConsoleConfig {
@@ -177,6 +186,9 @@ impl Default for ConsoleConfig {
             bootstrap_admin: false,
             key_file: None,
             data_key_file: None,
+            fraud_scoring: false,
+            risk_file: None,
+            risk_key_file: None,
         }
     }
 }
@@ -187,6 +199,7 @@ impl ConsoleConfig {
         ConsoleConfig {
             enabled: true,
             bootstrap_admin: true,
+            fraud_scoring: true,
             ..ConsoleConfig::default()
         }
     }
@@ -350,6 +363,11 @@ impl Console {
     /// Its store.
     pub fn store(&self) -> &ConsoleStore {
         &self.store
+    }
+
+    /// The node it runs on.
+    pub fn node(&self) -> &NodeHandle {
+        &self.node
     }
 
     /// Its alerts.

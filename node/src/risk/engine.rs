@@ -15,6 +15,7 @@
 //! recently seen going first.
 
 use super::config::{RiskConfig, Rule};
+use bincode::{Decode, Encode};
 use couponcactus_chaincode::ids::{CodeHash, MemberId, PublicKey, StoreId, TokenId};
 use couponcactus_chaincode::reject::RejectReason;
 use couponcactus_chaincode::risk::{HoldReason, HoldTarget};
@@ -104,7 +105,7 @@ pub struct Assessment {
 }
 
 /// Times of one subject, oldest first, at most `cap`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Encode, Decode)]
 struct Times(VecDeque<u64>);
 
 impl Times {
@@ -125,7 +126,7 @@ impl Times {
 }
 
 /// A map of subjects to what the engine remembers of them, bounded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Encode, Decode)]
 struct Memory<K: Ord, V> {
     entries: BTreeMap<K, (u64, V)>,
 }
@@ -163,14 +164,14 @@ impl<K: Ord + Clone, V: Default> Memory<K, V> {
 }
 
 /// A member's recent redemptions and where the last one was.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Encode, Decode)]
 struct MemberMemory {
     redeemed: Times,
     last_at: Option<(u64, StoreId)>,
 }
 
 /// A terminal's recent redemptions, failures and members served today.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Encode, Decode)]
 struct TerminalMemory {
     redeemed: Times,
     failed: Times,
@@ -178,15 +179,16 @@ struct TerminalMemory {
 }
 
 /// A code's recent attempts and refusals that point to a leak (in the last day).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, Encode, Decode)]
 struct CodeMemory {
     attempts: Times,
     leaks: Times,
 }
 
-/// The engine's memory. It is not saved: a node rebuilds it by showing the engine the
-/// last [`HORIZON_MS`] of the log again, which gives the same memory.
-#[derive(Clone, Debug)]
+/// The engine's memory, saved with the node's scoring cursor (bincode: its keys are
+/// not all strings). Shown the last [`HORIZON_MS`] of the log again, a fresh engine
+/// rebuilds the same memory (tested), which a backtest relies on.
+#[derive(Clone, Debug, Encode, Decode)]
 pub struct Engine {
     members: Memory<MemberId, MemberMemory>,
     terminals: Memory<PublicKey, TerminalMemory>,

@@ -7,6 +7,9 @@
 //! - [`engine`]: the pure scoring engine: observations in log order → assessments with
 //!   their reasons `{rule, observed, threshold, weight}`.
 //! - [`geo`]: distances between stores and opening hours.
+//! - [`observe`]: the node's events reduced to observations.
+//! - [`store`]: `risk.sqlite`, the flags and the engine's saved memory.
+//! - [`follow`]: the task that scores as blocks apply, raises alerts and holds.
 //! - [`scenario`]: a seeded generator of honest traffic with labelled abuse, and the
 //!   precision and recall of a configuration on it (docs/intelligence.md).
 //!
@@ -15,5 +18,11 @@
 
 pub mod config;
 pub mod engine;
+pub mod follow;
 pub mod geo;
+pub mod observe;
 pub mod scenario;
+pub mod store;
+
+#[cfg(test)]
+mod tests;

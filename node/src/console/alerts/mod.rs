@@ -69,6 +69,19 @@ impl Alerts {
         self.live.subscribe()
     }
 
+    /// Saves alerts raised outside the rules (the fraud scorer's) and shows the new ones
+    /// live; the evaluator hands those for webhooks to the outbox at its next step.
+    pub fn raise(&self, alerts: &[Alert]) -> Result<usize, ConsoleError> {
+        let fresh = self.store.raise(alerts)?;
+        for alert in &fresh {
+            metrics::counter!("cactus_console_alerts_total", "kind" => alert.kind.clone())
+                .increment(1);
+            // No page listening is fine.
+            let _ = self.live.send(alert.clone());
+        }
+        Ok(fresh.len())
+    }
+
     /// Tells the evaluator the rules changed.
     pub fn rules_changed(&self) {
         self.rules_changed.send_modify(|n| *n = n.wrapping_add(1));

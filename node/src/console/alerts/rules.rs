@@ -151,6 +151,10 @@ pub struct Alert {
     pub webhooks: bool,
     /// What happened, in a sentence (the page and the webhook show it).
     pub message: String,
+    /// For a fraud score (`kind` `fraud_score`): the rules it tripped, largest weight
+    /// first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<crate::risk::engine::Reason>,
 }
 
 impl Alert {
@@ -296,6 +300,7 @@ fn alert(rule: &Rule, event: &LedgerEvent, observed: u64, threshold: u64) -> Ale
         baseline_tenths: None,
         webhooks: rule.webhooks,
         message: String::new(),
+        reasons: Vec::new(),
     }
 }
 

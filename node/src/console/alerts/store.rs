@@ -103,6 +103,30 @@ impl AlertStore {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Saves alerts raised outside the rules (fraud scores), without moving the
+    /// evaluator's cursor; returns those not saved before.
+    pub fn raise(&self, alerts: &[Alert]) -> Result<Vec<Alert>, ConsoleError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut fresh = Vec::new();
+        for a in alerts {
+            let body = serde_json::to_string(a).map_err(sql_err)?;
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO alerts (id, time_ms, body, forwarded) VALUES (?1, ?2, ?3, ?4)",
+                params![a.id, a.time_ms as i64, body, (!a.webhooks) as i64],
+            )?;
+            if n == 1 {
+                fresh.push(a.clone());
+            }
+        }
+        tx.execute(
+            "DELETE FROM alerts WHERE seq <= (SELECT MAX(seq) FROM alerts) - ?1",
+            params![KEEP_ALERTS],
+        )?;
+        tx.commit()?;
+        Ok(fresh)
+    }
+
     /// Every rule, oldest first.
     pub fn rules(&self) -> Result<Vec<Rule>, ConsoleError> {
         let conn = self.conn();

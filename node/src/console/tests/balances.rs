@@ -8,123 +8,29 @@
 //! router in process.
 
 use crate::console::session::new_token;
-use crate::console::{Console, ConsoleConfig, Role as StaffRole, WriteKeys};
-use crate::node::{NodeHandle, NodeOptions, SubmitOutcome, start};
-use crate::storage::Store;
+use crate::console::{Console, Role as StaffRole};
+use crate::testchain::{CONSOLE_KEY, Chain};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use couponcactus_chaincode::execute::TxOutcome;
 use couponcactus_chaincode::ids::{Channel, StoreId, TxId};
 use couponcactus_chaincode::loyalty::{
     AdjustReason, AdjustmentStatus, DAY_MS, Direction, ExpiryPolicy, Segment, WithdrawalStatus,
 };
-use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
+use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::testkit::{self, key, member, public};
 use couponcactus_chaincode::tx::{
     AdjustTx, DecideWithdrawalTx, EarnTx, LoadTx, RegisterKeyTx, RequestWithdrawalTx, SetProgramTx,
     TxKind, WithdrawalDecision,
 };
 use couponcactus_chaincode::types::Role;
-use couponcactus_client::tx_builder::{TxBuilder, now_ms};
-use ed25519_dalek::SigningKey;
-use std::sync::Arc;
+use couponcactus_client::tx_builder::now_ms;
 use tower_service::Service as _;
 
-/// acme's genesis admin: the console's key.
-const CONSOLE_KEY: u8 = 1;
 /// A second acme admin: the maker of the adjustments the console decides.
 const MAKER: u8 = 5;
 const ISSUER: u8 = 10;
 const TERMINAL: u8 = 11;
-
-/// A one-node chain on a temporary directory.
-struct Chain {
-    node: NodeHandle,
-    builder: TxBuilder,
-    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Chain {
-    fn drop(&mut self) {
-        self.node.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Chain {
-    fn start() -> Chain {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("chain")).unwrap();
-        let genesis = testkit::genesis();
-        let hash = couponcactus_genesis::Genesis::new(genesis.clone())
-            .unwrap()
-            .hash();
-        let (node, thread) = start(
-            store,
-            &genesis,
-            hash,
-            key(200),
-            NodeOptions::default(),
-            None,
-        )
-        .unwrap();
-        Chain {
-            node,
-            builder: TxBuilder::new(genesis.chain_id),
-            thread: Some(thread),
-            dir,
-        }
-    }
-
-    /// Submits `kind` signed by `signer`, waits, expects it applied: its id.
-    async fn applied(&self, signer: &SigningKey, kind: TxKind) -> TxId {
-        let tx = self.builder.sign(signer, kind);
-        let id = tx.id();
-        match self.node.submit(tx, true).await.unwrap() {
-            SubmitOutcome::Committed(done) => {
-                assert!(
-                    matches!(done.result.outcome, TxOutcome::Applied { .. }),
-                    "{:?}",
-                    done.result.outcome
-                );
-            }
-            other => panic!("not committed: {other:?}"),
-        }
-        id
-    }
-
-    fn get(&self, key: StateKey) -> Option<StateValue> {
-        self.node.store().get(&key).unwrap()
-    }
-
-    /// A console of `org` on this node, signing with `key(CONSOLE_KEY)`, its store in
-    /// `sub` of the chain's directory.
-    fn console(&self, org: &str, sub: &str) -> Arc<Console> {
-        self.console_signing(org, sub, CONSOLE_KEY)
-    }
-
-    /// A console of `org` on this node, signing with `key(seed)`, its store in `sub`.
-    fn console_signing(&self, org: &str, sub: &str, seed: u8) -> Arc<Console> {
-        let dir = self.dir.path().join(sub);
-        std::fs::create_dir_all(&dir).unwrap();
-        Console::open(
-            &dir,
-            self.node.clone(),
-            testkit::org(org),
-            None,
-            ConsoleConfig::default(),
-            WriteKeys {
-                signer: Some(key(seed)),
-                data_key: None,
-            },
-        )
-        .unwrap()
-    }
-}
 
 /// A signed-in staff member: the session cookie and the CSRF token.
 struct Session {
