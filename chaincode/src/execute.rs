@@ -1716,7 +1716,7 @@ fn plan_redemption<S: StateReader + ?Sized>(
         view,
         ctx.time_ms,
         (&pool_id, &pool.spec),
-        (key, store, member),
+        (key, &signer.org, store, member),
     )?;
     let quote = quote(&pool.spec, &tx.order)?;
     Ok(RedemptionPlan {
@@ -1792,7 +1792,7 @@ fn apply_redemption<S: StateReader + ?Sized>(
         view,
         ctx.time_ms,
         (&pool_id, &pool.spec),
-        (key, &store, member),
+        (key, &signer.org, &store, member),
     )?;
     let token_id = match token {
         Some((token_id, mut record)) => {
@@ -2006,6 +2006,10 @@ fn transfer_token<S: StateReader + ?Sized>(
         );
     }
     let mut record = existing_token(view, &tx.token)?;
+    if let Some(owner) = record.owner {
+        holds::require_member_free(view, &pool.owner, owner)?;
+    }
+    holds::require_member_free(view, &pool.owner, tx.to)?;
     match record.status {
         TokenStatus::Allocated => {}
         TokenStatus::Redeemed { .. } => {

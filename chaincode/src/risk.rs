@@ -16,7 +16,7 @@
 //!
 //! Pure values and functions: execution reads the records, calls these and writes them.
 
-use crate::ids::{CodeHash, MemberId, PublicKey, StoreId, TxId};
+use crate::ids::{CodeHash, MemberId, OrgId, PublicKey, StoreId, TxId};
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
 
@@ -171,8 +171,8 @@ pub enum VelocityKey {
     Member(MemberId),
     /// A terminal key.
     Terminal(PublicKey),
-    /// A store.
-    Store(StoreId),
+    /// A store: its org (a partner's store may share an owner's store's name) and id.
+    Store(OrgId, StoreId),
 }
 
 /// Checks a pool's velocity limits: at most [`MAX_VELOCITY_LIMITS`], each with a count and

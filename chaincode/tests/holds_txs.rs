@@ -129,6 +129,17 @@ fn a_hold_on_a_member_stops_them_until_it_is_lifted() {
     }
     // Another member is not stopped; another org's pools would not be either.
     c.applied(&key(POS), redeem_shared(2));
+    // Another org never learns of the hold by trying: it is refused for what it is.
+    assert_eq!(
+        c.rejected(&key(GLOBEX_POS), earn(1, "o-2")),
+        RejectReason::NotAuthorized
+    );
+    let empty = TxKind::PlaceHold(PlaceHoldTx {
+        target: HoldTarget::Member(member(7)),
+        reason: HoldReason::Other,
+        note: " ".into(),
+    });
+    assert_eq!(c.rejected(&key(ACME), empty), RejectReason::InvalidInput);
     assert_eq!(
         c.rejected(&key(ACME), place(alice.clone(), HoldReason::Other)),
         RejectReason::AlreadyExists

@@ -40,7 +40,7 @@ pub(super) fn engage<S: StateReader + ?Sized>(
     tx: &EngageTx,
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
-    let mut book = Book::open_free(view, &tx.program, tx.member, now)?;
+    let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
     require_serving_org(&book.program, signer)?;
     let staff = matches!(signer.role, Role::OrgAdmin | Role::Issuer) && signer.org == tx.program;
     if !staff {
@@ -170,7 +170,7 @@ fn credit_referred<S: StateReader + ?Sized>(
     member: MemberId,
     points: u64,
 ) -> Exec<Option<(MemberId, LotId, u64)>> {
-    let mut book = Book::open_free(view, &referrer.program.org, member, now)?;
+    let mut book = Book::open_free(view, signer, &referrer.program.org, member, now)?;
     let lot = LotId {
         source: id,
         index: 1,

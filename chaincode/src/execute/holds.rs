@@ -111,12 +111,14 @@ pub(super) fn review<S: StateReader + ?Sized>(
 }
 
 fn check_note(note: &str) -> Exec<()> {
-    let ok = note.len() <= risk::MAX_HOLD_NOTE_BYTES && !note.chars().any(char::is_control);
+    let ok = !note.trim().is_empty()
+        && note.len() <= risk::MAX_HOLD_NOTE_BYTES
+        && !note.chars().any(char::is_control);
     if !ok {
         return fail(
             RejectReason::InvalidInput,
             format!(
-                "a hold note is at most {} bytes, without control characters",
+                "a hold note says why: 1 to {} bytes, without control characters",
                 risk::MAX_HOLD_NOTE_BYTES
             ),
         );
@@ -132,9 +134,9 @@ fn check_target<S: StateReader + ?Sized>(
 ) -> Exec<()> {
     let found = match target {
         HoldTarget::Member(_) => true,
-        HoldTarget::Terminal(key) => view
-            .key(key)?
-            .is_some_and(|k| &k.org == org && matches!(k.role, Role::Terminal { .. })),
+        HoldTarget::Terminal(key) => view.key(key)?.is_some_and(|k| {
+            &k.org == org && matches!(k.role, Role::Terminal { .. }) && k.revoked_at.is_none()
+        }),
         HoldTarget::Code(hash) => match view.code(hash)? {
             Some(entry) => view.pool(&entry.pool)?.is_some_and(|p| &p.owner == org),
             None => false,
@@ -177,16 +179,23 @@ pub(super) fn require_member_free<S: StateReader + ?Sized>(
     require_free(view, org, &HoldTarget::Member(member))
 }
 
-/// The velocity counters a redemption of `pool` by this terminal for `member` touches,
-/// each with its scope.
-fn velocity_keys(
-    key: PublicKey,
-    store: &crate::ids::StoreId,
-    member: Option<MemberId>,
-) -> Vec<(VelocityScope, VelocityKey)> {
+/// Who redeems: the terminal's key, its org and store, and the member.
+pub(super) type Redeemer<'a> = (
+    PublicKey,
+    &'a OrgId,
+    &'a crate::ids::StoreId,
+    Option<MemberId>,
+);
+
+/// The velocity counters a redemption by this terminal for this member touches, each with
+/// its scope.
+fn velocity_keys((key, org, store, member): Redeemer<'_>) -> Vec<(VelocityScope, VelocityKey)> {
     let mut keys = vec![
         (VelocityScope::Terminal, VelocityKey::Terminal(key)),
-        (VelocityScope::Store, VelocityKey::Store(store.clone())),
+        (
+            VelocityScope::Store,
+            VelocityKey::Store(org.clone(), store.clone()),
+        ),
     ];
     if let Some(m) = member {
         keys.push((VelocityScope::Member, VelocityKey::Member(m)));
@@ -200,12 +209,12 @@ pub(super) fn check_velocity<S: StateReader + ?Sized>(
     view: &Overlay<'_, S>,
     now_ms: u64,
     (pool, spec): (&PoolId, &PoolSpec),
-    (key, store, member): (PublicKey, &crate::ids::StoreId, Option<MemberId>),
+    redeemer: Redeemer<'_>,
 ) -> Exec<()> {
     if spec.velocity.is_empty() {
         return Ok(());
     }
-    for (scope, counter) in velocity_keys(key, store, member) {
+    for (scope, counter) in velocity_keys(redeemer) {
         let times = view.velocity((pool, &counter))?.unwrap_or_default();
         for limit in spec.velocity.iter().filter(|l| l.per == scope) {
             let seen = risk::recent(&times, limit.window_ms, now_ms);
@@ -238,9 +247,9 @@ pub(super) fn count_velocity<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     now_ms: u64,
     (pool, spec): (&PoolId, &PoolSpec),
-    (key, store, member): (PublicKey, &crate::ids::StoreId, Option<MemberId>),
+    redeemer: Redeemer<'_>,
 ) -> Exec<()> {
-    for (scope, counter) in velocity_keys(key, store, member) {
+    for (scope, counter) in velocity_keys(redeemer) {
         let limits: Vec<_> = spec.velocity.iter().filter(|l| l.per == scope).collect();
         if limits.is_empty() {
             continue;

@@ -134,16 +134,21 @@ impl Book {
         Ok(book)
     }
 
-    /// Opens the book as [`Book::open`] does for a tx that moves value for the member:
-    /// refused (`on_hold`) while the program's org holds them.
+    /// Opens the book as [`Book::open`] does for a tx that moves value for the member,
+    /// signed by a key of the program's org or a partner (else `not_authorized`): refused
+    /// (`on_hold`) while the program's org holds them. The org check comes first, so no
+    /// other org learns of a hold by trying.
     pub(super) fn open_free<S: StateReader + ?Sized>(
         view: &Overlay<'_, S>,
+        signer: &KeyRecord,
         org: &OrgId,
         member: MemberId,
         now_ms: u64,
     ) -> Exec<Book> {
+        let book = Book::open(view, org, member, now_ms)?;
+        require_serving_org(&book.program, signer)?;
         super::holds::require_member_free(view, org, member)?;
-        Book::open(view, org, member, now_ms)
+        Ok(book)
     }
 
     fn expire(&mut self, now_ms: u64) {
@@ -337,7 +342,7 @@ pub(super) fn load<S: StateReader + ?Sized>(
     tx: &LoadTx,
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
-    let mut book = Book::open_free(view, &tx.program, tx.member, now)?;
+    let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
     require_serving_org(&book.program, signer)?;
     let staff = matches!(signer.role, Role::OrgAdmin | Role::Issuer) && signer.org == tx.program;
     if !staff {
@@ -389,7 +394,7 @@ pub(super) fn open_order<S: StateReader + ?Sized>(
     order: &Order,
 ) -> Exec<Book> {
     require_terminal(signer)?;
-    let book = Book::open_free(view, program, member, now)?;
+    let book = Book::open_free(view, signer, program, member, now)?;
     require_serving_org(&book.program, signer)?;
     check_reference("order_ref", order_ref)?;
     check_order_unused(view, signer, order_ref)?;
@@ -479,7 +484,7 @@ pub(super) fn spend<S: StateReader + ?Sized>(
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
     require_terminal(signer)?;
-    let mut book = Book::open_free(view, &tx.program, tx.member, now)?;
+    let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
     require_serving_org(&book.program, signer)?;
     check_reference("order_ref", &tx.order_ref)?;
     check_segments(&tx.segments)?;
@@ -806,7 +811,7 @@ pub(super) fn transfer<S: StateReader + ?Sized>(
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
     require_program_staff(&tx.program, signer)?;
-    let mut giver = Book::open_free(view, &tx.program, tx.from, now)?;
+    let mut giver = Book::open_free(view, signer, &tx.program, tx.from, now)?;
     if !giver.program.spec.transfers {
         return fail(
             RejectReason::NotTransferable,
@@ -822,7 +827,7 @@ pub(super) fn transfer<S: StateReader + ?Sized>(
         .spend(&spec, &[tx.segment], tx.amount, now)
         .or_refused()?;
     giver.record(BalanceOp::TransferredOut, &out);
-    let mut receiver = Book::open_free(view, &tx.program, tx.to, now)?;
+    let mut receiver = Book::open_free(view, signer, &tx.program, tx.to, now)?;
     let (lots, received) = receiver
         .account
         .receive(&allocation, id, now)

@@ -50,7 +50,7 @@ pub(super) fn request<S: StateReader + ?Sized>(
     }
     check_positive(tx.amount)?;
     check_reference("reference", &tx.reference)?;
-    let mut book = Book::open_free(view, &tx.program, tx.member, now)?;
+    let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
     let spec = book.program.spec.clone();
     let (allocation, deltas) = book
         .account
@@ -87,6 +87,10 @@ pub(super) fn decide<S: StateReader + ?Sized>(
         );
     };
     require_program_staff(&record.program, signer)?;
+    if !matches!(tx.decision, WithdrawalDecision::Reject) {
+        // A hold stops a payout asked for before it; a rejection gives the amount back.
+        super::holds::require_member_free(view, &record.program, record.member)?;
+    }
     let mut events = Vec::new();
     record.status = match (&tx.decision, &record.status) {
         (WithdrawalDecision::Approve, WithdrawalStatus::Requested) => {
