@@ -82,6 +82,26 @@ enum Command {
     /// Works on a stopped node: with --config FILE, or --data-dir DIR (a dev chain's
     /// directory, or a node's database directory). Refuses while cactusd runs on it.
     Reindex,
+    /// Score past blocks for fraud with a risk.toml (docs/intelligence.md), as live
+    /// scoring would: on a stopped node (--config FILE or --data-dir DIR) or a copy of its
+    /// data. Prints the flags, one a line (or JSON with --json).
+    RiskBacktest {
+        /// The org whose pools are scored.
+        #[arg(long)]
+        org: couponcactus_chaincode::ids::OrgId,
+        /// The scoring settings (default: the built-in defaults).
+        #[arg(long, value_name = "FILE")]
+        risk_file: Option<PathBuf>,
+        /// First height reported (earlier blocks only warm the engine; default 1).
+        #[arg(long, default_value_t = 1)]
+        from_height: u64,
+        /// Last height (default: the latest).
+        #[arg(long)]
+        to_height: Option<u64>,
+        /// JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Staff accounts of the merchant console (`console.sqlite` in the node's data
     /// directory: --config FILE, or --data-dir DIR); works on a stopped or running node.
     Users {
@@ -163,6 +183,9 @@ async fn main() -> Result<()> {
     }
     if let Some(Command::Users { action }) = &args.command {
         return users(&args, action);
+    }
+    if let Some(Command::RiskBacktest { .. }) = &args.command {
+        return risk_backtest(&args);
     }
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -492,6 +515,89 @@ fn reindex(args: &Args) -> Result<()> {
         summary.events,
         summary.height,
         started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `cactusd risk-backtest`: scores past blocks of a stopped node's database.
+fn risk_backtest(args: &Args) -> Result<()> {
+    use couponcactus_node::risk::{backtest, config::RiskConfig};
+    let Some(Command::RiskBacktest {
+        org,
+        risk_file,
+        from_height,
+        to_height,
+        json,
+    }) = &args.command
+    else {
+        unreachable!("called for risk-backtest");
+    };
+    let db_dir = match &args.config {
+        Some(path) => NodeConfig::load(path)?.data_dir,
+        None => {
+            let dev = DevLayout {
+                dir: args.data_dir.clone(),
+            };
+            if dev.db().is_dir() {
+                dev.db()
+            } else {
+                args.data_dir.clone()
+            }
+        }
+    };
+    let config = match risk_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let config: RiskConfig =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            config.validate()?;
+            config
+        }
+        None => RiskConfig::default(),
+    };
+    let store = Store::open(&db_dir).map_err(|e| {
+        if e.to_string().to_ascii_lowercase().contains("lock") {
+            anyhow::anyhow!(
+                "{} is in use: stop cactusd or back test a copy",
+                db_dir.display()
+            )
+        } else {
+            anyhow::Error::from(e)
+        }
+    })?;
+    let to = to_height.unwrap_or(u64::MAX);
+    let result = backtest::backtest(&store, org, &config, (*from_height, to))?;
+    if *json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(());
+    }
+    for f in &result.flags {
+        let a = &f.assessment;
+        let reasons: Vec<String> = a
+            .reasons
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} > {} (+{})",
+                    r.rule, r.observed, r.threshold, r.weight
+                )
+            })
+            .collect();
+        println!(
+            "height {:>8}  {}  score {:>3} {:?}  {}",
+            f.height,
+            f.event_id,
+            a.score,
+            a.verdict,
+            reasons.join(", ")
+        );
+    }
+    println!(
+        "{} flags in {} events of {org}'s pools, heights {from_height}..{}",
+        result.flags.len(),
+        result.events,
+        to_height.map_or("latest".to_string(), |h| h.to_string())
     );
     Ok(())
 }

@@ -19,7 +19,7 @@ use super::store::{Flag, RiskStore, RiskStoreError};
 use crate::console::alerts::rules::Alert;
 use crate::console::{Console, ConsoleError};
 use crate::events::rest_after_pass;
-use crate::storage::StorageError;
+use crate::storage::{StorageError, Store};
 use couponcactus_chaincode::events::{EventId, LedgerEvent};
 use couponcactus_chaincode::ledger::Block;
 use couponcactus_chaincode::state::{StateKey, StateReader};
@@ -146,6 +146,33 @@ fn flag_of(e: &LedgerEvent, assessment: super::engine::Assessment) -> Flag {
     }
 }
 
+/// Shows `engine` the events (relevant ones, in log order; the code an attempt named is
+/// read from its block) and returns the flags: what live scoring and a backtest share.
+pub fn score_events(
+    store: &Store,
+    config: &RiskConfig,
+    engine: &mut Engine,
+    events: &[LedgerEvent],
+) -> Result<Vec<Flag>, StorageError> {
+    let mut block: Option<Block> = None;
+    let mut flags = Vec::new();
+    for e in events {
+        if block.as_ref().is_none_or(|b| b.header.height != e.height) {
+            block = store.block(e.height)?;
+        }
+        let tx = block.as_ref().and_then(|b| b.txs.get(e.tx_index as usize));
+        let Some(o) = observation(e, tx) else {
+            continue;
+        };
+        if let Some(a) = engine.observe(config, &o)
+            && a.verdict != Verdict::Pass
+        {
+            flags.push(flag_of(e, a));
+        }
+    }
+    Ok(flags)
+}
+
 /// Scores the next batch: the fresh flags and whether more of the log waits.
 fn score_batch(
     console: &Console,
@@ -158,22 +185,7 @@ fn score_batch(
     if scan.next == progress.cursor {
         return Ok((Vec::new(), false));
     }
-    let mut block: Option<Block> = None;
-    let mut flags = Vec::new();
-    for e in &scan.events {
-        if block.as_ref().is_none_or(|b| b.header.height != e.height) {
-            block = store.block(e.height)?;
-        }
-        let tx = block.as_ref().and_then(|b| b.txs.get(e.tx_index as usize));
-        let Some(o) = observation(e, tx) else {
-            continue;
-        };
-        if let Some(a) = progress.engine.observe(&scorer.config, &o)
-            && a.verdict != Verdict::Pass
-        {
-            flags.push(flag_of(e, a));
-        }
-    }
+    let flags = score_events(store, &scorer.config, &mut progress.engine, &scan.events)?;
     let fresh = scorer.store.add(&flags)?;
     progress.cursor = scan.next;
     if progress.saved.elapsed() >= SAVE_EVERY {

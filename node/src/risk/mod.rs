@@ -10,12 +10,14 @@
 //! - [`observe`]: the node's events reduced to observations.
 //! - [`store`]: `risk.sqlite`, the flags and the engine's saved memory.
 //! - [`follow`]: the task that scores as blocks apply, raises alerts and holds.
+//! - [`backtest`]: the same scoring over past blocks.
 //! - [`scenario`]: a seeded generator of honest traffic with labelled abuse, and the
 //!   precision and recall of a configuration on it (docs/intelligence.md).
 //!
 //! Why by hand: the rules are a few windows and comparisons over the event stream, which
 //! no maintained crate offers as such; the statistical model beside them uses `linfa`.
 
+pub mod backtest;
 pub mod config;
 pub mod engine;
 pub mod follow;

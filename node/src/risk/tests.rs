@@ -1,8 +1,8 @@
 //! The fraud scorer on a real one-node chain: a terminal guessing codes is flagged, the
 //! console raises a `fraud_score` alert quoting the rule, the scorer holds the terminal
 //! with the org's risk key (pending review), the chain then refuses the terminal; a
-//! scorer without a risk key only flags, and a second flag on a held subject sends no
-//! second hold.
+//! scorer without a risk key only flags, a second flag on a held subject sends no
+//! second hold, and a backtest over the same blocks flags what live scoring flagged.
 
 use super::config::RiskConfig;
 use super::follow::{Progress, Scorer, step};
@@ -153,4 +153,21 @@ async fn a_terminal_guessing_codes_is_flagged_and_held_pending_review() {
         )
     );
     assert_eq!(guess(&chain, 99).await, RejectReason::OnHold);
+    // A backtest over the same blocks flags exactly what live scoring flagged.
+    run_until_idle(&console, &holding, &mut p1).await;
+    let mut live: Vec<_> = holding
+        .store
+        .recent(100)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.flag)
+        .collect();
+    live.reverse();
+    let tip = chain.node.status().height;
+    let org = couponcactus_chaincode::testkit::org("acme");
+    let past =
+        super::backtest::backtest(chain.node.store(), &org, &RiskConfig::default(), (0, tip))
+            .unwrap();
+    assert_eq!(past.flags, live);
+    assert_eq!(past.events, 11, "the eleven refused redemptions");
 }
