@@ -21,8 +21,8 @@
 mod common;
 
 use common::{
-    GeneratedDoc, Hand, Vector, field, full_spec, shared_spec, show_difference, slug,
-    vector_differences,
+    GeneratedDoc, HELD_CODE_NOTE, Hand, Vector, field, full_spec, shared_spec, show_difference,
+    slug, vector_differences,
 };
 use couponcactus_chaincode::codes::{
     CODE_HASH_TAG, SEAL_NONCE_LEN, SEAL_TAG_LEN, code_hash, normalize_code, open_code, seal_code,
@@ -738,9 +738,12 @@ fn hold_cases(code: CodeHash) -> Vec<TxCase> {
         },
         TxCase {
             name: "place_hold_code",
-            about: "acme's risk key puts the code `SPRING-CODE-00000001` (by its code hash) on hold for `leakage`, with an empty note (a string of length 0): it redeems nowhere, by code or by its token, while the hold stands.",
+            about: "acme's risk key puts the code `SPRING-CODE-00000001` (by its code hash) on hold for `leakage`, with what it saw in the note (a note says why: 1 to 280 bytes, not blank): it redeems nowhere, by code or by its token, while the hold stands.",
             seed: RISK,
-            body: body(40, place(HoldTarget::Code(code), HoldReason::Leakage, "")),
+            body: body(
+                40,
+                place(HoldTarget::Code(code), HoldReason::Leakage, HELD_CODE_NOTE),
+            ),
         },
         TxCase {
             name: "review_hold_confirm",

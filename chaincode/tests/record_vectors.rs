@@ -24,7 +24,10 @@
 
 mod common;
 
-use common::{GeneratedDoc, Hand, Vector, field, full_spec, shared_spec, slug, vector_differences};
+use common::{
+    GeneratedDoc, HELD_CODE_NOTE, Hand, Vector, field, full_spec, shared_spec, slug,
+    vector_differences,
+};
 use couponcactus_chaincode::commitment::leaf_node_hash;
 use couponcactus_chaincode::encoding::{EncodingError, decode, encode};
 use couponcactus_chaincode::history::{HistoryLeaf, leaf_hash};
@@ -946,11 +949,11 @@ fn hold_cases() -> Vec<Case> {
         ),
         state(
             "hold_code_pending",
-            "acme's hold on the code `SPRING-CODE-00000001` (by its hash) for `leakage`, placed by its risk key with an empty note: pending an admin's review, and stopping the code meanwhile. A lift deletes the record.",
+            "acme's hold on the code `SPRING-CODE-00000001` (by its hash) for `leakage`, placed by its risk key with the note of the tx vector `place_hold_code`: pending an admin's review, and stopping the code meanwhile. A lift deletes the record.",
             hold(HoldTarget::Code(held_code())),
             StateValue::Hold(HoldRecord {
                 reason: HoldReason::Leakage,
-                note: String::new(),
+                note: HELD_CODE_NOTE.into(),
                 placed_by: testkit::public(40),
                 placed_tx: txid("place-hold-code-1"),
                 placed_ms: GENESIS_MS + 24 * DAY + 5 * MINUTE,
@@ -976,8 +979,8 @@ fn hold_cases() -> Vec<Case> {
         ),
         state(
             "velocity_store",
-            "The redemption times of `spring` at store `berlin-1` (the terminal's store; the id a string), for the limit of 500 per store a day.",
-            velocity(VelocityKey::Store(slug("berlin-1"))),
+            "The redemption times of `spring` at acme's store `berlin-1`, for the limit of 500 per store a day: the key names the redeeming terminal's org, then its store (two strings, `{\"kind\": \"store\", \"id\": [\"acme\", \"berlin-1\"]}` in JSON), so a partner's store of the same name counts apart.",
+            velocity(VelocityKey::Store(slug("acme"), slug("berlin-1"))),
             StateValue::Velocity(vec![
                 CHECKOUT_MS - 3 * 60 * MINUTE,
                 CHECKOUT_MS - 20 * MINUTE,
@@ -1583,9 +1586,11 @@ impl Hand {
                         self.variant(1, "Terminal", &q);
                         self.array(&k.0, &r);
                     }
-                    VelocityKey::Store(store) => {
+                    // Two fields: the store's org (the redeeming terminal's), then its id.
+                    VelocityKey::Store(org, store) => {
                         self.variant(2, "Store", &q);
-                        self.string(store.as_str(), &r);
+                        self.string(org.as_str(), &r);
+                        self.string(store.as_str(), &format!("{q}.1"));
                     }
                 }
             }
@@ -2915,7 +2920,7 @@ fn velocity_key_name(k: &VelocityKey) -> &'static str {
     match k {
         VelocityKey::Member(_) => "Member",
         VelocityKey::Terminal(_) => "Terminal",
-        VelocityKey::Store(_) => "Store",
+        VelocityKey::Store(..) => "Store",
     }
 }
 
@@ -3321,7 +3326,7 @@ fn documented_enum_tables_match_the_code() {
     let velocity_keys = [
         VelocityKey::Member(testkit::member(1)),
         VelocityKey::Terminal(key),
-        VelocityKey::Store(slug("berlin-1")),
+        VelocityKey::Store(slug("acme"), slug("berlin-1")),
     ];
     let rows = enum_rows(&velocity_keys, Some("kind"), |k| {
         (velocity_key_name(k), None)
@@ -3801,7 +3806,10 @@ fn json_form_instances() -> Vec<(&'static str, serde_json::Value, &'static str)>
         ),
         (
             "VelocityKey",
-            v(serde_json::to_value(VelocityKey::Store(slug("berlin-1")))),
+            v(serde_json::to_value(VelocityKey::Store(
+                slug("acme"),
+                slug("berlin-1"),
+            ))),
             "store",
         ),
     ]
@@ -3842,6 +3850,24 @@ fn documented_json_forms_match_serde() {
         .map(|c| (plain(&c[0]), (c[1].clone(), plain(&c[2]))))
         .collect();
     let mut errors = Vec::new();
+    // The adjacent form of a variant with several fields: its fields as an array under the
+    // content key. The table's example of `VelocityKey` is the one such variant: serde's.
+    let store = serde_json::json!({"kind": "store", "id": ["acme", "berlin-1"]});
+    assert_eq!(
+        serde_json::to_value(VelocityKey::Store(slug("acme"), slug("berlin-1"))).unwrap(),
+        store
+    );
+    let example = rows
+        .iter()
+        .find(|c| plain(&c[0]) == "VelocityKey")
+        .map(|c| plain(&c[3]));
+    if let Some(example) = example
+        && serde_json::from_str::<serde_json::Value>(&example).ok() != Some(store.clone())
+    {
+        errors.push(format!(
+            "enum VelocityKey: the example {example} is not serde's {store}"
+        ));
+    }
     let instances = json_form_instances();
     for (name, value, json_name) in &instances {
         match documented.get(*name) {

@@ -47,6 +47,7 @@ import struct
 import sys
 import time
 import tomllib
+import unicodedata
 import urllib.error
 import urllib.request
 
@@ -302,7 +303,7 @@ TX_KINDS = [
     ("engage", [("program", "str"), ("member", "h32"), ("action", "str"),
                 ("reference", "str"), ("referred", OPT("h32"))]),
     ("release_points", [("tx", "h32")]),
-    # A hold's note may be empty (a string of length 0).
+    # A hold's note (and a review's) says why: 1 to 280 bytes, not blank.
     ("place_hold", [("target", E("HoldTarget")), ("reason", E("HoldReason")), ("note", "str")]),
     ("review_hold", [("target", E("HoldTarget")), ("decision", E("HoldDecision")),
                      ("note", "str")]),
@@ -310,7 +311,8 @@ TX_KINDS = [
 
 # Enums: (JSON form, tag key, variants in index order). "string": unit variants by name;
 # "tagged": named fields beside the tag; "keyed": {"name": field} or {"name": [fields]};
-# "adjacent": {tag: "name", content: field}, the tag key a pair (tag, content).
+# "adjacent": {tag: "name", content: field} ({content: [fields]} for several), the tag key
+# a pair (tag, content).
 ENUMS = {
     "StateKey": ("keyed", None, [
         ("params", []), ("org", ["str"]), ("key", ["h32"]), ("consortium", []),
@@ -448,8 +450,9 @@ ENUMS = {
     "HoldStatus": ("string", None, ["pending_review", "confirmed"]),
     "HoldDecision": ("string", None, ["confirm", "lift"]),
     "VelocityScope": ("string", None, ["member", "terminal", "store"]),
+    # A store's counter is the redeeming terminal's org, then its store.
     "VelocityKey": ("adjacent", ("kind", "id"), [
-        ("member", ["h32"]), ("terminal", ["h32"]), ("store", ["str"])]),
+        ("member", ["h32"]), ("terminal", ["h32"]), ("store", ["str", "str"])]),
 }
 
 
@@ -577,15 +580,22 @@ def enc_enum(name, v, path):
         rest = {k: x for k, x in v.items() if k != tag}
         return u32(index) + enc_struct(variants[index][1], rest, f"{path}.{v[tag]}")
     if form == "adjacent":
-        # {tag: "name", content: field}: exactly these two keys (the tag alone for a
-        # variant without fields).
+        # {tag: "name", content: field}, or {tag: "name", content: [fields]} for a variant
+        # with several: exactly these two keys (the tag alone for a variant without fields).
         tag, content = tag
         require(isinstance(v, dict) and v.get(tag) in names, f"{path}: not a {name}")
         index = names.index(v[tag])
         types = variants[index][1]
         want = {tag, content} if types else {tag}
         require(set(v) == want, f"{path}: keys {sorted(v)} are not {sorted(want)}")
-        return u32(index) + b"".join(enc(t, v[content], f"{path}.{v[tag]}") for t in types)
+        where = f"{path}.{v[tag]}"
+        if len(types) <= 1:
+            return u32(index) + b"".join(enc(t, v[content], where) for t in types)
+        values = v[content]
+        require(isinstance(values, list) and len(values) == len(types),
+                f"{where}: expected an array of {len(types)} fields")
+        return u32(index) + b"".join(enc(t, x, f"{where}.{i}")
+                                     for i, (t, x) in enumerate(zip(types, values)))
     # keyed: "name" (no fields), {"name": field} (one field), {"name": [fields]} (several)
     if isinstance(v, str):
         require(v in names and not variants[names.index(v)][1], f"{path}: {v!r} is not a {name}")
@@ -1123,7 +1133,7 @@ def selftest_encoding(text, check):
         check_vector(kind, v, check)
     selftest_checkout_ids(vectors, check)
     selftest_engagements(vectors, check)
-    selftest_holds(vectors, check)
+    selftest_holds(txs, vectors, check)
     selftest_coverage(txs, vectors, check)
     ledger = [json.loads(v["json"]) for kind, v in vectors if kind == "ledger-event-vector"]
     check("ledger event vectors found", len(ledger) >= 8, True)
@@ -1197,31 +1207,54 @@ def selftest_engagements(vectors, check):
     check("engagement vectors found", (len(keys) >= 2, referrals >= 1), (True, True))
 
 
-def selftest_holds(vectors, check):
-    """A hold pending review has no `confirmed_by`; a velocity counter's times are oldest
-    first and at most the largest `max` of its pool's limits of its scope (docs/encoding.md,
-    `HoldRecord`, `VelocityKey`), when its pool has a documented state vector."""
+MAX_HOLD_NOTE_BYTES = 280
+
+
+def hold_note_ok(note):
+    """A hold's or a review's note says why: 1 to 280 bytes, not blank, without control
+    characters (docs/encoding.md, `PlaceHoldTx`)."""
+    return (0 < len(note.encode()) <= MAX_HOLD_NOTE_BYTES and note.strip() != ""
+            and not any(unicodedata.category(c) == "Cc" for c in note))
+
+
+def selftest_holds(txs, vectors, check):
+    """A hold pending review has no `confirmed_by`; every hold's and review's note says why
+    (not blank); a velocity counter's times are oldest first and at most the largest `max`
+    of its pool's limits of its scope, and a store's counter names the org of the redeeming
+    terminal, the pool's owner or one of its partners, then a store the pool allows
+    (docs/encoding.md, `PlaceHoldTx`, `HoldRecord`, `VelocityKey`), when its pool has a
+    documented state vector."""
+    for body, v in txs:
+        if body["kind"]["type"] in ("place_hold", "review_hold"):
+            check(f"{v['name']}: the note says why", hold_note_ok(body["kind"]["note"]), True)
     specs, counters, targets = {}, [], set()
     for kind, v in vectors:
         if kind != "state-vector":
             continue
         key, value = json.loads(v["key_json"]), json.loads(v["value_json"])
         if "pool" in value:
-            specs[value["pool"]["id"]] = value["pool"]["spec"]
+            specs[value["pool"]["id"]] = (value["pool"]["owner"], value["pool"]["spec"])
         if isinstance(key, dict) and "hold" in key:
             targets.add(key["hold"][1]["kind"])
             record = value["hold"]
+            check(f"{v['name']}: the note says why", hold_note_ok(record["note"]), True)
             if record["status"] == "pending_review":
                 check(f"{v['name']}: a pending hold is not confirmed by anyone",
                       record["confirmed_by"], None)
         if isinstance(key, dict) and "velocity" in key:
             counters.append((v["name"], key["velocity"], value["velocity"]))
     for name, (pool, counted), times in counters:
+        owner, spec = specs.get(pool, (None, {}))
         check(f"{name}: times oldest first", times, sorted(times))
-        limits = [l["max"] for l in specs.get(pool, {}).get("velocity", [])
-                  if l["per"] == counted["kind"]]
+        limits = [l["max"] for l in spec.get("velocity", []) if l["per"] == counted["kind"]]
         check(f"{name}: its pool has a limit of its scope", bool(limits), True)
         check(f"{name}: at most the largest max", len(times) <= max(limits, default=0), True)
+        if counted["kind"] == "store":
+            org, store = counted["id"]
+            check(f"{name}: the store's org may redeem in the pool",
+                  org == owner or org in spec.get("partner_orgs", []), True)
+            allowed = spec.get("allowed_stores", [])
+            check(f"{name}: a store the pool allows", not allowed or store in allowed, True)
     check("hold vectors of every target", sorted(targets), ["code", "member", "terminal"])
     check("velocity vectors of every scope", sorted(c["kind"] for _, (_, c), _ in counters),
           ["member", "store", "terminal"])
