@@ -158,6 +158,7 @@ fn main() {
         stacking_group: None,
         partner_orgs: vec![],
         transferable: false,
+        velocity: vec![],
     };
     chain.submit(
         "issuer",

@@ -1476,6 +1476,7 @@ fn pool_spec() -> impl Strategy<Value = PoolSpec> {
             stacking_group,
             partner_orgs,
             transferable,
+            velocity: vec![],
         },
     )
 }

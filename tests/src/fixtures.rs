@@ -54,6 +54,7 @@ pub fn spec(name: &str) -> PoolSpec {
         stacking_group: None,
         partner_orgs: vec![],
         transferable: false,
+        velocity: vec![],
     }
 }
 
