@@ -2,11 +2,12 @@
 //!
 //! One method per endpoint (`docs/api.md`, `/openapi.json`): submitting txs one by one or
 //! in batches (waiting for the commit, or not), dry runs, tx lookups, pools, an org's
-//! pools, tokens, code lookups, wallets, token history, a store's redemptions, blocks,
-//! checkpoints, the history log, status, health, metrics and the OpenAPI document. Reads
-//! of non-public data are signed ([`crate::signed_read`]) with the reader key given to
-//! [`NodeClient::with_reader`]. Answers are the types of [`crate::views`]; proofs in them
-//! are checked with [`crate::verify`], never taken on the node's word.
+//! pools, tokens, code lookups, wallets, token history, a store's redemptions, loyalty
+//! programs and balances, an org's fraud holds, blocks, checkpoints, the history log,
+//! status, health, metrics and the OpenAPI document. Reads of non-public data are signed
+//! ([`crate::signed_read`]) with the reader key given to [`NodeClient::with_reader`].
+//! Answers are the types of [`crate::views`]; proofs in them are checked with
+//! [`crate::verify`], never taken on the node's word.
 //!
 //! A committed tx answers with its [`TxView`] whether the chaincode applied or rejected it
 //! (check [`TxView::status`]); only what never reached a block is an error: the API's
@@ -38,11 +39,13 @@ use crate::views::{
     PoolView, Status, StoreRedemptionsView, TokenHistoryView, TokenRedemptionView, TokenView,
     TxDetail, TxStatus, TxView, ValidateView, WalletView,
 };
+use crate::views::{HoldView, HoldsView};
 use couponcactus_chaincode::events::{EventId, EventType, EventsPage};
 use couponcactus_chaincode::ids::{
     ChainId, CodeHash, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
 };
 use couponcactus_chaincode::memo::Memo;
+use couponcactus_chaincode::risk::HoldTarget;
 use couponcactus_chaincode::state::StateKey;
 use couponcactus_chaincode::tx::SignedTx;
 use ed25519_dalek::SigningKey;
@@ -1032,6 +1035,36 @@ impl NodeClient {
         self.get_keyed(&path, true, read).await
     }
 
+    /// An org's holds in force (`GET /v1/holds[?org=]`, signed; default the reader's org,
+    /// another org for auditors only). Unproven: prove one with [`Self::hold`].
+    pub async fn holds(&self, org: Option<&OrgId>) -> Result<HoldsView> {
+        let query = org.map(|o| format!("?org={o}")).unwrap_or_default();
+        self.get(&format!("/v1/holds{query}"), true).await
+    }
+
+    /// `org`'s hold on `target` (or none) with its state proof
+    /// (`GET /v1/holds/{kind}/{id}?org=`, signed).
+    pub async fn hold(
+        &self,
+        org: &OrgId,
+        target: &HoldTarget,
+        height: Option<u64>,
+    ) -> Result<HoldView> {
+        let read = KeyedRead::new(
+            StateKey::Hold(org.clone(), target.clone()),
+            format!("{org}'s hold on {target}"),
+            height,
+        );
+        let id = match target {
+            HoldTarget::Member(m) => m.to_hex(),
+            HoldTarget::Terminal(k) => k.to_hex(),
+            HoldTarget::Code(h) => h.to_hex(),
+        };
+        let height = height.map(|h| format!("&height={h}")).unwrap_or_default();
+        let path = format!("/v1/holds/{}/{id}?org={org}{height}", target.kind_name());
+        self.get_keyed(&path, true, read).await
+    }
+
     // ---- public reads ---------------------------------------------------------------------
 
     /// A block with its results (`GET /v1/blocks/{height}`).
@@ -1194,6 +1227,12 @@ impl Keyed for LiabilityView {
 impl Keyed for SettlementView {
     fn state_key(&self) -> StateKey {
         StateKey::Settlement(self.program.clone(), self.partner.clone())
+    }
+}
+
+impl Keyed for HoldView {
+    fn state_key(&self) -> StateKey {
+        StateKey::Hold(self.org.clone(), self.target.clone())
     }
 }
 

@@ -26,7 +26,7 @@
 //! `log_root` ([`ConsortiumSource::HistoryLog`]). Only then is the certificate checked.
 
 use crate::node_client::{NodeClient, NodeClientError};
-use crate::views::{BalanceView, LiabilityView, ProgramView, SettlementView};
+use crate::views::{BalanceView, HoldView, LiabilityView, ProgramView, SettlementView};
 use crate::views::{
     CheckpointView, CodeView, ConsortiumView, EventProof, LogProof, PageEntry, PoolView, ReadAt,
     Status, TokenHistoryView, TokenView, TxDetail, TxStatus,
@@ -344,6 +344,19 @@ pub fn verify_settlement_view(view: &SettlementView) -> Result<&BlockHeader> {
         return Err(mismatch(&what, "the net is not credited minus spent"));
     }
     Ok(header)
+}
+
+/// Checks a hold read: the hold key's proof (or its absence's: no hold) against the
+/// header's state root.
+pub fn verify_hold_view(view: &HoldView) -> Result<&BlockHeader> {
+    let value = view.hold.clone().map(StateValue::Hold);
+    check_proven(
+        &format!("{}'s hold on {}", view.org, view.target),
+        &view.at,
+        &view.proof,
+        &StateKey::Hold(view.org.clone(), view.target.clone()),
+        value.as_ref(),
+    )
 }
 
 /// Checks a token read: its state proof against its header's state root.
@@ -1058,6 +1071,12 @@ impl<'a> ProofVerifier<'a> {
     /// Checks a settlement read end to end.
     pub async fn settlement(&self, view: &SettlementView) -> Result<Certified> {
         let header = verify_settlement_view(view)?;
+        self.certify_header(header).await
+    }
+
+    /// Checks a hold read end to end (proof of the hold or of its absence, certificate).
+    pub async fn hold(&self, view: &HoldView) -> Result<Certified> {
+        let header = verify_hold_view(view)?;
         self.certify_header(header).await
     }
 

@@ -15,6 +15,7 @@ use couponcactus_chaincode::ids::{
 };
 use couponcactus_chaincode::loyalty::{Account, Liability, ProgramRecord, Segment, Settlement};
 use couponcactus_chaincode::reject::Rejection;
+use couponcactus_chaincode::risk::{HoldReason, HoldRecord, HoldStatus, HoldTarget};
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::{
@@ -521,6 +522,73 @@ pub struct SettlementView {
     /// Where it was read.
     pub at: ReadAt,
     /// The settlement key's proof (no value: nothing owed either way).
+    pub proof: ProvenValue,
+}
+
+/// One hold of `GET /v1/holds`: the target and its record's fields.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldEntry {
+    /// What it stops.
+    pub target: HoldTarget,
+    /// Why.
+    pub reason: HoldReason,
+    /// What the reviewer reads.
+    pub note: String,
+    /// Pending review or confirmed.
+    pub status: HoldStatus,
+    /// The key that placed it.
+    pub placed_by: PublicKey,
+    /// The placing tx.
+    pub placed_tx: TxId,
+    /// Block time it was placed, ms.
+    pub placed_ms: u64,
+    /// The org admin who confirmed it on review.
+    pub confirmed_by: Option<PublicKey>,
+}
+
+impl HoldEntry {
+    /// The state record these fields are (what a proven read of the target shows).
+    pub fn record(&self) -> HoldRecord {
+        HoldRecord {
+            reason: self.reason,
+            note: self.note.clone(),
+            placed_by: self.placed_by,
+            placed_tx: self.placed_tx,
+            placed_ms: self.placed_ms,
+            status: self.status,
+            confirmed_by: self.confirmed_by,
+        }
+    }
+}
+
+/// `GET /v1/holds`: an org's holds in force at a height (unproven; each is provable with
+/// `GET /v1/holds/{kind}/{id}?height=`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldsView {
+    /// The org.
+    pub org: OrgId,
+    /// The height read.
+    pub height: u64,
+    /// That block's time, ms.
+    pub time_ms: u64,
+    /// The holds, in state-key order.
+    pub holds: Vec<HoldEntry>,
+    /// More holds are in force than the node lists.
+    pub truncated: bool,
+}
+
+/// `GET /v1/holds/{kind}/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldView {
+    /// The org.
+    pub org: OrgId,
+    /// The target asked for.
+    pub target: HoldTarget,
+    /// The hold in force (`None`: the org does not hold the target).
+    pub hold: Option<HoldRecord>,
+    /// Where it was read.
+    pub at: ReadAt,
+    /// The hold key's proof (no value: no hold).
     pub proof: ProvenValue,
 }
 

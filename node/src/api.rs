@@ -8,8 +8,9 @@
 //!   [`MAX_BATCH_TXS`]), `POST /v1/validate` (a dry run that writes nothing). A submission
 //!   waits until its block is applied unless `?wait=false`; resubmitting a tx id answers
 //!   with the original result.
-//! - **Non-public reads** (pools, tokens, codes, wallets, token history, tx details) are
-//!   signed requests ([`auth`]): the caller's registered key signs
+//! - **Non-public reads** (pools, tokens, codes, wallets, token history, tx details, loyalty
+//!   balances, an org's fraud holds: [`holds`]) are signed requests ([`auth`]): the
+//!   caller's registered key signs
 //!   [`read_signing_message`](couponcactus_chaincode::tx::read_signing_message) and its role
 //!   decides what it sees. Token and pool reads carry a state proof and the block header it
 //!   verifies against; tx and history reads carry history-log inclusion proofs.
@@ -33,6 +34,7 @@ mod chain;
 mod error;
 mod events;
 mod extract;
+mod holds;
 mod limits;
 mod lookup;
 mod reads;
@@ -192,6 +194,8 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
             "/v1/programs/{org}/settlements/{partner}",
             get(balances::settlement),
         )
+        .route("/v1/holds", get(holds::list))
+        .route("/v1/holds/{kind}/{id}", get(holds::show))
         .route("/v1/blocks", get(chain::block_range))
         .route("/v1/blocks/latest", get(chain::latest_block))
         .route("/v1/blocks/{height}", get(chain::get_block))
@@ -308,6 +312,8 @@ pub async fn serve_with(
         balances::member_balance,
         balances::liability,
         balances::settlement,
+        holds::list,
+        holds::show,
         chain::latest_block,
         chain::get_block,
         chain::block_range,
@@ -339,6 +345,7 @@ pub async fn serve_with(
         (name = "txs", description = "Submit, validate and look up signed transactions"),
         (name = "state", description = "Signed, proven reads of pools, tokens and wallets"),
         (name = "loyalty", description = "Signed, proven reads of loyalty programs, member balances, liability and partner settlement"),
+        (name = "holds", description = "An org's fraud holds on members, terminals and codes (its admins, issuers and risk key, and auditors): the holds in force, and one target's hold proven"),
         (name = "keys", description = "The key registry: who signs, by org, role and store (org-admin keys public; others to their org, auditors and nodes)"),
         (name = "chain", description = "Blocks, checkpoints and the history log: headers and certificates public, other orgs' txs withheld as leaf hashes"),
         (name = "node", description = "Status, health and metrics"),

@@ -60,6 +60,8 @@ pub enum RoleArg {
     Auditor,
     /// A partner brand's reader key.
     Partner,
+    /// The org's fraud engine: places holds pending an org admin's review, nothing else.
+    Risk,
 }
 
 /// `cactus keys register`.
@@ -118,6 +120,7 @@ fn role_of(args: &RegisterArgs) -> Result<Role> {
             .into());
         }
         RoleArg::Partner => Role::Partner,
+        RoleArg::Risk => Role::Risk,
     })
 }
 

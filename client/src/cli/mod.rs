@@ -2,8 +2,8 @@
 //!
 //! Commands group by who uses them: `keys` and `genesis` (setting up), `pool` and `codes`
 //! (merchants' back office), `allocate`, `validate`, `redeem`, `rollback`, `revoke`,
-//! `transfer` (a coupon's life), `wallet`, `token`, `tx`, `block`, `status` (reading), and
-//! `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
+//! `transfer` (a coupon's life), `wallet`, `token`, `tx`, `block`, `status` (reading),
+//! `hold` (fraud holds), and `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
 //! [`output`] owns both and the exit codes.
 
 pub mod audit;
@@ -14,6 +14,7 @@ mod coupons;
 mod events;
 mod genesis;
 pub mod governance;
+mod holds;
 mod keys;
 pub mod output;
 mod points;
@@ -159,6 +160,10 @@ pub enum Command {
     /// --follow` keeps reading, `show` checks one against the chain.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// Fraud holds of your org on a member, a terminal or a code: place (org admin: in
+    /// force; the org's risk key: pending review), confirm, lift, list, show (proven).
+    #[command(subcommand)]
+    Hold(holds::HoldCommand),
     /// Webhook endpoints of your org's node (org admins): add, list, rotate-secret,
     /// disable, enable, replay, deliveries; `verify` checks a delivery you received.
     #[command(subcommand)]
@@ -222,6 +227,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Tx(a) => reads::tx(&ctx, a).await,
         Command::Block(a) => reads::block(&ctx, a).await,
         Command::Events(c) => events::run(&ctx, c).await,
+        Command::Hold(c) => holds::run(&ctx, c).await,
         Command::Webhooks(c) => webhooks::run(&ctx, c).await,
         Command::Status => reads::status(&ctx).await,
         Command::Audit(c) => audit::run(&ctx, c).await,

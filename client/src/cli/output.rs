@@ -224,6 +224,14 @@ fn not_authorized_hint(kind: &str, role: Option<&Role>) -> String {
     if matches!(kind, "register_key" | "revoke_key") {
         return "only org admins manage their org's keys".into();
     }
+    if kind == "place_hold" {
+        return "an org admin (in force at once) or the org's risk key (pending review) places \
+                holds"
+            .into();
+    }
+    if kind == "review_hold" {
+        return "only an org admin confirms or lifts a hold; the risk key only places them".into();
+    }
     if matches!(kind, "propose_governance" | "approve_governance") {
         return "only org admins propose and approve consortium changes".into();
     }
@@ -280,6 +288,10 @@ fn not_found_hint(kind: &str) -> String {
                      attempt stays on the ledger)"
             .into(),
         "rollback" => "no such redemption: give the redeem tx's id".into(),
+        "place_hold" => "your org has no such terminal or code (another org's are not yours \
+                         to hold)"
+            .into(),
+        "review_hold" => "your org holds no such target: `cactus hold list`".into(),
         _ => "no such pool or token: check the id (`cactus pool list`, `cactus token …`)".into(),
     }
 }
@@ -336,6 +348,17 @@ pub fn rejection_hint(code: &str, kind: &str, role: Option<&Role>) -> Option<Str
         "quantity_exceeded" => "the pool's total cap is reached".into(),
         "member_limit_exceeded" => "the member reached the pool's per-member cap".into(),
         "duplicate_code" => "a code repeats on the ledger; generate the batch again".into(),
+        "on_hold" => "the org holds this member, terminal or code (suspected fraud): its staff \
+                      see why with `cactus hold list`, an org admin lifts it with `cactus hold \
+                      lift`"
+            .into(),
+        "velocity_exceeded" => "the pool allows only so many redemptions per member, terminal \
+                                or store in its window (`cactus pool show ID`): try again \
+                                once the window has passed"
+            .into(),
+        "already_exists" if kind == "place_hold" => {
+            "the org holds it already: `cactus hold show …` says why and how it stands".into()
+        }
         _ => return None,
     })
 }
