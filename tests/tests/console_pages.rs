@@ -3,8 +3,13 @@
 //! `/v1/analytics/redemptions`, PDF export), member lookup, the token page with its
 //! server-verified proof badge and a downloaded proof checked by `cactus audit
 //! check-proof`, the audit page, and the loyalty balances page (before and after the org
-//! sets its program); each with a bad input.
+//! sets its program), and the fraud page (a hold the org's risk key placed, pending
+//! review, with its Confirm button, and scoring on); each with a bad input.
 
+use couponcactus_chaincode::ids::PublicKey;
+use couponcactus_chaincode::risk::{HoldReason, HoldTarget};
+use couponcactus_chaincode::tx::{PlaceHoldTx, RegisterKeyTx, TxKind};
+use couponcactus_chaincode::types::Role;
 use couponcactus_tests::browser::{Browser, WAIT};
 use couponcactus_tests::console::{PASSWORD, add_user, csrf_field, http, session};
 use couponcactus_tests::node::{cactus_binary, run_cactus};
@@ -446,4 +451,73 @@ fn member_token_audit_and_balances_pages_with_a_verified_proof() {
             "/console/balances",
         ],
     );
+}
+
+#[test]
+fn fraud_page_shows_a_pending_hold_and_that_scoring_is_on() {
+    let node = DevNode::start();
+    add_user(&node, "ada", "admin");
+    // A risk key of the org (its fraud engine) holds a member: pending review.
+    let risk = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
+    let register = TxKind::RegisterKey(RegisterKeyTx {
+        key: PublicKey(risk.verifying_key().to_bytes()),
+        role: Role::Risk,
+    });
+    node.client().apply(&node.keys().admin, register);
+    let member = fixtures::member(21);
+    let place = TxKind::PlaceHold(PlaceHoldTx {
+        target: HoldTarget::Member(member),
+        reason: HoldReason::Velocity,
+        note: "6 redemptions in 10 min".into(),
+    });
+    node.client().apply(&risk, place);
+    let base = node.url();
+
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(&base, "ada", PASSWORD);
+    browser.goto(&format!("{base}/console"));
+    browser.click("nav a[href='/console/fraud']");
+    browser.wait_for("table.pending-holds");
+    assert_eq!(browser.text("#pending-count").unwrap(), "1");
+    let rows = browser.texts("table.pending-holds tbody tr");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    for says in [
+        "velocity",
+        "6 redemptions in 10 min",
+        "fraud engine (risk key)",
+    ] {
+        assert!(rows[0].contains(says), "{says:?} in {rows:?}");
+    }
+    assert_eq!(
+        browser.texts("table.pending-holds button.confirm"),
+        ["Confirm"]
+    );
+    assert!(
+        browser
+            .text("#no-confirmed")
+            .unwrap()
+            .contains("No confirmed hold")
+    );
+    // `--dev` scores (fraud_scoring on) and its console signs with the issuer key.
+    let on = browser.text("#scoring-on").unwrap();
+    assert!(on.contains("Fraud scoring is on"), "{on}");
+    assert!(browser.text("#scoring-off").is_none());
+    let hint = browser.text("#key-hint").unwrap();
+    assert!(hint.contains("has the issuer role"), "{hint}");
+    browser.screenshot("fraud");
+
+    // Confirm from the page: the chain refuses the issuer key, in its words.
+    browser.fill(&format!("#note-member-{member}"), "seen on CCTV");
+    browser.click("table.pending-holds button.confirm");
+    let problem = browser.wait_for("#problem");
+    assert!(problem.contains("not_authorized"), "{problem}");
+    assert!(problem.contains("needs an org_admin key"), "{problem}");
+    browser.goto(&format!("{base}/console/fraud"));
+    browser.wait_for("table.pending-holds");
+    assert_eq!(
+        browser.text("#pending-count").unwrap(),
+        "1",
+        "still pending"
+    );
+    fits_a_phone(&browser, &base, &["/console/fraud"]);
 }

@@ -241,6 +241,9 @@ pub struct Console {
     keys: WriteKeys,
     /// The alert rules, the alerts raised and their live channel.
     alerts: alerts::Alerts,
+    /// The node's data directory (the console's store, and the fraud scorer's
+    /// `risk.sqlite` the Fraud page reads).
+    data_dir: PathBuf,
 }
 
 /// Where the API finds the console: empty until the node knows its org (a node that joins
@@ -342,7 +345,13 @@ impl Console {
             dummy_hash: password::dummy_hash()?,
             keys,
             alerts,
+            data_dir: data_dir.to_path_buf(),
         }))
+    }
+
+    /// The node's data directory it was opened in.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The key console writes are signed with, if any.

@@ -28,6 +28,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("audit.html", include_str!("templates/audit.html")),
     ("alerts.html", include_str!("templates/alerts.html")),
     ("balances.html", include_str!("templates/balances.html")),
+    ("fraud.html", include_str!("templates/fraud.html")),
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {

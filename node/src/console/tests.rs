@@ -335,3 +335,4 @@ fn the_first_admin_is_made_once() {
 }
 
 mod balances;
+mod fraud;

@@ -105,7 +105,7 @@ pub(super) fn add_account(
 
 /// Visits the state entries under `prefix`, at most `max`, reading them in chunks:
 /// how many it visited and whether more were left unread.
-fn visit(
+pub(super) fn visit(
     store: &Store,
     prefix: &[u8],
     max: usize,
@@ -258,7 +258,7 @@ fn policy_text(policy: Option<&ExpiryPolicy>) -> String {
 }
 
 /// A first few hex digits of an id.
-fn short(hex: &str) -> String {
+pub(super) fn short(hex: &str) -> String {
     format!("{}…", hex.get(..12).unwrap_or(hex))
 }
 
@@ -385,7 +385,10 @@ struct KeyHint {
 
 /// What keeps the console's key from deciding, if anything: why, and whether it is an
 /// active issuer key of the org (which may still record a payout).
-fn key_problem(console: &Console, key: PublicKey) -> Result<Option<(String, bool)>, PageError> {
+pub(super) fn key_problem(
+    console: &Console,
+    key: PublicKey,
+) -> Result<Option<(String, bool)>, PageError> {
     let record = match console.node.store().get(&StateKey::Key(key))? {
         Some(StateValue::Key(r)) => r,
         _ => return Ok(Some(("is not registered on the chain".into(), false))),
@@ -626,7 +629,7 @@ fn unknown(what: &str, id: &str) -> PageError {
 }
 
 /// The state value under `key`, read off the async runtime.
-async fn read_state(
+pub(super) async fn read_state(
     console: &Arc<Console>,
     key: StateKey,
 ) -> Result<Option<StateValue>, PageError> {

@@ -9,6 +9,7 @@ mod balances;
 mod bulk;
 mod codes;
 mod feed;
+mod fraud;
 mod login;
 mod member;
 mod overview;
@@ -37,6 +38,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("balances", "Balances", "/console/balances"),
     ("bulk", "Bulk grant/revoke", "/console/bulk"),
     ("alerts", "Alerts", "/console/alerts"),
+    ("fraud", "Fraud", "/console/fraud"),
     ("audit", "Audit", "/console/audit"),
 ];
 
@@ -85,6 +87,8 @@ pub fn routes(console: Arc<Console>) -> Router {
             get(token::proof),
         )
         .route("/console/audit", get(audit::show))
+        .route("/console/fraud", get(fraud::show))
+        .route("/console/fraud/holds", post(fraud::decide))
         .route("/console/alerts", get(alerts::show))
         .route("/console/alerts/stream", get(alerts::stream))
         .route("/console/alerts/rules", post(alerts::add))

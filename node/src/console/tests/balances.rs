@@ -33,12 +33,12 @@ const ISSUER: u8 = 10;
 const TERMINAL: u8 = 11;
 
 /// A signed-in staff member: the session cookie and the CSRF token.
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(super) struct Session {
+    pub(super) cookie: String,
+    pub(super) csrf: String,
 }
 
-fn sign_in(console: &Console, name: &str, role: StaffRole) -> Session {
+pub(super) fn sign_in(console: &Console, name: &str, role: StaffRole) -> Session {
     let user = console.store().add_user(name, role, "x", now_ms()).unwrap();
     let (token, hash) = new_token();
     let csrf = format!("csrf-of-{name}");
@@ -67,7 +67,7 @@ async fn send(router: &Router, request: Request<Body>) -> (StatusCode, String, S
     (status, location, String::from_utf8(body.to_vec()).unwrap())
 }
 
-async fn page(router: &Router, s: &Session, path: &str) -> (StatusCode, String) {
+pub(super) async fn page(router: &Router, s: &Session, path: &str) -> (StatusCode, String) {
     let request = Request::get(path)
         .header(header::COOKIE, &s.cookie)
         .body(Body::empty())
@@ -77,7 +77,7 @@ async fn page(router: &Router, s: &Session, path: &str) -> (StatusCode, String) 
 }
 
 /// POSTs `form` (urlencoded) to `path` as `s`.
-async fn post(
+pub(super) async fn post(
     router: &Router,
     s: &Session,
     path: &str,
@@ -115,7 +115,7 @@ async fn html_now(router: &Router, staff: &Session) -> String {
     page(router, staff, "/console/balances").await.1
 }
 
-fn cell(html: &str, id: &str) -> String {
+pub(super) fn cell(html: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\">");
     let start = html
         .find(&marker)
@@ -489,7 +489,7 @@ fn withdrawal_status(chain: &Chain, id: &TxId) -> WithdrawalStatus {
     }
 }
 
-fn height(chain: &Chain) -> u64 {
+pub(super) fn height(chain: &Chain) -> u64 {
     chain.node.store().tip().unwrap().height
 }
 
