@@ -148,22 +148,20 @@ fn check_target<S: StateReader + ?Sized>(
     Ok(())
 }
 
-/// Refuses with `on_hold` when `org` holds `target`.
+/// Refuses with `on_hold` when `org` holds `target`. The message names what is held but
+/// not why: the reason and the review are the org's (the terminal that reads the refusal
+/// may be a partner's).
 pub(super) fn require_free<S: StateReader + ?Sized>(
     view: &Overlay<'_, S>,
     org: &OrgId,
     target: &HoldTarget,
 ) -> Exec<()> {
     match view.hold((org, target))? {
-        Some(hold) => fail(
+        Some(_) => fail(
             RejectReason::OnHold,
             format!(
-                "{org} holds {target} ({}{})",
-                hold.reason.name(),
-                match hold.status {
-                    HoldStatus::PendingReview => ", pending review",
-                    HoldStatus::Confirmed => "",
-                }
+                "{org} holds this {}: {org}'s staff can say more",
+                target.kind_name()
             ),
         ),
         None => Ok(()),
