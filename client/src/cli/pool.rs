@@ -318,7 +318,33 @@ pub fn pool_text(p: &PoolRecord) -> String {
         p.issued,
         p.allocated,
         p.redeemed,
-    )
+    ) + &velocity_text(&s.velocity)
+}
+
+/// The pool's velocity limits as a line (nothing when it has none).
+fn velocity_text(limits: &[couponcactus_client::chaincode::risk::VelocityLimit]) -> String {
+    if limits.is_empty() {
+        return String::new();
+    }
+    let window = |ms: u64| match ms {
+        m if m % 86_400_000 == 0 => format!("{}d", m / 86_400_000),
+        m if m % 3_600_000 == 0 => format!("{}h", m / 3_600_000),
+        m if m % 60_000 == 0 => format!("{}m", m / 60_000),
+        m if m % 1_000 == 0 => format!("{}s", m / 1_000),
+        m => format!("{m}ms"),
+    };
+    let parts: Vec<String> = limits
+        .iter()
+        .map(|l| {
+            let per = match l.per {
+                VelocityScope::Member => "member",
+                VelocityScope::Terminal => "terminal",
+                VelocityScope::Store => "store",
+            };
+            format!("{} per {per} in {}", l.max, window(l.window_ms))
+        })
+        .collect();
+    format!("\n  velocity    {}", parts.join(", "))
 }
 
 /// The line that says a proof was verified.

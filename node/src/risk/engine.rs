@@ -211,6 +211,19 @@ impl Default for Engine {
     }
 }
 
+/// Most times one window keeps.
+const MAX_KEPT: usize = 4_096;
+
+/// How many times a window keeps for `rule`: enough to report a burst of up to four times
+/// its limit as observed (one keeping `limit + 1` would report every burst as `limit + 1`),
+/// at most [`MAX_KEPT`]; a rule fires on `limit + 1`, which any of these keeps.
+fn keep(rule: Rule) -> usize {
+    (rule.limit as usize)
+        .saturating_add(1)
+        .saturating_mul(4)
+        .min(MAX_KEPT)
+}
+
 /// Refusals that are failed validations (a guess, a stolen or spent code).
 fn is_failed_validation(reason: RejectReason) -> bool {
     matches!(
@@ -293,7 +306,7 @@ impl Engine {
         let Some(key) = code_key(o) else { return };
         let target = code_target(o);
         let memory = self.codes.touch(&key, o.time_ms);
-        let cap = r.code_attempts.limit as usize + 1;
+        let cap = keep(r.code_attempts);
         memory.attempts.push(o.time_ms, CODE_WINDOW_MS, cap);
         let attempts = memory.attempts.within(o.time_ms, CODE_WINDOW_MS);
         if let Some(t) = &target {
@@ -310,7 +323,7 @@ impl Engine {
         if let Seen::Refused(reason) = o.seen
             && is_leak(reason)
         {
-            let cap = r.leaked_attempts.limit as usize + 1;
+            let cap = keep(r.leaked_attempts);
             memory.leaks.push(o.time_ms, DAY_MS, cap);
         }
         if let (Seen::Redeemed, Some(t)) = (&o.seen, &target)
@@ -353,7 +366,7 @@ impl Engine {
         let memory = self.terminals.touch(&o.terminal, o.time_ms);
         match o.seen {
             Seen::Refused(reason) if is_failed_validation(reason) => {
-                let cap = r.failed_validations.limit as usize + 1;
+                let cap = keep(r.failed_validations);
                 memory.failed.push(o.time_ms, FAILURE_WINDOW_MS, cap);
                 let failed = memory.failed.within(o.time_ms, FAILURE_WINDOW_MS);
                 fire_above(
@@ -366,7 +379,7 @@ impl Engine {
                 );
             }
             Seen::Redeemed => {
-                let cap = r.terminal_per_minute.limit as usize + 1;
+                let cap = keep(r.terminal_per_minute);
                 memory.redeemed.push(o.time_ms, MINUTE_MS, cap);
                 let n = memory.redeemed.within(o.time_ms, MINUTE_MS);
                 fire_above(
@@ -380,7 +393,7 @@ impl Engine {
                 if let Some(m) = o.member {
                     // Visits, not coupons: redemptions within VISIT_MS of the last one are
                     // one visit (a family's coupons at one till).
-                    let cap = r.same_member_at_terminal.limit as usize + 1;
+                    let cap = keep(r.same_member_at_terminal);
                     let times = memory.by_member.entry(m).or_default();
                     if times.last().is_none_or(|l| l + VISIT_MS <= o.time_ms) {
                         times.push(o.time_ms, DAY_MS, cap);
@@ -424,7 +437,7 @@ impl Engine {
         let r = &c.rules;
         let target = HoldTarget::Member(m);
         let memory = self.members.touch(&m, o.time_ms);
-        let cap = r.member_per_hour.limit as usize + 1;
+        let cap = keep(r.member_per_hour);
         memory.redeemed.push(o.time_ms, HOUR_MS, cap);
         let n = memory.redeemed.within(o.time_ms, HOUR_MS);
         fire_above(
@@ -458,7 +471,7 @@ impl Engine {
             return;
         };
         let r = &c.rules;
-        let cap = r.store_per_minute.limit as usize + 1;
+        let cap = keep(r.store_per_minute);
         let times = self.stores.touch(store, o.time_ms);
         times.push(o.time_ms, MINUTE_MS, cap);
         let n = times.within(o.time_ms, MINUTE_MS);
@@ -611,6 +624,28 @@ mod tests {
         config.shadow = true;
         let a = Engine::default().observe(&config, &o).unwrap();
         assert_eq!(a.verdict, Verdict::Review, "shadow mode never holds");
+    }
+
+    #[test]
+    fn a_burst_is_reported_as_it_was_not_as_the_limit() {
+        let config = RiskConfig::default();
+        let mut engine = Engine::default();
+        let mut last = None;
+        for i in 0..20u64 {
+            let o = Observation {
+                time_ms: 1_767_600_000_000 + i * 1_000,
+                seen: Seen::Refused(RejectReason::NotFound),
+                token: None,
+                code: None,
+                member: None,
+                terminal: PublicKey([7; 32]),
+                store: None,
+            };
+            last = engine.observe(&config, &o);
+        }
+        let a = last.expect("scored");
+        assert_eq!(a.reasons[0].rule, "failed_validations");
+        assert_eq!((a.reasons[0].observed, a.reasons[0].threshold), (20, 8));
     }
 
     fn code_of(s: &super::super::scenario::Scenario) -> CodeHash {
