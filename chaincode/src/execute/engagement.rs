@@ -21,8 +21,8 @@
 //! [`Account::log_engagement`]: crate::loyalty::Account::log_engagement
 
 use super::points::{
-    BalanceOp, Book, OrRefused, check_reference, check_voider, movement, require_serving_org,
-    require_terminal, settle,
+    BalanceOp, Book, OrRefused, check_reference, check_voider, movement, require_staff_or_terminal,
+    settle,
 };
 use super::{Event, Exec, fail};
 use crate::ids::{MemberId, TxId};
@@ -30,7 +30,7 @@ use crate::loyalty::{self, Deltas, EngagementRule, LotId, MovementKind, NewLot, 
 use crate::reject::RejectReason;
 use crate::state::{Overlay, StateReader};
 use crate::tx::{EngageTx, ReleasePointsTx};
-use crate::types::{BlockContext, KeyRecord, Role};
+use crate::types::{BlockContext, KeyRecord};
 
 pub(super) fn engage<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
@@ -41,11 +41,7 @@ pub(super) fn engage<S: StateReader + ?Sized>(
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
     let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
-    require_serving_org(&book.program, signer)?;
-    let staff = matches!(signer.role, Role::OrgAdmin | Role::Issuer) && signer.org == tx.program;
-    if !staff {
-        require_terminal(signer)?;
-    }
+    require_staff_or_terminal(&tx.program, signer)?;
     let Some(rule) = book.program.spec.engagement_rule(&tx.action).cloned() else {
         return fail(
             RejectReason::NotFound,

@@ -261,6 +261,17 @@ fn require_own_org(program: &OrgId, signer: &KeyRecord) -> Exec<()> {
     Ok(())
 }
 
+/// The signer is an org admin or issuer of the program's own org, or else a terminal (of
+/// a serving org: [`Book::open_free`] checks that).
+pub(super) fn require_staff_or_terminal(program: &OrgId, signer: &KeyRecord) -> Exec<()> {
+    let staff = matches!(signer.role, Role::OrgAdmin | Role::Issuer) && &signer.org == program;
+    if staff {
+        Ok(())
+    } else {
+        require_terminal(signer)
+    }
+}
+
 pub(super) fn require_terminal(signer: &KeyRecord) -> Exec<()> {
     if !matches!(signer.role, Role::Terminal { .. }) {
         return fail(
@@ -343,11 +354,7 @@ pub(super) fn load<S: StateReader + ?Sized>(
 ) -> Exec<Vec<Event>> {
     let now = ctx.time_ms;
     let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
-    require_serving_org(&book.program, signer)?;
-    let staff = matches!(signer.role, Role::OrgAdmin | Role::Issuer) && signer.org == tx.program;
-    if !staff {
-        require_terminal(signer)?;
-    }
+    require_staff_or_terminal(&tx.program, signer)?;
     if tx.segment == Segment::Mileage {
         return fail(
             RejectReason::InvalidInput,
@@ -395,7 +402,6 @@ pub(super) fn open_order<S: StateReader + ?Sized>(
 ) -> Exec<Book> {
     require_terminal(signer)?;
     let book = Book::open_free(view, signer, program, member, now)?;
-    require_serving_org(&book.program, signer)?;
     check_reference("order_ref", order_ref)?;
     check_order_unused(view, signer, order_ref)?;
     let currency = book.program.spec.currency;
@@ -485,7 +491,6 @@ pub(super) fn spend<S: StateReader + ?Sized>(
     let now = ctx.time_ms;
     require_terminal(signer)?;
     let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
-    require_serving_org(&book.program, signer)?;
     check_reference("order_ref", &tx.order_ref)?;
     check_segments(&tx.segments)?;
     let (allocation, deltas) = book
