@@ -21,12 +21,12 @@
 //! [`Account::log_engagement`]: crate::loyalty::Account::log_engagement
 
 use super::points::{
-    BalanceOp, Book, OrRefused, check_reference, check_voider, movement, require_staff_or_terminal,
-    settle,
+    BalanceOp, Book, OrRefused, check_reference, check_voider, credit_points, movement,
+    require_staff_or_terminal,
 };
 use super::{Event, Exec, fail};
 use crate::ids::{MemberId, TxId};
-use crate::loyalty::{self, Deltas, EngagementRule, LotId, MovementKind, NewLot, Segment};
+use crate::loyalty::{self, Deltas, EngagementRule, LotId, MovementKind};
 use crate::reject::RejectReason;
 use crate::state::{Overlay, StateReader};
 use crate::tx::{EngageTx, ReleasePointsTx};
@@ -124,8 +124,8 @@ fn reference_of(rule: &EngagementRule, tx: &EngageTx) -> Exec<String> {
 }
 
 /// Credits up to `points` (reduced by the caps) to `book`'s member as lot `lot`, earned
-/// now: the lot, the earn log, the event and a partner's settlement. `None` when the caps
-/// leave nothing.
+/// now and pending as the program says for engagements ([`credit_points`]). `None` when
+/// the caps leave nothing.
 fn credit<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     book: &mut Book,
@@ -134,25 +134,15 @@ fn credit<S: StateReader + ?Sized>(
     points: u64,
     now: u64,
 ) -> Exec<Option<u64>> {
-    let spec = book.program.spec.clone();
-    let award = loyalty::quote_fixed(&spec, &book.account, points, now)
+    let spec = &book.program.spec;
+    let award = loyalty::quote_fixed(spec, &book.account, points, now)
         .or_refused()?
         .award;
     if award == 0 {
         return Ok(None);
     }
-    let new = NewLot {
-        id: lot,
-        segment: Segment::Mileage,
-        amount: award,
-        pending_ms: spec.earn.engagement_pending_ms(),
-        credited_by: signer.org.clone(),
-    };
-    let deltas = book.account.credit(&spec, new, now).or_refused()?;
-    book.account.log_earned(&spec, award, now);
-    book.record(BalanceOp::Earned, &deltas);
-    let program = book.program.org.clone();
-    settle(view, &program, &signer.org, &deltas, &Deltas::default())?;
+    let pending_ms = spec.earn.engagement_pending_ms();
+    credit_points(view, book, signer, (lot, award, pending_ms), now)?;
     Ok(Some(award))
 }
 

@@ -417,9 +417,8 @@ pub(super) fn open_order<S: StateReader + ?Sized>(
     Ok(book)
 }
 
-/// Credits `points` earned at `now` by tx `id` as lot `(id, 0)`: the lot (pending as the
-/// program says), the earn log, the event and, for a partner's terminal, the pair's
-/// settlement. Returns the lot's id.
+/// Credits `points` earned on an order at `now` by tx `id` as lot `(id, 0)`, pending as
+/// the program says for orders ([`credit_points`]). Returns the lot's id.
 pub(super) fn credit_earned<S: StateReader + ?Sized>(
     view: &mut Overlay<'_, S>,
     book: &mut Book,
@@ -428,24 +427,38 @@ pub(super) fn credit_earned<S: StateReader + ?Sized>(
     points: u64,
     now: u64,
 ) -> Exec<LotId> {
-    let spec = book.program.spec.clone();
     let lot = LotId {
         source: id,
         index: 0,
     };
+    let pending_ms = book.program.spec.earn.order_pending_ms();
+    credit_points(view, book, signer, (lot, points, pending_ms), now)?;
+    Ok(lot)
+}
+
+/// Credits `points` earned at `now` as lot `lot`, spendable after `pending_ms`: the lot,
+/// the earn log, the event and, for a partner's key, the pair's settlement. What an earn,
+/// a checkout and an engagement share.
+pub(super) fn credit_points<S: StateReader + ?Sized>(
+    view: &mut Overlay<'_, S>,
+    book: &mut Book,
+    signer: &KeyRecord,
+    (lot, points, pending_ms): (LotId, u64, u64),
+    now: u64,
+) -> Exec<()> {
+    let spec = book.program.spec.clone();
     let new = NewLot {
         id: lot,
         segment: Segment::Mileage,
         amount: points,
-        pending_ms: spec.earn.order_pending_ms(),
+        pending_ms,
         credited_by: signer.org.clone(),
     };
     let deltas = book.account.credit(&spec, new, now).or_refused()?;
     book.account.log_earned(&spec, points, now);
     book.record(BalanceOp::Earned, &deltas);
     let program = book.program.org.clone();
-    settle(view, &program, &signer.org, &deltas, &Deltas::default())?;
-    Ok(lot)
+    settle(view, &program, &signer.org, &deltas, &Deltas::default())
 }
 
 pub(super) fn earn<S: StateReader + ?Sized>(
