@@ -14,6 +14,7 @@ pub mod config;
 pub mod console;
 pub mod events;
 pub mod forward;
+pub mod intelligence;
 pub mod membership;
 pub mod memory;
 pub mod mempool;

@@ -9,14 +9,16 @@
 //! every [`crate::events::FOLLOW_COALESCE`]; [`reindex`] rebuilds the store of a stopped
 //! node.
 
+use super::members;
 use super::schema::{self, Position};
 use super::{Analytics, AnalyticsError, sql_int};
 use crate::events::{MAX_EVENTS_PAGE, rest_after_pass};
 use crate::storage::Store;
 use couponcactus_chaincode::events::{EventDetail, EventType, LedgerEvent};
 use couponcactus_chaincode::execute::Event;
+use couponcactus_chaincode::ids::TxId;
 use rusqlite::{Transaction, params};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -168,8 +170,8 @@ fn write_rollups(
 
 const INSERT_REDEMPTION: &str = "INSERT OR IGNORE INTO redemptions (log_index, idx, height, \
     time_ms, tx_id, tx_key, org, pool, token, store, channel, terminal, signer_org, currency, \
-    order_total, eligible, discount) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+    order_total, eligible, discount, member, in_checkout) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
 const MARK_ROLLBACK: &str = "UPDATE redemptions SET rolled_back_height = ?1 \
     WHERE tx_key = ?2 AND tx_id = ?3 AND rolled_back_height IS NULL";
@@ -179,14 +181,18 @@ const FIRST_OF_HOUR: &str =
     "INSERT INTO redemption_hours (hour, log_index) VALUES (?1, ?2) ON CONFLICT (hour) DO NOTHING";
 
 /// The `tx_key` column: the tx id's first 8 bytes as a (signed) integer.
-fn tx_key(id: &couponcactus_chaincode::ids::TxId) -> i64 {
+pub(crate) fn tx_key(id: &couponcactus_chaincode::ids::TxId) -> i64 {
     let mut b = [0u8; 8];
     b.copy_from_slice(&id.0[..8]);
     i64::from_le_bytes(b)
 }
 
 /// Redemption rows and rollback marks, in event order.
-fn write_facts(tx: &Transaction<'_>, events: &[&LedgerEvent]) -> Result<(), AnalyticsError> {
+fn write_facts(
+    tx: &Transaction<'_>,
+    events: &[&LedgerEvent],
+    checkouts: &BTreeSet<TxId>,
+) -> Result<(), AnalyticsError> {
     let mut insert = tx.prepare_cached(INSERT_REDEMPTION)?;
     let mut mark = tx.prepare_cached(MARK_ROLLBACK)?;
     let mut first = tx.prepare_cached(FIRST_OF_HOUR)?;
@@ -225,6 +231,8 @@ fn write_facts(tx: &Transaction<'_>, events: &[&LedgerEvent]) -> Result<(), Anal
                         .transpose()?,
                     sql_int(a.and_then(|a| a.eligible_minor).unwrap_or(0), "eligible")?,
                     sql_int(a.and_then(|a| a.discount_minor).unwrap_or(0), "discount")?,
+                    e.member.as_ref().map(ToString::to_string),
+                    i64::from(checkouts.contains(&e.tx_id)),
                 ])?;
             }
             Event::RolledBack { redemption, .. } => {
@@ -277,7 +285,9 @@ impl Analytics {
         write_rollups(&tx, "rollup", rows)?;
         write_rollups(&tx, "rollup_day", days)?;
         write_rollups(&tx, "rollup_org_day", org_days)?;
-        write_facts(&tx, &fresh)?;
+        let checkouts = members::checkout_txs(&fresh);
+        write_facts(&tx, &fresh, &checkouts)?;
+        members::write_member_facts(&tx, &fresh, &checkouts)?;
         let to = Position {
             height: height.max(at.height),
             cursor: last.map(|l| l.1).or(at.cursor),

@@ -18,6 +18,7 @@
 
 pub mod http;
 pub mod ingest;
+pub mod members;
 pub mod query;
 pub mod report;
 pub mod schema;

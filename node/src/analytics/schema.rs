@@ -19,6 +19,15 @@
 //! - `redemption_hours(hour, log_index)`: the log index of each hour's first redemption.
 //!   Block time never decreases along the log, so a listing's range start becomes a bound
 //!   on `log_index` with one lookup here, and `redemptions` needs no index on time.
+//! - `member_days`: each member's activity per org, day (`time_ms / 86,400,000`), kind,
+//!   pool and store, what segments, propensity and the advisor read
+//!   ([`crate::intelligence`]): `allocated` (n), `redeemed` (n, order totals of
+//!   redemptions outside a checkout as `gross`, discounts), `checkout` (n, basket totals,
+//!   discounts) and `earned` (points). A rollback or a checkout void subtracts from the
+//!   day and row it undoes (found through `redemptions.member` / `checkouts`); a voided
+//!   earn subtracts its points on the void's own day. `org` is the pool's owner, or the
+//!   program's org for checkouts and points.
+//! - `checkouts`: one row per checkout, so a void finds what to subtract.
 //!
 //! Every index costs each ingested row a B-tree insert (on a `WITHOUT ROWID` table each
 //! secondary index entry also carries the whole primary key), so `redemptions` keeps only
@@ -34,7 +43,7 @@ use std::path::Path;
 pub const CACHE_KIB: i64 = 64 * 1024;
 
 /// Schema version; a store of another version is rebuilt (`cactusd reindex`).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// The tables every store has, besides the rollups ([`rollup_ddl`]).
 const DDL: &str = "
@@ -46,6 +55,7 @@ CREATE TABLE IF NOT EXISTS redemptions (
     token TEXT, store TEXT NOT NULL, channel TEXT NOT NULL, terminal TEXT NOT NULL,
     signer_org TEXT NOT NULL, currency TEXT NOT NULL, order_total INTEGER,
     eligible INTEGER NOT NULL, discount INTEGER NOT NULL, rolled_back_height INTEGER,
+    member TEXT, in_checkout INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (log_index, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS redemptions_org ON redemptions (org, log_index, idx);
@@ -55,6 +65,19 @@ CREATE INDEX IF NOT EXISTS redemptions_tx ON redemptions (tx_key);
 CREATE TABLE IF NOT EXISTS redemption_hours (
     hour INTEGER PRIMARY KEY, log_index INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS member_days (
+    org TEXT NOT NULL, member TEXT NOT NULL, day INTEGER NOT NULL, kind TEXT NOT NULL,
+    pool TEXT NOT NULL, store TEXT NOT NULL,
+    n INTEGER NOT NULL, gross INTEGER NOT NULL, discount INTEGER NOT NULL,
+    points INTEGER NOT NULL,
+    PRIMARY KEY (org, member, day, kind, pool, store)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS checkouts (
+    tx_key INTEGER NOT NULL, tx_id TEXT NOT NULL, org TEXT NOT NULL, member TEXT NOT NULL,
+    day INTEGER NOT NULL, store TEXT NOT NULL, gross INTEGER NOT NULL,
+    discount INTEGER NOT NULL, voided INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tx_key, tx_id)
+) WITHOUT ROWID;
 ";
 
 /// The rollup tables: one layout, three granularities (see the module doc).
@@ -127,6 +150,7 @@ pub fn open(path: &Path) -> Result<Connection, AnalyticsError> {
                 "DROP TABLE IF EXISTS rollup; DROP TABLE IF EXISTS rollup_day; \
                  DROP TABLE IF EXISTS rollup_org_day; \
                  DROP TABLE IF EXISTS redemptions; DROP TABLE IF EXISTS redemption_hours; \
+                 DROP TABLE IF EXISTS member_days; DROP TABLE IF EXISTS checkouts; \
                  DELETE FROM meta;",
             )?;
             create_tables(&conn)?;

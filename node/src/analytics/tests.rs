@@ -858,3 +858,83 @@ fn a_store_that_ingested_nothing_is_stamped_at_genesis() {
     assert_eq!(stamp.state_root, genesis.state_root.to_string());
     assert_eq!(stamp.time_ms, genesis.time_ms);
 }
+
+// ---- member activity: `member_days` against a recount from the events ------------------
+
+type MemberKey = (String, String, i64, String, String, String);
+
+/// `member_days` recounted from the events: redemptions by their member, day, pool and
+/// store; a rollback subtracts its redemption from that redemption's row; allocations
+/// (not repeats) count per pool.
+fn recount_members(events: &[LedgerEvent]) -> BTreeMap<MemberKey, (i64, i64, i64)> {
+    let day = |t: u64| (t / super::members::DAY_MS) as i64;
+    let mut rows: BTreeMap<MemberKey, (i64, i64, i64)> = BTreeMap::new();
+    let mut redemptions: BTreeMap<TxId, (MemberKey, i64, i64)> = BTreeMap::new();
+    for e in events {
+        let EventDetail::Applied { event } = &e.detail else {
+            continue;
+        };
+        let key = |kind: &str, store: String| {
+            (text(&e.org), text(&e.member), day(e.time_ms), kind.to_string(), text(&e.pool), store)
+        };
+        match event {
+            Event::Allocated { repeat: false, .. } => {
+                rows.entry(key("allocated", String::new())).or_default().0 += 1;
+            }
+            Event::Redeemed { redemption, member: Some(_), .. } => {
+                let a = e.amounts.as_ref().unwrap();
+                let (g, d) = (a.order_total_minor.unwrap() as i64, a.discount_minor.unwrap() as i64);
+                let k = key("redeemed", text(&e.store));
+                let r = rows.entry(k.clone()).or_default();
+                *r = (r.0 + 1, r.1 + g, r.2 + d);
+                redemptions.insert(*redemption, (k, g, d));
+            }
+            Event::RolledBack { redemption, .. } => {
+                if let Some((k, g, d)) = redemptions.get(redemption) {
+                    let r = rows.get_mut(k).unwrap();
+                    *r = (r.0 - 1, r.1 - g, r.2 - d);
+                }
+            }
+            _ => {}
+        }
+    }
+    rows
+}
+
+fn member_rows(a: &Analytics) -> BTreeMap<MemberKey, (i64, i64, i64)> {
+    let conn = a.reader();
+    let mut stmt = conn
+        .prepare("SELECT org, member, day, kind, pool, store, n, gross, discount FROM member_days")
+        .unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            (r.get(6)?, r.get(7)?, r.get(8)?),
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn member_activity_equals_a_recount_with_rollbacks_subtracted_from_their_redemption() {
+    let mut rolled_back = 0;
+    for seed in 1..=4 {
+        let dir = tempfile::tempdir().unwrap();
+        let a = Analytics::open(&dir.path().join("a.sqlite")).unwrap();
+        let c = workload(seed, 40, Some(&a));
+        let events = all_events(&c.store);
+        rolled_back += events.iter().filter(|e| e.kind == EventType::CouponRolledBack).count();
+        assert_eq!(member_rows(&a), recount_members(&events), "seed {seed}");
+        // Read back per org: every member's days, each member whole.
+        let data = a.member_data("acme").unwrap();
+        assert_eq!(data.at, a.position().unwrap());
+        assert!(!data.truncated && !data.members.is_empty() && !data.outcomes.is_empty());
+        assert!(data.members.windows(2).all(|w| w[0] < w[1]));
+        for o in &data.outcomes {
+            assert!(o.redeemed_day.is_none_or(|r| r >= o.day), "{o:?}");
+        }
+    }
+    assert!(rolled_back > 0, "no rollback in any workload");
+}
