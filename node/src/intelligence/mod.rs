@@ -34,3 +34,6 @@ pub enum IntelError {
     #[error(transparent)]
     Analytics(#[from] crate::analytics::AnalyticsError),
 }
+
+#[cfg(test)]
+mod tests;

@@ -415,8 +415,9 @@ fn fit(samples: &[Sample], model: &mut Model) -> Result<(), String> {
         .max_iterations(200)
         .fit(&Dataset::new(x, y))
         .map_err(|e| format!("the logistic regression did not fit: {e}"))?;
-    model.intercept = fitted.intercept();
-    model.weights = fitted.params().to_vec();
+    let (intercept, weights) = oriented(&fitted);
+    model.intercept = intercept;
+    model.weights = weights;
     let xh = matrix(&held, &model.scale);
     let logits: Vec<f64> = xh
         .rows()
@@ -442,7 +443,23 @@ fn platt(logits: &[f64], held: &[&Sample]) -> Result<(f64, f64), String> {
         .max_iterations(200)
         .fit(&Dataset::new(x, y))
         .map_err(|e| format!("Platt scaling did not fit: {e}"))?;
-    Ok((fitted.params()[0], fitted.intercept()))
+    let (b, a) = oriented(&fitted);
+    Ok((a[0], b))
+}
+
+/// Intercept and weights of the log-odds of class 1 (redeemed). linfa-logistic models the
+/// log-odds of its "positive" class, which is the more frequent label, not the larger: a
+/// fit where most allocations went unredeemed is turned around here.
+fn oriented(fitted: &linfa_logistic::FittedLogisticRegression<f64, usize>) -> (f64, Vec<f64>) {
+    let sign = if fitted.labels().pos.class == 1 {
+        1.0
+    } else {
+        -1.0
+    };
+    (
+        sign * fitted.intercept(),
+        fitted.params().iter().map(|w| sign * w).collect(),
+    )
 }
 
 fn quality(model: &Model, logits: &[f64], held: &[&Sample]) -> Quality {

@@ -8,7 +8,9 @@
 //!   all (equal values share a score, so the scores do not depend on member ids).
 //! - **Groups** follow the usual RFM map ([`Group::of`]): champions, loyal, potential
 //!   loyalists, new, promising, need attention, about to sleep, cannot lose, at risk,
-//!   hibernating, dormant; members allocated coupons who never visited are prospects.
+//!   hibernating, dormant; members allocated coupons who never visited are prospects, and
+//!   a member whose first visit is under [`NEW_DAYS`] old with at most two visit days is
+//!   new.
 //! - **Churn risk** is days since the last visit ÷ the member's usual gap between visits
 //!   (the org's median gap for members with one visit), in percent: low below 150 %,
 //!   medium below 300 %, high from there.
@@ -29,6 +31,9 @@ use linfa_clustering::KMeans;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// Days a member counts as new after a first visit (with at most two visit days).
+pub const NEW_DAYS: u32 = 30;
 
 /// How segments are computed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -425,11 +430,7 @@ fn score(
                 r,
                 f,
                 m,
-                group: if r == 0 {
-                    Group::Prospect
-                } else {
-                    Group::of(r, f, m)
-                },
+                group: group_of(raw, as_of, (r, f, m)),
                 usual_gap_days: gap,
                 churn_ratio_pct: ratio,
                 churn: ratio.map(churn_level),
@@ -440,6 +441,18 @@ fn score(
             }
         })
         .collect()
+}
+
+/// A member's group: prospects never visited; a member whose first visit is under
+/// [`NEW_DAYS`] old with at most two visit days is new whatever the quintiles say (ranks
+/// by day put a two-day-old first visit mid-field when regulars come every few days);
+/// the rest by [`Group::of`].
+fn group_of(raw: &Raw, as_of: u32, (r, f, m): (u8, u8, u8)) -> Group {
+    match raw.first {
+        None => Group::Prospect,
+        Some(first) if first + NEW_DAYS > as_of && raw.visit_days <= 2 => Group::New,
+        Some(_) => Group::of(r, f, m),
+    }
 }
 
 fn churn_level(pct: u32) -> ChurnLevel {
