@@ -1148,6 +1148,14 @@ fn validate_spec<S: StateReader + ?Sized>(
     owner: &OrgId,
     spec: &PoolSpec,
 ) -> Exec<()> {
+    check_spec_fields(spec)?;
+    check_partners(view, owner, &spec.partner_orgs)
+}
+
+/// The checks of a pool spec that need no state (all but the partner orgs' existence):
+/// what `create_pool` and `update_pool` refuse, for callers that build specs off chain
+/// (the advisor's proposals, the console's draft form).
+pub fn check_spec_fields(spec: &PoolSpec) -> Exec<()> {
     check_text("pool name", &spec.name)?;
     if !spec.currency.is_valid() {
         return fail(
@@ -1197,7 +1205,7 @@ fn validate_spec<S: StateReader + ?Sized>(
     if let Err(e) = crate::risk::validate_limits(&spec.velocity) {
         return fail(RejectReason::InvalidInput, e);
     }
-    check_partners(view, owner, &spec.partner_orgs)
+    check_list("partner orgs", &spec.partner_orgs)
 }
 
 /// Partner orgs of a pool or a program: slugs listed once, existing orgs, not the owner.

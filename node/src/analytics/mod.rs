@@ -24,7 +24,7 @@ pub mod report;
 pub mod schema;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use crate::storage::StorageError;
 use couponcactus_chaincode::state::StateError;

@@ -41,9 +41,9 @@ impl Rng {
 }
 
 /// A node's store with blocks applied and committed as the node does it.
-struct Chain {
-    store: Store,
-    chain: TestChain,
+pub(crate) struct Chain {
+    pub(crate) store: Store,
+    pub(crate) chain: TestChain,
     tip: ChainTip,
     raft_index: u64,
     dir: tempfile::TempDir,
@@ -66,7 +66,7 @@ impl Chain {
     }
 
     /// Signs and commits one block; returns the chaincode events of its applied txs.
-    fn block(&mut self, txs: Vec<(&SigningKey, TxKind)>) -> Vec<Event> {
+    pub(crate) fn block(&mut self, txs: Vec<(&SigningKey, TxKind)>) -> Vec<Event> {
         let txs: Vec<SignedTx> = txs
             .into_iter()
             .map(|(k, kind)| self.chain.sign(k, kind))
@@ -252,7 +252,7 @@ fn random_tx(rng: &mut Rng, seen: &Seen, member: &mut u64) -> (u8, TxKind) {
 
 /// A chain with a random workload of `blocks` blocks; `analytics` (if any) ingests after
 /// every block.
-fn workload(seed: u64, blocks: usize, analytics: Option<&Analytics>) -> Chain {
+pub(crate) fn workload(seed: u64, blocks: usize, analytics: Option<&Analytics>) -> Chain {
     let mut c = Chain::new();
     setup(&mut c);
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
@@ -875,15 +875,29 @@ fn recount_members(events: &[LedgerEvent]) -> BTreeMap<MemberKey, (i64, i64, i64
             continue;
         };
         let key = |kind: &str, store: String| {
-            (text(&e.org), text(&e.member), day(e.time_ms), kind.to_string(), text(&e.pool), store)
+            (
+                text(&e.org),
+                text(&e.member),
+                day(e.time_ms),
+                kind.to_string(),
+                text(&e.pool),
+                store,
+            )
         };
         match event {
             Event::Allocated { repeat: false, .. } => {
                 rows.entry(key("allocated", String::new())).or_default().0 += 1;
             }
-            Event::Redeemed { redemption, member: Some(_), .. } => {
+            Event::Redeemed {
+                redemption,
+                member: Some(_),
+                ..
+            } => {
                 let a = e.amounts.as_ref().unwrap();
-                let (g, d) = (a.order_total_minor.unwrap() as i64, a.discount_minor.unwrap() as i64);
+                let (g, d) = (
+                    a.order_total_minor.unwrap() as i64,
+                    a.discount_minor.unwrap() as i64,
+                );
                 let k = key("redeemed", text(&e.store));
                 let r = rows.entry(k.clone()).or_default();
                 *r = (r.0 + 1, r.1 + g, r.2 + d);
@@ -908,7 +922,14 @@ fn member_rows(a: &Analytics) -> BTreeMap<MemberKey, (i64, i64, i64)> {
         .unwrap();
     stmt.query_map([], |r| {
         Ok((
-            (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?),
+            (
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ),
             (r.get(6)?, r.get(7)?, r.get(8)?),
         ))
     })
@@ -925,7 +946,10 @@ fn member_activity_equals_a_recount_with_rollbacks_subtracted_from_their_redempt
         let a = Analytics::open(&dir.path().join("a.sqlite")).unwrap();
         let c = workload(seed, 40, Some(&a));
         let events = all_events(&c.store);
-        rolled_back += events.iter().filter(|e| e.kind == EventType::CouponRolledBack).count();
+        rolled_back += events
+            .iter()
+            .filter(|e| e.kind == EventType::CouponRolledBack)
+            .count();
         assert_eq!(member_rows(&a), recount_members(&events), "seed {seed}");
         // Read back per org: every member's days, each member whole.
         let data = a.member_data("acme").unwrap();

@@ -20,6 +20,7 @@
 //! The statistics use floating point (the workspace lint against float arithmetic is
 //! lifted per module, each saying why); money stays integer minor units in every answer.
 
+pub mod advisor;
 pub mod budget;
 pub mod propensity;
 pub mod segments;
