@@ -28,6 +28,7 @@
 //! [`serve`] takes its listener and a shutdown future, so tests and `cactusd` bind the
 //! address themselves (port 0 in tests).
 
+mod advice;
 mod auth;
 mod balances;
 mod chain;
@@ -194,6 +195,8 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
             "/v1/programs/{org}/settlements/{partner}",
             get(balances::settlement),
         )
+        .route("/v1/advice", get(advice::advice))
+        .route("/v1/segments", get(advice::segments))
         .route("/v1/holds", get(holds::list))
         .route("/v1/holds/{kind}/{id}", get(holds::show))
         .route("/v1/blocks", get(chain::block_range))
@@ -314,6 +317,8 @@ pub async fn serve_with(
         balances::settlement,
         holds::list,
         holds::show,
+        advice::advice,
+        advice::segments,
         chain::latest_block,
         chain::get_block,
         chain::block_range,
@@ -345,6 +350,7 @@ pub async fn serve_with(
         (name = "txs", description = "Submit, validate and look up signed transactions"),
         (name = "state", description = "Signed, proven reads of pools, tokens and wallets"),
         (name = "loyalty", description = "Signed, proven reads of loyalty programs, member balances, liability and partner settlement"),
+        (name = "intelligence", description = "The coupon advisor and member segments of an org (its admins and issuers, and auditors), computed from the analytics store at one height"),
         (name = "holds", description = "An org's fraud holds on members, terminals and codes (its admins, issuers and risk key, and auditors): the holds in force, and one target's hold proven"),
         (name = "keys", description = "The key registry: who signs, by org, role and store (org-admin keys public; others to their org, auditors and nodes)"),
         (name = "chain", description = "Blocks, checkpoints and the history log: headers and certificates public, other orgs' txs withheld as leaf hashes"),
