@@ -21,6 +21,7 @@
 //! lifted per module, each saying why); money stays integer minor units in every answer.
 
 pub mod budget;
+pub mod llm;
 pub mod propensity;
 pub mod segments;
 
