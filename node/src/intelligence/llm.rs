@@ -72,9 +72,8 @@ const QUOTED_ID_CHARS: usize = 64;
 /// Invisible format characters removed with the control characters: zero-width
 /// characters, bidirectional marks, embeddings, overrides and isolates, the BOM.
 const INVISIBLE: &[char] = &[
-    '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}',
-    '\u{202c}', '\u{202d}', '\u{202e}', '\u{2060}', '\u{2066}', '\u{2067}', '\u{2068}',
-    '\u{2069}', '\u{feff}',
+    '\u{200b}', '\u{200c}', '\u{200d}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202b}', '\u{202c}',
+    '\u{202d}', '\u{202e}', '\u{2060}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{feff}',
 ];
 
 /// What can go wrong asking the model; the advisor then answers on its own.
@@ -155,7 +154,10 @@ impl ModelConfig {
             return bad(format!("url {:?} names no host", self.url));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return bad("url must not carry credentials; name an environment variable in api_key_env".into());
+            return bad(
+                "url must not carry credentials; name an environment variable in api_key_env"
+                    .into(),
+            );
         }
         let model = self.model.trim();
         if model.is_empty() {
@@ -350,11 +352,7 @@ fn request_body(
 
 /// POSTs the request and returns `choices[0].message.content` (no deadline: the caller
 /// puts one around the whole exchange).
-async fn exchange(
-    cfg: &ModelConfig,
-    key: Option<&str>,
-    body: Vec<u8>,
-) -> Result<String, LlmError> {
+async fn exchange(cfg: &ModelConfig, key: Option<&str>, body: Vec<u8>) -> Result<String, LlmError> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
@@ -432,9 +430,8 @@ fn unreachable(e: reqwest::Error, cfg: &ModelConfig) -> LlmError {
 /// `choices[0].message.content` of a chat-completions answer.
 fn content_of(body: &[u8]) -> Result<String, LlmError> {
     let bad = |m: &str| LlmError::Malformed(m.to_owned());
-    let answer: Value = serde_json::from_slice(body).map_err(|e| {
-        LlmError::Malformed(format!("the endpoint's body is not JSON ({e})"))
-    })?;
+    let answer: Value = serde_json::from_slice(body)
+        .map_err(|e| LlmError::Malformed(format!("the endpoint's body is not JSON ({e})")))?;
     let choices = answer
         .get("choices")
         .and_then(Value::as_array)
@@ -476,9 +473,7 @@ fn check_answer(sent: &[Suggestion], content: &str) -> Result<Reviewed, LlmError
     for item in &answer.suggestions {
         let quoted: String = clean(&item.id).chars().take(QUOTED_ID_CHARS).collect();
         let Some(s) = sent.iter().find(|s| s.id == item.id) else {
-            return Err(LlmError::Lied(format!(
-                "unknown suggestion id {quoted:?}"
-            )));
+            return Err(LlmError::Lied(format!("unknown suggestion id {quoted:?}")));
         };
         if !seen.insert(item.id.as_str()) {
             return Err(LlmError::Lied(format!(

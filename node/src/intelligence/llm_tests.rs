@@ -77,7 +77,11 @@ fn suggestions() -> Vec<Suggestion> {
             "s1",
             "Win back lapsed members",
             "Members who stopped visiting respond to a discount.",
-            &[("lapsed_members", "120"), ("days_away", "90"), ("discount_pct", "15")],
+            &[
+                ("lapsed_members", "120"),
+                ("days_away", "90"),
+                ("discount_pct", "15"),
+            ],
         ),
         suggestion(
             "s2",
@@ -120,7 +124,9 @@ async fn llm_valid_reordering_is_applied() {
     );
     let cfg = config(serve(app).await);
     let s = suggestions();
-    let reviewed = review(&cfg, "Org: Cactus Cafe, 3 stores", &s).await.expect("review");
+    let reviewed = review(&cfg, "Org: Cactus Cafe, 3 stores", &s)
+        .await
+        .expect("review");
     assert!(reviewed.dropped.is_empty(), "{:?}", reviewed.dropped);
     let ids: Vec<_> = reviewed.rewrites.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["s3", "s1"]);
@@ -129,7 +135,10 @@ async fn llm_valid_reordering_is_applied() {
     let ids: Vec<_> = shown.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["s3", "s1", "s2"]);
     assert_eq!(shown[0].title, "Refill the spring pool");
-    assert_eq!(shown[1].rationale, "They have been away 90 days; offer 15 % off.");
+    assert_eq!(
+        shown[1].rationale,
+        "They have been away 90 days; offer 15 % off."
+    );
     assert_eq!(shown[2], deterministic(&s[1]));
 
     let request = seen.lock().expect("lock").take().expect("a request");
@@ -155,7 +164,8 @@ async fn llm_sends_at_most_ten_suggestions() {
         post(move |body: axum::Json<Value>| {
             *record.lock().expect("lock") = Some(body.0);
             async move {
-                let content = json!({"suggestions": [item("s11", "Eleventh", "Last of the sent.")]});
+                let content =
+                    json!({"suggestions": [item("s11", "Eleventh", "Last of the sent.")]});
                 axum::Json(chat(&content.to_string()))
             }
         }),
@@ -163,13 +173,21 @@ async fn llm_sends_at_most_ten_suggestions() {
     let s: Vec<Suggestion> = (1..=12)
         .map(|i| suggestion(&format!("s{i}"), "Title", "Rationale.", &[]))
         .collect();
-    let err = review(&config(serve(app).await), "", &s).await.expect_err("s11 not sent");
-    assert!(err.to_string().contains("unknown suggestion id \"s11\""), "{err}");
+    let err = review(&config(serve(app).await), "", &s)
+        .await
+        .expect_err("s11 not sent");
+    assert!(
+        err.to_string().contains("unknown suggestion id \"s11\""),
+        "{err}"
+    );
     let request = seen.lock().expect("lock").take().expect("a request");
     let user: Value =
         serde_json::from_str(request["messages"][1]["content"].as_str().expect("user"))
             .expect("JSON");
-    assert_eq!(user["suggestions"].as_array().expect("list").len(), MAX_SUGGESTIONS);
+    assert_eq!(
+        user["suggestions"].as_array().expect("list").len(),
+        MAX_SUGGESTIONS
+    );
 
     let reviewed = Reviewed {
         rewrites: vec![Rewrite {
@@ -198,10 +216,19 @@ async fn llm_no_suggestions_sends_nothing() {
 async fn llm_garbage_is_an_error_and_the_advisor_answers() {
     let garbage: Vec<(&str, String)> = vec![
         ("not JSON", "<html>Bad Gateway</html>".into()),
-        ("content not JSON", chat("Sure! Here are your suggestions: 1. ...").to_string()),
-        ("content of the wrong shape", chat(r#"{"foo": 1}"#).to_string()),
+        (
+            "content not JSON",
+            chat("Sure! Here are your suggestions: 1. ...").to_string(),
+        ),
+        (
+            "content of the wrong shape",
+            chat(r#"{"foo": 1}"#).to_string(),
+        ),
         ("content a list", chat(r#"[{"id":"s1"}]"#).to_string()),
-        ("missing rationale", chat(r#"{"suggestions":[{"id":"s1","title":"T"}]}"#).to_string()),
+        (
+            "missing rationale",
+            chat(r#"{"suggestions":[{"id":"s1","title":"T"}]}"#).to_string(),
+        ),
         (
             "extra field",
             chat(r#"{"suggestions":[{"id":"s1","title":"T","rationale":"R","score":9}]}"#)
@@ -209,14 +236,21 @@ async fn llm_garbage_is_an_error_and_the_advisor_answers() {
         ),
         ("empty choices", json!({"choices": []}).to_string()),
         ("no choices", json!({"id": "x"}).to_string()),
-        ("content not a string", json!({"choices": [{"message": {"content": 7}}]}).to_string()),
+        (
+            "content not a string",
+            json!({"choices": [{"message": {"content": 7}}]}).to_string(),
+        ),
     ];
     let s = suggestions();
     for (what, body) in garbage {
         let cfg = config(serve(raw(StatusCode::OK, body)).await);
         let err = review(&cfg, "ctx", &s).await.expect_err(what);
         assert!(matches!(err, LlmError::Malformed(_)), "{what}: {err}");
-        assert!(err.to_string().starts_with("the model's answer is malformed"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("the model's answer is malformed"),
+            "{err}"
+        );
     }
     assert_eq!(apply(&s, &Reviewed::default()), deterministic_all(&s));
 }
@@ -241,15 +275,16 @@ async fn llm_hanging_endpoint_times_out() {
     for app in [hang_head, hang_body] {
         let mut cfg = config(serve(app).await);
         cfg.timeout_ms = 300;
-        let outcome = tokio::time::timeout(
-            Duration::from_secs(30),
-            review(&cfg, "ctx", &suggestions()),
-        )
-        .await
-        .expect("review returns");
+        let outcome =
+            tokio::time::timeout(Duration::from_secs(30), review(&cfg, "ctx", &suggestions()))
+                .await
+                .expect("review returns");
         let err = outcome.expect_err("hangs");
         assert!(matches!(err, LlmError::Timeout(300)), "{err}");
-        assert_eq!(err.to_string(), "the model endpoint did not answer within 300 ms");
+        assert_eq!(
+            err.to_string(),
+            "the model endpoint did not answer within 300 ms"
+        );
     }
 }
 
@@ -263,7 +298,10 @@ async fn llm_unknown_or_duplicate_id_refuses_the_review() {
     let cfg = config(serve(answering(unknown)).await);
     let err = review(&cfg, "ctx", &s).await.expect_err("unknown id");
     assert!(matches!(err, LlmError::Lied(_)), "{err}");
-    assert_eq!(err.to_string(), "the model lied: unknown suggestion id \"s9\"");
+    assert_eq!(
+        err.to_string(),
+        "the model lied: unknown suggestion id \"s9\""
+    );
 
     let duplicate = json!({"suggestions": [
         item("s2", "Reward champions", "They redeem often."),
@@ -271,7 +309,10 @@ async fn llm_unknown_or_duplicate_id_refuses_the_review() {
     ]});
     let cfg = config(serve(answering(duplicate)).await);
     let err = review(&cfg, "ctx", &s).await.expect_err("duplicate id");
-    assert!(err.to_string().contains("\"s2\" appears more than once"), "{err}");
+    assert!(
+        err.to_string().contains("\"s2\" appears more than once"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -308,22 +349,47 @@ fn llm_apply_rechecks_what_it_is_given() {
     let long = "x".repeat(MAX_TITLE_CHARS + 1);
     let reviewed = Reviewed {
         rewrites: vec![
-            Rewrite { id: "s3".into(), title: "Refill 999 codes".into(), rationale: "Soon.".into() },
-            Rewrite { id: "nope".into(), title: "T".into(), rationale: "R".into() },
-            Rewrite { id: "s2".into(), title: long, rationale: "R".into() },
-            Rewrite { id: "s3".into(), title: "Again".into(), rationale: "R".into() },
+            Rewrite {
+                id: "s3".into(),
+                title: "Refill 999 codes".into(),
+                rationale: "Soon.".into(),
+            },
+            Rewrite {
+                id: "nope".into(),
+                title: "T".into(),
+                rationale: "R".into(),
+            },
+            Rewrite {
+                id: "s2".into(),
+                title: long,
+                rationale: "R".into(),
+            },
+            Rewrite {
+                id: "s3".into(),
+                title: "Again".into(),
+                rationale: "R".into(),
+            },
         ],
         dropped: vec![],
     };
     let shown = apply(&s, &reviewed);
     let ids: Vec<_> = shown.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["s3", "s2", "s1"]);
-    assert_eq!(shown, vec![deterministic(&s[2]), deterministic(&s[1]), deterministic(&s[0])]);
+    assert_eq!(
+        shown,
+        vec![
+            deterministic(&s[2]),
+            deterministic(&s[1]),
+            deterministic(&s[0])
+        ]
+    );
 }
 
 #[test]
 fn llm_numbers_and_cleaning() {
-    let found: Vec<String> = numbers("45 % of 1,200 members; 12.5. Then 7,a and ٣").into_iter().collect();
+    let found: Vec<String> = numbers("45 % of 1,200 members; 12.5. Then 7,a and ٣")
+        .into_iter()
+        .collect();
     assert_eq!(found, ["1,200", "12.5", "45", "7", "٣"]);
     assert!(numbers("no figures here.").is_empty());
     assert_eq!(clean("\u{feff} a\tb\u{0}c\r\n "), "a bc");
@@ -336,7 +402,10 @@ fn llm_numbers_and_cleaning() {
     let long = "r".repeat(MAX_RATIONALE_CHARS + 1);
     assert_eq!(
         check_rewrite(s, "T", &long).expect_err("long"),
-        format!("rationale is {} characters, over {MAX_RATIONALE_CHARS}", MAX_RATIONALE_CHARS + 1)
+        format!(
+            "rationale is {} characters, over {MAX_RATIONALE_CHARS}",
+            MAX_RATIONALE_CHARS + 1
+        )
     );
 }
 
@@ -351,8 +420,9 @@ async fn llm_http_error_quotes_status_and_body() {
     assert_eq!(*status, 500);
     assert_eq!(body.chars().count(), ERROR_BODY_CHARS);
     assert!(
-        err.to_string()
-            .starts_with("the model endpoint answered HTTP 500: upstream exploded: model overloaded zzz"),
+        err.to_string().starts_with(
+            "the model endpoint answered HTTP 500: upstream exploded: model overloaded zzz"
+        ),
         "{err}"
     );
 }
@@ -385,7 +455,9 @@ async fn llm_oversized_answer_is_refused() {
     );
     for app in [declared, streamed] {
         let cfg = config(serve(app).await);
-        let err = review(&cfg, "ctx", &suggestions()).await.expect_err("too big");
+        let err = review(&cfg, "ctx", &suggestions())
+            .await
+            .expect_err("too big");
         assert!(matches!(err, LlmError::TooLarge { .. }), "{err}");
         assert!(err.to_string().contains("262144-byte limit"), "{err}");
     }
@@ -411,7 +483,8 @@ async fn llm_sends_the_bearer_token_from_the_environment() {
                 if !ok {
                     return (StatusCode::UNAUTHORIZED, "bad token".to_owned());
                 }
-                let content = json!({"suggestions": [item("s2", "Reward champions", "They redeem often.")]});
+                let content =
+                    json!({"suggestions": [item("s2", "Reward champions", "They redeem often.")]});
                 (StatusCode::OK, chat(&content.to_string()).to_string())
             }
         }),
@@ -419,18 +492,31 @@ async fn llm_sends_the_bearer_token_from_the_environment() {
     let url = serve(app).await;
     let mut cfg = config(url.clone());
     cfg.api_key_env = Some("CARGO_PKG_NAME".into());
-    let reviewed = review(&cfg, "ctx", &suggestions()).await.expect("authorised");
+    let reviewed = review(&cfg, "ctx", &suggestions())
+        .await
+        .expect("authorised");
     assert_eq!(reviewed.rewrites[0].id, "s2");
 
-    let err = review(&config(url), "ctx", &suggestions()).await.expect_err("no token");
+    let err = review(&config(url), "ctx", &suggestions())
+        .await
+        .expect_err("no token");
     assert!(err.to_string().contains("HTTP 401: bad token"), "{err}");
     let seen = seen.lock().expect("lock").clone();
-    assert_eq!(seen, [Some(format!("Bearer {}", env!("CARGO_PKG_NAME"))), None]);
+    assert_eq!(
+        seen,
+        [Some(format!("Bearer {}", env!("CARGO_PKG_NAME"))), None]
+    );
 
     let mut cfg = config("http://127.0.0.1:9/v1".into());
     cfg.api_key_env = Some("COUPONCACTUS_TEST_UNSET_KEY_7F3A".into());
-    let err = review(&cfg, "ctx", &suggestions()).await.expect_err("unset");
-    assert!(err.to_string().contains("COUPONCACTUS_TEST_UNSET_KEY_7F3A is not set"), "{err}");
+    let err = review(&cfg, "ctx", &suggestions())
+        .await
+        .expect_err("unset");
+    assert!(
+        err.to_string()
+            .contains("COUPONCACTUS_TEST_UNSET_KEY_7F3A is not set"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -444,15 +530,33 @@ fn llm_config_validation() {
         assert!(matches!(err, LlmError::Config(_)), "{err}");
         assert!(err.to_string().contains(needle), "{needle}: {err}");
     };
-    refused(&|c| c.url = "ftp://models.example.com/v1".into(), "url must start with http");
-    refused(&|c| c.url = "file:///etc/passwd".into(), "url must start with http");
+    refused(
+        &|c| c.url = "ftp://models.example.com/v1".into(),
+        "url must start with http",
+    );
+    refused(
+        &|c| c.url = "file:///etc/passwd".into(),
+        "url must start with http",
+    );
     refused(&|c| c.url = "not a url".into(), "is not a URL");
-    refused(&|c| c.url = "https://user:pw@models.example.com".into(), "credentials");
+    refused(
+        &|c| c.url = "https://user:pw@models.example.com".into(),
+        "credentials",
+    );
     refused(&|c| c.model = "  ".into(), "model must not be empty");
-    refused(&|c| c.model = "m".repeat(MAX_MODEL_CHARS + 1), "model is over 200");
-    refused(&|c| c.timeout_ms = MIN_TIMEOUT_MS - 1, "timeout_ms must be 100..=60000 (got 99)");
+    refused(
+        &|c| c.model = "m".repeat(MAX_MODEL_CHARS + 1),
+        "model is over 200",
+    );
+    refused(
+        &|c| c.timeout_ms = MIN_TIMEOUT_MS - 1,
+        "timeout_ms must be 100..=60000 (got 99)",
+    );
     refused(&|c| c.timeout_ms = MAX_TIMEOUT_MS + 1, "timeout_ms must be");
-    refused(&|c| c.api_key_env = Some("sk-live-abc123".into()), "api_key_env must name");
+    refused(
+        &|c| c.api_key_env = Some("sk-live-abc123".into()),
+        "api_key_env must name",
+    );
 
     let parsed: ModelConfig =
         serde_json::from_str(r#"{"url":"http://127.0.0.1:8080/v1","model":"m"}"#).expect("parse");
