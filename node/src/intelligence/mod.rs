@@ -22,6 +22,7 @@
 
 pub mod advisor;
 pub mod budget;
+pub mod llm;
 pub mod propensity;
 pub mod segments;
 
