@@ -102,6 +102,9 @@ pub struct ApiOptions {
     /// The merchant console served under `/console` (`None`: not served).
     /// Its slot is empty until the node knows its org.
     pub console: Option<crate::console::ConsoleSlot>,
+    /// The operator's language model `GET /v1/advice` asks to reword its proposals
+    /// (`[advisor.model]`; `None`: the deterministic advisor answers alone).
+    pub advisor_model: Option<crate::intelligence::llm::ModelConfig>,
 }
 
 impl Default for ApiOptions {
@@ -115,6 +118,7 @@ impl Default for ApiOptions {
             analytics: None,
             webhooks: crate::webhooks::WebhookSlot::default(),
             console: None,
+            advisor_model: None,
         }
     }
 }

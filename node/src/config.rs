@@ -74,6 +74,20 @@ pub struct NodeConfig {
     /// Returning freed memory to the system (`[memory]`, docs/operations.md "Memory").
     #[serde(default)]
     pub memory: crate::memory::MemoryConfig,
+    /// The coupon advisor (`[advisor]`, docs/intelligence.md "Advisor").
+    #[serde(default)]
+    pub advisor: AdvisorConfig,
+}
+
+/// `[advisor]`: the operator's optional language model that may rephrase and re-rank the
+/// advisor's proposals (none by default: the deterministic advisor answers alone).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdvisorConfig {
+    /// An OpenAI-compatible chat-completions endpoint (`[advisor.model]`: `url`, `model`,
+    /// `api_key_env`, `timeout_ms`).
+    #[serde(default)]
+    pub model: Option<crate::intelligence::llm::ModelConfig>,
 }
 
 fn default_http() -> SocketAddr {
@@ -273,6 +287,12 @@ impl NodeConfig {
             path: path.into(),
             why,
         })?;
+        if let Some(model) = &config.advisor.model {
+            model.validate().map_err(|e| ConfigError::Parse {
+                path: path.into(),
+                why: format!("[advisor.model]: {e}"),
+            })?;
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [
             &mut config.data_dir,
@@ -296,6 +316,7 @@ impl NodeConfig {
     pub fn api_options(&self) -> ApiOptions {
         ApiOptions {
             http: self.http.limits(),
+            advisor_model: self.advisor.model.clone(),
             ..ApiOptions::default()
         }
     }

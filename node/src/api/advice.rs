@@ -118,12 +118,15 @@ pub(crate) async fn advice(
         ApiError::NotFound("the analytics store is not enabled on this node".into())
     })?;
     let store = state.node.store().clone();
+    let model = state.options.advisor_model.clone();
     let (req, inputs) = blocking(move || {
         let inputs = advisor::gather(&analytics, &store, &req)?;
         Ok((req, inputs))
     })
     .await?;
-    Ok(Json(advisor::advise(&req, &inputs)?))
+    Ok(Json(
+        advisor::advise_reviewed(&req, &inputs, model.as_ref()).await?,
+    ))
 }
 
 /// `?org=&window_days=&limit=&after=&segment=`.

@@ -16,6 +16,7 @@ pub mod proposals;
 
 use super::IntelError;
 use super::budget::{self, Candidate, Limits, Objective, Split};
+use super::llm;
 use super::propensity::{self, Model, Offer, PropensityConfig};
 use super::segments::{self, Group, SegmentConfig, Segments};
 use crate::analytics::members::{DAY_MS, MemberData};
@@ -308,6 +309,74 @@ fn split(
         objective: req.objective,
     };
     budget::split(&candidates, &limits)
+}
+
+/// [`advise`], then the operator's language model (if one is configured) may reword and
+/// re-rank the proposals ([`super::llm`]): ids, specs and figures stay the advisor's; on
+/// any failure the deterministic advice answers, and [`Advice::model`] says what happened.
+pub async fn advise_reviewed(
+    req: &AdviseRequest,
+    inputs: &Inputs,
+    model: Option<&llm::ModelConfig>,
+) -> Result<Advice, IntelError> {
+    let mut advice = advise(req, inputs)?;
+    let Some(cfg) = model else {
+        return Ok(advice);
+    };
+    advice.model.configured = true;
+    let suggestions: Vec<llm::Suggestion> = advice.proposals.iter().map(suggestion).collect();
+    let context = format!(
+        "Coupon advisor for org {} at block height {}: {} pools reviewed, {} member segments.",
+        advice.org,
+        advice.stamp.height,
+        advice.pools.len(),
+        advice.segments.len()
+    );
+    match llm::review(cfg, &context, &suggestions).await {
+        Ok(reviewed) => {
+            let rewrites = llm::apply(&suggestions, &reviewed);
+            let mut by_id: BTreeMap<String, Proposal> = std::mem::take(&mut advice.proposals)
+                .into_iter()
+                .map(|p| (p.id.clone(), p))
+                .collect();
+            for r in rewrites {
+                if let Some(mut p) = by_id.remove(&r.id) {
+                    p.title = r.title;
+                    p.rationale = r.rationale;
+                    advice.proposals.push(p);
+                }
+            }
+            advice.proposals.extend(by_id.into_values());
+            advice.model.applied = true;
+            advice.model.notes = reviewed.dropped;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the advisor's language model failed: answering without it");
+            advice.model.notes.push(e.to_string());
+        }
+    }
+    Ok(advice)
+}
+
+/// A proposal as the language model sees it, with every figure it may quote.
+fn suggestion(p: &Proposal) -> llm::Suggestion {
+    let g = &p.grounding;
+    let facts = [
+        ("members", g.members.to_string()),
+        ("covered", g.covered.to_string()),
+        ("propensity_bp", g.propensity_bp.to_string()),
+        ("average_order_minor", g.average_order_minor.to_string()),
+        ("expected_redemptions", g.expected_redemptions.to_string()),
+        ("expected_cost_minor", g.expected_cost_minor.to_string()),
+        ("expected_net_minor", g.expected_net_minor.to_string()),
+        ("valid_days", proposals::VALID_DAYS.to_string()),
+    ];
+    llm::Suggestion {
+        id: p.id.clone(),
+        title: p.title.clone(),
+        rationale: p.rationale.clone(),
+        facts: facts.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+    }
 }
 
 /// Most attempts [`gather`] makes to read everything at one analytics position while the
