@@ -17,6 +17,7 @@
 //! Why by hand: the rules are a few windows and comparisons over the event stream, which
 //! no maintained crate offers as such; the statistical model beside them uses `linfa`.
 
+pub mod anomaly;
 pub mod backtest;
 pub mod config;
 pub mod engine;
