@@ -433,7 +433,7 @@ mod tests {
     /// Ordinary traffic: one redemption, an allocation hours before, in the day.
     fn ordinary(i: u32) -> Signals {
         Signals {
-            member_hour: 1 + (i % 3 == 0) as u16,
+            member_hour: 1 + u16::from(i.is_multiple_of(3)),
             code_attempts: 1,
             visits: 1,
             latency_ms: Some(3_600_000 + (i % 97) * 600_000),

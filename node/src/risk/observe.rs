@@ -57,19 +57,24 @@ pub fn observation(e: &LedgerEvent, tx: Option<&SignedTx>) -> Option<Observation
         (EventType::TxRejected, EventDetail::Rejected { rejection, .. }) => {
             Seen::Refused(rejection.reason)
         }
-        (EventType::HoldConfirmed, EventDetail::Applied { event }) => match event {
-            Event::HoldConfirmed { target, .. } => Seen::HoldConfirmed(target.clone()),
-            _ => return None,
-        },
+        (
+            EventType::HoldConfirmed,
+            EventDetail::Applied {
+                event: Event::HoldConfirmed { target, .. },
+            },
+        ) => Seen::HoldConfirmed(target.clone()),
         // A hold lifted after it was confirmed ends a fraud hold: not a label.
-        (EventType::HoldLifted, EventDetail::Applied { event }) => match event {
-            Event::HoldLifted {
-                target,
-                was_pending: true,
-                ..
-            } => Seen::HoldLifted(target.clone()),
-            _ => return None,
-        },
+        (
+            EventType::HoldLifted,
+            EventDetail::Applied {
+                event:
+                    Event::HoldLifted {
+                        target,
+                        was_pending: true,
+                        ..
+                    },
+            },
+        ) => Seen::HoldLifted(target.clone()),
         _ => return None,
     };
     let code = match seen {
