@@ -4,13 +4,15 @@
 //! runs it on a stopped node's database (or a copy) to try a `risk.toml` before using it.
 //!
 //! Events before `from_height` are shown to the engine without being reported, so the
-//! first reported blocks are scored with the memory live scoring would have had.
+//! first reported blocks are scored with the memory live scoring would have had (the
+//! anomaly model included: its reservoir, training points and labels are those of live
+//! scoring over the same events).
 
 use super::config::RiskConfig;
 use super::engine::Engine;
 use super::follow::score_events;
 use super::observe::relevant;
-use super::store::Flag;
+use super::store::{Flag, Label};
 use crate::storage::{StorageError, Store};
 use couponcactus_chaincode::ids::OrgId;
 use serde::Serialize;
@@ -29,6 +31,8 @@ pub struct Backtest {
     pub events: u64,
     /// The flags, in log order.
     pub flags: Vec<Flag>,
+    /// The reviews of the org's holds in the reported blocks (labels), in log order.
+    pub labels: Vec<Label>,
 }
 
 /// Scores `org`'s events of blocks `from_height..=to_height` with `config`.
@@ -54,8 +58,9 @@ pub fn backtest(
             .partition(|e| e.height < from_height);
         score_events(store, config, &mut engine, &warm)?;
         out.events += report.len() as u64;
-        out.flags
-            .extend(score_events(store, config, &mut engine, &report)?);
+        let scored = score_events(store, config, &mut engine, &report)?;
+        out.flags.extend(scored.flags);
+        out.labels.extend(scored.labels);
         let past_end = scan.next.is_some_and(|id| {
             store
                 .event(id)

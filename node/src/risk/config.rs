@@ -69,6 +69,10 @@ pub struct Rules {
     pub off_hours: Rule,
     /// A canary code, which no customer ever received (limit unused).
     pub canary: Rule,
+    /// The statistical model's anomaly score (0 to 100, [`super::anomaly`]) above `limit`
+    /// (1 to 99). It never holds alone: a verdict is `hold` only when the other rules reach
+    /// `hold_at` without it.
+    pub anomaly: Rule,
 }
 
 impl Default for Rules {
@@ -86,6 +90,7 @@ impl Default for Rules {
             same_member_at_terminal: rule(3, 70),
             off_hours: rule(0, 25),
             canary: rule(0, 100),
+            anomaly: rule(90, 65),
         }
     }
 }
@@ -155,6 +160,10 @@ impl RiskConfig {
                 return Err(invalid(format!("rules.{name}.limit"), "at least 1"));
             }
         }
+        let anomaly = self.rules.anomaly;
+        if anomaly.weight > 0 && !(1..=99).contains(&anomaly.limit) {
+            return Err(invalid("rules.anomaly.limit", "an anomaly score, 1 to 99"));
+        }
         if self.stores.len() > MAX_LISTED || self.canaries.len() > MAX_LISTED {
             return Err(invalid("stores", "at most 10,000 stores and canaries"));
         }
@@ -191,7 +200,7 @@ fn validate_store(id: &StoreId, s: &StoreInfo) -> Result<(), ConfigError> {
 
 impl Rules {
     /// Every rule with its name.
-    pub fn named(&self) -> [(&'static str, Rule); 11] {
+    pub fn named(&self) -> [(&'static str, Rule); 12] {
         [
             ("member_per_hour", self.member_per_hour),
             ("terminal_per_minute", self.terminal_per_minute),
@@ -204,6 +213,7 @@ impl Rules {
             ("same_member_at_terminal", self.same_member_at_terminal),
             ("off_hours", self.off_hours),
             ("canary", self.canary),
+            ("anomaly", self.anomaly),
         ]
     }
 }
@@ -251,5 +261,44 @@ mod tests {
             Rules::default().member_per_hour
         );
         assert!(toml::from_str::<RiskConfig>("review_at = 60\nhld_at = 90\n").is_err());
+    }
+
+    #[test]
+    fn a_malformed_anomaly_rule_is_refused() {
+        let field = |c: &RiskConfig| match c.validate() {
+            Err(ConfigError::Invalid { field, .. }) => field,
+            Ok(()) => "ok".to_string(),
+        };
+        let mut c = RiskConfig::default();
+        for (limit, weight, expected) in [
+            (0, 65, "rules.anomaly.limit"),
+            (100, 65, "rules.anomaly.limit"),
+            (1_000, 65, "rules.anomaly.limit"),
+            (90, 101, "rules.anomaly.weight"),
+            (0, 0, "ok"),
+            (99, 100, "ok"),
+        ] {
+            c.rules.anomaly = Rule { limit, weight };
+            assert_eq!(field(&c), expected, "limit {limit}, weight {weight}");
+        }
+        let parsed: RiskConfig =
+            toml::from_str("[rules.anomaly]\nlimit = 95\nweight = 70\n").unwrap();
+        assert_eq!(
+            parsed.rules.anomaly,
+            Rule {
+                limit: 95,
+                weight: 70
+            }
+        );
+        assert!(toml::from_str::<RiskConfig>("[rules.anomaly]\nthreshold = 95\n").is_err());
+        let wrong: RiskConfig =
+            toml::from_str("[rules.anomaly]\nlimit = 0\nweight = 65\n").unwrap();
+        assert!(
+            wrong
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("rules.anomaly.limit")
+        );
     }
 }

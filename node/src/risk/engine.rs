@@ -14,6 +14,7 @@
 //! minute of block time ([`Engine::prune`]); [`MAX_SUBJECTS`] caps each map, the least
 //! recently seen going first.
 
+use super::anomaly::{Anomaly, Signals, Subjects};
 use super::config::{RiskConfig, Rule};
 use bincode::{Decode, Encode};
 use couponcactus_chaincode::ids::{CodeHash, MemberId, PublicKey, StoreId, TokenId};
@@ -45,6 +46,11 @@ pub enum Seen {
     Allocated,
     /// A redemption rolled back.
     RolledBack,
+    /// An org admin confirmed a hold on this subject: a label, fraud.
+    HoldConfirmed(HoldTarget),
+    /// An org admin lifted a hold on this subject while it was pending review: a label,
+    /// not fraud.
+    HoldLifted(HoldTarget),
 }
 
 /// One thing that happened, reduced to what scoring reads.
@@ -187,7 +193,9 @@ struct CodeMemory {
 
 /// The engine's memory, saved with the node's scoring cursor (bincode: its keys are
 /// not all strings). Shown the last [`HORIZON_MS`] of the log again, a fresh engine
-/// rebuilds the same memory (tested), which a backtest relies on.
+/// rebuilds the same rule windows (tested); the anomaly model's memory ([`Anomaly`]:
+/// its reservoir, model and labels) depends on more of the log, so a backtest starts
+/// from the log's start, and a restarted node from its saved engine.
 #[derive(Clone, Debug, Encode, Decode)]
 pub struct Engine {
     members: Memory<MemberId, MemberMemory>,
@@ -196,6 +204,7 @@ pub struct Engine {
     codes: Memory<String, CodeMemory>,
     allocated: Memory<TokenId, u64>,
     pruned_at: u64,
+    anomaly: Anomaly,
 }
 
 impl Default for Engine {
@@ -207,6 +216,7 @@ impl Default for Engine {
             codes: Memory::new(),
             allocated: Memory::new(),
             pruned_at: 0,
+            anomaly: Anomaly::default(),
         }
     }
 }
@@ -268,14 +278,92 @@ impl Engine {
                 None
             }
             Seen::RolledBack => None,
+            Seen::HoldConfirmed(target) => {
+                self.anomaly.label(target, true);
+                None
+            }
+            Seen::HoldLifted(target) => {
+                self.anomaly.label(target, false);
+                None
+            }
             Seen::Redeemed | Seen::Refused(_) => {
                 let mut reasons = Vec::new();
                 self.score_code(config, o, &mut reasons);
                 self.score_terminal(config, o, &mut reasons);
                 self.score_member(config, o, &mut reasons);
                 self.score_store(config, o, &mut reasons);
+                self.score_anomaly(config, o, &mut reasons);
                 Some(assess(config, reasons))
             }
+        }
+    }
+
+    /// The anomaly model's memory (its labels, whether it is trained).
+    pub fn anomaly(&self) -> &Anomaly {
+        &self.anomaly
+    }
+
+    /// The anomaly model's reason: its score above the threshold in force. Off (and no
+    /// model kept) when the rule's weight is 0.
+    fn score_anomaly(&mut self, c: &RiskConfig, o: &Observation, out: &mut Vec<Found>) {
+        let rule = c.rules.anomaly;
+        if rule.weight == 0 {
+            return;
+        }
+        let signals = self.signals(c, o);
+        let subjects = Subjects::new(
+            o.member.as_ref().map(|m| &m.0),
+            &o.terminal.0,
+            o.code.as_ref().map(|h| &h.0),
+        );
+        let limit = rule.limit.min(100) as u8;
+        let Some(s) = self.anomaly.observe(limit, signals, subjects) else {
+            return;
+        };
+        if s.score > s.threshold {
+            let target = match o.member {
+                Some(m) => HoldTarget::Member(m),
+                None => HoldTarget::Terminal(o.terminal),
+            };
+            let (score, threshold) = (u64::from(s.score), u64::from(s.threshold));
+            out.push(found(
+                ANOMALY,
+                score,
+                threshold,
+                rule,
+                target,
+                HoldReason::Other,
+            ));
+        }
+    }
+
+    /// What the windows hold about `o` after the rules updated them: the model's input.
+    fn signals(&self, c: &RiskConfig, o: &Observation) -> Signals {
+        let t = o.time_ms;
+        let n = |x: u64| x.min(u64::from(u16::MAX)) as u16;
+        let member = o.member.and_then(|m| self.members.get(&m));
+        let terminal = self.terminals.get(&o.terminal);
+        let code = code_key(o).and_then(|k| self.codes.get(&k));
+        let visits = terminal
+            .zip(o.member)
+            .and_then(|(tm, m)| tm.by_member.get(&m))
+            .map_or(0, |v| v.within(t, DAY_MS));
+        let store = o.store.as_ref().and_then(|s| c.stores.get(s));
+        let offset = store.map_or(0, |s| i64::from(s.utc_offset_min));
+        let latency = match &o.token {
+            Some(token) => self.allocated.get(token).map(|at| t.saturating_sub(*at)),
+            None => None,
+        };
+        Signals {
+            member_hour: n(member.map_or(0, |m| m.redeemed.within(t, HOUR_MS))),
+            code_attempts: n(code.map_or(0, |m| m.attempts.within(t, CODE_WINDOW_MS))),
+            failures: n(terminal.map_or(0, |m| m.failed.within(t, FAILURE_WINDOW_MS))),
+            visits: n(visits),
+            leaks: n(code.map_or(0, |m| m.leaks.within(t, DAY_MS))),
+            latency_ms: latency.map(|l| l.min(u64::from(u32::MAX)) as u32),
+            minute_of_day: ((t / MINUTE_MS) as i64 + offset).rem_euclid(1_440) as u16,
+            refused: matches!(o.seen, Seen::Refused(_)),
+            closed: store.is_some_and(|s| super::geo::closed_at(s, t)),
         }
     }
 
@@ -534,6 +622,14 @@ fn fire_above(
     }
 }
 
+/// The anomaly model's rule name.
+pub const ANOMALY: &str = "anomaly";
+
+/// The score, verdict and subject of the tripped rules. **The anomaly never holds
+/// alone**: the score counts its weight, but `hold` needs the other rules' weights alone
+/// to reach `hold_at`; a score that reaches it only with the anomaly is capped at
+/// `review`. The subject is the largest-weight rule's other than the anomaly (the
+/// anomaly's only when it tripped alone).
 fn assess(config: &RiskConfig, mut found: Vec<Found>) -> Assessment {
     found.retain(|f| f.reason.weight > 0);
     // Largest weight first; ties by rule name, so the order is a function of the input.
@@ -543,16 +639,24 @@ fn assess(config: &RiskConfig, mut found: Vec<Found>) -> Assessment {
             .cmp(&a.reason.weight)
             .then_with(|| a.reason.rule.cmp(&b.reason.rule))
     });
-    let total: u32 = found.iter().map(|f| u32::from(f.reason.weight)).sum();
-    let score = total.min(100) as u8;
-    let verdict = if score >= config.hold_at && !config.shadow {
+    let sum = |rules: &mut dyn Iterator<Item = &Found>| -> u8 {
+        let total: u32 = rules.map(|f| u32::from(f.reason.weight)).sum();
+        total.min(100) as u8
+    };
+    let score = sum(&mut found.iter());
+    let without_anomaly = sum(&mut found.iter().filter(|f| f.reason.rule != ANOMALY));
+    let verdict = if without_anomaly >= config.hold_at && !config.shadow {
         Verdict::Hold
     } else if score >= config.review_at {
         Verdict::Review
     } else {
         Verdict::Pass
     };
-    let subject = found.first().map(|f| (f.target.clone(), f.why));
+    let subject = found
+        .iter()
+        .find(|f| f.reason.rule != ANOMALY)
+        .or(found.first())
+        .map(|f| (f.target.clone(), f.why));
     Assessment {
         score,
         reasons: found.into_iter().map(|f| f.reason).collect(),
@@ -566,12 +670,13 @@ mod tests {
     use super::super::scenario::generate;
     use super::*;
 
-    /// What a restarted node relies on instead of saving the engine: shown the last
-    /// [`HORIZON_MS`] of the log again, a fresh engine assesses what follows exactly as
-    /// one that saw everything.
+    /// Shown the last [`HORIZON_MS`] of the log again, a fresh engine's rules assess what
+    /// follows exactly as one that saw everything. (The anomaly model's memory is longer:
+    /// it is saved with the engine, see the `anomaly` tests.)
     #[test]
     fn replaying_the_last_day_rebuilds_the_same_judgement() {
-        let s = generate(11);
+        let mut s = generate(11);
+        s.config.rules.anomaly.weight = 0;
         let mut full = Engine::default();
         let all: Vec<_> = s
             .events
@@ -624,6 +729,66 @@ mod tests {
         config.shadow = true;
         let a = Engine::default().observe(&config, &o).unwrap();
         assert_eq!(a.verdict, Verdict::Review, "shadow mode never holds");
+    }
+
+    /// The anomaly never holds alone: tripped alone it sends to review, with rules below
+    /// `hold_at` it is capped at review (and the subject is the rule's), and rules that
+    /// reach `hold_at` without it still hold. Over a scenario, every hold is the rules'.
+    #[test]
+    fn the_anomaly_never_holds_alone() {
+        let config = RiskConfig::default();
+        let m = HoldTarget::Member(MemberId([3; 32]));
+        let anomaly = || {
+            let rule = Rule {
+                limit: 90,
+                weight: 100,
+            };
+            found(ANOMALY, 100, 90, rule, m.clone(), HoldReason::Other)
+        };
+        let velocity = |weight| {
+            let rule = Rule { limit: 6, weight };
+            found(
+                "member_per_hour",
+                7,
+                6,
+                rule,
+                m.clone(),
+                HoldReason::Velocity,
+            )
+        };
+        let alone = assess(&config, vec![anomaly()]);
+        assert_eq!((alone.score, alone.verdict), (100, Verdict::Review));
+        assert_eq!(alone.subject, Some((m.clone(), HoldReason::Other)));
+        let with_rule = assess(&config, vec![anomaly(), velocity(40)]);
+        assert_eq!((with_rule.score, with_rule.verdict), (100, Verdict::Review));
+        assert_eq!(with_rule.subject, Some((m.clone(), HoldReason::Velocity)));
+        let rules_hold = assess(&config, vec![anomaly(), velocity(75)]);
+        assert_eq!(rules_hold.verdict, Verdict::Hold);
+        // Four scenarios back to back on one engine (days apart), with their stores.
+        let config = super::super::scenario::scenario_config();
+        let mut engine = Engine::default();
+        let mut reviews = 0;
+        let days = |seed: u64| (seed - 100) * 4 * DAY_MS;
+        for (seed, l) in
+            (100..104).flat_map(|n| generate(n).events.into_iter().map(move |l| (n, l)))
+        {
+            let mut o = l.observation;
+            o.time_ms += days(seed);
+            let Some(a) = engine.observe(&config, &o) else {
+                continue;
+            };
+            let rules: u32 = a
+                .reasons
+                .iter()
+                .filter(|r| r.rule != ANOMALY)
+                .map(|r| u32::from(r.weight))
+                .sum();
+            if a.verdict == Verdict::Hold {
+                assert!(rules >= u32::from(config.hold_at), "{a:?}");
+            }
+            reviews += u32::from(a.verdict == Verdict::Review && rules < 65);
+        }
+        assert!(reviews > 0, "the anomaly alone sent something to review");
     }
 
     #[test]

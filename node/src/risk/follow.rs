@@ -4,7 +4,9 @@
 //! console alert of kind `fraud_score` (live on the Alerts page and, through the alert
 //! outbox, to the org's webhooks as `alert.triggered`, quoting its reasons), and for a
 //! `hold` verdict signs a `place_hold` with the org's risk key (pending an org admin's
-//! review) — without a key, or in shadow mode, it only flags.
+//! review) — without a key, or in shadow mode, it only flags. The reviews of the org's
+//! holds it reads are labels: saved in `risk.sqlite` and shown to the engine's anomaly
+//! model ([`super::anomaly`]).
 //!
 //! Order of a step: scan a batch after the cursor, score it, save the new flags (an event
 //! id once), then raise and act on the fresh ones; the cursor and engine are saved at most
@@ -13,9 +15,9 @@
 //! begins at the log's end (live scoring; `cactusd risk-backtest` scores the past).
 
 use super::config::RiskConfig;
-use super::engine::{Engine, Verdict};
+use super::engine::{Engine, Seen, Verdict};
 use super::observe::{observation, relevant};
-use super::store::{Flag, RiskStore, RiskStoreError};
+use super::store::{Flag, Label, RiskStore, RiskStoreError};
 use crate::console::alerts::rules::Alert;
 use crate::console::{Console, ConsoleError};
 use crate::events::rest_after_pass;
@@ -146,16 +148,42 @@ fn flag_of(e: &LedgerEvent, assessment: super::engine::Assessment) -> Flag {
     }
 }
 
+/// What a run of events gave: the flags and the labels, in log order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Scored {
+    /// Assessments at or above the review threshold.
+    pub flags: Vec<Flag>,
+    /// Reviews of the org's holds.
+    pub labels: Vec<Label>,
+}
+
+/// The label a hold review's observation makes.
+fn label_of(e: &LedgerEvent, seen: &Seen) -> Option<Label> {
+    let (subject, fraud) = match seen {
+        Seen::HoldConfirmed(t) => (t.clone(), true),
+        Seen::HoldLifted(t) => (t.clone(), false),
+        _ => return None,
+    };
+    Some(Label {
+        event_id: e.id.to_string(),
+        time_ms: e.time_ms,
+        height: e.height,
+        subject,
+        fraud,
+    })
+}
+
 /// Shows `engine` the events (relevant ones, in log order; the code an attempt named is
-/// read from its block) and returns the flags: what live scoring and a backtest share.
+/// read from its block) and returns the flags and labels: what live scoring and a
+/// backtest share.
 pub fn score_events(
     store: &Store,
     config: &RiskConfig,
     engine: &mut Engine,
     events: &[LedgerEvent],
-) -> Result<Vec<Flag>, StorageError> {
+) -> Result<Scored, StorageError> {
     let mut block: Option<Block> = None;
-    let mut flags = Vec::new();
+    let mut out = Scored::default();
     for e in events {
         if block.as_ref().is_none_or(|b| b.header.height != e.height) {
             block = store.block(e.height)?;
@@ -164,13 +192,14 @@ pub fn score_events(
         let Some(o) = observation(e, tx) else {
             continue;
         };
+        out.labels.extend(label_of(e, &o.seen));
         if let Some(a) = engine.observe(config, &o)
             && a.verdict != Verdict::Pass
         {
-            flags.push(flag_of(e, a));
+            out.flags.push(flag_of(e, a));
         }
     }
-    Ok(flags)
+    Ok(out)
 }
 
 /// Scores the next batch: the fresh flags and whether more of the log waits.
@@ -185,8 +214,9 @@ fn score_batch(
     if scan.next == progress.cursor {
         return Ok((Vec::new(), false));
     }
-    let flags = score_events(store, &scorer.config, &mut progress.engine, &scan.events)?;
-    let fresh = scorer.store.add(&flags)?;
+    let scored = score_events(store, &scorer.config, &mut progress.engine, &scan.events)?;
+    let fresh = scorer.store.add(&scored.flags)?;
+    scorer.store.add_labels(&scored.labels)?;
     progress.cursor = scan.next;
     if progress.saved.elapsed() >= SAVE_EVERY {
         scorer.store.save(progress.cursor, &progress.engine)?;

@@ -5,6 +5,10 @@
 //! - `flags`: one row per flagged event (score at or above the review threshold), by
 //!   event id, with the assessment as JSON and what the node did about it (`action`);
 //!   the newest [`KEEP_FLAGS`] are kept.
+//! - `labels`: one row per review of one of the org's holds the scorer saw (a hold
+//!   confirmed: fraud; lifted while pending review: not fraud), by event id, with its
+//!   subject; the newest [`KEEP_LABELS`] are kept. The same labels reach the engine's
+//!   anomaly model ([`super::anomaly`]) in log order, live and in a backtest alike.
 //! - `scorer`: one row, the cursor and the engine (bincode), saved at most every
 //!   [`super::follow::SAVE_EVERY`]; after a restart the scorer reads again from that
 //!   cursor, and the flags it finds again are already there (an event id once), so
@@ -13,6 +17,7 @@
 use super::engine::{Assessment, Engine};
 use couponcactus_chaincode::encoding::{decode, encode};
 use couponcactus_chaincode::events::EventId;
+use couponcactus_chaincode::risk::HoldTarget;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -21,6 +26,8 @@ use std::time::Duration;
 
 /// Flags kept.
 pub const KEEP_FLAGS: i64 = 100_000;
+/// Labels kept.
+pub const KEEP_LABELS: i64 = 100_000;
 /// The scorer's file's name.
 pub const RISK_FILE: &str = "risk.sqlite";
 
@@ -31,6 +38,14 @@ CREATE TABLE IF NOT EXISTS flags (
     time_ms INTEGER NOT NULL,
     body TEXT NOT NULL,
     action TEXT
+);
+CREATE TABLE IF NOT EXISTS labels (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    time_ms INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    subject TEXT NOT NULL,
+    fraud INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS scorer (
     one INTEGER PRIMARY KEY CHECK (one = 1),
@@ -69,6 +84,30 @@ pub struct Flag {
     pub store: Option<String>,
     /// The score, reasons, subject and verdict.
     pub assessment: Assessment,
+}
+
+/// A review of one of the org's holds, as a label for the anomaly model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    /// The `hold.confirmed` or `hold.lifted` event (`log_index:index`).
+    pub event_id: String,
+    /// Block time.
+    pub time_ms: u64,
+    /// Block height.
+    pub height: u64,
+    /// The member, terminal or code held.
+    pub subject: HoldTarget,
+    /// Confirmed (fraud) or lifted while pending review (not fraud).
+    pub fraud: bool,
+}
+
+/// How many labels of each kind the file holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LabelTotals {
+    /// Holds confirmed.
+    pub fraud: u64,
+    /// Holds lifted while pending review.
+    pub honest: u64,
 }
 
 /// A flag and what was done about it.
@@ -153,6 +192,76 @@ impl RiskStore {
         )?;
         tx.commit()?;
         Ok(fresh)
+    }
+
+    /// Saves labels (an event id once); returns how many were new.
+    pub fn add_labels(&self, labels: &[Label]) -> Result<usize, RiskStoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut fresh = 0;
+        for l in labels {
+            let subject = serde_json::to_string(&l.subject).map_err(corrupt)?;
+            fresh += tx.execute(
+                "INSERT OR IGNORE INTO labels (event_id, time_ms, height, subject, fraud) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    l.event_id,
+                    l.time_ms as i64,
+                    l.height as i64,
+                    subject,
+                    l.fraud
+                ],
+            )?;
+        }
+        tx.execute(
+            "DELETE FROM labels WHERE seq <= (SELECT MAX(seq) FROM labels) - ?1",
+            params![KEEP_LABELS],
+        )?;
+        tx.commit()?;
+        Ok(fresh)
+    }
+
+    /// The newest `limit` labels, newest first.
+    pub fn labels(&self, limit: usize) -> Result<Vec<Label>, RiskStoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT event_id, time_ms, height, subject, fraud FROM labels \
+             ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map(params![limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, bool>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (event_id, time_ms, height, subject, fraud) = row?;
+            out.push(Label {
+                event_id,
+                time_ms: time_ms as u64,
+                height: height as u64,
+                subject: serde_json::from_str(&subject).map_err(corrupt)?,
+                fraud,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Labels of each kind in the file.
+    pub fn label_totals(&self) -> Result<LabelTotals, RiskStoreError> {
+        let (fraud, honest): (i64, i64) = self.conn().query_row(
+            "SELECT COALESCE(SUM(fraud), 0), COALESCE(SUM(1 - fraud), 0) FROM labels",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok(LabelTotals {
+            fraud: fraud as u64,
+            honest: honest as u64,
+        })
     }
 
     /// Records what was done about the flag of `event_id`.

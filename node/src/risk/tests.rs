@@ -2,11 +2,13 @@
 //! console raises a `fraud_score` alert quoting the rule, the scorer holds the terminal
 //! with the org's risk key (pending review), the chain then refuses the terminal; a
 //! scorer without a risk key only flags, a second flag on a held subject sends no
-//! second hold, and a backtest over the same blocks flags what live scoring flagged.
+//! second hold, and a backtest over the same blocks flags what live scoring flagged (the
+//! anomaly model on, as by default); an org admin's review of the hold is a label the
+//! scorer saves, and the backtest finds the same.
 
 use super::config::RiskConfig;
 use super::follow::{Progress, Scorer, step};
-use super::store::RiskStore;
+use super::store::{LabelTotals, RiskStore};
 use crate::node::SubmitOutcome;
 use crate::testchain::Chain;
 use couponcactus_chaincode::codes::code_hash;
@@ -16,7 +18,9 @@ use couponcactus_chaincode::reject::RejectReason;
 use couponcactus_chaincode::risk::{HoldReason, HoldStatus, HoldTarget};
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::testkit::{key, order, public};
-use couponcactus_chaincode::tx::{RedeemTarget, RedeemTx, RegisterKeyTx, TxKind};
+use couponcactus_chaincode::tx::{
+    HoldDecision, RedeemTarget, RedeemTx, RegisterKeyTx, ReviewHoldTx, TxKind,
+};
 use couponcactus_chaincode::types::Role;
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,4 +174,33 @@ async fn a_terminal_guessing_codes_is_flagged_and_held_pending_review() {
             .unwrap();
     assert_eq!(past.flags, live);
     assert_eq!(past.events, 11, "the eleven refused redemptions");
+    assert!(
+        RiskConfig::default().rules.anomaly.weight > 0,
+        "the model is on"
+    );
+    // An org admin confirms the hold: a label (fraud), saved by the scorer; a backtest
+    // over the same blocks finds the same labels and flags.
+    let review = TxKind::ReviewHold(ReviewHoldTx {
+        target: target.clone(),
+        decision: HoldDecision::Confirm,
+        note: "guessing codes".into(),
+    });
+    chain.applied(&key(ADMIN), review).await;
+    run_until_idle(&console, &holding, &mut p1).await;
+    let labels = holding.store.labels(10).unwrap();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert_eq!((&labels[0].subject, labels[0].fraud), (&target, true));
+    assert_eq!(
+        holding.store.label_totals().unwrap(),
+        LabelTotals {
+            fraud: 1,
+            honest: 0
+        }
+    );
+    let tip = chain.node.status().height;
+    let past =
+        super::backtest::backtest(chain.node.store(), &org, &RiskConfig::default(), (0, tip))
+            .unwrap();
+    assert_eq!(past.labels, labels);
+    assert_eq!(past.flags, live);
 }

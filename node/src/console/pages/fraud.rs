@@ -21,7 +21,7 @@ use super::super::{Console, write};
 use super::Layout;
 use super::balances::{key_problem, read_state, short, visit};
 use crate::risk::engine::Verdict;
-use crate::risk::store::{FlagRow, RISK_FILE, RiskStore};
+use crate::risk::store::{FlagRow, LabelTotals, RISK_FILE, RiskStore};
 use crate::storage::Store;
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -211,6 +211,8 @@ struct Flags {
     /// `off` (no `risk.sqlite`), `on`, or `stopped` (a file, but scoring is off now).
     scoring: &'static str,
     rows: Vec<FlagView>,
+    /// Labels the scorer saved from hold reviews (the anomaly model learns from them).
+    labels: LabelTotals,
     /// Why the file could not be read.
     error: Option<String>,
 }
@@ -362,6 +364,7 @@ fn flags_of(console: &Console) -> Flags {
         return Flags {
             scoring: "off",
             rows: Vec::new(),
+            labels: LabelTotals::default(),
             error: None,
         };
     }
@@ -370,15 +373,18 @@ fn flags_of(console: &Console) -> Flags {
     } else {
         "stopped"
     };
-    match RiskStore::open(&path).and_then(|s| s.recent(MAX_FLAGS)) {
-        Ok(rows) => Flags {
+    let read = RiskStore::open(&path).and_then(|s| Ok((s.recent(MAX_FLAGS)?, s.label_totals()?)));
+    match read {
+        Ok((rows, labels)) => Flags {
             scoring,
             rows: rows.into_iter().map(flag_view).collect(),
+            labels,
             error: None,
         },
         Err(e) => Flags {
             scoring,
             rows: Vec::new(),
+            labels: LabelTotals::default(),
             error: Some(format!("{}: {e}", path.display())),
         },
     }

@@ -12,7 +12,7 @@
 use super::balances::{Session, cell, height, page, post, sign_in};
 use crate::console::{Console, ConsoleConfig, Role as StaffRole, WriteKeys};
 use crate::risk::engine::{Assessment, Reason, Verdict};
-use crate::risk::store::{Flag, RISK_FILE, RiskStore};
+use crate::risk::store::{Flag, Label, RISK_FILE, RiskStore};
 use crate::testchain::{CONSOLE_KEY, Chain};
 use axum::Router;
 use axum::http::StatusCode;
@@ -403,7 +403,27 @@ async fn console_fraud_lists_the_scorers_flags_with_their_reasons() {
     store
         .set_action("204:0", "hold requested (tx <i>abc</i>)")
         .unwrap();
+    // Three hold reviews the scorer saved as labels (one twice: an event id once).
+    let label = |n: u64, fraud| Label {
+        event_id: format!("{n}:1"),
+        time_ms: t0,
+        height: n,
+        subject: HoldTarget::Member(member(7)),
+        fraud,
+    };
+    let labels = [
+        label(1, true),
+        label(2, false),
+        label(3, false),
+        label(3, false),
+    ];
+    assert_eq!(store.add_labels(&labels).unwrap(), 3);
     let html = fraud_page(&router, &ada).await;
+    assert!(
+        cell(&html, "labels").contains("1 confirmed (fraud), 2 lifted while pending review"),
+        "{}",
+        cell(&html, "labels")
+    );
     assert!(!html.contains("scoring-off"));
     assert!(
         cell(&html, "scoring-stopped").contains("Fraud scoring is off in this node"),
