@@ -1042,6 +1042,12 @@ impl NodeClient {
         self.get(&format!("/v1/holds{query}"), true).await
     }
 
+    /// The coupon advisor's answer (`GET /v1/advice?…`, signed): read as JSON, its types
+    /// are the node's.
+    pub async fn advice(&self, query: &str) -> Result<serde_json::Value> {
+        self.get(&format!("/v1/advice?{query}"), true).await
+    }
+
     /// `org`'s hold on `target` (or none) with its state proof
     /// (`GET /v1/holds/{kind}/{id}?org=`, signed).
     pub async fn hold(

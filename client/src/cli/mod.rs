@@ -6,6 +6,7 @@
 //! `hold` (fraud holds), and `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
 //! [`output`] owns both and the exit codes.
 
+mod advise;
 pub mod audit;
 pub mod bench;
 mod codes;
@@ -160,6 +161,10 @@ pub enum Command {
     /// --follow` keeps reading, `show` checks one against the chain.
     #[command(subcommand)]
     Events(events::EventsCommand),
+    /// The coupon advisor: pool review (BCG quadrants), segments and 3–5 proposed offers
+    /// as complete pool specs, at one height (org admins and issuers; auditors: --org).
+    #[command(after_help = output::EXIT_CODES_HELP)]
+    Advise(advise::AdviseArgs),
     /// Fraud holds of your org on a member, a terminal or a code: place (org admin: in
     /// force; the org's risk key: pending review), confirm, lift, list, show (proven).
     #[command(subcommand)]
@@ -228,6 +233,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Block(a) => reads::block(&ctx, a).await,
         Command::Events(c) => events::run(&ctx, c).await,
         Command::Hold(c) => holds::run(&ctx, c).await,
+        Command::Advise(a) => advise::run(&ctx, a).await,
         Command::Webhooks(c) => webhooks::run(&ctx, c).await,
         Command::Status => reads::status(&ctx).await,
         Command::Audit(c) => audit::run(&ctx, c).await,
