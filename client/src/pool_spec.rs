@@ -543,7 +543,7 @@ pub fn percent_text(bps: u32) -> String {
     let (whole, frac) = (bps / 100, bps % 100);
     match frac {
         0 => whole.to_string(),
-        f if f % 10 == 0 => format!("{whole}.{}", f / 10),
+        f if f.is_multiple_of(10) => format!("{whole}.{}", f / 10),
         f => format!("{whole}.{f:02}"),
     }
 }

@@ -361,7 +361,7 @@ pub fn days_by_member(data: &MemberData) -> BTreeMap<u32, &[MemberDay]> {
 /// One allocation in five is held out, chosen by a hash of member and pool.
 fn is_holdout(member: &str, pool: &str) -> bool {
     let h = blake3::hash(format!("{member}\u{0}{pool}").as_bytes());
-    h.as_bytes()[0] % 5 == 0
+    h.as_bytes()[0].is_multiple_of(5)
 }
 
 fn base_rates(samples: &[Sample]) -> BTreeMap<Incentive, f64> {
