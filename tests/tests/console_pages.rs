@@ -583,7 +583,7 @@ fn advisor_proposal_adopted_as_a_draft_pool_from_the_browser() {
     );
     assert!(notice.ends_with("nothing is created until you submit."));
     let id = browser
-        .eval("document.querySelector('#p-id').value")
+        .eval("return document.querySelector('#p-id').value")
         .as_str()
         .unwrap()
         .to_string();
@@ -591,7 +591,7 @@ fn advisor_proposal_adopted_as_a_draft_pool_from_the_browser() {
     let suffix: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
     assert!(suffix >= height, "{id} at {height}");
     let name = browser
-        .eval("document.querySelector('#p-name').value")
+        .eval("return document.querySelector('#p-name').value")
         .as_str()
         .unwrap()
         .to_string();
