@@ -46,8 +46,8 @@
 //! Percentages are decimal text with at most two decimals (`"12.5"` = 1,250 basis points);
 //! no floating point is involved anywhere.
 
-use crate::amounts::{amount_either, currency_decimals, parse_currency};
-use crate::times::{Edge, format_time_ms, parse_duration_ms, parse_instant};
+use crate::amounts::{amount_either, currency_decimals, format_decimal, parse_currency};
+use crate::times::{Edge, format_duration_ms, format_time_ms, parse_duration_ms, parse_instant};
 use couponcactus_chaincode::ids::{Category, Channel, IdError, OrgId, PoolId, StoreId};
 use couponcactus_chaincode::risk::{VelocityLimit, VelocityScope, validate_limits};
 use couponcactus_chaincode::types::{Currency, Discount, PoolKind, PoolSpec};
@@ -232,6 +232,63 @@ impl PoolSpecDraft {
         toml::from_str(text).map_err(|e| PoolSpecError::Parse {
             path: "<string>".into(),
             why: e.to_string(),
+        })
+    }
+
+    /// The draft that gives exactly `spec` (and the pool id `id`, if any): amounts as
+    /// decimal text in the currency, the percentage as decimal text, instants in RFC 3339
+    /// (UTC), windows as durations; defaults written out. [`PoolSpecDraft::into_spec`] of
+    /// it gives `spec` back, whatever `now_ms` (as long as the end is after it).
+    pub fn from_spec(id: Option<&str>, spec: &PoolSpec) -> PoolSpecDraft {
+        let c = spec.currency;
+        let (percent, fixed) = match spec.discount {
+            Discount::Percent { bps } => (Some(percent_text(bps)), None),
+            Discount::Fixed { amount_minor } => (None, Some(format_decimal(amount_minor, c))),
+        };
+        let strings = |v: Vec<String>| Some(v);
+        PoolSpecDraft {
+            id: id.map(str::to_string),
+            name: Some(spec.name.clone()),
+            kind: Some(spec.kind),
+            currency: Some(c),
+            percent,
+            fixed,
+            max_discount: spec.max_discount_minor.map(|m| format_decimal(m, c)),
+            min_spend: Some(format_decimal(spec.min_spend_minor, c)),
+            valid_from: Some(rfc3339(spec.valid_from_ms)),
+            valid_until: Some(rfc3339(spec.valid_until_ms)),
+            total_cap: Some(spec.total_cap),
+            per_member_cap: Some(spec.per_member_cap),
+            allowed_channels: strings(spec.allowed_channels.iter().map(|x| x.0.clone()).collect()),
+            allowed_stores: strings(spec.allowed_stores.iter().map(|x| x.0.clone()).collect()),
+            excluded_categories: strings(
+                spec.excluded_categories
+                    .iter()
+                    .map(|x| x.0.clone())
+                    .collect(),
+            ),
+            stacking_group: spec.stacking_group.clone(),
+            partner_orgs: strings(spec.partner_orgs.iter().map(|x| x.0.clone()).collect()),
+            transferable: Some(spec.transferable),
+            velocity: Some(
+                spec.velocity
+                    .iter()
+                    .map(|v| VelocityDraft {
+                        per: v.per,
+                        max: v.max,
+                        window: format_duration_ms(v.window_ms),
+                    })
+                    .collect(),
+            ),
+            ..PoolSpecDraft::default()
+        }
+    }
+
+    /// The draft as spec-file TOML (what [`PoolSpecDraft::from_toml`] reads).
+    pub fn to_toml(&self) -> Result<String> {
+        toml::to_string(self).map_err(|e| PoolSpecError::Invalid {
+            field: "spec",
+            why: format!("cannot be written as TOML: {e}"),
         })
     }
 
@@ -480,6 +537,27 @@ impl PoolSpecDraft {
     }
 }
 
+/// Basis points as the percentage text [`parse_percent`] reads: 1,000 → `"10"`, 1,250 →
+/// `"12.5"`, 1 → `"0.01"`.
+pub fn percent_text(bps: u32) -> String {
+    let (whole, frac) = (bps / 100, bps % 100);
+    match frac {
+        0 => whole.to_string(),
+        f if f.is_multiple_of(10) => format!("{whole}.{}", f / 10),
+        f => format!("{whole}.{f:02}"),
+    }
+}
+
+/// An instant in RFC 3339, UTC (`2026-12-01T00:00:00Z`, with fractions of a second when
+/// it has them): what [`parse_instant`] reads back to the same millisecond.
+fn rfc3339(ms: u64) -> String {
+    i64::try_from(ms)
+        .ok()
+        .and_then(|m| jiff::Timestamp::from_millisecond(m).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// A list of slugs, each checked; none given is empty.
 fn slugs(field: &'static str, names: Option<Vec<String>>) -> Result<Vec<String>> {
     let names = names.unwrap_or_default();
@@ -550,6 +628,58 @@ pub fn parse_percent(text: &str) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_spec_written_as_toml_reads_back_the_same() {
+        let now = 1_767_225_600_000;
+        let base = PoolSpecDraft::from_toml(
+            r#"
+            name = "Win back \"at risk\" — 20 % off"
+            currency = "EUR"
+            percent = "12.5"
+            max_discount = "20.00"
+            min_spend = "50"
+            valid_from = "2026-02-01T10:00:00.250Z"
+            valid_for = "30d"
+            total_cap = 120
+            per_member_cap = 2
+            allowed_channels = ["pos", "web"]
+            allowed_stores = ["berlin-1"]
+            excluded_categories = ["tobacco"]
+            stacking_group = "spring"
+            partner_orgs = ["globex"]
+            transferable = true
+            velocity = [{ per = "member", max = 3, window = "1h 30m" }, { per = "store", max = 9, window = "250ms" }]
+            "#,
+        )
+        .unwrap()
+        .into_spec(now)
+        .unwrap();
+        let fixed = PoolSpec {
+            discount: Discount::Fixed { amount_minor: 505 },
+            max_discount_minor: None,
+            kind: PoolKind::SharedCode,
+            currency: "JPY".parse().unwrap(),
+            min_spend_minor: 0,
+            velocity: Vec::new(),
+            ..base.clone()
+        };
+        let one_bp = PoolSpec {
+            discount: Discount::Percent { bps: 1 },
+            ..base.clone()
+        };
+        for spec in [base, fixed, one_bp] {
+            let text = PoolSpecDraft::from_spec(Some("win-back-7"), &spec)
+                .to_toml()
+                .unwrap();
+            let draft = PoolSpecDraft::from_toml(&text).unwrap();
+            assert_eq!(draft.pool_id().unwrap().unwrap().as_str(), "win-back-7");
+            assert_eq!(draft.into_spec(now).unwrap(), spec, "{text}");
+        }
+        assert_eq!(percent_text(1_000), "10");
+        assert_eq!(percent_text(1_250), "12.5");
+        assert_eq!(percent_text(1_205), "12.05");
+    }
 
     #[test]
     fn percentages_are_exact_basis_points() {

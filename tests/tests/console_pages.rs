@@ -4,7 +4,9 @@
 //! server-verified proof badge and a downloaded proof checked by `cactus audit
 //! check-proof`, the audit page, and the loyalty balances page (before and after the org
 //! sets its program), and the fraud page (a hold the org's risk key placed, pending
-//! review, with its Confirm button, and scoring on); each with a bad input.
+//! review, with its Confirm button, and scoring on); each with a bad input. And the
+//! advisor: its proposals, a bad budget, and the first proposal adopted through the
+//! prefilled new-pool form into a draft pool.
 
 use couponcactus_chaincode::ids::PublicKey;
 use couponcactus_chaincode::risk::{HoldReason, HoldTarget};
@@ -520,4 +522,93 @@ fn fraud_page_shows_a_pending_hold_and_that_scoring_is_on() {
         "still pending"
     );
     fits_a_phone(&browser, &base, &["/console/fraud"]);
+}
+
+#[test]
+fn advisor_proposal_adopted_as_a_draft_pool_from_the_browser() {
+    let node = DevNode::start();
+    add_user(&node, "ada", "admin");
+    // A percent pool allocated to 24 members, and a few of its other codes redeemed: the
+    // members nobody offered a fixed amount to are a gap the advisor proposes to fill.
+    let spring = node.create_active_pool("spring", 30);
+    let allocations: Vec<_> = (1..=24).map(|m| node.allocate_tx(&spring.id, m)).collect();
+    node.client().batch(&allocations);
+    for code in &spring.codes[24..] {
+        node.redeem_code(code, fixtures::order(5_000));
+    }
+    let base = node.url();
+    // The analytics store catches up with the chain: wait for the proposals.
+    let http = http();
+    let cookie = session(&http, &base, "ada");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, html) = get(&http, &cookie, &format!("{base}/console/advisor"));
+        if status == 200 && html.contains("data-proposal=\"p1\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no proposal: {status} {html}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let browser = Browser::start(1280, 900);
+    browser.sign_in(&base, "ada", PASSWORD);
+    browser.goto(&format!("{base}/console"));
+    browser.click("nav a[href='/console/advisor']");
+    browser.wait_for("article.proposal");
+    let height: u64 = browser.text("#stamp-height").unwrap().parse().unwrap();
+    let row = browser.texts("table.advisor-pools tr[data-pool='spring']");
+    assert_eq!(row.len(), 1, "{row:?}");
+    assert!(!browser.texts("table.advisor-segments tbody tr").is_empty());
+    assert!(browser.text("#models").unwrap().starts_with("Segments: "));
+    let title = browser
+        .text("article.proposal[data-proposal='p1'] h3")
+        .unwrap();
+    browser.screenshot("advisor");
+
+    // A bad budget is explained on the page.
+    browser.fill("#a-budget", "5.001");
+    browser.click("#advisor-query button[type=submit]");
+    let error = browser.wait_for("#advisor-error");
+    assert!(error.starts_with("budget:"), "{error}");
+    browser.fill("#a-budget", "250.00");
+    browser.click("#advisor-query button[type=submit]");
+    browser.wait_for("table.advisor-budget");
+
+    // Adopt p1: the new-pool form, prefilled; nothing on chain until it is submitted.
+    browser.click("article.proposal[data-proposal='p1'] a.adopt");
+    let notice = browser.wait_for("#notice");
+    assert!(
+        notice.starts_with("Prefilled from advisor proposal p1 at height"),
+        "{notice}"
+    );
+    assert!(notice.ends_with("nothing is created until you submit."));
+    let id = browser
+        .eval("return document.querySelector('#p-id').value")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(id.len() > 3, "{id}");
+    let suffix: u64 = id.rsplit('-').next().unwrap().parse().unwrap();
+    assert!(suffix >= height, "{id} at {height}");
+    let name = browser
+        .eval("return document.querySelector('#p-name').value")
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        title.contains(name.split(" — ").nth(1).unwrap()),
+        "{title} / {name}"
+    );
+    let missing = node
+        .client()
+        .get_signed(&node.keys().admin, &format!("/v1/pools/{id}"));
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    browser.click(".pool-form button[type=submit]");
+    let created = browser.wait_for("#notice");
+    assert_eq!(created, "Pool created in draft.");
+    assert!(browser.url().contains(&format!("/console/pools/{id}")));
+    let pool = node.client().pool(&node.keys().admin, &id).pool;
+    assert_eq!(pool.status.name(), "draft");
+    assert_eq!(pool.spec.name, name);
+    browser.screenshot("advisor-adopted");
 }

@@ -29,6 +29,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("alerts.html", include_str!("templates/alerts.html")),
     ("balances.html", include_str!("templates/balances.html")),
     ("fraud.html", include_str!("templates/fraud.html")),
+    ("advisor.html", include_str!("templates/advisor.html")),
 ];
 
 static ENV: LazyLock<Result<Environment<'static>, String>> = LazyLock::new(|| {

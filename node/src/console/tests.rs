@@ -334,5 +334,6 @@ fn the_first_admin_is_made_once() {
     assert_eq!(cli::list(dir.path()).unwrap().len(), 1);
 }
 
+mod advisor;
 mod balances;
 mod fraud;

@@ -3,6 +3,7 @@
 //!
 //! The nav lists only pages that exist; later phases add theirs here and in [`NAV`].
 
+mod advisor;
 mod alerts;
 mod audit;
 mod balances;
@@ -39,6 +40,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("bulk", "Bulk grant/revoke", "/console/bulk"),
     ("alerts", "Alerts", "/console/alerts"),
     ("fraud", "Fraud", "/console/fraud"),
+    ("advisor", "Advisor", "/console/advisor"),
     ("audit", "Audit", "/console/audit"),
 ];
 
@@ -88,6 +90,7 @@ pub fn routes(console: Arc<Console>) -> Router {
         )
         .route("/console/audit", get(audit::show))
         .route("/console/fraud", get(fraud::show))
+        .route("/console/advisor", get(advisor::show))
         .route("/console/fraud/holds", post(fraud::decide))
         .route("/console/alerts", get(alerts::show))
         .route("/console/alerts/stream", get(alerts::stream))

@@ -3,19 +3,26 @@
 //! override the TOML's). The spec is checked by the client library's `PoolSpecDraft` as
 //! the CLI checks it, and the pool is created by a signed tx ([`super::super::write`]).
 //! A refused spec or a ledger rejection shows the form again, filled in, with the reason.
+//!
+//! `GET /console/pools/new?proposal=p1[&period=30]` adopts an advisor proposal
+//! ([`super::advisor`]): the advice is made again at the current height, and the form is
+//! prefilled with the proposal's spec (in the fields and as TOML) and a suggested pool id.
+//! Nothing is created until the person submits the form.
 
 use super::super::csrf::CheckedForm;
 use super::super::session::Staff;
 use super::super::view::{self, PageError};
 use super::super::{Console, write};
 use super::Layout;
-use axum::extract::State;
+use super::advisor;
+use crate::intelligence::advisor::AdviseRequest;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use couponcactus_chaincode::tx::{CreatePoolTx, TxKind};
-use couponcactus_chaincode::types::PoolKind;
-use couponcactus_client::amounts::parse_currency;
-use couponcactus_client::pool_spec::PoolSpecDraft;
+use couponcactus_chaincode::types::{Discount, PoolKind, PoolSpec};
+use couponcactus_client::amounts::{format_decimal, parse_currency};
+use couponcactus_client::pool_spec::{PoolSpecDraft, percent_text};
 use couponcactus_client::tx_builder::now_ms;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -47,6 +54,84 @@ struct NewPoolPage {
     layout: Layout,
     form: NewPool,
     error: Option<String>,
+    notice: Option<String>,
+}
+
+/// Query of `GET /console/pools/new`: an advisor proposal to adopt.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct Adopt {
+    proposal: String,
+    period: String,
+}
+
+/// The form filled in with `spec` and pool id `id`: every field the form has, and the
+/// whole spec as TOML (the fields override it with the same values; what has no field,
+/// such as excluded categories or velocity limits, comes from the TOML).
+pub(super) fn prefilled(id: &str, spec: &PoolSpec) -> Result<NewPool, String> {
+    let c = spec.currency;
+    let (percent, fixed) = match spec.discount {
+        Discount::Percent { bps } => (percent_text(bps), String::new()),
+        Discount::Fixed { amount_minor } => (String::new(), format_decimal(amount_minor, c)),
+    };
+    let draft = PoolSpecDraft::from_spec(Some(id), spec);
+    let spec_toml = draft.to_toml().map_err(|e| e.to_string())?;
+    let joined = |v: Vec<String>| v.join(", ");
+    Ok(NewPool {
+        id: id.to_string(),
+        name: spec.name.clone(),
+        kind: match spec.kind {
+            PoolKind::UniqueCodes => "unique_codes".into(),
+            PoolKind::SharedCode => "shared_code".into(),
+        },
+        currency: c.to_string(),
+        percent,
+        fixed,
+        max_discount: spec
+            .max_discount_minor
+            .map(|m| format_decimal(m, c))
+            .unwrap_or_default(),
+        min_spend: format_decimal(spec.min_spend_minor, c),
+        valid_from: draft.valid_from.clone().unwrap_or_default(),
+        valid_until: draft.valid_until.clone().unwrap_or_default(),
+        total_cap: spec.total_cap.to_string(),
+        per_member_cap: spec.per_member_cap.to_string(),
+        channels: joined(draft.allowed_channels.clone().unwrap_or_default()),
+        stores: joined(draft.allowed_stores.clone().unwrap_or_default()),
+        partners: joined(draft.partner_orgs.clone().unwrap_or_default()),
+        spec_toml,
+    })
+}
+
+/// The form prefilled from proposal `adopt.proposal` of the advice made now, and the
+/// notice saying so; `Err` is the reason to show on the empty form.
+async fn adopted(console: &Arc<Console>, adopt: &Adopt) -> Result<(NewPool, String), PageError> {
+    let wanted = adopt.proposal.trim();
+    let req = AdviseRequest {
+        period_days: advisor::period_of(&adopt.period)?,
+        ..AdviseRequest::new(console.org.as_str())
+    };
+    let advice = advisor::advice_for(console, req).await?;
+    let Some(p) = advice.proposals.iter().find(|p| p.id == wanted) else {
+        let ids: Vec<&str> = advice.proposals.iter().map(|p| p.id.as_str()).collect();
+        let offered = if ids.is_empty() {
+            "it proposes nothing".to_string()
+        } else {
+            format!("it proposes {}", ids.join(", "))
+        };
+        return Err(PageError::BadRequest(format!(
+            "no advisor proposal {:?} at height {} ({offered}): open the Advisor and adopt one from there",
+            wanted.chars().take(20).collect::<String>(),
+            advice.stamp.height
+        )));
+    };
+    let id = advisor::suggested_id(&advice, p);
+    let form = prefilled(&id, &p.spec).map_err(PageError::Internal)?;
+    let notice = format!(
+        "Prefilled from advisor proposal {} at height {}: nothing is created until you submit.",
+        p.id, advice.stamp.height
+    );
+    Ok((form, notice))
 }
 
 fn text(v: &str) -> Option<String> {
@@ -121,12 +206,23 @@ fn render(
     form: NewPool,
     error: Option<String>,
 ) -> Result<Response, PageError> {
+    render_with(console, staff, form, error, None)
+}
+
+fn render_with(
+    console: &Console,
+    staff: &Staff,
+    form: NewPool,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<Response, PageError> {
     let height = console.node.store().tip()?.height;
     let failed = error.is_some();
     let page = NewPoolPage {
         layout: Layout::new(console, staff, "pools", "New pool".into(), height),
         form,
         error,
+        notice,
     };
     let mut response = view::page("pool_new.html", &page, height)?;
     if failed {
@@ -135,19 +231,27 @@ fn render(
     Ok(response)
 }
 
-/// `GET /console/pools/new`.
+/// `GET /console/pools/new` (`?proposal=p1`: adopting an advisor proposal).
 pub(super) async fn form(
     State(console): State<Arc<Console>>,
     staff: Staff,
+    Query(adopt): Query<Adopt>,
 ) -> Result<Response, PageError> {
     write::may_write(&console, &staff)?;
-    let form = NewPool {
+    let blank = NewPool {
         kind: "unique_codes".into(),
         currency: "EUR".into(),
         per_member_cap: "1".into(),
         ..NewPool::default()
     };
-    render(&console, &staff, form, None)
+    if adopt.proposal.trim().is_empty() {
+        return render(&console, &staff, blank, None);
+    }
+    match adopted(&console, &adopt).await {
+        Ok((form, notice)) => render_with(&console, &staff, form, None, Some(notice)),
+        Err(PageError::BadRequest(why)) => render(&console, &staff, blank, Some(why)),
+        Err(e) => Err(e),
+    }
 }
 
 /// `POST /console/pools/new`: creates the pool and shows it.
@@ -200,6 +304,42 @@ mod tests {
             per_member_cap: "1".into(),
             channels: "pos, web".into(),
             ..NewPool::default()
+        }
+    }
+
+    #[test]
+    fn a_prefilled_form_creates_exactly_the_adopted_spec() {
+        let day = 86_400_000;
+        let start = (now_ms() / day + 1) * day;
+        let mut spec = couponcactus_chaincode::testkit::spec(PoolKind::UniqueCodes);
+        spec.name = "Win back at risk — 20.00 % off".into();
+        spec.discount = Discount::Percent { bps: 2_000 };
+        spec.max_discount_minor = Some(1_200);
+        spec.min_spend_minor = 0;
+        spec.valid_from_ms = start;
+        spec.valid_until_ms = start + 30 * day;
+        spec.total_cap = 37;
+        spec.excluded_categories = vec![couponcactus_chaincode::ids::Category("tobacco".into())];
+        let mut fixed = spec.clone();
+        fixed.discount = Discount::Fixed { amount_minor: 750 };
+        fixed.max_discount_minor = None;
+        fixed.min_spend_minor = 5_000;
+        for spec in [spec, fixed] {
+            let form = prefilled("win-back-at-risk-12", &spec).unwrap();
+            let TxKind::CreatePool(tx) = create_tx(&form).unwrap() else {
+                panic!("not a create");
+            };
+            assert_eq!(tx.pool.as_str(), "win-back-at-risk-12");
+            assert_eq!(tx.spec, spec, "the fields and the TOML");
+            // The TOML alone says the same.
+            let toml_only = NewPool {
+                spec_toml: form.spec_toml.clone(),
+                ..NewPool::default()
+            };
+            let TxKind::CreatePool(tx) = create_tx(&toml_only).unwrap() else {
+                panic!("not a create");
+            };
+            assert_eq!(tx.spec, spec, "{}", form.spec_toml);
         }
     }
 
