@@ -759,10 +759,11 @@ fn start_console(
         None
     };
     let open = {
-        let (node, dir, analytics) = (
+        let (node, dir, analytics, advisor_model) = (
             node.clone(),
             dir.to_path_buf(),
             api_options.analytics.clone(),
+            api_options.advisor_model.clone(),
         );
         move |org| -> Result<Arc<Console>> {
             if config.bootstrap_admin
@@ -770,8 +771,12 @@ fn start_console(
             {
                 info!(user = console::FIRST_ADMIN, password_file = %file.display(), "console first login");
             }
-            Console::open(&dir, node, org, analytics, config, keys)
-                .with_context(|| format!("opening {}", console::store_path(&dir).display()))
+            let console = Console::open(&dir, node, org, analytics, config, keys)
+                .with_context(|| format!("opening {}", console::store_path(&dir).display()))?;
+            if let Some(model) = advisor_model {
+                console.set_advisor_model(model);
+            }
+            Ok(console)
         }
     };
     let slot = ConsoleSlot::default();

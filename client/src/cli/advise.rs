@@ -14,7 +14,10 @@ use super::context::{Ctx, load_key};
 use super::output::{emit, explain};
 use anyhow::Result;
 use clap::Args;
+use couponcactus_client::amounts::format_minor;
 use couponcactus_client::chaincode::ids::OrgId;
+use couponcactus_client::chaincode::types::{Currency, PoolSpec};
+use couponcactus_client::pool_spec::PoolSpecDraft;
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -43,6 +46,13 @@ pub struct AdviseArgs {
     /// The merchant's margin on an order, basis points (for --objective margin).
     #[arg(long, default_value_t = 3_000)]
     margin_bps: u32,
+    /// Write proposal ID's pool spec (e.g. `p1`) as a TOML spec to --out, for
+    /// `cactus pool create --spec FILE` (creates a draft: nothing is issued).
+    #[arg(long, value_name = "ID", requires = "out")]
+    adopt: Option<String>,
+    /// Where --adopt writes the spec.
+    #[arg(long, value_name = "FILE", requires = "adopt")]
+    out: Option<PathBuf>,
 }
 
 /// Runs `cactus advise`.
@@ -63,7 +73,39 @@ pub async fn run(ctx: &Ctx, args: AdviseArgs) -> Result<()> {
         .advice(&query)
         .await
         .map_err(|e| explain(e, Some(&reader.in_use())))?;
+    if let (Some(id), Some(out)) = (&args.adopt, &args.out) {
+        return adopt(&advice, id, out);
+    }
     emit(ctx.json, &advice, || text(&advice));
+    Ok(())
+}
+
+/// Writes proposal `id`'s spec as the TOML `cactus pool create --spec` reads.
+fn adopt(advice: &Value, id: &str, out: &std::path::Path) -> Result<()> {
+    let proposals = advice["proposals"].as_array().cloned().unwrap_or_default();
+    let Some(p) = proposals.iter().find(|p| p["id"] == id) else {
+        let ids: Vec<String> = proposals.iter().map(|p| s(&p["id"])).collect();
+        anyhow::bail!(
+            "no proposal {id:?} at height {}: the advice has {}",
+            s(&advice["stamp"]["height"]),
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
+        );
+    };
+    let spec: PoolSpec = serde_json::from_value(p["spec"].clone())
+        .map_err(|e| anyhow::anyhow!("proposal {id}'s spec is not a pool spec: {e}"))?;
+    let toml = PoolSpecDraft::from_spec(None, &spec).to_toml()?;
+    std::fs::write(out, toml).map_err(|e| anyhow::anyhow!("writing {}: {e}", out.display()))?;
+    println!(
+        "wrote proposal {id} ({}) computed at height {} to {}: create it in draft with `cactus pool create --spec {}`",
+        s(&p["title"]),
+        s(&advice["stamp"]["height"]),
+        out.display(),
+        out.display()
+    );
     Ok(())
 }
 
@@ -72,6 +114,17 @@ fn s(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => "—".into(),
         other => other.to_string(),
+    }
+}
+
+/// Minor units of `currency` as an amount with its currency (`80.00 EUR`).
+fn money(v: &Value, currency: &Value) -> String {
+    match (
+        v.as_u64(),
+        currency.as_str().and_then(|c| c.parse::<Currency>().ok()),
+    ) {
+        (Some(m), Some(c)) => format_minor(m, c),
+        _ => s(v),
     }
 }
 
@@ -104,8 +157,8 @@ fn text(a: &Value) -> String {
             s(&p["redeemed"]),
             s(&p["redeemed_previous"]),
             pct(&p["growth_bp"]),
-            s(&p["discount_minor"]),
-            s(&p["currency"]),
+            money(&p["discount_minor"], &p["currency"]),
+            "",
             s(&p["quadrant"]),
             s(&p["action"])
         );

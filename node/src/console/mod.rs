@@ -244,6 +244,9 @@ pub struct Console {
     /// The node's data directory (the console's store, and the fraud scorer's
     /// `risk.sqlite` the Fraud page reads).
     data_dir: PathBuf,
+    /// The operator's language model the Advisor page asks to reword its proposals
+    /// (`[advisor.model]`; unset: the deterministic advisor answers alone).
+    advisor_model: std::sync::OnceLock<crate::intelligence::llm::ModelConfig>,
 }
 
 /// Where the API finds the console: empty until the node knows its org (a node that joins
@@ -346,7 +349,18 @@ impl Console {
             keys,
             alerts,
             data_dir: data_dir.to_path_buf(),
+            advisor_model: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Sets the language model the Advisor page uses (once; later calls change nothing).
+    pub fn set_advisor_model(&self, model: crate::intelligence::llm::ModelConfig) {
+        let _ = self.advisor_model.set(model);
+    }
+
+    /// The language model the Advisor page uses, if any.
+    pub fn advisor_model(&self) -> Option<&crate::intelligence::llm::ModelConfig> {
+        self.advisor_model.get()
     }
 
     /// The node's data directory it was opened in.

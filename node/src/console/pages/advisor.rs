@@ -54,12 +54,16 @@ pub(super) async fn advice_for(
         PageError::Internal("the analytics store is not enabled on this node".into())
     })?;
     let store = console.node.store().clone();
-    let advice = tokio::task::spawn_blocking(move || {
+    let gathered = tokio::task::spawn_blocking(move || {
         let inputs = advisor::gather(&analytics, &store, &req)?;
-        advisor::advise(&req, &inputs)
+        Ok::<_, IntelError>((req, inputs))
     })
     .await
     .map_err(|e| PageError::Internal(format!("the advisor stopped: {e}")))?;
+    let advice = match gathered {
+        Ok((req, inputs)) => advisor::advise_reviewed(&req, &inputs, console.advisor_model()).await,
+        Err(e) => Err(e),
+    };
     advice.map_err(|e| match e {
         IntelError::Invalid(m) => PageError::BadRequest(m),
         other => PageError::Internal(format!("advisor: {other}")),

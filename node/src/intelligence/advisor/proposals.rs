@@ -390,13 +390,15 @@ fn texts(
         group_title(g),
         offer_text(&spec.discount, basis.currency)
     );
-    let recency = x
-        .median_recency_days
-        .map_or("have not visited yet".to_string(), |d| {
-            format!("last visited {d} days ago (median)")
-        });
+    let recency = match x.median_recency_days {
+        None => "have not visited yet".to_string(),
+        Some(0) => "visited today (median)".to_string(),
+        Some(1) => "last visited yesterday (median)".to_string(),
+        Some(d) => format!("last visited {d} days ago (median)"),
+    };
+    let plural = if x.expected_redemptions == 1 { "" } else { "s" };
     let rationale = format!(
-        "{} {} members {}; {} of them got a {} coupon in the last {} days. Expected {} redemptions ({}.{:02} % each) on orders of {}, costing {} (height {}).",
+        "{} {} members {}; {} of them got a {} coupon in the last {} days. Expected {} redemption{plural} (a {}.{:02} % chance per member) on orders of {}, costing {} (height {}).",
         x.members,
         group_title(g),
         recency,
