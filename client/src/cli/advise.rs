@@ -150,7 +150,7 @@ fn text(a: &Value) -> String {
     for p in a["pools"].as_array().into_iter().flatten() {
         let _ = writeln!(
             out,
-            "  {:<20} {:<9} rate {:>9}  redeemed {:>5} (before {:>5})  growth {:>9}  discount {:>10} {}  {}: {}",
+            "  {:<20} {:<9} rate {:>9}  redeemed {:>5} (before {:>5})  growth {:>9}  discount {:>10}  {}: {}",
             s(&p["pool"]),
             s(&p["status"]),
             pct(&p["redemption_rate_bp"]),
@@ -158,7 +158,6 @@ fn text(a: &Value) -> String {
             s(&p["redeemed_previous"]),
             pct(&p["growth_bp"]),
             money(&p["discount_minor"], &p["currency"]),
-            "",
             s(&p["quadrant"]),
             s(&p["action"])
         );
