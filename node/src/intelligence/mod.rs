@@ -23,6 +23,7 @@
 pub mod advisor;
 pub mod budget;
 pub mod llm;
+pub mod population;
 pub mod propensity;
 pub mod segments;
 
