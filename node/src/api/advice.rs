@@ -41,15 +41,15 @@ pub(crate) struct AdviceQuery {
     /// The org (default: the signer's; auditors may name any).
     org: Option<String>,
     /// Days of the period reviewed: 7–365 (default 30).
-    period_days: Option<u32>,
+    period_days: Option<u64>,
     /// Proposals wanted: 3–5 (default 5).
-    proposals: Option<usize>,
+    proposals: Option<u64>,
     /// A budget to split across the proposals' segments, minor units.
     budget_minor: Option<u64>,
     /// `redemptions` (default) or `margin`.
     objective: Option<String>,
     /// Merchant margin on an order, basis points (default 3000).
-    margin_bps: Option<u32>,
+    margin_bps: Option<u64>,
 }
 
 /// The org `reader` may read intelligence of.
@@ -74,12 +74,32 @@ fn intel_org(reader: &Reader, asked: Option<&str>) -> Result<String, ApiError> {
     }
 }
 
+/// `v` in a narrower integer type, or that type's largest value.
+fn saturate<T: TryFrom<u64> + num_max::Max>(v: u64) -> T {
+    T::try_from(v).unwrap_or(T::MAX)
+}
+
+mod num_max {
+    /// The largest value of an integer type.
+    pub trait Max {
+        const MAX: Self;
+    }
+    impl Max for u32 {
+        const MAX: Self = u32::MAX;
+    }
+    impl Max for usize {
+        const MAX: Self = usize::MAX;
+    }
+}
+
 fn request(org: String, q: &AdviceQuery) -> Result<AdviseRequest, ApiError> {
     let mut req = AdviseRequest::new(&org);
-    req.period_days = q.period_days.unwrap_or(req.period_days);
-    req.proposals = q.proposals.unwrap_or(req.proposals);
+    // Query integers are u64 on the wire (the API's convention); a value past the field's
+    // type is out of range, and the range check below names it.
+    req.period_days = q.period_days.map_or(req.period_days, saturate);
+    req.proposals = q.proposals.map_or(req.proposals, saturate);
     req.budget_minor = q.budget_minor;
-    req.margin_bps = q.margin_bps.unwrap_or(req.margin_bps);
+    req.margin_bps = q.margin_bps.map_or(req.margin_bps, saturate);
     req.objective = match q.objective.as_deref() {
         None | Some("redemptions") => Objective::Redemptions,
         Some("margin") => Objective::Margin,
@@ -136,11 +156,11 @@ pub(crate) struct SegmentsQuery {
     /// The org (default: the signer's; auditors may name any).
     org: Option<String>,
     /// Days frequency and monetary count (1–3650, default 365).
-    window_days: Option<u32>,
+    window_days: Option<u64>,
     /// Only members of this segment (e.g. `at_risk`).
     segment: Option<String>,
     /// Most members returned (default and at most 10,000).
-    limit: Option<usize>,
+    limit: Option<u64>,
     /// Continue after this member id.
     after: Option<String>,
 }
@@ -190,12 +210,12 @@ pub(crate) async fn segments(
 ) -> Result<Json<SegmentsView>, ApiError> {
     let org = intel_org(&reader, q.org.as_deref())?;
     let cfg = SegmentConfig {
-        window_days: q.window_days.unwrap_or(365),
+        window_days: q.window_days.map_or(365, saturate),
         ..SegmentConfig::default()
     };
     cfg.validate()?;
     let only = q.segment.as_deref().map(Group::parse).transpose()?;
-    let limit = q.limit.unwrap_or(MAX_SEGMENT_PAGE);
+    let limit: usize = q.limit.map_or(MAX_SEGMENT_PAGE, saturate);
     if !(1..=MAX_SEGMENT_PAGE).contains(&limit) {
         return Err(ApiError::InvalidInput(format!(
             "limit must be 1 to {MAX_SEGMENT_PAGE}, not {limit}"

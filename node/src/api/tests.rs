@@ -1644,3 +1644,81 @@ async fn the_openapi_document_declares_every_bad_input_and_id_shape() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn advice_and_segments_are_for_the_orgs_staff_and_auditors_and_name_bad_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let analytics =
+        Arc::new(crate::analytics::Analytics::open(&dir.path().join("a.sqlite")).unwrap());
+    let options = ApiOptions {
+        analytics: Some(analytics.clone()),
+        ..ApiOptions::default()
+    };
+    let t = TestNode::start_with(options).await;
+    t.setup().await;
+    analytics.catch_up(t.node.store()).unwrap();
+    let height = t.height().await;
+
+    let (status, advice) = t.signed_get(&key(ADMIN_ACME), "/v1/advice").await;
+    assert_eq!(status, 200, "{advice}");
+    assert_eq!(advice["org"], "acme");
+    assert_eq!(advice["stamp"]["height"], height);
+    assert_eq!(advice["pools"][0]["pool"], "spring", "{advice}");
+    let (status, same) = t.signed_get(&key(ISSUER), "/v1/advice").await;
+    assert_eq!((status, &same), (200, &advice), "one height, one answer");
+    let (status, segments) = t.signed_get(&key(ADMIN_ACME), "/v1/segments").await;
+    assert_eq!(status, 200, "{segments}");
+    assert_eq!(segments["members"][0]["group"], "prospect", "{segments}");
+    assert_eq!(segments["members"][0]["member"], member(1).to_hex());
+    // Auditors read any org's; nobody else reads another org's, terminals none.
+    let (status, _) = t.signed_get(&key(AUDITOR), "/v1/advice?org=acme").await;
+    assert_eq!(status, 200);
+    for (signer, path) in [
+        (TERMINAL, "/v1/advice"),
+        (TERMINAL, "/v1/segments"),
+        (PARTNER, "/v1/advice?org=acme"),
+        (ADMIN_GLOBEX, "/v1/advice?org=acme"),
+        (ADMIN_GLOBEX, "/v1/segments?org=acme"),
+    ] {
+        let (status, body) = t.signed_get(&key(signer), path).await;
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    let (status, _) = t.get("/v1/advice").await;
+    assert_eq!(status, 401);
+    for (path, words) in [
+        (
+            "/v1/advice?period_days=3",
+            "period_days must be 7 to 365, not 3",
+        ),
+        (
+            "/v1/advice?period_days=99999999999",
+            "period_days must be 7 to 365",
+        ),
+        ("/v1/advice?proposals=9", "proposals must be 3 to 5"),
+        (
+            "/v1/advice?objective=most",
+            "objective must be redemptions or margin",
+        ),
+        ("/v1/advice?budget_minor=0", "budget must be more than 0"),
+        ("/v1/segments?segment=vips", "unknown segment \"vips\""),
+        ("/v1/segments?limit=0", "limit must be 1 to 10000"),
+        (
+            "/v1/segments?window_days=0",
+            "window_days must be 1 to 3650",
+        ),
+    ] {
+        let (status, body) = t.signed_get(&key(ADMIN_ACME), path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(words), "{path}: {body}");
+    }
+    // globex has no pools: the advisor says so.
+    let (status, body) = t.signed_get(&key(ADMIN_GLOBEX), "/v1/advice").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("has no pools yet")
+    );
+}
