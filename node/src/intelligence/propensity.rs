@@ -9,6 +9,8 @@
 //! (smoothed), and the pool's incentive (percent or fixed, its depth in basis points of
 //! the org's typical order, a minimum spend or not).
 //!
+//! At most [`MAX_TRAINING_SAMPLES`] allocations are used (every k-th beyond it).
+//!
 //! **Model**: a logistic regression (linfa-logistic, L2-regularised) fitted on 80 % of
 //! the allocations (a member-and-pool hash decides, so the split is the same at every
 //! height), then calibrated by Platt scaling on the other 20 % (a one-feature logistic
@@ -45,6 +47,11 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
 const LOOKBACK_DAYS: u32 = 365;
 /// Reliability table bins.
 const BINS: usize = 5;
+/// Most allocations the regression is fitted on: beyond it every k-th is kept (in the
+/// store's member-and-pool order, so the same height keeps the same ones). 100,000 fit
+/// in about half a second here (docs/performance.md); the fit's cost grows faster than
+/// the samples.
+pub const MAX_TRAINING_SAMPLES: usize = 100_000;
 
 /// How propensity is trained.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -271,7 +278,7 @@ pub fn train(
     cfg: &PropensityConfig,
 ) -> Result<Model, IntelError> {
     cfg.validate()?;
-    let samples = samples(data, offers, as_of, cfg.horizon_days);
+    let samples = thin(samples(data, offers, as_of, cfg.horizon_days));
     let positives = samples.iter().filter(|s| s.y).count();
     let base_rate = base_rates(&samples);
     let mut model = Model {
@@ -334,6 +341,12 @@ fn samples(
         });
     }
     out
+}
+
+/// Every k-th sample, so that at most [`MAX_TRAINING_SAMPLES`] remain.
+fn thin(samples: Vec<Sample>) -> Vec<Sample> {
+    let step = samples.len().div_ceil(MAX_TRAINING_SAMPLES).max(1);
+    samples.into_iter().step_by(step).collect()
 }
 
 /// Each member's outcomes.
