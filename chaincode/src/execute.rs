@@ -20,6 +20,7 @@
 mod checkout;
 mod engagement;
 mod holds;
+mod members;
 mod points;
 mod withdrawals;
 
@@ -411,6 +412,7 @@ pub fn execute_block<S: StateReader + ?Sized>(
             base: state,
             block: &block,
             tx: WriteSet::default(),
+            height: ctx.height,
         };
         let outcome = match signature {
             Err(e) => Err(ExecError::Rejected(Rejection::new(
@@ -463,6 +465,7 @@ pub fn dry_run<S: StateReader + ?Sized>(
         base: state,
         block: &empty,
         tx: WriteSet::default(),
+        height: ctx.height,
     };
     execute_tx(&mut view, ctx, &p)
 }
@@ -480,6 +483,7 @@ pub fn quote_redemption<S: StateReader + ?Sized>(
         base: state,
         block: &empty,
         tx: WriteSet::default(),
+        height: ctx.height,
     };
     let signer = active_key(&view, terminal)?;
     if matches!(signer.role, Role::Terminal { .. }) {
@@ -625,6 +629,7 @@ fn forget_expired_tx_ids<S: StateReader + ?Sized>(
         base: state,
         block,
         tx: WriteSet::default(),
+        height: ctx.height,
     };
     // Genesis sets the cursor to height 1; a state without one starts from this block.
     let (mut height, mut index) = view.prune_cursor()?.unwrap_or((ctx.height, 0));
@@ -1555,6 +1560,7 @@ fn allocate<S: StateReader + ?Sized>(
     view.put_token(&token, record);
     view.put_claim((&tx.pool, &tx.claim), serial);
     view.put_member_allocations((&tx.pool, &tx.member), held + 1);
+    members::register(view, &pool.owner, tx.member)?;
     pool.next_free = serial + 1;
     pool.allocated += 1;
     view.put_pool(&tx.pool, pool);
@@ -1802,6 +1808,9 @@ fn apply_redemption<S: StateReader + ?Sized>(
         (&pool_id, &pool.spec),
         (key, &signer.org, &store, member),
     )?;
+    if let Some(m) = member {
+        members::register(view, &pool.owner, m)?;
+    }
     let token_id = match token {
         Some((token_id, mut record)) => {
             record.status = TokenStatus::Redeemed { redemption: id };
@@ -2064,6 +2073,7 @@ fn transfer_token<S: StateReader + ?Sized>(
     let sender_holds = view.member_allocations((&pool.id, &tx.from))?.unwrap_or(0);
     view.put_member_allocations((&pool.id, &tx.from), sender_holds.saturating_sub(1));
     view.put_member_allocations((&pool.id, &tx.to), receiver_holds + 1);
+    members::register(view, &pool.owner, tx.to)?;
     record.owner = Some(tx.to);
     view.put_token(&tx.token, record);
     Ok(vec![Event::TokenTransferred {

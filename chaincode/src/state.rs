@@ -13,8 +13,8 @@ use crate::loyalty::{
 };
 use crate::risk::{HoldRecord, HoldTarget, VelocityKey};
 use crate::types::{
-    ChainParams, CodeIndexEntry, Consortium, KeyRecord, OrgRecord, PoolRecord, ProposalRecord,
-    RedemptionRecord, TokenRecord,
+    ChainParams, CodeIndexEntry, Consortium, KeyRecord, MemberRecord, OrgRecord, PoolRecord,
+    ProposalRecord, RedemptionRecord, TokenRecord,
 };
 use bincode::{Decode, Encode};
 use serde::{Deserialize, Serialize};
@@ -83,6 +83,9 @@ pub enum StateKey {
     /// The recent redemption times of a pool by one member, terminal or store (for its
     /// velocity limits).
     Velocity(PoolId, VelocityKey),
+    /// A member an org knows (a coupon of its pools or a balance of its program was
+    /// theirs): what lets the org hold them.
+    Member(OrgId, MemberId),
 }
 
 /// What a key holds. Each key variant holds exactly one value variant.
@@ -139,6 +142,8 @@ pub enum StateValue {
     Hold(HoldRecord),
     /// For [`StateKey::Velocity`]: block times, oldest first.
     Velocity(Vec<u64>),
+    /// For [`StateKey::Member`].
+    Member(MemberRecord),
 }
 
 impl StateKey {
@@ -337,6 +342,9 @@ pub(crate) struct Overlay<'a, S: ?Sized> {
     pub base: &'a S,
     pub block: &'a WriteSet,
     pub tx: WriteSet,
+    /// Height of the block the tx executes in (what a first write notes as when, as
+    /// [`MemberRecord::first_seen`] does).
+    pub height: u64,
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {
@@ -400,6 +408,7 @@ typed_access! {
     engagement, put_engagement: (&OrgId, &str, &str) => |k| StateKey::Engagement(k.0.clone(), k.1.to_owned(), k.2.to_owned()), Engagement(TxId);
     hold, put_hold: (&OrgId, &HoldTarget) => |k| StateKey::Hold(k.0.clone(), k.1.clone()), Hold(HoldRecord);
     velocity, put_velocity: (&PoolId, &VelocityKey) => |k| StateKey::Velocity(k.0.clone(), k.1.clone()), Velocity(Vec<u64>);
+    member, put_member: (&OrgId, &MemberId) => |k| StateKey::Member(k.0.clone(), *k.1), Member(MemberRecord);
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {
@@ -472,6 +481,7 @@ mod tests {
             base: &base,
             block: &block,
             tx: WriteSet::default(),
+            height: 1,
         };
         assert_eq!(o.seen_tx(&TxId([1; 32])).unwrap(), Some(2));
         o.put_seen_tx(&TxId([1; 32]), 3);

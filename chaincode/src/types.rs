@@ -80,6 +80,16 @@ pub struct OrgRecord {
     pub joined_at: u64,
 }
 
+/// A member an org knows: one a coupon of the org's pools was allocated or transferred
+/// to, or who had a balance in the org's loyalty program (issue 20). Written once, when the
+/// org first meets the member, and never changed or deleted; an org holds only members it
+/// knows.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct MemberRecord {
+    /// Height of the block in which the org first knew the member.
+    pub first_seen: u64,
+}
+
 /// A consensus node as the ledger knows it.
 #[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
 pub struct NodeRecord {

@@ -3,6 +3,8 @@
 //! redemptions per member, terminal and store in rolling windows. Every refusal changes
 //! nothing (`TestChain::rejected` checks that).
 
+use couponcactus_chaincode::commitment::MemTreeStore;
+use couponcactus_chaincode::ids::Hash32;
 use couponcactus_chaincode::prelude::*;
 use couponcactus_chaincode::testkit::{
     TestChain, claim, code_text, key, member, order, org, program_spec, public, spec,
@@ -110,6 +112,8 @@ fn review(target: HoldTarget, decision: HoldDecision) -> TxKind {
 fn a_hold_on_a_member_stops_them_until_it_is_lifted() {
     let mut c = chain(vec![]);
     let alice = HoldTarget::Member(member(1));
+    // acme knows member 1 from an earn in its program.
+    c.applied(&key(POS), earn(1, "o-0"));
     let events = c.applied(&key(ACME), place(alice.clone(), HoldReason::Leakage));
     assert_eq!(
         events,
@@ -166,6 +170,7 @@ fn a_hold_on_a_member_stops_them_until_it_is_lifted() {
 fn the_fraud_engine_holds_pending_review_and_an_admin_decides() {
     let mut c = chain(vec![]);
     let bob = HoldTarget::Member(member(2));
+    c.applied(&key(ISSUER), allocate(2));
     let events = c.applied(&key(RISK), place(bob.clone(), HoldReason::Bot));
     assert!(matches!(
         events[0],
@@ -380,5 +385,106 @@ fn malformed_velocity_limits_are_refused() {
             c.rejected(&key(ISSUER), bad(velocity)),
             RejectReason::InvalidInput
         );
+    }
+}
+
+fn member_known(c: &TestChain, o: &str, m: u64) -> Option<MemberRecord> {
+    match c.state.0.get(&StateKey::Member(org(o), member(m))) {
+        None => None,
+        Some(StateValue::Member(r)) => Some(r.clone()),
+        Some(other) => panic!("{other:?}"),
+    }
+}
+
+/// The rejection of `kind` signed by `key(seed)`, in a block that is not applied.
+fn rejection(c: &mut TestChain, seed: u8, kind: TxKind) -> Rejection {
+    let tx = c.sign(&key(seed), kind);
+    let out = execute_block(&c.state, &c.next_ctx(), &[tx]).unwrap();
+    match out.results.into_iter().next().unwrap().outcome {
+        TxOutcome::Rejected { rejection } => rejection,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The state root of everything outside replay protection (which every tx, rejected or
+/// not, writes).
+fn root_outside_replay_protection(state: &MemState) -> Hash32 {
+    let mut writes = WriteSet::default();
+    for (k, v) in state.0.iter().filter(|(k, _)| !k.is_replay_protection()) {
+        writes.put(k.clone(), v.clone());
+    }
+    MemTreeStore::new().commit(0, &writes).unwrap()
+}
+
+#[test]
+fn a_hold_on_a_member_the_org_never_met_is_refused_and_changes_nothing() {
+    let mut c = chain(vec![]);
+    let stranger = HoldTarget::Member(member(5));
+    let before = root_outside_replay_protection(&c.state);
+    for seed in [ACME, RISK] {
+        assert_eq!(
+            c.rejected(&key(seed), place(stranger.clone(), HoldReason::Bot)),
+            RejectReason::NotFound
+        );
+    }
+    assert_eq!(
+        root_outside_replay_protection(&c.state),
+        before,
+        "nothing changed"
+    );
+    assert!(
+        !c.state
+            .0
+            .contains_key(&StateKey::Hold(org("acme"), stranger.clone()))
+    );
+    let r = rejection(&mut c, ACME, place(stranger.clone(), HoldReason::Bot));
+    assert_eq!(r.reason, RejectReason::NotFound);
+    assert_eq!(
+        r.message,
+        format!(
+            "member {} is unknown to org acme: no coupon or balance of acme was ever theirs; \
+             nothing was held",
+            member(5).to_hex()
+        )
+    );
+    // Once a coupon of acme's is allocated to them, acme knows them and may hold them.
+    c.applied(&key(ISSUER), allocate(5));
+    let seen = member_known(&c, "acme", 5).expect("registered by the allocation");
+    assert_eq!(seen.first_seen, c.height);
+    // Written once: later value of acme's leaves the first height.
+    c.applied(&key(POS), earn(5, "o-5"));
+    assert_eq!(member_known(&c, "acme", 5), Some(seen));
+    c.applied(&key(ACME), place(stranger, HoldReason::Bot));
+}
+
+#[test]
+fn a_member_known_through_the_program_alone_can_be_held() {
+    let mut c = chain(vec![]);
+    c.applied(&key(POS), earn(6, "o-6"));
+    assert_eq!(
+        member_known(&c, "acme", 6).map(|r| r.first_seen),
+        Some(c.height)
+    );
+    c.applied(
+        &key(RISK),
+        place(HoldTarget::Member(member(6)), HoldReason::Velocity),
+    );
+    assert_eq!(c.rejected(&key(POS), earn(6, "o-7")), RejectReason::OnHold);
+}
+
+#[test]
+fn a_member_an_org_knows_is_unknown_to_another_org() {
+    let mut c = chain(vec![]);
+    c.applied(&key(ISSUER), allocate(8));
+    // A shared code's redemption naming a member makes them known to the pool's owner too.
+    c.applied(&key(POS), redeem_shared(9));
+    assert!(member_known(&c, "acme", 9).is_some());
+    for m in [8, 9] {
+        assert!(member_known(&c, "globex", m).is_none());
+        let held = place(HoldTarget::Member(member(m)), HoldReason::Collusion);
+        let r = rejection(&mut c, GLOBEX, held.clone());
+        assert_eq!(r.reason, RejectReason::NotFound);
+        assert!(r.message.contains("unknown to org globex"), "{}", r.message);
+        c.applied(&key(ACME), held);
     }
 }

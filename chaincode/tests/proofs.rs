@@ -1241,6 +1241,10 @@ fn documented_state_variant_indices_match() {
         (12, StateKey::SeenTx(TxId([0; 32]))),
         (13, StateKey::Remembered(1)),
         (14, StateKey::PruneCursor),
+        (
+            26,
+            StateKey::Member(testkit::org("acme"), testkit::member(1)),
+        ),
     ];
     for (index, k) in keys {
         assert_eq!(k.to_bytes()[..4], index.to_le_bytes(), "{k:?}");
@@ -1261,6 +1265,7 @@ fn documented_state_variant_indices_match() {
         (11, StateValue::SeenTx(0)),
         (12, StateValue::Remembered(vec![])),
         (13, StateValue::PruneCursor(0, 0)),
+        (25, StateValue::Member(MemberRecord { first_seen: 1 })),
     ];
     for (index, v) in values {
         assert_eq!(v.to_bytes()[..4], index.to_le_bytes(), "{v:?}");

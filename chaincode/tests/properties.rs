@@ -335,6 +335,9 @@ struct Model {
     status: BTreeMap<PoolId, PoolStatus>,
     /// Revoked tokens.
     revoked: BTreeSet<TokenId>,
+    /// The members each pool owner knows (a token allocated or transferred to them, a
+    /// redemption naming them) → the height of the block where it first met them.
+    known: BTreeMap<(OrgId, MemberId), u64>,
 }
 
 fn pool_record(state: &MemState, pool: &PoolId) -> Option<PoolRecord> {
@@ -353,6 +356,20 @@ fn token_record(state: &MemState, token: &TokenId) -> Option<TokenRecord> {
     }
 }
 
+/// The member registry in `state`: (org, member) → first seen.
+fn known_members(state: &MemState) -> BTreeMap<(OrgId, MemberId), u64> {
+    state
+        .0
+        .iter()
+        .filter_map(|(k, v)| match (k, v) {
+            (StateKey::Member(o, m), StateValue::Member(r)) => {
+                Some(((o.clone(), *m), r.first_seen))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 fn legal_step(from: PoolStatus, to: PoolStatus) -> bool {
     use PoolStatus::*;
     matches!(
@@ -369,138 +386,163 @@ impl Model {
             let record = pool_record(state, &id).expect("fixture pool");
             model.status.insert(id, record.status);
         }
+        model.known = known_members(state);
         model
     }
 
+    /// `member` is known to the owner of `pool` from `height` on, if not before.
+    fn meet(&mut self, state: &MemState, pool: &PoolId, member: MemberId, height: u64) {
+        let owner = pool_record(state, pool).expect("the pool exists").owner;
+        self.known.entry((owner, member)).or_insert(height);
+    }
+
     /// Checks the events of one applied tx against the model, then applies them.
-    fn observe(&mut self, state: &MemState, tx: &SignedTx, events: &[Event]) {
+    fn observe(&mut self, state: &MemState, height: u64, tx: &SignedTx, events: &[Event]) {
         for event in events {
             match event {
                 Event::Redeemed {
-                    redemption,
                     pool,
-                    token,
-                    member,
+                    member: Some(m),
                     ..
-                } => {
-                    assert_eq!(*redemption, tx.id(), "a redemption's id is its tx's id");
-                    assert!(
-                        !self.redemptions.contains_key(redemption),
-                        "redemption {redemption} recorded twice"
-                    );
-                    let record = pool_record(state, pool).expect("redeemed pool exists");
-                    match token {
-                        Some(t) => {
-                            assert_eq!(&t.pool, pool);
-                            if let Some(earlier) = self.redeemed.insert(t.clone(), *redemption) {
-                                panic!(
-                                    "token {t} redeemed by {redemption} while {earlier} is in force"
-                                );
-                            }
-                            assert!(!self.revoked.contains(t), "revoked token {t} redeemed");
-                        }
-                        None => {
-                            assert_eq!(record.spec.kind, PoolKind::SharedCode);
-                            let member = member.expect("shared redemptions name the member");
-                            let used = self
-                                .shared_in_force
-                                .entry((pool.clone(), member))
-                                .or_default();
-                            *used += 1;
-                            assert!(
-                                *used <= u64::from(record.spec.per_member_cap),
-                                "member {member} has {used} redemptions of {pool} in force"
-                            );
-                            let total: u64 = self
-                                .shared_in_force
-                                .iter()
-                                .filter(|((p, _), _)| p == pool)
-                                .map(|(_, n)| n)
-                                .sum();
-                            assert!(
-                                total <= record.spec.total_cap,
-                                "{total} redemptions of {pool} in force, cap {}",
-                                record.spec.total_cap
-                            );
-                        }
-                    }
-                    self.redemptions
-                        .insert(*redemption, (pool.clone(), token.clone(), *member, false));
+                } => self.meet(state, pool, *m, height),
+                Event::Allocated { token, member, .. } => {
+                    self.meet(state, &token.pool, *member, height)
                 }
-                Event::RolledBack {
-                    redemption,
-                    pool,
-                    token,
-                } => {
-                    let (r_pool, r_token, r_member, rolled_back) = self
-                        .redemptions
-                        .get_mut(redemption)
-                        .unwrap_or_else(|| panic!("rollback of unknown redemption {redemption}"));
-                    assert!(!*rolled_back, "redemption {redemption} rolled back twice");
-                    *rolled_back = true;
-                    assert_eq!(r_pool, pool);
-                    assert_eq!(r_token, token);
-                    match token {
-                        Some(t) => assert_eq!(
-                            self.redeemed.remove(t),
-                            Some(*redemption),
-                            "rollback of {redemption} for token {t} not in force"
-                        ),
-                        None => {
-                            let member = r_member.expect("shared redemptions name the member");
-                            let used = self
-                                .shared_in_force
-                                .get_mut(&(pool.clone(), member))
-                                .expect("in force");
-                            *used -= 1;
-                        }
-                    }
+                Event::TokenTransferred { token, to, .. } => {
+                    self.meet(state, &token.pool, *to, height)
                 }
-                Event::Allocated {
-                    token,
-                    member,
-                    repeat,
-                } => {
-                    if *repeat {
-                        assert_eq!(
-                            self.owner.get(token),
-                            Some(member),
-                            "a repeated claim returns the member's own token"
-                        );
-                    } else if let Some(other) = self.owner.insert(token.clone(), *member) {
-                        panic!("token {token} allocated to {member}, already held by {other}");
-                    }
-                }
-                Event::TokenTransferred { token, from, to } => {
-                    let holder = self
-                        .owner
-                        .get_mut(token)
-                        .expect("transferred token is held");
-                    assert_eq!(holder, from, "transfer from a member not holding {token}");
-                    *holder = *to;
-                }
-                Event::TokenRevoked { token } => {
-                    assert!(
-                        !self.redeemed.contains_key(token),
-                        "redeemed token {token} revoked"
-                    );
-                    assert!(self.revoked.insert(token.clone()), "{token} revoked twice");
-                }
-                Event::PoolStatusChanged { pool, from, to } => {
-                    let status = self.status.get_mut(pool).expect("known pool");
-                    assert_eq!(status, from, "status change of {pool} from a stale status");
-                    assert!(legal_step(*from, *to), "{pool}: illegal {from:?} → {to:?}");
-                    *status = *to;
-                }
-                Event::CodesIssued { pool, .. } => {
-                    let status = self.status[pool];
-                    assert!(
-                        matches!(status, PoolStatus::Draft | PoolStatus::Paused),
-                        "codes issued into {pool} while {status:?}"
-                    );
-                }
-                other => panic!("unexpected event {other:?}"),
+                _ => {}
             }
+            self.observe_event(state, tx, event);
+        }
+    }
+
+    fn observe_event(&mut self, state: &MemState, tx: &SignedTx, event: &Event) {
+        match event {
+            Event::Redeemed {
+                redemption,
+                pool,
+                token,
+                member,
+                ..
+            } => {
+                assert_eq!(*redemption, tx.id(), "a redemption's id is its tx's id");
+                assert!(
+                    !self.redemptions.contains_key(redemption),
+                    "redemption {redemption} recorded twice"
+                );
+                let record = pool_record(state, pool).expect("redeemed pool exists");
+                match token {
+                    Some(t) => {
+                        assert_eq!(&t.pool, pool);
+                        if let Some(earlier) = self.redeemed.insert(t.clone(), *redemption) {
+                            panic!(
+                                "token {t} redeemed by {redemption} while {earlier} is in force"
+                            );
+                        }
+                        assert!(!self.revoked.contains(t), "revoked token {t} redeemed");
+                    }
+                    None => {
+                        assert_eq!(record.spec.kind, PoolKind::SharedCode);
+                        let member = member.expect("shared redemptions name the member");
+                        let used = self
+                            .shared_in_force
+                            .entry((pool.clone(), member))
+                            .or_default();
+                        *used += 1;
+                        assert!(
+                            *used <= u64::from(record.spec.per_member_cap),
+                            "member {member} has {used} redemptions of {pool} in force"
+                        );
+                        let total: u64 = self
+                            .shared_in_force
+                            .iter()
+                            .filter(|((p, _), _)| p == pool)
+                            .map(|(_, n)| n)
+                            .sum();
+                        assert!(
+                            total <= record.spec.total_cap,
+                            "{total} redemptions of {pool} in force, cap {}",
+                            record.spec.total_cap
+                        );
+                    }
+                }
+                self.redemptions
+                    .insert(*redemption, (pool.clone(), token.clone(), *member, false));
+            }
+            Event::RolledBack {
+                redemption,
+                pool,
+                token,
+            } => {
+                let (r_pool, r_token, r_member, rolled_back) = self
+                    .redemptions
+                    .get_mut(redemption)
+                    .unwrap_or_else(|| panic!("rollback of unknown redemption {redemption}"));
+                assert!(!*rolled_back, "redemption {redemption} rolled back twice");
+                *rolled_back = true;
+                assert_eq!(r_pool, pool);
+                assert_eq!(r_token, token);
+                match token {
+                    Some(t) => assert_eq!(
+                        self.redeemed.remove(t),
+                        Some(*redemption),
+                        "rollback of {redemption} for token {t} not in force"
+                    ),
+                    None => {
+                        let member = r_member.expect("shared redemptions name the member");
+                        let used = self
+                            .shared_in_force
+                            .get_mut(&(pool.clone(), member))
+                            .expect("in force");
+                        *used -= 1;
+                    }
+                }
+            }
+            Event::Allocated {
+                token,
+                member,
+                repeat,
+            } => {
+                if *repeat {
+                    assert_eq!(
+                        self.owner.get(token),
+                        Some(member),
+                        "a repeated claim returns the member's own token"
+                    );
+                } else if let Some(other) = self.owner.insert(token.clone(), *member) {
+                    panic!("token {token} allocated to {member}, already held by {other}");
+                }
+            }
+            Event::TokenTransferred { token, from, to } => {
+                let holder = self
+                    .owner
+                    .get_mut(token)
+                    .expect("transferred token is held");
+                assert_eq!(holder, from, "transfer from a member not holding {token}");
+                *holder = *to;
+            }
+            Event::TokenRevoked { token } => {
+                assert!(
+                    !self.redeemed.contains_key(token),
+                    "redeemed token {token} revoked"
+                );
+                assert!(self.revoked.insert(token.clone()), "{token} revoked twice");
+            }
+            Event::PoolStatusChanged { pool, from, to } => {
+                let status = self.status.get_mut(pool).expect("known pool");
+                assert_eq!(status, from, "status change of {pool} from a stale status");
+                assert!(legal_step(*from, *to), "{pool}: illegal {from:?} → {to:?}");
+                *status = *to;
+            }
+            Event::CodesIssued { pool, .. } => {
+                let status = self.status[pool];
+                assert!(
+                    matches!(status, PoolStatus::Draft | PoolStatus::Paused),
+                    "codes issued into {pool} while {status:?}"
+                );
+            }
+            other => panic!("unexpected event {other:?}"),
         }
     }
 
@@ -554,6 +596,11 @@ impl Model {
                 _ => {}
             }
         }
+        assert_eq!(
+            known_members(state),
+            self.known,
+            "the members each org knows"
+        );
         for (id, (pool, token, member, rolled_back)) in &self.redemptions {
             let r = redemptions
                 .get(id)
@@ -1084,7 +1131,7 @@ fn run(blocks: &[BlockSpec]) {
         let before = b.chain.state.clone();
         for (tx, r) in txs.iter().zip(&out.results) {
             if let Some(events) = r.outcome.events() {
-                model.observe(&before, tx, events);
+                model.observe(&before, ctx.height, tx, events);
             }
         }
         b.end_block(|id| model.redemptions.contains_key(id));

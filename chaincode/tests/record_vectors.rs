@@ -991,6 +991,15 @@ fn hold_cases() -> Vec<Case> {
     ]
 }
 
+fn member_cases() -> Vec<Case> {
+    vec![state(
+        "member_known",
+        "acme knows member(9) from height 7, the block of the first value of acme's that was theirs (a coupon of one of its pools allocated or transferred to them or redeemed for them, or a balance in its program): so acme may hold them (the state vector `hold_member_confirmed`). The key is the org and the member; the record is written once and never changes.",
+        StateKey::Member(slug("acme"), testkit::member(9)),
+        StateValue::Member(MemberRecord { first_seen: 7 }),
+    )]
+}
+
 fn event(name: &'static str, about: &'static str, event: Event) -> Case {
     Case {
         name,
@@ -1366,6 +1375,7 @@ fn cases() -> Vec<Case> {
         replay_cases(),
         loyalty_cases(),
         hold_cases(),
+        member_cases(),
         key_events(),
         pool_events(),
         token_events(),
@@ -1594,6 +1604,11 @@ impl Hand {
                     }
                 }
             }
+            StateKey::Member(o, m) => {
+                self.variant(26, "Member", p);
+                self.string(o.as_str(), &format!("{p}.0"));
+                self.array(&m.0, &format!("{p}.1"));
+            }
         }
     }
     /// A variant with one field.
@@ -1662,6 +1677,10 @@ impl Hand {
             StateValue::Velocity(times) => {
                 self.variant(24, "Velocity", p);
                 self.vec(times, &q, |h, t, r| h.u64(*t, r));
+            }
+            StateValue::Member(r) => {
+                self.variant(25, "Member", p);
+                self.u64(r.first_seen, &at(&q, "first_seen"));
             }
         }
     }
@@ -2769,8 +2788,8 @@ fn vectors_cover_every_variant() {
         }
     }
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
-    assert_eq!(count("key/"), 26, "{covered:?}");
-    assert_eq!(count("value/"), 25, "{covered:?}");
+    assert_eq!(count("key/"), 27, "{covered:?}");
+    assert_eq!(count("value/"), 26, "{covered:?}");
     assert_eq!(count("event/"), 26, "{covered:?}");
     assert_eq!(count("movement/"), 7, "{covered:?}");
     assert_eq!(count("redemption/"), 2, "{covered:?}");
@@ -2876,6 +2895,7 @@ fn state_key_name(k: &StateKey) -> &'static str {
         StateKey::Engagement(..) => "Engagement",
         StateKey::Hold(..) => "Hold",
         StateKey::Velocity(..) => "Velocity",
+        StateKey::Member(..) => "Member",
     }
 }
 
@@ -2906,6 +2926,7 @@ fn state_value_name(v: &StateValue) -> &'static str {
         StateValue::Engagement(_) => "Engagement",
         StateValue::Hold(_) => "Hold",
         StateValue::Velocity(_) => "Velocity",
+        StateValue::Member(_) => "Member",
     }
 }
 
@@ -3410,6 +3431,7 @@ fn json_keys() -> BTreeMap<&'static str, Vec<String>> {
             StateValue::Adjustment(_) => "AdjustmentRecord",
             StateValue::Withdrawal(_) => "WithdrawalRecord",
             StateValue::Hold(_) => "HoldRecord",
+            StateValue::Member(_) => "MemberRecord",
             _ => continue,
         };
         let wrapped = serde_json::to_value(&value).unwrap();
@@ -3591,6 +3613,7 @@ fn documented_struct_tables_match_the_code() {
             status,
             confirmed_by
         }),
+        struct_fields!(MemberRecord { first_seen }),
         struct_fields!(TxResult { tx_id, outcome }),
         struct_fields!(Rejection { reason, message }),
         struct_fields!(HistoryLeaf {

@@ -144,6 +144,8 @@ STRUCTS = {
     "HoldRecord": [("reason", E("HoldReason")), ("note", "str"), ("placed_by", "h32"),
                    ("placed_tx", "h32"), ("placed_ms", "u64"), ("status", E("HoldStatus")),
                    ("confirmed_by", OPT("h32"))],
+    # The member registry (docs/encoding.md, `MemberRecord`): whom an org may hold.
+    "MemberRecord": [("first_seen", "u64")],
     "IssuedCode": [("code_hash", "h32"), ("sealed", "sealed")],
     "OrgRecord": [("name", "str"), ("active_admins", "u32"), ("joined_at", "u64")],
     "KeyRecord": [("org", "str"), ("role", E("Role")), ("registered_at", "u64"),
@@ -323,7 +325,8 @@ ENUMS = {
         ("account", ["str", "h32"]), ("liability", ["str"]), ("settlement", ["str", "str"]),
         ("movement", ["h32"]), ("adjustment", ["h32"]), ("earned_order", ["str", "str"]),
         ("withdrawal", ["h32"]), ("engagement", ["str", "str", "str"]),
-        ("hold", ["str", E("HoldTarget")]), ("velocity", ["str", E("VelocityKey")])]),
+        ("hold", ["str", E("HoldTarget")]), ("velocity", ["str", E("VelocityKey")]),
+        ("member", ["str", "h32"])]),
     "StateValue": ("keyed", None, [
         ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
         ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
@@ -335,7 +338,8 @@ ENUMS = {
         ("liability", [S("Liability")]), ("settlement", [S("Settlement")]),
         ("movement", [S("Movement")]), ("adjustment", [S("AdjustmentRecord")]),
         ("earned_order", ["h32"]), ("withdrawal", [S("WithdrawalRecord")]),
-        ("engagement", ["h32"]), ("hold", [S("HoldRecord")]), ("velocity", [VEC("u64")])]),
+        ("engagement", ["h32"]), ("hold", [S("HoldRecord")]), ("velocity", [VEC("u64")]),
+        ("member", [S("MemberRecord")])]),
     "Role": ("tagged", "role", [
         ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
         ("auditor", []), ("partner", []), ("risk", [])]),

@@ -1,5 +1,6 @@
 //! Fraud holds and velocity limits through the `cactus` binary against a real `cactusd
-//! --dev` (issue 20): the org admin holds a member (the member's redemption is refused
+//! --dev` (issue 20): a member the org never met cannot be held (`not_found`); the org
+//! admin holds a member who redeemed one of its coupons (the member's redemption is refused
 //! `on_hold`, exit 3; the hold is listed and proven; lifted, the redemption applies), the
 //! org's risk key holds a terminal pending review (it stops at once; an admin confirms;
 //! terminals may not read holds), another org's code cannot be held (`not_found`), and a
@@ -153,6 +154,17 @@ fn holds_stop_members_terminals_and_codes_until_an_admin_lifts_them() {
     let dev = Dev::start();
     let (admin, terminal) = (dev.key("org-admin"), dev.key("terminal"));
     let codes = dev.pool("spring", (&dev.key("issuer"), &dev.key("data")), "6", &[]);
+
+    // A member the org never met cannot be held: bob has had no coupon of acme's yet.
+    let unknown = dev.rejected(
+        &[
+            "hold", "place", "--key", &admin, "--member", BOB, "--reason", "bot", "--note", "typo?",
+        ],
+        "not_found",
+    );
+    assert!(unknown.contains("is unknown to org"), "{unknown}");
+    // Alice redeemed a coupon of acme's: acme knows her.
+    dev.cactus(&dev.redeem(&terminal, &codes[5], ALICE)).ok();
 
     // The org admin holds alice: in force at once; her redemption is refused.
     let placed = dev.json(&[

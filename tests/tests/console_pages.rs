@@ -466,6 +466,10 @@ fn fraud_page_shows_a_pending_hold_and_that_scoring_is_on() {
         role: Role::Risk,
     });
     node.client().apply(&node.keys().admin, register);
+    // The org holds only members it knows: a coupon of its pool was allocated to them.
+    let spring = node.create_active_pool("spring", 3);
+    let allocated = node.client().submit(&node.allocate_tx(&spring.id, 21));
+    assert_eq!(allocated.status, 200, "{allocated:?}");
     let member = fixtures::member(21);
     let place = TxKind::PlaceHold(PlaceHoldTx {
         target: HoldTarget::Member(member),

@@ -4,10 +4,12 @@
 //!
 //! Roles: an org admin places a hold in force at once (`confirmed`); the org's `risk` key
 //! (its fraud engine) places one `pending_review`, which stops just the same; an org admin
-//! confirms it or lifts it. A hold names a member (any: members are pseudonymous, the org
-//! vouches for the id), a terminal key of the org, or a code of one of the org's pools;
-//! another org's terminal or code is `not_found`, as an unknown one is, so no org learns
-//! another's codes by trying.
+//! confirms it or lifts it. A hold names a member the org knows (one a coupon of its pools
+//! or a balance of its program was ever theirs: [`super::members`]), a terminal key of the
+//! org, or a code of one of the org's pools; a member the org never met is `not_found`
+//! (members are pseudonymous: an org holds only ids its own pools or program met, never
+//! guessed or mistyped ones), and another org's terminal or code is `not_found`, as an
+//! unknown one is, so no org learns another's codes by trying.
 
 use super::{Event, Exec, fail};
 use crate::ids::{MemberId, OrgId, PoolId, PublicKey, TxId};
@@ -126,14 +128,15 @@ fn check_note(note: &str) -> Exec<()> {
     Ok(())
 }
 
-/// A terminal must be a terminal key of `org`, a code one of `org`'s pools' codes.
+/// A member must be one `org` knows, a terminal a terminal key of `org`, a code one of
+/// `org`'s pools' codes.
 fn check_target<S: StateReader + ?Sized>(
     view: &Overlay<'_, S>,
     org: &OrgId,
     target: &HoldTarget,
 ) -> Exec<()> {
     let found = match target {
-        HoldTarget::Member(_) => true,
+        HoldTarget::Member(m) => return super::members::require_known(view, org, *m),
         HoldTarget::Terminal(key) => view.key(key)?.is_some_and(|k| {
             &k.org == org && matches!(k.role, Role::Terminal { .. }) && k.revoked_at.is_none()
         }),

@@ -4,9 +4,10 @@
 //! Each tx opens a [`Book`] on one member's account in one org's program: it reads the
 //! program and the account, expires what is due at the block time (so no tx ever sees an
 //! expired lot), lets the tx move the balance through [`crate::loyalty`]'s arithmetic,
-//! and on closing re-evaluates the tier and writes the account, the org's liability and
-//! the events. A movement is recorded under the tx's id ([`Movement`]) so a void undoes
-//! it exactly once; an order earns once ([`StateKey::EarnedOrder`]); amounts credited or
+//! and on closing re-evaluates the tier and writes the account (registering the member
+//! with the org the first time: [`super::members`]), the org's liability and the events.
+//! A movement is recorded under the tx's id ([`Movement`]) so a void undoes it exactly
+//! once; an order earns once ([`StateKey::EarnedOrder`]); amounts credited or
 //! spent by a partner org's key go into the pair's [`Settlement`].
 //!
 //! Roles: the program's org runs it (org admins adjust and decide, admins and issuers
@@ -201,6 +202,7 @@ impl Book {
         if self.account.is_vacant() {
             view.tx.delete(StateKey::Account(org.clone(), self.member));
         } else {
+            super::members::register(view, org, self.member)?;
             view.put_account((org, &self.member), self.account);
         }
         let mut liability = view.liability(org)?.unwrap_or_default();

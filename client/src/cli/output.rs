@@ -288,8 +288,9 @@ fn not_found_hint(kind: &str) -> String {
                      attempt stays on the ledger)"
             .into(),
         "rollback" => "no such redemption: give the redeem tx's id".into(),
-        "place_hold" => "your org has no such terminal or code (another org's are not yours \
-                         to hold)"
+        "place_hold" => "your org has no such member, terminal or code: it holds only members \
+                         a coupon or balance of its was ever given to (check the id: `cactus \
+                         wallet …`), and never another org's terminals or codes"
             .into(),
         "review_hold" => "your org holds no such target: `cactus hold list`".into(),
         _ => "no such pool or token: check the id (`cactus pool list`, `cactus token …`)".into(),

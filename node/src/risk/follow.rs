@@ -24,6 +24,7 @@ use crate::events::rest_after_pass;
 use crate::storage::{StorageError, Store};
 use couponcactus_chaincode::events::{EventId, LedgerEvent};
 use couponcactus_chaincode::ledger::Block;
+use couponcactus_chaincode::risk::HoldTarget;
 use couponcactus_chaincode::state::{StateKey, StateReader};
 use couponcactus_chaincode::tx::{PlaceHoldTx, TxKind};
 use couponcactus_client::tx_builder::TxBuilder;
@@ -287,6 +288,16 @@ fn hold_note(flag: &Flag) -> String {
     note
 }
 
+/// Whether the chain would let the org hold `target`: a terminal or a code always (the
+/// chain checks them), a member only if the org knows them (`StateKey::Member`).
+fn known(console: &Console, target: &HoldTarget) -> Result<bool, FollowError> {
+    let HoldTarget::Member(m) = target else {
+        return Ok(true);
+    };
+    let key = StateKey::Member(console.org().clone(), *m);
+    Ok(console.node().store().get(&key)?.is_some())
+}
+
 /// Raises the fresh flags and sends a hold for each `hold` verdict.
 async fn act(console: &Console, scorer: &Scorer, fresh: &[Flag]) -> Result<(), FollowError> {
     let alerts: Vec<Alert> = fresh.iter().map(|f| alert_of(f, &scorer.config)).collect();
@@ -302,6 +313,11 @@ async fn act(console: &Console, scorer: &Scorer, fresh: &[Flag]) -> Result<(), F
         let action = match &scorer.signer {
             _ if held || sent.contains(target) => format!("{target} is held already"),
             None => "no risk key: flagged for review only".to_string(),
+            Some(_) if !known(console, target)? => {
+                "a member the org never met (seen in refused attempts only): the chain holds \
+                 no such member; flagged for review only"
+                    .to_string()
+            }
             Some(key) => {
                 let kind = TxKind::PlaceHold(PlaceHoldTx {
                     target: target.clone(),

@@ -119,7 +119,14 @@ async fn the_listing_shows_the_holds_in_force_after_place_confirm_and_lift() {
         assert_eq!(status, 200, "{other}");
         assert_eq!(other["holds"], body["holds"]);
     }
-    // A hold pending review is listed as such.
+    // A hold pending review is listed as such (of a member acme knows: a coupon of its
+    // pool was allocated to them).
+    let allocate = TxKind::Allocate(AllocateTx {
+        pool: testkit::pool_id("spring"),
+        member: member(2),
+        claim: claim(2),
+    });
+    t.applied(&key(ISSUER), allocate).await;
     let pending = HoldTarget::Member(member(2));
     t.applied(
         &key(RISK),

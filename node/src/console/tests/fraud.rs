@@ -20,7 +20,7 @@ use couponcactus_chaincode::ids::{Channel, MemberId, StoreId};
 use couponcactus_chaincode::risk::{HoldReason, HoldRecord, HoldStatus, HoldTarget};
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::testkit::{self, key, member, public};
-use couponcactus_chaincode::tx::{PlaceHoldTx, RegisterKeyTx, TxKind};
+use couponcactus_chaincode::tx::{EarnTx, PlaceHoldTx, RegisterKeyTx, SetProgramTx, TxKind};
 use couponcactus_chaincode::types::Role;
 use std::sync::Arc;
 
@@ -127,8 +127,9 @@ async fn fraud_page(router: &Router, s: &Session) -> String {
     html
 }
 
-/// acme with a terminal and a risk key; the risk key holds member 3 and the terminal
-/// (pending review), the console's admin key member 4 (confirmed).
+/// acme with a terminal, a risk key and a program members 3 and 4 earned in; the risk key
+/// holds member 3 and the terminal (pending review), the console's admin key member 4
+/// (confirmed).
 async fn held_chain() -> (Chain, [HoldTarget; 3]) {
     let chain = Chain::start();
     let terminal = Role::Terminal {
@@ -137,6 +138,22 @@ async fn held_chain() -> (Chain, [HoldTarget; 3]) {
     };
     register(&chain, TERMINAL, terminal).await;
     register(&chain, RISK, Role::Risk).await;
+    // acme holds only members it knows: members 3 and 4 earned in its program.
+    let program = SetProgramTx {
+        spec: testkit::program_spec(),
+    };
+    chain
+        .applied(&key(CONSOLE_KEY), TxKind::SetProgram(program))
+        .await;
+    for m in [3, 4] {
+        let earn = EarnTx {
+            program: testkit::org("acme"),
+            member: member(m),
+            order_ref: format!("o-{m}"),
+            order: testkit::order(5_000),
+        };
+        chain.applied(&key(TERMINAL), TxKind::Earn(earn)).await;
+    }
     let m3 = HoldTarget::Member(member(3));
     let till = HoldTarget::Terminal(public(TERMINAL));
     let m4 = HoldTarget::Member(member(4));
