@@ -50,10 +50,10 @@ if [ "$quick" -eq 0 ]; then
   cargo fmt --all -- --check
 
   log "cargo clippy (all targets, -D warnings)"
-  # Every step uses the test profile, so they share what builds they can. Clippy's check
-  # build still compiles RocksDB's C++ once more (~12 minutes on 2 cores): its host units
-  # (bindgen and its dependencies) get other unit hashes in check mode, with the same
-  # features; the doc tests, the binaries and nextest share one build.
+  # Every step uses the test profile, so they share what builds they can: host units
+  # (build scripts, proc-macros) have the same debuginfo as the rest (Cargo.toml
+  # [profile.dev.build-override]), so clippy's check build, the doc tests, the binaries
+  # and nextest compile RocksDB's C++ once between them.
   cargo clippy --workspace --all-targets --locked --profile test -- -D warnings
 fi
 
