@@ -46,7 +46,7 @@ pub enum AnalyticsClientError {
 }
 
 /// Where an answer was computed.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Stamp {
     /// The chain.
     pub chain_id: String,
@@ -61,11 +61,12 @@ pub struct Stamp {
     /// The last event counted.
     pub cursor: Option<String>,
     /// The latest certificate at or above `height`.
+    #[schema(value_type = Option<Object>)]
     pub certificate: Option<Certificate>,
 }
 
 /// A rate: exact fraction and basis points rounded down.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Rate {
     /// Numerator.
     pub num: u64,
@@ -372,6 +373,14 @@ impl AnalyticsClient {
         } else {
             format!("/v1/analytics/{route}?{q}")
         };
+        self.fetch(path).await
+    }
+
+    /// A signed GET of `path` (with its query), decoded.
+    async fn fetch<T: serde::de::DeserializeOwned>(
+        &self,
+        path: String,
+    ) -> Result<T, AnalyticsClientError> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
@@ -414,6 +423,18 @@ impl AnalyticsClient {
         q: &AnalyticsQuery,
     ) -> Result<RejectionReport, AnalyticsClientError> {
         self.get("rejections", q).await
+    }
+
+    /// The finance report of `org` (default: the key's org) (`GET /v1/reports/finance`).
+    pub async fn finance(
+        &self,
+        org: Option<&str>,
+    ) -> Result<crate::finance::FinanceReport, AnalyticsClientError> {
+        let path = match org {
+            Some(o) => format!("/v1/reports/finance?org={}", encode(o)),
+            None => "/v1/reports/finance".to_string(),
+        };
+        self.fetch(path).await
     }
 
     /// One page of redemptions (`GET /v1/analytics/redemptions`).

@@ -222,6 +222,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
             "/v1/analytics/redemptions",
             get(crate::analytics::http::redemptions),
         )
+        .route("/v1/reports/finance", get(crate::reports::http::finance))
         .route("/v1/status", get(chain::status))
         .route("/healthz", get(chain::healthz))
         .route("/metrics", get(chain::metrics))
@@ -344,6 +345,7 @@ pub async fn serve_with(
         crate::analytics::http::kpis,
         crate::analytics::http::rejections,
         crate::analytics::http::redemptions,
+        crate::reports::http::finance,
         events::list,
         events::get_event,
         events::stream,
@@ -361,6 +363,7 @@ pub async fn serve_with(
         (name = "node", description = "Status, health and metrics"),
         (name = "webhooks", description = "Webhook endpoints of the node's org (org admins; node-local, never on the chain): register, rotate, disable, replay, delivery log"),
         (name = "analytics", description = "KPIs, redemptions and rejections from the node's analytics store, stamped with the chain position they were computed at"),
+        (name = "reports", description = "Finance reports of an org (its admins and issuers, and auditors): coupon and loyalty liability, expiring amounts, breakage, partner settlement, stamped with the height they were read at"),
         (name = "events", description = "Ledger events in log order: pages by cursor, one event with its proof, a resumable server-sent-events stream"),
     )
 )]

@@ -24,6 +24,7 @@ pub mod proposer;
 mod pruner;
 pub mod raft_log;
 pub mod replica;
+pub mod reports;
 pub mod risk;
 pub mod sim;
 pub mod state_sync;

@@ -23,6 +23,7 @@ mod pool;
 mod prechecks;
 mod reads;
 pub mod report;
+mod report_finance;
 mod webhooks;
 
 use anyhow::Result;

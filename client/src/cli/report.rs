@@ -26,6 +26,9 @@ pub enum ReportCommand {
     Redemptions(ReportArgs),
     /// Refused txs by rejection reason.
     Rejections(ReportArgs),
+    /// Finance: coupon and loyalty liability, what ends or expires within 30/60/90 days,
+    /// breakage, settlement per partner, discount cost per month.
+    Finance(super::report_finance::FinanceArgs),
 }
 
 /// Output formats.
@@ -110,10 +113,13 @@ impl ReportArgs {
 
 /// A report as rows, for table, CSV and PDF.
 #[derive(Clone, Debug, Default)]
-struct Sheet {
-    heading: String,
-    columns: Vec<String>,
-    rows: Vec<Vec<String>>,
+pub(super) struct Sheet {
+    /// The table's title.
+    pub(super) heading: String,
+    /// Column names.
+    pub(super) columns: Vec<String>,
+    /// Rows of cells, one per column.
+    pub(super) rows: Vec<Vec<String>>,
 }
 
 /// Runs `cactus report …`.
@@ -122,6 +128,12 @@ pub async fn run(ctx: &Ctx, command: ReportCommand) -> Result<()> {
         ReportCommand::Kpis(a) => ("kpis", a),
         ReportCommand::Redemptions(a) => ("redemptions", a),
         ReportCommand::Rejections(a) => ("rejections", a),
+        ReportCommand::Finance(_) => {
+            let ReportCommand::Finance(a) = command else {
+                unreachable!("matched above")
+            };
+            return super::report_finance::run(ctx, a).await;
+        }
     };
     let format = if ctx.json { Format::Json } else { args.format };
     if format == Format::Pdf && args.out.is_none() {
@@ -473,7 +485,7 @@ fn csv_cell(c: &str) -> String {
 }
 
 /// The first sheet as CSV (the main table: KPIs, rejections or redemptions).
-fn csv(sheets: &[Sheet]) -> String {
+pub(super) fn csv(sheets: &[Sheet]) -> String {
     let mut out = String::new();
     if let Some(s) = sheets.first() {
         for line in std::iter::once(&s.columns).chain(&s.rows) {
@@ -508,7 +520,7 @@ fn stamp_lines(stamp: &Stamp) -> String {
     )
 }
 
-fn table(sheets: &[Sheet], stamp: &Stamp) -> String {
+pub(super) fn table(sheets: &[Sheet], stamp: &Stamp) -> String {
     let mut out = String::new();
     for s in sheets {
         let mut widths: Vec<usize> = s.columns.iter().map(|c| c.len()).collect();
@@ -579,17 +591,6 @@ fn pdf(
     sheets: &[Sheet],
     charts: Vec<ReportSection>,
 ) -> Result<Vec<u8>> {
-    let mut sections = charts;
-    sections.extend(
-        sheets
-            .iter()
-            .flat_map(pdf_tables)
-            .map(|s| ReportSection::Table {
-                heading: s.heading,
-                columns: s.columns,
-                rows: s.rows,
-            }),
-    );
     let mut filters = Vec::new();
     for (name, v) in [
         ("from", &args.from),
@@ -603,17 +604,41 @@ fn pdf(
             filters.push(format!("{name} {v}"));
         }
     }
+    let subtitle = if filters.is_empty() {
+        "whole chain".into()
+    } else {
+        filters.join(", ")
+    };
+    let title = format!("Couponcactus report: {kind}");
+    render_pdf(title, subtitle, stamp, sheets, charts)
+}
+
+/// A stamped PDF of `sheets` after `charts`, wide tables cut to fit the page.
+pub(super) fn render_pdf(
+    title: String,
+    subtitle: String,
+    stamp: &Stamp,
+    sheets: &[Sheet],
+    charts: Vec<ReportSection>,
+) -> Result<Vec<u8>> {
+    let mut sections = charts;
+    sections.extend(
+        sheets
+            .iter()
+            .flat_map(pdf_tables)
+            .map(|s| ReportSection::Table {
+                heading: s.heading,
+                columns: s.columns,
+                rows: s.rows,
+            }),
+    );
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let doc = ReportDocument {
-        title: format!("Couponcactus report: {kind}"),
-        subtitle: if filters.is_empty() {
-            "whole chain".into()
-        } else {
-            filters.join(", ")
-        },
+        title,
+        subtitle,
         stamp: ReportStamp {
             chain_id: stamp.chain_id.clone(),
             height: stamp.height,

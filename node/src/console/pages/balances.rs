@@ -17,6 +17,8 @@ use super::super::session::Staff;
 use super::super::view::{self, PageError};
 use super::super::{Console, write};
 use super::Layout;
+use crate::reports::points::{Expiring, HORIZONS_DAYS, MAX_ACCOUNTS, expiring, unit_of};
+use crate::reports::scan::{prefix_of, visit};
 use crate::storage::Store;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -35,128 +37,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Most accounts the expiry figures cover (the page says when there are more).
-pub const MAX_ACCOUNTS: usize = 100_000;
 /// Most adjustment records (of every org) read for the pending list.
 pub const MAX_ADJUSTMENTS: usize = 100_000;
 /// Most pending adjustments listed (the newest).
 pub const MAX_PENDING_SHOWN: usize = 500;
-/// The horizons of the expiry figures, days (cumulative: each counts the earlier ones).
-pub const HORIZONS_DAYS: [u64; 3] = [30, 60, 90];
-/// Entries read from the store at a time.
-const CHUNK: usize = 1_000;
 
 /// How to set a program, for an org without one.
 const SET_PROGRAM: &str =
     "cactus program set --key <org admin key> --file examples/loyalty/program.toml";
-
-/// What of one segment is due or expires soon (amounts in the segment's unit).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Expiring {
-    /// Past its date (or its inactivity deadline) already, not yet expired by a tx: the
-    /// next tx on the account, or an `expire_balances`, expires it.
-    pub(super) due: u64,
-    /// Expiring in (now, now + [`HORIZONS_DAYS`]`[i]` days].
-    pub(super) within: [u64; 3],
-}
-
-/// When `lot` stops counting: its own date, or its segment's inactivity deadline
-/// (`last_activity_ms` + `idle_days`), whichever is first; `None`: neither.
-pub(super) fn deadline(lot: &Lot, idle_days: Option<u32>, last_activity_ms: u64) -> Option<u64> {
-    let idle = idle_days.map(|d| last_activity_ms.saturating_add(u64::from(d) * DAY_MS));
-    match (lot.expires_ms, idle) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Adds what `account`'s lots have expiring after `now_ms` under `program` to `sums`.
-pub(super) fn add_account(
-    sums: &mut BTreeMap<Segment, Expiring>,
-    program: &ProgramSpec,
-    account: &Account,
-    now_ms: u64,
-) {
-    let idle: BTreeMap<Segment, u32> = program
-        .segments
-        .iter()
-        .filter_map(|r| match r.expiry {
-            ExpiryPolicy::Inactivity { days } => Some((r.segment, days)),
-            _ => None,
-        })
-        .collect();
-    for lot in account.lots.values() {
-        let idle_days = idle.get(&lot.segment).copied();
-        let Some(at) = deadline(lot, idle_days, account.last_activity_ms) else {
-            continue;
-        };
-        let entry = sums.entry(lot.segment).or_default();
-        if at <= now_ms {
-            entry.due = entry.due.saturating_add(lot.remaining);
-            continue;
-        }
-        for (sum, days) in entry.within.iter_mut().zip(HORIZONS_DAYS) {
-            if at - now_ms <= days * DAY_MS {
-                *sum = sum.saturating_add(lot.remaining);
-            }
-        }
-    }
-}
-
-/// Visits the state entries under `prefix`, at most `max`, reading them in chunks:
-/// how many it visited and whether more were left unread.
-pub(super) fn visit(
-    store: &Store,
-    prefix: &[u8],
-    max: usize,
-    mut f: impl FnMut(StateKey, StateValue),
-) -> Result<(usize, bool), PageError> {
-    let (mut seen, mut after) = (0usize, None);
-    loop {
-        let want = CHUNK.min(max - seen);
-        let (chunk, more) = store.state_with_prefix(prefix, after.as_ref(), want)?;
-        seen += chunk.len();
-        after = chunk.last().map(|(k, _)| k.clone());
-        for (k, v) in chunk {
-            f(k, v);
-        }
-        if !more {
-            return Ok((seen, false));
-        }
-        if seen >= max {
-            return Ok((seen, true));
-        }
-    }
-}
-
-/// The key bytes every key of `key`'s variant (and leading fields) starts with: `key`'s
-/// bytes without its trailing 32-byte id.
-fn prefix_of(key: StateKey) -> Vec<u8> {
-    let mut bytes = key.to_bytes();
-    bytes.truncate(bytes.len().saturating_sub(32));
-    bytes
-}
-
-/// The org's accounts under `program` (at most `max`): expiring amounts per segment, the
-/// accounts counted, and whether more were left uncounted.
-pub(super) fn expiring(
-    store: &Store,
-    org: &OrgId,
-    program: &ProgramSpec,
-    now_ms: u64,
-    max: usize,
-) -> Result<(BTreeMap<Segment, Expiring>, usize, bool), PageError> {
-    let prefix = prefix_of(StateKey::Account(org.clone(), MemberId([0; 32])));
-    let mut sums = BTreeMap::new();
-    let mut accounts = 0usize;
-    let (_, more) = visit(store, &prefix, max, |_, value| {
-        if let StateValue::Account(account) = value {
-            accounts += 1;
-            add_account(&mut sums, program, &account, now_ms);
-        }
-    })?;
-    Ok((sums, accounts, more))
-}
 
 /// The org's pending adjustments, newest first (reading at most `max` adjustment records
 /// of every org), and whether records were left unread.
@@ -210,18 +98,6 @@ fn segment_label(segment: Segment) -> &'static str {
         Segment::Gift => "Gift",
         Segment::Mileage => "Mileage",
         Segment::RefundCredit => "Refund credit",
-    }
-}
-
-/// What `segment` counts in `program` (a segment it no longer keeps: mileage points, the
-/// others its currency).
-fn unit_of(program: &ProgramSpec, segment: Segment) -> Unit {
-    match program.segment(segment) {
-        Ok(rule) => rule.unit,
-        Err(_) if segment == Segment::Mileage => Unit::Points,
-        Err(_) => Unit::Money {
-            currency: program.currency,
-        },
     }
 }
 
@@ -751,6 +627,7 @@ pub(super) async fn decide_withdrawal(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reports::points::{add_account, deadline};
     use couponcactus_chaincode::loyalty::LotId;
     use couponcactus_chaincode::testkit;
 

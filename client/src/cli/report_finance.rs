@@ -1,0 +1,336 @@
+//! `cactus report finance`: an org's finance report as a table, CSV, JSON or a stamped
+//! PDF. The node's answer (`GET /v1/reports/finance`: coupon liability per currency and
+//! pool with what ends within 30/60/90 days and the breakage estimate, the loyalty
+//! program's liability per segment with what expires within 30/60/90 days, and settlement
+//! per partner org), plus the discount cost per month of the last `--months` months from
+//! the analytics KPI report. Money is in minor units with its currency, as the API gives
+//! it. CSV holds every table, each after a `# heading` line and a blank line between.
+
+use super::context::{Ctx, load_key};
+use super::report::{Format, Sheet, render_pdf, table};
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use couponcactus_client::analytics::{AnalyticsClient, AnalyticsQuery, KpiReport};
+use couponcactus_client::finance::FinanceReport;
+use couponcactus_client::times::format_time_ms;
+use std::path::PathBuf;
+
+/// A month, ms (30 days: the KPI range only needs to reach back far enough).
+const MONTH_MS: u64 = 30 * 24 * 3_600_000;
+/// Most months of discount cost.
+const MAX_MONTHS: u32 = 120;
+
+/// `cactus report finance`.
+#[derive(Debug, Args)]
+pub struct FinanceArgs {
+    /// A key of your org (admin or issuer) or an auditor key.
+    #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
+    pub key: PathBuf,
+    /// The org (default: the key's org; another org: auditors only).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Months of discount cost, counted back from the report's block time (1 to 120).
+    #[arg(long, default_value_t = 12)]
+    pub months: u32,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write to FILE instead of stdout (required for pdf).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `cactus report finance`.
+pub async fn run(ctx: &Ctx, args: FinanceArgs) -> Result<()> {
+    let format = if ctx.json { Format::Json } else { args.format };
+    if format == Format::Pdf && args.out.is_none() {
+        bail!("--format pdf writes a file: say where with --out FILE");
+    }
+    if !(1..=MAX_MONTHS).contains(&args.months) {
+        bail!("--months must be between 1 and {MAX_MONTHS}");
+    }
+    let key = load_key(&args.key)?;
+    let node = ctx.connect().await?;
+    let client = AnalyticsClient::new(node.base_url(), node.chain_id().clone(), key.key.clone());
+    let report = client.finance(args.org.as_deref()).await?;
+    let query = AnalyticsQuery {
+        from_ms: Some(report.stamp.time_ms.saturating_sub(u64::from(args.months) * MONTH_MS)),
+        org: Some(report.org.clone()),
+        period: Some("month".into()),
+        ..AnalyticsQuery::default()
+    };
+    let kpis = client.kpis(&query).await?;
+    let sheets = sheets(&report, &kpis);
+    let bytes = match format {
+        Format::Json => {
+            let both = serde_json::json!({ "finance": report, "discount_by_month": kpis });
+            format!("{}\n", serde_json::to_string_pretty(&both)?).into_bytes()
+        }
+        Format::Csv => csv_sections(&sheets).into_bytes(),
+        Format::Table => {
+            let mut t = table(&sheets, &report.stamp);
+            t.push_str(&notes(&report));
+            t.into_bytes()
+        }
+        Format::Pdf => {
+            let title = format!("Finance report: {}", report.org);
+            let subtitle = format!(
+                "as of block time {}; {}",
+                format_time_ms(report.stamp.time_ms),
+                notes(&report).trim_end().replace('\n', "; ")
+            );
+            render_pdf(title, subtitle, &report.stamp, &sheets, vec![])?
+        }
+    };
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(&bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// What the reader must know about the figures' coverage.
+fn notes(r: &FinanceReport) -> String {
+    let mut out = format!(
+        "Analytics figures (average discounts, coupon flows) cover height {}.\n",
+        r.analytics_height
+    );
+    if r.coupons.truncated {
+        out.push_str("Coupon liability: the token limit was reached; later pools count no tokens.\n");
+    }
+    if r.points.as_ref().is_some_and(|p| p.truncated) {
+        out.push_str("Points expiry: the account limit was reached; figures cover the first accounts only.\n");
+    }
+    out
+}
+
+fn cells<const N: usize>(v: [String; N]) -> Vec<String> {
+    v.to_vec()
+}
+
+fn columns(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+fn opt(v: Option<u64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// Every table of the report, in reading order.
+fn sheets(r: &FinanceReport, kpis: &KpiReport) -> Vec<Sheet> {
+    let mut out = vec![coupon_totals(r), coupon_pools(r), breakage(r)];
+    out.push(points(r));
+    out.push(points_settlement(r));
+    out.push(coupon_flows(r));
+    out.push(discount_by_month(kpis));
+    out
+}
+
+fn coupon_totals(r: &FinanceReport) -> Sheet {
+    let rows = r
+        .coupons
+        .totals
+        .iter()
+        .map(|t| {
+            cells([
+                t.currency.clone(),
+                t.liability.to_string(),
+                t.ending_within_30_days.to_string(),
+                t.ending_within_60_days.to_string(),
+                t.ending_within_90_days.to_string(),
+                opt(t.estimated_breakage),
+                t.unvalued_pools.to_string(),
+            ])
+        })
+        .collect();
+    Sheet {
+        heading: "Coupon liability by currency (minor units)".into(),
+        columns: columns(&[
+            "currency",
+            "liability",
+            "ending_30d",
+            "ending_60d",
+            "ending_90d",
+            "est_breakage",
+            "unvalued_pools",
+        ]),
+        rows,
+    }
+}
+
+fn coupon_pools(r: &FinanceReport) -> Sheet {
+    let rows = r
+        .coupons
+        .pools
+        .iter()
+        .map(|p| {
+            cells([
+                p.pool.clone(),
+                p.status.clone(),
+                p.currency.clone(),
+                format_time_ms(p.valid_until_ms),
+                p.outstanding.to_string(),
+                format!("{} ({})", opt(p.face_value), p.face_basis),
+                p.liability.to_string(),
+                p.available.to_string(),
+                p.redeemed.to_string(),
+                p.revoked.to_string(),
+            ])
+        })
+        .collect();
+    Sheet {
+        heading: "Coupon liability by pool".into(),
+        columns: columns(&[
+            "pool",
+            "status",
+            "currency",
+            "valid_until",
+            "outstanding",
+            "face_value",
+            "liability",
+            "available",
+            "redeemed",
+            "revoked",
+        ]),
+        rows,
+    }
+}
+
+fn breakage(r: &FinanceReport) -> Sheet {
+    let b = &r.coupons.breakage;
+    Sheet {
+        heading: "Breakage learnt from closed pools".into(),
+        columns: columns(&["closed_pools", "allocated", "never_redeemed", "rate"]),
+        rows: vec![cells([
+            b.closed_pools.to_string(),
+            b.allocated.to_string(),
+            b.unredeemed.to_string(),
+            b.rate.percent(),
+        ])],
+    }
+}
+
+fn points(r: &FinanceReport) -> Sheet {
+    let rows = r
+        .points
+        .iter()
+        .flat_map(|p| &p.segments)
+        .map(|s| {
+            cells([
+                s.segment.clone(),
+                s.unit.clone(),
+                s.outstanding.to_string(),
+                s.due.to_string(),
+                s.within_30_days.to_string(),
+                s.within_60_days.to_string(),
+                s.within_90_days.to_string(),
+            ])
+        })
+        .collect();
+    Sheet {
+        heading: match &r.points {
+            Some(p) => format!("Loyalty liability: {} (v{})", p.program, p.version),
+            None => "Loyalty liability (the org runs no program)".into(),
+        },
+        columns: columns(&[
+            "segment",
+            "unit",
+            "outstanding",
+            "due",
+            "expiring_30d",
+            "expiring_60d",
+            "expiring_90d",
+        ]),
+        rows,
+    }
+}
+
+fn points_settlement(r: &FinanceReport) -> Sheet {
+    let mut rows = Vec::new();
+    for s in &r.points_settlements {
+        for (segment, net) in &s.net {
+            rows.push(cells([
+                s.partner.clone(),
+                segment.clone(),
+                s.credited.get(segment).copied().unwrap_or(0).to_string(),
+                s.spent.get(segment).copied().unwrap_or(0).to_string(),
+                net.to_string(),
+            ]));
+        }
+    }
+    Sheet {
+        heading: "Loyalty settlement per partner (net > 0: the partner owes the program)".into(),
+        columns: columns(&["partner", "segment", "credited_by_partner", "spent_at_partner", "net"]),
+        rows,
+    }
+}
+
+fn coupon_flows(r: &FinanceReport) -> Sheet {
+    let rows = r
+        .coupon_flows
+        .iter()
+        .map(|f| {
+            let net = i128::from(f.discount_for_partner) - i128::from(f.discount_by_partner);
+            cells([
+                f.partner.clone(),
+                f.currency.clone(),
+                f.honoured_by_partner.to_string(),
+                f.discount_by_partner.to_string(),
+                f.honoured_for_partner.to_string(),
+                f.discount_for_partner.to_string(),
+                net.to_string(),
+            ])
+        })
+        .collect();
+    Sheet {
+        heading: "Coupon settlement per partner (net > 0: the partner owes the org)".into(),
+        columns: columns(&[
+            "partner",
+            "currency",
+            "partner_redeemed_ours",
+            "discount_we_owe",
+            "we_redeemed_theirs",
+            "discount_they_owe",
+            "net",
+        ]),
+        rows,
+    }
+}
+
+fn discount_by_month(k: &KpiReport) -> Sheet {
+    let mut rows = Vec::new();
+    for row in &k.rows {
+        for m in &row.money {
+            rows.push(cells([
+                row.bucket.clone().unwrap_or_else(|| "total".into()),
+                m.currency.clone(),
+                m.redemptions.to_string(),
+                m.net_discount_minor.to_string(),
+                m.gross_order_minor.to_string(),
+            ]));
+        }
+    }
+    Sheet {
+        heading: "Discount cost per month (net of rollbacks, minor units)".into(),
+        columns: columns(&["month", "currency", "redemptions", "discount", "gross_orders"]),
+        rows,
+    }
+}
+
+/// Every sheet as CSV, each after a `# heading` line, a blank line between.
+fn csv_sections(sheets: &[Sheet]) -> String {
+    let mut out = String::new();
+    for (i, s) in sheets.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&format!("# {}\n", s.heading));
+        out.push_str(&super::report::csv(std::slice::from_ref(s)));
+    }
+    out
+}
