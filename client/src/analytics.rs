@@ -77,6 +77,15 @@ pub struct Rate {
 }
 
 impl Rate {
+    /// `num / den`, basis points rounded down.
+    pub fn of(num: u64, den: u64) -> Rate {
+        let bp = (den > 0).then(|| {
+            let v = u128::from(num) * 10_000 / u128::from(den);
+            u64::try_from(v).unwrap_or(u64::MAX)
+        });
+        Rate { num, den, bp }
+    }
+
     /// `12.34%`, or `-` without a denominator.
     pub fn percent(&self) -> String {
         self.bp

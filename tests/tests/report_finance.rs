@@ -42,7 +42,10 @@ fn finance_at(node: &DevNode, height: u64) -> Value {
         if json["finance"]["analytics_height"].as_u64() >= Some(height) {
             return json;
         }
-        assert!(Instant::now() < deadline, "analytics never reached {height}: {json}");
+        assert!(
+            Instant::now() < deadline,
+            "analytics never reached {height}: {json}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -52,7 +55,12 @@ fn workload(node: &DevNode) -> u64 {
     for m in 1..=3 {
         let reply = node.client().submit(&node.allocate_tx(&pool.id, m));
         let status = (reply.status, reply.body["status"].as_str());
-        assert_eq!(status, (200, Some("applied")), "allocation {m}: {}", reply.body);
+        assert_eq!(
+            status,
+            (200, Some("applied")),
+            "allocation {m}: {}",
+            reply.body
+        );
     }
     for (i, total) in [(0, 1_000), (1, 3_000)] {
         let view = node.redeem_code(&pool.codes[i], order(total));
@@ -68,9 +76,16 @@ fn report_finance_values_the_outstanding_coupons_in_every_format() {
     let json = finance_at(&node, height);
     let f = &json["finance"];
     assert!(f["stamp"]["height"].as_u64() >= Some(height), "{f}");
-    assert_eq!(f["stamp"]["state_root"].as_str().map(str::len), Some(64), "{f}");
+    assert_eq!(
+        f["stamp"]["state_root"].as_str().map(str::len),
+        Some(64),
+        "{f}"
+    );
     let pools = f["coupons"]["pools"].as_array().expect("pools");
-    let spring = pools.iter().find(|p| p["pool"] == "spring").expect("spring");
+    let spring = pools
+        .iter()
+        .find(|p| p["pool"] == "spring")
+        .expect("spring");
     assert_eq!(spring["outstanding"], 1, "{spring}");
     assert_eq!(spring["redeemed"], 2, "{spring}");
     assert_eq!(spring["available"], 3, "{spring}");
@@ -78,7 +93,10 @@ fn report_finance_values_the_outstanding_coupons_in_every_format() {
     assert_eq!(spring["face_value"], 200, "{spring}");
     assert_eq!(spring["liability"], 200, "{spring}");
     let eur = &f["coupons"]["totals"][0];
-    assert_eq!((eur["currency"].as_str(), eur["liability"].as_u64()), (Some("EUR"), Some(200)));
+    assert_eq!(
+        (eur["currency"].as_str(), eur["liability"].as_u64()),
+        (Some("EUR"), Some(200))
+    );
     // Discount cost per month: the two redemptions, 4.00 EUR off.
     let months = json["discount_by_month"]["rows"].as_array().expect("rows");
     let discount: i64 = months
@@ -108,10 +126,13 @@ fn report_finance_values_the_outstanding_coupons_in_every_format() {
         assert_ne!(run.code, 0, "{run:#?}");
         assert!(run.stderr.contains(needle), "{needle}: {run:#?}");
     };
-    refused(finance(&node, "terminal", &[]), "may not read the finance report");
+    refused(
+        finance(&node, "terminal", &[]),
+        "may not read the finance report",
+    );
     refused(finance(&node, "issuer", &["--months", "0"]), "--months");
     refused(finance(&node, "issuer", &["--format", "pdf"]), "--out");
-    let unsigned = reqwest::blocking::get(format!("{}/v1/reports/finance", node.url()))
-        .expect("GET");
+    let unsigned =
+        reqwest::blocking::get(format!("{}/v1/reports/finance", node.url())).expect("GET");
     assert_eq!(unsigned.status().as_u16(), 401);
 }

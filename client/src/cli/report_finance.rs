@@ -54,7 +54,12 @@ pub async fn run(ctx: &Ctx, args: FinanceArgs) -> Result<()> {
     let client = AnalyticsClient::new(node.base_url(), node.chain_id().clone(), key.key.clone());
     let report = client.finance(args.org.as_deref()).await?;
     let query = AnalyticsQuery {
-        from_ms: Some(report.stamp.time_ms.saturating_sub(u64::from(args.months) * MONTH_MS)),
+        from_ms: Some(
+            report
+                .stamp
+                .time_ms
+                .saturating_sub(u64::from(args.months) * MONTH_MS),
+        ),
         org: Some(report.org.clone()),
         period: Some("month".into()),
         ..AnalyticsQuery::default()
@@ -101,7 +106,9 @@ fn notes(r: &FinanceReport) -> String {
         r.analytics_height
     );
     if r.coupons.truncated {
-        out.push_str("Coupon liability: the token limit was reached; later pools count no tokens.\n");
+        out.push_str(
+            "Coupon liability: the token limit was reached; later pools count no tokens.\n",
+        );
     }
     if r.points.as_ref().is_some_and(|p| p.truncated) {
         out.push_str("Points expiry: the account limit was reached; figures cover the first accounts only.\n");
@@ -265,7 +272,13 @@ fn points_settlement(r: &FinanceReport) -> Sheet {
     }
     Sheet {
         heading: "Loyalty settlement per partner (net > 0: the partner owes the program)".into(),
-        columns: columns(&["partner", "segment", "credited_by_partner", "spent_at_partner", "net"]),
+        columns: columns(&[
+            "partner",
+            "segment",
+            "credited_by_partner",
+            "spent_at_partner",
+            "net",
+        ]),
         rows,
     }
 }
@@ -317,7 +330,13 @@ fn discount_by_month(k: &KpiReport) -> Sheet {
     }
     Sheet {
         heading: "Discount cost per month (net of rollbacks, minor units)".into(),
-        columns: columns(&["month", "currency", "redemptions", "discount", "gross_orders"]),
+        columns: columns(&[
+            "month",
+            "currency",
+            "redemptions",
+            "discount",
+            "gross_orders",
+        ]),
         rows,
     }
 }

@@ -7,8 +7,8 @@
 
 use super::schema::{self, Position};
 use super::{Analytics, AnalyticsError};
-use rusqlite::Transaction;
 use couponcactus_client::finance::CouponFlow;
+use rusqlite::Transaction;
 use std::collections::BTreeMap;
 
 const POOL_DISCOUNTS: &str = "SELECT pool, COUNT(*), SUM(discount) FROM redemptions \
@@ -72,7 +72,11 @@ fn pool_discounts(
 ) -> Result<BTreeMap<String, PoolDiscount>, AnalyticsError> {
     let mut stmt = tx.prepare_cached(POOL_DISCOUNTS)?;
     let rows = stmt.query_map([org], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
     })?;
     let mut out = BTreeMap::new();
     for row in rows {
@@ -110,7 +114,10 @@ fn partner_flows(tx: &Transaction<'_>, org: &str) -> Result<Vec<CouponFlow>, Ana
                 honoured_for_partner: 0,
                 discount_for_partner: 0,
             });
-        let (n, sum) = (u64::try_from(n).unwrap_or(0), u64::try_from(sum).unwrap_or(0));
+        let (n, sum) = (
+            u64::try_from(n).unwrap_or(0),
+            u64::try_from(sum).unwrap_or(0),
+        );
         if direction == 0 {
             (flow.honoured_by_partner, flow.discount_by_partner) = (n, sum);
         } else {

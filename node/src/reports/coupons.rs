@@ -131,14 +131,21 @@ fn token_counts(
 }
 
 /// The face value of one coupon of `pool` and how it was found.
-fn face_value(pool: &PoolRecord, history: &BTreeMap<String, PoolDiscount>) -> (Option<u64>, &'static str) {
-    match (pool.spec.discount, pool.spec.max_discount_minor) {
-        (Discount::Fixed { amount_minor }, cap) => {
-            (Some(cap.map_or(amount_minor, |c| c.min(amount_minor))), "fixed")
-        }
+fn face_value(
+    pool: &PoolRecord,
+    history: &BTreeMap<String, PoolDiscount>,
+) -> (Option<u64>, &'static str) {
+    match (&pool.spec.discount, pool.spec.max_discount_minor) {
+        (Discount::Fixed { amount_minor }, cap) => (
+            Some(cap.map_or(*amount_minor, |c| c.min(*amount_minor))),
+            "fixed",
+        ),
         (Discount::Percent { .. }, Some(cap)) => (Some(cap), "cap"),
         (Discount::Percent { .. }, None) => {
-            match history.get(pool.id.as_str()).and_then(PoolDiscount::average) {
+            match history
+                .get(pool.id.as_str())
+                .and_then(PoolDiscount::average)
+            {
                 Some(avg) => (Some(avg), "average"),
                 None => (None, "unknown"),
             }
@@ -158,7 +165,11 @@ fn pool_row(
         PoolKind::UniqueCodes => (pool.issued, c.allocated, c.redeemed),
         PoolKind::SharedCode => {
             let cap = pool.spec.total_cap;
-            let left = if pool.shared_code.is_some() { cap.saturating_sub(pool.redeemed) } else { 0 };
+            let left = if pool.shared_code.is_some() {
+                cap.saturating_sub(pool.redeemed)
+            } else {
+                0
+            };
             (cap, left, pool.redeemed)
         }
     };
@@ -190,9 +201,14 @@ fn pool_row(
 }
 
 fn breakage(closed: &[Counts]) -> Breakage {
-    let with_allocations: Vec<&Counts> =
-        closed.iter().filter(|c| c.allocated + c.redeemed > 0).collect();
-    let allocated: u64 = with_allocations.iter().map(|c| c.allocated + c.redeemed).sum();
+    let with_allocations: Vec<&Counts> = closed
+        .iter()
+        .filter(|c| c.allocated + c.redeemed > 0)
+        .collect();
+    let allocated: u64 = with_allocations
+        .iter()
+        .map(|c| c.allocated + c.redeemed)
+        .sum();
     let unredeemed: u64 = with_allocations.iter().map(|c| c.allocated).sum();
     Breakage {
         closed_pools: with_allocations.len() as u64,
@@ -207,10 +223,12 @@ fn breakage(closed: &[Counts]) -> Breakage {
 fn totals(pools: &[(PoolLiability, u64)], now_ms: u64, rate: &Rate) -> Vec<CurrencyLiability> {
     let mut by: BTreeMap<&str, CurrencyLiability> = BTreeMap::new();
     for (row, until) in pools.iter().filter(|(r, _)| r.open) {
-        let t = by.entry(&row.currency).or_insert_with(|| CurrencyLiability {
-            currency: row.currency.clone(),
-            ..CurrencyLiability::default()
-        });
+        let t = by
+            .entry(&row.currency)
+            .or_insert_with(|| CurrencyLiability {
+                currency: row.currency.clone(),
+                ..CurrencyLiability::default()
+            });
         if row.face_value.is_none() && row.outstanding > 0 {
             t.unvalued_pools += 1;
         }

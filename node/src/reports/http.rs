@@ -2,8 +2,6 @@
 //! its org admins and issuers and for auditors (a signed read); everyone else 403.
 
 use super::{Limits, ReportsError};
-use couponcactus_client::analytics::Stamp;
-use couponcactus_client::finance::FinanceReport;
 use crate::analytics::http::stamp;
 use crate::analytics::schema::Position;
 use crate::api::{ApiError, AppState, Reader, blocking};
@@ -11,6 +9,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use couponcactus_chaincode::ids::OrgId;
 use couponcactus_chaincode::types::Role;
+use couponcactus_client::analytics::Stamp;
+use couponcactus_client::finance::FinanceReport;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -55,8 +55,8 @@ pub(crate) async fn finance(
         Some(o) => OrgId::new(o).map_err(|e| ApiError::InvalidInput(format!("org: {e}")))?,
         None => reader.record.org.clone(),
     };
-    let staff = matches!(reader.record.role, Role::OrgAdmin | Role::Issuer)
-        && reader.record.org == org;
+    let staff =
+        matches!(reader.record.role, Role::OrgAdmin | Role::Issuer) && reader.record.org == org;
     if !staff && !reader.is_auditor() {
         return Err(ApiError::Forbidden(format!(
             "key {} ({} of {}) may not read the finance report of {org}: its org admins and issuers and auditors may",
@@ -74,7 +74,10 @@ pub(crate) async fn finance(
             .finance_figures(org.as_str())
             .map_err(ReportsError::from)?;
         let stamp_at = |store: &crate::storage::Store, height: u64| {
-            let at = Position { height, cursor: None };
+            let at = Position {
+                height,
+                cursor: None,
+            };
             let s = stamp(store, &at).map_err(|e| ReportsError::Stamp(e.to_string()))?;
             Ok(Stamp {
                 chain_id: s.chain_id,
@@ -86,7 +89,13 @@ pub(crate) async fn finance(
                 certificate: s.certificate,
             })
         };
-        Ok(Json(super::finance(&store, &org, figures, Limits::default(), stamp_at)?))
+        Ok(Json(super::finance(
+            &store,
+            &org,
+            figures,
+            Limits::default(),
+            stamp_at,
+        )?))
     })
     .await
 }

@@ -19,7 +19,7 @@ pub mod scan;
 
 use crate::analytics::AnalyticsError;
 use crate::analytics::finance::FinanceFigures;
-use crate::storage::{Store, StorageError};
+use crate::storage::{StorageError, Store};
 use couponcactus_chaincode::ids::OrgId;
 use couponcactus_chaincode::state::{StateError, StateKey, StateValue};
 use couponcactus_client::analytics::Stamp;
@@ -134,30 +134,37 @@ fn settlement_prefix(org: &OrgId) -> Vec<u8> {
 
 fn settlements(store: &Store, org: &OrgId) -> Result<Vec<PointsSettlement>, ReportsError> {
     let mut out = Vec::new();
-    scan::visit(store, &settlement_prefix(org), MAX_PARTNERS, |key, value| {
-        if let (StateKey::Settlement(o, partner), StateValue::Settlement(s)) = (key, value)
-            && o == *org
-        {
-            let name = |m: &BTreeMap<_, u64>| {
-                m.iter()
-                    .map(|(s, v): (&couponcactus_chaincode::loyalty::Segment, &u64)| {
-                        (s.name().to_string(), *v)
-                    })
-                    .collect::<BTreeMap<String, u64>>()
-            };
-            let net = s
-                .net()
-                .into_iter()
-                .map(|(seg, v)| (seg.name().to_string(), i64::try_from(v).unwrap_or(i64::MAX)))
-                .collect();
-            out.push(PointsSettlement {
-                partner: partner.to_string(),
-                credited: name(&s.credited),
-                spent: name(&s.spent),
-                net,
-            });
-        }
-    })?;
+    scan::visit(
+        store,
+        &settlement_prefix(org),
+        MAX_PARTNERS,
+        |key, value| {
+            if let (StateKey::Settlement(o, partner), StateValue::Settlement(s)) = (key, value)
+                && o == *org
+            {
+                let name = |m: &BTreeMap<_, u64>| {
+                    m.iter()
+                        .map(
+                            |(s, v): (&couponcactus_chaincode::loyalty::Segment, &u64)| {
+                                (s.name().to_string(), *v)
+                            },
+                        )
+                        .collect::<BTreeMap<String, u64>>()
+                };
+                let net = s
+                    .net()
+                    .into_iter()
+                    .map(|(seg, v)| (seg.name().to_string(), i64::try_from(v).unwrap_or(i64::MAX)))
+                    .collect();
+                out.push(PointsSettlement {
+                    partner: partner.to_string(),
+                    credited: name(&s.credited),
+                    spent: name(&s.spent),
+                    net,
+                });
+            }
+        },
+    )?;
     Ok(out)
 }
 

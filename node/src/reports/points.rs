@@ -5,10 +5,10 @@
 //! deadline, whichever comes first. Used by the finance report and the console's balances
 //! page.
 
-use super::scan::{prefix_of, visit};
-use crate::storage::{Store, StorageError};
-use couponcactus_chaincode::ids::{MemberId, OrgId};
 use super::ReportsError;
+use super::scan::{prefix_of, visit};
+use crate::storage::{StorageError, Store};
+use couponcactus_chaincode::ids::{MemberId, OrgId};
 use couponcactus_chaincode::loyalty::{
     Account, DAY_MS, ExpiryPolicy, Liability, Lot, ProgramSpec, Segment, Unit,
 };
@@ -94,7 +94,6 @@ pub fn expiring(
     })?;
     Ok((sums, accounts, more))
 }
-
 
 /// What `segment` counts in `program` (a segment it no longer keeps: mileage points, the
 /// others its currency).

@@ -2,7 +2,7 @@
 //! [`CHUNK`] with [`Store::state_with_prefix`], at most a caller's limit, and whether more
 //! were left unread. Shared by the reports and the console pages that list state.
 
-use crate::storage::{Store, StorageError};
+use crate::storage::{StorageError, Store};
 use couponcactus_chaincode::state::{StateKey, StateValue};
 
 /// Entries read from the store at a time.

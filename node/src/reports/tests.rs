@@ -25,9 +25,16 @@ fn put(store: &Store, key: StateKey, value: StateValue) {
         .unwrap();
 }
 
-fn pool(id: &str, kind: PoolKind, status: PoolStatus, discount: Discount, cap: Option<u64>, until: u64) -> PoolRecord {
+fn pool(
+    id: &str,
+    kind: PoolKind,
+    status: PoolStatus,
+    discount: &Discount,
+    cap: Option<u64>,
+    until: u64,
+) -> PoolRecord {
     let mut spec = testkit::spec(kind);
-    spec.discount = discount;
+    spec.discount = discount.clone();
     spec.max_discount_minor = cap;
     spec.valid_until_ms = until;
     PoolRecord {
@@ -64,7 +71,12 @@ fn tokens(store: &Store, pool: &mut PoolRecord, statuses: &[TokenStatus]) {
     pool.issued = statuses.len() as u64;
 }
 
-fn statuses(allocated: usize, redeemed: usize, available: usize, revoked: usize) -> Vec<TokenStatus> {
+fn statuses(
+    allocated: usize,
+    redeemed: usize,
+    available: usize,
+    revoked: usize,
+) -> Vec<TokenStatus> {
     let redeemed_status = TokenStatus::Redeemed {
         redemption: TxId([1; 32]),
     };
@@ -83,20 +95,76 @@ fn coupon_liability_values_counts_and_horizons_per_pool_and_currency() {
     let pct = Discount::Percent { bps: 1_000 };
     let mut pools = vec![
         // Ends in 20 days: 3 held × 5.00 = 15.00, in every horizon.
-        pool("fixed", PoolKind::UniqueCodes, PoolStatus::Active, fixed, None, NOW + 20 * DAY_MS),
+        pool(
+            "fixed",
+            PoolKind::UniqueCodes,
+            PoolStatus::Active,
+            &fixed,
+            None,
+            NOW + 20 * DAY_MS,
+        ),
         // Ends in 45 days: 2 held × the 10.00 cap.
-        pool("capped", PoolKind::UniqueCodes, PoolStatus::Paused, pct, Some(1_000), NOW + 45 * DAY_MS),
+        pool(
+            "capped",
+            PoolKind::UniqueCodes,
+            PoolStatus::Paused,
+            &pct,
+            Some(1_000),
+            NOW + 45 * DAY_MS,
+        ),
         // Ends in 200 days: 4 held × the 2.50 average of its redemptions.
-        pool("average", PoolKind::UniqueCodes, PoolStatus::Active, pct, None, NOW + 200 * DAY_MS),
+        pool(
+            "average",
+            PoolKind::UniqueCodes,
+            PoolStatus::Active,
+            &pct,
+            None,
+            NOW + 200 * DAY_MS,
+        ),
         // No cap, no history: unvalued.
-        pool("unknown", PoolKind::UniqueCodes, PoolStatus::Active, pct, None, NOW + 200 * DAY_MS),
+        pool(
+            "unknown",
+            PoolKind::UniqueCodes,
+            PoolStatus::Active,
+            &pct,
+            None,
+            NOW + 200 * DAY_MS,
+        ),
         // Closed: archived (2 of 8 allocated never redeemed) and ended (0 of 2).
-        pool("archived", PoolKind::UniqueCodes, PoolStatus::Archived, fixed, None, NOW + DAY_MS),
-        pool("ended", PoolKind::UniqueCodes, PoolStatus::Active, fixed, None, NOW),
+        pool(
+            "archived",
+            PoolKind::UniqueCodes,
+            PoolStatus::Archived,
+            &fixed,
+            None,
+            NOW + DAY_MS,
+        ),
+        pool(
+            "ended",
+            PoolKind::UniqueCodes,
+            PoolStatus::Active,
+            &fixed,
+            None,
+            NOW,
+        ),
         // A draft owes nothing and teaches nothing.
-        pool("draft", PoolKind::UniqueCodes, PoolStatus::Draft, fixed, None, NOW + DAY_MS),
+        pool(
+            "draft",
+            PoolKind::UniqueCodes,
+            PoolStatus::Draft,
+            &fixed,
+            None,
+            NOW + DAY_MS,
+        ),
         // Shared code: 60 uses left of 100 × 2.00, ends in 80 days.
-        pool("shared", PoolKind::SharedCode, PoolStatus::Active, Discount::Fixed { amount_minor: 200 }, None, NOW + 80 * DAY_MS),
+        pool(
+            "shared",
+            PoolKind::SharedCode,
+            PoolStatus::Active,
+            &Discount::Fixed { amount_minor: 200 },
+            None,
+            NOW + 80 * DAY_MS,
+        ),
     ];
     let plan = [
         statuses(3, 2, 1, 1),
@@ -127,16 +195,41 @@ fn coupon_liability_values_counts_and_horizons_per_pool_and_currency() {
     let r = liability_of(&store, &pools, NOW, &history, 1_000).unwrap();
     let row = |id: &str| r.pools.iter().find(|p| p.pool == id).unwrap().clone();
     let f = row("fixed");
-    assert_eq!((f.outstanding, f.available, f.redeemed, f.revoked), (3, 1, 2, 1));
-    assert_eq!((f.face_value, f.face_basis.as_str(), f.liability), (Some(500), "fixed", 1_500));
-    assert_eq!((row("capped").face_basis.as_str(), row("capped").liability), ("cap", 2_000));
-    assert_eq!((row("average").face_value, row("average").liability), (Some(250), 1_000));
-    assert_eq!((row("unknown").face_basis.as_str(), row("unknown").liability), ("unknown", 0));
+    assert_eq!(
+        (f.outstanding, f.available, f.redeemed, f.revoked),
+        (3, 1, 2, 1)
+    );
+    assert_eq!(
+        (f.face_value, f.face_basis.as_str(), f.liability),
+        (Some(500), "fixed", 1_500)
+    );
+    assert_eq!(
+        (row("capped").face_basis.as_str(), row("capped").liability),
+        ("cap", 2_000)
+    );
+    assert_eq!(
+        (row("average").face_value, row("average").liability),
+        (Some(250), 1_000)
+    );
+    assert_eq!(
+        (row("unknown").face_basis.as_str(), row("unknown").liability),
+        ("unknown", 0)
+    );
     assert!(!row("archived").open && !row("ended").open && !row("draft").open);
     assert_eq!(row("archived").liability, 0, "a closed pool owes nothing");
-    assert_eq!((row("shared").outstanding, row("shared").liability), (60, 12_000));
+    assert_eq!(
+        (row("shared").outstanding, row("shared").liability),
+        (60, 12_000)
+    );
     // Breakage: archived 2 of 8, ended 0 of 2: 2 of 10.
-    assert_eq!((r.breakage.closed_pools, r.breakage.allocated, r.breakage.unredeemed), (2, 10, 2));
+    assert_eq!(
+        (
+            r.breakage.closed_pools,
+            r.breakage.allocated,
+            r.breakage.unredeemed
+        ),
+        (2, 10, 2)
+    );
     assert_eq!(r.breakage.rate.bp, Some(2_000));
     assert_eq!(r.totals.len(), 1);
     let t = &r.totals[0];
@@ -156,8 +249,22 @@ fn the_token_limit_truncates_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let fixed = Discount::Fixed { amount_minor: 100 };
-    let mut a = pool("a", PoolKind::UniqueCodes, PoolStatus::Active, fixed, None, NOW + DAY_MS);
-    let mut b = pool("b", PoolKind::UniqueCodes, PoolStatus::Active, fixed, None, NOW + DAY_MS);
+    let mut a = pool(
+        "a",
+        PoolKind::UniqueCodes,
+        PoolStatus::Active,
+        &fixed,
+        None,
+        NOW + DAY_MS,
+    );
+    let mut b = pool(
+        "b",
+        PoolKind::UniqueCodes,
+        PoolStatus::Active,
+        &fixed,
+        None,
+        NOW + DAY_MS,
+    );
     tokens(&store, &mut a, &statuses(5, 0, 0, 0));
     tokens(&store, &mut b, &statuses(5, 0, 0, 0));
     let pools = [a, b];
@@ -178,7 +285,11 @@ fn points_liability_is_the_ledgers_record_with_expiry_from_the_accounts() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let acme = testkit::org("acme");
-    assert_eq!(points_liability(&store, &acme, NOW, 100).unwrap(), None, "no program");
+    assert_eq!(
+        points_liability(&store, &acme, NOW, 100).unwrap(),
+        None,
+        "no program"
+    );
     let spec = testkit::program_spec();
     let program = ProgramRecord {
         org: acme.clone(),
@@ -186,11 +297,19 @@ fn points_liability_is_the_ledgers_record_with_expiry_from_the_accounts() {
         version: 3,
         updated_ms: 0,
     };
-    put(&store, StateKey::Program(acme.clone()), StateValue::Program(program));
+    put(
+        &store,
+        StateKey::Program(acme.clone()),
+        StateValue::Program(program),
+    );
     let liability = Liability {
         by_segment: BTreeMap::from([(Segment::Gift, 900), (Segment::Mileage, 40)]),
     };
-    put(&store, StateKey::Liability(acme.clone()), StateValue::Liability(liability));
+    put(
+        &store,
+        StateKey::Liability(acme.clone()),
+        StateValue::Liability(liability),
+    );
     let lot = |i: u16, segment, remaining, expires: Option<u64>| Lot {
         id: LotId {
             source: TxId([i as u8; 32]),
@@ -223,10 +342,26 @@ fn points_liability_is_the_ledgers_record_with_expiry_from_the_accounts() {
     );
     let p = points_liability(&store, &acme, NOW, 100).unwrap().unwrap();
     assert_eq!((p.version, p.accounts_scanned, p.truncated), (3, 1, false));
-    let seg = |name: &str| p.segments.iter().find(|s| s.segment == name).unwrap().clone();
+    let seg = |name: &str| {
+        p.segments
+            .iter()
+            .find(|s| s.segment == name)
+            .unwrap()
+            .clone()
+    };
     let gift = seg("gift");
     assert_eq!((gift.unit.as_str(), gift.outstanding), ("EUR", 900));
-    assert_eq!((gift.within_30_days, gift.within_60_days, gift.within_90_days), (400, 400, 900));
+    assert_eq!(
+        (
+            gift.within_30_days,
+            gift.within_60_days,
+            gift.within_90_days
+        ),
+        (400, 400, 900)
+    );
     let miles = seg("mileage");
-    assert_eq!((miles.unit.as_str(), miles.outstanding, miles.due), ("points", 40, 40));
+    assert_eq!(
+        (miles.unit.as_str(), miles.outstanding, miles.due),
+        ("points", 40, 40)
+    );
 }

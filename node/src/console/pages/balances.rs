@@ -22,10 +22,10 @@ use crate::reports::scan::{prefix_of, visit};
 use crate::storage::Store;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use couponcactus_chaincode::ids::{MemberId, OrgId, PublicKey, TxId};
+use couponcactus_chaincode::ids::{OrgId, PublicKey, TxId};
 use couponcactus_chaincode::loyalty::{
-    Account, AdjustmentRecord, AdjustmentStatus, DAY_MS, Direction, ExpiryPolicy, Lot,
-    ProgramRecord, ProgramSpec, Segment, Unit, WithdrawalRecord, WithdrawalStatus,
+    AdjustmentRecord, AdjustmentStatus, Direction, ExpiryPolicy, ProgramRecord, ProgramSpec,
+    Segment, Unit, WithdrawalRecord, WithdrawalStatus,
 };
 use couponcactus_chaincode::state::{StateKey, StateReader, StateValue};
 use couponcactus_chaincode::tx::{
@@ -628,7 +628,7 @@ pub(super) async fn decide_withdrawal(
 mod tests {
     use super::*;
     use crate::reports::points::{add_account, deadline};
-    use couponcactus_chaincode::loyalty::LotId;
+    use couponcactus_chaincode::loyalty::{Account, DAY_MS, Lot, LotId};
     use couponcactus_chaincode::testkit;
 
     const NOW: u64 = 1_000 * DAY_MS;
