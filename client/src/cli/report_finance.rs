@@ -15,8 +15,6 @@ use couponcactus_client::finance::FinanceReport;
 use couponcactus_client::times::format_time_ms;
 use std::path::PathBuf;
 
-/// A month, ms (30 days: the KPI range only needs to reach back far enough).
-const MONTH_MS: u64 = 30 * 24 * 3_600_000;
 /// Most months of discount cost.
 const MAX_MONTHS: u32 = 120;
 
@@ -54,12 +52,7 @@ pub async fn run(ctx: &Ctx, args: FinanceArgs) -> Result<()> {
     let client = AnalyticsClient::new(node.base_url(), node.chain_id().clone(), key.key.clone());
     let report = client.finance(args.org.as_deref()).await?;
     let query = AnalyticsQuery {
-        from_ms: Some(
-            report
-                .stamp
-                .time_ms
-                .saturating_sub(u64::from(args.months) * MONTH_MS),
-        ),
+        from_ms: Some(months_back(report.stamp.time_ms, args.months)?),
         org: Some(report.org.clone()),
         period: Some("month".into()),
         ..AnalyticsQuery::default()
@@ -97,6 +90,22 @@ pub async fn run(ctx: &Ctx, args: FinanceArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The first instant (UTC) of the month `months − 1` months before the one of `time_ms`:
+/// `months` whole calendar months up to the report's, the last one running.
+fn months_back(time_ms: u64, months: u32) -> Result<u64> {
+    use jiff::tz::TimeZone;
+    let ms = i64::try_from(time_ms).context("block time out of range")?;
+    let date = TimeZone::UTC
+        .to_datetime(jiff::Timestamp::from_millisecond(ms)?)
+        .date();
+    let back = jiff::Span::new().months(i64::from(months) - 1);
+    let first = date.first_of_month().checked_sub(back)?;
+    let start = TimeZone::UTC
+        .to_timestamp(first.to_datetime(jiff::civil::Time::midnight()))?
+        .as_millisecond();
+    u64::try_from(start).context("a month before the epoch")
 }
 
 /// What the reader must know about the figures' coverage.
@@ -182,7 +191,8 @@ fn coupon_pools(r: &FinanceReport) -> Sheet {
                 p.currency.clone(),
                 format_time_ms(p.valid_until_ms),
                 p.outstanding.to_string(),
-                format!("{} ({})", opt(p.face_value), p.face_basis),
+                opt(p.face_value),
+                p.face_basis.clone(),
                 p.liability.to_string(),
                 p.available.to_string(),
                 p.redeemed.to_string(),
@@ -199,6 +209,7 @@ fn coupon_pools(r: &FinanceReport) -> Sheet {
             "valid_until",
             "outstanding",
             "face_value",
+            "face_basis",
             "liability",
             "available",
             "redeemed",
@@ -352,4 +363,18 @@ fn csv_sections(sheets: &[Sheet]) -> String {
         out.push_str(&super::report::csv(std::slice::from_ref(s)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_back_starts_on_a_calendar_month() {
+        // 2026-12-05T13:04:55Z.
+        let t = 1_796_475_895_000;
+        assert_eq!(months_back(t, 1).unwrap(), 1_796_083_200_000, "2026-12-01");
+        assert_eq!(months_back(t, 12).unwrap(), 1_767_225_600_000, "2026-01-01");
+        assert_eq!(months_back(t, 13).unwrap(), 1_764_547_200_000, "2025-12-01");
+    }
 }
