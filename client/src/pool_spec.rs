@@ -662,6 +662,7 @@ mod tests {
             currency: "JPY".parse().unwrap(),
             min_spend_minor: 0,
             velocity: Vec::new(),
+            requires_consent: None,
             ..base.clone()
         };
         let one_bp = PoolSpec {
