@@ -159,6 +159,7 @@ fn main() {
         partner_orgs: vec![],
         transferable: false,
         velocity: vec![],
+        requires_consent: None,
     };
     chain.submit(
         "issuer",

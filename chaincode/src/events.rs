@@ -20,6 +20,7 @@
 //! taken from the tx (store, channel, order total, signer, memo). The byte layout is in
 //! `docs/encoding.md` ("Ledger events").
 
+use crate::consent::ConsentDecision;
 use crate::execute::{BalanceOp, Event, TxOutcome, TxResult};
 use crate::ids::{Channel, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId};
 use crate::memo::Memo;
@@ -223,11 +224,20 @@ pub enum EventType {
     /// An org admin lifted a hold.
     #[serde(rename = "hold.lifted")]
     HoldLifted,
+    /// An org recorded a member's consent to a purpose.
+    #[serde(rename = "consent.granted")]
+    ConsentGranted,
+    /// An org recorded a member's withdrawal (or refusal) of a purpose.
+    #[serde(rename = "consent.withdrawn")]
+    ConsentWithdrawn,
+    /// An org recorded that it erased a member's personal data.
+    #[serde(rename = "member.erased")]
+    MemberErased,
 }
 
 impl EventType {
     /// Every type, in declaration order.
-    pub const ALL: [EventType; 38] = [
+    pub const ALL: [EventType; 41] = [
         EventType::PoolCreated,
         EventType::PoolUpdated,
         EventType::PoolTransitioned,
@@ -266,6 +276,9 @@ impl EventType {
         EventType::HoldPlaced,
         EventType::HoldConfirmed,
         EventType::HoldLifted,
+        EventType::ConsentGranted,
+        EventType::ConsentWithdrawn,
+        EventType::MemberErased,
     ];
 
     /// The type's stable name, e.g. `coupon.redeemed`.
@@ -309,6 +322,9 @@ impl EventType {
             EventType::HoldPlaced => "hold.placed",
             EventType::HoldConfirmed => "hold.confirmed",
             EventType::HoldLifted => "hold.lifted",
+            EventType::ConsentGranted => "consent.granted",
+            EventType::ConsentWithdrawn => "consent.withdrawn",
+            EventType::MemberErased => "member.erased",
         }
     }
 
@@ -358,6 +374,11 @@ impl EventType {
             Event::HoldPlaced { .. } => EventType::HoldPlaced,
             Event::HoldConfirmed { .. } => EventType::HoldConfirmed,
             Event::HoldLifted { .. } => EventType::HoldLifted,
+            Event::ConsentRecorded { decision, .. } => match decision {
+                ConsentDecision::Granted => EventType::ConsentGranted,
+                ConsentDecision::Withdrawn => EventType::ConsentWithdrawn,
+            },
+            Event::MemberErased { .. } => EventType::MemberErased,
         }
     }
 }
@@ -749,6 +770,10 @@ fn fill_applied<S: StateReader + ?Sized>(
                 e.member = Some(*m);
             }
         }
+        Event::ConsentRecorded { org, member, .. } | Event::MemberErased { org, member } => {
+            e.org = Some(org.clone());
+            e.member = Some(*member);
+        }
         Event::CheckedOut {
             program,
             member,
@@ -914,6 +939,8 @@ fn fill_rejected<S: StateReader + ?Sized>(
             ..
         }) => e.member = Some(*m),
         TxKind::TransferBalance(t) => e.member = Some(t.from),
+        TxKind::RecordConsent(t) => e.member = Some(t.member),
+        TxKind::RecordErasure(t) => e.member = Some(t.member),
         _ => {}
     }
     if e.pool.is_none()
@@ -973,7 +1000,9 @@ pub fn tx_pool<S: StateReader + ?Sized>(
         | TxKind::Engage(_)
         | TxKind::ReleasePoints(_)
         | TxKind::PlaceHold(_)
-        | TxKind::ReviewHold(_) => None,
+        | TxKind::ReviewHold(_)
+        | TxKind::RecordConsent(_)
+        | TxKind::RecordErasure(_) => None,
     })
 }
 
@@ -1023,7 +1052,9 @@ pub fn tx_program<S: StateReader + ?Sized>(
         | TxKind::RevokeToken(_)
         | TxKind::TransferToken(_)
         | TxKind::PlaceHold(_)
-        | TxKind::ReviewHold(_) => None,
+        | TxKind::ReviewHold(_)
+        | TxKind::RecordConsent(_)
+        | TxKind::RecordErasure(_) => None,
     })
 }
 

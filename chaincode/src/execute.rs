@@ -18,6 +18,7 @@
 //! a terminal makes before charging a customer.
 
 mod checkout;
+mod consent;
 mod engagement;
 mod holds;
 mod members;
@@ -359,6 +360,26 @@ pub enum Event {
         /// Whether it was still pending review.
         was_pending: bool,
     },
+    /// An org recorded a member's consent decision on a purpose.
+    ConsentRecorded {
+        /// The org that keeps the record.
+        org: OrgId,
+        /// The member.
+        member: MemberId,
+        /// What the decision is about.
+        purpose: crate::consent::Purpose,
+        /// Granted or withdrawn.
+        decision: crate::consent::ConsentDecision,
+        /// blake3 of the consent text version shown.
+        text_hash: crate::ids::Hash32,
+    },
+    /// An org recorded that it erased a member's personal data.
+    MemberErased {
+        /// The org.
+        org: OrgId,
+        /// The member.
+        member: MemberId,
+    },
 }
 
 /// A block's results and writes.
@@ -592,6 +613,8 @@ fn execute_kind<S: StateReader + ?Sized>(
         TxKind::ReleasePoints(t) => engagement::release(view, ctx, signer, t)?,
         TxKind::PlaceHold(t) => holds::place(view, ctx, (signer, p.tx.signer), p.id, t)?,
         TxKind::ReviewHold(t) => holds::review(view, (signer, p.tx.signer), t)?,
+        TxKind::RecordConsent(t) => consent::record(view, ctx, signer, t)?,
+        TxKind::RecordErasure(t) => consent::erase(view, ctx, signer, t)?,
     })
 }
 
@@ -1154,6 +1177,9 @@ fn validate_spec<S: StateReader + ?Sized>(
     spec: &PoolSpec,
 ) -> Exec<()> {
     check_spec_fields(spec)?;
+    if let Some(purpose) = &spec.requires_consent {
+        consent::check_purpose(view, owner, purpose)?;
+    }
     check_partners(view, owner, &spec.partner_orgs)
 }
 
@@ -1209,6 +1235,9 @@ pub fn check_spec_fields(spec: &PoolSpec) -> Exec<()> {
     }
     if let Err(e) = crate::risk::validate_limits(&spec.velocity) {
         return fail(RejectReason::InvalidInput, e);
+    }
+    if let Some(crate::consent::Purpose::PartnerSharing(partner)) = &spec.requires_consent {
+        check_slug("partner org of the required consent", partner.as_str())?;
     }
     check_list("partner orgs", &spec.partner_orgs)
 }
@@ -1515,6 +1544,12 @@ fn allocate<S: StateReader + ?Sized>(
         );
     }
     holds::require_member_free(view, &pool.owner, tx.member)?;
+    consent::admit(
+        view,
+        &pool.owner,
+        tx.member,
+        pool.spec.requires_consent.as_ref(),
+    )?;
     let held = view
         .member_allocations((&tx.pool, &tx.member))?
         .unwrap_or(0);
@@ -2027,6 +2062,12 @@ fn transfer_token<S: StateReader + ?Sized>(
         holds::require_member_free(view, &pool.owner, owner)?;
     }
     holds::require_member_free(view, &pool.owner, tx.to)?;
+    consent::admit(
+        view,
+        &pool.owner,
+        tx.to,
+        pool.spec.requires_consent.as_ref(),
+    )?;
     match record.status {
         TokenStatus::Allocated => {}
         TokenStatus::Redeemed { .. } => {
@@ -2099,6 +2140,9 @@ fn set_program<S: StateReader + ?Sized>(
     }
     check_list("excluded categories", &tx.spec.earn.excluded_categories)?;
     check_partners(view, &signer.org, &tx.spec.partner_orgs)?;
+    if let Some(purpose) = &tx.spec.requires_consent {
+        consent::check_purpose(view, &signer.org, purpose)?;
+    }
     let version = match view.program(&signer.org)? {
         Some(old) => old.version.checked_add(1).ok_or_else(|| {
             ExecError::Rejected(Rejection::new(RejectReason::Overflow, "program version"))

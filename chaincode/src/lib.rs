@@ -61,6 +61,7 @@ pub mod block;
 pub mod checkout;
 pub mod codes;
 pub mod commitment;
+pub mod consent;
 pub mod discount;
 pub mod encoding;
 pub mod events;
@@ -84,6 +85,7 @@ pub mod types;
 pub mod prelude {
     pub use crate::checkout::CheckoutRules;
     pub use crate::codes::{CodePattern, code_hash, open_code, seal_code};
+    pub use crate::consent::{ConsentDecision, ConsentRecord, ErasureRecord, Purpose};
     pub use crate::discount::Quote;
     pub use crate::encoding::{decode, encode};
     pub use crate::execute::{

@@ -257,6 +257,11 @@ pub struct ProgramSpec {
     /// Points for engagement (a review, an app sign-up) and referrals, by action.
     #[serde(default)]
     pub engagement: Vec<EngagementRule>,
+    /// A purpose the member must have consented to (their latest decision, recorded by
+    /// the program's org, a grant) before they earn, are loaded or awarded engagement
+    /// points or receive a balance transfer (`None`: no consent needed).
+    #[serde(default)]
+    pub requires_consent: Option<crate::consent::Purpose>,
 }
 
 /// Points a member earns for an action other than an order (an `engage` tx): a review,

@@ -130,6 +130,11 @@ reasons! {
     OnHold => "on_hold",
     /// A redemption now would pass one of the pool's velocity limits.
     VelocityExceeded => "velocity_exceeded",
+    /// The pool or program requires a purpose the member's latest consent (recorded by
+    /// its org) does not grant.
+    ConsentRequired => "consent_required",
+    /// The org recorded the member's erasure: it gives them nothing new.
+    MemberErased => "member_erased",
 }
 
 impl fmt::Display for RejectReason {

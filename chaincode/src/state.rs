@@ -6,6 +6,7 @@
 //! proven by their canonical encodings ([`StateKey::to_bytes`], [`StateValue::to_bytes`]).
 //! [`MemState`] is the in-memory implementation used by tests, examples and auditors.
 
+use crate::consent::{ConsentRecord, ErasureRecord, Purpose};
 use crate::encoding::{EncodingError, decode, encode};
 use crate::ids::{ClaimKey, CodeHash, MemberId, OrgId, PoolId, PublicKey, TokenId, TxId};
 use crate::loyalty::{
@@ -86,6 +87,10 @@ pub enum StateKey {
     /// A member an org knows (a coupon of its pools or a balance of its program was
     /// theirs): what lets the org hold them.
     Member(OrgId, MemberId),
+    /// An org's latest record of a member's consent decision on a purpose.
+    Consent(OrgId, MemberId, Purpose),
+    /// An org's receipt that it erased a member's personal data.
+    Erasure(OrgId, MemberId),
 }
 
 /// What a key holds. Each key variant holds exactly one value variant.
@@ -144,6 +149,10 @@ pub enum StateValue {
     Velocity(Vec<u64>),
     /// For [`StateKey::Member`].
     Member(MemberRecord),
+    /// For [`StateKey::Consent`].
+    Consent(ConsentRecord),
+    /// For [`StateKey::Erasure`].
+    Erasure(ErasureRecord),
 }
 
 impl StateKey {
@@ -409,6 +418,8 @@ typed_access! {
     hold, put_hold: (&OrgId, &HoldTarget) => |k| StateKey::Hold(k.0.clone(), k.1.clone()), Hold(HoldRecord);
     velocity, put_velocity: (&PoolId, &VelocityKey) => |k| StateKey::Velocity(k.0.clone(), k.1.clone()), Velocity(Vec<u64>);
     member, put_member: (&OrgId, &MemberId) => |k| StateKey::Member(k.0.clone(), *k.1), Member(MemberRecord);
+    consent, put_consent: (&OrgId, &MemberId, &Purpose) => |k| StateKey::Consent(k.0.clone(), *k.1, k.2.clone()), Consent(ConsentRecord);
+    erasure, put_erasure: (&OrgId, &MemberId) => |k| StateKey::Erasure(k.0.clone(), *k.1), Erasure(ErasureRecord);
 }
 
 impl<S: StateReader + ?Sized> Overlay<'_, S> {

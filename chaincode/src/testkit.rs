@@ -104,6 +104,7 @@ pub fn spec(kind: PoolKind) -> PoolSpec {
         partner_orgs: vec![],
         transferable: false,
         velocity: vec![],
+        requires_consent: None,
     }
 }
 
@@ -196,6 +197,7 @@ pub fn program_spec() -> ProgramSpec {
                 window_days: 30,
             },
         ],
+        requires_consent: None,
     }
 }
 

@@ -22,9 +22,11 @@
 //! tx to act. An independent verifier must use the same chunked procedure to agree with
 //! the chain in that corner case.
 
+use crate::consent::{ConsentDecision, Purpose};
 use crate::encoding::{encode, encode_into};
 use crate::ids::{
-    ChainId, ClaimKey, CodeHash, MemberId, OrgId, PoolId, PublicKey, SignatureBytes, TokenId, TxId,
+    ChainId, ClaimKey, CodeHash, Hash32, MemberId, OrgId, PoolId, PublicKey, SignatureBytes,
+    TokenId, TxId,
 };
 use crate::loyalty::{AdjustReason, Direction, ProgramSpec, Segment};
 use crate::memo::Memo;
@@ -141,6 +143,12 @@ pub enum TxKind {
     PlaceHold(PlaceHoldTx),
     /// Confirm or lift a hold of the signer's org (org admin).
     ReviewHold(ReviewHoldTx),
+    /// Record a member's consent decision on a purpose for the signer's org (org admin,
+    /// issuer or terminal: consent is captured at sign-up, online or at the till).
+    RecordConsent(RecordConsentTx),
+    /// Record that the signer's org erased a member's personal data (org admin): the
+    /// org gives the member nothing new afterwards.
+    RecordErasure(RecordErasureTx),
 }
 
 impl TxKind {
@@ -176,6 +184,8 @@ impl TxKind {
             TxKind::ReleasePoints(_) => "release_points",
             TxKind::PlaceHold(_) => "place_hold",
             TxKind::ReviewHold(_) => "review_hold",
+            TxKind::RecordConsent(_) => "record_consent",
+            TxKind::RecordErasure(_) => "record_erasure",
         }
     }
 }
@@ -631,6 +641,26 @@ pub struct ReviewHoldTx {
     pub decision: HoldDecision,
     /// Why (same limits as a hold's note).
     pub note: String,
+}
+
+/// Record `member`'s decision on `purpose` for the signer's org.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct RecordConsentTx {
+    /// The member (pseudonymous id).
+    pub member: MemberId,
+    /// What the decision is about.
+    pub purpose: Purpose,
+    /// Granted or withdrawn.
+    pub decision: ConsentDecision,
+    /// blake3 of the consent text version the member was shown (not all zeros).
+    pub text_hash: Hash32,
+}
+
+/// Record that the signer's org erased `member`'s personal data.
+#[derive(Clone, Debug, PartialEq, Eq, Encode, Decode, Serialize, Deserialize)]
+pub struct RecordErasureTx {
+    /// The member (pseudonymous id).
+    pub member: MemberId,
 }
 
 /// The signed envelope.

@@ -228,6 +228,11 @@ pub struct PoolSpec {
     /// Redemptions per member, terminal or store in rolling windows (empty: no limit).
     #[serde(default)]
     pub velocity: Vec<crate::risk::VelocityLimit>,
+    /// A purpose the member must have consented to (their latest decision, recorded by
+    /// the owner org, a grant) before a token is allocated or transferred to them
+    /// (`None`: no consent needed).
+    #[serde(default)]
+    pub requires_consent: Option<crate::consent::Purpose>,
 }
 
 /// Pool lifecycle: draft → active → paused ⇄ active → archived.

@@ -334,12 +334,15 @@ fn tx_cases() -> Vec<TxCase> {
         },
         TxCase {
             name: "set_program",
-            about: "acme's admin sets its loyalty program: cash, gift and points segments, a point per euro with a weekend double-points promotion, three tiers (the testkit's `program_spec`).",
+            about: "acme's admin sets its loyalty program: cash, gift and points segments, a point per euro with a weekend double-points promotion, three tiers (the testkit's `program_spec`), and members must have consented to `profiling` (`requires_consent`, a `Purpose` without fields, index 1) before they earn, are loaded or awarded points.",
             seed: ADMIN,
             body: body(
                 20,
                 TxKind::SetProgram(SetProgramTx {
-                    spec: testkit::program_spec(),
+                    spec: ProgramSpec {
+                        requires_consent: Some(Purpose::Profiling),
+                        ..testkit::program_spec()
+                    },
                 }),
             ),
         },
@@ -676,7 +679,60 @@ fn tx_cases() -> Vec<TxCase> {
         .position(|c| c.name == "transition_pool_pause_memo")
         .unwrap();
     cases.splice(at..at, hold_cases(held_code));
+    cases.extend(consent_cases());
     cases
+}
+
+/// Consent and erasure (issue 21): a grant at the till, a withdrawal of partner sharing,
+/// an erasure receipt.
+fn consent_cases() -> Vec<TxCase> {
+    let consent = |purpose, decision, text: &[u8]| {
+        TxKind::RecordConsent(RecordConsentTx {
+            member: testkit::member(9),
+            purpose,
+            decision,
+            text_hash: Hash32(*blake3::hash(text).as_bytes()),
+        })
+    };
+    vec![
+        TxCase {
+            name: "record_consent_grant",
+            about: "acme's terminal records that member(9) consented to `marketing` (`Purpose::Marketing`, index 0; `ConsentDecision::Granted`, index 0) at the till, after being shown the consent text whose blake3 hash the tx carries (here of the bytes `marketing consent v3`): only the member id and the hash reach the chain.",
+            seed: TERMINAL,
+            body: body(
+                43,
+                consent(
+                    Purpose::Marketing,
+                    ConsentDecision::Granted,
+                    b"marketing consent v3",
+                ),
+            ),
+        },
+        TxCase {
+            name: "record_consent_withdraw_partner",
+            about: "acme's issuer (its web sign-up) records that member(9) withdrew consent to acme sharing with globex (`Purpose::PartnerSharing`, index 2, with the partner's `OrgId`; `ConsentDecision::Withdrawn`, index 1): pools requiring it no longer allocate to them.",
+            seed: ISSUER,
+            body: body(
+                44,
+                consent(
+                    Purpose::PartnerSharing(slug("globex")),
+                    ConsentDecision::Withdrawn,
+                    b"partner sharing consent v1",
+                ),
+            ),
+        },
+        TxCase {
+            name: "record_erasure",
+            about: "acme's admin records the erasure of member(9)'s personal data (an erasure receipt, `RecordErasure`): acme allocates, transfers, credits nothing and records no consent for them afterwards; what is on the ledger stays.",
+            seed: ADMIN,
+            body: body(
+                45,
+                TxKind::RecordErasure(RecordErasureTx {
+                    member: testkit::member(9),
+                }),
+            ),
+        },
+    ]
 }
 
 /// The fraud rules' txs: acme's risk key, holds on a member, a terminal and a code, and the
@@ -1108,11 +1164,17 @@ fn vectors_cover_every_kind() {
                 HoldDecision::Confirm => "ReviewHold/Confirm",
                 HoldDecision::Lift => "ReviewHold/Lift",
             },
+            // A purpose without and with a field, and both decisions.
+            TxKind::RecordConsent(c) => match c.decision {
+                ConsentDecision::Granted => "RecordConsent/Granted",
+                ConsentDecision::Withdrawn => "RecordConsent/Withdrawn",
+            },
+            TxKind::RecordErasure(_) => "RecordErasure",
         }
     }
     let covered: std::collections::BTreeSet<&str> =
         tx_cases().iter().map(|c| kind_name(&c.body.kind)).collect();
-    assert_eq!(covered.len(), 42, "covered: {covered:?}");
+    assert_eq!(covered.len(), 45, "covered: {covered:?}");
     for wanted in [
         "Checkout/Code+Token+Pay",
         "DecideWithdrawal/Approve",
@@ -1125,6 +1187,9 @@ fn vectors_cover_every_kind() {
         "PlaceHold/Code",
         "ReviewHold/Confirm",
         "ReviewHold/Lift",
+        "RecordConsent/Granted",
+        "RecordConsent/Withdrawn",
+        "RecordErasure",
     ] {
         assert!(covered.contains(wanted), "{wanted}; covered: {covered:?}");
     }
@@ -1231,6 +1296,8 @@ impl Hand {
         self.vec(&s.velocity, &p("velocity"), |h, l, q| {
             h.velocity_limit(l, q)
         });
+        let consent = p("requires_consent");
+        self.option(&s.requires_consent, &consent, |h, c| h.purpose(c, &consent));
     }
     fn change(&mut self, c: &GovernanceChange, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
@@ -1486,6 +1553,20 @@ fn hand_encode(b: &TxBody) -> Hand {
                 HoldDecision::Lift => h.variant(1, "Lift", "kind.decision"),
             }
             h.string(&t.note, "kind.note");
+        }
+        TxKind::RecordConsent(t) => {
+            h.variant(29, "RecordConsent", "kind");
+            h.array(&t.member.0, "kind.member");
+            h.purpose(&t.purpose, "kind.purpose");
+            match t.decision {
+                ConsentDecision::Granted => h.variant(0, "Granted", "kind.decision"),
+                ConsentDecision::Withdrawn => h.variant(1, "Withdrawn", "kind.decision"),
+            }
+            h.array(&t.text_hash.0, "kind.text_hash");
+        }
+        TxKind::RecordErasure(t) => {
+            h.variant(30, "RecordErasure", "kind");
+            h.array(&t.member.0, "kind.member");
         }
     }
     h.option(&b.memo, "memo", |h, m| h.string(m.as_str(), "memo"));
@@ -1766,6 +1847,8 @@ fn documented_variant_indices_match_the_code() {
                 TxKind::ReleasePoints(_) => "ReleasePoints",
                 TxKind::PlaceHold(_) => "PlaceHold",
                 TxKind::ReviewHold(_) => "ReviewHold",
+                TxKind::RecordConsent(_) => "RecordConsent",
+                TxKind::RecordErasure(_) => "RecordErasure",
             };
             (index_of(k), name)
         })
@@ -2010,6 +2093,30 @@ fn documented_variant_indices_match_the_code() {
         .map(|d| (index_of(d), hold_decision(d)))
         .collect();
     check_enum_table(&doc, "HoldDecision", &list, &mut errors);
+    // Consent (issue 21).
+    let purpose = |p: &Purpose| match p {
+        Purpose::Marketing => "Marketing",
+        Purpose::Profiling => "Profiling",
+        Purpose::PartnerSharing(_) => "PartnerSharing",
+    };
+    let list: Vec<(u32, &str)> = [
+        Purpose::Marketing,
+        Purpose::Profiling,
+        Purpose::PartnerSharing(slug("globex")),
+    ]
+    .iter()
+    .map(|p| (index_of(p), purpose(p)))
+    .collect();
+    check_enum_table(&doc, "Purpose", &list, &mut errors);
+    let decision = |d: &ConsentDecision| match d {
+        ConsentDecision::Granted => "Granted",
+        ConsentDecision::Withdrawn => "Withdrawn",
+    };
+    let list: Vec<(u32, &str)> = [ConsentDecision::Granted, ConsentDecision::Withdrawn]
+        .iter()
+        .map(|d| (index_of(d), decision(d)))
+        .collect();
+    check_enum_table(&doc, "ConsentDecision", &list, &mut errors);
     let scope = |s: &VelocityScope| match s {
         VelocityScope::Member => "Member",
         VelocityScope::Terminal => "Terminal",
@@ -2180,6 +2287,13 @@ fn documented_struct_fields_match_the_code() {
             decision,
             note
         }),
+        struct_fields!(RecordConsentTx {
+            member,
+            purpose,
+            decision,
+            text_hash
+        }),
+        struct_fields!(RecordErasureTx { member }),
         struct_fields!(ProgramSpec {
             name,
             currency,
@@ -2190,7 +2304,8 @@ fn documented_struct_fields_match_the_code() {
             transfers,
             partner_orgs,
             checkout,
-            engagement
+            engagement,
+            requires_consent
         }),
         struct_fields!(CheckoutRules {
             max_order_discount_minor,
@@ -2258,6 +2373,7 @@ fn documented_struct_fields_match_the_code() {
             partner_orgs,
             transferable,
             velocity,
+            requires_consent
         }),
         struct_fields!(VelocityLimit {
             per,
@@ -2405,6 +2521,8 @@ fn primitive_rules() {
     assert!(decode::<HoldReason>(&9u32.to_le_bytes()).is_err());
     assert!(decode::<HoldDecision>(&2u32.to_le_bytes()).is_err());
     assert!(decode::<VelocityScope>(&3u32.to_le_bytes()).is_err());
+    assert!(decode::<Purpose>(&3u32.to_le_bytes()).is_err());
+    assert!(decode::<ConsentDecision>(&2u32.to_le_bytes()).is_err());
     // A map (the records' balances per segment): its entry count, then key and value of
     // each entry in ascending key order, whatever the order of insertion.
     let map: BTreeMap<Segment, u64> = [(Segment::Mileage, 7), (Segment::CashDeposit, 500)]

@@ -1524,6 +1524,7 @@ fn pool_spec() -> impl Strategy<Value = PoolSpec> {
             partner_orgs,
             transferable,
             velocity: vec![],
+            requires_consent: None,
         },
     )
 }

@@ -1000,6 +1000,74 @@ fn member_cases() -> Vec<Case> {
     )]
 }
 
+fn consent_text_hash() -> Hash32 {
+    Hash32(*blake3::hash(b"marketing consent v3").as_bytes())
+}
+
+fn consent_cases() -> Vec<Case> {
+    vec![
+        state(
+            "consent_marketing_granted",
+            "acme's latest record of member(9)'s decision on `marketing`: granted at height 12 (block time 12 s after genesis), after being shown the consent text whose blake3 hash is kept (here of the bytes `marketing consent v3`, the tx vector `record_consent_grant`). The key is the org that keeps the record, the member and the purpose; each `record_consent` replaces the record (the log keeps every decision). A pool or a program of acme requiring `marketing` allocates or credits member(9) only while `granted` is `true`.",
+            StateKey::Consent(slug("acme"), testkit::member(9), Purpose::Marketing),
+            StateValue::Consent(ConsentRecord {
+                granted: true,
+                text_hash: consent_text_hash(),
+                at_ms: GENESIS_MS + 12 * SECOND,
+                height: 12,
+            }),
+        ),
+        state(
+            "consent_partner_withdrawn",
+            "acme's record of member(9)'s decision on sharing with globex (`PartnerSharing`, index 2, with the partner's `OrgId`): withdrawn at height 14. A pool of acme requiring `partner_sharing` with globex refuses to allocate to member(9) (`consent_required`).",
+            StateKey::Consent(
+                slug("acme"),
+                testkit::member(9),
+                Purpose::PartnerSharing(slug("globex")),
+            ),
+            StateValue::Consent(ConsentRecord {
+                granted: false,
+                text_hash: Hash32(*blake3::hash(b"partner sharing consent v1").as_bytes()),
+                at_ms: GENESIS_MS + 14 * SECOND,
+                height: 14,
+            }),
+        ),
+        state(
+            "erasure_receipt",
+            "acme's erasure receipt for member(9): acme erased the member's personal data off the chain and recorded it at height 15. Written once, never changed; acme gives member(9) nothing new afterwards (`member_erased`), and everything already on the ledger stays.",
+            StateKey::Erasure(slug("acme"), testkit::member(9)),
+            StateValue::Erasure(ErasureRecord {
+                at_ms: GENESIS_MS + 15 * SECOND,
+                height: 15,
+            }),
+        ),
+    ]
+}
+
+fn consent_events() -> Vec<Case> {
+    vec![
+        event(
+            "event_consent_recorded",
+            "acme recorded member(9)'s consent to `marketing` (`decision` granted: a `consent.granted` ledger event; withdrawn: `consent.withdrawn`), with the hash of the text shown. No personal data: the member id, the purpose and the hash.",
+            Event::ConsentRecorded {
+                org: slug("acme"),
+                member: testkit::member(9),
+                purpose: Purpose::Marketing,
+                decision: ConsentDecision::Granted,
+                text_hash: consent_text_hash(),
+            },
+        ),
+        event(
+            "event_member_erased",
+            "acme recorded the erasure of member(9)'s personal data (a `member.erased` ledger event).",
+            Event::MemberErased {
+                org: slug("acme"),
+                member: testkit::member(9),
+            },
+        ),
+    ]
+}
+
 fn event(name: &'static str, about: &'static str, event: Event) -> Case {
     Case {
         name,
@@ -1376,11 +1444,13 @@ fn cases() -> Vec<Case> {
         loyalty_cases(),
         hold_cases(),
         member_cases(),
+        consent_cases(),
         key_events(),
         pool_events(),
         token_events(),
         loyalty_events(),
         hold_events(),
+        consent_events(),
         outcome_cases(),
     ]
     .concat()
@@ -1514,6 +1584,8 @@ impl Hand {
         self.vec(&s.velocity, &p("velocity"), |h, l, q| {
             h.velocity_limit(l, q)
         });
+        let consent = p("requires_consent");
+        self.option(&s.requires_consent, &consent, |h, c| h.purpose(c, &consent));
     }
 }
 
@@ -1609,6 +1681,17 @@ impl Hand {
                 self.string(o.as_str(), &format!("{p}.0"));
                 self.array(&m.0, &format!("{p}.1"));
             }
+            StateKey::Consent(o, m, purpose) => {
+                self.variant(27, "Consent", p);
+                self.string(o.as_str(), &format!("{p}.0"));
+                self.array(&m.0, &format!("{p}.1"));
+                self.purpose(purpose, &format!("{p}.2"));
+            }
+            StateKey::Erasure(o, m) => {
+                self.variant(28, "Erasure", p);
+                self.string(o.as_str(), &format!("{p}.0"));
+                self.array(&m.0, &format!("{p}.1"));
+            }
         }
     }
     /// A variant with one field.
@@ -1681,6 +1764,18 @@ impl Hand {
             StateValue::Member(r) => {
                 self.variant(25, "Member", p);
                 self.u64(r.first_seen, &at(&q, "first_seen"));
+            }
+            StateValue::Consent(r) => {
+                self.variant(26, "Consent", p);
+                self.boolean(r.granted, &at(&q, "granted"));
+                self.array(&r.text_hash.0, &at(&q, "text_hash"));
+                self.u64(r.at_ms, &at(&q, "at_ms"));
+                self.u64(r.height, &at(&q, "height"));
+            }
+            StateValue::Erasure(r) => {
+                self.variant(27, "Erasure", p);
+                self.u64(r.at_ms, &at(&q, "at_ms"));
+                self.u64(r.height, &at(&q, "height"));
             }
         }
     }
@@ -2164,6 +2259,28 @@ impl Hand {
             | Event::PointsReleased { .. } => self.loyalty_event(e, p),
             Event::HoldPlaced { .. } | Event::HoldConfirmed { .. } | Event::HoldLifted { .. } => {
                 self.hold_event(e, p)
+            }
+            Event::ConsentRecorded {
+                org,
+                member,
+                purpose,
+                decision,
+                text_hash,
+            } => {
+                self.variant(26, "ConsentRecorded", p);
+                self.string(org.as_str(), &f("org"));
+                self.array(&member.0, &f("member"));
+                self.purpose(purpose, &f("purpose"));
+                match decision {
+                    ConsentDecision::Granted => self.variant(0, "Granted", &f("decision")),
+                    ConsentDecision::Withdrawn => self.variant(1, "Withdrawn", &f("decision")),
+                }
+                self.array(&text_hash.0, &f("text_hash"));
+            }
+            Event::MemberErased { org, member } => {
+                self.variant(27, "MemberErased", p);
+                self.string(org.as_str(), &f("org"));
+                self.array(&member.0, &f("member"));
             }
             _ => self.token_event(e, p),
         }
@@ -2665,24 +2782,24 @@ fn hand_encoder_agrees_with_bincode_on_every_vector() {
 #[test]
 fn the_next_variant_index_is_refused() {
     let next = |i: u32| i.to_le_bytes();
-    assert!(decode::<StateKey>(&next(26)).is_err());
-    assert!(decode::<StateValue>(&next(25)).is_err());
-    assert!(decode::<Event>(&next(26)).is_err());
-    assert!(decode::<RejectReason>(&next(47)).is_err());
+    assert!(decode::<StateKey>(&next(29)).is_err());
+    assert!(decode::<StateValue>(&next(28)).is_err());
+    assert!(decode::<Event>(&next(28)).is_err());
+    assert!(decode::<RejectReason>(&next(49)).is_err());
     assert!(decode::<Role>(&next(6)).is_err());
     assert!(decode::<HoldStatus>(&next(2)).is_err());
     assert!(decode::<VelocityKey>(&next(3)).is_err());
-    assert!(decode::<couponcactus_chaincode::events::EventType>(&next(38)).is_err());
+    assert!(decode::<couponcactus_chaincode::events::EventType>(&next(41)).is_err());
     // The last ones do: the unit variants alone, the others with their fields.
     assert_eq!(decode::<HoldStatus>(&next(1)), Ok(HoldStatus::Confirmed));
     assert_eq!(
-        decode::<RejectReason>(&next(46)),
-        Ok(RejectReason::VelocityExceeded)
+        decode::<RejectReason>(&next(48)),
+        Ok(RejectReason::MemberErased)
     );
     assert_eq!(decode::<Role>(&next(5)), Ok(Role::Risk));
     assert_eq!(
-        decode::<couponcactus_chaincode::events::EventType>(&next(37)).map(|t| t.name()),
-        Ok("hold.lifted")
+        decode::<couponcactus_chaincode::events::EventType>(&next(40)).map(|t| t.name()),
+        Ok("member.erased")
     );
 }
 
@@ -2788,9 +2905,9 @@ fn vectors_cover_every_variant() {
         }
     }
     let count = |prefix: &str| covered.iter().filter(|c| c.starts_with(prefix)).count();
-    assert_eq!(count("key/"), 27, "{covered:?}");
-    assert_eq!(count("value/"), 26, "{covered:?}");
-    assert_eq!(count("event/"), 26, "{covered:?}");
+    assert_eq!(count("key/"), 29, "{covered:?}");
+    assert_eq!(count("value/"), 28, "{covered:?}");
+    assert_eq!(count("event/"), 28, "{covered:?}");
     assert_eq!(count("movement/"), 7, "{covered:?}");
     assert_eq!(count("redemption/"), 2, "{covered:?}");
     assert_eq!(count("adjustment/"), 2, "{covered:?}");
@@ -2896,6 +3013,8 @@ fn state_key_name(k: &StateKey) -> &'static str {
         StateKey::Hold(..) => "Hold",
         StateKey::Velocity(..) => "Velocity",
         StateKey::Member(..) => "Member",
+        StateKey::Consent(..) => "Consent",
+        StateKey::Erasure(..) => "Erasure",
     }
 }
 
@@ -2927,6 +3046,8 @@ fn state_value_name(v: &StateValue) -> &'static str {
         StateValue::Hold(_) => "Hold",
         StateValue::Velocity(_) => "Velocity",
         StateValue::Member(_) => "Member",
+        StateValue::Consent(_) => "Consent",
+        StateValue::Erasure(_) => "Erasure",
     }
 }
 
@@ -3059,6 +3180,8 @@ fn event_fields(e: &Event) -> (&'static str, Vec<&'static str>) {
         Event::HoldPlaced { org, target, reason, pending_review },
         Event::HoldConfirmed { org, target },
         Event::HoldLifted { org, target, reason, was_pending },
+        Event::ConsentRecorded { org, member, purpose, decision, text_hash },
+        Event::MemberErased { org, member },
     )
 }
 
@@ -3432,6 +3555,8 @@ fn json_keys() -> BTreeMap<&'static str, Vec<String>> {
             StateValue::Withdrawal(_) => "WithdrawalRecord",
             StateValue::Hold(_) => "HoldRecord",
             StateValue::Member(_) => "MemberRecord",
+            StateValue::Consent(_) => "ConsentRecord",
+            StateValue::Erasure(_) => "ErasureRecord",
             _ => continue,
         };
         let wrapped = serde_json::to_value(&value).unwrap();
@@ -3614,6 +3739,13 @@ fn documented_struct_tables_match_the_code() {
             confirmed_by
         }),
         struct_fields!(MemberRecord { first_seen }),
+        struct_fields!(ConsentRecord {
+            granted,
+            text_hash,
+            at_ms,
+            height
+        }),
+        struct_fields!(ErasureRecord { at_ms, height }),
         struct_fields!(TxResult { tx_id, outcome }),
         struct_fields!(Rejection { reason, message }),
         struct_fields!(HistoryLeaf {

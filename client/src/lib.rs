@@ -16,6 +16,7 @@
 //!   [`times`] (ISO 8601 dates and durations for people), [`id_prefix`] (ids typed
 //!   shortened, like git).
 //! - [`audit`]: the offline audit of a whole chain.
+//! - [`consent`]: a member's consent records read and proven, and erasure receipts.
 //! - [`webhooks`]: webhook endpoints of an org's node, and the receiver's signature check.
 //! - [`report_pdf`]: PDF reports (tables and charts, stamped with the chain state they
 //!   were computed at) for `cactus report --format pdf`.
@@ -47,7 +48,11 @@ pub use couponcactus_genesis as genesis;
 pub mod amounts;
 pub mod analytics;
 pub mod audit;
+<<<<<<< HEAD
 pub mod finance;
+=======
+pub mod consent;
+>>>>>>> consent
 pub mod genesis_draft;
 pub mod id_prefix;
 pub mod issuance;

@@ -687,7 +687,7 @@ impl NodeClient {
         }
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str, signed: bool) -> Result<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str, signed: bool) -> Result<T> {
         let (status, bytes) = self.request(Method::GET, path, None, signed).await?;
         Self::decode(Method::GET, path, status, &bytes, &[StatusCode::OK])
     }

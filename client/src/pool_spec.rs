@@ -22,6 +22,7 @@
 //!   { per = "member", max = 3, window = "1h" },
 //!   { per = "terminal", max = 30, window = "1m" },
 //! ]
+//! requires_consent = "marketing" # optional: or "profiling", "partner:globex"
 //! ```
 //!
 //! **Amounts** are decimal text in the pool's currency, with at most its ISO 4217 decimals
@@ -48,6 +49,7 @@
 
 use crate::amounts::{amount_either, currency_decimals, format_decimal, parse_currency};
 use crate::times::{Edge, format_duration_ms, format_time_ms, parse_duration_ms, parse_instant};
+use couponcactus_chaincode::consent::Purpose;
 use couponcactus_chaincode::ids::{Category, Channel, IdError, OrgId, PoolId, StoreId};
 use couponcactus_chaincode::risk::{VelocityLimit, VelocityScope, validate_limits};
 use couponcactus_chaincode::types::{Currency, Discount, PoolKind, PoolSpec};
@@ -165,6 +167,9 @@ pub struct PoolSpecDraft {
     pub transferable: Option<bool>,
     /// Velocity limits (default none).
     pub velocity: Option<Vec<VelocityDraft>>,
+    /// The consent purpose a member must have granted to be allocated a token:
+    /// `marketing`, `profiling` or `partner:ORG` (default none).
+    pub requires_consent: Option<String>,
 }
 
 /// A velocity limit as written: `{ per = "member", max = 3, window = "1h" }`.
@@ -280,6 +285,7 @@ impl PoolSpecDraft {
                     })
                     .collect(),
             ),
+            requires_consent: spec.requires_consent.as_ref().map(Purpose::label),
             ..PoolSpecDraft::default()
         }
     }
@@ -354,6 +360,7 @@ impl PoolSpecDraft {
             partner_orgs,
             transferable,
             velocity,
+            requires_consent,
         )
     }
 
@@ -440,6 +447,16 @@ impl PoolSpecDraft {
                 .collect(),
             transferable: self.transferable.unwrap_or(false),
             velocity: velocity_limits(self.velocity.unwrap_or_default())?,
+            requires_consent: self
+                .requires_consent
+                .as_deref()
+                .map(|text| {
+                    text.parse::<Purpose>().map_err(|e| PoolSpecError::Invalid {
+                        field: "requires_consent",
+                        why: e.to_string(),
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -650,6 +667,7 @@ mod tests {
             partner_orgs = ["globex"]
             transferable = true
             velocity = [{ per = "member", max = 3, window = "1h 30m" }, { per = "store", max = 9, window = "250ms" }]
+            requires_consent = "partner:globex"
             "#,
         )
         .unwrap()
@@ -662,10 +680,16 @@ mod tests {
             currency: "JPY".parse().unwrap(),
             min_spend_minor: 0,
             velocity: Vec::new(),
+            requires_consent: None,
             ..base.clone()
         };
+        assert_eq!(
+            base.requires_consent,
+            Some(Purpose::PartnerSharing(OrgId("globex".into())))
+        );
         let one_bp = PoolSpec {
             discount: Discount::Percent { bps: 1 },
+            requires_consent: Some(Purpose::Marketing),
             ..base.clone()
         };
         for spec in [base, fixed, one_bp] {
@@ -886,6 +910,15 @@ mod tests {
         .into_spec(0)
         .unwrap_err();
         assert!(err.to_string().contains("validity"), "{err}");
+        for bad in ["advertising", "partner:", "partner:Not A Slug"] {
+            let err = PoolSpecDraft {
+                requires_consent: Some(bad.into()),
+                ..base.clone()
+            }
+            .into_spec(10_000_000)
+            .unwrap_err();
+            assert!(err.to_string().contains("requires_consent"), "{err}");
+        }
         assert!(
             PoolSpecDraft::from_toml("currency = \"EURO\"").is_err(),
             "a currency outside ISO 4217 is refused when the file is read"

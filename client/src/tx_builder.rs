@@ -15,12 +15,16 @@
 //! To retry a submission, resubmit the *same* [`SignedTx`]: the node answers with the
 //! original result. Signing the same request again makes a new tx with a new id.
 
-use couponcactus_chaincode::ids::{ChainId, ClaimKey, MemberId, PoolId, PublicKey, TokenId, TxId};
+use couponcactus_chaincode::consent::{ConsentDecision, Purpose};
+use couponcactus_chaincode::ids::{
+    ChainId, ClaimKey, Hash32, MemberId, PoolId, PublicKey, TokenId, TxId,
+};
 use couponcactus_chaincode::memo::Memo;
 use couponcactus_chaincode::tx::{
-    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx, RedeemTarget,
-    RedeemTx, RegisterKeyTx, RevokeKeyTx, RevokeReason, RevokeTokenTx, RollbackTx, SignedTx,
-    TransferTokenTx, TransitionPoolTx, TxBody, TxKind, UpdatePoolTx,
+    AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx,
+    RecordConsentTx, RecordErasureTx, RedeemTarget, RedeemTx, RegisterKeyTx, RevokeKeyTx,
+    RevokeReason, RevokeTokenTx, RollbackTx, SignedTx, TransferTokenTx, TransitionPoolTx, TxBody,
+    TxKind, UpdatePoolTx,
 };
 use couponcactus_chaincode::types::{
     GovernanceChange, IssuedCode, Order, PoolAction, PoolSpec, Role,
@@ -244,6 +248,42 @@ impl TxBuilder {
             TxKind::TransferToken(TransferTokenTx { token, from, to }),
         )
     }
+
+    /// Records `member`'s decision on `purpose` for the signer's org (an org admin, issuer
+    /// or terminal key): `text_hash` is the blake3 hash of the consent text version the
+    /// member was shown ([`consent_text_hash`]).
+    pub fn record_consent(
+        &self,
+        signer: &SigningKey,
+        member: MemberId,
+        purpose: Purpose,
+        decision: ConsentDecision,
+        text_hash: Hash32,
+    ) -> SignedTx {
+        self.sign(
+            signer,
+            TxKind::RecordConsent(RecordConsentTx {
+                member,
+                purpose,
+                decision,
+                text_hash,
+            }),
+        )
+    }
+
+    /// Records that the signer's org (an org admin key) erased `member`'s personal data:
+    /// the erasure receipt `cactus member erase` puts on the chain. The chain refuses a
+    /// second receipt for the member with `member_erased` (see
+    /// [`crate::consent::record_erasure`], which reads that as "recorded already").
+    pub fn record_erasure(&self, admin: &SigningKey, member: MemberId) -> SignedTx {
+        self.sign(admin, TxKind::RecordErasure(RecordErasureTx { member }))
+    }
+}
+
+/// The hash a consent tx carries for the consent text a member was shown: blake3 of the
+/// text's bytes, exactly as shown (no normalisation: keep the file that was shown).
+pub fn consent_text_hash(text: &[u8]) -> Hash32 {
+    Hash32(*blake3::hash(text).as_bytes())
 }
 
 #[cfg(test)]
@@ -296,6 +336,14 @@ mod tests {
             b.rollback(key, TxId([5; 32])),
             b.revoke_token(key, token.clone(), RevokeReason::Other, Some("test".into())),
             b.transfer_token(key, token, testkit::member(1), testkit::member(2)),
+            b.record_consent(
+                key,
+                testkit::member(1),
+                Purpose::Marketing,
+                ConsentDecision::Granted,
+                consent_text_hash(b"marketing v1"),
+            ),
+            b.record_erasure(key, testkit::member(1)),
         ]
     }
 
@@ -322,7 +370,7 @@ mod tests {
             kinds.insert(tx.body.kind.name());
         }
         // Every kind of the chaincode is covered (redeem twice: by token and by code).
-        assert_eq!(kinds.len(), 13);
+        assert_eq!(kinds.len(), 15);
     }
 
     #[test]

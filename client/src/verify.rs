@@ -221,7 +221,7 @@ impl TrustAnchor {
 
 /// Checks one proven state value: the proof is for `key` holding `value` at the read's
 /// height, and leads to the state root of the header it came with. Returns that header.
-fn check_proven<'a>(
+pub(crate) fn check_proven<'a>(
     what: &str,
     at: &'a ReadAt,
     proven: &ProvenValue,

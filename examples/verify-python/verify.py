@@ -138,7 +138,8 @@ STRUCTS = {
                  ("allowed_channels", VEC("str")), ("allowed_stores", VEC("str")),
                  ("excluded_categories", VEC("str")), ("stacking_group", OPT("str")),
                  ("partner_orgs", VEC("str")), ("transferable", "bool"),
-                 ("velocity", VEC(S("VelocityLimit")))],
+                 ("velocity", VEC(S("VelocityLimit"))),
+                 ("requires_consent", OPT(E("Purpose")))],
     # Fraud rules (docs/encoding.md, `VelocityLimit`, `PlaceHoldTx`, `HoldRecord`).
     "VelocityLimit": [("per", E("VelocityScope")), ("max", "u32"), ("window_ms", "u64")],
     "HoldRecord": [("reason", E("HoldReason")), ("note", "str"), ("placed_by", "h32"),
@@ -146,6 +147,10 @@ STRUCTS = {
                    ("confirmed_by", OPT("h32"))],
     # The member registry (docs/encoding.md, `MemberRecord`): whom an org may hold.
     "MemberRecord": [("first_seen", "u64")],
+    # Consent and erasure (docs/encoding.md, `ConsentRecord`, `ErasureRecord`).
+    "ConsentRecord": [("granted", "bool"), ("text_hash", "h32"), ("at_ms", "u64"),
+                      ("height", "u64")],
+    "ErasureRecord": [("at_ms", "u64"), ("height", "u64")],
     "IssuedCode": [("code_hash", "h32"), ("sealed", "sealed")],
     "OrgRecord": [("name", "str"), ("active_admins", "u32"), ("joined_at", "u64")],
     "KeyRecord": [("org", "str"), ("role", E("Role")), ("registered_at", "u64"),
@@ -193,7 +198,8 @@ STRUCTS = {
                     ("earn", S("EarnRule")), ("tiers", S("TierPolicy")),
                     ("adjust_approval_above", "u64"), ("transfers", "bool"),
                     ("partner_orgs", VEC("str")), ("checkout", S("CheckoutRules")),
-                    ("engagement", VEC(S("EngagementRule")))],
+                    ("engagement", VEC(S("EngagementRule"))),
+                    ("requires_consent", OPT(E("Purpose")))],
     "CheckoutRules": [("max_order_discount_minor", OPT("u64")), ("point_value_minor", "u64"),
                       ("not_combinable_pools", VEC("str"))],
     "EngagementRule": [("action", "str"), ("points", "u64"), ("referred_points", OPT("u64")),
@@ -261,6 +267,7 @@ REJECT_REASONS = [
     "per_tx_cap_exceeded", "already_earned", "already_voided", "already_spent", "too_many_lots",
     "self_approval", "stacking_conflict", "not_combinable", "discount_cap_reached", "overpaid",
     "part_of_checkout", "engagement_limit", "not_pending", "on_hold", "velocity_exceeded",
+    "consent_required", "member_erased",
 ]
 
 # Tx kinds in index order (docs/encoding.md, "Tx kinds"): in JSON each kind's struct fields
@@ -309,6 +316,10 @@ TX_KINDS = [
     ("place_hold", [("target", E("HoldTarget")), ("reason", E("HoldReason")), ("note", "str")]),
     ("review_hold", [("target", E("HoldTarget")), ("decision", E("HoldDecision")),
                      ("note", "str")]),
+    # Consent carries the member id and the hash of the text shown, nothing personal.
+    ("record_consent", [("member", "h32"), ("purpose", E("Purpose")),
+                        ("decision", E("ConsentDecision")), ("text_hash", "h32")]),
+    ("record_erasure", [("member", "h32")]),
 ]
 
 # Enums: (JSON form, tag key, variants in index order). "string": unit variants by name;
@@ -326,7 +337,8 @@ ENUMS = {
         ("movement", ["h32"]), ("adjustment", ["h32"]), ("earned_order", ["str", "str"]),
         ("withdrawal", ["h32"]), ("engagement", ["str", "str", "str"]),
         ("hold", ["str", E("HoldTarget")]), ("velocity", ["str", E("VelocityKey")]),
-        ("member", ["str", "h32"])]),
+        ("member", ["str", "h32"]), ("consent", ["str", "h32", E("Purpose")]),
+        ("erasure", ["str", "h32"])]),
     "StateValue": ("keyed", None, [
         ("params", [S("ChainParams")]), ("org", [S("OrgRecord")]), ("key", [S("KeyRecord")]),
         ("consortium", [S("Consortium")]), ("proposal", [S("ProposalRecord")]),
@@ -339,7 +351,8 @@ ENUMS = {
         ("movement", [S("Movement")]), ("adjustment", [S("AdjustmentRecord")]),
         ("earned_order", ["h32"]), ("withdrawal", [S("WithdrawalRecord")]),
         ("engagement", ["h32"]), ("hold", [S("HoldRecord")]), ("velocity", [VEC("u64")]),
-        ("member", [S("MemberRecord")])]),
+        ("member", [S("MemberRecord")]), ("consent", [S("ConsentRecord")]),
+        ("erasure", [S("ErasureRecord")])]),
     "Role": ("tagged", "role", [
         ("org_admin", []), ("issuer", []), ("terminal", [("store", "str"), ("channel", "str")]),
         ("auditor", []), ("partner", []), ("risk", [])]),
@@ -392,7 +405,10 @@ ENUMS = {
                          ("reason", E("HoldReason")), ("pending_review", "bool")]),
         ("hold_confirmed", [("org", "str"), ("target", E("HoldTarget"))]),
         ("hold_lifted", [("org", "str"), ("target", E("HoldTarget")),
-                         ("reason", E("HoldReason")), ("was_pending", "bool")])]),
+                         ("reason", E("HoldReason")), ("was_pending", "bool")]),
+        ("consent_recorded", [("org", "str"), ("member", "h32"), ("purpose", E("Purpose")),
+                              ("decision", E("ConsentDecision")), ("text_hash", "h32")]),
+        ("member_erased", [("org", "str"), ("member", "h32")])]),
     "EventType": ("string", None, [
         "pool.created", "pool.updated", "pool.transitioned", "codes.issued", "coupon.allocated",
         "coupon.redeemed", "coupon.rolled_back", "coupon.revoked", "coupon.transferred",
@@ -403,7 +419,7 @@ ENUMS = {
         "adjustment.rejected", "tier.changed", "checkout.completed", "checkout.voided",
         "balance.withdrawn", "withdrawal.requested", "withdrawal.approved", "withdrawal.paid",
         "withdrawal.rejected", "balance.released", "hold.placed", "hold.confirmed",
-        "hold.lifted"]),
+        "hold.lifted", "consent.granted", "consent.withdrawn", "member.erased"]),
     "EventDetail": ("tagged", "outcome", [
         ("applied", [("event", E("Event"))]),
         ("rejected", [("tx_kind", "str"), ("rejection", S("Rejection"))])]),
@@ -453,6 +469,9 @@ ENUMS = {
         "customer_request", "other"]),
     "HoldStatus": ("string", None, ["pending_review", "confirmed"]),
     "HoldDecision": ("string", None, ["confirm", "lift"]),
+    "Purpose": ("keyed", None, [("marketing", []), ("profiling", []),
+                                ("partner_sharing", ["str"])]),
+    "ConsentDecision": ("string", None, ["granted", "withdrawn"]),
     "VelocityScope": ("string", None, ["member", "terminal", "store"]),
     # A store's counter is the redeeming terminal's org, then its store.
     "VelocityKey": ("adjacent", ("kind", "id"), [

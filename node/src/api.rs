@@ -32,6 +32,7 @@ mod advice;
 mod auth;
 mod balances;
 mod chain;
+mod consent;
 mod error;
 mod events;
 mod extract;
@@ -189,6 +190,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
             get(redemptions::code_redemption),
         )
         .route("/v1/members/{member}/wallet", get(reads::wallet))
+        .route("/v1/members/{member}/consent", get(consent::show))
         .route("/v1/programs/{org}", get(balances::get_program))
         .route(
             "/v1/programs/{org}/members/{member}",
@@ -316,6 +318,7 @@ pub async fn serve_with(
         redemptions::token_redemption,
         redemptions::code_redemption,
         reads::wallet,
+        consent::show,
         balances::get_program,
         balances::member_balance,
         balances::liability,

@@ -77,6 +77,20 @@ pub struct NodeConfig {
     /// The coupon advisor (`[advisor]`, docs/intelligence.md "Advisor").
     #[serde(default)]
     pub advisor: AdvisorConfig,
+    /// Segments, propensity and the advisor (`[intelligence]`,
+    /// docs/compliance-consent.md "Intelligence").
+    #[serde(default)]
+    pub intelligence: IntelligenceConfig,
+}
+
+/// `[intelligence]`: on what legal basis the org's members are profiled.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntelligenceConfig {
+    /// `legitimate_interest` (default: everyone except members who withdrew profiling) or
+    /// `consent` (only members who granted profiling); erased members never.
+    #[serde(default)]
+    pub profiling_basis: crate::analytics::consent::ProfilingBasis,
 }
 
 /// `[advisor]`: the operator's optional language model that may rephrase and re-rank the
@@ -394,6 +408,39 @@ mod tests {
         std::fs::write(&path, format!("{base}[memory]\ntrim_ms = 5\n")).unwrap();
         let err = NodeConfig::load(&path).unwrap_err().to_string();
         assert!(err.contains("trim_ms"), "{err}");
+    }
+
+    #[test]
+    fn intelligence_section_sets_the_profiling_basis() {
+        use crate::analytics::consent::ProfilingBasis;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let base = "node_id = 1\ndata_dir = \"d\"\ngenesis = \"g\"\nnode_key = \"k\"\n";
+        std::fs::write(&path, base).unwrap();
+        let basis = NodeConfig::load(&path)
+            .unwrap()
+            .intelligence
+            .profiling_basis;
+        assert_eq!(basis, ProfilingBasis::LegitimateInterest);
+        std::fs::write(
+            &path,
+            format!("{base}[intelligence]\nprofiling_basis = \"consent\"\n"),
+        )
+        .unwrap();
+        let basis = NodeConfig::load(&path)
+            .unwrap()
+            .intelligence
+            .profiling_basis;
+        assert_eq!(basis, ProfilingBasis::Consent);
+        std::fs::write(
+            &path,
+            format!("{base}[intelligence]\nprofiling_basis = \"opt_out\"\n"),
+        )
+        .unwrap();
+        assert!(matches!(
+            NodeConfig::load(&path),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 
     #[test]

@@ -312,6 +312,9 @@ async fn main() -> Result<()> {
         Analytics::open(&analytics_file)
             .with_context(|| format!("opening {}", analytics_file.display()))?,
     );
+    if let Some(config) = &file {
+        analytics.set_profiling_basis(config.intelligence.profiling_basis);
+    }
     api_options.analytics = Some(analytics.clone());
     let (stop_ingester, ingester_stopped) = tokio::sync::oneshot::channel::<()>();
     let ingester = tokio::spawn(run_ingester(

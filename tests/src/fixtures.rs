@@ -55,6 +55,7 @@ pub fn spec(name: &str) -> PoolSpec {
         partner_orgs: vec![],
         transferable: false,
         velocity: vec![],
+        requires_consent: None,
     }
 }
 

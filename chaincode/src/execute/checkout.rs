@@ -164,6 +164,11 @@ pub(super) fn checkout<S: StateReader + ?Sized>(
     let now = ctx.time_ms;
     let member = (&tx.program, tx.member);
     let mut book = open_order(view, now, signer, member, &tx.order_ref, &tx.order)?;
+    if tx.earn {
+        // Earning needs what an earn needs; a checkout without earning only redeems and
+        // spends, which stay allowed (see `super::consent`).
+        book.admit_credit(view)?;
+    }
     let spec = book.program.spec.clone();
     check_coupons(&tx.coupons)?;
     let pay_minor = tx.pay.as_ref().map(|p| pay_value(&spec, p)).transpose()?;

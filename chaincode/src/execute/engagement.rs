@@ -42,6 +42,7 @@ pub(super) fn engage<S: StateReader + ?Sized>(
     let now = ctx.time_ms;
     let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
     require_staff_or_terminal(&tx.program, signer)?;
+    book.admit_credit(view)?;
     let Some(rule) = book.program.spec.engagement_rule(&tx.action).cloned() else {
         return fail(
             RejectReason::NotFound,
@@ -157,6 +158,7 @@ fn credit_referred<S: StateReader + ?Sized>(
     points: u64,
 ) -> Exec<Option<(MemberId, LotId, u64)>> {
     let mut book = Book::open_free(view, signer, &referrer.program.org, member, now)?;
+    book.admit_credit(view)?;
     let lot = LotId {
         source: id,
         index: 1,

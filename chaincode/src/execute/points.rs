@@ -152,6 +152,13 @@ impl Book {
         Ok(book)
     }
 
+    /// Refuses a credit to the member that the program's org may not give: the member
+    /// erased, or the program's required consent not granted ([`super::consent::admit`]).
+    pub(super) fn admit_credit<S: StateReader + ?Sized>(&self, view: &Overlay<'_, S>) -> Exec<()> {
+        let requires = self.program.spec.requires_consent.as_ref();
+        super::consent::admit(view, &self.program.org, self.member, requires)
+    }
+
     fn expire(&mut self, now_ms: u64) {
         let (_, deltas) = self.account.expire(&self.program.spec, now_ms);
         self.record(BalanceOp::Expired, &deltas);
@@ -357,6 +364,7 @@ pub(super) fn load<S: StateReader + ?Sized>(
     let now = ctx.time_ms;
     let mut book = Book::open_free(view, signer, &tx.program, tx.member, now)?;
     require_staff_or_terminal(&tx.program, signer)?;
+    book.admit_credit(view)?;
     if tx.segment == Segment::Mileage {
         return fail(
             RejectReason::InvalidInput,
@@ -473,6 +481,7 @@ pub(super) fn earn<S: StateReader + ?Sized>(
     let now = ctx.time_ms;
     let member = (&tx.program, tx.member);
     let mut book = open_order(view, now, signer, member, &tx.order_ref, &tx.order)?;
+    book.admit_credit(view)?;
     let spec = &book.program.spec;
     let eligible = eligible_amount(&tx.order, &spec.earn.excluded_categories)?;
     let quote = loyalty::quote_earn(spec, &book.account, eligible, now).or_refused()?;
@@ -848,6 +857,7 @@ pub(super) fn transfer<S: StateReader + ?Sized>(
         .or_refused()?;
     giver.record(BalanceOp::TransferredOut, &out);
     let mut receiver = Book::open_free(view, signer, &tx.program, tx.to, now)?;
+    receiver.admit_credit(view)?;
     let (lots, received) = receiver
         .account
         .receive(&allocation, id, now)

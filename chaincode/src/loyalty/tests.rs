@@ -67,6 +67,7 @@ fn program() -> ProgramSpec {
         partner_orgs: vec![],
         checkout: Default::default(),
         engagement: vec![],
+        requires_consent: None,
     }
 }
 

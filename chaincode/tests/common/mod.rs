@@ -155,6 +155,8 @@ impl Hand {
         self.vec(&s.engagement, &p("engagement"), |h, r, q| {
             h.engagement_rule(r, q)
         });
+        let consent = p("requires_consent");
+        self.option(&s.requires_consent, &consent, |h, c| h.purpose(c, &consent));
     }
     pub fn engagement_rule(&mut self, r: &EngagementRule, path: &str) {
         let p = |f: &str| format!("{path}.{f}");
@@ -281,6 +283,18 @@ impl Hand {
             HoldTarget::Code(h) => {
                 self.variant(2, "Code", path);
                 self.array(&h.0, &q);
+            }
+        }
+    }
+    /// A consent purpose (issue 21): in pool and program specs, the consent tx, the
+    /// `consent` key and the consent event.
+    pub fn purpose(&mut self, c: &Purpose, path: &str) {
+        match c {
+            Purpose::Marketing => self.variant(0, "Marketing", path),
+            Purpose::Profiling => self.variant(1, "Profiling", path),
+            Purpose::PartnerSharing(org) => {
+                self.variant(2, "PartnerSharing", path);
+                self.string(org.as_str(), &format!("{path}.0"));
             }
         }
     }
@@ -546,6 +560,7 @@ pub fn full_spec() -> PoolSpec {
                 window_ms: 24 * 3_600_000,
             },
         ],
+        requires_consent: Some(Purpose::PartnerSharing(slug("globex"))),
     }
 }
 
@@ -571,5 +586,6 @@ pub fn shared_spec() -> PoolSpec {
         partner_orgs: vec![],
         transferable: false,
         velocity: vec![],
+        requires_consent: None,
     }
 }

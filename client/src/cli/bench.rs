@@ -875,6 +875,7 @@ fn bench_pool_spec(name: &str, cap: u64, now: u64) -> PoolSpec {
         partner_orgs: vec![],
         transferable: false,
         velocity: vec![],
+        requires_consent: None,
     }
 }
 

@@ -3,13 +3,14 @@
 //! Commands group by who uses them: `keys` and `genesis` (setting up), `pool` and `codes`
 //! (merchants' back office), `allocate`, `validate`, `redeem`, `rollback`, `revoke`,
 //! `transfer` (a coupon's life), `wallet`, `token`, `tx`, `block`, `status` (reading),
-//! `hold` (fraud holds), and `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
+//! `hold` (fraud holds), `consent` (members' consent), and `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
 //! [`output`] owns both and the exit codes.
 
 mod advise;
 pub mod audit;
 pub mod bench;
 mod codes;
+mod consent;
 mod context;
 mod coupons;
 mod events;
@@ -170,6 +171,10 @@ pub enum Command {
     /// force; the org's risk key: pending review), confirm, lift, list, show (proven).
     #[command(subcommand)]
     Hold(holds::HoldCommand),
+    /// A member's consent per purpose (marketing, profiling, partner:ORG): grant and
+    /// withdraw (org admins, issuers, terminals), show (proven).
+    #[command(subcommand)]
+    Consent(consent::ConsentCommand),
     /// Webhook endpoints of your org's node (org admins): add, list, rotate-secret,
     /// disable, enable, replay, deliveries; `verify` checks a delivery you received.
     #[command(subcommand)]
@@ -234,6 +239,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Block(a) => reads::block(&ctx, a).await,
         Command::Events(c) => events::run(&ctx, c).await,
         Command::Hold(c) => holds::run(&ctx, c).await,
+        Command::Consent(c) => consent::run(&ctx, c).await,
         Command::Advise(a) => advise::run(&ctx, a).await,
         Command::Webhooks(c) => webhooks::run(&ctx, c).await,
         Command::Status => reads::status(&ctx).await,

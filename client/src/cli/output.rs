@@ -357,6 +357,16 @@ pub fn rejection_hint(code: &str, kind: &str, role: Option<&Role>) -> Option<Str
                                 or store in its window (`cactus pool show ID`): try again \
                                 once the window has passed"
             .into(),
+        "consent_required" => "the pool or program requires a consent purpose the member has \
+                               not granted (or withdrew): record it with `cactus consent grant \
+                               --member … --purpose … --text FILE`, see `cactus consent show`"
+            .into(),
+        "member_erased" if kind == "record_erasure" => {
+            "the org recorded this member's erasure already: nothing to do".into()
+        }
+        "member_erased" => "the org recorded this member's erasure: it gives them nothing new \
+                            and records no consent for them"
+            .into(),
         "already_exists" if kind == "place_hold" => {
             "the org holds it already: `cactus hold show …` says why and how it stands".into()
         }

@@ -159,6 +159,10 @@ pub struct CreateArgs {
     /// `member:3/1h` allows a member 3 redemptions in any hour.
     #[arg(long = "velocity", value_name = "PER:MAX/WINDOW", value_parser = parse_velocity)]
     velocity: Vec<VelocityDraft>,
+    /// A consent purpose the member must have granted before a token is allocated or
+    /// transferred to them: marketing, profiling or partner:ORG.
+    #[arg(long, value_name = "PURPOSE")]
+    requires_consent: Option<String>,
 }
 
 fn parse_velocity(s: &str) -> Result<VelocityDraft, String> {
@@ -231,6 +235,7 @@ impl CreateArgs {
             partner_orgs: non_empty(self.partners.clone()),
             transferable: self.transferable.then_some(true),
             velocity: non_empty(self.velocity.clone()),
+            requires_consent: self.requires_consent.clone(),
         };
         // A group given by flags in any form replaces the file's (see PoolSpecDraft).
         Ok(base.overridden_by(flags))
@@ -319,6 +324,10 @@ pub fn pool_text(p: &PoolRecord) -> String {
         p.allocated,
         p.redeemed,
     ) + &velocity_text(&s.velocity)
+        + &s.requires_consent
+            .as_ref()
+            .map(|p| format!("\n  consent     {p} required to allocate"))
+            .unwrap_or_default()
 }
 
 /// The pool's velocity limits as a line (nothing when it has none).

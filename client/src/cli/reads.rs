@@ -496,6 +496,15 @@ pub fn tx_summary(tx: &SignedTx, outcome: &TxOutcome) -> String {
             },
             t.target
         ),
+        TxKind::RecordConsent(t) => format!(
+            "record member {}'s consent to {}: {}",
+            short(&t.member.to_hex()),
+            t.purpose,
+            t.decision.name()
+        ),
+        TxKind::RecordErasure(t) => {
+            format!("record the erasure of member {}", short(&t.member.to_hex()))
+        }
     };
     let result = match outcome {
         TxOutcome::Applied { events } => {

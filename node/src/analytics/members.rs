@@ -315,41 +315,67 @@ pub struct MemberData {
     pub outcomes: Vec<AllocationOutcome>,
     /// Whether a cap cut the read short.
     pub truncated: bool,
+    /// Members with activity that the org may not profile ([`super::consent::ProfilingBasis`]), left out
+    /// of everything above.
+    pub not_profiled: u64,
 }
 
-const DAYS_OF_ORG: &str = "SELECT member, day, \
-    SUM(CASE WHEN kind = 'allocated' THEN 0 ELSE n END), \
-    SUM(CASE WHEN kind = 'allocated' THEN n ELSE 0 END), \
-    SUM(gross), SUM(discount), SUM(points) \
-    FROM member_days WHERE org = ?1 AND member != '' GROUP BY member, day ORDER BY member, day \
-    LIMIT ?2";
+/// The day rows of an org's members who may be profiled (`profiled`: the condition of
+/// [`super::consent::ProfilingBasis::condition`] on alias `m`).
+fn days_of_org(profiled: &str) -> String {
+    format!(
+        "SELECT member, day, \
+         SUM(CASE WHEN kind = 'allocated' THEN 0 ELSE n END), \
+         SUM(CASE WHEN kind = 'allocated' THEN n ELSE 0 END), \
+         SUM(gross), SUM(discount), SUM(points) \
+         FROM member_days m WHERE org = ?1 AND member != '' AND {profiled} \
+         GROUP BY member, day ORDER BY member, day LIMIT ?2"
+    )
+}
 
-const STORES_OF_ORG: &str = "SELECT member, store, SUM(n) FROM member_days \
-    WHERE org = ?1 AND member != '' AND store != '' AND kind IN ('redeemed', 'checkout') \
-    GROUP BY member, store HAVING SUM(n) > 0 ORDER BY member, store";
+fn stores_of_org(profiled: &str) -> String {
+    format!(
+        "SELECT member, store, SUM(n) FROM member_days m \
+         WHERE org = ?1 AND member != '' AND store != '' AND kind IN ('redeemed', 'checkout') \
+         AND {profiled} GROUP BY member, store HAVING SUM(n) > 0 ORDER BY member, store"
+    )
+}
 
-const OUTCOMES_OF_ORG: &str = "SELECT a.member, a.pool, MIN(a.day), \
-    (SELECT MIN(r.day) FROM member_days r WHERE r.org = a.org AND r.member = a.member \
-       AND r.pool = a.pool AND r.kind = 'redeemed' AND r.n > 0) \
-    FROM member_days a WHERE a.org = ?1 AND a.kind = 'allocated' AND a.member != '' \
-    GROUP BY a.member, a.pool ORDER BY a.member, a.pool LIMIT ?2";
+fn outcomes_of_org(profiled: &str) -> String {
+    format!(
+        "SELECT m.member, m.pool, MIN(m.day), \
+         (SELECT MIN(r.day) FROM member_days r WHERE r.org = m.org AND r.member = m.member \
+            AND r.pool = m.pool AND r.kind = 'redeemed' AND r.n > 0) \
+         FROM member_days m WHERE m.org = ?1 AND m.kind = 'allocated' AND m.member != '' \
+         AND {profiled} GROUP BY m.member, m.pool ORDER BY m.member, m.pool LIMIT ?2"
+    )
+}
+
+const NOT_PROFILED: &str = "SELECT COUNT(DISTINCT member) FROM member_days m \
+    WHERE org = ?1 AND member != '' AND NOT ";
 
 fn day_u32(v: i64) -> u32 {
     u32::try_from(v.max(0)).unwrap_or(u32::MAX)
 }
 
 impl super::Analytics {
-    /// The activity of `org`'s members, in one read transaction (one position).
+    /// The activity of `org`'s members the org may profile (on the store's
+    /// [`super::consent::ProfilingBasis`]), in one read transaction (one position).
     pub fn member_data(&self, org: &str) -> Result<MemberData, AnalyticsError> {
+        let profiled = self.profiling_basis().condition("m");
         let mut conn = self.reader();
         let tx = conn.transaction()?;
         let mut data = MemberData {
             at: super::schema::position(&tx)?,
             ..MemberData::default()
         };
-        read_days(&tx, org, &mut data)?;
-        read_stores(&tx, org, &mut data)?;
-        read_outcomes(&tx, org, &mut data)?;
+        read_days(&tx, org, &profiled, &mut data)?;
+        read_stores(&tx, org, &profiled, &mut data)?;
+        read_outcomes(&tx, org, &profiled, &mut data)?;
+        let left_out: i64 = tx
+            .prepare_cached(&format!("{NOT_PROFILED}({profiled})"))?
+            .query_row(params![org], |r| r.get(0))?;
+        data.not_profiled = u64::try_from(left_out).unwrap_or(0);
         tx.commit()?;
         Ok(data)
     }
@@ -368,9 +394,14 @@ fn index_of(data: &mut MemberData, member: String) -> Option<u32> {
     }
 }
 
-fn read_days(tx: &Transaction<'_>, org: &str, data: &mut MemberData) -> Result<(), AnalyticsError> {
+fn read_days(
+    tx: &Transaction<'_>,
+    org: &str,
+    profiled: &str,
+    data: &mut MemberData,
+) -> Result<(), AnalyticsError> {
     let limit = sql_int(MAX_MEMBER_DAY_ROWS as u64 + 1, "limit")?;
-    let mut stmt = tx.prepare_cached(DAYS_OF_ORG)?;
+    let mut stmt = tx.prepare_cached(&days_of_org(profiled))?;
     let mut rows = stmt.query(params![org, limit])?;
     while let Some(r) = rows.next()? {
         if data.days.len() == MAX_MEMBER_DAY_ROWS {
@@ -401,9 +432,10 @@ fn read_days(tx: &Transaction<'_>, org: &str, data: &mut MemberData) -> Result<(
 fn read_stores(
     tx: &Transaction<'_>,
     org: &str,
+    profiled: &str,
     data: &mut MemberData,
 ) -> Result<(), AnalyticsError> {
-    let mut stmt = tx.prepare_cached(STORES_OF_ORG)?;
+    let mut stmt = tx.prepare_cached(&stores_of_org(profiled))?;
     let mut rows = stmt.query(params![org])?;
     while let Some(r) = rows.next()? {
         let member: String = r.get(0)?;
@@ -418,10 +450,11 @@ fn read_stores(
 fn read_outcomes(
     tx: &Transaction<'_>,
     org: &str,
+    profiled: &str,
     data: &mut MemberData,
 ) -> Result<(), AnalyticsError> {
     let limit = sql_int(MAX_OUTCOMES as u64 + 1, "limit")?;
-    let mut stmt = tx.prepare_cached(OUTCOMES_OF_ORG)?;
+    let mut stmt = tx.prepare_cached(&outcomes_of_org(profiled))?;
     let mut rows = stmt.query(params![org, limit])?;
     while let Some(r) = rows.next()? {
         if data.outcomes.len() == MAX_OUTCOMES {

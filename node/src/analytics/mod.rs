@@ -16,6 +16,7 @@
 //! [`report`] holds the answers, and [`http`] serves them with the chain position they
 //! were computed at ([`report::Stamp`]).
 
+pub mod consent;
 pub mod finance;
 pub mod http;
 pub mod ingest;
@@ -84,6 +85,8 @@ pub struct Analytics {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    /// Which members [`Analytics::member_data`] shows ([`consent::ProfilingBasis`]).
+    profiling: Mutex<consent::ProfilingBasis>,
 }
 
 impl Analytics {
@@ -95,7 +98,19 @@ impl Analytics {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            profiling: Mutex::new(consent::ProfilingBasis::default()),
         })
+    }
+
+    /// Sets on what basis the org's members are profiled (`[intelligence]
+    /// profiling_basis`): what [`Analytics::member_data`] leaves out from then on.
+    pub fn set_profiling_basis(&self, basis: consent::ProfilingBasis) {
+        *self.profiling.lock().unwrap_or_else(|p| p.into_inner()) = basis;
+    }
+
+    /// The basis members are profiled on.
+    pub fn profiling_basis(&self) -> consent::ProfilingBasis {
+        *self.profiling.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The file.

@@ -28,6 +28,9 @@
 //!   earn subtracts its points on the void's own day. `org` is the pool's owner, or the
 //!   program's org for checkouts and points.
 //! - `checkouts`: one row per checkout, so a void finds what to subtract.
+//! - `member_consent`: each org's latest consent decision per member and purpose, and its
+//!   erasure receipts ([`super::consent`]): which members segments, propensity and the
+//!   advisor may see (version 6).
 //!
 //! Every index costs each ingested row a B-tree insert (on a `WITHOUT ROWID` table each
 //! secondary index entry also carries the whole primary key), so `redemptions` keeps only
@@ -43,7 +46,7 @@ use std::path::Path;
 pub const CACHE_KIB: i64 = 64 * 1024;
 
 /// Schema version; a store of another version is rebuilt (`cactusd reindex`).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The tables every store has, besides the rollups ([`rollup_ddl`]).
 const DDL: &str = "
@@ -109,6 +112,7 @@ fn rollup_ddl(name: &str) -> String {
 /// Creates every table that is missing.
 fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
     conn.execute_batch(DDL)?;
+    conn.execute_batch(super::consent::DDL)?;
     for name in ROLLUPS {
         conn.execute_batch(&rollup_ddl(name))?;
     }
@@ -151,6 +155,7 @@ pub fn open(path: &Path) -> Result<Connection, AnalyticsError> {
                  DROP TABLE IF EXISTS rollup_org_day; \
                  DROP TABLE IF EXISTS redemptions; DROP TABLE IF EXISTS redemption_hours; \
                  DROP TABLE IF EXISTS member_days; DROP TABLE IF EXISTS checkouts; \
+                 DROP TABLE IF EXISTS member_consent; \
                  DELETE FROM meta;",
             )?;
             create_tables(&conn)?;

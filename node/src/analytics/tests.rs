@@ -962,3 +962,91 @@ fn member_activity_equals_a_recount_with_rollbacks_subtracted_from_their_redempt
     }
     assert!(rolled_back > 0, "no rollback in any workload");
 }
+
+/// acme's pool `spring` allocated to members 1 to 4; member 1 granted profiling, member 2
+/// withdrew it, member 3 said nothing, member 4 granted it and was erased; globex recorded
+/// a withdrawal for member 3 (another org's record: it does not count for acme).
+fn consenting_chain(a: &Analytics) -> Chain {
+    use couponcactus_chaincode::consent::{ConsentDecision, Purpose};
+    use couponcactus_chaincode::tx::{RecordConsentTx, RecordErasureTx};
+    let mut c = Chain::new();
+    setup(&mut c);
+    let (admin, issuer, globex) = (testkit::key(1), testkit::key(10), testkit::key(20));
+    let consent = |m: u64, decision| {
+        TxKind::RecordConsent(RecordConsentTx {
+            member: testkit::member(m),
+            purpose: Purpose::Profiling,
+            decision,
+            text_hash: Hash32([7; 32]),
+        })
+    };
+    let allocate = |m: u64| {
+        TxKind::Allocate(AllocateTx {
+            pool: testkit::pool_id("spring"),
+            member: testkit::member(m),
+            claim: testkit::claim(m),
+        })
+    };
+    c.block((1..=4).map(|m| (&issuer, allocate(m))).collect());
+    c.block(vec![
+        (&issuer, consent(1, ConsentDecision::Granted)),
+        (&issuer, consent(2, ConsentDecision::Granted)),
+        (&issuer, consent(4, ConsentDecision::Granted)),
+        (&globex, consent(3, ConsentDecision::Withdrawn)),
+    ]);
+    c.block(vec![
+        (&issuer, consent(2, ConsentDecision::Withdrawn)),
+        (
+            &admin,
+            TxKind::RecordErasure(RecordErasureTx {
+                member: testkit::member(4),
+            }),
+        ),
+    ]);
+    a.catch_up(&c.store).unwrap();
+    c
+}
+
+fn members_of(a: &Analytics) -> Vec<String> {
+    a.member_data("acme").unwrap().members
+}
+
+#[test]
+fn intelligence_sees_only_members_the_org_may_profile() {
+    use super::consent::ProfilingBasis;
+    let dir = tempfile::tempdir().unwrap();
+    let a = Analytics::open(&dir.path().join("a.sqlite")).unwrap();
+    let chain = consenting_chain(&a);
+    let hex = |m: u64| testkit::member(m).to_hex();
+    // Legitimate interest (the default): everyone but the objector and the erased member.
+    assert_eq!(a.profiling_basis(), ProfilingBasis::LegitimateInterest);
+    let data = a.member_data("acme").unwrap();
+    assert_eq!(data.members, vec![hex(1), hex(3)]);
+    assert_eq!(data.not_profiled, 2);
+    assert!(
+        data.outcomes.iter().all(|o| o.member < 2),
+        "{:?}",
+        data.outcomes
+    );
+    // Consent: only those whose latest decision is a grant, never the erased one.
+    a.set_profiling_basis(ProfilingBasis::Consent);
+    let data = a.member_data("acme").unwrap();
+    assert_eq!(data.members, vec![hex(1)]);
+    assert_eq!(data.not_profiled, 3);
+    // Segments follow: nobody left out shows up.
+    let as_of = u32::try_from(chain.chain.time_ms / super::members::DAY_MS).unwrap();
+    let segs = crate::intelligence::segments::compute(
+        &data,
+        as_of,
+        &crate::intelligence::segments::SegmentConfig::default(),
+    )
+    .unwrap();
+    let seen: Vec<&str> = segs.members.iter().map(|m| m.member.as_str()).collect();
+    assert_eq!(seen, vec![hex(1).as_str()]);
+    // A rebuilt store (the rows come from the chain's events) says the same.
+    drop(a);
+    let b = Analytics::open(&dir.path().join("b.sqlite")).unwrap();
+    b.catch_up(&chain.store).unwrap();
+    b.set_profiling_basis(ProfilingBasis::Consent);
+    assert_eq!(members_of(&b), vec![hex(1)]);
+}

@@ -283,6 +283,7 @@ fn plans(layout: &LocalnetLayout, now_ms: u64) -> Vec<PoolPlan> {
         partner_orgs: vec![],
         transferable: false,
         velocity: vec![],
+        requires_consent: None,
     };
     let mut plans = vec![PoolPlan {
         org: 1,

@@ -358,6 +358,7 @@ fn spec_for(
         partner_orgs: Vec::new(),
         transferable: false,
         velocity: Vec::new(),
+        requires_consent: None,
     }
 }
 
