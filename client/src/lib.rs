@@ -48,11 +48,8 @@ pub use couponcactus_genesis as genesis;
 pub mod amounts;
 pub mod analytics;
 pub mod audit;
-<<<<<<< HEAD
-pub mod finance;
-=======
 pub mod consent;
->>>>>>> consent
+pub mod finance;
 pub mod genesis_draft;
 pub mod id_prefix;
 pub mod issuance;
