@@ -446,6 +446,18 @@ impl AnalyticsClient {
         self.fetch(path).await
     }
 
+    /// The privacy report of `org` (default: the key's org) (`GET /v1/reports/privacy`).
+    pub async fn privacy(
+        &self,
+        org: Option<&str>,
+    ) -> Result<crate::privacy_report::PrivacyReport, AnalyticsClientError> {
+        let path = match org {
+            Some(o) => format!("/v1/reports/privacy?org={}", encode(o)),
+            None => "/v1/reports/privacy".to_string(),
+        };
+        self.fetch(path).await
+    }
+
     /// One page of redemptions (`GET /v1/analytics/redemptions`).
     pub async fn redemptions(
         &self,

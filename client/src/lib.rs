@@ -56,6 +56,7 @@ pub mod issuance;
 pub mod keys;
 pub mod node_client;
 pub mod pool_spec;
+pub mod privacy_report;
 pub mod report_pdf;
 pub mod signed_read;
 pub mod times;

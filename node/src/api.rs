@@ -225,6 +225,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
             get(crate::analytics::http::redemptions),
         )
         .route("/v1/reports/finance", get(crate::reports::http::finance))
+        .route("/v1/reports/privacy", get(crate::reports::http::privacy))
         .route("/v1/status", get(chain::status))
         .route("/healthz", get(chain::healthz))
         .route("/metrics", get(chain::metrics))
@@ -349,6 +350,7 @@ pub async fn serve_with(
         crate::analytics::http::rejections,
         crate::analytics::http::redemptions,
         crate::reports::http::finance,
+        crate::reports::http::privacy,
         events::list,
         events::get_event,
         events::stream,

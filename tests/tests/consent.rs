@@ -203,6 +203,28 @@ fn a_pool_requiring_marketing_consent_allocates_only_while_it_is_granted() {
     let show = dev.json(&["consent", "show", "--key", &issuer, "--member", ALICE]);
     assert_eq!(show["consents"][0]["record"]["granted"], false, "{show}");
 
+    // The privacy report counts it: alice known, her marketing consent withdrawn.
+    let privacy = dev.json(&["report", "privacy", "--key", &issuer]);
+    assert_eq!(privacy["known_members"], 1, "{privacy}");
+    let rows = privacy["consent"].as_array().expect("consent rows");
+    let marketing = rows
+        .iter()
+        .find(|c| c["purpose"] == "marketing")
+        .expect("marketing");
+    let counts = (
+        marketing["granted"].as_u64(),
+        marketing["withdrawn"].as_u64(),
+    );
+    assert_eq!(counts, (Some(0), Some(1)), "{privacy}");
+    let table = dev
+        .cactus(&["report", "privacy", "--key", &issuer])
+        .ok()
+        .stdout;
+    assert!(
+        table.contains("Consent coverage") && table.contains("marketing"),
+        "{table}"
+    );
+
     // A role that may not record consent: the auditor's key is refused by the chain;
     // a decision without the text shown is refused before anything is signed.
     let auditor = dev.key("auditor");

@@ -29,6 +29,9 @@ pub enum ReportCommand {
     /// Finance: coupon and loyalty liability, what ends or expires within 30/60/90 days,
     /// breakage, settlement per partner, discount cost per month.
     Finance(super::report_finance::FinanceArgs),
+    /// Privacy: consent coverage per purpose among the members the org knows, and the
+    /// erasure log (the ledger's erasure receipts).
+    Privacy(super::report_finance::PrivacyArgs),
 }
 
 /// Output formats.
@@ -128,11 +131,12 @@ pub async fn run(ctx: &Ctx, command: ReportCommand) -> Result<()> {
         ReportCommand::Kpis(a) => ("kpis", a),
         ReportCommand::Redemptions(a) => ("redemptions", a),
         ReportCommand::Rejections(a) => ("rejections", a),
-        ReportCommand::Finance(_) => {
-            let ReportCommand::Finance(a) = command else {
-                unreachable!("matched above")
+        ReportCommand::Finance(_) | ReportCommand::Privacy(_) => {
+            return match command {
+                ReportCommand::Finance(a) => super::report_finance::run(ctx, a).await,
+                ReportCommand::Privacy(a) => super::report_finance::run_privacy(ctx, a).await,
+                _ => unreachable!("matched above"),
             };
-            return super::report_finance::run(ctx, a).await;
         }
     };
     let format = if ctx.json { Format::Json } else { args.format };

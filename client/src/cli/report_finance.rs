@@ -12,6 +12,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use couponcactus_client::analytics::{AnalyticsClient, AnalyticsQuery, KpiReport};
 use couponcactus_client::finance::FinanceReport;
+use couponcactus_client::privacy_report::PrivacyReport;
 use couponcactus_client::times::format_time_ms;
 use std::path::PathBuf;
 
@@ -36,6 +37,103 @@ pub struct FinanceArgs {
     /// Write to FILE instead of stdout (required for pdf).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+/// `cactus report privacy`.
+#[derive(Debug, Args)]
+pub struct PrivacyArgs {
+    /// A key of your org (admin or issuer) or an auditor key.
+    #[arg(long, value_name = "FILE", env = "CACTUS_KEY")]
+    pub key: PathBuf,
+    /// The org (default: the key's org; another org: auditors only).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write to FILE instead of stdout (required for pdf).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// Runs `cactus report privacy`.
+pub async fn run_privacy(ctx: &Ctx, args: PrivacyArgs) -> Result<()> {
+    let format = if ctx.json { Format::Json } else { args.format };
+    if format == Format::Pdf && args.out.is_none() {
+        bail!("--format pdf writes a file: say where with --out FILE");
+    }
+    let key = load_key(&args.key)?;
+    let node = ctx.connect().await?;
+    let client = AnalyticsClient::new(node.base_url(), node.chain_id().clone(), key.key.clone());
+    let report = client.privacy(args.org.as_deref()).await?;
+    let sheets = privacy_sheets(&report);
+    let bytes = match format {
+        Format::Json => format!("{}\n", serde_json::to_string_pretty(&report)?).into_bytes(),
+        Format::Csv => csv_sections(&sheets).into_bytes(),
+        Format::Table => table(&sheets, &report.stamp).into_bytes(),
+        Format::Pdf => {
+            let title = format!("Privacy report: {}", report.org);
+            let subtitle = format!(
+                "{} members known; as of block time {}",
+                report.known_members,
+                format_time_ms(report.stamp.time_ms)
+            );
+            render_pdf(title, subtitle, &report.stamp, &sheets, vec![])?
+        }
+    };
+    write_out(args.out.as_ref(), &bytes)
+}
+
+fn write_out(out: Option<&PathBuf>, bytes: &[u8]) -> Result<()> {
+    match out {
+        Some(path) => {
+            std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(bytes)?;
+            Ok(())
+        }
+    }
+}
+
+fn privacy_sheets(r: &PrivacyReport) -> Vec<Sheet> {
+    let consent = r
+        .consent
+        .iter()
+        .map(|c| {
+            cells([
+                c.purpose.clone(),
+                c.granted.to_string(),
+                c.withdrawn.to_string(),
+                c.no_record.to_string(),
+                c.coverage.percent(),
+            ])
+        })
+        .collect();
+    let erasures = r
+        .erasures
+        .iter()
+        .map(|e| {
+            cells([
+                e.member.clone(),
+                format_time_ms(e.at_ms),
+                e.height.to_string(),
+            ])
+        })
+        .collect();
+    vec![
+        Sheet {
+            heading: format!("Consent coverage ({} members known)", r.known_members),
+            columns: columns(&["purpose", "granted", "withdrawn", "no_record", "coverage"]),
+            rows: consent,
+        },
+        Sheet {
+            heading: "Erasure log (receipts on the ledger)".into(),
+            columns: columns(&["member", "erased_at", "height"]),
+            rows: erasures,
+        },
+    ]
 }
 
 /// Runs `cactus report finance`.

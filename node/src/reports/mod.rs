@@ -15,6 +15,7 @@
 pub mod coupons;
 pub mod http;
 pub mod points;
+pub mod privacy;
 pub mod scan;
 
 use crate::analytics::AnalyticsError;
@@ -26,6 +27,7 @@ use couponcactus_client::analytics::Stamp;
 use couponcactus_client::finance::{
     CouponLiability, FinanceReport, PointsLiability, PointsSettlement,
 };
+use couponcactus_client::privacy_report::PrivacyReport;
 use std::collections::BTreeMap;
 
 /// How often a report is read again when a block lands during the read.
@@ -75,6 +77,25 @@ struct StateFigures {
     settlements: Vec<PointsSettlement>,
 }
 
+/// Runs `read` until no block lands during it (at most [`ATTEMPTS`] times): its answer
+/// and the tip it was read at.
+fn at_one_height<T>(
+    store: &Store,
+    mut read: impl FnMut(u64) -> Result<T, ReportsError>,
+) -> Result<(T, couponcactus_chaincode::ledger::ChainTip), ReportsError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let before = store.tip()?;
+        let answer = read(before.time_ms)?;
+        let after = store.tip()?;
+        if after.height != before.height && attempt < ATTEMPTS {
+            continue;
+        }
+        return Ok((answer, before));
+    }
+}
+
 /// `org`'s finance report from the store's current state and `figures` from the
 /// analytics store; the caller turns the height into a [`Stamp`] with `stamp`.
 pub fn finance(
@@ -84,25 +105,34 @@ pub fn finance(
     limits: Limits,
     stamp: impl Fn(&Store, u64) -> Result<Stamp, ReportsError>,
 ) -> Result<FinanceReport, ReportsError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let before = store.tip()?;
-        let read = read_state(store, org, before.time_ms, &figures, limits)?;
-        let after = store.tip()?;
-        if after.height != before.height && attempt < ATTEMPTS {
-            continue;
-        }
-        return Ok(FinanceReport {
-            org: org.to_string(),
-            stamp: stamp(store, before.height)?,
-            analytics_height: figures.at.height,
-            coupons: read.coupons,
-            points: read.points,
-            points_settlements: read.settlements,
-            coupon_flows: figures.flows,
-        });
-    }
+    let (read, tip) = at_one_height(store, |now| read_state(store, org, now, &figures, limits))?;
+    Ok(FinanceReport {
+        org: org.to_string(),
+        stamp: stamp(store, tip.height)?,
+        analytics_height: figures.at.height,
+        coupons: read.coupons,
+        points: read.points,
+        points_settlements: read.settlements,
+        coupon_flows: figures.flows,
+    })
+}
+
+/// `org`'s privacy report (consent coverage, erasure log) from the store's current state.
+pub fn privacy_report(
+    store: &Store,
+    org: &OrgId,
+    max: usize,
+    stamp: impl Fn(&Store, u64) -> Result<Stamp, ReportsError>,
+) -> Result<PrivacyReport, ReportsError> {
+    let (p, tip) = at_one_height(store, |_| privacy::privacy(store, org, max))?;
+    Ok(PrivacyReport {
+        org: org.to_string(),
+        stamp: stamp(store, tip.height)?,
+        known_members: p.known,
+        consent: p.consent,
+        erasures: p.erasures,
+        truncated: p.truncated,
+    })
 }
 
 fn read_state(

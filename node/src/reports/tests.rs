@@ -365,3 +365,98 @@ fn points_liability_is_the_ledgers_record_with_expiry_from_the_accounts() {
         ("points", 40, 40)
     );
 }
+
+#[test]
+fn privacy_counts_the_latest_decisions_of_known_members_and_lists_erasures() {
+    use couponcactus_chaincode::consent::{ConsentRecord, ErasureRecord, Purpose};
+    use couponcactus_chaincode::ids::Hash32;
+    use couponcactus_chaincode::types::MemberRecord;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (acme, globex) = (testkit::org("acme"), testkit::org("globex"));
+    for n in 1..=4 {
+        let record = MemberRecord { first_seen: n };
+        put(
+            &store,
+            StateKey::Member(acme.clone(), testkit::member(n)),
+            StateValue::Member(record),
+        );
+    }
+    let record = MemberRecord { first_seen: 1 };
+    put(
+        &store,
+        StateKey::Member(globex.clone(), testkit::member(9)),
+        StateValue::Member(record),
+    );
+    let decision = |granted| {
+        StateValue::Consent(ConsentRecord {
+            granted,
+            text_hash: Hash32([1; 32]),
+            at_ms: 5,
+            height: 5,
+        })
+    };
+    let consent = |org: &couponcactus_chaincode::ids::OrgId, n, p| {
+        StateKey::Consent(org.clone(), testkit::member(n), p)
+    };
+    put(
+        &store,
+        consent(&acme, 1, Purpose::Marketing),
+        decision(true),
+    );
+    put(
+        &store,
+        consent(&acme, 2, Purpose::Marketing),
+        decision(true),
+    );
+    put(
+        &store,
+        consent(&acme, 3, Purpose::Marketing),
+        decision(false),
+    );
+    put(
+        &store,
+        consent(&acme, 1, Purpose::PartnerSharing(globex.clone())),
+        decision(true),
+    );
+    put(
+        &store,
+        consent(&globex, 9, Purpose::Marketing),
+        decision(true),
+    );
+    let erased = StateValue::Erasure(ErasureRecord {
+        at_ms: 7,
+        height: 7,
+    });
+    put(
+        &store,
+        StateKey::Erasure(acme.clone(), testkit::member(4)),
+        erased,
+    );
+    let p = super::privacy::privacy(&store, &acme, 100).unwrap();
+    assert_eq!((p.known, p.truncated), (4, false), "acme's members only");
+    let row = |name: &str| {
+        p.consent
+            .iter()
+            .find(|c| c.purpose == name)
+            .unwrap()
+            .clone()
+    };
+    let m = row("marketing");
+    assert_eq!((m.granted, m.withdrawn, m.no_record), (2, 1, 1));
+    assert_eq!(m.coverage.bp, Some(5_000));
+    let prof = row("profiling");
+    assert_eq!(
+        (prof.granted, prof.no_record),
+        (0, 4),
+        "listed with no decision"
+    );
+    assert_eq!(row("partner:globex").granted, 1);
+    assert_eq!(p.erasures.len(), 1);
+    assert_eq!(
+        (p.erasures[0].height, p.erasures[0].member.clone()),
+        (7, testkit::member(4).to_string())
+    );
+    let capped = super::privacy::privacy(&store, &acme, 2).unwrap();
+    assert!(capped.truncated, "a scan at its limit says so");
+}
