@@ -28,6 +28,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 mod confidentiality;
+mod directory;
 mod events;
 mod holds;
 mod loyalty;
