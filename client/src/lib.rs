@@ -17,6 +17,8 @@
 //!   shortened, like git).
 //! - [`audit`]: the offline audit of a whole chain.
 //! - [`webhooks`]: webhook endpoints of an org's node, and the receiver's signature check.
+//! - [`directory`]: the member directory of an org's node (personal data, the three-way
+//!   match, erasure).
 //! - [`report_pdf`]: PDF reports (tables and charts, stamped with the chain state they
 //!   were computed at) for `cactus report --format pdf`.
 //!
@@ -47,6 +49,7 @@ pub use couponcactus_genesis as genesis;
 pub mod amounts;
 pub mod analytics;
 pub mod audit;
+pub mod directory;
 pub mod genesis_draft;
 pub mod id_prefix;
 pub mod issuance;

@@ -3,7 +3,8 @@
 //! Commands group by who uses them: `keys` and `genesis` (setting up), `pool` and `codes`
 //! (merchants' back office), `allocate`, `validate`, `redeem`, `rollback`, `revoke`,
 //! `transfer` (a coupon's life), `wallet`, `token`, `tx`, `block`, `status` (reading),
-//! `hold` (fraud holds), and `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
+//! `hold` (fraud holds), `member` (the member directory: personal data, erasure), and
+//! `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
 //! [`output`] owns both and the exit codes.
 
 mod advise;
@@ -17,6 +18,7 @@ mod genesis;
 pub mod governance;
 mod holds;
 mod keys;
+mod member;
 pub mod output;
 mod points;
 mod pool;
@@ -169,6 +171,11 @@ pub enum Command {
     /// force; the org's risk key: pending review), confirm, lift, list, show (proven).
     #[command(subcommand)]
     Hold(holds::HoldCommand),
+    /// The member directory of your org's node (org admins, issuers): add, find (email,
+    /// phone, recipient id or member id), show, erase (crypto-shredding and the ledger's
+    /// erasure receipt), export (a data-subject access request).
+    #[command(subcommand)]
+    Member(member::MemberCommand),
     /// Webhook endpoints of your org's node (org admins): add, list, rotate-secret,
     /// disable, enable, replay, deliveries; `verify` checks a delivery you received.
     #[command(subcommand)]
@@ -234,6 +241,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Events(c) => events::run(&ctx, c).await,
         Command::Hold(c) => holds::run(&ctx, c).await,
         Command::Advise(a) => advise::run(&ctx, a).await,
+        Command::Member(c) => member::run(&ctx, c).await,
         Command::Webhooks(c) => webhooks::run(&ctx, c).await,
         Command::Status => reads::status(&ctx).await,
         Command::Audit(c) => audit::run(&ctx, c).await,
