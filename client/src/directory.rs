@@ -249,14 +249,22 @@ impl DirectoryClient {
 
     /// Adds a subject or updates one.
     pub async fn add(&self, input: &SubjectInput) -> Result<Subject> {
-        self.call(Method::POST, "/v1/directory/members", Some(with_nonce(input)))
-            .await
+        self.call(
+            Method::POST,
+            "/v1/directory/members",
+            Some(with_nonce(input)),
+        )
+        .await
     }
 
     /// The three-way match.
     pub async fn find(&self, inputs: &MatchInputs) -> Result<Matched> {
-        self.call(Method::POST, "/v1/directory/match", Some(with_nonce(inputs)))
-            .await
+        self.call(
+            Method::POST,
+            "/v1/directory/match",
+            Some(with_nonce(inputs)),
+        )
+        .await
     }
 
     /// One subject.
@@ -291,8 +299,13 @@ impl DirectoryClient {
             None => path.to_string(),
         };
         let url = format!("{}{target}", self.base);
-        let signature =
-            ReadSignature::sign(&self.signer, &self.chain_id, now_ms(), method.as_str(), &target);
+        let signature = ReadSignature::sign(
+            &self.signer,
+            &self.chain_id,
+            now_ms(),
+            method.as_str(),
+            &target,
+        );
         let mut request = self.http.request(method.clone(), &url);
         for (name, value) in signature.headers() {
             request = request.header(name, value);

@@ -128,8 +128,20 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
     let pool = dev.node.create_active_pool("spring", 3);
 
     let added = dev.json(&[
-        "member", "add", "--key", &admin, "--email", EMAIL, "--phone", PHONE, "--name", NAME,
-        "--recipient-id", RECIPIENT, "--external-ref", EXTERNAL,
+        "member",
+        "add",
+        "--key",
+        &admin,
+        "--email",
+        EMAIL,
+        "--phone",
+        PHONE,
+        "--name",
+        NAME,
+        "--recipient-id",
+        RECIPIENT,
+        "--external-ref",
+        EXTERNAL,
     ]);
     let member = added["member"].as_str().expect("a member id").to_string();
     assert_eq!(member.len(), 64, "{added}");
@@ -137,8 +149,14 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
     assert_eq!(added["record"]["phone"], "+155501994417");
     // Someone else, for the conflict.
     dev.json(&[
-        "member", "add", "--key", &issuer, "--email", "someone.else@example.org",
-        "--recipient-id", "rcpt-other",
+        "member",
+        "add",
+        "--key",
+        &issuer,
+        "--email",
+        "someone.else@example.org",
+        "--recipient-id",
+        "rcpt-other",
     ]);
 
     // Found by each of the three inputs (the email in another case), and by all three.
@@ -146,7 +164,14 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
         vec!["--email", "QUILLON.VEXHAMMER@zanzibar-mail.EXAMPLE"],
         vec!["--recipient-id", RECIPIENT],
         vec!["--member", &member],
-        vec!["--email", EMAIL, "--recipient-id", RECIPIENT, "--member", &member],
+        vec![
+            "--email",
+            EMAIL,
+            "--recipient-id",
+            RECIPIENT,
+            "--member",
+            &member,
+        ],
     ] {
         let mut args = vec!["member", "find", "--key", &issuer];
         args.extend_from_slice(&by);
@@ -154,24 +179,58 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
         assert_eq!(found["member"], member.as_str(), "{by:?}: {found}");
     }
     let human = dev
-        .cactus(&["member", "find", "--key", &admin, "--recipient-id", RECIPIENT])
+        .cactus(&[
+            "member",
+            "find",
+            "--key",
+            &admin,
+            "--recipient-id",
+            RECIPIENT,
+        ])
         .ok();
-    assert!(human.stdout.contains(&format!("member {member} (matched by recipient_id)")), "{human:#?}");
+    assert!(
+        human
+            .stdout
+            .contains(&format!("member {member} (matched by recipient_id)")),
+        "{human:#?}"
+    );
     // Conflicting inputs: refused, naming the inputs only.
     let conflict = dev.fails(
-        &["member", "find", "--key", &admin, "--email", EMAIL, "--recipient-id", "rcpt-other"],
+        &[
+            "member",
+            "find",
+            "--key",
+            &admin,
+            "--email",
+            EMAIL,
+            "--recipient-id",
+            "rcpt-other",
+        ],
         "match_conflict",
     );
     assert!(!conflict.to_string().contains("someone.else"), "{conflict}");
     // A terminal may not read the directory.
     dev.fails(
-        &["member", "show", "--key", &dev.key("terminal"), "--member", &member],
+        &[
+            "member",
+            "show",
+            "--key",
+            &dev.key("terminal"),
+            "--member",
+            &member,
+        ],
         "not_authorized",
     );
 
     // A coupon for the member; the export shows the record.
     let allocated = dev.json(&[
-        "allocate", "--key", &issuer, "--pool", &pool.id.to_string(), "--member", &member,
+        "allocate",
+        "--key",
+        &issuer,
+        "--pool",
+        &pool.id.to_string(),
+        "--member",
+        &member,
     ]);
     assert_eq!(allocated["member"], member.as_str(), "{allocated}");
     assert_eq!(allocated["tx"]["status"], "applied", "{allocated}");
@@ -181,7 +240,10 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
     // Only ciphertext reached the disk, even before the erasure; the scan does find a
     // string that is there.
     let found = leaks(dev.node.dir());
-    assert!(found.is_empty(), "personal data on disk before the erasure: {found:?}");
+    assert!(
+        found.is_empty(),
+        "personal data on disk before the erasure: {found:?}"
+    );
     let canary = tempfile::tempdir().expect("a temp dir");
     for i in 0..6 {
         std::fs::write(canary.path().join(format!("f{i}")), format!("x{i}")).expect("a file");
@@ -190,12 +252,17 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
     assert_eq!(leaks(canary.path()).len(), 1);
 
     // Erase: without --yes (no terminal to say yes) nothing happens; with it, done.
-    dev.fails(&["member", "erase", "--key", &admin, "--member", &member], "aborted");
+    dev.fails(
+        &["member", "erase", "--key", &admin, "--member", &member],
+        "aborted",
+    );
     assert_eq!(
         dev.json(&["member", "show", "--key", &admin, "--member", &member])["record"]["name"],
         NAME
     );
-    let erased = dev.json(&["member", "erase", "--key", &admin, "--member", &member, "--yes"]);
+    let erased = dev.json(&[
+        "member", "erase", "--key", &admin, "--member", &member, "--yes",
+    ]);
     assert_eq!(erased["erased"]["member"], member.as_str(), "{erased}");
     for by in [
         vec!["--email", EMAIL],
@@ -206,7 +273,10 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
         args.extend_from_slice(&by);
         dev.fails(&args, "not_found");
     }
-    dev.fails(&["member", "show", "--key", &admin, "--member", &member], "not_found");
+    dev.fails(
+        &["member", "show", "--key", &admin, "--member", &member],
+        "not_found",
+    );
 
     // The chain still verifies, and the member's coupon is still on it (pseudonymous).
     let run = audit(&dev.node.url(), &genesis_file(dev.node.dir()), &[]);
@@ -216,11 +286,17 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
     // No personal datum anywhere under the node's data directory, its log included:
     // while it runs, and after it stopped (everything flushed).
     let found = leaks(dev.node.dir());
-    assert!(found.is_empty(), "personal data on disk after the erasure: {found:?}");
+    assert!(
+        found.is_empty(),
+        "personal data on disk after the erasure: {found:?}"
+    );
     let mut dev = dev;
     dev.node.stop();
     let found = leaks(dev.node.dir());
-    assert!(found.is_empty(), "personal data on disk after the erasure: {found:?}");
+    assert!(
+        found.is_empty(),
+        "personal data on disk after the erasure: {found:?}"
+    );
     assert!(
         dev.node.log().contains("directory subject erased"),
         "the erasure is logged (member id only)"

@@ -164,9 +164,9 @@ fn failure(e: DirectoryError) -> anyhow::Error {
             "`cactus member find` names the member that has it; update that member with --member"
                 .to_string(),
         ),
-        (_, "directory_off") => {
-            Some("the node's operator turned the directory off ([directory] enabled = false)".into())
-        }
+        (_, "directory_off") => Some(
+            "the node's operator turned the directory off ([directory] enabled = false)".into(),
+        ),
         _ => None,
     };
     let f = Failure::new(&code, e.to_string());
@@ -180,7 +180,9 @@ fn failure(e: DirectoryError) -> anyhow::Error {
 fn read_from(path: &Path) -> Result<SubjectInput> {
     let mut text = String::new();
     let read = if path == Path::new("-") {
-        std::io::stdin().take(MAX_FROM_BYTES + 1).read_to_string(&mut text)
+        std::io::stdin()
+            .take(MAX_FROM_BYTES + 1)
+            .read_to_string(&mut text)
     } else {
         std::fs::File::open(path).and_then(|f| f.take(MAX_FROM_BYTES + 1).read_to_string(&mut text))
     };
@@ -195,7 +197,12 @@ fn read_from(path: &Path) -> Result<SubjectInput> {
     serde_json::from_str(&text).map_err(|e| {
         Failure::new(
             "invalid_input",
-            format!("--from {}: not a subject's JSON (line {}, column {})", path.display(), e.line(), e.column()),
+            format!(
+                "--from {}: not a subject's JSON (line {}, column {})",
+                path.display(),
+                e.line(),
+                e.column()
+            ),
         )
         .into()
     })
@@ -245,7 +252,11 @@ async fn find(ctx: &Ctx, args: FindArgs) -> Result<()> {
         .await
         .map_err(failure)?;
     emit(ctx.json, &m, || {
-        let mut text = format!("member {} (matched by {})", m.member, m.matched_by.join(", "));
+        let mut text = format!(
+            "member {} (matched by {})",
+            m.member,
+            m.matched_by.join(", ")
+        );
         if !m.unmatched.is_empty() {
             text.push_str(&format!("\nunmatched: {}", m.unmatched.join(", ")));
         }
@@ -269,12 +280,21 @@ async fn show(ctx: &Ctx, args: OneArgs) -> Result<()> {
 
 /// A record for people, one field a line.
 fn describe(r: &SubjectRecord) -> String {
-    let field = |name: &str, v: &Option<String>| format!("  {name:<13}{}", v.as_deref().unwrap_or("-"));
+    let field =
+        |name: &str, v: &Option<String>| format!("  {name:<13}{}", v.as_deref().unwrap_or("-"));
     [
         field("email", &r.email),
         field("phone", &r.phone),
         field("name", &r.name),
-        format!("  {:<13}{}", "recipients", if r.recipient_ids.is_empty() { "-".into() } else { r.recipient_ids.join(", ") }),
+        format!(
+            "  {:<13}{}",
+            "recipients",
+            if r.recipient_ids.is_empty() {
+                "-".into()
+            } else {
+                r.recipient_ids.join(", ")
+            }
+        ),
         field("external ref", &r.external_ref),
         format!("  {:<13}{}", "added", format_time_ms(r.created_ms)),
         format!("  {:<13}{}", "updated", format_time_ms(r.updated_ms)),
@@ -294,7 +314,9 @@ fn confirm(member: &MemberId) -> Result<()> {
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        Err(Failure::new("aborted", "not erased").hint("pass --yes to skip the question").into())
+        Err(Failure::new("aborted", "not erased")
+            .hint("pass --yes to skip the question")
+            .into())
     }
 }
 
@@ -315,21 +337,25 @@ async fn erase(ctx: &Ctx, args: EraseArgs) -> Result<()> {
                  missing; an org admin records it with the RecordErasure tx"
             ))
         })?;
-    emit(ctx.json, &json!({ "erased": erased.erased, "analytics_rows": erased.analytics_rows, "receipt": receipt }), || {
-        let receipt = match &receipt {
-            ReceiptOutcome::Recorded { tx_id, height } => {
-                format!("erasure receipt on the ledger: tx {tx_id} in block {height}")
-            }
-            ReceiptOutcome::NotAvailable => {
-                "erasure receipt: not recorded (this build has no RecordErasure tx yet)".into()
-            }
-        };
-        format!(
-            "ERASED member {member} at {}: record, key and blind indexes destroyed; {} analytics rows purged\n{receipt}",
-            format_time_ms(erased.erased.time_ms),
-            erased.analytics_rows
-        )
-    });
+    emit(
+        ctx.json,
+        &json!({ "erased": erased.erased, "analytics_rows": erased.analytics_rows, "receipt": receipt }),
+        || {
+            let receipt = match &receipt {
+                ReceiptOutcome::Recorded { tx_id, height } => {
+                    format!("erasure receipt on the ledger: tx {tx_id} in block {height}")
+                }
+                ReceiptOutcome::NotAvailable => {
+                    "erasure receipt: not recorded (this build has no RecordErasure tx yet)".into()
+                }
+            };
+            format!(
+                "ERASED member {member} at {}: record, key and blind indexes destroyed; {} analytics rows purged\n{receipt}",
+                format_time_ms(erased.erased.time_ms),
+                erased.analytics_rows
+            )
+        },
+    );
     Ok(())
 }
 
@@ -346,7 +372,10 @@ async fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
         Some(path) => {
             write_private(path, text.as_bytes())?;
             emit(ctx.json, &json!({ "member": member, "out": path }), || {
-                format!("export of member {member} written to {} (mode 0600)", path.display())
+                format!(
+                    "export of member {member} written to {} (mode 0600)",
+                    path.display()
+                )
             });
         }
     }
@@ -380,18 +409,57 @@ mod tests {
         assert!(parse(&["cactus", "member", "add", "--key", "k", "--email", "a@b.cd"]).is_ok());
         assert!(
             parse(&[
-                "cactus", "member", "add", "--key", "k", "--recipient-id", "r1",
-                "--recipient-id", "r2", "--member", M
+                "cactus",
+                "member",
+                "add",
+                "--key",
+                "k",
+                "--recipient-id",
+                "r1",
+                "--recipient-id",
+                "r2",
+                "--member",
+                M
             ])
             .is_ok()
         );
-        assert!(parse(&["cactus", "member", "find", "--key", "k", "--email", "a@b.cd", "--member", M]).is_ok());
-        assert!(parse(&["cactus", "member", "erase", "--key", "k", "--member", M, "--yes"]).is_ok());
-        assert!(parse(&["cactus", "member", "export", "--key", "k", "--member", M, "--out", "x.json"]).is_ok());
-        assert!(parse(&["cactus", "member", "show", "--member", M]).is_err(), "--key is required");
-        assert!(parse(&["cactus", "member", "show", "--key", "k", "--member", "zz"]).is_err(), "not hex");
         assert!(
-            parse(&["cactus", "member", "show", "--key", "k", "--member-name", "x"]).is_err(),
+            parse(&[
+                "cactus", "member", "find", "--key", "k", "--email", "a@b.cd", "--member", M
+            ])
+            .is_ok()
+        );
+        assert!(
+            parse(&[
+                "cactus", "member", "erase", "--key", "k", "--member", M, "--yes"
+            ])
+            .is_ok()
+        );
+        assert!(
+            parse(&[
+                "cactus", "member", "export", "--key", "k", "--member", M, "--out", "x.json"
+            ])
+            .is_ok()
+        );
+        assert!(
+            parse(&["cactus", "member", "show", "--member", M]).is_err(),
+            "--key is required"
+        );
+        assert!(
+            parse(&["cactus", "member", "show", "--key", "k", "--member", "zz"]).is_err(),
+            "not hex"
+        );
+        assert!(
+            parse(&[
+                "cactus",
+                "member",
+                "show",
+                "--key",
+                "k",
+                "--member-name",
+                "x"
+            ])
+            .is_err(),
             "--member-name needs --member-secret"
         );
     }

@@ -450,7 +450,10 @@ impl super::Analytics {
     /// deleted or unlinked. Events ingested later, or a `cactusd reindex`, bring back the
     /// pseudonymous rows the ledger holds; after an erasure they no longer link to a
     /// person.
-    pub fn purge_member(&self, member: &couponcactus_chaincode::ids::MemberId) -> Result<u64, AnalyticsError> {
+    pub fn purge_member(
+        &self,
+        member: &couponcactus_chaincode::ids::MemberId,
+    ) -> Result<u64, AnalyticsError> {
         let id = member.to_string();
         let mut conn = self.writer();
         let tx = conn.transaction()?;
@@ -465,7 +468,10 @@ impl super::Analytics {
     }
 
     /// Rows of `member_days`, `checkouts` and `redemptions` naming `member`.
-    pub fn member_rows(&self, member: &couponcactus_chaincode::ids::MemberId) -> Result<u64, AnalyticsError> {
+    pub fn member_rows(
+        &self,
+        member: &couponcactus_chaincode::ids::MemberId,
+    ) -> Result<u64, AnalyticsError> {
         let id = member.to_string();
         let conn = self.reader();
         let mut n: i64 = 0;

@@ -970,7 +970,10 @@ fn purging_a_member_removes_its_detail_rows_and_nothing_else() {
     let c = workload(5, 40, Some(&a));
     let (gone, kept) = (testkit::member(1), testkit::member(2));
     let kept_rows = a.member_rows(&kept).unwrap();
-    assert!(a.member_rows(&gone).unwrap() > 0, "the workload touches member 1");
+    assert!(
+        a.member_rows(&gone).unwrap() > 0,
+        "the workload touches member 1"
+    );
     assert!(kept_rows > 0, "and member 2");
     let kpis = request("group_by=pool,store&period=hour");
     let before = a.kpis(&kpis, &Scope::All, &c.store).unwrap();
@@ -979,7 +982,11 @@ fn purging_a_member_removes_its_detail_rows_and_nothing_else() {
     let purged = a.purge_member(&gone).unwrap();
     assert!(purged > 0);
     assert_eq!(a.member_rows(&gone).unwrap(), 0);
-    assert_eq!(a.member_rows(&kept).unwrap(), kept_rows, "other members untouched");
+    assert_eq!(
+        a.member_rows(&kept).unwrap(),
+        kept_rows,
+        "other members untouched"
+    );
     // The KPIs and the redemption listing keep every row (unlinked from the member).
     assert_eq!(a.kpis(&kpis, &Scope::All, &c.store).unwrap(), before);
     assert_eq!(

@@ -15,7 +15,7 @@ use super::auth::Reader;
 use super::extract::ApiPath;
 use super::{ApiError, AppState, ErrorBody, ErrorResponse};
 use crate::directory::{
-    DirectoryError, Directory, Erased, MatchInputs, Matched, Purged, Subject, SubjectInput,
+    Directory, DirectoryError, Erased, MatchInputs, Matched, Purged, Subject, SubjectInput,
     SubjectRecord, purge_member,
 };
 use crate::node::now_ms;
@@ -177,7 +177,12 @@ fn signed_body<T: serde::de::DeserializeOwned>(hash: &BodyHash, body: &Bytes) ->
         let why = if text.starts_with("unknown field") || text.starts_with("missing field") {
             text
         } else {
-            format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column())
+            format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            )
         };
         DirectoryApiError::Api(ApiError::Malformed(format!(
             "the body is not the expected JSON: {why} (see the OpenAPI schema)"

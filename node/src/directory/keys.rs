@@ -45,8 +45,7 @@ impl std::fmt::Debug for MasterKey {
 
 /// HMAC-SHA256 of `parts` (each length-prefixed, so no two inputs collide) under `key`.
 pub fn hmac(key: &[u8; KEY_LEN], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     for p in parts {
         mac.update(&(p.len() as u64).to_le_bytes());
         mac.update(p);

@@ -12,9 +12,9 @@
 //!
 //! No input at all is `invalid`.
 
-use super::record::{IndexKind, normalize_email, normalize_phone, check_recipient_id};
-use super::store::DirectoryStore;
 use super::DirectoryError;
+use super::record::{IndexKind, check_recipient_id, normalize_email, normalize_phone};
+use super::store::DirectoryStore;
 use couponcactus_chaincode::ids::MemberId;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

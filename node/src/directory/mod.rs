@@ -166,9 +166,7 @@ impl Directory {
 
     /// One subject by member id.
     pub fn get(&self, member: &MemberId) -> Result<Subject, DirectoryError> {
-        self.store
-            .get(member)?
-            .ok_or_else(|| not_found(member))
+        self.store.get(member)?.ok_or_else(|| not_found(member))
     }
 
     /// Crypto-shreds the subject of `member` from the directory (see the module doc).

@@ -148,9 +148,8 @@ pub fn normalize_phone(phone: &str) -> Result<String, DirectoryError> {
 
 /// A recipient id, checked (exact: not changed).
 pub fn check_recipient_id(id: &str) -> Result<&str, DirectoryError> {
-    let ok = !id.is_empty()
-        && id.len() <= MAX_RECIPIENT_ID
-        && id.bytes().all(|b| b.is_ascii_graphic());
+    let ok =
+        !id.is_empty() && id.len() <= MAX_RECIPIENT_ID && id.bytes().all(|b| b.is_ascii_graphic());
     if ok {
         Ok(id)
     } else {

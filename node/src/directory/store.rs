@@ -201,7 +201,8 @@ impl DirectoryStore {
             .try_into()
             .map_err(|_| DirectoryError::Unseal("key"))?;
         let plain = keys::open(&key, &member.0, &sealed, "record")?;
-        let record = serde_json::from_slice(&plain).map_err(|_| DirectoryError::Unseal("record"))?;
+        let record =
+            serde_json::from_slice(&plain).map_err(|_| DirectoryError::Unseal("record"))?;
         Ok(Some((key, record)))
     }
 
@@ -314,7 +315,8 @@ impl DirectoryStore {
     pub fn erasures(&self, limit: u64) -> Result<Vec<Erased>, DirectoryError> {
         let limit = sql_ms(limit.min(MAX_ERASURES_PAGE));
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT member, time_ms FROM erasures ORDER BY seq LIMIT ?1")?;
+        let mut stmt =
+            conn.prepare("SELECT member, time_ms FROM erasures ORDER BY seq LIMIT ?1")?;
         let rows = stmt.query_map([limit], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
         })?;
@@ -346,7 +348,9 @@ fn checkpoint(conn: &Connection) -> Result<(), DirectoryError> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?;
     if busy != 0 {
-        tracing::warn!("directory WAL checkpoint was blocked by a reader: it runs again on the next erasure");
+        tracing::warn!(
+            "directory WAL checkpoint was blocked by a reader: it runs again on the next erasure"
+        );
     }
     Ok(())
 }

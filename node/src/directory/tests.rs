@@ -84,11 +84,17 @@ fn a_record_round_trips_sealed_and_no_plaintext_reaches_the_files() {
     let dir = tempfile::tempdir().unwrap();
     let d = open(dir.path());
     let added = d.upsert(alice(), 1_000).unwrap();
-    assert_eq!(added.record.email.as_deref(), Some("zyxwv.quokka-7731@example.org"));
+    assert_eq!(
+        added.record.email.as_deref(),
+        Some("zyxwv.quokka-7731@example.org")
+    );
     assert_eq!(added.record.phone.as_deref(), Some("+493098765432"));
     assert_eq!(added.record.name.as_deref(), Some(NAME));
     assert_eq!(added.record.recipient_ids, vec![RECIPIENT.to_string()]);
-    assert_eq!((added.record.created_ms, added.record.updated_ms), (1_000, 1_000));
+    assert_eq!(
+        (added.record.created_ms, added.record.updated_ms),
+        (1_000, 1_000)
+    );
     assert_eq!(d.get(&added.member).unwrap(), added);
     // An update replaces what is given and adds recipient ids.
     let update = SubjectInput {
@@ -100,7 +106,10 @@ fn a_record_round_trips_sealed_and_no_plaintext_reaches_the_files() {
     let updated = d.upsert(update, 2_000).unwrap();
     assert_eq!(updated.record.email, added.record.email);
     assert_eq!(updated.record.recipient_ids.len(), 2);
-    assert_eq!((updated.record.created_ms, updated.record.updated_ms), (1_000, 2_000));
+    assert_eq!(
+        (updated.record.created_ms, updated.record.updated_ms),
+        (1_000, 2_000)
+    );
     // Reopened (same key file): the same record.
     drop(d);
     let d = open(dir.path());
@@ -158,7 +167,10 @@ fn the_key_file_is_created_0600_and_a_wrong_key_is_refused() {
 fn a_record_sealed_for_one_member_does_not_open_as_another() {
     let key = keys::random_key();
     let sealed = keys::seal(&key, &[1; 32], b"secret");
-    assert_eq!(keys::open(&key, &[1; 32], &sealed, "record").unwrap(), b"secret");
+    assert_eq!(
+        keys::open(&key, &[1; 32], &sealed, "record").unwrap(),
+        b"secret"
+    );
     assert!(keys::open(&key, &[2; 32], &sealed, "record").is_err());
     assert!(keys::open(&keys::random_key(), &[1; 32], &sealed, "record").is_err());
     assert!(keys::open(&key, &[1; 32], &sealed[..20], "record").is_err());
@@ -177,7 +189,11 @@ fn blind_indexes_find_normalized_emails_phones_and_exact_recipient_ids() {
     let b = d.upsert(bob(), 1).unwrap().member;
     assert_ne!(a, b);
     let find = |inputs: MatchInputs| d.find(&inputs).map(|m| m.member);
-    for email in [EMAIL, " zyxwv.quokka-7731@example.org", "ZYXWV.QUOKKA-7731@EXAMPLE.ORG"] {
+    for email in [
+        EMAIL,
+        " zyxwv.quokka-7731@example.org",
+        "ZYXWV.QUOKKA-7731@EXAMPLE.ORG",
+    ] {
         let got = find(MatchInputs {
             email: Some(email.into()),
             ..MatchInputs::default()
@@ -205,7 +221,10 @@ fn blind_indexes_find_normalized_emails_phones_and_exact_recipient_ids() {
     };
     assert_eq!(rcpt(RECIPIENT).unwrap(), a);
     assert_eq!(rcpt("rcpt-bob").unwrap(), b);
-    assert!(matches!(rcpt("RCPT-BOB"), Err(DirectoryError::NotFound(_))), "exact");
+    assert!(
+        matches!(rcpt("RCPT-BOB"), Err(DirectoryError::NotFound(_))),
+        "exact"
+    );
     // The index is keyed: the MAC depends on the master key.
     let other = tempfile::tempdir().unwrap();
     let d2 = open(other.path());
@@ -241,8 +260,14 @@ fn an_email_phone_or_recipient_of_another_subject_is_refused() {
         recipient_ids: vec![RECIPIENT.into()],
         ..SubjectInput::default()
     };
-    assert!(matches!(d.upsert(take, 3), Err(DirectoryError::AlreadyLinked(_))));
-    assert_eq!(d.get(&b).unwrap().record.recipient_ids, vec!["rcpt-bob".to_string()]);
+    assert!(matches!(
+        d.upsert(take, 3),
+        Err(DirectoryError::AlreadyLinked(_))
+    ));
+    assert_eq!(
+        d.get(&b).unwrap().record.recipient_ids,
+        vec!["rcpt-bob".to_string()]
+    );
     // An import with a given member id works, and is then found by it.
     let imported = MemberId([0x42; 32]);
     let import = SubjectInput {
@@ -257,7 +282,10 @@ fn an_email_phone_or_recipient_of_another_subject_is_refused() {
             ..MatchInputs::default()
         })
         .unwrap();
-    assert_eq!((m.member, m.matched_by), (imported, vec!["member".to_string()]));
+    assert_eq!(
+        (m.member, m.matched_by),
+        (imported, vec!["member".to_string()])
+    );
     assert_eq!(d.store().count().unwrap(), 3);
 }
 
@@ -265,7 +293,12 @@ fn an_email_phone_or_recipient_of_another_subject_is_refused() {
 fn the_match_rule_in_every_case() {
     let (a, b) = (MemberId([1; 32]), MemberId([2; 32]));
     // Every resolving input names one subject: that member.
-    let m = decide(&[("email", Some(a)), ("recipient_id", Some(a)), ("member", Some(a))]).unwrap();
+    let m = decide(&[
+        ("email", Some(a)),
+        ("recipient_id", Some(a)),
+        ("member", Some(a)),
+    ])
+    .unwrap();
     assert_eq!(m.member, a);
     assert_eq!(m.matched_by, ["email", "recipient_id", "member"]);
     assert!(m.unmatched.is_empty());
@@ -274,12 +307,19 @@ fn the_match_rule_in_every_case() {
     assert_eq!(m.member, b);
     assert_eq!(m.unmatched, ["email", "member"]);
     // Different subjects: a conflict naming the inputs by group.
-    let err = decide(&[("email", Some(a)), ("recipient_id", Some(b)), ("member", Some(a))])
-        .unwrap_err();
+    let err = decide(&[
+        ("email", Some(a)),
+        ("recipient_id", Some(b)),
+        ("member", Some(a)),
+    ])
+    .unwrap_err();
     match &err {
         DirectoryError::MatchConflict { groups, message } => {
             assert_eq!(groups, &[vec!["email", "member"], vec!["recipient_id"]]);
-            assert!(message.contains("email and member; recipient_id"), "{message}");
+            assert!(
+                message.contains("email and member; recipient_id"),
+                "{message}"
+            );
             assert!(!message.contains(&a.to_hex()) && !message.contains(&b.to_hex()));
         }
         other => panic!("{other}"),
@@ -351,7 +391,14 @@ fn find_with_conflicting_inputs_names_them_and_nothing_of_the_subjects() {
 
 #[test]
 fn input_rules_refuse_bad_values_without_echoing_them() {
-    for bad in ["", "no-at-sign", "a@b", "two@@example.com", "a b@example.com", "@example.com"] {
+    for bad in [
+        "",
+        "no-at-sign",
+        "a@b",
+        "two@@example.com",
+        "a b@example.com",
+        "@example.com",
+    ] {
         let err = normalize_email(bad).unwrap_err();
         assert!(matches!(err, DirectoryError::Invalid(_)), "{bad}");
     }
@@ -387,7 +434,10 @@ fn input_rules_refuse_bad_values_without_echoing_them() {
     ];
     for input in cases {
         let err = d.upsert(input.clone(), 1).unwrap_err();
-        assert!(matches!(err, DirectoryError::Invalid(_)), "{input:?}: {err}");
+        assert!(
+            matches!(err, DirectoryError::Invalid(_)),
+            "{input:?}: {err}"
+        );
         assert!(!err.to_string().contains("secret-value"), "{err}");
     }
     assert_eq!(d.store().count().unwrap(), 0);
@@ -422,8 +472,17 @@ fn erasure_removes_exactly_one_subject_and_leaves_none_of_its_bytes() {
     let bob_before = d.get(&b).unwrap();
 
     let erased = d.erase(&a, 10).unwrap();
-    assert_eq!(erased, Erased { member: a, time_ms: 10 });
-    assert_eq!(d.get(&a).unwrap_err().to_string(), format!("member {a} is not in the directory"));
+    assert_eq!(
+        erased,
+        Erased {
+            member: a,
+            time_ms: 10
+        }
+    );
+    assert_eq!(
+        d.get(&a).unwrap_err().to_string(),
+        format!("member {a} is not in the directory")
+    );
     for inputs in [
         MatchInputs {
             email: Some(EMAIL.into()),
@@ -442,7 +501,10 @@ fn erasure_removes_exactly_one_subject_and_leaves_none_of_its_bytes() {
             ..MatchInputs::default()
         },
     ] {
-        assert!(matches!(d.find(&inputs), Err(DirectoryError::NotFound(_))), "{inputs:?}");
+        assert!(
+            matches!(d.find(&inputs), Err(DirectoryError::NotFound(_))),
+            "{inputs:?}"
+        );
     }
     // Bob is untouched.
     assert_eq!(d.get(&b).unwrap(), bob_before);
@@ -486,7 +548,13 @@ fn purge_member_erases_from_the_directory_and_is_idempotent() {
     let d = open(dir.path());
     let a = d.upsert(alice(), 1).unwrap().member;
     let purged = purge_member(Some(&d), None, &a, 5).unwrap();
-    assert_eq!(purged.directory, Some(Erased { member: a, time_ms: 5 }));
+    assert_eq!(
+        purged.directory,
+        Some(Erased {
+            member: a,
+            time_ms: 5
+        })
+    );
     let again = purge_member(Some(&d), None, &a, 6).unwrap();
     assert_eq!(again, Purged::default());
 }

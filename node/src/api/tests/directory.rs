@@ -34,9 +34,17 @@ async fn start() -> DirNode {
 
 impl TestNode {
     /// A POST of `body` (raw bytes) signed by `signer`, the body's hash in the target.
-    async fn signed_post_raw(&self, signer: &SigningKey, path: &str, body: Vec<u8>) -> (u16, Value) {
+    async fn signed_post_raw(
+        &self,
+        signer: &SigningKey,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
         let sep = if path.contains('?') { '&' } else { '?' };
-        let target = format!("{path}{sep}body_sha256={}", hex::encode(Sha256::digest(&body)));
+        let target = format!(
+            "{path}{sep}body_sha256={}",
+            hex::encode(Sha256::digest(&body))
+        );
         let time = now_ms();
         let signature = sign_read(signer, &self.chain_id, time, "POST", &target);
         let request = self
@@ -79,14 +87,18 @@ async fn add_match_show_export_and_erase_with_the_analytics_purge() {
 
     // Import member 1 (a member the org already has on the ledger).
     let admin = key(ADMIN_ACME);
-    let (status, added) = t.signed_post(&admin, "/v1/directory/members", &marisol()).await;
+    let (status, added) = t
+        .signed_post(&admin, "/v1/directory/members", &marisol())
+        .await;
     assert_eq!(status, 200, "{added}");
     assert_eq!(added["member"], member(1).to_hex());
     assert_eq!(added["record"]["email"], "marisol.qwertyuiop@example.com");
     assert_eq!(added["record"]["phone"], "+442079460958");
     // A new subject (no member id): a random id; an issuer may add too.
     let other = json!({"email": "other.person@example.net", "recipient_ids": ["rcpt-other"]});
-    let (status, second) = t.signed_post(&key(ISSUER), "/v1/directory/members", &other).await;
+    let (status, second) = t
+        .signed_post(&key(ISSUER), "/v1/directory/members", &other)
+        .await;
     assert_eq!(status, 200, "{second}");
     let second_member = second["member"].as_str().unwrap().to_string();
     assert_ne!(second_member, member(1).to_hex());
@@ -104,20 +116,33 @@ async fn add_match_show_export_and_erase_with_the_analytics_purge() {
     }
     // An unknown recipient id beside a known email: matched, listed as unmatched.
     let (_, m) = t
-        .signed_post(&admin, "/v1/directory/match", &json!({"email": EMAIL, "recipient_id": "nope"}))
+        .signed_post(
+            &admin,
+            "/v1/directory/match",
+            &json!({"email": EMAIL, "recipient_id": "nope"}),
+        )
         .await;
     assert_eq!(m["unmatched"], json!(["recipient_id"]), "{m}");
     // Conflicting inputs: 409 match_conflict naming the inputs, nothing of the subjects.
     let conflict = json!({"email": EMAIL, "recipient_id": "rcpt-other"});
-    let (status, body) = t.signed_post(&admin, "/v1/directory/match", &conflict).await;
+    let (status, body) = t
+        .signed_post(&admin, "/v1/directory/match", &conflict)
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "match_conflict");
     assert_eq!(body["groups"], json!([["email"], ["recipient_id"]]));
     let text = body.to_string();
-    assert!(!text.contains("marisol") && !text.contains(&second_member), "{text}");
+    assert!(
+        !text.contains("marisol") && !text.contains(&second_member),
+        "{text}"
+    );
     // Nothing resolves: 404.
     let (status, _) = t
-        .signed_post(&admin, "/v1/directory/match", &json!({"email": "ghost@example.org"}))
+        .signed_post(
+            &admin,
+            "/v1/directory/match",
+            &json!({"email": "ghost@example.org"}),
+        )
         .await;
     assert_eq!(status, 404);
 
@@ -128,11 +153,16 @@ async fn add_match_show_export_and_erase_with_the_analytics_purge() {
     let (status, export) = t.signed_get(&key(ISSUER), &format!("{one}/export")).await;
     assert_eq!(status, 200, "{export}");
     assert_eq!(export["record"], shown["record"]);
-    assert_eq!(export["indexed_by"], json!(["email", "phone", "recipient_id"]));
+    assert_eq!(
+        export["indexed_by"],
+        json!(["email", "phone", "recipient_id"])
+    );
     assert_eq!(export["analytics_rows"], rows);
 
     // Erase: the record, its indexes and the analytics rows go; the erasure is logged.
-    let (status, erased) = t.signed_post(&admin, &format!("{one}/erase"), &json!({})).await;
+    let (status, erased) = t
+        .signed_post(&admin, &format!("{one}/erase"), &json!({}))
+        .await;
     assert_eq!(status, 200, "{erased}");
     assert_eq!(erased["erased"]["member"], member(1).to_hex());
     assert!(erased["erased"]["time_ms"].as_u64().unwrap() > 0);
@@ -146,8 +176,14 @@ async fn add_match_show_export_and_erase_with_the_analytics_purge() {
         .signed_post(&admin, "/v1/directory/match", &json!({"email": EMAIL}))
         .await;
     assert_eq!(status, 404, "the email no longer resolves");
-    let (status, body) = t.signed_post(&admin, &format!("{one}/erase"), &json!({})).await;
-    assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")), "twice");
+    let (status, body) = t
+        .signed_post(&admin, &format!("{one}/erase"), &json!({}))
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (404, &json!("not_found")),
+        "twice"
+    );
     // The other subject is still there.
     let (status, _) = t
         .signed_get(&admin, &format!("/v1/directory/members/{second_member}"))
@@ -171,20 +207,27 @@ async fn only_admins_and_issuers_of_the_nodes_org_use_the_directory() {
     let d = start().await;
     let t = &d.t;
     t.setup().await;
-    let (status, _) = t.signed_post(&key(ADMIN_ACME), "/v1/directory/members", &marisol()).await;
+    let (status, _) = t
+        .signed_post(&key(ADMIN_ACME), "/v1/directory/members", &marisol())
+        .await;
     assert_eq!(status, 200);
     let one = format!("/v1/directory/members/{}", member(1).to_hex());
     // Terminals, auditors, partners, other orgs' admins and issuers, the node's own key.
     for reader in [TERMINAL, AUDITOR, PARTNER, ADMIN_GLOBEX, OTHER_ISSUER, 200] {
         let signer = key(reader);
         let answers = [
-            t.signed_post(&signer, "/v1/directory/members", &json!({"email": "x@example.com"}))
-                .await,
+            t.signed_post(
+                &signer,
+                "/v1/directory/members",
+                &json!({"email": "x@example.com"}),
+            )
+            .await,
             t.signed_post(&signer, "/v1/directory/match", &json!({"email": EMAIL}))
                 .await,
             t.signed_get(&signer, &one).await,
             t.signed_get(&signer, &format!("{one}/export")).await,
-            t.signed_post(&signer, &format!("{one}/erase"), &json!({})).await,
+            t.signed_post(&signer, &format!("{one}/erase"), &json!({}))
+                .await,
         ];
         for (status, body) in answers {
             assert_eq!(status, 403, "key {reader}: {body}");
@@ -222,9 +265,20 @@ async fn malformed_oversize_and_unsigned_bodies_are_refused() {
         assert_eq!(answer["error"]["code"], "invalid_input", "{answer}");
     }
     // Not the schema: an unknown field, a wrong type (its value not echoed).
-    let (status, answer) = t.signed_post(&admin, add, &json!({"emial": "a@b.cd"})).await;
-    assert_eq!((status, &answer["error"]["code"]), (400, &json!("malformed")), "{answer}");
-    assert!(answer["error"]["message"].as_str().unwrap().contains("emial"));
+    let (status, answer) = t
+        .signed_post(&admin, add, &json!({"emial": "a@b.cd"}))
+        .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (400, &json!("malformed")),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("emial")
+    );
     let (status, answer) = t
         .signed_post(&admin, add, &json!({"member": "secret.person@example.com"}))
         .await;
@@ -233,7 +287,11 @@ async fn malformed_oversize_and_unsigned_bodies_are_refused() {
     // Oversize (16 KiB limit).
     let big = json!({"name": "x".repeat(20_000)});
     let (status, answer) = t.signed_post(&admin, add, &big).await;
-    assert_eq!((status, &answer["error"]["code"]), (413, &json!("oversize")), "{answer}");
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (413, &json!("oversize")),
+        "{answer}"
+    );
     // A body that is not the signed one.
     let time = now_ms();
     let target = format!("{add}?body_sha256={}", "00".repeat(32));
@@ -246,10 +304,18 @@ async fn malformed_oversize_and_unsigned_bodies_are_refused() {
         .header(SIGNATURE_HEADER, signature.to_hex())
         .body(r#"{"email":"a@b.cd"}"#);
     let (status, answer) = t.send(request).await;
-    assert_eq!((status, &answer["error"]["code"]), (401, &json!("bad_signature")));
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (401, &json!("bad_signature"))
+    );
     // A match without input, a malformed member id in the path.
-    let (status, answer) = t.signed_post(&admin, "/v1/directory/match", &json!({})).await;
-    assert_eq!((status, &answer["error"]["code"]), (400, &json!("invalid_input")));
+    let (status, answer) = t
+        .signed_post(&admin, "/v1/directory/match", &json!({}))
+        .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (400, &json!("invalid_input"))
+    );
     let (status, _) = t.signed_get(&admin, "/v1/directory/members/abcd").await;
     assert_eq!(status, 400);
     // Nothing was stored.
@@ -263,7 +329,15 @@ async fn malformed_oversize_and_unsigned_bodies_are_refused() {
 async fn a_node_without_a_directory_answers_directory_off() {
     let t = TestNode::start().await;
     let (status, body) = t
-        .signed_post(&key(ADMIN_ACME), "/v1/directory/match", &json!({"email": EMAIL}))
+        .signed_post(
+            &key(ADMIN_ACME),
+            "/v1/directory/match",
+            &json!({"email": EMAIL}),
+        )
         .await;
-    assert_eq!((status, &body["error"]["code"]), (503, &json!("directory_off")), "{body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (503, &json!("directory_off")),
+        "{body}"
+    );
 }
