@@ -18,6 +18,8 @@
 //! - [`audit`]: the offline audit of a whole chain.
 //! - [`consent`]: a member's consent records read and proven, and erasure receipts.
 //! - [`webhooks`]: webhook endpoints of an org's node, and the receiver's signature check.
+//! - [`directory`]: the member directory of an org's node (personal data, the three-way
+//!   match, erasure).
 //! - [`report_pdf`]: PDF reports (tables and charts, stamped with the chain state they
 //!   were computed at) for `cactus report --format pdf`.
 //!
@@ -49,6 +51,7 @@ pub mod amounts;
 pub mod analytics;
 pub mod audit;
 pub mod consent;
+pub mod directory;
 pub mod finance;
 pub mod genesis_draft;
 pub mod id_prefix;

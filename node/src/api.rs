@@ -20,6 +20,8 @@
 //!   that may read them ([`visibility`]: the confidentiality model); withheld txs appear as
 //!   leaf hashes, so the roots stay checkable. Checkpoints, the consortium, log consistency
 //!   and status are public.
+//! - **The member directory** ([`directory`]): an org's personal data about its members on
+//!   its own node (org admins and issuers of the node's org; signed POST bodies).
 //! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`.
 //!
 //! Every error is `{"error":{"code":"…","message":"…"}}` ([`ApiError`]); a tx the chain
@@ -33,6 +35,7 @@ mod auth;
 mod balances;
 mod chain;
 mod consent;
+pub mod directory;
 mod error;
 mod events;
 mod extract;
@@ -106,6 +109,9 @@ pub struct ApiOptions {
     /// The operator's language model `GET /v1/advice` asks to reword its proposals
     /// (`[advisor.model]`; `None`: the deterministic advisor answers alone).
     pub advisor_model: Option<crate::intelligence::llm::ModelConfig>,
+    /// The member directory behind `/v1/directory` (`None`: those routes answer 503
+    /// `directory_off`).
+    pub directory: Option<Arc<crate::directory::Directory>>,
 }
 
 impl Default for ApiOptions {
@@ -120,6 +126,7 @@ impl Default for ApiOptions {
             webhooks: crate::webhooks::WebhookSlot::default(),
             console: None,
             advisor_model: None,
+            directory: None,
         }
     }
 }
@@ -165,6 +172,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
     let api = Router::new()
         .merge(limited(writes, tx_limit))
         .merge(limited(batches, batch_limit))
+        .merge(limited(directory::routes(), directory::MAX_DIRECTORY_BODY))
         .route("/v1/txs/{id}", get(txs::get_tx))
         .route("/v1/txs/prefix/{prefix}", get(lookup::tx_prefix))
         .route("/v1/keys/prefix/{prefix}", get(lookup::key_prefix))
@@ -346,6 +354,11 @@ pub async fn serve_with(
         crate::webhooks::api::enable,
         crate::webhooks::api::replay,
         crate::webhooks::api::deliveries,
+        directory::upsert,
+        directory::find,
+        directory::show,
+        directory::erase,
+        directory::export,
         crate::analytics::http::kpis,
         crate::analytics::http::rejections,
         crate::analytics::http::redemptions,
@@ -367,6 +380,7 @@ pub async fn serve_with(
         (name = "chain", description = "Blocks, checkpoints and the history log: headers and certificates public, other orgs' txs withheld as leaf hashes"),
         (name = "node", description = "Status, health and metrics"),
         (name = "webhooks", description = "Webhook endpoints of the node's org (org admins; node-local, never on the chain): register, rotate, disable, replay, delivery log"),
+        (name = "directory", description = "The member directory of the node's org (org admins and issuers; node-local, never on the chain): personal data sealed per subject, the three-way match, erasure (crypto-shredding) and the data-subject export"),
         (name = "analytics", description = "KPIs, redemptions and rejections from the node's analytics store, stamped with the chain position they were computed at"),
         (name = "reports", description = "Finance reports of an org (its admins and issuers, and auditors): coupon and loyalty liability, expiring amounts, breakage, partner settlement, stamped with the height they were read at"),
         (name = "events", description = "Ledger events in log order: pages by cursor, one event with its proof, a resumable server-sent-events stream"),

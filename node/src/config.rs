@@ -77,6 +77,9 @@ pub struct NodeConfig {
     /// The coupon advisor (`[advisor]`, docs/intelligence.md "Advisor").
     #[serde(default)]
     pub advisor: AdvisorConfig,
+    /// The member directory (`[directory]`, docs/compliance-directory.md).
+    #[serde(default)]
+    pub directory: crate::directory::DirectoryConfig,
     /// Segments, propensity and the advisor (`[intelligence]`,
     /// docs/compliance-consent.md "Intelligence").
     #[serde(default)]
@@ -318,6 +321,7 @@ impl NodeConfig {
         .chain(config.console.data_key_file.as_mut())
         .chain(config.console.risk_file.as_mut())
         .chain(config.console.risk_key_file.as_mut())
+        .chain(config.directory.key_file.as_mut())
         {
             if p.is_relative() {
                 *p = base.join(&*p);

@@ -12,6 +12,7 @@ pub mod applier;
 pub mod certify;
 pub mod config;
 pub mod console;
+pub mod directory;
 pub mod events;
 pub mod forward;
 pub mod intelligence;

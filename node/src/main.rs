@@ -316,6 +316,14 @@ async fn main() -> Result<()> {
         analytics.set_profiling_basis(config.intelligence.profiling_basis);
     }
     api_options.analytics = Some(analytics.clone());
+    api_options.directory = open_directory(
+        file.as_ref(),
+        if dev.is_some() {
+            &args.data_dir
+        } else {
+            &db_dir
+        },
+    )?;
     let (stop_ingester, ingester_stopped) = tokio::sync::oneshot::channel::<()>();
     let ingester = tokio::spawn(run_ingester(
         analytics,
@@ -406,6 +414,23 @@ async fn main() -> Result<()> {
         Ok(Err(e)) => bail!("consensus loop failed: {e}"),
         Err(_) => bail!("consensus thread panicked"),
     }
+}
+
+/// Opens the member directory (`[directory]` of the config file; defaults with `--dev`)
+/// in `<dir>/directory.sqlite` under its master key; `None` when disabled.
+fn open_directory(
+    file: Option<&NodeConfig>,
+    dir: &std::path::Path,
+) -> Result<Option<Arc<couponcactus_node::directory::Directory>>> {
+    use couponcactus_node::directory::Directory;
+    let config = file.map(|c| c.directory.clone()).unwrap_or_default();
+    if !config.enabled {
+        info!("member directory off ([directory] enabled = false)");
+        return Ok(None);
+    }
+    let directory = Directory::open(dir, config.key_file.as_deref())
+        .with_context(|| format!("opening the member directory in {}", dir.display()))?;
+    Ok(Some(Arc::new(directory)))
 }
 
 /// The webhook service's slot and its dispatcher task (`[webhooks]` of the config file;

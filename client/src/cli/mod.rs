@@ -3,7 +3,8 @@
 //! Commands group by who uses them: `keys` and `genesis` (setting up), `pool` and `codes`
 //! (merchants' back office), `allocate`, `validate`, `redeem`, `rollback`, `revoke`,
 //! `transfer` (a coupon's life), `wallet`, `token`, `tx`, `block`, `status` (reading),
-//! `hold` (fraud holds), `consent` (members' consent), and `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
+//! `hold` (fraud holds), `consent` (members' consent), `member` (the member directory:
+//! personal data, erasure), and `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
 //! [`output`] owns both and the exit codes.
 
 mod advise;
@@ -18,6 +19,7 @@ mod genesis;
 pub mod governance;
 mod holds;
 mod keys;
+mod member;
 pub mod output;
 mod points;
 mod pool;
@@ -175,6 +177,11 @@ pub enum Command {
     /// withdraw (org admins, issuers, terminals), show (proven).
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// The member directory of your org's node (org admins, issuers): add, find (email,
+    /// phone, recipient id or member id), show, erase (crypto-shredding and the ledger's
+    /// erasure receipt), export (a data-subject access request).
+    #[command(subcommand)]
+    Member(member::MemberCommand),
     /// Webhook endpoints of your org's node (org admins): add, list, rotate-secret,
     /// disable, enable, replay, deliveries; `verify` checks a delivery you received.
     #[command(subcommand)]
@@ -241,6 +248,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Hold(c) => holds::run(&ctx, c).await,
         Command::Consent(c) => consent::run(&ctx, c).await,
         Command::Advise(a) => advise::run(&ctx, a).await,
+        Command::Member(c) => member::run(&ctx, c).await,
         Command::Webhooks(c) => webhooks::run(&ctx, c).await,
         Command::Status => reads::status(&ctx).await,
         Command::Audit(c) => audit::run(&ctx, c).await,

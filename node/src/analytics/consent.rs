@@ -113,6 +113,28 @@ pub(crate) fn write_consent_facts(
             i64::from(granted),
             super::sql_int(e.height, "height")?
         ])?;
+        if matches!(event, Event::MemberErased { .. }) {
+            purge_erased(tx, org.as_str(), &member.to_hex())?;
+        }
     }
+    Ok(())
+}
+
+/// On every node, an erasure receipt purges the member's detail rows of the org (its
+/// activity per day and its checkouts; its redemptions stay, unlinked), those of this very
+/// batch included: what `directory::purge_member` does on the org's own node.
+fn purge_erased(tx: &Transaction<'_>, org: &str, member: &str) -> Result<(), AnalyticsError> {
+    tx.execute(
+        "DELETE FROM member_days WHERE org = ?1 AND member = ?2",
+        params![org, member],
+    )?;
+    tx.execute(
+        "DELETE FROM checkouts WHERE org = ?1 AND member = ?2",
+        params![org, member],
+    )?;
+    tx.execute(
+        "UPDATE redemptions SET member = NULL WHERE org = ?1 AND member = ?2",
+        params![org, member],
+    )?;
     Ok(())
 }

@@ -474,3 +474,44 @@ fn read_outcomes(
     }
     Ok(())
 }
+
+impl super::Analytics {
+    /// Purges `member` (an erasure, docs/compliance-directory.md): deletes its
+    /// `member_days` and `checkouts` rows, and unlinks its redemptions (`member` set to
+    /// NULL: the rows stay, as they are also the org's redemption listing and rollup
+    /// basis, but no longer name the member), in one transaction. Returns the rows
+    /// deleted or unlinked. Events ingested later, or a `cactusd reindex`, bring back the
+    /// pseudonymous rows the ledger holds; after an erasure they no longer link to a
+    /// person.
+    pub fn purge_member(
+        &self,
+        member: &couponcactus_chaincode::ids::MemberId,
+    ) -> Result<u64, AnalyticsError> {
+        let id = member.to_string();
+        let mut conn = self.writer();
+        let tx = conn.transaction()?;
+        let mut n = tx.execute("DELETE FROM member_days WHERE member = ?1", [&id])?;
+        n += tx.execute("DELETE FROM checkouts WHERE member = ?1", [&id])?;
+        n += tx.execute(
+            "UPDATE redemptions SET member = NULL WHERE member = ?1",
+            [&id],
+        )?;
+        tx.commit()?;
+        Ok(n as u64)
+    }
+
+    /// Rows of `member_days`, `checkouts` and `redemptions` naming `member`.
+    pub fn member_rows(
+        &self,
+        member: &couponcactus_chaincode::ids::MemberId,
+    ) -> Result<u64, AnalyticsError> {
+        let id = member.to_string();
+        let conn = self.reader();
+        let mut n: i64 = 0;
+        for table in ["member_days", "checkouts", "redemptions"] {
+            let sql = format!("SELECT COUNT(*) FROM {table} WHERE member = ?1");
+            n += conn.query_row(&sql, [&id], |r| r.get::<_, i64>(0))?;
+        }
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

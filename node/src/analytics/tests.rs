@@ -1022,7 +1022,9 @@ fn intelligence_sees_only_members_the_org_may_profile() {
     assert_eq!(a.profiling_basis(), ProfilingBasis::LegitimateInterest);
     let data = a.member_data("acme").unwrap();
     assert_eq!(data.members, vec![hex(1), hex(3)]);
-    assert_eq!(data.not_profiled, 2);
+    // The objector; the erased member's rows are purged by its receipt, so it is not even
+    // counted.
+    assert_eq!(data.not_profiled, 1);
     assert!(
         data.outcomes.iter().all(|o| o.member < 2),
         "{:?}",
@@ -1032,7 +1034,7 @@ fn intelligence_sees_only_members_the_org_may_profile() {
     a.set_profiling_basis(ProfilingBasis::Consent);
     let data = a.member_data("acme").unwrap();
     assert_eq!(data.members, vec![hex(1)]);
-    assert_eq!(data.not_profiled, 3);
+    assert_eq!(data.not_profiled, 2);
     // Segments follow: nobody left out shows up.
     let as_of = u32::try_from(chain.chain.time_ms / super::members::DAY_MS).unwrap();
     let segs = crate::intelligence::segments::compute(
@@ -1049,4 +1051,49 @@ fn intelligence_sees_only_members_the_org_may_profile() {
     b.catch_up(&chain.store).unwrap();
     b.set_profiling_basis(ProfilingBasis::Consent);
     assert_eq!(members_of(&b), vec![hex(1)]);
+}
+
+#[test]
+fn purging_a_member_removes_its_detail_rows_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Analytics::open(&dir.path().join("a.sqlite")).unwrap();
+    let c = workload(5, 40, Some(&a));
+    let (gone, kept) = (testkit::member(1), testkit::member(2));
+    let kept_rows = a.member_rows(&kept).unwrap();
+    assert!(
+        a.member_rows(&gone).unwrap() > 0,
+        "the workload touches member 1"
+    );
+    assert!(kept_rows > 0, "and member 2");
+    let kpis = request("group_by=pool,store&period=hour");
+    let before = a.kpis(&kpis, &Scope::All, &c.store).unwrap();
+    let listing = a.redemptions(&request(""), &Scope::All).unwrap();
+
+    let purged = a.purge_member(&gone).unwrap();
+    assert!(purged > 0);
+    assert_eq!(a.member_rows(&gone).unwrap(), 0);
+    assert_eq!(
+        a.member_rows(&kept).unwrap(),
+        kept_rows,
+        "other members untouched"
+    );
+    // The KPIs and the redemption listing keep every row (unlinked from the member).
+    assert_eq!(a.kpis(&kpis, &Scope::All, &c.store).unwrap(), before);
+    assert_eq!(
+        a.redemptions(&request(""), &Scope::All).unwrap().1.len(),
+        listing.1.len()
+    );
+    // Idempotent.
+    assert_eq!(a.purge_member(&gone).unwrap(), 0);
+}
+
+#[test]
+fn an_erasure_receipt_purges_the_members_rows_on_every_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Analytics::open(&dir.path().join("a.sqlite")).unwrap();
+    let _chain = consenting_chain(&a);
+    // Member 4 was allocated, then erased by acme: no day rows name it any more; member 1,
+    // allocated alike, keeps its rows.
+    assert_eq!(a.member_rows(&testkit::member(4)).unwrap(), 0);
+    assert!(a.member_rows(&testkit::member(1)).unwrap() > 0);
 }

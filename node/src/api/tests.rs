@@ -29,6 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 mod confidentiality;
 mod consent;
+mod directory;
 mod events;
 mod holds;
 mod loyalty;

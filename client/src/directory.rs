@@ -1,0 +1,394 @@
+//! The member directory of an org's node (`/v1/directory/…`, org admins and issuers of the
+//! node's org; docs/compliance-directory.md): add or update a subject, the three-way
+//! match, show, erase (crypto-shredding) and the data-subject export.
+//!
+//! Every call is a signed request ([`crate::signed_read`]); a POST's body is covered by the
+//! signature through `?body_sha256=` in the signed target (as for webhooks), and every
+//! body carries a random `nonce`, so that hash cannot be guessed from the personal data in
+//! the body. Personal data travels only in bodies, never in a URL.
+//!
+//! The whole erasure a person asks for (`cactus member erase`) is the node's erase
+//! ([`DirectoryClient::erase`]), then the erasure receipt on the ledger
+//! ([`submit_erasure_receipt`]).
+
+use crate::signed_read::ReadSignature;
+use crate::webhooks::signed_target;
+use couponcactus_chaincode::ids::{ChainId, MemberId};
+use ed25519_dalek::SigningKey;
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Why a directory call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    /// The node could not be reached or the answer not read.
+    #[error("{method} {url}: {source}")]
+    Transport {
+        /// Method.
+        method: Method,
+        /// URL (the member id at most: no personal data is ever in one).
+        url: String,
+        /// Cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The node answered with an API error.
+    #[error("{status} {code}: {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Stable code (`not_found`, `match_conflict`, `already_linked`,
+        /// `not_authorized`, `invalid_input`, `directory_off`, …).
+        code: String,
+        /// Details.
+        message: String,
+        /// `match_conflict` only: the inputs grouped by the member they name.
+        groups: Vec<Vec<String>>,
+    },
+    /// The answer is not what the API documents.
+    #[error("unexpected answer ({status}): {why}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// What is wrong.
+        why: String,
+    },
+    /// The erasure receipt could not be recorded on the ledger.
+    #[error("erasure receipt: {0}")]
+    Receipt(String),
+}
+
+impl DirectoryError {
+    /// The API error code, if the node answered with one.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            DirectoryError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A subject to add, or changes to one (fields given replace; recipient ids are added).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectInput {
+    /// An existing member to update, or an id to import; `None`: a new random id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberId>,
+    /// Email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Campaign recipient ids to add.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipient_ids: Vec<String>,
+    /// The org's own customer reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_ref: Option<String>,
+}
+
+/// What the directory holds on a subject.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectRecord {
+    /// Email (normalized).
+    pub email: Option<String>,
+    /// Phone number (normalized).
+    pub phone: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// Campaign recipient ids.
+    pub recipient_ids: Vec<String>,
+    /// The org's own customer reference.
+    pub external_ref: Option<String>,
+    /// Added, ms since the Unix epoch.
+    pub created_ms: u64,
+    /// Last changed, ms.
+    pub updated_ms: u64,
+}
+
+/// A subject: member id and record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    /// The member id.
+    pub member: MemberId,
+    /// The record.
+    pub record: SubjectRecord,
+}
+
+/// The inputs of a match (any, at least one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchInputs {
+    /// Email.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Campaign recipient id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient_id: Option<String>,
+    /// Member id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<MemberId>,
+}
+
+/// A match.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Matched {
+    /// The member.
+    pub member: MemberId,
+    /// The inputs that named it.
+    pub matched_by: Vec<String>,
+    /// The inputs that resolved to nothing.
+    pub unmatched: Vec<String>,
+}
+
+/// The erasure-log row of an erasure.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Erased {
+    /// The member erased.
+    pub member: MemberId,
+    /// When, ms since the Unix epoch.
+    pub time_ms: u64,
+}
+
+/// What the node's erase did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureView {
+    /// The erasure-log row.
+    pub erased: Erased,
+    /// Analytics detail rows deleted or unlinked.
+    pub analytics_rows: u64,
+}
+
+/// Everything the node holds on a subject.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectExport {
+    /// The member id.
+    pub member: MemberId,
+    /// The directory's record.
+    pub record: SubjectRecord,
+    /// Blind indexes kept (kinds).
+    pub indexed_by: Vec<String>,
+    /// Analytics detail rows naming the member id.
+    pub analytics_rows: u64,
+    /// When the export was made, ms.
+    pub generated_ms: u64,
+}
+
+#[derive(Deserialize)]
+struct ErrorResponse {
+    error: ErrorBody,
+    #[serde(default)]
+    groups: Vec<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+/// A client of one node's member directory, signing as an org admin or issuer.
+#[derive(Clone)]
+pub struct DirectoryClient {
+    http: reqwest::Client,
+    base: String,
+    chain_id: ChainId,
+    signer: SigningKey,
+}
+
+impl std::fmt::Debug for DirectoryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryClient")
+            .field("base", &self.base)
+            .field("chain_id", &self.chain_id)
+            .finish()
+    }
+}
+
+type Result<T> = std::result::Result<T, DirectoryError>;
+
+/// 16 random bytes as hex: the `nonce` of a body.
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS random generator works");
+    hex::encode(bytes)
+}
+
+/// `value` (a JSON object) with a random `nonce` member.
+fn with_nonce(value: impl Serialize) -> serde_json::Value {
+    let mut v = serde_json::to_value(value).expect("a request serializes");
+    if let serde_json::Value::Object(map) = &mut v {
+        map.insert("nonce".into(), serde_json::Value::String(nonce()));
+    }
+    v
+}
+
+impl DirectoryClient {
+    /// A client of the node at `base` on `chain_id`, signing with `signer` (an org admin's
+    /// or issuer's key of the node's org).
+    pub fn new(base: &str, chain_id: ChainId, signer: SigningKey) -> DirectoryClient {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        DirectoryClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            chain_id,
+            signer,
+        }
+    }
+
+    /// Adds a subject or updates one.
+    pub async fn add(&self, input: &SubjectInput) -> Result<Subject> {
+        self.call(
+            Method::POST,
+            "/v1/directory/members",
+            Some(with_nonce(input)),
+        )
+        .await
+    }
+
+    /// The three-way match.
+    pub async fn find(&self, inputs: &MatchInputs) -> Result<Matched> {
+        self.call(
+            Method::POST,
+            "/v1/directory/match",
+            Some(with_nonce(inputs)),
+        )
+        .await
+    }
+
+    /// One subject.
+    pub async fn show(&self, member: &MemberId) -> Result<Subject> {
+        let path = format!("/v1/directory/members/{member}");
+        self.call(Method::GET, &path, None).await
+    }
+
+    /// Everything the node holds on one subject.
+    pub async fn export(&self, member: &MemberId) -> Result<SubjectExport> {
+        let path = format!("/v1/directory/members/{member}/export");
+        self.call(Method::GET, &path, None).await
+    }
+
+    /// The node's erase: record, key and blind indexes deleted, analytics purged.
+    pub async fn erase(&self, member: &MemberId) -> Result<ErasureView> {
+        let path = format!("/v1/directory/members/{member}/erase");
+        let body = with_nonce(serde_json::json!({}));
+        self.call(Method::POST, &path, Some(body)).await
+    }
+
+    /// One signed request; a body adds `body_sha256` to the signed target.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T> {
+        let bytes = body.map(|b| serde_json::to_vec(&b).expect("JSON serializes"));
+        let target = match &bytes {
+            Some(b) => signed_target(path, b),
+            None => path.to_string(),
+        };
+        let url = format!("{}{target}", self.base);
+        let signature = ReadSignature::sign(
+            &self.signer,
+            &self.chain_id,
+            now_ms(),
+            method.as_str(),
+            &target,
+        );
+        let mut request = self.http.request(method.clone(), &url);
+        for (name, value) in signature.headers() {
+            request = request.header(name, value);
+        }
+        if let Some(b) = bytes {
+            request = request.header("content-type", "application/json").body(b);
+        }
+        let transport = |source| DirectoryError::Transport {
+            method: method.clone(),
+            url: format!("{}{path}", self.base),
+            source,
+        };
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status().as_u16();
+        let text = response.bytes().await.map_err(transport)?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&text).map_err(|e| DirectoryError::Unexpected {
+                status,
+                why: e.to_string(),
+            });
+        }
+        Err(match serde_json::from_slice::<ErrorResponse>(&text) {
+            Ok(e) => DirectoryError::Api {
+                status,
+                code: e.error.code,
+                message: e.error.message,
+                groups: e.groups,
+            },
+            Err(_) => DirectoryError::Unexpected {
+                status,
+                why: String::from_utf8_lossy(&text).chars().take(200).collect(),
+            },
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What an erasure receipt on the ledger gave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ReceiptOutcome {
+    /// Recorded: the tx id and its block height.
+    Recorded {
+        /// The `RecordErasure` tx.
+        tx_id: String,
+        /// Its block.
+        height: u64,
+    },
+    /// The org had recorded it before (the chain said `member_erased`): nothing new.
+    AlreadyRecorded,
+}
+
+/// Records the erasure of `member` on the ledger (tx `RecordErasure { member }`, signed by
+/// an org admin; event `member.erased`): the member id and the block time, no personal
+/// data. A receipt recorded before is [`ReceiptOutcome::AlreadyRecorded`]; any other
+/// refusal (a key that is not an org admin's) is an error that says why.
+pub async fn submit_erasure_receipt(
+    node: &crate::NodeClient,
+    admin: &SigningKey,
+    member: &MemberId,
+) -> Result<ReceiptOutcome> {
+    use crate::consent::{ErasureOutcome, record_erasure};
+    let outcome = record_erasure(node, admin, *member)
+        .await
+        .map_err(|e| DirectoryError::Receipt(e.to_string()))?;
+    match outcome {
+        ErasureOutcome::Recorded(view) => Ok(ReceiptOutcome::Recorded {
+            tx_id: view.tx_id.to_string(),
+            height: view.height.unwrap_or(0),
+        }),
+        ErasureOutcome::AlreadyRecorded(_) => Ok(ReceiptOutcome::AlreadyRecorded),
+        ErasureOutcome::Rejected(view) => {
+            let why = view
+                .error
+                .map(|e| format!("{}: {}", e.code, e.message))
+                .unwrap_or_else(|| "the chain refused it".into());
+            Err(DirectoryError::Receipt(why))
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The member directory and erasure end to end (issue 21) through the `cactus` binary
+//! against a real `cactusd --dev`: a member added with distinctive personal data is found
+//! by each of the three inputs (email, recipient id, member id), conflicting inputs are
+//! refused `match_conflict`, a terminal may not use the directory, the member gets a
+//! coupon, and after `cactus member erase` no file under the node's data directory (its
+//! databases, the directory's SQLite and WAL, the analytics store, the node's log) holds
+//! any of the personal data, while `cactus audit verify` still passes.
+//!
+//! Needs both binaries built (scripts/test.sh builds every binary).
+
+use couponcactus_tests::DevNode;
+use couponcactus_tests::node::{CactusRun, cactus_binary, run_cactus};
+use couponcactus_tests::tamper::{audit, genesis_file};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+
+const EMAIL: &str = "Quillon.Vexhammer@Zanzibar-Mail.example";
+const PHONE: &str = "+1 555 0199 4417";
+const NAME: &str = "Ottoline Vexhammer-Quist";
+const RECIPIENT: &str = "rcpt-VXHQ-zorb";
+const EXTERNAL: &str = "crm-VXHQ-kilp";
+
+/// What must not be on disk after the erasure: every form of the personal data, each at
+/// least 8 bytes (a shorter string turns up in megabytes of random bytes by chance).
+const DISTINCTIVE: &[&str] = &[
+    "Quillon.",
+    "quillon.",
+    "Vexhammer",
+    "vexhammer",
+    "Zanzibar",
+    "zanzibar",
+    "155501994417",
+    "0199 4417",
+    "Ottoline",
+    RECIPIENT,
+    EXTERNAL,
+];
+
+struct Dev {
+    node: DevNode,
+    work: tempfile::TempDir,
+}
+
+impl Dev {
+    fn key(&self, name: &str) -> String {
+        path(&self.node.dir().join("keys").join(format!("{name}.key")))
+    }
+
+    fn cactus(&self, args: &[&str]) -> CactusRun {
+        let mut command = Command::new(cactus_binary());
+        command
+            .args(args)
+            .current_dir(self.work.path())
+            .env("CACTUS_NODE", self.node.url())
+            .env("CACTUS_GENESIS", self.node.dir().join("genesis.toml"))
+            .env_remove("CACTUS_KEY")
+            .env_remove("CACTUS_MEMBER_SECRET")
+            .env("NO_COLOR", "1");
+        run_cactus(command, COMMAND_TIMEOUT)
+    }
+
+    #[track_caller]
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        self.cactus(&all).ok().json()
+    }
+
+    /// `--json`, must fail (exit 1) with `code`.
+    #[track_caller]
+    fn fails(&self, args: &[&str], code: &str) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let run = self.cactus(&all);
+        assert_eq!(run.code, 1, "{run:#?}");
+        let out = run.json();
+        assert_eq!(out["error"]["code"], code, "{run:#?}");
+        out
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.to_str().expect("a UTF-8 path").to_string()
+}
+
+/// Every file under `dir`, recursively (bounded depth).
+fn files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    assert!(depth < 16, "too deep: {}", dir.display());
+    for entry in std::fs::read_dir(dir).expect("reading a data directory") {
+        let p = entry.expect("an entry").path();
+        if p.is_dir() {
+            files(&p, depth + 1, out);
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+}
+
+/// The `(file, string)` pairs where a distinctive string is on disk under `dir`.
+fn leaks(dir: &Path) -> Vec<(String, &'static str)> {
+    let mut all = Vec::new();
+    files(dir, 0, &mut all);
+    assert!(all.len() > 5, "the data directory has files: {all:?}");
+    let mut found = Vec::new();
+    for file in all {
+        let Ok(bytes) = std::fs::read(&file) else {
+            continue; // removed while scanning (RocksDB compaction)
+        };
+        for s in DISTINCTIVE {
+            if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
+                found.push((file.display().to_string(), *s));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
+    let dev = Dev {
+        node: DevNode::start(),
+        work: tempfile::tempdir().expect("a temp dir"),
+    };
+    let (admin, issuer) = (dev.key("org-admin"), dev.key("issuer"));
+    let pool = dev.node.create_active_pool("spring", 3);
+
+    let added = dev.json(&[
+        "member",
+        "add",
+        "--key",
+        &admin,
+        "--email",
+        EMAIL,
+        "--phone",
+        PHONE,
+        "--name",
+        NAME,
+        "--recipient-id",
+        RECIPIENT,
+        "--external-ref",
+        EXTERNAL,
+    ]);
+    let member = added["member"].as_str().expect("a member id").to_string();
+    assert_eq!(member.len(), 64, "{added}");
+    assert_eq!(added["record"]["email"], EMAIL.to_lowercase());
+    assert_eq!(added["record"]["phone"], "+155501994417");
+    // Someone else, for the conflict.
+    dev.json(&[
+        "member",
+        "add",
+        "--key",
+        &issuer,
+        "--email",
+        "someone.else@example.org",
+        "--recipient-id",
+        "rcpt-other",
+    ]);
+
+    // Found by each of the three inputs (the email in another case), and by all three.
+    for by in [
+        vec!["--email", "QUILLON.VEXHAMMER@zanzibar-mail.EXAMPLE"],
+        vec!["--recipient-id", RECIPIENT],
+        vec!["--member", &member],
+        vec![
+            "--email",
+            EMAIL,
+            "--recipient-id",
+            RECIPIENT,
+            "--member",
+            &member,
+        ],
+    ] {
+        let mut args = vec!["member", "find", "--key", &issuer];
+        args.extend_from_slice(&by);
+        let found = dev.json(&args);
+        assert_eq!(found["member"], member.as_str(), "{by:?}: {found}");
+    }
+    let human = dev
+        .cactus(&[
+            "member",
+            "find",
+            "--key",
+            &admin,
+            "--recipient-id",
+            RECIPIENT,
+        ])
+        .ok();
+    assert!(
+        human
+            .stdout
+            .contains(&format!("member {member} (matched by recipient_id)")),
+        "{human:#?}"
+    );
+    // Conflicting inputs: refused, naming the inputs only.
+    let conflict = dev.fails(
+        &[
+            "member",
+            "find",
+            "--key",
+            &admin,
+            "--email",
+            EMAIL,
+            "--recipient-id",
+            "rcpt-other",
+        ],
+        "match_conflict",
+    );
+    assert!(!conflict.to_string().contains("someone.else"), "{conflict}");
+    // A terminal may not read the directory.
+    dev.fails(
+        &[
+            "member",
+            "show",
+            "--key",
+            &dev.key("terminal"),
+            "--member",
+            &member,
+        ],
+        "not_authorized",
+    );
+
+    // A coupon for the member; the export shows the record.
+    let allocated = dev.json(&[
+        "allocate",
+        "--key",
+        &issuer,
+        "--pool",
+        &pool.id.to_string(),
+        "--member",
+        &member,
+    ]);
+    assert_eq!(allocated["member"], member.as_str(), "{allocated}");
+    assert_eq!(allocated["tx"]["status"], "applied", "{allocated}");
+    let export = dev.json(&["member", "export", "--key", &admin, "--member", &member]);
+    assert_eq!(export["record"]["name"], NAME, "{export}");
+
+    // Only ciphertext reached the disk, even before the erasure; the scan does find a
+    // string that is there.
+    let found = leaks(dev.node.dir());
+    assert!(
+        found.is_empty(),
+        "personal data on disk before the erasure: {found:?}"
+    );
+    let canary = tempfile::tempdir().expect("a temp dir");
+    for i in 0..6 {
+        std::fs::write(canary.path().join(format!("f{i}")), format!("x{i}")).expect("a file");
+    }
+    std::fs::write(canary.path().join("log"), "... Ottoline ...").expect("a file");
+    assert_eq!(leaks(canary.path()).len(), 1);
+
+    // Erase: without --yes (no terminal to say yes) nothing happens; with it, done.
+    dev.fails(
+        &["member", "erase", "--key", &admin, "--member", &member],
+        "aborted",
+    );
+    assert_eq!(
+        dev.json(&["member", "show", "--key", &admin, "--member", &member])["record"]["name"],
+        NAME
+    );
+    let erased = dev.json(&[
+        "member", "erase", "--key", &admin, "--member", &member, "--yes",
+    ]);
+    assert_eq!(erased["erased"]["member"], member.as_str(), "{erased}");
+    for by in [
+        vec!["--email", EMAIL],
+        vec!["--recipient-id", RECIPIENT],
+        vec!["--member", &member],
+    ] {
+        let mut args = vec!["member", "find", "--key", &admin];
+        args.extend_from_slice(&by);
+        dev.fails(&args, "not_found");
+    }
+    dev.fails(
+        &["member", "show", "--key", &admin, "--member", &member],
+        "not_found",
+    );
+
+    // The chain still verifies, and the member's coupon is still on it (pseudonymous).
+    let run = audit(&dev.node.url(), &genesis_file(dev.node.dir()), &[]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stdout.starts_with("VERIFIED"), "{run:#?}");
+
+    // No personal datum anywhere under the node's data directory, its log included:
+    // while it runs, and after it stopped (everything flushed).
+    let found = leaks(dev.node.dir());
+    assert!(
+        found.is_empty(),
+        "personal data on disk after the erasure: {found:?}"
+    );
+    let mut dev = dev;
+    dev.node.stop();
+    let found = leaks(dev.node.dir());
+    assert!(
+        found.is_empty(),
+        "personal data on disk after the erasure: {found:?}"
+    );
+    assert!(
+        dev.node.log().contains("directory subject erased"),
+        "the erasure is logged (member id only)"
+    );
+}
