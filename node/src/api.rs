@@ -20,7 +20,9 @@
 //!   that may read them ([`visibility`]: the confidentiality model); withheld txs appear as
 //!   leaf hashes, so the roots stay checkable. Checkpoints, the consortium, log consistency
 //!   and status are public.
-//! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`.
+//! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`. `/v1` stays backward
+//!   compatible: [`compat`] compares the document with the committed baseline
+//!   `docs/openapi/v1.json`.
 //!
 //! Every error is `{"error":{"code":"…","message":"…"}}` ([`ApiError`]); a tx the chain
 //! rejected answers 422 with the rejection code and the tx's place in its block.
@@ -32,6 +34,7 @@ mod advice;
 mod auth;
 mod balances;
 mod chain;
+pub mod compat;
 mod error;
 mod events;
 mod extract;
