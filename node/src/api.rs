@@ -22,7 +22,7 @@
 //!   and status are public.
 //! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`. `/v1` stays backward
 //!   compatible: [`compat`] compares the document with the committed baseline
-//!   `docs/openapi/v1.json`.
+//!   `docs/openapi/v1.json`, and [`deprecation`] announces operations to be retired.
 //!
 //! Every error is `{"error":{"code":"…","message":"…"}}` ([`ApiError`]); a tx the chain
 //! rejected answers 422 with the rejection code and the tx's place in its block.
@@ -35,6 +35,7 @@ mod auth;
 mod balances;
 mod chain;
 pub mod compat;
+pub mod deprecation;
 mod error;
 mod events;
 mod extract;
@@ -233,13 +234,18 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         .fallback(fallback)
         .with_state(state)
         // Innermost first: the timeout, then JSON-shaped errors for everything below
-        // (timeouts, unknown routes, wrong methods), the URI and header limits, per-route
+        // (timeouts, unknown routes, wrong methods), deprecation headers
+        // ([`deprecation`]), the URI and header limits, per-route
         // metrics, tracing, and a caught panic becomes a JSON 500.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             timeout,
         ))
         .layer(middleware::from_fn(json_errors))
+        .layer(middleware::from_fn_with_state(
+            deprecation::DEPRECATIONS,
+            deprecation::announce,
+        ))
         .layer(middleware::from_fn_with_state(
             Arc::new(http.clone()),
             limits::check_head,
@@ -450,6 +456,7 @@ pub fn openapi_document() -> Result<String, serde_json::Error> {
     }
     let mut doc = serde_json::to_value(ApiDoc::openapi())?;
     fix_formats(&mut doc);
+    deprecation::mark_deprecated(&mut doc, deprecation::DEPRECATIONS);
     serde_json::to_string(&doc)
 }
 
