@@ -23,6 +23,8 @@
 //! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`. `/v1` stays backward
 //!   compatible: [`compat`] compares the document with the committed baseline
 //!   `docs/openapi/v1.json`, and [`deprecation`] announces operations to be retired.
+//! - The node's compliance routes: `GET /v1/access-log` ([`crate::access_log`]) and
+//!   `/v1/retention…` ([`crate::retention`]).
 //!
 //! Every error is `{"error":{"code":"…","message":"…"}}` ([`ApiError`]); a tx the chain
 //! rejected answers 422 with the rejection code and the tx's place in its block.
@@ -109,6 +111,12 @@ pub struct ApiOptions {
     /// The operator's language model `GET /v1/advice` asks to reword its proposals
     /// (`[advisor.model]`; `None`: the deterministic advisor answers alone).
     pub advisor_model: Option<crate::intelligence::llm::ModelConfig>,
+    /// The access log every API and console request is written to
+    /// ([`crate::access_log`]; `None`: none kept, `GET /v1/access-log` answers 404).
+    pub access_log: Option<crate::access_log::AccessLog>,
+    /// The retention service behind `/v1/retention` ([`crate::retention`]; `None`: those
+    /// routes answer 404).
+    pub retention: Option<Arc<crate::retention::Retention>>,
 }
 
 impl Default for ApiOptions {
@@ -123,6 +131,8 @@ impl Default for ApiOptions {
             webhooks: crate::webhooks::WebhookSlot::default(),
             console: None,
             advisor_model: None,
+            access_log: None,
+            retention: None,
         }
     }
 }
@@ -147,6 +157,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
     let timeout = options.request_timeout;
     let http = options.http.clone();
     let console = options.console.clone();
+    let access_log = options.access_log.clone();
     let state = AppState {
         node,
         metrics,
@@ -226,6 +237,8 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
             "/v1/analytics/redemptions",
             get(crate::analytics::http::redemptions),
         )
+        .route("/v1/access-log", get(crate::access_log::api::list))
+        .merge(crate::retention::api::routes())
         .route("/v1/status", get(chain::status))
         .route("/healthz", get(chain::healthz))
         .route("/metrics", get(chain::metrics))
@@ -253,12 +266,21 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response));
+    // Outermost: the access log sees the final status (crate::access_log).
+    let logged = |router: Router| match &access_log {
+        Some(log) => router.layer(middleware::from_fn_with_state(
+            log.clone(),
+            crate::access_log::layer::record,
+        )),
+        None => router,
+    };
+    let api = logged(api);
     // The console answers HTML pages, not the API's JSON errors: merged after the API's
     // layers, with its own (crate::console), and the same URI and header limits.
     match console {
-        Some(console) => api.merge(crate::console::slot_router(console).layer(
+        Some(console) => api.merge(logged(crate::console::slot_router(console).layer(
             middleware::from_fn_with_state(Arc::new(http), limits::check_head),
-        )),
+        ))),
         None => api,
     }
 }
@@ -356,6 +378,11 @@ pub async fn serve_with(
         events::list,
         events::get_event,
         events::stream,
+        crate::access_log::api::list,
+        crate::retention::api::status,
+        crate::retention::api::list_holds,
+        crate::retention::api::place_hold,
+        crate::retention::api::remove_hold,
     ),
     components(schemas(ErrorResponse, ErrorBody)),
     modifiers(&SecurityAddon, &LimitsAddon),
@@ -371,6 +398,7 @@ pub async fn serve_with(
         (name = "webhooks", description = "Webhook endpoints of the node's org (org admins; node-local, never on the chain): register, rotate, disable, replay, delivery log"),
         (name = "analytics", description = "KPIs, redemptions and rejections from the node's analytics store, stamped with the chain position they were computed at"),
         (name = "events", description = "Ledger events in log order: pages by cursor, one event with its proof, a resumable server-sent-events stream"),
+        (name = "compliance", description = "The node's access log (who read or changed what), retention windows and legal holds (node-local, never on the chain)"),
     )
 )]
 pub struct ApiDoc;
@@ -409,7 +437,9 @@ impl utoipa::Modify for LimitsAddon {
             ),
         ];
         for item in openapi.paths.paths.values_mut() {
-            let ops = [&mut item.get, &mut item.post].into_iter().flatten();
+            let ops = [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten();
             for op in ops {
                 let responses = &mut op.responses.responses;
                 for (status, text) in answers {
