@@ -47,6 +47,7 @@ pub use couponcactus_genesis as genesis;
 pub mod amounts;
 pub mod analytics;
 pub mod audit;
+pub mod compliance;
 pub mod genesis_draft;
 pub mod id_prefix;
 pub mod issuance;
