@@ -50,6 +50,7 @@ pub use couponcactus_genesis as genesis;
 pub mod amounts;
 pub mod analytics;
 pub mod audit;
+pub mod compliance;
 pub mod consent;
 pub mod directory;
 pub mod finance;

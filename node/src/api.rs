@@ -22,7 +22,11 @@
 //!   and status are public.
 //! - **The member directory** ([`directory`]): an org's personal data about its members on
 //!   its own node (org admins and issuers of the node's org; signed POST bodies).
-//! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`.
+//! - `/healthz`, `/metrics` (Prometheus) and `/openapi.json`. `/v1` stays backward
+//!   compatible: [`compat`] compares the document with the committed baseline
+//!   `docs/openapi/v1.json`, and [`deprecation`] announces operations to be retired.
+//! - The node's compliance routes: `GET /v1/access-log` ([`crate::access_log`]) and
+//!   `/v1/retention…` ([`crate::retention`]).
 //!
 //! Every error is `{"error":{"code":"…","message":"…"}}` ([`ApiError`]); a tx the chain
 //! rejected answers 422 with the rejection code and the tx's place in its block.
@@ -36,6 +40,8 @@ mod balances;
 mod chain;
 mod consent;
 pub mod directory;
+pub mod compat;
+pub mod deprecation;
 mod error;
 mod events;
 mod extract;
@@ -112,6 +118,12 @@ pub struct ApiOptions {
     /// The member directory behind `/v1/directory` (`None`: those routes answer 503
     /// `directory_off`).
     pub directory: Option<Arc<crate::directory::Directory>>,
+    /// The access log every API and console request is written to
+    /// ([`crate::access_log`]; `None`: none kept, `GET /v1/access-log` answers 404).
+    pub access_log: Option<crate::access_log::AccessLog>,
+    /// The retention service behind `/v1/retention` ([`crate::retention`]; `None`: those
+    /// routes answer 404).
+    pub retention: Option<Arc<crate::retention::Retention>>,
 }
 
 impl Default for ApiOptions {
@@ -127,6 +139,8 @@ impl Default for ApiOptions {
             console: None,
             advisor_model: None,
             directory: None,
+            access_log: None,
+            retention: None,
         }
     }
 }
@@ -151,6 +165,7 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
     let timeout = options.request_timeout;
     let http = options.http.clone();
     let console = options.console.clone();
+    let access_log = options.access_log.clone();
     let state = AppState {
         node,
         metrics,
@@ -234,6 +249,8 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         )
         .route("/v1/reports/finance", get(crate::reports::http::finance))
         .route("/v1/reports/privacy", get(crate::reports::http::privacy))
+        .route("/v1/access-log", get(crate::access_log::api::list))
+        .merge(crate::retention::api::routes())
         .route("/v1/status", get(chain::status))
         .route("/healthz", get(chain::healthz))
         .route("/metrics", get(chain::metrics))
@@ -242,7 +259,8 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         .fallback(fallback)
         .with_state(state)
         // Innermost first: the timeout, then JSON-shaped errors for everything below
-        // (timeouts, unknown routes, wrong methods), the URI and header limits, per-route
+        // (timeouts, unknown routes, wrong methods), deprecation headers
+        // ([`deprecation`]), the URI and header limits, per-route
         // metrics, tracing, and a caught panic becomes a JSON 500.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
@@ -250,18 +268,31 @@ pub fn router_with(node: NodeHandle, metrics: PrometheusHandle, options: ApiOpti
         ))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(
+            deprecation::DEPRECATIONS,
+            deprecation::announce,
+        ))
+        .layer(middleware::from_fn_with_state(
             Arc::new(http.clone()),
             limits::check_head,
         ))
         .layer(middleware::from_fn(record_metrics))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::custom(panic_response));
+    // Outermost: the access log sees the final status (crate::access_log).
+    let logged = |router: Router| match &access_log {
+        Some(log) => router.layer(middleware::from_fn_with_state(
+            log.clone(),
+            crate::access_log::layer::record,
+        )),
+        None => router,
+    };
+    let api = logged(api);
     // The console answers HTML pages, not the API's JSON errors: merged after the API's
     // layers, with its own (crate::console), and the same URI and header limits.
     match console {
-        Some(console) => api.merge(crate::console::slot_router(console).layer(
+        Some(console) => api.merge(logged(crate::console::slot_router(console).layer(
             middleware::from_fn_with_state(Arc::new(http), limits::check_head),
-        )),
+        ))),
         None => api,
     }
 }
@@ -367,6 +398,11 @@ pub async fn serve_with(
         events::list,
         events::get_event,
         events::stream,
+        crate::access_log::api::list,
+        crate::retention::api::status,
+        crate::retention::api::list_holds,
+        crate::retention::api::place_hold,
+        crate::retention::api::remove_hold,
     ),
     components(schemas(ErrorResponse, ErrorBody)),
     modifiers(&SecurityAddon, &LimitsAddon),
@@ -384,6 +420,7 @@ pub async fn serve_with(
         (name = "analytics", description = "KPIs, redemptions and rejections from the node's analytics store, stamped with the chain position they were computed at"),
         (name = "reports", description = "Finance reports of an org (its admins and issuers, and auditors): coupon and loyalty liability, expiring amounts, breakage, partner settlement, stamped with the height they were read at"),
         (name = "events", description = "Ledger events in log order: pages by cursor, one event with its proof, a resumable server-sent-events stream"),
+        (name = "compliance", description = "The node's access log (who read or changed what), retention windows and legal holds (node-local, never on the chain)"),
     )
 )]
 pub struct ApiDoc;
@@ -422,7 +459,9 @@ impl utoipa::Modify for LimitsAddon {
             ),
         ];
         for item in openapi.paths.paths.values_mut() {
-            let ops = [&mut item.get, &mut item.post].into_iter().flatten();
+            let ops = [&mut item.get, &mut item.post, &mut item.delete]
+                .into_iter()
+                .flatten();
             for op in ops {
                 let responses = &mut op.responses.responses;
                 for (status, text) in answers {
@@ -469,6 +508,7 @@ pub fn openapi_document() -> Result<String, serde_json::Error> {
     }
     let mut doc = serde_json::to_value(ApiDoc::openapi())?;
     fix_formats(&mut doc);
+    deprecation::mark_deprecated(&mut doc, deprecation::DEPRECATIONS);
     serde_json::to_string(&doc)
 }
 

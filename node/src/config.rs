@@ -77,6 +77,10 @@ pub struct NodeConfig {
     /// The coupon advisor (`[advisor]`, docs/intelligence.md "Advisor").
     #[serde(default)]
     pub advisor: AdvisorConfig,
+    /// Retention windows of node-local data and the job that enforces them
+    /// (`[retention]`, docs/operations.md and docs/compliance-retention.md).
+    #[serde(default)]
+    pub retention: crate::retention::RetentionConfig,
     /// The member directory (`[directory]`, docs/compliance-directory.md).
     #[serde(default)]
     pub directory: crate::directory::DirectoryConfig,
@@ -301,6 +305,10 @@ impl NodeConfig {
             why,
         })?;
         config.console.check().map_err(|why| ConfigError::Parse {
+            path: path.into(),
+            why,
+        })?;
+        config.retention.check().map_err(|why| ConfigError::Parse {
             path: path.into(),
             why,
         })?;

@@ -6,6 +6,7 @@
 //! [`couponcactus_chaincode::ledger::apply_block`], and persisted in one atomic batch per
 //! block before anyone is told they are committed.
 
+pub mod access_log;
 pub mod analytics;
 pub mod api;
 pub mod applier;
@@ -26,6 +27,7 @@ mod pruner;
 pub mod raft_log;
 pub mod replica;
 pub mod reports;
+pub mod retention;
 pub mod risk;
 pub mod sim;
 pub mod state_sync;

@@ -363,6 +363,13 @@ async fn main() -> Result<()> {
     if let Some((slot, _, _)) = &console {
         api_options.console = Some(slot.clone());
     }
+    let compliance = start_compliance(
+        file.as_ref(),
+        &node,
+        &console_dir,
+        &analytics_file,
+        &mut api_options,
+    )?;
     let listener = api::listen(http_addr).with_context(|| format!("binding {http_addr}"))?;
     let bound = listener.local_addr()?;
     if api_options.console.is_some() {
@@ -402,6 +409,7 @@ async fn main() -> Result<()> {
     ]
     .into_iter()
     .flatten()
+    .chain(compliance)
     {
         let _ = stop.send(());
         let _ = task.await;
@@ -515,6 +523,58 @@ fn start_webhooks(
         }
     });
     Ok(Some((slot, stop, task)))
+}
+
+/// A background task and its stop signal.
+type StoppableTask = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+);
+
+/// The access log (`<dir>/access-log.sqlite`) and its writer, and the retention service
+/// (`<dir>/retention.sqlite`, `[retention]` of the config file) and its job, over the
+/// webhook delivery log, the access log and the analytics detail in `dir` and
+/// `analytics_file`. Puts both in `api_options`; the tasks stop after the API does.
+fn start_compliance(
+    file: Option<&NodeConfig>,
+    node: &NodeHandle,
+    dir: &std::path::Path,
+    analytics_file: &std::path::Path,
+    api_options: &mut ApiOptions,
+) -> Result<Vec<StoppableTask>> {
+    use couponcactus_node::access_log::{self, AccessLog};
+    use couponcactus_node::retention::{self, Retention, classes};
+    let (log, writer) = AccessLog::open(dir, Some(node.store().clone()))
+        .with_context(|| format!("opening {}", dir.join(access_log::STORE_FILE).display()))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(writer.run(async move {
+        let _ = stopped.await;
+    }));
+    let mut tasks = vec![(stop, task)];
+    let config = file.map(|f| f.retention.clone()).unwrap_or_default();
+    let service = Arc::new(
+        Retention::open(dir, config.clone())
+            .with_context(|| format!("opening {}", dir.join(retention::STORE_FILE).display()))?,
+    );
+    service.add_class(Arc::new(classes::WebhookDeliveries::new(dir)));
+    service.add_class(Arc::new(classes::AccessLogEntries::new(
+        log.store().clone(),
+    )));
+    service.add_class(Arc::new(classes::AnalyticsDetail::new(
+        analytics_file.to_path_buf(),
+    )));
+    if config.enabled {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(retention::job::run(service.clone(), async move {
+            let _ = stopped.await;
+        }));
+        tasks.push((stop, task));
+    } else {
+        warn!("retention off ([retention] enabled = false): nothing past its window is deleted");
+    }
+    api_options.access_log = Some(log);
+    api_options.retention = Some(service);
+    Ok(tasks)
 }
 
 /// `cactusd reindex`: rebuilds the analytics store of a stopped node.

@@ -4,7 +4,8 @@
 //! (merchants' back office), `allocate`, `validate`, `redeem`, `rollback`, `revoke`,
 //! `transfer` (a coupon's life), `wallet`, `token`, `tx`, `block`, `status` (reading),
 //! `hold` (fraud holds), `consent` (members' consent), `member` (the member directory:
-//! personal data, erasure), and `audit` (auditors). Output is human text, or one JSON object per command with `--json`;
+//! personal data, erasure), `access-log` and `retention` (compliance), and `audit`
+//! (auditors). Output is human text, or one JSON object per command with `--json`;
 //! [`output`] owns both and the exit codes.
 
 mod advise;
@@ -12,6 +13,7 @@ pub mod audit;
 pub mod bench;
 mod codes;
 mod consent;
+mod compliance;
 mod context;
 mod coupons;
 mod events;
@@ -186,6 +188,14 @@ pub enum Command {
     /// disable, enable, replay, deliveries; `verify` checks a delivery you received.
     #[command(subcommand)]
     Webhooks(webhooks::WebhooksCommand),
+    /// The node's access log (who read or changed what): `export` a time range as CSV or
+    /// JSON (org admins: their org's entries; auditors: all).
+    #[command(subcommand)]
+    AccessLog(compliance::AccessLogCommand),
+    /// Retention of the node's local data: `status` (windows, last pass, rows deleted)
+    /// and legal holds (`hold add|remove|list`) that stop deletion (the node's org admins).
+    #[command(subcommand)]
+    Retention(compliance::RetentionCommand),
     /// The node's status.
     Status,
     /// Verify the chain offline, or fetch and check single proofs for third parties.
@@ -250,6 +260,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Advise(a) => advise::run(&ctx, a).await,
         Command::Member(c) => member::run(&ctx, c).await,
         Command::Webhooks(c) => webhooks::run(&ctx, c).await,
+        Command::AccessLog(c) => compliance::access_log(&ctx, c).await,
+        Command::Retention(c) => compliance::retention(&ctx, c).await,
         Command::Status => reads::status(&ctx).await,
         Command::Audit(c) => audit::run(&ctx, c).await,
         Command::Governance(c) => governance::run(&ctx, c).await,

@@ -50,6 +50,20 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// Who this is, for the access log: the key, its org and its role (`node` for a
+    /// consortium node's key).
+    pub fn actor(&self) -> crate::access_log::Actor {
+        let role = match self.node {
+            Some(_) => "node".to_string(),
+            None => self.record.role.name().to_string(),
+        };
+        crate::access_log::Actor::key(
+            self.key.to_hex(),
+            Some(self.record.org.to_string()),
+            Some(role),
+        )
+    }
+
     /// Whether the key may read everything: a consortium auditor or a consortium node.
     pub fn is_auditor(&self) -> bool {
         self.record.role == Role::Auditor || self.node.is_some()
@@ -111,69 +125,74 @@ impl FromRequestParts<AppState> for Reader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key: PublicKey = header(parts, KEY_HEADER)?
-            .parse()
-            .map_err(|e| unauthenticated("bad_signature", format!("{KEY_HEADER}: {e}")))?;
-        let time_ms: u64 = header(parts, TIME_HEADER)?.parse().map_err(|_| {
+        let reader = authenticate(parts, state).await?;
+        crate::access_log::layer::note_actor(parts, || reader.actor());
+        Ok(reader)
+    }
+}
+
+/// The reader a signed request proves, or why it proves none.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Reader, ApiError> {
+    let key: PublicKey = header(parts, KEY_HEADER)?
+        .parse()
+        .map_err(|e| unauthenticated("bad_signature", format!("{KEY_HEADER}: {e}")))?;
+    let time_ms: u64 = header(parts, TIME_HEADER)?.parse().map_err(|_| {
+        unauthenticated(
+            "unauthenticated",
+            format!("{TIME_HEADER} is not a number of ms"),
+        )
+    })?;
+    let signature: SignatureBytes = header(parts, SIGNATURE_HEADER)?
+        .parse()
+        .map_err(|e| unauthenticated("bad_signature", format!("{SIGNATURE_HEADER}: {e}")))?;
+    let now = now_ms();
+    if time_ms.abs_diff(now) > MAX_CLOCK_SKEW_MS {
+        return Err(unauthenticated(
+            "stale",
+            format!(
+                "request time {time_ms} ms is more than {MAX_CLOCK_SKEW_MS} ms from the node's clock ({now} ms)"
+            ),
+        ));
+    }
+    // The request target as the client sent it (before any nesting rewrote the URI).
+    let uri = parts
+        .extensions
+        .get::<OriginalUri>()
+        .map_or(&parts.uri, |o| &o.0);
+    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let msg = read_signing_message(
+        state.node.chain_id(),
+        time_ms,
+        parts.method.as_str(),
+        target,
+    );
+    let verifying = VerifyingKey::from_bytes(&key.0)
+        .map_err(|_| unauthenticated("bad_signature", "the key is not a valid ed25519 point"))?;
+    verifying
+        .verify_strict(&msg, &Signature::from_bytes(&signature.0))
+        .map_err(|_| {
             unauthenticated(
-                "unauthenticated",
-                format!("{TIME_HEADER} is not a number of ms"),
+                "bad_signature",
+                format!(
+                    "the signature does not verify for {} {target}",
+                    parts.method
+                ),
             )
         })?;
-        let signature: SignatureBytes = header(parts, SIGNATURE_HEADER)?
-            .parse()
-            .map_err(|e| unauthenticated("bad_signature", format!("{SIGNATURE_HEADER}: {e}")))?;
-        let now = now_ms();
-        if time_ms.abs_diff(now) > MAX_CLOCK_SKEW_MS {
-            return Err(unauthenticated(
-                "stale",
-                format!(
-                    "request time {time_ms} ms is more than {MAX_CLOCK_SKEW_MS} ms from the node's clock ({now} ms)"
-                ),
-            ));
-        }
-        // The request target as the client sent it (before any nesting rewrote the URI).
-        let uri = parts
-            .extensions
-            .get::<OriginalUri>()
-            .map_or(&parts.uri, |o| &o.0);
-        let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-        let msg = read_signing_message(
-            state.node.chain_id(),
-            time_ms,
-            parts.method.as_str(),
-            target,
-        );
-        let verifying = VerifyingKey::from_bytes(&key.0).map_err(|_| {
-            unauthenticated("bad_signature", "the key is not a valid ed25519 point")
-        })?;
-        verifying
-            .verify_strict(&msg, &Signature::from_bytes(&signature.0))
-            .map_err(|_| {
-                unauthenticated(
-                    "bad_signature",
-                    format!(
-                        "the signature does not verify for {} {target}",
-                        parts.method
-                    ),
-                )
-            })?;
-        let store = state.node.store().clone();
-        let record = super::blocking(move || Ok(store.get(&StateKey::Key(key))?)).await?;
-        match record {
-            Some(StateValue::Key(record)) if record.revoked_at.is_none() => Ok(Reader {
-                key,
-                record,
-                node: None,
-            }),
-            Some(StateValue::Key(_)) => Err(unauthenticated(
-                "key_revoked",
-                format!("key {key} was revoked"),
-            )),
-            _ => node_reader(state, key).ok_or_else(|| {
-                unauthenticated("unknown_key", format!("key {key} is not registered"))
-            }),
-        }
+    let store = state.node.store().clone();
+    let record = super::blocking(move || Ok(store.get(&StateKey::Key(key))?)).await?;
+    match record {
+        Some(StateValue::Key(record)) if record.revoked_at.is_none() => Ok(Reader {
+            key,
+            record,
+            node: None,
+        }),
+        Some(StateValue::Key(_)) => Err(unauthenticated(
+            "key_revoked",
+            format!("key {key} was revoked"),
+        )),
+        _ => node_reader(state, key)
+            .ok_or_else(|| unauthenticated("unknown_key", format!("key {key} is not registered"))),
     }
 }
 

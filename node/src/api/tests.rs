@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod compliance;
 mod confidentiality;
 mod consent;
 mod directory;

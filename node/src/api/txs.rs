@@ -147,11 +147,16 @@ impl TxView {
 pub(crate) async fn submit(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<WaitQuery>,
+    noter: crate::access_log::Noter,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<TxView>), ApiError> {
     let tx = decode_tx(is_binary(&headers), &body_bytes(body)?)?;
-    let view = match state.node.submit(tx, query.wait.unwrap_or(true)).await? {
+    // The access log names the signer once admission checked its signature.
+    let signer = tx.signer.to_hex();
+    let outcome = state.node.submit(tx, query.wait.unwrap_or(true)).await?;
+    noter.signer(signer);
+    let view = match outcome {
         SubmitOutcome::Committed(c) => TxView::committed(&c),
         SubmitOutcome::Accepted(id) => TxView::pending(id),
     };
@@ -194,6 +199,7 @@ pub struct BatchView {
 pub(crate) async fn submit_batch(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<WaitQuery>,
+    noter: crate::access_log::Noter,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<BatchView>, ApiError> {
@@ -208,8 +214,14 @@ pub(crate) async fn submit_batch(
         Ok(txs
             .into_iter()
             .map(|tx| {
-                let id = tx.id();
-                (id, runtime.block_on(node.submit(tx, false)))
+                let (id, signer) = (tx.id(), tx.signer);
+                let outcome = runtime.block_on(node.submit(tx, false));
+                // The access log names the first admitted tx's signer (a batch is
+                // usually one signer's).
+                if outcome.is_ok() {
+                    noter.signer(signer.to_hex());
+                }
+                (id, outcome)
             })
             .collect::<Vec<_>>())
     })
@@ -467,12 +479,14 @@ pub struct ValidateView {
 )]
 pub(crate) async fn validate(
     State(state): State<AppState>,
+    noter: crate::access_log::Noter,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<ValidateView>), ApiError> {
     let tx = decode_tx(is_binary(&headers), &body_bytes(body)?)?;
+    let signer = tx.signer.to_hex();
     let node = state.node.clone();
-    blocking(move || {
+    let answer = blocking(move || {
         let ctx = node.next_block_context()?;
         let tx_id = tx.id();
         let view = ValidateView {
@@ -506,5 +520,10 @@ pub(crate) async fn validate(
             Err(ExecError::State(e)) => Err(e.into()),
         }
     })
-    .await
+    .await;
+    // The access log names the signer of a tx that would apply (its signature checked).
+    if matches!(&answer, Ok((StatusCode::OK, _))) {
+        noter.signer(signer);
+    }
+    answer
 }

@@ -276,9 +276,14 @@ pub fn slot_router(slot: ConsoleSlot) -> Router {
             let peer = parts
                 .extensions
                 .remove::<axum::extract::ConnectInfo<std::net::SocketAddr>>();
+            let access = parts.extensions.remove::<crate::access_log::AccessSlot>();
             parts.extensions = axum::http::Extensions::new();
             if let Some(peer) = peer {
                 parts.extensions.insert(peer);
+            }
+            // The access log's slot: the session and the matched page route are noted in it.
+            if let Some(access) = access {
+                parts.extensions.insert(access);
             }
             let request = Request::from_parts(parts, body);
             let mut router = routes.get_or_init(|| console.router()).clone();
@@ -400,6 +405,8 @@ impl Console {
 
     /// Its routes, all under `/console`.
     pub fn router(self: &Arc<Self>) -> Router {
-        pages::routes(self.clone())
+        pages::routes(self.clone()).layer(axum::middleware::from_fn(
+            crate::access_log::layer::note_route,
+        ))
     }
 }

@@ -136,11 +136,20 @@ impl FromRequestParts<Arc<Console>> for Staff {
         console: &Arc<Console>,
     ) -> Result<Self, Self::Rejection> {
         match console.session_of(&parts.headers).await? {
-            Some((record, token_hash)) => Ok(Staff {
-                user: record.user,
-                csrf: record.csrf,
-                token_hash,
-            }),
+            Some((record, token_hash)) => {
+                crate::access_log::layer::note_actor(parts, || {
+                    crate::access_log::Actor::console(
+                        record.user.name.clone(),
+                        console.org().to_string(),
+                        record.user.role.name().to_string(),
+                    )
+                });
+                Ok(Staff {
+                    user: record.user,
+                    csrf: record.csrf,
+                    token_hash,
+                })
+            }
             None => Err(PageError::SignIn),
         }
     }

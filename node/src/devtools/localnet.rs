@@ -525,6 +525,7 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
         advisor: Default::default(),
         intelligence: Default::default(),
         directory: Default::default(),
+        retention: Default::default(),
         // A local consortium's webhook receivers run on this machine (the quick start's
         // receiver listens on 127.0.0.1): the SSRF guard would refuse them.
         webhooks: couponcactus_node::webhooks::WebhookConfig {
