@@ -71,6 +71,10 @@ pub struct NodeConfig {
     /// The merchant console (`[console]`, docs/console.md); off unless enabled.
     #[serde(default)]
     pub console: crate::console::ConsoleConfig,
+    /// The customer wallet (`[wallet]`, docs/wallet.md); off unless enabled, and only
+    /// with the console.
+    #[serde(default)]
+    pub wallet: crate::wallet::WalletConfig,
     /// Returning freed memory to the system (`[memory]`, docs/operations.md "Memory").
     #[serde(default)]
     pub memory: crate::memory::MemoryConfig,
@@ -312,6 +316,10 @@ impl NodeConfig {
             path: path.into(),
             why,
         })?;
+        config.wallet.check().map_err(|why| ConfigError::Parse {
+            path: path.into(),
+            why,
+        })?;
         if let Some(model) = &config.advisor.model {
             model.validate().map_err(|e| ConfigError::Parse {
                 path: path.into(),
@@ -330,7 +338,13 @@ impl NodeConfig {
         .chain(config.console.risk_file.as_mut())
         .chain(config.console.risk_key_file.as_mut())
         .chain(config.directory.key_file.as_mut())
-        {
+        .chain(
+            config
+                .wallet
+                .smtp
+                .as_mut()
+                .and_then(|m| m.password_file.as_mut()),
+        ) {
             if p.is_relative() {
                 *p = base.join(&*p);
             }

@@ -34,5 +34,6 @@ pub mod state_sync;
 pub mod storage;
 #[cfg(test)]
 pub(crate) mod testchain;
+pub mod wallet;
 pub mod webhooks;
 pub mod worker;

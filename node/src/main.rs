@@ -352,13 +352,16 @@ async fn main() -> Result<()> {
         db_dir.clone()
     };
     let webhook_slot = webhooks.as_ref().map(|w| w.0.clone()).unwrap_or_default();
+    // Bound before the console opens: the wallet's links name the address it got.
+    let listener = api::listen(http_addr).with_context(|| format!("binding {http_addr}"))?;
+    let bound = listener.local_addr()?;
     let console = start_console(
         &args,
         file.as_ref(),
         &node,
         &console_dir,
         &api_options,
-        webhook_slot,
+        (webhook_slot, bound),
     )?;
     if let Some((slot, _, _)) = &console {
         api_options.console = Some(slot.clone());
@@ -370,8 +373,6 @@ async fn main() -> Result<()> {
         &analytics_file,
         &mut api_options,
     )?;
-    let listener = api::listen(http_addr).with_context(|| format!("binding {http_addr}"))?;
-    let bound = listener.local_addr()?;
     if api_options.console.is_some() {
         info!(url = %format!("http://{bound}/console"), "merchant console");
     }
@@ -817,10 +818,14 @@ fn start_console(
     node: &NodeHandle,
     dir: &std::path::Path,
     api_options: &ApiOptions,
-    webhooks: couponcactus_node::webhooks::WebhookSlot,
+    (webhooks, bound): (couponcactus_node::webhooks::WebhookSlot, SocketAddr),
 ) -> Result<Option<ConsoleTask>> {
     use couponcactus_node::console::{self, Console, ConsoleSlot};
     let config = console_config(args, file);
+    let wallet = match file {
+        Some(f) => f.wallet.clone(),
+        None => couponcactus_node::wallet::WalletConfig::local(),
+    };
     if !config.enabled {
         return Ok(None);
     }
@@ -863,6 +868,14 @@ fn start_console(
                 .with_context(|| format!("opening {}", console::store_path(&dir).display()))?;
             if let Some(model) = advisor_model {
                 console.set_advisor_model(model);
+            }
+            if wallet.enabled {
+                let url = format!("http://{bound}");
+                let w =
+                    couponcactus_node::wallet::Wallet::open(&dir, console.clone(), wallet, &url)
+                        .map_err(|e| anyhow::anyhow!("[wallet] {e}"))?;
+                info!(url = %format!("{url}/wallet"), "customer wallet");
+                console.set_wallet(w);
             }
             Ok(console)
         }

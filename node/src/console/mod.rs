@@ -39,6 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use limiter::LoginLimiter;
+pub(crate) use pages::token_verified;
 pub use store::{ConsoleStore, User};
 
 /// The console's file inside the node's data directory.
@@ -247,6 +248,8 @@ pub struct Console {
     /// The operator's language model the Advisor page asks to reword its proposals
     /// (`[advisor.model]`; unset: the deterministic advisor answers alone).
     advisor_model: std::sync::OnceLock<crate::intelligence::llm::ModelConfig>,
+    /// The customer wallet served next to it (`[wallet]`; unset: `/wallet` answers 404).
+    wallet: std::sync::OnceLock<Arc<crate::wallet::Wallet>>,
 }
 
 /// Where the API finds the console: empty until the node knows its org (a node that joins
@@ -260,8 +263,9 @@ pub fn slot_router(slot: ConsoleSlot) -> Router {
     use axum::response::IntoResponse;
     use tower_service::Service as _;
     let routes: Arc<std::sync::OnceLock<Router>> = Arc::default();
+    let wallet_routes: Arc<std::sync::OnceLock<Router>> = Arc::default();
     let serve = move |request: Request| {
-        let (slot, routes) = (slot.clone(), routes.clone());
+        let (slot, routes, wallet_routes) = (slot.clone(), routes.clone(), wallet_routes.clone());
         async move {
             let Some(console) = slot.get() else {
                 return view::PageError::Unavailable(
@@ -286,7 +290,22 @@ pub fn slot_router(slot: ConsoleSlot) -> Router {
                 parts.extensions.insert(access);
             }
             let request = Request::from_parts(parts, body);
-            let mut router = routes.get_or_init(|| console.router()).clone();
+            let wallet_path = parts_is_wallet(&request);
+            let mut router = if wallet_path {
+                match console.wallet() {
+                    Some(w) => wallet_routes
+                        .get_or_init(|| crate::wallet::pages::routes(w.clone()))
+                        .clone(),
+                    None => {
+                        return view::PageError::NotFound(
+                            "There is no customer wallet on this node.".into(),
+                        )
+                        .into_response();
+                    }
+                }
+            } else {
+                routes.get_or_init(|| console.router()).clone()
+            };
             let ready = std::future::poll_fn(|cx| {
                 tower_service::Service::<Request>::poll_ready(&mut router, cx)
             })
@@ -303,7 +322,15 @@ pub fn slot_router(slot: ConsoleSlot) -> Router {
     };
     Router::new()
         .route("/console", axum::routing::any(serve.clone()))
-        .route("/console/{*rest}", axum::routing::any(serve))
+        .route("/console/{*rest}", axum::routing::any(serve.clone()))
+        .route("/wallet", axum::routing::any(serve.clone()))
+        .route("/wallet/{*rest}", axum::routing::any(serve))
+}
+
+/// Whether `request` is for the customer wallet (`/wallet…`) rather than the console.
+fn parts_is_wallet(request: &axum::extract::Request) -> bool {
+    let path = request.uri().path();
+    path == "/wallet" || path.starts_with("/wallet/")
 }
 
 /// The keys the console writes with (both optional: without a signer the console only
@@ -355,6 +382,7 @@ impl Console {
             alerts,
             data_dir: data_dir.to_path_buf(),
             advisor_model: std::sync::OnceLock::new(),
+            wallet: std::sync::OnceLock::new(),
         }))
     }
 
@@ -366,6 +394,16 @@ impl Console {
     /// The language model the Advisor page uses, if any.
     pub fn advisor_model(&self) -> Option<&crate::intelligence::llm::ModelConfig> {
         self.advisor_model.get()
+    }
+
+    /// Sets the customer wallet served at `/wallet` (once).
+    pub fn set_wallet(&self, wallet: Arc<crate::wallet::Wallet>) {
+        let _ = self.wallet.set(wallet);
+    }
+
+    /// The customer wallet, if on.
+    pub fn wallet(&self) -> Option<&Arc<crate::wallet::Wallet>> {
+        self.wallet.get()
     }
 
     /// The node's data directory it was opened in.

@@ -540,6 +540,9 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
             data_key_file: Some(format!("../orgs/{}/keys/data.key", node.org).into()),
             ..couponcactus_node::console::ConsoleConfig::local()
         },
+        // The customer wallet on, offering every active pool of the org; links point at
+        // the node's own address (no SMTP server: `cactus wallet send-link --print`).
+        wallet: couponcactus_node::wallet::WalletConfig::local(),
     };
     let body = toml::to_string_pretty(&config).expect("a node configuration serializes to TOML");
     format!(

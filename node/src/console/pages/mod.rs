@@ -19,6 +19,7 @@ mod pool_new;
 mod pools;
 mod redemptions;
 mod token;
+pub(crate) use token::verified as token_verified;
 
 use super::session::Staff;
 use super::{Console, assets};

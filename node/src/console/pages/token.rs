@@ -364,6 +364,26 @@ fn render(
     view::page("token.html", &page, height)
 }
 
+/// Whether `token`'s state proof verifies against the latest certified checkpoint,
+/// anchored to the node's genesis: `(verified, the badge's words, the certified height)`.
+/// The customer wallet shows it next to each coupon.
+pub(crate) fn verified(
+    console: &Console,
+    token: &TokenId,
+) -> Result<(bool, String, Option<u64>), PageError> {
+    let built = bundle(console, token)?;
+    let store = console.node.store();
+    let anchor = genesis_anchor(store, console.node.chain_id())?;
+    let checked = match (&built, &anchor) {
+        (Ok(b), Ok(a)) => check_anchored(b, a),
+        (Err(why), _) | (_, Err(why)) => Err(why.clone()),
+    };
+    let genesis_hash = store.genesis_hash()?.unwrap_or(Hash32([0; 32]));
+    let height = checked.as_ref().ok().map(|c| c.certified_height);
+    let b = badge(&checked, &genesis_hash);
+    Ok((b.verified, b.text, height))
+}
+
 /// `GET /console/tokens/{pool}/{serial}`.
 pub(super) async fn show(
     State(console): State<Arc<Console>>,
