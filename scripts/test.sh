@@ -32,11 +32,21 @@ ensure_postgres() {
   python3 -c 'import psycopg2' || { echo "psycopg2 missing: apt-get install python3-psycopg2" >&2; exit 1; }
 }
 
+# aiosmtpd, the real SMTP server the wallet's mail test starts (node/src/wallet/tests.rs):
+# pip (user site), or Debian's python3-aiosmtpd.
+ensure_aiosmtpd() {
+  python3 -c 'import aiosmtpd' 2>/dev/null && return
+  log "installing aiosmtpd (the wallet's SMTP test)"
+  python3 -m pip install --user --quiet aiosmtpd || ensure_apt python3-aiosmtpd
+  python3 -c 'import aiosmtpd' || { echo "aiosmtpd missing: python3 -m pip install --user aiosmtpd" >&2; exit 1; }
+}
+
 ensure_cargo
 ensure_build_deps
 ensure_components
 ensure_nextest
 ensure_pynacl
+ensure_aiosmtpd
 # pdfinfo, pdftotext and pdftoppm parse and rasterize the PDF reports
 # (client/tests/report_pdf.rs).
 ensure_apt poppler-utils

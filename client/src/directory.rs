@@ -286,6 +286,15 @@ impl DirectoryClient {
         self.call(Method::POST, &path, Some(body)).await
     }
 
+    /// A link to `member`'s customer wallet: e-mailed to the address on file (`print`
+    /// false), or returned to hand over (`print` true).
+    pub async fn wallet_link(&self, member: &MemberId, print: bool) -> Result<serde_json::Value> {
+        let path = format!("/v1/directory/members/{member}/wallet-link");
+        let deliver = if print { "none" } else { "email" };
+        let body = with_nonce(serde_json::json!({ "deliver": deliver }));
+        self.call(Method::POST, &path, Some(body)).await
+    }
+
     /// One signed request; a body adds `body_sha256` to the signed target.
     async fn call<T: DeserializeOwned>(
         &self,

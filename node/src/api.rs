@@ -38,10 +38,10 @@ mod advice;
 mod auth;
 mod balances;
 mod chain;
-mod consent;
-pub mod directory;
 pub mod compat;
+mod consent;
 pub mod deprecation;
+pub mod directory;
 mod error;
 mod events;
 mod extract;
@@ -390,6 +390,7 @@ pub async fn serve_with(
         directory::show,
         directory::erase,
         directory::export,
+        directory::wallet_link,
         crate::analytics::http::kpis,
         crate::analytics::http::rejections,
         crate::analytics::http::redemptions,

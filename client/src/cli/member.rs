@@ -39,6 +39,19 @@ pub enum MemberCommand {
     Erase(EraseArgs),
     /// Everything the node holds on a member (a data-subject access request), as JSON.
     Export(ExportArgs),
+    /// A magic link to the member's customer wallet (docs/wallet.md): e-mailed to the
+    /// address on file, or printed with --print to hand over.
+    Link(LinkArgs),
+}
+
+/// `cactus member link`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    #[command(flatten)]
+    one: OneArgs,
+    /// Print the link instead of e-mailing it (hand it over, e.g. as a QR code).
+    #[arg(long)]
+    print: bool,
 }
 
 /// The key that signs.
@@ -132,7 +145,31 @@ pub async fn run(ctx: &Ctx, command: MemberCommand) -> Result<()> {
         MemberCommand::Show(args) => show(ctx, args).await,
         MemberCommand::Erase(args) => erase(ctx, args).await,
         MemberCommand::Export(args) => export(ctx, args).await,
+        MemberCommand::Link(args) => link(ctx, args).await,
     }
+}
+
+async fn link(ctx: &Ctx, args: LinkArgs) -> Result<()> {
+    let member = args.one.member.required()?;
+    let view = client(ctx, &args.one.signer)
+        .await?
+        .wallet_link(&member, args.print)
+        .await
+        .map_err(failure)?;
+    let expires = view["expires_ms"]
+        .as_u64()
+        .map(format_time_ms)
+        .unwrap_or_default();
+    emit(ctx.json, &view, || match view["url"].as_str() {
+        Some(url) => {
+            format!("wallet link of member {member} (works once, until {expires}):\n{url}")
+        }
+        None => format!(
+            "wallet link of member {member} e-mailed to {} (works once, until {expires})",
+            view["sent_to"].as_str().unwrap_or("the address on file")
+        ),
+    });
+    Ok(())
 }
 
 async fn client(ctx: &Ctx, signer: &Signer) -> Result<DirectoryClient> {

@@ -103,6 +103,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/v1/directory/members/{member}", get(show))
         .route("/v1/directory/members/{member}/erase", post(erase))
         .route("/v1/directory/members/{member}/export", get(export))
+        .route(
+            "/v1/directory/members/{member}/wallet-link",
+            post(wallet_link),
+        )
 }
 
 /// `?body_sha256=`: the hex SHA-256 of the POST body, inside the signed target.
@@ -331,6 +335,12 @@ pub(crate) async fn erase(
     let erased = purged
         .directory
         .ok_or_else(|| ApiError::Internal("the erasure found no subject".into()))?;
+    if let Some(wallet) = wallet_of(&state) {
+        let ended = tokio::task::spawn_blocking(move || wallet.store().end_member(&member)).await;
+        if !matches!(ended, Ok(Ok(_))) {
+            tracing::warn!(%member, "the erased member's wallet sessions could not be ended");
+        }
+    }
     tracing::info!(%member, key = %reader.key, "directory subject erased");
     Ok(Json(ErasureView {
         erased,
@@ -410,4 +420,146 @@ pub(crate) async fn export(
     .await?;
     tracing::info!(%member, key = %reader.key, "directory subject exported");
     Ok(Json(export))
+}
+
+/// The customer wallet of the node's console, if on.
+fn wallet_of(state: &AppState) -> Option<Arc<crate::wallet::Wallet>> {
+    let console = state.options.console.as_ref()?.get()?;
+    console.wallet().cloned()
+}
+
+/// How a wallet link reaches the member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Delivery {
+    /// E-mailed to the address on file (`[wallet.smtp]`).
+    #[default]
+    Email,
+    /// Returned to the caller, who hands it over (at the counter, as a QR code).
+    None,
+}
+
+/// The body of `wallet_link`.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalletLinkBody {
+    /// How the link reaches the member (default `email`).
+    #[serde(default)]
+    pub deliver: Delivery,
+    /// Ignored (keeps the body hash unguessable).
+    #[serde(default)]
+    pub nonce: Option<String>,
+}
+
+/// A wallet link made for a member.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct WalletLinkView {
+    /// The member.
+    #[schema(value_type = String)]
+    pub member: MemberId,
+    /// How it was delivered.
+    pub delivered: Delivery,
+    /// The address it was mailed to, masked (`a***@example.org`).
+    pub sent_to: Option<String>,
+    /// The link itself, only when not mailed.
+    pub url: Option<String>,
+    /// When it stops working, ms since the epoch.
+    pub expires_ms: u64,
+}
+
+/// `a***@example.org`: enough for staff to recognise the address, not to read it out.
+fn masked(email: &str) -> String {
+    match email.split_once('@') {
+        Some((user, domain)) => {
+            let first: String = user.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+/// Makes a link to a member's customer wallet and e-mails it to the address on file, or
+/// returns it.
+#[utoipa::path(
+    post,
+    path = "/v1/directory/members/{member}/wallet-link",
+    tag = "directory",
+    params(("member" = String, Path, description = "The member id (64 hex)"), BodyHash),
+    request_body = WalletLinkBody,
+    security(("signed_read" = [])),
+    responses(
+        (status = 200, description = "The link was mailed (masked address) or is returned", body = WalletLinkView),
+        (status = 400, description = "No e-mail address on file, or a malformed request (`invalid_input`)", body = ErrorResponse),
+        (status = 401, description = "Unsigned, badly signed, or a body that does not hash to body_sha256", body = ErrorResponse),
+        (status = 403, description = "Not an org admin's or issuer's key of the node's org", body = ErrorResponse),
+        (status = 404, description = "No such member in the directory (`not_found`)", body = ErrorResponse),
+        (status = 502, description = "The SMTP server refused or could not be reached (`mail_failed`): no link was sent", body = ErrorResponse),
+        (status = 503, description = "No directory (`directory_off`) or no customer wallet (`wallet_off`) on this node", body = ErrorResponse),
+    )
+)]
+pub(crate) async fn wallet_link(
+    State(state): State<AppState>,
+    reader: Reader,
+    ApiPath(member): ApiPath<String>,
+    Query(hash): Query<BodyHash>,
+    body: Bytes,
+) -> Result<Response> {
+    let directory = authorize(&state, &reader)?;
+    let member = parse_member(&member)?;
+    let body: WalletLinkBody = signed_body(&hash, &body)?;
+    let Some(wallet) = wallet_of(&state) else {
+        return Ok(super::error::error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "wallet_off",
+            "this node serves no customer wallet ([wallet] enabled)".into(),
+        ));
+    };
+    let subject = blocking(move || directory.get(&member)).await?;
+    let now = now_ms();
+    let view = match body.deliver {
+        Delivery::None => {
+            let link = wallet.link(member, now);
+            WalletLinkView {
+                member,
+                delivered: Delivery::None,
+                sent_to: None,
+                url: Some(link.url),
+                expires_ms: link.expires_ms,
+            }
+        }
+        Delivery::Email => {
+            let Some(email) = subject.record.email.clone() else {
+                return Err(ApiError::InvalidInput(format!(
+                    "member {member} has no e-mail address on file: add one with `cactus member add`, or ask for the link with deliver=none"
+                ))
+                .into());
+            };
+            match wallet.email_link(member, &email, now).await {
+                Ok(link) => WalletLinkView {
+                    member,
+                    delivered: Delivery::Email,
+                    sent_to: Some(masked(&email)),
+                    url: None,
+                    expires_ms: link.expires_ms,
+                },
+                Err(crate::wallet::WalletError::Config(why)) => {
+                    return Ok(super::error::error_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "wallet_off",
+                        why,
+                    ));
+                }
+                Err(e) => {
+                    tracing::warn!(%member, "a wallet link could not be mailed");
+                    return Ok(super::error::error_response(
+                        StatusCode::BAD_GATEWAY,
+                        "mail_failed",
+                        e.to_string(),
+                    ));
+                }
+            }
+        }
+    };
+    tracing::info!(%member, key = %reader.key, "wallet link made");
+    Ok(Json(view).into_response())
 }

@@ -245,3 +245,125 @@ async fn a_magic_link_opens_the_wallet_once_and_a_claim_lands_once() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A real SMTP server for the test: Python's aiosmtpd (scripts/test.sh installs it),
+/// storing what it receives in a Maildir; killed on drop.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    maildir: std::path::PathBuf,
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SmtpServer {
+    fn start(dir: &std::path::Path) -> SmtpServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = dir.join("maildir");
+        let child = std::process::Command::new("python3")
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .spawn()
+            .expect("python3 -m aiosmtpd (pip install aiosmtpd; scripts/test.sh does)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        SmtpServer {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The messages received, as text.
+    fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return vec![];
+        };
+        entries
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect()
+    }
+}
+
+/// The wallet link in a mail (quoted-printable soft breaks and `=3D` undone).
+fn link_in(mail: &str) -> String {
+    let text = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let start = text
+        .find("http://wallet.test/wallet/open?t=")
+        .expect("a link");
+    text[start..].split_whitespace().next().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_is_mailed_through_a_real_smtp_server_and_a_dead_one_fails_clearly() {
+    use super::mail::{SmtpConfig, SmtpTls};
+    let chain = Chain::start();
+    let dir = chain.dir.path().join("mail-node");
+    std::fs::create_dir_all(&dir).unwrap();
+    let server = SmtpServer::start(&dir);
+    let console = chain.console("acme", "mail-console");
+    let config = WalletConfig {
+        enabled: true,
+        smtp: Some(SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: server.port,
+            tls: SmtpTls::None,
+            from: "Acme <wallet@acme.example>".into(),
+            username: None,
+            password_file: None,
+            timeout_secs: 5,
+        }),
+        ..WalletConfig::default()
+    };
+    let wallet = Wallet::open(&dir, console, config, "http://wallet.test").unwrap();
+    let sent = wallet
+        .email_link(member(1), "alice@example.org", now_ms())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mail = loop {
+        if let Some(m) = server.messages().pop() {
+            break m;
+        }
+        assert!(std::time::Instant::now() < deadline, "no mail arrived");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(mail.contains("To: alice@example.org"), "{mail}");
+    assert!(mail.contains("Subject: Your acme wallet"), "{mail}");
+    assert_eq!(link_in(&mail), sent.url, "the mailed link is the one made");
+    // The mailed link opens the wallet.
+    let router = pages::routes(wallet.clone());
+    let token = sent.url.split("t=").nth(1).unwrap().to_string();
+    let opened = post(&router, "/wallet/open", "", &[("t", &token)]).await;
+    assert_eq!(opened.status, StatusCode::SEE_OTHER);
+    // A bad address is refused before anything is sent; a dead server says so.
+    let bad = wallet
+        .email_link(member(1), "not an address", now_ms())
+        .await;
+    assert!(bad.unwrap_err().to_string().contains("not valid"));
+    drop(server);
+    let err = wallet
+        .email_link(member(1), "alice@example.org", now_ms())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("SMTP"), "{err}");
+}
