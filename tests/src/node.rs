@@ -208,6 +208,29 @@ impl DevNode {
         }
     }
 
+    /// The dev key file `name` (`keys/<name>.key`: `org-admin`, `issuer`, `terminal`,
+    /// `auditor`, `node`), as `cactus --key` takes it.
+    pub fn key_file(&self, name: &str) -> String {
+        self.dir()
+            .join("keys")
+            .join(format!("{name}.key"))
+            .display()
+            .to_string()
+    }
+
+    /// Runs `cactus ARGS` against this node (`CACTUS_NODE` and `CACTUS_GENESIS` set to it,
+    /// `CACTUS_KEY` unset, no colours), for at most 90 s.
+    pub fn cactus(&self, args: &[&str]) -> CactusRun {
+        let mut command = Command::new(cactus_binary());
+        command
+            .args(args)
+            .env("CACTUS_NODE", self.url())
+            .env("CACTUS_GENESIS", self.dir().join("genesis.toml"))
+            .env_remove("CACTUS_KEY")
+            .env("NO_COLOR", "1");
+        run_cactus(command, Duration::from_secs(90))
+    }
+
     /// The data directory.
     pub fn dir(&self) -> &Path {
         self.dir.path()

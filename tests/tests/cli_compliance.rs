@@ -8,36 +8,14 @@
 //! Needs both binaries built (scripts/test.sh builds every binary).
 
 use couponcactus_tests::DevNode;
-use couponcactus_tests::node::{CactusRun, cactus_binary, run_cactus};
-use std::process::Command;
 use std::time::Duration;
-
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn cactus(node: &DevNode, args: &[&str]) -> CactusRun {
-    let mut command = Command::new(cactus_binary());
-    command
-        .args(args)
-        .env("CACTUS_NODE", node.url())
-        .env("CACTUS_GENESIS", node.dir().join("genesis.toml"))
-        .env_remove("CACTUS_KEY")
-        .env("NO_COLOR", "1");
-    run_cactus(command, COMMAND_TIMEOUT)
-}
-
-fn key(node: &DevNode, name: &str) -> String {
-    node.dir()
-        .join("keys")
-        .join(format!("{name}.key"))
-        .display()
-        .to_string()
-}
 
 #[test]
 fn holds_and_the_access_log_through_the_cli() {
     let node = DevNode::start();
-    let admin = key(&node, "org-admin");
-    let status = cactus(&node, &["--json", "retention", "status", "--key", &admin])
+    let admin = node.key_file("org-admin");
+    let status = node
+        .cactus(&["--json", "retention", "status", "--key", &admin])
         .ok()
         .json();
     let classes: Vec<&str> = status["classes"]
@@ -56,7 +34,8 @@ fn holds_and_the_access_log_through_the_cli() {
         ]
     );
     assert_eq!(status["classes"][1]["enforced"], true, "{status}");
-    let text = cactus(&node, &["retention", "status", "--key", &admin])
+    let text = node
+        .cactus(&["retention", "status", "--key", &admin])
         .ok()
         .stdout;
     assert!(
@@ -64,9 +43,8 @@ fn holds_and_the_access_log_through_the_cli() {
         "{text}"
     );
 
-    let placed = cactus(
-        &node,
-        &[
+    let placed = node
+        .cactus(&[
             "--json",
             "retention",
             "hold",
@@ -77,101 +55,81 @@ fn holds_and_the_access_log_through_the_cli() {
             "case 17",
             "--key",
             &admin,
-        ],
-    )
-    .ok()
-    .json();
+        ])
+        .ok()
+        .json();
     let id = placed["id"].as_u64().unwrap().to_string();
     for who in ["issuer", "terminal"] {
-        let run = cactus(
-            &node,
-            &[
-                "--json",
-                "retention",
-                "hold",
-                "add",
-                "--class",
-                "all",
-                "--reason",
-                "x",
-                "--key",
-                &key(&node, who),
-            ],
-        );
-        assert_eq!(run.code, 1, "{run:#?}");
-        assert_eq!(run.json()["error"]["code"], "not_authorized", "{run:#?}");
-    }
-    let bad = cactus(
-        &node,
-        &[
+        let run = node.cactus(&[
             "--json",
             "retention",
             "hold",
             "add",
             "--class",
-            "tokens",
+            "all",
             "--reason",
             "x",
             "--key",
-            &admin,
-        ],
-    );
+            &node.key_file(who),
+        ]);
+        assert_eq!(run.code, 1, "{run:#?}");
+        assert_eq!(run.json()["error"]["code"], "not_authorized", "{run:#?}");
+    }
+    let bad = node.cactus(&[
+        "--json",
+        "retention",
+        "hold",
+        "add",
+        "--class",
+        "tokens",
+        "--reason",
+        "x",
+        "--key",
+        &admin,
+    ]);
     assert_eq!(bad.json()["error"]["code"], "invalid_input", "{bad:#?}");
-    let list = cactus(
-        &node,
-        &["--json", "retention", "hold", "list", "--key", &admin],
-    )
-    .ok()
-    .json();
+    let list = node
+        .cactus(&["--json", "retention", "hold", "list", "--key", &admin])
+        .ok()
+        .json();
     assert_eq!(list["holds"].as_array().unwrap().len(), 1, "{list}");
-    cactus(
-        &node,
-        &["retention", "hold", "remove", &id, "--key", &admin],
-    )
-    .ok();
-    let again = cactus(
-        &node,
-        &[
-            "--json",
-            "retention",
-            "hold",
-            "remove",
-            &id,
-            "--key",
-            &admin,
-        ],
-    );
+    node.cactus(&["retention", "hold", "remove", &id, "--key", &admin])
+        .ok();
+    let again = node.cactus(&[
+        "--json",
+        "retention",
+        "hold",
+        "remove",
+        &id,
+        "--key",
+        &admin,
+    ]);
     assert_eq!(again.json()["error"]["code"], "not_found", "{again:#?}");
 
     // The log is written by a queue: give the writer a moment.
     std::thread::sleep(Duration::from_millis(500));
-    let csv = cactus(
-        &node,
-        &["access-log", "export", "--format", "csv", "--key", &admin],
-    )
-    .ok()
-    .stdout;
+    let csv = node
+        .cactus(&["access-log", "export", "--format", "csv", "--key", &admin])
+        .ok()
+        .stdout;
     assert!(csv.starts_with("id,time,time_ms,actor_kind"), "{csv}");
     assert!(csv.contains("POST,/v1/retention/holds,"), "{csv}");
     assert!(csv.contains("DELETE,/v1/retention/holds/{id},id="), "{csv}");
     assert!(!csv.contains("body_sha256"), "no query string: {csv}");
     let out = node.dir().join("access.json");
     let out_arg = out.display().to_string();
-    cactus(
-        &node,
-        &[
-            "access-log",
-            "export",
-            "--format",
-            "json",
-            "--from",
-            "2020-01-01",
-            "--out",
-            &out_arg,
-            "--key",
-            &admin,
-        ],
-    )
+    node.cactus(&[
+        "access-log",
+        "export",
+        "--format",
+        "json",
+        "--from",
+        "2020-01-01",
+        "--out",
+        &out_arg,
+        "--key",
+        &admin,
+    ])
     .ok();
     let entries: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     let refused = entries
@@ -183,33 +141,28 @@ fn holds_and_the_access_log_through_the_cli() {
         refused,
         "the issuer's refused attempts are logged, with its role: {entries}"
     );
-    let issuer = cactus(
-        &node,
-        &[
-            "--json",
-            "access-log",
-            "export",
-            "--key",
-            &key(&node, "issuer"),
-        ],
-    );
+    let issuer = node.cactus(&[
+        "--json",
+        "access-log",
+        "export",
+        "--key",
+        &node.key_file("issuer"),
+    ]);
     assert_eq!(
         issuer.json()["error"]["code"],
         "not_authorized",
         "{issuer:#?}"
     );
-    let auditor = cactus(
-        &node,
-        &[
+    let auditor = node
+        .cactus(&[
             "access-log",
             "export",
             "--format",
             "json",
             "--key",
-            &key(&node, "auditor"),
-        ],
-    )
-    .ok();
+            &node.key_file("auditor"),
+        ])
+        .ok();
     assert!(
         auditor.stdout.contains("\"role\": \"issuer\""),
         "{}",

@@ -235,7 +235,16 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
     assert_eq!(allocated["member"], member.as_str(), "{allocated}");
     assert_eq!(allocated["tx"]["status"], "applied", "{allocated}");
     let export = dev.json(&["member", "export", "--key", &admin, "--member", &member]);
-    assert_eq!(export["record"]["name"], NAME, "{export}");
+    assert_eq!(export["directory"]["record"]["name"], NAME, "{export}");
+    // The ledger's side of the access request: the member's coupon, proven.
+    let tokens = export["ledger"]["coupons"]["tokens"]
+        .as_array()
+        .expect("tokens");
+    assert_eq!(tokens.len(), 1, "{export}");
+    assert!(
+        export["ledger"]["consent"]["consents"].is_array(),
+        "{export}"
+    );
 
     // Only ciphertext reached the disk, even before the erasure; the scan does find a
     // string that is there.
@@ -264,6 +273,32 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
         "member", "erase", "--key", &admin, "--member", &member, "--yes",
     ]);
     assert_eq!(erased["erased"]["member"], member.as_str(), "{erased}");
+    assert!(
+        erased["receipt"].to_string().contains("recorded"),
+        "{erased}"
+    );
+    // The receipt is on the ledger: a new allocation to the member is refused, and the
+    // privacy report's erasure log lists it.
+    let again = dev.cactus(&[
+        "--json",
+        "allocate",
+        "--key",
+        &issuer,
+        "--pool",
+        &pool.id.to_string(),
+        "--member",
+        &member,
+    ]);
+    assert!(
+        again.stderr.contains("member_erased") || again.stdout.contains("member_erased"),
+        "{again:#?}"
+    );
+    let privacy = dev.json(&["report", "privacy", "--key", &admin]);
+    assert_eq!(
+        privacy["erasures"][0]["member"],
+        member.as_str(),
+        "{privacy}"
+    );
     for by in [
         vec!["--email", EMAIL],
         vec!["--recipient-id", RECIPIENT],

@@ -8,37 +8,16 @@
 //! Needs both binaries built: `cargo build --workspace --all-targets --profile test`.
 
 use couponcactus_tests::fixtures::order;
-use couponcactus_tests::node::{CactusRun, DevNode, cactus_binary, cactusd_binary, run_cactus};
+use couponcactus_tests::node::{CactusRun, DevNode, cactusd_binary};
 use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const TIMEOUT: Duration = Duration::from_secs(90);
-
-fn key(node: &DevNode, name: &str) -> String {
-    node.dir()
-        .join("keys")
-        .join(format!("{name}.key"))
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn cactus(node: &DevNode, args: &[&str]) -> CactusRun {
-    let mut command = Command::new(cactus_binary());
-    command
-        .args(args)
-        .env("CACTUS_NODE", node.url())
-        .env_remove("CACTUS_KEY")
-        .env_remove("CACTUS_GENESIS")
-        .env("NO_COLOR", "1");
-    run_cactus(command, TIMEOUT)
-}
-
 fn kpis(node: &DevNode, extra: &[&str]) -> CactusRun {
-    let issuer = key(node, "issuer");
+    let issuer = node.key_file("issuer");
     let mut args = vec!["report", "kpis", "--key", &issuer];
     args.extend_from_slice(extra);
-    cactus(node, &args)
+    node.cactus(&args)
 }
 
 /// The KPI report once the analytics store covers `height` (ingestion follows the chain
@@ -146,8 +125,9 @@ fn report_kpis_show_the_chains_numbers_in_every_format() {
     let bytes = std::fs::read(&pdf).expect("the PDF written");
     assert!(bytes.starts_with(b"%PDF-"), "a PDF file");
 
-    let issuer = key(&node, "issuer");
-    let rejections = cactus(&node, &["--json", "report", "rejections", "--key", &issuer])
+    let issuer = node.key_file("issuer");
+    let rejections = node
+        .cactus(&["--json", "report", "rejections", "--key", &issuer])
         .ok()
         .json();
     let reasons: Vec<&str> = rejections["rows"]
@@ -158,12 +138,10 @@ fn report_kpis_show_the_chains_numbers_in_every_format() {
         .collect();
     assert_eq!(reasons.len(), 2, "{rejections}");
     assert!(reasons.contains(&"already_redeemed") && reasons.contains(&"not_found"));
-    let listing = cactus(
-        &node,
-        &["--json", "report", "redemptions", "--key", &issuer],
-    )
-    .ok()
-    .json();
+    let listing = node
+        .cactus(&["--json", "report", "redemptions", "--key", &issuer])
+        .ok()
+        .json();
     assert_eq!(listing["rows"].as_array().unwrap().len(), 3);
 
     refuses_bad_input(&node);
@@ -208,9 +186,9 @@ fn refuses_bad_input(node: &DevNode) {
         "empty range",
     );
     failed(kpis(node, &["--format", "pdf"]), "--out");
-    let terminal = key(node, "terminal");
+    let terminal = node.key_file("terminal");
     failed(
-        cactus(node, &["report", "kpis", "--key", &terminal]),
+        node.cactus(&["report", "kpis", "--key", &terminal]),
         "not_authorized",
     );
     let unsigned =

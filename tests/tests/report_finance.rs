@@ -7,31 +7,15 @@
 //! Needs both binaries built: `cargo build --workspace --all-targets --profile test`.
 
 use couponcactus_tests::fixtures::order;
-use couponcactus_tests::node::{CactusRun, DevNode, cactus_binary, run_cactus};
+use couponcactus_tests::node::{CactusRun, DevNode};
 use serde_json::Value;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-const TIMEOUT: Duration = Duration::from_secs(90);
-
-fn key(node: &DevNode, name: &str) -> String {
-    node.dir()
-        .join("keys")
-        .join(format!("{name}.key"))
-        .to_string_lossy()
-        .into_owned()
-}
-
 fn finance(node: &DevNode, key_name: &str, extra: &[&str]) -> CactusRun {
-    let key = key(node, key_name);
-    let mut command = Command::new(cactus_binary());
-    command
-        .args(["report", "finance", "--key", &key])
-        .args(extra)
-        .env("CACTUS_NODE", node.url())
-        .env_remove("CACTUS_KEY")
-        .env("NO_COLOR", "1");
-    run_cactus(command, TIMEOUT)
+    let key = node.key_file(key_name);
+    let mut args = vec!["report", "finance", "--key", key.as_str()];
+    args.extend_from_slice(extra);
+    node.cactus(&args)
 }
 
 /// The JSON report once its analytics figures cover `height` (bounded wait).

@@ -37,7 +37,8 @@ pub enum MemberCommand {
     /// Erase a member: the node destroys the record, its key and its blind indexes and
     /// purges its analytics rows; then the erasure receipt goes on the ledger (org admin).
     Erase(EraseArgs),
-    /// Everything the node holds on a member (a data-subject access request), as JSON.
+    /// Everything the org holds on a member (a data-subject access request), as JSON: the
+    /// directory's record and the ledger's coupons, balances and consent records.
     Export(ExportArgs),
     /// A magic link to the member's customer wallet (docs/wallet.md): e-mailed to the
     /// address on file, or printed with --print to hand over.
@@ -413,11 +414,14 @@ async fn erase(ctx: &Ctx, args: EraseArgs) -> Result<()> {
 
 async fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
     let member = args.one.member.required()?;
-    let export = client(ctx, &args.one.signer)
+    let directory = client(ctx, &args.one.signer)
         .await?
         .export(&member)
         .await
         .map_err(failure)?;
+    let key = load_key(&args.one.signer.key)?;
+    let ledger = ledger_side(ctx, &key, &member).await?;
+    let export = json!({ "member": member, "directory": directory, "ledger": ledger });
     let text = serde_json::to_string_pretty(&export)?;
     match &args.out {
         None => emit(ctx.json, &export, || text.clone()),
@@ -432,6 +436,45 @@ async fn export(ctx: &Ctx, args: ExportArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The ledger's side of a data-subject access request: the member's coupons (the wallet
+/// read), their balances in the org's program and the org's consent records and erasure
+/// receipt, each as the node answered with its proofs; a read the node refuses is shown
+/// with its error instead (e.g. an org without a loyalty program).
+async fn ledger_side(
+    ctx: &Ctx,
+    key: &super::context::LoadedKey,
+    member: &couponcactus_chaincode::ids::MemberId,
+) -> Result<serde_json::Value> {
+    let node = ctx.connect_as(key).await?;
+    let answer = |r: std::result::Result<serde_json::Value, String>| match r {
+        Ok(v) => v,
+        Err(e) => json!({ "error": e }),
+    };
+    let consent = node.consent(None, member, None).await;
+    let org = consent.as_ref().ok().map(|c| c.org.clone());
+    let wallet = node
+        .wallet(member)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string()));
+    let balances = match &org {
+        Some(org) => node
+            .balance(org, member, None)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string())),
+        None => Err("the org's consent read failed, so its program is not known".into()),
+    };
+    let consent = consent
+        .map_err(|e| e.to_string())
+        .and_then(|v| serde_json::to_value(v).map_err(|e| e.to_string()));
+    Ok(json!({
+        "coupons": answer(wallet),
+        "balances": answer(balances),
+        "consent": answer(consent),
+    }))
 }
 
 /// Writes a new file readable by its owner only.

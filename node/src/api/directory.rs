@@ -484,7 +484,7 @@ fn masked(email: &str) -> String {
     post,
     path = "/v1/directory/members/{member}/wallet-link",
     tag = "directory",
-    params(("member" = String, Path, description = "The member id (64 hex)"), BodyHash),
+    params(("member" = String, Path, description = "Member id (64 hex)", pattern = r"^[0-9a-fA-F]{64}$"), BodyHash),
     request_body = WalletLinkBody,
     security(("signed_read" = [])),
     responses(
