@@ -5,15 +5,13 @@
 //! Every call is a signed request ([`crate::signed_read`]); a POST's body is covered by
 //! `?body_sha256=` in the signed target ([`crate::webhooks::signed_target`]).
 
-use crate::signed_read::ReadSignature;
-use crate::webhooks::signed_target;
 use couponcactus_chaincode::ids::ChainId;
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Entries one access-log page asks for.
 pub const PAGE: u64 = 10_000;
@@ -126,17 +124,6 @@ struct HoldList {
     holds: Vec<Hold>,
 }
 
-#[derive(Deserialize)]
-struct ErrorResponse {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: String,
-    message: String,
-}
-
 /// A client of one node's compliance routes, signing with one key.
 #[derive(Clone)]
 pub struct ComplianceClient {
@@ -220,57 +207,38 @@ impl ComplianceClient {
             .await
     }
 
-    /// One signed request; a body adds `body_sha256` to the signed target.
+    /// One signed request ([`crate::signed_read::signed_json`]).
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T> {
-        let bytes = body.map(|b| serde_json::to_vec(&b).expect("JSON serializes"));
-        let target = match &bytes {
-            Some(b) => signed_target(path, b),
-            None => path.to_string(),
-        };
-        let url = format!("{}{target}", self.base);
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        let signature =
-            ReadSignature::sign(&self.key, &self.chain_id, now, method.as_str(), &target);
-        let mut request = self.http.request(method.clone(), &url);
-        for (name, value) in signature.headers() {
-            request = request.header(name, value);
-        }
-        if let Some(b) = bytes {
-            request = request.header("content-type", "application/json").body(b);
-        }
-        let transport = |source| ComplianceError::Transport {
-            method: method.clone(),
-            url: url.clone(),
-            source,
-        };
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let text = response.bytes().await.map_err(transport)?;
-        if (200..300).contains(&status) {
-            return serde_json::from_slice(&text).map_err(|e| ComplianceError::Unexpected {
+        use crate::signed_read::{SignedAnswer, signed_json};
+        let me = (self.base.as_str(), &self.chain_id, &self.key);
+        let answer = signed_json(&self.http, me, method.clone(), path, body)
+            .await
+            .map_err(|(url, source)| ComplianceError::Transport {
+                method,
+                url,
+                source,
+            })?;
+        match answer {
+            SignedAnswer::Ok(v) => Ok(v),
+            SignedAnswer::Api {
                 status,
-                why: e.to_string(),
-            });
+                code,
+                message,
+                body: _,
+            } => Err(ComplianceError::Api {
+                status,
+                code,
+                message,
+            }),
+            SignedAnswer::Unexpected { status, why } => {
+                Err(ComplianceError::Unexpected { status, why })
+            }
         }
-        Err(match serde_json::from_slice::<ErrorResponse>(&text) {
-            Ok(e) => ComplianceError::Api {
-                status,
-                code: e.error.code,
-                message: e.error.message,
-            },
-            Err(_) => ComplianceError::Unexpected {
-                status,
-                why: String::from_utf8_lossy(&text).chars().take(200).collect(),
-            },
-        })
     }
 }
 

@@ -11,14 +11,12 @@
 //! ([`DirectoryClient::erase`]), then the erasure receipt on the ledger
 //! ([`submit_erasure_receipt`]).
 
-use crate::signed_read::ReadSignature;
-use crate::webhooks::signed_target;
 use couponcactus_chaincode::ids::{ChainId, MemberId};
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Why a directory call failed.
 #[derive(Debug, thiserror::Error)]
@@ -182,19 +180,6 @@ pub struct SubjectExport {
     pub generated_ms: u64,
 }
 
-#[derive(Deserialize)]
-struct ErrorResponse {
-    error: ErrorBody,
-    #[serde(default)]
-    groups: Vec<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: String,
-    message: String,
-}
-
 /// A client of one node's member directory, signing as an org admin or issuer.
 #[derive(Clone)]
 pub struct DirectoryClient {
@@ -295,67 +280,40 @@ impl DirectoryClient {
         self.call(Method::POST, &path, Some(body)).await
     }
 
-    /// One signed request; a body adds `body_sha256` to the signed target.
+    /// One signed request ([`crate::signed_read::signed_json`]).
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T> {
-        let bytes = body.map(|b| serde_json::to_vec(&b).expect("JSON serializes"));
-        let target = match &bytes {
-            Some(b) => signed_target(path, b),
-            None => path.to_string(),
-        };
-        let url = format!("{}{target}", self.base);
-        let signature = ReadSignature::sign(
-            &self.signer,
-            &self.chain_id,
-            now_ms(),
-            method.as_str(),
-            &target,
-        );
-        let mut request = self.http.request(method.clone(), &url);
-        for (name, value) in signature.headers() {
-            request = request.header(name, value);
-        }
-        if let Some(b) = bytes {
-            request = request.header("content-type", "application/json").body(b);
-        }
-        let transport = |source| DirectoryError::Transport {
-            method: method.clone(),
-            url: format!("{}{path}", self.base),
-            source,
-        };
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let text = response.bytes().await.map_err(transport)?;
-        if (200..300).contains(&status) {
-            return serde_json::from_slice(&text).map_err(|e| DirectoryError::Unexpected {
+        use crate::signed_read::{SignedAnswer, signed_json};
+        let me = (self.base.as_str(), &self.chain_id, &self.signer);
+        let answer = signed_json(&self.http, me, method.clone(), path, body)
+            .await
+            .map_err(|(url, source)| DirectoryError::Transport {
+                method,
+                url,
+                source,
+            })?;
+        match answer {
+            SignedAnswer::Ok(v) => Ok(v),
+            SignedAnswer::Api {
                 status,
-                why: e.to_string(),
-            });
+                code,
+                message,
+                body,
+            } => Err(DirectoryError::Api {
+                status,
+                code,
+                message,
+                groups: serde_json::from_value(body["groups"].clone()).unwrap_or_default(),
+            }),
+            SignedAnswer::Unexpected { status, why } => {
+                Err(DirectoryError::Unexpected { status, why })
+            }
         }
-        Err(match serde_json::from_slice::<ErrorResponse>(&text) {
-            Ok(e) => DirectoryError::Api {
-                status,
-                code: e.error.code,
-                message: e.error.message,
-                groups: e.groups,
-            },
-            Err(_) => DirectoryError::Unexpected {
-                status,
-                why: String::from_utf8_lossy(&text).chars().take(200).collect(),
-            },
-        })
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// What an erasure receipt on the ledger gave.

@@ -95,3 +95,92 @@ mod tests {
         }
     }
 }
+
+/// What one signed JSON request ([`signed_json`]) got back.
+#[derive(Debug)]
+pub enum SignedAnswer<T> {
+    /// A 2xx answer, decoded.
+    Ok(T),
+    /// The API's error body (`{"error": {"code", "message"}, …}`), with the whole body for
+    /// the fields some routes add (e.g. `groups`).
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Stable code.
+        code: String,
+        /// Details.
+        message: String,
+        /// The whole error body.
+        body: serde_json::Value,
+    },
+    /// Not what the API documents.
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// A failed transport of a signed request: the URL and the cause.
+pub type SignedTransport = (String, reqwest::Error);
+
+/// Sends one request signed as a read by `key` (the webhook, directory and compliance
+/// routes): a JSON `body` adds `body_sha256` to the signed target
+/// ([`crate::webhooks::signed_target`]), so the signature covers it too.
+pub async fn signed_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    (base, chain_id, key): (&str, &ChainId, &ed25519_dalek::SigningKey),
+    method: reqwest::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<SignedAnswer<T>, SignedTransport> {
+    let bytes = body.map(|b| serde_json::to_vec(&b).expect("JSON serializes"));
+    let target = match &bytes {
+        Some(b) => crate::webhooks::signed_target(path, b),
+        None => path.to_string(),
+    };
+    let url = format!("{base}{target}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    let signature = ReadSignature::sign(key, chain_id, now, method.as_str(), &target);
+    let mut request = http.request(method, &url);
+    for (name, value) in signature.headers() {
+        request = request.header(name, value);
+    }
+    if let Some(b) = bytes {
+        request = request.header("content-type", "application/json").body(b);
+    }
+    let response = request.send().await.map_err(|e| (url.clone(), e))?;
+    let status = response.status().as_u16();
+    let text = response.bytes().await.map_err(|e| (url.clone(), e))?;
+    if (200..300).contains(&status) {
+        return Ok(match serde_json::from_slice(&text) {
+            Ok(v) => SignedAnswer::Ok(v),
+            Err(e) => SignedAnswer::Unexpected {
+                status,
+                why: e.to_string(),
+            },
+        });
+    }
+    let body: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+    Ok(
+        match (
+            body["error"]["code"].as_str(),
+            body["error"]["message"].as_str(),
+        ) {
+            (Some(code), Some(message)) => SignedAnswer::Api {
+                status,
+                code: code.to_string(),
+                message: message.to_string(),
+                body: body.clone(),
+            },
+            _ => SignedAnswer::Unexpected {
+                status,
+                why: String::from_utf8_lossy(&text).chars().take(200).collect(),
+            },
+        },
+    )
+}

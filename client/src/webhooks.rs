@@ -9,7 +9,6 @@
 //! `webhook-id`, `webhook-timestamp` and `webhook-signature` headers, and refuse a
 //! timestamp more than [`TIMESTAMP_TOLERANCE_SECS`] from their clock ([`check_timestamp`]).
 
-use crate::signed_read::ReadSignature;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use couponcactus_chaincode::ids::ChainId;
@@ -19,7 +18,7 @@ use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// How far a delivery's `webhook-timestamp` may be from the receiver's clock, seconds.
 pub const TIMESTAMP_TOLERANCE_SECS: u64 = 300;
@@ -184,17 +183,6 @@ struct DeliveryList {
     deliveries: Vec<Delivery>,
 }
 
-#[derive(Deserialize)]
-struct ErrorResponse {
-    error: ErrorBody,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    code: String,
-    message: String,
-}
-
 /// A client of one node's webhook API, signing as an org admin.
 #[derive(Clone)]
 pub struct WebhooksClient {
@@ -315,58 +303,38 @@ impl WebhooksClient {
         Ok(list.deliveries)
     }
 
-    /// One signed request; a body adds `body_sha256` to the signed target.
+    /// One signed request ([`crate::signed_read::signed_json`]).
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T> {
-        let bytes = body.map(|b| serde_json::to_vec(&b).expect("JSON serializes"));
-        let target = match &bytes {
-            Some(b) => signed_target(path, b),
-            None => path.to_string(),
-        };
-        let url = format!("{}{target}", self.base);
-        let signature = ReadSignature::sign(
-            &self.admin,
-            &self.chain_id,
-            now_ms(),
-            method.as_str(),
-            &target,
-        );
-        let mut request = self.http.request(method.clone(), &url);
-        for (name, value) in signature.headers() {
-            request = request.header(name, value);
-        }
-        if let Some(b) = bytes {
-            request = request.header("content-type", "application/json").body(b);
-        }
-        let transport = |source| WebhooksError::Transport {
-            method: method.clone(),
-            url: url.clone(),
-            source,
-        };
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status().as_u16();
-        let text = response.bytes().await.map_err(transport)?;
-        if (200..300).contains(&status) {
-            return serde_json::from_slice(&text).map_err(|e| WebhooksError::Unexpected {
+        use crate::signed_read::{SignedAnswer, signed_json};
+        let me = (self.base.as_str(), &self.chain_id, &self.admin);
+        let answer = signed_json(&self.http, me, method.clone(), path, body)
+            .await
+            .map_err(|(url, source)| WebhooksError::Transport {
+                method,
+                url,
+                source,
+            })?;
+        match answer {
+            SignedAnswer::Ok(v) => Ok(v),
+            SignedAnswer::Api {
                 status,
-                why: e.to_string(),
-            });
+                code,
+                message,
+                body: _,
+            } => Err(WebhooksError::Api {
+                status,
+                code,
+                message,
+            }),
+            SignedAnswer::Unexpected { status, why } => {
+                Err(WebhooksError::Unexpected { status, why })
+            }
         }
-        Err(match serde_json::from_slice::<ErrorResponse>(&text) {
-            Ok(e) => WebhooksError::Api {
-                status,
-                code: e.error.code,
-                message: e.error.message,
-            },
-            Err(_) => WebhooksError::Unexpected {
-                status,
-                why: String::from_utf8_lossy(&text).chars().take(200).collect(),
-            },
-        })
     }
 }
 
@@ -378,13 +346,6 @@ pub fn signed_target(path: &str, body: &[u8]) -> String {
         "{path}{sep}body_sha256={}",
         hex::encode(Sha256::digest(body))
     )
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Whether one of the `v1,<base64>` signatures of a `webhook-signature` header is
