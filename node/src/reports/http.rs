@@ -53,20 +53,7 @@ pub(crate) async fn finance(
     reader: Reader,
     Query(query): Query<FinanceQuery>,
 ) -> Result<Json<FinanceReport>, ApiError> {
-    let org: OrgId = match query.org.as_deref() {
-        Some(o) => OrgId::new(o).map_err(|e| ApiError::InvalidInput(format!("org: {e}")))?,
-        None => reader.record.org.clone(),
-    };
-    let staff =
-        matches!(reader.record.role, Role::OrgAdmin | Role::Issuer) && reader.record.org == org;
-    if !staff && !reader.is_auditor() {
-        return Err(ApiError::Forbidden(format!(
-            "key {} ({} of {}) may not read the finance report of {org}: its org admins and issuers and auditors may",
-            reader.key,
-            reader.record.role.name(),
-            reader.record.org,
-        )));
-    }
+    let org = report_org(&reader, query.org.as_deref(), "finance")?;
     let analytics = state.options.analytics.clone().ok_or_else(|| {
         ApiError::NotFound("the analytics store is not enabled on this node".into())
     })?;
@@ -75,22 +62,6 @@ pub(crate) async fn finance(
         let figures = analytics
             .finance_figures(org.as_str())
             .map_err(ReportsError::from)?;
-        let stamp_at = |store: &crate::storage::Store, height: u64| {
-            let at = Position {
-                height,
-                cursor: None,
-            };
-            let s = stamp(store, &at).map_err(|e| ReportsError::Stamp(e.to_string()))?;
-            Ok(Stamp {
-                chain_id: s.chain_id,
-                height: s.height,
-                block_hash: s.block_hash,
-                state_root: s.state_root,
-                time_ms: s.time_ms,
-                cursor: s.cursor,
-                certificate: s.certificate,
-            })
-        };
         Ok(Json(super::finance(
             &store,
             &org,
