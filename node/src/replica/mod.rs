@@ -357,7 +357,8 @@ impl Core {
         }
         let consortium = read_consortium(&store)?;
         let election_ms = options.tick.as_millis() as u64 * options.election_ticks as u64;
-        let watchdog = watchdog::Watchdog::new(watchdog::WatchdogConfig::from_election(election_ms)?);
+        let watchdog =
+            watchdog::Watchdog::new(watchdog::WatchdogConfig::from_election(election_ms)?);
         Ok(Core {
             setup: kept,
             certify: VoteKeeper::new(options.node_id, node_key, chain_id),

@@ -51,7 +51,10 @@ impl Core {
             }
             Some(Effect::StepDown { term }) => {
                 if self.raw.raft.state == StateRole::Leader && self.raw.raft.term == term {
-                    tracing::warn!(term, "this leader's entries are not committing: stepping down");
+                    tracing::warn!(
+                        term,
+                        "this leader's entries are not committing: stepping down"
+                    );
                     metrics::counter!("cactus_watchdog_total", "effect" => "step_down")
                         .increment(1);
                     self.raw.raft.become_follower(term, raft::INVALID_ID);

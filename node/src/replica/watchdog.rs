@@ -167,12 +167,20 @@ impl AppendMarks {
     /// Updates the runs from the commit and last index seen at `now_ms`: committed runs
     /// leave, truncated ones are cut back, new entries start a run dated `now_ms`.
     pub fn update(&mut self, commit: u64, last_index: u64, now_ms: u64) {
-        while self.marks.front().is_some_and(|&(index, _)| index <= commit) {
+        while self
+            .marks
+            .front()
+            .is_some_and(|&(index, _)| index <= commit)
+        {
             self.marks.pop_front();
         }
         // A new leader overwrote entries: runs past the new end are gone; the entries
         // that replaced them are dated now.
-        while self.marks.back().is_some_and(|&(index, _)| index > last_index) {
+        while self
+            .marks
+            .back()
+            .is_some_and(|&(index, _)| index > last_index)
+        {
             self.marks.pop_back();
         }
         let top = self.marks.back().map_or(commit, |&(index, _)| index);
@@ -276,7 +284,9 @@ impl Watchdog {
     /// until the suspicion ends.
     pub fn admits(&self, from: u64, term: u64, leader_traffic: bool, now_ms: u64) -> bool {
         match self.suspicion {
-            Some(s) => !(leader_traffic && from == s.leader && term == s.term && now_ms < s.until_ms),
+            Some(s) => {
+                !(leader_traffic && from == s.leader && term == s.term && now_ms < s.until_ms)
+            }
             None => true,
         }
     }

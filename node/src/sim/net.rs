@@ -708,7 +708,13 @@ impl<M: Clone + WireSize> SimNet<M> {
     /// When a message of `bytes` given to `link` at `now` (ms) has left it (ms, rounded
     /// up): at once on an unlimited link, else behind the link's backlog at `rate`.
     /// `None`: the backlog would pass [`NetConfig::max_backlog_bytes`].
-    fn serialize(&mut self, link: (NodeId, NodeId), bytes: u64, rate: u64, now: u64) -> Option<u64> {
+    fn serialize(
+        &mut self,
+        link: (NodeId, NodeId),
+        bytes: u64,
+        rate: u64,
+        now: u64,
+    ) -> Option<u64> {
         if rate == 0 {
             return Some(now);
         }

@@ -450,7 +450,7 @@ fn wan_options() -> SimOptions {
     SimOptions {
         tick_ms: 100,
         election_ticks: 30,
-        codes: 1_000,
+        codes: 2_000,
         ..SimOptions::default()
     }
 }
@@ -467,10 +467,10 @@ fn a_wan_consortium_keeps_committing() {
     }));
     ok(c.apply(Fault::Loss(30)));
     let leaderships = c.counters.leaderships;
-    ok(c.load(50).mark_commits().run_for(60_000));
+    ok(c.load(20).mark_commits().run_for(60_000));
     let figures = c.commit_figures();
     println!(
-        "WAN (150 ± 75 ms one way, 3 % loss, one redemption per 50 ms): {figures}; \
+        "WAN (150 ± 75 ms one way, 3 % loss, one redemption per 20 ms): {figures}; \
          leaders elected {}",
         c.counters.leaderships - leaderships
     );
@@ -513,14 +513,23 @@ fn thin_leader(seed: u64, watchdog: bool, limit_ms: u64) -> (Cluster, u64, Optio
 fn a_leader_on_a_thin_link_is_replaced_within_five_seconds() {
     let (mut c, old, replaced) = thin_leader(22, true, 5_000);
     let after = replaced.unwrap_or_else(|| {
-        panic!("node {old} still leads 5 s after its link was shaped: {}", c.summary())
+        panic!(
+            "node {old} still leads 5 s after its link was shaped: {}",
+            c.summary()
+        )
     });
-    println!("thin leader (256 kbit/s both ways, a redemption every 5 ms): node {old} replaced after {after} ms");
+    println!(
+        "thin leader (256 kbit/s both ways, a redemption every 5 ms): node {old} replaced after {after} ms"
+    );
     let new = c.leader().expect("a new leader");
     ok(c.mark_commits().run_for(3_000));
     let figures = c.commit_figures();
     println!("under node {new}, the next 3 s: {figures}");
-    assert!(figures.blocks >= 10, "commits resume: {figures}\n{}", c.summary());
+    assert!(
+        figures.blocks >= 10,
+        "commits resume: {figures}\n{}",
+        c.summary()
+    );
     ok(c.finish());
     println!("{}", c.summary());
 }
@@ -530,8 +539,38 @@ fn a_leader_on_a_thin_link_is_replaced_within_five_seconds() {
 /// election timer and lease fresh. This is what the watchdog is for.
 #[test]
 fn without_the_watchdog_a_thin_leader_keeps_its_office() {
-    let (mut c, old, replaced) = thin_leader(22, false, 5_000);
-    assert_eq!(replaced, None, "node {old} was replaced: {}", c.summary());
+    let (mut c, old, replaced) = thin_leader(22, false, 10_000);
+    println!("without the watchdog: node {old} replaced after {replaced:?} ms (watched for 10 s)");
+    assert!(
+        replaced.is_none_or(|ms| ms > 5_000),
+        "node {old} was replaced after {replaced:?} ms: {}",
+        c.summary()
+    );
+    ok(c.finish());
+}
+
+/// A follower on a thin link (its own links shaped to 256 kbit/s under load) sees its
+/// entries commit late and suspects the leader, but the leader and the other follower
+/// still see progress, stay in the lease and ignore its pre-votes: the healthy leader
+/// keeps its office and the consortium keeps committing.
+#[test]
+fn a_follower_on_a_thin_link_does_not_depose_a_healthy_leader() {
+    let options = SimOptions {
+        codes: 2_000,
+        ..SimOptions::default()
+    };
+    let mut c = cluster_with(24, options);
+    ok(c.load(5).run_for(1_000));
+    let leader = c.leader().expect("a leader under load");
+    let follower = (1..=3).find(|&n| n != leader).expect("a follower");
+    let leaderships = c.counters.leaderships;
+    ok(c.shape_node(follower, THIN_LINK));
+    ok(c.mark_commits().run_for(8_000));
+    let figures = c.commit_figures();
+    println!("follower {follower} on a thin link, leader {leader}: {figures}");
+    assert_eq!(c.leader(), Some(leader), "{}", c.summary());
+    assert_eq!(c.counters.leaderships, leaderships, "{}", c.summary());
+    assert!(figures.worst_gap_ms < 1_000, "{figures}");
     ok(c.finish());
 }
 
@@ -550,7 +589,7 @@ fn a_healthy_overloaded_leader_is_never_deposed() {
     let leaderships = c.counters.leaderships;
     c.mark_commits();
     let mut backlog = 0;
-    for _ in 0..10_000 / 5 {
+    for _ in 0..6_000 / 5 {
         c.submit(3);
         ok(c.run_for(5));
         backlog = backlog.max(c.unanswered());

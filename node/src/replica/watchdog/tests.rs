@@ -30,7 +30,10 @@ fn follower(commit: u64, last_index: u64, now_ms: u64) -> Observation {
 }
 
 /// Ticks a watchdog through `observations`, returning each effect with its time.
-fn run(dog: &mut Watchdog, observations: impl IntoIterator<Item = Observation>) -> Vec<(u64, Effect)> {
+fn run(
+    dog: &mut Watchdog,
+    observations: impl IntoIterator<Item = Observation>,
+) -> Vec<(u64, Effect)> {
     observations
         .into_iter()
         .filter_map(|o| dog.observe(o).map(|e| (o.now_ms, e)))
@@ -44,7 +47,10 @@ fn a_zero_election_timeout_is_refused() {
         Err(WatchdogError::ZeroElectionTimeout)
     );
     let c = WatchdogConfig::from_election(E).unwrap();
-    assert_eq!((c.stall_ms, c.leader_stall_ms, c.ignore_ms), (E, 2 * E, 2 * E));
+    assert_eq!(
+        (c.stall_ms, c.leader_stall_ms, c.ignore_ms),
+        (E, 2 * E, 2 * E)
+    );
 }
 
 #[test]
@@ -71,7 +77,11 @@ fn a_truncated_log_drops_the_runs_past_its_end_and_dates_replacements_now() {
     m.update(0, 6, 300); // a new leader cut the log back to 6
     assert_eq!(m.len(), 2, "1..=4 at 100, 5..=6 now");
     m.update(4, 6, 400);
-    assert_eq!(m.oldest(), Some(300), "replacement entries are dated when seen");
+    assert_eq!(
+        m.oldest(),
+        Some(300),
+        "replacement entries are dated when seen"
+    );
 }
 
 #[test]
@@ -105,9 +115,15 @@ fn a_follower_suspects_a_leader_whose_entries_wait_one_election_timeout() {
     );
     assert!(effects.is_empty(), "nothing before the window: {effects:?}");
     assert!(d.suspecting(E));
-    assert!(!d.admits(2, 3, true, E + 1), "the leader's appends are refused");
+    assert!(
+        !d.admits(2, 3, true, E + 1),
+        "the leader's appends are refused"
+    );
     assert!(d.admits(2, 3, false, E + 1), "its vote traffic is not");
-    assert!(d.admits(2, 4, true, E + 1), "nor a new term of the same node");
+    assert!(
+        d.admits(2, 4, true, E + 1),
+        "nor a new term of the same node"
+    );
     assert!(d.admits(3, 3, true, E + 1), "nor another node");
     assert!(d.admits(2, 3, true, 3 * E), "the suspicion ends");
 }
@@ -133,7 +149,10 @@ fn nothing_fires_before_the_term_has_committed_an_entry() {
             ..follower(10, 11, t * TICK)
         }),
     );
-    assert!(effects.is_empty(), "a catching-up term is not a stall: {effects:?}");
+    assert!(
+        effects.is_empty(),
+        "a catching-up term is not a stall: {effects:?}"
+    );
     let mut d = dog();
     let effects = run(
         &mut d,
@@ -159,7 +178,11 @@ fn a_new_leader_or_term_gets_a_whole_window() {
     assert_eq!(d.observe(new_term(1_899)), None);
     assert!(matches!(
         d.observe(new_term(1_900)),
-        Some(Effect::Suspect { leader: 3, term: 4, .. })
+        Some(Effect::Suspect {
+            leader: 3,
+            term: 4,
+            ..
+        })
     ));
 }
 
@@ -195,7 +218,10 @@ fn a_new_term_ends_the_suspicion() {
         ..follower(10, 11, E + TICK)
     };
     assert_eq!(d.observe(elected), None);
-    assert!(d.admits(2, 3, true, E + TICK + 1), "old-term traffic goes to Raft again");
+    assert!(
+        d.admits(2, 3, true, E + TICK + 1),
+        "old-term traffic goes to Raft again"
+    );
     assert!(!d.suspecting(E + TICK + 1));
 }
 

@@ -542,7 +542,11 @@ fn a_shaped_link_serializes_messages_behind_each_other() {
         net.send(1, 2, packet(id, 100), 0);
     }
     assert_eq!(net.backlog_bytes(1, 2, 0), 1_000);
-    assert_eq!(net.backlog_bytes(1, 2, 500), 500, "half of it has left by 500 ms");
+    assert_eq!(
+        net.backlog_bytes(1, 2, 500),
+        500,
+        "half of it has left by 500 ms"
+    );
     let got = arrivals(&mut net, 0, 2_000);
     let want: Vec<(u64, u64)> = (0..10).map(|id| (100 * (id + 1) + 5, id)).collect();
     assert_eq!(got, want);
@@ -605,7 +609,10 @@ fn past_the_backlog_bound_messages_are_dropped_and_counted() {
         max_backlog_bytes: 0,
         ..NetConfig::default()
     };
-    assert_eq!(SimNet::<u64>::new(1, zero).err(), Some(NetError::BacklogBound));
+    assert_eq!(
+        SimNet::<u64>::new(1, zero).err(),
+        Some(NetError::BacklogBound)
+    );
 }
 
 #[test]
