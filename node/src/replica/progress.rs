@@ -36,8 +36,9 @@ impl Core {
             forwarded_waiting,
             now_ms: self.now_ms,
         };
+        let raft = &self.raw.raft;
+        let (leading, term_now) = (raft.state == StateRole::Leader, raft.term);
         match self.watchdog.observe(observation) {
-            None => {}
             Some(Effect::Suspect { leader, term, .. }) => {
                 tracing::warn!(
                     leader,
@@ -49,17 +50,15 @@ impl Core {
                 let raft = &mut self.raw.raft;
                 raft.election_elapsed = raft.election_elapsed.max(raft.election_timeout());
             }
-            Some(Effect::StepDown { term }) => {
-                if self.raw.raft.state == StateRole::Leader && self.raw.raft.term == term {
-                    tracing::warn!(
-                        term,
-                        "this leader's entries are not committing: stepping down"
-                    );
-                    metrics::counter!("cactus_watchdog_total", "effect" => "step_down")
-                        .increment(1);
-                    self.raw.raft.become_follower(term, raft::INVALID_ID);
-                }
+            Some(Effect::StepDown { term }) if leading && term == term_now => {
+                tracing::warn!(
+                    term,
+                    "this leader's entries are not committing: stepping down"
+                );
+                metrics::counter!("cactus_watchdog_total", "effect" => "step_down").increment(1);
+                self.raw.raft.become_follower(term, raft::INVALID_ID);
             }
+            Some(Effect::StepDown { .. }) | None => {}
         }
     }
 

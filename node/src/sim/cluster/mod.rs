@@ -290,15 +290,21 @@ impl CommitClock {
 
 impl std::fmt::Display for CommitFigures {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let secs = self.elapsed_ms.max(1) as f64 / 1_000.0;
+        // Tenths, in integers (the crate keeps floats out).
+        let ms = self.elapsed_ms.max(1);
+        let per_s = |n: u64| {
+            let tenths = n * 10_000 / ms;
+            format!("{}.{}", tenths / 10, tenths % 10)
+        };
         write!(
             f,
-            "{:.1} s: {} blocks ({:.1}/s), {} txs ({:.1}/s), worst gap between commits {} ms",
-            secs,
+            "{}.{} s: {} blocks ({}/s), {} txs ({}/s), worst gap between commits {} ms",
+            ms / 1_000,
+            ms % 1_000 / 100,
             self.blocks,
-            self.blocks as f64 / secs,
+            per_s(self.blocks),
             self.txs,
-            self.txs as f64 / secs,
+            per_s(self.txs),
             self.worst_gap_ms
         )
     }
