@@ -589,14 +589,15 @@ fn a_healthy_overloaded_leader_is_never_deposed() {
     let leaderships = c.counters.leaderships;
     c.mark_commits();
     let mut backlog = 0;
-    for _ in 0..6_000 / 5 {
+    // Four seconds: two of the leader's windows, four of the followers'.
+    for _ in 0..4_000 / 5 {
         c.submit(3);
         ok(c.run_for(5));
         backlog = backlog.max(c.unanswered());
     }
     let figures = c.commit_figures();
     println!("overloaded (600 txs/s offered): {figures}; most txs waiting {backlog}");
-    assert!(backlog >= 1_000, "the load exceeds what commits: {figures}");
+    assert!(backlog >= 500, "the load exceeds what commits: {figures}");
     assert!(figures.blocks >= 100, "{figures}");
     assert_eq!(c.counters.leaderships, leaderships, "{}", c.summary());
     assert_eq!(c.leader(), Some(leader));
