@@ -26,6 +26,7 @@
 pub mod browser;
 pub mod client;
 pub mod cluster;
+pub mod cluster_cli;
 pub mod console;
 pub mod fixtures;
 pub mod localnet;

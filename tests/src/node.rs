@@ -227,14 +227,10 @@ impl DevNode {
     /// The command `cactus ARGS` against this node: `CACTUS_NODE` and `CACTUS_GENESIS` set
     /// to it, `CACTUS_KEY` and `CACTUS_MEMBER_SECRET` unset, no colours.
     pub fn cactus_command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(cactus_binary());
+        let mut command = cactus_at(&self.url());
         command
-            .args(args)
-            .env("CACTUS_NODE", self.url())
             .env("CACTUS_GENESIS", self.dir().join("genesis.toml"))
-            .env_remove("CACTUS_KEY")
-            .env_remove("CACTUS_MEMBER_SECRET")
-            .env("NO_COLOR", "1");
+            .args(args);
         command
     }
 
@@ -514,6 +510,19 @@ mod tests {
         assert_eq!(changed_source(&bin, newest), Some(b));
         assert_eq!(changed_source(&dir.path().join("none"), newest), None);
     }
+}
+
+/// The command `cactus` against the node at `url`: `CACTUS_NODE` set; `CACTUS_KEY`,
+/// `CACTUS_GENESIS` and `CACTUS_MEMBER_SECRET` unset; no colours. Arguments follow.
+pub fn cactus_at(url: &str) -> Command {
+    let mut command = Command::new(cactus_binary());
+    command
+        .env("CACTUS_NODE", url)
+        .env_remove("CACTUS_KEY")
+        .env_remove("CACTUS_GENESIS")
+        .env_remove("CACTUS_MEMBER_SECRET")
+        .env("NO_COLOR", "1");
+    command
 }
 
 /// Longest one `cactus` command of a test may take.

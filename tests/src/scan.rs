@@ -46,3 +46,54 @@ pub fn leaks<'a>(dir: &Path, needles: &[&'a str]) -> Vec<(String, &'a str)> {
     }
     found
 }
+
+/// A person with distinctive personal data, for the erasure tests: every form of it must
+/// be gone from disk after the member is erased.
+pub mod person {
+    /// Email (mixed case: stored lowercased).
+    pub const EMAIL: &str = "Quillon.Vexhammer@Zanzibar-Mail.example";
+    /// Phone number (with separators: stored as digits).
+    pub const PHONE: &str = "+1 555 0199 4417";
+    /// Name.
+    pub const NAME: &str = "Ottoline Vexhammer-Quist";
+    /// Campaign recipient id.
+    pub const RECIPIENT: &str = "rcpt-VXHQ-zorb";
+    /// The org's customer reference.
+    pub const EXTERNAL: &str = "crm-VXHQ-kilp";
+
+    /// What must not be on disk after the erasure: every form of the personal data, each at
+    /// least 8 bytes (a shorter string turns up in megabytes of random bytes by chance).
+    pub const DISTINCTIVE: &[&str] = &[
+        "Quillon.",
+        "quillon.",
+        "Vexhammer",
+        "vexhammer",
+        "Zanzibar",
+        "zanzibar",
+        "155501994417",
+        "0199 4417",
+        "Ottoline",
+        RECIPIENT,
+        EXTERNAL,
+    ];
+
+    /// The arguments of `cactus member add` for this person, signed with `key`.
+    pub fn member_add(key: &str) -> Vec<&str> {
+        vec![
+            "member",
+            "add",
+            "--key",
+            key,
+            "--email",
+            EMAIL,
+            "--phone",
+            PHONE,
+            "--name",
+            NAME,
+            "--recipient-id",
+            RECIPIENT,
+            "--external-ref",
+            EXTERNAL,
+        ]
+    }
+}

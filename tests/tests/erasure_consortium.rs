@@ -1,6 +1,6 @@
 //! Erasure across a consortium (issue 21), through the `cactus` binary against a real
 //! three-org [`Cluster`]: org 1 (acme) adds a member with a distinctive email, phone and
-//! name to the directory of its node, allocates the member a coupon and records the
+//! name (and a recipient id and customer reference) to the directory of its node, allocates the member a coupon and records the
 //! member's consent, so the member id is on every node's ledger; `cactus member erase`
 //! then erases it on node 1 and records the receipt. Afterwards no file under any node's
 //! folder (its RocksDB database, the directory's, analytics' and the other SQLite stores
@@ -13,71 +13,12 @@
 //!
 //! Needs both binaries built (scripts/test.sh builds every binary).
 
-use couponcactus_genesis::KeyFile;
 use couponcactus_tests::cluster::Cluster;
-use couponcactus_tests::node::{COMMAND_TIMEOUT, CactusRun, cactus_binary, run_cactus};
+use couponcactus_tests::cluster_cli::ClusterCli;
 use couponcactus_tests::scan;
+use couponcactus_tests::scan::person::{self, DISTINCTIVE, EMAIL, NAME};
 use couponcactus_tests::tamper::audit;
-use ed25519_dalek::SigningKey;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-const EMAIL: &str = "Wendeline.Quorrabast@Kappelmoor-Post.example";
-const PHONE: &str = "+44 20 7946 0381";
-const NAME: &str = "Wendeline Quorrabast-Yelm";
-
-/// Every form of the personal data as the node could hold it (given, normalized), each
-/// at least 8 bytes.
-const DISTINCTIVE: &[&str] = &[
-    "Wendeline",
-    "wendeline",
-    "Quorrabast",
-    "quorrabast",
-    "Kappelmoor",
-    "kappelmoor",
-    "442079460381",
-    "7946 0381",
-];
-
-/// `cactus` against node 1 of the cluster, with the cluster's genesis and a key folder.
-struct Cli {
-    url: String,
-    genesis: PathBuf,
-    keys: PathBuf,
-}
-
-impl Cli {
-    fn run(&self, args: &[&str]) -> CactusRun {
-        let mut command = Command::new(cactus_binary());
-        command
-            .arg("--genesis")
-            .arg(&self.genesis)
-            .args(args)
-            .current_dir(&self.keys)
-            .env("CACTUS_NODE", &self.url)
-            .env_remove("CACTUS_KEY")
-            .env_remove("CACTUS_GENESIS")
-            .env_remove("CACTUS_MEMBER_SECRET")
-            .env("NO_COLOR", "1");
-        run_cactus(command, COMMAND_TIMEOUT)
-    }
-
-    #[track_caller]
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        self.run(&all).ok().json()
-    }
-
-    /// Writes `key` as the key file `name`; its path.
-    fn key_file(&self, name: &str, key: &SigningKey) -> String {
-        let path = self.keys.join(name);
-        KeyFile::from_seed(key.to_bytes())
-            .save(&path)
-            .expect("writing a key file");
-        path.display().to_string()
-    }
-}
+use std::path::Path;
 
 /// What the scan finds in the folder of every node (`node<i>`: database, stores, log).
 fn leaks(cluster: &Cluster) -> Vec<(String, &'static str)> {
@@ -105,22 +46,14 @@ fn verified(cluster: &Cluster, genesis: &Path) {
 #[test]
 fn an_erased_member_leaves_no_personal_data_on_any_node_and_every_node_verifies() {
     let cluster = Cluster::builder().nodes(3).start();
-    let keys = cluster.dir().join("cli-keys");
-    std::fs::create_dir_all(&keys).expect("creating the key folder");
-    let genesis = cluster.dir().join("genesis.toml");
-    let cli = Cli {
-        url: cluster.node(1).url(),
-        genesis: genesis.clone(),
-        keys,
-    };
+    let cli = ClusterCli::for_cluster(&cluster);
+    let genesis = cli.genesis.clone();
     let admin = cli.key_file("acme-admin.key", &cluster.org(1).admin);
     let issuer = cli.key_file("acme-issuer.key", &cluster.org(1).issuer);
     let pool = cluster.create_active_pool(1, "spring", 3);
 
     // Node 1's directory: the member, sealed.
-    let added = cli.json(&[
-        "member", "add", "--key", &admin, "--email", EMAIL, "--phone", PHONE, "--name", NAME,
-    ]);
+    let added = cli.json(&person::member_add(&admin));
     let member = added["member"].as_str().expect("a member id").to_string();
     assert_eq!(added["record"]["name"], NAME, "{added}");
     // Ledger activity naming the member, which every node applies.
@@ -149,11 +82,7 @@ fn an_erased_member_leaves_no_personal_data_on_any_node_and_every_node_verifies(
     ]);
     let tip = cluster.assert_converged();
     for node in cluster.nodes() {
-        let on_node = Cli {
-            url: node.url(),
-            genesis: genesis.clone(),
-            keys: cli.keys.clone(),
-        };
+        let on_node = cli.on(node.url());
         let consent = on_node.json(&["consent", "show", "--key", &issuer, "--member", &member]);
         assert_eq!(
             consent["consents"][0]["record"]["granted"],

@@ -10,30 +10,9 @@
 
 use couponcactus_tests::Dev;
 use couponcactus_tests::scan;
+use couponcactus_tests::scan::person::{self, DISTINCTIVE, EMAIL, NAME, RECIPIENT};
 use couponcactus_tests::tamper::{audit, genesis_file};
 use std::path::Path;
-
-const EMAIL: &str = "Quillon.Vexhammer@Zanzibar-Mail.example";
-const PHONE: &str = "+1 555 0199 4417";
-const NAME: &str = "Ottoline Vexhammer-Quist";
-const RECIPIENT: &str = "rcpt-VXHQ-zorb";
-const EXTERNAL: &str = "crm-VXHQ-kilp";
-
-/// What must not be on disk after the erasure: every form of the personal data, each at
-/// least 8 bytes (a shorter string turns up in megabytes of random bytes by chance).
-const DISTINCTIVE: &[&str] = &[
-    "Quillon.",
-    "quillon.",
-    "Vexhammer",
-    "vexhammer",
-    "Zanzibar",
-    "zanzibar",
-    "155501994417",
-    "0199 4417",
-    "Ottoline",
-    RECIPIENT,
-    EXTERNAL,
-];
 
 /// The `(file, string)` pairs where a distinctive string is on disk under `dir`.
 fn leaks(dir: &Path) -> Vec<(String, &'static str)> {
@@ -46,22 +25,7 @@ fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
     let (admin, issuer) = (dev.key("org-admin"), dev.key("issuer"));
     let pool = dev.node.create_active_pool("spring", 3);
 
-    let added = dev.json(&[
-        "member",
-        "add",
-        "--key",
-        &admin,
-        "--email",
-        EMAIL,
-        "--phone",
-        PHONE,
-        "--name",
-        NAME,
-        "--recipient-id",
-        RECIPIENT,
-        "--external-ref",
-        EXTERNAL,
-    ]);
+    let added = dev.json(&person::member_add(&admin));
     let member = added["member"].as_str().expect("a member id").to_string();
     assert_eq!(member.len(), 64, "{added}");
     assert_eq!(added["record"]["email"], EMAIL.to_lowercase());
