@@ -535,7 +535,7 @@ type StoppableTask = (
 /// The access log (`<dir>/access-log.sqlite`) and its writer, and the retention service
 /// (`<dir>/retention.sqlite`, `[retention]` of the config file) and its job, over the
 /// webhook delivery log, the access log and the analytics detail in `dir` and
-/// `analytics_file`. Puts both in `api_options`; the tasks stop after the API does.
+/// `analytics_file`, and the member directory's inactive records when it is open. Puts both in `api_options`; the tasks stop after the API does.
 fn start_compliance(
     file: Option<&NodeConfig>,
     node: &NodeHandle,
@@ -564,6 +564,15 @@ fn start_compliance(
     service.add_class(Arc::new(classes::AnalyticsDetail::new(
         analytics_file.to_path_buf(),
     )));
+    if let (Some(directory), Some(analytics)) = (&api_options.directory, &api_options.analytics) {
+        use couponcactus_node::directory::retention::InactiveMembers;
+        let store = node.store().clone();
+        service.add_class(Arc::new(InactiveMembers::new(
+            directory.clone(),
+            analytics.clone(),
+            Box::new(move || store.tip().map(|t| t.height).map_err(|e| e.to_string())),
+        )));
+    }
     if config.enabled {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(retention::job::run(service.clone(), async move {
