@@ -29,6 +29,7 @@ pub mod cluster;
 pub mod console;
 pub mod fixtures;
 pub mod localnet;
+pub mod netem;
 pub mod node;
 pub mod postgres;
 pub mod python;
