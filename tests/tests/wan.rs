@@ -341,6 +341,27 @@ fn wan_300ms_rtt_and_3_percent_loss_keep_committing() {
     assert!(committed >= 100, "only {committed} txs committed");
     assert!(gap <= Duration::from_secs(3), "no commit for {gap:?}");
     cluster.assert_converged();
+    assert_no_tx_included_twice(&cluster);
+}
+
+/// No tx is included in two blocks (issue 22): over every block, as org 1's consortium
+/// auditor reads them (every tx shown).
+fn assert_no_tx_included_twice(cluster: &Cluster) {
+    let node = cluster.any_member();
+    let height = node.status().height;
+    let mut seen = HashMap::new();
+    for block in node.client().blocks_as(&cluster.org(1).auditor, height) {
+        for tx in &block.txs {
+            if let Some(first) = seen.insert(tx.id(), block.height) {
+                panic!(
+                    "tx {} is in block {first} and again in block {}",
+                    tx.id(),
+                    block.height
+                );
+            }
+        }
+    }
+    assert!(!seen.is_empty(), "the blocks carried no tx");
 }
 
 /// `n` key registrations by org 1's admin: load that needs no coupon inventory.
@@ -420,7 +441,10 @@ fn wan_leader_on_a_256_kbit_link_is_replaced_within_5_s() {
         replaced
     });
     eprintln!("leader {old} on 256 kbit/s: replaced by {replaced:?}");
-    let (leader, after) = replaced.expect("a new leader within 20 s");
+    // With heartbeats on their own lane a leader on a thin link stays leader (its
+    // followers hear it); replacing it is the leader-stall watchdog's job (issue 22).
+    let (leader, after) =
+        replaced.expect("a new leader within 20 s of the leader's links thinning");
     assert_ne!(leader, old);
     assert!(
         after <= Duration::from_secs(5),
@@ -428,4 +452,5 @@ fn wan_leader_on_a_256_kbit_link_is_replaced_within_5_s() {
     );
     cluster.netem().set_node(old, LinkSpec::default());
     cluster.assert_converged();
+    assert_no_tx_included_twice(&cluster);
 }
