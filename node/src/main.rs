@@ -20,6 +20,7 @@ use couponcactus_node::node::{
     NodeHandle, NodeOptions, Peering, SubmitOutcome, now_ms, peers_of, read_consortium, start,
 };
 use couponcactus_node::storage::Store;
+use couponcactus_node::timing::{Profile, Timing};
 use devtools::dev::{DevLayout, dev_roles, prepare};
 use devtools::localnet::{self, LocalnetSpec};
 use std::io::{IsTerminal as _, Write as _};
@@ -266,6 +267,22 @@ async fn main() -> Result<()> {
             "this node is not (yet) a consortium member: it syncs once a governance AddNode tx admits it"
         ),
     }
+    // Request timing and dial overrides (`[raft]`, `[p2p]`; --dev runs the LAN profile).
+    let (timing, rtt_ms, dial) = match &file {
+        Some(config) => (
+            config.timing(),
+            config.raft.rtt_ms,
+            config
+                .p2p
+                .dial_overrides()
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
+        None => (
+            Timing::resolve(Profile::Lan, Default::default()),
+            None,
+            Default::default(),
+        ),
+    };
     let peering = match p2p_addr {
         None => None,
         Some(listen) => {
@@ -278,7 +295,10 @@ async fn main() -> Result<()> {
                 listen: listen.clone(),
                 chain_tag: genesis.hash().to_string()[..16].to_string(),
                 peers: peers_of(&consortium),
-                request_timeout: Duration::from_secs(10),
+                request_timeout: Duration::from_millis(timing.request_timeout_ms),
+                request_attempts: timing.request_attempts,
+                retry_backoff: Timing::retry_backoff(rtt_ms),
+                dial: dial.clone(),
             })
             .await
             .with_context(|| format!("starting the peer network on {listen}"))?;

@@ -30,6 +30,7 @@ pub mod cluster_cli;
 pub mod console;
 pub mod fixtures;
 pub mod localnet;
+pub mod netem;
 pub mod node;
 pub mod postgres;
 pub mod python;
