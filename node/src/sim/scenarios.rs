@@ -443,9 +443,9 @@ fn partition_during_a_joint_consensus_membership_change() {
     println!("{}", c.summary());
 }
 
-/// The WAN profile's Raft timing in the simulator: 100 ms ticks, a 3 s election timeout
-/// (each node's fixed by the seed in 3–6 s), so heartbeats every 600 ms: ten round trips
-/// of a 300 ms RTT per election timeout.
+/// WAN Raft timing in the simulator: 100 ms ticks and a 3 s election timeout (each node's
+/// fixed by the seed in 3–6 s), ten round trips of a 300 ms RTT; heartbeats stay at
+/// `NodeOptions`' default of two ticks.
 fn wan_options() -> SimOptions {
     SimOptions {
         tick_ms: 100,
