@@ -94,6 +94,10 @@ pub struct NodeOptions {
     /// evicted and read back from the stored tree when a block reaches them
     /// (`StateTree::evict`).
     pub tree_resident_nodes: usize,
+    /// Whether the progress watchdog (`crate::replica::watchdog`) replaces a leader whose
+    /// entries stop committing. Always on in cactusd; the simulator turns it off to show
+    /// what it is for.
+    pub progress_watchdog: bool,
 }
 
 impl Default for NodeOptions {
@@ -112,6 +116,7 @@ impl Default for NodeOptions {
             forward_retry: Duration::from_secs(3),
             retention: Retention::default(),
             tree_resident_nodes: DEFAULT_TREE_RESIDENT_NODES,
+            progress_watchdog: true,
         }
     }
 }

@@ -35,9 +35,11 @@
 //! counting votes; the rest of that Ready runs when the state is in.
 
 mod apply;
+mod progress;
 mod ready;
 #[cfg(test)]
 mod tests;
+pub mod watchdog;
 
 use crate::applier::{ApplyDone, ApplyError, ApplyJob};
 use crate::certify::{self, CheckpointVote, DropReason, VoteKeeper};
@@ -101,6 +103,9 @@ pub enum CoreError {
     /// An input the core cannot take in its state.
     #[error("unexpected input: {0}")]
     Unexpected(&'static str),
+    /// The progress watchdog refused the Raft timing.
+    #[error(transparent)]
+    Watchdog(#[from] watchdog::WatchdogError),
 }
 
 /// What the driver hands the core between turns.
@@ -289,6 +294,8 @@ pub struct Core {
     outputs: Vec<Output>,
     /// Where outputs go as soon as they are safe to carry out ([`Core::set_sink`]).
     sink: Option<Sink>,
+    /// Replaces a leader whose entries do not commit ([`watchdog`]).
+    watchdog: watchdog::Watchdog,
 }
 
 /// A driver's receiver of outputs during a turn, a batch at a time (in order; a block's
@@ -349,6 +356,9 @@ impl Core {
             raw.campaign()?;
         }
         let consortium = read_consortium(&store)?;
+        let election_ms = options.tick.as_millis() as u64 * options.election_ticks as u64;
+        let watchdog =
+            watchdog::Watchdog::new(watchdog::WatchdogConfig::from_election(election_ms)?);
         Ok(Core {
             setup: kept,
             certify: VoteKeeper::new(options.node_id, node_key, chain_id),
@@ -376,6 +386,7 @@ impl Core {
             role: None,
             outputs: Vec::new(),
             sink: None,
+            watchdog,
         })
     }
 
@@ -406,11 +417,15 @@ impl Core {
             Input::Tick if self.parked.is_some() => {}
             Input::Tick => {
                 self.raw.tick();
+                self.watch();
             }
             Input::Raft(messages) if self.parked.is_some() => self.hold(messages),
             Input::Raft(messages) => {
                 for m in messages.into_iter().take(MAX_MESSAGES_PER_INPUT) {
                     let from = m.from;
+                    if !self.admits(&m) {
+                        continue;
+                    }
                     if let Err(e) = self.raw.step(m) {
                         tracing::debug!(from, error = %e, "raft message not stepped");
                     }

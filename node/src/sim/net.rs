@@ -18,7 +18,8 @@
 //!
 //! [`SimNet::send`] decides a message's fate when it is sent: dropped (crashed or blocked
 //! endpoint, random loss, full queue) or queued, once or twice (duplication), with an
-//! arrival time of `now + base ± jitter` (plus an explicit hold-back when reordering
+//! arrival time of `now + base ± jitter` (after the link's backlog when it is shaped: see
+//! below; plus an explicit hold-back when reordering
 //! strikes), never beyond [`NetConfig::max_delay_ms`]. [`SimNet::deliveries`] returns what
 //! has arrived by a time, ordered by arrival time then by a sequence number, and checks the
 //! partitions and cuts again at arrival: a message in flight when a partition starts is
@@ -26,7 +27,7 @@
 //! `deliveries(t)`.
 //!
 //! Faults ([`Fault`], applied with [`SimNet::apply`]) can change at any time: delay and
-//! jitter, loss, duplication and reordering for all links (and per link with
+//! jitter, loss, duplication, reordering and rate for all links (and per link with
 //! [`SimNet::set_link`]); symmetric partitions into groups; one-way cuts; isolating a node;
 //! crashing and restarting a node; [`Fault::Heal`] restores the network (not crashed
 //! nodes: a node comes back with [`Fault::Restart`]). A crash closes the node's
@@ -36,7 +37,23 @@
 //!
 //! Bounds (every queue and loop is bounded): at most [`NetConfig::max_queued`] messages in
 //! flight (the newest beyond it is dropped and counted), at most
-//! [`NetConfig::max_delay_ms`] of delay, at most [`MAX_SCHEDULE_STEPS`] random faults.
+//! [`NetConfig::max_delay_ms`] of delay after a message leaves its link, at most
+//! [`NetConfig::max_backlog_bytes`] waiting on a shaped link, at most
+//! [`MAX_SCHEDULE_STEPS`] random faults.
+//!
+//! # Bandwidth
+//!
+//! A link may have a rate ([`LinkFaults::rate_bytes_per_s`]; 0: unlimited). Every message
+//! then has a size ([`WireSize`]) and is serialized behind the link's earlier messages,
+//! one link being one direction between two nodes, like a shaped interface's queue: it
+//! leaves when the link is free plus `size / rate`, and arrives `base ± jitter` after
+//! that, so a backlog delays everything behind it, heartbeats included. A link's backlog
+//! is bounded ([`NetConfig::max_backlog_bytes`]): a message that would queue beyond it is
+//! dropped and counted ([`NetCounters::dropped_backlog`]), as a full shaper queue drops
+//! its tail. Time on a shaped link is kept in microseconds, so small messages are not
+//! each rounded up to a whole millisecond. Loss is decided before a message queues, so a
+//! lost message takes no bandwidth (a simplification: on a real link it is lost after
+//! taking its share).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -86,6 +103,16 @@ pub enum NetError {
     /// A queue bound of zero or above [`MAX_QUEUED_LIMIT`].
     #[error("queue bound {0} is outside 1..={MAX_QUEUED_LIMIT}")]
     QueueBound(usize),
+    /// A shaped link's backlog bound of zero bytes.
+    #[error("a shaped link's backlog bound must be above zero bytes")]
+    BacklogBound,
+}
+
+/// The size of a message on the wire, which a shaped link serializes
+/// ([`LinkFaults::rate_bytes_per_s`]).
+pub trait WireSize {
+    /// Encoded bytes.
+    fn wire_bytes(&self) -> u64;
 }
 
 /// The faults of one link (or of every link without its own).
@@ -102,6 +129,8 @@ pub struct LinkFaults {
     /// Chance a message is held back by up to [`NetConfig::reorder_window_ms`] extra, so
     /// that later messages overtake it, per mille.
     pub reorder_permille: u16,
+    /// Bytes per second the link carries (0: unlimited); messages queue behind each other.
+    pub rate_bytes_per_s: u64,
 }
 
 impl LinkFaults {
@@ -147,11 +176,15 @@ pub struct NetConfig {
     pub max_delay_ms: u64,
     /// Longest extra hold-back of a reordered message.
     pub reorder_window_ms: u64,
+    /// Most bytes waiting to be serialized on one shaped link; a message beyond it is
+    /// dropped.
+    pub max_backlog_bytes: u64,
 }
 
 impl Default for NetConfig {
     /// A healthy LAN: 1 ms per message, no faults, 10,000 messages in flight at most,
-    /// 10 s of delay at most, reordering holds a message back by up to 20 ms.
+    /// 10 s of delay at most, reordering holds a message back by up to 20 ms, and a shaped
+    /// link queues up to 1 MiB (32 s at 256 kbit/s, a shaper's generous default).
     fn default() -> Self {
         Self {
             link: LinkFaults {
@@ -161,6 +194,7 @@ impl Default for NetConfig {
             max_queued: 10_000,
             max_delay_ms: 10_000,
             reorder_window_ms: 20,
+            max_backlog_bytes: 1 << 20,
         }
     }
 }
@@ -170,6 +204,9 @@ impl NetConfig {
     pub fn validate(&self) -> Result<(), NetError> {
         if self.max_queued == 0 || self.max_queued > MAX_QUEUED_LIMIT {
             return Err(NetError::QueueBound(self.max_queued));
+        }
+        if self.max_backlog_bytes == 0 {
+            return Err(NetError::BacklogBound);
         }
         self.link.validate(self.max_delay_ms)
     }
@@ -206,6 +243,8 @@ pub enum Fault {
     Duplicate(u16),
     /// Sets the reordering (hold-back) probability of every link, per mille.
     Reorder(u16),
+    /// Sets the rate of every link, in bytes per second (0: unlimited).
+    Rate(u64),
     /// Crashes a node: it neither sends nor receives, and every message queued to or from
     /// it is lost.
     Crash(NodeId),
@@ -225,6 +264,7 @@ impl Fault {
             Self::Delay { .. } => "delay",
             Self::Duplicate(_) => "duplicate",
             Self::Reorder(_) => "reorder",
+            Self::Rate(_) => "rate",
             Self::Crash(_) => "crash",
             Self::Restart(_) => "restart",
         }
@@ -276,6 +316,8 @@ pub enum DropReason {
     Crash,
     /// The queue was full.
     Overflow,
+    /// A shaped link's backlog was full.
+    Backlog,
 }
 
 /// What the network did, by kind: the simulator prints these as "faults injected by kind".
@@ -298,6 +340,8 @@ pub struct NetCounters {
     pub dropped_crash: u64,
     /// Dropped because the queue was full.
     pub dropped_overflow: u64,
+    /// Dropped because a shaped link's backlog was full.
+    pub dropped_backlog: u64,
     /// Extra copies queued by duplication.
     pub duplicated: u64,
     /// Messages delivered after a message sent later on the same link.
@@ -314,6 +358,7 @@ impl NetCounters {
             + self.dropped_cut
             + self.dropped_crash
             + self.dropped_overflow
+            + self.dropped_backlog
     }
 
     fn count_drop(&mut self, reason: DropReason) {
@@ -323,6 +368,7 @@ impl NetCounters {
             DropReason::Cut => &mut self.dropped_cut,
             DropReason::Crash => &mut self.dropped_crash,
             DropReason::Overflow => &mut self.dropped_overflow,
+            DropReason::Backlog => &mut self.dropped_backlog,
         };
         *counter += 1;
     }
@@ -333,7 +379,7 @@ impl fmt::Display for NetCounters {
         write!(
             f,
             "sent {} delivered {} dropped {} (loss {}, partition {}, cut {}, crash {}, \
-             overflow {}) duplicated {} reordered {}; faults:",
+             overflow {}, backlog {}) duplicated {} reordered {}; faults:",
             self.sent,
             self.delivered,
             self.dropped(),
@@ -342,6 +388,7 @@ impl fmt::Display for NetCounters {
             self.dropped_cut,
             self.dropped_crash,
             self.dropped_overflow,
+            self.dropped_backlog,
             self.duplicated,
             self.reordered,
         )?;
@@ -410,6 +457,8 @@ pub struct SimNet<M> {
     queue: BTreeMap<(u64, u64), Envelope<M>>,
     /// The latest `origin` delivered on each link.
     last_origin: BTreeMap<(NodeId, NodeId), u64>,
+    /// When each shaped link has serialized what it was given (µs).
+    link_free_us: BTreeMap<(NodeId, NodeId), u64>,
     next_seq: u64,
     now_ms: u64,
     counters: NetCounters,
@@ -418,7 +467,7 @@ pub struct SimNet<M> {
 /// The implicit group of nodes named in no partition group.
 const UNNAMED_GROUP: usize = usize::MAX;
 
-impl<M: Clone> SimNet<M> {
+impl<M: Clone + WireSize> SimNet<M> {
     /// A healed network with the given baseline and bounds, drawing from `seed`.
     pub fn new(seed: u64, config: NetConfig) -> Result<Self, NetError> {
         config.validate()?;
@@ -433,6 +482,7 @@ impl<M: Clone> SimNet<M> {
             crashed: BTreeSet::new(),
             queue: BTreeMap::new(),
             last_origin: BTreeMap::new(),
+            link_free_us: BTreeMap::new(),
             next_seq: 0,
             now_ms: 0,
             counters: NetCounters::default(),
@@ -517,6 +567,7 @@ impl<M: Clone> SimNet<M> {
                 check_permille(value)?;
                 self.current.reorder_permille = value;
             }
+            Fault::Rate(rate) => self.current.rate_bytes_per_s = rate,
             Fault::Crash(node) => self.crash(node),
             Fault::Restart(node) => {
                 self.crashed.remove(&node);
@@ -551,6 +602,20 @@ impl<M: Clone> SimNet<M> {
             }
         }
         Ok(())
+    }
+
+    /// The faults the link `from` → `to` has now (its own, or the all-links ones).
+    pub fn link_faults(&self, from: NodeId, to: NodeId) -> LinkFaults {
+        self.link(from, to)
+    }
+
+    /// Bytes waiting to be serialized on the link `from` → `to` at `now_ms` (0 unless
+    /// the link is shaped and busy).
+    pub fn backlog_bytes(&self, from: NodeId, to: NodeId, now_ms: u64) -> u64 {
+        let rate = self.link(from, to).rate_bytes_per_s;
+        let free = self.link_free_us.get(&(from, to)).copied().unwrap_or(0);
+        let waiting_us = free.saturating_sub(now_ms.saturating_mul(1_000));
+        (u128::from(waiting_us) * u128::from(rate) / 1_000_000) as u64
     }
 
     /// What happened so far.
@@ -622,15 +687,52 @@ impl<M: Clone> SimNet<M> {
         None
     }
 
-    /// Queues a message with a drawn delay, or drops it when the queue is full.
+    /// Queues a message behind its link's backlog with a drawn delay, or drops it when
+    /// the queue or the link's backlog is full.
     fn enqueue(&mut self, envelope: Envelope<M>, faults: LinkFaults, now: u64) {
         if self.queue.len() >= self.config.max_queued {
             self.counters.count_drop(DropReason::Overflow);
             return;
         }
-        let arrival = now.saturating_add(self.draw_delay(faults));
+        let link = (envelope.from, envelope.to);
+        let bytes = envelope.msg.wire_bytes();
+        let Some(sent) = self.serialize(link, bytes, faults.rate_bytes_per_s, now) else {
+            self.counters.count_drop(DropReason::Backlog);
+            return;
+        };
+        let arrival = sent.saturating_add(self.draw_delay(faults));
         let seq = self.bump_seq();
         self.queue.insert((arrival, seq), envelope);
+    }
+
+    /// When a message of `bytes` given to `link` at `now` (ms) has left it (ms, rounded
+    /// up): at once on an unlimited link, else behind the link's backlog at `rate`.
+    /// `None`: the backlog would pass [`NetConfig::max_backlog_bytes`].
+    fn serialize(
+        &mut self,
+        link: (NodeId, NodeId),
+        bytes: u64,
+        rate: u64,
+        now: u64,
+    ) -> Option<u64> {
+        if rate == 0 {
+            return Some(now);
+        }
+        let now_us = now.saturating_mul(1_000);
+        let free_us = self
+            .link_free_us
+            .get(&link)
+            .copied()
+            .unwrap_or(0)
+            .max(now_us);
+        let waiting = u128::from(free_us - now_us) * u128::from(rate) / 1_000_000;
+        if waiting + u128::from(bytes) > u128::from(self.config.max_backlog_bytes) {
+            return None;
+        }
+        let takes_us = (u128::from(bytes) * 1_000_000).div_ceil(u128::from(rate));
+        let done_us = free_us.saturating_add(u64::try_from(takes_us).unwrap_or(u64::MAX));
+        self.link_free_us.insert(link, done_us);
+        Some(done_us.div_ceil(1_000))
     }
 
     /// `base ± jitter` (at least 0), plus a hold-back when reordering strikes, capped.
@@ -673,6 +775,8 @@ impl<M: Clone> SimNet<M> {
         let before = self.queue.len();
         self.queue
             .retain(|_, envelope| envelope.from != node && envelope.to != node);
+        self.link_free_us
+            .retain(|&(from, to), _| from != node && to != node);
         for _ in self.queue.len()..before {
             self.counters.count_drop(DropReason::Crash);
         }

@@ -321,6 +321,7 @@ impl Totals {
         self.net.dropped_cut += n.dropped_cut;
         self.net.dropped_crash += n.dropped_crash;
         self.net.dropped_overflow += n.dropped_overflow;
+        self.net.dropped_backlog += n.dropped_backlog;
         self.net.duplicated += n.duplicated;
         self.net.reordered += n.reordered;
         for (kind, count) in &n.faults {
@@ -438,6 +439,168 @@ fn partition_during_a_joint_consensus_membership_change() {
             c.summary()
         );
     }
+    ok(c.finish());
+    println!("{}", c.summary());
+}
+
+/// WAN Raft timing in the simulator: 100 ms ticks and a 3 s election timeout (each node's
+/// fixed by the seed in 3–6 s), ten round trips of a 300 ms RTT; heartbeats stay at
+/// `NodeOptions`' default of two ticks.
+fn wan_options() -> SimOptions {
+    SimOptions {
+        tick_ms: 100,
+        election_ticks: 30,
+        codes: 2_000,
+        ..SimOptions::default()
+    }
+}
+
+/// Issue 22: nodes a WAN apart (150 ± 75 ms each way, so a 300 ms RTT, and 3 % loss on
+/// every link) under steady load keep committing: no gap between consecutive commits
+/// longer than 3 s over a minute of virtual time.
+#[test]
+fn a_wan_consortium_keeps_committing() {
+    let mut c = cluster_with(21, wan_options());
+    ok(c.apply(Fault::Delay {
+        base_ms: 150,
+        jitter_ms: 75,
+    }));
+    ok(c.apply(Fault::Loss(30)));
+    let leaderships = c.counters.leaderships;
+    ok(c.load(20).mark_commits().run_for(60_000));
+    let figures = c.commit_figures();
+    println!(
+        "WAN (150 ± 75 ms one way, 3 % loss, one redemption per 20 ms): {figures}; \
+         leaders elected {}",
+        c.counters.leaderships - leaderships
+    );
+    assert!(figures.elapsed_ms >= 60_000, "{figures}");
+    assert!(figures.worst_gap_ms <= 3_000, "{figures}\n{}", c.summary());
+    ok(c.finish());
+    println!("{}", c.summary());
+}
+
+/// 256 kbit/s, in bytes per second.
+const THIN_LINK: u64 = 256_000 / 8;
+
+/// A LAN cluster under load (a redemption every 5 ms: more than 256 kbit/s of blocks)
+/// whose leader's links, both ways, are shaped to [`THIN_LINK`]; runs until another
+/// node leads or `limit_ms` pass. Returns the cluster and how long the replacement took.
+fn thin_leader(seed: u64, watchdog: bool, limit_ms: u64) -> (Cluster, u64, Option<u64>) {
+    let options = SimOptions {
+        codes: 2_000,
+        watchdog,
+        ..SimOptions::default()
+    };
+    let mut c = cluster_with(seed, options);
+    ok(c.load(5).run_for(1_000));
+    let leader = c.leader().expect("a leader under load");
+    ok(c.shape_node(leader, THIN_LINK));
+    let shaped_at = c.now_ms();
+    while c.now_ms() - shaped_at < limit_ms {
+        ok(c.run_for(5));
+        if c.leader().is_some_and(|l| l != leader) {
+            let after = c.now_ms() - shaped_at;
+            return (c, leader, Some(after));
+        }
+    }
+    (c, leader, None)
+}
+
+/// Issue 22: a leader whose link is shaped to 256 kbit/s is replaced within 5 s, and
+/// commits resume at LAN speed under the new leader.
+#[test]
+fn a_leader_on_a_thin_link_is_replaced_within_five_seconds() {
+    let (mut c, old, replaced) = thin_leader(22, true, 5_000);
+    let after = replaced.unwrap_or_else(|| {
+        panic!(
+            "node {old} still leads 5 s after its link was shaped: {}",
+            c.summary()
+        )
+    });
+    println!(
+        "thin leader (256 kbit/s both ways, a redemption every 5 ms): node {old} replaced after {after} ms"
+    );
+    let new = c.leader().expect("a new leader");
+    ok(c.mark_commits().run_for(3_000));
+    let figures = c.commit_figures();
+    println!("under node {new}, the next 3 s: {figures}");
+    assert!(
+        figures.blocks >= 10,
+        "commits resume: {figures}\n{}",
+        c.summary()
+    );
+    ok(c.finish());
+    println!("{}", c.summary());
+}
+
+/// The same run without the watchdog: pre-vote and check-quorum alone leave the thin
+/// leader in office, because the trickle of its old appends keeps every follower's
+/// election timer and lease fresh. This is what the watchdog is for.
+#[test]
+fn without_the_watchdog_a_thin_leader_keeps_its_office() {
+    let (mut c, old, replaced) = thin_leader(22, false, 10_000);
+    println!("without the watchdog: node {old} replaced after {replaced:?} ms (watched for 10 s)");
+    assert!(
+        replaced.is_none_or(|ms| ms > 5_000),
+        "node {old} was replaced after {replaced:?} ms: {}",
+        c.summary()
+    );
+    ok(c.finish());
+}
+
+/// A follower on a thin link (its own links shaped to 256 kbit/s under load) sees its
+/// entries commit late and suspects the leader, but the leader and the other follower
+/// still see progress, stay in the lease and ignore its pre-votes: the healthy leader
+/// keeps its office and the consortium keeps committing.
+#[test]
+fn a_follower_on_a_thin_link_does_not_depose_a_healthy_leader() {
+    let options = SimOptions {
+        codes: 2_000,
+        ..SimOptions::default()
+    };
+    let mut c = cluster_with(24, options);
+    ok(c.load(5).run_for(1_000));
+    let leader = c.leader().expect("a leader under load");
+    let follower = (1..=3).find(|&n| n != leader).expect("a follower");
+    let leaderships = c.counters.leaderships;
+    ok(c.shape_node(follower, THIN_LINK));
+    ok(c.mark_commits().run_for(8_000));
+    let figures = c.commit_figures();
+    println!("follower {follower} on a thin link, leader {leader}: {figures}");
+    assert_eq!(c.leader(), Some(leader), "{}", c.summary());
+    assert_eq!(c.counters.leaderships, leaderships, "{}", c.summary());
+    assert!(figures.worst_gap_ms < 1_000, "{figures}");
+    ok(c.finish());
+}
+
+/// A healthy leader given more load than the cluster commits (blocks of two txs, three
+/// txs submitted every 5 ms) is never deposed: it commits every block within a round
+/// trip, and txs waiting in mempools are load, not a stall.
+#[test]
+fn a_healthy_overloaded_leader_is_never_deposed() {
+    let options = SimOptions {
+        block_max_txs: 2,
+        codes: 2_000,
+        ..SimOptions::default()
+    };
+    let mut c = cluster_with(23, options);
+    let leader = c.leader().expect("a leader");
+    let leaderships = c.counters.leaderships;
+    c.mark_commits();
+    let mut backlog = 0;
+    // Four seconds: two of the leader's windows, four of the followers'.
+    for _ in 0..4_000 / 5 {
+        c.submit(3);
+        ok(c.run_for(5));
+        backlog = backlog.max(c.unanswered());
+    }
+    let figures = c.commit_figures();
+    println!("overloaded (600 txs/s offered): {figures}; most txs waiting {backlog}");
+    assert!(backlog >= 500, "the load exceeds what commits: {figures}");
+    assert!(figures.blocks >= 100, "{figures}");
+    assert_eq!(c.counters.leaderships, leaderships, "{}", c.summary());
+    assert_eq!(c.leader(), Some(leader));
     ok(c.finish());
     println!("{}", c.summary());
 }

@@ -107,6 +107,43 @@ impl Cluster {
         self
     }
 
+    /// Shapes every link to and from node `id` to `bytes_per_s` (0: unlimited), keeping
+    /// the links' other faults, as `tc` on the node's interface would.
+    pub fn shape_node(&mut self, id: NodeId, bytes_per_s: u64) -> Result<&mut Self, SimFailure> {
+        let others: Vec<NodeId> = self.nodes.keys().copied().filter(|&n| n != id).collect();
+        for other in others {
+            for (from, to) in [(id, other), (other, id)] {
+                let mut faults = self.net.link_faults(from, to);
+                faults.rate_bytes_per_s = bytes_per_s;
+                self.net
+                    .set_link(from, to, Some(faults))
+                    .map_err(|e| self.fail(format!("shaping node {id}: {e}")))?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// Starts measuring commit progress now (see [`Self::commit_figures`]).
+    pub fn mark_commits(&mut self) -> &mut Self {
+        self.commits.mark(self.now);
+        self
+    }
+
+    /// Blocks and txs first applied since [`Self::mark_commits`], and the longest gap.
+    pub fn commit_figures(&self) -> super::CommitFigures {
+        self.commits.figures(self.now)
+    }
+
+    /// Txs submitted and not acknowledged yet.
+    pub fn unanswered(&self) -> usize {
+        self.unanswered.len()
+    }
+
+    /// Virtual time now (ms).
+    pub fn now_ms(&self) -> u64 {
+        self.now
+    }
+
     /// Node `id`'s Raft term (`None`: not running).
     pub fn term(&self, id: NodeId) -> Option<u64> {
         self.nodes[&id]

@@ -22,7 +22,7 @@ mod faults;
 mod step;
 
 use super::check::Checker;
-use super::net::{Fault, NetConfig, NodeId, SimNet, SimRng};
+use super::net::{Fault, NetConfig, NodeId, SimNet, SimRng, WireSize};
 use super::workload::{Workload, genesis, node_key_seed};
 use crate::applier::{Applier, ApplyJob};
 use crate::forward::sort_verdicts;
@@ -91,6 +91,31 @@ pub enum Wire {
     },
 }
 
+/// Bytes of framing around every simulated message (TCP/IP and the p2p stream's headers),
+/// added to its encoded size on a shaped link.
+const FRAME_BYTES: u64 = 64;
+
+impl WireSize for Wire {
+    /// The encoded size of what cactusd would send, plus [`FRAME_BYTES`] (a forward's
+    /// answer carries verdicts, not the txs the simulator keeps with it).
+    fn wire_bytes(&self) -> u64 {
+        use couponcactus_chaincode::encoding::encode;
+        use protobuf::Message as _;
+        let either = |r: Result<usize, &String>| r.unwrap_or_else(|e| e.len());
+        let bytes = match self {
+            Wire::Raft(m) => m.compute_size() as usize,
+            Wire::Vote(vote) => encode(vote).len(),
+            Wire::Forward(txs) => encode(txs).len(),
+            Wire::ForwardReply { verdicts, .. } => {
+                either(verdicts.as_ref().map(|v| encode(v).len()))
+            }
+            Wire::ChunkReq(req) => encode(req).len(),
+            Wire::ChunkResp { resp, .. } => either(resp.as_ref().map(|c| encode(c).len())),
+        };
+        bytes as u64 + FRAME_BYTES
+    }
+}
+
 /// How a simulated cluster runs.
 #[derive(Clone, Debug)]
 pub struct SimOptions {
@@ -107,6 +132,14 @@ pub struct SimOptions {
     pub max_skew_ms: u64,
     /// Raft entries kept before compaction (small, so lagging nodes need snapshots).
     pub keep_log_entries: u64,
+    /// Raft tick in virtual ms (a multiple of [`STEP_MS`]).
+    pub tick_ms: u64,
+    /// Election timeout in ticks; each node's is fixed by the seed in `[E, 2E)`.
+    pub election_ticks: usize,
+    /// Most txs per block.
+    pub block_max_txs: usize,
+    /// Whether the progress watchdog runs (off only to show what it does).
+    pub watchdog: bool,
 }
 
 impl Default for SimOptions {
@@ -118,6 +151,10 @@ impl Default for SimOptions {
             net: NetConfig::default(),
             max_skew_ms: 0,
             keep_log_entries: 40,
+            tick_ms: 100,
+            election_ticks: 10,
+            block_max_txs: NodeOptions::default().block_max_txs,
+            watchdog: true,
         }
     }
 }
@@ -186,6 +223,91 @@ pub struct SimCounters {
     pub submissions: u64,
     /// Virtual time run, in ms.
     pub virtual_ms: u64,
+    /// Times a node became leader (setup's first election included).
+    pub leaderships: u64,
+}
+
+/// When the cluster's top height grew, from a mark ([`Cluster::mark_commits`]): for
+/// liveness figures.
+#[derive(Clone, Debug, Default)]
+pub struct CommitClock {
+    /// The highest height applied by any node.
+    top: u64,
+    /// When it was first applied (or the mark, if later).
+    last_ms: u64,
+    /// The mark.
+    since_ms: u64,
+    /// Blocks and txs first applied since the mark.
+    blocks: u64,
+    txs: u64,
+    /// The longest time between the mark or a new top height and the next.
+    worst_gap_ms: u64,
+}
+
+/// What [`CommitClock`] measured, up to a moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommitFigures {
+    /// Virtual time measured (ms).
+    pub elapsed_ms: u64,
+    /// Blocks first applied.
+    pub blocks: u64,
+    /// Txs in them.
+    pub txs: u64,
+    /// Longest gap between consecutive new heights, the open one included (ms).
+    pub worst_gap_ms: u64,
+}
+
+impl CommitClock {
+    fn mark(&mut self, now: u64) {
+        *self = CommitClock {
+            top: self.top,
+            last_ms: now,
+            since_ms: now,
+            ..CommitClock::default()
+        };
+    }
+
+    fn applied(&mut self, height: u64, txs: usize, now: u64) {
+        if height <= self.top {
+            return;
+        }
+        self.top = height;
+        self.blocks += 1;
+        self.txs += txs as u64;
+        self.worst_gap_ms = self.worst_gap_ms.max(now - self.last_ms);
+        self.last_ms = now;
+    }
+
+    fn figures(&self, now: u64) -> CommitFigures {
+        CommitFigures {
+            elapsed_ms: now - self.since_ms,
+            blocks: self.blocks,
+            txs: self.txs,
+            worst_gap_ms: self.worst_gap_ms.max(now - self.last_ms),
+        }
+    }
+}
+
+impl std::fmt::Display for CommitFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Tenths, in integers (the crate keeps floats out).
+        let ms = self.elapsed_ms.max(1);
+        let per_s = |n: u64| {
+            let tenths = n * 10_000 / ms;
+            format!("{}.{}", tenths / 10, tenths % 10)
+        };
+        write!(
+            f,
+            "{}.{} s: {} blocks ({}/s), {} txs ({}/s), worst gap between commits {} ms",
+            ms / 1_000,
+            ms % 1_000 / 100,
+            self.blocks,
+            per_s(self.blocks),
+            self.txs,
+            per_s(self.txs),
+            self.worst_gap_ms
+        )
+    }
 }
 
 /// A condition to wait for.
@@ -233,6 +355,8 @@ pub struct Cluster {
     unanswered: BTreeMap<TxId, (u64, SignedTx)>,
     /// Faults scheduled at virtual times.
     schedule: Vec<(u64, Fault)>,
+    /// When the top height grew.
+    commits: CommitClock,
 }
 
 /// A run that broke an invariant or stalled.
@@ -259,11 +383,16 @@ impl Cluster {
     /// committed (keys, the pool and its codes).
     pub fn new(seed: u64, options: SimOptions) -> Result<Cluster, SimFailure> {
         let dir = tempfile::tempdir().expect("temporary directory");
+        assert!(
+            options.tick_ms >= STEP_MS && options.tick_ms.is_multiple_of(STEP_MS),
+            "the tick must be a multiple of the step"
+        );
         let mut rng = SimRng::new(seed ^ 0x5eed_c0de);
         let g = genesis(options.nodes);
+        let election = options.election_ticks;
         let mut nodes = BTreeMap::new();
         for id in 1..=options.nodes + options.spares {
-            let first = 10 + rng.below(10) as usize;
+            let first = election + rng.below(election as u64) as usize;
             let skew = if options.max_skew_ms == 0 {
                 0
             } else {
@@ -276,7 +405,7 @@ impl Cluster {
                     dir: dir.path().join(format!("node{id}")),
                     disk: Arc::new(DiskFaults::new(true)),
                     skew_ms: skew,
-                    tick_phase: rng.below(100 / STEP_MS) * STEP_MS,
+                    tick_phase: rng.below(options.tick_ms / STEP_MS) * STEP_MS,
                     election: (first, first + 1),
                     running: None,
                     stopped_full: false,
@@ -302,6 +431,7 @@ impl Cluster {
             load_every_ms: 0,
             unanswered: BTreeMap::new(),
             schedule: Vec::new(),
+            commits: CommitClock::default(),
         };
         for id in 1..=cluster.options.nodes {
             cluster.start_node(id)?;
@@ -359,6 +489,7 @@ impl Cluster {
     fn start_node(&mut self, id: NodeId) -> Result<(), SimFailure> {
         let genesis = genesis(self.options.nodes);
         let keep_log_entries = self.options.keep_log_entries;
+        let sim = self.options.clone();
         let node = self.nodes.get_mut(&id).expect("known node");
         let open = || -> Result<Running, String> {
             let store = Store::open_with_faults(&node.dir.join("db"), node.disk.clone())
@@ -375,8 +506,10 @@ impl Cluster {
             let options = NodeOptions {
                 node_id: id,
                 block_interval: Duration::from_millis(50),
-                tick: Duration::from_millis(100),
-                election_ticks: 10,
+                block_max_txs: sim.block_max_txs,
+                tick: Duration::from_millis(sim.tick_ms),
+                election_ticks: sim.election_ticks,
+                progress_watchdog: sim.watchdog,
                 keep_log_entries,
                 forward_retry: Duration::from_millis(1_000),
                 // Odd nodes keep almost none of their state tree in memory, so every

@@ -101,7 +101,7 @@ impl Cluster {
         let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         for &id in &ids {
             let node = &self.nodes[&id];
-            if (self.now + node.tick_phase).is_multiple_of(100) {
+            if (self.now + node.tick_phase).is_multiple_of(self.options.tick_ms) {
                 self.input(id, Input::Tick);
             }
         }
@@ -218,6 +218,8 @@ impl Cluster {
             Output::FetchSnapshot(descriptor) => self.start_fetch(id, *descriptor),
             Output::Applied(block) => {
                 self.check.applied(id, &block, &self.workload.code_of);
+                self.commits
+                    .applied(block.header.height, block.txs.len(), self.now);
                 for done in &block.txs {
                     self.answered(id, &done.result);
                 }
@@ -228,7 +230,12 @@ impl Cluster {
             }
             Output::Certified(cert) => self.check.certified(id, &cert),
             Output::Diverged(d) => self.check.diverged(id, format!("{d:?}")),
-            Output::Role(view) => self.check.role(id, &view),
+            Output::Role(view) => {
+                if view.role == "leader" {
+                    self.counters.leaderships += 1;
+                }
+                self.check.role(id, &view);
+            }
             Output::Consortium(_) => {}
             Output::Params(params) => {
                 if let Some(r) = self.running_mut(id) {
