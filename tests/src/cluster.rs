@@ -1124,7 +1124,10 @@ impl Cluster {
                 let reply = n.client().get_signed(auditor, &format!("/v1/blocks/{h}"));
                 (reply.status == 200).then(|| reply.json::<BlockView>())
             }) else {
-                panic!("no running member serves block {h}\nnodes:\n{}", self.describe());
+                panic!(
+                    "no running member serves block {h}\nnodes:\n{}",
+                    self.describe()
+                );
             };
             for (i, result) in block.results.iter().enumerate() {
                 if let Some(first) = seen.insert(result.tx_id, (h, i)) {
@@ -1138,7 +1141,10 @@ impl Cluster {
                     .rejection()
                     .is_some_and(|r| r.reason == RejectReason::Duplicate)
                 {
-                    problems.push(format!("tx {} at {h}/{i} is recorded as a duplicate", result.tx_id));
+                    problems.push(format!(
+                        "tx {} at {h}/{i} is recorded as a duplicate",
+                        result.tx_id
+                    ));
                 }
             }
         }

@@ -936,7 +936,12 @@ fn an_altered_node_is_reported_as_divergent_by_every_node() {
 #[test]
 fn all_five_nodes_killed_at_once_restart_commit_and_include_no_tx_twice() {
     const TXS: u64 = 150;
-    let cluster = Cluster::builder().nodes(5).start();
+    // cactusd's default Raft timing (100 ms ticks, elections after 10), as operated.
+    let cluster = Cluster::builder()
+        .nodes(5)
+        .tick_ms(100)
+        .election_ticks(10)
+        .start();
     cluster.wait_for_voters(&[1, 2, 3, 4, 5]);
     let pool = cluster.create_active_pool(1, "blackout", TXS as usize + 50);
     let txs: Vec<SignedTx> = (0..TXS)
@@ -989,6 +994,12 @@ fn all_five_nodes_killed_at_once_restart_commit_and_include_no_tx_twice() {
         "restart of 5 nodes: APIs answered after {http_up:?}, leader {leader} known after \
          {led:?}, first new commit after {first_commit:?}"
     );
+    // Where the time went: the leader's log since its restart.
+    let log = cluster.node(leader).log();
+    let since = log.rfind("start 2:").unwrap_or(0);
+    for line in log[since..].lines().take(40) {
+        eprintln!("  node {leader}: {line}");
+    }
 
     // Clients resubmit everything, to a node of their choosing (not the first one), and
     // each gets its tx's one result.
