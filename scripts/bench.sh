@@ -26,6 +26,12 @@
 #                              building this checkout (to compare builds, alternating)
 #   BENCH_CONFIG_SED=          a sed script run on each node's cactusd.toml before the runs
 #                              (e.g. 's/^tree_resident_nodes = .*/tree_resident_nodes = 500000/')
+#   BENCH_RTT_MS=              e.g. 100: the WAN mode. Every connection between the nodes
+#                              crosses a delaying proxy (cactus-netem, tests/src/netem.rs) of
+#                              half this each way, the nodes get `rtt_ms` in [raft], and only
+#                              the `bench redeem` runs are made (bounded by BENCH_DURATION);
+#                              writes its own section ("At N ms RTT") of BENCH_DOC
+#   BENCH_JITTER_MS=0 BENCH_LOSS=0  the WAN mode's jitter each way and loss per chunk
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 ROOT="$(repo_root)"
 cd "$ROOT"
@@ -40,14 +46,19 @@ BASE_PORT="${BENCH_BASE_PORT:-7410}"
 DOC="${BENCH_DOC-docs/performance.md}"
 BEGIN_MARK='<!-- scripts/bench.sh: begin (generated; rerun scripts/bench.sh to replace this section) -->'
 END_MARK='<!-- scripts/bench.sh: end -->'
+RTT="${BENCH_RTT_MS:-}"
+if [ -n "$RTT" ]; then
+  BEGIN_MARK='<!-- scripts/bench.sh BENCH_RTT_MS: begin (generated; rerun BENCH_RTT_MS=N scripts/bench.sh to replace this section) -->'
+  END_MARK='<!-- scripts/bench.sh BENCH_RTT_MS: end -->'
+fi
 
 die() {
   printf 'bench: %s\n' "$*" >&2
   exit 1
 }
 
-for v in "$DURATION" "$TOKENS" "$PROOFS" "$BASE_PORT"; do
-  [[ "$v" =~ ^[0-9]+$ ]] || die "BENCH_DURATION, BENCH_TOKENS, BENCH_PROOFS and BENCH_BASE_PORT are numbers, not '$v'"
+for v in "$DURATION" "$TOKENS" "$PROOFS" "$BASE_PORT" ${RTT:+"$RTT"}; do
+  [[ "$v" =~ ^[0-9]+$ ]] || die "BENCH_DURATION, BENCH_TOKENS, BENCH_PROOFS, BENCH_BASE_PORT and BENCH_RTT_MS are numbers, not '$v'"
 done
 BATCHES=$(((TOKENS + 4999) / 5000))
 
@@ -69,7 +80,12 @@ if [ -d "$LOCALNET_DIR" ]; then
   localnet down --wipe
 fi
 rm -f "$OUT"/*.json
+NETEM_PID=""
 cleanup() {
+  if [ -n "$NETEM_PID" ]; then
+    kill "$NETEM_PID" 2>/dev/null || true
+    NETEM_PID=""
+  fi
   if [ "${BENCH_KEEP:-0}" = 1 ]; then
     log "leaving the bench localnet running (LOCALNET_DIR=$LOCALNET_DIR scripts/localnet.sh down --wipe stops it)"
   else
@@ -86,6 +102,32 @@ if [ -n "${BENCH_CONFIG_SED:-}" ]; then
   log "restarting the localnet with sed '$BENCH_CONFIG_SED' on each cactusd.toml"
   localnet down >&2
   sed -i -e "$BENCH_CONFIG_SED" "$LOCALNET_DIR"/node*/cactusd.toml
+  localnet up --nodes 3 >&2
+fi
+
+# WAN mode: the nodes restart dialing each other through cactus-netem's proxies.
+if [ -n "$RTT" ]; then
+  if [ ! -x "$BIN/cactus-netem" ]; then
+    log "building cactus-netem (release)"
+    cargo build --release --locked -p couponcactus-tests --bin cactus-netem >&2
+  fi
+  NETEM_BIN="$BIN/cactus-netem"
+  [ -x "$NETEM_BIN" ] || NETEM_BIN="$(target_dir)/release/cactus-netem"
+  localnet down >&2
+  netem_args=()
+  for i in 1 2 3; do netem_args+=(--node "$i=127.0.0.1:$((BASE_PORT + 100 + i))"); done
+  log "cactus-netem: ${RTT} ms RTT (jitter ${BENCH_JITTER_MS:-0} ms each way, loss ${BENCH_LOSS:-0})"
+  rm -rf "$OUT/dial"
+  "$NETEM_BIN" "${netem_args[@]}" --delay-ms $((RTT / 2)) --jitter-ms "${BENCH_JITTER_MS:-0}" \
+    --loss "${BENCH_LOSS:-0}" --dial-dir "$OUT/dial" \
+    --duration-s $((DURATION * $(wc -w <<<"$CONCURRENCY") + 900)) >"$OUT/netem.out" 2>&1 &
+  NETEM_PID=$!
+  for _ in $(seq 100); do grep -q ready "$OUT/netem.out" 2>/dev/null && break; sleep 0.1; done
+  grep -q ready "$OUT/netem.out" || die "cactus-netem did not start: $(cat "$OUT/netem.out")"
+  for i in 1 2 3; do
+    sed -i "/^\[raft\]/a rtt_ms = $RTT" "$LOCALNET_DIR/node$i/cactusd.toml"
+    cat "$OUT/dial/node$i.toml" >>"$LOCALNET_DIR/node$i/cactusd.toml"
+  done
   localnet up --nodes 3 >&2
 fi
 
@@ -127,15 +169,19 @@ rss() {
   log "node RSS (MiB): ${values[*]}; peak: ${peaks[*]}"
 }
 
-bench issue issue --batches "$BATCHES" --batch-size 5000 --concurrency 4
-rss rss-after-issue
+if [ -z "$RTT" ]; then
+  bench issue issue --batches "$BATCHES" --batch-size 5000 --concurrency 4
+  rss rss-after-issue
+fi
 for c in $CONCURRENCY; do
   bench "redeem-c$c" redeem --concurrency "$c" --duration "$DURATION"
 done
-bench proofs proofs --count "$PROOFS" --concurrency 64
-# A full audit re-executes every tx, so it reads as a consortium node (an org admin's
-# reads have other orgs' txs withheld).
-BENCH_KEY_FILE="$LOCALNET_DIR/node1/node.key" bench audit audit
+if [ -z "$RTT" ]; then
+  bench proofs proofs --count "$PROOFS" --concurrency 64
+  # A full audit re-executes every tx, so it reads as a consortium node (an org admin's
+  # reads have other orgs' txs withheld).
+  BENCH_KEY_FILE="$LOCALNET_DIR/node1/node.key" bench audit audit
+fi
 rss rss-end
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 cleanup
@@ -155,14 +201,54 @@ ge() { awk -v a="$1" -v b="$2" 'BEGIN { print (a >= b) ? 1 : 0 }'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { print (a <= b) ? 1 : 0 }'; }
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", 100 * a / b }'; }
 
+# The WAN mode's section: the redeem runs at the emulated round trip.
+wan_section() {
+  local commit dirty=""
+  commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  git diff --quiet HEAD 2>/dev/null || dirty=" with uncommitted changes"
+  echo "$BEGIN_MARK"
+  echo
+  echo "## At ${RTT} ms RTT (scripts/bench.sh, WAN mode)"
+  echo
+  echo "Written by \`BENCH_RTT_MS=$RTT scripts/bench.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC') (BENCH_DURATION=$DURATION,"
+  echo "BENCH_CONCURRENCY=\"$CONCURRENCY\", BENCH_JITTER_MS=${BENCH_JITTER_MS:-0}, BENCH_LOSS=${BENCH_LOSS:-0}${BENCH_BIN:+, BENCH_BIN=$BENCH_BIN});"
+  echo "commit \`$commit\`$dirty; $(nproc) cores; load average before $LOAD_BEFORE, after $LOAD_AFTER. The 3-node"
+  echo "localnet's nodes dial each other through cactus-netem (tests/src/netem.rs): $((RTT / 2)) ms each way"
+  echo "on every link; clients reach the nodes directly. Commands, with \`NODES\` the three nodes' URLs:"
+  echo
+  echo '```'
+  printf '%s\n' "${COMMANDS[@]}"
+  echo '```'
+  echo
+  echo "| C | committed tx/s | p50 ms | p90 ms | p99 ms | max ms | errors | mean txs per block |"
+  echo "| - | - | - | - | - | - | - | - |"
+  for c in $CONCURRENCY; do
+    local f="redeem-c$c"
+    echo "| $c | $(num "$(j "$f" .committed_per_sec)" 1) | $(num "$(j "$f" .p50_ms)" 1) | $(num "$(j "$f" .p90_ms)" 1) | $(num "$(j "$f" .p99_ms)" 1) | $(num "$(j "$f" .max_ms)" 1) |" \
+      "$(j "$f" .errors) | $(j "$f" '[.node_side[] | .mean_block_txs | numbers] | max // 0') |"
+  done
+  echo
+  echo "$END_MARK"
+}
+
+if [ -n "$RTT" ]; then
+  SECTION="$(wan_section)"
+  if [ -z "$DOC" ]; then
+    printf '%s\n' "$SECTION"
+    exit 0
+  fi
+fi
+
 # Tokens on the chain after `bench issue` (its codes and the 20 demo codes), and at the end
 # (plus the redeem runs' coupons and the proofs pool's tokens).
-TOKENS_AT_RSS=$(($(j issue .committed_codes) + 20))
-TOKENS_AT_END=$((TOKENS_AT_RSS + $(for c in $CONCURRENCY; do j "redeem-c$c" .coupons; done | paste -sd+ -) + $(j proofs .tokens)))
-MAX_RSS="$(jq -r '[.rss_mib[] | numbers] | max // 0' "$OUT/rss-after-issue.json")"
-MAX_RSS_END="$(jq -r '[.rss_mib[] | numbers] | max // 0' "$OUT/rss-end.json")"
-MAX_PEAK="$(jq -r '[.peak_mib[] | numbers] | max // 0' "$OUT/rss-after-issue.json")"
-MAX_PEAK_END="$(jq -r '[.peak_mib[] | numbers] | max // 0' "$OUT/rss-end.json")"
+if [ -z "$RTT" ]; then
+  TOKENS_AT_RSS=$(($(j issue .committed_codes) + 20))
+  TOKENS_AT_END=$((TOKENS_AT_RSS + $(for c in $CONCURRENCY; do j "redeem-c$c" .coupons; done | paste -sd+ -) + $(j proofs .tokens)))
+  MAX_RSS="$(jq -r '[.rss_mib[] | numbers] | max // 0' "$OUT/rss-after-issue.json")"
+  MAX_RSS_END="$(jq -r '[.rss_mib[] | numbers] | max // 0' "$OUT/rss-end.json")"
+  MAX_PEAK="$(jq -r '[.peak_mib[] | numbers] | max // 0' "$OUT/rss-after-issue.json")"
+  MAX_PEAK_END="$(jq -r '[.peak_mib[] | numbers] | max // 0' "$OUT/rss-end.json")"
+fi
 
 section() {
   local commit dirty="" top_c
@@ -290,7 +376,7 @@ section() {
   echo "$END_MARK"
 }
 
-SECTION="$(section)"
+[ -n "$RTT" ] || SECTION="$(section)"
 if [ -z "$DOC" ]; then
   printf '%s\n' "$SECTION"
   exit 0

@@ -16,49 +16,8 @@ use std::time::Duration;
 /// Entries one access-log page asks for.
 pub const PAGE: u64 = 10_000;
 
-/// Why a compliance call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ComplianceError {
-    /// The node could not be reached or the answer not read.
-    #[error("{method} {url}: {source}")]
-    Transport {
-        /// Method.
-        method: Method,
-        /// URL.
-        url: String,
-        /// Cause.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The node answered with an API error.
-    #[error("{status} {code}: {message}")]
-    Api {
-        /// HTTP status.
-        status: u16,
-        /// Stable code (`not_authorized`, `invalid_input`, `not_found`, …).
-        code: String,
-        /// Details.
-        message: String,
-    },
-    /// The answer is not what the API documents.
-    #[error("unexpected answer ({status}): {why}")]
-    Unexpected {
-        /// HTTP status.
-        status: u16,
-        /// What is wrong.
-        why: String,
-    },
-}
-
-impl ComplianceError {
-    /// The API error code, if the node answered with one.
-    pub fn api_code(&self) -> Option<&str> {
-        match self {
-            ComplianceError::Api { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-}
+/// Why a compliance call failed (the shared [`crate::signed_read::ApiClientError`]).
+pub type ComplianceError = crate::signed_read::ApiClientError;
 
 /// Who made a request.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,31 +173,8 @@ impl ComplianceClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T> {
-        use crate::signed_read::{SignedAnswer, signed_json};
         let me = (self.base.as_str(), &self.chain_id, &self.key);
-        let answer = signed_json(&self.http, me, method.clone(), path, body)
-            .await
-            .map_err(|(url, source)| ComplianceError::Transport {
-                method,
-                url,
-                source,
-            })?;
-        match answer {
-            SignedAnswer::Ok(v) => Ok(v),
-            SignedAnswer::Api {
-                status,
-                code,
-                message,
-                body: _,
-            } => Err(ComplianceError::Api {
-                status,
-                code,
-                message,
-            }),
-            SignedAnswer::Unexpected { status, why } => {
-                Err(ComplianceError::Unexpected { status, why })
-            }
-        }
+        crate::signed_read::signed_json(&self.http, me, method, path, body).await
     }
 }
 

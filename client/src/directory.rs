@@ -18,55 +18,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Why a directory call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DirectoryError {
-    /// The node could not be reached or the answer not read.
-    #[error("{method} {url}: {source}")]
-    Transport {
-        /// Method.
-        method: Method,
-        /// URL (the member id at most: no personal data is ever in one).
-        url: String,
-        /// Cause.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The node answered with an API error.
-    #[error("{status} {code}: {message}")]
-    Api {
-        /// HTTP status.
-        status: u16,
-        /// Stable code (`not_found`, `match_conflict`, `already_linked`,
-        /// `not_authorized`, `invalid_input`, `directory_off`, …).
-        code: String,
-        /// Details.
-        message: String,
-        /// `match_conflict` only: the inputs grouped by the member they name.
-        groups: Vec<Vec<String>>,
-    },
-    /// The answer is not what the API documents.
-    #[error("unexpected answer ({status}): {why}")]
-    Unexpected {
-        /// HTTP status.
-        status: u16,
-        /// What is wrong.
-        why: String,
-    },
-    /// The erasure receipt could not be recorded on the ledger.
-    #[error("erasure receipt: {0}")]
-    Receipt(String),
-}
+/// Why a directory call failed (the shared [`crate::signed_read::ApiClientError`]).
+pub type DirectoryError = crate::signed_read::ApiClientError;
 
-impl DirectoryError {
-    /// The API error code, if the node answered with one.
-    pub fn api_code(&self) -> Option<&str> {
-        match self {
-            DirectoryError::Api { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-}
+/// Why the erasure receipt could not be recorded on the ledger.
+#[derive(Debug, thiserror::Error)]
+#[error("erasure receipt: {0}")]
+pub struct ReceiptError(pub String);
 
 /// A subject to add, or changes to one (fields given replace; recipient ids are added).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,32 +245,8 @@ impl DirectoryClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T> {
-        use crate::signed_read::{SignedAnswer, signed_json};
         let me = (self.base.as_str(), &self.chain_id, &self.signer);
-        let answer = signed_json(&self.http, me, method.clone(), path, body)
-            .await
-            .map_err(|(url, source)| DirectoryError::Transport {
-                method,
-                url,
-                source,
-            })?;
-        match answer {
-            SignedAnswer::Ok(v) => Ok(v),
-            SignedAnswer::Api {
-                status,
-                code,
-                message,
-                body,
-            } => Err(DirectoryError::Api {
-                status,
-                code,
-                message,
-                groups: serde_json::from_value(body["groups"].clone()).unwrap_or_default(),
-            }),
-            SignedAnswer::Unexpected { status, why } => {
-                Err(DirectoryError::Unexpected { status, why })
-            }
-        }
+        crate::signed_read::signed_json(&self.http, me, method, path, body).await
     }
 }
 
@@ -339,11 +273,11 @@ pub async fn submit_erasure_receipt(
     node: &crate::NodeClient,
     admin: &SigningKey,
     member: &MemberId,
-) -> Result<ReceiptOutcome> {
+) -> std::result::Result<ReceiptOutcome, ReceiptError> {
     use crate::consent::{ErasureOutcome, record_erasure};
     let outcome = record_erasure(node, admin, *member)
         .await
-        .map_err(|e| DirectoryError::Receipt(e.to_string()))?;
+        .map_err(|e| ReceiptError(e.to_string()))?;
     match outcome {
         ErasureOutcome::Recorded(view) => Ok(ReceiptOutcome::Recorded {
             tx_id: view.tx_id.to_string(),
@@ -355,7 +289,7 @@ pub async fn submit_erasure_receipt(
                 .error
                 .map(|e| format!("{}: {}", e.code, e.message))
                 .unwrap_or_else(|| "the chain refused it".into());
-            Err(DirectoryError::Receipt(why))
+            Err(ReceiptError(why))
         }
     }
 }

@@ -96,24 +96,36 @@ mod tests {
     }
 }
 
-/// What one signed JSON request ([`signed_json`]) got back.
-#[derive(Debug)]
-pub enum SignedAnswer<T> {
-    /// A 2xx answer, decoded.
-    Ok(T),
-    /// The API's error body (`{"error": {"code", "message"}, …}`), with the whole body for
-    /// the fields some routes add (e.g. `groups`).
+/// Why a signed API request ([`signed_json`]) failed: the one error of the webhook,
+/// directory and compliance clients.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiClientError {
+    /// The node could not be reached or the answer not read.
+    #[error("{method} {url}: {source}")]
+    Transport {
+        /// Method.
+        method: reqwest::Method,
+        /// URL (a member id at most: no personal data is ever in one).
+        url: String,
+        /// Cause.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The node answered with an API error (`{"error": {"code", "message"}, …}`).
+    #[error("{status} {code}: {message}")]
     Api {
         /// HTTP status.
         status: u16,
-        /// Stable code.
+        /// Stable code (`not_authorized`, `invalid_input`, `not_found`, `unsafe_url`,
+        /// `match_conflict`, `already_linked`, `directory_off`, …).
         code: String,
         /// Details.
         message: String,
-        /// The whole error body.
-        body: serde_json::Value,
+        /// `match_conflict` only: the inputs grouped by the member they name.
+        groups: Vec<Vec<String>>,
     },
-    /// Not what the API documents.
+    /// The answer is not what the API documents.
+    #[error("unexpected answer ({status}): {why}")]
     Unexpected {
         /// HTTP status.
         status: u16,
@@ -122,8 +134,15 @@ pub enum SignedAnswer<T> {
     },
 }
 
-/// A failed transport of a signed request: the URL and the cause.
-pub type SignedTransport = (String, reqwest::Error);
+impl ApiClientError {
+    /// The API error code, if the node answered with one.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            ApiClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
 
 /// Sends one request signed as a read by `key` (the webhook, directory and compliance
 /// routes): a JSON `body` adds `body_sha256` to the signed target
@@ -134,7 +153,7 @@ pub async fn signed_json<T: serde::de::DeserializeOwned>(
     method: reqwest::Method,
     path: &str,
     body: Option<serde_json::Value>,
-) -> Result<SignedAnswer<T>, SignedTransport> {
+) -> Result<T, ApiClientError> {
     let bytes = body.map(|b| serde_json::to_vec(&b).expect("JSON serializes"));
     let target = match &bytes {
         Some(b) => crate::webhooks::signed_target(path, b),
@@ -146,38 +165,40 @@ pub async fn signed_json<T: serde::de::DeserializeOwned>(
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0);
     let signature = ReadSignature::sign(key, chain_id, now, method.as_str(), &target);
-    let mut request = http.request(method, &url);
+    let transport = |source| ApiClientError::Transport {
+        method: method.clone(),
+        url: url.clone(),
+        source,
+    };
+    let mut request = http.request(method.clone(), &url);
     for (name, value) in signature.headers() {
         request = request.header(name, value);
     }
     if let Some(b) = bytes {
         request = request.header("content-type", "application/json").body(b);
     }
-    let response = request.send().await.map_err(|e| (url.clone(), e))?;
+    let response = request.send().await.map_err(transport)?;
     let status = response.status().as_u16();
-    let text = response.bytes().await.map_err(|e| (url.clone(), e))?;
+    let text = response.bytes().await.map_err(transport)?;
     if (200..300).contains(&status) {
-        return Ok(match serde_json::from_slice(&text) {
-            Ok(v) => SignedAnswer::Ok(v),
-            Err(e) => SignedAnswer::Unexpected {
-                status,
-                why: e.to_string(),
-            },
+        return serde_json::from_slice(&text).map_err(|e| ApiClientError::Unexpected {
+            status,
+            why: e.to_string(),
         });
     }
     let body: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-    Ok(
+    Err(
         match (
             body["error"]["code"].as_str(),
             body["error"]["message"].as_str(),
         ) {
-            (Some(code), Some(message)) => SignedAnswer::Api {
+            (Some(code), Some(message)) => ApiClientError::Api {
                 status,
                 code: code.to_string(),
                 message: message.to_string(),
-                body: body.clone(),
+                groups: serde_json::from_value(body["groups"].clone()).unwrap_or_default(),
             },
-            _ => SignedAnswer::Unexpected {
+            _ => ApiClientError::Unexpected {
                 status,
                 why: String::from_utf8_lossy(&text).chars().take(200).collect(),
             },

@@ -23,49 +23,8 @@ use std::time::Duration;
 /// How far a delivery's `webhook-timestamp` may be from the receiver's clock, seconds.
 pub const TIMESTAMP_TOLERANCE_SECS: u64 = 300;
 
-/// Why a webhook call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum WebhooksError {
-    /// The node could not be reached or the answer not read.
-    #[error("{method} {url}: {source}")]
-    Transport {
-        /// Method.
-        method: Method,
-        /// URL.
-        url: String,
-        /// Cause.
-        #[source]
-        source: reqwest::Error,
-    },
-    /// The node answered with an API error.
-    #[error("{status} {code}: {message}")]
-    Api {
-        /// HTTP status.
-        status: u16,
-        /// Stable code (`not_authorized`, `unsafe_url`, `bad_signature`, …).
-        code: String,
-        /// Details.
-        message: String,
-    },
-    /// The answer is not what the API documents.
-    #[error("unexpected answer ({status}): {why}")]
-    Unexpected {
-        /// HTTP status.
-        status: u16,
-        /// What is wrong.
-        why: String,
-    },
-}
-
-impl WebhooksError {
-    /// The API error code, if the node answered with one.
-    pub fn api_code(&self) -> Option<&str> {
-        match self {
-            WebhooksError::Api { code, .. } => Some(code),
-            _ => None,
-        }
-    }
-}
+/// Why a webhook call failed (the shared [`crate::signed_read::ApiClientError`]).
+pub type WebhooksError = crate::signed_read::ApiClientError;
 
 /// A registered endpoint (never its secrets).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,31 +269,8 @@ impl WebhooksClient {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> Result<T> {
-        use crate::signed_read::{SignedAnswer, signed_json};
         let me = (self.base.as_str(), &self.chain_id, &self.admin);
-        let answer = signed_json(&self.http, me, method.clone(), path, body)
-            .await
-            .map_err(|(url, source)| WebhooksError::Transport {
-                method,
-                url,
-                source,
-            })?;
-        match answer {
-            SignedAnswer::Ok(v) => Ok(v),
-            SignedAnswer::Api {
-                status,
-                code,
-                message,
-                body: _,
-            } => Err(WebhooksError::Api {
-                status,
-                code,
-                message,
-            }),
-            SignedAnswer::Unexpected { status, why } => {
-                Err(WebhooksError::Unexpected { status, why })
-            }
-        }
+        crate::signed_read::signed_json(&self.http, me, method, path, body).await
     }
 }
 

@@ -6,7 +6,9 @@
 use crate::api::{ApiOptions, HttpLimits};
 use crate::mempool::MempoolLimits;
 use crate::node::NodeOptions;
+use crate::timing::{Overrides, Profile, Timing};
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -59,6 +61,10 @@ pub struct NodeConfig {
     /// Raft timing.
     #[serde(default)]
     pub raft: RaftConfig,
+    /// Peer requests and dial overrides (`[p2p]`, docs/operations.md); not written when
+    /// empty, so a generated config can have a section appended.
+    #[serde(default, skip_serializing_if = "P2pConfig::is_empty")]
+    pub p2p: P2pConfig,
     /// Which state-tree versions stay on disk (`[storage]`, docs/operations.md).
     #[serde(default)]
     pub storage: StorageConfig,
@@ -192,26 +198,80 @@ impl Default for StorageConfig {
     }
 }
 
-/// Raft timing.
+/// `[raft]`: Raft timing. `profile` picks the defaults ([`Profile`]); each key set here
+/// overrides its profile value; the result is checked at load ([`Timing::check`],
+/// docs/operations.md "Raft timing on a WAN").
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RaftConfig {
-    /// Tick, ms.
-    pub tick_ms: u64,
-    /// Election timeout, ticks.
-    pub election_ticks: usize,
+    /// `lan` (default) or `wan`: the defaults of the timing keys below.
+    pub profile: Profile,
+    /// Tick, ms (both profiles: 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tick_ms: Option<u64>,
+    /// Leader heartbeat, ticks (lan 2, wan 3; a fifth of `election_ticks` when only that
+    /// is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub heartbeat_ticks: Option<usize>,
+    /// Election timeout, ticks (lan 10, wan 20); raft-rs randomizes it up to twice this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub election_ticks: Option<usize>,
+    /// The round-trip time expected between members, ms: when set, timings too short for
+    /// it are refused at start, and failed requests are retried after this long (doubling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<u64>,
     /// Applied entries kept before log compaction.
     pub keep_log_entries: u64,
 }
 
 impl Default for RaftConfig {
     fn default() -> Self {
-        let d = NodeOptions::default();
         RaftConfig {
-            tick_ms: d.tick.as_millis() as u64,
-            election_ticks: d.election_ticks,
-            keep_log_entries: d.keep_log_entries,
+            profile: Profile::default(),
+            tick_ms: None,
+            heartbeat_ticks: None,
+            election_ticks: None,
+            rtt_ms: None,
+            keep_log_entries: NodeOptions::default().keep_log_entries,
         }
+    }
+}
+
+/// `[p2p]`: requests between members and where to dial them.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct P2pConfig {
+    /// Timeout of one tx-forwarding or checkpoint-vote request, ms (lan 5,000, wan
+    /// 10,000); snapshot chunks get at least 60 s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_timeout_ms: Option<u64>,
+    /// Attempts of an idempotent request (tx forwarding, checkpoint votes) that timed out
+    /// or lost its connection (both profiles: 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_attempts: Option<u32>,
+    /// Where this node dials a member instead of the address in the consortium's state,
+    /// by node id: `dial = { "2" = "/ip4/10.0.0.2/tcp/7202" }` (a member behind NAT, a
+    /// tunnel, or a test's delaying proxy). The member's identity is still checked
+    /// against its node key.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub dial: BTreeMap<String, String>,
+}
+
+impl P2pConfig {
+    /// Nothing set: every value is the profile's, no dial override.
+    pub fn is_empty(&self) -> bool {
+        self.request_timeout_ms.is_none() && self.request_attempts.is_none() && self.dial.is_empty()
+    }
+
+    /// The dial overrides by node id; a key that is not a node id is refused.
+    pub fn dial_overrides(&self) -> Result<HashMap<u64, String>, String> {
+        self.dial
+            .iter()
+            .map(|(id, addr)| match id.parse::<u64>() {
+                Ok(id) if id > 0 => Ok((id, addr.clone())),
+                _ => Err(format!("[p2p] dial: {id:?} is not a node id")),
+            })
+            .collect()
     }
 }
 
@@ -300,6 +360,10 @@ impl NodeConfig {
             path: path.into(),
             why: e.to_string(),
         })?;
+        config.check_timing().map_err(|why| ConfigError::Parse {
+            path: path.into(),
+            why,
+        })?;
         config.http.check().map_err(|why| ConfigError::Parse {
             path: path.into(),
             why,
@@ -352,6 +416,28 @@ impl NodeConfig {
         Ok(config)
     }
 
+    /// The Raft and request timing: the profile's, with the keys set.
+    pub fn timing(&self) -> Timing {
+        Timing::resolve(
+            self.raft.profile,
+            Overrides {
+                tick_ms: self.raft.tick_ms,
+                heartbeat_ticks: self.raft.heartbeat_ticks,
+                election_ticks: self.raft.election_ticks,
+                request_timeout_ms: self.p2p.request_timeout_ms,
+                request_attempts: self.p2p.request_attempts,
+            },
+        )
+    }
+
+    /// Why the timing cannot work, or the dial overrides do not parse.
+    fn check_timing(&self) -> Result<(), String> {
+        self.timing()
+            .check(self.raft.rtt_ms)
+            .map_err(|e| e.to_string())?;
+        self.p2p.dial_overrides().map(|_| ())
+    }
+
     /// The HTTP API options this configuration describes.
     pub fn api_options(&self) -> ApiOptions {
         ApiOptions {
@@ -363,13 +449,15 @@ impl NodeConfig {
 
     /// The runtime options this configuration describes.
     pub fn options(&self) -> NodeOptions {
+        let timing = self.timing();
         NodeOptions {
             node_id: self.node_id,
             block_max_txs: self.block.max_txs,
             block_max_bytes: self.block.max_bytes,
             block_interval: Duration::from_millis(self.block.interval_ms),
-            tick: Duration::from_millis(self.raft.tick_ms),
-            election_ticks: self.raft.election_ticks,
+            tick: Duration::from_millis(timing.tick_ms),
+            heartbeat_ticks: timing.heartbeat_ticks,
+            election_ticks: timing.election_ticks,
             mempool: MempoolLimits {
                 max_txs: self.mempool.max_txs,
                 max_tx_bytes: self.mempool.max_tx_bytes,
@@ -493,5 +581,83 @@ mod tests {
             let error = NodeConfig::load(&path).unwrap_err();
             assert!(matches!(error, ConfigError::Parse { .. }), "{error}");
         }
+    }
+
+    #[test]
+    fn raft_profile_and_keys_resolve_and_bad_timing_is_refused_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        let base = "node_id = 1\ndata_dir = \"d\"\ngenesis = \"g\"\nnode_key = \"k\"\n";
+        let load = |extra: &str| {
+            std::fs::write(&path, format!("{base}{extra}")).unwrap();
+            NodeConfig::load(&path)
+        };
+        let lan = load("").unwrap().options();
+        assert_eq!(
+            (lan.tick, lan.heartbeat_ticks, lan.election_ticks),
+            (Duration::from_millis(100), 2, 10)
+        );
+        let wan = load("[raft]\nprofile = \"wan\"\nrtt_ms = 300\n").unwrap();
+        let options = wan.options();
+        assert_eq!((options.heartbeat_ticks, options.election_ticks), (3, 20));
+        assert_eq!(wan.timing().request_timeout_ms, 10_000);
+        let tuned = load("[raft]\nprofile = \"wan\"\nelection_ticks = 30\nheartbeat_ticks = 5\n")
+            .unwrap()
+            .options();
+        assert_eq!((tuned.heartbeat_ticks, tuned.election_ticks), (5, 30));
+        // Each rule, refused with the key named.
+        for (extra, key) in [
+            ("[raft]\ntick_ms = 1\n", "[raft] tick_ms = 1"),
+            (
+                "[raft]\nheartbeat_ticks = 0\n",
+                "[raft] heartbeat_ticks = 0",
+            ),
+            (
+                "[raft]\nheartbeat_ticks = 4\nelection_ticks = 10\n",
+                "[raft] election_ticks = 10",
+            ),
+            (
+                "[p2p]\nrequest_timeout_ms = 500\n",
+                "[p2p] request_timeout_ms = 500",
+            ),
+            (
+                "[p2p]\nrequest_attempts = 0\n",
+                "[p2p] request_attempts = 0",
+            ),
+            ("[raft]\nrtt_ms = 300\n", "[raft] heartbeat_ticks = 2"),
+            (
+                "[raft]\nrtt_ms = 300\nheartbeat_ticks = 3\n",
+                "[raft] election_ticks = 10",
+            ),
+            ("[raft]\nprofile = \"moon\"\n", "moon"),
+            (
+                "[p2p]\ndial = { \"two\" = \"/ip4/127.0.0.1/tcp/1\" }\n",
+                "\"two\"",
+            ),
+        ] {
+            let error = load(extra).unwrap_err().to_string();
+            assert!(error.contains(key), "{extra}: {error}");
+        }
+    }
+
+    #[test]
+    fn p2p_dial_overrides_parse_by_node_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.toml");
+        std::fs::write(
+            &path,
+            "node_id = 1\ndata_dir = \"d\"\ngenesis = \"g\"\nnode_key = \"k\"\n\
+             [p2p]\ndial = { \"2\" = \"/ip4/127.0.0.1/tcp/9\" }\n",
+        )
+        .unwrap();
+        let dial = NodeConfig::load(&path)
+            .unwrap()
+            .p2p
+            .dial_overrides()
+            .unwrap();
+        assert_eq!(
+            dial,
+            HashMap::from([(2, "/ip4/127.0.0.1/tcp/9".to_owned())])
+        );
     }
 }

@@ -35,6 +35,7 @@ pub mod state_sync;
 pub mod storage;
 #[cfg(test)]
 pub(crate) mod testchain;
+pub mod timing;
 pub mod wallet;
 pub mod webhooks;
 pub mod worker;

@@ -20,6 +20,7 @@ use couponcactus_node::node::{
     NodeHandle, NodeOptions, Peering, SubmitOutcome, now_ms, peers_of, read_consortium, start,
 };
 use couponcactus_node::storage::Store;
+use couponcactus_node::timing::{Profile, Timing};
 use devtools::dev::{DevLayout, dev_roles, prepare};
 use devtools::localnet::{self, LocalnetSpec};
 use std::io::{IsTerminal as _, Write as _};
@@ -266,6 +267,22 @@ async fn main() -> Result<()> {
             "this node is not (yet) a consortium member: it syncs once a governance AddNode tx admits it"
         ),
     }
+    // Request timing and dial overrides (`[raft]`, `[p2p]`; --dev runs the LAN profile).
+    let (timing, rtt_ms, dial) = match &file {
+        Some(config) => (
+            config.timing(),
+            config.raft.rtt_ms,
+            config
+                .p2p
+                .dial_overrides()
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
+        None => (
+            Timing::resolve(Profile::Lan, Default::default()),
+            None,
+            Default::default(),
+        ),
+    };
     let peering = match p2p_addr {
         None => None,
         Some(listen) => {
@@ -278,7 +295,10 @@ async fn main() -> Result<()> {
                 listen: listen.clone(),
                 chain_tag: genesis.hash().to_string()[..16].to_string(),
                 peers: peers_of(&consortium),
-                request_timeout: Duration::from_secs(10),
+                request_timeout: Duration::from_millis(timing.request_timeout_ms),
+                request_attempts: timing.request_attempts,
+                retry_backoff: Timing::retry_backoff(rtt_ms),
+                dial: dial.clone(),
             })
             .await
             .with_context(|| format!("starting the peer network on {listen}"))?;
@@ -535,7 +555,7 @@ type StoppableTask = (
 /// The access log (`<dir>/access-log.sqlite`) and its writer, and the retention service
 /// (`<dir>/retention.sqlite`, `[retention]` of the config file) and its job, over the
 /// webhook delivery log, the access log and the analytics detail in `dir` and
-/// `analytics_file`. Puts both in `api_options`; the tasks stop after the API does.
+/// `analytics_file`, and the member directory's inactive records when it is open. Puts both in `api_options`; the tasks stop after the API does.
 fn start_compliance(
     file: Option<&NodeConfig>,
     node: &NodeHandle,
@@ -564,6 +584,15 @@ fn start_compliance(
     service.add_class(Arc::new(classes::AnalyticsDetail::new(
         analytics_file.to_path_buf(),
     )));
+    if let (Some(directory), Some(analytics)) = (&api_options.directory, &api_options.analytics) {
+        use couponcactus_node::directory::retention::InactiveMembers;
+        let store = node.store().clone();
+        service.add_class(Arc::new(InactiveMembers::new(
+            directory.clone(),
+            analytics.clone(),
+            Box::new(move || store.tip().map(|t| t.height).map_err(|e| e.to_string())),
+        )));
+    }
     if config.enabled {
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(retention::job::run(service.clone(), async move {

@@ -6,18 +6,29 @@
 //! payloads and a bounded inbound channel, while this module handles identity (a node's
 //! libp2p identity is its ed25519 node key), admission, redialing, batching, back-pressure and
 //! per-chain protocol names (so two chains never talk to each other).
+//!
+//! Raft messages do not wait for round trips: each connected member gets two long-lived
+//! outbound streams (`libp2p-stream`), one for appends and snapshots and one for everything
+//! else (heartbeats, votes, responses), as etcd's rafthttp does, so a heartbeat never queues
+//! behind a large append. A writer task per stream writes length-prefixed batches as they
+//! queue up (each at most [`MAX_STREAM_BATCH_BYTES`] unless one message is larger), keeps
+//! each lane's order, and reopens its stream after an error. The other protocols are
+//! request-response with timeouts from the config; tx forwarding and checkpoint votes are
+//! idempotent and retried with a doubling backoff after a timeout or a lost connection.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use couponcactus_chaincode::encoding::{self, MAX_DECODE_BYTES};
+use couponcactus_chaincode::encoding::MAX_DECODE_BYTES;
 use couponcactus_chaincode::ids::PublicKey;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt, StreamExt};
 use libp2p::request_response::{self, OutboundFailure, OutboundRequestId, ProtocolSupport};
+
+mod streams;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ListenError, NetworkBehaviour, SwarmEvent};
 use libp2p::{
@@ -42,12 +53,17 @@ pub const MAX_QUEUED_RAFT_MESSAGES: usize = 4096;
 /// Raft bytes queued for one peer beyond which [`NetworkHandle::send_raft`] drops new ones.
 pub const MAX_QUEUED_RAFT_BYTES: usize = 64 * 1024 * 1024;
 
-/// Raft requests in flight per peer. One, because each request-response request is its own
-/// yamux stream (and requests are spread over all connections to a peer), so two requests in
-/// flight can be delivered out of order, which makes raft followers reject appends and the
-/// leader fall back to probing. Everything queued while the request is out goes in the next
-/// one, so one round trip carries up to [`MAX_RAFT_BATCH_BYTES`] of messages.
-pub const MAX_RAFT_IN_FLIGHT: usize = 1;
+/// Most bytes of raft messages one stream write carries (a single larger message goes alone).
+/// Small, so that one write holds a thin link for a fraction of a second (256 KiB: 1 s at
+/// 2 Mbit/s) and the other lane's heartbeats interleave with it in the muxer.
+pub const MAX_STREAM_BATCH_BYTES: usize = 256 * 1024;
+
+/// First pause before a raft stream is reopened after it failed; it doubles up to
+/// [`STREAM_RETRY_MAX`] while opening keeps failing.
+const STREAM_RETRY_MIN: Duration = Duration::from_millis(50);
+
+/// Longest pause between attempts to reopen a raft stream.
+const STREAM_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// Capacity of the inbound channel returned by [`start`]; when full, raft and checkpoint
 /// messages are dropped (counted in `cactus_p2p_dropped_total`) and requests are refused.
@@ -156,10 +172,33 @@ pub fn peer_id_of(key: &PublicKey) -> Result<PeerId, NetworkError> {
     Ok(identity::PublicKey::from(public).to_peer_id())
 }
 
-/// The request-response protocols spoken between nodes.
+/// Which raft stream a message goes on; each keeps its own order (etcd's rafthttp split).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Log appends and snapshots: the bulk.
+    Append,
+    /// Everything else: heartbeats, votes and all responses, never behind an append.
+    Control,
+}
+
+impl Lane {
+    /// Both lanes.
+    pub const ALL: [Lane; 2] = [Lane::Append, Lane::Control];
+
+    /// The wire protocol name of the lane's stream for a chain.
+    pub fn name(self, chain_tag: &str) -> String {
+        match self {
+            Lane::Append => format!("/couponcactus/{chain_tag}/raft-append/2"),
+            Lane::Control => format!("/couponcactus/{chain_tag}/raft/2"),
+        }
+    }
+}
+
+/// The protocols spoken between nodes: raft on streams ([`Lane`]), the rest request-response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Protocol {
-    /// Raft messages (batched, acknowledged by the network, delivered as [`Inbound::Raft`]).
+    /// Raft messages (batched on the two lane streams, delivered as [`Inbound::Raft`];
+    /// not a request protocol: [`NetworkHandle::request`] refuses it).
     Raft,
     /// Txs forwarded to the leader; answered by the receiving node.
     Forward,
@@ -208,9 +247,17 @@ pub struct NetworkConfig {
     pub chain_tag: String,
     /// The initial membership; may include this node itself.
     pub peers: Vec<PeerInfo>,
-    /// Timeout for raft, forward and checkpoint requests; snapshot requests get
+    /// Timeout for forward and checkpoint requests; snapshot requests get
     /// `max(60 s, this)`.
     pub request_timeout: Duration,
+    /// Attempts of a forward or checkpoint request that timed out or lost its connection
+    /// (both are idempotent: a tx by its id, a vote by its signer and height); at least 1.
+    pub request_attempts: u32,
+    /// Pause before the second attempt; it doubles for each further one.
+    pub retry_backoff: Duration,
+    /// Addresses to dial members at instead of their [`PeerInfo::addr`], by node id (NAT,
+    /// tunnels, a test's delaying proxy); the identity check is the same.
+    pub dial: HashMap<u64, String>,
 }
 
 /// Traffic from other members, delivered on the receiver returned by [`start`].
@@ -248,10 +295,24 @@ pub enum Inbound {
 #[derive(Debug, Clone)]
 pub struct NetworkHandle {
     /// Commands to the swarm task (unbounded so that sync callers never block; every command
-    /// comes from a caller action, and raft traffic sends only a wake-up per empty queue).
+    /// comes from a caller action; raft traffic goes to the lane writers, not through here).
     commands: mpsc::UnboundedSender<Command>,
     /// State the swarm task keeps up to date so that queries and `send_raft` are synchronous.
     shared: Arc<Mutex<Shared>>,
+    /// How idempotent requests are retried.
+    retry: RetryPolicy,
+    /// The runtime the network runs on, so a std thread can broadcast (votes are sent by
+    /// tasks that retry).
+    runtime: tokio::runtime::Handle,
+}
+
+/// Attempts and backoff of idempotent requests ([`NetworkConfig::request_attempts`]).
+#[derive(Debug, Clone, Copy)]
+struct RetryPolicy {
+    /// At least 1.
+    attempts: u32,
+    /// Pause before the second attempt, doubling after.
+    backoff: Duration,
 }
 
 /// State shared between the handles and the swarm task.
@@ -261,17 +322,21 @@ struct Shared {
     connected: BTreeSet<u64>,
     /// Addresses the listener is bound to.
     listen_addrs: Vec<String>,
-    /// Raft messages waiting for a request slot, per connected member.
-    raft_queues: HashMap<u64, RaftQueue>,
+    /// Raft messages waiting for their lane's writer, per connected member and lane.
+    raft_queues: HashMap<(u64, Lane), RaftQueue>,
+    /// The membership by peer id, for attributing inbound raft streams.
+    members: HashMap<PeerId, u64>,
 }
 
-/// Raft messages queued for one peer.
+/// Raft messages queued for one peer on one lane.
 #[derive(Debug, Default)]
 struct RaftQueue {
     /// The messages, oldest first.
     messages: VecDeque<Vec<u8>>,
     /// Sum of their lengths, for the byte bound.
     bytes: usize,
+    /// Wakes the lane's writer (a permit is kept when it is busy, so no wake-up is lost).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 /// Locks the shared state; a panic elsewhere while holding it leaves consistent-enough data.
@@ -282,10 +347,6 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 /// What handles ask the swarm task to do.
 #[derive(Debug)]
 enum Command {
-    /// A raft queue went from empty to non-empty.
-    RaftQueued(u64),
-    /// Send a checkpoint vote to every connected member.
-    Broadcast(Vec<u8>),
     /// Send a request and report the answer.
     Request {
         /// Target node id.
@@ -307,18 +368,23 @@ impl NetworkHandle {
         lock(&self.shared).listen_addrs.clone()
     }
 
-    /// Queues raft messages (each already protobuf-encoded) to one peer. Non-blocking
-    /// (callable from a std thread). All messages queued for a peer while a request to it is
-    /// outstanding go out together in the next request, at most [`MAX_RAFT_IN_FLIGHT`]
-    /// requests are in flight per peer, and the peer receives them in order.
+    /// Queues raft messages (each already protobuf-encoded) to one peer on one lane.
+    /// Non-blocking (callable from a std thread). The lane's writer sends what is queued
+    /// as soon as its stream takes it, in batches of up to [`MAX_STREAM_BATCH_BYTES`],
+    /// without waiting for the peer; the peer receives each lane's messages in order.
     ///
     /// Errors (nothing is queued): [`NetworkError::NotConnected`] when no connection to the
-    /// peer is up; [`NetworkError::Backpressure`] when the queue would exceed
+    /// peer is up; [`NetworkError::Backpressure`] when the lane's queue would exceed
     /// [`MAX_QUEUED_RAFT_MESSAGES`] or [`MAX_QUEUED_RAFT_BYTES`] (the messages are dropped
     /// and counted in `cactus_p2p_dropped_total`; raft tolerates loss, the caller should
     /// report the peer unreachable); [`NetworkError::TooLarge`] for a message over
     /// [`MAX_RAFT_MESSAGE_BYTES`].
-    pub fn send_raft(&self, to: u64, messages: Vec<Vec<u8>>) -> Result<(), NetworkError> {
+    pub fn send_raft(
+        &self,
+        to: u64,
+        lane: Lane,
+        messages: Vec<Vec<u8>>,
+    ) -> Result<(), NetworkError> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -330,50 +396,90 @@ impl NetworkHandle {
         }
         let bytes: usize = messages.iter().map(Vec::len).sum();
         let count = messages.len();
-        let was_empty = {
-            let mut shared = lock(&self.shared);
-            if !shared.connected.contains(&to) {
-                return Err(NetworkError::NotConnected { peer: to });
-            }
-            let queue = shared.raft_queues.entry(to).or_default();
-            if queue.messages.len() + count > MAX_QUEUED_RAFT_MESSAGES
-                || queue.bytes + bytes > MAX_QUEUED_RAFT_BYTES
-            {
-                drop(shared);
-                metrics::counter!("cactus_p2p_dropped_total").increment(count as u64);
-                return Err(NetworkError::Backpressure { peer: to });
-            }
-            let was_empty = queue.messages.is_empty();
-            queue.messages.extend(messages);
-            queue.bytes += bytes;
-            was_empty
-        };
-        if was_empty {
-            self.commands
-                .send(Command::RaftQueued(to))
-                .map_err(|_| NetworkError::Shutdown)?;
+        let mut shared = lock(&self.shared);
+        if !shared.connected.contains(&to) {
+            return Err(NetworkError::NotConnected { peer: to });
         }
+        let Some(queue) = shared.raft_queues.get_mut(&(to, lane)) else {
+            return Err(NetworkError::NotConnected { peer: to });
+        };
+        if queue.messages.len() + count > MAX_QUEUED_RAFT_MESSAGES
+            || queue.bytes + bytes > MAX_QUEUED_RAFT_BYTES
+        {
+            drop(shared);
+            metrics::counter!("cactus_p2p_dropped_total").increment(count as u64);
+            return Err(NetworkError::Backpressure { peer: to });
+        }
+        queue.messages.extend(messages);
+        queue.bytes += bytes;
+        queue.wake.notify_one();
         Ok(())
     }
 
-    /// Sends a checkpoint vote to every connected member, one-way (fire and forget, errors
-    /// only logged).
+    /// Sends a checkpoint vote to every connected member, one-way (fire and forget: each
+    /// send is retried like [`NetworkHandle::request`], then only logged). Callable from a
+    /// std thread.
     pub fn broadcast_checkpoint(&self, payload: Vec<u8>) {
-        if self.commands.send(Command::Broadcast(payload)).is_err() {
-            tracing::debug!("checkpoint broadcast after network shutdown");
+        for to in self.connected() {
+            let handle = self.clone();
+            let payload = payload.clone();
+            self.runtime.spawn(async move {
+                if let Err(e) = handle.request(to, Protocol::Checkpoint, payload).await {
+                    tracing::debug!(to, error = %e, "checkpoint vote not delivered");
+                }
+            });
         }
     }
 
     /// Sends a request and waits for the answer. Forward and Snapshot are answered by the
-    /// receiving node ([`Inbound::Request`]); Raft (payload: an encoded `Vec<Vec<u8>>`) and
-    /// Checkpoint are answered by the receiving network with an empty ack. Fails fast with
-    /// [`NetworkError::NotConnected`] rather than dialing.
+    /// receiving node ([`Inbound::Request`]); Checkpoint is answered by the receiving
+    /// network with an empty ack; Raft is refused (it goes by [`NetworkHandle::send_raft`]).
+    /// Fails fast with [`NetworkError::NotConnected`] rather than dialing. Forward and
+    /// Checkpoint requests, which are idempotent, are sent again after a timeout or a
+    /// failed connection, up to the configured attempts, after a doubling pause.
     pub async fn request(
         &self,
         to: u64,
         protocol: Protocol,
         payload: Vec<u8>,
     ) -> Result<Vec<u8>, NetworkError> {
+        let attempts = match protocol {
+            Protocol::Forward | Protocol::Checkpoint => self.retry.attempts.max(1),
+            Protocol::Raft | Protocol::Snapshot => 1,
+        };
+        let mut pause = self.retry.backoff;
+        let mut attempt = 1;
+        loop {
+            let result = self.request_once(to, protocol, payload.clone()).await;
+            let retry = matches!(
+                result,
+                Err(NetworkError::Timeout { .. } | NetworkError::Request { .. })
+            );
+            if !retry || attempt >= attempts {
+                return result;
+            }
+            metrics::counter!("cactus_p2p_retries_total", "protocol" => protocol.as_str())
+                .increment(1);
+            tracing::debug!(to, ?protocol, attempt, error = ?result.err(), "request failed; retrying");
+            tokio::time::sleep(pause).await;
+            pause = pause.saturating_mul(2);
+            attempt += 1;
+        }
+    }
+
+    /// One attempt of [`NetworkHandle::request`].
+    async fn request_once(
+        &self,
+        to: u64,
+        protocol: Protocol,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, NetworkError> {
+        if protocol == Protocol::Raft {
+            return Err(NetworkError::Request {
+                peer: to,
+                reason: "raft messages go by send_raft".into(),
+            });
+        }
         if payload.len() > MAX_FRAME_BYTES {
             return Err(NetworkError::TooLarge {
                 size: payload.len(),
@@ -416,7 +522,7 @@ pub async fn start(
         .map_err(|e| NetworkError::InvalidNodeKey(e.to_string()))?;
     let local_peer = keypair.public().to_peer_id();
     let listen = parse_addr(&config.listen)?;
-    let members = resolve_members(config.node_id, local_peer, &config.peers)?;
+    let members = resolve_members(config.node_id, local_peer, &config.peers, &config.dial)?;
 
     let rr = |protocol: Protocol, timeout: Duration| {
         let name = StreamProtocol::try_from_owned(protocol.name(&config.chain_tag))
@@ -431,9 +537,12 @@ pub async fn start(
     for member in members.values() {
         allow.allow_peer(member.peer_id);
     }
+    let streams = libp2p_stream::Behaviour::new();
+    let mut control = streams.new_control();
+    let lanes = lane_protocols(&config.chain_tag)?;
     let behaviour = Behaviour {
         allow,
-        raft: rr(Protocol::Raft, config.request_timeout)?,
+        streams,
         forward: rr(Protocol::Forward, config.request_timeout)?,
         checkpoint: rr(Protocol::Checkpoint, config.request_timeout)?,
         snapshot: rr(
@@ -464,6 +573,16 @@ pub async fn start(
     let (inbound_tx, inbound_rx) = mpsc::channel(INBOUND_CAPACITY);
     let (commands, command_rx) = mpsc::unbounded_channel();
     let shared = Arc::new(Mutex::new(Shared::default()));
+    for protocol in lanes.values() {
+        let incoming = control
+            .accept(protocol.clone())
+            .map_err(|e| NetworkError::Transport(format!("raft stream protocol: {e}")))?;
+        tokio::spawn(streams::accept_lane(
+            incoming,
+            Arc::clone(&shared),
+            inbound_tx.clone(),
+        ));
+    }
     // Members start one after another: a peer that is not up yet at this node's start is
     // expected, so its first warning waits one interval (debug until then).
     let started = std::time::Instant::now();
@@ -476,8 +595,10 @@ pub async fn start(
         members,
         shared: Arc::clone(&shared),
         inbound: inbound_tx,
-        raft_in_flight: HashMap::new(),
-        raft_requests: HashMap::new(),
+        control,
+        lanes,
+        writers: HashMap::new(),
+        dial: config.dial.clone(),
         requests: HashMap::new(),
         replies: FuturesUnordered::new(),
         dial_warned,
@@ -514,9 +635,31 @@ pub async fn start(
             )));
         }
     }
+    task.sync_connected();
     task.dial_missing();
     tokio::spawn(task.run(command_rx));
-    Ok((NetworkHandle { commands, shared }, inbound_rx))
+    let handle = NetworkHandle {
+        commands,
+        shared,
+        retry: RetryPolicy {
+            attempts: config.request_attempts.max(1),
+            backoff: config.retry_backoff,
+        },
+        runtime: tokio::runtime::Handle::current(),
+    };
+    Ok((handle, inbound_rx))
+}
+
+/// Each lane's protocol name on this chain.
+fn lane_protocols(chain_tag: &str) -> Result<HashMap<Lane, StreamProtocol>, NetworkError> {
+    Lane::ALL
+        .into_iter()
+        .map(|lane| {
+            StreamProtocol::try_from_owned(lane.name(chain_tag))
+                .map(|name| (lane, name))
+                .map_err(|e| NetworkError::Transport(format!("protocol name: {e}")))
+        })
+        .collect()
 }
 
 fn parse_addr(addr: &str) -> Result<Multiaddr, NetworkError> {
@@ -536,11 +679,13 @@ struct Member {
     addr: Multiaddr,
 }
 
-/// Turns peer infos into members, skipping this node (by id or by key).
+/// Turns peer infos into members, skipping this node (by id or by key); a member with a
+/// dial override is dialed there.
 fn resolve_members(
     node_id: u64,
     local_peer: PeerId,
     peers: &[PeerInfo],
+    dial: &HashMap<u64, String>,
 ) -> Result<HashMap<u64, Member>, NetworkError> {
     let mut members = HashMap::new();
     for peer in peers {
@@ -548,20 +693,21 @@ fn resolve_members(
         if peer.node_id == node_id || peer_id == local_peer {
             continue;
         }
-        let addr = parse_addr(&peer.addr)?;
+        let addr = parse_addr(dial.get(&peer.node_id).unwrap_or(&peer.addr))?;
         members.insert(peer.node_id, Member { peer_id, addr });
     }
     Ok(members)
 }
 
 /// The composed behaviour: the allow list first, so connections from and to non-members are
-/// denied before any protocol sees them, then one request-response behaviour per protocol.
+/// denied before any protocol sees them, then the raft lane streams, then one
+/// request-response behaviour per other protocol.
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     /// Admission: exactly the current members' peer ids.
     allow: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
-    /// `/couponcactus/{chain_tag}/raft/1`.
-    raft: request_response::Behaviour<FrameCodec>,
+    /// The raft lanes' streams ([`Lane::name`]).
+    streams: libp2p_stream::Behaviour,
     /// `/couponcactus/{chain_tag}/tx/1`.
     forward: request_response::Behaviour<FrameCodec>,
     /// `/couponcactus/{chain_tag}/checkpoint/1`.
@@ -571,12 +717,16 @@ struct Behaviour {
 }
 
 impl Behaviour {
-    fn protocol(&mut self, protocol: Protocol) -> &mut request_response::Behaviour<FrameCodec> {
+    /// The request-response behaviour of a protocol (none for raft, which is on streams).
+    fn protocol(
+        &mut self,
+        protocol: Protocol,
+    ) -> Option<&mut request_response::Behaviour<FrameCodec>> {
         match protocol {
-            Protocol::Raft => &mut self.raft,
-            Protocol::Forward => &mut self.forward,
-            Protocol::Checkpoint => &mut self.checkpoint,
-            Protocol::Snapshot => &mut self.snapshot,
+            Protocol::Raft => None,
+            Protocol::Forward => Some(&mut self.forward),
+            Protocol::Checkpoint => Some(&mut self.checkpoint),
+            Protocol::Snapshot => Some(&mut self.snapshot),
         }
     }
 }
@@ -714,10 +864,14 @@ struct Task {
     shared: Arc<Mutex<Shared>>,
     /// Where inbound traffic goes; only ever `try_send`, so the node cannot stall the swarm.
     inbound: mpsc::Sender<Inbound>,
-    /// Raft requests outstanding per node id (at most [`MAX_RAFT_IN_FLIGHT`]).
-    raft_in_flight: HashMap<u64, usize>,
-    /// Which node each outstanding raft request went to.
-    raft_requests: HashMap<OutboundRequestId, u64>,
+    /// Opens the raft lanes' outbound streams (a clone per writer).
+    control: libp2p_stream::Control,
+    /// Each lane's protocol name on this chain.
+    lanes: HashMap<Lane, StreamProtocol>,
+    /// The lane writers of each connected member, aborted when it disconnects or leaves.
+    writers: HashMap<u64, Vec<tokio::task::AbortHandle>>,
+    /// Dial overrides by node id ([`NetworkConfig::dial`]).
+    dial: HashMap<u64, String>,
     /// Outstanding Forward/Snapshot/explicit requests: the target and who waits for the answer.
     requests: HashMap<(Protocol, OutboundRequestId), (u64, RequestReply)>,
     /// Inbound requests waiting for this node's answer.
@@ -750,7 +904,8 @@ impl Task {
                 Some((protocol, channel, answer)) = self.replies.next(), if !self.replies.is_empty() => {
                     match answer {
                         Some(answer) => {
-                            if self.swarm.behaviour_mut().protocol(protocol).send_response(channel, answer).is_err() {
+                            let sent = self.swarm.behaviour_mut().protocol(protocol).map(|b| b.send_response(channel, answer));
+                            if !matches!(sent, Some(Ok(()))) {
                                 tracing::debug!(?protocol, "answer came after the request was given up");
                             }
                         }
@@ -759,6 +914,9 @@ impl Task {
                 }
                 _ = redial.tick() => self.dial_missing(),
             }
+        }
+        for writer in self.writers.values().flatten() {
+            writer.abort();
         }
         let mut shared = lock(&self.shared);
         shared.connected.clear();
@@ -769,22 +927,6 @@ impl Task {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::RaftQueued(to) => self.flush_raft(to),
-            Command::Broadcast(payload) => {
-                let targets: Vec<PeerId> = self
-                    .members
-                    .values()
-                    .map(|m| m.peer_id)
-                    .filter(|p| self.swarm.is_connected(p))
-                    .collect();
-                for peer in targets {
-                    self.swarm
-                        .behaviour_mut()
-                        .checkpoint
-                        .send_request(&peer, payload.clone());
-                    count_sent(Protocol::Checkpoint, 1);
-                }
-            }
             Command::Request {
                 to,
                 protocol,
@@ -800,11 +942,10 @@ impl Task {
                     let _ = reply.send(Err(NetworkError::NotConnected { peer: to }));
                     return;
                 }
-                let id = self
-                    .swarm
-                    .behaviour_mut()
-                    .protocol(protocol)
-                    .send_request(&peer, payload);
+                let Some(behaviour) = self.swarm.behaviour_mut().protocol(protocol) else {
+                    return;
+                };
+                let id = behaviour.send_request(&peer, payload);
                 count_sent(protocol, 1);
                 self.requests.insert((protocol, id), (to, reply));
             }
@@ -825,7 +966,7 @@ impl Task {
             if info.node_id == self.node_id || peer_id == self.local_peer {
                 continue;
             }
-            match parse_addr(&info.addr) {
+            match parse_addr(self.dial.get(&info.node_id).unwrap_or(&info.addr)) {
                 Ok(addr) => {
                     members.insert(info.node_id, Member { peer_id, addr });
                 }
@@ -856,8 +997,9 @@ impl Task {
     }
 
     /// Recomputes the connected set from the swarm and the membership (after the membership
-    /// changed, or a connection opened or closed), dropping the raft queues of peers that are
-    /// no longer connected members.
+    /// changed, or a connection opened or closed): a newly connected member gets its lane
+    /// queues and writers, one no longer connected loses them (queued messages are dropped
+    /// and counted).
     fn sync_connected(&mut self) {
         let connected: BTreeSet<u64> = self
             .members
@@ -865,9 +1007,20 @@ impl Task {
             .filter(|(_, m)| self.swarm.is_connected(&m.peer_id))
             .map(|(id, _)| *id)
             .collect();
+        let gone: Vec<u64> = self
+            .writers
+            .keys()
+            .filter(|id| !connected.contains(id))
+            .copied()
+            .collect();
+        for id in gone {
+            for writer in self.writers.remove(&id).unwrap_or_default() {
+                writer.abort();
+            }
+        }
         let mut shared = lock(&self.shared);
         let mut dropped = 0usize;
-        shared.raft_queues.retain(|id, queue| {
+        shared.raft_queues.retain(|(id, _), queue| {
             let keep = connected.contains(id);
             if !keep {
                 dropped += queue.messages.len();
@@ -877,8 +1030,45 @@ impl Task {
         if dropped > 0 {
             metrics::counter!("cactus_p2p_dropped_total").increment(dropped as u64);
         }
+        for &id in &connected {
+            if self.writers.contains_key(&id) {
+                continue;
+            }
+            let writers = self.spawn_writers(&mut shared, id);
+            self.writers.insert(id, writers);
+        }
         metrics::gauge!("cactus_p2p_peers_connected").set(connected.len() as f64);
         shared.connected = connected;
+        shared.members = self.peers.clone();
+    }
+
+    /// Opens a member's lane queues and spawns their writers.
+    fn spawn_writers(&self, shared: &mut Shared, to: u64) -> Vec<tokio::task::AbortHandle> {
+        let Some(peer) = self.members.get(&to).map(|m| m.peer_id) else {
+            return Vec::new();
+        };
+        let mut writers = Vec::new();
+        for (&lane, protocol) in &self.lanes {
+            let wake = Arc::new(tokio::sync::Notify::new());
+            shared.raft_queues.insert(
+                (to, lane),
+                RaftQueue {
+                    wake: Arc::clone(&wake),
+                    ..RaftQueue::default()
+                },
+            );
+            let writer = streams::LaneWriter {
+                control: self.control.clone(),
+                peer,
+                to,
+                lane,
+                protocol: protocol.clone(),
+                shared: Arc::clone(&self.shared),
+                wake,
+            };
+            writers.push(tokio::spawn(streams::write_lane(writer)).abort_handle());
+        }
+        writers
     }
 
     /// Dials every member without a connection whose dial is due (a no-op for those
@@ -904,64 +1094,10 @@ impl Task {
         }
     }
 
-    /// Sends queued raft messages to `to` while request slots are free.
-    fn flush_raft(&mut self, to: u64) {
-        let Some(peer) = self.members.get(&to).map(|m| m.peer_id) else {
-            return;
-        };
-        if !self.swarm.is_connected(&peer) {
-            // `send_request` would dial; the queue is dropped when the connection closes.
-            return;
-        }
-        while self.raft_in_flight.get(&to).copied().unwrap_or(0) < MAX_RAFT_IN_FLIGHT {
-            let batch = {
-                let mut shared = lock(&self.shared);
-                let Some(queue) = shared.raft_queues.get_mut(&to) else {
-                    return;
-                };
-                let mut batch = Vec::new();
-                let mut size = 8usize;
-                while let Some(next) = queue.messages.front() {
-                    if !batch.is_empty() && size + 8 + next.len() > MAX_RAFT_BATCH_BYTES {
-                        break;
-                    }
-                    size += 8 + next.len();
-                    let message = queue.messages.pop_front().unwrap_or_default();
-                    queue.bytes -= message.len();
-                    batch.push(message);
-                }
-                batch
-            };
-            if batch.is_empty() {
-                return;
-            }
-            let count = batch.len();
-            let payload = encoding::encode(&batch);
-            let id = self.swarm.behaviour_mut().raft.send_request(&peer, payload);
-            count_sent(Protocol::Raft, count as u64);
-            self.raft_requests.insert(id, to);
-            *self.raft_in_flight.entry(to).or_default() += 1;
-        }
-    }
-
-    /// A raft request finished (answered or failed): frees its slot and sends what queued up.
-    fn raft_done(&mut self, id: OutboundRequestId) {
-        let Some(to) = self.raft_requests.remove(&id) else {
-            return;
-        };
-        if let Some(n) = self.raft_in_flight.get_mut(&to) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.raft_in_flight.remove(&to);
-            }
-        }
-        self.flush_raft(to);
-    }
-
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Allow(never)) => match never {},
-            SwarmEvent::Behaviour(BehaviourEvent::Raft(e)) => self.on_rr_event(Protocol::Raft, e),
+            SwarmEvent::Behaviour(BehaviourEvent::Streams(())) => {}
             SwarmEvent::Behaviour(BehaviourEvent::Forward(e)) => {
                 self.on_rr_event(Protocol::Forward, e)
             }
@@ -1062,9 +1198,6 @@ impl Task {
                     },
                 ..
             } => {
-                if protocol == Protocol::Raft {
-                    self.raft_done(request_id);
-                }
                 if let Some((_, reply)) = self.requests.remove(&(protocol, request_id)) {
                     let _ = reply.send(Ok(response));
                 }
@@ -1077,9 +1210,6 @@ impl Task {
             } => {
                 let node = self.peers.get(&peer).copied();
                 tracing::debug!(?protocol, %peer, ?node, %error, "request failed");
-                if protocol == Protocol::Raft {
-                    self.raft_done(request_id);
-                }
                 if let Some((to, reply)) = self.requests.remove(&(protocol, request_id)) {
                     let error = match error {
                         OutboundFailure::UnsupportedProtocols => {
@@ -1115,19 +1245,8 @@ impl Task {
             return;
         };
         match protocol {
-            Protocol::Raft => {
-                let _ = self
-                    .swarm
-                    .behaviour_mut()
-                    .raft
-                    .send_response(channel, Vec::new());
-                match encoding::decode::<Vec<Vec<u8>>>(&payload) {
-                    Ok(messages) => {
-                        self.deliver(Inbound::Raft { from, messages });
-                    }
-                    Err(e) => tracing::warn!(node = from, error = %e, "undecodable raft batch"),
-                }
-            }
+            // Raft has no request-response behaviour; nothing arrives here for it.
+            Protocol::Raft => {}
             Protocol::Checkpoint => {
                 let _ = self
                     .swarm
@@ -1215,6 +1334,9 @@ mod tests {
             chain_tag: tag.to_owned(),
             peers: Vec::new(),
             request_timeout: Duration::from_secs(2),
+            request_attempts: 2,
+            retry_backoff: Duration::from_millis(50),
+            dial: HashMap::new(),
         })
         .await
         .expect("start");
@@ -1325,8 +1447,8 @@ mod tests {
         let a_to_b = batches("a", 200);
         let b_to_a = batches("b", 200);
         for (x, y) in a_to_b.iter().zip(&b_to_a) {
-            a.send_raft(2, x.clone()).expect("a -> b");
-            b.send_raft(1, y.clone()).expect("b -> a");
+            a.send_raft(2, Lane::Control, x.clone()).expect("a -> b");
+            b.send_raft(1, Lane::Control, y.clone()).expect("b -> a");
         }
         let expected_at_b: Vec<Vec<u8>> = a_to_b.into_iter().flatten().collect();
         let expected_at_a: Vec<Vec<u8>> = b_to_a.into_iter().flatten().collect();
@@ -1389,7 +1511,7 @@ mod tests {
         let deadline = Instant::now() + Duration::from_millis(1500);
         let mut attempts = 0;
         while Instant::now() < deadline {
-            let _ = x.send_raft(1, vec![b"intruder".to_vec()]);
+            let _ = x.send_raft(1, Lane::Control, vec![b"intruder".to_vec()]);
             x.broadcast_checkpoint(b"forged vote".to_vec());
             let answer = x.request(1, Protocol::Forward, b"tx".to_vec()).await;
             assert!(answer.is_err(), "a non-member got an answer: {answer:?}");
@@ -1399,7 +1521,8 @@ mod tests {
         assert!(attempts > 5);
         assert!(!a.connected().contains(&9));
         // Members still talk to each other, and `a` never saw the outsider.
-        b.send_raft(1, vec![b"member".to_vec()]).expect("b -> a");
+        b.send_raft(1, Lane::Control, vec![b"member".to_vec()])
+            .expect("b -> a");
         assert_eq!(raft_from(&mut a_seen, 2, 1).await, vec![b"member".to_vec()]);
         let seen = drain(&mut a_seen);
         assert!(seen.is_empty(), "unexpected inbound at a: {seen:?}");
@@ -1414,20 +1537,21 @@ mod tests {
         b.set_peers(members.clone());
         let (mut a_seen, _b_seen) = (serve(a_rx), serve(b_rx));
         all_connected(&[(&a, vec![2]), (&b, vec![1])]).await;
-        b.send_raft(1, vec![b"before".to_vec()]).expect("b -> a");
+        b.send_raft(1, Lane::Control, vec![b"before".to_vec()])
+            .expect("b -> a");
         assert_eq!(raft_from(&mut a_seen, 2, 1).await, vec![b"before".to_vec()]);
 
         // Removed: `a` drops the connection and refuses `b`'s redials and messages.
         a.set_peers(vec![a_info]);
         eventually("a drops b", || a.connected().is_empty()).await;
         assert!(matches!(
-            a.send_raft(2, vec![b"x".to_vec()]),
+            a.send_raft(2, Lane::Control, vec![b"x".to_vec()]),
             Err(NetworkError::NotConnected { peer: 2 })
         ));
         eventually("b sees the disconnect", || b.connected().is_empty()).await;
         let deadline = Instant::now() + Duration::from_millis(1300);
         while Instant::now() < deadline {
-            let _ = b.send_raft(1, vec![b"after removal".to_vec()]);
+            let _ = b.send_raft(1, Lane::Control, vec![b"after removal".to_vec()]);
             assert!(
                 b.request(1, Protocol::Forward, b"tx".to_vec())
                     .await
@@ -1442,7 +1566,8 @@ mod tests {
         // Readmitted: it reconnects and its messages flow again.
         a.set_peers(members);
         all_connected(&[(&a, vec![2]), (&b, vec![1])]).await;
-        b.send_raft(1, vec![b"back".to_vec()]).expect("b -> a");
+        b.send_raft(1, Lane::Control, vec![b"back".to_vec()])
+            .expect("b -> a");
         assert_eq!(raft_from(&mut a_seen, 2, 1).await, vec![b"back".to_vec()]);
     }
 
@@ -1459,11 +1584,11 @@ mod tests {
         all_connected(&[(&a, vec![2]), (&b, vec![1])]).await;
 
         assert!(matches!(
-            a.send_raft(3, vec![b"m".to_vec()]),
+            a.send_raft(3, Lane::Control, vec![b"m".to_vec()]),
             Err(NetworkError::NotConnected { peer: 3 })
         ));
         assert!(matches!(
-            a.send_raft(42, vec![b"m".to_vec()]),
+            a.send_raft(42, Lane::Control, vec![b"m".to_vec()]),
             Err(NetworkError::NotConnected { peer: 42 })
         ));
         assert!(matches!(
@@ -1474,7 +1599,7 @@ mod tests {
         // More than a queue's worth at once is refused outright.
         let too_many = vec![vec![0u8; 8]; MAX_QUEUED_RAFT_MESSAGES + 1];
         assert!(matches!(
-            a.send_raft(2, too_many),
+            a.send_raft(2, Lane::Control, too_many),
             Err(NetworkError::Backpressure { peer: 2 })
         ));
         // A flood without yielding (the swarm task shares this thread) fills the queue:
@@ -1482,7 +1607,7 @@ mod tests {
         let started = Instant::now();
         let mut refused = 0;
         for _ in 0..1000 {
-            match a.send_raft(2, vec![vec![7u8; 256]; 8]) {
+            match a.send_raft(2, Lane::Control, vec![vec![7u8; 256]; 8]) {
                 Ok(()) => {}
                 Err(NetworkError::Backpressure { peer: 2 }) => refused += 1,
                 Err(e) => panic!("unexpected {e}"),
@@ -1546,7 +1671,8 @@ mod tests {
             matches!(ack, Err(NetworkError::ProtocolNotSupported { .. })),
             "{ack:?}"
         );
-        a.send_raft(2, vec![b"m".to_vec()]).expect("queued");
+        a.send_raft(2, Lane::Control, vec![b"m".to_vec()])
+            .expect("queued");
         tokio::time::sleep(Duration::from_millis(200)).await;
         let seen = drain(&mut b_seen);
         assert!(

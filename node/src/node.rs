@@ -31,7 +31,7 @@ use crate::forward::{self, ForwardOutcome};
 use crate::mempool::{
     AdmissionError, Mempool, MempoolLimits, check_admission, check_forwarded_admission,
 };
-use crate::network::{Inbound, NetworkHandle, PeerInfo, Protocol};
+use crate::network::{Inbound, Lane, NetworkHandle, PeerInfo, Protocol};
 use crate::pruner::Pruner;
 use crate::replica::{AppliedBlock, Core, CoreError, CoreSetup, Input, Output, RoleView};
 use crate::state_sync::{
@@ -50,7 +50,7 @@ use couponcactus_chaincode::tx::SignedTx;
 use couponcactus_chaincode::types::{BlockContext, ChainParams, Consortium};
 use ed25519_dalek::SigningKey;
 use protobuf::Message as _;
-use raft::eraftpb::Message;
+use raft::eraftpb::{Message, MessageType};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -75,6 +75,9 @@ pub struct NodeOptions {
     pub block_interval: Duration,
     /// Raft tick.
     pub tick: Duration,
+    /// Leader heartbeat interval in ticks (`crate::timing` checks it against the election
+    /// timeout and the expected RTT).
+    pub heartbeat_ticks: usize,
     /// Election timeout in ticks.
     pub election_ticks: usize,
     /// Mempool limits.
@@ -101,6 +104,7 @@ impl Default for NodeOptions {
             block_max_bytes: 16 * 1024 * 1024,
             block_interval: Duration::from_millis(50),
             tick: Duration::from_millis(100),
+            heartbeat_ticks: 2,
             election_ticks: 10,
             mempool: MempoolLimits::default(),
             keep_log_entries: 1_000,
@@ -1042,17 +1046,23 @@ impl Outlet {
         }
     }
 
-    /// Sends raft messages to one peer; an unreachable peer or a refused snapshot is
-    /// reported to Raft so it probes again later.
+    /// Sends raft messages to one peer, appends and snapshots on their own lane so that
+    /// heartbeats, votes and responses never wait behind them; an unreachable peer or a
+    /// refused snapshot is reported to Raft so it probes again later.
     fn send(&self, to: u64, messages: Vec<Message>, snapshot: bool) {
         let Some(network) = &self.shared.network else {
             return;
         };
-        let batch = messages
-            .iter()
-            .map(|m| m.write_to_bytes().expect("protobuf encodes"))
-            .collect();
-        let ok = network.send_raft(to, batch).is_ok();
+        let (mut append, mut control) = (Vec::new(), Vec::new());
+        for m in &messages {
+            let bytes = m.write_to_bytes().expect("protobuf encodes");
+            match m.get_msg_type() {
+                MessageType::MsgAppend | MessageType::MsgSnapshot => append.push(bytes),
+                _ => control.push(bytes),
+            }
+        }
+        let ok = network.send_raft(to, Lane::Append, append).is_ok()
+            & network.send_raft(to, Lane::Control, control).is_ok();
         let mut reports = lock(&self.reports);
         if !ok {
             reports.push(Input::Unreachable(to));

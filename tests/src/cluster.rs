@@ -31,6 +31,7 @@
 
 use crate::client::Client;
 use crate::fixtures::{self, PoolFixture, claim, member};
+use crate::netem::{LinkSpec, Netem};
 use crate::node::{cactusd_binary, spawn_cactusd};
 use crate::now_ms;
 use crate::views::{BatchView, BlockView, CheckpointView, Status, TxView};
@@ -83,6 +84,7 @@ pub struct ClusterBuilder {
     block_max_txs: usize,
     deadline: Duration,
     extra_config: String,
+    netem: Option<LinkSpec>,
 }
 
 impl Default for ClusterBuilder {
@@ -96,6 +98,7 @@ impl Default for ClusterBuilder {
             block_max_txs: 5_000,
             deadline: DEFAULT_DEADLINE,
             extra_config: String::new(),
+            netem: None,
         }
     }
 }
@@ -151,6 +154,15 @@ impl ClusterBuilder {
         self
     }
 
+    /// Routes every connection between the genesis nodes through a delaying proxy on
+    /// loopback ([`crate::netem`]), each link shaped by `spec` (reshape them while the
+    /// cluster runs with [`Cluster::netem`]); each node's `[p2p] dial` names the proxies.
+    /// Nodes added later ([`Cluster::add_node`]) are dialed directly.
+    pub fn netem(mut self, spec: LinkSpec) -> Self {
+        self.netem = Some(spec);
+        self
+    }
+
     /// The election timeout the nodes run with (tick × election ticks).
     pub fn election_timeout(&self) -> Duration {
         Duration::from_millis(self.tick_ms * self.election_ticks as u64)
@@ -161,6 +173,18 @@ impl ClusterBuilder {
     pub fn start(self) -> Cluster {
         Cluster::launch(self)
     }
+}
+
+/// A proxy for every directed pair of the genesis nodes, to their p2p ports.
+fn start_netem(nodes: &[ClusterNode], spec: LinkSpec) -> Netem {
+    let targets = nodes
+        .iter()
+        .map(|n| {
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], n.p2p_port));
+            (n.id, addr)
+        })
+        .collect();
+    Netem::mesh(&targets, spec)
 }
 
 /// The keys of one org of the cluster.
@@ -593,6 +617,8 @@ pub struct Cluster {
     nodes: Vec<ClusterNode>,
     /// Builds every tx of the test, so nonces never repeat across nodes' clients.
     txs: Client,
+    /// The delaying proxies between the nodes, when the builder asked for them.
+    netem: Option<Netem>,
 }
 
 impl Cluster {
@@ -646,6 +672,7 @@ impl Cluster {
         let genesis_path = root.join("genesis.toml");
         genesis.save(&genesis_path).expect("writing the genesis");
         let txs = Client::new(nodes[0].url(), chain_id);
+        let netem = settings.netem.map(|spec| start_netem(&nodes, spec));
         let cluster = Cluster {
             dir: Some(dir),
             root,
@@ -655,6 +682,7 @@ impl Cluster {
             orgs,
             nodes,
             txs,
+            netem,
         };
         for node in &cluster.nodes {
             cluster.write_config(node);
@@ -691,7 +719,7 @@ impl Cluster {
              tick_ms = {tick}\n\
              election_ticks = {ticks}\n\
              keep_log_entries = {keep}\n\
-             {extra}",
+             {extra}{dial}",
             id = node.id,
             db = toml_str(&node.dir.join("db").display().to_string()),
             genesis = toml_str(&self.root.join("genesis.toml").display().to_string()),
@@ -704,6 +732,7 @@ impl Cluster {
             ticks = s.election_ticks,
             keep = s.keep_log_entries,
             extra = s.extra_config,
+            dial = self.dial_section(node),
         );
         std::fs::write(&node.config, text).expect("writing the node config");
     }
@@ -754,6 +783,27 @@ impl Cluster {
                 "registering the orgs' keys: {batch:#?}"
             );
         }
+    }
+
+    /// `[p2p] dial`: where `node` dials the others through the proxies (empty without).
+    fn dial_section(&self, node: &ClusterNode) -> String {
+        let Some(netem) = &self.netem else {
+            return String::new();
+        };
+        let entries: Vec<String> = netem
+            .dial_map(node.id)
+            .into_iter()
+            .map(|(to, addr)| format!("\"{to}\" = \"/ip4/{}/tcp/{}\"", addr.ip(), addr.port()))
+            .collect();
+        format!("\n[p2p]\ndial = {{ {} }}\n", entries.join(", "))
+    }
+
+    /// The delaying proxies between the nodes ([`ClusterBuilder::netem`]).
+    #[track_caller]
+    pub fn netem(&self) -> &Netem {
+        self.netem
+            .as_ref()
+            .expect("the cluster was built without ClusterBuilder::netem")
     }
 
     // ---- what the cluster is ------------------------------------------------------------

@@ -26,18 +26,21 @@
 pub mod browser;
 pub mod client;
 pub mod cluster;
+pub mod cluster_cli;
 pub mod console;
 pub mod fixtures;
 pub mod localnet;
+pub mod netem;
 pub mod node;
 pub mod postgres;
 pub mod python;
 pub mod receiver;
+pub mod scan;
 pub mod views;
 
 pub use client::{Client, Reply};
 pub use cluster::{Cluster, ClusterBuilder, ClusterNode, OrgKeys};
-pub use node::{DevKeys, DevNode, cactusd_binary};
+pub use node::{Dev, DevKeys, DevNode, cactusd_binary};
 pub use views::*;
 
 use std::time::{SystemTime, UNIX_EPOCH};

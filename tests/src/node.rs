@@ -218,17 +218,20 @@ impl DevNode {
             .to_string()
     }
 
-    /// Runs `cactus ARGS` against this node (`CACTUS_NODE` and `CACTUS_GENESIS` set to it,
-    /// `CACTUS_KEY` unset, no colours), for at most 90 s.
+    /// Runs `cactus ARGS` against this node ([`DevNode::cactus_command`]), for at most
+    /// [`COMMAND_TIMEOUT`].
     pub fn cactus(&self, args: &[&str]) -> CactusRun {
-        let mut command = Command::new(cactus_binary());
+        run_cactus(self.cactus_command(args), COMMAND_TIMEOUT)
+    }
+
+    /// The command `cactus ARGS` against this node: `CACTUS_NODE` and `CACTUS_GENESIS` set
+    /// to it, `CACTUS_KEY` and `CACTUS_MEMBER_SECRET` unset, no colours.
+    pub fn cactus_command(&self, args: &[&str]) -> Command {
+        let mut command = cactus_at(&self.url());
         command
-            .args(args)
-            .env("CACTUS_NODE", self.url())
             .env("CACTUS_GENESIS", self.dir().join("genesis.toml"))
-            .env_remove("CACTUS_KEY")
-            .env("NO_COLOR", "1");
-        run_cactus(command, Duration::from_secs(90))
+            .args(args);
+        command
     }
 
     /// The data directory.
@@ -507,6 +510,119 @@ mod tests {
         assert_eq!(changed_source(&bin, newest), Some(b));
         assert_eq!(changed_source(&dir.path().join("none"), newest), None);
     }
+}
+
+/// The command `cactus` against the node at `url`: `CACTUS_NODE` set; `CACTUS_KEY`,
+/// `CACTUS_GENESIS` and `CACTUS_MEMBER_SECRET` unset; no colours. Arguments follow.
+pub fn cactus_at(url: &str) -> Command {
+    let mut command = Command::new(cactus_binary());
+    command
+        .env("CACTUS_NODE", url)
+        .env_remove("CACTUS_KEY")
+        .env_remove("CACTUS_GENESIS")
+        .env_remove("CACTUS_MEMBER_SECRET")
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Longest one `cactus` command of a test may take.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
+/// Exit code of a `cactus` command whose tx the chain rejected (`cactus --help`).
+pub const EXIT_REJECTED: i32 = 3;
+
+/// The harness of the CLI end-to-end tests: a [`DevNode`] and a work folder that every
+/// `cactus` command runs in (the files it writes land there).
+#[derive(Debug)]
+pub struct Dev {
+    /// The node.
+    pub node: DevNode,
+    /// The folder `cactus` runs in.
+    pub work: tempfile::TempDir,
+    /// Whether `cactus` gets `CACTUS_GENESIS` (else what it needs comes from the node).
+    genesis: bool,
+}
+
+impl Dev {
+    /// A fresh dev node; `cactus` runs with its genesis file.
+    pub fn start() -> Dev {
+        Dev {
+            node: DevNode::start(),
+            work: tempfile::tempdir().expect("a temp dir"),
+            genesis: true,
+        }
+    }
+
+    /// A fresh dev node; `cactus` runs without `CACTUS_GENESIS`, as a merchant who has
+    /// only the node's URL.
+    pub fn start_without_genesis() -> Dev {
+        Dev {
+            genesis: false,
+            ..Dev::start()
+        }
+    }
+
+    /// The dev key file `name` ([`DevNode::key_file`]).
+    pub fn key(&self, name: &str) -> String {
+        self.node.key_file(name)
+    }
+
+    /// `name` in the work folder.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    /// Runs `cactus ARGS` in the work folder against the node.
+    pub fn cactus(&self, args: &[&str]) -> CactusRun {
+        let mut command = self.node.cactus_command(args);
+        command.current_dir(self.work.path());
+        if !self.genesis {
+            command.env_remove("CACTUS_GENESIS");
+        }
+        run_cactus(command, COMMAND_TIMEOUT)
+    }
+
+    /// `--json ARGS`, which must succeed; its output.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        self.cactus(&with_json(args)).ok().json()
+    }
+
+    /// `--json ARGS`, which the chain must reject with `code` (exit 3); its stderr.
+    #[track_caller]
+    pub fn rejected(&self, args: &[&str], code: &str) -> String {
+        let run = self.cactus(&with_json(args));
+        assert_eq!(run.code, EXIT_REJECTED, "{run:#?}");
+        assert_eq!(run.json()["error"]["code"], code, "{run:#?}");
+        assert!(run.stderr.contains(code), "{run:#?}");
+        run.stderr
+    }
+
+    /// `ARGS` as given (human output), which the chain must reject with `code` (exit 3,
+    /// the code on stderr); its stderr.
+    #[track_caller]
+    pub fn rejected_text(&self, args: &[&str], code: &str) -> String {
+        let run = self.cactus(args);
+        assert_eq!(run.code, EXIT_REJECTED, "{run:#?}");
+        assert!(run.stderr.contains(code), "expected {code}: {run:#?}");
+        run.stderr
+    }
+
+    /// `--json ARGS`, which must fail in the client or the node (exit 1) with `code`; its
+    /// output.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str], code: &str) -> serde_json::Value {
+        let run = self.cactus(&with_json(args));
+        assert_eq!(run.code, 1, "{run:#?}");
+        let out = run.json();
+        assert_eq!(out["error"]["code"], code, "{run:#?}");
+        out
+    }
+}
+
+fn with_json<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    all
 }
 
 /// What one `cactus` run did: its exit code and output.

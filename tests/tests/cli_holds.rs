@@ -9,140 +9,80 @@
 //!
 //! Needs both binaries built (scripts/test.sh builds every binary).
 
-use couponcactus_tests::DevNode;
-use couponcactus_tests::node::{CactusRun, cactus_binary, run_cactus};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use couponcactus_tests::Dev;
+use std::path::Path;
 
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
-const EXIT_REJECTED: i32 = 3;
 /// Member ids (64 hex characters).
 const ALICE: &str = "a11ce00000000000000000000000000000000000000000000000000000000001";
 const BOB: &str = "b0b0000000000000000000000000000000000000000000000000000000000002";
 
-struct Dev {
-    node: DevNode,
-    work: tempfile::TempDir,
+/// Pool `id` (10 % off, EUR) with `count` codes, active, created and issued by `key`
+/// with `data` as the data key; returns its codes.
+fn pool(
+    dev: &Dev,
+    id: &str,
+    (key, data): (&str, &str),
+    count: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut create = vec![
+        "pool",
+        "create",
+        "--key",
+        key,
+        "--id",
+        id,
+        "--name",
+        id,
+        "--currency",
+        "eur",
+        "--percent",
+        "10",
+        "--total-cap",
+        "100",
+    ];
+    create.extend_from_slice(extra);
+    dev.cactus(&create).ok();
+    let csv = dev.file(&format!("{id}.csv"));
+    let csv_arg = path(&csv);
+    dev.cactus(&[
+        "codes",
+        "generate",
+        "--key",
+        key,
+        "--data-key",
+        data,
+        "--pool",
+        id,
+        "--count",
+        count,
+        "--out",
+        &csv_arg,
+    ])
+    .ok();
+    dev.cactus(&["pool", "activate", id, "--key", key]).ok();
+    let text = std::fs::read_to_string(&csv).expect("the codes CSV");
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).expect("a code column").to_string())
+        .collect()
 }
 
-impl Dev {
-    fn start() -> Dev {
-        Dev {
-            node: DevNode::start(),
-            work: tempfile::tempdir().expect("a temp dir"),
-        }
-    }
-
-    fn key(&self, name: &str) -> String {
-        path(&self.node.dir().join("keys").join(format!("{name}.key")))
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.work.path().join(name)
-    }
-
-    fn cactus(&self, args: &[&str]) -> CactusRun {
-        let mut command = Command::new(cactus_binary());
-        command
-            .args(args)
-            .current_dir(self.work.path())
-            .env("CACTUS_NODE", self.node.url())
-            .env("CACTUS_GENESIS", self.node.dir().join("genesis.toml"))
-            .env_remove("CACTUS_KEY")
-            .env_remove("CACTUS_MEMBER_SECRET")
-            .env("NO_COLOR", "1");
-        run_cactus(command, COMMAND_TIMEOUT)
-    }
-
-    /// `--json` and must succeed.
-    #[track_caller]
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        self.cactus(&all).ok().json()
-    }
-
-    /// `--json`, must be rejected by the chain with `code` (exit 3); returns stderr.
-    #[track_caller]
-    fn rejected(&self, args: &[&str], code: &str) -> String {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let run = self.cactus(&all);
-        assert_eq!(run.code, EXIT_REJECTED, "{run:#?}");
-        assert_eq!(run.json()["error"]["code"], code, "{run:#?}");
-        assert!(run.stderr.contains(code), "{run:#?}");
-        run.stderr
-    }
-
-    /// Pool `id` (10 % off, EUR) with `count` codes, active, created and issued by `key`
-    /// with `data` as the data key; returns its codes.
-    fn pool(
-        &self,
-        id: &str,
-        (key, data): (&str, &str),
-        count: &str,
-        extra: &[&str],
-    ) -> Vec<String> {
-        let mut create = vec![
-            "pool",
-            "create",
-            "--key",
-            key,
-            "--id",
-            id,
-            "--name",
-            id,
-            "--currency",
-            "eur",
-            "--percent",
-            "10",
-            "--total-cap",
-            "100",
-        ];
-        create.extend_from_slice(extra);
-        self.cactus(&create).ok();
-        let csv = self.file(&format!("{id}.csv"));
-        let csv_arg = path(&csv);
-        self.cactus(&[
-            "codes",
-            "generate",
-            "--key",
-            key,
-            "--data-key",
-            data,
-            "--pool",
-            id,
-            "--count",
-            count,
-            "--out",
-            &csv_arg,
-        ])
-        .ok();
-        self.cactus(&["pool", "activate", id, "--key", key]).ok();
-        let text = std::fs::read_to_string(&csv).expect("the codes CSV");
-        text.lines()
-            .skip(1)
-            .map(|l| l.split(',').nth(1).expect("a code column").to_string())
-            .collect()
-    }
-
-    /// `cactus redeem` of `code` for `member` by the dev terminal, 80.00 EUR.
-    fn redeem<'a>(&self, terminal: &'a str, code: &'a str, member: &'a str) -> Vec<&'a str> {
-        vec![
-            "redeem",
-            "--key",
-            terminal,
-            "--code",
-            code,
-            "--member",
-            member,
-            "--total",
-            "80.00",
-            "--currency",
-            "eur",
-        ]
-    }
+/// `cactus redeem` of `code` for `member` by the dev terminal, 80.00 EUR.
+fn redeem<'a>(terminal: &'a str, code: &'a str, member: &'a str) -> Vec<&'a str> {
+    vec![
+        "redeem",
+        "--key",
+        terminal,
+        "--code",
+        code,
+        "--member",
+        member,
+        "--total",
+        "80.00",
+        "--currency",
+        "eur",
+    ]
 }
 
 fn path(p: &Path) -> String {
@@ -153,7 +93,13 @@ fn path(p: &Path) -> String {
 fn holds_stop_members_terminals_and_codes_until_an_admin_lifts_them() {
     let dev = Dev::start();
     let (admin, terminal) = (dev.key("org-admin"), dev.key("terminal"));
-    let codes = dev.pool("spring", (&dev.key("issuer"), &dev.key("data")), "6", &[]);
+    let codes = pool(
+        &dev,
+        "spring",
+        (&dev.key("issuer"), &dev.key("data")),
+        "6",
+        &[],
+    );
 
     // A member the org never met cannot be held: bob has had no coupon of acme's yet.
     let unknown = dev.rejected(
@@ -164,7 +110,7 @@ fn holds_stop_members_terminals_and_codes_until_an_admin_lifts_them() {
     );
     assert!(unknown.contains("is unknown to org"), "{unknown}");
     // Alice redeemed a coupon of acme's: acme knows her.
-    dev.cactus(&dev.redeem(&terminal, &codes[5], ALICE)).ok();
+    dev.cactus(&redeem(&terminal, &codes[5], ALICE)).ok();
 
     // The org admin holds alice: in force at once; her redemption is refused.
     let placed = dev.json(&[
@@ -180,7 +126,7 @@ fn holds_stop_members_terminals_and_codes_until_an_admin_lifts_them() {
         "6 redemptions in 10 min",
     ]);
     assert_eq!(placed["status"], "confirmed", "{placed}");
-    let refused = dev.rejected(&dev.redeem(&terminal, &codes[0], ALICE), "on_hold");
+    let refused = dev.rejected(&redeem(&terminal, &codes[0], ALICE), "on_hold");
     assert!(refused.contains("cactus hold lift"), "the hint: {refused}");
 
     // Listed (human text for the analyst, JSON for scripts) and proven.
@@ -215,7 +161,7 @@ fn holds_stop_members_terminals_and_codes_until_an_admin_lifts_them() {
         lifted.stdout.contains("LIFTED the hold on member"),
         "{lifted:#?}"
     );
-    let applied = dev.cactus(&dev.redeem(&terminal, &codes[0], ALICE)).ok();
+    let applied = dev.cactus(&redeem(&terminal, &codes[0], ALICE)).ok();
     assert!(applied.stdout.contains("discount 8.00 EUR"), "{applied:#?}");
     let shown = dev
         .cactus(&["hold", "show", "--key", &admin, "--member", ALICE])
@@ -250,7 +196,7 @@ fn another_orgs_code_is_not_found(dev: &Dev, admin: &str) {
         &other,
     ])
     .ok();
-    let theirs = dev.pool("other-pool", (&other, &other_data), "1", &[]);
+    let theirs = pool(dev, "other-pool", (&other, &other_data), "1", &[]);
     for code in [theirs[0].as_str(), "ZZZZ-ZZZZ-ZZZZ"] {
         dev.rejected(
             &[
@@ -307,7 +253,7 @@ fn the_risk_key_holds_a_terminal_pending_review(dev: &Dev, codes: &[String]) {
         .ok();
     let says = "PENDING REVIEW: it stops already; an org admin decides with `cactus hold";
     assert!(placed.stdout.contains(says), "{placed:#?}");
-    dev.rejected(&dev.redeem(&terminal, &codes[1], BOB), "on_hold");
+    dev.rejected(&redeem(&terminal, &codes[1], BOB), "on_hold");
     let listed = dev.json(&["hold", "list", "--key", &risk]);
     let hold = &listed["holds"]["holds"][0];
     assert_eq!(
@@ -348,7 +294,7 @@ fn the_risk_key_holds_a_terminal_pending_review(dev: &Dev, codes: &[String]) {
         confirmed.stdout.contains("CONFIRMED the hold"),
         "{confirmed:#?}"
     );
-    dev.rejected(&dev.redeem(&terminal, &codes[1], BOB), "on_hold");
+    dev.rejected(&redeem(&terminal, &codes[1], BOB), "on_hold");
     let shown = dev
         .cactus(&["hold", "show", "--key", &admin, "--terminal", &terminal])
         .ok();
@@ -366,7 +312,8 @@ fn a_velocity_limit_refuses_a_members_second_redemption_rolled_back_or_not() {
     let dev = Dev::start();
     let terminal = dev.key("terminal");
     let issuer = dev.key("issuer");
-    let codes = dev.pool(
+    let codes = pool(
+        &dev,
         "limited",
         (&issuer, &dev.key("data")),
         "4",
@@ -378,19 +325,13 @@ fn a_velocity_limit_refuses_a_members_second_redemption_rolled_back_or_not() {
         serde_json::json!([{"per": "member", "max": 1, "window_ms": 3_600_000}]),
         "{shown}"
     );
-    dev.cactus(&dev.redeem(&terminal, &codes[0], ALICE)).ok();
-    let said = dev.rejected(
-        &dev.redeem(&terminal, &codes[1], ALICE),
-        "velocity_exceeded",
-    );
+    dev.cactus(&redeem(&terminal, &codes[0], ALICE)).ok();
+    let said = dev.rejected(&redeem(&terminal, &codes[1], ALICE), "velocity_exceeded");
     assert!(said.contains("at most 1"), "{said}");
     // Another member is counted apart.
-    dev.cactus(&dev.redeem(&terminal, &codes[1], BOB)).ok();
+    dev.cactus(&redeem(&terminal, &codes[1], BOB)).ok();
     // A refund does not give the use back to the limit: redeem-and-refund is what it stops.
     dev.cactus(&["rollback", "--key", &terminal, "--code", &codes[0]])
         .ok();
-    dev.rejected(
-        &dev.redeem(&terminal, &codes[2], ALICE),
-        "velocity_exceeded",
-    );
+    dev.rejected(&redeem(&terminal, &codes[2], ALICE), "velocity_exceeded");
 }

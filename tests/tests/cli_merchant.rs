@@ -10,53 +10,21 @@
 //! Needs both binaries built: `cargo build -p couponcactus-node --bin cactusd && cargo
 //! build -p couponcactus-client --bin cactus` (scripts/test.sh builds every binary).
 
-use couponcactus_tests::DevNode;
-use couponcactus_tests::node::{CactusRun, cactus_binary, run_cactus};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use couponcactus_tests::Dev;
+use couponcactus_tests::node::CactusRun;
+use std::path::Path;
 
-/// Longest one `cactus` command may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
-/// Exit code of a tx the chain rejected.
-const EXIT_REJECTED: i32 = 3;
 /// 2099-12-25T00:00:00Z: the end of 2099-12-24, as `--valid-until 2099-12-24` means it.
 const END_OF_2099_12_24_MS: u64 = 4_101_840_000_000;
 
-struct Dev {
-    node: DevNode,
-    work: tempfile::TempDir,
+/// What these tests add to the shared harness: the chain's height, and a refusal that
+/// must leave it unchanged.
+trait Merchant {
+    fn height(&self) -> u64;
+    fn refused(&self, args: &[&str], says: &str) -> CactusRun;
 }
 
-impl Dev {
-    fn start() -> Dev {
-        Dev {
-            node: DevNode::start(),
-            work: tempfile::tempdir().expect("a temp dir"),
-        }
-    }
-
-    fn key(&self, name: &str) -> String {
-        path(&self.node.dir().join("keys").join(format!("{name}.key")))
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.work.path().join(name)
-    }
-
-    fn cactus(&self, args: &[&str]) -> CactusRun {
-        let mut command = Command::new(cactus_binary());
-        command
-            .args(args)
-            .current_dir(self.work.path())
-            .env("CACTUS_NODE", self.node.url())
-            .env_remove("CACTUS_KEY")
-            .env_remove("CACTUS_GENESIS")
-            .env_remove("CACTUS_MEMBER_SECRET")
-            .env("NO_COLOR", "1");
-        run_cactus(command, COMMAND_TIMEOUT)
-    }
-
+impl Merchant for Dev {
     fn height(&self) -> u64 {
         self.cactus(&["--json", "status"]).ok().json()["height"]
             .as_u64()
@@ -76,15 +44,6 @@ impl Dev {
         assert!(run.stderr.contains(says), "expected {says:?}: {run:#?}");
         assert_eq!(self.height(), before, "nothing may be sent: {run:#?}");
         run
-    }
-
-    /// Runs a command the chain must reject with `code` (exit 3); returns stderr.
-    #[track_caller]
-    fn rejected(&self, args: &[&str], code: &str) -> String {
-        let run = self.cactus(args);
-        assert_eq!(run.code, EXIT_REJECTED, "{run:#?}");
-        assert!(run.stderr.contains(code), "expected {code}: {run:#?}");
-        run.stderr
     }
 }
 
@@ -147,7 +106,7 @@ fn active_pool(dev: &Dev, id: &str, extra: &[&str], issue: &[&str]) -> Vec<(Opti
 
 #[test]
 fn pools_take_decimal_amounts_and_iso_dates_and_refuse_bad_ones_before_sending() {
-    let dev = Dev::start();
+    let dev = Dev::start_without_genesis();
     let issuer = dev.key("issuer");
     let base = [
         "pool",
@@ -289,7 +248,7 @@ fn pools_take_decimal_amounts_and_iso_dates_and_refuse_bad_ones_before_sending()
 
 #[test]
 fn redemptions_in_the_currency_with_hints_for_the_till_and_prechecks() {
-    let dev = Dev::start();
+    let dev = Dev::start_without_genesis();
     let issuer = dev.key("issuer");
     let terminal = dev.key("terminal");
     let rows = active_pool(&dev, "gift", &["--min-spend", "50.00"], &["--count", "4"]);
@@ -354,7 +313,7 @@ fn redemptions_in_the_currency_with_hints_for_the_till_and_prechecks() {
         dev.refused(&args.iter().map(String::as_str).collect::<Vec<_>>(), says)
     };
     let reject = |args: Vec<String>, code: &str| {
-        dev.rejected(&args.iter().map(String::as_str).collect::<Vec<_>>(), code)
+        dev.rejected_text(&args.iter().map(String::as_str).collect::<Vec<_>>(), code)
     };
 
     // Bad amounts and currencies never leave the till.
@@ -440,7 +399,7 @@ fn redemptions_in_the_currency_with_hints_for_the_till_and_prechecks() {
     assert!(paused.contains("ask the merchant"), "{paused}");
     assert!(!paused.contains("activate"), "{paused}");
     // The issuer, for its own tx, is told what to do.
-    let issuer_hint = dev.rejected(
+    let issuer_hint = dev.rejected_text(
         &["pool", "pause", "gift", "--key", &issuer],
         "invalid_transition",
     );
@@ -449,7 +408,7 @@ fn redemptions_in_the_currency_with_hints_for_the_till_and_prechecks() {
 
 #[test]
 fn shared_codes_need_a_member_before_anything_is_sent() {
-    let dev = Dev::start();
+    let dev = Dev::start_without_genesis();
     let terminal = dev.key("terminal");
     active_pool(
         &dev,
@@ -472,12 +431,12 @@ fn shared_codes_need_a_member_before_anything_is_sent() {
     assert!(run.stderr.contains("--member"), "{run:#?}");
     let mut forced = args.to_vec();
     forced.push("--force");
-    dev.rejected(&forced, "invalid_input");
+    dev.rejected_text(&forced, "invalid_input");
 }
 
 #[test]
 fn revokes_say_why_on_the_ledger_and_unknown_ids_are_caught() {
-    let dev = Dev::start();
+    let dev = Dev::start_without_genesis();
     let issuer = dev.key("issuer");
     active_pool(&dev, "fall", &[], &["--count", "3"]);
 
@@ -511,7 +470,7 @@ fn revokes_say_why_on_the_ledger_and_unknown_ids_are_caught() {
         "{on_ledger}"
     );
     // Revoking it again: the hint is about the token, not about pool states.
-    let again = dev.rejected(
+    let again = dev.rejected_text(
         &[
             "revoke",
             "--key",
@@ -563,14 +522,14 @@ fn revokes_say_why_on_the_ledger_and_unknown_ids_are_caught() {
         ],
         "no pool fal",
     );
-    dev.rejected(
+    dev.rejected_text(
         &[
             "revoke", "--key", &issuer, "--token", "fall/99", "--reason", "fraud", "--force",
         ],
         "not_found",
     );
     dev.refused(&["pool", "archive", "fal", "--key", &issuer], "no pool fal");
-    dev.rejected(
+    dev.rejected_text(
         &["pool", "archive", "fal", "--key", &issuer, "--force"],
         "not_found",
     );

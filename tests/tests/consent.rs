@@ -7,71 +7,11 @@
 //!
 //! Needs both binaries built (scripts/test.sh builds every binary).
 
-use couponcactus_tests::DevNode;
-use couponcactus_tests::node::{CactusRun, cactus_binary, run_cactus};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use couponcactus_tests::Dev;
+use std::path::Path;
 
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
-const EXIT_REJECTED: i32 = 3;
 /// A member id (64 hex characters).
 const ALICE: &str = "a11ce00000000000000000000000000000000000000000000000000000000001";
-
-struct Dev {
-    node: DevNode,
-    work: tempfile::TempDir,
-}
-
-impl Dev {
-    fn start() -> Dev {
-        Dev {
-            node: DevNode::start(),
-            work: tempfile::tempdir().expect("a temp dir"),
-        }
-    }
-
-    fn key(&self, name: &str) -> String {
-        path(&self.node.dir().join("keys").join(format!("{name}.key")))
-    }
-
-    fn file(&self, name: &str) -> PathBuf {
-        self.work.path().join(name)
-    }
-
-    fn cactus(&self, args: &[&str]) -> CactusRun {
-        let mut command = Command::new(cactus_binary());
-        command
-            .args(args)
-            .current_dir(self.work.path())
-            .env("CACTUS_NODE", self.node.url())
-            .env("CACTUS_GENESIS", self.node.dir().join("genesis.toml"))
-            .env_remove("CACTUS_KEY")
-            .env_remove("CACTUS_MEMBER_SECRET")
-            .env("NO_COLOR", "1");
-        run_cactus(command, COMMAND_TIMEOUT)
-    }
-
-    /// `--json` and must succeed.
-    #[track_caller]
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        self.cactus(&all).ok().json()
-    }
-
-    /// `--json`, must be rejected by the chain with `code` (exit 3); returns stderr.
-    #[track_caller]
-    fn rejected(&self, args: &[&str], code: &str) -> String {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let run = self.cactus(&all);
-        assert_eq!(run.code, EXIT_REJECTED, "{run:#?}");
-        assert_eq!(run.json()["error"]["code"], code, "{run:#?}");
-        assert!(run.stderr.contains(code), "{run:#?}");
-        run.stderr
-    }
-}
 
 fn path(p: &Path) -> String {
     p.to_str().expect("a UTF-8 path").to_string()

@@ -12,18 +12,11 @@
 //! Needs both binaries built: `cargo build -p couponcactus-node --bin cactusd -p
 //! couponcactus-client --bin cactus`.
 
-use couponcactus_genesis::KeyFile;
 use couponcactus_tests::cluster::Cluster;
-use couponcactus_tests::node::{CactusRun as Run, cactus_binary, run_cactus};
+use couponcactus_tests::cluster_cli::ClusterCli as Cli;
+use couponcactus_tests::node::{CactusRun as Run, EXIT_REJECTED};
 use ed25519_dalek::SigningKey;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
-
-/// Longest one `cactus` command may take.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
-/// Exit code of a tx the chain rejected (documented in `cactus --help`).
-const EXIT_REJECTED: i32 = 3;
+use std::path::Path;
 
 /// A `cactus` run the chain refused.
 trait Rejected {
@@ -40,49 +33,6 @@ impl Rejected for Run {
             "expected rejection {code}: {self:#?}"
         );
         self
-    }
-}
-
-/// The `cactus` command line against one node of the cluster, with its genesis file.
-struct Cli {
-    node: String,
-    genesis: PathBuf,
-    keys: PathBuf,
-}
-
-impl Cli {
-    /// The CLI against node 1 of `cluster`, with a fresh folder for key files.
-    fn for_cluster(cluster: &Cluster) -> Cli {
-        let keys = cluster.dir().join("cli-keys");
-        std::fs::create_dir_all(&keys).expect("creating the key folder");
-        Cli {
-            node: cluster.node(1).url(),
-            genesis: cluster.dir().join("genesis.toml"),
-            keys,
-        }
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        let mut command = Command::new(cactus_binary());
-        command
-            .arg("--genesis")
-            .arg(&self.genesis)
-            .args(args)
-            .current_dir(&self.keys)
-            .env("CACTUS_NODE", &self.node)
-            .env_remove("CACTUS_KEY")
-            .env_remove("CACTUS_GENESIS")
-            .env("NO_COLOR", "1");
-        run_cactus(command, COMMAND_TIMEOUT)
-    }
-
-    /// Writes `key` as a key file `name` and returns its path.
-    fn key_file(&self, name: &str, key: &SigningKey) -> String {
-        let path = self.keys.join(name);
-        KeyFile::from_seed(key.to_bytes())
-            .save(&path)
-            .expect("writing a key file");
-        s(&path).to_string()
     }
 }
 

@@ -8,141 +8,24 @@
 //!
 //! Needs both binaries built (scripts/test.sh builds every binary).
 
-use couponcactus_tests::DevNode;
-use couponcactus_tests::node::{CactusRun, cactus_binary, run_cactus};
+use couponcactus_tests::Dev;
+use couponcactus_tests::scan;
+use couponcactus_tests::scan::person::{self, DISTINCTIVE, EMAIL, NAME, RECIPIENT};
 use couponcactus_tests::tamper::{audit, genesis_file};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
-
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(90);
-
-const EMAIL: &str = "Quillon.Vexhammer@Zanzibar-Mail.example";
-const PHONE: &str = "+1 555 0199 4417";
-const NAME: &str = "Ottoline Vexhammer-Quist";
-const RECIPIENT: &str = "rcpt-VXHQ-zorb";
-const EXTERNAL: &str = "crm-VXHQ-kilp";
-
-/// What must not be on disk after the erasure: every form of the personal data, each at
-/// least 8 bytes (a shorter string turns up in megabytes of random bytes by chance).
-const DISTINCTIVE: &[&str] = &[
-    "Quillon.",
-    "quillon.",
-    "Vexhammer",
-    "vexhammer",
-    "Zanzibar",
-    "zanzibar",
-    "155501994417",
-    "0199 4417",
-    "Ottoline",
-    RECIPIENT,
-    EXTERNAL,
-];
-
-struct Dev {
-    node: DevNode,
-    work: tempfile::TempDir,
-}
-
-impl Dev {
-    fn key(&self, name: &str) -> String {
-        path(&self.node.dir().join("keys").join(format!("{name}.key")))
-    }
-
-    fn cactus(&self, args: &[&str]) -> CactusRun {
-        let mut command = Command::new(cactus_binary());
-        command
-            .args(args)
-            .current_dir(self.work.path())
-            .env("CACTUS_NODE", self.node.url())
-            .env("CACTUS_GENESIS", self.node.dir().join("genesis.toml"))
-            .env_remove("CACTUS_KEY")
-            .env_remove("CACTUS_MEMBER_SECRET")
-            .env("NO_COLOR", "1");
-        run_cactus(command, COMMAND_TIMEOUT)
-    }
-
-    #[track_caller]
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        self.cactus(&all).ok().json()
-    }
-
-    /// `--json`, must fail (exit 1) with `code`.
-    #[track_caller]
-    fn fails(&self, args: &[&str], code: &str) -> serde_json::Value {
-        let mut all = vec!["--json"];
-        all.extend_from_slice(args);
-        let run = self.cactus(&all);
-        assert_eq!(run.code, 1, "{run:#?}");
-        let out = run.json();
-        assert_eq!(out["error"]["code"], code, "{run:#?}");
-        out
-    }
-}
-
-fn path(p: &Path) -> String {
-    p.to_str().expect("a UTF-8 path").to_string()
-}
-
-/// Every file under `dir`, recursively (bounded depth).
-fn files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
-    assert!(depth < 16, "too deep: {}", dir.display());
-    for entry in std::fs::read_dir(dir).expect("reading a data directory") {
-        let p = entry.expect("an entry").path();
-        if p.is_dir() {
-            files(&p, depth + 1, out);
-        } else if p.is_file() {
-            out.push(p);
-        }
-    }
-}
+use std::path::Path;
 
 /// The `(file, string)` pairs where a distinctive string is on disk under `dir`.
 fn leaks(dir: &Path) -> Vec<(String, &'static str)> {
-    let mut all = Vec::new();
-    files(dir, 0, &mut all);
-    assert!(all.len() > 5, "the data directory has files: {all:?}");
-    let mut found = Vec::new();
-    for file in all {
-        let Ok(bytes) = std::fs::read(&file) else {
-            continue; // removed while scanning (RocksDB compaction)
-        };
-        for s in DISTINCTIVE {
-            if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
-                found.push((file.display().to_string(), *s));
-            }
-        }
-    }
-    found
+    scan::leaks(dir, DISTINCTIVE)
 }
 
 #[test]
 fn an_erased_member_leaves_no_personal_data_on_disk_and_the_chain_verifies() {
-    let dev = Dev {
-        node: DevNode::start(),
-        work: tempfile::tempdir().expect("a temp dir"),
-    };
+    let dev = Dev::start();
     let (admin, issuer) = (dev.key("org-admin"), dev.key("issuer"));
     let pool = dev.node.create_active_pool("spring", 3);
 
-    let added = dev.json(&[
-        "member",
-        "add",
-        "--key",
-        &admin,
-        "--email",
-        EMAIL,
-        "--phone",
-        PHONE,
-        "--name",
-        NAME,
-        "--recipient-id",
-        RECIPIENT,
-        "--external-ref",
-        EXTERNAL,
-    ]);
+    let added = dev.json(&person::member_add(&admin));
     let member = added["member"].as_str().expect("a member id").to_string();
     assert_eq!(member.len(), 64, "{added}");
     assert_eq!(added["record"]["email"], EMAIL.to_lowercase());

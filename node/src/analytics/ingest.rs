@@ -289,6 +289,7 @@ impl Analytics {
         write_facts(&tx, &fresh, &checkouts)?;
         members::write_member_facts(&tx, &fresh, &checkouts)?;
         super::consent::write_consent_facts(&tx, &fresh)?;
+        super::activity::write_activity(&tx, &fresh)?;
         let to = Position {
             height: height.max(at.height),
             cursor: last.map(|l| l.1).or(at.cursor),

@@ -477,7 +477,7 @@ fn read_outcomes(
 
 impl super::Analytics {
     /// Purges `member` (an erasure, docs/compliance-directory.md): deletes its
-    /// `member_days` and `checkouts` rows, and unlinks its redemptions (`member` set to
+    /// `member_days`, `checkouts` and `member_seen` rows, and unlinks its redemptions (`member` set to
     /// NULL: the rows stay, as they are also the org's redemption listing and rollup
     /// basis, but no longer name the member), in one transaction. Returns the rows
     /// deleted or unlinked. Events ingested later, or a `cactusd reindex`, bring back the
@@ -496,11 +496,13 @@ impl super::Analytics {
             "UPDATE redemptions SET member = NULL WHERE member = ?1",
             [&id],
         )?;
+        n += super::activity::forget(&tx, &id)?;
         tx.commit()?;
         Ok(n as u64)
     }
 
-    /// Rows of `member_days`, `checkouts` and `redemptions` naming `member`.
+    /// Rows of `member_days`, `checkouts`, `redemptions` and `member_seen` naming `member`
+    /// (what [`super::Analytics::purge_member`] deletes or unlinks).
     pub fn member_rows(
         &self,
         member: &couponcactus_chaincode::ids::MemberId,
@@ -508,7 +510,7 @@ impl super::Analytics {
         let id = member.to_string();
         let conn = self.reader();
         let mut n: i64 = 0;
-        for table in ["member_days", "checkouts", "redemptions"] {
+        for table in ["member_days", "checkouts", "redemptions", "member_seen"] {
             let sql = format!("SELECT COUNT(*) FROM {table} WHERE member = ?1");
             n += conn.query_row(&sql, [&id], |r| r.get::<_, i64>(0))?;
         }

@@ -16,6 +16,7 @@
 //! [`report`] holds the answers, and [`http`] serves them with the chain position they
 //! were computed at ([`report::Stamp`]).
 
+pub mod activity;
 pub mod consent;
 pub mod finance;
 pub mod http;

@@ -31,6 +31,8 @@
 //! - `member_consent`: each org's latest consent decision per member and purpose, and its
 //!   erasure receipts ([`super::consent`]): which members segments, propensity and the
 //!   advisor may see (version 6).
+//! - `member_seen`: each member's last ledger activity, whatever org's ([`super::activity`];
+//!   version 7), what the directory's retention reads.
 //!
 //! Every index costs each ingested row a B-tree insert (on a `WITHOUT ROWID` table each
 //! secondary index entry also carries the whole primary key), so `redemptions` keeps only
@@ -46,7 +48,7 @@ use std::path::Path;
 pub const CACHE_KIB: i64 = 64 * 1024;
 
 /// Schema version; a store of another version is rebuilt (`cactusd reindex`).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// The tables every store has, besides the rollups ([`rollup_ddl`]).
 const DDL: &str = "
@@ -113,6 +115,7 @@ fn rollup_ddl(name: &str) -> String {
 fn create_tables(conn: &Connection) -> Result<(), AnalyticsError> {
     conn.execute_batch(DDL)?;
     conn.execute_batch(super::consent::DDL)?;
+    conn.execute_batch(super::activity::DDL)?;
     for name in ROLLUPS {
         conn.execute_batch(&rollup_ddl(name))?;
     }
@@ -155,7 +158,7 @@ pub fn open(path: &Path) -> Result<Connection, AnalyticsError> {
                  DROP TABLE IF EXISTS rollup_org_day; \
                  DROP TABLE IF EXISTS redemptions; DROP TABLE IF EXISTS redemption_hours; \
                  DROP TABLE IF EXISTS member_days; DROP TABLE IF EXISTS checkouts; \
-                 DROP TABLE IF EXISTS member_consent; \
+                 DROP TABLE IF EXISTS member_consent; DROP TABLE IF EXISTS member_seen; \
                  DELETE FROM meta;",
             )?;
             create_tables(&conn)?;

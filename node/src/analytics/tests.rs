@@ -50,7 +50,7 @@ pub(crate) struct Chain {
 }
 
 impl Chain {
-    fn new() -> Chain {
+    pub(crate) fn new() -> Chain {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("db")).unwrap();
         let tip = store
@@ -104,7 +104,7 @@ fn terminal(store: &str, channel: &str) -> Role {
 /// acme (admin 1: issuer 10, terminals 11 and 12) and globex (admin 2: issuer 20,
 /// terminal 21); acme's unique pool `spring` (globex a partner), acme's shared `summer`
 /// (cap 40), globex's unique `winter`.
-fn setup(c: &mut Chain) {
+pub(crate) fn setup(c: &mut Chain) {
     let (acme, globex) = (testkit::key(1), testkit::key(2));
     let reg = |seed: u8, role: Role| {
         TxKind::RegisterKey(RegisterKeyTx {

@@ -519,6 +519,7 @@ fn config_text(layout: &LocalnetLayout, i: usize) -> String {
         block: Default::default(),
         mempool: Default::default(),
         raft: Default::default(),
+        p2p: Default::default(),
         storage: Default::default(),
         http: Default::default(),
         memory: Default::default(),

@@ -13,6 +13,8 @@
 //!   sealed under that key; blind-index rows (HMAC of a normalized email, phone or
 //!   recipient id → member id); the erasure log. Only ciphertext and MACs reach the disk.
 //! - [`matching`]: the three-way match of `find`.
+//! - [`retention`]: the retention class `directory_inactive`, which deletes the records of
+//!   members inactive (record and ledger alike) for the window, the erasure's way.
 //!
 //! **Match rule.** `find` takes any of an email, a phone number, a recipient id and a
 //! member id. Each input given resolves to one subject or to nothing (an email, phone or
@@ -35,6 +37,7 @@
 pub mod keys;
 pub mod matching;
 pub mod record;
+pub mod retention;
 pub mod store;
 
 #[cfg(test)]

@@ -2,9 +2,13 @@
 //!
 //! - `meta(k, v)`: `key_check`, the master key's check value ([`MasterKey::check_value`]);
 //!   a directory opened with another key is refused.
-//! - `subjects(member, wrapped_key, record)`: the member id in clear (64 hex, public on the
-//!   ledger anyway), the subject's own random key sealed under the wrap key, and its
-//!   [`SubjectRecord`] as JSON sealed under its own key (both bound to the member id).
+//! - `subjects(member, wrapped_key, record, updated_at_ms)`: the member id in clear (64
+//!   hex, public on the ledger anyway), the subject's own random key sealed under the wrap
+//!   key, its [`SubjectRecord`] as JSON sealed under its own key (both bound to the member
+//!   id), and in clear when the record last changed (the sealed record's `updated_ms`), so
+//!   retention finds records not updated for its window without opening any
+//!   ([`DirectoryStore::inactive_page`]). A store created before that column is migrated
+//!   when opened: the column is added and filled from each sealed record.
 //! - `blind_index(mac, kind, member)`: HMAC-SHA256 under the index key of the kind and
 //!   the normalized value (email, phone, recipient id) → member. Unique: one email,
 //!   phone or recipient id belongs to one subject.
@@ -27,13 +31,20 @@ use utoipa::ToSchema;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Most erasure-log rows one read returns.
 pub const MAX_ERASURES_PAGE: u64 = 10_000;
+/// Most rows one [`DirectoryStore::inactive_page`] returns.
+pub const MAX_INACTIVE_PAGE: u64 = 10_000;
+
+/// Created once `subjects` has its `updated_at_ms` column (new or migrated).
+const UPDATED_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS subjects_updated ON subjects (updated_at_ms, member);";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS subjects (
     member TEXT PRIMARY KEY,
     wrapped_key BLOB NOT NULL,
-    record BLOB NOT NULL
+    record BLOB NOT NULL,
+    updated_at_ms INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS blind_index (
     mac BLOB PRIMARY KEY,
@@ -129,11 +140,52 @@ impl DirectoryStore {
                 )?;
             }
         }
-        Ok(DirectoryStore {
+        let store = DirectoryStore {
             conn: Mutex::new(conn),
             wrap_key: key.wrap_key(),
             index_key: key.index_key(),
-        })
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Adds `subjects.updated_at_ms` to a store created without it, filled from each
+    /// sealed record's `updated_ms` (one transaction), and its index.
+    fn migrate(&self) -> Result<(), DirectoryError> {
+        let mut conn = self.conn();
+        let has: bool = conn
+            .query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('subjects') WHERE name = 'updated_at_ms'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n > 0)?;
+        if !has {
+            let tx = conn.transaction()?;
+            tx.execute_batch(
+                "ALTER TABLE subjects ADD COLUMN updated_at_ms INTEGER NOT NULL DEFAULT 0",
+            )?;
+            let members: Vec<String> = tx
+                .prepare("SELECT member FROM subjects")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for m in &members {
+                let member = member_of(m)?;
+                if let Some((_, record)) = self.load(&tx, &member)? {
+                    tx.execute(
+                        "UPDATE subjects SET updated_at_ms = ?2 WHERE member = ?1",
+                        params![m, sql_ms(record.updated_ms)],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            tracing::info!(
+                subjects = members.len(),
+                "directory store migrated: subjects.updated_at_ms added"
+            );
+        }
+        conn.execute_batch(UPDATED_INDEX)?;
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
@@ -280,10 +332,11 @@ impl DirectoryStore {
         let sealed = keys::seal(key, &member.0, &json);
         let wrapped = keys::seal(&self.wrap_key, &member.0, key);
         tx.execute(
-            "INSERT INTO subjects (member, wrapped_key, record) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (member) DO UPDATE SET wrapped_key = excluded.wrapped_key, \
-             record = excluded.record",
-            params![hex, wrapped, sealed],
+            "INSERT INTO subjects (member, wrapped_key, record, updated_at_ms) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (member) DO UPDATE SET \
+             wrapped_key = excluded.wrapped_key, record = excluded.record, \
+             updated_at_ms = excluded.updated_at_ms",
+            params![hex, wrapped, sealed, sql_ms(record.updated_ms)],
         )?;
         Ok(())
     }
@@ -294,11 +347,9 @@ impl DirectoryStore {
         let hex = member.to_hex();
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let deleted = tx.execute("DELETE FROM subjects WHERE member = ?1", [&hex])?;
-        if deleted == 0 {
+        if !shred(&tx, &hex, None)? {
             return Err(not_found(member));
         }
-        tx.execute("DELETE FROM blind_index WHERE member = ?1", [&hex])?;
         tx.execute(
             "INSERT INTO erasures (member, time_ms) VALUES (?1, ?2)",
             params![hex, sql_ms(now_ms)],
@@ -309,6 +360,63 @@ impl DirectoryStore {
             member: *member,
             time_ms: now_ms,
         })
+    }
+
+    /// Up to `limit` (at most [`MAX_INACTIVE_PAGE`]) subjects whose record last changed
+    /// before `cutoff_ms`, by `(updated_at_ms, member)` after `after` (the last row of the
+    /// previous page), oldest first.
+    pub fn inactive_page(
+        &self,
+        cutoff_ms: u64,
+        after: Option<&(u64, MemberId)>,
+        limit: u64,
+    ) -> Result<Vec<(u64, MemberId)>, DirectoryError> {
+        let (t, m) = after.map_or((-1, String::new()), |(t, m)| (sql_ms(*t), m.to_hex()));
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT updated_at_ms, member FROM subjects WHERE updated_at_ms < ?1 \
+             AND (updated_at_ms, member) > (?2, ?3) ORDER BY updated_at_ms, member LIMIT ?4",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                sql_ms(cutoff_ms),
+                t,
+                m,
+                sql_ms(limit.min(MAX_INACTIVE_PAGE))
+            ],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (t, m) = row?;
+            out.push((u64::try_from(t).unwrap_or(0), member_of(&m)?));
+        }
+        Ok(out)
+    }
+
+    /// Deletes the subjects of `members` whose record still last changed before
+    /// `cutoff_ms` (a record updated since is kept) the way [`DirectoryStore::erase`] does
+    /// (row with its wrapped key, blind indexes, `secure_delete`, WAL truncated), in one
+    /// transaction, but logs no erasure: a retention deletion is not a data subject's
+    /// request ([`super::retention`]). Returns the members deleted.
+    pub fn delete_inactive(
+        &self,
+        members: &[MemberId],
+        cutoff_ms: u64,
+    ) -> Result<Vec<MemberId>, DirectoryError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut deleted = Vec::new();
+        for member in members {
+            if shred(&tx, &member.to_hex(), Some(cutoff_ms))? {
+                deleted.push(*member);
+            }
+        }
+        tx.commit()?;
+        if !deleted.is_empty() {
+            checkpoint(&conn)?;
+        }
+        Ok(deleted)
     }
 
     /// The erasure log, oldest first, at most `limit` (and [`MAX_ERASURES_PAGE`]) rows.
@@ -338,6 +446,22 @@ impl DirectoryStore {
             .query_row("SELECT COUNT(*) FROM subjects", [], |r| r.get(0))?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
+}
+
+/// Crypto-shreds one subject inside `tx`: deletes its row (the sealed record and the
+/// wrapped key, the only copy of the subject's own key: with `secure_delete` on, the freed
+/// bytes are overwritten) and its blind-index rows. With `before_ms`, only a subject whose
+/// record last changed before it. Whether there was such a subject.
+fn shred(tx: &Transaction<'_>, hex: &str, before_ms: Option<u64>) -> Result<bool, DirectoryError> {
+    let deleted = tx.execute(
+        "DELETE FROM subjects WHERE member = ?1 AND (?2 IS NULL OR updated_at_ms < ?2)",
+        params![hex, before_ms.map(sql_ms)],
+    )?;
+    if deleted == 0 {
+        return Ok(false);
+    }
+    tx.execute("DELETE FROM blind_index WHERE member = ?1", [hex])?;
+    Ok(true)
 }
 
 /// Copies the WAL into the database and truncates it to zero bytes, so no old page (a

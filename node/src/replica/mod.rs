@@ -737,8 +737,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// raft-rs's settings: pre-vote and check-quorum on, a heartbeat every fifth of the
-/// election timeout, 4 MiB messages, 256 in flight.
+/// raft-rs's settings: pre-vote and check-quorum on, the configured heartbeat and
+/// election timeout (`crate::timing`), 4 MiB messages, 256 in flight.
 fn raft_config(
     options: &NodeOptions,
     applied: u64,
@@ -747,7 +747,7 @@ fn raft_config(
     let mut config = Config {
         id: options.node_id,
         election_tick: options.election_ticks,
-        heartbeat_tick: (options.election_ticks / 5).max(1),
+        heartbeat_tick: options.heartbeat_ticks.max(1),
         applied,
         max_size_per_msg: 4 * 1024 * 1024,
         max_inflight_msgs: 256,

@@ -6,7 +6,7 @@
 //! deletes at most `limit` rows older than the cutoff and none a hold covers. The classes
 //! that exist now are in [`classes`] (webhook delivery logs, the access log, analytics
 //! detail rows); the member directory plugs its own in with [`Retention::add_class`]
-//! under [`DIRECTORY_INACTIVE`]. Legal holds (a class or `all`, optionally one member id,
+//! under [`DIRECTORY_INACTIVE`] ([`crate::directory::retention`]). Legal holds (a class or `all`, optionally one member id,
 //! with a reason, who placed it and when) and the job's runs are kept in
 //! `<data_dir>/retention.sqlite` ([`holds`]), node-local like the data they protect.
 //! [`api`] serves `/v1/retention` and `/v1/retention/holds` to org admins.
@@ -82,6 +82,9 @@ pub enum RetentionError {
     /// A blocking task failed.
     #[error("background task: {0}")]
     Task(String),
+    /// A class cannot tell what is due now (its store failed or is not ready).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl RetentionError {
