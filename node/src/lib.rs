@@ -13,6 +13,7 @@ pub mod applier;
 pub mod certify;
 pub mod config;
 pub mod console;
+pub mod dial;
 pub mod directory;
 pub mod events;
 pub mod forward;

@@ -602,6 +602,7 @@ pub async fn start(
         requests: HashMap::new(),
         replies: FuturesUnordered::new(),
         dial_warned,
+        dials: Default::default(),
     };
 
     // Drive the swarm until the listener reports its address, so `listen_addrs` is accurate
@@ -880,6 +881,8 @@ struct Task {
     /// misconfigured address is never silent). Every genesis member starts with this
     /// node's start time, so the peers of a consortium starting together log no warning.
     dial_warned: HashMap<PeerId, std::time::Instant>,
+    /// When each member without a connection may be dialed again ([`crate::dial`]).
+    dials: crate::dial::DialSchedule<PeerId>,
 }
 
 /// How often a failing dial to the same peer is logged at warn level.
@@ -887,7 +890,9 @@ const DIAL_WARN_INTERVAL: Duration = Duration::from_secs(30);
 
 impl Task {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let mut redial = tokio::time::interval(REDIAL_INTERVAL);
+        // Dials are due per member (at once, then backing off from a short first retry:
+        // `crate::dial`); this tick only asks which are due.
+        let mut redial = tokio::time::interval(crate::dial::DIAL_TICK);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             tokio::select! {
@@ -1066,15 +1071,19 @@ impl Task {
         writers
     }
 
-    /// Dials every member without a connection (a no-op for those already being dialed).
+    /// Dials every member without a connection whose dial is due (a no-op for those
+    /// already being dialed).
     fn dial_missing(&mut self) {
+        let now = std::time::Instant::now();
         let targets: Vec<Member> = self
             .members
             .values()
             .filter(|m| m.peer_id != self.local_peer && !self.swarm.is_connected(&m.peer_id))
+            .filter(|m| self.dials.due(&m.peer_id, now))
             .cloned()
             .collect();
         for member in targets {
+            self.dials.dialing(member.peer_id, now);
             let opts = DialOpts::peer_id(member.peer_id)
                 .addresses(vec![member.addr.clone()])
                 .condition(PeerCondition::DisconnectedAndNotDialing)
@@ -1106,6 +1115,7 @@ impl Task {
                 if num_established.get() == 1 {
                     tracing::info!(peer = %peer_id, node = ?self.peers.get(&peer_id), "peer connected");
                 }
+                self.dials.connected(&peer_id);
                 self.sync_connected();
             }
             SwarmEvent::ConnectionClosed {
@@ -1128,6 +1138,9 @@ impl Task {
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 let now = std::time::Instant::now();
+                if let Some(p) = peer_id {
+                    self.dials.failed(p, now);
+                }
                 let warn = peer_id.is_some_and(|p| {
                     let due = self
                         .dial_warned

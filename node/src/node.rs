@@ -524,6 +524,14 @@ pub fn committed_in(store: &Store, id: &TxId) -> Result<Option<Committed>, Stora
     Ok(Some(Committed { location, result }))
 }
 
+/// Whether tx `id` is in `store`: a block holding it was applied here, or a snapshot
+/// installed its effects (its id is in the replay-protection index). A read error counts
+/// as no (the chaincode's replay check still holds).
+pub fn executed_in(store: &Store, id: &TxId) -> bool {
+    matches!(store.tx_location(id), Ok(Some(_)))
+        || matches!(store.get(&StateKey::SeenTx(*id)), Ok(Some(_)))
+}
+
 /// What the leader's side of forwarding reads and admits into (cactusd's and the
 /// simulator's nodes alike).
 #[derive(Debug)]
@@ -558,34 +566,63 @@ impl ForwardJudge<'_> {
             .collect()
     }
 
+    /// The verdict on one forwarded tx. Storage is read under the mempool lock: a block is
+    /// stored before its txs leave the mempool and its log index, so the tx is found in
+    /// storage, or pending here (queued, in flight, or in an entry of this leader's log not
+    /// applied yet: accepted, and not queued twice), never queued again once in a block.
     fn judge_one(&self, now_ms: u64, tx: SignedTx) -> ForwardVerdict {
         let id = tx.id();
-        match committed_in(self.store, &id) {
-            Ok(Some(done)) => return ForwardVerdict::Committed(done),
-            Ok(None) => {}
-            Err(e) => {
-                return ForwardVerdict::Refused {
-                    code: "internal".into(),
-                    message: e.to_string(),
-                };
-            }
+        // Committed already: its record, whatever admission would say of it now.
+        if let Some(verdict) = self.committed_verdict(&id) {
+            return verdict;
         }
-        let admitted = check_forwarded_admission(
+        let size = match check_forwarded_admission(
             self.store,
             self.chain_id,
             self.params,
             self.limits,
             now_ms,
             &tx,
-        )
-        .and_then(|size| lock(self.mempool).push_sized(id, tx, size).map(|_| ()));
-        match admitted {
-            Ok(()) => ForwardVerdict::Accepted,
-            Err(e) => ForwardVerdict::Refused {
-                code: e.code().into(),
-                message: e.to_string(),
-            },
+        ) {
+            Ok(size) => size,
+            Err(e) => return refused(&e),
+        };
+        let mut pool = lock(self.mempool);
+        if let Some(verdict) = self.committed_verdict(&id) {
+            return verdict;
         }
+        if !pool.contains(&id) && executed_in(self.store, &id) {
+            // Executed in a block before this leader's snapshot: it has no record to
+            // answer with, and the tx can never execute again.
+            return ForwardVerdict::Refused {
+                code: "duplicate".into(),
+                message: format!("tx {id} was executed already (before this node's snapshot)"),
+            };
+        }
+        match pool.push_sized(id, tx, size) {
+            Ok(_) => ForwardVerdict::Accepted,
+            Err(e) => refused(&e),
+        }
+    }
+}
+
+impl ForwardJudge<'_> {
+    fn committed_verdict(&self, id: &TxId) -> Option<ForwardVerdict> {
+        match committed_in(self.store, id) {
+            Ok(Some(done)) => Some(ForwardVerdict::Committed(done)),
+            Ok(None) => None,
+            Err(e) => Some(ForwardVerdict::Refused {
+                code: "internal".into(),
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+fn refused(e: &AdmissionError) -> ForwardVerdict {
+    ForwardVerdict::Refused {
+        code: e.code().into(),
+        message: e.to_string(),
     }
 }
 

@@ -34,12 +34,13 @@ use crate::fixtures::{self, PoolFixture, claim, member};
 use crate::netem::{LinkSpec, Netem};
 use crate::node::{cactusd_binary, spawn_cactusd};
 use crate::now_ms;
-use crate::views::{BatchView, CheckpointView, Status, TxView};
+use crate::views::{BatchView, BlockView, CheckpointView, Status, TxView};
 use couponcactus_chaincode::execute::Event;
 use couponcactus_chaincode::ids::{
-    ChainId, Channel, Hash32, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId,
+    ChainId, Channel, Hash32, MemberId, OrgId, PoolId, PublicKey, StoreId, TokenId, TxId,
 };
 use couponcactus_chaincode::initial::{InitialOrg, InitialState};
+use couponcactus_chaincode::reject::RejectReason;
 use couponcactus_chaincode::state::{StateKey, StateValue};
 use couponcactus_chaincode::tx::{
     AllocateTx, ApproveGovernanceTx, CreatePoolTx, IssueCodesTx, ProposeGovernanceTx, RedeemTarget,
@@ -50,7 +51,7 @@ use couponcactus_chaincode::types::{
 };
 use couponcactus_genesis::{Genesis, KeyFile};
 use ed25519_dalek::SigningKey;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -859,6 +860,25 @@ impl Cluster {
         self.nodes.iter()
     }
 
+    /// Starts every stopped member's process again at once (as after a power cut: all
+    /// spawned before any is waited for), then waits until each HTTP API answers (not
+    /// until they elect or catch up). Returns when the first was spawned.
+    pub fn restart_all(&self) -> Instant {
+        let down: Vec<&ClusterNode> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_member() && !n.is_running())
+            .collect();
+        let spawned = Instant::now();
+        for n in &down {
+            n.spawn();
+        }
+        for n in &down {
+            n.wait_http(DEFAULT_DEADLINE);
+        }
+        spawned
+    }
+
     /// Members whose process runs: what waits and convergence checks look at.
     pub fn running_members(&self) -> Vec<&ClusterNode> {
         self.nodes
@@ -1135,7 +1155,57 @@ impl Cluster {
             members.len(),
             statuses[0].block_hash
         );
+        self.assert_no_tx_twice(tip);
         statuses[0].clone()
+    }
+
+    /// Walks every block from 1 to `tip` (each from the first running member that serves
+    /// it: a snapshot-synced node lacks the blocks below its sync base) and asserts that
+    /// no tx id is included in two blocks, or twice in one, and that no result is the
+    /// chaincode's `duplicate` rejection: a committed tx is never proposed again (issue
+    /// 22). Returns the number of txs walked.
+    pub fn assert_no_tx_twice(&self, tip: u64) -> usize {
+        let members = self.running_members();
+        let auditor = &self.org(1).auditor;
+        let mut seen: BTreeMap<TxId, (u64, usize)> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for h in 1..=tip {
+            let Some(block) = members.iter().find_map(|n| {
+                let reply = n.client().get_signed(auditor, &format!("/v1/blocks/{h}"));
+                (reply.status == 200).then(|| reply.json::<BlockView>())
+            }) else {
+                panic!(
+                    "no running member serves block {h}\nnodes:\n{}",
+                    self.describe()
+                );
+            };
+            for (i, result) in block.results.iter().enumerate() {
+                if let Some(first) = seen.insert(result.tx_id, (h, i)) {
+                    problems.push(format!(
+                        "tx {} at {h}/{i} was included before, at {}/{}",
+                        result.tx_id, first.0, first.1
+                    ));
+                }
+                if result
+                    .outcome
+                    .rejection()
+                    .is_some_and(|r| r.reason == RejectReason::Duplicate)
+                {
+                    problems.push(format!(
+                        "tx {} at {h}/{i} is recorded as a duplicate",
+                        result.tx_id
+                    ));
+                }
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "{} committed tx(s) included again in blocks 1..={tip}:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+        eprintln!("no tx twice: {} txs in blocks 1..={tip}", seen.len());
+        seen.len()
     }
 
     // ---- txs ------------------------------------------------------------------------------

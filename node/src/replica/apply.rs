@@ -7,9 +7,13 @@
 //! is not stored, and raft-rs sees configurations in log order. A snapshot waits for the
 //! same barrier before its fetch is handed out ([`Core::hand_out_snapshot`]).
 
+use super::lock;
 use super::{Core, CoreError, Output};
 use crate::applier::{ApplyDone, ApplyError, ApplyJob, BlockApplied, MAX_APPLY_IN_FLIGHT};
-use crate::node::read_consortium;
+use crate::node::{BlockProposal, executed_in, read_consortium};
+use crate::raft_log::RaftStore;
+use couponcactus_chaincode::encoding::decode;
+use couponcactus_chaincode::ids::TxId;
 use protobuf::Message as _;
 use raft::eraftpb::{ConfChange, ConfChangeV2, ConfState, Entry, EntryType};
 
@@ -105,10 +109,49 @@ impl Core {
         self.dispatch()
     }
 
-    /// Raft's applied index moves to `index` (entries before it all applied).
+    /// Raft's applied index moves to `index` (entries before it all applied); their txs
+    /// leave the mempool's log index (the applier settled them once stored).
     fn advance_applied(&mut self, index: u64) {
         assert!(index > self.applied_index() && index <= self.dispatched);
         self.raw.advance_apply_to(index);
+        lock(&self.mempool).log_applied(index);
+    }
+
+    /// Records the txs of Raft entries just persisted in the mempool's log index. An
+    /// entry this node proposed is logged already ([`Core::log_proposed`]); the others are
+    /// decoded for their tx ids.
+    pub(super) fn log_persisted(&mut self, entries: &[Entry]) {
+        if entries.is_empty() {
+            return;
+        }
+        let known: Vec<bool> = {
+            let pool = lock(&self.mempool);
+            entries
+                .iter()
+                .map(|e| pool.logged_term(e.index) == Some(e.term))
+                .collect()
+        };
+        let batch = entries
+            .iter()
+            .zip(known)
+            .map(|(e, known)| (e.index, e.term, (!known).then(|| entry_tx_ids(e))))
+            .collect();
+        lock(&self.mempool).log_entries(batch);
+    }
+
+    /// Drops from the mempool every tx already in storage, for the moments the applier's
+    /// settling does not cover (a snapshot install, this node becoming the leader); with
+    /// `log_replaced` the log index is emptied first (a snapshot replaced the log).
+    pub(super) fn forget_executed(&mut self, log_replaced: bool) {
+        let store = &self.store;
+        let mut pool = lock(&self.mempool);
+        if log_replaced {
+            pool.log_reset();
+        }
+        let dropped = pool.forget_executed(|id| executed_in(store, id));
+        if dropped > 0 {
+            tracing::info!(txs = dropped, "executed txs dropped from the mempool");
+        }
     }
 
     /// A stored block: publish what it changed, answer its submitters, sign it and share
@@ -204,4 +247,45 @@ impl Core {
             self.queued_bytes = 0;
         }
     }
+}
+
+/// The ids of the txs in a Raft entry (none for an election or configuration entry; a
+/// corrupt entry fails when it is applied, and logs nothing here).
+fn entry_tx_ids(entry: &Entry) -> Vec<TxId> {
+    if entry.get_entry_type() != EntryType::EntryNormal || entry.data.is_empty() {
+        return Vec::new();
+    }
+    decode::<BlockProposal>(&entry.data)
+        .map(|p| p.txs.iter().map(|tx| tx.id()).collect())
+        .unwrap_or_default()
+}
+
+/// Most entries read from the log at once when the log index is rebuilt at start.
+const REBUILD_BATCH: u64 = 256;
+
+/// Rebuilds the mempool's log index from the stored Raft log at start: the entries from
+/// `applied + 1` to the last one, persisted before the restart and not applied (committed
+/// ones are replayed, the others commit or are overwritten), read in batches of
+/// [`REBUILD_BATCH`].
+pub(super) fn rebuild_log_index(
+    raft_store: &RaftStore,
+    mempool: &std::sync::Mutex<crate::mempool::Mempool>,
+    applied: u64,
+) -> Result<usize, CoreError> {
+    use raft::Storage as _;
+    let last = raft_store.last_index()?;
+    let mut pool = lock(mempool);
+    pool.log_reset();
+    let mut low = applied.max(raft_store.first_index() - 1) + 1;
+    while low <= last {
+        let high = (low + REBUILD_BATCH).min(last + 1);
+        let entries = raft_store.entries(low, high, None, raft::GetEntriesContext::empty(false))?;
+        let batch = entries
+            .iter()
+            .map(|e| (e.index, e.term, Some(entry_tx_ids(e))))
+            .collect();
+        pool.log_entries(batch);
+        low = high;
+    }
+    Ok(pool.logged_len())
 }

@@ -67,6 +67,8 @@ impl Core {
         // 4+5. Persist new entries and the hard state, with one fsync, before anything
         //      that depends on them is acknowledged or sent.
         self.raft_store.persist(ready.entries(), ready.hs())?;
+        //      Their txs are pending from now on: never proposed or forwarded again.
+        self.log_persisted(ready.entries());
         // 6. Messages that must follow persistence (votes, append responses).
         let persisted = ready.take_persisted_messages();
         self.send(persisted);
@@ -107,6 +109,9 @@ impl Core {
         let index = ready.snapshot().get_metadata().index;
         self.raft_store
             .apply_snapshot(ready.snapshot().get_metadata())?;
+        // The log is replaced: what the snapshot covers is in storage now (drop its
+        // queued and forwarded copies); the rest of the old log may be offered again.
+        self.forget_executed(true);
         self.last_block_time = self.last_block_time.max(tip.time_ms);
         self.tip_height = tip.height;
         self.outputs.push(Output::Params(read_params(&self.store)?));

@@ -6,6 +6,8 @@
 //! - Every tx result the same at its place on every node; a tx id applied (not rejected)
 //!   at most once in the chain; every acknowledged tx in the chain with the result its
 //!   submitter was told.
+//! - No tx id included in two blocks (or twice in one), whatever its outcome: a committed
+//!   tx is never proposed again, so the chaincode never records a `duplicate` rejection.
 //! - A certificate only for a block a quorum of voters applied, with that block's hash.
 //! - No code redeemed twice: at most one applied redemption per code.
 //! - No divergence reported by any node's vote keeper.
@@ -16,6 +18,7 @@ use couponcactus_chaincode::block::Certificate;
 use couponcactus_chaincode::execute::{TxOutcome, TxResult};
 use couponcactus_chaincode::ids::{CodeHash, Hash32, TxId};
 use couponcactus_chaincode::ledger::ChainTip;
+use couponcactus_chaincode::reject::RejectReason;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -37,6 +40,8 @@ pub struct Checker {
     results: BTreeMap<(u64, u32), TxResult>,
     /// Where each tx id took effect (applied, not rejected).
     took_effect: BTreeMap<TxId, (u64, u32)>,
+    /// Where each tx id was first included in a block, whatever its outcome.
+    included: BTreeMap<TxId, (u64, u32)>,
     /// The redemption that took effect for each code.
     redeemed: BTreeMap<CodeHash, TxId>,
     /// What submitters were told: each acknowledged tx's result.
@@ -122,9 +127,33 @@ impl Checker {
                     self.results.insert(at, tx.result.clone());
                 }
             }
+            self.included_at(tx.result.tx_id, at, &tx.result.outcome);
             if matches!(tx.result.outcome, TxOutcome::Applied { .. }) {
                 self.took_effect_at(tx.result.tx_id, at, code_of);
             }
+        }
+    }
+
+    /// A tx id seen at a new place: it must not have been included anywhere else, nor be
+    /// recorded as a `duplicate` (which only a re-proposed committed tx can be).
+    fn included_at(&mut self, id: TxId, at: (u64, u32), outcome: &TxOutcome) {
+        if let Some(first) = self.included.insert(id, at)
+            && first != at
+        {
+            self.included.insert(id, first);
+            self.violation(format!(
+                "tx {id} included twice: at {}/{} and again at {}/{}",
+                first.0, first.1, at.0, at.1
+            ));
+        }
+        if outcome
+            .rejection()
+            .is_some_and(|r| r.reason == RejectReason::Duplicate)
+        {
+            self.violation(format!(
+                "tx {id} at {}/{} was recorded as a duplicate: a committed tx was proposed again",
+                at.0, at.1
+            ));
         }
     }
 

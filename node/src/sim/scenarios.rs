@@ -480,6 +480,33 @@ fn a_wan_consortium_keeps_committing() {
     println!("{}", c.summary());
 }
 
+/// Issue 22, "committed txs proposed again": followers forward txs, the leader commits a
+/// block of them, and is cut off while the followers have that block in their logs but
+/// have not applied it (their appliers stall). The new leader must not offer the txs it
+/// had forwarded again: they sit in its own log from the old term and commit with its
+/// first entry. (Before the mempool knew its node's unapplied log tail, the new leader
+/// requeued them on the leader change and proposed them again: the checker saw each
+/// included twice, the second time recorded as `duplicate`.)
+#[test]
+fn a_new_leader_does_not_propose_again_what_its_log_holds_from_the_old_term() {
+    let mut c = cluster(21);
+    let leader = c.leader().expect("a leader after setup");
+    let followers: Vec<u64> = (1..=3).filter(|&n| n != leader).collect();
+    for &f in &followers {
+        c.stall_apply(f, 2_500);
+    }
+    c.submit(30);
+    ok(c.run_for(400));
+    ok(c.apply(Fault::Isolate(leader)));
+    ok(c.load(20).run_for(4_000));
+    let new = c.leader().expect("the majority elects a leader");
+    assert!(followers.contains(&new), "{}", c.summary());
+    ok(c.apply(heal()));
+    ok(c.wait_until(settled()));
+    ok(c.finish());
+    println!("{}", c.summary());
+}
+
 /// 256 kbit/s, in bytes per second.
 const THIN_LINK: u64 = 256_000 / 8;
 
@@ -603,4 +630,70 @@ fn a_healthy_overloaded_leader_is_never_deposed() {
     assert_eq!(c.leader(), Some(leader));
     ok(c.finish());
     println!("{}", c.summary());
+}
+
+/// Issue 22: every node killed at once while its log holds committed entries it has not
+/// applied, restarted with its appliers slow to replay them, while clients resubmit the
+/// txs they had no answer for (to any node). A resubmitted tx whose entry waits in the
+/// leader's log is pending, not new: it is never proposed again.
+#[test]
+fn all_nodes_restart_with_an_unapplied_log_tail_while_clients_resubmit() {
+    let mut c = cluster(22);
+    ok(c.load(15).run_for(1_000));
+    for n in 1..=3 {
+        c.stall_apply(n, 1_500);
+    }
+    ok(c.run_for(400));
+    for n in 1..=3 {
+        ok(c.apply(Fault::Crash(n)));
+    }
+    ok(c.run_for(500));
+    for n in 1..=3 {
+        c.stall_apply(n, 7_000);
+        ok(c.apply(Fault::Restart(n)));
+    }
+    // Resubmissions fall due 3 s after the last attempt, while the tails still wait.
+    ok(c.run_for(9_000));
+    ok(c.wait_until(height(c.check.top() + 3)));
+    ok(c.finish());
+    println!("{}", c.summary());
+}
+
+/// Issue 22: a node cut off while clients submit to it queues their txs; the clients
+/// resubmit them elsewhere and they commit; the node comes back behind the compacted log
+/// and catches up by a snapshot, which carries those txs' blocks without applying them
+/// one by one. Its queued copies must go (and never be proposed, even once it leads).
+#[test]
+fn a_snapshot_catch_up_drops_the_queued_copies_of_what_it_installed() {
+    let mut c = cluster(23);
+    ok(c.apply(Fault::Isolate(3)));
+    ok(c.load(10).run_for(6_000));
+    ok(c.load(0).apply(heal()));
+    let mut waited = 0;
+    while c.counters.snapshots == 0 || c.is_fetching(3) {
+        ok(c.run_for(5));
+        waited += 5;
+        assert!(
+            waited < 20_000,
+            "node 3 never installed a snapshot: {}",
+            c.summary()
+        );
+    }
+    // Let node 3 lead: cut off whoever leads instead, a few times at most.
+    for _ in 0..6 {
+        match c.leader() {
+            Some(3) => break,
+            Some(other) => {
+                ok(c.apply(Fault::Isolate(other)));
+                ok(c.run_for(2_500));
+                ok(c.apply(heal()));
+            }
+            None => {}
+        }
+        ok(c.run_for(300));
+    }
+    ok(c.load(10).run_for(2_000));
+    ok(c.finish());
+    println!("{}", c.summary());
+    assert!(c.counters.snapshots >= 1, "{}", c.summary());
 }
