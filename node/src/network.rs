@@ -69,9 +69,6 @@ const STREAM_RETRY_MAX: Duration = Duration::from_secs(2);
 /// messages are dropped (counted in `cactus_p2p_dropped_total`) and requests are refused.
 pub const INBOUND_CAPACITY: usize = 4096;
 
-/// How often members without a connection are dialed again.
-pub const REDIAL_INTERVAL: Duration = Duration::from_secs(1);
-
 /// A connection with no traffic is kept this long, so members stay connected between messages.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(3600);
 
