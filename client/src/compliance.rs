@@ -5,10 +5,10 @@
 //! Every call is a signed request ([`crate::signed_read`]); a POST's body is covered by
 //! `?body_sha256=` in the signed target ([`crate::webhooks::signed_target`]).
 
+use crate::signed_read::SignedApi;
 use couponcactus_chaincode::ids::ChainId;
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -84,21 +84,10 @@ struct HoldList {
 }
 
 /// A client of one node's compliance routes, signing with one key.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ComplianceClient {
-    http: reqwest::Client,
-    base: String,
-    chain_id: ChainId,
-    key: SigningKey,
-}
-
-impl std::fmt::Debug for ComplianceClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ComplianceClient")
-            .field("base", &self.base)
-            .field("chain_id", &self.chain_id)
-            .finish()
-    }
+    /// The node's signed routes.
+    api: SignedApi,
 }
 
 type Result<T> = std::result::Result<T, ComplianceError>;
@@ -106,15 +95,8 @@ type Result<T> = std::result::Result<T, ComplianceError>;
 impl ComplianceClient {
     /// A client of the node at `base` on `chain_id`, signing with `key`.
     pub fn new(base: &str, chain_id: ChainId, key: SigningKey) -> ComplianceClient {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .unwrap_or_default();
         ComplianceClient {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            chain_id,
-            key,
+            api: SignedApi::new(base, chain_id, key, Duration::from_secs(60)),
         }
     }
 
@@ -127,7 +109,7 @@ impl ComplianceClient {
             let limit = PAGE.min(max - out.len() as u64);
             let path =
                 format!("/v1/access-log?from={from_ms}&to={to_ms}&limit={limit}&after={after}");
-            let page: AccessPage = self.call(Method::GET, &path, None).await?;
+            let page: AccessPage = self.api.json(Method::GET, &path, None).await?;
             out.extend(page.entries);
             match page.next_after {
                 Some(next) if next > after => after = next,
@@ -139,12 +121,15 @@ impl ComplianceClient {
 
     /// `GET /v1/retention`, as the node answers it.
     pub async fn retention(&self) -> Result<serde_json::Value> {
-        self.call(Method::GET, "/v1/retention", None).await
+        self.api.json(Method::GET, "/v1/retention", None).await
     }
 
     /// The legal holds in force.
     pub async fn holds(&self) -> Result<Vec<Hold>> {
-        let list: HoldList = self.call(Method::GET, "/v1/retention/holds", None).await?;
+        let list: HoldList = self
+            .api
+            .json(Method::GET, "/v1/retention/holds", None)
+            .await?;
         Ok(list.holds)
     }
 
@@ -156,25 +141,16 @@ impl ComplianceClient {
         reason: &str,
     ) -> Result<Hold> {
         let body = serde_json::json!({"class": class, "member": member, "reason": reason});
-        self.call(Method::POST, "/v1/retention/holds", Some(body))
+        self.api
+            .json(Method::POST, "/v1/retention/holds", Some(body))
             .await
     }
 
     /// Lifts hold `id`.
     pub async fn remove_hold(&self, id: u64) -> Result<Hold> {
-        self.call(Method::DELETE, &format!("/v1/retention/holds/{id}"), None)
+        self.api
+            .json(Method::DELETE, &format!("/v1/retention/holds/{id}"), None)
             .await
-    }
-
-    /// One signed request ([`crate::signed_read::signed_json`]).
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<T> {
-        let me = (self.base.as_str(), &self.chain_id, &self.key);
-        crate::signed_read::signed_json(&self.http, me, method, path, body).await
     }
 }
 

@@ -11,10 +11,10 @@
 //! ([`DirectoryClient::erase`]), then the erasure receipt on the ledger
 //! ([`submit_erasure_receipt`]).
 
+use crate::signed_read::SignedApi;
 use couponcactus_chaincode::ids::{ChainId, MemberId};
 use ed25519_dalek::SigningKey;
 use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -139,21 +139,10 @@ pub struct SubjectExport {
 }
 
 /// A client of one node's member directory, signing as an org admin or issuer.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct DirectoryClient {
-    http: reqwest::Client,
-    base: String,
-    chain_id: ChainId,
-    signer: SigningKey,
-}
-
-impl std::fmt::Debug for DirectoryClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectoryClient")
-            .field("base", &self.base)
-            .field("chain_id", &self.chain_id)
-            .finish()
-    }
+    /// The node's signed routes.
+    api: SignedApi,
 }
 
 type Result<T> = std::result::Result<T, DirectoryError>;
@@ -178,55 +167,50 @@ impl DirectoryClient {
     /// A client of the node at `base` on `chain_id`, signing with `signer` (an org admin's
     /// or issuer's key of the node's org).
     pub fn new(base: &str, chain_id: ChainId, signer: SigningKey) -> DirectoryClient {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
         DirectoryClient {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            chain_id,
-            signer,
+            api: SignedApi::new(base, chain_id, signer, Duration::from_secs(30)),
         }
     }
 
     /// Adds a subject or updates one.
     pub async fn add(&self, input: &SubjectInput) -> Result<Subject> {
-        self.call(
-            Method::POST,
-            "/v1/directory/members",
-            Some(with_nonce(input)),
-        )
-        .await
+        self.api
+            .json(
+                Method::POST,
+                "/v1/directory/members",
+                Some(with_nonce(input)),
+            )
+            .await
     }
 
     /// The three-way match.
     pub async fn find(&self, inputs: &MatchInputs) -> Result<Matched> {
-        self.call(
-            Method::POST,
-            "/v1/directory/match",
-            Some(with_nonce(inputs)),
-        )
-        .await
+        self.api
+            .json(
+                Method::POST,
+                "/v1/directory/match",
+                Some(with_nonce(inputs)),
+            )
+            .await
     }
 
     /// One subject.
     pub async fn show(&self, member: &MemberId) -> Result<Subject> {
         let path = format!("/v1/directory/members/{member}");
-        self.call(Method::GET, &path, None).await
+        self.api.json(Method::GET, &path, None).await
     }
 
     /// Everything the node holds on one subject.
     pub async fn export(&self, member: &MemberId) -> Result<SubjectExport> {
         let path = format!("/v1/directory/members/{member}/export");
-        self.call(Method::GET, &path, None).await
+        self.api.json(Method::GET, &path, None).await
     }
 
     /// The node's erase: record, key and blind indexes deleted, analytics purged.
     pub async fn erase(&self, member: &MemberId) -> Result<ErasureView> {
         let path = format!("/v1/directory/members/{member}/erase");
         let body = with_nonce(serde_json::json!({}));
-        self.call(Method::POST, &path, Some(body)).await
+        self.api.json(Method::POST, &path, Some(body)).await
     }
 
     /// A link to `member`'s customer wallet: e-mailed to the address on file (`print`
@@ -235,18 +219,7 @@ impl DirectoryClient {
         let path = format!("/v1/directory/members/{member}/wallet-link");
         let deliver = if print { "none" } else { "email" };
         let body = with_nonce(serde_json::json!({ "deliver": deliver }));
-        self.call(Method::POST, &path, Some(body)).await
-    }
-
-    /// One signed request ([`crate::signed_read::signed_json`]).
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<T> {
-        let me = (self.base.as_str(), &self.chain_id, &self.signer);
-        crate::signed_read::signed_json(&self.http, me, method, path, body).await
+        self.api.json(Method::POST, &path, Some(body)).await
     }
 }
 

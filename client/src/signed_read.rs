@@ -144,6 +144,64 @@ impl ApiClientError {
     }
 }
 
+/// One node's signed routes as the webhook, directory and compliance clients reach them:
+/// the node's base URL, its chain, the key every request is signed with, and an HTTP
+/// client with the owning client's timeout. Each of those clients holds one and sends
+/// through [`SignedApi::json`].
+#[derive(Clone)]
+pub struct SignedApi {
+    /// The HTTP client, with the owning client's request timeout.
+    http: reqwest::Client,
+    /// The node's base URL, without a trailing `/`.
+    base: String,
+    /// The chain every signature is bound to.
+    chain_id: ChainId,
+    /// The key every request is signed with (never printed by `Debug`).
+    key: SigningKey,
+}
+
+impl std::fmt::Debug for SignedApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedApi")
+            .field("base", &self.base)
+            .field("chain_id", &self.chain_id)
+            .finish()
+    }
+}
+
+impl SignedApi {
+    /// The routes of the node at `base` (e.g. `http://127.0.0.1:7101`) on `chain_id`,
+    /// signed with `key`, each request given up after `timeout`.
+    pub fn new(
+        base: &str,
+        chain_id: ChainId,
+        key: SigningKey,
+        timeout: std::time::Duration,
+    ) -> SignedApi {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .unwrap_or_default();
+        SignedApi {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            chain_id,
+            key,
+        }
+    }
+
+    /// One signed request ([`signed_json`]).
+    pub async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T, ApiClientError> {
+        let me = (self.base.as_str(), &self.chain_id, &self.key);
+        signed_json(&self.http, me, method, path, body).await
+    }
+}
+
 /// Sends one request signed as a read by `key` (the webhook, directory and compliance
 /// routes): a JSON `body` adds `body_sha256` to the signed target
 /// ([`crate::webhooks::signed_target`]), so the signature covers it too.

@@ -9,13 +9,13 @@
 //! `webhook-id`, `webhook-timestamp` and `webhook-signature` headers, and refuse a
 //! timestamp more than [`TIMESTAMP_TOLERANCE_SECS`] from their clock ([`check_timestamp`]).
 
+use crate::signed_read::SignedApi;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use couponcactus_chaincode::ids::ChainId;
 use ed25519_dalek::SigningKey;
 use hmac::{Hmac, Mac};
 use reqwest::Method;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -143,21 +143,10 @@ struct DeliveryList {
 }
 
 /// A client of one node's webhook API, signing as an org admin.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct WebhooksClient {
-    http: reqwest::Client,
-    base: String,
-    chain_id: ChainId,
-    admin: SigningKey,
-}
-
-impl std::fmt::Debug for WebhooksClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebhooksClient")
-            .field("base", &self.base)
-            .field("chain_id", &self.chain_id)
-            .finish()
-    }
+    /// The node's signed routes.
+    api: SignedApi,
 }
 
 type Result<T> = std::result::Result<T, WebhooksError>;
@@ -166,15 +155,8 @@ impl WebhooksClient {
     /// A client of the node at `base` (e.g. `http://127.0.0.1:7101`) on `chain_id`,
     /// signing with the org admin key `admin`.
     pub fn new(base: &str, chain_id: ChainId, admin: SigningKey) -> WebhooksClient {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
         WebhooksClient {
-            http,
-            base: base.trim_end_matches('/').to_string(),
-            chain_id,
-            admin,
+            api: SignedApi::new(base, chain_id, admin, Duration::from_secs(30)),
         }
     }
 
@@ -187,64 +169,71 @@ impl WebhooksClient {
         description: &str,
     ) -> Result<CreatedEndpoint> {
         let body = serde_json::json!({"url": url, "types": types, "description": description});
-        self.call(Method::POST, "/v1/webhooks/endpoints", Some(body))
+        self.api
+            .json(Method::POST, "/v1/webhooks/endpoints", Some(body))
             .await
     }
 
     /// The endpoints of the node's org.
     pub async fn list(&self) -> Result<Vec<Endpoint>> {
         let list: EndpointList = self
-            .call(Method::GET, "/v1/webhooks/endpoints", None)
+            .api
+            .json(Method::GET, "/v1/webhooks/endpoints", None)
             .await?;
         Ok(list.endpoints)
     }
 
     /// One endpoint.
     pub async fn get(&self, id: &str) -> Result<Endpoint> {
-        self.call(Method::GET, &format!("/v1/webhooks/endpoints/{id}"), None)
+        self.api
+            .json(Method::GET, &format!("/v1/webhooks/endpoints/{id}"), None)
             .await
     }
 
     /// A new secret; the old one stays valid 24 h.
     pub async fn rotate_secret(&self, id: &str) -> Result<RotatedSecret> {
-        self.call(
-            Method::POST,
-            &format!("/v1/webhooks/endpoints/{id}/rotate-secret"),
-            Some(serde_json::json!({})),
-        )
-        .await
+        self.api
+            .json(
+                Method::POST,
+                &format!("/v1/webhooks/endpoints/{id}/rotate-secret"),
+                Some(serde_json::json!({})),
+            )
+            .await
     }
 
     /// Stops deliveries (the cursor is kept).
     pub async fn disable(&self, id: &str, reason: Option<&str>) -> Result<Endpoint> {
         let body = serde_json::json!({"reason": reason});
-        self.call(
-            Method::POST,
-            &format!("/v1/webhooks/endpoints/{id}/disable"),
-            Some(body),
-        )
-        .await
+        self.api
+            .json(
+                Method::POST,
+                &format!("/v1/webhooks/endpoints/{id}/disable"),
+                Some(body),
+            )
+            .await
     }
 
     /// Resumes deliveries from the cursor, at once.
     pub async fn enable(&self, id: &str) -> Result<Endpoint> {
-        self.call(
-            Method::POST,
-            &format!("/v1/webhooks/endpoints/{id}/enable"),
-            Some(serde_json::json!({})),
-        )
-        .await
+        self.api
+            .json(
+                Method::POST,
+                &format!("/v1/webhooks/endpoints/{id}/enable"),
+                Some(serde_json::json!({})),
+            )
+            .await
     }
 
     /// Delivers the events of a height or time range again.
     pub async fn replay(&self, id: &str, range: &ReplayRange) -> Result<ReplayQueued> {
         let body = serde_json::to_value(range).expect("a range serializes");
-        self.call(
-            Method::POST,
-            &format!("/v1/webhooks/endpoints/{id}/replay"),
-            Some(body),
-        )
-        .await
+        self.api
+            .json(
+                Method::POST,
+                &format!("/v1/webhooks/endpoints/{id}/replay"),
+                Some(body),
+            )
+            .await
     }
 
     /// The delivery log, newest first.
@@ -258,19 +247,8 @@ impl WebhooksClient {
         if let Some(b) = before {
             path.push_str(&format!("&before={b}"));
         }
-        let list: DeliveryList = self.call(Method::GET, &path, None).await?;
+        let list: DeliveryList = self.api.json(Method::GET, &path, None).await?;
         Ok(list.deliveries)
-    }
-
-    /// One signed request ([`crate::signed_read::signed_json`]).
-    async fn call<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<serde_json::Value>,
-    ) -> Result<T> {
-        let me = (self.base.as_str(), &self.chain_id, &self.admin);
-        crate::signed_read::signed_json(&self.http, me, method, path, body).await
     }
 }
 
